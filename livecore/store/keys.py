@@ -1,0 +1,18 @@
+"""Key names. Every key of a room carries the room id as a hash tag
+(``{room}``) so that all of a room's keys live in one Redis Cluster slot and
+one Lua script may touch them together."""
+
+from __future__ import annotations
+
+PREFIX = "lc"
+ROOMS_INDEX = f"{PREFIX}:rooms"
+
+
+def room(room_id: str, part: str) -> str:
+    """``lc:{<room>}:<part>``"""
+    return f"{PREFIX}:{{{room_id}}}:{part}"
+
+
+def text(value: object) -> str:
+    """A Redis reply (bytes with the default client) as a str."""
+    return value.decode() if isinstance(value, bytes) else str(value)

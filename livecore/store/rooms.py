@@ -1,0 +1,45 @@
+"""Room repository on Redis/Valkey."""
+
+from __future__ import annotations
+
+from redis.asyncio import Redis
+
+from livecore.rooms import Room
+from livecore.store import keys
+from livecore.store.keys import text
+
+# Create-if-absent in one step: two hosts racing for one id cannot both win.
+_CREATE = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+class RoomStore:
+    """Create and read rooms; ``lc:{room}:meta`` is a hash, ``lc:rooms`` a sorted index."""
+
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._create = redis.register_script(_CREATE)
+
+    async def create(self, room: Room) -> bool:
+        """Store ``room``; False when a room with that id already exists."""
+        flat: list[str] = []
+        for field, value in room.to_hash().items():
+            flat += [field, value]
+        created = bool(await self._create(keys=[keys.room(room.id, "meta")], args=flat))
+        if created:
+            await self.redis.zadd(keys.ROOMS_INDEX, {room.id: room.created_at})
+        return created
+
+    async def get(self, room_id: str) -> Room | None:
+        data = await self.redis.hgetall(keys.room(room_id, "meta"))
+        if not data:
+            return None
+        return Room.from_hash({text(k): text(v) for k, v in data.items()})
+
+    async def recent(self, limit: int = 50) -> list[str]:
+        """Ids of the most recently created rooms, newest first."""
+        ids = await self.redis.zrevrange(keys.ROOMS_INDEX, 0, limit - 1)
+        return [text(i) for i in ids]

@@ -1,0 +1,178 @@
+"""Signed role tokens: who may do what in which room.
+
+A token is a compact JWS (HS256) whose claims say the role, the room and the
+user. The check is pure: the caller passes the secret and the current time,
+so tests need no clock and no server.
+
+Rules:
+- the signature must verify with the server's secret (``token_bad_signature``);
+- ``exp`` must lie in the future (``token_expired``);
+- the room claim must match the room acted on, ``"*"`` matching any room
+  (``token_wrong_room``) — only admin tokens should be minted with ``"*"``;
+- the role must be one the action allows (``token_wrong_role``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+import jwt
+
+from livecore.errors import ErrorCode, LivecoreError
+
+ISSUER = "livecore"
+ALGORITHM = "HS256"
+ANY_ROOM = "*"
+#: Longest lifetime a minted token may have (30 days).
+MAX_TTL_S = 30 * 24 * 3600
+_ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+
+
+class Role(StrEnum):
+    """What a connection may do; the server checks it on every action."""
+
+    HOST = "host"
+    KOC = "koc"
+    VIEWER = "viewer"
+    OFFICER = "officer"
+    ADMIN = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class Claims:
+    """The verified content of a token."""
+
+    role: Role
+    room: str
+    user: str
+    expires_at: int
+    community: str | None = None
+
+    def allows_room(self, room: str) -> bool:
+        """True when this token may act in ``room``."""
+        return self.room == ANY_ROOM or self.room == room
+
+
+def valid_id(value: str) -> bool:
+    """Room, user and community ids: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
+    return bool(_ID_RE.match(value))
+
+
+def mint(
+    secret: bytes,
+    *,
+    role: Role,
+    room: str,
+    user: str,
+    ttl_s: int,
+    community: str | None = None,
+    now: float | None = None,
+) -> str:
+    """Return a signed token; raises ``ValueError`` on an id or ttl out of bounds."""
+    if not (room == ANY_ROOM or valid_id(room)):
+        raise ValueError(f"room id {room!r} is not 1-64 characters of A-Z a-z 0-9 _ . : -")
+    if not valid_id(user):
+        raise ValueError(f"user id {user!r} is not 1-64 characters of A-Z a-z 0-9 _ . : -")
+    if community is not None and not valid_id(community):
+        raise ValueError(f"community id {community!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
+    if not 0 < ttl_s <= MAX_TTL_S:
+        raise ValueError(f"ttl must be between 1 s and {MAX_TTL_S} s, got {ttl_s}")
+    issued = int(time.time() if now is None else now)
+    payload: dict[str, Any] = {
+        "iss": ISSUER,
+        "sub": user,
+        "role": role.value,
+        "room": room,
+        "iat": issued,
+        "exp": issued + ttl_s,
+    }
+    if community is not None:
+        payload["cty"] = community
+    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+
+
+def _fail(code: ErrorCode, message: str) -> LivecoreError:
+    return LivecoreError(code, message)
+
+
+def verify(
+    secret: bytes,
+    token: str | None,
+    *,
+    now: float,
+    room: str | None = None,
+    roles: frozenset[Role] | None = None,
+) -> Claims:
+    """Check ``token`` and return its claims, or raise :class:`LivecoreError`.
+
+    ``room`` (when given) is the room acted on; ``roles`` (when given) the
+    roles the action allows. ``now`` is the current Unix time.
+    """
+    if not token:
+        raise _fail(ErrorCode.TOKEN_MISSING, "a token is required (Authorization: Bearer <token>)")
+    if len(token) > 2048:
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token is longer than 2048 characters")
+    try:
+        payload = jwt.decode(
+            token,
+            secret,
+            algorithms=[ALGORITHM],
+            issuer=ISSUER,
+            options={
+                "verify_exp": False,  # checked below against the injected clock
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["exp", "sub", "iss"],
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise _fail(ErrorCode.TOKEN_BAD_SIGNATURE, "token signature does not verify") from None
+    except jwt.PyJWTError as exc:
+        raise _fail(ErrorCode.TOKEN_MALFORMED, f"token is not a livecore token: {exc}") from None
+    claims = _claims_from(payload)
+    if claims.expires_at <= now:
+        raise _fail(ErrorCode.TOKEN_EXPIRED, f"token expired at {claims.expires_at} (Unix time)")
+    if room is not None and not claims.allows_room(room):
+        raise _fail(
+            ErrorCode.TOKEN_WRONG_ROOM,
+            f"token is for room {claims.room!r}, not {room!r}",
+        )
+    if roles is not None and claims.role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise _fail(
+            ErrorCode.TOKEN_WRONG_ROLE,
+            f"role {claims.role.value!r} may not do this (allowed: {allowed})",
+        )
+    return claims
+
+
+def _claims_from(payload: dict[str, Any]) -> Claims:
+    try:
+        role = Role(str(payload.get("role")))
+    except ValueError:
+        raise _fail(ErrorCode.TOKEN_MALFORMED, f"unknown role {payload.get('role')!r}") from None
+    room, user, exp = payload.get("room"), payload.get("sub"), payload.get("exp")
+    community = payload.get("cty")
+    if not isinstance(room, str) or not (room == ANY_ROOM or valid_id(room)):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token has no valid room claim")
+    if not isinstance(user, str) or not valid_id(user):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token has no valid sub (user id) claim")
+    if not isinstance(exp, int):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token exp claim is not an integer")
+    if community is not None and (not isinstance(community, str) or not valid_id(community)):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
+    return Claims(role=role, room=room, user=user, expires_at=exp, community=community)
+
+
+def bearer(header: str | None) -> str | None:
+    """The token of an ``Authorization: Bearer <token>`` header, or None."""
+    if not header:
+        return None
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    return value.strip() or None

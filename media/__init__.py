@@ -1,0 +1,1 @@
+"""Media plane: aiortc peers, forwarding without transcoding, keyframes, cascade."""

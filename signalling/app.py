@@ -1,0 +1,116 @@
+"""The ASGI application of one node."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from livecore.clock import Clock, SystemClock
+from livecore.config import Settings
+from livecore.errors import LivecoreError
+from signalling import health, http, pages, rooms
+from signalling.context import NodeContext
+from signalling.metrics import Metrics
+
+log = logging.getLogger("livecore")
+
+
+def routes() -> list[Route | Mount]:
+    return [
+        Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/metrics", health.metrics, methods=["GET"]),
+        Route("/api/rooms", rooms.create_room, methods=["POST"]),
+        Route("/api/rooms", rooms.list_rooms, methods=["GET"]),
+        Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
+        Route("/host/{room}", pages.host_page, methods=["GET"]),
+        Route("/r/{room}", pages.viewer_page, methods=["GET"]),
+        Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
+    ]
+
+
+class CountRequests:
+    """Counts answered HTTP requests by route template and status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def counting_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                route = scope.get("route")
+                name = getattr(route, "path", "unmatched")
+                self.metrics.http_requests.labels(name, str(message["status"])).inc()
+            await send(message)
+
+        await self.app(scope, receive, counting_send)
+
+
+def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) -> Starlette:
+    """Build the node's app; Redis is connected in the lifespan (it needs the loop)."""
+    clock = clock or SystemClock()
+    metrics = Metrics(settings.node_id)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        assert settings.redis_url is not None, "the server resolves the store before the app"
+        redis = Redis.from_url(settings.redis_url, health_check_interval=10)
+        app.state.ctx = NodeContext(
+            settings=settings,
+            secret=secret,
+            clock=clock,
+            redis=redis,
+            metrics=metrics,
+            started_at=clock.monotonic(),
+        )
+        if settings.demo:
+            await ensure_demo_room(app.state.ctx)
+        try:
+            yield
+        finally:
+            await redis.aclose()
+
+    app = Starlette(
+        routes=routes(),
+        lifespan=lifespan,
+        exception_handlers={
+            LivecoreError: http.on_livecore_error,
+            HTTPException: http.on_http_exception,
+            Exception: http.on_unexpected,
+        },
+    )
+    app.add_middleware(CountRequests, metrics=metrics)
+    return app
+
+
+DEMO_ROOM = "demo"
+DEMO_HOST = "demo-host"
+
+
+async def ensure_demo_room(node: NodeContext) -> None:
+    """Create the demo room of ``make run`` once."""
+    from livecore.rooms import Room
+
+    now = int(node.clock.time())
+    room = Room(
+        id=DEMO_ROOM,
+        title="Demo: morning harvest from the farm",
+        store="Neighbourhood Fresh",
+        starts_at=now,
+        host=DEMO_HOST,
+        created_at=now,
+    )
+    if await node.rooms.create(room):
+        log.info("created demo room %r", DEMO_ROOM)

@@ -1,0 +1,32 @@
+"""What every endpoint of a node shares: settings, secret, clock, store, metrics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from livecore.clock import Clock
+from livecore.config import Settings
+from livecore.ratelimit import KeyedLimiter
+from livecore.store.rooms import RoomStore
+from signalling.metrics import Metrics
+
+
+@dataclass
+class NodeContext:
+    """Built once per app in the lifespan; endpoints reach it as ``request.app.state.ctx``."""
+
+    settings: Settings
+    secret: bytes
+    clock: Clock
+    redis: Redis
+    metrics: Metrics
+    started_at: float
+    rooms: RoomStore = field(init=False)
+    #: Writes over HTTP (room creation ...) per client address: 5/s, bursts of 20.
+    http_writes: KeyedLimiter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rooms = RoomStore(self.redis)
+        self.http_writes = KeyedLimiter(self.clock, rate=5.0, burst=20.0)

@@ -1,0 +1,44 @@
+"""``/healthz`` and ``/metrics``."""
+
+from __future__ import annotations
+
+import asyncio
+
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from redis.exceptions import RedisError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from signalling.http import ctx
+
+REDIS_CHECK_TIMEOUT_S = 1.0
+
+
+async def redis_ok(request: Request) -> bool:
+    node = ctx(request)
+    try:
+        async with asyncio.timeout(REDIS_CHECK_TIMEOUT_S):
+            ok = bool(await node.redis.ping())
+    except (RedisError, OSError, TimeoutError):
+        ok = False
+    node.metrics.redis_up.set(1 if ok else 0)
+    return ok
+
+
+async def healthz(request: Request) -> Response:
+    """200 when Redis/Valkey answers within a second, else 503; JSON body either way."""
+    node = ctx(request)
+    ok = await redis_ok(request)
+    body = {
+        "status": "ok" if ok else "degraded",
+        "node_id": node.settings.node_id,
+        "redis": ok,
+        "uptime_s": round(node.clock.monotonic() - node.started_at, 3),
+    }
+    return JSONResponse(body, status_code=200 if ok else 503)
+
+
+async def metrics(request: Request) -> Response:
+    node = ctx(request)
+    node.metrics.uptime.set(node.clock.monotonic() - node.started_at)
+    return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,106 @@
+"""Helpers at the HTTP boundary: JSON errors, bounded bodies, token checks."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from livecore import tokens
+from livecore.errors import ErrorCode, LivecoreError
+from signalling.context import NodeContext
+
+log = logging.getLogger("livecore.http")
+
+#: Largest JSON body any REST endpoint reads.
+MAX_JSON_BODY = 16 * 1024
+
+
+def ctx(request: Request) -> NodeContext:
+    node: NodeContext = request.app.state.ctx
+    return node
+
+
+def error_response(err: LivecoreError, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(err.to_dict(), status_code=err.http_status, headers=headers)
+
+
+async def on_livecore_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LivecoreError)
+    request.app.state.ctx.metrics.errors.labels(exc.code.value).inc()
+    headers = None
+    if exc.code is ErrorCode.RATE_LIMITED:
+        headers = {"Retry-After": "1"}
+    return error_response(exc, headers)
+
+
+async def on_http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = {404: ErrorCode.NOT_FOUND, 405: ErrorCode.METHOD_NOT_ALLOWED}.get(
+        exc.status_code, ErrorCode.BAD_REQUEST
+    )
+    message = {
+        ErrorCode.NOT_FOUND: f"no such endpoint: {request.url.path}",
+        ErrorCode.METHOD_NOT_ALLOWED: f"{request.method} is not allowed on {request.url.path}",
+    }.get(code, str(exc.detail))
+    return JSONResponse({"code": code.value, "message": message}, status_code=exc.status_code)
+
+
+async def on_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    err = LivecoreError(ErrorCode.INTERNAL, "internal error; the server log has the details")
+    return error_response(err)
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused with ``body_too_large`` past ``limit`` bytes."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise LivecoreError(ErrorCode.BODY_TOO_LARGE, f"body is larger than {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise LivecoreError(ErrorCode.BODY_TOO_LARGE, f"body is larger than {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_json(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    """A JSON body of at most ``limit`` bytes with ``Content-Type: application/json``."""
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise LivecoreError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type must be application/json, got {ctype or 'nothing'}",
+        )
+    raw = await read_body(request, limit)
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise LivecoreError(ErrorCode.BAD_REQUEST, f"body is not valid JSON: {exc}") from None
+
+
+def authorize(
+    request: Request, *, room: str | None, roles: frozenset[tokens.Role] | None
+) -> tokens.Claims:
+    """Verify the Bearer token for ``room`` and ``roles`` (raises LivecoreError)."""
+    node = ctx(request)
+    token = tokens.bearer(request.headers.get("authorization"))
+    return tokens.verify(node.secret, token, now=node.clock.time(), room=room, roles=roles)
+
+
+def client_key(request: Request) -> str:
+    """The address a request came from (rate-limit key)."""
+    return request.client.host if request.client else "unknown"
+
+
+def limit_writes(request: Request) -> None:
+    """Spend one HTTP-write token of the caller, or refuse with ``rate_limited``."""
+    if not ctx(request).http_writes.allow(client_key(request)):
+        raise LivecoreError(ErrorCode.RATE_LIMITED, "too many requests; retry in a second")

@@ -1,0 +1,142 @@
+"""``livecore serve``: resolve the store, run uvicorn, shut down cleanly.
+
+Order on start: embedded Valkey (when no URL is given) → app lifespan
+(connects Redis) → listening socket → banner. On SIGTERM/SIGINT: uvicorn
+stops accepting and closes connections, the lifespan closes Redis, then the
+embedded Valkey is stopped; the process exits 0.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import signal
+import sys
+from collections.abc import Generator
+from typing import Any
+
+import uvicorn
+
+from livecore import __version__, tokens
+from livecore.config import Settings
+from livecore.store.embedded import EmbeddedValkey
+from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
+
+log = logging.getLogger("livecore")
+DEMO_TOKEN_TTL_S = 12 * 3600
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, minus re-raising the caught signal after shutdown:
+    the caller still has the embedded Valkey to stop when serve() returns."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Generator[None, None, None]:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.handle_exit, sig, None)
+        try:
+            yield
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.remove_signal_handler(sig)
+
+
+def banner(settings: Settings, secret: bytes, store: str) -> str:
+    base = settings.base_url
+    lines = [
+        f"livecore {__version__} ready — node {settings.node_id}",
+        f"  store    {store}",
+        f"  health   {base}/healthz",
+        f"  metrics  {base}/metrics",
+    ]
+    if settings.demo:
+        host = tokens.mint(
+            secret, role=tokens.Role.HOST, room=DEMO_ROOM, user=DEMO_HOST, ttl_s=DEMO_TOKEN_TTL_S
+        )
+        viewer = tokens.mint(
+            secret, role=tokens.Role.VIEWER, room=DEMO_ROOM, user="demo-viewer",
+            ttl_s=DEMO_TOKEN_TTL_S,
+        )  # fmt: skip
+        lines += [
+            f"  host     {base}/host/{DEMO_ROOM}#token={host}",
+            f"  viewer   {base}/r/{DEMO_ROOM}#token={viewer}",
+            f"  host token for room {DEMO_ROOM!r} (12 h): {host}",
+            "  more tokens: livecore token --help",
+        ]
+    return "\n".join(lines)
+
+
+async def _serve(settings: Settings, secret: bytes, store: str) -> None:
+    app = create_app(settings, secret)
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        loop="none",
+        http="httptools",
+        ws="websockets-sansio",
+        lifespan="on",
+        log_level=settings.log_level,
+        access_log=settings.log_level == "debug",
+        timeout_graceful_shutdown=5,
+        server_header=False,
+    )
+    server = _Server(config)
+
+    async def announce() -> None:
+        while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
+            await asyncio.sleep(0.05)
+        if server.started:
+            print(banner(settings, secret, store), flush=True)
+
+    task = asyncio.create_task(announce())
+    try:
+        await server.serve()
+    finally:
+        task.cancel()
+    if not server.started:
+        raise SystemExit(1)
+
+
+def run(settings: Settings, secret: bytes) -> int:
+    """Run a node until SIGTERM/SIGINT; returns the process exit code."""
+    logging.basicConfig(
+        level=settings.log_level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    embedded: EmbeddedValkey | None = None
+    if settings.redis_url is None:
+        embedded = EmbeddedValkey(settings.data_dir)
+        embedded.start()
+        settings = dataclasses.replace(settings, redis_url=embedded.url)
+        store = f"embedded Valkey ({embedded.url}, data in {embedded.dir})"
+    else:
+        store = f"Redis/Valkey at {_redact(settings.redis_url)}"
+    try:
+        _run_loop(_serve(settings, secret, store))
+    finally:
+        if embedded is not None:
+            embedded.stop()
+            log.info("embedded Valkey stopped")
+    return 0
+
+
+def _run_loop(coro: Any) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(coro)
+    except ImportError:  # pragma: no cover - uvloop is a dependency
+        asyncio.run(coro)
+
+
+def _redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

@@ -1,0 +1,130 @@
+"""Token minting and every way verification refuses a token."""
+
+from __future__ import annotations
+
+import jwt
+import pytest
+
+from livecore import tokens
+from livecore.errors import ErrorCode, LivecoreError
+from livecore.tokens import Role
+
+SECRET = b"s" * 32
+NOW = 1_800_000_000.0
+
+
+def mint(**kw: object) -> str:
+    args: dict[str, object] = {"role": Role.HOST, "room": "r1", "user": "u1", "ttl_s": 60}
+    args.update(kw)
+    return tokens.mint(SECRET, now=NOW, **args)  # type: ignore[arg-type]
+
+
+def refused(token: str | None, code: ErrorCode, **kw: object) -> LivecoreError:
+    with pytest.raises(LivecoreError) as info:
+        tokens.verify(SECRET, token, **{"now": NOW, **kw})  # type: ignore[arg-type]
+    assert info.value.code is code
+    assert info.value.message
+    return info.value
+
+
+def test_round_trip_keeps_claims() -> None:
+    """A minted token verifies and carries role, room, user, community and expiry."""
+    claims = tokens.verify(
+        SECRET, mint(community="c9"), now=NOW, room="r1", roles=frozenset({Role.HOST})
+    )
+    assert claims == tokens.Claims(Role.HOST, "r1", "u1", int(NOW) + 60, "c9")
+
+
+def test_missing_token() -> None:
+    """No token at all is token_missing."""
+    refused(None, ErrorCode.TOKEN_MISSING)
+    refused("", ErrorCode.TOKEN_MISSING)
+
+
+def test_bad_signature() -> None:
+    """A token signed with another secret is token_bad_signature."""
+    other = tokens.mint(b"o" * 32, role=Role.HOST, room="r1", user="u1", ttl_s=60, now=NOW)
+    refused(other, ErrorCode.TOKEN_BAD_SIGNATURE)
+
+
+def test_tampered_payload_fails_signature() -> None:
+    """Changing the role in the payload breaks the signature."""
+    head, _, sig = mint(role=Role.VIEWER).split(".")
+    forged_payload = jwt.encode({"x": 1}, SECRET, algorithm="HS256").split(".")[1]
+    refused(f"{head}.{forged_payload}.{sig}", ErrorCode.TOKEN_BAD_SIGNATURE)
+
+
+def test_expired() -> None:
+    """A token past its exp is token_expired; one second before it is fine."""
+    token = mint(ttl_s=10)
+    tokens.verify(SECRET, token, now=NOW + 9)
+    err = refused(token, ErrorCode.TOKEN_EXPIRED, now=NOW + 10)
+    assert "expired" in err.message
+
+
+def test_wrong_room() -> None:
+    """A token for room r1 is refused in room r2 with both names in the message."""
+    err = refused(mint(), ErrorCode.TOKEN_WRONG_ROOM, room="r2")
+    assert "r1" in err.message and "r2" in err.message
+
+
+def test_any_room_matches_every_room() -> None:
+    """An admin token minted for '*' is valid in any room."""
+    token = mint(role=Role.ADMIN, room=tokens.ANY_ROOM)
+    assert tokens.verify(SECRET, token, now=NOW, room="anything").role is Role.ADMIN
+
+
+def test_wrong_role() -> None:
+    """A viewer token is refused where only hosts may act, naming the allowed roles."""
+    err = refused(mint(role=Role.VIEWER), ErrorCode.TOKEN_WRONG_ROLE, roles=frozenset({Role.HOST}))
+    assert "viewer" in err.message and "host" in err.message
+
+
+@pytest.mark.parametrize(
+    "token",
+    ["garbage", "a.b.c", "x" * 3000],
+)
+def test_malformed(token: str) -> None:
+    """Strings that are not tokens are token_malformed."""
+    refused(token, ErrorCode.TOKEN_MALFORMED)
+
+
+def test_unknown_role_is_malformed() -> None:
+    """A well-signed token with a role we do not know is refused."""
+    token = jwt.encode(
+        {"iss": "livecore", "sub": "u", "role": "root", "room": "r", "exp": int(NOW) + 5},
+        SECRET,
+        algorithm="HS256",
+    )
+    refused(token, ErrorCode.TOKEN_MALFORMED)
+
+
+def test_other_algorithm_is_refused() -> None:
+    """alg=none tokens never verify."""
+    token = jwt.encode({"iss": "livecore", "sub": "u", "exp": int(NOW) + 5}, None, algorithm="none")
+    refused(token, ErrorCode.TOKEN_MALFORMED)
+
+
+@pytest.mark.parametrize(
+    "kw",
+    [
+        {"room": "bad room"},
+        {"user": ""},
+        {"ttl_s": 0},
+        {"ttl_s": tokens.MAX_TTL_S + 1},
+        {"community": "é"},
+    ],
+)
+def test_mint_rejects_bad_input(kw: dict[str, object]) -> None:
+    """Minting refuses ids out of the alphabet and lifetimes out of range."""
+    with pytest.raises(ValueError):
+        mint(**kw)
+
+
+def test_bearer_header() -> None:
+    """Only 'Bearer <token>' headers carry a token."""
+    assert tokens.bearer("Bearer abc") == "abc"
+    assert tokens.bearer("bearer  abc ") == "abc"
+    assert tokens.bearer("Basic abc") is None
+    assert tokens.bearer(None) is None
+    assert tokens.bearer("Bearer ") is None
