@@ -36,6 +36,16 @@ class Settings:
     log_level: str = "info"
     #: Create the demo room at start (``make run``).
     demo: bool = False
+    #: Room channel: broadcast tick, per-connection send buffer limit.
+    tick_ms: int = 50
+    ws_send_buffer: int = 512 * 1024
+    #: Comments: longest text, per-user rate (per second) and burst, blocked words.
+    comment_max_chars: int = 200
+    comment_rate: float = 1.0
+    comment_burst: int = 5
+    blocked_words: tuple[str, ...] = ()
+    #: Messages a connection may send per second (burst twice that).
+    ws_message_rate: float = 20.0
 
     @property
     def base_url(self) -> str:
@@ -46,6 +56,18 @@ class Settings:
         if self.host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+
+def load_blocked_words(path: Path | None) -> tuple[str, ...]:
+    """Words from a UTF-8 file, one per line (``#`` starts a comment)."""
+    if path is None:
+        return ()
+    words = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        word = line.split("#", 1)[0].strip()
+        if word:
+            words.append(word)
+    return tuple(words)
 
 
 def default_node_id() -> str:

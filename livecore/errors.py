@@ -28,6 +28,14 @@ class ErrorCode(StrEnum):
     TOKEN_WRONG_ROOM = "token_wrong_room"
     TOKEN_WRONG_ROLE = "token_wrong_role"
     RATE_LIMITED = "rate_limited"
+    BAD_MESSAGE = "bad_message"
+    UNKNOWN_TYPE = "unknown_type"
+    COMMENT_FILTERED = "comment_filtered"
+    MUTED = "muted"
+    COMMENT_NOT_FOUND = "comment_not_found"
+    POLL_NOT_FOUND = "poll_not_found"
+    POLL_CLOSED = "poll_closed"
+    TOO_MANY_POLLS = "too_many_polls"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
@@ -49,6 +57,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKEN_WRONG_ROOM: 403,
     ErrorCode.TOKEN_WRONG_ROLE: 403,
     ErrorCode.RATE_LIMITED: 429,
+    ErrorCode.BAD_MESSAGE: 400,
+    ErrorCode.UNKNOWN_TYPE: 400,
+    ErrorCode.COMMENT_FILTERED: 422,
+    ErrorCode.MUTED: 403,
+    ErrorCode.COMMENT_NOT_FOUND: 404,
+    ErrorCode.POLL_NOT_FOUND: 404,
+    ErrorCode.POLL_CLOSED: 409,
+    ErrorCode.TOO_MANY_POLLS: 409,
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

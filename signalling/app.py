@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 from redis.asyncio import Redis
 from starlette.applications import Starlette
@@ -18,6 +19,7 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from signalling import health, http, pages, rooms
 from signalling.context import NodeContext
+from signalling.hub.hub import Hub
 from signalling.metrics import Metrics
 
 log = logging.getLogger("livecore")
@@ -64,7 +66,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     metrics = Metrics(settings.node_id)
 
     @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+    async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         assert settings.redis_url is not None, "the server resolves the store before the app"
         redis = Redis.from_url(settings.redis_url, health_check_interval=10)
         app.state.ctx = NodeContext(
@@ -77,9 +79,13 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         )
         if settings.demo:
             await ensure_demo_room(app.state.ctx)
+        hub = Hub(app.state.ctx)
+        app.state.hub = hub
+        await hub.start()
         try:
-            yield
+            yield {"hub": hub}  # the websocket seam reads it from uvicorn's app state
         finally:
+            await hub.stop()
             await redis.aclose()
 
     app = Starlette(

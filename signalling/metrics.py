@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
 
 class Metrics:
@@ -31,4 +31,40 @@ class Metrics:
             "livecore_redis_up",
             "1 when the last Redis/Valkey check answered",
             registry=self.registry,
+        )
+        r = self.registry
+        self.ws_connections = Gauge(
+            "livecore_ws_connections", "Joined room-channel websockets", registry=r
+        )
+        self.rooms = Gauge("livecore_rooms", "Rooms this node listens to", registry=r)
+        self.ws_messages_in = Counter(
+            "livecore_ws_messages_in_total",
+            "Client messages handled, by type",
+            ["type"],
+            registry=r,
+        )
+        self.ws_frames_out = Counter(
+            "livecore_ws_broadcast_writes_total",
+            "Broadcast frames written to connections",
+            registry=r,
+        )
+        self.ws_slow_consumers = Counter(
+            "livecore_ws_slow_consumers_total",
+            "Connections closed for a full send buffer",
+            registry=r,
+        )
+        self.ws_recoveries = Counter(
+            "livecore_ws_recoveries_total",
+            "Reconnects with a position, by result",
+            ["result"],
+            registry=r,
+        )
+        self.bus_gaps = Counter(
+            "livecore_bus_gaps_total", "Gaps in a room's events filled from history", registry=r
+        )
+        self.flush_seconds = Histogram(
+            "livecore_flush_seconds",
+            "Time to write one tick's batches",
+            buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
         )

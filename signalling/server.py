@@ -23,6 +23,7 @@ from livecore import __version__, tokens
 from livecore.config import Settings
 from livecore.store.embedded import EmbeddedValkey
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
+from signalling.hub.connection import HubConnection
 
 log = logging.getLogger("livecore")
 DEMO_TOKEN_TTL_S = 12 * 3600
@@ -77,7 +78,7 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         port=settings.port,
         loop="none",
         http="httptools",
-        ws="websockets-sansio",
+        ws=HubConnection,  # the room channel owns its websockets (see hub/connection.py)
         lifespan="on",
         log_level=settings.log_level,
         access_log=settings.log_level == "debug",

@@ -1,1 +1,1 @@
-"""Python client SDK for livecore."""
+"""Python client SDK for livecore: ``from clients.python.room import RoomClient``."""

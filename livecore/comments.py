@@ -1,0 +1,34 @@
+"""Comment rules (pure): length and the keyword filter."""
+
+from __future__ import annotations
+
+import unicodedata
+
+from livecore.errors import ErrorCode, LivecoreError
+
+
+def _fold(text: str) -> str:
+    """NFKC + casefold, and no spaces: full-width, case and spacing tricks do not pass."""
+    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+
+
+class CommentRules:
+    """Checks a comment's text: at most ``max_chars``, no blocked word (substring match)."""
+
+    def __init__(self, max_chars: int, blocked_words: tuple[str, ...] = ()) -> None:
+        self.max_chars = max_chars
+        self._blocked = tuple(w for w in (_fold(w) for w in blocked_words) if w)
+
+    def check(self, text: str) -> str:
+        """The text to publish, or raise invalid_field / comment_filtered."""
+        if len(text) > self.max_chars:
+            raise LivecoreError(
+                ErrorCode.INVALID_FIELD, f"text: at most {self.max_chars} characters"
+            )
+        folded = _fold(text)
+        for word in self._blocked:
+            if word in folded:
+                raise LivecoreError(
+                    ErrorCode.COMMENT_FILTERED, "comment contains a word this room does not allow"
+                )
+        return text

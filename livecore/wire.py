@@ -1,0 +1,317 @@
+"""The room channel's wire format (sans-I/O): msgpack frames, message types, close codes.
+
+Subprotocol ``livecore.v1``. Every websocket message is one binary frame
+holding one msgpack map with a type key ``"t"``. Client → server messages
+are decoded and checked here (size, types, ranges) before any handler sees
+them; server → client messages are built here so that the broadcast of a
+room is encoded once per tick (``encode_batch``) and written to every
+connection as the same bytes. docs/protocol.md documents every message,
+field, error code and close code; a test checks the lists match.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import IntEnum, StrEnum
+from typing import Any
+
+import msgpack
+
+from livecore.errors import ErrorCode, LivecoreError
+
+SUBPROTOCOL = "livecore.v1"
+#: Largest client frame the server reads; bigger ones close the connection (1009).
+MAX_CLIENT_FRAME = 8 * 1024
+#: Seconds a new connection has to send ``hello``.
+HELLO_TIMEOUT_S = 10.0
+
+
+class CloseCode(IntEnum):
+    """Websocket close codes the server uses (RFC 6455 §7.4; 4000-4999 are ours)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001  # the node is shutting down: reconnect (to another node)
+    UNSUPPORTED_DATA = 1003  # a text frame: the protocol is binary msgpack
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009  # a frame over MAX_CLIENT_FRAME
+    INTERNAL_ERROR = 1011
+    BAD_HELLO = 4000  # first message was not a valid hello
+    UNAUTHORIZED = 4001  # the hello's token was refused; the reason names the token error
+    HELLO_TIMEOUT = 4002  # no hello within HELLO_TIMEOUT_S
+    ROOM_NOT_FOUND = 4004
+    SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
+    RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
+    TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse
+
+
+class ClientType(StrEnum):
+    """Messages a client may send (after ``hello``); roles are checked by the hub."""
+
+    HELLO = "hello"
+    COMMENT = "comment"
+    LIKE = "like"
+    VOTE = "vote"
+    POLL_OPEN = "poll_open"
+    POLL_CLOSE = "poll_close"
+    DELETE_COMMENT = "delete_comment"
+    MUTE = "mute"
+    PIN_QUESTION = "pin_question"
+    ANSWER_QUESTION = "answer_question"
+    CARD = "card"
+
+
+class ServerType(StrEnum):
+    """Messages the server sends."""
+
+    SNAPSHOT = "snapshot"
+    RECOVERED = "recovered"
+    BATCH = "batch"
+    ACK = "ack"
+    ERROR = "error"
+
+
+class EventType(StrEnum):
+    """Durable room events: each has an offset in the room's stream."""
+
+    COMMENT = "comment"
+    COMMENT_DELETED = "comment_deleted"
+    USER_MUTED = "user_muted"
+    QUESTION_PINNED = "question_pinned"
+    QUESTION_ANSWERED = "question_answered"
+    POLL_OPENED = "poll_opened"
+    POLL_CLOSED = "poll_closed"
+    CARD = "card"
+    SENSOR = "sensor"
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """A decoded, checked client message: its type, optional request id and fields."""
+
+    type: ClientType
+    fields: dict[str, Any]
+    request_id: int | None = None
+
+
+def invalid(field: str, why: str) -> LivecoreError:
+    return LivecoreError(ErrorCode.INVALID_FIELD, f"{field}: {why}")
+
+
+def decode(frame: bytes) -> Message:
+    """Decode one client frame or raise LivecoreError (bad_message, unknown_type, invalid_field)."""
+    if len(frame) > MAX_CLIENT_FRAME:
+        raise LivecoreError(ErrorCode.BAD_MESSAGE, f"frame over {MAX_CLIENT_FRAME} bytes")
+    try:
+        data = msgpack.unpackb(
+            frame,
+            raw=False,
+            strict_map_key=True,
+            max_str_len=MAX_CLIENT_FRAME,
+            max_bin_len=0,
+            max_array_len=64,
+            max_map_len=32,
+            max_ext_len=0,
+        )
+    except Exception as exc:  # msgpack raises many types on garbage
+        raise LivecoreError(ErrorCode.BAD_MESSAGE, f"not one msgpack object: {exc}") from None
+    if not isinstance(data, dict):
+        raise LivecoreError(ErrorCode.BAD_MESSAGE, "a message is a msgpack map")
+    kind = data.pop("t", None)
+    if not isinstance(kind, str):
+        raise LivecoreError(ErrorCode.BAD_MESSAGE, "missing message type 't'")
+    try:
+        mtype = ClientType(kind)
+    except ValueError:
+        raise LivecoreError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}") from None
+    request_id = data.pop("id", None)
+    if request_id is not None and (
+        not isinstance(request_id, int)
+        or isinstance(request_id, bool)
+        or not 0 <= request_id < 2**53
+    ):
+        raise invalid("id", "request id must be an integer 0..2^53")
+    check = _CHECKS[mtype]
+    unknown = set(data) - check.fields
+    if unknown:
+        raise invalid(sorted(map(str, unknown))[0], "unknown field")
+    check.validate(data)
+    return Message(mtype, data, request_id)
+
+
+# -- field checks ------------------------------------------------------------
+
+
+def text(data: dict[str, Any], field: str, limit: int, *, required: bool = True) -> str | None:
+    value = data.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, str):
+        raise invalid(field, "required, a string")
+    value = value.strip()
+    if not 1 <= len(value) <= limit:
+        raise invalid(field, f"must be 1-{limit} characters")
+    data[field] = value
+    return value
+
+
+def integer(
+    data: dict[str, Any], field: str, lo: int, hi: int, *, required: bool = True
+) -> int | None:
+    value = data.get(field)
+    if value is None and not required:
+        return None
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise invalid(field, "required, an integer")
+    if not lo <= value <= hi:
+        raise invalid(field, f"must be between {lo} and {hi}")
+    return value
+
+
+def _hello(d: dict[str, Any]) -> None:
+    text(d, "token", 2048)
+    since = d.get("since")
+    if since is not None:
+        if not isinstance(since, dict) or set(since) != {"epoch", "offset"}:
+            raise invalid("since", "must be a map {epoch, offset}")
+        text(since, "epoch", 64)
+        integer(since, "offset", 0, 2**62)
+
+
+def _comment(d: dict[str, Any]) -> None:
+    text(d, "text", 500)  # the room's own limit (default 200) is checked by the hub
+    text(d, "cid", 64, required=False)
+
+
+def _like(d: dict[str, Any]) -> None:
+    integer(d, "n", 1, 50)
+
+
+def _vote(d: dict[str, Any]) -> None:
+    text(d, "poll", 64)
+    integer(d, "option", 0, 5)
+
+
+def _poll_open(d: dict[str, Any]) -> None:
+    text(d, "question", 140)
+    options = d.get("options")
+    if not isinstance(options, list) or not 2 <= len(options) <= 6:
+        raise invalid("options", "must be a list of 2-6 strings")
+    cleaned = []
+    for i, option in enumerate(options):
+        if not isinstance(option, str) or not 1 <= len(option.strip()) <= 60:
+            raise invalid(f"options[{i}]", "must be 1-60 characters")
+        cleaned.append(option.strip())
+    d["options"] = cleaned
+    integer(d, "duration_s", 5, 24 * 3600, required=False)
+
+
+def _poll_close(d: dict[str, Any]) -> None:
+    text(d, "poll", 64)
+
+
+def _offset(d: dict[str, Any]) -> None:
+    integer(d, "offset", 1, 2**62)
+
+
+def _mute(d: dict[str, Any]) -> None:
+    text(d, "user", 64)
+    integer(d, "duration_s", 10, 7 * 24 * 3600)
+
+
+def _card(d: dict[str, Any]) -> None:
+    from livecore.cards import validate_card  # cards are a topic of their own
+
+    validate_card(d)
+
+
+CARD_FIELDS = frozenset(
+    {"kind", "name", "price_cents", "image_url", "stock", "batch", "origin", "report_url",
+     "readings", "author", "text"}
+)  # fmt: skip
+
+
+CARD_FIELDS = frozenset(
+    {"kind", "name", "price_cents", "image_url", "stock", "batch", "origin", "report_url",
+     "readings", "author", "text"}
+)  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class _Check:
+    fields: frozenset[str]
+    validate: Callable[[dict[str, Any]], None]
+
+
+_CHECKS: dict[ClientType, _Check] = {
+    ClientType.HELLO: _Check(frozenset({"token", "since"}), _hello),
+    ClientType.COMMENT: _Check(frozenset({"text", "cid"}), _comment),
+    ClientType.LIKE: _Check(frozenset({"n"}), _like),
+    ClientType.VOTE: _Check(frozenset({"poll", "option"}), _vote),
+    ClientType.POLL_OPEN: _Check(frozenset({"question", "options", "duration_s"}), _poll_open),
+    ClientType.POLL_CLOSE: _Check(frozenset({"poll"}), _poll_close),
+    ClientType.DELETE_COMMENT: _Check(frozenset({"offset"}), _offset),
+    ClientType.MUTE: _Check(frozenset({"user", "duration_s"}), _mute),
+    ClientType.PIN_QUESTION: _Check(frozenset({"offset"}), _offset),
+    ClientType.ANSWER_QUESTION: _Check(frozenset({"offset"}), _offset),
+    ClientType.CARD: _Check(CARD_FIELDS, _card),
+}
+
+
+# -- server messages -----------------------------------------------------------
+
+
+def ws_frame(payload: bytes) -> bytes:
+    """An unmasked, final binary websocket frame (RFC 6455 §5.2).
+
+    Server frames are never masked (§5.1), so one frame's bytes can be
+    written to any number of connections: this is what makes a broadcast
+    cost one encode, not one per viewer.
+    """
+    n = len(payload)
+    if n < 126:
+        return bytes((0x82, n)) + payload
+    if n < 65536:
+        return struct.pack("!BBH", 0x82, 126, n) + payload
+    return struct.pack("!BBQ", 0x82, 127, n) + payload
+
+
+_packer = msgpack.Packer(use_bin_type=True)
+
+
+def encode(message: dict[str, Any]) -> bytes:
+    """One server message as msgpack bytes (keys in insertion order)."""
+    packed: bytes = _packer.pack(message)
+    return packed
+
+
+def encode_event(offset: int, event: dict[str, Any]) -> dict[str, Any]:
+    """An event as clients see it: ``{"o": offset, "t": type, ...}``."""
+    return {"o": offset, **event}
+
+
+def encode_batch(events: list[dict[str, Any]], state: dict[str, Any]) -> bytes:
+    """The broadcast of one tick, encoded once for every connection of a room.
+
+    ``{"t": "batch", "a": first offset, "z": last offset, "ev": [...], "st": {...}}``
+    with ``a``/``z`` nil when the tick has no events. The key order is fixed
+    so a lean client can read ``a`` and ``z`` without decoding the events.
+    """
+    first = events[0]["o"] if events else None
+    last = events[-1]["o"] if events else None
+    packed: bytes = _packer.pack(
+        {"t": ServerType.BATCH.value, "a": first, "z": last, "ev": events, "st": state}
+    )
+    return packed
+
+
+def ack(request_id: int | None, **fields: Any) -> bytes:
+    return encode({"t": ServerType.ACK.value, "id": request_id, **fields})
+
+
+def error(err: LivecoreError, request_id: int | None = None) -> bytes:
+    return encode(
+        {"t": ServerType.ERROR.value, "id": request_id, "code": err.code.value,
+         "message": err.message}
+    )  # fmt: skip

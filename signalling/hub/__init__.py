@@ -1,0 +1,1 @@
+"""The room channel: websocket fan-out of comments, likes, votes and cards."""

@@ -1,0 +1,262 @@
+"""One room-channel websocket, plugged into uvicorn below ASGI.
+
+uvicorn hands a websocket upgrade to the class named by ``ws=``; this class
+takes it, runs the RFC 6455 handshake and framing with the sans-I/O
+``websockets.server.ServerProtocol``, and owns the transport. That is what
+lets the hub write one pre-encoded broadcast frame to thousands of
+transports (ASGI would re-frame each send per connection).
+
+Contract with the hub: the hub calls :meth:`write` with whole frames and
+:meth:`close` with a :class:`~livecore.wire.CloseCode`; the connection calls
+``hub.join`` for the first (hello) message, ``hub.handle`` for later ones and
+``hub.leave`` when the TCP connection is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from typing import TYPE_CHECKING, Any, cast
+
+from websockets.frames import Frame, Opcode
+from websockets.http11 import Request
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+from websockets.typing import Subprotocol
+
+from livecore import wire
+from livecore.errors import ErrorCode, LivecoreError
+from livecore.ratelimit import TokenBucket
+from livecore.tokens import Claims, valid_id
+
+if TYPE_CHECKING:
+    from signalling.hub.hub import Hub
+    from signalling.hub.room import LocalRoom
+
+log = logging.getLogger("livecore.hub")
+#: websockets logs every open and close at INFO: too chatty for thousands of viewers.
+_ws_log = logging.getLogger("livecore.hub.ws")
+_ws_log.setLevel(logging.WARNING)
+_PATH = re.compile(r"^/ws/([^/?]+)(?:\?.*)?$")
+#: Bad messages a connection may send before it is closed (4029).
+MAX_ERRORS = 20
+#: Handler tasks a connection may have running; past it, reading pauses.
+MAX_INFLIGHT = 8
+CLOSE_TIMEOUT_S = 3.0
+
+
+class HubConnection(asyncio.Protocol):
+    """A websocket of ``/ws/{room}`` (uvicorn ``ws_protocol_class``)."""
+
+    def __init__(
+        self,
+        config: Any,
+        server_state: Any,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        self.hub: Hub = app_state["hub"]
+        self.connections: set[Any] = server_state.connections
+        self.loop = _loop or asyncio.get_running_loop()
+        self.proto = ServerProtocol(
+            subprotocols=[Subprotocol(wire.SUBPROTOCOL)],
+            max_size=wire.MAX_CLIENT_FRAME,
+            logger=_ws_log,
+        )
+        self.transport: asyncio.Transport | None = None
+        self.room_id = ""
+        self.room: LocalRoom | None = None
+        self.claims: Claims | None = None
+        self.joining = False
+        self.closing = False
+        self.errors = 0
+        self.inflight = 0
+        self.paused = False
+        self.last_heard = self.loop.time()
+        rate = self.hub.settings.ws_message_rate
+        self.bucket = TokenBucket(rate, rate * 2, rate * 2, self.loop.time())
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- asyncio.Protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.connections.add(self)
+        self._timer = self.loop.call_later(wire.HELLO_TIMEOUT_S, self._hello_timeout)
+
+    def data_received(self, data: bytes) -> None:
+        self.last_heard = self.loop.time()
+        self.proto.receive_data(data)
+        for event in self.proto.events_received():
+            if isinstance(event, Request):
+                self._handshake(event)
+            elif isinstance(event, Frame):
+                self._frame(event)
+        self._flush_proto()
+
+    def eof_received(self) -> bool | None:
+        self.proto.receive_eof()
+        self._flush_proto()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.connections.discard(self)
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+        for task in self._tasks:
+            task.cancel()
+        self.hub.leave(self)
+        self.transport = None
+
+    def shutdown(self) -> None:
+        """uvicorn's graceful shutdown: tell the client the node is going away."""
+        self.close(wire.CloseCode.GOING_AWAY, "server shutting down")
+
+    # -- handshake and frames -------------------------------------------------
+
+    def _handshake(self, request: Request) -> None:
+        match = _PATH.match(request.path)
+        offered = ",".join(request.headers.get_all("Sec-WebSocket-Protocol"))
+        if match is None or not valid_id(match.group(1)):
+            response = self.proto.reject(404, "no such websocket endpoint; use /ws/{room}\n")
+        elif wire.SUBPROTOCOL not in [p.strip() for p in offered.split(",")]:
+            response = self.proto.reject(
+                400, f"offer the websocket subprotocol {wire.SUBPROTOCOL}\n"
+            )
+        elif not self.hub.admit():
+            response = self.proto.reject(503, "node at capacity; try another node\n")
+            response.headers["Retry-After"] = "5"
+        else:
+            self.room_id = match.group(1)
+            response = self.proto.accept(request)
+        self.proto.send_response(response)
+
+    def _frame(self, frame: Frame) -> None:
+        if frame.opcode is Opcode.BINARY and frame.fin:
+            self._message(bytes(frame.data))
+        elif frame.opcode is Opcode.TEXT:
+            self.close(wire.CloseCode.UNSUPPORTED_DATA, "binary msgpack frames only")
+        elif frame.opcode in (Opcode.BINARY, Opcode.CONT):
+            self.close(wire.CloseCode.UNSUPPORTED_DATA, "fragmented messages are not accepted")
+
+    def _message(self, data: bytes) -> None:
+        if self.closing:
+            return
+        if self.claims is None:
+            self._first_message(data)
+            return
+        if not self.bucket.allow(self.loop.time()):
+            self.fail(LivecoreError(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
+            return
+        try:
+            message = wire.decode(data)
+        except LivecoreError as err:
+            self.fail(err)
+            return
+        if message.type is wire.ClientType.HELLO:
+            self.fail(LivecoreError(ErrorCode.BAD_MESSAGE, "hello was already sent"), message)
+            return
+        self._spawn(self.hub.handle(self, message))
+
+    def _first_message(self, data: bytes) -> None:
+        if self.joining:
+            self.fail(LivecoreError(ErrorCode.BAD_MESSAGE, "wait for the snapshot"))
+            return
+        try:
+            message = wire.decode(data)
+        except LivecoreError as err:
+            self.close(wire.CloseCode.BAD_HELLO, f"{err.code}: {err.message}"[:120])
+            return
+        if message.type is not wire.ClientType.HELLO:
+            self.close(wire.CloseCode.BAD_HELLO, f"expected hello, got {message.type.value}")
+            return
+        if self._timer is not None:
+            self._timer.cancel()
+        self.joining = True
+        self._spawn(self.hub.join(self, message))
+
+    def _spawn(self, coro: Any) -> None:
+        task: asyncio.Task[None] = self.loop.create_task(coro)
+        self._tasks.add(task)
+        self.inflight += 1
+        if self.inflight >= MAX_INFLIGHT and self.transport is not None and not self.paused:
+            self.transport.pause_reading()
+            self.paused = True
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        self.inflight -= 1
+        if self.paused and self.inflight < MAX_INFLIGHT // 2 and self.transport is not None:
+            self.transport.resume_reading()
+            self.paused = False
+        if not task.cancelled() and task.exception() is not None:
+            log.error("handler failed", exc_info=task.exception())
+
+    def _hello_timeout(self) -> None:
+        if self.claims is None and not self.joining:
+            self.close(
+                wire.CloseCode.HELLO_TIMEOUT, f"no hello within {wire.HELLO_TIMEOUT_S:.0f} s"
+            )
+
+    # -- output ------------------------------------------------------------------
+
+    def _flush_proto(self) -> None:
+        transport = self.transport
+        if transport is None:
+            return
+        for chunk in self.proto.data_to_send():
+            if chunk:
+                transport.write(chunk)
+            else:  # SEND_EOF: the closing handshake is complete
+                transport.close()
+                return
+        if self.proto.close_expected() and self._timer is None:
+            self._timer = self.loop.call_later(CLOSE_TIMEOUT_S, self._abort)
+
+    def write(self, frame: bytes) -> bool:
+        """Queue a whole frame; a client over its send buffer is closed (4008)."""
+        transport = self.transport
+        if transport is None or self.closing:
+            return False
+        if transport.get_write_buffer_size() > self.hub.settings.ws_send_buffer:
+            self.hub.metrics.ws_slow_consumers.inc()
+            self.close(wire.CloseCode.SLOW_CONSUMER, "send buffer full; reconnect and recover")
+            return False
+        transport.write(frame)
+        return True
+
+    def send(self, payload: bytes) -> bool:
+        """Send one encoded server message."""
+        return self.write(wire.ws_frame(payload))
+
+    def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None:
+        """Answer a bad message with an error; close (4029) after too many."""
+        self.hub.metrics.errors.labels(err.code.value).inc()
+        self.send(wire.error(err, message.request_id if message else None))
+        self.errors += 1
+        if self.errors > MAX_ERRORS:
+            self.close(wire.CloseCode.TOO_MANY_ERRORS, "too many bad messages")
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Start the closing handshake; the TCP connection is dropped if it stalls."""
+        if self.closing or self.transport is None:
+            return
+        self.closing = True
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.proto.state is State.OPEN:
+            self.proto.send_close(code, reason)
+            self._flush_proto()
+        else:
+            self.transport.close()
+        if self._timer is None:
+            self._timer = self.loop.call_later(CLOSE_TIMEOUT_S, self._abort)
+
+    def _abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

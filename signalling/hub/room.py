@@ -1,0 +1,86 @@
+"""One room as this node sees it: its connections, the next tick's batch, coalesced state."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from livecore import wire
+from livecore.sequencer import Sequencer
+
+if TYPE_CHECKING:
+    from signalling.hub.connection import HubConnection
+
+#: Events past which a batch is flushed before its tick (bounds frame size).
+MAX_BATCH_EVENTS = 500
+
+
+class LocalRoom:
+    """Connections of one room on this node and what they will receive next.
+
+    ``flushed`` is the highest offset already written to the connections: a
+    connection activated now receives every event after it in the next batch,
+    so joining (snapshot or recovery) catches up exactly to ``flushed``.
+    """
+
+    def __init__(self, room_id: str, seq: Sequencer) -> None:
+        self.id = room_id
+        self.seq = seq
+        self.flushed = seq.offset
+        self.conns: set[HubConnection] = set()
+        self.joining: set[HubConnection] = set()
+        self.events: list[dict[str, Any]] = []
+        self.state: dict[str, Any] = {}
+        self.likes = 0
+        self.viewers = 0
+        self.tallies: dict[str, tuple[int, list[int]]] = {}
+        #: Taps received here and not yet added to the room's total in Valkey.
+        self.local_likes = 0
+        #: Polls voted on here whose tally must be published.
+        self.dirty_polls: set[str] = set()
+        self.idle_since: float | None = None
+
+    @property
+    def epoch(self) -> str:
+        return self.seq.epoch or ""
+
+    @property
+    def size(self) -> int:
+        return len(self.conns) + len(self.joining)
+
+    def add_events(self, events: list[tuple[int, bytes]]) -> None:
+        """Queue in-order events (offset, msgpack payload) for the next batch."""
+        for offset, payload in events:
+            event = msgpack.unpackb(payload, raw=False)
+            self.events.append(wire.encode_event(offset, event))
+            if event.get("t") == wire.EventType.POLL_CLOSED:
+                self.tallies.pop(event.get("poll", ""), None)
+
+    def set_likes(self, total: int) -> None:
+        if total > self.likes:
+            self.likes = total
+            self.state["likes"] = total
+
+    def set_viewers(self, total: int) -> None:
+        if total != self.viewers:
+            self.viewers = total
+            self.state["viewers"] = total
+
+    def set_tally(self, poll: str, version: int, counts: list[int]) -> None:
+        """Keep the newest tally of a poll (versions only grow)."""
+        known = self.tallies.get(poll)
+        if known is None or version > known[0]:
+            self.tallies[poll] = (version, counts)
+            self.state.setdefault("tallies", {})[poll] = {"v": version, "counts": counts}
+
+    def take_batch(self) -> bytes | None:
+        """The websocket frame of this tick (None if nothing happened); marks it flushed."""
+        if not self.events and not self.state:
+            return None
+        frame = wire.ws_frame(wire.encode_batch(self.events, self.state))
+        if self.events:
+            self.flushed = self.events[-1]["o"]
+        self.events = []
+        self.state = {}
+        return frame

@@ -1,0 +1,86 @@
+"""What a client receives on connect: the room's state, then the events after it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import msgpack
+
+from livecore import wire
+from livecore.store import keys
+from livecore.store.keys import text
+from livecore.store.polls import Poll
+from livecore.tokens import Claims
+
+if TYPE_CHECKING:
+    from signalling.hub.hub import Hub
+    from signalling.hub.room import LocalRoom
+
+#: Comments in a snapshot, and events read back to find them.
+SNAPSHOT_COMMENTS = 50
+RECENT_SCAN = 300
+#: Closed polls shown besides the open ones.
+CLOSED_POLLS = 3
+
+
+@dataclass
+class State:
+    offset: int
+    comments: list[dict[str, Any]]
+    polls: list[Poll]
+    room_state: dict[str, Any]
+    likes: int
+
+
+async def read(hub: Hub, room_id: str) -> State:
+    """Read the room's state from Valkey; ``offset`` is the history head it reflects."""
+    head = await hub.bus.head(room_id)
+    recent = await hub.bus.recent(room_id, RECENT_SCAN)
+    deleted = await hub.bus.deleted(room_id)
+    raw_state = await hub.ctx.redis.hgetall(keys.room(room_id, "state"))
+    polls = await hub.polls.all(room_id)
+    likes = await hub.counters.add_likes(room_id, 0)
+    comments = []
+    for offset, payload in recent:
+        event = msgpack.unpackb(payload, raw=False)
+        if event.get("t") == wire.EventType.COMMENT and offset not in deleted:
+            comments.append(wire.encode_event(offset, event))
+    room_state = {text(k): msgpack.unpackb(v, raw=False) for k, v in raw_state.items()}
+    offset = max(head.offset, recent[-1][0] if recent else 0)
+    return State(offset, comments, polls, room_state, likes)
+
+
+def build(
+    state: State,
+    events: list[dict[str, Any]],
+    room: LocalRoom,
+    meta: dict[str, Any],
+    claims: Claims,
+) -> dict[str, Any]:
+    """The snapshot message. ``offset`` is what the room has flushed: every later
+    event comes in batches; ``events`` (after the state's own offset) are applied
+    on top of the state by the client, idempotently."""
+    flushed = room.flushed
+    comments = [c for c in state.comments if c["o"] <= flushed][-SNAPSHOT_COMMENTS:]
+    open_polls = [p.public() for p in state.polls if p.status == "open"]
+    closed = [p.public() for p in state.polls if p.status != "open"][:CLOSED_POLLS]
+    for poll in open_polls:  # a fresher tally may have reached this node already
+        known = room.tallies.get(poll["poll"])
+        if known is not None and known[0] > poll["v"]:
+            poll["v"], poll["counts"] = known
+    cards = {k.split(":", 1)[1]: v for k, v in state.room_state.items() if k.startswith("card:")}
+    return {
+        "t": wire.ServerType.SNAPSHOT.value,
+        "epoch": room.epoch,
+        "offset": flushed,
+        "room": meta,
+        "you": {"user": claims.user, "role": claims.role.value, "community": claims.community},
+        "viewers": room.viewers,
+        "likes": max(state.likes, room.likes),
+        "polls": open_polls + closed,
+        "cards": cards,
+        "question": state.room_state.get("question"),
+        "comments": comments,
+        "events": events,
+    }
