@@ -34,7 +34,6 @@ class CloseCode(IntEnum):
     NORMAL = 1000
     GOING_AWAY = 1001  # the node is shutting down: reconnect (to another node)
     UNSUPPORTED_DATA = 1003  # a text frame: the protocol is binary msgpack
-    POLICY_VIOLATION = 1008
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_CLIENT_FRAME
     INTERNAL_ERROR = 1011
     BAD_HELLO = 4000  # first message was not a valid hello
