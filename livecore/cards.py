@@ -6,6 +6,7 @@ Money is integer cents (分), never a float. URLs must be http(s). Readings are
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 from typing import Any
 
@@ -65,7 +66,10 @@ def _readings(d: dict[str, Any]) -> None:
         ok = (
             isinstance(pair, list)
             and len(pair) == 2
-            and all(isinstance(x, int | float) and not isinstance(x, bool) for x in pair)
+            and all(
+                isinstance(x, int | float) and not isinstance(x, bool) and math.isfinite(x)
+                for x in pair
+            )
         )
         if not ok:
             raise _invalid(f"readings[{i}]", "must be [unix time, number]")

@@ -23,6 +23,7 @@ from livecore.config import (
     SecretError,
     Settings,
     default_node_id,
+    load_blocked_words,
     load_secret,
 )
 from livecore.store.embedded import EmbeddedValkey, EmbeddedValkeyError
@@ -102,6 +103,58 @@ def build_parser() -> argparse.ArgumentParser:
                        default=_env("DEMO", "") in ("1", "true", "yes"),
                        help="create the demo room and print host/viewer links with tokens "
                        "(env LIVECORE_DEMO=1; make run sets it)")  # fmt: skip
+    room = serve.add_argument_group("room channel")
+    room.add_argument(
+        "--tick-ms",
+        type=int,
+        default=int(_env("TICK_MS", "50") or 50),
+        help="broadcast tick: events are batched and sent at most this often "
+        "(env LIVECORE_TICK_MS; default 50)",
+    )
+    room.add_argument(
+        "--ws-send-buffer",
+        type=int,
+        default=int(_env("WS_SEND_BUFFER", str(512 * 1024)) or 0),
+        metavar="BYTES",
+        help="bytes queued for one websocket before it is closed as a slow "
+        "consumer, code 4008 (env LIVECORE_WS_SEND_BUFFER; default 524288)",
+    )
+    room.add_argument(
+        "--ws-message-rate",
+        type=float,
+        default=float(_env("WS_MESSAGE_RATE", "20") or 20),
+        help="messages per second one connection may send, bursts of twice "
+        "that (env LIVECORE_WS_MESSAGE_RATE; default 20)",
+    )
+    room.add_argument(
+        "--hello-timeout",
+        type=float,
+        default=float(_env("HELLO_TIMEOUT", "10") or 10),
+        metavar="SECONDS",
+        help="time a new websocket has to send hello, else close 4002 "
+        "(env LIVECORE_HELLO_TIMEOUT; default 10)",
+    )
+    room.add_argument(
+        "--comment-max-chars",
+        type=int,
+        default=int(_env("COMMENT_MAX_CHARS", "200") or 200),
+        help="longest comment (env LIVECORE_COMMENT_MAX_CHARS; default 200)",
+    )
+    room.add_argument(
+        "--comment-rate",
+        type=float,
+        default=float(_env("COMMENT_RATE", "1") or 1),
+        help="comments per second per user, hosts exempt (env LIVECORE_COMMENT_RATE; default 1)",
+    )
+    room.add_argument(
+        "--comment-burst",
+        type=int,
+        default=int(_env("COMMENT_BURST", "5") or 5),
+        help="comments a user may send at once (env LIVECORE_COMMENT_BURST; default 5)",
+    )
+    room.add_argument("--blocked-words", type=Path, default=_env("BLOCKED_WORDS"), metavar="FILE",
+                      help="UTF-8 file, one blocked word per line; comments containing one are "
+                      "refused (env LIVECORE_BLOCKED_WORDS)")  # fmt: skip
 
     tok = sub.add_parser(
         "token",
@@ -153,7 +206,16 @@ def _serve(args: argparse.Namespace) -> int:
         public_url=args.public_url,
         log_level=args.log_level,
         demo=args.demo,
+        tick_ms=args.tick_ms,
+        ws_send_buffer=args.ws_send_buffer,
+        ws_message_rate=args.ws_message_rate,
+        hello_timeout_s=args.hello_timeout,
+        comment_max_chars=args.comment_max_chars,
+        comment_rate=args.comment_rate,
+        comment_burst=args.comment_burst,
+        blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
     )
+    settings.check()
     secret = load_secret(settings.data_dir, create=True)
     from signalling.server import run  # composition root: the one upward import
 
@@ -202,7 +264,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "token":
             return _token(args)
         return _valkey(args)
-    except (EmbeddedValkeyError, SecretError, ValueError) as exc:
+    except (EmbeddedValkeyError, SecretError, ValueError, OSError) as exc:
         print(f"livecore: error: {exc}", file=sys.stderr)
         return 2
 

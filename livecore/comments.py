@@ -8,8 +8,10 @@ from livecore.errors import ErrorCode, LivecoreError
 
 
 def _fold(text: str) -> str:
-    """NFKC + casefold, and no spaces: full-width, case and spacing tricks do not pass."""
-    return "".join(unicodedata.normalize("NFKC", text).casefold().split())
+    """NFKC + casefold, no spaces and no invisible format characters (zero-width
+    space, soft hyphen …): full-width, case and spacing tricks do not pass."""
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    return "".join(c for c in folded if not c.isspace() and unicodedata.category(c) != "Cf")
 
 
 class CommentRules:

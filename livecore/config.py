@@ -46,6 +46,24 @@ class Settings:
     blocked_words: tuple[str, ...] = ()
     #: Messages a connection may send per second (burst twice that).
     ws_message_rate: float = 20.0
+    #: Seconds a new websocket has to send ``hello``.
+    hello_timeout_s: float = 10.0
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        bounds = [
+            ("--port", self.port, 0, 65535),
+            ("--tick-ms", self.tick_ms, 5, 1000),
+            ("--ws-send-buffer", self.ws_send_buffer, 16 * 1024, 64 * 1024 * 1024),
+            ("--ws-message-rate", self.ws_message_rate, 0.1, 10_000),
+            ("--comment-max-chars", self.comment_max_chars, 1, 500),
+            ("--comment-rate", self.comment_rate, 0.01, 10_000),
+            ("--comment-burst", self.comment_burst, 1, 100_000),
+            ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
+        ]
+        for name, value, lo, hi in bounds:
+            if not lo <= value <= hi:
+                raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
 
     @property
     def base_url(self) -> str:

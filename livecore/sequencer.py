@@ -61,13 +61,17 @@ class Sequencer:
 
     def fill(self, events: list[tuple[int, bytes]]) -> bool:
         """Deliver the history that fills the gap; False if it could not be filled."""
+        upto = self.gap[1] if self.gap is not None else self.offset
         for offset, payload in events:
             if offset > self.offset and offset not in self._held:
                 self._held[offset] = payload
         self.gap = None
         self._release()
-        if self._held:  # still missing something
+        if self._held:  # still missing something before what is held
             self.gap = (self.offset, min(self._held) - 1)
+            return False
+        if self.offset < upto:  # the history stopped short of the gap's end
+            self.gap = (self.offset, upto)
             return False
         return True
 

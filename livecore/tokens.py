@@ -40,6 +40,8 @@ class Role(StrEnum):
     VIEWER = "viewer"
     OFFICER = "officer"
     ADMIN = "admin"
+    #: A sensor in the field (soil probe, cold-chain logger): may only POST readings.
+    DEVICE = "device"
 
 
 @dataclass(frozen=True, slots=True)

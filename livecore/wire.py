@@ -24,8 +24,6 @@ from livecore.errors import ErrorCode, LivecoreError
 SUBPROTOCOL = "livecore.v1"
 #: Largest client frame the server reads; bigger ones close the connection (1009).
 MAX_CLIENT_FRAME = 8 * 1024
-#: Seconds a new connection has to send ``hello``.
-HELLO_TIMEOUT_S = 10.0
 
 
 class CloseCode(IntEnum):
@@ -38,7 +36,7 @@ class CloseCode(IntEnum):
     INTERNAL_ERROR = 1011
     BAD_HELLO = 4000  # first message was not a valid hello
     UNAUTHORIZED = 4001  # the hello's token was refused; the reason names the token error
-    HELLO_TIMEOUT = 4002  # no hello within HELLO_TIMEOUT_S
+    HELLO_TIMEOUT = 4002  # no hello within --hello-timeout seconds
     ROOM_NOT_FOUND = 4004
     SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
     RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
@@ -223,12 +221,6 @@ def _card(d: dict[str, Any]) -> None:
     from livecore.cards import validate_card  # cards are a topic of their own
 
     validate_card(d)
-
-
-CARD_FIELDS = frozenset(
-    {"kind", "name", "price_cents", "image_url", "stock", "batch", "origin", "report_url",
-     "readings", "author", "text"}
-)  # fmt: skip
 
 
 CARD_FIELDS = frozenset(

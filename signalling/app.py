@@ -7,7 +7,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
@@ -17,12 +17,14 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from livecore.clock import Clock, SystemClock
 from livecore.config import Settings
 from livecore.errors import LivecoreError
-from signalling import health, http, pages, rooms
+from signalling import health, http, pages, rooms, sensors
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.metrics import Metrics
 
 log = logging.getLogger("livecore")
+#: Connections to Redis/Valkey per node (the bus's pub/sub takes one more).
+REDIS_POOL_SIZE = 64
 
 
 def routes() -> list[Route | Mount]:
@@ -32,6 +34,8 @@ def routes() -> list[Route | Mount]:
         Route("/api/rooms", rooms.create_room, methods=["POST"]),
         Route("/api/rooms", rooms.list_rooms, methods=["GET"]),
         Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
+        Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
+        Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
         Route("/host/{room}", pages.host_page, methods=["GET"]),
         Route("/r/{room}", pages.viewer_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
@@ -68,7 +72,12 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         assert settings.redis_url is not None, "the server resolves the store before the app"
-        redis = Redis.from_url(settings.redis_url, health_check_interval=10)
+        # A bounded pool that makes callers wait for a free connection (up to 5 s)
+        # instead of failing when many requests are in flight at once.
+        pool = BlockingConnectionPool.from_url(
+            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=5, health_check_interval=10
+        )
+        redis = Redis(connection_pool=pool)
         app.state.ctx = NodeContext(
             settings=settings,
             secret=secret,

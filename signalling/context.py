@@ -26,7 +26,10 @@ class NodeContext:
     rooms: RoomStore = field(init=False)
     #: Writes over HTTP (room creation ...) per client address: 5/s, bursts of 20.
     http_writes: KeyedLimiter = field(init=False)
+    #: Sensor posts per device: 2/s, bursts of 10.
+    device_posts: KeyedLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.rooms = RoomStore(self.redis)
         self.http_writes = KeyedLimiter(self.clock, rate=5.0, burst=20.0)
+        self.device_posts = KeyedLimiter(self.clock, rate=2.0, burst=10.0)

@@ -124,3 +124,22 @@ class Node:
                 self.proc.kill()
                 self.proc.wait(timeout)
         return self.proc.returncode
+
+
+def token(role: str, user: str, room: str = "r1", ttl: int = 600, **kw: object) -> str:
+    """A token signed with the test secret."""
+    from livecore import tokens
+
+    return tokens.mint(
+        TEST_SECRET.encode(), role=tokens.Role(role), room=room, user=user, ttl_s=ttl, **kw
+    )  # type: ignore[arg-type]
+
+
+def create_room(base_url: str, room: str = "r1", host: str = "host1") -> None:
+    """Create ``room`` through the REST API as its host."""
+    answer = httpx.post(
+        f"{base_url}/api/rooms",
+        json={"id": room, "title": f"Room {room}", "store": "Test Store"},
+        headers={"Authorization": f"Bearer {token('host', host, room)}"},
+    )
+    assert answer.status_code == 201, answer.text

@@ -79,6 +79,7 @@ class RoomClient:
         if first.get("t") == "snapshot":
             self.snapshot = first
             self.epoch, self.offset = first["epoch"], first["offset"]
+            self.state = {"likes": first["likes"], "viewers": first["viewers"]}
         elif first.get("t") == "recovered":
             self.epoch = first["epoch"]
             for event in first["events"]:
@@ -103,14 +104,14 @@ class RoomClient:
             await asyncio.gather(self._reader, return_exceptions=True)
         self.ws = None
 
-    async def send(self, kind: str, **fields: Any) -> int:
+    async def send(self, kind: str, /, **fields: Any) -> int:
         """Send a message; returns its request id (the ack or error carries it)."""
         assert self.ws is not None, "connect first"
         request_id = next(self._ids)
         await self.ws.send(msgpack.packb({"t": kind, "id": request_id, **fields}))
         return request_id
 
-    async def request(self, kind: str, timeout: float = 10.0, **fields: Any) -> dict[str, Any]:  # noqa: ASYNC109
+    async def request(self, kind: str, /, wait: float = 10.0, **fields: Any) -> dict[str, Any]:
         """Send and wait for the ack; raises ClientError with the server's code."""
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         request_id = next(self._ids)
@@ -118,7 +119,7 @@ class RoomClient:
         assert self.ws is not None, "connect first"
         await self.ws.send(msgpack.packb({"t": kind, "id": request_id, **fields}))
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(wait):
                 return await future
         finally:
             self._waiting.pop(request_id, None)
@@ -128,9 +129,9 @@ class RoomClient:
         assert self.ws is not None
         await self.ws.send(data)
 
-    async def next_event(self, timeout: float = 10.0) -> dict[str, Any]:  # noqa: ASYNC109
+    async def next_event(self, wait: float = 10.0) -> dict[str, Any]:
         """The next event in offset order (or a state update ``{"t": "state", ...}``)."""
-        async with asyncio.timeout(timeout):
+        async with asyncio.timeout(wait):
             return await self._events.get()
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
@@ -155,6 +156,10 @@ class RoomClient:
                 self._dispatch(msgpack.unpackb(frame, raw=False))
         except websockets.ConnectionClosed:
             pass
+        except asyncio.QueueFull:
+            # The application reads events slower than they come: give up the
+            # socket (reconnect() resumes from the last event queued).
+            await self.ws.close(1000, "client fell behind")
         finally:
             rcvd = self.ws.close_code, self.ws.close_reason
             if not self.closed.done():
@@ -169,7 +174,9 @@ class RoomClient:
             for event in message["ev"]:
                 self._event(event)
             if message["st"]:
-                self.state.update(message["st"])
+                state = dict(message["st"])
+                tallies = {**self.state.get("tallies", {}), **state.pop("tallies", {})}
+                self.state.update(state, tallies=tallies)
                 self._events.put_nowait({"t": "state", **message["st"]})
         elif kind in ("ack", "error"):
             future = self._waiting.get(message.get("id") or -1)

@@ -84,7 +84,7 @@ class HubConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
-        self._timer = self.loop.call_later(wire.HELLO_TIMEOUT_S, self._hello_timeout)
+        self._timer = self.loop.call_later(self.hub.settings.hello_timeout_s, self._hello_timeout)
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = self.loop.time()
@@ -198,9 +198,7 @@ class HubConnection(asyncio.Protocol):
 
     def _hello_timeout(self) -> None:
         if self.claims is None and not self.joining:
-            self.close(
-                wire.CloseCode.HELLO_TIMEOUT, f"no hello within {wire.HELLO_TIMEOUT_S:.0f} s"
-            )
+            self.close(wire.CloseCode.HELLO_TIMEOUT, "no hello in time")
 
     # -- output ------------------------------------------------------------------
 

@@ -406,6 +406,7 @@ class Hub:
             await handlers.dispatch(self, conn, message)
         except LivecoreError as err:
             conn.fail(err, message)
-        except (RedisError, OSError, TimeoutError):
+        except (RedisError, OSError, TimeoutError) as exc:
+            log.warning("store error on %s: %r", message.type.value, exc)
             unavailable = LivecoreError(ErrorCode.STORE_UNAVAILABLE, "store unavailable; retry")
             conn.fail(unavailable, message)
