@@ -1,0 +1,133 @@
+"""A local livecore deployment for a benchmark: one private Valkey and K nodes.
+
+Everything listens on 127.0.0.1, is pinned to the "server" CPU, and is torn
+down when the context exits. With ``--target`` a benchmark skips this and
+talks to running nodes instead (the token secret then comes from
+``$LIVECORE_SECRET``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+
+from livecore import tokens
+from livecore.store.embedded import EmbeddedValkey
+
+SERVER_CPU = 0
+LOAD_CPU = 1
+
+
+def pin(pid: int, cpu: int) -> None:
+    """Pin a process to one CPU when the machine has it (no-op elsewhere)."""
+    with contextlib.suppress(AttributeError, OSError):
+        if cpu < (os.cpu_count() or 1):
+            os.sched_setaffinity(pid, {cpu})
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Cluster:
+    """Node URLs, the secret to mint tokens with, and the processes to watch."""
+
+    urls: list[str]
+    secret: bytes
+    pids: list[int] = field(default_factory=list)
+    store_pid: int | None = None
+
+    def token(self, role: str, user: str, room: str, ttl_s: int = 3600) -> str:
+        return tokens.mint(self.secret, role=tokens.Role(role), room=room, user=user, ttl_s=ttl_s)
+
+    def create_room(self, room: str) -> None:
+        """Create ``room`` (409 'already exists' is fine)."""
+        answer = httpx.post(
+            f"{self.urls[0]}/api/rooms",
+            json={"id": room, "title": f"Load test {room}", "store": "livecore loadtests"},
+            headers={"Authorization": f"Bearer {self.token('host', 'loadtest-host', room)}"},
+            timeout=10,
+        )
+        if answer.status_code not in (201, 409):
+            raise RuntimeError(f"creating room {room}: {answer.status_code} {answer.text}")
+
+    def processes(self) -> list[psutil.Process]:
+        return [psutil.Process(pid) for pid in self.pids]
+
+
+def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node {url} exited with {proc.returncode}")
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        time.sleep(0.1)
+    raise RuntimeError(f"node {url} not healthy within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
+    """Start a Valkey and ``nodes`` nodes on loopback; yields a :class:`Cluster`."""
+    secret = secrets.token_hex(32)
+    with tempfile.TemporaryDirectory(prefix="livecore-load-") as tmp:
+        store = EmbeddedValkey(Path(tmp) / "valkey", tcp_port=free_port())
+        store.start()
+        assert store.process is not None
+        pin(store.process.pid, SERVER_CPU)
+        procs: list[subprocess.Popen[bytes]] = []
+        env = {**os.environ, "LIVECORE_SECRET": secret}
+        try:
+            urls = []
+            for i in range(nodes):
+                port = free_port()
+                cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
+                       "--redis", f"redis://127.0.0.1:{store.tcp_port}/0",
+                       "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
+                       "--log-level", "warning", *(extra_args or [])]  # fmt: skip
+                log = open(Path(tmp) / f"node{i}.log", "wb")
+                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
+                procs.append(proc)
+                pin(proc.pid, SERVER_CPU)
+                urls.append(f"http://127.0.0.1:{port}")
+            for url, proc in zip(urls, procs, strict=True):
+                _wait_healthy(url, proc)
+            yield Cluster(urls, secret.encode(), [p.pid for p in procs], store.process.pid)
+        finally:
+            for proc in procs:
+                proc.send_signal(signal.SIGTERM)
+            for proc in procs:
+                try:
+                    proc.wait(20)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+            store.stop()
+
+
+def target_cluster(urls: list[str]) -> Cluster:
+    """Nodes someone else runs; tokens are minted with ``$LIVECORE_SECRET``."""
+    secret = os.environ.get("LIVECORE_SECRET")
+    if not secret:
+        raise SystemExit("--target needs LIVECORE_SECRET (the nodes' token secret) to mint tokens")
+    for url in urls:
+        host = httpx.URL(url).host
+        if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
+            raise SystemExit(f"--target must be a loopback address, got {host}")
+    return Cluster(urls, secret.encode())
