@@ -103,7 +103,8 @@ async def _worker(pipe: Connection, urls: list[str], tokens: list[str], index0: 
     pipe.send({"joined": stats.joined, "failed": stats.failed})
     final = await asyncio.to_thread(pipe.recv)  # the last offset, once sending stops
     deadline = time.monotonic() + DRAIN_S
-    while time.monotonic() < deadline and any(c.last < final for c in conns if not c.closed.done()):
+    behind = [c for c in conns if not c.closed.done()]
+    while time.monotonic() < deadline and any(c.last < final for c in behind):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
     lost = stats.gaps + sum(max(0, final - c.last) for c in conns)
     closed = sum(1 for c in conns if c.closed.done())
@@ -159,7 +160,7 @@ async def _send(cluster: Cluster, rate: float, duration: float) -> tuple[int, in
         if seq and seq % int(rate) == 0:
             log(f"  sending: {seq}/{total} comments, {time.monotonic() - started:.0f} s")
     deadline = time.monotonic() + 10
-    while Sender.acked + Sender.errors < total and time.monotonic() < deadline:
+    while Sender.acked + Sender.errors < total and time.monotonic() < deadline:  # noqa: ASYNC110
         await asyncio.sleep(0.05)
     for sender in senders:
         if sender.transport is not None:
