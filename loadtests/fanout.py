@@ -192,9 +192,11 @@ def run(cluster: Cluster, viewers: int, rate: float, duration: float) -> dict[st
         joined, failed = joined + report["joined"], failed + report["failed"]
     log(f"  connected {joined} viewers ({failed} failed)")
     rss_connected = _rss_mb(procs) if procs else 0.0
-    cpu0, wall0 = _cpu_seconds(procs) if procs else 0.0, time.monotonic()
+    load = [psutil.Process(w.pid) for w in workers if w.pid is not None]
+    cpu0, load0, wall0 = _cpu_seconds(procs), _cpu_seconds(load), time.monotonic()
     acked, errors, top = asyncio.run(_send(cluster, rate, duration))
-    cpu1, wall1 = _cpu_seconds(procs) if procs else 0.0, time.monotonic()
+    cpu1, load1, wall1 = _cpu_seconds(procs), _cpu_seconds(load), time.monotonic()
+    log(f"  load generator CPU while sending: {100 * (load1 - load0) / (wall1 - wall0):.0f}%")
     log(f"  sent {acked} comments ({errors} refused); draining")
     for pipe in pipes:
         pipe.send(top)

@@ -314,26 +314,50 @@ class Hub:
     # -- ticks -------------------------------------------------------------------------
 
     async def _ticker(self) -> None:
-        """Flush every room once per tick; a slow flush stretches the next tick."""
+        """Flush every room once per tick.
+
+        A flush that takes longer than the tick (tens of thousands of viewers)
+        is followed at once by the next, after a pause of a quarter of its
+        length that leaves the loop time for reads, the bus and housekeeping:
+        each viewer is then written every ~1.25 flushes and the core stays
+        under ~80% busy with writes.
+        """
         tick = self.settings.tick_ms / 1000
-        interval = tick
+        pause = tick
         while self._running:
-            await asyncio.sleep(interval)
+            await asyncio.sleep(pause)
             started = time.perf_counter()
             for room in list(self.rooms.values()):
                 self._flush(room)
             spent = time.perf_counter() - started
             self.metrics.flush_seconds.observe(spent)
-            interval = max(tick, 2 * spent)
+            pause = max(tick - spent, spent / 4)
 
     def _flush(self, room: LocalRoom) -> None:
+        """Write the room's batch to every connection: one frame, the same bytes.
+
+        This is the hot loop of the node (one iteration per viewer per tick),
+        so it talks to the transports directly instead of through
+        ``HubConnection.write``; the checks are the same.
+        """
         frame = room.take_batch()
         if frame is None:
             return
+        limit = self.settings.ws_send_buffer
+        slow = []
         written = 0
-        for conn in list(room.conns):
-            if conn.write(frame):
-                written += 1
+        for conn in room.conns:
+            transport = conn.transport
+            if transport is None or conn.closing:
+                continue
+            if transport.get_write_buffer_size() > limit:
+                slow.append(conn)
+                continue
+            transport.write(frame)
+            written += 1
+        for conn in slow:
+            self.metrics.ws_slow_consumers.inc()
+            conn.close(wire.CloseCode.SLOW_CONSUMER, "send buffer full; reconnect and recover")
         self.metrics.ws_frames_out.inc(written)
 
     async def _housekeeping(self) -> None:
