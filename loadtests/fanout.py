@@ -9,7 +9,8 @@ latency_ms {p50, p99, max}, server_cpu_pct, server_rss_mb, rss_per_conn_kib``.
 Viewers live in worker processes (at most ``PER_WORKER`` each: a process may
 hold only so many sockets) pinned to the load CPU; the nodes and Valkey are
 pinned to the server CPU. Latency is sender send time → viewer receive time,
-measured on sampled viewers (every ``SAMPLE_EVERY``-th) that decode batches.
+measured on probe viewers (every ``SAMPLE_EVERY``-th, in a process of their
+own) that decode batches.
 """
 
 from __future__ import annotations
@@ -70,36 +71,39 @@ def _hostport(url: str) -> tuple[str, int]:
 # -- viewers (worker processes) ---------------------------------------------------
 
 
-def worker_main(pipe: Connection, urls: list[str], tokens: list[str], index0: int) -> None:
+def worker_main(
+    pipe: Connection, urls: list[str], viewers: list[tuple[int, str]], probe: bool
+) -> None:
     pin(os.getpid(), LOAD_CPU)
     try:
         import uvloop
 
-        uvloop.run(_worker(pipe, urls, tokens, index0))
+        uvloop.run(_worker(pipe, urls, viewers, probe))
     except ImportError:  # pragma: no cover
-        asyncio.run(_worker(pipe, urls, tokens, index0))
+        asyncio.run(_worker(pipe, urls, viewers, probe))
 
 
-async def _worker(pipe: Connection, urls: list[str], tokens: list[str], index0: int) -> None:
+async def _worker(
+    pipe: Connection, urls: list[str], viewers: list[tuple[int, str]], probe: bool
+) -> None:
+    """Join ``viewers`` (index, token), report, wait for the final offset, count."""
     stats = Stats()
     conns: list[LeanConnection] = []
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def join(i: int, token: str) -> None:
-        host, port = _hostport(urls[(index0 + i) % len(urls)])
+        host, port = _hostport(urls[i % len(urls)])
         hello = msgpack.packb({"t": "hello", "token": token})
         async with gate:
             try:
-                conn = await open_connection(
-                    host, port, ROOM, hello, stats, sampled=(index0 + i) % SAMPLE_EVERY == 0
-                )
+                conn = await open_connection(host, port, ROOM, hello, stats, sampled=probe)
             except (OSError, ConnectionError, TimeoutError):
                 stats.failed += 1
                 return
         conns.append(conn)
         stats.joined += 1
 
-    await asyncio.gather(*(join(i, t) for i, t in enumerate(tokens)))
+    await asyncio.gather(*(join(i, t) for i, t in viewers))
     pipe.send({"joined": stats.joined, "failed": stats.failed})
     final = await asyncio.to_thread(pipe.recv)  # the last offset, once sending stops
     deadline = time.monotonic() + DRAIN_S
@@ -172,15 +176,22 @@ def run(cluster: Cluster, viewers: int, rate: float, duration: float) -> dict[st
     cluster.create_room(ROOM)
     procs = cluster.processes()
     rss_before = _rss_mb(procs) if procs else 0.0
-    workers_n = max(1, math.ceil(viewers / PER_WORKER))
+    # Latency probes (every SAMPLE_EVERY-th viewer) get a process of their own, so
+    # what they measure is the server, not a load process busy with thousands of
+    # other sockets; the rest are spread over processes of at most PER_WORKER.
+    tokens = [(i, cluster.token("viewer", f"viewer-{i}", ROOM)) for i in range(viewers)]
+    groups = [(tokens[::SAMPLE_EVERY], True)]
+    rest = [t for t in tokens if t[0] % SAMPLE_EVERY]
+    parts = math.ceil(len(rest) / PER_WORKER)
+    groups += [(rest[w::parts], False) for w in range(parts)]
     ctx = mp.get_context("spawn")
     pipes, workers = [], []
-    log(f"fanout: {viewers} viewers over {len(cluster.urls)} node(s), {workers_n} load process(es)")
-    for w in range(workers_n):
-        lo, hi = w * viewers // workers_n, (w + 1) * viewers // workers_n
-        tokens = [cluster.token("viewer", f"viewer-{i}", ROOM) for i in range(lo, hi)]
+    log(f"fanout: {viewers} viewers over {len(cluster.urls)} node(s), {len(groups)} load processes")
+    for group, probe in groups:
         mine, theirs = ctx.Pipe()
-        proc = ctx.Process(target=worker_main, args=(theirs, cluster.urls, tokens, lo), daemon=True)
+        proc = ctx.Process(
+            target=worker_main, args=(theirs, cluster.urls, group, probe), daemon=True
+        )
         proc.start()
         pipes.append(mine)
         workers.append(proc)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import gc
 import logging
 import signal
 import sys
@@ -94,12 +95,27 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
             print(banner(settings, secret, store), flush=True)
 
     task = asyncio.create_task(announce())
+    _tune_gc()
     try:
         await server.serve()
     finally:
         task.cancel()
     if not server.started:
         raise SystemExit(1)
+
+
+def _tune_gc() -> None:
+    """Keep the cyclic GC off the broadcast path.
+
+    Tens of thousands of long-lived connection objects make every full
+    collection walk them all, a pause of tens of milliseconds that every
+    viewer feels. Objects alive after start-up are frozen out of collection,
+    and young-generation collections run less often (connection state is
+    acyclic; the few cycles are still collected).
+    """
+    gc.collect()
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
 
 
 def run(settings: Settings, secret: bytes) -> int:
