@@ -126,6 +126,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="messages per second one connection may send, bursts of twice "
         "that (env LIVECORE_WS_MESSAGE_RATE; default 20)",
     )
+    shop = serve.add_argument_group("group buys")
+    shop.add_argument(
+        "--communities",
+        type=Path,
+        default=_env("COMMUNITIES"),
+        metavar="FILE",
+        help="communities (小区) to load at start, JSON or CSV; without it an empty registry "
+        "gets the bundled sample (env LIVECORE_COMMUNITIES)",
+    )
+    shop.add_argument(
+        "--orders-webhook",
+        default=_env("ORDERS_WEBHOOK"),
+        metavar="URL",
+        help="POST every join/leave/formed/failed order here, signed with HMAC-SHA256, "
+        "at least once (env LIVECORE_ORDERS_WEBHOOK)",
+    )
+    shop.add_argument(
+        "--orders-webhook-secret",
+        default=_env("ORDERS_WEBHOOK_SECRET"),
+        metavar="SECRET",
+        help="key of the webhook's X-Livecore-Signature (env LIVECORE_ORDERS_WEBHOOK_SECRET; "
+        "required with --orders-webhook)",
+    )
     room.add_argument(
         "--hello-timeout",
         type=float,
@@ -210,6 +233,9 @@ def _serve(args: argparse.Namespace) -> int:
         ws_send_buffer=args.ws_send_buffer,
         ws_message_rate=args.ws_message_rate,
         hello_timeout_s=args.hello_timeout,
+        communities_file=Path(args.communities) if args.communities else None,
+        orders_webhook=args.orders_webhook,
+        orders_webhook_secret=args.orders_webhook_secret,
         comment_max_chars=args.comment_max_chars,
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,

@@ -48,6 +48,11 @@ class Settings:
     ws_message_rate: float = 20.0
     #: Seconds a new websocket has to send ``hello``.
     hello_timeout_s: float = 10.0
+    #: Communities to load at start (JSON or CSV); None = the sample, into an empty registry.
+    communities_file: Path | None = None
+    #: Shop backend that receives orders (POST, HMAC-signed), and its signing secret.
+    orders_webhook: str | None = None
+    orders_webhook_secret: str | None = None
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -64,6 +69,10 @@ class Settings:
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
+            raise ValueError("--orders-webhook must be an http(s) URL")
+        if self.orders_webhook and not self.orders_webhook_secret:
+            raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
 
     @property
     def base_url(self) -> str:

@@ -36,6 +36,16 @@ class ErrorCode(StrEnum):
     POLL_NOT_FOUND = "poll_not_found"
     POLL_CLOSED = "poll_closed"
     TOO_MANY_POLLS = "too_many_polls"
+    GROUPBUY_NOT_FOUND = "groupbuy_not_found"
+    GROUPBUY_CLOSED = "groupbuy_closed"
+    GROUP_FORMED = "group_formed"
+    QUANTITY_LIMIT = "quantity_limit"
+    NO_COMMUNITY = "no_community"
+    UNKNOWN_COMMUNITY = "unknown_community"
+    COMMUNITY_FIXED = "community_fixed"
+    UNKNOWN_REFERRER = "unknown_referrer"
+    SELF_REFERRAL = "self_referral"
+    NOT_A_BUYER = "not_a_buyer"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
@@ -65,6 +75,16 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.POLL_NOT_FOUND: 404,
     ErrorCode.POLL_CLOSED: 409,
     ErrorCode.TOO_MANY_POLLS: 409,
+    ErrorCode.GROUPBUY_NOT_FOUND: 404,
+    ErrorCode.GROUPBUY_CLOSED: 409,
+    ErrorCode.GROUP_FORMED: 409,
+    ErrorCode.QUANTITY_LIMIT: 422,
+    ErrorCode.NO_COMMUNITY: 409,
+    ErrorCode.UNKNOWN_COMMUNITY: 404,
+    ErrorCode.COMMUNITY_FIXED: 409,
+    ErrorCode.UNKNOWN_REFERRER: 404,
+    ErrorCode.SELF_REFERRAL: 422,
+    ErrorCode.NOT_A_BUYER: 403,
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

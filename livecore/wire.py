@@ -57,6 +57,14 @@ class ClientType(StrEnum):
     PIN_QUESTION = "pin_question"
     ANSWER_QUESTION = "answer_question"
     CARD = "card"
+    LOCATE = "locate"
+    CHOOSE_COMMUNITY = "choose_community"
+    GROUPBUY_OPEN = "groupbuy_open"
+    GROUPBUY_JOIN = "groupbuy_join"
+    GROUPBUY_LEAVE = "groupbuy_leave"
+    OFFICER_APPLY = "officer_apply"
+    OFFICER_ME = "officer_me"
+    COMMISSION_SET = "commission_set"
 
 
 class ServerType(StrEnum):
@@ -81,6 +89,10 @@ class EventType(StrEnum):
     POLL_CLOSED = "poll_closed"
     CARD = "card"
     SENSOR = "sensor"
+    GROUPBUY_OPENED = "groupbuy_opened"
+    GROUPBUY_FORMED = "groupbuy_formed"
+    GROUPBUY_FAILED = "groupbuy_failed"
+    GROUPBUY_CLOSED = "groupbuy_closed"
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +180,7 @@ def integer(
 
 def _hello(d: dict[str, Any]) -> None:
     text(d, "token", 2048)
+    text(d, "ref", 16, required=False)
     since = d.get("since")
     if since is not None:
         if not isinstance(since, dict) or set(since) != {"epoch", "offset"}:
@@ -217,6 +230,44 @@ def _mute(d: dict[str, Any]) -> None:
     integer(d, "duration_s", 10, 7 * 24 * 3600)
 
 
+def _number(d: dict[str, Any], field: str) -> None:
+    value = d.get(field)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise invalid(field, "required, a number")
+
+
+def _locate(d: dict[str, Any]) -> None:
+    _number(d, "lat")
+    _number(d, "lng")
+
+
+def _choose(d: dict[str, Any]) -> None:
+    text(d, "community", 64)
+
+
+def _groupbuy_open(d: dict[str, Any]) -> None:
+    text(d, "product", 80)  # the rest is checked by livecore.groupbuy.parse_spec
+
+
+def _groupbuy_join(d: dict[str, Any]) -> None:
+    text(d, "gb", 64)
+    integer(d, "qty", 1, 99)
+    text(d, "inviter", 64, required=False)
+
+
+def _groupbuy_leave(d: dict[str, Any]) -> None:
+    text(d, "gb", 64)
+
+
+def _nothing(d: dict[str, Any]) -> None:
+    return None
+
+
+def _commission(d: dict[str, Any]) -> None:
+    integer(d, "level1_bp", 0, 10_000)
+    integer(d, "level2_bp", 0, 10_000)
+
+
 def _card(d: dict[str, Any]) -> None:
     from livecore.cards import validate_card  # cards are a topic of their own
 
@@ -236,7 +287,7 @@ class _Check:
 
 
 _CHECKS: dict[ClientType, _Check] = {
-    ClientType.HELLO: _Check(frozenset({"token", "since"}), _hello),
+    ClientType.HELLO: _Check(frozenset({"token", "since", "ref"}), _hello),
     ClientType.COMMENT: _Check(frozenset({"text", "cid"}), _comment),
     ClientType.LIKE: _Check(frozenset({"n"}), _like),
     ClientType.VOTE: _Check(frozenset({"poll", "option"}), _vote),
@@ -247,6 +298,29 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.PIN_QUESTION: _Check(frozenset({"offset"}), _offset),
     ClientType.ANSWER_QUESTION: _Check(frozenset({"offset"}), _offset),
     ClientType.CARD: _Check(CARD_FIELDS, _card),
+    ClientType.LOCATE: _Check(frozenset({"lat", "lng"}), _locate),
+    ClientType.CHOOSE_COMMUNITY: _Check(frozenset({"community"}), _choose),
+    ClientType.GROUPBUY_OPEN: _Check(
+        frozenset(
+            {
+                "product",
+                "price_cents",
+                "target",
+                "duration_s",
+                "tiers",
+                "max_qty",
+                "scope",
+                "bonus_invites",
+                "bonus_cents",
+            }
+        ),
+        _groupbuy_open,
+    ),
+    ClientType.GROUPBUY_JOIN: _Check(frozenset({"gb", "qty", "inviter"}), _groupbuy_join),
+    ClientType.GROUPBUY_LEAVE: _Check(frozenset({"gb"}), _groupbuy_leave),
+    ClientType.OFFICER_APPLY: _Check(frozenset(), _nothing),
+    ClientType.OFFICER_ME: _Check(frozenset(), _nothing),
+    ClientType.COMMISSION_SET: _Check(frozenset({"level1_bp", "level2_bp"}), _commission),
 }
 
 

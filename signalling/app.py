@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -15,14 +16,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecore.clock import Clock, SystemClock
+from livecore.communities import load_file
 from livecore.config import Settings
 from livecore.errors import LivecoreError
-from signalling import health, http, pages, rooms, sensors
+from livecore.store.communities import REGISTRY
+from signalling import communities, health, http, pages, rooms, sensors
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.metrics import Metrics
+from signalling.orders import OrderForwarder
 
 log = logging.getLogger("livecore")
+SAMPLE_COMMUNITIES = (
+    Path(__file__).resolve().parent.parent / "livecore" / "data" / "communities.json"
+)
 #: Connections to Redis/Valkey per node (the bus's pub/sub takes one more).
 REDIS_POOL_SIZE = 64
 
@@ -36,6 +43,10 @@ def routes() -> list[Route | Mount]:
         Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
+        Route("/api/communities", communities.list_communities, methods=["GET"]),
+        Route("/api/communities", communities.upsert, methods=["POST"]),
+        Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
+        Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
         Route("/host/{room}", pages.host_page, methods=["GET"]),
         Route("/r/{room}", pages.viewer_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
@@ -90,10 +101,20 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             await ensure_demo_room(app.state.ctx)
         hub = Hub(app.state.ctx)
         app.state.hub = hub
+        await seed_communities(hub, settings)
         await hub.start()
+        forwarder = None
+        if settings.orders_webhook and settings.orders_webhook_secret:
+            forwarder = OrderForwarder(
+                redis, settings.orders_webhook, settings.orders_webhook_secret,
+                settings.node_id, clock,
+            )  # fmt: skip
+            forwarder.start()
         try:
             yield {"hub": hub}  # the websocket seam reads it from uvicorn's app state
         finally:
+            if forwarder is not None:
+                await forwarder.stop()
             await hub.stop()
             await redis.aclose()
 
@@ -108,6 +129,19 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     )
     app.add_middleware(CountRequests, metrics=metrics)
     return app
+
+
+async def seed_communities(hub: Hub, settings: Settings) -> None:
+    """Load ``--communities FILE`` into the registry; with none given, seed the
+    bundled sample into an empty registry (the demo's compounds)."""
+    path = settings.communities_file
+    if path is None:
+        if await hub.ctx.redis.exists(REGISTRY):
+            return
+        path = SAMPLE_COMMUNITIES
+    communities = load_file(path)
+    await hub.communities.upsert(communities)
+    log.info("loaded %d communities from %s", len(communities), path.name)
 
 
 DEMO_ROOM = "demo"

@@ -68,6 +68,10 @@ class HubConnection(asyncio.Protocol):
         self.room_id = ""
         self.room: LocalRoom | None = None
         self.claims: Claims | None = None
+        #: The viewer's community (from the token, or resolved from a location).
+        self.community: str | None = None
+        #: Communities offered by the last ``locate`` outside every community.
+        self.nearby: list[str] = []
         self.joining = False
         self.closing = False
         self.errors = 0

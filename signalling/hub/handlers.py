@@ -157,6 +157,8 @@ async def card(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
     _ack(conn, message, emitted)
 
 
+from signalling.hub import commerce  # noqa: E402 - after the handlers it extends
+
 T = wire.ClientType
 ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.COMMENT: (EVERYONE, comment),
@@ -169,6 +171,14 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.PIN_QUESTION: (HOST, pin_question),
     T.ANSWER_QUESTION: (HOST, answer_question),
     T.CARD: (HOST, card),
+    T.LOCATE: (AUDIENCE, commerce.locate),
+    T.CHOOSE_COMMUNITY: (AUDIENCE, commerce.choose_community),
+    T.GROUPBUY_OPEN: (HOST, commerce.groupbuy_open),
+    T.GROUPBUY_JOIN: (AUDIENCE, commerce.groupbuy_join),
+    T.GROUPBUY_LEAVE: (AUDIENCE, commerce.groupbuy_leave),
+    T.OFFICER_APPLY: (AUDIENCE, commerce.officer_apply),
+    T.OFFICER_ME: (AUDIENCE, commerce.officer_me),
+    T.COMMISSION_SET: (HOST, commerce.commission_set),
 }
 
 

@@ -25,13 +25,17 @@ from redis.exceptions import RedisError
 from livecore import tokens, wire
 from livecore.comments import CommentRules
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.groupbuy import GroupBuySpec
 from livecore.ratelimit import KeyedLimiter
 from livecore.sequencer import Sequencer, Verdict
 from livecore.store.bus import Bus, channel, parse_channel_message
+from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
+from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.officers import OfficerStore
 from livecore.store.polls import PollStore
 from signalling.context import NodeContext
-from signalling.hub import snapshot
+from signalling.hub import commerce, snapshot
 from signalling.hub.connection import HubConnection
 from signalling.hub.room import MAX_BATCH_EVENTS, LocalRoom
 
@@ -42,6 +46,8 @@ MAX_RECOVER = 2000
 PING_INTERVAL_S = 20.0
 IDLE_TIMEOUT_S = 70.0
 MAX_CONNECTIONS = 60_000
+#: Rooms that have orders (read by the webhook forwarder).
+ORDER_ROOMS = "lc:orders:rooms"
 
 
 class Hub:
@@ -54,6 +60,11 @@ class Hub:
         self.bus = Bus(ctx.redis)
         self.polls = PollStore(ctx.redis, self.bus)
         self.counters = Counters(ctx.redis)
+        self.groupbuys = GroupBuyStore(ctx.redis, self.bus)
+        self.officers = OfficerStore(ctx.redis)
+        self.communities = CommunityStore(ctx.redis)
+        self.specs: dict[tuple[str, str], GroupBuySpec] = {}
+        self._order_rooms: set[str] = set()
         self.rules = CommentRules(self.settings.comment_max_chars, self.settings.blocked_words)
         self.comment_limits = KeyedLimiter(
             ctx.clock, rate=self.settings.comment_rate, burst=self.settings.comment_burst
@@ -64,6 +75,7 @@ class Hub:
         self._confirmed: dict[str, asyncio.Event] = {}
         self._pubsub = ctx.redis.pubsub()
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._running = False
 
     # -- lifecycle -------------------------------------------------------------------
@@ -89,6 +101,16 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
             await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    def note_orders(self, room_id: str) -> None:
+        """Register a room that has orders, for the webhook forwarder (once per node)."""
+        if room_id not in self._order_rooms and len(self._order_rooms) < 100_000:
+            self._order_rooms.add(room_id)
+            task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
+                self.ctx.redis.sadd(ORDER_ROOMS, room_id)  # type: ignore[arg-type]
+            )
+            self._background.add(task)
+            task.add_done_callback(self._background.discard)
 
     def admit(self) -> bool:
         """Whether this node takes one more websocket."""
@@ -123,15 +145,21 @@ class Hub:
         if conn.closing:
             return
         conn.claims = claims
+        conn.community = claims.community
         conn.room = room
         room.joining.add(conn)
         room.idle_since = None
         self.connections += 1
         self.metrics.ws_connections.inc()
         try:
+            referred_by = None
+            if hello.fields.get("ref"):
+                referred_by = await commerce.attribute(self, conn, hello.fields["ref"])
             since = hello.fields.get("since")
             if since is None or not await self._recover(conn, room, since):
-                await self._snapshot(conn, room, meta.public(), lost=since is not None)
+                await self._snapshot(
+                    conn, room, meta.public(), lost=since is not None, referred_by=referred_by
+                )
         except (RedisError, OSError, TimeoutError):
             conn.close(wire.CloseCode.INTERNAL_ERROR, "store unavailable; retry")
         finally:
@@ -143,8 +171,7 @@ class Hub:
         if room is None:
             return
         conn.room = None
-        room.joining.discard(conn)
-        room.conns.discard(conn)
+        room.remove(conn)
         self.connections -= 1
         self.metrics.ws_connections.dec()
         if room.size == 0:
@@ -188,7 +215,7 @@ class Hub:
 
     def _activate(self, conn: HubConnection, room: LocalRoom) -> None:
         if conn.room is room and not conn.closing:
-            room.conns.add(conn)
+            room.activate(conn)
 
     async def _recover(self, conn: HubConnection, room: LocalRoom, since: dict[str, Any]) -> bool:
         """Replay what the client missed; False when the gap cannot be replayed."""
@@ -216,15 +243,22 @@ class Hub:
         return True
 
     async def _snapshot(
-        self, conn: HubConnection, room: LocalRoom, meta: dict[str, Any], *, lost: bool
+        self,
+        conn: HubConnection,
+        room: LocalRoom,
+        meta: dict[str, Any],
+        *,
+        lost: bool,
+        referred_by: str | None = None,
     ) -> None:
         assert conn.claims is not None
-        state = await snapshot.read(self, room.id)
+        state = await snapshot.read(self, room.id, conn.claims, conn.community)
         events = await self._catch_up(room, state.offset) if state.offset < room.flushed else []
         if events is None:  # history moved too far while we read: start over once
-            state = await snapshot.read(self, room.id)
+            state = await snapshot.read(self, room.id, conn.claims, conn.community)
             events = await self._catch_up(room, state.offset) or []
         message = snapshot.build(state, events, room, meta, conn.claims)
+        message["referred_by"] = referred_by
         if lost:
             message["recovered"] = False
             self.metrics.ws_recoveries.labels("lost").inc()
@@ -281,6 +315,10 @@ class Hub:
             room.set_likes(state["n"])
         elif kind == "tally" and isinstance(state.get("v"), int):
             room.set_tally(str(state.get("poll")), state["v"], list(state.get("counts", [])))
+        elif kind == "group" and isinstance(state.get("v"), int):
+            gb, group = str(state.pop("gb", "")), str(state.pop("g", ""))
+            state.pop("k")
+            room.set_group(gb, group, state)
 
     async def _fill(self, room: LocalRoom) -> None:
         """Fetch a gap from the room's history (pub/sub dropped something)."""
@@ -334,27 +372,30 @@ class Hub:
             pause = max(tick - spent, spent / 4)
 
     def _flush(self, room: LocalRoom) -> None:
-        """Write the room's batch to every connection: one frame, the same bytes.
+        """Write the room's batch to every connection (one frame, the same bytes),
+        then each changed group's frame to its community and the hosts.
 
         This is the hot loop of the node (one iteration per viewer per tick),
         so it talks to the transports directly instead of through
         ``HubConnection.write``; the checks are the same.
         """
         frame = room.take_batch()
-        if frame is None:
-            return
+        sends = room.group_frames() if room.dirty_groups else []
+        if frame is not None:
+            sends.insert(0, (frame, room.conns))
         limit = self.settings.ws_send_buffer
-        slow = []
+        slow: set[HubConnection] = set()
         written = 0
-        for conn in room.conns:
-            transport = conn.transport
-            if transport is None or conn.closing:
-                continue
-            if transport.get_write_buffer_size() > limit:
-                slow.append(conn)
-                continue
-            transport.write(frame)
-            written += 1
+        for data, targets in sends:
+            for conn in targets:
+                transport = conn.transport
+                if transport is None or conn.closing:
+                    continue
+                if transport.get_write_buffer_size() > limit:
+                    slow.add(conn)
+                    continue
+                transport.write(data)
+                written += 1
         for conn in slow:
             self.metrics.ws_slow_consumers.inc()
             conn.close(wire.CloseCode.SLOW_CONSUMER, "send buffer full; reconnect and recover")
@@ -369,10 +410,16 @@ class Hub:
             for room in list(self.rooms.values()):
                 try:
                     await self._publish_counters(room)
+                    await commerce.publish_groups(self, room)
                     if beat % 4 == 0:
                         await self._room_second(room)
                 except (RedisError, OSError) as exc:
                     log.warning("housekeeping of room %s failed: %s", room.id, exc)
+            if beat % 4 == 0:
+                try:
+                    await commerce.sweep_deadlines(self)
+                except (RedisError, OSError) as exc:
+                    log.warning("group-buy deadline sweep failed: %s", exc)
             if beat % int(PING_INTERVAL_S * 4) == 0:
                 self._ping_all()
 
@@ -395,6 +442,7 @@ class Hub:
         now = self._now()
         total = await self.counters.report_viewers(room.id, self.settings.node_id, room.size, now)
         room.set_viewers(total)
+        room.set_leaderboard(await self.officers.leaderboard(room.id))
         head = await self.bus.head(room.id)
         if head.epoch != room.seq.epoch:
             self._resync(room)

@@ -40,6 +40,16 @@ class LocalRoom:
         #: Polls voted on here whose tally must be published.
         self.dirty_polls: set[str] = set()
         self.idle_since: float | None = None
+        #: Active connections by community, and hosts (who see every group).
+        self.by_community: dict[str, set[HubConnection]] = {}
+        self.hosts: set[HubConnection] = set()
+        #: Latest state of each group, (group buy, group) → state; those changed
+        #: since the last tick go to their community only.
+        self.groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.dirty_groups: set[tuple[str, str]] = set()
+        #: Group results made on this node, not yet published to the other nodes.
+        self.local_groups: dict[tuple[str, str], dict[str, Any]] = {}
+        self.leaderboard: list[list[Any]] = []
 
     @property
     def epoch(self) -> str:
@@ -48,6 +58,61 @@ class LocalRoom:
     @property
     def size(self) -> int:
         return len(self.conns) + len(self.joining)
+
+    def activate(self, conn: HubConnection) -> None:
+        """The connection receives batches from now on."""
+        self.conns.add(conn)
+        if conn.community:
+            self.by_community.setdefault(conn.community, set()).add(conn)
+        if conn.claims is not None and conn.claims.role.value == "host":
+            self.hosts.add(conn)
+
+    def remove(self, conn: HubConnection) -> None:
+        self.joining.discard(conn)
+        self.conns.discard(conn)
+        self.hosts.discard(conn)
+        self._leave_community(conn)
+
+    def move(self, conn: HubConnection, community: str) -> None:
+        """``conn`` now belongs to ``community``."""
+        self._leave_community(conn)
+        conn.community = community
+        if conn in self.conns:
+            self.by_community.setdefault(community, set()).add(conn)
+
+    def _leave_community(self, conn: HubConnection) -> None:
+        members = self.by_community.get(conn.community or "")
+        if members is not None:
+            members.discard(conn)
+            if not members:
+                del self.by_community[conn.community or ""]
+
+    def set_group(self, gb: str, group: str, state: dict[str, Any]) -> None:
+        """Keep the newest state of a group (versions only grow)."""
+        known = self.groups.get((gb, group))
+        if known is None or state["v"] > known["v"]:
+            self.groups[(gb, group)] = state
+            self.dirty_groups.add((gb, group))
+
+    def group_frames(self) -> list[tuple[bytes, set[HubConnection]]]:
+        """One frame per changed group, with the connections that should see it:
+        its community and the hosts, or everyone for a room-wide group."""
+        out = []
+        for gb, group in self.dirty_groups:
+            state = self.groups[(gb, group)]
+            frame = wire.ws_frame(wire.encode_batch([], {"groups": {gb: {group: state}}}))
+            if state.get("scope") == "room":
+                targets = self.conns
+            else:
+                targets = self.by_community.get(group, set()) | self.hosts
+            out.append((frame, targets))
+        self.dirty_groups.clear()
+        return out
+
+    def set_leaderboard(self, rows: list[list[Any]]) -> None:
+        if rows != self.leaderboard:
+            self.leaderboard = rows
+            self.state["leaderboard"] = rows
 
     def add_events(self, events: list[tuple[int, bytes]]) -> None:
         """Queue in-order events (offset, msgpack payload) for the next batch."""

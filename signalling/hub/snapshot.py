@@ -31,10 +31,19 @@ class State:
     polls: list[Poll]
     room_state: dict[str, Any]
     likes: int
+    groupbuys: list[dict[str, Any]]
+    groups: dict[str, Any]
+    officer: dict[str, Any] | None
+    community: dict[str, Any] | None
 
 
-async def read(hub: Hub, room_id: str) -> State:
-    """Read the room's state from Valkey; ``offset`` is the history head it reflects."""
+async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) -> State:
+    """Read the room's state from Valkey; ``offset`` is the history head it reflects.
+
+    Hosts see every group of every group buy; others the groups of their
+    community (and room-wide groups)."""
+    from signalling.hub import commerce
+
     head = await hub.bus.head(room_id)
     recent = await hub.bus.recent(room_id, RECENT_SCAN)
     deleted = await hub.bus.deleted(room_id)
@@ -48,7 +57,21 @@ async def read(hub: Hub, room_id: str) -> State:
             comments.append(wire.encode_event(offset, event))
     room_state = {text(k): msgpack.unpackb(v, raw=False) for k, v in raw_state.items()}
     offset = max(head.offset, recent[-1][0] if recent else 0)
-    return State(offset, comments, polls, room_state, likes)
+    groupbuys = []
+    for gid in await hub.groupbuys.open_ids(room_id):
+        spec = await commerce.spec_of(hub, room_id, gid)
+        if spec is not None:
+            groupbuys.append({"gb": gid, **spec.public()})
+    is_host = claims.role.value == "host"
+    groups = await commerce.group_states(hub, room_id, None if is_host else community or "")
+    officer = await hub.officers.get(room_id, claims.user)
+    index = await hub.communities.refresh()
+    place = index.by_id.get(community or "")
+    return State(
+        offset, comments, polls, room_state, likes, groupbuys, groups,
+        officer.public(commerce.links(hub, room_id, officer.code)) if officer else None,
+        place.public() if place else None,
+    )  # fmt: skip
 
 
 def build(
@@ -83,4 +106,9 @@ def build(
         "question": state.room_state.get("question"),
         "comments": comments,
         "events": events,
+        "groupbuys": state.groupbuys,
+        "groups": state.groups,
+        "community": state.community,
+        "officer": state.officer,
+        "leaderboard": room.leaderboard,
     }

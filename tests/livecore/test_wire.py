@@ -45,6 +45,41 @@ VALID: list[Any] = [
         {"token": "tok", "since": {"epoch": "e1", "offset": 0}},
         id="hello-since-offset-0",
     ),
+    pytest.param(
+        {"t": "hello", "token": "tok", "ref": "K7PQ2M"},
+        {"token": "tok", "ref": "K7PQ2M"},
+        id="hello-with-ref",
+    ),
+    pytest.param(
+        {"t": "locate", "lat": 30.27, "lng": 120}, {"lat": 30.27, "lng": 120}, id="locate"
+    ),
+    pytest.param(
+        {"t": "choose_community", "community": "hz-1"}, {"community": "hz-1"}, id="choose"
+    ),
+    pytest.param(
+        {
+            "t": "groupbuy_open",
+            "product": " Peach ",
+            "price_cents": 100,
+            "target": 3,
+            "duration_s": 600,
+        },
+        {"product": "Peach", "price_cents": 100, "target": 3, "duration_s": 600},
+        id="groupbuy-open",
+    ),  # fmt: skip
+    pytest.param(
+        {"t": "groupbuy_join", "gb": "g1", "qty": 2, "inviter": "u2"},
+        {"gb": "g1", "qty": 2, "inviter": "u2"},
+        id="groupbuy-join",
+    ),
+    pytest.param({"t": "groupbuy_leave", "gb": "g1"}, {"gb": "g1"}, id="groupbuy-leave"),
+    pytest.param({"t": "officer_apply"}, {}, id="officer-apply"),
+    pytest.param({"t": "officer_me"}, {}, id="officer-me"),
+    pytest.param(
+        {"t": "commission_set", "level1_bp": 2000, "level2_bp": 500},
+        {"level1_bp": 2000, "level2_bp": 500},
+        id="commission-set",
+    ),
     pytest.param({"t": "comment", "text": "  hi there "}, {"text": "hi there"}, id="comment"),
     pytest.param(
         {"t": "comment", "text": "hi", "cid": " c-1 "},

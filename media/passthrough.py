@@ -1,0 +1,253 @@
+"""The seams that make aiortc forward encoded media instead of transcoding it.
+
+Every private aiortc API the media plane relies on is used here, and only
+here, and checked when this module is imported: with another aiortc than the
+pinned 1.16.x, or if a seam moved, ``import media.passthrough`` raises
+``ImportError`` naming what is missing, instead of the server quietly
+decoding (or crashing mid-stream) later.
+
+Receiver side (``enable_passthrough``). aiortc's ``RTCRtpReceiver``
+depayloads RTP, assembles frames in its jitter buffer, rebases their RTP
+timestamp to 0 and puts ``(codec, JitterFrame)`` on a ``queue.Queue`` read by
+a decoder thread, which calls ``get_decoder(codec)`` and pushes decoded frames
+to the track. ``enable_passthrough`` replaces that queue, once per receiver and
+before the receiver starts, by an inbox that hands each frame to a
+``PassthroughDecoder`` on the event loop and puts the result, an ``av.Packet``
+with the encoded bytes (Annex-B H.264, VP8, Opus), ``pts`` in
+``1/clockRate`` (90 kHz video, 48 kHz Opus) and ``is_keyframe`` set, straight
+on the track's queue. No decoder is ever created; the decoder thread aiortc
+starts idles until the receiver stops and then ends the track as usual.
+
+Upstream keyframe requests (``request_keyframe``) reuse aiortc's own path:
+setting the receiver's decode-error flag makes it send a PLI (RFC 4585
+§6.3.1) to the publisher's media SSRC with the next RTP packet.
+
+Sender side (``install_sender_hooks``). ``RTCRtpSender`` packetises anything
+that is not a decoded frame with its encoder's ``pack()``, creating that
+encoder lazily; pre-setting it lets the relay hand every viewer's sender an
+encoder whose ``pack()`` reuses payloads computed once per frame. A viewer's
+PLI/FIR only sets a flag the *encode* branch reads, so the hook redirects
+``_send_keyframe`` to the relay, which asks the publisher (rate-limited).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import inspect
+import logging
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import aiortc
+import av
+from aiortc.codecs.base import Decoder, Encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
+from aiortc.rtcrtpsender import RTCRtpSender
+
+from media.bitstream import H264ParameterSets, is_vp8_keyframe
+
+logger = logging.getLogger(__name__)
+
+SUPPORTED_AIORTC = "1.16."
+DEFAULT_MAX_BACKLOG = 64
+"""Frames a receiver's track may hold unread before new ones are dropped."""
+
+# Name-mangled private attributes (``self.__x`` inside class ``C`` is ``_C__x``).
+_RX_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RX_ERROR = "_RTCRtpReceiver__decoder_error"
+_RX_STARTED = "_RTCRtpReceiver__started"
+_TX_ENCODER = "_RTCRtpSender__encoder"
+_TX_STARTED = "_RTCRtpSender__started"
+
+
+def _code_names(func: Any) -> set[str]:
+    return set(func.__code__.co_names)
+
+
+def _verify_aiortc() -> None:
+    """Raise ``ImportError`` unless every seam used below is where it was measured."""
+    version = getattr(aiortc, "__version__", "?")
+    if not version.startswith(SUPPORTED_AIORTC):
+        raise ImportError(
+            f"media.passthrough needs aiortc {SUPPORTED_AIORTC}x (its private receiver and "
+            f"sender seams are pinned), found {version}; re-verify the seams and update"
+        )
+    checks = {
+        "RTCRtpReceiver.__init__ sets the decoder queue, error flag, started flag": (
+            {_RX_QUEUE, _RX_ERROR, _RX_STARTED} <= _code_names(RTCRtpReceiver.__init__)
+        ),
+        "RTCRtpReceiver._handle_rtp_packet puts frames on the decoder queue": (
+            {_RX_QUEUE, "put", _RX_ERROR, "_send_rtcp_pli"}
+            <= _code_names(RTCRtpReceiver._handle_rtp_packet)
+        ),
+        "RTCRtpReceiver.receive starts decoder_worker on the decoder queue": (
+            {_RX_QUEUE, "decoder_worker"} <= _code_names(RTCRtpReceiver.receive)
+        ),
+        "decoder_worker(loop, input_q, output_q, decode_error) reads input_q.get()": (
+            list(inspect.signature(decoder_worker).parameters)
+            == ["loop", "input_q", "output_q", "decode_error"]
+            and "get" in _code_names(decoder_worker)
+        ),
+        "RemoteStreamTrack keeps its frames in _queue": (
+            "_queue" in _code_names(RemoteStreamTrack.__init__)
+        ),
+        "RTCRtpSender._next_encoded_frame packs with a lazily created encoder": (
+            {_TX_ENCODER, "pack", "encode", "get_encoder"}
+            <= _code_names(RTCRtpSender._next_encoded_frame)
+        ),
+        "RTCRtpSender._handle_rtcp_packet calls _send_keyframe on PLI/FIR": (
+            "_send_keyframe" in _code_names(RTCRtpSender._handle_rtcp_packet)
+            and callable(getattr(RTCRtpSender, "_send_keyframe", None))
+        ),
+        "RTCRtpSender.__init__ sets the encoder and started flag": (
+            {_TX_ENCODER, _TX_STARTED} <= _code_names(RTCRtpSender.__init__)
+        ),
+    }
+    missing = [name for name, ok in checks.items() if not ok]
+    if missing:
+        raise ImportError(f"aiortc {version} lacks seams media.passthrough relies on: {missing}")
+
+
+_verify_aiortc()
+
+
+def codec_family(mime_type: str) -> str:
+    """Normalised MIME type, e.g. ``"video/h264"``; profiles do not matter to forwarding."""
+    return mime_type.lower()
+
+
+class PassthroughDecoder(Decoder):
+    """An aiortc ``Decoder`` that returns the encoded frame instead of decoding it.
+
+    ``decode(frame)`` returns one ``av.Packet``: the frame's bytes (for H.264
+    with SPS/PPS prepended to an IDR that lacks them), ``pts`` = the rebased
+    RTP timestamp, ``time_base`` = ``1/clockRate``, ``is_keyframe`` = whether a
+    decoder can start on it (H.264 IDR with SPS/PPS; VP8 key frame; every
+    audio frame). It keeps state (the last SPS/PPS), so use one per stream.
+    """
+
+    def __init__(self, codec: RTCRtpCodecParameters) -> None:
+        self.mime_type = codec_family(codec.mimeType)
+        self.time_base = fractions.Fraction(1, codec.clockRate)
+        self._audio = self.mime_type.startswith("audio/")
+        self._h264 = H264ParameterSets() if self.mime_type == "video/h264" else None
+
+    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet]:  # type: ignore[override]
+        data = bytes(encoded_frame.data)
+        if self._h264 is not None:
+            data, keyframe = self._h264.complete(data)
+        elif self.mime_type == "video/vp8":
+            keyframe = is_vp8_keyframe(data)
+        else:
+            keyframe = self._audio
+        packet = av.Packet(data)
+        packet.pts = encoded_frame.timestamp
+        packet.time_base = self.time_base
+        packet.is_keyframe = keyframe
+        return [packet]
+
+
+class _PassthroughInbox:
+    """Stands in for a receiver's decoder ``queue.Queue`` (the only API used: put, get).
+
+    ``put((codec, frame))`` is called by the receiver on the event loop: the
+    frame goes through a ``PassthroughDecoder`` onto the track's queue, or is
+    dropped when the track already holds ``max_backlog`` unread frames (then a
+    video stream skips to its next keyframe and asks the publisher for one).
+    ``put(None)`` (receiver stopping) releases the idle decoder thread blocked
+    in ``get()``, which then ends the track the way aiortc always does.
+    """
+
+    def __init__(self, receiver: RTCRtpReceiver, max_backlog: int) -> None:
+        self._receiver = receiver
+        self._max_backlog = max_backlog
+        self._stop: queue.SimpleQueue[None] = queue.SimpleQueue()
+        self._decoder: PassthroughDecoder | None = None
+        self._codec_name: str | None = None
+        self._skip_to_keyframe = False
+        self.dropped = 0
+
+    def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
+        if item is None:
+            self._stop.put(None)
+            return
+        codec, frame = item
+        if codec.name != self._codec_name or self._decoder is None:
+            self._decoder = PassthroughDecoder(codec)
+            self._codec_name = codec.name
+        track_queue: asyncio.Queue[Any] = self._receiver.track._queue  # type: ignore[attr-defined]
+        for packet in self._decoder.decode(frame):
+            if self._skip_to_keyframe and not packet.is_keyframe:
+                self.dropped += 1
+                continue
+            if track_queue.qsize() >= self._max_backlog:
+                self.dropped += 1
+                if not self._decoder._audio:
+                    self._skip_to_keyframe = True
+                    request_keyframe(self._receiver)
+                continue
+            self._skip_to_keyframe = False
+            track_queue.put_nowait(packet)
+
+    def get(self, block: bool = True, timeout: float | None = None) -> None:
+        """Block the decoder thread until the receiver stops."""
+        return self._stop.get(block, timeout)
+
+
+def enable_passthrough(
+    receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_MAX_BACKLOG
+) -> None:
+    """Make ``receiver.track`` yield encoded ``av.Packet``s instead of decoded frames.
+
+    Call once per receiver, after the transceiver exists and before the
+    receiver starts (that is, before the connection is established: right
+    after ``setRemoteDescription`` for an answerer). Raises ``RuntimeError``
+    if the receiver already started. Calling it twice is harmless.
+    """
+    if getattr(receiver, _RX_STARTED):
+        raise RuntimeError("enable_passthrough must be called before the receiver starts")
+    if isinstance(getattr(receiver, _RX_QUEUE), _PassthroughInbox):
+        return
+    setattr(receiver, _RX_QUEUE, _PassthroughInbox(receiver, max_backlog))
+
+
+def is_passthrough(receiver: RTCRtpReceiver) -> bool:
+    """True once ``enable_passthrough`` was applied to ``receiver``."""
+    return isinstance(getattr(receiver, _RX_QUEUE), _PassthroughInbox)
+
+
+def dropped_frames(receiver: RTCRtpReceiver) -> int:
+    """Frames a pass-through receiver dropped because its track was not read."""
+    inbox = getattr(receiver, _RX_QUEUE)
+    return inbox.dropped if isinstance(inbox, _PassthroughInbox) else 0
+
+
+def request_keyframe(receiver: RTCRtpReceiver) -> None:
+    """Ask the publisher behind ``receiver`` for a keyframe (PLI, RFC 4585 §6.3.1).
+
+    Sent with the next video RTP packet that arrives, to that packet's SSRC;
+    a no-op for audio. Not rate-limited here: callers (the relay) limit it.
+    """
+    error_flag: threading.Event = getattr(receiver, _RX_ERROR)
+    error_flag.set()
+
+
+def install_sender_hooks(
+    sender: RTCRtpSender, *, encoder: Encoder, on_keyframe_request: Callable[[], None]
+) -> None:
+    """Give ``sender`` the ``encoder`` whose ``pack()`` it will use, and route PLI/FIR.
+
+    Must be called before the sender starts (before the connection is
+    established). ``on_keyframe_request`` is called, on the event loop, for
+    every PLI or FIR the viewer sends.
+    """
+    if getattr(sender, _TX_STARTED):
+        raise RuntimeError("install_sender_hooks must be called before the sender starts")
+    setattr(sender, _TX_ENCODER, encoder)
+    # Shadows the method on this instance only; _handle_rtcp_packet calls self._send_keyframe().
+    sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]

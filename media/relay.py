@@ -1,0 +1,483 @@
+"""Publisher-side fan-out of encoded frames: one source track, many viewer tracks.
+
+A ``Relay`` reads encoded ``av.Packet``s (from a pass-through receiver, or any
+track of encoded frames) and serves them to ``RelayTrack``s, aiortc
+``MediaStreamTrack``s whose ``recv()`` returns those packets; an
+``RTCRtpSender`` packetises them with ``pack()`` and never encodes.
+
+Memory is bounded by the relay, not by its viewers. Frames live once, in a
+shared window: the current GOP (from the last keyframe, at most
+``max_gop_frames`` / ``max_gop_bytes``) plus the last ``max_lag_frames``
+frames. A viewer is only a cursor into it, so a stalled viewer holds no
+frames and costs the others nothing.
+
+Per-viewer contract (``RelayTrack.recv``):
+
+- the first frame is a keyframe: the cached GOP's (a join starts at once,
+  bursting the GOP) or, without one, the next to arrive (a keyframe is asked
+  for);
+- a viewer may be behind the newest frame by at most ``max_lag_frames`` frames
+  plus the backlog it (re)started with; beyond that it skips to the next
+  keyframe after its position: the cached one if it is newer, else the next to
+  arrive (and a keyframe is asked for);
+- ``pts`` strictly increases (the relay rebases a source whose pts repeat or
+  go back, once for all viewers).
+
+Keyframe requests to the publisher go through one callback, at most one per
+``keyframe_request_interval`` (1 s, as mediasoup); a request inside the
+interval is remembered and sent when it ends unless a keyframe came first.
+
+Per-frame work is done once for all viewers: each frame is packetised (RTP
+payloads computed) the first time any viewer's sender needs it; the others
+reuse the payloads (``SharedPacker``). What remains per viewer is aiortc's
+send path: RTP header, SRTP, socket send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fractions
+import logging
+import random
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import av
+from aiortc.codecs import get_encoder
+from aiortc.codecs.base import Encoder
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, convert_timebase
+from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from av.frame import Frame
+
+from livecore.clock import Clock, SystemClock
+from media.metrics import codec_ops
+from media.passthrough import codec_family
+
+logger = logging.getLogger(__name__)
+
+Payloads = tuple[list[bytes], int]
+Packetiser = Callable[[av.Packet, int], Payloads]
+OPUS_TIME_BASE = fractions.Fraction(1, 48000)
+
+
+@dataclass(frozen=True, slots=True)
+class RelayLimits:
+    """Bounds of one relay. Defaults suit 30 fps video and 20 ms Opus frames."""
+
+    max_lag_frames: int = 8
+    """Frames a viewer may fall behind (beyond its start backlog) before it skips."""
+    max_gop_frames: int = 300
+    """Longest GOP kept for instant starts; a longer one is not cached."""
+    max_gop_bytes: int = 8_000_000
+    """Largest GOP kept for instant starts, in encoded bytes."""
+    keyframe_request_interval: float = 1.0
+    """Minimum seconds between keyframe requests sent upstream."""
+    fair_burst: int = 8
+    """Frames a viewer takes back to back (catching up) before yielding to the loop."""
+
+
+@dataclass(slots=True)
+class RelayStats:
+    """Counters of one relay (read by tests and metrics)."""
+
+    frames_in: int = 0
+    keyframes_in: int = 0
+    bytes_in: int = 0
+    pts_rebases: int = 0
+    gop_overflows: int = 0
+    packetised: int = 0
+    frames_out: int = 0
+    viewer_skips: int = 0
+    keyframe_requests: int = 0
+    keyframe_requests_sent: int = 0
+    decoded_frames_refused: int = 0
+    request_reasons: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Slot:
+    seq: int
+    packet: av.Packet
+    keyframe: bool
+    size: int
+    payloads: Payloads | None = None
+
+
+def make_packetiser(mime_type: str) -> Packetiser:
+    """RTP payloads of one frame of ``mime_type``; pure given ``(packet, seq)``.
+
+    VP8's picture id (RFC 7741 §4.2) is derived from the relay's frame
+    sequence number, so every viewer sees increasing ids whatever it skipped.
+    """
+    family = codec_family(mime_type)
+    if family == "video/h264":
+        h264 = H264Encoder()
+        return lambda packet, seq: h264.pack(packet)
+    if family == "video/vp8":
+        vp8 = Vp8Encoder()
+        base = random.randrange(1 << 15)
+
+        def pack_vp8(packet: av.Packet, seq: int) -> Payloads:
+            vp8.picture_id = (base + seq) % (1 << 15)
+            return vp8.pack(packet)
+
+        return pack_vp8
+    if family == "audio/opus":
+        return lambda packet, seq: (
+            [bytes(packet)],
+            convert_timebase(packet.pts, packet.time_base, OPUS_TIME_BASE),
+        )
+    raise ValueError(f"cannot forward {mime_type}: no packetiser")
+
+
+class KeyframeRequester:
+    """Rate-limits keyframe requests to one per ``interval`` seconds.
+
+    ``request()`` sends now if allowed, else remembers; ``poll()`` (called for
+    every frame) sends a remembered request once the interval has passed;
+    ``keyframe_arrived()`` forgets it.
+    """
+
+    def __init__(self, send: Callable[[], None] | None, clock: Clock, interval: float) -> None:
+        self._send = send
+        self._clock = clock
+        self._interval = interval
+        self._last: float | None = None
+        self._pending = False
+        self.sent = 0
+
+    def request(self) -> bool:
+        """Ask for a keyframe; True if a request went out now."""
+        if self._send is None:
+            return False
+        now = self._clock.monotonic()
+        if self._last is not None and now - self._last < self._interval:
+            self._pending = True
+            return False
+        self._last, self._pending = now, False
+        self.sent += 1
+        self._send()
+        return True
+
+    def poll(self) -> None:
+        if self._pending:
+            self.request()
+
+    def keyframe_arrived(self) -> None:
+        self._pending = False
+
+
+class Relay:
+    """Fan-out of one encoded source to many ``RelayTrack``s (see the module doc).
+
+    ``kind`` is ``"audio"`` or ``"video"``; ``codec`` the source's MIME type
+    (``"video/H264"``, ``"video/VP8"``, ``"audio/opus"``), which every viewer
+    must have negotiated. ``request_keyframe`` asks the publisher for a
+    keyframe (for a pass-through receiver: ``passthrough.request_keyframe``).
+    Use from one event loop only.
+    """
+
+    def __init__(
+        self,
+        kind: str,
+        codec: str,
+        *,
+        request_keyframe: Callable[[], None] | None = None,
+        limits: RelayLimits | None = None,
+        clock: Clock | None = None,
+        name: str = "",
+    ) -> None:
+        self.kind = kind
+        self.codec = codec
+        self.name = name
+        self.limits = limits or RelayLimits()
+        self.stats = RelayStats()
+        self._packetise = make_packetiser(codec)
+        self._keyframes = KeyframeRequester(
+            request_keyframe if kind == "video" else None,
+            clock or SystemClock(),
+            self.limits.keyframe_request_interval,
+        )
+        self._window: deque[_Slot] = deque()
+        self._first_seq = 0
+        self._head = -1
+        self._gop_start: int | None = None
+        self._gop_bytes = 0
+        self._pulse = asyncio.Event()
+        self._subscribers: set[RelayTrack] = set()
+        self._closed = False
+        self._task: asyncio.Task[None] | None = None
+        self._pts_offset = 0
+        self._last_pts: int | None = None
+        self._last_step: int | None = None
+
+    # -- source side -------------------------------------------------------
+
+    def start(self, source: MediaStreamTrack) -> asyncio.Task[None]:
+        """Read ``source`` until it ends, publishing every packet; then close."""
+        if self._task is not None:
+            raise RuntimeError("relay already started")
+        self._task = asyncio.create_task(self._pump(source), name=f"relay-{self.name}")
+        return self._task
+
+    async def _pump(self, source: MediaStreamTrack) -> None:
+        try:
+            while not self._closed:
+                item = await source.recv()
+                if isinstance(item, Frame):
+                    # The receiver decoded: pass-through was not installed.
+                    codec_ops.inc(f"decode:{self.codec}")
+                    self.stats.decoded_frames_refused += 1
+                    continue
+                self.publish(item)
+        except MediaStreamError:
+            pass
+        finally:
+            self.close()
+
+    def publish(self, packet: av.Packet) -> None:
+        """Add one encoded frame (``pts`` and ``time_base`` set) for every viewer."""
+        if self._closed:
+            return
+        if packet.pts is None or packet.time_base is None:
+            raise ValueError("relay needs packets with pts and time_base")
+        self._rebase_pts(packet)
+        keyframe = self.kind == "audio" or packet.is_keyframe
+        seq = self._head + 1
+        self._window.append(_Slot(seq, packet, keyframe, packet.size))
+        self._head = seq
+        stats = self.stats
+        stats.frames_in += 1
+        stats.bytes_in += packet.size
+        limits = self.limits
+        if keyframe:
+            stats.keyframes_in += 1
+            self._gop_start, self._gop_bytes = seq, 0
+            self._keyframes.keyframe_arrived()
+        if self._gop_start is not None:
+            self._gop_bytes += packet.size
+            too_long = seq - self._gop_start + 1 > limits.max_gop_frames
+            if too_long or self._gop_bytes > limits.max_gop_bytes:
+                self._gop_start = None
+                stats.gop_overflows += 1
+        keep_from = seq - limits.max_lag_frames
+        if self._gop_start is not None:
+            keep_from = min(keep_from, self._gop_start)
+        while self._first_seq < keep_from:
+            self._window.popleft()
+            self._first_seq += 1
+        self._keyframes.poll()
+        self._wake()
+
+    def _rebase_pts(self, packet: av.Packet) -> None:
+        pts = packet.pts + self._pts_offset
+        last = self._last_pts
+        if last is not None:
+            if pts <= last:
+                step = self._last_step or self._default_step(packet)
+                self._pts_offset += last + step - pts
+                pts = last + step
+                self.stats.pts_rebases += 1
+            else:
+                self._last_step = min(pts - last, 4 * self._default_step(packet))
+        packet.pts = pts
+        self._last_pts = pts
+
+    def _default_step(self, packet: av.Packet) -> int:
+        seconds = fractions.Fraction(1, 50) if self.kind == "audio" else fractions.Fraction(1, 30)
+        return max(1, round(seconds / packet.time_base))
+
+    # -- keyframes ---------------------------------------------------------
+
+    def request_keyframe(self, reason: str) -> bool:
+        """Ask the publisher for a keyframe (rate-limited); True if sent now."""
+        self.stats.keyframe_requests += 1
+        self.stats.request_reasons[reason] = self.stats.request_reasons.get(reason, 0) + 1
+        sent = self._keyframes.request()
+        self.stats.keyframe_requests_sent = self._keyframes.sent
+        return sent
+
+    # -- viewer side -------------------------------------------------------
+
+    def subscribe(self) -> RelayTrack:
+        """A new viewer track; its first frame will be a keyframe."""
+        if self._closed:
+            raise MediaStreamError("relay is closed")
+        track = RelayTrack(self)
+        self._subscribers.add(track)
+        if self._gop_start is None:
+            self.request_keyframe("join")
+        return track
+
+    def _unsubscribe(self, track: RelayTrack) -> None:
+        self._subscribers.discard(track)
+        self._wake()
+
+    def _take(self, sub: RelayTrack) -> _Slot | None:
+        """The viewer's next frame, or None if it must wait (applies the lag rule)."""
+        head = self._head
+        if sub._next_seq is None:
+            gop = self._gop_start
+            if gop is None or gop < sub._min_key_seq:
+                return None
+            sub._next_seq, sub._start_head = gop, head
+        else:
+            live_lag = head - max(sub._next_seq - 1, sub._start_head)
+            if sub._next_seq < self._first_seq or live_lag > self.limits.max_lag_frames:
+                sub.skips += 1
+                self.stats.viewer_skips += 1
+                gop = self._gop_start
+                if gop is not None and gop >= sub._next_seq:
+                    sub._next_seq, sub._start_head = gop, head
+                else:
+                    sub._next_seq, sub._min_key_seq = None, head + 1
+                    self.request_keyframe("lagging")
+                    return None
+        if sub._next_seq > head:
+            return None
+        slot = self._window[sub._next_seq - self._first_seq]
+        sub._next_seq += 1
+        return slot
+
+    def packed(self, slot: _Slot) -> Payloads:
+        """RTP payloads and timestamp of ``slot``, computed once for all viewers."""
+        if slot.payloads is None:
+            slot.payloads = self._packetise(slot.packet, slot.seq)
+            self.stats.packetised += 1
+        return slot.payloads
+
+    def _wake(self) -> None:
+        self._pulse.set()
+        self._pulse.clear()
+
+    # -- state -------------------------------------------------------------
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    @property
+    def buffered_frames(self) -> int:
+        """Frames held for viewers (the whole media memory of this relay)."""
+        return len(self._window)
+
+    @property
+    def buffered_bytes(self) -> int:
+        return sum(slot.size for slot in self._window)
+
+    @property
+    def has_keyframe(self) -> bool:
+        """True when a new viewer can start at once from the cached GOP."""
+        return self._gop_start is not None
+
+    def close(self) -> None:
+        """End every viewer track (their ``recv`` raises ``MediaStreamError``) and stop."""
+        if self._closed:
+            return
+        self._closed = True
+        self._window.clear()
+        for track in list(self._subscribers):
+            track.stop()
+        self._wake()
+        task = self._task
+        if task is not None and not task.done() and task is not asyncio.current_task():
+            task.cancel()
+
+
+class RelayTrack(MediaStreamTrack):
+    """One viewer's track of a ``Relay``: ``recv()`` returns shared encoded packets.
+
+    Attach it to an ``RTCRtpSender`` together with ``SharedPacker(track)``
+    (``passthrough.install_sender_hooks``) so payloads are computed once.
+    ``stop()`` unsubscribes.
+    """
+
+    def __init__(self, relay: Relay) -> None:
+        super().__init__()
+        self.kind = relay.kind
+        self.relay = relay
+        self.last_slot: _Slot | None = None
+        self.frames_sent = 0
+        self.skips = 0
+        self.first_frame_keyframe: bool | None = None
+        self._next_seq: int | None = None
+        self._min_key_seq = 0
+        self._start_head = -1
+        self._burst = 0
+
+    async def recv(self) -> av.Packet:  # type: ignore[override]
+        relay = self.relay
+        while True:
+            if self.readyState != "live" or relay.closed:
+                raise MediaStreamError
+            slot = relay._take(self)
+            if slot is None:
+                self._burst = 0
+                await relay._pulse.wait()
+                continue
+            self.last_slot = slot
+            if self.first_frame_keyframe is None:
+                self.first_frame_keyframe = slot.keyframe
+            self.frames_sent += 1
+            relay.stats.frames_out += 1
+            self._burst += 1
+            if self._burst >= relay.limits.fair_burst:
+                # Catching up (frames ready back to back): let other viewers run.
+                self._burst = 0
+                await asyncio.sleep(0)
+            return slot.packet
+
+    def request_keyframe(self) -> None:
+        """The viewer lost a picture (PLI/FIR): ask the publisher, rate-limited."""
+        self.relay.request_keyframe("viewer")
+
+    @property
+    def lag(self) -> int:
+        """Frames published that this viewer has not taken yet."""
+        if self._next_seq is None:
+            return 0
+        return max(0, self.relay._head - self._next_seq + 1)
+
+    def stop(self) -> None:
+        super().stop()
+        self.relay._unsubscribe(self)
+
+
+class SharedPacker(Encoder):
+    """The encoder a viewer's ``RTCRtpSender`` uses: packs with the relay's cache.
+
+    ``pack(packet)`` returns the payloads the relay computed for the frame the
+    track just returned (computing them once if no viewer did yet).
+    ``encode()`` means a decoded frame reached a relayed sender: it is counted
+    in ``media.metrics.codec_ops`` and encoded by a real encoder, so the
+    stream survives the mistake but the counter shows it.
+    """
+
+    def __init__(self, track: RelayTrack) -> None:
+        self._track = track
+        self._encoder: Encoder | None = None
+
+    def pack(self, packet: av.Packet) -> Payloads:
+        relay = self._track.relay
+        slot = self._track.last_slot
+        if slot is not None and slot.packet is packet:
+            return relay.packed(slot)
+        relay.stats.packetised += 1
+        return relay._packetise(packet, relay._head)
+
+    def encode(self, frame: Frame, force_keyframe: bool = False) -> Payloads:
+        relay = self._track.relay
+        codec_ops.inc(f"encode:{relay.codec}")
+        if self._encoder is None:
+            logger.warning("relay %s: a decoded frame reached a viewer; encoding it", relay.name)
+            rate = 90000 if relay.kind == "video" else 48000
+            params = RTCRtpCodecParameters(mimeType=relay.codec, clockRate=rate, payloadType=0)
+            self._encoder = get_encoder(params)
+        return self._encoder.encode(frame, force_keyframe)
