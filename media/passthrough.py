@@ -199,9 +199,7 @@ class _PassthroughInbox:
         return self._stop.get(block, timeout)
 
 
-def enable_passthrough(
-    receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_MAX_BACKLOG
-) -> None:
+def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
     """Make ``receiver.track`` yield encoded ``av.Packet``s instead of decoded frames.
 
     Call once per receiver, after the transceiver exists and before the

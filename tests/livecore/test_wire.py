@@ -66,7 +66,7 @@ VALID: list[Any] = [
         },
         {"product": "Peach", "price_cents": 100, "target": 3, "duration_s": 600},
         id="groupbuy-open",
-    ),  # fmt: skip
+    ),
     pytest.param(
         {"t": "groupbuy_join", "gb": "g1", "qty": 2, "inviter": "u2"},
         {"gb": "g1", "qty": 2, "inviter": "u2"},
