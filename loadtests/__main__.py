@@ -7,6 +7,7 @@ import sys
 
 BENCHMARKS = {
     "fanout": "loadtests.fanout",
+    "groupbuy": "loadtests.groupbuy",
 }
 
 

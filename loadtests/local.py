@@ -52,6 +52,7 @@ class Cluster:
     secret: bytes
     pids: list[int] = field(default_factory=list)
     store_pid: int | None = None
+    redis_url: str | None = None
 
     def token(self, role: str, user: str, room: str, ttl_s: int = 3600) -> str:
         return tokens.mint(self.secret, role=tokens.Role(role), room=room, user=user, ttl_s=ttl_s)
@@ -109,7 +110,10 @@ def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
                 urls.append(f"http://127.0.0.1:{port}")
             for url, proc in zip(urls, procs, strict=True):
                 _wait_healthy(url, proc)
-            yield Cluster(urls, secret.encode(), [p.pid for p in procs], store.process.pid)
+            yield Cluster(
+                urls, secret.encode(), [p.pid for p in procs], store.process.pid,
+                f"redis://127.0.0.1:{store.tcp_port}/0",
+            )  # fmt: skip
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)

@@ -96,7 +96,7 @@ class LeanConnection(asyncio.Protocol):
         self.start = 0
         self.last = 0
 
-    def request(self, host: str, path: str) -> bytes:
+    def upgrade_request(self, host: str, path: str) -> bytes:
         key = base64.b64encode(os.urandom(16)).decode()
         return (
             f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
@@ -201,6 +201,6 @@ async def open_connection(
     transport, conn = await loop.create_connection(
         lambda: factory(hello, stats, sampled=sampled), host, port
     )
-    transport.write(conn.request(f"{host}:{port}", f"/ws/{room}"))
+    transport.write(conn.upgrade_request(f"{host}:{port}", f"/ws/{room}"))
     await asyncio.wait_for(conn.joined, 30)
     return conn

@@ -380,7 +380,7 @@ class Hub:
         ``HubConnection.write``; the checks are the same.
         """
         frame = room.take_batch()
-        sends = room.group_frames() if room.dirty_groups else []
+        sends = room.group_frames(time.monotonic()) if room.dirty_groups else []
         if frame is not None:
             sends.insert(0, (frame, room.conns))
         limit = self.settings.ws_send_buffer

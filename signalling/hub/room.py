@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
 #: Events past which a batch is flushed before its tick (bounds frame size).
 MAX_BATCH_EVENTS = 500
+#: A group's progress goes out at most this often (10/s), however many joins.
+GROUP_PUSH_INTERVAL_S = 0.1
 
 
 class LocalRoom:
@@ -47,6 +49,7 @@ class LocalRoom:
         #: since the last tick go to their community only.
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.dirty_groups: set[tuple[str, str]] = set()
+        self._group_pushed: dict[tuple[str, str], float] = {}
         #: Group results made on this node, not yet published to the other nodes.
         self.local_groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.leaderboard: list[list[Any]] = []
@@ -94,19 +97,26 @@ class LocalRoom:
             self.groups[(gb, group)] = state
             self.dirty_groups.add((gb, group))
 
-    def group_frames(self) -> list[tuple[bytes, set[HubConnection]]]:
+    def group_frames(self, now: float) -> list[tuple[bytes, set[HubConnection]]]:
         """One frame per changed group, with the connections that should see it:
-        its community and the hosts, or everyone for a room-wide group."""
+        its community and the hosts, or everyone for a room-wide group. A group
+        pushed less than GROUP_PUSH_INTERVAL_S ago waits (it stays dirty)."""
         out = []
-        for gb, group in self.dirty_groups:
-            state = self.groups[(gb, group)]
+        for key in list(self.dirty_groups):
+            if now - self._group_pushed.get(key, -1.0) < GROUP_PUSH_INTERVAL_S:
+                continue
+            self.dirty_groups.discard(key)
+            if len(self._group_pushed) > 100_000:
+                self._group_pushed.clear()
+            self._group_pushed[key] = now
+            gb, group = key
+            state = self.groups[key]
             frame = wire.ws_frame(wire.encode_batch([], {"groups": {gb: {group: state}}}))
             if state.get("scope") == "room":
                 targets = self.conns
             else:
                 targets = self.by_community.get(group, set()) | self.hosts
             out.append((frame, targets))
-        self.dirty_groups.clear()
         return out
 
     def set_leaderboard(self, rows: list[list[Any]]) -> None:
@@ -121,6 +131,10 @@ class LocalRoom:
             self.events.append(wire.encode_event(offset, event))
             if event.get("t") == wire.EventType.POLL_CLOSED:
                 self.tallies.pop(event.get("poll", ""), None)
+            elif event.get("t") == wire.EventType.GROUPBUY_CLOSED:
+                for key in [k for k in self.groups if k[0] == event.get("gb")]:
+                    del self.groups[key]
+                    self._group_pushed.pop(key, None)
 
     def set_likes(self, total: int) -> None:
         if total > self.likes:
