@@ -22,6 +22,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from livecore.store import keys
+from livecore.store.batch import ScriptBatcher, run
 from livecore.store.keys import text
 
 #: Events kept per room for recovery (approximate: the stream is trimmed with ~).
@@ -151,9 +152,12 @@ return {redis.call('GET', KEYS[3]), redis.call('GET', KEYS[2]), f}
 class Bus:
     """Publishing and reading a room's durable events and ephemeral state."""
 
-    def __init__(self, redis: Redis, *, history_max: int = HISTORY_MAX) -> None:
+    def __init__(
+        self, redis: Redis, *, history_max: int = HISTORY_MAX, batcher: ScriptBatcher | None = None
+    ) -> None:
         self.redis = redis
         self.history_max = history_max
+        self.batcher = batcher
         self._emit = redis.register_script(_EMIT)
         self._comment = redis.register_script(_COMMENT)
         self._hset_emit = redis.register_script(_HSET_EMIT)
@@ -188,7 +192,7 @@ class Bus:
         dedup = keys.room(room, f"dedup:{user}:{cid or ''}")
         mute = keys.room(room, f"muted:{user}")
         args = [*self._args(room, payload), "1" if cid else "0", dedup_ttl_s]
-        reply = await self._comment(keys=[*self._keys(room), mute, dedup], args=args)
+        reply = await run(self._comment, [*self._keys(room), mute, dedup], args, self.batcher)
         if int(reply[0]) == -1:
             return max(1, int(reply[1]))
         if int(reply[0]) == 0:

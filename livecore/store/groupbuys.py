@@ -27,6 +27,7 @@ from redis.asyncio import Redis
 
 from livecore.groupbuy import ATTRIBUTION_WINDOW_S, GroupBuySpec
 from livecore.store import keys
+from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, channel
 from livecore.store.keys import text
 
@@ -216,9 +217,10 @@ class GroupState:
 class GroupBuyStore:
     """Open, join, leave, expire and read group buys."""
 
-    def __init__(self, redis: Redis, bus: Bus) -> None:
+    def __init__(self, redis: Redis, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
         self.redis = redis
         self.bus = bus
+        self.batcher = batcher
         self._join = redis.register_script(_JOIN)
         self._leave = redis.register_script(_LEAVE)
         self._expire = redis.register_script(_EXPIRE)
@@ -258,20 +260,23 @@ class GroupBuyStore:
         """(code, state): code 1 changed, 0 unchanged; negative codes are refusals
         (-1 unknown, -2 closed, -3 over max_qty (state = the max), -4 self-invite,
         -5 inviter not in the group, -6 group formed)."""
-        reply = await self._join(
-            keys=[*self._group_keys(room, gid, grp), keys.room(room, "buyers"),
-                  keys.room(room, "orders"), *self.bus._keys(room),
-                  self._k(room, gid, ":groups")],
-            args=[keys.room(room, ""), channel(room), self.bus.history_max,
-                  secrets.token_hex(8), gid, grp, user, qty, inviter, now, ATTRIBUTION_WINDOW_S],
+        reply = await run(
+            self._join,
+            [*self._group_keys(room, gid, grp), keys.room(room, "buyers"),
+             keys.room(room, "orders"), *self.bus._keys(room), self._k(room, gid, ":groups")],
+            [keys.room(room, ""), channel(room), self.bus.history_max, secrets.token_hex(8), gid,
+             grp, user, qty, inviter, now, ATTRIBUTION_WINDOW_S],
+            self.batcher,
         )  # fmt: skip
         return _result(reply)
 
     async def leave(self, room: str, gid: str, grp: str, user: str, now: int) -> tuple[int, Any]:
         """(code, state) as for :meth:`join`."""
-        reply = await self._leave(
-            keys=[*self._group_keys(room, gid, grp), keys.room(room, "orders")],
-            args=[gid, grp, user, now],
+        reply = await run(
+            self._leave,
+            [*self._group_keys(room, gid, grp), keys.room(room, "orders")],
+            [gid, grp, user, now],
+            self.batcher,
         )
         return _result(reply)
 

@@ -17,6 +17,7 @@ import msgpack
 from redis.asyncio import Redis
 
 from livecore.store import keys
+from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, Emitted, channel
 from livecore.store.keys import text
 
@@ -103,9 +104,10 @@ class Poll:
 class PollStore:
     """Open, vote, close and read a room's polls."""
 
-    def __init__(self, redis: Redis, bus: Bus) -> None:
+    def __init__(self, redis: Redis, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
         self.redis = redis
         self.bus = bus
+        self.batcher = batcher
         self._open = redis.register_script(_OPEN)
         self._vote = redis.register_script(_VOTE)
         self._close = redis.register_script(_CLOSE)
@@ -137,9 +139,11 @@ class PollStore:
         self, room: str, pid: str, user: str, option: int, now: int
     ) -> tuple[VoteResult, int]:
         """Record ``user``'s choice; returns the result and the tally version (or option count)."""
-        reply = await self._vote(
-            keys=[self._k(room, pid), self._k(room, pid, ":votes"), self._k(room, pid, ":tally")],
-            args=[user, option, now],
+        reply = await run(
+            self._vote,
+            [self._k(room, pid), self._k(room, pid, ":votes"), self._k(room, pid, ":tally")],
+            [user, option, now],
+            self.batcher,
         )
         return VoteResult(int(reply[0])), int(reply[1])
 

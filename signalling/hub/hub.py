@@ -28,6 +28,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
 from livecore.ratelimit import KeyedLimiter
 from livecore.sequencer import Sequencer, Verdict
+from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus, channel, parse_channel_message
 from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
@@ -57,10 +58,11 @@ class Hub:
         self.ctx = ctx
         self.settings = ctx.settings
         self.metrics = ctx.metrics
-        self.bus = Bus(ctx.redis)
-        self.polls = PollStore(ctx.redis, self.bus)
+        self.batcher = ScriptBatcher(ctx.redis)
+        self.bus = Bus(ctx.redis, batcher=self.batcher)
+        self.polls = PollStore(ctx.redis, self.bus, self.batcher)
         self.counters = Counters(ctx.redis)
-        self.groupbuys = GroupBuyStore(ctx.redis, self.bus)
+        self.groupbuys = GroupBuyStore(ctx.redis, self.bus, self.batcher)
         self.officers = OfficerStore(ctx.redis)
         self.communities = CommunityStore(ctx.redis)
         self.specs: dict[tuple[str, str], GroupBuySpec] = {}
