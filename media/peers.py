@@ -1,0 +1,257 @@
+"""Peer connections of the media plane: explicit ICE configuration, codec choice.
+
+ICE. An ``RTCPeerConnection`` built without a configuration contacts a public
+STUN server (aiortc's default), and aioice binds a host candidate on every
+interface except 127.0.0.1. ``MediaPeerConnection`` always passes an explicit
+``RTCConfiguration`` (no ICE servers unless configured) and, when
+``PeerConfig.host_addresses`` is set, gathers host candidates on exactly those
+addresses. aioice 0.13 has no option for that, so the way chosen is a
+per-connection override of the ICE connection's ``gather_candidates`` that
+calls aioice's own ``get_component_candidates(component, addresses)`` with the
+configured list (checked at import, like the aiortc seams). Remote candidates
+are filtered too: with loopback-only addresses, any remote candidate that is
+not a loopback IP literal (a LAN address, an mDNS ``.local`` name that aioice
+would resolve by multicast) is dropped from the remote SDP and from trickle.
+
+Ports: aioice binds one ephemeral UDP port per connection (max-bundle: one per
+peer connection); it has no port-range option, so production behind a
+firewall must open the ephemeral range (``net.ipv4.ip_local_port_range``).
+
+Codecs. aiortc's sender uses the first negotiated codec, so the answering
+side sets preferences on its transceivers before ``setRemoteDescription``:
+publishers get H.264 (packetization-mode=1, constrained baseline first) + RTX
+when they offer it, else VP8 + RTX; Opus for audio. Viewers get exactly the
+publisher's codec family, so forwarded bytes always match what they decode.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from aioice import Connection
+from aiortc import (
+    RTCConfiguration,
+    RTCIceCandidate,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpSender,
+    RTCSessionDescription,
+)
+from aiortc.codecs import CODECS
+from aiortc.rtcconfiguration import RTCBundlePolicy
+from aiortc.rtcicetransport import RTCIceGatherer
+from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
+from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
+
+from media.passthrough import code_names, codec_family
+
+LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
+
+
+class NegotiationError(Exception):
+    """An offer cannot be answered (no common codec, wrong direction, closed publisher)."""
+
+
+def _verify_aioice() -> None:
+    names = code_names(Connection.gather_candidates)
+    needed = {"_local_candidates_start", "get_component_candidates", "_local_candidates"}
+    needed |= {"_local_candidates_end", "_components"}
+    component_args = Connection.get_component_candidates.__code__.co_varnames[:3]
+    gatherer_ok = "_connection" in code_names(RTCIceGatherer.__init__)
+    if (
+        not needed <= names
+        or component_args != ("self", "component", "addresses")
+        or (not gatherer_ok)
+    ):
+        raise ImportError(
+            "aioice/aiortc changed the candidate gathering seam media.peers relies on "
+            f"(Connection.gather_candidates uses {sorted(needed - names)} no more?)"
+        )
+
+
+_verify_aioice()
+
+
+def is_loopback(address: str) -> bool:
+    """True for an IP literal in 127.0.0.0/8 or ::1 (names such as mDNS ``.local`` are not)."""
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass(frozen=True, slots=True)
+class PeerConfig:
+    """How the media plane's peer connections use the network.
+
+    ``ice_servers``: STUN/TURN servers, none by default (never aiortc's
+    public default). ``host_addresses``: the local addresses host candidates
+    are gathered on; ``None`` means every interface (aioice's default, for a
+    server whose operator wants that). The default is loopback only, which is
+    what tests, ``make run`` and load runs on shared machines must use.
+    """
+
+    ice_servers: tuple[RTCIceServer, ...] = ()
+    host_addresses: tuple[str, ...] | None = LOOPBACK
+
+    @property
+    def loopback_only(self) -> bool:
+        return self.host_addresses is not None and all(map(is_loopback, self.host_addresses))
+
+    def allows_remote(self, address: str) -> bool:
+        """Whether a remote candidate at ``address`` may be used."""
+        return is_loopback(address) if self.loopback_only else True
+
+    def rtc_configuration(self) -> RTCConfiguration:
+        """The explicit configuration: these ICE servers only, one transport (max-bundle)."""
+        return RTCConfiguration(
+            iceServers=list(self.ice_servers), bundlePolicy=RTCBundlePolicy.MAX_BUNDLE
+        )
+
+
+def restrict_host_addresses(gatherer: RTCIceGatherer, addresses: Sequence[str]) -> None:
+    """Make ``gatherer`` gather host candidates on ``addresses`` only.
+
+    Must be applied before it gathers (``setLocalDescription``); applying it
+    again is harmless. Raises ``RuntimeError`` if it already gathered.
+    """
+    connection = gatherer._connection
+    wanted = list(addresses)
+    if getattr(connection, "_livecore_addresses", None) == wanted:
+        return
+    if connection._local_candidates_start:
+        raise RuntimeError("ICE candidates were gathered before the addresses were restricted")
+
+    async def gather_candidates() -> None:
+        # aioice's Connection.gather_candidates with the address list replaced.
+        if connection._local_candidates_start:
+            return
+        connection._local_candidates_start = True
+        for component in sorted(connection._components):
+            connection._local_candidates += await connection.get_component_candidates(
+                component=component, addresses=wanted
+            )
+        connection._local_candidates_end = True
+
+    connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
+    connection._livecore_addresses = wanted  # type: ignore[attr-defined]
+
+
+def filter_candidates(sdp: str, allowed: Callable[[str], bool]) -> str:
+    """``sdp`` without the ``a=candidate`` lines whose address ``allowed`` rejects."""
+    kept = []
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            fields = line.split()
+            if len(fields) < 6 or not allowed(fields[4]):
+                continue
+        kept.append(line)
+    return "\r\n".join(kept) + "\r\n"
+
+
+def candidate_addresses(sdp: str) -> list[str]:
+    """The connection address of every ``a=candidate`` line of ``sdp`` (RFC 8839 §5.1)."""
+    return [
+        line.split()[4]
+        for line in sdp.splitlines()
+        if line.startswith("a=candidate:") and len(line.split()) > 4
+    ]
+
+
+class MediaPeerConnection(RTCPeerConnection):
+    """An ``RTCPeerConnection`` that applies a ``PeerConfig`` (see the module doc).
+
+    Local host candidates are restricted on every ICE gatherer just before
+    ``setLocalDescription`` gathers; remote candidates the config does not
+    allow are dropped from ``setRemoteDescription`` and ``addIceCandidate``.
+    """
+
+    def __init__(self, config: PeerConfig | None = None) -> None:
+        self.peer_config = config or PeerConfig()
+        super().__init__(self.peer_config.rtc_configuration())
+
+    def _ice_gatherers(self) -> list[RTCIceGatherer]:
+        transports = [t.receiver.transport for t in self.getTransceivers()]
+        if self.sctp is not None:
+            transports.append(self.sctp.transport)
+        gatherers: dict[int, RTCIceGatherer] = {}
+        for dtls in transports:
+            gatherer = dtls.transport.iceGatherer
+            gatherers[id(gatherer)] = gatherer
+        return list(gatherers.values())
+
+    async def setLocalDescription(
+        self, sessionDescription: RTCSessionDescription | None = None
+    ) -> None:
+        addresses = self.peer_config.host_addresses
+        if addresses is not None:
+            for gatherer in self._ice_gatherers():
+                if gatherer.state == "new":
+                    restrict_host_addresses(gatherer, addresses)
+        await super().setLocalDescription(sessionDescription)
+
+    async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:
+        sdp = filter_candidates(sessionDescription.sdp, self.peer_config.allows_remote)
+        await super().setRemoteDescription(
+            RTCSessionDescription(sdp=sdp, type=sessionDescription.type)
+        )
+
+    async def addIceCandidate(self, candidate: RTCIceCandidate | None) -> None:
+        if candidate is not None and not self.peer_config.allows_remote(candidate.ip):
+            return
+        await super().addIceCandidate(candidate)
+
+
+def create_peer_connection(config: PeerConfig | None = None) -> MediaPeerConnection:
+    """A peer connection with an explicit configuration (loopback only by default)."""
+    return MediaPeerConnection(config)
+
+
+# -- codec preferences ---------------------------------------------------------
+
+
+def _is_rtx(codec: RTCRtpCodecCapability) -> bool:
+    return codec.mimeType.lower().endswith("/rtx")
+
+
+def codec_preferences(kind: str, family: str) -> list[RTCRtpCodecCapability]:
+    """Capabilities to pass to ``setCodecPreferences`` to negotiate only ``family``.
+
+    Video gets RTX after it; H.264 is limited to packetization-mode=1,
+    constrained baseline (42e0..) before baseline (4200..).
+    """
+    family = codec_family(family)
+    caps = RTCRtpSender.getCapabilities(kind).codecs
+    chosen = [c for c in caps if codec_family(c.mimeType) == family]
+    if family == "video/h264":
+        chosen = [c for c in chosen if str(c.parameters.get("packetization-mode")) == "1"]
+        chosen.sort(key=lambda c: str(c.parameters.get("profile-level-id", ""))[2:4] != "e0")
+    if not chosen:
+        raise NegotiationError(f"{family} is not supported")
+    if kind == "video":
+        chosen += [c for c in caps if _is_rtx(c)][:1]
+    return chosen
+
+
+def negotiable(kind: str, family: str, offered: Sequence[RTCRtpCodecParameters]) -> bool:
+    """Whether an offer listing ``offered`` codecs can be answered with ``family``."""
+    common = find_common_codecs(CODECS[kind], list(offered))
+    return bool(filter_preferred_codecs(common, codec_preferences(kind, family)))
+
+
+PUBLISHER_CODECS: dict[str, tuple[str, ...]] = {
+    "video": ("video/H264", "video/VP8"),
+    "audio": ("audio/opus",),
+}
+"""What a publisher may send, in order of preference (recordings want H.264)."""
+
+
+def choose_publisher_codec(kind: str, offered: Sequence[RTCRtpCodecParameters]) -> str:
+    """The codec family to accept from a publisher offering ``offered``."""
+    for family in PUBLISHER_CODECS.get(kind, ()):
+        if negotiable(kind, family, offered):
+            return family
+    names = sorted({c.mimeType for c in offered})
+    raise NegotiationError(f"no supported {kind} codec offered (offered: {names})")

@@ -1,0 +1,258 @@
+"""WHIP publishers and WHEP viewers: SDP offer in, SDP answer and a session out.
+
+The signalling layer calls three things, all on one event loop:
+
+- ``accept_publisher(offer_sdp)`` → ``(answer_sdp, PublisherSession)``: a
+  pass-through receiver and a ``Relay`` per received kind (one audio, one
+  video at most);
+- ``accept_viewer(publisher, offer_sdp)`` → ``(answer_sdp, ViewerSession)``:
+  a ``RelayTrack`` per kind the viewer receives, sent without transcoding;
+- ``await session.close()``: idempotent; closing a publisher closes its
+  viewers. A session also closes itself when its connection fails, then
+  calls ``on_close(session)`` (to drop it from the caller's registry).
+
+Offers must be complete (non-trickle) SDP, as WHIP/WHEP clients send them.
+Every failure to answer raises ``NegotiationError`` and leaves nothing open.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import uuid
+from collections.abc import Callable
+
+from aiortc import RTCSessionDescription
+from aiortc import sdp as aiortc_sdp
+from aiortc.exceptions import InternalError, InvalidStateError, OperationError
+
+from livecore.clock import Clock
+from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
+from media.passthrough import request_keyframe as request_publisher_keyframe
+from media.peers import (
+    MediaPeerConnection,
+    NegotiationError,
+    PeerConfig,
+    choose_publisher_codec,
+    codec_preferences,
+    create_peer_connection,
+    negotiable,
+)
+from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
+
+MEDIA_KINDS = ("audio", "video")
+
+
+def _parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
+    try:
+        offer = aiortc_sdp.SessionDescription.parse(offer_sdp)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise NegotiationError(f"unreadable SDP offer: {exc}") from exc
+    media = [m for m in offer.media if m.kind in MEDIA_KINDS]
+    if not media:
+        raise NegotiationError("the offer has no audio or video section")
+    kinds = [m.kind for m in media]
+    if len(set(kinds)) != len(kinds):
+        raise NegotiationError("at most one audio and one video section per offer")
+    return media
+
+
+_AIORTC_REFUSALS = (OperationError, InternalError, InvalidStateError, ValueError)
+"""What aiortc raises for an offer it cannot apply (or a connection closed meanwhile)."""
+
+
+class _Session:
+    """What publisher and viewer sessions share: an id, a connection, closing once."""
+
+    def __init__(self, pc: MediaPeerConnection) -> None:
+        self.id = uuid.uuid4().hex
+        self.pc = pc
+        self._on_close: Callable[[], None] | None = None
+        self._closing: asyncio.Task[None] | None = None
+        pc.on("connectionstatechange", self._connection_changed)
+
+    @property
+    def closed(self) -> bool:
+        """True once closing started (by ``close()`` or a failed connection)."""
+        return self._closing is not None
+
+    @property
+    def connection_state(self) -> str:
+        return str(self.pc.connectionState)
+
+    def _connection_changed(self) -> None:
+        if self.pc.connectionState in ("failed", "closed") and self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+
+    async def close(self) -> None:
+        """Close the session and its connection; safe to call more than once."""
+        if self._closing is None:
+            self._closing = asyncio.ensure_future(self._close())
+        await asyncio.shield(self._closing)
+
+    async def _close(self) -> None:
+        try:
+            await self._release()
+        finally:
+            await self.pc.close()
+            if self._on_close is not None:
+                self._on_close()
+
+    async def _release(self) -> None:
+        """Free what the subclass holds (called once, before the connection closes)."""
+
+
+class PublisherSession(_Session):
+    """One WHIP publisher: its connection and a ``Relay`` per kind it sends."""
+
+    def __init__(self, pc: MediaPeerConnection) -> None:
+        super().__init__(pc)
+        self.relays: dict[str, Relay] = {}
+        self.viewers: set[ViewerSession] = set()
+
+    async def _release(self) -> None:
+        for relay in self.relays.values():
+            relay.close()
+        viewers = list(self.viewers)
+        await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
+
+
+class ViewerSession(_Session):
+    """One WHEP viewer of a publisher: its connection and a ``RelayTrack`` per kind."""
+
+    def __init__(self, pc: MediaPeerConnection, publisher: PublisherSession) -> None:
+        super().__init__(pc)
+        self.publisher = publisher
+        self.tracks: dict[str, RelayTrack] = {}
+
+    async def _release(self) -> None:
+        for track in self.tracks.values():
+            track.stop()
+        self.publisher.viewers.discard(self)
+
+
+async def accept_publisher(
+    offer_sdp: str,
+    *,
+    config: PeerConfig | None = None,
+    limits: RelayLimits | None = None,
+    clock: Clock | None = None,
+    on_close: Callable[[PublisherSession], None] | None = None,
+) -> tuple[str, PublisherSession]:
+    """Answer a WHIP offer: receive its audio/video without decoding and relay it.
+
+    Video is accepted as H.264 (packetization-mode=1) if offered, else VP8;
+    audio as Opus. Raises ``NegotiationError`` when the offer cannot be served.
+    ``on_close(session)`` is called once the returned session has closed.
+    """
+    media = _parse_offer(offer_sdp)
+    pc = create_peer_connection(config)
+    session = PublisherSession(pc)
+    try:
+        families: dict[str, str] = {}
+        for m in media:
+            if m.direction not in ("sendonly", "sendrecv"):
+                raise NegotiationError(f"a publisher must send {m.kind}, offer is {m.direction}")
+            families[m.kind] = choose_publisher_codec(m.kind, m.rtp.codecs)
+            transceiver = pc.addTransceiver(m.kind, direction="recvonly")
+            transceiver.setCodecPreferences(codec_preferences(m.kind, families[m.kind]))
+        # The receivers' tracks exist once the offer is applied; the receivers
+        # start only after ICE and DTLS connect, so pass-through is in time.
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        for transceiver in pc.getTransceivers():
+            kind, receiver = transceiver.kind, transceiver.receiver
+            if kind not in families or receiver.track is None:
+                continue
+            enable_passthrough(receiver)
+            relay = Relay(
+                kind,
+                families[kind],
+                request_keyframe=functools.partial(request_publisher_keyframe, receiver),
+                limits=limits,
+                clock=clock,
+                name=f"{session.id[:8]}-{kind}",
+            )
+            relay.start(receiver.track)
+            session.relays[kind] = relay
+        await pc.setLocalDescription(await pc.createAnswer())
+    except _AIORTC_REFUSALS as exc:
+        await session.close()
+        raise NegotiationError(f"cannot answer the publisher: {exc}") from exc
+    except BaseException:
+        await session.close()
+        raise
+    if on_close is not None:
+        session._on_close = functools.partial(on_close, session)
+    return str(pc.localDescription.sdp), session
+
+
+async def accept_viewer(
+    publisher: PublisherSession,
+    offer_sdp: str,
+    *,
+    config: PeerConfig | None = None,
+    on_close: Callable[[ViewerSession], None] | None = None,
+) -> tuple[str, ViewerSession]:
+    """Answer a WHEP offer with ``publisher``'s media, forwarded without transcoding.
+
+    Each audio/video section the viewer can receive gets that kind's relay,
+    in the publisher's codec (H.264 or VP8 + RTX; Opus). Raises
+    ``NegotiationError`` if the publisher is closed (before or while
+    answering), sends nothing the viewer asks for, or the viewer does not
+    support the publisher's codec. ``on_close(session)`` is called once the
+    returned session has closed (also when its publisher closes).
+    """
+    if publisher.closed:
+        raise NegotiationError("the publisher has gone")
+    media = _parse_offer(offer_sdp)
+    pc = create_peer_connection(config)
+    session = ViewerSession(pc, publisher)
+    publisher.viewers.add(session)  # a publisher closing meanwhile closes it too
+    try:
+        for m in media:
+            relay = publisher.relays.get(m.kind)
+            if relay is None or relay.closed or m.direction not in ("recvonly", "sendrecv"):
+                continue
+            if not negotiable(m.kind, relay.codec, m.rtp.codecs):
+                raise NegotiationError(f"the viewer cannot receive {relay.codec}")
+            track = relay.subscribe()
+            session.tracks[m.kind] = track
+            transceiver = pc.addTransceiver(track, direction="sendonly")
+            transceiver.setCodecPreferences(codec_preferences(m.kind, relay.codec))
+            install_sender_hooks(
+                transceiver.sender,
+                encoder=SharedPacker(track),
+                on_keyframe_request=track.request_keyframe,
+            )
+        if not session.tracks:
+            raise NegotiationError("the offer asks for nothing this publisher sends")
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
+        await pc.setLocalDescription(await pc.createAnswer())
+        answer = str(pc.localDescription.sdp)
+        _check_answer_codecs(answer, session)
+        if session.closed:
+            raise NegotiationError("the publisher has gone")
+    except _AIORTC_REFUSALS as exc:
+        await session.close()
+        raise NegotiationError(f"cannot answer the viewer: {exc}") from exc
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await session.close()
+        raise
+    if on_close is not None:
+        session._on_close = functools.partial(on_close, session)
+    return answer, session
+
+
+def _check_answer_codecs(answer_sdp: str, session: ViewerSession) -> None:
+    """Each sending section's first codec (the one aiortc sends) is the relay's codec."""
+    answer = aiortc_sdp.SessionDescription.parse(answer_sdp)
+    for m in answer.media:
+        track = session.tracks.get(m.kind)
+        if track is None or m.direction not in ("sendonly", "sendrecv"):
+            continue
+        first = m.rtp.codecs[0].mimeType if m.rtp.codecs else "none"
+        if codec_family(first) != codec_family(track.relay.codec):
+            sent = track.relay.codec
+            raise NegotiationError(f"negotiated {first} but the publisher sends {sent}")

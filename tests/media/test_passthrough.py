@@ -1,0 +1,216 @@
+"""The receiver and sender seams, exercised through aiortc's own code paths."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fractions
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import aiortc
+import av
+import pytest
+from aiortc import RTCRtpReceiver, RTCSessionDescription
+from aiortc.codecs.h264 import H264Encoder
+from aiortc.codecs.vpx import Vp8Encoder
+from aiortc.jitterbuffer import JitterFrame
+from aiortc.mediastreams import MediaStreamError
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpDecodingParameters,
+    RTCRtpReceiveParameters,
+)
+from aiortc.rtp import RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket
+
+from media import passthrough
+from media.bitstream import h264_nal_units
+from media.passthrough import (
+    PassthroughDecoder,
+    dropped_frames,
+    enable_passthrough,
+    install_sender_hooks,
+    is_passthrough,
+    request_keyframe,
+)
+from media.peers import MediaPeerConnection, create_peer_connection
+from media.relay import Relay, SharedPacker
+from tests.media.sources import EncodedClip, publisher_offer
+
+if TYPE_CHECKING:
+    from media.passthrough import EncodedPacket
+
+H264 = RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102)
+VP8 = RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96)
+OPUS = RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, channels=2, payloadType=111)
+SSRC = 0x1234
+H264_TIME_BASE = fractions.Fraction(1, 90000)
+
+
+def nal_units(data: bytes) -> list[bytes]:
+    return [data[s:e] for _, s, e in h264_nal_units(data)]
+
+
+def test_decoder_returns_the_encoded_h264_frame(h264_clip: EncodedClip) -> None:
+    """An H.264 frame comes back as a packet: same NAL units, pts, 90 kHz, keyframe flag."""
+    decoder = PassthroughDecoder(H264)
+    for n, (data, key) in enumerate(h264_clip.frames[:3]):
+        [packet] = decoder.decode(JitterFrame(data=data, timestamp=n * 3000))
+        assert nal_units(bytes(packet)) == nal_units(data)
+        assert packet.pts == n * 3000 and packet.time_base == H264_TIME_BASE
+        assert packet.is_keyframe == key
+
+
+def test_decoder_flags_vp8_and_opus_keyframes(vp8_clip: EncodedClip) -> None:
+    """VP8 key frames are flagged from the bitstream; every Opus frame is a start point."""
+    vp8 = PassthroughDecoder(VP8)
+    flags = [vp8.decode(JitterFrame(d, 0))[0].is_keyframe for d, _ in vp8_clip.frames[:3]]
+    assert flags == [True, False, False]
+    [opus] = PassthroughDecoder(OPUS).decode(JitterFrame(b"\xfc\x00", 960))
+    assert opus.is_keyframe and opus.pts == 960 and opus.time_base.denominator == 48000
+
+
+def test_a_changed_aiortc_fails_loudly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Another aiortc version is refused at import time, naming the pin."""
+    monkeypatch.setattr(aiortc, "__version__", "1.17.0")
+    with pytest.raises(ImportError, match=r"1\.16"):
+        passthrough._verify_aiortc()
+
+
+@dataclass
+class Rig:
+    """A receiver negotiated against a real offer, started, fed RTP by hand."""
+
+    pc: MediaPeerConnection
+    publisher: MediaPeerConnection
+    receiver: RTCRtpReceiver
+    rtcp: list[object]
+    seq: int = 0
+
+    async def feed(self, packets: list[EncodedPacket], codec: RTCRtpCodecParameters) -> None:
+        packer = H264Encoder() if codec.name == "H264" else Vp8Encoder()
+        for packet in packets:
+            payloads, timestamp = packer.pack(packet)
+            for i, payload in enumerate(payloads):
+                rtp = RtpPacket(
+                    payload_type=codec.payloadType or 0,
+                    marker=int(i == len(payloads) - 1),
+                    sequence_number=self.seq,
+                    timestamp=timestamp,
+                    ssrc=SSRC,
+                    payload=payload,
+                )
+                self.seq += 1
+                await self.receiver._handle_rtp_packet(rtp, arrival_time_ms=0)
+
+
+@contextlib.asynccontextmanager
+async def rig(clip: EncodedClip, **kw: int) -> AsyncIterator[Rig]:
+    publisher, offer = await publisher_offer([clip])
+    pc = create_peer_connection()
+    pc.addTransceiver("video", direction="recvonly")
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    receiver = pc.getTransceivers()[0].receiver
+    enable_passthrough(receiver, **kw)
+    enable_passthrough(receiver, **kw)  # twice is harmless
+    rtcp: list[object] = []
+
+    async def capture(packet: object) -> None:
+        rtcp.append(packet)
+
+    receiver._send_rtcp = capture  # type: ignore[method-assign]
+    codec = H264 if clip.codec == "video/H264" else VP8
+    params = RTCRtpReceiveParameters(
+        codecs=[codec],
+        encodings=[RTCRtpDecodingParameters(ssrc=SSRC, payloadType=codec.payloadType or 0)],
+    )
+    await receiver.receive(params)
+    try:
+        yield Rig(pc, publisher, receiver, rtcp)
+    finally:
+        await pc.close()
+        await publisher.close()
+
+
+def clip_packets(clip: EncodedClip, count: int) -> list[EncodedPacket]:
+    out = []
+    for n in range(count):
+        data, key = clip.frames[n % len(clip.frames)]
+        packet = av.Packet(data)
+        packet.pts, packet.time_base, packet.is_keyframe = n * clip.step, clip.time_base, key
+        out.append(packet)
+    return out
+
+
+async def test_receiver_track_yields_encoded_frames(h264_clip: EncodedClip) -> None:
+    """RTP through aiortc's real receive path comes out of the track as encoded packets."""
+    async with rig(h264_clip) as r:
+        assert is_passthrough(r.receiver)
+        await r.feed(clip_packets(h264_clip, 6), H264)
+        track = r.receiver.track
+        got = [await asyncio.wait_for(track.recv(), 1) for _ in range(5)]
+        packets = [p for p in got if isinstance(p, av.Packet)]
+        assert len(packets) == 5  # encoded packets, not decoded frames
+        for n, packet in enumerate(packets):
+            assert nal_units(bytes(packet)) == nal_units(h264_clip.frames[n][0])
+            assert packet.pts == n * 3000
+        assert [p.is_keyframe for p in packets] == [True, False, False, False, False]
+        await r.receiver.stop()
+        with pytest.raises(MediaStreamError):
+            while True:
+                await asyncio.wait_for(track.recv(), 1)
+
+
+async def test_unread_track_is_bounded_and_asks_for_a_keyframe(h264_clip: EncodedClip) -> None:
+    """Past max_backlog unread frames, new ones are dropped to the next keyframe, with a PLI."""
+    async with rig(h264_clip, max_backlog=10) as r:
+        await r.feed(clip_packets(h264_clip, 64), H264)
+        track = r.receiver.track
+        assert track._queue.qsize() == 10  # type: ignore[attr-defined]
+        assert dropped_frames(r.receiver) == 63 - 10
+        plis = [p for p in r.rtcp if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_PLI]
+        assert [p.media_ssrc for p in plis] == [SSRC]
+        for _ in range(10):
+            await track.recv()
+        await r.feed(clip_packets(h264_clip, 64)[60:63], H264)
+        resumed = await asyncio.wait_for(track.recv(), 1)
+        assert isinstance(resumed, av.Packet) and resumed.is_keyframe
+
+
+async def test_request_keyframe_sends_a_pli_upstream(vp8_clip: EncodedClip) -> None:
+    """request_keyframe makes the receiver send a PLI to the media SSRC with the next packet."""
+    async with rig(vp8_clip) as r:
+        request_keyframe(r.receiver)
+        await r.feed(clip_packets(vp8_clip, 1), VP8)
+        plis = [p for p in r.rtcp if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_PLI]
+        assert [p.media_ssrc for p in plis] == [SSRC]
+
+
+async def test_sender_hooks_route_viewer_pli_and_packing(h264_clip: EncodedClip) -> None:
+    """A viewer's PLI reaches the callback through aiortc's RTCP handler; pack is shared."""
+    relay = Relay("video", "video/H264")
+    track = relay.subscribe()
+    pc = create_peer_connection()
+    transceiver = pc.addTransceiver(track, direction="sendonly")
+    calls: list[str] = []
+    packer = SharedPacker(track)
+    install_sender_hooks(
+        transceiver.sender, encoder=packer, on_keyframe_request=lambda: calls.append("pli")
+    )
+    sender = transceiver.sender
+    pli = RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=sender._ssrc)
+    await sender._handle_rtcp_packet(pli)
+    assert calls == ["pli"]
+    assert sender._RTCRtpSender__encoder is packer  # type: ignore[attr-defined]
+    await pc.close()
+
+
+async def test_hooks_refuse_a_started_receiver(h264_clip: EncodedClip) -> None:
+    """Installing pass-through after the receiver started is an error, not a silent no-op."""
+    async with rig(h264_clip) as r:
+        other = r.pc.addTransceiver("video", direction="recvonly").receiver
+        other._RTCRtpReceiver__started = True  # type: ignore[attr-defined]
+        with pytest.raises(RuntimeError):
+            enable_passthrough(other)
+        other._RTCRtpReceiver__started = False  # type: ignore[attr-defined]
