@@ -50,6 +50,12 @@ class Community:
         data["polygon"] = [list(p) for p in self.polygon]
         return data
 
+    @property
+    def reach_m(self) -> float:
+        """How far from the centre a member may be: the radius, or the polygon's farthest corner."""
+        corners = (distance_m(self.lat, self.lng, lat, lng) for lat, lng in self.polygon)
+        return max(self.radius_m, *corners) if self.polygon else self.radius_m
+
     def contains(self, lat: float, lng: float) -> bool:
         if self.polygon:
             return _in_polygon(lat, lng, self.polygon)
@@ -120,7 +126,10 @@ def _parse_polygon(value: Any) -> tuple[tuple[float, float], ...]:
     for i, point in enumerate(value):
         if not isinstance(point, list) or len(point) != 2:
             raise LivecoreError(ErrorCode.INVALID_FIELD, f"polygon[{i}]: must be [lat, lng]")
-        points.append(check_point(point[0], point[1]))
+        try:
+            points.append(check_point(point[0], point[1]))
+        except LivecoreError as err:
+            raise LivecoreError(ErrorCode.INVALID_FIELD, f"polygon[{i}]: {err.message}") from None
     return tuple(points)
 
 
@@ -155,7 +164,7 @@ class CommunityIndex:
                 community
             )
         edge = h3.average_hexagon_edge_length(RESOLUTION, "m")
-        widest = max((c.radius_m for c in communities), default=0.0)
+        widest = max((c.reach_m for c in communities), default=0.0)
         self._k_member = math.ceil(widest / edge) + 1
         self._k_nearby = math.ceil(NEARBY_M / edge) + 1
 

@@ -97,6 +97,8 @@ class LivecoreError(Exception):
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        #: The websocket request this refuses, when known (set by the decoder).
+        self.request_id: int | None = None
 
     @property
     def http_status(self) -> int:

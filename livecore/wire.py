@@ -142,10 +142,14 @@ def decode(frame: bytes) -> Message:
     ):
         raise invalid("id", "request id must be an integer 0..2^53")
     check = _CHECKS[mtype]
-    unknown = set(data) - check.fields
-    if unknown:
-        raise invalid(sorted(map(str, unknown))[0], "unknown field")
-    check.validate(data)
+    try:
+        unknown = set(data) - check.fields
+        if unknown:
+            raise invalid(sorted(map(str, unknown))[0], "unknown field")
+        check.validate(data)
+    except LivecoreError as err:
+        err.request_id = request_id  # the error answer names the request it refuses
+        raise
     return Message(mtype, data, request_id)
 
 

@@ -127,7 +127,7 @@ class OrderForwarder:
                 await self.redis.xack(stream, GROUP, entry_id)
                 continue
             eid = text(entry_id)
-            order = {text(k): _value(text(v)) for k, v in fields.items()}
+            order = {text(k): _value(text(k), text(v)) for k, v in fields.items()}
             now = int(self.clock.time())
             body = json.dumps(
                 {"id": f"{room}:{eid}", "room": room, "sent_at": now, **order},
@@ -155,5 +155,9 @@ class _DeliveryFailed(Exception):
     pass
 
 
-def _value(raw: str) -> int | str:
-    return int(raw) if raw.lstrip("-").isdigit() else raw
+#: Order fields that are numbers; everything else (user ids like "007") stays a string.
+NUMERIC_FIELDS = frozenset({"qty", "version", "ts", "members", "unit_cents"})
+
+
+def _value(name: str, raw: str) -> int | str:
+    return int(raw) if name in NUMERIC_FIELDS and raw.lstrip("-").isdigit() else raw

@@ -85,9 +85,12 @@ async def _set_community(hub: Hub, conn: HubConnection, community: str) -> None:
         conn.send(wire.encode_batch([], {"groups": groups}))
 
 
-async def group_states(hub: Hub, room_id: str, community: str | None) -> dict[str, Any]:
-    """{gb: {group: state}} of the room's open group buys for one community
-    (``None``: every group, for hosts)."""
+async def group_states(
+    hub: Hub, room_id: str, community: str | None, *, everyone: bool = False
+) -> dict[str, Any]:
+    """{gb: {group: state}} of the room's open group buys: room-wide groups and
+    ``community``'s group (none without a community), or every group (``everyone``,
+    for hosts)."""
     out: dict[str, Any] = {}
     for gid in await hub.groupbuys.open_ids(room_id):
         spec = await spec_of(hub, room_id, gid)
@@ -95,11 +98,11 @@ async def group_states(hub: Hub, room_id: str, community: str | None) -> dict[st
             continue
         if spec.scope is Scope.ROOM:
             names = [ROOM_GROUP]
-        elif community is None:
+        elif everyone:
             raw = await hub.ctx.redis.smembers(keys.room(room_id, f"gb:{gid}:groups"))
             names = sorted(text(g) for g in raw)
         else:
-            names = [community]
+            names = [community] if community else []
         for name in names:
             state = await hub.groupbuys.group(room_id, gid, name)
             out.setdefault(gid, {})[name] = _public(spec, state)
@@ -246,13 +249,12 @@ async def commission_set(hub: Hub, conn: HubConnection, message: wire.Message) -
     _ack(conn, message, level1_bp=level1, level2_bp=level2)
 
 
-async def attribute(hub: Hub, conn: HubConnection, code: str) -> str | None:
-    """Attribute the viewer to the officer of ``code``; an error message if refused."""
+async def attribute(hub: Hub, conn: HubConnection, code: str) -> str | LivecoreError:
+    """Attribute the viewer to the officer of ``code``: the officer, or the refusal
+    (sent by the caller after the snapshot, so the snapshot stays the first answer)."""
     status, officer = await hub.officers.attribute(conn.room_id, code, _user(conn), hub._now())
     if status == -1:
-        conn.fail(LivecoreError(ErrorCode.UNKNOWN_REFERRER, f"no share officer with code {code}"))
-        return None
+        return LivecoreError(ErrorCode.UNKNOWN_REFERRER, f"no share officer with code {code}")
     if status == -2:
-        conn.fail(LivecoreError(ErrorCode.SELF_REFERRAL, "that is your own referral code"))
-        return None
+        return LivecoreError(ErrorCode.SELF_REFERRAL, "that is your own referral code")
     return officer

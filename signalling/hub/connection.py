@@ -238,7 +238,7 @@ class HubConnection(asyncio.Protocol):
     def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None:
         """Answer a bad message with an error; close (4029) after too many."""
         self.hub.metrics.errors.labels(err.code.value).inc()
-        self.send(wire.error(err, message.request_id if message else None))
+        self.send(wire.error(err, message.request_id if message else err.request_id))
         self.errors += 1
         if self.errors > MAX_ERRORS:
             self.close(wire.CloseCode.TOO_MANY_ERRORS, "too many bad messages")

@@ -154,14 +154,17 @@ class Hub:
         self.connections += 1
         self.metrics.ws_connections.inc()
         try:
-            referred_by = None
+            referral = None
             if hello.fields.get("ref"):
-                referred_by = await commerce.attribute(self, conn, hello.fields["ref"])
+                referral = await commerce.attribute(self, conn, hello.fields["ref"])
+            referred_by = referral if isinstance(referral, str) else None
             since = hello.fields.get("since")
             if since is None or not await self._recover(conn, room, since):
                 await self._snapshot(
                     conn, room, meta.public(), lost=since is not None, referred_by=referred_by
                 )
+            if isinstance(referral, LivecoreError):
+                conn.fail(referral)
         except (RedisError, OSError, TimeoutError):
             conn.close(wire.CloseCode.INTERNAL_ERROR, "store unavailable; retry")
         finally:

@@ -63,7 +63,7 @@ async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) ->
         if spec is not None:
             groupbuys.append({"gb": gid, **spec.public()})
     is_host = claims.role.value == "host"
-    groups = await commerce.group_states(hub, room_id, None if is_host else community or "")
+    groups = await commerce.group_states(hub, room_id, community, everyone=is_host)
     officer = await hub.officers.get(room_id, claims.user)
     index = await hub.communities.refresh()
     place = index.by_id.get(community or "")

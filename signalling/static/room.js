@@ -1,5 +1,8 @@
-// Shared by the host and viewer pages: read the token from the URL fragment
-// (never sent to the server in the URL) and show the room's public state.
+// Shared by the host and viewer pages: the link's token and room, small DOM
+// helpers, money and time formatting, toasts, the sparkline, copy to clipboard.
+// The token comes from the URL fragment (#token=…), which browsers never send
+// to the server.
+
 export function tokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
   return params.get("token");
@@ -9,27 +12,270 @@ export function roomId() {
   return decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
 }
 
+/** A query parameter of the page's URL (e.g. ?ref=CODE), or null. */
+export function queryParam(name) {
+  return new URLSearchParams(location.search).get(name);
+}
+
+export const $ = (sel, root = document) => root.querySelector(sel);
+export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
+
+/**
+ * Build an element: h("button", {class: "x", onclick: fn, dataset: {o: 3}}, "text", child…).
+ * Strings become text nodes (never HTML); null/false children are skipped.
+ */
+export function h(tag, attrs = {}, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v == null || v === false) continue;
+    if (k.startsWith("on") && typeof v === "function") el.addEventListener(k.slice(2), v);
+    else if (k === "dataset") Object.assign(el.dataset, v);
+    else if (k === "class") el.className = v;
+    else if (k === "text") el.textContent = v;
+    else if (k in el && typeof v !== "string") el[k] = v;
+    else el.setAttribute(k, v === true ? "" : v);
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c == null || c === false) continue;
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replace an element's children. */
+export function fill(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+/** Integer cents (分) → "¥12.80" (no floats involved). */
+export function yuan(cents) {
+  const c = Math.round(Number(cents) || 0);
+  const sign = c < 0 ? "-" : "";
+  const a = Math.abs(c);
+  return `${sign}¥${Math.floor(a / 100)}.${String(a % 100).padStart(2, "0")}`;
+}
+
+/** "12.8" or "12.80" 元 → 1280 cents; null when not a price. */
+export function centsFromYuan(text) {
+  const m = /^\s*(\d{1,9})(?:[.,](\d{0,2}))?\s*$/.exec(String(text));
+  if (!m) return null;
+  return Number(m[1]) * 100 + Number((m[2] || "").padEnd(2, "0"));
+}
+
+/** Seconds → "1:05:09" / "4:05". */
+export function clock(seconds) {
+  const s = Math.max(0, Math.floor(seconds));
+  const hh = Math.floor(s / 3600);
+  const mm = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return hh ? `${hh}:${String(mm).padStart(2, "0")}:${ss}` : `${mm}:${ss}`;
+}
+
+export const now = () => Date.now() / 1000;
+
+export function timeOfDay(ms) {
+  const d = new Date(ms);
+  return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
+}
+
+export const STATUS_LABEL = {
+  scheduled: "未开播 Scheduled",
+  live: "直播中 LIVE",
+  ended: "已结束 Ended",
+};
+
+export const ROLE_LABEL = { host: "主播", koc: "达人", officer: "分享官" };
+
+/** Header: title, store and room status. */
+export function showMeta(meta) {
+  if (!meta) return;
+  document.title = `${meta.title} · livecore`;
+  $("#title").textContent = meta.title;
+  $("#store").textContent = meta.store;
+  const status = $("#room-status");
+  status.textContent = STATUS_LABEL[meta.status] || meta.status;
+  status.dataset.status = meta.status;
+}
+
+/** The room's public state over HTTP (shown before the channel is up, or without a token). */
+export async function fetchRoom(id = roomId()) {
+  const res = await fetch(`/api/rooms/${encodeURIComponent(id)}`);
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok) throw Object.assign(new Error(body.message || res.statusText), body);
+  return body;
+}
+
+/** Kept for older callers: show the room's public state in `el`. */
 export async function showRoom(el) {
-  const id = roomId();
   try {
-    const res = await fetch(`/api/rooms/${encodeURIComponent(id)}`);
-    const body = await res.json();
-    if (!res.ok) {
-      el.innerHTML = `<p class="error"></p>`;
-      el.querySelector("p").textContent = `${body.code}: ${body.message}`;
-      return null;
-    }
-    document.title = `${body.title} · livecore`;
-    document.querySelector("header h1").textContent = body.title;
-    document.querySelector("header p").textContent = `${body.store} · ${body.status}`;
-    el.innerHTML = `<dl><dt>Room</dt><dd></dd><dt>Starts</dt><dd></dd><dt>Host</dt><dd></dd></dl>`;
-    const dd = el.querySelectorAll("dd");
-    dd[0].textContent = body.id;
-    dd[1].textContent = new Date(body.starts_at).toLocaleString();
-    dd[2].textContent = body.host;
+    const body = await fetchRoom();
+    showMeta(body);
+    fill(el, h("p", { class: "muted" }, `${body.id} · ${body.host}`));
     return body;
   } catch (err) {
-    el.innerHTML = `<p class="error">Cannot reach the server: ${String(err)}</p>`;
+    fill(el, h("p", { class: "error" }, `${err.code || "error"}: ${err.message}`));
     return null;
   }
+}
+
+// -- toasts -------------------------------------------------------------------
+
+let toastTimer = null;
+
+/** A short message at the bottom of the screen (role=status, read by screen readers). */
+export function toast(message, kind = "error") {
+  let box = $("#toast");
+  if (!box) {
+    box = h("div", { id: "toast", class: "toast", role: "status", "aria-live": "polite" });
+    document.body.append(box);
+  }
+  box.textContent = message;
+  box.dataset.kind = kind;
+  box.classList.add("show");
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => box.classList.remove("show"), kind === "error" ? 5000 : 2500);
+}
+
+/** Human text for a refused request (ChannelError or other). */
+export function errorText(err) {
+  const messages = {
+    disconnected: "连接已断开，正在重连 Reconnecting…",
+    timeout: "服务器无响应 No answer from the server",
+    rate_limited: "太快了，请稍后再试 Too fast, try again soon",
+    muted: "你已被禁言 You are muted",
+    comment_filtered: "评论包含屏蔽词 Comment blocked",
+  };
+  const human = messages[err && err.code];
+  const detail = err && err.message ? err.message : String(err);
+  return human && err.code !== "disconnected" && err.code !== "timeout"
+    ? `${human}: ${detail}` : human || detail;
+}
+
+// -- misc ------------------------------------------------------------------------
+
+/** Copy text (clipboard API, falling back to a selected textarea). */
+export async function copyText(text) {
+  try {
+    await navigator.clipboard.writeText(text);
+    return true;
+  } catch {
+    const area = h("textarea", { class: "offscreen", readonly: true });
+    area.value = text;
+    document.body.append(area);
+    area.select();
+    let ok = false;
+    try { ok = document.execCommand("copy"); } catch { ok = false; }
+    area.remove();
+    return ok;
+  }
+}
+
+const SVG = "http://www.w3.org/2000/svg";
+
+/**
+ * A small inline SVG line of [[time, value], …] (sorted by time), with the
+ * last point marked; `label` names it for screen readers.
+ */
+export function sparkline(points, { width = 160, height = 40, label = "" } = {}) {
+  const svg = document.createElementNS(SVG, "svg");
+  svg.setAttribute("viewBox", `0 0 ${width} ${height}`);
+  svg.setAttribute("width", width);
+  svg.setAttribute("height", height);
+  svg.setAttribute("class", "spark");
+  svg.setAttribute("role", "img");
+  svg.setAttribute("aria-label", label);
+  const pts = [...points].filter((p) => Number.isFinite(p[0]) && Number.isFinite(p[1]))
+    .sort((a, b) => a[0] - b[0]);
+  if (pts.length === 0) return svg;
+  const pad = 3;
+  const t0 = pts[0][0], t1 = pts[pts.length - 1][0];
+  const vs = pts.map((p) => p[1]);
+  let lo = Math.min(...vs), hi = Math.max(...vs);
+  if (hi - lo < 1e-9) { lo -= 1; hi += 1; }
+  const x = (t) => (t1 === t0 ? width / 2 : pad + ((t - t0) / (t1 - t0)) * (width - 2 * pad));
+  const y = (v) => pad + (1 - (v - lo) / (hi - lo)) * (height - 2 * pad);
+  const line = document.createElementNS(SVG, "polyline");
+  line.setAttribute("points", pts.map((p) => `${x(p[0]).toFixed(1)},${y(p[1]).toFixed(1)}`).join(" "));
+  line.setAttribute("fill", "none");
+  line.setAttribute("stroke", "currentColor");
+  line.setAttribute("stroke-width", "2");
+  line.setAttribute("stroke-linejoin", "round");
+  line.setAttribute("stroke-linecap", "round");
+  svg.append(line);
+  const last = pts[pts.length - 1];
+  const dot = document.createElementNS(SVG, "circle");
+  dot.setAttribute("cx", x(last[0]).toFixed(1));
+  dot.setAttribute("cy", y(last[1]).toFixed(1));
+  dot.setAttribute("r", "3");
+  dot.setAttribute("fill", "currentColor");
+  svg.append(dot);
+  return svg;
+}
+
+/** "3.9" with at most one decimal. */
+export function num(v) {
+  return Number.isInteger(v) ? String(v) : Number(v).toFixed(1);
+}
+
+/** Connection status → header dot and text. */
+export function showConnection(el, { status, delay }) {
+  const labels = {
+    idle: "未连接 Offline",
+    connecting: "连接中 Connecting…",
+    live: "已连接 Connected",
+    reconnecting: "重连中 Reconnecting…",
+    closed: "已断开 Disconnected",
+  };
+  el.dataset.status = status;
+  el.title = labels[status] || status;
+  el.setAttribute("aria-label", labels[status] || status);
+  const text = el.querySelector(".conn-text");
+  if (text) text.textContent = status === "live" ? "" : labels[status];
+  return delay;
+}
+
+/** Why a channel closed for good, for a person. */
+export function closeText(code, reason) {
+  const known = {
+    4001: "链接中的令牌无效或已过期 The link's token was refused",
+    4004: "直播间不存在 This room does not exist",
+    4029: "错误太多，连接已关闭 Too many errors",
+    4000: "客户端错误 Client error",
+    4002: "连接超时 Connection timed out",
+  };
+  return `${known[code] || `连接已关闭 Connection closed (${code})`}${reason ? ` — ${reason}` : ""}`;
+}
+
+/** Sync a comment list with the model (newest at the bottom); keeps the reader's
+ * scroll position unless they were at the bottom or `mine` just commented. */
+export function syncComments(list, comments, make, mine = null) {
+  const nearBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 80;
+  const want = new Set(comments.map((c) => c.o));
+  for (const li of [...list.children]) if (!want.has(Number(li.dataset.o))) li.remove();
+  let cursor = list.firstElementChild;
+  let mineAdded = false;
+  for (const c of comments) {
+    if (cursor && Number(cursor.dataset.o) === c.o) { cursor = cursor.nextElementSibling; continue; }
+    list.insertBefore(make(c), cursor);
+    if (mine && c.user === mine) mineAdded = true;
+  }
+  if (nearBottom || mineAdded) list.scrollTop = list.scrollHeight;
+}
+
+/** The share officers' top 10, money in 元. */
+export function leaderboardList(list, rows, mine = null) {
+  if (!rows || !rows.length) {
+    fill(list, h("li", { class: "muted" }, "还没有佣金 No commission yet"));
+    return;
+  }
+  fill(list, rows.slice(0, 10).map(([who, cents], i) =>
+    h("li", { class: who === mine ? "me" : null },
+      h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), who),
+      h("span", { class: "money" }, yuan(cents)))));
 }
