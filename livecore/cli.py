@@ -149,6 +149,28 @@ def build_parser() -> argparse.ArgumentParser:
         help="key of the webhook's X-Livecore-Signature (env LIVECORE_ORDERS_WEBHOOK_SECRET; "
         "required with --orders-webhook)",
     )
+    media = serve.add_argument_group("media")
+    media.add_argument(
+        "--ice-address",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="local address ICE offers to peers, repeatable; 'all' for every interface "
+        "(env LIVECORE_ICE_ADDRESSES, comma-separated; default 127.0.0.1: loopback only)",
+    )
+    media.add_argument(
+        "--media-max-sessions",
+        type=int,
+        default=int(_env("MEDIA_MAX_SESSIONS", "500") or 500),
+        help="WHIP/WHEP sessions this node holds before answering 503 "
+        "(env LIVECORE_MEDIA_MAX_SESSIONS; default 500)",
+    )
+    media.add_argument(
+        "--costream-max",
+        type=int,
+        default=int(_env("COSTREAM_MAX", "2") or 2),
+        help="KOCs on air with the host at once (env LIVECORE_COSTREAM_MAX; default 2)",
+    )
     room.add_argument(
         "--hello-timeout",
         type=float,
@@ -236,6 +258,9 @@ def _serve(args: argparse.Namespace) -> int:
         communities_file=Path(args.communities) if args.communities else None,
         orders_webhook=args.orders_webhook,
         orders_webhook_secret=args.orders_webhook_secret,
+        ice_addresses=_ice_addresses(args.ice_address),
+        media_max_sessions=args.media_max_sessions,
+        costream_max=args.costream_max,
         comment_max_chars=args.comment_max_chars,
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,
@@ -246,6 +271,13 @@ def _serve(args: argparse.Namespace) -> int:
     from signalling.server import run  # composition root: the one upward import
 
     return run(settings, secret)
+
+
+def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
+    """--ice-address values (or the env list); 'all' means every interface (None)."""
+    values = flags or (_env("ICE_ADDRESSES") or "127.0.0.1").split(",")
+    values = [v.strip() for v in values if v.strip()]
+    return None if "all" in values else tuple(values)
 
 
 def _token(args: argparse.Namespace) -> int:

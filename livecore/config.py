@@ -53,6 +53,12 @@ class Settings:
     #: Shop backend that receives orders (POST, HMAC-signed), and its signing secret.
     orders_webhook: str | None = None
     orders_webhook_secret: str | None = None
+    #: Addresses ICE gathers host candidates on (None: every interface).
+    ice_addresses: tuple[str, ...] | None = ("127.0.0.1",)
+    #: WHIP + WHEP sessions (and cascade pulls) one node holds at most.
+    media_max_sessions: int = 500
+    #: KOCs on air with the host at once.
+    costream_max: int = 2
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -65,6 +71,8 @@ class Settings:
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),
             ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
+            ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
+            ("--costream-max", self.costream_max, 0, 8),
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:

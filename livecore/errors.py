@@ -46,6 +46,13 @@ class ErrorCode(StrEnum):
     UNKNOWN_REFERRER = "unknown_referrer"
     SELF_REFERRAL = "self_referral"
     NOT_A_BUYER = "not_a_buyer"
+    BAD_SDP = "bad_sdp"
+    STREAM_NOT_FOUND = "stream_not_found"
+    SESSION_NOT_FOUND = "session_not_found"
+    NOT_ACCEPTED = "not_accepted"
+    NODE_FULL = "node_full"
+    NO_REQUEST = "no_request"
+    COSTREAM_FULL = "costream_full"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
@@ -85,6 +92,13 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_REFERRER: 404,
     ErrorCode.SELF_REFERRAL: 422,
     ErrorCode.NOT_A_BUYER: 403,
+    ErrorCode.BAD_SDP: 400,
+    ErrorCode.STREAM_NOT_FOUND: 404,
+    ErrorCode.SESSION_NOT_FOUND: 404,
+    ErrorCode.NOT_ACCEPTED: 403,
+    ErrorCode.NODE_FULL: 503,
+    ErrorCode.NO_REQUEST: 404,
+    ErrorCode.COSTREAM_FULL: 409,
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

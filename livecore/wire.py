@@ -65,6 +65,10 @@ class ClientType(StrEnum):
     OFFICER_APPLY = "officer_apply"
     OFFICER_ME = "officer_me"
     COMMISSION_SET = "commission_set"
+    COSTREAM_REQUEST = "costream_request"
+    COSTREAM_ACCEPT = "costream_accept"
+    COSTREAM_DECLINE = "costream_decline"
+    COSTREAM_END = "costream_end"
 
 
 class ServerType(StrEnum):
@@ -93,6 +97,12 @@ class EventType(StrEnum):
     GROUPBUY_FORMED = "groupbuy_formed"
     GROUPBUY_FAILED = "groupbuy_failed"
     GROUPBUY_CLOSED = "groupbuy_closed"
+    STREAM_STARTED = "stream_started"
+    STREAM_ENDED = "stream_ended"
+    COSTREAM_REQUESTED = "costream_requested"
+    COSTREAM_ACCEPTED = "costream_accepted"
+    COSTREAM_DECLINED = "costream_declined"
+    COSTREAM_ENDED = "costream_ended"
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +273,10 @@ def _groupbuy_leave(d: dict[str, Any]) -> None:
     text(d, "gb", 64)
 
 
+def _user_field(d: dict[str, Any]) -> None:
+    text(d, "user", 64)
+
+
 def _nothing(d: dict[str, Any]) -> None:
     return None
 
@@ -325,6 +339,10 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.OFFICER_APPLY: _Check(frozenset(), _nothing),
     ClientType.OFFICER_ME: _Check(frozenset(), _nothing),
     ClientType.COMMISSION_SET: _Check(frozenset({"level1_bp", "level2_bp"}), _commission),
+    ClientType.COSTREAM_REQUEST: _Check(frozenset(), _nothing),
+    ClientType.COSTREAM_ACCEPT: _Check(frozenset({"user"}), _user_field),
+    ClientType.COSTREAM_DECLINE: _Check(frozenset({"user"}), _user_field),
+    ClientType.COSTREAM_END: _Check(frozenset({"user"}), _user_field),
 }
 
 

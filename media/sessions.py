@@ -213,6 +213,10 @@ async def accept_viewer(
         for m in media:
             relay = publisher.relays.get(m.kind)
             if relay is None or relay.closed or m.direction not in ("recvonly", "sendrecv"):
+                # Answer the section ourselves (inactive): a transceiver aiortc would
+                # create for it while applying the offer can leave a bundled
+                # connection that starts with it stuck in "connecting".
+                pc.addTransceiver(m.kind, direction="inactive")
                 continue
             if not negotiable(m.kind, relay.codec, m.rtp.codecs):
                 raise NegotiationError(f"the viewer cannot receive {relay.codec}")

@@ -20,9 +20,11 @@ from livecore.communities import load_file
 from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
-from signalling import communities, health, http, pages, rooms, sensors
+from media.peers import PeerConfig
+from signalling import communities, health, http, pages, rooms, sensors, whip
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
+from signalling.mediaplane import MediaPlane
 from signalling.metrics import Metrics
 from signalling.orders import OrderForwarder
 
@@ -43,6 +45,16 @@ def routes() -> list[Route | Mount]:
         Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
+        Route("/whip/{room}", whip.whip_post, methods=["POST"]),
+        Route("/whip/{room}", whip.options, methods=["OPTIONS"]),
+        Route("/whip/{room}/{session}", whip.whip_delete, methods=["DELETE"]),
+        Route("/whip/{room}/{session}", whip.patch, methods=["PATCH"]),
+        Route("/whip/{room}/{session}", whip.options, methods=["OPTIONS"]),
+        Route("/whep/{room}", whip.whep_post, methods=["POST"]),
+        Route("/whep/{room}", whip.options, methods=["OPTIONS"]),
+        Route("/whep/{room}/{session}", whip.whep_delete, methods=["DELETE"]),
+        Route("/whep/{room}/{session}", whip.patch, methods=["PATCH"]),
+        Route("/whep/{room}/{session}", whip.options, methods=["OPTIONS"]),
         Route("/api/communities", communities.list_communities, methods=["GET"]),
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
@@ -103,6 +115,9 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         app.state.hub = hub
         await seed_communities(hub, settings)
         await hub.start()
+        media = MediaPlane(app.state.ctx, hub, PeerConfig(host_addresses=settings.ice_addresses))
+        hub.media = app.state.media = media
+        media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
             forwarder = OrderForwarder(
@@ -115,6 +130,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         finally:
             if forwarder is not None:
                 await forwarder.stop()
+            await media.stop()
             await hub.stop()
             await redis.aclose()
 

@@ -41,4 +41,10 @@ async def healthz(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     node = ctx(request)
     node.metrics.uptime.set(node.clock.monotonic() - node.started_at)
+    media = getattr(request.app.state, "media", None)
+    if media is not None:
+        for kind in ("whip", "whep"):
+            count = sum(1 for e in media.entries.values() if e.kind == kind)
+            node.metrics.media_sessions.labels(kind).set(count)
+        node.metrics.media_sessions.labels("pull").set(len(media.pulled))
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

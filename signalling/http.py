@@ -35,6 +35,8 @@ async def on_livecore_error(request: Request, exc: Exception) -> Response:
     headers = None
     if exc.code is ErrorCode.RATE_LIMITED:
         headers = {"Retry-After": "1"}
+    elif exc.code is ErrorCode.NODE_FULL:
+        headers = {"Retry-After": "5"}
     return error_response(exc, headers)
 
 

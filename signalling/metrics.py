@@ -62,6 +62,18 @@ class Metrics:
         self.bus_gaps = Counter(
             "livecore_bus_gaps_total", "Gaps in a room's events filled from history", registry=r
         )
+        from media.metrics import codec_ops
+
+        self.codec_ops = Gauge(
+            "livecore_media_codec_ops_total",
+            "Decodes/encodes on the media forwarding path (0 when forwarding works)",
+            registry=r,
+        )
+        self.codec_ops.set_function(lambda: codec_ops.value)
+        self.media_sessions = Gauge(
+            "livecore_media_sessions", "WHIP/WHEP sessions and cascade pulls on this node",
+            ["kind"], registry=r,
+        )  # fmt: skip
         self.flush_seconds = Histogram(
             "livecore_flush_seconds",
             "Time to write one tick's batches",

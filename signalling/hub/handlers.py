@@ -157,7 +157,7 @@ async def card(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
     _ack(conn, message, emitted)
 
 
-from signalling.hub import commerce  # noqa: E402 - after the handlers it extends
+from signalling.hub import commerce, costream  # noqa: E402 - after the handlers they extend
 
 T = wire.ClientType
 ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
@@ -179,6 +179,10 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.OFFICER_APPLY: (AUDIENCE, commerce.officer_apply),
     T.OFFICER_ME: (AUDIENCE, commerce.officer_me),
     T.COMMISSION_SET: (HOST, commerce.commission_set),
+    T.COSTREAM_REQUEST: (frozenset({Role.KOC}), costream.request),
+    T.COSTREAM_ACCEPT: (HOST, costream.accept),
+    T.COSTREAM_DECLINE: (HOST, costream.decline),
+    T.COSTREAM_END: (frozenset({Role.HOST, Role.KOC}), costream.end),
 }
 
 

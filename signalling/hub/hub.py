@@ -33,6 +33,7 @@ from livecore.store.bus import Bus, channel, parse_channel_message
 from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
 from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.media import MediaStore
 from livecore.store.officers import OfficerStore
 from livecore.store.polls import PollStore
 from signalling.context import NodeContext
@@ -65,6 +66,9 @@ class Hub:
         self.groupbuys = GroupBuyStore(ctx.redis, self.bus, self.batcher)
         self.officers = OfficerStore(ctx.redis)
         self.communities = CommunityStore(ctx.redis)
+        self.media_store = MediaStore(ctx.redis)
+        #: The node's media plane, set by the app (closes co-streams ended elsewhere).
+        self.media: Any = None
         self.specs: dict[tuple[str, str], GroupBuySpec] = {}
         self._order_rooms: set[str] = set()
         self.rules = CommentRules(self.settings.comment_max_chars, self.settings.blocked_words)
@@ -320,6 +324,9 @@ class Hub:
             room.set_likes(state["n"])
         elif kind == "tally" and isinstance(state.get("v"), int):
             room.set_tally(str(state.get("poll")), state["v"], list(state.get("counts", [])))
+        elif kind == "media_end" and self.media is not None:
+            user = str(state.get("user", ""))
+            asyncio.get_running_loop().create_task(self.media.end_user(room.id, user))
         elif kind == "group" and isinstance(state.get("v"), int):
             gb, group = str(state.pop("gb", "")), str(state.pop("g", ""))
             state.pop("k")

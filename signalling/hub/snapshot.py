@@ -10,6 +10,7 @@ import msgpack
 from livecore import wire
 from livecore.store import keys
 from livecore.store.keys import text
+from livecore.store.media import ORIGIN_TTL_S
 from livecore.store.polls import Poll
 from livecore.tokens import Claims
 
@@ -35,6 +36,7 @@ class State:
     groups: dict[str, Any]
     officer: dict[str, Any] | None
     community: dict[str, Any] | None
+    streams: list[str]
 
 
 async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) -> State:
@@ -67,10 +69,14 @@ async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) ->
     officer = await hub.officers.get(room_id, claims.user)
     index = await hub.communities.refresh()
     place = index.by_id.get(community or "")
+    now = int(hub.ctx.clock.time())
+    origins = await hub.media_store.origins(room_id)
+    streams = sorted(u for u, o in origins.items() if o.at + ORIGIN_TTL_S >= now)
     return State(
         offset, comments, polls, room_state, likes, groupbuys, groups,
         officer.public(commerce.links(hub, room_id, officer.code)) if officer else None,
         place.public() if place else None,
+        streams,
     )  # fmt: skip
 
 
@@ -111,4 +117,5 @@ def build(
         "community": state.community,
         "officer": state.officer,
         "leaderboard": room.leaderboard,
+        "streams": state.streams,
     }

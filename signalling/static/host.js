@@ -5,8 +5,8 @@
 import { RoomChannel } from "./channel.js";
 import {
   $, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
-  leaderboardList, now, roomId, showConnection, showMeta, sparkline, syncComments, timeOfDay,
-  toast, tokenFromFragment, yuan,
+  leaderboardList, now, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
+  timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
 
 const MUTE_S = 600;
@@ -405,7 +405,10 @@ function start() {
 
   if (!token) {
     banner("链接中没有令牌：请使用带 #token= 的主播链接。No token in the link: open the host link with #token=.");
-    fetchRoom().then(showMeta).catch((err) => banner(`${err.code || "error"}: ${err.message}`));
+    fetchRoom().then(showMeta).catch((err) => {
+      banner(`${$("#banner").textContent} ${roomErrorText(err)}`);
+      $("#store").textContent = "";
+    });
     return;
   }
   channel.on("change", (parts) => {

@@ -111,6 +111,12 @@ export async function fetchRoom(id = roomId()) {
   return body;
 }
 
+/** A failed fetchRoom() for a person. */
+export function roomErrorText(err) {
+  if (err && err.code === "room_not_found") return "直播间不存在 This room does not exist.";
+  return `无法加载直播间 Cannot load the room: ${(err && err.message) || err}`;
+}
+
 /** Kept for older callers: show the room's public state in `el`. */
 export async function showRoom(el) {
   try {

@@ -4,8 +4,8 @@
 import { RoomChannel } from "./channel.js";
 import {
   $, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
-  now, num, queryParam, roomId, showConnection, showMeta, sparkline, syncComments, timeOfDay, toast,
-  tokenFromFragment, yuan,
+  now, num, queryParam, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
+  timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
 
 const LIKE_EVERY_MS = 300;
@@ -601,7 +601,11 @@ function start() {
   if (!token) {
     banner("链接中没有令牌，请向主播索取直播间链接。No token in the link: ask the host for a room link.");
     $("#send").disabled = true;
-    fetchRoom().then(showMeta).catch((err) => banner(`${err.code || "error"}: ${err.message}`));
+    $("#like").disabled = true;
+    fetchRoom().then(showMeta).catch((err) => {
+      banner(`${$("#banner").textContent} ${roomErrorText(err)}`);
+      $("#store").textContent = "";
+    });
     return;
   }
   channel.on("change", (parts) => {

@@ -1,0 +1,121 @@
+"""Who publishes where: origins, co-stream requests and publish grants (Valkey).
+
+- ``lc:{room}:origins`` maps a publishing user to ``<node>|<base url>|<unix time>``;
+  the node holding the WHIP session refreshes it every couple of seconds.
+  An entry older than ``ORIGIN_TTL_S`` is an origin that died: the first node
+  to remove it (one atomic HDEL-if-unchanged) announces the stream's end.
+- ``lc:{room}:costream:requests`` holds KOCs who asked to co-stream;
+  ``lc:{room}:costream:grant:<user>`` (short TTL) lets an accepted KOC publish;
+  ``lc:{room}:costream:live`` is the set of KOCs on air (bounded by the host's
+  maximum).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from livecore.store import keys
+from livecore.store.keys import text
+
+ORIGIN_TTL_S = 6
+GRANT_TTL_S = 120
+
+# KEYS: origins | ARGV: user expected-value
+_DROP_IF_SAME = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+# KEYS: requests grant live | ARGV: user max ttl
+_ACCEPT = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return -1 end
+if redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[2]) then return -2 end
+redis.call('HDEL', KEYS[1], ARGV[1])
+redis.call('SADD', KEYS[3], ARGV[1])
+redis.call('SET', KEYS[2], '1', 'EX', ARGV[3])
+return 1
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Origin:
+    node: str
+    url: str
+    at: int
+    raw: str
+
+    @classmethod
+    def parse(cls, raw: str) -> Origin:
+        node, url, at = raw.rsplit("|", 2)
+        return cls(node, url, int(at), raw)
+
+
+class MediaStore:
+    def __init__(self, redis: Redis) -> None:
+        self.redis = redis
+        self._drop = redis.register_script(_DROP_IF_SAME)
+        self._accept = redis.register_script(_ACCEPT)
+
+    async def announce(self, room: str, user: str, node: str, url: str, now: int) -> None:
+        await self.redis.hset(keys.room(room, "origins"), user, f"{node}|{url}|{now}")
+
+    async def origins(self, room: str) -> dict[str, Origin]:
+        raw: Any = await self.redis.hgetall(keys.room(room, "origins"))
+        return {text(user): Origin.parse(text(value)) for user, value in raw.items()}
+
+    async def origin(self, room: str, user: str) -> Origin | None:
+        raw = await self.redis.hget(keys.room(room, "origins"), user)
+        return Origin.parse(text(raw)) if raw else None
+
+    async def withdraw(self, room: str, user: str, origin: Origin) -> bool:
+        """Remove ``origin`` if it is still the registered one; True for the one remover."""
+        return bool(await self._drop(keys=[keys.room(room, "origins")], args=[user, origin.raw]))
+
+    async def request(self, room: str, user: str, now: int, max_pending: int = 50) -> bool:
+        """Record a KOC's request; False when too many are pending."""
+        key = keys.room(room, "costream:requests")
+        if await self.redis.hlen(key) >= max_pending:
+            return False
+        await self.redis.hset(key, user, now)
+        return True
+
+    async def decline(self, room: str, user: str) -> bool:
+        return bool(await self.redis.hdel(keys.room(room, "costream:requests"), user))
+
+    async def accept(self, room: str, user: str, max_live: int) -> int:
+        """1 granted, -1 no such request, -2 the room has its maximum of co-streamers."""
+        return int(
+            await self._accept(
+                keys=[
+                    keys.room(room, "costream:requests"),
+                    self._grant(room, user),
+                    keys.room(room, "costream:live"),
+                ],
+                args=[user, max_live, GRANT_TTL_S],
+            )
+        )
+
+    def _grant(self, room: str, user: str) -> str:
+        return keys.room(room, f"costream:grant:{user}")
+
+    async def may_publish(self, room: str, user: str) -> bool:
+        """Whether a KOC was accepted (grant not expired) and is still on air."""
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.exists(self._grant(room, user))
+        pipe.sismember(keys.room(room, "costream:live"), user)
+        grant, live = await pipe.execute()
+        return bool(grant) and bool(live)
+
+    async def end(self, room: str, user: str) -> bool:
+        """End a co-stream: the grant and the on-air mark go; True if it was on air."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self._grant(room, user))
+        pipe.srem(keys.room(room, "costream:live"), user)
+        _, removed = await pipe.execute()
+        return bool(removed)

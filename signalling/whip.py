@@ -1,0 +1,121 @@
+"""WHIP (RFC 9725) and WHEP endpoints: SDP offer in, answer and a resource out.
+
+- ``POST /whip/{room}`` (host, or a KOC whose co-stream the host accepted),
+  ``POST /whep/{room}[?publisher=<user>]`` (anyone in the room; default the
+  host's stream): ``Content-Type: application/sdp``, at most 64 KiB, Bearer
+  token → ``201 Created``, the answer, ``Location`` of the session resource.
+- ``DELETE`` on that resource ends the session (200).
+- ``PATCH`` (trickle ICE / ICE restart) is not supported: ``405`` with
+  ``Allow``, as RFC 9725 §4.3 prescribes for a resource without PATCH;
+  clients send complete offers (gathering finished), which every WHIP client
+  can do.
+- ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``.
+- A node at its media capacity answers ``503`` with ``Retry-After``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from livecore import tokens
+from livecore.errors import ErrorCode, LivecoreError
+from signalling.http import authorize, ctx, read_body
+
+MAX_SDP = 64 * 1024
+PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
+PLAYERS = frozenset({tokens.Role.HOST, tokens.Role.KOC, tokens.Role.VIEWER,
+                     tokens.Role.OFFICER, tokens.Role.ADMIN})  # fmt: skip
+CORS = {
+    "Access-Control-Allow-Origin": "*",
+    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
+    "Access-Control-Expose-Headers": "Location, Accept-Post",
+}
+
+
+def _room(request: Request) -> str:
+    room = str(request.path_params["room"])
+    if not tokens.valid_id(room):
+        raise LivecoreError(ErrorCode.INVALID_FIELD, "room: not a valid room id")
+    return room
+
+
+async def _offer(request: Request) -> str:
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/sdp":
+        raise LivecoreError(
+            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
+            f"Content-Type must be application/sdp, got {ctype or 'nothing'}",
+        )
+    body = await read_body(request, MAX_SDP)
+    try:
+        offer = body.decode("utf-8")
+    except UnicodeDecodeError:
+        raise LivecoreError(ErrorCode.BAD_SDP, "the offer is not UTF-8 text") from None
+    if not offer.startswith("v=0"):
+        raise LivecoreError(ErrorCode.BAD_SDP, "the body is not an SDP offer (must start v=0)")
+    return offer
+
+
+async def _room_exists(request: Request, room: str) -> None:
+    if await ctx(request).rooms.get(room) is None:
+        raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
+
+
+def _created(answer: str, location: str) -> Response:
+    return Response(
+        answer, status_code=201, media_type="application/sdp",
+        headers={"Location": location, **CORS},
+    )  # fmt: skip
+
+
+async def whip_post(request: Request) -> Response:
+    room = _room(request)
+    claims = authorize(request, room=room, roles=PUBLISHERS)
+    offer = await _offer(request)
+    await _room_exists(request, room)
+    answer, session_id = await request.app.state.media.publish(room, claims, offer)
+    return _created(answer, f"/whip/{room}/{session_id}")
+
+
+async def whep_post(request: Request) -> Response:
+    room = _room(request)
+    claims = authorize(request, room=room, roles=PLAYERS)
+    offer = await _offer(request)
+    meta = await ctx(request).rooms.get(room)
+    if meta is None:
+        raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
+    publisher = request.query_params.get("publisher") or meta.host
+    if not tokens.valid_id(publisher):
+        raise LivecoreError(ErrorCode.INVALID_FIELD, "publisher: not a valid user id")
+    answer, session_id = await request.app.state.media.play(room, claims, offer, publisher)
+    return _created(answer, f"/whep/{room}/{session_id}")
+
+
+def _delete(kind: str):  # type: ignore[no-untyped-def]
+    async def delete(request: Request) -> Response:
+        room = _room(request)
+        claims = authorize(request, room=room, roles=PLAYERS)
+        await request.app.state.media.end(request.path_params["session"], kind, claims, room)
+        return Response(status_code=200, headers=CORS)
+
+    return delete
+
+
+whip_delete = _delete("whip")
+whep_delete = _delete("whep")
+
+
+async def options(request: Request) -> Response:
+    return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp"})
+
+
+async def patch(request: Request) -> Response:
+    """Trickle ICE and ICE restarts are not supported (RFC 9725 §4.3): 405."""
+    return Response(
+        '{"code": "method_not_allowed", "message": "trickle ICE and ICE restart are not '
+        'supported: send a complete offer"}',
+        status_code=405, media_type="application/json",
+        headers={"Allow": "DELETE, OPTIONS", **CORS},
+    )  # fmt: skip
