@@ -74,6 +74,10 @@ VALID: list[Any] = [
     ),
     pytest.param({"t": "groupbuy_leave", "gb": "g1"}, {"gb": "g1"}, id="groupbuy-leave"),
     pytest.param({"t": "officer_apply"}, {}, id="officer-apply"),
+    pytest.param({"t": "costream_request"}, {}, id="costream-request"),
+    pytest.param({"t": "costream_accept", "user": "k1"}, {"user": "k1"}, id="costream-accept"),
+    pytest.param({"t": "costream_decline", "user": "k1"}, {"user": "k1"}, id="costream-decline"),
+    pytest.param({"t": "costream_end", "user": "k1"}, {"user": "k1"}, id="costream-end"),
     pytest.param({"t": "officer_me"}, {}, id="officer-me"),
     pytest.param(
         {"t": "commission_set", "level1_bp": 2000, "level2_bp": 500},

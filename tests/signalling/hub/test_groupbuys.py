@@ -425,7 +425,7 @@ async def test_deadline_expires_once_with_two_nodes(
     assert late.snapshot["groupbuys"] == [] and late.snapshot["groups"] == {}
 
 
-async def until_closed(client: RoomClient, gb: str, seconds: float = 8.0) -> list[dict[str, Any]]:
+async def until_closed(client: RoomClient, gb: str, seconds: float = 20.0) -> list[dict[str, Any]]:
     """Read until ``groupbuy_closed`` of ``gb``; returns what was read."""
     seen: list[dict[str, Any]] = []
     deadline = asyncio.get_running_loop().time() + seconds
