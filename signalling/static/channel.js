@@ -25,7 +25,8 @@
 // Events emitted (ch.on(name, fn) returns an unsubscribe function):
 //   "status"  {status, attempt, delay, code, reason}  connecting|live|reconnecting|closed
 //   "change"  Set of parts: meta, counts, comments, question, polls, cards,
-//             sensors, groupbuys, groups, community, officer, leaderboard, you
+//             sensors, groupbuys, groups, community, officer, leaderboard, you,
+//             streams (who publishes video: for the player, which comes later)
 //   "event"   each durable event applied live (not those inside a snapshot)
 //   "snapshot" the snapshot message (the model was rebuilt from it)
 //   "error"   {code, message} an error the server sent without a request id
@@ -84,6 +85,7 @@ export function emptyModel() {
     officer: null,       // {user, code, recruiter, earned_cents, referrals, rank, links}
     leaderboard: [],     // [[officer, cents], …]
     referredBy: null,
+    streams: [],         // users publishing video now (snapshot `streams`, stream_started/ended)
   };
 }
 
@@ -313,11 +315,12 @@ export class RoomChannel extends Emitter {
     model.officer = s.officer || null;
     model.leaderboard = s.leaderboard || [];
     model.referredBy = s.referred_by || null;
+    model.streams = (s.streams || []).map((x) => (typeof x === "string" ? x : x && x.user)).filter(Boolean);
     this.model = model;
     this.epoch = s.epoch;
     this.offset = s.offset;
     const changed = new Set(["meta", "you", "counts", "comments", "question", "polls", "cards",
-      "sensors", "groupbuys", "groups", "community", "officer", "leaderboard"]);
+      "sensors", "groupbuys", "groups", "community", "officer", "leaderboard", "streams"]);
     for (const c of s.comments || []) this._apply(c, changed, false);
     // Events after the state was read: applied on top, idempotently (offsets ≤ s.offset).
     for (const ev of s.events || []) this._apply(ev, changed, false);
@@ -487,6 +490,15 @@ export class RoomChannel extends Emitter {
         if (g && !g.closed) { g.closed = true; changed.add("groupbuys"); }
         break;
       }
+      case "stream_started":
+        if (!m.streams.includes(ev.user)) { m.streams.push(ev.user); changed.add("streams"); }
+        break;
+      case "stream_ended":
+        if (m.streams.includes(ev.user)) {
+          m.streams = m.streams.filter((u) => u !== ev.user);
+          changed.add("streams");
+        }
+        break;
       default: break;
     }
     if (live) this.emit("event", ev);
