@@ -57,6 +57,8 @@ class RoomClient:
         self._events: asyncio.Queue[dict[str, Any]] = asyncio.Queue(max_pending)
         self._reader: asyncio.Task[None] | None = None
         self.closed: asyncio.Future[tuple[int, str]] | None = None
+        #: Why the reader stopped, if it stopped on a gap.
+        self.failure: GapError | None = None
 
     async def __aenter__(self) -> RoomClient:
         await self.connect()
@@ -67,6 +69,7 @@ class RoomClient:
 
     async def connect(self, *, resume: bool = False) -> dict[str, Any]:
         """Open the socket and say hello; returns the snapshot or ``recovered`` message."""
+        self.failure = None
         self.ws = await websockets.connect(
             self.url, subprotocols=[Subprotocol(SUBPROTOCOL)], max_size=8 * 1024 * 1024,
             open_timeout=10,
@@ -82,6 +85,7 @@ class RoomClient:
             self.state = {"likes": first["likes"], "viewers": first["viewers"]}
         elif first.get("t") == "recovered":
             self.epoch = first["epoch"]
+            self.state.update(first.get("st") or {})
             for event in first["events"]:
                 self._event(event)
             self.offset = first["offset"]
@@ -130,7 +134,11 @@ class RoomClient:
         await self.ws.send(data)
 
     async def next_event(self, wait: float = 10.0) -> dict[str, Any]:
-        """The next event in offset order (or a state update ``{"t": "state", ...}``)."""
+        """The next event in offset order (or a state update ``{"t": "state", ...}``).
+
+        Raises :class:`GapError` once the events have a gap (then ``reconnect``)."""
+        if self._events.empty() and self.failure is not None:
+            raise self.failure
         async with asyncio.timeout(wait):
             return await self._events.get()
 
@@ -160,6 +168,11 @@ class RoomClient:
             # The application reads events slower than they come: give up the
             # socket (reconnect() resumes from the last event queued).
             await self.ws.close(1000, "client fell behind")
+        except GapError as exc:
+            # Never skip silently: the reader stops, next_event() raises, and
+            # reconnect() resumes from the last event delivered.
+            self.failure = exc
+            await self.ws.close(1000, "gap in events")
         finally:
             rcvd = self.ws.close_code, self.ws.close_reason
             if not self.closed.done():

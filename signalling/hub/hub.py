@@ -228,6 +228,7 @@ class Hub:
 
     async def _recover(self, conn: HubConnection, room: LocalRoom, since: dict[str, Any]) -> bool:
         """Replay what the client missed; False when the gap cannot be replayed."""
+        assert conn.claims is not None
         head = await self.bus.head(room.id)
         offset = int(since["offset"])
         if since["epoch"] != head.epoch or offset > head.offset or offset + 1 < head.first:
@@ -244,7 +245,8 @@ class Hub:
         conn.send(
             wire.encode(
                 {"t": wire.ServerType.RECOVERED.value, "epoch": room.epoch,
-                 "offset": room.flushed, "events": events}
+                 "offset": room.flushed, "events": events,
+                 "st": snapshot.live_state(room, conn.claims, conn.community)}
             )
         )  # fmt: skip
         self._activate(conn, room)
@@ -378,7 +380,10 @@ class Hub:
             await asyncio.sleep(pause)
             started = time.perf_counter()
             for room in list(self.rooms.values()):
-                self._flush(room)
+                try:
+                    self._flush(room)
+                except Exception:  # a bug must not stop every room's broadcasts
+                    log.exception("flushing room %s failed", room.id)
             spent = time.perf_counter() - started
             self.metrics.flush_seconds.observe(spent)
             pause = max(tick - spent, spent / 4)
@@ -427,11 +432,15 @@ class Hub:
                         await self._room_second(room)
                 except (RedisError, OSError) as exc:
                     log.warning("housekeeping of room %s failed: %s", room.id, exc)
+                except Exception:  # keep the loop alive; the log has the bug
+                    log.exception("housekeeping of room %s failed", room.id)
             if beat % 4 == 0:
                 try:
                     await commerce.sweep_deadlines(self)
                 except (RedisError, OSError) as exc:
                     log.warning("group-buy deadline sweep failed: %s", exc)
+                except Exception:
+                    log.exception("group-buy deadline sweep failed")
             if beat % int(PING_INTERVAL_S * 4) == 0:
                 self._ping_all()
 

@@ -110,7 +110,9 @@ class LocalRoom:
                 self._group_pushed.clear()
             self._group_pushed[key] = now
             gb, group = key
-            state = self.groups[key]
+            state = self.groups.get(key)
+            if state is None:  # the group buy closed meanwhile
+                continue
             frame = wire.ws_frame(wire.encode_batch([], {"groups": {gb: {group: state}}}))
             if state.get("scope") == "room":
                 targets = self.conns
@@ -135,6 +137,7 @@ class LocalRoom:
                 for key in [k for k in self.groups if k[0] == event.get("gb")]:
                     del self.groups[key]
                     self._group_pushed.pop(key, None)
+                    self.dirty_groups.discard(key)
 
     def set_likes(self, total: int) -> None:
         if total > self.likes:

@@ -37,6 +37,8 @@ class State:
     officer: dict[str, Any] | None
     community: dict[str, Any] | None
     streams: list[str]
+    mine: dict[str, int]
+    my_votes: dict[str, int]
 
 
 async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) -> State:
@@ -72,11 +74,28 @@ async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) ->
     now = int(hub.ctx.clock.time())
     origins = await hub.media_store.origins(room_id)
     streams = sorted(u for u, o in origins.items() if o.at + ORIGIN_TTL_S >= now)
+    mine: dict[str, int] = {}
+    for buy in groupbuys:
+        group = "room" if buy["scope"] == "room" else community
+        if group:
+            qty = await hub.ctx.redis.hget(
+                keys.room(room_id, f"gb:{buy['gb']}:m:{group}"), claims.user
+            )
+            if qty is not None:
+                mine[buy["gb"]] = int(qty)
+    my_votes: dict[str, int] = {}
+    for poll in polls:
+        if poll.status == "open":
+            vote = await hub.ctx.redis.hget(
+                keys.room(room_id, f"poll:{poll.id}:votes"), claims.user
+            )
+            if vote is not None:
+                my_votes[poll.id] = int(vote)
     return State(
         offset, comments, polls, room_state, likes, groupbuys, groups,
         officer.public(commerce.links(hub, room_id, officer.code)) if officer else None,
         place.public() if place else None,
-        streams,
+        streams, mine, my_votes,
     )  # fmt: skip
 
 
@@ -118,4 +137,30 @@ def build(
         "officer": state.officer,
         "leaderboard": room.leaderboard,
         "streams": state.streams,
+        "mine": state.mine,
+        "my_votes": state.my_votes,
+        "commission": _commission(state.room_state.get("commission")),
+    }
+
+
+def _commission(stored: Any) -> dict[str, int]:
+    from livecore.groupbuy import DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP
+
+    level1, level2 = stored if stored else (DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP)
+    return {"level1_bp": int(level1), "level2_bp": int(level2)}
+
+
+def live_state(room: LocalRoom, claims: Claims, community: str | None) -> dict[str, Any]:
+    """The coalesced state as this node knows it now (sent with ``recovered``)."""
+    is_host = claims.role.value == "host"
+    groups: dict[str, Any] = {}
+    for (gb, group), state in room.groups.items():
+        if is_host or state.get("scope") == "room" or group == community:
+            groups.setdefault(gb, {})[group] = state
+    return {
+        "likes": room.likes,
+        "viewers": room.viewers,
+        "tallies": {p: {"v": v, "counts": c} for p, (v, c) in room.tallies.items()},
+        "groups": groups,
+        "leaderboard": room.leaderboard,
     }

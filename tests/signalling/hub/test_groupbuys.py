@@ -431,8 +431,13 @@ async def until_closed(client: RoomClient, gb: str, seconds: float = 20.0) -> li
     deadline = asyncio.get_running_loop().time() + seconds
     while not (seen and seen[-1]["t"] == "groupbuy_closed" and seen[-1]["gb"] == gb):
         left = deadline - asyncio.get_running_loop().time()
-        assert left > 0, "groupbuy_closed never came"
-        seen.append(await client.next_event(wait=left))
+        assert left > 0, f"groupbuy_closed never came; saw {[e['t'] for e in seen]}"
+        try:
+            seen.append(await client.next_event(wait=left))
+        except TimeoutError:
+            raise AssertionError(
+                f"groupbuy_closed never came to {client.url}; saw {seen}, offset {client.offset}"
+            ) from None
     return seen
 
 
