@@ -88,11 +88,13 @@ class Browser:
 
     @classmethod
     @contextlib.asynccontextmanager
-    async def launch(cls, wait: float = 20.0) -> AsyncIterator[Browser]:
+    async def launch(
+        cls, wait: float = 20.0, extra_flags: tuple[str, ...] = ()
+    ) -> AsyncIterator[Browser]:
         """Start Chromium (skips the test when it is not installed); stop it on exit."""
         binary = chromium_path()
         profile = tempfile.mkdtemp(prefix="livecore-chromium-")
-        proc, log = _start(binary, profile)
+        proc, log = _start(binary, profile, extra_flags)
         browser = None
         try:
             url = await _devtools_url(proc, Path(profile), wait)
@@ -176,11 +178,13 @@ class Browser:
         return page
 
 
-def _start(binary: str, profile: str) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
+def _start(
+    binary: str, profile: str, extra_flags: tuple[str, ...] = ()
+) -> tuple[subprocess.Popen[bytes], IO[bytes]]:
     """Chromium with a throw-away profile; its output goes to chromium.log there."""
     log = open(Path(profile) / "chromium.log", "wb")  # closed by launch()
     proc = subprocess.Popen(
-        [binary, *FLAGS, f"--user-data-dir={profile}", "about:blank"],
+        [binary, *FLAGS, *extra_flags, f"--user-data-dir={profile}", "about:blank"],
         stdout=log,
         stderr=subprocess.STDOUT,
         stdin=subprocess.DEVNULL,

@@ -3,6 +3,7 @@
 // product/traceability/testimonial cards, group buys with every community's
 // progress, share-officer commission and the leaderboard.
 import { RoomChannel } from "./channel.js";
+import { mountStage } from "./stage.js";
 import {
   $, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
   leaderboardList, now, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
@@ -427,8 +428,45 @@ function start() {
     if (you && you.role !== "host") banner("这是观众令牌：主播操作会被拒绝。This is not a host token: host actions will be refused.");
   });
   fetchRoom().then((meta) => { if (!channel.model.meta) showMeta(meta); }).catch(() => {});
+  const stage = mountStage({ channel, room, token, main: $("#preview"), guests: $("#guests"),
+                            goLive: $("#golive"), note: $("#stage-note") });
+  window.livecore = { channel, stage }; // for diagnostics and the browser tests
+  channel.on("event", costreamEvent);
   channel.connect();
   loadCommunities();
+}
+
+// Co-stream requests and KOCs on air: accept / decline / end.
+const costreams = new Map(); // user → "asked" | "live"
+
+function costreamEvent(ev) {
+  if (!["costream_requested", "costream_accepted", "costream_declined", "costream_ended"].includes(ev.t)) return;
+  if (ev.t === "costream_requested") costreams.set(ev.user, "asked");
+  else if (ev.t === "costream_accepted") costreams.set(ev.user, "live");
+  else costreams.delete(ev.user);
+  renderCostreams();
+}
+
+function renderCostreams() {
+  const list = $("#costream-list");
+  list.replaceChildren();
+  for (const [user, state] of costreams) {
+    const li = document.createElement("li");
+    const name = document.createElement("span");
+    name.textContent = state === "asked" ? `${user} 申请连麦 asks to co-stream` : `${user} 连麦中 on air`;
+    li.append(name);
+    const button = (label, kind) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.textContent = label;
+      b.addEventListener("click", (e) => act(e.currentTarget, kind, { user }));
+      li.append(b);
+    };
+    if (state === "asked") { button("同意 Accept", "costream_accept"); button("拒绝 Decline", "costream_decline"); }
+    else button("结束 End", "costream_end");
+    list.append(li);
+  }
+  $("#costreams").hidden = costreams.size === 0;
 }
 
 start();

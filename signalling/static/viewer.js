@@ -2,6 +2,7 @@
 // question, polls, product/traceability/testimonial cards, group buys for the
 // viewer's community, finding that community, and the share-officer panel.
 import { RoomChannel } from "./channel.js";
+import { mountStage } from "./stage.js";
 import {
   $, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
   now, num, queryParam, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
@@ -623,6 +624,23 @@ function start() {
     if (s.recovered === false) toast("已重新同步 Resynchronised", "ok");
   });
   fetchRoom().then((meta) => { if (!channel.model.meta) showMeta(meta); }).catch(() => {});
+  const stage = mountStage({ channel, room, token, main: $("#player"), guests: $("#guests"),
+                            note: $("#stage-note") });
+  window.livecore = { channel, stage }; // for diagnostics and the browser tests
+  const ask = $("#costream");
+  channel.on("snapshot", () => { ask.hidden = (channel.model.you || {}).role !== "koc"; });
+  ask.addEventListener("click", () => {
+    channel.request("costream_request", {})
+      .then(() => toast("已申请，等待主播同意 Asked: waiting for the host", "ok"))
+      .catch((e) => toast(errorText(e)));
+  });
+  channel.on("event", (ev) => {
+    const me = (channel.model.you || {}).user;
+    if (ev.user !== me) return;
+    if (ev.t === "costream_accepted") { ask.hidden = true; toast("主播已同意，开始连麦 Accepted: you are on air", "ok"); }
+    if (ev.t === "costream_declined") toast("主播暂未同意 The host declined");
+    if (ev.t === "costream_ended") ask.hidden = false;
+  });
   channel.connect();
 }
 
