@@ -124,28 +124,28 @@ async def mute(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
     _ack(conn, message, await hub.bus.mute(conn.room_id, user, seconds, msgpack.packb(event)))
 
 
-async def pin_question(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
+async def _question(
+    hub: Hub, conn: HubConnection, message: wire.Message, *, answered: bool
+) -> None:
+    """Pin the comment at ``offset`` as the room's question, answered or not."""
     target = message.fields["offset"]
     found = await _comment_at(hub, conn, target)
     question = {"target": target, "user": found.get("user"), "text": found.get("text"),
-                "answered": False}  # fmt: skip
-    event = {"t": "question_pinned", **question}
+                "answered": answered}  # fmt: skip
+    kind = "question_answered" if answered else "question_pinned"
+    event = {"t": kind, **question}
     emitted = await hub.bus.set_state(
         conn.room_id, "question", msgpack.packb(question), msgpack.packb(event)
     )
     _ack(conn, message, emitted)
+
+
+async def pin_question(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
+    await _question(hub, conn, message, answered=False)
 
 
 async def answer_question(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
-    target = message.fields["offset"]
-    found = await _comment_at(hub, conn, target)
-    question = {"target": target, "user": found.get("user"), "text": found.get("text"),
-                "answered": True}  # fmt: skip
-    event = {"t": "question_answered", **question}
-    emitted = await hub.bus.set_state(
-        conn.room_id, "question", msgpack.packb(question), msgpack.packb(event)
-    )
-    _ack(conn, message, emitted)
+    await _question(hub, conn, message, answered=True)
 
 
 async def card(hub: Hub, conn: HubConnection, message: wire.Message) -> None:
