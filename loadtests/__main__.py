@@ -8,6 +8,7 @@ import sys
 BENCHMARKS = {
     "fanout": "loadtests.fanout",
     "groupbuy": "loadtests.groupbuy",
+    "media": "loadtests.media",
 }
 
 

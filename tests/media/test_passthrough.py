@@ -7,7 +7,7 @@ import contextlib
 import fractions
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiortc
 import av
@@ -168,7 +168,7 @@ async def test_unread_track_is_bounded_and_asks_for_a_keyframe(h264_clip: Encode
         await r.feed(clip_packets(h264_clip, 64), H264)
         track = r.receiver.track
         assert track._queue.qsize() == 10  # type: ignore[attr-defined]
-        assert dropped_frames(r.receiver) == 63 - 10
+        assert dropped_frames(r.receiver) == 64 - 10  # every frame completes at its marker
         plis = [p for p in r.rtcp if isinstance(p, RtcpPsfbPacket) and p.fmt == RTCP_PSFB_PLI]
         assert [p.media_ssrc for p in plis] == [SSRC]
         for _ in range(10):
@@ -214,3 +214,42 @@ async def test_hooks_refuse_a_started_receiver(h264_clip: EncodedClip) -> None:
         with pytest.raises(RuntimeError):
             enable_passthrough(other)
         other._RTCRtpReceiver__started = False  # type: ignore[attr-defined]
+
+
+def _rtp(seq: int, ts: int, marker: bool, data: bytes) -> Any:
+    from aiortc.rtp import RtpPacket
+
+    packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=ts, marker=marker)
+    packet._data = data  # type: ignore[attr-defined]  # what the receiver depayloaded
+    return packet
+
+
+def test_marker_completes_a_frame_at_once() -> None:
+    """A frame is handed on at its marker bit, not when the next frame starts."""
+    from media.passthrough import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=64, is_video=True)
+    assert buffer.add(_rtp(10, 3000, False, b"a"))[1] is None
+    frame = buffer.add(_rtp(11, 3000, True, b"b"))[1]
+    assert frame is not None and frame.data == b"ab" and frame.timestamp == 3000
+
+
+def test_a_missing_packet_holds_the_frame() -> None:
+    """With a hole before the marker, the frame waits for the retransmission."""
+    from media.passthrough import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=64, is_video=True)
+    buffer.add(_rtp(20, 6000, False, b"x"))
+    assert buffer.add(_rtp(22, 6000, True, b"z"))[1] is None
+    frame = buffer.add(_rtp(21, 6000, False, b"y"))[1]
+    assert frame is not None and frame.data == b"xyz"
+
+
+def test_a_frame_without_marker_ends_at_the_next_timestamp() -> None:
+    """Senders that never set the marker still get their frames (one frame later)."""
+    from media.passthrough import MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=64, is_video=True)
+    buffer.add(_rtp(30, 9000, False, b"p"))
+    frame = buffer.add(_rtp(31, 12000, False, b"q"))[1]
+    assert frame is not None and frame.data == b"p"
