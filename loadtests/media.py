@@ -377,7 +377,8 @@ class Worker:
         self.process.start()
         theirs.close()
         self.progress: tuple[int, int] = (0, 0)
-        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        # A worker sends a handful of messages (ready, results); progress is not queued.
+        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=1024)
         loop = asyncio.get_running_loop()
 
         def deliver(message: tuple[Any, ...]) -> None:

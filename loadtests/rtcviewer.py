@@ -315,7 +315,7 @@ async def run_probe(
     """
     result = ProbeResult()
     pc = create_peer_connection(LOOPBACK_CONFIG)
-    frames: asyncio.Queue[float] = asyncio.Queue()
+    frames: asyncio.Queue[float] = asyncio.Queue(maxsize=1024)  # ~30 s of frames
     session_url = None
 
     async def consume(track: Any) -> None:
@@ -323,7 +323,8 @@ async def run_probe(
             while True:
                 frame = await track.recv()
                 result.size = (frame.width, frame.height)
-                frames.put_nowait(time.monotonic())
+                if not frames.full():  # read as they come; a full queue only skips counting
+                    frames.put_nowait(time.monotonic())
 
     tasks: list[asyncio.Task[None]] = []
     pc.on("track", lambda track: tasks.append(asyncio.ensure_future(consume(track))))
