@@ -5,7 +5,7 @@
 import { RoomChannel } from "./channel.js";
 import { mountStage } from "./stage.js";
 import {
-  $, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
+  $, banner, bindChannel, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
   leaderboardList, now, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
   timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
@@ -22,12 +22,6 @@ window.livecore = { channel };
 
 const ui = { selected: null, communities: {} };
 const me = () => (channel.model.you ? channel.model.you.user : null);
-
-function banner(text) {
-  const el = $("#banner");
-  el.textContent = text;
-  el.hidden = !text;
-}
 
 /** Run a request from a button or form: disables it meanwhile, toasts the outcome. */
 async function act(button, type, fields, done) {
@@ -412,16 +406,7 @@ function start() {
     });
     return;
   }
-  channel.on("change", (parts) => {
-    const done = new Set();
-    for (const part of parts) {
-      const fn = RENDER[part];
-      if (fn && !done.has(fn)) { done.add(fn); fn(); }
-    }
-  });
-  channel.on("status", (s) => showConnection($("#conn"), s));
-  channel.on("error", (e) => toast(errorText(e)));
-  channel.on("fatal", ({ code, reason }) => banner(closeText(code, reason)));
+  bindChannel(channel, RENDER);
   channel.on("snapshot", () => {
     banner("");
     const you = channel.model.you;

@@ -285,3 +285,26 @@ export function leaderboardList(list, rows, mine = null) {
       h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), who),
       h("span", { class: "money" }, yuan(cents)))));
 }
+
+// The banner above the stage: a lasting message (empty text hides it).
+export function banner(text) {
+  const el = document.querySelector("#banner");
+  el.textContent = text;
+  el.hidden = !text;
+}
+
+// What both pages do with a channel: render the model parts that changed
+// (each renderer once), show the connection state, toast refusals, and
+// banner a final close.
+export function bindChannel(channel, render) {
+  channel.on("change", (parts) => {
+    const done = new Set();
+    for (const part of parts) {
+      const fn = render[part];
+      if (fn && !done.has(fn)) { done.add(fn); fn(); }
+    }
+  });
+  channel.on("status", (s) => showConnection(document.querySelector("#conn"), s));
+  channel.on("error", (e) => toast(errorText(e)));
+  channel.on("fatal", ({ code, reason }) => banner(closeText(code, reason)));
+}

@@ -4,7 +4,7 @@
 import { RoomChannel } from "./channel.js";
 import { mountStage } from "./stage.js";
 import {
-  $, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
+  $, banner, bindChannel, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
   now, num, queryParam, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
   timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
@@ -39,12 +39,6 @@ function saveOrder(gb, qty) {
   const orders = myOrders();
   if (qty) orders[gb] = qty; else delete orders[gb];
   try { localStorage.setItem(storeKey(), JSON.stringify(orders)); } catch { /* private mode */ }
-}
-
-function banner(text) {
-  const el = $("#banner");
-  el.textContent = text;
-  el.hidden = !text;
 }
 
 // -- header, counts ---------------------------------------------------------
@@ -609,16 +603,7 @@ function start() {
     });
     return;
   }
-  channel.on("change", (parts) => {
-    const done = new Set();
-    for (const part of parts) {
-      const fn = RENDER[part];
-      if (fn && !done.has(fn)) { done.add(fn); fn(); }
-    }
-  });
-  channel.on("status", (s) => showConnection($("#conn"), s));
-  channel.on("error", (e) => toast(errorText(e)));
-  channel.on("fatal", ({ code, reason }) => banner(closeText(code, reason)));
+  bindChannel(channel, RENDER);
   channel.on("snapshot", (s) => {
     banner("");
     if (s.recovered === false) toast("已重新同步 Resynchronised", "ok");
