@@ -134,6 +134,24 @@ def _verify_aiortc() -> None:
 
 _verify_aiortc()
 
+#: Packets each sender keeps for NACK/RTX repair. aiortc keeps 128 (< 0.5 s at
+#: 2.5 Mbit/s); 512 covers ~3 s at 1.5 Mbit/s (~170 packets/s). A power of two
+#: that divides 2^16, so sequence numbers wrap onto the same slots.
+RTX_HISTORY_PACKETS = 512
+
+
+def _extend_rtx_history() -> None:
+    """Give every RTCRtpSender a longer retransmission history (module-level constant)."""
+    import aiortc.rtcrtpsender as rtcrtpsender
+
+    if not isinstance(getattr(rtcrtpsender, "RTP_HISTORY_SIZE", None), int):
+        raise ImportError("aiortc.rtcrtpsender.RTP_HISTORY_SIZE moved; re-verify the RTX history")
+    current: int = getattr(rtcrtpsender, "RTP_HISTORY_SIZE")  # noqa: B009 - not re-exported
+    setattr(rtcrtpsender, "RTP_HISTORY_SIZE", max(current, RTX_HISTORY_PACKETS))  # noqa: B010
+
+
+_extend_rtx_history()
+
 
 def codec_family(mime_type: str) -> str:
     """Normalised MIME type, e.g. ``"video/h264"``; profiles do not matter to forwarding."""

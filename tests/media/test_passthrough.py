@@ -253,3 +253,13 @@ def test_a_frame_without_marker_ends_at_the_next_timestamp() -> None:
     buffer.add(_rtp(30, 9000, False, b"p"))
     frame = buffer.add(_rtp(31, 12000, False, b"q"))[1]
     assert frame is not None and frame.data == b"p"
+
+
+def test_rtx_history_covers_a_second() -> None:
+    """Senders keep at least ~1 s of packets for NACK/RTX (170 packets/s at 1.5 Mbit/s)."""
+    import aiortc.rtcrtpsender
+
+    from media.passthrough import RTX_HISTORY_PACKETS
+
+    assert aiortc.rtcrtpsender.RTP_HISTORY_SIZE >= RTX_HISTORY_PACKETS >= 256
+    assert 65536 % aiortc.rtcrtpsender.RTP_HISTORY_SIZE == 0
