@@ -26,6 +26,7 @@ from redis.exceptions import RedisError
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.rooms import RoomStatus
 from livecore.store.media import ORIGIN_TTL_S, MediaStore, Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
@@ -105,6 +106,8 @@ class MediaPlane:
         self.entries[session.id] = Entry(room, "whip", claims.user, session)
         self.publishers[(room, claims.user)] = session
         await self._announce(room, claims.user)
+        if claims.role is tokens.Role.HOST:
+            await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
         await self._event(room, {"t": "stream_started", "user": claims.user,
                                  "role": claims.role.value})  # fmt: skip
         return answer, session.id

@@ -43,3 +43,9 @@ class RoomStore:
         """Ids of the most recently created rooms, newest first."""
         ids = await self.redis.zrevrange(keys.ROOMS_INDEX, 0, limit - 1)
         return [text(i) for i in ids]
+
+    async def set_status(self, room_id: str, status: str) -> None:
+        """Record the room's status (``live`` once its host publishes)."""
+        key = keys.room(room_id, "meta")
+        if await self.redis.exists(key):
+            await self.redis.hset(key, "status", status)

@@ -109,6 +109,9 @@ async def test_publish_and_play_without_transcoding(
     assert answer.headers["content-type"].startswith("application/sdp")
     assert answer.headers["location"].startswith("/whip/r1/")
     assert candidates(answer.text) and all(is_loopback(a) for a in candidates(answer.text))
+    async with httpx.AsyncClient() as http:
+        meta = (await http.get(f"{media_node.url}/api/rooms/r1")).json()
+    assert meta["status"] == "live"
     viewers = [await watch(media_node, f"v{i}") for i in range(3)]
     try:
         for viewer, _ in viewers:
