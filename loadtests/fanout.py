@@ -24,12 +24,14 @@ import os
 import sys
 import time
 from multiprocessing.connection import Connection
+from pathlib import Path
 from typing import Any
 
 import msgpack
 import psutil
 
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
+from loadtests.plot import write_cdf
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "fanout"
@@ -172,7 +174,9 @@ async def _send(cluster: Cluster, rate: float, duration: float) -> tuple[int, in
     return Sender.acked, Sender.errors, Sender.top
 
 
-def run(cluster: Cluster, viewers: int, rate: float, duration: float) -> dict[str, Any]:
+def run(
+    cluster: Cluster, viewers: int, rate: float, duration: float, plot: Path | None = None
+) -> dict[str, Any]:
     cluster.create_room(ROOM)
     procs = cluster.processes()
     rss_before = _rss_mb(procs) if procs else 0.0
@@ -217,6 +221,9 @@ def run(cluster: Cluster, viewers: int, rate: float, duration: float) -> dict[st
     if any(r is None for r in results):
         raise RuntimeError("a load process did not report")
     latencies = [x for r in results if r for x in r["latencies"]]
+    if plot is not None:
+        title = f"Comment latency, {joined} viewers, {rate:g} comments/s"
+        log(f"  plot: {write_cdf(plot, {'send → receive': latencies}, title=title, xlabel='ms')}")
     delivered = sum(r["delivered"] for r in results if r)
     return {
         "viewers_connected": joined,
@@ -252,6 +259,12 @@ def main(argv: list[str]) -> int:
     )
     parser.add_argument("--tick-ms", type=int, default=None, help="nodes' broadcast tick")
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.svg",
+        help="also draw the latency distribution (CDF) as SVG",
+    )
     args = parser.parse_args(argv)  # fmt: skip
     if not 1 <= args.viewers <= 100_000 or not 0 < args.rate <= 10_000:
         parser.error("--viewers must be 1..100000 and --rate 0..10000")
@@ -260,10 +273,10 @@ def main(argv: list[str]) -> int:
     extra = ["--tick-ms", str(args.tick_ms)] if args.tick_ms else []
     started = time.monotonic()
     if args.target:
-        result = run(target_cluster(args.target), args.viewers, args.rate, args.duration)
+        result = run(target_cluster(args.target), args.viewers, args.rate, args.duration, args.plot)
     else:
         with local_cluster(args.nodes, extra) as cluster:
-            result = run(cluster, args.viewers, args.rate, args.duration)
+            result = run(cluster, args.viewers, args.rate, args.duration, args.plot)
     lat = result["latency_ms"]
     log(
         f"fanout: {result['viewers_connected']} viewers, {result['sent']} comments → "

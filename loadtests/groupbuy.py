@@ -26,6 +26,7 @@ import random
 import sys
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import msgpack
@@ -34,6 +35,7 @@ import redis.asyncio
 from livecore.store import keys
 from loadtests.fanout import PER_WORKER, _hostport, log, percentile
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
+from loadtests.plot import write_cdf
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "groupbuy"
@@ -187,8 +189,9 @@ async def _check(
 
 
 async def _run(
-    cluster: Cluster, users: int, communities: int, duration: float, rate: float
-) -> dict[str, Any]:
+    cluster: Cluster, users: int, communities: int, duration: float, rate: float,
+    plot: Path | None = None,
+) -> dict[str, Any]:  # fmt: skip
     pin(0, LOAD_CPU)
     cluster.create_room(ROOM)
     host, buyers = await _connect(cluster, users, communities)
@@ -211,6 +214,9 @@ async def _run(
         targets[gb] = int(await store.hget(keys.room(ROOM, f"gb:{gb}"), "target") or 0)
     await store.aclose()
     result = await _check(cluster, [b for b in buyers if b.observer], members, targets)
+    if plot is not None:
+        title = f"Group-buy ack latency, {len(buyers)} users, {rate:g} users/s"
+        log(f"  plot: {write_cdf(plot, {'join/leave ack': latencies}, title=title, xlabel='ms')}")
     for conn in [host, *buyers]:
         if conn.transport is not None:
             conn.transport.close()
@@ -249,6 +255,12 @@ def main(argv: list[str]) -> int:
         help="with --target: the nodes' Valkey, read for the exactness check",
     )
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--plot",
+        type=Path,
+        metavar="FILE.svg",
+        help="also draw the ack latency distribution (CDF) as SVG",
+    )
     args = parser.parse_args(argv)
     if not 2 <= args.users <= PER_WORKER or not 1 <= args.communities <= args.users:
         parser.error(f"--users must be 2..{PER_WORKER}, --communities 1..users")
@@ -259,18 +271,20 @@ def main(argv: list[str]) -> int:
     if args.target:
         cluster = target_cluster(args.target)
         cluster.redis_url = args.redis
-        result = asyncio.run(_run(cluster, args.users, args.communities, args.duration, args.rate))
+        result = asyncio.run(
+            _run(cluster, args.users, args.communities, args.duration, args.rate, args.plot)
+        )
     else:
         with local_cluster(args.nodes) as cluster:
             try:
                 import uvloop
 
                 result = uvloop.run(
-                    _run(cluster, args.users, args.communities, args.duration, args.rate)
+                    _run(cluster, args.users, args.communities, args.duration, args.rate, args.plot)
                 )
             except ImportError:  # pragma: no cover
                 result = asyncio.run(
-                    _run(cluster, args.users, args.communities, args.duration, args.rate)
+                    _run(cluster, args.users, args.communities, args.duration, args.rate, args.plot)
                 )
     lat = result["ack_latency_ms"]
     log(
