@@ -35,7 +35,6 @@ from livecore.store.keys import text
 
 log = logging.getLogger("livecore.orders")
 GROUP = "webhook"
-ORDER_ROOMS = "lc:orders:rooms"
 BATCH = 100
 RETRY_IDLE_MS = 5_000
 MAX_BACKOFF_S = 30.0
@@ -91,7 +90,7 @@ class OrderForwarder:
                 backoff = min(MAX_BACKOFF_S, backoff * 2)
 
     async def _discover(self) -> None:
-        for room in await self.redis.smembers(ORDER_ROOMS):
+        for room in await self.redis.smembers(keys.ORDER_ROOMS):
             stream = keys.room(text(room), "orders")
             if stream not in self._streams:
                 with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 PREFIX = "lc"
 ROOMS_INDEX = f"{PREFIX}:rooms"
+#: Rooms that have orders (written by the hub, read by the webhook forwarder).
+ORDER_ROOMS = f"{PREFIX}:orders:rooms"
 
 
 def room(room_id: str, part: str) -> str:

@@ -28,6 +28,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
 from livecore.ratelimit import KeyedLimiter
 from livecore.sequencer import Sequencer
+from livecore.store import keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus, channel
 from livecore.store.communities import CommunityStore
@@ -49,8 +50,6 @@ MAX_RECOVER = 2000
 PING_INTERVAL_S = 20.0
 IDLE_TIMEOUT_S = 70.0
 MAX_CONNECTIONS = 60_000
-#: Rooms that have orders (read by the webhook forwarder).
-ORDER_ROOMS = "lc:orders:rooms"
 
 
 class Hub(BusReader):
@@ -114,7 +113,7 @@ class Hub(BusReader):
         if room_id not in self._order_rooms and len(self._order_rooms) < 100_000:
             self._order_rooms.add(room_id)
             task: asyncio.Task[Any] = asyncio.get_running_loop().create_task(
-                self.ctx.redis.sadd(ORDER_ROOMS, room_id)  # type: ignore[arg-type]
+                self.ctx.redis.sadd(keys.ORDER_ROOMS, room_id)  # type: ignore[arg-type]
             )
             self._background.add(task)
             task.add_done_callback(self._background.discard)
