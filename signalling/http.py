@@ -73,14 +73,19 @@ async def read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-async def read_json(request: Request, limit: int = MAX_JSON_BODY) -> Any:
-    """A JSON body of at most ``limit`` bytes with ``Content-Type: application/json``."""
+def require_content_type(request: Request, expected: str) -> None:
+    """Refuse with ``unsupported_media_type`` unless the body is ``expected``."""
     ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/json":
+    if ctype != expected:
         raise LivecoreError(
             ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Type must be application/json, got {ctype or 'nothing'}",
+            f"Content-Type must be {expected}, got {ctype or 'nothing'}",
         )
+
+
+async def read_json(request: Request, limit: int = MAX_JSON_BODY) -> Any:
+    """A JSON body of at most ``limit`` bytes with ``Content-Type: application/json``."""
+    require_content_type(request, "application/json")
     raw = await read_body(request, limit)
     try:
         return json.loads(raw)

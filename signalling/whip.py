@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http import authorize, ctx, read_body
+from signalling.http import authorize, ctx, read_body, require_content_type
 
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
@@ -42,12 +42,7 @@ def _room(request: Request) -> str:
 
 
 async def _offer(request: Request) -> str:
-    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if ctype != "application/sdp":
-        raise LivecoreError(
-            ErrorCode.UNSUPPORTED_MEDIA_TYPE,
-            f"Content-Type must be application/sdp, got {ctype or 'nothing'}",
-        )
+    require_content_type(request, "application/sdp")
     body = await read_body(request, MAX_SDP)
     try:
         offer = body.decode("utf-8")

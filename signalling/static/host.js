@@ -5,7 +5,7 @@
 import { RoomChannel } from "./channel.js";
 import { mountStage } from "./stage.js";
 import {
-  $, banner, bindChannel, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
+  $, banner, bindChannel, tickDeadlines, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
   leaderboardList, now, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
   timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
@@ -181,7 +181,7 @@ function renderPolls() {
         open ? h("button", { type: "button", class: "danger small", style: "margin-left:auto",
           onclick: (e) => act(e.currentTarget, "poll_close", { poll: p.poll }) }, "结束 Close") : null));
   }));
-  tick();
+  tickDeadlines();
 }
 
 // -- cards -------------------------------------------------------------------------------------
@@ -355,12 +355,6 @@ function renderLeaderboard() {
   leaderboardList($("#leaderboard"), channel.model.leaderboard, null);
 }
 
-function tick() {
-  for (const el of $$("[data-deadline]")) {
-    const left = Number(el.dataset.deadline) - now();
-    el.textContent = left > 0 ? clock(left) : "0:00";
-  }
-}
 
 // -- wiring ---------------------------------------------------------------------------------------
 
@@ -396,7 +390,7 @@ function start() {
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });
   renderLeaderboard();
-  setInterval(tick, 1000);
+  setInterval(tickDeadlines, 1000);
 
   if (!token) {
     banner("链接中没有令牌：请使用带 #token= 的主播链接。No token in the link: open the host link with #token=.");

@@ -308,3 +308,11 @@ export function bindChannel(channel, render) {
   channel.on("error", (e) => toast(errorText(e)));
   channel.on("fatal", ({ code, reason }) => banner(closeText(code, reason)));
 }
+
+// Countdowns: every element with data-deadline (Unix seconds) shows m:ss left.
+export function tickDeadlines() {
+  for (const el of document.querySelectorAll("[data-deadline]")) {
+    const left = Number(el.dataset.deadline) - now();
+    el.textContent = left > 0 ? clock(left) : "0:00";
+  }
+}

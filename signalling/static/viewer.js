@@ -4,7 +4,7 @@
 import { RoomChannel } from "./channel.js";
 import { mountStage } from "./stage.js";
 import {
-  $, banner, bindChannel, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
+  $, banner, bindChannel, tickDeadlines, $$, ROLE_LABEL, clock, closeText, copyText, errorText, fetchRoom, fill, h, leaderboardList,
   now, num, queryParam, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
   timeOfDay, toast, tokenFromFragment, yuan,
 } from "./room.js";
@@ -163,7 +163,7 @@ function renderPoll() {
     btn.setAttribute("aria-pressed", ui.votes[p.poll] === i ? "true" : "false");
   });
   card.querySelector(".total").textContent = `共 ${total} 票 ${total} votes`;
-  tick();
+  tickDeadlines();
 }
 
 async function vote(poll, option) {
@@ -557,12 +557,6 @@ function renderLeaderboard() {
 
 // -- ticking countdowns -------------------------------------------------------------------------
 
-function tick() {
-  for (const el of $$("[data-deadline]")) {
-    const left = Number(el.dataset.deadline) - now();
-    el.textContent = left > 0 ? clock(left) : "0:00";
-  }
-}
 
 // -- wiring ---------------------------------------------------------------------------------------
 
@@ -591,7 +585,7 @@ function start() {
   player.addEventListener("emptied", () => { $("#stage-note").hidden = false; });
   renderOfficer();
   renderLeaderboard();
-  setInterval(tick, 1000);
+  setInterval(tickDeadlines, 1000);
 
   if (!token) {
     banner("链接中没有令牌，请向主播索取直播间链接。No token in the link: ask the host for a room link.");
