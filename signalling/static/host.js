@@ -401,7 +401,11 @@ function start() {
     return;
   }
   bindChannel(channel, RENDER);
-  channel.on("snapshot", () => {
+  channel.on("snapshot", (s) => {
+    if (s.commission) {
+      $("#cm-l1").value = s.commission.level1_bp / 100;
+      $("#cm-l2").value = s.commission.level2_bp / 100;
+    }
     banner("");
     const you = channel.model.you;
     if (you && you.role !== "host") banner("这是观众令牌：主播操作会被拒绝。This is not a host token: host actions will be refused.");

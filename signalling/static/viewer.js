@@ -31,7 +31,7 @@ const ui = {
 const me = () => (channel.model.you ? channel.model.you.user : null);
 const storeKey = () => `livecore:orders:${room}:${me()}`;
 
-/** Group buys joined from this browser (the snapshot does not say which are ours). */
+/** Group buys this viewer joined: the snapshot's `mine`, kept up to date by our acks. */
 function myOrders() {
   try { return JSON.parse(localStorage.getItem(storeKey()) || "{}"); } catch { return {}; }
 }
@@ -599,6 +599,9 @@ function start() {
   }
   bindChannel(channel, RENDER);
   channel.on("snapshot", (s) => {
+    if (s.mine) {
+      try { localStorage.setItem(storeKey(), JSON.stringify(s.mine)); } catch { /* private mode */ }
+    }
     banner("");
     if (s.recovered === false) toast("已重新同步 Resynchronised", "ok");
   });
