@@ -21,7 +21,6 @@ import json
 import math
 import multiprocessing as mp
 import os
-import sys
 import time
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -32,6 +31,7 @@ import psutil
 
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
+from loadtests.stats import cpu_seconds, log, percentile
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "fanout"
@@ -41,10 +41,6 @@ SAMPLE_EVERY = 50
 PER_SENDER_RATE = 15.0
 CONNECT_CONCURRENCY = 200
 DRAIN_S = 15.0
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 class Sender(LeanConnection):
@@ -124,23 +120,8 @@ async def _worker(
 # -- the run ---------------------------------------------------------------------------
 
 
-def _cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        times = proc.cpu_times()
-        total += times.user + times.system
-    return total
-
-
 def _rss_mb(procs: list[psutil.Process]) -> float:
     return sum(p.memory_info().rss for p in procs) / 2**20
-
-
-def percentile(values: list[float], q: float) -> float:
-    if not values:
-        return 0.0
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 async def _send(cluster: Cluster, rate: float, duration: float) -> tuple[int, int, int]:
@@ -208,9 +189,9 @@ def run(
     log(f"  connected {joined} viewers ({failed} failed)")
     rss_connected = _rss_mb(procs) if procs else 0.0
     load = [psutil.Process(w.pid) for w in workers if w.pid is not None]
-    cpu0, load0, wall0 = _cpu_seconds(procs), _cpu_seconds(load), time.monotonic()
+    cpu0, load0, wall0 = cpu_seconds(procs), cpu_seconds(load), time.monotonic()
     acked, errors, top = asyncio.run(_send(cluster, rate, duration))
-    cpu1, load1, wall1 = _cpu_seconds(procs), _cpu_seconds(load), time.monotonic()
+    cpu1, load1, wall1 = cpu_seconds(procs), cpu_seconds(load), time.monotonic()
     log(f"  load generator CPU while sending: {100 * (load1 - load0) / (wall1 - wall0):.0f}%")
     log(f"  sent {acked} comments ({errors} refused); draining")
     for pipe in pipes:
@@ -233,8 +214,8 @@ def run(
         "lost": sum(r["lost"] for r in results if r),
         "duplicates": sum(r["duplicates"] for r in results if r),
         "latency_ms": {
-            "p50": round(percentile(latencies, 0.50), 1),
-            "p99": round(percentile(latencies, 0.99), 1),
+            "p50": round(percentile(latencies, 0.50) or 0.0, 1),
+            "p99": round(percentile(latencies, 0.99) or 0.0, 1),
             "max": round(max(latencies, default=0.0), 1),
         },
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / max(1e-9, wall1 - wall0), 1),

@@ -33,9 +33,10 @@ import msgpack
 import redis.asyncio
 
 from livecore.store import keys
-from loadtests.fanout import PER_WORKER, _hostport, log, percentile
+from loadtests.fanout import PER_WORKER, _hostport
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
+from loadtests.stats import log, percentile
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "groupbuy"
@@ -224,8 +225,8 @@ async def _run(
         "joins_sent": joins,
         "joins_per_s": round(joins / elapsed, 1),
         "ack_latency_ms": {
-            "p50": round(percentile(latencies, 0.5), 2),
-            "p99": round(percentile(latencies, 0.99), 2),
+            "p50": round(percentile(latencies, 0.5) or 0.0, 2),
+            "p99": round(percentile(latencies, 0.99) or 0.0, 2),
         },
         **result,
     }

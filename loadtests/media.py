@@ -101,6 +101,7 @@ from loadtests.rtcviewer import (
     whep_delete,
     whep_post,
 )
+from loadtests.stats import cpu_seconds, log, percentile
 from media.peers import codec_preferences, create_peer_connection
 
 ROOM = "media-load"
@@ -111,10 +112,6 @@ CODE_SPAN = 250
 SETTLE_S = 2.0
 PROBE_STAY_S = 1.0
 LEAN_NICE = 5
-
-
-def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
 
 
 # -- the clip and the publisher ------------------------------------------------------
@@ -278,22 +275,6 @@ def server_processes(cluster: Cluster) -> list[psutil.Process]:
             if conn.status == psutil.CONN_LISTEN and port in ports and conn.pid:
                 found.append(psutil.Process(conn.pid))
     return found
-
-
-def cpu_seconds(procs: list[psutil.Process]) -> float:
-    total = 0.0
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            times = proc.cpu_times()
-            total += times.user + times.system
-    return total
-
-
-def percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
