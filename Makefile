@@ -3,10 +3,11 @@ PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+VENDOR := signalling/static/vendor/.built
 PORT ?= 8080
 DATA_DIR ?= .livecore
 
-.PHONY: run test lint types unit system clean help
+.PHONY: run test lint types unit system vendor clean help
 
 help:
 	@echo "make run   - install into .venv and start a node on 127.0.0.1:$(PORT) (embedded Valkey)"
@@ -18,6 +19,15 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# Front-end packages from the committed lockfile, bundled into
+# signalling/static/vendor/ and served by the node itself (no CDN).
+$(VENDOR): package.json package-lock.json signalling/vendor/build.mjs
+	npm ci --no-audit --no-fund --loglevel=error
+	node signalling/vendor/build.mjs
+	touch $(VENDOR)
+
+vendor: $(VENDOR)
+
 # Debian packages the tests need: Chromium for the browser tests (pages,
 # WHIP/WHEP from a real browser). Installed once; skipped where apt is absent.
 system:
@@ -28,7 +38,7 @@ system:
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends chromium >/dev/null; \
 	  else echo "no apt-get: browser tests will be skipped (install Chromium to run them)"; fi; }
 
-run: $(STAMP)
+run: $(STAMP) $(VENDOR)
 	$(BIN)/livecore serve --demo --port $(PORT) --data-dir $(DATA_DIR)
 
 lint: $(STAMP)
@@ -38,10 +48,10 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) system
+unit: $(STAMP) $(VENDOR) system
 	$(BIN)/python -m pytest -q
 
 test: lint types unit
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build *.egg-info
+	rm -rf $(VENV) node_modules signalling/static/vendor .pytest_cache .mypy_cache .ruff_cache build *.egg-info
