@@ -1,24 +1,18 @@
-"""Server settings: one frozen object built from the command line and env.
+"""Server settings: one frozen object, checked, free of I/O.
 
-Every option has an environment variable (``LIVECORE_<NAME>``) so that
-deployments can configure nodes without long command lines; a flag given on
-the command line wins over the environment.
+The command line and the environment (``LIVECORE_<NAME>``) fill it in
+:mod:`livecore.cli`; the token secret and the blocked-words file are read
+there too (:mod:`livecore.cli.environment`), so this module stays pure.
 """
 
 from __future__ import annotations
 
-import os
-import secrets
-import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = ".livecore"
-SECRET_FILE = "secret"
-SECRET_ENV = "LIVECORE_SECRET"
-MIN_SECRET_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,7 +24,9 @@ class Settings:
     #: Redis/Valkey URL; ``None`` starts the embedded Valkey in ``data_dir``.
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
-    node_id: str = field(default_factory=lambda: default_node_id())
+    #: Name of the node in logs, metrics and Valkey (the CLI defaults it to
+    #: ``<hostname>-<pid>``, see :func:`livecore.cli.environment.default_node_id`).
+    node_id: str = "livecore"
     #: Base URL people use to reach this node (printed, used in Location headers).
     public_url: str | None = None
     log_level: str = "info"
@@ -91,56 +87,3 @@ class Settings:
         if self.host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
-
-
-def load_blocked_words(path: Path | None) -> tuple[str, ...]:
-    """Words from a UTF-8 file, one per line (``#`` starts a comment)."""
-    if path is None:
-        return ()
-    words = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        word = line.split("#", 1)[0].strip()
-        if word:
-            words.append(word)
-    return tuple(words)
-
-
-def default_node_id() -> str:
-    """``<hostname>-<pid>``: unique per process, readable in logs and metrics."""
-    return f"{socket.gethostname()}-{os.getpid()}"
-
-
-class SecretError(RuntimeError):
-    """The token secret is missing or too weak."""
-
-
-def load_secret(data_dir: Path, *, create: bool) -> bytes:
-    """Return the token-signing secret.
-
-    Order: ``$LIVECORE_SECRET`` (at least 32 bytes), else ``<data_dir>/secret``;
-    with ``create`` a random secret is written there (mode 0600) on first use.
-    There is never a built-in secret.
-    """
-    env = os.environ.get(SECRET_ENV)
-    if env:
-        value = env.encode()
-        if len(value) < MIN_SECRET_BYTES:
-            raise SecretError(f"{SECRET_ENV} must be at least {MIN_SECRET_BYTES} bytes long")
-        return value
-    path = data_dir / SECRET_FILE
-    if path.exists():
-        value = path.read_bytes().strip()
-        if len(value) < MIN_SECRET_BYTES:
-            raise SecretError(f"{path} holds fewer than {MIN_SECRET_BYTES} bytes")
-        return value
-    if not create:
-        raise SecretError(
-            f"no token secret: set {SECRET_ENV} or start `livecore serve` once with "
-            f"--data-dir {data_dir} to generate {path}"
-        )
-    data_dir.mkdir(parents=True, exist_ok=True)
-    value = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as fh:
-        fh.write(value + b"\n")
-    return value

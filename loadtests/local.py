@@ -25,7 +25,7 @@ import httpx
 import psutil
 
 from livecore import tokens
-from livecore.store.embedded import EmbeddedValkey
+from livecore.cli.embedded import EmbeddedValkey
 
 SERVER_CPU = 0
 LOAD_CPU = 1

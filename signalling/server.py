@@ -1,20 +1,20 @@
-"""``livecore serve``: resolve the store, run uvicorn, shut down cleanly.
+"""``livecore serve``: run uvicorn on a resolved store, shut down cleanly.
 
-Order on start: embedded Valkey (when no URL is given) → app lifespan
+The CLI (:mod:`livecore.cli`) resolves the store first (starting the
+embedded Valkey when no URL is given). Order on start: app lifespan
 (connects Redis) → listening socket → banner. On SIGTERM/SIGINT: uvicorn
-stops accepting and closes connections, the lifespan closes Redis, then the
-embedded Valkey is stopped; the process exits 0.
+stops accepting and closes connections, the lifespan closes Redis and
+:func:`run` returns, after which the CLI stops the embedded Valkey; the
+process exits 0.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import gc
 import logging
 import signal
-import sys
 from collections.abc import Generator
 from typing import Any
 
@@ -22,7 +22,6 @@ import uvicorn
 
 from livecore import __version__, tokens
 from livecore.config import Settings
-from livecore.store.embedded import EmbeddedValkey
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
 from signalling.hub.connection import HubConnection
 
@@ -118,27 +117,13 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def run(settings: Settings, secret: bytes) -> int:
-    """Run a node until SIGTERM/SIGINT; returns the process exit code."""
-    logging.basicConfig(
-        level=settings.log_level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
-    embedded: EmbeddedValkey | None = None
-    if settings.redis_url is None:
-        embedded = EmbeddedValkey(settings.data_dir)
-        embedded.start()
-        settings = dataclasses.replace(settings, redis_url=embedded.url)
-        store = f"embedded Valkey ({embedded.url}, data in {embedded.dir})"
-    else:
-        store = f"Redis/Valkey at {_redact(settings.redis_url)}"
-    try:
-        _run_loop(_serve(settings, secret, store))
-    finally:
-        if embedded is not None:
-            embedded.stop()
-            log.info("embedded Valkey stopped")
+def run(settings: Settings, secret: bytes, store: str) -> int:
+    """Run a node on ``settings.redis_url`` until SIGTERM/SIGINT; the exit code.
+
+    ``store`` describes the store for the banner.
+    """
+    assert settings.redis_url is not None, "the CLI resolves the store first"
+    _run_loop(_serve(settings, secret, store))
     return 0
 
 
@@ -149,11 +134,3 @@ def _run_loop(coro: Any) -> None:
         uvloop.run(coro)
     except ImportError:  # pragma: no cover - uvloop is a dependency
         asyncio.run(coro)
-
-
-def _redact(url: str) -> str:
-    """The URL without its password, for logs."""
-    scheme, sep, rest = url.partition("://")
-    if "@" in rest:
-        rest = "***@" + rest.split("@", 1)[1]
-    return f"{scheme}{sep}{rest}"

@@ -10,7 +10,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from livecore.store.embedded import EmbeddedValkey
+from livecore.cli.embedded import EmbeddedValkey
 from tests.helpers import TEST_SECRET, Node, free_port
 
 

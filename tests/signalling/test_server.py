@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from livecore.store.embedded import EmbeddedValkey
+from livecore.cli.embedded import EmbeddedValkey
 from tests.helpers import ROOT, Node, free_port, valkey_children, wait_gone
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from clients.python.room import RoomClient
-from livecore.store.embedded import EmbeddedValkey
+from livecore.cli.embedded import EmbeddedValkey
 from tests.helpers import Node, create_room, free_port, token
 from tests.signalling.hub.conftest import FAST
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import dataclasses
 import fcntl
+import logging
 import os
 import shutil
 import signal
@@ -25,9 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
+
+from livecore.config import Settings
+
+log = logging.getLogger("livecore")
 
 BINARY_ENV = "LIVECORE_VALKEY_BIN"
 _PR_SET_PDEATHSIG = 1
@@ -228,3 +234,31 @@ class EmbeddedValkey:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@contextlib.contextmanager
+def embedded_store(settings: Settings) -> Iterator[tuple[Settings, str]]:
+    """The settings with a store URL, and the store's description for the banner.
+
+    Without ``redis_url`` an embedded Valkey is started in ``data_dir`` for the
+    life of the block and stopped after it; with one, nothing is started.
+    """
+    if settings.redis_url is not None:
+        yield settings, f"Redis/Valkey at {redact(settings.redis_url)}"
+        return
+    embedded = EmbeddedValkey(settings.data_dir)
+    embedded.start()
+    try:
+        resolved = dataclasses.replace(settings, redis_url=embedded.url)
+        yield resolved, f"embedded Valkey ({embedded.url}, data in {embedded.dir})"
+    finally:
+        embedded.stop()
+        log.info("embedded Valkey stopped")
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for logs."""
+    scheme, sep, rest = url.partition("://")
+    if "@" in rest:
+        rest = "***@" + rest.split("@", 1)[1]
+    return f"{scheme}{sep}{rest}"

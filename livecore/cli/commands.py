@@ -1,0 +1,130 @@
+"""The ``livecore`` commands: ``serve``, ``token`` and ``valkey``.
+
+This package is the composition root: it reads the machine (environment,
+secret file), supervises the embedded Valkey, and alone reaches up into
+``signalling`` (for ``serve``), so the layers below stay free of it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from livecore import tokens
+from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store
+from livecore.cli.environment import (
+    SECRET_ENV,
+    SecretError,
+    default_node_id,
+    load_blocked_words,
+    load_secret,
+)
+from livecore.cli.parser import build_parser, env
+from livecore.config import Settings
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings(
+        host=args.host,
+        port=args.port,
+        redis_url=args.redis or None,
+        data_dir=args.data_dir,
+        node_id=args.node_id or default_node_id(),
+        public_url=args.public_url,
+        log_level=args.log_level,
+        demo=args.demo,
+        tick_ms=args.tick_ms,
+        ws_send_buffer=args.ws_send_buffer,
+        ws_message_rate=args.ws_message_rate,
+        hello_timeout_s=args.hello_timeout,
+        communities_file=Path(args.communities) if args.communities else None,
+        orders_webhook=args.orders_webhook,
+        orders_webhook_secret=args.orders_webhook_secret,
+        ice_addresses=_ice_addresses(args.ice_address),
+        media_max_sessions=args.media_max_sessions,
+        costream_max=args.costream_max,
+        comment_max_chars=args.comment_max_chars,
+        comment_rate=args.comment_rate,
+        comment_burst=args.comment_burst,
+        blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+    )
+    settings.check()
+    secret = load_secret(settings.data_dir, create=True)
+    # The composition root's one upward import, lazy so that `livecore token`
+    # does not load the web and media stacks.
+    from signalling import server
+
+    configure_logging(settings.log_level)
+    with embedded_store(settings) as (resolved, store):
+        return server.run(resolved, secret, store)
+
+
+def configure_logging(level: str) -> None:
+    """Log lines to stderr at ``level``."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
+    """--ice-address values (or the env list); 'all' means every interface (None)."""
+    values = flags or (env("ICE_ADDRESSES") or "127.0.0.1").split(",")
+    values = [v.strip() for v in values if v.strip()]
+    return None if "all" in values else tuple(values)
+
+
+def _token(args: argparse.Namespace) -> int:
+    role = tokens.Role(args.role)
+    if args.room == tokens.ANY_ROOM and role is not tokens.Role.ADMIN:
+        raise ValueError("only admin tokens may be valid for any room ('*')")
+    secret = load_secret(args.data_dir, create=True)
+    print(
+        tokens.mint(
+            secret, role=role, room=args.room, user=args.user, ttl_s=args.ttl,
+            community=args.community,
+        )
+    )  # fmt: skip
+    return 0
+
+
+def _valkey(args: argparse.Namespace) -> int:
+    server = EmbeddedValkey(args.data_dir, tcp_port=args.port)
+    server.start()
+    print(f"valkey ready: redis://127.0.0.1:{args.port}  ({server.url})", flush=True)
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        while not stop and server.process is not None and server.process.poll() is None:
+            time.sleep(0.2)
+    finally:
+        server.stop()
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "token":
+            return _token(args)
+        return _valkey(args)
+    except (EmbeddedValkeyError, SecretError, ValueError, OSError) as exc:
+        print(f"livecore: error: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["SECRET_ENV", "main"]
