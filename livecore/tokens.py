@@ -38,6 +38,10 @@ class Role(StrEnum):
     HOST = "host"
     KOC = "koc"
     VIEWER = "viewer"
+    #: A token role for an audience member who promotes the room; it may do what a
+    #: viewer may. Not to be confused with a room's share-officer *record*
+    #: (:class:`livecore.store.officers.ShareOfficer`: referral code, earnings),
+    #: which any buyer gets with ``officer_apply``, whatever the token's role.
     OFFICER = "officer"
     ADMIN = "admin"
     #: A sensor in the field (soil probe, cold-chain logger): may only POST readings.

@@ -250,7 +250,7 @@ async def publish(client: httpx.AsyncClient, base: str, token: str, clip: Clip) 
 
 # -- server figures -------------------------------------------------------------------
 
-_CODEC_OPS = re.compile(r"^livecore_media_codec_ops_total(?:\{[^}]*\})?\s+(\S+)", re.M)
+_CODEC_OPS = re.compile(r"^livecore_media_codec_ops(?:\{[^}]*\})?\s+(\S+)", re.M)
 
 
 async def codec_ops(client: httpx.AsyncClient, base: str) -> int | None:

@@ -21,7 +21,7 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
-from signalling import communities, health, http, pages, rooms, sensors, whip
+from signalling import communities, health, http_boundary, pages, rooms_api, sensors, whip
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.mediaplane import MediaPlane
@@ -40,9 +40,9 @@ def routes() -> list[Route | Mount]:
     return [
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
-        Route("/api/rooms", rooms.create_room, methods=["POST"]),
-        Route("/api/rooms", rooms.list_rooms, methods=["GET"]),
-        Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
+        Route("/api/rooms", rooms_api.create_room, methods=["POST"]),
+        Route("/api/rooms", rooms_api.list_rooms, methods=["GET"]),
+        Route("/api/rooms/{room}", rooms_api.get_room, methods=["GET"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
         Route("/whip/{room}", whip.whip_post, methods=["POST"]),
@@ -138,9 +138,9 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         routes=routes(),
         lifespan=lifespan,
         exception_handlers={
-            LivecoreError: http.on_livecore_error,
-            HTTPException: http.on_http_exception,
-            Exception: http.on_unexpected,
+            LivecoreError: http_boundary.on_livecore_error,
+            HTTPException: http_boundary.on_http_exception,
+            Exception: http_boundary.on_unexpected,
         },
     )
     app.add_middleware(CountRequests, metrics=metrics)

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.communities import parse_community
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http import authorize, limit_writes, read_json
+from signalling.http_boundary import authorize, limit_writes, read_json
 
 ADMIN = frozenset({tokens.Role.ADMIN})
 MAX_BATCH = 1000

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 from livecore.clock import Clock
 from livecore.config import Settings
 from livecore.ratelimit import KeyedLimiter
-from livecore.store.rooms import RoomStore
+from livecore.store.room_meta import RoomStore
 from signalling.metrics import Metrics
 
 

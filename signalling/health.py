@@ -9,7 +9,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from signalling.http import ctx
+from signalling.http_boundary import ctx
 
 REDIS_CHECK_TIMEOUT_S = 1.0
 

@@ -65,8 +65,9 @@ class Metrics:
         from media.metrics import codec_ops
 
         self.codec_ops = Gauge(
-            "livecore_media_codec_ops_total",
-            "Decodes/encodes on the media forwarding path (0 when forwarding works)",
+            "livecore_media_codec_ops",
+            "Decodes/encodes counted on the media forwarding path since start (0 when "
+            "forwarding works); a gauge read from media.metrics.codec_ops",
             registry=r,
         )
         self.codec_ops.set_function(lambda: codec_ops.value)

@@ -31,7 +31,7 @@ from redis.exceptions import RedisError, ResponseError
 
 from livecore.clock import Clock
 from livecore.store import keys
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 log = logging.getLogger("livecore.orders")
 GROUP = "webhook"
@@ -91,7 +91,7 @@ class OrderForwarder:
 
     async def _discover(self) -> None:
         for room in await self.redis.smembers(keys.ORDER_ROOMS):
-            stream = keys.room(text(room), "orders")
+            stream = keys.room(as_str(room), "orders")
             if stream not in self._streams:
                 with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists
                     await self.redis.xgroup_create(stream, GROUP, id="0", mkstream=True)
@@ -105,7 +105,7 @@ class OrderForwarder:
         )
         count = 0
         for stream, entries in reply or []:
-            count += await self._deliver(text(stream), entries)
+            count += await self._deliver(as_str(stream), entries)
         return count
 
     async def _claim_stale(self) -> int:
@@ -125,8 +125,8 @@ class OrderForwarder:
             if not fields:  # deleted by trimming while pending
                 await self.redis.xack(stream, GROUP, entry_id)
                 continue
-            eid = text(entry_id)
-            order = {text(k): _value(text(k), text(v)) for k, v in fields.items()}
+            eid = as_str(entry_id)
+            order = {as_str(k): _value(as_str(k), as_str(v)) for k, v in fields.items()}
             now = int(self.clock.time())
             body = json.dumps(
                 {"id": f"{room}:{eid}", "room": room, "sent_at": now, **order},

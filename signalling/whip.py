@@ -20,7 +20,7 @@ from starlette.responses import Response
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http import authorize, ctx, read_body, require_content_type
+from signalling.http_boundary import authorize, ctx, read_body, require_content_type
 
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})

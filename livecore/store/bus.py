@@ -23,7 +23,7 @@ from redis.asyncio import Redis
 
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 #: Events kept per room for recovery (approximate: the stream is trimmed with ~).
 HISTORY_MAX = 10_000
@@ -173,7 +173,7 @@ class Bus:
 
     @staticmethod
     def _emitted(reply: Any) -> Emitted:
-        return Emitted(int(reply[0]), text(reply[1]))
+        return Emitted(int(reply[0]), as_str(reply[1]))
 
     async def emit(self, room: str, payload: bytes) -> Emitted:
         """Append and publish one event (msgpack map without ``o``)."""
@@ -197,7 +197,7 @@ class Bus:
             return max(1, int(reply[1]))
         if int(reply[0]) == 0:
             epoch = await self.redis.get(keys.room(room, "epoch"))
-            return Emitted(int(reply[1]), text(epoch))
+            return Emitted(int(reply[1]), as_str(epoch))
         return self._emitted(reply)
 
     async def set_state(self, room: str, field: str, value: bytes, payload: bytes) -> Emitted:
@@ -236,7 +236,7 @@ class Bus:
         )
         last = int(offset)
         first_offset = _offset_of(first) if first != -1 else last + 1
-        return Head(text(epoch), last, first_offset)
+        return Head(as_str(epoch), last, first_offset)
 
     async def history(
         self, room: str, after: int, upto: int | None = None, limit: int = 1000
@@ -260,4 +260,4 @@ def _entries(reply: Any) -> list[tuple[int, bytes]]:
 
 
 def _offset_of(entry_id: bytes | str) -> int:
-    return int(text(entry_id).split("-", 1)[0])
+    return int(as_str(entry_id).split("-", 1)[0])

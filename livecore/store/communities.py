@@ -11,7 +11,7 @@ import json
 from redis.asyncio import Redis
 
 from livecore.communities import Community, CommunityIndex, parse_community
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 REGISTRY = "lc:communities"
 VERSION = "lc:communities:v"
@@ -45,7 +45,7 @@ class CommunityStore:
         if version != self._version:
             raw = await self.redis.hgetall(REGISTRY)
             self.index = CommunityIndex(
-                [parse_community(json.loads(text(v))) for v in raw.values()]
+                [parse_community(json.loads(as_str(v))) for v in raw.values()]
             )
             self._version = version
         return self.index

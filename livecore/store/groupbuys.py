@@ -29,7 +29,7 @@ from livecore.groupbuy import ATTRIBUTION_WINDOW_S, GroupBuySpec
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, channel
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 DEADLINES = "lc:gb:deadlines"  # not room-tagged: read by every node's sweep
 ORDERS_MAXLEN = 100_000
@@ -309,23 +309,23 @@ class GroupBuyStore:
         members = await self.redis.zrangebyscore(DEADLINES, 0, now, start=0, num=limit)
         out = []
         for member in members:
-            room, _, gid = text(member).partition("|")
+            room, _, gid = as_str(member).partition("|")
             out.append((room, gid))
         return out
 
     async def spec(self, room: str, gid: str) -> dict[str, str] | None:
         raw = await self.redis.hgetall(self._k(room, gid))
-        return {text(k): text(v) for k, v in raw.items()} if raw else None
+        return {as_str(k): as_str(v) for k, v in raw.items()} if raw else None
 
     async def group(self, room: str, gid: str, grp: str) -> GroupState:
         raw = await self.redis.hmget(self._k(room, gid, f":g:{grp}"), ["v", "n", "q", "s", "b"])
         v, n, q, s, b = raw
-        return GroupState(int(v or 0), int(n or 0), int(q or 0), text(s) if s else "open",
+        return GroupState(int(v or 0), int(n or 0), int(q or 0), as_str(s) if s else "open",
                           b == b"1")  # fmt: skip
 
     async def open_ids(self, room: str) -> list[str]:
         """Group buys of the room that are still open."""
-        gids = sorted(text(g) for g in await self.redis.smembers(keys.room(room, "gbs")))
+        gids = sorted(as_str(g) for g in await self.redis.smembers(keys.room(room, "gbs")))
         out = []
         for gid in gids:
             if await self.redis.hget(self._k(room, gid), "status") == b"open":
@@ -334,7 +334,7 @@ class GroupBuyStore:
 
     async def members(self, room: str, gid: str, grp: str) -> dict[str, int]:
         raw = await self.redis.hgetall(self._k(room, gid, f":m:{grp}"))
-        return {text(k): int(v) for k, v in raw.items()}
+        return {as_str(k): int(v) for k, v in raw.items()}
 
 
 def _result(reply: Any) -> tuple[int, GroupState | int]:
@@ -342,4 +342,6 @@ def _result(reply: Any) -> tuple[int, GroupState | int]:
     if code < 0:
         return code, int(reply[1]) if len(reply) > 1 else 0
     v, n, q, status, bonus = reply[1:6]
-    return code, GroupState(int(v or 0), int(n or 0), int(q or 0), text(status), text(bonus) == "1")
+    return code, GroupState(
+        int(v or 0), int(n or 0), int(q or 0), as_str(status), as_str(bonus) == "1"
+    )

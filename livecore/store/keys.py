@@ -13,8 +13,3 @@ ORDER_ROOMS = f"{PREFIX}:orders:rooms"
 def room(room_id: str, part: str) -> str:
     """``lc:{<room>}:<part>``"""
     return f"{PREFIX}:{{{room_id}}}:{part}"
-
-
-def text(value: object) -> str:
-    """A Redis reply (bytes with the default client) as a str."""
-    return value.decode() if isinstance(value, bytes) else str(value)

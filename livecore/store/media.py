@@ -18,7 +18,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from livecore.store import keys
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 ORIGIN_TTL_S = 6
 GRANT_TTL_S = 120
@@ -67,11 +67,11 @@ class MediaStore:
 
     async def origins(self, room: str) -> dict[str, Origin]:
         raw: Any = await self.redis.hgetall(keys.room(room, "origins"))
-        return {text(user): Origin.parse(text(value)) for user, value in raw.items()}
+        return {as_str(user): Origin.parse(as_str(value)) for user, value in raw.items()}
 
     async def origin(self, room: str, user: str) -> Origin | None:
         raw = await self.redis.hget(keys.room(room, "origins"), user)
-        return Origin.parse(text(raw)) if raw else None
+        return Origin.parse(as_str(raw)) if raw else None
 
     async def withdraw(self, room: str, user: str, origin: Origin) -> bool:
         """Remove ``origin`` if it is still the registered one; True for the one remover."""

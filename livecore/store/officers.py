@@ -22,7 +22,7 @@ from redis.asyncio import Redis
 
 from livecore.groupbuy import ATTRIBUTION_WINDOW_S
 from livecore.store import keys
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
@@ -62,7 +62,12 @@ return {1, ARGV[2]}
 
 
 @dataclass(frozen=True, slots=True)
-class Officer:
+class ShareOfficer:
+    """A room's share officer (分享官): a buyer who applied and got a referral code.
+
+    Unrelated to the token role ``officer`` (:attr:`livecore.tokens.Role.OFFICER`).
+    """
+
     user: str
     code: str
     recruiter: str
@@ -82,7 +87,7 @@ def new_code() -> str:
     return "".join(secrets.choice(_CODE_ALPHABET) for _ in range(6))
 
 
-class OfficerStore:
+class ShareOfficerStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._attribute = redis.register_script(_ATTRIBUTE)
@@ -94,7 +99,7 @@ class OfficerStore:
             keys=[keys.room(room, "officer_codes"), keys.room(room, "attrib")],
             args=[keys.room(room, ""), code, user, now, ATTRIBUTION_WINDOW_S],
         )
-        return int(reply[0]), text(reply[1]) if len(reply) > 1 else ""
+        return int(reply[0]), as_str(reply[1]) if len(reply) > 1 else ""
 
     async def apply(self, room: str, user: str, now: int) -> tuple[int, str]:
         """1 new officer, 0 already one, -1 not a buyer (code second)."""
@@ -105,18 +110,18 @@ class OfficerStore:
                 args=[user, new_code(), now, ATTRIBUTION_WINDOW_S],
             )  # fmt: skip
             if int(reply[0]) != -2:  # -2: the random code was taken; draw again
-                return int(reply[0]), text(reply[1]) if len(reply) > 1 else ""
+                return int(reply[0]), as_str(reply[1]) if len(reply) > 1 else ""
         raise RuntimeError("could not draw a free referral code")
 
-    async def get(self, room: str, user: str) -> Officer | None:
+    async def get(self, room: str, user: str) -> ShareOfficer | None:
         raw = await self.redis.hgetall(keys.room(room, f"officer:{user}"))
         if not raw or b"code" not in raw:
             return None
         rank: Any = await self.redis.zrevrank(keys.room(room, "leaderboard"), user)
-        return Officer(
+        return ShareOfficer(
             user=user,
-            code=text(raw[b"code"]),
-            recruiter=text(raw.get(b"recruiter", b"")),
+            code=as_str(raw[b"code"]),
+            recruiter=as_str(raw.get(b"recruiter", b"")),
             earned_cents=int(raw.get(b"earned", 0)),
             referrals=int(raw.get(b"referrals", 0)),
             rank=None if rank is None else int(rank) + 1,
@@ -127,4 +132,4 @@ class OfficerStore:
         rows: Any = await self.redis.zrevrange(
             keys.room(room, "leaderboard"), 0, top - 1, withscores=True
         )
-        return [[text(user), int(score)] for user, score in rows]
+        return [[as_str(user), int(score)] for user, score in rows]

@@ -19,7 +19,7 @@ from redis.asyncio import Redis
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, Emitted, channel
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 #: Polls a room may hold in all (open and closed).
 MAX_POLLS = 50
@@ -162,7 +162,9 @@ class PollStore:
 
     async def due(self, room: str, now: int) -> list[str]:
         """Open polls whose close time has come."""
-        return [text(p) for p in await self.redis.zrangebyscore(keys.room(room, "closing"), 0, now)]
+        return [
+            as_str(p) for p in await self.redis.zrangebyscore(keys.room(room, "closing"), 0, now)
+        ]
 
     async def tally(self, room: str, pid: str) -> tuple[list[int], int] | None:
         """Current counts and version of a poll."""
@@ -176,7 +178,7 @@ class PollStore:
 
     async def all(self, room: str) -> list[Poll]:
         """Every poll of the room, newest first."""
-        pids = sorted(text(p) for p in await self.redis.smembers(keys.room(room, "polls")))
+        pids = sorted(as_str(p) for p in await self.redis.smembers(keys.room(room, "polls")))
         pipe = self.redis.pipeline(transaction=False)
         for pid in pids:
             pipe.hgetall(self._k(room, pid))

@@ -11,7 +11,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec, Scope
 from livecore.store import keys
 from livecore.store.groupbuys import GroupState
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 if TYPE_CHECKING:
     from signalling.hub.connection import HubConnection
@@ -100,7 +100,7 @@ async def group_states(
             names = [ROOM_GROUP]
         elif everyone:
             raw = await hub.ctx.redis.smembers(keys.room(room_id, f"gb:{gid}:groups"))
-            names = sorted(text(g) for g in raw)
+            names = sorted(as_str(g) for g in raw)
         else:
             names = [community] if community else []
         for name in names:

@@ -35,7 +35,7 @@ from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
 from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.media import MediaStore
-from livecore.store.officers import OfficerStore
+from livecore.store.officers import ShareOfficerStore
 from livecore.store.polls import PollStore
 from signalling.context import NodeContext
 from signalling.hub import commerce, snapshot
@@ -64,7 +64,7 @@ class Hub(BusReader):
         self.polls = PollStore(ctx.redis, self.bus, self.batcher)
         self.counters = Counters(ctx.redis)
         self.groupbuys = GroupBuyStore(ctx.redis, self.bus, self.batcher)
-        self.officers = OfficerStore(ctx.redis)
+        self.officers = ShareOfficerStore(ctx.redis)
         self.communities = CommunityStore(ctx.redis)
         self.media_store = MediaStore(ctx.redis)
         #: The node's media plane, set by the app (closes co-streams ended elsewhere).

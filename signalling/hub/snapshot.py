@@ -9,9 +9,9 @@ import msgpack
 
 from livecore import wire
 from livecore.store import keys
-from livecore.store.keys import text
 from livecore.store.media import ORIGIN_TTL_S
 from livecore.store.polls import Poll
+from livecore.store.replies import as_str
 from livecore.tokens import Claims
 
 if TYPE_CHECKING:
@@ -59,7 +59,7 @@ async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) ->
         event = msgpack.unpackb(payload, raw=False)
         if event.get("t") == wire.EventType.COMMENT and offset not in deleted:
             comments.append(wire.encode_event(offset, event))
-    room_state = {text(k): msgpack.unpackb(v, raw=False) for k, v in raw_state.items()}
+    room_state = {as_str(k): msgpack.unpackb(v, raw=False) for k, v in raw_state.items()}
     offset = max(head.offset, recent[-1][0] if recent else 0)
     groupbuys = []
     for gid in await hub.groupbuys.open_ids(room_id):

@@ -54,7 +54,7 @@ def decoded_at_least(user: str, frames: int) -> str:
 
 def codec_ops(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics").text
-    match = re.search(r"^livecore_media_codec_ops_total (\S+)$", text, re.M)
+    match = re.search(r"^livecore_media_codec_ops (\S+)$", text, re.M)
     assert match is not None
     return float(match.group(1))
 

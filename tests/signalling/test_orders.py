@@ -20,7 +20,7 @@ import redis.asyncio
 from clients.python.room import RoomClient
 from livecore.store import keys
 from livecore.store.groupbuys import DEADLINES
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 from tests.helpers import Node, create_room, free_port, token
 from tests.signalling.hub.conftest import FAST
 
@@ -99,7 +99,7 @@ async def stream_orders(redis_url: str, room: str = "r1") -> dict[str, dict[str,
         raw = await client.xrange(keys.room(room, "orders"))
     finally:
         await client.aclose()
-    return {f"{room}:{text(eid)}": {text(k): text(v) for k, v in f.items()} for eid, f in raw}
+    return {f"{room}:{as_str(eid)}": {as_str(k): as_str(v) for k, v in f.items()} for eid, f in raw}
 
 
 async def pending(redis_url: str, room: str = "r1") -> int:

@@ -95,7 +95,7 @@ async def frames_within(viewer: Viewer, count: int, seconds: float) -> bool:
 
 def codec_ops(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics").text
-    return float(re.search(r"^livecore_media_codec_ops_total (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+    return float(re.search(r"^livecore_media_codec_ops (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
 
 
 @pytest.mark.parametrize("codec", ["h264", "vp8"])

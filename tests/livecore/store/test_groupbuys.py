@@ -19,8 +19,8 @@ from livecore.store import keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
 from livecore.store.groupbuys import DEADLINES, GroupBuyStore, GroupState
-from livecore.store.keys import text
-from livecore.store.officers import _CODE_ALPHABET, OfficerStore
+from livecore.store.officers import _CODE_ALPHABET, ShareOfficerStore
+from livecore.store.replies import as_str
 
 ROOM = "r1"
 NOW = 1_800_000_000
@@ -33,7 +33,7 @@ class Shop:
 
     redis: redis.asyncio.Redis
     gbs: GroupBuyStore
-    officers: OfficerStore
+    officers: ShareOfficerStore
     bus: Bus
     batched: bool
 
@@ -67,7 +67,7 @@ class Shop:
     async def orders(self) -> list[dict[str, str]]:
         """The room's orders stream, oldest first."""
         raw = await self.redis.xrange(keys.room(ROOM, "orders"))
-        return [{text(k): text(v) for k, v in fields.items()} for _, fields in raw]
+        return [{as_str(k): as_str(v) for k, v in fields.items()} for _, fields in raw]
 
     async def earned(self, officer: str) -> int:
         found = await self.officers.get(ROOM, officer)
@@ -82,7 +82,7 @@ async def shop(aredis: redis.asyncio.Redis, request: pytest.FixtureRequest) -> A
     batched = request.param == "batched"
     batcher = ScriptBatcher(aredis) if batched else None
     bus = Bus(aredis, batcher=batcher)
-    yield Shop(aredis, GroupBuyStore(aredis, bus, batcher), OfficerStore(aredis), bus, batched)
+    yield Shop(aredis, GroupBuyStore(aredis, bus, batcher), ShareOfficerStore(aredis), bus, batched)
 
 
 def state(code_state: tuple[int, Any]) -> GroupState:
@@ -307,7 +307,7 @@ async def test_neighbour_bonus(shop: Shop) -> None:
     (formed,) = await shop.events("groupbuy_formed")
     assert formed["unit_cents"] == 1000 - 100 - 50 and formed["members"] == 6
     invby = await shop.redis.hgetall(keys.room(ROOM, f"gb:{gid}:invby:g1"))
-    assert {text(k): text(v) for k, v in invby.items()} == {"u1": "u0", "u2": "u1"}
+    assert {as_str(k): as_str(v) for k, v in invby.items()} == {"u1": "u0", "u2": "u1"}
 
 
 async def test_no_bonus_without_enough_invites(shop: Shop) -> None:

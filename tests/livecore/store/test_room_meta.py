@@ -7,7 +7,7 @@ import asyncio
 import redis.asyncio
 
 from livecore.rooms import Room
-from livecore.store.rooms import RoomStore
+from livecore.store.room_meta import RoomStore
 
 
 def room(room_id: str, host: str = "h", created: int = 1) -> Room:

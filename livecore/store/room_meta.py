@@ -6,7 +6,7 @@ from redis.asyncio import Redis
 
 from livecore.rooms import Room
 from livecore.store import keys
-from livecore.store.keys import text
+from livecore.store.replies import as_str
 
 # Create-if-absent in one step: two hosts racing for one id cannot both win.
 _CREATE = """
@@ -37,12 +37,12 @@ class RoomStore:
         data = await self.redis.hgetall(keys.room(room_id, "meta"))
         if not data:
             return None
-        return Room.from_hash({text(k): text(v) for k, v in data.items()})
+        return Room.from_hash({as_str(k): as_str(v) for k, v in data.items()})
 
     async def recent(self, limit: int = 50) -> list[str]:
         """Ids of the most recently created rooms, newest first."""
         ids = await self.redis.zrevrange(keys.ROOMS_INDEX, 0, limit - 1)
-        return [text(i) for i in ids]
+        return [as_str(i) for i in ids]
 
     async def set_status(self, room_id: str, status: str) -> None:
         """Record the room's status (``live`` once its host publishes)."""
