@@ -19,6 +19,7 @@ from livecore.clock import Clock, SystemClock
 from livecore.communities import load_file
 from livecore.config import Settings
 from livecore.errors import LivecoreError
+from livecore.rooms import Room
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
 from signalling import communities, health, http_boundary, pages, rooms_api, sensors, whip
@@ -113,10 +114,13 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             await ensure_demo_room(app.state.ctx)
         hub = Hub(app.state.ctx)
         app.state.hub = hub
-        await seed_communities(hub, settings)
+        await seed_communities(app.state.ctx, settings)
         await hub.start()
-        media = MediaPlane(app.state.ctx, hub, PeerConfig(host_addresses=settings.ice_addresses))
-        hub.media = app.state.media = media
+        media = MediaPlane(
+            app.state.ctx, hub.rooms, PeerConfig(host_addresses=settings.ice_addresses)
+        )
+        app.state.media = media
+        hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
         media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
@@ -147,16 +151,16 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     return app
 
 
-async def seed_communities(hub: Hub, settings: Settings) -> None:
+async def seed_communities(node: NodeContext, settings: Settings) -> None:
     """Load ``--communities FILE`` into the registry; with none given, seed the
     bundled sample into an empty registry (the demo's compounds)."""
     path = settings.communities_file
     if path is None:
-        if await hub.ctx.redis.exists(REGISTRY):
+        if await node.redis.exists(REGISTRY):
             return
         path = SAMPLE_COMMUNITIES
     communities = load_file(path)
-    await hub.communities.upsert(communities)
+    await node.stores.communities.upsert(communities)
     log.info("loaded %d communities from %s", len(communities), path.name)
 
 
@@ -166,8 +170,6 @@ DEMO_HOST = "demo-host"
 
 async def ensure_demo_room(node: NodeContext) -> None:
     """Create the demo room of ``make run`` once."""
-    from livecore.rooms import Room
-
     now = int(node.clock.time())
     room = Room(
         id=DEMO_ROOM,

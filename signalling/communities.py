@@ -8,14 +8,15 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.communities import parse_community
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http_boundary import authorize, limit_writes, read_json
+from livecore.store.communities import CommunityStore
+from signalling.http_boundary import authorize, ctx, limit_writes, read_json
 
 ADMIN = frozenset({tokens.Role.ADMIN})
 MAX_BATCH = 1000
 
 
-def _store(request: Request):  # type: ignore[no-untyped-def]
-    return request.app.state.hub.communities
+def _store(request: Request) -> CommunityStore:
+    return ctx(request).stores.communities
 
 
 async def list_communities(request: Request) -> Response:

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from livecore.clock import Clock
 from livecore.config import Settings
 from livecore.ratelimit import KeyedLimiter
+from livecore.store.facade import Stores
 from livecore.store.room_meta import RoomStore
 from signalling.metrics import Metrics
 
@@ -23,6 +24,8 @@ class NodeContext:
     redis: Redis
     metrics: Metrics
     started_at: float
+    #: Every store adapter (one script batcher, one bus) for endpoints and the hub.
+    stores: Stores = field(init=False)
     rooms: RoomStore = field(init=False)
     #: Writes over HTTP (room creation ...) per client address: 5/s, bursts of 20.
     http_writes: KeyedLimiter = field(init=False)
@@ -30,6 +33,7 @@ class NodeContext:
     device_posts: KeyedLimiter = field(init=False)
 
     def __post_init__(self) -> None:
-        self.rooms = RoomStore(self.redis)
+        self.stores = Stores(self.redis)
+        self.rooms = self.stores.rooms
         self.http_writes = KeyedLimiter(self.clock, rate=5.0, burst=20.0)
         self.device_posts = KeyedLimiter(self.clock, rate=2.0, burst=10.0)

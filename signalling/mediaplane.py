@@ -17,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 import msgpack
@@ -27,14 +28,11 @@ from redis.exceptions import RedisError
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import RoomStatus
-from livecore.store.media import ORIGIN_TTL_S, MediaStore, Origin
+from livecore.store.media import Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
-
-if TYPE_CHECKING:
-    from signalling.context import NodeContext
-    from signalling.hub.hub import Hub
+from signalling.context import NodeContext
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
@@ -52,11 +50,13 @@ class Entry:
 
 
 class MediaPlane:
-    def __init__(self, ctx: NodeContext, hub: Hub, config: PeerConfig) -> None:
+    def __init__(self, ctx: NodeContext, rooms: Collection[str], config: PeerConfig) -> None:
+        """``rooms``: the ids of the rooms the hub listens to (read on every beat)."""
         self.ctx = ctx
-        self.hub = hub
+        self.rooms = rooms
         self.config = config
-        self.store = MediaStore(ctx.redis)
+        self.bus = ctx.stores.bus
+        self.store = ctx.stores.media
         self.entries: dict[str, Entry] = {}
         self.publishers: dict[tuple[str, str], PublisherSession] = {}
         self.pulled: dict[tuple[str, str], PublisherSession] = {}
@@ -136,7 +136,7 @@ class MediaPlane:
         )  # fmt: skip
 
     async def _event(self, room: str, event: dict[str, Any]) -> None:
-        await self.hub.bus.emit(room, msgpack.packb(event))
+        await self.bus.emit(room, msgpack.packb(event))
 
     # -- WHEP ---------------------------------------------------------------------------
 
@@ -200,7 +200,7 @@ class MediaPlane:
             return session
 
     def _stale(self, origin: Origin) -> bool:
-        return origin.at + ORIGIN_TTL_S < int(self.ctx.clock.time())
+        return origin.is_stale(int(self.ctx.clock.time()))
 
     async def end(self, session_id: str, kind: str, claims: tokens.Claims, room: str) -> None:
         """DELETE of a WHIP/WHEP resource: its owner (or the room's host) ends it."""
@@ -227,7 +227,7 @@ class MediaPlane:
                     await self._announce(room, user)
                 for (room, user), session in list(self.pulled.items()):
                     await self._check_origin(room, user, session)
-                for room in list(self.hub.rooms):
+                for room in list(self.rooms):
                     await self._sweep_origins(room)
             except (RedisError, OSError) as exc:
                 log.warning("media heartbeat failed: %s", exc)

@@ -52,5 +52,5 @@ async def post_readings(request: Request) -> Response:
     if await node.rooms.get(room) is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
     event = {"t": "sensor", "device": claims.user, "readings": readings}
-    emitted = await request.app.state.hub.bus.emit(room, msgpack.packb(event))
+    emitted = await ctx(request).stores.bus.emit(room, msgpack.packb(event))
     return JSONResponse({"o": emitted.offset}, status_code=202)

@@ -19,6 +19,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import msgpack
 from redis.asyncio import Redis
 
 from livecore.store import keys
@@ -117,14 +118,17 @@ class Head:
     first: int
 
 
+def emitted(reply: Any) -> Emitted:
+    """The ``{offset, epoch}`` reply of a script that ended in ``emit``."""
+    return Emitted(int(reply[0]), as_str(reply[1]))
+
+
 def channel(room: str) -> str:
     return keys.room(room, "bus")
 
 
 def parse_channel_message(data: bytes) -> tuple[str, int, bytes] | dict[str, Any] | None:
     """``(epoch, offset, payload)`` for a durable event, a dict for ephemeral state."""
-    import msgpack
-
     if data[:1] == b"E":
         epoch, _, rest = data[1:].partition(b"|")
         offset, _, payload = rest.partition(b"|")
@@ -165,20 +169,19 @@ class Bus:
         self._delete_emit = redis.register_script(_DELETE_EMIT)
         self._ensure = redis.register_script(_ENSURE)
 
-    def _keys(self, room: str) -> list[str]:
+    def emit_keys(self, room: str) -> list[str]:
+        """KEYS of :data:`EMIT_LUA`'s ``emit``: stream, offset, epoch (scripts that
+        emit put them first)."""
         return [keys.room(room, "events"), keys.room(room, "offset"), keys.room(room, "epoch")]
 
-    def _args(self, room: str, payload: bytes) -> list[Any]:
+    def emit_args(self, room: str, payload: bytes) -> list[Any]:
+        """ARGV of ``emit``: channel, payload, history cap, candidate epoch."""
         return [channel(room), payload, self.history_max, secrets.token_hex(8)]
-
-    @staticmethod
-    def _emitted(reply: Any) -> Emitted:
-        return Emitted(int(reply[0]), as_str(reply[1]))
 
     async def emit(self, room: str, payload: bytes) -> Emitted:
         """Append and publish one event (msgpack map without ``o``)."""
-        return self._emitted(
-            await self._emit(keys=self._keys(room), args=self._args(room, payload))
+        return emitted(
+            await self._emit(keys=self.emit_keys(room), args=self.emit_args(room, payload))
         )
 
     async def comment(
@@ -191,39 +194,44 @@ class Bus:
         """
         dedup = keys.room(room, f"dedup:{user}:{cid or ''}")
         mute = keys.room(room, f"muted:{user}")
-        args = [*self._args(room, payload), "1" if cid else "0", dedup_ttl_s]
-        reply = await run(self._comment, [*self._keys(room), mute, dedup], args, self.batcher)
+        args = [*self.emit_args(room, payload), "1" if cid else "0", dedup_ttl_s]
+        reply = await run(self._comment, [*self.emit_keys(room), mute, dedup], args, self.batcher)
         if int(reply[0]) == -1:
             return max(1, int(reply[1]))
         if int(reply[0]) == 0:
             epoch = await self.redis.get(keys.room(room, "epoch"))
             return Emitted(int(reply[1]), as_str(epoch))
-        return self._emitted(reply)
+        return emitted(reply)
 
     async def set_state(self, room: str, field: str, value: bytes, payload: bytes) -> Emitted:
         """Set ``field`` of the room's state hash and emit ``payload``, atomically."""
-        args = [*self._args(room, payload), field, value]
-        return self._emitted(
-            await self._hset_emit(keys=[*self._keys(room), keys.room(room, "state")], args=args)
+        args = [*self.emit_args(room, payload), field, value]
+        return emitted(
+            await self._hset_emit(keys=[*self.emit_keys(room), keys.room(room, "state")], args=args)
         )
 
     async def mute(self, room: str, user: str, seconds: int, payload: bytes) -> Emitted:
         """Mute ``user`` for ``seconds`` and emit ``payload``, atomically."""
-        args = [*self._args(room, payload), "1", seconds]
+        args = [*self.emit_args(room, payload), "1", seconds]
         mute_key = keys.room(room, f"muted:{user}")
-        return self._emitted(await self._setex_emit(keys=[*self._keys(room), mute_key], args=args))
+        return emitted(await self._setex_emit(keys=[*self.emit_keys(room), mute_key], args=args))
 
     async def delete(self, room: str, target: int, payload: bytes, keep: int = 1000) -> bool:
         """Mark comment ``target`` deleted and emit ``payload``; False if it already was."""
-        args = [*self._args(room, payload), target, keep]
+        args = [*self.emit_args(room, payload), target, keep]
         deleted = keys.room(room, "deleted")
-        reply = await self._delete_emit(keys=[*self._keys(room), deleted], args=args)
+        reply = await self._delete_emit(keys=[*self.emit_keys(room), deleted], args=args)
         return int(reply[0]) > 0
 
     async def deleted(self, room: str) -> set[int]:
         """Offsets of deleted comments (the most recent ``keep``)."""
         members: Any = await self.redis.zrange(keys.room(room, "deleted"), 0, -1)
         return {int(x) for x in members}
+
+    async def state(self, room: str) -> dict[str, Any]:
+        """The room's state hash (pinned cards, question, commission …), decoded."""
+        raw: Any = await self.redis.hgetall(keys.room(room, "state"))
+        return {as_str(k): msgpack.unpackb(v, raw=False) for k, v in raw.items()}
 
     async def ephemeral(self, room: str, payload: bytes) -> None:
         """Publish coalescable state (no offset, not stored)."""
@@ -232,7 +240,7 @@ class Bus:
     async def head(self, room: str) -> Head:
         """Epoch, last offset and first offset still held (the history is created if new)."""
         epoch, offset, first = await self._ensure(
-            keys=self._keys(room), args=[secrets.token_hex(8)]
+            keys=self.emit_keys(room), args=[secrets.token_hex(8)]
         )
         last = int(offset)
         first_offset = _offset_of(first) if first != -1 else last + 1

@@ -25,7 +25,12 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
-from livecore.groupbuy import ATTRIBUTION_WINDOW_S, GroupBuySpec
+from livecore.groupbuy import (
+    ATTRIBUTION_WINDOW_S,
+    DEFAULT_LEVEL1_BP,
+    DEFAULT_LEVEL2_BP,
+    GroupBuySpec,
+)
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, channel
@@ -263,7 +268,7 @@ class GroupBuyStore:
         reply = await run(
             self._join,
             [*self._group_keys(room, gid, grp), keys.room(room, "buyers"),
-             keys.room(room, "orders"), *self.bus._keys(room), self._k(room, gid, ":groups")],
+             keys.room(room, "orders"), *self.bus.emit_keys(room), self._k(room, gid, ":groups")],
             [keys.room(room, ""), channel(room), self.bus.history_max, secrets.token_hex(8), gid,
              grp, user, qty, inviter, now, ATTRIBUTION_WINDOW_S],
             self.batcher,
@@ -288,7 +293,7 @@ class GroupBuyStore:
                     self._k(room, gid),
                     self._k(room, gid, ":groups"),
                     keys.room(room, "orders"),
-                    *self.bus._keys(room),
+                    *self.bus.emit_keys(room),
                 ],
                 args=[
                     keys.room(room, ""),
@@ -331,6 +336,33 @@ class GroupBuyStore:
             if await self.redis.hget(self._k(room, gid), "status") == b"open":
                 out.append(gid)
         return out
+
+    async def group_names(self, room: str, gid: str) -> list[str]:
+        """Every group of a group buy that has (had) a member, sorted."""
+        raw = await self.redis.smembers(self._k(room, gid, ":groups"))
+        return sorted(as_str(g) for g in raw)
+
+    async def quantity_of(self, room: str, gid: str, grp: str, user: str) -> int | None:
+        """What ``user`` joined ``grp`` with (None: not a member)."""
+        qty = await self.redis.hget(self._k(room, gid, f":m:{grp}"), user)
+        return None if qty is None else int(qty)
+
+    async def commission(self, room: str) -> tuple[int, int]:
+        """The room's commission levels in basis points (the defaults until set)."""
+        raw = await self.redis.hget(keys.room(room, "state"), "commission")
+        if not raw:
+            return DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP
+        level1, level2 = msgpack.unpackb(raw)
+        return int(level1), int(level2)
+
+    async def set_commission(self, room: str, level1: int, level2: int) -> None:
+        await self.redis.hset(
+            keys.room(room, "state"), "commission", msgpack.packb([level1, level2])
+        )
+
+    async def note_order_room(self, room: str) -> None:
+        """Register a room that has orders, for the webhook forwarder."""
+        await self.redis.sadd(keys.ORDER_ROOMS, room)
 
     async def members(self, room: str, gid: str, grp: str) -> dict[str, int]:
         raw = await self.redis.hgetall(self._k(room, gid, f":m:{grp}"))

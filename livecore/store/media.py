@@ -55,6 +55,10 @@ class Origin:
         node, url, at = raw.rsplit("|", 2)
         return cls(node, url, int(at), raw)
 
+    def is_stale(self, now: int) -> bool:
+        """Whether the origin's heartbeat is older than ``ORIGIN_TTL_S`` (it died)."""
+        return self.at + ORIGIN_TTL_S < now
+
 
 class MediaStore:
     def __init__(self, redis: Redis) -> None:

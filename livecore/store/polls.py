@@ -18,7 +18,7 @@ from redis.asyncio import Redis
 
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
-from livecore.store.bus import EMIT_LUA, Bus, Emitted, channel
+from livecore.store.bus import EMIT_LUA, Bus, Emitted, channel, emitted
 from livecore.store.replies import as_str
 
 #: Polls a room may hold in all (open and closed).
@@ -126,14 +126,14 @@ class PollStore:
              "closes_at": closes_at or None}
         )  # fmt: skip
         reply = await self._open(
-            keys=[*self.bus._keys(room), keys.room(room, "polls"), self._k(room, pid),
+            keys=[*self.bus.emit_keys(room), keys.room(room, "polls"), self._k(room, pid),
                   keys.room(room, "closing")],
-            args=[*self.bus._args(room, payload), pid, question, msgpack.packb(options),
+            args=[*self.bus.emit_args(room, payload), pid, question, msgpack.packb(options),
                   len(options), closes_at, now, MAX_POLLS],
         )  # fmt: skip
         if int(reply[0]) == -1:
             return None
-        return pid, Bus._emitted(reply)
+        return pid, emitted(reply)
 
     async def vote(
         self, room: str, pid: str, user: str, option: int, now: int
@@ -150,7 +150,7 @@ class PollStore:
     async def close(self, room: str, pid: str, now: int) -> Emitted | bool | None:
         """Close once: the ``poll_closed`` event; False if already closed; None if unknown."""
         reply = await self._close(
-            keys=[*self.bus._keys(room), self._k(room, pid), self._k(room, pid, ":tally"),
+            keys=[*self.bus.emit_keys(room), self._k(room, pid), self._k(room, pid, ":tally"),
                   keys.room(room, "closing")],
             args=[channel(room), self.bus.history_max, secrets.token_hex(8), pid, now],
         )  # fmt: skip
@@ -158,13 +158,18 @@ class PollStore:
             return None
         if int(reply[0]) == 0:
             return False
-        return Bus._emitted(reply)
+        return emitted(reply)
 
     async def due(self, room: str, now: int) -> list[str]:
         """Open polls whose close time has come."""
         return [
             as_str(p) for p in await self.redis.zrangebyscore(keys.room(room, "closing"), 0, now)
         ]
+
+    async def vote_of(self, room: str, pid: str, user: str) -> int | None:
+        """The option ``user`` chose in a poll (None: no vote)."""
+        vote = await self.redis.hget(self._k(room, pid, ":votes"), user)
+        return None if vote is None else int(vote)
 
     async def tally(self, room: str, pid: str) -> tuple[list[int], int] | None:
         """Current counts and version of a poll."""

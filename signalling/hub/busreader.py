@@ -1,9 +1,10 @@
 """The bus side of the hub: one pub/sub connection, events in order, state coalesced.
 
-A mixin of :class:`signalling.hub.hub.Hub` (it uses the hub's rooms, bus
-and metrics): events of a room pass its sequencer (duplicates dropped, gaps
-filled from the stream, new epochs noticed); ephemeral state (likes,
-tallies, group progress, co-stream ends) is merged by version.
+A room is opened (subscribed to its shard channel, positioned at the head
+of its history) while this node has connections in it. Events of a room
+pass its sequencer (duplicates dropped, gaps filled from the stream, new
+epochs noticed) into its :class:`~signalling.hub.room.LocalRoom`; ephemeral
+state (likes, tallies, group progress, co-stream ends) is merged by version.
 """
 
 from __future__ import annotations
@@ -11,57 +12,107 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine
+from typing import Any
 
+from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from livecore import wire
-from livecore.sequencer import Verdict
-from livecore.store.bus import channel, parse_channel_message
+from livecore.sequencer import Sequencer, Verdict
+from livecore.store.bus import Bus, channel, parse_channel_message
 from signalling.hub.room import MAX_BATCH_EVENTS, LocalRoom
-
-if TYPE_CHECKING:
-    from redis.asyncio.client import PubSub
-
-    from livecore.store.bus import Bus
-    from signalling.metrics import Metrics
+from signalling.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
 #: Events a gap fill may fetch at once.
 MAX_FILL = 2000
+#: Seconds to wait for Valkey to confirm a subscription.
+SUBSCRIBE_TIMEOUT_S = 5
 
 
 class BusReader:
-    """Reads the rooms' shard channels for the hub."""
+    """Reads the rooms' shard channels for the hub.
 
-    rooms: dict[str, LocalRoom]
-    bus: Bus
-    metrics: Metrics
-    media: Any
-    _pubsub: PubSub
-    _running: bool
-    _confirmed: dict[str, asyncio.Event]
+    ``rooms`` is the hub's map of open rooms (shared, not copied); ``flush``
+    writes a room's batch at once (used when a batch grows past
+    MAX_BATCH_EVENTS); ``on_media_end(room, user)`` closes a co-stream ended
+    on another node.
+    """
 
-    def _flush(self, room: LocalRoom) -> None:  # provided by the hub
-        raise NotImplementedError
+    def __init__(
+        self,
+        pubsub: PubSub,
+        rooms: dict[str, LocalRoom],
+        bus: Bus,
+        metrics: Metrics,
+        flush: Callable[[LocalRoom], None],
+    ) -> None:
+        self.pubsub = pubsub
+        self.rooms = rooms
+        self.bus = bus
+        self.metrics = metrics
+        self.flush = flush
+        self.on_media_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None
+        self.running = False
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._confirmed: dict[str, asyncio.Event] = {}
+
+    # -- rooms -------------------------------------------------------------------
+
+    async def open(self, room_id: str) -> LocalRoom:
+        """The room's local view, subscribing to its channel the first time."""
+        room = self.rooms.get(room_id)
+        if room is not None:
+            return room
+        lock = self._locks.setdefault(room_id, asyncio.Lock())
+        async with lock:
+            room = self.rooms.get(room_id)
+            if room is not None:
+                return room
+            name = channel(room_id)
+            confirmed = self._confirmed[name] = asyncio.Event()
+            await self.pubsub.ssubscribe(name)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await confirmed.wait()
+            head = await self.bus.head(room_id)
+            room = LocalRoom(room_id, Sequencer(head.epoch, head.offset))
+            self.rooms[room_id] = room
+            self.metrics.rooms.set(len(self.rooms))
+            return room
+
+    def drop(self, room_id: str) -> None:
+        """Forget a room and leave its channel."""
+        self.rooms.pop(room_id, None)
+        self.metrics.rooms.set(len(self.rooms))
+        asyncio.get_running_loop().create_task(self.unsubscribe(room_id))
+
+    async def unsubscribe(self, room_id: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.pubsub.sunsubscribe(channel(room_id))
+
+    async def aclose(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
     # -- the bus -------------------------------------------------------------------
 
-    async def _listen(self) -> None:
-        while self._running:
-            if not self._pubsub.subscribed:
+    async def run(self) -> None:
+        """Read the channels until ``running`` is cleared."""
+        while self.running:
+            if not self.pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await self.pubsub.get_message(timeout=1.0)
             except (RedisError, OSError) as exc:
                 log.warning("bus connection lost (%s); reconnecting", exc)
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:
-                self._on_bus(message)
+                self.on_message(message)
 
-    def _on_bus(self, message: dict[str, Any]) -> None:
+    def on_message(self, message: dict[str, Any]) -> None:
         name = message["channel"].decode() if isinstance(message["channel"], bytes) else ""
         if message["type"] == "ssubscribe":
             event = self._confirmed.pop(name, None)
@@ -75,35 +126,35 @@ class BusReader:
             return
         parsed = parse_channel_message(message["data"])
         if isinstance(parsed, tuple):
-            self._on_event(room, *parsed)
+            self.on_event(room, *parsed)
         elif isinstance(parsed, dict):
-            self._on_state(room, parsed)
+            self.on_state(room, parsed)
 
-    def _on_event(self, room: LocalRoom, epoch: str, offset: int, payload: bytes) -> None:
+    def on_event(self, room: LocalRoom, epoch: str, offset: int, payload: bytes) -> None:
         verdict = room.seq.push(epoch, offset, payload)
         if verdict is Verdict.RESET:
-            self._resync(room)
+            self.resync(room)
         elif verdict is Verdict.GAP:
-            asyncio.get_running_loop().create_task(self._fill(room))
+            asyncio.get_running_loop().create_task(self.fill(room))
         room.add_events(room.seq.take())
         if len(room.events) >= MAX_BATCH_EVENTS:
-            self._flush(room)
+            self.flush(room)
 
-    def _on_state(self, room: LocalRoom, state: dict[str, Any]) -> None:
+    def on_state(self, room: LocalRoom, state: dict[str, Any]) -> None:
         kind = state.get("k")
         if kind == "likes" and isinstance(state.get("n"), int):
             room.set_likes(state["n"])
         elif kind == "tally" and isinstance(state.get("v"), int):
             room.set_tally(str(state.get("poll")), state["v"], list(state.get("counts", [])))
-        elif kind == "media_end" and self.media is not None:
+        elif kind == "media_end" and self.on_media_end is not None:
             user = str(state.get("user", ""))
-            asyncio.get_running_loop().create_task(self.media.end_user(room.id, user))
+            asyncio.get_running_loop().create_task(self.on_media_end(room.id, user))
         elif kind == "group" and isinstance(state.get("v"), int):
             gb, group = str(state.pop("gb", "")), str(state.pop("g", ""))
             state.pop("k")
             room.set_group(gb, group, state)
 
-    async def _fill(self, room: LocalRoom) -> None:
+    async def fill(self, room: LocalRoom) -> None:
         """Fetch a gap from the room's history (pub/sub dropped something)."""
         gap = room.seq.gap
         if gap is None:
@@ -115,19 +166,13 @@ class BusReader:
             room.seq.gap = None  # housekeeping retries from the head check
             return
         if not room.seq.fill(entries) and (not entries or entries[0][0] != gap[0] + 1):
-            self._resync(room)
+            self.resync(room)
             return
         room.add_events(room.seq.take())
 
-    def _resync(self, room: LocalRoom) -> None:
+    def resync(self, room: LocalRoom) -> None:
         """The room's history was reset: every client must take a fresh snapshot."""
         log.warning("room %s history reset (epoch changed); clients resync", room.id)
         for conn in list(room.conns | room.joining):
             conn.close(wire.CloseCode.RESYNC, "room history reset; reconnect")
-        self.rooms.pop(room.id, None)
-        self.metrics.rooms.set(len(self.rooms))
-        asyncio.get_running_loop().create_task(self._unsubscribe(room.id))
-
-    async def _unsubscribe(self, room_id: str) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self._pubsub.sunsubscribe(channel(room_id))
+        self.drop(room.id)

@@ -6,10 +6,11 @@ takes it, runs the RFC 6455 handshake and framing with the sans-I/O
 lets the hub write one pre-encoded broadcast frame to thousands of
 transports (ASGI would re-frame each send per connection).
 
-Contract with the hub: the hub calls :meth:`write` with whole frames and
-:meth:`close` with a :class:`~livecore.wire.CloseCode`; the connection calls
-``hub.join`` for the first (hello) message, ``hub.handle`` for later ones and
-``hub.leave`` when the TCP connection is gone.
+Contract with the hub (a :class:`Channel`, found in uvicorn's app state as
+``"hub"``): the hub calls :meth:`write` with whole frames and :meth:`close`
+with a :class:`~livecore.wire.CloseCode`; the connection calls
+``channel.join`` for the first (hello) message, ``channel.handle`` for later
+ones and ``channel.leave`` when the TCP connection is gone.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import TYPE_CHECKING, Any, cast
+from collections.abc import Coroutine
+from typing import Any, Protocol, cast
 
 from websockets.frames import Frame, Opcode
 from websockets.http11 import Request
@@ -26,13 +28,13 @@ from websockets.server import ServerProtocol
 from websockets.typing import Subprotocol
 
 from livecore import wire
+from livecore.config import Settings
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.ratelimit import TokenBucket
 from livecore.tokens import Claims, valid_id
-
-if TYPE_CHECKING:
-    from signalling.hub.hub import Hub
-    from signalling.hub.room import LocalRoom
+from signalling.hub.context import Context
+from signalling.hub.room import LocalRoom
+from signalling.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
 #: websockets logs every open and close at INFO: too chatty for thousands of viewers.
@@ -46,6 +48,21 @@ MAX_INFLIGHT = 8
 CLOSE_TIMEOUT_S = 3.0
 
 
+class Channel(Protocol):
+    """What a connection needs of the node's hub."""
+
+    settings: Settings
+    metrics: Metrics
+
+    def admit(self) -> bool: ...
+
+    async def join(self, conn: HubConnection, hello: wire.Message) -> None: ...
+
+    async def handle(self, conn: HubConnection, message: wire.Message) -> None: ...
+
+    def leave(self, conn: HubConnection) -> None: ...
+
+
 class HubConnection(asyncio.Protocol):
     """A websocket of ``/ws/{room}`` (uvicorn ``ws_protocol_class``)."""
 
@@ -56,7 +73,7 @@ class HubConnection(asyncio.Protocol):
         app_state: dict[str, Any],
         _loop: asyncio.AbstractEventLoop | None = None,
     ) -> None:
-        self.hub: Hub = app_state["hub"]
+        self.hub: Channel = app_state["hub"]
         self.connections: set[Any] = server_state.connections
         self.loop = _loop or asyncio.get_running_loop()
         self.proto = ServerProtocol(
@@ -68,6 +85,8 @@ class HubConnection(asyncio.Protocol):
         self.room_id = ""
         self.room: LocalRoom | None = None
         self.claims: Claims | None = None
+        #: What this connection's handlers get; set when it has joined.
+        self.context: Context | None = None
         #: The viewer's community (from the token, or resolved from a location).
         self.community: str | None = None
         #: Communities offered by the last ``locate`` outside every community.
@@ -182,7 +201,7 @@ class HubConnection(asyncio.Protocol):
         self.joining = True
         self._spawn(self.hub.join(self, message))
 
-    def _spawn(self, coro: Any) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
         task: asyncio.Task[None] = self.loop.create_task(coro)
         self._tasks.add(task)
         self.inflight += 1
@@ -218,6 +237,12 @@ class HubConnection(asyncio.Protocol):
                 return
         if self.proto.close_expected() and self._timer is None:
             self._timer = self.loop.call_later(CLOSE_TIMEOUT_S, self._abort)
+
+    def ping(self) -> None:
+        """Send a websocket ping (keep-alive), if the connection is open."""
+        if self.proto.state is State.OPEN:
+            self.proto.send_ping(b"")
+            self._flush_proto()
 
     def write(self, frame: bytes) -> bool:
         """Queue a whole frame; a client over its send buffer is closed (4008)."""

@@ -2,20 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import asyncio
+from typing import Any, Protocol
 
 import msgpack
 
 from livecore import wire
 from livecore.sequencer import Sequencer
-
-if TYPE_CHECKING:
-    from signalling.hub.connection import HubConnection
+from livecore.tokens import Claims
 
 #: Events past which a batch is flushed before its tick (bounds frame size).
 MAX_BATCH_EVENTS = 500
 #: A group's progress goes out at most this often (10/s), however many joins.
 GROUP_PUSH_INTERVAL_S = 0.1
+
+
+class Member(Protocol):
+    """What a room needs of a connection (:class:`~signalling.hub.connection.HubConnection`)."""
+
+    claims: Claims | None
+    community: str | None
+    transport: asyncio.Transport | None
+    closing: bool
+    #: Loop time of the last bytes received.
+    last_heard: float
+
+    def close(self, code: int, reason: str = "") -> None: ...
+
+    def ping(self) -> None: ...
 
 
 class LocalRoom:
@@ -30,8 +44,8 @@ class LocalRoom:
         self.id = room_id
         self.seq = seq
         self.flushed = seq.offset
-        self.conns: set[HubConnection] = set()
-        self.joining: set[HubConnection] = set()
+        self.conns: set[Member] = set()
+        self.joining: set[Member] = set()
         self.events: list[dict[str, Any]] = []
         self.state: dict[str, Any] = {}
         self.likes = 0
@@ -43,8 +57,8 @@ class LocalRoom:
         self.dirty_polls: set[str] = set()
         self.idle_since: float | None = None
         #: Active connections by community, and hosts (who see every group).
-        self.by_community: dict[str, set[HubConnection]] = {}
-        self.hosts: set[HubConnection] = set()
+        self.by_community: dict[str, set[Member]] = {}
+        self.hosts: set[Member] = set()
         #: Latest state of each group, (group buy, group) → state; those changed
         #: since the last tick go to their community only.
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
@@ -62,7 +76,7 @@ class LocalRoom:
     def size(self) -> int:
         return len(self.conns) + len(self.joining)
 
-    def activate(self, conn: HubConnection) -> None:
+    def activate(self, conn: Member) -> None:
         """The connection receives batches from now on."""
         self.conns.add(conn)
         if conn.community:
@@ -70,20 +84,20 @@ class LocalRoom:
         if conn.claims is not None and conn.claims.role.value == "host":
             self.hosts.add(conn)
 
-    def remove(self, conn: HubConnection) -> None:
+    def remove(self, conn: Member) -> None:
         self.joining.discard(conn)
         self.conns.discard(conn)
         self.hosts.discard(conn)
         self._leave_community(conn)
 
-    def move(self, conn: HubConnection, community: str) -> None:
+    def move(self, conn: Member, community: str) -> None:
         """``conn`` now belongs to ``community``."""
         self._leave_community(conn)
         conn.community = community
         if conn in self.conns:
             self.by_community.setdefault(community, set()).add(conn)
 
-    def _leave_community(self, conn: HubConnection) -> None:
+    def _leave_community(self, conn: Member) -> None:
         members = self.by_community.get(conn.community or "")
         if members is not None:
             members.discard(conn)
@@ -97,7 +111,7 @@ class LocalRoom:
             self.groups[(gb, group)] = state
             self.dirty_groups.add((gb, group))
 
-    def group_frames(self, now: float) -> list[tuple[bytes, set[HubConnection]]]:
+    def group_frames(self, now: float) -> list[tuple[bytes, set[Member]]]:
         """One frame per changed group, with the connections that should see it:
         its community and the hosts, or everyone for a room-wide group. A group
         pushed less than GROUP_PUSH_INTERVAL_S ago waits (it stays dirty)."""

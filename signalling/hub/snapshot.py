@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import msgpack
 
 from livecore import wire
-from livecore.store import keys
-from livecore.store.media import ORIGIN_TTL_S
+from livecore.groupbuy import DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP
 from livecore.store.polls import Poll
-from livecore.store.replies import as_str
-from livecore.tokens import Claims
-
-if TYPE_CHECKING:
-    from signalling.hub.hub import Hub
-    from signalling.hub.room import LocalRoom
+from livecore.tokens import Claims, Role
+from signalling.hub.context import Services
+from signalling.hub.groupview import (
+    ROOM_GROUP,
+    group_states,
+    officer_links,
+    spec_of,
+    visible_groups,
+)
+from signalling.hub.room import LocalRoom
 
 #: Comments in a snapshot, and events read back to find them.
 SNAPSHOT_COMMENTS = 50
@@ -41,59 +44,55 @@ class State:
     my_votes: dict[str, int]
 
 
-async def read(hub: Hub, room_id: str, claims: Claims, community: str | None) -> State:
+async def read(node: Services, room_id: str, claims: Claims, community: str | None) -> State:
     """Read the room's state from Valkey; ``offset`` is the history head it reflects.
 
     Hosts see every group of every group buy; others the groups of their
     community (and room-wide groups)."""
-    from signalling.hub import commerce
-
-    head = await hub.bus.head(room_id)
-    recent = await hub.bus.recent(room_id, RECENT_SCAN)
-    deleted = await hub.bus.deleted(room_id)
-    raw_state = await hub.ctx.redis.hgetall(keys.room(room_id, "state"))
-    polls = await hub.polls.all(room_id)
-    likes = await hub.counters.add_likes(room_id, 0)
+    stores = node.stores
+    bus = stores.bus
+    head = await bus.head(room_id)
+    recent = await bus.recent(room_id, RECENT_SCAN)
+    deleted = await bus.deleted(room_id)
+    room_state = await bus.state(room_id)
+    polls = await stores.polls.all(room_id)
+    likes = await stores.counters.add_likes(room_id, 0)
     comments = []
     for offset, payload in recent:
         event = msgpack.unpackb(payload, raw=False)
         if event.get("t") == wire.EventType.COMMENT and offset not in deleted:
             comments.append(wire.encode_event(offset, event))
-    room_state = {as_str(k): msgpack.unpackb(v, raw=False) for k, v in raw_state.items()}
     offset = max(head.offset, recent[-1][0] if recent else 0)
     groupbuys = []
-    for gid in await hub.groupbuys.open_ids(room_id):
-        spec = await commerce.spec_of(hub, room_id, gid)
+    for gid in await stores.groupbuys.open_ids(room_id):
+        spec = await spec_of(node, room_id, gid)
         if spec is not None:
             groupbuys.append({"gb": gid, **spec.public()})
-    is_host = claims.role.value == "host"
-    groups = await commerce.group_states(hub, room_id, community, everyone=is_host)
-    officer = await hub.officers.get(room_id, claims.user)
-    index = await hub.communities.refresh()
+    is_host = claims.role is Role.HOST
+    groups = await group_states(node, room_id, community, everyone=is_host)
+    officer = await stores.officers.get(room_id, claims.user)
+    index = await stores.communities.refresh()
     place = index.by_id.get(community or "")
-    now = int(hub.ctx.clock.time())
-    origins = await hub.media_store.origins(room_id)
-    streams = sorted(u for u, o in origins.items() if o.at + ORIGIN_TTL_S >= now)
+    now = node.now()
+    origins = await stores.media.origins(room_id)
+    streams = sorted(u for u, o in origins.items() if not o.is_stale(now))
     mine: dict[str, int] = {}
     for buy in groupbuys:
-        group = "room" if buy["scope"] == "room" else community
+        group = ROOM_GROUP if buy["scope"] == "room" else community
         if group:
-            qty = await hub.ctx.redis.hget(
-                keys.room(room_id, f"gb:{buy['gb']}:m:{group}"), claims.user
-            )
+            qty = await stores.groupbuys.quantity_of(room_id, buy["gb"], group, claims.user)
             if qty is not None:
-                mine[buy["gb"]] = int(qty)
+                mine[buy["gb"]] = qty
     my_votes: dict[str, int] = {}
     for poll in polls:
         if poll.status == "open":
-            vote = await hub.ctx.redis.hget(
-                keys.room(room_id, f"poll:{poll.id}:votes"), claims.user
-            )
+            vote = await stores.polls.vote_of(room_id, poll.id, claims.user)
             if vote is not None:
-                my_votes[poll.id] = int(vote)
+                my_votes[poll.id] = vote
+    links = officer_links(node.settings.base_url, room_id, officer.code) if officer else {}
     return State(
         offset, comments, polls, room_state, likes, groupbuys, groups,
-        officer.public(commerce.links(hub, room_id, officer.code)) if officer else None,
+        officer.public(links) if officer else None,
         place.public() if place else None,
         streams, mine, my_votes,
     )  # fmt: skip
@@ -144,19 +143,13 @@ def build(
 
 
 def _commission(stored: Any) -> dict[str, int]:
-    from livecore.groupbuy import DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP
-
     level1, level2 = stored if stored else (DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP)
     return {"level1_bp": int(level1), "level2_bp": int(level2)}
 
 
 def live_state(room: LocalRoom, claims: Claims, community: str | None) -> dict[str, Any]:
     """The coalesced state as this node knows it now (sent with ``recovered``)."""
-    is_host = claims.role.value == "host"
-    groups: dict[str, Any] = {}
-    for (gb, group), state in room.groups.items():
-        if is_host or state.get("scope") == "room" or group == community:
-            groups.setdefault(gb, {})[group] = state
+    groups = visible_groups(room.groups, is_host=claims.role is Role.HOST, community=community)
     return {
         "likes": room.likes,
         "viewers": room.viewers,

@@ -1,0 +1,48 @@
+"""Every store adapter of a node, built once on one Redis client."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from redis.asyncio import Redis
+
+from livecore.store.batch import ScriptBatcher
+from livecore.store.bus import Bus
+from livecore.store.communities import CommunityStore
+from livecore.store.counters import Counters
+from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.media import MediaStore
+from livecore.store.officers import ShareOfficerStore
+from livecore.store.polls import PollStore
+from livecore.store.room_meta import RoomStore
+
+
+@dataclass
+class Stores:
+    """The store facade that endpoints and hub handlers use (never the raw client).
+
+    Hot scripts (comments, votes, joins) share one :class:`ScriptBatcher`.
+    """
+
+    redis: Redis
+    batcher: ScriptBatcher = field(init=False)
+    bus: Bus = field(init=False)
+    rooms: RoomStore = field(init=False)
+    polls: PollStore = field(init=False)
+    counters: Counters = field(init=False)
+    groupbuys: GroupBuyStore = field(init=False)
+    officers: ShareOfficerStore = field(init=False)
+    communities: CommunityStore = field(init=False)
+    media: MediaStore = field(init=False)
+
+    def __post_init__(self) -> None:
+        redis = self.redis
+        self.batcher = ScriptBatcher(redis)
+        self.bus = Bus(redis, batcher=self.batcher)
+        self.rooms = RoomStore(redis)
+        self.polls = PollStore(redis, self.bus, self.batcher)
+        self.counters = Counters(redis)
+        self.groupbuys = GroupBuyStore(redis, self.bus, self.batcher)
+        self.officers = ShareOfficerStore(redis)
+        self.communities = CommunityStore(redis)
+        self.media = MediaStore(redis)

@@ -1,0 +1,122 @@
+"""What a handler gets: a typed context, never the hub.
+
+:class:`Services` is what the node's handlers share (the store facade, the
+clock, the settings, comment rules and limits, the spec cache); a
+:class:`Context` is one connection's view of them, built once when the
+connection has joined: its claims, its room's local view, ``ack()``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from livecore import wire
+from livecore.clock import Clock
+from livecore.comments import CommentRules
+from livecore.config import Settings
+from livecore.errors import LivecoreError
+from livecore.groupbuy import GroupBuySpec
+from livecore.ratelimit import KeyedLimiter
+from livecore.store.bus import Emitted
+from livecore.store.facade import Stores
+from livecore.tokens import Claims, Role
+from signalling.hub.room import LocalRoom, Member
+
+#: Group-buy specs a node caches (they never change); past it the cache restarts.
+MAX_SPECS = 10_000
+#: Rooms with orders a node remembers having registered.
+MAX_ORDER_ROOMS = 100_000
+
+
+class Peer(Member, Protocol):
+    """What a handler may do with its connection."""
+
+    room_id: str
+    room: LocalRoom | None
+    #: Communities offered by the last ``locate`` outside every community.
+    nearby: list[str]
+
+    def send(self, payload: bytes) -> bool: ...
+
+    def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None: ...
+
+
+class OrderRooms:
+    """Rooms with orders, registered once per node for the webhook forwarder."""
+
+    def __init__(self, stores: Stores) -> None:
+        self._stores = stores
+        self._known: set[str] = set()
+        self._background: set[asyncio.Task[None]] = set()
+
+    def note(self, room_id: str) -> None:
+        if room_id in self._known or len(self._known) >= MAX_ORDER_ROOMS:
+            return
+        self._known.add(room_id)
+        coro = self._stores.groupbuys.note_order_room(room_id)
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+
+@dataclass
+class Services:
+    """What every handler of the node shares; built once by the hub."""
+
+    stores: Stores
+    settings: Settings
+    clock: Clock
+    rules: CommentRules = field(init=False)
+    comment_limits: KeyedLimiter = field(init=False)
+    #: Group-buy specs by (room, group buy), bounded by MAX_SPECS.
+    specs: dict[tuple[str, str], GroupBuySpec] = field(default_factory=dict)
+    orders: OrderRooms = field(init=False)
+
+    def __post_init__(self) -> None:
+        s = self.settings
+        self.rules = CommentRules(s.comment_max_chars, s.blocked_words)
+        self.comment_limits = KeyedLimiter(self.clock, rate=s.comment_rate, burst=s.comment_burst)
+        self.orders = OrderRooms(self.stores)
+
+    def now(self) -> int:
+        """Unix seconds from the node's clock."""
+        return int(self.clock.time())
+
+
+class Context:
+    """One joined connection as its handlers see it (built once, at join)."""
+
+    __slots__ = ("claims", "node", "peer", "room_id", "stores", "user")
+
+    def __init__(self, peer: Peer, claims: Claims, node: Services) -> None:
+        self.peer = peer
+        self.claims = claims
+        self.user = claims.user
+        self.room_id = peer.room_id
+        self.node = node
+        self.stores = node.stores
+
+    @property
+    def role(self) -> Role:
+        return self.claims.role
+
+    @property
+    def room(self) -> LocalRoom | None:
+        """The room's local view (None once the connection has left)."""
+        return self.peer.room
+
+    @property
+    def community(self) -> str | None:
+        return self.peer.community
+
+    def ack(self, message: wire.Message, emitted: Emitted | None = None, **fields: Any) -> None:
+        """Answer ``message`` (if it has a request id): ``o`` is the offset of
+        ``emitted``, then ``fields``. The one way a handler acknowledges."""
+        if message.request_id is None:
+            return
+        if emitted is not None:
+            self.peer.send(wire.ack(message.request_id, o=emitted.offset, **fields))
+        else:
+            self.peer.send(wire.ack(message.request_id, **fields))

@@ -1,0 +1,128 @@
+"""The hub's beat: counters and group progress (4/s), then viewers, head checks,
+poll deadlines, idle rooms (1/s), group-buy deadlines (1/s) and pings (every 20 s)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import msgpack
+from redis.exceptions import RedisError
+
+from livecore import wire
+from signalling.hub.busreader import BusReader
+from signalling.hub.context import Services
+from signalling.hub.groupview import group_message
+from signalling.hub.room import LocalRoom
+
+log = logging.getLogger("livecore.hub")
+BEAT_S = 0.25
+IDLE_UNSUBSCRIBE_S = 30.0
+PING_INTERVAL_S = 20.0
+IDLE_TIMEOUT_S = 70.0
+
+
+def is_idle(room: LocalRoom, now: float) -> bool:
+    """Whether a room has had no connection for IDLE_UNSUBSCRIBE_S (monotonic ``now``). Pure."""
+    return (
+        room.size == 0
+        and room.idle_since is not None
+        and now - room.idle_since > IDLE_UNSUBSCRIBE_S
+    )
+
+
+class Housekeeper:
+    """Runs the beat over the hub's rooms (``rooms`` is the hub's map, shared)."""
+
+    def __init__(self, rooms: dict[str, LocalRoom], node: Services, reader: BusReader) -> None:
+        self.rooms = rooms
+        self.node = node
+        self.reader = reader
+        self.running = False
+
+    async def run(self) -> None:
+        beat = 0
+        while self.running:
+            await asyncio.sleep(BEAT_S)
+            beat += 1
+            for room in list(self.rooms.values()):
+                try:
+                    await self.publish_counters(room)
+                    await self.publish_groups(room)
+                    if beat % 4 == 0:
+                        await self.room_second(room)
+                except (RedisError, OSError) as exc:
+                    log.warning("housekeeping of room %s failed: %s", room.id, exc)
+                except Exception:  # keep the loop alive; the log has the bug
+                    log.exception("housekeeping of room %s failed", room.id)
+            if beat % 4 == 0:
+                try:
+                    await self.sweep_deadlines()
+                except (RedisError, OSError) as exc:
+                    log.warning("group-buy deadline sweep failed: %s", exc)
+                except Exception:
+                    log.exception("group-buy deadline sweep failed")
+            if beat % int(PING_INTERVAL_S / BEAT_S) == 0:
+                self.ping_all()
+
+    async def publish_counters(self, room: LocalRoom) -> None:
+        """Likes tapped here go to the room's total; voted polls' tallies are published."""
+        stores = self.node.stores
+        if room.local_likes:
+            taps, room.local_likes = room.local_likes, 0
+            total = await stores.counters.add_likes(room.id, taps)
+            room.set_likes(total)
+            await stores.bus.ephemeral(room.id, msgpack.packb({"k": "likes", "n": total}))
+        while room.dirty_polls:
+            poll = room.dirty_polls.pop()
+            tally = await stores.polls.tally(room.id, poll)
+            if tally is not None:
+                counts, version = tally
+                room.set_tally(poll, version, counts)
+                message = {"k": "tally", "poll": poll, "v": version, "counts": counts}
+                await stores.bus.ephemeral(room.id, msgpack.packb(message))
+
+    async def publish_groups(self, room: LocalRoom) -> None:
+        """Tell the other nodes the groups that changed here (coalesced, ≤ 4/s per group)."""
+        while room.local_groups:
+            (gid, group), state = room.local_groups.popitem()
+            await self.node.stores.bus.ephemeral(room.id, group_message(gid, group, state))
+
+    async def sweep_deadlines(self) -> None:
+        """Fail what did not form in time: every node sweeps, one wins each group buy."""
+        now = self.node.now()
+        buys = self.node.stores.groupbuys
+        for room_id, gid in await buys.due(now):
+            await buys.expire(room_id, gid, now)
+
+    async def room_second(self, room: LocalRoom) -> None:
+        """Viewers, leaderboard, head check, poll deadlines, idle unsubscribe."""
+        node, stores = self.node, self.node.stores
+        now = node.now()
+        node_id = node.settings.node_id
+        room.set_viewers(await stores.counters.report_viewers(room.id, node_id, room.size, now))
+        room.set_leaderboard(await stores.officers.leaderboard(room.id))
+        head = await stores.bus.head(room.id)
+        if head.epoch != room.seq.epoch:
+            self.reader.resync(room)
+            return
+        if room.seq.behind(head.offset) is not None:
+            await self.reader.fill(room)
+        for poll in await stores.polls.due(room.id, now):
+            await stores.polls.close(room.id, poll, now)
+        if is_idle(room, time.monotonic()):
+            self.rooms.pop(room.id, None)
+            self.reader.metrics.rooms.set(len(self.rooms))
+            await stores.counters.report_viewers(room.id, node_id, 0, now)
+            await self.reader.unsubscribe(room.id)
+
+    def ping_all(self) -> None:
+        """Ping every connection; close those silent for IDLE_TIMEOUT_S."""
+        now = asyncio.get_running_loop().time()
+        for room in list(self.rooms.values()):
+            for conn in list(room.conns):
+                if now - conn.last_heard > IDLE_TIMEOUT_S:
+                    conn.close(wire.CloseCode.GOING_AWAY, "no traffic; connection presumed dead")
+                else:
+                    conn.ping()

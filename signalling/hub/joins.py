@@ -1,0 +1,189 @@
+"""Joining the room channel: hello -> token -> snapshot or recovery -> live.
+
+Joining catches a connection up to exactly what the room has flushed, then
+activates it without yielding to the loop in between, so it neither misses
+nor repeats an event (see :meth:`Joiner.catch_up`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import msgpack
+from redis.exceptions import RedisError
+
+from livecore import tokens, wire
+from livecore.errors import ErrorCode, LivecoreError
+from signalling.hub import snapshot
+from signalling.hub.busreader import BusReader
+from signalling.hub.connection import HubConnection
+from signalling.hub.context import Context, Services
+from signalling.hub.handlers.officers import attribute
+from signalling.hub.room import LocalRoom
+from signalling.metrics import Metrics
+
+#: Events a reconnecting client may recover; past it, it gets a fresh snapshot.
+MAX_RECOVER = 2000
+#: Websockets one node holds at most.
+MAX_CONNECTIONS = 60_000
+
+
+def check_hello(secret: bytes, token: str, *, now: float, room: str) -> tokens.Claims:
+    """The claims of a hello's token for ``room``; admin tokens do not join. Pure."""
+    claims = tokens.verify(secret, token, now=now, room=room)
+    if claims.role is tokens.Role.ADMIN:
+        raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "admin tokens do not join rooms")
+    return claims
+
+
+def can_recover(since: dict[str, Any], epoch: str, last: int, first: int) -> bool:
+    """Whether the history (``epoch``, offsets ``first``..``last``) still holds
+    everything after the client's position ``since``. Pure."""
+    offset = int(since["offset"])
+    return since["epoch"] == epoch and offset <= last and offset + 1 >= first
+
+
+class Joiner:
+    """Admits connections into rooms and counts them."""
+
+    def __init__(self, node: Services, secret: bytes, reader: BusReader, metrics: Metrics) -> None:
+        self.node = node
+        self.secret = secret
+        self.reader = reader
+        self.metrics = metrics
+        self.connections = 0
+
+    def admit(self) -> bool:
+        """Whether this node takes one more websocket."""
+        return self.connections < MAX_CONNECTIONS
+
+    async def join(self, conn: HubConnection, hello: wire.Message) -> None:
+        """Authenticate, then send a snapshot or the recovered gap, then go live."""
+        node = self.node
+        try:
+            claims = check_hello(
+                self.secret, hello.fields["token"], now=node.clock.time(), room=conn.room_id
+            )
+        except LivecoreError as err:
+            conn.close(wire.CloseCode.UNAUTHORIZED, f"{err.code}: {err.message}"[:120])
+            return
+        try:
+            meta = await node.stores.rooms.get(conn.room_id)
+            if meta is None:
+                conn.close(wire.CloseCode.ROOM_NOT_FOUND, f"room {conn.room_id} does not exist")
+                return
+            room = await self.reader.open(conn.room_id)
+        except (RedisError, OSError, TimeoutError):
+            conn.close(wire.CloseCode.INTERNAL_ERROR, "store unavailable; retry")
+            return
+        if conn.closing:
+            return
+        conn.claims = claims
+        conn.community = claims.community
+        conn.room = room
+        ctx = conn.context = Context(conn, claims, node)
+        room.joining.add(conn)
+        room.idle_since = None
+        self.connections += 1
+        self.metrics.ws_connections.inc()
+        try:
+            referral = None
+            if hello.fields.get("ref"):
+                referral = await attribute(ctx, hello.fields["ref"])
+            referred_by = referral if isinstance(referral, str) else None
+            since = hello.fields.get("since")
+            if since is None or not await self.recover(conn, room, since):
+                await self.snapshot(
+                    conn, room, meta.public(), lost=since is not None, referred_by=referred_by
+                )
+            if isinstance(referral, LivecoreError):
+                conn.fail(referral)
+        except (RedisError, OSError, TimeoutError):
+            conn.close(wire.CloseCode.INTERNAL_ERROR, "store unavailable; retry")
+        finally:
+            room.joining.discard(conn)
+            conn.joining = False
+
+    def leave(self, conn: HubConnection) -> None:
+        room = conn.room
+        if room is None:
+            return
+        conn.room = None
+        room.remove(conn)
+        self.connections -= 1
+        self.metrics.ws_connections.dec()
+        if room.size == 0:
+            room.idle_since = time.monotonic()
+
+    async def catch_up(self, room: LocalRoom, cursor: int) -> list[dict[str, Any]] | None:
+        """Events after ``cursor`` up to ``room.flushed`` (None: not all in history).
+
+        Returns with no await after the last check of ``room.flushed``: the
+        caller activates the connection right away, before the next batch.
+        """
+        out: list[dict[str, Any]] = []
+        while cursor < room.flushed:
+            entries = await self.reader.bus.history(room.id, cursor, room.flushed, limit=1000)
+            if not entries or entries[0][0] != cursor + 1 or len(out) > MAX_RECOVER:
+                return None
+            for offset, payload in entries:
+                out.append(wire.encode_event(offset, msgpack.unpackb(payload, raw=False)))
+            cursor = entries[-1][0]
+        return out
+
+    @staticmethod
+    def activate(conn: HubConnection, room: LocalRoom) -> None:
+        if conn.room is room and not conn.closing:
+            room.activate(conn)
+
+    async def recover(self, conn: HubConnection, room: LocalRoom, since: dict[str, Any]) -> bool:
+        """Replay what the client missed; False when the gap cannot be replayed."""
+        assert conn.claims is not None
+        head = await self.reader.bus.head(room.id)
+        if not can_recover(since, head.epoch, head.offset, head.first):
+            return False
+        offset = int(since["offset"])
+        for _ in range(40):  # the client may be ahead of this node by a few events
+            if offset <= room.flushed:
+                break
+            await asyncio.sleep(self.node.settings.tick_ms / 1000)
+        else:
+            return False
+        events = await self.catch_up(room, offset)
+        if events is None:
+            return False
+        conn.send(
+            wire.encode(
+                {"t": wire.ServerType.RECOVERED.value, "epoch": room.epoch,
+                 "offset": room.flushed, "events": events,
+                 "st": snapshot.live_state(room, conn.claims, conn.community)}
+            )
+        )  # fmt: skip
+        self.activate(conn, room)
+        self.metrics.ws_recoveries.labels("recovered").inc()
+        return True
+
+    async def snapshot(
+        self,
+        conn: HubConnection,
+        room: LocalRoom,
+        meta: dict[str, Any],
+        *,
+        lost: bool,
+        referred_by: str | None = None,
+    ) -> None:
+        assert conn.claims is not None
+        state = await snapshot.read(self.node, room.id, conn.claims, conn.community)
+        events = await self.catch_up(room, state.offset) if state.offset < room.flushed else []
+        if events is None:  # history moved too far while we read: start over once
+            state = await snapshot.read(self.node, room.id, conn.claims, conn.community)
+            events = await self.catch_up(room, state.offset) or []
+        message = snapshot.build(state, events, room, meta, conn.claims)
+        message["referred_by"] = referred_by
+        if lost:
+            message["recovered"] = False
+            self.metrics.ws_recoveries.labels("lost").inc()
+        conn.send(wire.encode(message))
+        self.activate(conn, room)

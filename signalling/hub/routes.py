@@ -1,0 +1,66 @@
+"""The room channel's routing table: message type -> (roles, handler).
+
+A new message type is one handler function and one row here. :func:`dispatch`
+checks the sender's role before the handler runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from livecore import wire
+from livecore.errors import ErrorCode, LivecoreError
+from livecore.tokens import Role
+from signalling.hub.context import Context
+from signalling.hub.handlers import cards, chat, commerce, costream, officers, polls
+
+Handler = Callable[[Context, wire.Message], Awaitable[None]]
+
+EVERYONE = frozenset({Role.HOST, Role.KOC, Role.VIEWER, Role.OFFICER})
+AUDIENCE = frozenset({Role.KOC, Role.VIEWER, Role.OFFICER})
+HOST = frozenset({Role.HOST})
+KOC = frozenset({Role.KOC})
+ON_AIR = frozenset({Role.HOST, Role.KOC})
+
+T = wire.ClientType
+ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
+    T.COMMENT: (EVERYONE, chat.comment),
+    T.LIKE: (EVERYONE, chat.like),
+    T.DELETE_COMMENT: (HOST, chat.delete_comment),
+    T.MUTE: (HOST, chat.mute),
+    T.PIN_QUESTION: (HOST, chat.pin_question),
+    T.ANSWER_QUESTION: (HOST, chat.answer_question),
+    T.VOTE: (AUDIENCE, polls.vote),
+    T.POLL_OPEN: (HOST, polls.poll_open),
+    T.POLL_CLOSE: (HOST, polls.poll_close),
+    T.CARD: (HOST, cards.card),
+    T.LOCATE: (AUDIENCE, commerce.locate),
+    T.CHOOSE_COMMUNITY: (AUDIENCE, commerce.choose_community),
+    T.GROUPBUY_OPEN: (HOST, commerce.groupbuy_open),
+    T.GROUPBUY_JOIN: (AUDIENCE, commerce.groupbuy_join),
+    T.GROUPBUY_LEAVE: (AUDIENCE, commerce.groupbuy_leave),
+    T.OFFICER_APPLY: (AUDIENCE, officers.officer_apply),
+    T.OFFICER_ME: (AUDIENCE, officers.officer_me),
+    T.COMMISSION_SET: (HOST, officers.commission_set),
+    T.COSTREAM_REQUEST: (KOC, costream.request),
+    T.COSTREAM_ACCEPT: (HOST, costream.accept),
+    T.COSTREAM_DECLINE: (HOST, costream.decline),
+    T.COSTREAM_END: (ON_AIR, costream.end),
+}
+
+
+def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:
+    """Refuse (``token_wrong_role``) unless ``role`` may send ``mtype``. Pure."""
+    if role not in roles:
+        allowed = ", ".join(sorted(r.value for r in roles))
+        raise LivecoreError(
+            ErrorCode.TOKEN_WRONG_ROLE,
+            f"role {role.value!r} may not send {mtype.value} (allowed: {allowed})",
+        )
+
+
+async def dispatch(ctx: Context, message: wire.Message) -> None:
+    """Check the sender's role, then run the message's handler."""
+    roles, handler = ROUTES[message.type]
+    check_role(ctx.claims.role, roles, message.type)
+    await handler(ctx, message)
