@@ -16,6 +16,7 @@ A token's ``cty`` claim fixes the community and skips all of this.
 
 from __future__ import annotations
 
+import csv
 import json
 import math
 from collections import defaultdict
@@ -138,8 +139,6 @@ def load_file(path: Path) -> list[Community]:
     (header ``id,name,lat,lng,radius_m,pickup``)."""
     text = path.read_text(encoding="utf-8")
     if path.suffix.lower() == ".csv":
-        import csv
-
         rows: list[Any] = []
         for row in csv.DictReader(text.splitlines()):
             item: dict[str, Any] = dict(row)

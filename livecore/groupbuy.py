@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from livecore.errors import ErrorCode, LivecoreError
+from livecore.fields import integer, invalid, text
 
 MAX_PRICE_CENTS = 10_000_000
 MAX_TARGET = 10_000
@@ -65,54 +65,43 @@ class GroupBuySpec:
         }  # fmt: skip
 
 
-def _int(data: dict[str, Any], name: str, lo: int, hi: int, default: int | None = None) -> int:
-    value = data.get(name, default)
-    if isinstance(value, bool) or not isinstance(value, int) or not lo <= value <= hi:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, f"{name}: an integer {lo}..{hi}")
-    return value
-
-
 def parse_spec(data: dict[str, Any], *, now: int) -> GroupBuySpec:
     """Validate a ``groupbuy_open`` message's fields."""
-    product = data.get("product")
-    if not isinstance(product, str) or not 1 <= len(product.strip()) <= 80:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "product: 1-80 characters")
-    price = _int(data, "price_cents", 1, MAX_PRICE_CENTS)
-    target = _int(data, "target", 2, MAX_TARGET)
-    duration = _int(data, "duration_s", 60, 7 * 24 * 3600)
-    max_qty = _int(data, "max_qty", 1, 99, default=5)
+    product = text(data, "product", 80)
+    price = integer(data, "price_cents", 1, MAX_PRICE_CENTS)
+    target = integer(data, "target", 2, MAX_TARGET)
+    duration = integer(data, "duration_s", 60, 7 * 24 * 3600)
+    max_qty = integer(data, "max_qty", 1, 99, default=5)
     try:
         scope = Scope(data.get("scope", Scope.COMMUNITY.value))
     except ValueError:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "scope: community or room") from None
+        raise invalid("scope", "community or room") from None
     tiers = _tiers(data.get("tiers", []), price)
-    bonus_invites = _int(data, "bonus_invites", 0, 50, default=0)
-    bonus_cents = _int(data, "bonus_cents", 0, price, default=0)
+    bonus_invites = integer(data, "bonus_invites", 0, 50, default=0)
+    bonus_cents = integer(data, "bonus_cents", 0, price, default=0)
     if (bonus_invites == 0) != (bonus_cents == 0):
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "bonus_invites: set both bonus fields or none")
+        raise invalid("bonus_invites", "set both bonus fields or none")
     deepest = max((d for _, d in tiers), default=0)
     if deepest + bonus_cents >= price:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "tiers: discounts must leave a price above 0")
-    return GroupBuySpec(product.strip(), price, target, now + duration, tiers, max_qty, scope,
+        raise invalid("tiers", "discounts must leave a price above 0")
+    return GroupBuySpec(product, price, target, now + duration, tiers, max_qty, scope,
                         bonus_invites, bonus_cents)  # fmt: skip
 
 
 def _tiers(value: Any, price: int) -> tuple[tuple[int, int], ...]:
     if not isinstance(value, list) or len(value) > MAX_TIERS:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, f"tiers: at most {MAX_TIERS} [members, cents]")
+        raise invalid("tiers", f"at most {MAX_TIERS} [members, cents]")
     tiers = []
     for i, tier in enumerate(value):
         ok = isinstance(tier, list) and len(tier) == 2
         ok = ok and all(isinstance(x, int) and not isinstance(x, bool) for x in tier)
         if not ok or not 2 <= tier[0] <= MAX_TARGET or not 0 < tier[1] < price:
-            raise LivecoreError(
-                ErrorCode.INVALID_FIELD, f"tiers[{i}]: [members ≥ 2, discount cents < price]"
-            )
+            raise invalid(f"tiers[{i}]", "[members ≥ 2, discount cents < price]")
         tiers.append((tier[0], tier[1]))
     tiers.sort()
     for (m1, d1), (m2, d2) in itertools.pairwise(tiers):
         if m1 == m2 or d2 <= d1:
-            raise LivecoreError(ErrorCode.INVALID_FIELD, "tiers: bigger groups, bigger discounts")
+            raise invalid("tiers", "bigger groups, bigger discounts")
     return tuple(tiers)
 
 
@@ -129,9 +118,9 @@ def check_commission(level1_bp: Any, level2_bp: Any) -> tuple[int, int]:
     """Basis points of both levels; each 0..10000 and their sum ≤ 10000 (100 %)."""
     for name, value in (("level1_bp", level1_bp), ("level2_bp", level2_bp)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 10_000:
-            raise LivecoreError(ErrorCode.INVALID_FIELD, f"{name}: basis points 0..10000")
+            raise invalid(name, "basis points 0..10000")
     if level1_bp + level2_bp > 10_000:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "level2_bp: level1 + level2 must be ≤ 100 %")
+        raise invalid("level2_bp", "level1 + level2 must be ≤ 100 %")
     return level1_bp, level2_bp
 
 

@@ -8,6 +8,7 @@ from enum import StrEnum
 from typing import Any
 
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.fields import invalid, text
 from livecore.tokens import valid_id
 
 TITLE_MAX = 120
@@ -63,38 +64,24 @@ def iso(ts: int) -> str:
     return datetime.fromtimestamp(ts, UTC).isoformat().replace("+00:00", "Z")
 
 
-def _invalid(field: str, why: str) -> LivecoreError:
-    return LivecoreError(ErrorCode.INVALID_FIELD, f"{field}: {why}")
-
-
-def _text(body: dict[str, Any], field: str, limit: int) -> str:
-    value = body.get(field)
-    if not isinstance(value, str):
-        raise _invalid(field, "required, a string")
-    value = value.strip()
-    if not 1 <= len(value) <= limit:
-        raise _invalid(field, f"must be 1-{limit} characters, got {len(value)}")
-    return value
-
-
 def parse_time(value: Any, field: str) -> int:
     """Unix seconds from an int/float or an ISO 8601 string with a time zone."""
     if isinstance(value, bool):
-        raise _invalid(field, "must be Unix seconds or an ISO 8601 time")
+        raise invalid(field, "must be Unix seconds or an ISO 8601 time")
     if isinstance(value, int | float):
         ts = int(value)
     elif isinstance(value, str):
         try:
             parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
         except ValueError:
-            raise _invalid(field, f"{value!r} is not an ISO 8601 time") from None
+            raise invalid(field, f"{value!r} is not an ISO 8601 time") from None
         if parsed.tzinfo is None:
-            raise _invalid(field, "ISO 8601 time needs a time zone (e.g. Z or +08:00)")
+            raise invalid(field, "ISO 8601 time needs a time zone (e.g. Z or +08:00)")
         ts = int(parsed.timestamp())
     else:
-        raise _invalid(field, "required, Unix seconds or an ISO 8601 time")
+        raise invalid(field, "required, Unix seconds or an ISO 8601 time")
     if not 0 < ts < 4_102_444_800:  # before 2100-01-01
-        raise _invalid(field, "out of range")
+        raise invalid(field, "out of range")
     return ts
 
 
@@ -104,15 +91,15 @@ def new_room(body: Any, *, host: str, now: float) -> Room:
         raise LivecoreError(ErrorCode.BAD_REQUEST, "body must be a JSON object")
     room_id = body.get("id")
     if not isinstance(room_id, str) or not valid_id(room_id):
-        raise _invalid("id", "required, 1-64 characters of A-Z a-z 0-9 _ . : -")
+        raise invalid("id", "required, 1-64 characters of A-Z a-z 0-9 _ . : -")
     unknown = set(body) - {"id", "title", "store", "starts_at"}
     if unknown:
-        raise _invalid(sorted(unknown)[0], "unknown field")
+        raise invalid(sorted(unknown)[0], "unknown field")
     starts = body.get("starts_at")
     return Room(
         id=room_id,
-        title=_text(body, "title", TITLE_MAX),
-        store=_text(body, "store", STORE_MAX),
+        title=text(body, "title", TITLE_MAX),
+        store=text(body, "store", STORE_MAX),
         starts_at=int(now) if starts is None else parse_time(starts, "starts_at"),
         host=host,
         created_at=int(now),

@@ -19,7 +19,16 @@ from typing import Any
 
 import msgpack
 
+from livecore.cards import validate_card
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.fields import (
+    integer,
+    invalid,
+    number,
+    optional_integer,
+    optional_text,
+    text,
+)
 
 SUBPROTOCOL = "livecore.v1"
 #: Largest client frame the server reads; bigger ones close the connection (1009).
@@ -114,10 +123,6 @@ class Message:
     request_id: int | None = None
 
 
-def invalid(field: str, why: str) -> LivecoreError:
-    return LivecoreError(ErrorCode.INVALID_FIELD, f"{field}: {why}")
-
-
 def decode(frame: bytes) -> Message:
     """Decode one client frame or raise LivecoreError (bad_message, unknown_type, invalid_field)."""
     if len(frame) > MAX_CLIENT_FRAME:
@@ -163,38 +168,12 @@ def decode(frame: bytes) -> Message:
     return Message(mtype, data, request_id)
 
 
-# -- field checks ------------------------------------------------------------
-
-
-def text(data: dict[str, Any], field: str, limit: int, *, required: bool = True) -> str | None:
-    value = data.get(field)
-    if value is None and not required:
-        return None
-    if not isinstance(value, str):
-        raise invalid(field, "required, a string")
-    value = value.strip()
-    if not 1 <= len(value) <= limit:
-        raise invalid(field, f"must be 1-{limit} characters")
-    data[field] = value
-    return value
-
-
-def integer(
-    data: dict[str, Any], field: str, lo: int, hi: int, *, required: bool = True
-) -> int | None:
-    value = data.get(field)
-    if value is None and not required:
-        return None
-    if not isinstance(value, int) or isinstance(value, bool):
-        raise invalid(field, "required, an integer")
-    if not lo <= value <= hi:
-        raise invalid(field, f"must be between {lo} and {hi}")
-    return value
+# -- field checks (vocabulary: livecore.fields) --------------------------------
 
 
 def _hello(d: dict[str, Any]) -> None:
     text(d, "token", 2048)
-    text(d, "ref", 16, required=False)
+    optional_text(d, "ref", 16)
     since = d.get("since")
     if since is not None:
         if not isinstance(since, dict) or set(since) != {"epoch", "offset"}:
@@ -205,7 +184,7 @@ def _hello(d: dict[str, Any]) -> None:
 
 def _comment(d: dict[str, Any]) -> None:
     text(d, "text", 500)  # the room's own limit (default 200) is checked by the hub
-    text(d, "cid", 64, required=False)
+    optional_text(d, "cid", 64)
 
 
 def _like(d: dict[str, Any]) -> None:
@@ -228,7 +207,7 @@ def _poll_open(d: dict[str, Any]) -> None:
             raise invalid(f"options[{i}]", "must be 1-60 characters")
         cleaned.append(option.strip())
     d["options"] = cleaned
-    integer(d, "duration_s", 5, 24 * 3600, required=False)
+    optional_integer(d, "duration_s", 5, 24 * 3600)
 
 
 def _poll_close(d: dict[str, Any]) -> None:
@@ -244,15 +223,9 @@ def _mute(d: dict[str, Any]) -> None:
     integer(d, "duration_s", 10, 7 * 24 * 3600)
 
 
-def _number(d: dict[str, Any], field: str) -> None:
-    value = d.get(field)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise invalid(field, "required, a number")
-
-
 def _locate(d: dict[str, Any]) -> None:
-    _number(d, "lat")
-    _number(d, "lng")
+    number(d, "lat")
+    number(d, "lng")
 
 
 def _choose(d: dict[str, Any]) -> None:
@@ -266,7 +239,7 @@ def _groupbuy_open(d: dict[str, Any]) -> None:
 def _groupbuy_join(d: dict[str, Any]) -> None:
     text(d, "gb", 64)
     integer(d, "qty", 1, 99)
-    text(d, "inviter", 64, required=False)
+    optional_text(d, "inviter", 64)
 
 
 def _groupbuy_leave(d: dict[str, Any]) -> None:
@@ -287,9 +260,7 @@ def _commission(d: dict[str, Any]) -> None:
 
 
 def _card(d: dict[str, Any]) -> None:
-    from livecore.cards import validate_card  # cards are a topic of their own
-
-    validate_card(d)
+    validate_card(d)  # cards are a topic of their own
 
 
 CARD_FIELDS = frozenset(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
+from media.metrics import codec_ops
+
 
 class Metrics:
     """The node's metric families; ``/metrics`` renders ``registry``."""
@@ -62,8 +64,6 @@ class Metrics:
         self.bus_gaps = Counter(
             "livecore_bus_gaps_total", "Gaps in a room's events filled from history", registry=r
         )
-        from media.metrics import codec_ops
-
         self.codec_ops = Gauge(
             "livecore_media_codec_ops",
             "Decodes/encodes counted on the media forwarding path since start (0 when "

@@ -19,6 +19,7 @@ from collections.abc import Generator
 from typing import Any
 
 import uvicorn
+import uvloop
 
 from livecore import __version__, tokens
 from livecore.config import Settings
@@ -128,9 +129,4 @@ def run(settings: Settings, secret: bytes, store: str) -> int:
 
 
 def _run_loop(coro: Any) -> None:
-    try:
-        import uvloop
-
-        uvloop.run(coro)
-    except ImportError:  # pragma: no cover - uvloop is a dependency
-        asyncio.run(coro)
+    uvloop.run(coro)

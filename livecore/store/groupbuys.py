@@ -34,6 +34,7 @@ from livecore.groupbuy import (
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, channel
+from livecore.store.officers import ATTRIBUTION_LUA
 from livecore.store.replies import as_str
 
 DEADLINES = "lc:gb:deadlines"  # not room-tagged: read by every node's sweep
@@ -41,6 +42,7 @@ ORDERS_MAXLEN = 100_000
 
 _COMMON = (
     EMIT_LUA
+    + ATTRIBUTION_LUA
     + """
 local function unit_price(meta, n, bonus)
   local price = tonumber(meta.price)
@@ -53,10 +55,8 @@ local function unit_price(meta, n, bonus)
 end
 
 local function credit(prefix, member, amount, l1, l2, now, window)
-  local a = redis.call('HGET', prefix .. 'attrib', member)
-  if not a then return end
-  local officer, ts = string.match(a, '^(.+)|(%d+)$')
-  if tonumber(ts) + window < now then return end
+  local officer = attributed(redis.call('HGET', prefix .. 'attrib', member), now, window)
+  if not officer then return end
   local c1 = math.floor(amount * l1 / 10000)
   redis.call('HINCRBY', prefix .. 'officer:' .. officer, 'earned', c1)
   redis.call('ZINCRBY', prefix .. 'leaderboard', c1, officer)

@@ -26,39 +26,50 @@ from livecore.store.replies import as_str
 
 _CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I/L
 
+#: An attribution is stored as ``<officer>|<unix time>``; this is the one place
+#: that reads it back (the attribution and sign-up scripts here, and the
+#: commission credit in :mod:`livecore.store.groupbuys`).
+ATTRIBUTION_LUA = """
+local function attributed(raw, now, window)
+  if not raw then return nil end
+  local who, ts = string.match(raw, '^(.+)|(%d+)$')
+  if who and tonumber(ts) + window >= now then return who end
+  return nil
+end
+"""
+
 # KEYS: codes attrib | ARGV: prefix code user now window
-_ATTRIBUTE = """
+_ATTRIBUTE = (
+    ATTRIBUTION_LUA
+    + """
 local officer = redis.call('HGET', KEYS[1], ARGV[2])
 if not officer then return {-1} end
 if officer == ARGV[3] then return {-2} end
 local now, window = tonumber(ARGV[4]), tonumber(ARGV[5])
-local prev = redis.call('HGET', KEYS[2], ARGV[3])
-if prev then
-  local who, ts = string.match(prev, '^(.+)|(%d+)$')
-  if tonumber(ts) + window >= now then return {0, who} end
-end
+local who = attributed(redis.call('HGET', KEYS[2], ARGV[3]), now, window)
+if who then return {0, who} end
 redis.call('HSET', KEYS[2], ARGV[3], officer .. '|' .. now)
 redis.call('HINCRBY', ARGV[1] .. 'officer:' .. officer, 'referrals', 1)
 return {1, officer}
 """
+)
 
 # KEYS: buyers codes attrib officer | ARGV: user code now window
-_APPLY = """
+_APPLY = (
+    ATTRIBUTION_LUA
+    + """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return {-1} end
 local existing = redis.call('HGET', KEYS[4], 'code')
 if existing then return {0, existing} end
 if redis.call('HSETNX', KEYS[2], ARGV[2], ARGV[1]) == 0 then return {-2} end
-local recruiter = ''
 local a = redis.call('HGET', KEYS[3], ARGV[1])
-if a then
-  local who, ts = string.match(a, '^(.+)|(%d+)$')
-  if tonumber(ts) + tonumber(ARGV[4]) >= tonumber(ARGV[3]) then recruiter = who end
-end
+local recruiter = attributed(a, tonumber(ARGV[3]), tonumber(ARGV[4])) or ''
 redis.call('HSET', KEYS[4], 'code', ARGV[2], 'recruiter', recruiter, 'since', ARGV[3])
 redis.call('HSETNX', KEYS[4], 'earned', 0)
 redis.call('HSETNX', KEYS[4], 'referrals', 0)
 return {1, ARGV[2]}
 """
+)
 
 
 @dataclass(frozen=True, slots=True)

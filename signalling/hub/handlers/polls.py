@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from livecore import wire
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.fields import invalid
 from livecore.store.bus import Emitted
 from livecore.store.polls import VoteResult
 from signalling.hub.context import Context
@@ -16,7 +17,7 @@ def vote_refusal(result: VoteResult, poll: str, option: int) -> LivecoreError | 
     if result is VoteResult.CLOSED:
         return LivecoreError(ErrorCode.POLL_CLOSED, f"poll {poll!r} is closed")
     if result is VoteResult.BAD_OPTION:
-        return wire.invalid("option", f"poll {poll!r} has no option {option}")
+        return invalid("option", f"poll {poll!r} has no option {option}")
     return None
 
 
