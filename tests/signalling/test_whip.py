@@ -84,9 +84,9 @@ async def watch(node: Node, user: str, query: str = "") -> tuple[Viewer, httpx.R
     return viewer, answer
 
 
-async def frames_within(viewer: Viewer, count: int, seconds: float) -> bool:
+async def frames_within(viewer: Viewer, count: int, seconds: float, kind: str = "video") -> bool:
     deadline = asyncio.get_running_loop().time() + seconds
-    while viewer.received["video"].frames < count:
+    while viewer.received[kind].frames < count:
         if asyncio.get_running_loop().time() > deadline:
             return False
         await asyncio.sleep(0.05)
@@ -116,7 +116,7 @@ async def test_publish_and_play_without_transcoding(
     try:
         for viewer, _ in viewers:
             assert await frames_within(viewer, 15, 10), viewer.received
-            assert viewer.received["audio"].frames > 0
+            assert await frames_within(viewer, 1, 10, "audio"), viewer.received
         assert codec_ops(media_node) == 0
     finally:
         for viewer, _ in viewers:
