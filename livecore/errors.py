@@ -46,6 +46,9 @@ class ErrorCode(StrEnum):
     UNKNOWN_REFERRER = "unknown_referrer"
     SELF_REFERRAL = "self_referral"
     NOT_A_BUYER = "not_a_buyer"
+    OTHER_GROUP = "other_group"
+    ORDER_NOT_FOUND = "order_not_found"
+    ORDER_REFUNDED = "order_refunded"
     BAD_SDP = "bad_sdp"
     STREAM_NOT_FOUND = "stream_not_found"
     SESSION_NOT_FOUND = "session_not_found"
@@ -92,6 +95,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.UNKNOWN_REFERRER: 404,
     ErrorCode.SELF_REFERRAL: 422,
     ErrorCode.NOT_A_BUYER: 403,
+    ErrorCode.OTHER_GROUP: 409,
+    ErrorCode.ORDER_NOT_FOUND: 404,
+    ErrorCode.ORDER_REFUNDED: 409,
     ErrorCode.BAD_SDP: 400,
     ErrorCode.STREAM_NOT_FOUND: 404,
     ErrorCode.SESSION_NOT_FOUND: 404,

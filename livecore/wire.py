@@ -105,6 +105,7 @@ class EventType(StrEnum):
     GROUPBUY_OPENED = "groupbuy_opened"
     GROUPBUY_FORMED = "groupbuy_formed"
     GROUPBUY_FAILED = "groupbuy_failed"
+    GROUPBUY_REPRICED = "groupbuy_repriced"
     GROUPBUY_CLOSED = "groupbuy_closed"
     STREAM_STARTED = "stream_started"
     STREAM_ENDED = "stream_ended"

@@ -22,7 +22,16 @@ from livecore.errors import LivecoreError
 from livecore.rooms import Room
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
-from signalling import communities, health, http_boundary, pages, rooms_api, sensors, whip
+from signalling import (
+    communities,
+    health,
+    http_boundary,
+    pages,
+    receipts,
+    rooms_api,
+    sensors,
+    whip,
+)
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.mediaplane import MediaPlane
@@ -56,6 +65,9 @@ def routes() -> list[Route | Mount]:
         Route("/whep/{room}/{session}", whip.whep_delete, methods=["DELETE"]),
         Route("/whep/{room}/{session}", whip.patch, methods=["PATCH"]),
         Route("/whep/{room}/{session}", whip.options, methods=["OPTIONS"]),
+        Route("/api/rooms/{room}/receipts", receipts.post_receipt, methods=["POST"]),
+        Route("/api/rooms/{room}/orders/dead", receipts.dead_letters, methods=["GET"]),
+        Route("/api/rooms/{room}/orders/redrive", receipts.redrive, methods=["POST"]),
         Route("/api/communities", communities.list_communities, methods=["GET"]),
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
@@ -127,6 +139,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             forwarder = OrderForwarder(
                 redis, settings.orders_webhook, settings.orders_webhook_secret,
                 settings.node_id, clock,
+                on_dead_letter=lambda room: metrics.orders_dead_lettered.inc(),
             )  # fmt: skip
             forwarder.start()
         try:

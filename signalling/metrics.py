@@ -26,6 +26,11 @@ class Metrics:
             ["code"],
             registry=self.registry,
         )
+        self.orders_dead_lettered = Counter(
+            "livecore_orders_dead_lettered_total",
+            "Orders the webhook refused for good (4xx), moved to the room's dead letters",
+            registry=self.registry,
+        )
         self.uptime = Gauge(
             "livecore_uptime_seconds", "Seconds since this node started", registry=self.registry
         )

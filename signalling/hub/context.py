@@ -52,8 +52,10 @@ class OrderRooms:
         self._background: set[asyncio.Task[None]] = set()
 
     def note(self, room_id: str) -> None:
-        if room_id in self._known or len(self._known) >= MAX_ORDER_ROOMS:
+        if room_id in self._known:
             return
+        if len(self._known) >= MAX_ORDER_ROOMS:  # only a cache: SADD is idempotent
+            self._known.clear()
         self._known.add(room_id)
         coro = self._stores.groupbuys.note_order_room(room_id)
         task = asyncio.get_running_loop().create_task(coro)

@@ -13,7 +13,6 @@ from livecore.store.polls import Poll
 from livecore.tokens import Claims, Role
 from signalling.hub.context import Services
 from signalling.hub.groupview import (
-    ROOM_GROUP,
     group_states,
     officer_links,
     spec_of,
@@ -76,13 +75,8 @@ async def read(node: Services, room_id: str, claims: Claims, community: str | No
     now = node.now()
     origins = await stores.media.origins(room_id)
     streams = sorted(u for u, o in origins.items() if not o.is_stale(now))
-    mine: dict[str, int] = {}
-    for buy in groupbuys:
-        group = ROOM_GROUP if buy["scope"] == "room" else community
-        if group:
-            qty = await stores.groupbuys.quantity_of(room_id, buy["gb"], group, claims.user)
-            if qty is not None:
-                mine[buy["gb"]] = qty
+    joined = await stores.groupbuys.mine(room_id, claims.user, [b["gb"] for b in groupbuys])
+    mine = {gb: m["qty"] for gb, m in joined.items()}
     my_votes: dict[str, int] = {}
     for poll in polls:
         if poll.status == "open":

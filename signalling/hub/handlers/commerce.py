@@ -7,7 +7,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
 from livecore.store.groupbuys import GroupState
 from signalling.hub.context import Context
-from signalling.hub.groupview import group_of, group_states, public_state, spec_of
+from signalling.hub.groupview import ROOM_GROUP, group_of, group_states, public_state, spec_of
 
 _JOIN_REFUSALS = {
     -1: (ErrorCode.GROUPBUY_NOT_FOUND, "no such group buy in this room"),
@@ -15,10 +15,11 @@ _JOIN_REFUSALS = {
     -4: (ErrorCode.SELF_REFERRAL, "you cannot invite yourself"),
     -5: (ErrorCode.UNKNOWN_REFERRER, "the inviter is not a member of your group"),
     -6: (ErrorCode.GROUP_FORMED, "the group has formed: your order is confirmed"),
+    -7: (ErrorCode.OTHER_GROUP, "you already joined this group buy with another community"),
 }
 
 
-def join_refusal(code: int, state: GroupState | int) -> LivecoreError | None:
+def join_refusal(code: int, state: GroupState | int | str) -> LivecoreError | None:
     """The error a join/leave script's code means (None: done). Pure."""
     if code == -3:
         return LivecoreError(ErrorCode.QUANTITY_LIMIT, f"at most {state} per person")
@@ -95,7 +96,20 @@ async def _group(ctx: Context, gid: str) -> tuple[GroupBuySpec, str]:
         raise LivecoreError(
             ErrorCode.NO_COMMUNITY, "send locate (or choose_community) before joining"
         )
+    if group != ROOM_GROUP:
+        await _known_community(ctx, group)
     return spec, group
+
+
+async def _known_community(ctx: Context, community: str) -> None:
+    """A group exists only for a community in the registry (a token's ``cty`` may name
+    one that does not): the node's cached index, refreshed on a miss."""
+    communities = ctx.stores.communities
+    if community not in communities.index.by_id:
+        if community not in (await communities.refresh()).by_id:
+            raise LivecoreError(
+                ErrorCode.UNKNOWN_COMMUNITY, f"no community {community!r} in the registry"
+            )
 
 
 async def groupbuy_join(ctx: Context, message: wire.Message) -> None:
@@ -119,7 +133,7 @@ async def groupbuy_leave(ctx: Context, message: wire.Message) -> None:
 
 def _answer(
     ctx: Context, message: wire.Message, gid: str, group: str,
-    spec: GroupBuySpec, code: int, state: GroupState | int,
+    spec: GroupBuySpec, code: int, state: GroupState | int | str,
 ) -> None:  # fmt: skip
     refusal = join_refusal(code, state)
     if refusal is not None:

@@ -292,22 +292,23 @@ async def test_lua_and_python_prices_agree(shop: Shop) -> None:
 
 
 async def test_neighbour_bonus(shop: Shop) -> None:
-    """One member's bonus_invites invitees set b for good; invites never add up."""
+    """One member's bonus_invites invitees set b; invites of several never add up; the
+    bonus follows the invitees until the group forms (a leave can take it away)."""
     gid = await shop.open(target=6, bonus_invites=2, bonus_cents=50, tiers=[[6, 100]])
     await shop.join(gid, "u0")
     for _ in range(3):  # a retried invited join counts once
         assert not state(await shop.join(gid, "u1", inviter="u0")).bonus
     assert not state(await shop.join(gid, "u2", inviter="u1")).bonus  # u0: 1, u1: 1
     assert state(await shop.join(gid, "u3", inviter="u0")).bonus  # u0: 2
-    assert state(await shop.leave(gid, "u3")).bonus  # stays for the group's life
-    for user in ("u4", "u5"):
-        await shop.join(gid, user)
+    assert not state(await shop.leave(gid, "u3")).bonus  # u0: 1 again
+    assert state(await shop.join(gid, "u3", inviter="u0")).bonus
+    await shop.join(gid, "u4")
     assert not (await shop.events("groupbuy_formed"))
     assert state(await shop.join(gid, "u6")).status == "formed"
     (formed,) = await shop.events("groupbuy_formed")
     assert formed["unit_cents"] == 1000 - 100 - 50 and formed["members"] == 6
     invby = await shop.redis.hgetall(keys.room(ROOM, f"gb:{gid}:invby:g1"))
-    assert {as_str(k): as_str(v) for k, v in invby.items()} == {"u1": "u0", "u2": "u1"}
+    assert {as_str(k): as_str(v) for k, v in invby.items()} == {"u1": "u0", "u2": "u1", "u3": "u0"}
 
 
 async def test_no_bonus_without_enough_invites(shop: Shop) -> None:
