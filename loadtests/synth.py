@@ -265,3 +265,36 @@ def _poisson(rng: random.Random, lam: float) -> int:
         if p <= limit:
             return k
         k += 1
+
+
+def main(argv: list[str]) -> int:
+    """``python -m loadtests synth``: write a synthetic session's trace file."""
+    import argparse
+    from pathlib import Path
+
+    from loadtests.stats import log
+    from loadtests.trace import write_trace
+
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests synth", description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    parser.add_argument("--out", type=Path, required=True, help="trace file to write (.lctrace)")
+    parser.add_argument("--seed", type=int, default=1, help="same seed, same trace (default 1)")
+    parser.add_argument("--minutes", type=float, default=10, help="session length (default 10)")
+    parser.add_argument("--viewers", type=int, default=300, help="peak audience (default 300)")
+    parser.add_argument("--communities", type=int, default=12, help="compounds (default 12)")
+    args = parser.parse_args(argv)
+    if not 1 <= args.minutes <= 600 or not 1 <= args.viewers <= 100_000:
+        parser.error("--minutes must be 1..600 and --viewers 1..100000")
+    if not 1 <= args.communities <= 1000:
+        parser.error("--communities must be 1..1000")
+    cfg = SynthConfig(duration_s=60 * args.minutes, peak_viewers=args.viewers,
+                      communities=args.communities, seed=args.seed)  # fmt: skip
+    trace = generate(cfg)
+    write_trace(args.out, trace)
+    log(
+        f"synth: {len(trace.events)} events, {trace.clients - 1} viewers, "
+        f"{len(trace.labels)} labelled moments → {args.out} ({args.out.stat().st_size} bytes)"
+    )
+    return 0

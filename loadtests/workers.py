@@ -63,14 +63,14 @@ class Worker:
         self.process = ctx.Process(target=target, args=(theirs, spec), daemon=True, name=name)
         self.process.start()
         theirs.close()
-        self.progress: tuple[int, int] = (0, 0)
+        self.progress: tuple[Any, ...] = (0, 0)
         # A worker sends a handful of messages (ready, results); progress is not queued.
         self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=1024)
         loop = asyncio.get_running_loop()
 
         def deliver(message: tuple[Any, ...]) -> None:
             if message[0] == "progress":
-                self.progress = (message[1], message[2])
+                self.progress = message[1:]
                 if on_progress is not None:
                     on_progress()
             else:
