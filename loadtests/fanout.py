@@ -31,7 +31,7 @@ import psutil
 
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
-from loadtests.stats import cpu_seconds, log, percentile
+from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "fanout"
@@ -225,8 +225,10 @@ def run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests fanout", description=__doc__)
-    parser.add_argument("--viewers", type=int, default=2000)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests fanout", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--viewers", type=int, default=2000, help="viewers in the room")
     parser.add_argument("--rate", type=float, default=100, help="comments per second in")
     parser.add_argument("--duration", type=float, default=10, help="seconds of sending")
     parser.add_argument(

@@ -36,7 +36,7 @@ from livecore.store import keys
 from loadtests.fanout import PER_WORKER, _hostport
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
-from loadtests.stats import log, percentile
+from loadtests.stats import HelpFormatter, log, percentile
 from loadtests.wsclient import LeanConnection, Stats, open_connection
 
 ROOM = "groupbuy"
@@ -233,16 +233,18 @@ async def _run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests groupbuy", description=__doc__)
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--communities", type=int, default=20)
-    parser.add_argument("--nodes", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=10)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests groupbuy", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=2000, help="neighbours connected")
+    parser.add_argument("--communities", type=int, default=20, help="compounds they live in")
+    parser.add_argument("--nodes", type=int, default=2, help="local nodes to start")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of rounds")
     parser.add_argument(
         "--rate",
         type=float,
         default=5000,
-        help="users starting their joins per second (open loop; default 5000)",
+        help="users starting their joins per second (open loop)",
     )
     parser.add_argument(
         "--target",
@@ -255,7 +257,7 @@ def main(argv: list[str]) -> int:
         metavar="URL",
         help="with --target: the nodes' Valkey, read for the exactness check",
     )
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
     parser.add_argument(
         "--plot",
         type=Path,

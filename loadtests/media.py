@@ -79,7 +79,7 @@ from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluste
 from loadtests.rtcviewer import PROBE_TIMEOUT_S
 from loadtests.rtcworkers import WorkerSpec, lean_worker_main, probe_worker_main
 from loadtests.serverstats import codec_ops, server_processes
-from loadtests.stats import cpu_seconds, log, percentile
+from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.whep import WhepRefused, whep_delete
 from loadtests.workers import Worker, collect, run_loop
 
@@ -327,12 +327,14 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests media", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--viewers", type=int, default=100)
-    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M")
-    parser.add_argument("--resolution", type=parse_resolution, default="1280x720")
-    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--viewers", type=int, default=100, help="lean WHEP viewers")
+    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M", help="video bitrate")
+    parser.add_argument(
+        "--resolution", type=parse_resolution, default="1280x720", help="video size"
+    )
+    parser.add_argument("--fps", type=int, default=30, help="frames per second")
     parser.add_argument("--duration", type=float, default=10, help="seconds measured")
     parser.add_argument("--target", metavar="URL", help="a running node on loopback")
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")

@@ -62,4 +62,6 @@ def check(result: dict[str, Any], slos: dict[str, float]) -> list[str]:
 
 
 def help_text() -> str:
-    return "; ".join(f"{name}: {what}" for name, (_, what) in FIGURES.items())
+    """The figures and their meaning (for an argparse help: ``%`` escaped)."""
+    text = "; ".join(f"{name}: {what}" for name, (_, what) in FIGURES.items())
+    return text.replace("%", "%%")

@@ -272,12 +272,12 @@ def main(argv: list[str]) -> int:
     import argparse
     from pathlib import Path
 
-    from loadtests.stats import log
+    from loadtests.stats import HelpFormatter, log
     from loadtests.trace import write_trace
 
     parser = argparse.ArgumentParser(
         prog="python -m loadtests synth", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )  # fmt: skip
     parser.add_argument("--out", type=Path, required=True, help="trace file to write (.lctrace)")
     parser.add_argument("--seed", type=int, default=1, help="same seed, same trace (default 1)")
