@@ -33,11 +33,11 @@ import msgpack
 import redis.asyncio
 
 from livecore.store import keys
-from loadtests.fanout import PER_WORKER, _hostport
+from loadtests.fanout import PER_WORKER
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, log, percentile
-from loadtests.wsclient import LeanConnection, Stats, open_connection
+from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
 ROOM = "groupbuy"
 CONNECT_CONCURRENCY = 200
@@ -90,7 +90,7 @@ async def _connect(cluster: Cluster, users: int, communities: int) -> tuple[Buye
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one(i: int, role: str, user: str, community: str | None) -> Buyer:
-        host, port = _hostport(cluster.urls[i % len(cluster.urls)])
+        host, port = host_port(cluster.urls[i % len(cluster.urls)])
         from livecore import tokens
 
         token = tokens.mint(cluster.secret, role=tokens.Role(role), room=ROOM, user=user,
@@ -173,8 +173,8 @@ async def _check(
                 log(f"  mismatch {gb}/{group}: valkey n={n} distinct={distinct} "
                     f"acks={len(expected)} pushed={pushed}")  # fmt: skip
             formed_expected += len(expected) >= targets[gb]
-        formed = Counter()
-        entries = await store.xrange(keys.room(ROOM, "events"))
+        formed: Counter[tuple[str, str]] = Counter()
+        entries: Any = await store.xrange(keys.room(ROOM, "events"))
         for _, fields in entries:
             event = msgpack.unpackb(fields[b"d"], raw=False)
             if event.get("t") == "groupbuy_formed":

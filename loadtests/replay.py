@@ -52,6 +52,7 @@ from loadtests.replayworker import ReplaySpec, worker_main
 from loadtests.stats import cpu_seconds, log
 from loadtests.trace import HOST, Kind, Trace, TraceError, read_trace
 from loadtests.workers import Worker, collect, run_loop
+from loadtests.wsclient import host_port
 
 SAMPLE_TRACE = Path(__file__).resolve().parent / "data" / "sample.lctrace"
 MAX_CLIENTS = 200_000
@@ -115,8 +116,8 @@ async def _setup_host(
 ) -> tuple[HostConnection, list[str], list[str]]:
     """Connect the host; open the polls and group buys the window will need, in order."""
     url = cluster.urls[0]
-    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
-    conn = await connect_host(host.strip("[]"), int(port), room,
+    host, port = host_port(url)
+    conn = await connect_host(host, port, room,
                               cluster.token("host", "replay-host", room), counters)  # fmt: skip
     polls: list[str] = []
     gbs: list[str] = []

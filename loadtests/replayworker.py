@@ -39,6 +39,7 @@ from loadtests.replayclient import (
 from loadtests.stats import percentile
 from loadtests.trace import Event, Kind, read_trace
 from loadtests.workers import recv_until, run_loop
+from loadtests.wsclient import host_port
 
 DRAIN_S = 8.0
 MAX_WAITING = 32
@@ -158,11 +159,11 @@ class Player:
 
     async def _join(self, v: int, community: int, since: tuple[str, int] | None) -> None:
         url = self.spec.urls[v % len(self.spec.urls)]
-        host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+        host, port = host_port(url)
         sampled = v % self.spec.sample_every == 0
         try:
             async with self.gate:
-                conn = await connect(host.strip("[]"), int(port), self.spec.room,
+                conn = await connect(host, port, self.spec.room,
                                      hello(self._token(v, community), since), self.counters,
                                      sampled=sampled)  # fmt: skip
         except (OSError, ConnectionError, TimeoutError):

@@ -162,9 +162,9 @@ def generate(cfg: SynthConfig) -> Trace:
         if not here:
             continue
         boost = 1 + sum(r.multiplier(second + 0.5) for r in reactions)
-        activity = [v.activity * weights[v.community] * cfg.communities for v in here]
+        loudness = [v.activity * weights[v.community] * cfg.communities for v in here]
         for _ in range(_poisson(rng, len(here) * cfg.comment_rate * boost)):
-            v = rng.choices(here, activity)[0]
+            v = rng.choices(here, loudness)[0]
             at = second + rng.random()
             if at - v.last_comment < MIN_COMMENT_GAP_S:
                 continue
@@ -172,7 +172,7 @@ def generate(cfg: SynthConfig) -> Trace:
             length = 1 + min(199, int(rng.lognormvariate(math.log(10 if boost < 2 else 4), 0.6)))
             events.append(Event(_ms(at), v.client, Kind.COMMENT, v.community, length))
         for _ in range(_poisson(rng, len(here) * cfg.like_rate * boost)):
-            v = rng.choices(here, activity)[0]
+            v = rng.choices(here, loudness)[0]
             taps = min(50, 1 + int(rng.expovariate(1 / (2 if boost < 2 else 6))))
             at = second + rng.random()
             events.append(Event(_ms(at), v.client, Kind.LIKE, v.community, taps))
