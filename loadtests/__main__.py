@@ -1,23 +1,46 @@
-"""``python -m loadtests <name> [options]``: run one benchmark."""
+"""``python -m loadtests <scenario> [options]``: load scenarios for livecore.
+
+``python -m loadtests --help`` lists them; ``python -m loadtests <scenario>
+--help`` explains one, with its defaults.
+"""
 
 from __future__ import annotations
 
 import importlib
 import sys
 
-BENCHMARKS = {
-    "fanout": "loadtests.fanout",
-    "groupbuy": "loadtests.groupbuy",
-    "media": "loadtests.media",
-}
+#: scenario → (module, what it measures), in the order shown.
+SCENARIOS = {
+    "replay": ("loadtests.replay",
+               "play a recorded or synthetic audience at K× size and X× speed; HTML report, SLOs"),
+    "fanout": ("loadtests.fanout",
+               "comment fan-out to N viewers of a room: delivery latency, CPU, memory per viewer"),
+    "groupbuy": ("loadtests.groupbuy",
+                 "group-buy joins through K nodes: join rate, ack latency, exact counts"),
+    "media": ("loadtests.media",
+              "video forwarding: one WHIP publisher, N WHEP viewers, CPU per viewer, latency"),
+    "synth": ("loadtests.synth",
+              "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
+    "export": ("loadtests.export",
+               "write a trace of a past room from its event history in Redis/Valkey"),
+}  # fmt: skip
+
+
+def usage() -> str:
+    width = max(map(len, SCENARIOS))
+    lines = ["usage: python -m loadtests <scenario> [--help] [options]", "", "scenarios:"]
+    lines += [f"  {name:<{width}}  {what}" for name, (_, what) in SCENARIOS.items()]
+    return "\n".join(lines)
 
 
 def main() -> int:
-    if len(sys.argv) < 2 or sys.argv[1] not in BENCHMARKS:
-        names = ", ".join(sorted(BENCHMARKS))
-        print(f"usage: python -m loadtests <name> [--help]; names: {names}", file=sys.stderr)
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help", "help"):
+        print(usage())
+        return 0 if len(sys.argv) >= 2 else 2
+    if sys.argv[1] not in SCENARIOS:
+        print(f"unknown scenario {sys.argv[1]!r}\n\n{usage()}", file=sys.stderr)
         return 2
-    module = importlib.import_module(BENCHMARKS[sys.argv[1]])
+    module = importlib.import_module(SCENARIOS[sys.argv[1]][0])
     code: int = module.main(sys.argv[2:])
     return code
 

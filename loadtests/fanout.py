@@ -31,8 +31,9 @@ import psutil
 
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
-from loadtests.stats import cpu_seconds, log, percentile
-from loadtests.wsclient import LeanConnection, Stats, open_connection
+from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
+from loadtests.workers import run_loop
+from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
 ROOM = "fanout"
 PER_WORKER = 9_000
@@ -61,11 +62,6 @@ class Sender(LeanConnection):
             super().on_message(message)
 
 
-def _hostport(url: str) -> tuple[str, int]:
-    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
-    return host, int(port)
-
-
 # -- viewers (worker processes) ---------------------------------------------------
 
 
@@ -73,12 +69,7 @@ def worker_main(
     pipe: Connection, urls: list[str], viewers: list[tuple[int, str]], probe: bool
 ) -> None:
     pin(os.getpid(), LOAD_CPU)
-    try:
-        import uvloop
-
-        uvloop.run(_worker(pipe, urls, viewers, probe))
-    except ImportError:  # pragma: no cover
-        asyncio.run(_worker(pipe, urls, viewers, probe))
+    run_loop(lambda: _worker(pipe, urls, viewers, probe))
 
 
 async def _worker(
@@ -90,7 +81,7 @@ async def _worker(
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def join(i: int, token: str) -> None:
-        host, port = _hostport(urls[i % len(urls)])
+        host, port = host_port(urls[i % len(urls)])
         hello = msgpack.packb({"t": "hello", "token": token})
         async with gate:
             try:
@@ -130,7 +121,7 @@ async def _send(cluster: Cluster, rate: float, duration: float) -> tuple[int, in
     stats = Stats()
     senders: list[LeanConnection] = []
     for i in range(senders_n):
-        host, port = _hostport(cluster.urls[i % len(cluster.urls)])
+        host, port = host_port(cluster.urls[i % len(cluster.urls)])
         token = cluster.token("host", f"sender-{i}", ROOM)
         hello = msgpack.packb({"t": "hello", "token": token})
         senders.append(await open_connection(host, port, ROOM, hello, stats, factory=Sender))
@@ -225,8 +216,10 @@ def run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests fanout", description=__doc__)
-    parser.add_argument("--viewers", type=int, default=2000)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests fanout", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--viewers", type=int, default=2000, help="viewers in the room")
     parser.add_argument("--rate", type=float, default=100, help="comments per second in")
     parser.add_argument("--duration", type=float, default=10, help="seconds of sending")
     parser.add_argument(

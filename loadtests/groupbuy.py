@@ -33,11 +33,11 @@ import msgpack
 import redis.asyncio
 
 from livecore.store import keys
-from loadtests.fanout import PER_WORKER, _hostport
+from loadtests.fanout import PER_WORKER
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
-from loadtests.stats import log, percentile
-from loadtests.wsclient import LeanConnection, Stats, open_connection
+from loadtests.stats import HelpFormatter, log, percentile
+from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
 ROOM = "groupbuy"
 CONNECT_CONCURRENCY = 200
@@ -90,7 +90,7 @@ async def _connect(cluster: Cluster, users: int, communities: int) -> tuple[Buye
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
     async def one(i: int, role: str, user: str, community: str | None) -> Buyer:
-        host, port = _hostport(cluster.urls[i % len(cluster.urls)])
+        host, port = host_port(cluster.urls[i % len(cluster.urls)])
         from livecore import tokens
 
         token = tokens.mint(cluster.secret, role=tokens.Role(role), room=ROOM, user=user,
@@ -173,8 +173,8 @@ async def _check(
                 log(f"  mismatch {gb}/{group}: valkey n={n} distinct={distinct} "
                     f"acks={len(expected)} pushed={pushed}")  # fmt: skip
             formed_expected += len(expected) >= targets[gb]
-        formed = Counter()
-        entries = await store.xrange(keys.room(ROOM, "events"))
+        formed: Counter[tuple[str, str]] = Counter()
+        entries: Any = await store.xrange(keys.room(ROOM, "events"))
         for _, fields in entries:
             event = msgpack.unpackb(fields[b"d"], raw=False)
             if event.get("t") == "groupbuy_formed":
@@ -233,16 +233,18 @@ async def _run(
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests groupbuy", description=__doc__)
-    parser.add_argument("--users", type=int, default=2000)
-    parser.add_argument("--communities", type=int, default=20)
-    parser.add_argument("--nodes", type=int, default=2)
-    parser.add_argument("--duration", type=float, default=10)
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests groupbuy", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--users", type=int, default=2000, help="neighbours connected")
+    parser.add_argument("--communities", type=int, default=20, help="compounds they live in")
+    parser.add_argument("--nodes", type=int, default=2, help="local nodes to start")
+    parser.add_argument("--duration", type=float, default=10, help="seconds of rounds")
     parser.add_argument(
         "--rate",
         type=float,
         default=5000,
-        help="users starting their joins per second (open loop; default 5000)",
+        help="users starting their joins per second (open loop)",
     )
     parser.add_argument(
         "--target",
@@ -255,7 +257,7 @@ def main(argv: list[str]) -> int:
         metavar="URL",
         help="with --target: the nodes' Valkey, read for the exactness check",
     )
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
     parser.add_argument(
         "--plot",
         type=Path,

@@ -125,13 +125,25 @@ def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
             store.stop()
 
 
-def target_cluster(urls: list[str]) -> Cluster:
-    """Nodes someone else runs; tokens are minted with ``$LIVECORE_SECRET``."""
-    secret = os.environ.get("LIVECORE_SECRET")
-    if not secret:
-        raise SystemExit("--target needs LIVECORE_SECRET (the nodes' token secret) to mint tokens")
+def non_loopback(urls: list[str]) -> list[str]:
+    """The hosts of ``urls`` that are not loopback (127.0.0.0/8, ::1, localhost)."""
+    bad = []
     for url in urls:
         host = httpx.URL(url).host
         if host not in ("127.0.0.1", "localhost", "::1") and not host.startswith("127."):
-            raise SystemExit(f"--target must be a loopback address, got {host}")
+            bad.append(host or url)
+    return bad
+
+
+def target_cluster(urls: list[str], *, allow_remote: bool = False) -> Cluster:
+    """Nodes someone else runs; tokens are minted with ``$LIVECORE_SECRET``.
+
+    Refuses targets that are not loopback unless ``allow_remote``.
+    """
+    bad = non_loopback(urls)
+    if bad and not allow_remote:
+        raise SystemExit(f"--target must be a loopback address, got {', '.join(bad)}")
+    secret = os.environ.get("LIVECORE_SECRET")
+    if not secret:
+        raise SystemExit("--target needs LIVECORE_SECRET (the nodes' token secret) to mint tokens")
     return Cluster(urls, secret.encode())

@@ -35,7 +35,7 @@ The last line of stdout is one JSON object:
 - ``added_latency_ms {p50, p95}``: over every frame every lean viewer
   completed in the window, publisher send time → arrival of the frame's last
   packet at the viewer (``time.monotonic()``, one clock for all processes);
-- ``codec_ops_on_forward_path``: increase of ``livecore_media_codec_ops_total``
+- ``codec_ops_on_forward_path``: increase of ``livecore_media_codec_ops``
   on the node's ``/metrics`` over the run (null, with a note on stderr, when
   the node does not export it).
 
@@ -43,374 +43,55 @@ Exit code 0 when: every viewer connected, every viewer received frames in
 the window on a live connection, every probe decoded a frame, the latency
 mapping found no inconsistent frame, and codec ops stayed 0 (if exported).
 
-Mapping a viewer's frames back to the publisher's (added latency)
------------------------------------------------------------------
-The server keeps the spacing of RTP timestamps but each viewer's stream gets
-its own random origin (aiortc draws one per sender), so a viewer's timestamp
-is ``pts + C_v (mod 2^32)`` with an unknown ``C_v`` per viewer; SRTCP sender
-reports would give it, but their payload is encrypted and lean viewers hold
-no keys. Instead the publisher writes the frame number into the spacing:
-frame ``n`` gets ``pts(n) = n·S + c(n)`` (``S`` = 90000/fps), with ``c(n) = 0``
-for even ``n`` and ``1 + (n // 2) mod K`` for odd ``n`` (``K`` = 250: at most
-2.8 ms off the nominal instant). Two consecutive frames are ``S ± c`` apart,
-so every adjacent pair a viewer receives tells the odd frame's ``n`` modulo
-``2K`` (500 frames, 16.7 s at 30 fps); the candidate whose recorded send time
-is the latest before the frame's arrival fixes ``C_v`` (the most common value
-over all pairs is taken). Then every frame maps to exactly one ``n`` with
-``pts(n) = ts - C_v``; a frame for which that does not hold is counted as a
-mismatch (a correctness failure). Added latency = arrival − send time of ``n``,
-where the publisher records the send time as it hands frame ``n`` to its
-``RTCRtpSender`` (which packetises and sends it without yielding).
+How frames are mapped back to the publisher's: ``loadtests.framemap``.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import fractions
 import json
 import math
-import multiprocessing as mp
 import os
-import re
 import signal
 import statistics
 import sys
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
-from multiprocessing.connection import Connection
+from dataclasses import dataclass
 from typing import Any
 
-import av
 import httpx
 import psutil
-from aiortc import MediaStreamTrack, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
 
-from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
-from loadtests.rtcviewer import (
-    LOOPBACK_CONFIG,
-    PROBE_TIMEOUT_S,
-    WhepRefused,
-    WorkerSpec,
-    lean_worker_main,
-    probe_worker_main,
-    whep_delete,
-    whep_post,
+from loadtests.clip import (
+    CODE_SPAN,
+    VIDEO_CLOCK,
+    Clip,
+    Publisher,
+    encode_clip,
+    parse_bitrate,
+    parse_resolution,
+    publish,
 )
-from loadtests.stats import cpu_seconds, log, percentile
-from media.peers import codec_preferences, create_peer_connection
+from loadtests.framemap import Mapped, map_frames
+from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
+from loadtests.rtcviewer import PROBE_TIMEOUT_S
+from loadtests.rtcworkers import WorkerSpec, lean_worker_main, probe_worker_main
+from loadtests.serverstats import codec_ops, server_processes
+from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
+from loadtests.whep import WhepRefused, whep_delete
+from loadtests.workers import Worker, collect, run_loop
 
 ROOM = "media-load"
 HOST_USER = "loadtest-host"
-VIDEO_CLOCK = 90000
-CODE_SPAN = 250
-"""K: odd frames carry ``1 + (n // 2) mod K`` extra ticks (see the module doc)."""
 SETTLE_S = 2.0
 PROBE_STAY_S = 1.0
 LEAN_NICE = 5
 
 
-# -- the clip and the publisher ------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Clip:
-    frames: list[tuple[bytes, bool]]
-    fps: int
-    width: int
-    height: int
-
-    @property
-    def bitrate(self) -> float:
-        return 8 * sum(len(d) for d, _ in self.frames) * self.fps / len(self.frames)
-
-
-def encode_clip(
-    width: int, height: int, fps: int, bitrate: int, seconds: float, gop_s: float
-) -> Clip:
-    """ffmpeg's moving test pattern, H.264 constrained baseline, Annex-B, encoded once."""
-    gop = max(1, round(gop_s * fps))
-    ctx: Any = av.CodecContext.create("libx264", "w")
-    ctx.width, ctx.height = width, height
-    ctx.pix_fmt = "yuv420p"
-    ctx.time_base = fractions.Fraction(1, fps)
-    ctx.framerate = fractions.Fraction(fps, 1)
-    ctx.gop_size = gop
-    ctx.bit_rate = bitrate
-    ctx.profile = "Baseline"
-    kbps = max(1, bitrate // 1000)
-    ctx.options = {
-        "preset": "ultrafast",
-        "tune": "zerolatency",
-        "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:"
-        f"vbv-maxrate={kbps}:vbv-bufsize={kbps}",
-    }
-    count = max(gop, round(seconds * fps))
-    source = av.open(f"testsrc2=size={width}x{height}:rate={fps}", format="lavfi")
-    out: list[tuple[bytes, bool]] = []
-    try:
-        for i, frame in enumerate(source.decode(video=0)):
-            if i >= count:
-                break
-            yuv = frame.reformat(format="yuv420p")
-            yuv.pts = i
-            yuv.time_base = ctx.time_base
-            yuv.pict_type = av.video.frame.PictureType.NONE
-            out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(yuv)]
-        out += [(bytes(p), bool(p.is_keyframe)) for p in ctx.encode(None)]
-    finally:
-        source.close()
-    if not out or not out[0][1]:
-        raise RuntimeError("the encoded clip does not start with a keyframe")
-    return Clip(out, fps, width, height)
-
-
-def frame_pts(n: int, step: int) -> int:
-    """The pts (90 kHz) of frame ``n``: ``n·step``, plus the frame-number code on odd frames."""
-    return n * step + (1 + (n // 2) % CODE_SPAN if n % 2 else 0)
-
-
-class ClipTrack(MediaStreamTrack):
-    """Replays a ``Clip`` forever at its frame rate; frame ``n`` has pts ``frame_pts(n)``.
-
-    ``sent_at[n]`` is when frame ``n`` was handed to the sender
-    (``time.monotonic()``). A keyframe request restarts the clip (its first
-    frame is a keyframe), as a live encoder would send an IDR.
-    """
-
-    def __init__(self, clip: Clip) -> None:
-        super().__init__()
-        self.kind = "video"
-        self.clip = clip
-        self.step = VIDEO_CLOCK // clip.fps
-        self.sent_at: list[float] = []
-        self.keyframe_requests = 0
-        self._index = 0
-        self._start: float | None = None
-
-    def request_keyframe(self) -> None:
-        self.keyframe_requests += 1
-        self._index = 0
-
-    async def recv(self) -> av.Packet:  # type: ignore[type-arg]
-        if self.readyState != "live":
-            raise MediaStreamError
-        n = len(self.sent_at)
-        if self._start is None:
-            self._start = time.monotonic()
-        else:
-            await asyncio.sleep(max(0.0, self._start + n / self.clip.fps - time.monotonic()))
-        data, keyframe = self.clip.frames[self._index % len(self.clip.frames)]
-        self._index += 1
-        packet = av.Packet(data)
-        packet.pts = frame_pts(n, self.step)
-        packet.time_base = fractions.Fraction(1, VIDEO_CLOCK)
-        packet.is_keyframe = keyframe
-        self.sent_at.append(time.monotonic())
-        return packet
-
-
-@dataclass
-class Publisher:
-    pc: Any
-    track: ClipTrack
-    session_url: str
-
-
-async def publish(client: httpx.AsyncClient, base: str, token: str, clip: Clip) -> Publisher:
-    """WHIP-publish ``clip``; returns once the connection is up and frames flow."""
-    pc = create_peer_connection(LOOPBACK_CONFIG)
-    track = ClipTrack(clip)
-    transceiver = pc.addTransceiver(track, direction="sendonly")
-    transceiver.setCodecPreferences(codec_preferences("video", "video/H264"))
-    # aiortc's PLI/FIR handling only sets a flag its encode branch reads; send
-    # pre-encoded keyframes instead (the same hook as tests/media/sources.py).
-    transceiver.sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
-    try:
-        await pc.setLocalDescription(await pc.createOffer())
-        answer, session_url = await whep_post(
-            client, f"{base}/whip/{ROOM}", token, str(pc.localDescription.sdp),
-            time.monotonic() + 30,
-        )  # fmt: skip
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        deadline = time.monotonic() + 20
-        while len(track.sent_at) < clip.fps:  # a second of frames: a GOP start is cached
-            if pc.connectionState in ("failed", "closed") or time.monotonic() > deadline:
-                raise RuntimeError(f"publisher connection {pc.connectionState}, no media")
-            await asyncio.sleep(0.05)
-    except BaseException:
-        await pc.close()
-        raise
-    return Publisher(pc, track, session_url)
-
-
-# -- server figures -------------------------------------------------------------------
-
-_CODEC_OPS = re.compile(r"^livecore_media_codec_ops(?:\{[^}]*\})?\s+(\S+)", re.M)
-
-
-async def codec_ops(client: httpx.AsyncClient, base: str) -> int | None:
-    """Sum of ``livecore_media_codec_ops_total`` on the node's /metrics, None if absent."""
-    try:
-        text = (await client.get(f"{base}/metrics", timeout=10)).text
-    except httpx.HTTPError:
-        return None
-    values = _CODEC_OPS.findall(text)
-    return round(sum(float(v) for v in values)) if values else None
-
-
-def server_processes(cluster: Cluster) -> list[psutil.Process]:
-    """The node processes: ours, or whoever listens on the ``--target`` port(s)."""
-    if cluster.pids:
-        return cluster.processes()
-    ports = {httpx.URL(u).port for u in cluster.urls}
-    found: list[psutil.Process] = []
-    with contextlib.suppress(psutil.Error):
-        for conn in psutil.net_connections(kind="tcp"):
-            port = getattr(conn.laddr, "port", None)
-            if conn.status == psutil.CONN_LISTEN and port in ports and conn.pid:
-                found.append(psutil.Process(conn.pid))
-    return found
-
-
 def _round(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
-
-
-# -- frame mapping -----------------------------------------------------------------------
-
-
-@dataclass
-class Mapped:
-    latencies_ms: list[float] = field(default_factory=list)
-    arrivals: list[float] = field(default_factory=list)
-    viewer_medians_ms: list[float] = field(default_factory=list)
-    mismatches: int = 0
-    unmapped_viewers: int = 0
-
-    def by_second(self, t0: float, seconds: int) -> list[float | None]:
-        """p50 added latency of the frames that arrived in each second of the window."""
-        bins: list[list[float]] = [[] for _ in range(seconds)]
-        for at, ms in zip(self.arrivals, self.latencies_ms, strict=True):
-            i = int(at - t0)
-            if 0 <= i < seconds:
-                bins[i].append(ms)
-        return [percentile(b, 0.5) for b in bins]
-
-
-def map_frames(
-    ts: list[int], at: list[float], sent_at: list[float], step: int, out: Mapped
-) -> None:
-    """Add the added latency of each of one viewer's frames to ``out`` (see the module doc)."""
-    period = 2 * CODE_SPAN
-    offsets: Counter[int] = Counter()
-    for i in range(1, len(ts)):
-        gap = (ts[i] - ts[i - 1]) & 0xFFFFFFFF
-        if step < gap <= step + CODE_SPAN:
-            j, residue = i, 2 * (gap - step - 1) + 1
-        elif step - CODE_SPAN <= gap < step:
-            j, residue = i - 1, 2 * (step - gap - 1) + 1
-        else:
-            continue  # frames skipped in between: no code
-        # The latest frame n ≡ residue (mod 2K) sent before this one arrived.
-        n = residue
-        while n + period < len(sent_at) and sent_at[n + period] <= at[j]:
-            n += period
-        if n < len(sent_at) and sent_at[n] <= at[j]:
-            offsets[(ts[j] - frame_pts(n, step)) & 0xFFFFFFFF] += 1
-    if not offsets:
-        out.unmapped_viewers += 1
-        return
-    offset = offsets.most_common(1)[0][0]
-    mine = []
-    for stamp, arrival in zip(ts, at, strict=True):
-        pts = (stamp - offset) & 0xFFFFFFFF
-        n = pts // step
-        if n < len(sent_at) and frame_pts(n, step) == pts:
-            mine.append(1000 * (arrival - sent_at[n]))
-            out.arrivals.append(arrival)
-        else:
-            out.mismatches += 1
-    out.latencies_ms += mine
-    if mine:
-        out.viewer_medians_ms.append(statistics.median(mine))
-
-
-# -- load processes ---------------------------------------------------------------------
-
-
-class Worker:
-    """A load process, and a thread that turns its pipe into an asyncio queue.
-
-    Progress messages update ``progress`` and call ``on_progress``; the others
-    are queued for ``expect``.
-    """
-
-    def __init__(self, name: str, target: Any, spec: WorkerSpec, on_progress: Any = None):
-        ctx = mp.get_context("spawn")
-        self.name = name
-        self.pipe, theirs = ctx.Pipe()
-        self.process = ctx.Process(target=target, args=(theirs, spec), daemon=True, name=name)
-        self.process.start()
-        theirs.close()
-        self.progress: tuple[int, int] = (0, 0)
-        # A worker sends a handful of messages (ready, results); progress is not queued.
-        self.inbox: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue(maxsize=1024)
-        loop = asyncio.get_running_loop()
-
-        def deliver(message: tuple[Any, ...]) -> None:
-            if message[0] == "progress":
-                self.progress = (message[1], message[2])
-                if on_progress is not None:
-                    on_progress()
-            else:
-                self.inbox.put_nowait(message)
-
-        def pump(pipe: Connection) -> None:
-            while True:
-                try:
-                    message = pipe.recv()
-                except (EOFError, OSError):
-                    message = ("exit",)
-                loop.call_soon_threadsafe(deliver, message)
-                if message == ("exit",):
-                    return
-
-        threading.Thread(target=pump, args=(self.pipe,), daemon=True).start()
-
-    def send(self, message: Any) -> None:
-        with contextlib.suppress(OSError):
-            self.pipe.send(message)
-
-    async def expect(self, kind: str, deadline: float) -> tuple[Any, ...]:
-        """The next message of ``kind``; raises if the process ends or the deadline passes."""
-        while True:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"load process {self.name} did not report {kind!r} in time")
-            try:
-                message = await asyncio.wait_for(self.inbox.get(), timeout=left)
-            except TimeoutError:
-                continue
-            if message[0] == "exit":
-                raise RuntimeError(f"load process {self.name} exited early")
-            if message[0] == kind:
-                return message
-
-    @property
-    def psutil(self) -> psutil.Process | None:
-        try:
-            return psutil.Process(self.process.pid) if self.process.pid else None
-        except psutil.Error:
-            return None
-
-
-async def _collect(workers: list[Worker], kind: str, deadline: float) -> list[tuple[Any, ...]]:
-    return list(await asyncio.gather(*(w.expect(kind, deadline) for w in workers)))
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -452,7 +133,9 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
         try:
             ops_before = await codec_ops(client, base)
-            publisher = await publish(client, base, cluster.token("host", HOST_USER, ROOM), clip)
+            publisher = await publish(
+                client, base, ROOM, cluster.token("host", HOST_USER, ROOM), clip
+            )
             log(f"  publishing {clip.width}x{clip.height}@{clip.fps} "
                 f"({clip.bitrate / 1e6:.2f} Mbit/s, {len(clip.frames)}-frame clip)")  # fmt: skip
             # Lean viewers over load processes of at most per_process each.
@@ -479,7 +162,7 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
                 probe = Worker("probes", probe_worker_main, spec)
             log(f"  connecting {opts.viewers} viewers over {parts} load process(es)")
 
-            joined_msgs = await _collect(workers, "joined", deadline)
+            joined_msgs = await collect(workers, "joined", deadline)
             joined = sum(m[1] for m in joined_msgs)
             failed = sum(m[2] for m in joined_msgs)
             errors: Counter[str] = Counter()
@@ -519,7 +202,7 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
             server_user1 = sum(p.cpu_times().user for p in server)
             cores1 = psutil.cpu_times(percpu=True)
             window = t1 - t0
-            results = [m[1] for m in await _collect(workers, "result", deadline)]
+            results = [m[1] for m in await collect(workers, "result", deadline)]
             probe_results: list[dict[str, Any]] = []
             if probe is not None:
                 last_probe = t0 + max(offsets, default=0.0) + PROBE_TIMEOUT_S + PROBE_STAY_S
@@ -576,7 +259,7 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
 
     # -- checks and the load side's own figures (stderr) --
     if codec is None:
-        log("  note: the node exports no livecore_media_codec_ops_total; codec ops reported null")
+        log("  note: the node exports no livecore_media_codec_ops; codec ops reported null")
     elif codec != 0:
         problems.append(f"{codec} decode/encode operations on the forwarding path")
     silent = sum(1 for v in viewers if v["frames"] == 0 or not v["open"])
@@ -641,30 +324,17 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     return result, problems
 
 
-def parse_bitrate(text: str) -> int:
-    match = re.fullmatch(r"(\d+(?:\.\d+)?)([kKmM]?)", text.strip())
-    if not match:
-        raise argparse.ArgumentTypeError(f"bad bitrate {text!r} (e.g. 1.5M, 800k)")
-    scale = {"": 1, "k": 1_000, "m": 1_000_000}[match[2].lower()]
-    return round(float(match[1]) * scale)
-
-
-def parse_resolution(text: str) -> tuple[int, int]:
-    match = re.fullmatch(r"(\d+)x(\d+)", text.strip())
-    if not match or int(match[1]) % 2 or int(match[2]) % 2:
-        raise argparse.ArgumentTypeError(f"bad resolution {text!r} (e.g. 1280x720, even sizes)")
-    return int(match[1]), int(match[2])
-
-
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests media", description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
+        formatter_class=HelpFormatter,
     )  # fmt: skip
-    parser.add_argument("--viewers", type=int, default=100)
-    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M")
-    parser.add_argument("--resolution", type=parse_resolution, default="1280x720")
-    parser.add_argument("--fps", type=int, default=30)
+    parser.add_argument("--viewers", type=int, default=100, help="lean WHEP viewers")
+    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M", help="video bitrate")
+    parser.add_argument(
+        "--resolution", type=parse_resolution, default="1280x720", help="video size"
+    )
+    parser.add_argument("--fps", type=int, default=30, help="frames per second")
     parser.add_argument("--duration", type=float, default=10, help="seconds measured")
     parser.add_argument("--target", metavar="URL", help="a running node on loopback")
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
@@ -695,12 +365,8 @@ def main(argv: list[str]) -> int:
             return await run(cluster, clip, opts)
 
     def execute(cluster: Cluster) -> tuple[dict[str, Any], list[str]]:
-        try:
-            import uvloop
-
-            return uvloop.run(go(cluster))
-        except ImportError:  # pragma: no cover
-            return asyncio.run(go(cluster))
+        outcome: tuple[dict[str, Any], list[str]] = run_loop(lambda: go(cluster))
+        return outcome
 
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the node and Valkey are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))

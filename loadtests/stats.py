@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import math
 import sys
@@ -30,3 +31,7 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
             times = proc.cpu_times()
             total += times.user + times.system
     return total
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """A scenario's ``--help``: its description as written, every option's default shown."""

@@ -24,6 +24,12 @@ _MASK = b"\x00\x00\x00\x00"  # a zero masking key: masked per RFC 6455, no per-b
 _BATCH_PREFIX = b"\x85\xa1t\xa5batch\xa1a"
 
 
+def host_port(url: str) -> tuple[str, int]:
+    """``("127.0.0.1", 8080)`` of ``http://127.0.0.1:8080`` (brackets of IPv6 removed)."""
+    host, port = url.split("://", 1)[1].rstrip("/").rsplit(":", 1)
+    return host.strip("[]"), int(port)
+
+
 def client_frame(payload: bytes) -> bytes:
     """A masked binary frame (client → server)."""
     n = len(payload)

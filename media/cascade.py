@@ -11,7 +11,6 @@ origin sends the stream once per node, not once per viewer.
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Awaitable, Callable
 
 from aiortc import RTCSessionDescription
@@ -19,7 +18,6 @@ from aiortc import sdp as aiortc_sdp
 
 from livecore.clock import Clock
 from media.passthrough import codec_family, enable_passthrough
-from media.passthrough import request_keyframe as request_publisher_keyframe
 from media.peers import (
     PUBLISHER_CODECS,
     NegotiationError,
@@ -27,7 +25,7 @@ from media.peers import (
     codec_preferences,
     create_peer_connection,
 )
-from media.relay import Relay, RelayLimits
+from media.relay import RelayLimits
 from media.sessions import PublisherSession
 
 #: Sends an offer to the origin and returns its answer (the WHEP POST).
@@ -62,16 +60,8 @@ async def pull(
             family = families.get(kind)
             if family is None or receiver.track is None:
                 continue
-            relay = Relay(
-                kind,
-                family,
-                request_keyframe=functools.partial(request_publisher_keyframe, receiver),
-                limits=limits,
-                clock=clock,
-                name=f"{name}-{kind}",
-            )
-            relay.start(receiver.track)
-            session.relays[kind] = relay
+            label = f"{name}-{kind}"
+            session.relay_receiver(receiver, family, limits=limits, clock=clock, name=label)
         if not session.relays:
             raise NegotiationError("the origin sends nothing")
     except BaseException:

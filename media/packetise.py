@@ -12,7 +12,7 @@ import fractions
 import logging
 import random
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from aiortc.codecs import get_encoder
 from aiortc.codecs.base import Encoder
@@ -27,7 +27,6 @@ from media.passthrough import codec_family
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
-    from media.relay import RelayTrack
 
 logger = logging.getLogger(__name__)
 
@@ -64,33 +63,44 @@ def make_packetiser(mime_type: str) -> Packetiser:
     raise ValueError(f"cannot forward {mime_type}: no packetiser")
 
 
+class PackSource(Protocol):
+    """What a ``SharedPacker`` packs for (``media.relay.RelayTrack`` is one)."""
+
+    @property
+    def kind(self) -> str: ...
+    @property
+    def codec(self) -> str: ...
+    @property
+    def label(self) -> str: ...
+    def payloads(self, packet: EncodedPacket) -> Payloads:
+        """RTP payloads of ``packet``, the frame the source's ``recv()`` just returned."""
+        ...
+
+
 class SharedPacker(Encoder):
     """The encoder a viewer's ``RTCRtpSender`` uses: packs with the relay's cache.
 
-    ``pack(packet)`` returns the payloads the relay computed for the frame the
-    track just returned (computing them once if no viewer did yet).
+    ``pack(packet)`` returns ``track.payloads(packet)``: for a relay track, the
+    payloads the relay computed for the frame the track just returned
+    (computing them once if no viewer did yet).
     ``encode()`` means a decoded frame reached a relayed sender: it is counted
     in ``media.metrics.codec_ops`` and encoded by a real encoder, so the
     stream survives the mistake but the counter shows it.
     """
 
-    def __init__(self, track: RelayTrack) -> None:
+    def __init__(self, track: PackSource) -> None:
         self._track = track
         self._encoder: Encoder | None = None
 
     def pack(self, packet: EncodedPacket) -> Payloads:
-        relay = self._track.relay
-        slot = self._track.last_slot
-        if slot is not None and slot.packet is packet:
-            return relay.packed(slot)
-        return relay.packetise(packet)
+        return self._track.payloads(packet)
 
     def encode(self, frame: Frame, force_keyframe: bool = False) -> Payloads:
-        relay = self._track.relay
-        codec_ops.inc(f"encode:{relay.codec}")
+        track = self._track
+        codec_ops.inc(f"encode:{track.codec}")
         if self._encoder is None:
-            logger.warning("relay %s: a decoded frame reached a viewer; encoding it", relay.name)
-            rate = 90000 if relay.kind == "video" else 48000
-            params = RTCRtpCodecParameters(mimeType=relay.codec, clockRate=rate, payloadType=0)
+            logger.warning("relay %s: a decoded frame reached a viewer; encoding it", track.label)
+            rate = 90000 if track.kind == "video" else 48000
+            params = RTCRtpCodecParameters(mimeType=track.codec, clockRate=rate, payloadType=0)
             self._encoder = get_encoder(params)
         return self._encoder.encode(frame, force_keyframe)

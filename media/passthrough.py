@@ -1,10 +1,8 @@
 """The seams that make aiortc forward encoded media instead of transcoding it.
 
-Every private aiortc API the media plane relies on is used here, and only
-here, and checked when this module is imported: with another aiortc than the
-pinned 1.16.x, or if a seam moved, ``import media.passthrough`` raises
-``ImportError`` naming what is missing, instead of the server quietly
-decoding (or crashing mid-stream) later.
+The private aiortc state these seams read and write is reached through
+``media.aiortc_seams`` (one accessor per seam, version-pinned and checked at
+import); this module decides what to do with it.
 
 Receiver side (``enable_passthrough``). aiortc's ``RTCRtpReceiver``
 depayloads RTP, assembles frames in its jitter buffer, rebases their RTP
@@ -27,30 +25,26 @@ that is not a decoded frame with its encoder's ``pack()``, creating that
 encoder lazily; pre-setting it lets the relay hand every viewer's sender an
 encoder whose ``pack()`` reuses payloads computed once per frame. A viewer's
 PLI/FIR only sets a flag the *encode* branch reads, so the hook redirects
-``_send_keyframe`` to the relay, which asks the publisher (rate-limited).
-"""
+``_send_keyframe`` to the relay, which asks the publisher (rate-limited)."""
 
 from __future__ import annotations
 
-import asyncio
 import fractions
 import functools
-import inspect
 import logging
 import queue
-import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-import aiortc
 import av
 from aiortc.codecs.base import Decoder, Encoder
 from aiortc.jitterbuffer import JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
-from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from livecore.clock import SystemClock
+from media import aiortc_seams as seams
 from media.bitstream import H264ParameterSets, is_vp8_keyframe
 from media.keyframes import KeyframeRequester
 
@@ -60,97 +54,14 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-SUPPORTED_AIORTC = "1.16."
 DEFAULT_MAX_BACKLOG = 64
 """Frames a receiver's track may hold unread before new ones are dropped."""
-
-# Name-mangled private attributes (``self.__x`` inside class ``C`` is ``_C__x``).
-_RX_QUEUE = "_RTCRtpReceiver__decoder_queue"
-_RX_ERROR = "_RTCRtpReceiver__decoder_error"
-_RX_STARTED = "_RTCRtpReceiver__started"
-_RX_JITTER = "_RTCRtpReceiver__jitter_buffer"
-_TX_ENCODER = "_RTCRtpSender__encoder"
-_TX_STARTED = "_RTCRtpSender__started"
-
-
-def code_names(func: Any) -> set[str]:
-    """Names a function's code (nested comprehensions and closures included) refers to."""
-    names: set[str] = set()
-    stack = [func.__code__]
-    while stack:
-        code = stack.pop()
-        names.update(code.co_names)
-        stack.extend(c for c in code.co_consts if hasattr(c, "co_names"))
-    return names
-
-
-def _verify_aiortc() -> None:
-    """Raise ``ImportError`` unless every seam used below is where it was measured."""
-    version = getattr(aiortc, "__version__", "?")
-    if not version.startswith(SUPPORTED_AIORTC):
-        raise ImportError(
-            f"media.passthrough needs aiortc {SUPPORTED_AIORTC}x (its private receiver and "
-            f"sender seams are pinned), found {version}; re-verify the seams and update"
-        )
-    checks = {
-        "RTCRtpReceiver.__init__ sets the decoder queue, error flag, started flag": (
-            {_RX_QUEUE, _RX_ERROR, _RX_STARTED} <= code_names(RTCRtpReceiver.__init__)
-        ),
-        "RTCRtpReceiver._handle_rtp_packet puts frames on the decoder queue": (
-            {_RX_QUEUE, "put", _RX_ERROR, "_send_rtcp_pli", _RX_JITTER}
-            <= code_names(RTCRtpReceiver._handle_rtp_packet)
-        ),
-        "RTCRtpReceiver.__init__ makes the jitter buffer": (
-            _RX_JITTER in code_names(RTCRtpReceiver.__init__)
-            and "_remove_frame" in code_names(JitterBuffer.add)
-        ),
-        "RTCRtpReceiver.receive starts decoder_worker on the decoder queue": (
-            {_RX_QUEUE, "decoder_worker"} <= code_names(RTCRtpReceiver.receive)
-        ),
-        "decoder_worker(loop, input_q, output_q, decode_error) reads input_q.get()": (
-            list(inspect.signature(decoder_worker).parameters)
-            == ["loop", "input_q", "output_q", "decode_error"]
-            and "get" in code_names(decoder_worker)
-        ),
-        "RemoteStreamTrack keeps its frames in _queue": (
-            "_queue" in code_names(RemoteStreamTrack.__init__)
-        ),
-        "RTCRtpSender._next_encoded_frame packs with a lazily created encoder": (
-            {_TX_ENCODER, "pack", "encode", "get_encoder"}
-            <= code_names(RTCRtpSender._next_encoded_frame)
-        ),
-        "RTCRtpSender._handle_rtcp_packet calls _send_keyframe on PLI/FIR": (
-            "_send_keyframe" in code_names(RTCRtpSender._handle_rtcp_packet)
-            and callable(getattr(RTCRtpSender, "_send_keyframe", None))
-        ),
-        "RTCRtpSender.__init__ sets the encoder and started flag": (
-            {_TX_ENCODER, _TX_STARTED} <= code_names(RTCRtpSender.__init__)
-        ),
-    }
-    missing = [name for name, ok in checks.items() if not ok]
-    if missing:
-        raise ImportError(f"aiortc {version} lacks seams media.passthrough relies on: {missing}")
-
-
-_verify_aiortc()
 
 #: Packets each sender keeps for NACK/RTX repair. aiortc keeps 128 (< 0.5 s at
 #: 2.5 Mbit/s); 512 covers ~3 s at 1.5 Mbit/s (~170 packets/s). A power of two
 #: that divides 2^16, so sequence numbers wrap onto the same slots.
 RTX_HISTORY_PACKETS = 512
-
-
-def _extend_rtx_history() -> None:
-    """Give every RTCRtpSender a longer retransmission history (module-level constant)."""
-    import aiortc.rtcrtpsender as rtcrtpsender
-
-    if not isinstance(getattr(rtcrtpsender, "RTP_HISTORY_SIZE", None), int):
-        raise ImportError("aiortc.rtcrtpsender.RTP_HISTORY_SIZE moved; re-verify the RTX history")
-    current: int = getattr(rtcrtpsender, "RTP_HISTORY_SIZE")  # noqa: B009 - not re-exported
-    setattr(rtcrtpsender, "RTP_HISTORY_SIZE", max(current, RTX_HISTORY_PACKETS))  # noqa: B010
-
-
-_extend_rtx_history()
+seams.extend_rtx_history(RTX_HISTORY_PACKETS)
 
 
 def codec_family(mime_type: str) -> str:
@@ -221,7 +132,7 @@ class _PassthroughInbox:
         if codec.name != self._codec_name or self._decoder is None:
             self._decoder = PassthroughDecoder(codec)
             self._codec_name = codec.name
-        track_queue: asyncio.Queue[Any] = self._receiver.track._queue  # type: ignore[attr-defined]
+        track_queue = seams.remote_track_queue(self._receiver.track)
         for packet in self._decoder.decode(frame):
             if self._skip_to_keyframe and not packet.is_keyframe:
                 self.dropped += 1
@@ -267,11 +178,11 @@ class MarkerJitterBuffer(JitterBuffer):
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:  # the frame ended without a marker
                 self.remove(count)
-                return JitterFrame(b"".join(p._data for p in packets), timestamp)
+                return JitterFrame(b"".join(map(seams.rtp_payload, packets)), timestamp)
             packets.append(packet)
             if packet.marker:
                 self.remove(count + 1)
-                return JitterFrame(b"".join(p._data for p in packets), timestamp)
+                return JitterFrame(b"".join(map(seams.rtp_payload, packets)), timestamp)
         return None
 
 
@@ -283,25 +194,26 @@ def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_M
     after ``setRemoteDescription`` for an answerer). Raises ``RuntimeError``
     if the receiver already started. Calling it twice is harmless.
     """
-    if isinstance(getattr(receiver, _RX_QUEUE), _PassthroughInbox):
+    if is_passthrough(receiver):
         return
-    if getattr(receiver, _RX_STARTED):
+    if seams.receiver_started(receiver):
         raise RuntimeError("enable_passthrough must be called before the receiver starts")
-    setattr(receiver, _RX_QUEUE, _PassthroughInbox(receiver, max_backlog))
+    seams.set_receiver_frame_queue(receiver, _PassthroughInbox(receiver, max_backlog))
     track = receiver.track
-    if isinstance(getattr(receiver, _RX_JITTER), JitterBuffer) and track and track.kind == "video":
+    jitter = seams.receiver_jitter_buffer(receiver)
+    if isinstance(jitter, JitterBuffer) and track and track.kind == "video":
         # Same capacity as aiortc's; frames complete on the marker bit.
-        setattr(receiver, _RX_JITTER, MarkerJitterBuffer(capacity=512, is_video=True))
+        seams.set_receiver_jitter_buffer(receiver, MarkerJitterBuffer(capacity=512, is_video=True))
 
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
     """True once ``enable_passthrough`` was applied to ``receiver``."""
-    return isinstance(getattr(receiver, _RX_QUEUE), _PassthroughInbox)
+    return isinstance(seams.receiver_frame_queue(receiver), _PassthroughInbox)
 
 
 def dropped_frames(receiver: RTCRtpReceiver) -> int:
     """Frames a pass-through receiver dropped because its track was not read."""
-    inbox = getattr(receiver, _RX_QUEUE)
+    inbox = seams.receiver_frame_queue(receiver)
     return inbox.dropped if isinstance(inbox, _PassthroughInbox) else 0
 
 
@@ -311,8 +223,7 @@ def request_keyframe(receiver: RTCRtpReceiver) -> None:
     Sent with the next video RTP packet that arrives, to that packet's SSRC;
     a no-op for audio. Not rate-limited here: callers (the relay) limit it.
     """
-    error_flag: threading.Event = getattr(receiver, _RX_ERROR)
-    error_flag.set()
+    seams.send_pli_with_next_packet(receiver)
 
 
 def install_sender_hooks(
@@ -324,8 +235,7 @@ def install_sender_hooks(
     established). ``on_keyframe_request`` is called, on the event loop, for
     every PLI or FIR the viewer sends.
     """
-    if getattr(sender, _TX_STARTED):
+    if seams.sender_started(sender):
         raise RuntimeError("install_sender_hooks must be called before the sender starts")
-    setattr(sender, _TX_ENCODER, encoder)
-    # Shadows the method on this instance only; _handle_rtcp_packet calls self._send_keyframe().
-    sender._send_keyframe = on_keyframe_request  # type: ignore[method-assign]
+    seams.set_sender_encoder(sender, encoder)
+    seams.route_keyframe_requests(sender, on_keyframe_request)

@@ -8,7 +8,7 @@ interface except 127.0.0.1. ``MediaPeerConnection`` always passes an explicit
 addresses. aioice 0.13 has no option for that, so the way chosen is a
 per-connection override of the ICE connection's ``gather_candidates`` that
 calls aioice's own ``get_component_candidates(component, addresses)`` with the
-configured list (checked at import, like the aiortc seams). Remote candidates
+configured list (``media.aiortc_seams.gather_on``, checked at import). Remote candidates
 are filtered too: with loopback-only addresses, any remote candidate that is
 not a loopback IP literal (a LAN address, an mDNS ``.local`` name that aioice
 would resolve by multicast) is dropped from the remote SDP and from trickle.
@@ -30,7 +30,6 @@ import ipaddress
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from aioice import Connection
 from aiortc import (
     RTCConfiguration,
     RTCIceCandidate,
@@ -45,33 +44,14 @@ from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
-from media.passthrough import code_names, codec_family
+from media import aiortc_seams as seams
+from media.passthrough import codec_family
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 
 
 class NegotiationError(Exception):
     """An offer cannot be answered (no common codec, wrong direction, closed publisher)."""
-
-
-def _verify_aioice() -> None:
-    names = code_names(Connection.gather_candidates)
-    needed = {"_local_candidates_start", "get_component_candidates", "_local_candidates"}
-    needed |= {"_local_candidates_end", "_components"}
-    component_args = Connection.get_component_candidates.__code__.co_varnames[:3]
-    gatherer_ok = "_connection" in code_names(RTCIceGatherer.__init__)
-    if (
-        not needed <= names
-        or component_args != ("self", "component", "addresses")
-        or (not gatherer_ok)
-    ):
-        raise ImportError(
-            "aioice/aiortc changed the candidate gathering seam media.peers relies on "
-            f"(Connection.gather_candidates uses {sorted(needed - names)} no more?)"
-        )
-
-
-_verify_aioice()
 
 
 def is_loopback(address: str) -> bool:
@@ -117,26 +97,13 @@ def restrict_host_addresses(gatherer: RTCIceGatherer, addresses: Sequence[str]) 
     Must be applied before it gathers (``setLocalDescription``); applying it
     again is harmless. Raises ``RuntimeError`` if it already gathered.
     """
-    connection = gatherer._connection
+    connection = seams.ice_connection(gatherer)
     wanted = list(addresses)
-    if getattr(connection, "_livecore_addresses", None) == wanted:
+    if seams.gathering_addresses(connection) == wanted:
         return
-    if connection._local_candidates_start:
+    if seams.gathered(connection):
         raise RuntimeError("ICE candidates were gathered before the addresses were restricted")
-
-    async def gather_candidates() -> None:
-        # aioice's Connection.gather_candidates with the address list replaced.
-        if connection._local_candidates_start:
-            return
-        connection._local_candidates_start = True
-        for component in sorted(connection._components):
-            connection._local_candidates += await connection.get_component_candidates(
-                component=component, addresses=wanted
-            )
-        connection._local_candidates_end = True
-
-    connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
-    connection._livecore_addresses = wanted  # type: ignore[attr-defined]
+    seams.gather_on(connection, wanted)
 
 
 def filter_candidates(sdp: str, allowed: Callable[[str], bool]) -> str:

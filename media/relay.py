@@ -40,7 +40,7 @@ import fractions
 import logging
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -50,50 +50,14 @@ from livecore.clock import Clock, SystemClock
 from media.keyframes import KeyframeRequester
 from media.metrics import codec_ops
 from media.packetise import Payloads, SharedPacker, make_packetiser
+from media.relaystate import RelayLimits, RelayStats, ViewerPosition
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
 
-__all__ = ["Relay", "RelayLimits", "RelayStats", "RelayTrack", "SharedPacker"]
+__all__ = ["Relay", "RelayLimits", "RelayStats", "RelayTrack", "SharedPacker", "ViewerPosition"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RelayLimits:
-    """Bounds of one relay. Defaults suit 30 fps video and 20 ms Opus frames."""
-
-    max_lag_frames: int = 8
-    """Frames a viewer may fall behind (beyond its start backlog) before it skips."""
-    max_gop_frames: int = 150
-    """Longest GOP kept for instant starts (5 s at 30 fps); a longer one is not cached.
-
-    A joining viewer gets the cached GOP as one unpaced burst, so this also
-    bounds that burst."""
-    max_gop_bytes: int = 4_000_000
-    """Largest GOP kept for instant starts, in encoded bytes."""
-    keyframe_request_interval: float = 1.0
-    """Minimum seconds between keyframe requests sent upstream."""
-    fair_burst: int = 8
-    """Frames a viewer takes back to back (catching up) before yielding to the loop."""
-
-
-@dataclass(slots=True)
-class RelayStats:
-    """Counters of one relay (read by tests and metrics)."""
-
-    frames_in: int = 0
-    keyframes_in: int = 0
-    bytes_in: int = 0
-    pts_rebases: int = 0
-    gop_overflows: int = 0
-    packetised: int = 0
-    frames_out: int = 0
-    viewer_skips: int = 0
-    keyframe_requests: int = 0
-    keyframe_requests_sent: int = 0
-    decoded_frames_refused: int = 0
-    request_reasons: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -247,35 +211,44 @@ class Relay:
             self.request_keyframe("join")
         return track
 
-    def _unsubscribe(self, track: RelayTrack) -> None:
+    def unsubscribe(self, track: RelayTrack) -> None:
+        """Forget ``track`` (``RelayTrack.stop`` calls it)."""
         self._subscribers.discard(track)
         self._wake()
 
-    def _take(self, sub: RelayTrack) -> _Slot | None:
-        """The viewer's next frame, or None if it must wait (applies the lag rule)."""
+    def take(self, track: RelayTrack) -> _Slot | None:
+        """``track``'s next frame, or None if it must wait; applies the lag rule.
+
+        Moves the track's ``position``; ``RelayTrack.recv`` is the caller.
+        """
         head = self._head
-        if sub._next_seq is None:
+        pos = track.position
+        if pos.next_seq is None:
             gop = self._gop_start
-            if gop is None or gop < sub._min_key_seq:
+            if gop is None or gop < pos.min_key_seq:
                 return None
-            sub._next_seq, sub._start_head = gop, head
+            pos.next_seq, pos.start_head = gop, head
         else:
-            live_lag = head - max(sub._next_seq - 1, sub._start_head)
-            if sub._next_seq < self._first_seq or live_lag > self.limits.max_lag_frames:
-                sub.skips += 1
+            live_lag = head - max(pos.next_seq - 1, pos.start_head)
+            if pos.next_seq < self._first_seq or live_lag > self.limits.max_lag_frames:
+                track.skips += 1
                 self.stats.viewer_skips += 1
                 gop = self._gop_start
-                if gop is not None and gop >= sub._next_seq:
-                    sub._next_seq, sub._start_head = gop, head
+                if gop is not None and gop >= pos.next_seq:
+                    pos.next_seq, pos.start_head = gop, head
                 else:
-                    sub._next_seq, sub._min_key_seq = None, head + 1
+                    pos.next_seq, pos.min_key_seq = None, head + 1
                     self.request_keyframe("lagging")
                     return None
-        if sub._next_seq > head:
+        if pos.next_seq > head:
             return None
-        slot = self._window[sub._next_seq - self._first_seq]
-        sub._next_seq += 1
+        slot = self._window[pos.next_seq - self._first_seq]
+        pos.next_seq += 1
         return slot
+
+    async def next_frame_published(self) -> None:
+        """Wait until a frame is published, a viewer leaves or the relay closes."""
+        await self._pulse.wait()
 
     def packed(self, slot: _Slot) -> Payloads:
         """RTP payloads and timestamp of ``slot``, computed once for all viewers."""
@@ -298,6 +271,11 @@ class Relay:
     @property
     def closed(self) -> bool:
         return self._closed
+
+    @property
+    def head(self) -> int:
+        """Sequence number of the newest frame published (-1 before the first)."""
+        return self._head
 
     @property
     def subscribers(self) -> int:
@@ -347,20 +325,33 @@ class RelayTrack(MediaStreamTrack):
         self.frames_sent = 0
         self.skips = 0
         self.first_frame_keyframe: bool | None = None
-        self._next_seq: int | None = None
-        self._min_key_seq = 0
-        self._start_head = -1
+        self.position = ViewerPosition()
         self._burst = 0
+
+    @property
+    def codec(self) -> str:
+        return self.relay.codec
+
+    @property
+    def label(self) -> str:
+        return self.relay.name
+
+    def payloads(self, packet: EncodedPacket) -> Payloads:
+        """RTP payloads of ``packet``: cached by the relay when it is the frame just taken."""
+        slot = self.last_slot
+        if slot is not None and slot.packet is packet:
+            return self.relay.packed(slot)
+        return self.relay.packetise(packet)
 
     async def recv(self) -> EncodedPacket:
         relay = self.relay
         while True:
             if self.readyState != "live" or relay.closed:
                 raise MediaStreamError
-            slot = relay._take(self)
+            slot = relay.take(self)
             if slot is None:
                 self._burst = 0
-                await relay._pulse.wait()
+                await relay.next_frame_published()
                 continue
             self.last_slot = slot
             if self.first_frame_keyframe is None:
@@ -381,10 +372,11 @@ class RelayTrack(MediaStreamTrack):
     @property
     def lag(self) -> int:
         """Frames published that this viewer has not taken yet."""
-        if self._next_seq is None:
+        next_seq = self.position.next_seq
+        if next_seq is None:
             return 0
-        return max(0, self.relay._head - self._next_seq + 1)
+        return max(0, self.relay.head - next_seq + 1)
 
     def stop(self) -> None:
         super().stop()
-        self.relay._unsubscribe(self)
+        self.relay.unsubscribe(self)

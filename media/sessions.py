@@ -26,6 +26,7 @@ from collections.abc import Callable
 from aiortc import RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidStateError, OperationError
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from livecore.clock import Clock
 from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
@@ -99,6 +100,10 @@ class _Session:
             if self._on_close is not None:
                 self._on_close()
 
+    def when_closed(self, callback: Callable[[], None]) -> None:
+        """Call ``callback()`` once the session has closed (replaces an earlier one)."""
+        self._on_close = callback
+
     async def _release(self) -> None:
         """Free what the subclass holds (called once, before the connection closes)."""
 
@@ -110,6 +115,35 @@ class PublisherSession(_Session):
         super().__init__(pc)
         self.relays: dict[str, Relay] = {}
         self.viewers: set[ViewerSession] = set()
+
+    def relay_receiver(
+        self,
+        receiver: RTCRtpReceiver,
+        family: str,
+        *,
+        limits: RelayLimits | None,
+        clock: Clock | None,
+        name: str,
+    ) -> Relay:
+        """Forward what ``receiver`` gets, encoded as it is, through a new started ``Relay``.
+
+        Makes the receiver pass-through (harmless if it already is), so call it
+        before the connection is established; keyframe requests go to the
+        publisher as PLIs. The relay is kept under its kind in ``relays``.
+        """
+        enable_passthrough(receiver)
+        track = receiver.track
+        relay = Relay(
+            track.kind,
+            family,
+            request_keyframe=functools.partial(request_publisher_keyframe, receiver),
+            limits=limits,
+            clock=clock,
+            name=name,
+        )
+        relay.start(track)
+        self.relays[track.kind] = relay
+        return relay
 
     async def _release(self) -> None:
         for relay in self.relays.values():
@@ -164,17 +198,8 @@ async def accept_publisher(
             kind, receiver = transceiver.kind, transceiver.receiver
             if kind not in families or receiver.track is None:
                 continue
-            enable_passthrough(receiver)
-            relay = Relay(
-                kind,
-                families[kind],
-                request_keyframe=functools.partial(request_publisher_keyframe, receiver),
-                limits=limits,
-                clock=clock,
-                name=f"{session.id[:8]}-{kind}",
-            )
-            relay.start(receiver.track)
-            session.relays[kind] = relay
+            name = f"{session.id[:8]}-{kind}"
+            session.relay_receiver(receiver, families[kind], limits=limits, clock=clock, name=name)
         await pc.setLocalDescription(await pc.createAnswer())
     except _AIORTC_REFUSALS as exc:
         await session.close()
@@ -183,7 +208,7 @@ async def accept_publisher(
         await session.close()
         raise
     if on_close is not None:
-        session._on_close = functools.partial(on_close, session)
+        session.when_closed(functools.partial(on_close, session))
     return str(pc.localDescription.sdp), session
 
 
@@ -245,7 +270,7 @@ async def accept_viewer(
             await session.close()
         raise
     if on_close is not None:
-        session._on_close = functools.partial(on_close, session)
+        session.when_closed(functools.partial(on_close, session))
     return answer, session
 
 

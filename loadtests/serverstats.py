@@ -1,0 +1,37 @@
+"""What a benchmark reads from the server side: its processes and its /metrics."""
+
+from __future__ import annotations
+
+import contextlib
+import re
+
+import httpx
+import psutil
+
+from loadtests.local import Cluster
+
+_CODEC_OPS = re.compile(r"^livecore_media_codec_ops(?:\{[^}]*\})?\s+(\S+)", re.M)
+
+
+async def codec_ops(client: httpx.AsyncClient, base: str) -> int | None:
+    """Sum of ``livecore_media_codec_ops`` on the node's /metrics, None if absent."""
+    try:
+        text = (await client.get(f"{base}/metrics", timeout=10)).text
+    except httpx.HTTPError:
+        return None
+    values = _CODEC_OPS.findall(text)
+    return round(sum(float(v) for v in values)) if values else None
+
+
+def server_processes(cluster: Cluster) -> list[psutil.Process]:
+    """The node processes: ours, or whoever listens on the ``--target`` port(s)."""
+    if cluster.pids:
+        return cluster.processes()
+    ports = {httpx.URL(u).port for u in cluster.urls}
+    found: list[psutil.Process] = []
+    with contextlib.suppress(psutil.Error):
+        for conn in psutil.net_connections(kind="tcp"):
+            port = getattr(conn.laddr, "port", None)
+            if conn.status == psutil.CONN_LISTEN and port in ports and conn.pid:
+                found.append(psutil.Process(conn.pid))
+    return found
