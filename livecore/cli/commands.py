@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from livecore import tokens
-from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store
+from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
 from livecore.cli.environment import (
     SECRET_ENV,
     SecretError,
@@ -114,6 +114,38 @@ def _valkey(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trace_export(args: argparse.Namespace) -> int:
+    """``livecore trace export ROOM --out FILE``: a past room as a load-test trace."""
+    import asyncio
+
+    import redis.asyncio
+    import redis.exceptions
+
+    from loadtests.export import export_room
+
+    if not tokens.valid_id(args.room):
+        raise ValueError(f"room {args.room!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
+    url = args.redis or EmbeddedValkey(args.data_dir).url
+
+    async def run() -> int:
+        client = redis.asyncio.Redis.from_url(url)
+        try:
+            trace = await export_room(client, args.room, args.out, keep_text=args.keep_text)
+        except redis.exceptions.RedisError as exc:
+            print(f"livecore: error: cannot read room {args.room!r} at {redact(url)}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        finally:
+            await client.aclose()
+        if not trace.events:
+            print(f"livecore: room {args.room!r} has no events to export", file=sys.stderr)
+            return 1
+        print(f"wrote {len(trace.events)} events of room {args.room} to {args.out}")
+        return 0
+
+    return asyncio.run(run())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
@@ -121,6 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _serve(args)
         if args.command == "token":
             return _token(args)
+        if args.command == "trace":
+            return _trace_export(args)
         return _valkey(args)
     except (EmbeddedValkeyError, SecretError, ValueError, OSError) as exc:
         print(f"livecore: error: {exc}", file=sys.stderr)

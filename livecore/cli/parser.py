@@ -224,4 +224,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     vk.add_argument("--port", type=int, default=6390, help="TCP port on 127.0.0.1 (default 6390)")
     _add_data_dir(vk)
+    trace = sub.add_parser(
+        "trace",
+        help="audience traces for load tests",
+        description="Audience traces (docs/loadtests.md) for `python -m loadtests replay`.",
+    )
+    trace_sub = trace.add_subparsers(dest="trace_command", required=True)
+    export = trace_sub.add_parser(
+        "export",
+        help="write a past room's event history as a trace",
+        description="Read ROOM's durable event history from Redis/Valkey and write it as "
+        "an anonymised trace (comment lengths, not texts, unless --keep-text).",
+    )
+    export.add_argument("room", help="the room id")
+    export.add_argument(
+        "--redis",
+        default=env("REDIS"),
+        metavar="URL",
+        help="the Redis/Valkey URL the nodes use (env LIVECORE_REDIS; "
+        "default: the embedded Valkey of --data-dir, which must be running)",
+    )
+    _add_data_dir(export)
+    export.add_argument("--out", type=Path, required=True, help="trace file to write (.lctrace)")
+    export.add_argument(
+        "--keep-text", action="store_true", help="keep comment texts (default: lengths only)"
+    )
     return parser
