@@ -155,20 +155,29 @@ class BusReader:
             room.set_group(gb, group, state)
 
     async def fill(self, room: LocalRoom) -> None:
-        """Fetch a gap from the room's history (pub/sub dropped something)."""
-        gap = room.seq.gap
-        if gap is None:
+        """Fetch gaps from the room's history until none is left (pub/sub dropped
+        something). A gap longer than one fetch is fetched in turns of MAX_FILL,
+        each delivered (and flushed past MAX_BATCH_EVENTS) before the next; a gap
+        the history no longer holds the start of resyncs the room's clients."""
+        if room.seq.gap is None:
             return
         self.metrics.bus_gaps.inc()
-        try:
-            entries = await self.bus.history(room.id, gap[0], gap[1], limit=MAX_FILL)
-        except (RedisError, OSError):
-            room.seq.gap = None  # housekeeping retries from the head check
-            return
-        if not room.seq.fill(entries) and (not entries or entries[0][0] != gap[0] + 1):
-            self.resync(room)
-            return
-        room.add_events(room.seq.take())
+        while (gap := room.seq.gap) is not None and self.rooms.get(room.id) is room:
+            try:
+                entries = await self.bus.history(room.id, gap[0], gap[1], limit=MAX_FILL)
+            except (RedisError, OSError):
+                room.seq.gap = None  # housekeeping retries from the head check
+                return
+            if not entries or entries[0][0] != gap[0] + 1:
+                self.resync(room)  # trimmed away: what was missed cannot be replayed
+                return
+            room.seq.fill(entries)
+            room.add_events(room.seq.take())
+            if len(room.events) >= MAX_BATCH_EVENTS:
+                self.flush(room)
+            if room.seq.gap == gap:  # no progress: do not spin
+                self.resync(room)
+                return
 
     def resync(self, room: LocalRoom) -> None:
         """The room's history was reset: every client must take a fresh snapshot."""
