@@ -29,7 +29,9 @@ def register(base: str, batch: str = "tea-2026-001", **extra: Any) -> httpx.Resp
     return httpx.post(f"{base}/api/batches", json=body, headers=brand())
 
 
-def life(base: str, batch: str = "tea-2026-001", start: float | None = None) -> list[dict[str, Any]]:
+def life(
+    base: str, batch: str = "tea-2026-001", start: float | None = None
+) -> list[dict[str, Any]]:
     """Register a batch and append its whole life; returns the records."""
     now = time.time()
     t0 = start if start is not None else now - 20 * 86400
@@ -50,7 +52,8 @@ def life(base: str, batch: str = "tea-2026-001", start: float | None = None) -> 
         {"type": "harvested", "at": t0 + 10 * 86400, "place": farm, "actor": "岩温 (茶农)",
          "data": {"quantity_kg": 85}},
         {"type": "processed", "at": t0 + 11 * 86400, "place": plant, "actor": "初制所 李师傅",
-         "data": {"workshop_temp_c": 24.5, "workshop_humidity_pct": 55.2, "steps": "杀青 揉捻 晒干"}},
+         "data": {"workshop_temp_c": 24.5, "workshop_humidity_pct": 55.2,
+                  "steps": "杀青 揉捻 晒干"}},
         {"type": "tested", "at": t0 + 12 * 86400, "place": {"name": "昆明 检测中心"},
          "actor": "云南省农产品检测中心", "data": {"report": sha, "lab": "云南省农产品检测中心",
                                           "result": "pass", "items": "农残 62 项"}},
@@ -74,7 +77,9 @@ def device_token(base: str, batch: str, device: str = "truck-logger") -> str:
     return value
 
 
-def post_readings(base: str, batch: str, tok: str, readings: list[dict[str, Any]]) -> httpx.Response:
+def post_readings(
+    base: str, batch: str, tok: str, readings: list[dict[str, Any]]
+) -> httpx.Response:
     return httpx.post(
         f"{base}/api/batches/{batch}/readings", json={"readings": readings},
         headers={"Authorization": f"Bearer {tok}"},
