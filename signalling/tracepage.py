@@ -19,14 +19,14 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from livecore.errors import LivecoreError
-from livecore.trace import card, series
+from livecore.trace import card
 from signalling.batches import batch_id
 from signalling.http import ctx
 from signalling.tracing import service
 
 STATIC = Path(__file__).parent / "static"
 #: Chart points per series on the page (a phone is ~390 px wide).
-PAGE_POINTS = 200
+PAGE_POINTS = 160
 
 
 def _data_url(source: str) -> str:
@@ -71,9 +71,7 @@ async def page_data(request: Request, batch: str) -> dict[str, Any] | None:
         view = await svc.overview(batch)
     except LivecoreError:
         return None
-    charts = await svc.charts(batch, PAGE_POINTS)
-    for c in charts:
-        c.pop("raw", None)  # the page draws the life-long aggregates
+    charts = await svc.charts(batch, PAGE_POINTS, raw=False)  # life-long aggregates only
     return {
         "batch": view["batch"],
         "records": view["records"],
@@ -82,7 +80,6 @@ async def page_data(request: Request, batch: str) -> dict[str, Any] | None:
         "rooms": view["rooms"],
         "series": charts,
         "url": ctx(request).settings.base_url + card.page_path(batch),
-        "kinds": {k: series.describe(k) for k in series.KINDS},
     }
 
 

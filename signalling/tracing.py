@@ -98,7 +98,9 @@ class TraceService:
             "rooms": await self.batches.rooms(batch),
         }
 
-    async def charts(self, batch: str, points: int = series.MAX_POINTS) -> list[dict[str, Any]]:
+    async def charts(
+        self, batch: str, points: int = series.MAX_POINTS, *, raw: bool = True
+    ) -> list[dict[str, Any]]:
         """Per series: downsampled aggregates over its whole life, the raw recent
         window, and excursion runs with their peaks."""
         first = await self.first_record(batch)
@@ -109,7 +111,7 @@ class TraceService:
             start, end = s["first"], s["last"]
             level, width = series.pick_level(end - start, points)
             slots = await self.sensors.slots(batch, s["series"], level, start, end)
-            raw = await self.sensors.raw(batch, s["series"])
+            window = await self.sensors.raw(batch, s["series"]) if raw else []
             runs = series.merge_excursions(await self.sensors.excursions(batch, s["series"]))
             out.append({
                 "series": s["series"], "device": s["device"], **series.describe(s["kind"]),
@@ -117,7 +119,7 @@ class TraceService:
                 "count": s["count"], "excursion_count": s["excursions"],
                 "points": series.downsample(slots, kind, start=start, end=end + width,
                                             points=points),
-                "raw": [[t, series.from_units(kind, u)] for t, u in raw if t >= end - 86400],
+                "raw": [[t, series.from_units(kind, u)] for t, u in window if t >= end - 86400],
                 "excursions": await self._runs(batch, s["series"], kind, runs[-50:]),
             })  # fmt: skip
         return out

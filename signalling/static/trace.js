@@ -220,11 +220,15 @@ async function main() {
     document.body.dataset.ready = "missing";
     return;
   }
+  performance.mark("trace:start");
   renderStatic();
   renderTimeline();
   renderReports();
+  performance.mark("trace:timeline");
   renderCharts();
+  performance.mark("trace:charts");
   verdict = await verifyChain(data.records, data.head, data.key, data.batch.id);
+  performance.mark("trace:verified");
   renderVerdict();
   renderTimeline();
   document.body.dataset.ready = String(performance.now());
