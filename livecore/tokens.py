@@ -178,9 +178,7 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
     if batch is not None and (not isinstance(batch, str) or not valid_id(batch)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token bat (batch) claim is not a valid id")
-    return Claims(
-        role=role, room=room, user=user, expires_at=exp, community=community, batch=batch
-    )
+    return Claims(role=role, room=room, user=user, expires_at=exp, community=community, batch=batch)
 
 
 def bearer(header: str | None) -> str | None:

@@ -9,6 +9,7 @@ BENCHMARKS = {
     "fanout": "loadtests.fanout",
     "groupbuy": "loadtests.groupbuy",
     "media": "loadtests.media",
+    "sensors": "loadtests.sensors",
 }
 
 

@@ -163,6 +163,10 @@ class TraceService:
         await self.batches.pin(batch, room, now=int(self.clock.time()))
         return payload
 
+    async def unpin(self, batch: str, room: str) -> None:
+        """What the hub's ``batch_unpin`` handler calls: live readings stop going there."""
+        await self.batches.unpin(batch, room)
+
     def sensor_event(
         self, batch: str, device: str, readings: list[series.Reading], bands: dict[str, Any]
     ) -> bytes:

@@ -225,4 +225,3 @@ class SeriesStore:
 
 def _whole(data: bytes) -> bytes:
     return data[: len(data) - len(data) % SLOT.size]
-
