@@ -56,6 +56,16 @@ class ErrorCode(StrEnum):
     NODE_FULL = "node_full"
     NO_REQUEST = "no_request"
     COSTREAM_FULL = "costream_full"
+    BATCH_NOT_FOUND = "batch_not_found"
+    BATCH_EXISTS = "batch_exists"
+    BATCH_FULL = "batch_full"
+    OUT_OF_ORDER = "out_of_order"
+    CHAIN_CONFLICT = "chain_conflict"
+    OUT_OF_RANGE = "out_of_range"
+    BAD_TIMESTAMP = "bad_timestamp"
+    REPORT_NOT_FOUND = "report_not_found"
+    TOKEN_WRONG_BATCH = "token_wrong_batch"
+    NOT_BATCH_OWNER = "not_batch_owner"
     STORE_UNAVAILABLE = "store_unavailable"
     INTERNAL = "internal"
 
@@ -105,6 +115,16 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NODE_FULL: 503,
     ErrorCode.NO_REQUEST: 404,
     ErrorCode.COSTREAM_FULL: 409,
+    ErrorCode.BATCH_NOT_FOUND: 404,
+    ErrorCode.BATCH_EXISTS: 409,
+    ErrorCode.BATCH_FULL: 409,
+    ErrorCode.OUT_OF_ORDER: 409,
+    ErrorCode.CHAIN_CONFLICT: 409,
+    ErrorCode.OUT_OF_RANGE: 422,
+    ErrorCode.BAD_TIMESTAMP: 422,
+    ErrorCode.REPORT_NOT_FOUND: 404,
+    ErrorCode.TOKEN_WRONG_BATCH: 403,
+    ErrorCode.NOT_BATCH_OWNER: 403,
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
 }

@@ -57,9 +57,14 @@ class Claims:
     user: str
     expires_at: int
     community: str | None = None
+    #: A device token scoped to one traceability batch (claim ``bat``): valid for
+    #: that batch's readings only, never for a room.
+    batch: str | None = None
 
     def allows_room(self, room: str) -> bool:
         """True when this token may act in ``room``."""
+        if self.batch is not None:
+            return False
         return self.room == ANY_ROOM or self.room == room
 
 
@@ -77,6 +82,7 @@ def mint(
     ttl_s: int,
     community: str | None = None,
     now: float | None = None,
+    batch: str | None = None,
 ) -> str:
     """Return a signed token; raises ``ValueError`` on an id or ttl out of bounds."""
     if not (room == ANY_ROOM or valid_id(room)):
@@ -85,6 +91,8 @@ def mint(
         raise ValueError(f"user id {user!r} is not 1-64 characters of A-Z a-z 0-9 _ . : -")
     if community is not None and not valid_id(community):
         raise ValueError(f"community id {community!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
+    if batch is not None and not valid_id(batch):
+        raise ValueError(f"batch id {batch!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
     if not 0 < ttl_s <= MAX_TTL_S:
         raise ValueError(f"ttl must be between 1 s and {MAX_TTL_S} s, got {ttl_s}")
     issued = int(time.time() if now is None else now)
@@ -98,6 +106,8 @@ def mint(
     }
     if community is not None:
         payload["cty"] = community
+    if batch is not None:
+        payload["bat"] = batch
     return jwt.encode(payload, secret, algorithm=ALGORITHM)
 
 
@@ -143,10 +153,8 @@ def verify(
     if claims.expires_at <= now:
         raise _fail(ErrorCode.TOKEN_EXPIRED, f"token expired at {claims.expires_at} (Unix time)")
     if room is not None and not claims.allows_room(room):
-        raise _fail(
-            ErrorCode.TOKEN_WRONG_ROOM,
-            f"token is for room {claims.room!r}, not {room!r}",
-        )
+        where = f"batch {claims.batch!r}" if claims.batch is not None else f"room {claims.room!r}"
+        raise _fail(ErrorCode.TOKEN_WRONG_ROOM, f"token is for {where}, not room {room!r}")
     if roles is not None and claims.role not in roles:
         allowed = ", ".join(sorted(r.value for r in roles))
         raise _fail(
@@ -163,6 +171,7 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, f"unknown role {payload.get('role')!r}") from None
     room, user, exp = payload.get("room"), payload.get("sub"), payload.get("exp")
     community = payload.get("cty")
+    batch = payload.get("bat")
     if not isinstance(room, str) or not (room == ANY_ROOM or valid_id(room)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token has no valid room claim")
     if not isinstance(user, str) or not valid_id(user):
@@ -171,7 +180,9 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token exp claim is not an integer")
     if community is not None and (not isinstance(community, str) or not valid_id(community)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
-    return Claims(role=role, room=room, user=user, expires_at=exp, community=community)
+    if batch is not None and (not isinstance(batch, str) or not valid_id(batch)):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token bat (batch) claim is not a valid id")
+    return Claims(role=role, room=room, user=user, expires_at=exp, community=community, batch=batch)
 
 
 def bearer(header: str | None) -> str | None:

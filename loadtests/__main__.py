@@ -19,6 +19,8 @@ SCENARIOS = {
                  "group-buy joins through K nodes: join rate, ack latency, exact counts"),
     "media": ("loadtests.media",
               "video forwarding: one WHIP publisher, N WHEP viewers, CPU per viewer, latency"),
+    "sensors": ("loadtests.sensors",
+                "sensor readings into traceability batches: readings/s, ingest p99, bytes"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
     "export": ("loadtests.export",

@@ -30,6 +30,7 @@ from signalling import (
     receipts,
     rooms_api,
     sensors,
+    traceroutes,
     whip,
 )
 from signalling.context import NodeContext
@@ -72,6 +73,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
         Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
+        *traceroutes.routes(),
         Route("/host/{room}", pages.host_page, methods=["GET"]),
         Route("/r/{room}", pages.viewer_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),

@@ -22,7 +22,8 @@ COMPOSITION_ROOT = "livecore.cli"
 #: tokens and the embedded Valkey to start a local cluster, key names to read
 #: back a group buy's counters, aiortc peers set up like the server's (and the
 #: one module that reaches aiortc's privates, for the lean load-test viewer),
-#: and the injectable clock for the trace recorder.
+#: the injectable clock for the trace recorder, and the batch store to measure
+#: Valkey bytes per traceability batch.
 CLIENT_ALLOWED = {
     "clients": frozenset(),
     "loadtests": frozenset(
@@ -31,6 +32,7 @@ CLIENT_ALLOWED = {
             "livecore.clock",
             "livecore.cli.embedded",
             "livecore.store.keys",
+            "livecore.store.trace",
             "media.peers",
             "media.passthrough",
             "media.aiortc_seams",

@@ -128,3 +128,11 @@ def test_bearer_header() -> None:
     assert tokens.bearer("Basic abc") is None
     assert tokens.bearer(None) is None
     assert tokens.bearer("Bearer ") is None
+
+
+def test_a_batch_device_token_is_valid_for_no_room() -> None:
+    """A token with a ``bat`` claim carries the batch and is refused for any room."""
+    token = mint(role=Role.DEVICE, room="b1", batch="b1")
+    assert tokens.verify(SECRET, token, now=NOW).batch == "b1"
+    message = refused(token, ErrorCode.TOKEN_WRONG_ROOM, room="b1").message
+    assert "batch 'b1'" in message

@@ -1,0 +1,44 @@
+"""A pinned batch in the live room: its devices' readings reach the room as
+``sensor`` events with readable names, units and the excursion flag."""
+
+from __future__ import annotations
+
+import time
+
+import redis.asyncio
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from clients.python.room import RoomClient
+from livecore.clock import SystemClock
+from signalling.tracing import TraceService
+from tests.helpers import Node, create_room, token
+from tests.signalling.trace_helpers import device_token, life, post_readings
+
+BATCH = "tea-2026-001"
+
+
+async def test_pinned_batch_readings_reach_the_room(node: Node, redis_url: str) -> None:
+    """Pin (what the hub handler will call), then a cold-chain reading above 8 °C shows
+    up in the room named 冷链温度 in °C and flagged; the card carries the page link."""
+    create_room(node.url)
+    life(node.url)
+    client = redis.asyncio.Redis.from_url(redis_url)
+    # The pin's store half; the card builder reads the chain (any key: it only checks).
+    svc = TraceService(client, SystemClock(), Ed25519PrivateKey.generate())
+    card = await svc.pin(BATCH, "r1")
+    assert card["kind"] == "trace" and card["url"] == f"/t/{BATCH}" and card["report_url"]
+    assert card["verified"] is False  # signed by the node's key, not this one
+    tok = device_token(node.url, BATCH)
+    async with RoomClient(node.url, "r1", token("viewer", "v1")) as viewer:
+        hot = [{"kind": "cold_chain_c", "value": 9.4, "at": time.time()}]
+        answer = post_readings(node.url, BATCH, tok, hot)
+        assert answer.json() == {"accepted": 1, "excursions": 1}
+        while True:
+            event = await viewer.next_event(wait=10)
+            if event["t"] == "sensor":
+                break
+    reading = event["readings"][0]
+    assert event["batch"] == BATCH and reading["zh"] == "冷链温度" and reading["unit"] == "°C"
+    assert reading["excursion"] is True and reading["band"] == [0, 8]
+    assert await svc.batches.rooms(BATCH) == ["r1"]
+    await client.aclose()
