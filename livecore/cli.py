@@ -171,6 +171,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(_env("COSTREAM_MAX", "2") or 2),
         help="KOCs on air with the host at once (env LIVECORE_COSTREAM_MAX; default 2)",
     )
+    _add_recording(serve)
     room.add_argument(
         "--hello-timeout",
         type=float,
@@ -241,6 +242,39 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_recording(serve: argparse.ArgumentParser) -> None:
+    rec = serve.add_argument_group("recording (HLS, replay, clips)")
+    rec.add_argument("--no-record", action="store_true",
+                     default=_env("NO_RECORD", "") in ("1", "true", "yes"),
+                     help="do not record hosts' streams: no HLS, replay or clips "
+                     "(env LIVECORE_NO_RECORD=1)")  # fmt: skip
+    rec.add_argument("--media-dir", type=Path, default=_env("MEDIA_DIR"), metavar="DIR",
+                     help="where recordings, replays and clips are written "
+                     "(env LIVECORE_MEDIA_DIR; default <data-dir>/media)")  # fmt: skip
+    rec.add_argument("--record-segment", type=float,
+                     default=float(_env("RECORD_SEGMENT", "2") or 2), metavar="SECONDS",
+                     help="segment length: a keyframe is asked for this often "
+                     "(env LIVECORE_RECORD_SEGMENT; default 2)")  # fmt: skip
+    rec.add_argument("--record-window", type=float,
+                     default=float(_env("RECORD_WINDOW", "600") or 600), metavar="SECONDS",
+                     help="rolling window of segments kept for HLS and clips "
+                     "(env LIVECORE_RECORD_WINDOW; default 600)")  # fmt: skip
+    rec.add_argument("--media-budget", type=int,
+                     default=int(_env("MEDIA_BUDGET", "10240") or 10240), metavar="MB",
+                     help="disk budget of the media directory; the oldest recordings are "
+                     "pruned first (env LIVECORE_MEDIA_BUDGET; default 10240)")  # fmt: skip
+
+
+def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "record": not args.no_record,
+        "media_dir": Path(args.media_dir) if args.media_dir else None,
+        "record_segment_s": args.record_segment,
+        "record_window_s": args.record_window,
+        "media_budget_bytes": args.media_budget * 1024**2,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings(
         host=args.host,
@@ -265,6 +299,7 @@ def _serve(args: argparse.Namespace) -> int:
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,
         blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+        **_recording_settings(args),  # type: ignore[arg-type]
     )
     settings.check()
     secret = load_secret(settings.data_dir, create=True)

@@ -54,6 +54,9 @@ class ErrorCode(StrEnum):
     NO_REQUEST = "no_request"
     COSTREAM_FULL = "costream_full"
     STORE_UNAVAILABLE = "store_unavailable"
+    CLIP_NOT_FOUND = "clip_not_found"
+    MEDIA_NOT_FOUND = "media_not_found"
+    NOT_RECORDING = "not_recording"
     INTERNAL = "internal"
 
 
@@ -100,6 +103,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NO_REQUEST: 404,
     ErrorCode.COSTREAM_FULL: 409,
     ErrorCode.STORE_UNAVAILABLE: 503,
+    ErrorCode.CLIP_NOT_FOUND: 404,
+    ErrorCode.MEDIA_NOT_FOUND: 404,
+    ErrorCode.NOT_RECORDING: 409,
     ErrorCode.INTERNAL: 500,
 }
 

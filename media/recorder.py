@@ -170,6 +170,7 @@ class Recording:
         on_segment: Callable[[Segment], None] | None = None,
         on_done: Callable[[Recording], None] | None = None,
         name: str = "",
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.dir = directory
         self.config = config or RecorderConfig()
@@ -177,7 +178,8 @@ class Recording:
         self.name = name or directory.name
         self.stats = RecorderStats()
         self.started_at: float | None = None
-        """Wall-clock time (``time.time()``) of the first keyframe: stream time 0."""
+        """``clock()`` when the first keyframe arrived: stream time 0 (set on the loop)."""
+        self._clock = clock
         self.ended = threading.Event()
         self._on_segment = on_segment
         self._on_done = on_done
@@ -214,11 +216,13 @@ class Recording:
             stats.dropped += 1
             return
         try:
-            self._queue.put_nowait((kind, packet, time.monotonic(), time.time()))
+            self._queue.put_nowait((kind, packet, time.monotonic()))
         except queue.Full:
             stats.dropped += 1
             self._skipping = True
             return
+        if self.started_at is None:
+            self.started_at = self._clock()
         self._skipping = False
 
     def finish(self) -> None:
@@ -284,7 +288,7 @@ class Recording:
         width, height = h264_dimensions(sps)
         self._full = (self.dir / FULL_NAME).open("wb")
         out = av.open(
-            _Sink(self._box),  # type: ignore[arg-type]
+            _Sink(self._box),
             mode="w",
             format="mp4",
             options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
@@ -304,7 +308,7 @@ class Recording:
         self._out = out
         return True
 
-    def _mux(self, kind: str, packet: EncodedPacket, arrival: float, wall: float) -> None:
+    def _mux(self, kind: str, packet: EncodedPacket, arrival: float) -> None:
         pts = packet.pts
         if pts is None:
             return
@@ -312,7 +316,6 @@ class Recording:
             if kind != "video" or not packet.is_keyframe or not self._open(bytes(packet)):
                 return
             self._v0 = (pts, arrival)
-            self.started_at = wall
         assert self._v0 is not None
         if kind == "video":
             out_pts = pts - self._v0[0]

@@ -21,12 +21,23 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
-from signalling import communities, health, http, pages, rooms, sensors, whip
+from signalling import (
+    communities,
+    groupprogress,
+    health,
+    http,
+    mediafiles,
+    pages,
+    rooms,
+    sensors,
+    whip,
+)
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.mediaplane import MediaPlane
 from signalling.metrics import Metrics
 from signalling.orders import OrderForwarder
+from signalling.recording import RecordingPlane
 
 log = logging.getLogger("livecore")
 SAMPLE_COMMUNITIES = (
@@ -62,6 +73,24 @@ def routes() -> list[Route | Mount]:
         Route("/host/{room}", pages.host_page, methods=["GET"]),
         Route("/r/{room}", pages.viewer_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
+        *media_routes(),
+    ]
+
+
+def media_routes() -> list[Route | Mount]:
+    """Recorded media (HLS, replay, clips), the clip library, marks, the share page."""
+    m = mediafiles
+    return [
+        Route("/hls/{room}/index.m3u8", m.hls_playlist, methods=["GET"]),
+        Route("/hls/{room}/{stream}/{name}", m.hls_segment, methods=["GET"]),
+        Route("/replay/{name}", m.replay, methods=["GET"]),
+        Route("/media/clips/{name}", m.clip_file, methods=["GET"]),
+        Route("/api/rooms/{room}/clips", m.list_clips, methods=["GET"]),
+        Route("/api/rooms/{room}/clips/{clip}", m.delete_clip, methods=["DELETE"]),
+        Route("/api/rooms/{room}/mark", m.mark, methods=["POST"]),
+        Route("/api/rooms/{room}/groupbuys", groupprogress.groupbuys, methods=["GET"]),
+        Route("/api/clips/{clip}", m.get_clip, methods=["GET"]),
+        Route("/c/{clip}", m.share_page, methods=["GET"]),
     ]
 
 
@@ -117,6 +146,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         await hub.start()
         media = MediaPlane(app.state.ctx, hub, PeerConfig(host_addresses=settings.ice_addresses))
         hub.media = app.state.media = media
+        recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
+        recording.start()
         media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
@@ -131,6 +162,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             if forwarder is not None:
                 await forwarder.stop()
             await media.stop()
+            await recording.stop()
             await hub.stop()
             await redis.aclose()
 

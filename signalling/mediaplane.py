@@ -35,6 +35,7 @@ from media.sessions import PublisherSession, ViewerSession, accept_publisher, ac
 if TYPE_CHECKING:
     from signalling.context import NodeContext
     from signalling.hub.hub import Hub
+    from signalling.recording import RecordingPlane
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
@@ -63,6 +64,8 @@ class MediaPlane:
         self._pulled_from: dict[tuple[str, str], Origin] = {}
         self._pulling: dict[tuple[str, str], asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Records hosts' streams (HLS, replay, clips); set by the app.
+        self.recording: RecordingPlane | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -108,6 +111,8 @@ class MediaPlane:
         await self._announce(room, claims.user)
         if claims.role is tokens.Role.HOST:
             await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
+            if self.recording is not None:
+                self.recording.stream_started(room, session)
         await self._event(room, {"t": "stream_started", "user": claims.user,
                                  "role": claims.role.value})  # fmt: skip
         return answer, session.id
