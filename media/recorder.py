@@ -69,7 +69,8 @@ class RecorderConfig:
     """Bounds of one recording (flags of ``livecore serve``, docs/operations.md)."""
 
     segment_s: float = 2.0
-    """Keyframes are asked of the publisher this often: the segment (GOP) length."""
+    """A keyframe is asked of the publisher when none came for this long: the longest
+    segment (GOP) of a browser publisher, whose encoder sends keyframes only when asked."""
     window_s: float = 600.0
     """Segments kept for clips and HLS (a rolling window)."""
     queue_frames: int = 1024
