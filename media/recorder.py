@@ -402,7 +402,9 @@ class Recording:
             return [s for s in self._segments if s.duration > 0]
 
     def _write_playlist(self, *, ended: bool) -> None:
-        text = playlist(self._finished_segments(), ended=ended)
+        # URIs carry the stream's directory: the playlist is served as
+        # /hls/<room>/index.m3u8 for the room's newest stream, segments under it.
+        text = playlist(self._finished_segments(), ended=ended, prefix=f"{self.dir.name}/")
         write_atomic(self.dir / PLAYLIST_NAME, text.encode())
 
     def _close(self) -> None:

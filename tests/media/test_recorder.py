@@ -39,9 +39,7 @@ def duration(path: Path) -> float:
 
 
 @pytest.fixture
-async def recorded(
-    tmp_path: Path, h264_clip: EncodedClip, opus_clip: EncodedClip
-) -> Recording:
+async def recorded(tmp_path: Path, h264_clip: EncodedClip, opus_clip: EncodedClip) -> Recording:
     """~7 s of a real publisher (H.264 GOP 2 s + Opus) recorded into tmp_path/rec."""
     pc, offer = await publisher_offer([h264_clip, opus_clip])
     answer, session = await accept_publisher(offer)
@@ -72,7 +70,8 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     assert all(a.end == pytest.approx(b.start) for a, b in zip(segs, segs[1:], strict=False))
     assert (recorded.dir / INIT_NAME).is_file()
     text = (recorded.dir / PLAYLIST_NAME).read_text()
-    assert text.startswith("#EXTM3U") and '#EXT-X-MAP:URI="init.mp4"' in text
+    prefix = recorded.dir.name + "/"
+    assert text.startswith("#EXTM3U") and f'#EXT-X-MAP:URI="{prefix}init.mp4"' in text
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
     assert all(s.name in text for s in segs)
     # Each segment, after the init segment, starts with a keyframe.
@@ -127,4 +126,3 @@ def test_full_queue_drops_to_the_next_keyframe(tmp_path: Path, h264_clip: Encode
     assert rec.stats.dropped == 60
     rec.finish()
     assert rec.ended.is_set()
-
