@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from pathlib import Path
 
@@ -67,7 +68,7 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     # subscribing) may cut one short.
     assert all(0 < s.duration <= GOP_S + 0.1 for s in segs)
     assert sum(1 for s in segs if abs(s.duration - GOP_S) < 0.1) >= 2
-    assert all(a.end == pytest.approx(b.start) for a, b in zip(segs, segs[1:], strict=False))
+    assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segs))
     assert (recorded.dir / INIT_NAME).is_file()
     text = (recorded.dir / PLAYLIST_NAME).read_text()
     prefix = recorded.dir.name + "/"

@@ -55,13 +55,18 @@ def rec_node(tmp_path: Path, redis_url: str) -> AsyncIterator[Node]:
     node.stop()
 
 
-async def browser_page(p: Any) -> tuple[Any, Any]:
+def chromium() -> str:
+    """The system Chromium; missing, the test fails under CI=true and skips elsewhere."""
     if not os.path.exists(CHROMIUM):
         if os.environ.get("CI") == "true":
             pytest.fail(f"Chromium missing at {CHROMIUM}")
         pytest.skip(f"Chromium missing at {CHROMIUM}")
+    return CHROMIUM
+
+
+async def browser_page(p: Any) -> tuple[Any, Any]:
     browser = await p.chromium.launch(
-        executable_path=CHROMIUM,
+        executable_path=chromium(),
         args=["--autoplay-policy=no-user-gesture-required",
               "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"],
     )  # fmt: skip
