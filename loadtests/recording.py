@@ -117,8 +117,9 @@ async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seco
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     rec = TimedRecording(directory, audio=True, config=RecorderConfig())
     task = asyncio.ensure_future(feed(rec, session.relays))
-    start = time.monotonic()
-    while rec.started_at is None and time.monotonic() - start < 20:
+    for _ in range(400):  # the first keyframe, within 20 s
+        if rec.started_at is not None:
+            break
         await asyncio.sleep(0.05)
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
