@@ -28,6 +28,8 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import RedisError
+
 from livecore.clips import Clip, title_for
 from livecore.clock import Clock
 from livecore.highlights import Detector, DetectorParams, Highlight, Signal
@@ -193,7 +195,14 @@ class HighlightsService:
             product=h.product,
             reason=h.reason(),
         )
-        for old in await plane.clips.add(clip):
+        try:
+            dropped = await plane.clips.add(clip)
+        except (RedisError, OSError) as exc:
+            plane.metrics.clips.labels("failed").inc()
+            log.warning("room %s: clip not stored: %s", self.room, exc)
+            await plane.delete_clip_files(self.room, clip_id)
+            return
+        for old in dropped:
             await plane.delete_clip_files(self.room, old)
         plane.metrics.clips.labels("made").inc()
         public = clip.public()

@@ -32,6 +32,7 @@ from prometheus_client import Counter, Gauge
 from redis.exceptions import RedisError
 
 from livecore.config import media_root
+from livecore.highlights import DetectorParams
 from livecore.rooms import RoomStatus
 from livecore.store.clips import ClipStore
 from media import clipper
@@ -99,6 +100,8 @@ class RecordingPlane:
         self.clips = ClipStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx)
         self.live: dict[str, _Live] = {}
+        self.detector_params: DetectorParams | None = None
+        """Highlight detector parameters for new streams (None: the defaults)."""
         self.on_clip_ready: ClipReady | None = None
         """Called with ``(room, clip_ready payload)`` for every clip (the hub's emit)."""
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -164,7 +167,7 @@ class RecordingPlane:
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
         )
-        service = HighlightsService(room, recording, self, self.ctx.clock)
+        service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params)
         task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
         previous = self.live.get(room)
         self.live[room] = _Live(recording, task, service, directory.name)
