@@ -91,6 +91,7 @@ def media_routes() -> list[Route | Mount]:
         Route("/api/rooms/{room}/groupbuys", groupprogress.groupbuys, methods=["GET"]),
         Route("/api/clips/{clip}", m.get_clip, methods=["GET"]),
         Route("/c/{clip}", m.share_page, methods=["GET"]),
+        Route("/clips/{room}", m.library_page, methods=["GET"]),
     ]
 
 

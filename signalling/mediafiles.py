@@ -163,6 +163,13 @@ async def mark(request: Request) -> Response:
     return JSONResponse({"at": round(at, 3)}, status_code=202)
 
 
+async def library_page(request: Request) -> Response:
+    """``GET /clips/{room}[?ref=CODE]``: a room's clips with share links (the officer panel's
+    "clips" link)."""
+    _room(request)
+    return FileResponse(STATIC / "clips.html", media_type="text/html; charset=utf-8")
+
+
 async def share_page(request: Request) -> Response:
     """``GET /c/{room}~{clip}``: the share page (plays the clip, links into the room).
 

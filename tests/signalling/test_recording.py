@@ -179,6 +179,12 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
                 )
                 assert await page.evaluate("window.hlsErrors") == []
 
+                # The officer's clip library: the share link carries the code.
+                await page.goto(f"{base}/clips/r1?ref=OFF1")
+                await page.wait_for_selector(".clip-item button")
+                link = await page.get_attribute(".clip-item button", "data-link")
+                assert link == f"{base}{clip['share']}?ref=OFF1"
+
                 await page.goto(f"{base}{clip['share']}?ref=OFF1")
                 await page.wait_for_selector("#enter:not([hidden])")
                 assert await page.get_attribute("#enter", "href") == "/r/r1?ref=OFF1"
