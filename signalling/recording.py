@@ -120,9 +120,14 @@ class RecordingPlane:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prune_task
-        for live in list(self.live.values()):
+        lives = list(self.live.values())
+        for live in lives:
             live.task.cancel()
-        await asyncio.gather(*(v.task for v in self.live.values()), return_exceptions=True)
+        await asyncio.gather(*(v.task for v in lives), return_exceptions=True)
+        loop = asyncio.get_running_loop()
+        for live in lives:  # the worker threads write what is queued, then hand over
+            await loop.run_in_executor(None, live.recording.join, 10.0)
+        await asyncio.sleep(0.05)  # their on_done callbacks schedule _ended on this loop
         # Give the replays of streams that just ended a moment to finish.
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
