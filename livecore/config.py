@@ -55,6 +55,13 @@ class Settings:
     media_max_sessions: int = 500
     #: KOCs on air with the host at once.
     costream_max: int = 2
+    #: Recording (HLS, replay, clips): on/off, media root (None: <data_dir>/media),
+    #: segment (GOP) length, rolling clip window, the node's disk budget in bytes.
+    record: bool = True
+    media_dir: Path | None = None
+    record_segment_s: float = 2.0
+    record_window_s: float = 600.0
+    media_budget_bytes: int = 10 * 1024**3
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -69,6 +76,9 @@ class Settings:
             ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
             ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
             ("--costream-max", self.costream_max, 0, 8),
+            ("--record-segment", self.record_segment_s, 1, 10),
+            ("--record-window", self.record_window_s, 30, 24 * 3600),
+            ("--media-budget", self.media_budget_bytes // 1024**2, 16, 100 * 1024**2),
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
@@ -87,3 +97,8 @@ class Settings:
         if self.host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
         return f"http://{host}:{self.port}"
+
+
+def media_root(settings: Settings) -> Path:
+    """Where recordings, replays and clips are written."""
+    return settings.media_dir or settings.data_dir / "media"

@@ -67,6 +67,9 @@ class ErrorCode(StrEnum):
     TOKEN_WRONG_BATCH = "token_wrong_batch"
     NOT_BATCH_OWNER = "not_batch_owner"
     STORE_UNAVAILABLE = "store_unavailable"
+    CLIP_NOT_FOUND = "clip_not_found"
+    MEDIA_NOT_FOUND = "media_not_found"
+    NOT_RECORDING = "not_recording"
     INTERNAL = "internal"
 
 
@@ -126,6 +129,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKEN_WRONG_BATCH: 403,
     ErrorCode.NOT_BATCH_OWNER: 403,
     ErrorCode.STORE_UNAVAILABLE: 503,
+    ErrorCode.CLIP_NOT_FOUND: 404,
+    ErrorCode.MEDIA_NOT_FOUND: 404,
+    ErrorCode.NOT_RECORDING: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -32,11 +32,14 @@ class Room:
     host: str
     created_at: int
     status: RoomStatus = RoomStatus.SCHEDULED
+    #: URL path of the last stream's replay (回放) once it is built, else "".
+    replay: str = ""
 
     def public(self) -> dict[str, Any]:
-        """The state anyone may read (times as ISO 8601 UTC)."""
+        """The state anyone may read (times as ISO 8601 UTC; ``replay`` null until built)."""
         data = asdict(self)
         data["status"] = self.status.value
+        data["replay"] = self.replay or None
         data["starts_at"] = iso(self.starts_at)
         data["created_at"] = iso(self.created_at)
         return data
@@ -57,6 +60,7 @@ class Room:
             host=data["host"],
             created_at=int(data["created_at"]),
             status=RoomStatus(data.get("status", RoomStatus.SCHEDULED.value)),
+            replay=data.get("replay", ""),
         )
 
 

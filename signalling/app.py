@@ -24,8 +24,10 @@ from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
 from signalling import (
     communities,
+    groupprogress,
     health,
     http_boundary,
+    mediafiles,
     pages,
     receipts,
     rooms_api,
@@ -38,6 +40,7 @@ from signalling.hub.hub import Hub
 from signalling.mediaplane import MediaPlane
 from signalling.metrics import Metrics
 from signalling.orders import OrderForwarder
+from signalling.recording import RecordingPlane
 
 log = logging.getLogger("livecore")
 SAMPLE_COMMUNITIES = (
@@ -77,6 +80,25 @@ def routes() -> list[Route | Mount]:
         Route("/host/{room}", pages.host_page, methods=["GET"]),
         Route("/r/{room}", pages.viewer_page, methods=["GET"]),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
+        *media_routes(),
+    ]
+
+
+def media_routes() -> list[Route | Mount]:
+    """Recorded media (HLS, replay, clips), the clip library, marks, the share page."""
+    m = mediafiles
+    return [
+        Route("/hls/{room}/index.m3u8", m.hls_playlist, methods=["GET"]),
+        Route("/hls/{room}/{stream}/{name}", m.hls_segment, methods=["GET"]),
+        Route("/replay/{name}", m.replay, methods=["GET"]),
+        Route("/media/clips/{name}", m.clip_file, methods=["GET"]),
+        Route("/api/rooms/{room}/clips", m.list_clips, methods=["GET"]),
+        Route("/api/rooms/{room}/clips/{clip}", m.delete_clip, methods=["DELETE"]),
+        Route("/api/rooms/{room}/mark", m.mark, methods=["POST"]),
+        Route("/api/rooms/{room}/groupbuys", groupprogress.groupbuys, methods=["GET"]),
+        Route("/api/clips/{clip}", m.get_clip, methods=["GET"]),
+        Route("/c/{clip}", m.share_page, methods=["GET"]),
+        Route("/clips/{room}", m.library_page, methods=["GET"]),
     ]
 
 
@@ -135,6 +157,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         )
         app.state.media = media
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
+        recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
+        recording.start()
         media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
@@ -150,6 +174,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             if forwarder is not None:
                 await forwarder.stop()
             await media.stop()
+            await recording.stop()
             await hub.stop()
             await redis.aclose()
 

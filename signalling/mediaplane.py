@@ -19,7 +19,7 @@ import contextlib
 import logging
 from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import msgpack
@@ -33,6 +33,9 @@ from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from signalling.context import NodeContext
+
+if TYPE_CHECKING:
+    from signalling.recording import RecordingPlane
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
@@ -63,6 +66,8 @@ class MediaPlane:
         self._pulled_from: dict[tuple[str, str], Origin] = {}
         self._pulling: dict[tuple[str, str], asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Records hosts' streams (HLS, replay, clips); set by the app.
+        self.recording: RecordingPlane | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -108,6 +113,8 @@ class MediaPlane:
         await self._announce(room, claims.user)
         if claims.role is tokens.Role.HOST:
             await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
+            if self.recording is not None:
+                self.recording.stream_started(room, session)
         await self._event(room, {"t": "stream_started", "user": claims.user,
                                  "role": claims.role.value})  # fmt: skip
         return answer, session.id

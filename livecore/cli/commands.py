@@ -28,6 +28,16 @@ from livecore.cli.parser import build_parser, env
 from livecore.config import Settings
 
 
+def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "record": not args.no_record,
+        "media_dir": Path(args.media_dir) if args.media_dir else None,
+        "record_segment_s": args.record_segment,
+        "record_window_s": args.record_window,
+        "media_budget_bytes": args.media_budget * 1024**2,
+    }
+
+
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings(
         host=args.host,
@@ -52,6 +62,7 @@ def _serve(args: argparse.Namespace) -> int:
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,
         blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+        **_recording_settings(args),  # type: ignore[arg-type]
     )
     settings.check()
     secret = load_secret(settings.data_dir, create=True)

@@ -157,6 +157,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=int(env("COSTREAM_MAX", "2") or 2),
         help="KOCs on air with the host at once (env LIVECORE_COSTREAM_MAX; default 2)",
     )
+    _add_recording(serve)
     room.add_argument(
         "--hello-timeout",
         type=float,
@@ -250,3 +251,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--keep-text", action="store_true", help="keep comment texts (default: lengths only)"
     )
     return parser
+
+
+def _add_recording(serve: argparse.ArgumentParser) -> None:
+    rec = serve.add_argument_group("recording (HLS, replay, clips)")
+    rec.add_argument("--no-record", action="store_true",
+                     default=env("NO_RECORD", "") in ("1", "true", "yes"),
+                     help="do not record hosts' streams: no HLS, replay or clips "
+                     "(env LIVECORE_NO_RECORD=1)")  # fmt: skip
+    rec.add_argument("--media-dir", type=Path, default=env("MEDIA_DIR"), metavar="DIR",
+                     help="where recordings, replays and clips are written "
+                     "(env LIVECORE_MEDIA_DIR; default <data-dir>/media)")  # fmt: skip
+    rec.add_argument("--record-segment", type=float,
+                     default=float(env("RECORD_SEGMENT", "2") or 2), metavar="SECONDS",
+                     help="segment length: a keyframe is asked for this often "
+                     "(env LIVECORE_RECORD_SEGMENT; default 2)")  # fmt: skip
+    rec.add_argument("--record-window", type=float,
+                     default=float(env("RECORD_WINDOW", "600") or 600), metavar="SECONDS",
+                     help="rolling window of segments kept for HLS and clips "
+                     "(env LIVECORE_RECORD_WINDOW; default 600)")  # fmt: skip
+    rec.add_argument("--media-budget", type=int,
+                     default=int(env("MEDIA_BUDGET", "10240") or 10240), metavar="MB",
+                     help="disk budget of the media directory; the oldest recordings are "
+                     "pruned first (env LIVECORE_MEDIA_BUDGET; default 10240)")  # fmt: skip

@@ -49,3 +49,9 @@ class RoomStore:
         key = keys.room(room_id, "meta")
         if await self.redis.exists(key):
             await self.redis.hset(key, "status", status)
+
+    async def set_replay(self, room_id: str, url: str) -> None:
+        """Record where the room's replay is (``""``: none any more)."""
+        key = keys.room(room_id, "meta")
+        if await self.redis.exists(key):
+            await self.redis.hset(key, "replay", url)

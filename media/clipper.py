@@ -1,0 +1,154 @@
+"""Cutting clips and building replays from recorded fMP4, by remux only (worker thread).
+
+Everything here is blocking and runs on the media worker, never on the event
+loop. No video is decoded or encoded to cut: packets are copied from the
+recording into a new MP4 (``movflags=faststart``: the index first, so a phone
+starts playing before the download ends). The one decode is the thumbnail's:
+the clip's first keyframe, decoded once and written as a JPEG still.
+
+- ``cut_clip``: the segments overlapping ``[start, end)`` (the first one
+  starts on the keyframe at or before ``start``: segments are GOPs), their
+  packets up to ``end``, timestamps shifted to start at 0.
+- ``build_replay``: the stream's whole ``full.mp4`` (init + every fragment)
+  into one faststart MP4.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import av
+
+from media.recorder import INIT_NAME, Segment
+
+THUMB_WIDTH = 360
+
+
+@dataclass(frozen=True, slots=True)
+class CutResult:
+    """What was written: the clip's duration and where it starts in the stream."""
+
+    duration: float
+    stream_start: float
+    video_packets: int
+    first_is_keyframe: bool
+
+
+class NothingToCut(ValueError):
+    """The recording has no segment in the asked range (too old, or not yet written)."""
+
+
+def pick_segments(segments: Sequence[Segment], start: float, end: float) -> list[Segment]:
+    """Segments overlapping ``[start, end)``, from the one holding ``start``."""
+    chosen = [s for s in segments if s.end > start and s.start < end and s.duration > 0]
+    if not chosen:
+        raise NothingToCut(f"no recorded segment covers {start:.1f}-{end:.1f} s")
+    return chosen
+
+
+def _tmp(path: Path) -> Path:
+    return path.with_name(path.name + ".part")
+
+
+def _remux(source: Any, dst: Path, end_s: float | None) -> CutResult:
+    """Copy ``source``'s packets (up to ``end_s`` seconds from its first video
+    keyframe) into ``dst``, timestamps from 0, faststart."""
+    tmp = _tmp(dst)
+    with av.open(source, format="mp4") as inp:
+        video = inp.streams.video[0] if inp.streams.video else None
+        if video is None:
+            raise NothingToCut("the recording has no video")
+        audio = inp.streams.audio[0] if inp.streams.audio else None
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            ov = out.add_stream_from_template(video)
+            oa = out.add_stream_from_template(audio) if audio is not None else None
+            origin: Fraction | None = None
+            first_key = False
+            count = 0
+            last_video = Fraction(0)
+            step = Fraction(1, 30)
+            streams = [video] + ([audio] if audio is not None else [])
+            for packet in inp.demux(*streams):
+                if packet.dts is None or packet.pts is None or packet.time_base is None:
+                    continue
+                t = packet.pts * packet.time_base
+                is_video = packet.stream is video
+                if origin is None:
+                    if not is_video:
+                        continue  # audio before the first picture
+                    origin = t
+                    first_key = bool(packet.is_keyframe)
+                rel = t - origin
+                if rel < 0:
+                    continue
+                if end_s is not None and rel >= end_s:
+                    continue  # demux order is not strictly by time: keep reading
+                shift = round(origin / packet.time_base)
+                packet.pts -= shift
+                packet.dts -= shift
+                if is_video:
+                    packet.stream = ov
+                    count += 1
+                    if rel > last_video:
+                        step = min(rel - last_video, Fraction(1, 5))
+                        last_video = rel
+                elif oa is not None:
+                    packet.stream = oa
+                out.mux(packet)
+    os.replace(tmp, dst)
+    duration = float(last_video + step) if count else 0.0
+    return CutResult(duration, float(origin or 0), count, first_key)
+
+
+def cut_clip(
+    directory: Path, segments: Sequence[Segment], start: float, end: float, dst: Path
+) -> CutResult:
+    """Write the clip ``[start, end)`` of a recording in ``directory`` to ``dst``.
+
+    The clip starts at the keyframe opening the segment that holds ``start``
+    (up to one GOP earlier) and ends before ``end``. Raises ``NothingToCut``.
+    """
+    chosen = pick_segments(segments, start, end)
+    buf = io.BytesIO()
+    buf.write((directory / INIT_NAME).read_bytes())
+    for seg in chosen:
+        try:
+            buf.write((directory / seg.name).read_bytes())
+        except FileNotFoundError:
+            raise NothingToCut(f"segment {seg.name} left the window") from None
+    buf.seek(0)
+    first = chosen[0].start
+    result = _remux(buf, dst, end - first)
+    return CutResult(result.duration, first, result.video_packets, result.first_is_keyframe)
+
+
+def build_replay(full: Path, dst: Path) -> CutResult:
+    """The whole recording (``full.mp4``) as one faststart MP4 at ``dst``."""
+    with full.open("rb") as fh:
+        return _remux(fh, dst, None)
+
+
+def thumbnail(mp4: Path, dst: Path, width: int = THUMB_WIDTH) -> None:
+    """A JPEG of ``mp4``'s first keyframe (one frame decoded, scaled, written as a still)."""
+    with av.open(str(mp4)) as inp:
+        stream = inp.streams.video[0]
+        stream.codec_context.skip_frame = "NONKEY"
+        frame = next(inp.decode(stream))
+    height = max(2, round(frame.height * width / frame.width / 2) * 2)
+    still = frame.reformat(width=width, height=height, format="yuvj420p")
+    enc: Any = av.CodecContext.create("mjpeg", "w")
+    enc.width, enc.height = width, height
+    enc.pix_fmt = "yuvj420p"
+    enc.time_base = Fraction(1, 1)
+    data = b"".join(bytes(p) for p in enc.encode(still)) + b"".join(
+        bytes(p) for p in enc.encode(None)
+    )
+    tmp = _tmp(dst)
+    tmp.write_bytes(data)
+    os.replace(tmp, dst)

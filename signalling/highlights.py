@@ -1,0 +1,238 @@
+"""A room's live highlights: signals in, clips out (the API the hub calls).
+
+One ``HighlightsService`` exists per room while its host's stream is being
+recorded (``RecordingPlane.highlights(room)``; ``None`` otherwise, then
+signals have nowhere to go and are dropped). All methods are called on the
+event loop and return at once:
+
+- ``signal(kind, n=1)``: ``kind`` one of ``livecore.highlights.Signal``
+  (``comment``, ``like``, ``vote``, ``join``, ``arrival``, ``signup``);
+- ``mark()``: the host marked a moment (the ``mark`` message);
+- ``product_pinned(product)``: a product card was pinned (its name), or
+  ``None`` when the product card was removed.
+
+Every second the detector (``livecore.highlights.Detector``, stream time =
+clock time since the recording's first keyframe) is advanced; each decided
+highlight is cut on the media worker once the segments covering it are on
+disk, stored (``ClipStore``), and announced: ``RecordingPlane.on_clip_ready``
+is called with ``(room, payload)`` and the payload is offered to every
+``events()`` iterator. The payload is the ``clip_ready`` event of
+docs/protocol.md: ``{"t": "clip_ready", "clip": {...}}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any, Protocol
+
+from redis.exceptions import RedisError
+
+from livecore.clips import Clip, title_for
+from livecore.clock import Clock
+from livecore.highlights import Detector, DetectorParams, Highlight, Signal
+from media import clipper
+from media.mediadir import new_clip_id
+from media.worker import WorkerBusy
+
+if TYPE_CHECKING:
+    from livecore.store.clips import ClipStore
+    from media.mediadir import MediaDir
+    from media.recorder import Recording
+    from media.worker import MediaWorker
+    from signalling.recording_metrics import RecordingMetrics
+
+log = logging.getLogger("livecore.highlights")
+TICK_S = 1.0
+EVENTS_QUEUE = 16
+"""clip_ready payloads an ``events()`` reader may leave unread (older ones are dropped)."""
+MAX_CUTS_IN_FLIGHT = 4
+
+
+class ClipPlane(Protocol):
+    """What a service needs from its node's recording plane
+    (:class:`signalling.recording.RecordingPlane` is the one)."""
+
+    metrics: RecordingMetrics
+    media: MediaDir
+    worker: MediaWorker
+    clips: ClipStore
+
+    async def clip_ready(self, room: str, payload: dict[str, Any]) -> None: ...
+
+    async def delete_clip_files(self, room: str, clip: str) -> None: ...
+
+
+class HighlightsService:
+    """Highlights and clips of one room's current stream (see the module doc)."""
+
+    def __init__(
+        self,
+        room: str,
+        recording: Recording,
+        plane: ClipPlane,
+        clock: Clock,
+        params: DetectorParams | None = None,
+    ) -> None:
+        self.room = room
+        self.recording = recording
+        self.plane = plane
+        self.clock = clock
+        self.detector = Detector(params)
+        self.made: list[dict[str, Any]] = []
+        """Public records of the clips made for this stream (bounded by the detector's cap)."""
+        self._readers: set[asyncio.Queue[dict[str, Any]]] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._cuts: set[asyncio.Task[None]] = set()
+        self._slots = asyncio.Semaphore(MAX_CUTS_IN_FLIGHT)
+        self._closed = False
+
+    # -- what the hub calls -------------------------------------------------------
+
+    def now(self) -> float | None:
+        """Stream seconds now, or None before the first keyframe was recorded."""
+        started = self.recording.started_at
+        return None if started is None else max(0.0, self.clock.time() - started)
+
+    def signal(self, kind: Signal | str, n: int = 1) -> None:
+        """Count ``n`` audience signals of ``kind`` now (ValueError for an unknown kind)."""
+        t = self.now()
+        if t is not None and not self._closed:
+            self.detector.add(Signal(kind), t, n)
+
+    def mark(self) -> float | None:
+        """The host marked this moment; returns its stream time (None: not recording yet)."""
+        t = self.now()
+        if t is not None and not self._closed:
+            self.detector.mark(t)
+        return t
+
+    def product_pinned(self, product: str | None) -> None:
+        t = self.now()
+        if t is not None and not self._closed:
+            self.detector.product_pinned(product, t)
+
+    async def events(self) -> AsyncIterator[dict[str, Any]]:
+        """``clip_ready`` payloads as clips are made, until the stream's service closes."""
+        q: asyncio.Queue[dict[str, Any]] = asyncio.Queue(EVENTS_QUEUE)
+        self._readers.add(q)
+        try:
+            while True:
+                item = await q.get()
+                if not item:
+                    return
+                yield item
+        finally:
+            self._readers.discard(q)
+
+    # -- lifecycle ----------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._tick(), name=f"highlights-{self.room}"
+        )
+
+    async def close(self) -> None:
+        """The stream ended: decide what is open, cut it, end the ``events()`` iterators."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        t = self.now()
+        if t is not None:
+            for h in self.detector.end(t):
+                self._cut_later(h)
+        if self._cuts:
+            await asyncio.gather(*self._cuts, return_exceptions=True)
+        for q in list(self._readers):
+            self._offer(q, {})
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            t = self.now()
+            if t is None:
+                continue
+            for h in self.detector.advance(t):
+                self._cut_later(h)
+
+    # -- cutting ------------------------------------------------------------------
+
+    def _cut_later(self, h: Highlight) -> None:
+        task = asyncio.ensure_future(self._cut(h))
+        self._cuts.add(task)
+        task.add_done_callback(self._cuts.discard)
+
+    async def _covered(self, end: float) -> bool:
+        """Wait until the segments up to ``end`` are written (or the recording ended)."""
+        rec = self.recording
+        deadline = asyncio.get_running_loop().time() + 3 * rec.config.segment_s + 30
+        while rec.recorded_until < end and not rec.ended.is_set():
+            if asyncio.get_running_loop().time() > deadline:
+                return False
+            await asyncio.sleep(0.1)
+        return True
+
+    async def _cut(self, h: Highlight) -> None:
+        plane = self.plane
+        async with self._slots:
+            if not await self._covered(h.end):
+                plane.metrics.clips.labels("not_recorded").inc()
+                return
+            clip_id = new_clip_id()
+            mp4 = plane.media.clip_path(self.room, clip_id, "mp4")
+            jpg = plane.media.clip_path(self.room, clip_id, "jpg")
+            mp4.parent.mkdir(parents=True, exist_ok=True)
+            rec = self.recording
+            try:
+                result = await plane.worker.run(
+                    clipper.cut_clip, rec.dir, rec.segments(), h.start, h.end, mp4
+                )
+                await plane.worker.run(clipper.thumbnail, mp4, jpg)
+            except (WorkerBusy, clipper.NothingToCut, OSError, ValueError) as exc:
+                plane.metrics.clips.labels("failed").inc()
+                log.warning("room %s: highlight %.1f-%.1f not cut: %s", self.room, h.start,
+                            h.end, exc)  # fmt: skip
+                await plane.delete_clip_files(self.room, clip_id)
+                return
+        clip = Clip(
+            id=clip_id,
+            room=self.room,
+            stream=rec.dir.name,
+            kind=h.kind.value,
+            title=title_for(h.kind.value, h.product),
+            start=result.stream_start,
+            duration=result.duration,
+            created_at=int(self.clock.time()),
+            product=h.product,
+            reason=h.reason(),
+        )
+        try:
+            dropped = await plane.clips.add(clip)
+        except (RedisError, OSError) as exc:
+            plane.metrics.clips.labels("failed").inc()
+            log.warning("room %s: clip not stored: %s", self.room, exc)
+            await plane.delete_clip_files(self.room, clip_id)
+            return
+        for old in dropped:
+            await plane.delete_clip_files(self.room, old)
+        plane.metrics.clips.labels("made").inc()
+        public = clip.public()
+        payload: dict[str, Any] = {"t": "clip_ready", "clip": public}
+        if len(self.made) < 2 * self.detector.p.max_per_stream:
+            self.made.append(public)
+        for q in list(self._readers):
+            self._offer(q, payload)
+        await plane.clip_ready(self.room, payload)
+
+    @staticmethod
+    def _offer(q: asyncio.Queue[dict[str, Any]], item: dict[str, Any]) -> None:
+        if q.full():
+            with contextlib.suppress(asyncio.QueueEmpty):
+                q.get_nowait()
+        q.put_nowait(item)

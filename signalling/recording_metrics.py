@@ -1,0 +1,34 @@
+"""The recording plane's metric families (recordings, recorder drops, clips, replays, disk)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge
+
+
+class RecordingMetrics:
+    """Registered on the node's registry; shared by the plane and the highlights service."""
+
+    def __init__(self, r: CollectorRegistry) -> None:
+        self.live = Gauge("livecore_recordings_live", "Streams being recorded", registry=r)
+        self.skipped = Counter(
+            "livecore_recordings_skipped_total", "Streams not recorded, by reason", ["reason"],
+            registry=r,
+        )  # fmt: skip
+        self.dropped = Counter(
+            "livecore_recorder_dropped_frames_total",
+            "Frames the recorder dropped (queue full: dropped to the next keyframe)",
+            registry=r,
+        )
+        self.clips = Counter(
+            "livecore_clips_total", "Highlight clips, by result", ["result"], registry=r
+        )
+        self.replays = Counter(
+            "livecore_replays_total", "Replays built, by result", ["result"], registry=r
+        )
+        self.pruned = Counter(
+            "livecore_media_pruned_bytes_total", "Bytes pruned for the disk budget", registry=r
+        )
+        self.over_budget = Gauge(
+            "livecore_media_over_budget", "1 when live recordings alone exceed the budget",
+            registry=r,
+        )  # fmt: skip

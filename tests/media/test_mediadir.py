@@ -1,0 +1,71 @@
+"""Media directory rules: names that cannot leave it, and the disk budget."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from media.mediadir import MediaDir, prune, tree_size
+
+
+def fill(path: Path, size: int, age: float) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(b"\0" * size)
+    os.utime(path, (age, age))
+    os.utime(path.parent, (age, age))
+    return path
+
+
+def test_names_cannot_leave_the_media_directory(tmp_path: Path) -> None:
+    media = MediaDir(tmp_path / "m")
+    stream = media.new_stream_dir("r1", 1_700_000_000)
+    (stream / "init.mp4").write_bytes(b"x")
+    (tmp_path / "secret").write_text("no")
+    assert media.segment_file("r1", stream.name, "init.mp4") == stream / "init.mp4"
+    assert media.latest_stream("r1") == stream
+    for room, s, name in [
+        ("r1", stream.name, "../../../secret"),
+        ("r1", stream.name, "full.mp4"),
+        ("..", stream.name, "init.mp4"),
+        ("r1", "..", "init.mp4"),
+        ("r1", "../../x", "init.mp4"),
+    ]:
+        assert media.segment_file(room, s, name) is None
+    assert media.latest_stream("../..") is None
+    for bad in ("../x", "r1/../../x", ""):
+        with pytest.raises(ValueError):
+            media.replay_path(bad)
+    with pytest.raises(ValueError):
+        media.clip_path("r1", "../../secret", "mp4")
+    with pytest.raises(ValueError):
+        media.clip_path("r1", "0123456789ab", "txt")
+
+
+def test_disk_budget_prunes_oldest_ended_recordings_first(tmp_path: Path) -> None:
+    """Ended recordings go first (oldest first), then replays and clips; live ones stay."""
+    media = MediaDir(tmp_path / "m")
+    old = media.new_stream_dir("a", 1_700_000_000)
+    newer = media.new_stream_dir("b", 1_700_000_100)
+    live = media.new_stream_dir("c", 1_700_000_200)
+    fill(old / "seg000000.m4s", 1000, 1000)
+    fill(newer / "seg000000.m4s", 1000, 2000)
+    fill(live / "seg000000.m4s", 1000, 500)
+    fill(media.replay_path("a"), 1000, 3000)
+    fill(media.clip_path("a", "0123456789ab", "mp4"), 1000, 2500)
+    fill(media.clip_path("a", "0123456789ab", "jpg"), 10, 2500)
+    assert tree_size(media.root) == 5010
+
+    result = prune(media, 4100, {live})
+    assert result.recordings == [old] and not result.over_budget
+    assert newer.exists() and live.exists()
+
+    result = prune(media, 1500, {live})
+    assert result.recordings == [newer]
+    assert result.clips == [("a", "0123456789ab")]  # older than the replay
+    assert result.replays == ["a"]
+    assert live.exists() and tree_size(media.root) == 1000
+
+    result = prune(media, 10, {live})
+    assert result.over_budget and live.exists()
