@@ -78,6 +78,9 @@ class ClientType(StrEnum):
     COSTREAM_ACCEPT = "costream_accept"
     COSTREAM_DECLINE = "costream_decline"
     COSTREAM_END = "costream_end"
+    MARK = "mark"
+    BATCH_PIN = "batch_pin"
+    BATCH_UNPIN = "batch_unpin"
 
 
 class ServerType(StrEnum):
@@ -113,6 +116,7 @@ class EventType(StrEnum):
     COSTREAM_ACCEPTED = "costream_accepted"
     COSTREAM_DECLINED = "costream_declined"
     COSTREAM_ENDED = "costream_ended"
+    CLIP_READY = "clip_ready"
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,6 +255,10 @@ def _user_field(d: dict[str, Any]) -> None:
     text(d, "user", 64)
 
 
+def _batch_field(d: dict[str, Any]) -> None:
+    text(d, "batch", 64)
+
+
 def _nothing(d: dict[str, Any]) -> None:
     return None
 
@@ -315,6 +323,9 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.COSTREAM_ACCEPT: _Check(frozenset({"user"}), _user_field),
     ClientType.COSTREAM_DECLINE: _Check(frozenset({"user"}), _user_field),
     ClientType.COSTREAM_END: _Check(frozenset({"user"}), _user_field),
+    ClientType.MARK: _Check(frozenset(), _nothing),
+    ClientType.BATCH_PIN: _Check(frozenset({"batch"}), _batch_field),
+    ClientType.BATCH_UNPIN: _Check(frozenset({"batch"}), _batch_field),
 }
 
 

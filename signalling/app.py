@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import msgpack
 from redis.asyncio import BlockingConnectionPool, Redis
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -33,6 +35,7 @@ from signalling import (
     rooms_api,
     sensors,
     traceroutes,
+    tracing,
     whip,
 )
 from signalling.context import NodeContext
@@ -124,6 +127,11 @@ class CountRequests:
         await self.app(scope, receive, counting_send)
 
 
+async def announce_clip(node: NodeContext, room: str, payload: dict[str, Any]) -> None:
+    """A clip was cut: the room's ``clip_ready`` event (hosts and officers list it)."""
+    await node.stores.bus.emit(room, msgpack.packb(payload))
+
+
 def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) -> Starlette:
     """Build the node's app; Redis is connected in the lifespan (it needs the loop)."""
     clock = clock or SystemClock()
@@ -158,6 +166,9 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         app.state.media = media
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
+        recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
+        hub.node.moments = recording  # the audience's engagement feeds the highlights
+        hub.node.batches = tracing.for_node(app.state.ctx)
         recording.start()
         media.start()
         forwarder = None

@@ -117,6 +117,22 @@ class RecordingPlane:
         live = self.live.get(room)
         return live.service if live is not None else None
 
+    # Moments (the hub's engagement seam): to the room's highlights service, if recorded.
+
+    def signal(self, room: str, kind: str, n: int = 1) -> None:
+        service = self.highlights(room)
+        if service is not None:
+            service.signal(kind, n)
+
+    def mark(self, room: str) -> float | None:
+        service = self.highlights(room)
+        return service.mark() if service is not None else None
+
+    def product_pinned(self, room: str, product: str | None) -> None:
+        service = self.highlights(room)
+        if service is not None:
+            service.product_pinned(product)
+
     def recording(self, room: str) -> Recording | None:
         live = self.live.get(room)
         return live.recording if live is not None else None

@@ -16,7 +16,7 @@ from livecore import wire
 from livecore.clock import Clock
 from livecore.comments import CommentRules
 from livecore.config import Settings
-from livecore.errors import LivecoreError
+from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
 from livecore.ratelimit import KeyedLimiter
 from livecore.store.bus import Emitted
@@ -63,6 +63,56 @@ class OrderRooms:
         task.add_done_callback(self._background.discard)
 
 
+class Moments(Protocol):
+    """Where the room's engagement goes, for highlight detection (the recording
+    plane's highlights services); the hub never waits on it."""
+
+    def signal(self, room: str, kind: str, n: int = 1) -> None:
+        """Count ``n`` of ``kind`` (comment, like, vote, join, arrival, signup) now."""
+        ...
+
+    def mark(self, room: str) -> float | None:
+        """The host marked this moment: its stream time, or None (not recording)."""
+        ...
+
+    def product_pinned(self, room: str, product: str | None) -> None:
+        """A product card was pinned (None: removed): a product-explanation segment."""
+        ...
+
+
+class NoMoments:
+    """Moments of a node that records nothing: signals go nowhere, marks are refused."""
+
+    def signal(self, room: str, kind: str, n: int = 1) -> None:
+        return None
+
+    def mark(self, room: str) -> float | None:
+        return None
+
+    def product_pinned(self, room: str, product: str | None) -> None:
+        return None
+
+
+class Batches(Protocol):
+    """Traceability batches a host pins in the room (:mod:`signalling.tracing`)."""
+
+    async def pin(self, batch: str, room: str) -> dict[str, Any]:
+        """Remember the pin; the batch's ``trace`` card (refuses ``batch_not_found``)."""
+        ...
+
+    async def unpin(self, batch: str, room: str) -> None: ...
+
+
+class NoBatches:
+    """A node without traceability: every batch is unknown."""
+
+    async def pin(self, batch: str, room: str) -> dict[str, Any]:
+        raise LivecoreError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch!r}")
+
+    async def unpin(self, batch: str, room: str) -> None:
+        raise LivecoreError(ErrorCode.BATCH_NOT_FOUND, f"no batch {batch!r}")
+
+
 @dataclass
 class Services:
     """What every handler of the node shares; built once by the hub."""
@@ -75,6 +125,10 @@ class Services:
     #: Group-buy specs by (room, group buy), bounded by MAX_SPECS.
     specs: dict[tuple[str, str], GroupBuySpec] = field(default_factory=dict)
     orders: OrderRooms = field(init=False)
+    #: Engagement for highlights; the app plugs the recording plane in.
+    moments: Moments = field(default_factory=NoMoments)
+    #: Traceability batches; the app plugs the trace service in.
+    batches: Batches = field(default_factory=NoBatches)
 
     def __post_init__(self) -> None:
         s = self.settings

@@ -94,6 +94,8 @@ class Joiner:
                 referral = await attribute(ctx, hello.fields["ref"])
             referred_by = referral if isinstance(referral, str) else None
             since = hello.fields.get("since")
+            if since is None:
+                node.moments.signal(conn.room_id, "arrival")
             if since is None or not await self.recover(conn, room, since):
                 await self.snapshot(
                     conn, room, meta.public(), lost=since is not None, referred_by=referred_by

@@ -12,7 +12,7 @@ from livecore import wire
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.tokens import Role
 from signalling.hub.context import Context
-from signalling.hub.handlers import cards, chat, commerce, costream, officers, polls
+from signalling.hub.handlers import cards, chat, commerce, costream, officers, polls, trace
 
 Handler = Callable[[Context, wire.Message], Awaitable[None]]
 
@@ -34,6 +34,9 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.POLL_OPEN: (HOST, polls.poll_open),
     T.POLL_CLOSE: (HOST, polls.poll_close),
     T.CARD: (HOST, cards.card),
+    T.MARK: (HOST, cards.mark),
+    T.BATCH_PIN: (HOST, trace.batch_pin),
+    T.BATCH_UNPIN: (HOST, trace.batch_unpin),
     T.LOCATE: (AUDIENCE, commerce.locate),
     T.CHOOSE_COMMUNITY: (AUDIENCE, commerce.choose_community),
     T.GROUPBUY_OPEN: (HOST, commerce.groupbuy_open),

@@ -18,6 +18,7 @@ import httpx
 import pytest
 from aiortc import RTCSessionDescription
 
+from clients.python.room import ClientError, RoomClient
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -140,19 +141,24 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
             assert bad.status_code == 404, path
             assert bad.json()["code"] in ("media_not_found", "clip_not_found", "not_found"), path
 
-        # A viewer may not mark; the host may.
+        # A viewer may not mark (REST or room channel); the host marks on the room
+        # channel and everyone in the room hears clip_ready.
         viewer = {"Authorization": f"Bearer {token('viewer', 'v1')}"}
         assert (await http.post("/api/rooms/r1/mark", headers=viewer)).status_code == 403
-        marked = await http.post("/api/rooms/r1/mark", headers=host())
-        assert marked.status_code == 202, marked.text
-
-        async def clip_list() -> list[dict[str, Any]]:
-            found: list[dict[str, Any]] = (await http.get("/api/rooms/r1/clips")).json()["clips"]
-            return found
-
-        clip = (await until(clip_list, 30))[0]
+        async with (
+            RoomClient(base, "r1", token("host", "host1")) as console,
+            RoomClient(base, "r1", token("viewer", "v1")) as audience,
+        ):
+            with pytest.raises(ClientError) as refused:
+                await audience.request("mark")
+            assert refused.value.code == "token_wrong_role"
+            at = (await console.request("mark"))["at"]
+            while (event := await audience.next_event(wait=30))["t"] != "clip_ready":
+                pass
+        clip = event["clip"]
         assert clip["kind"] == "mark" and clip["reason"]["kind"] == "mark"
-        at = marked.json()["at"]
+        listed = (await http.get("/api/rooms/r1/clips")).json()["clips"]
+        assert [c["id"] for c in listed] == [clip["id"]]
         expected = at + 5 - max(0.0, at - 25)
         assert abs(clip["duration"] - expected) <= GOP_S + 0.2
         video = await http.get(clip["video"])

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import time
 
+import pytest
 import redis.asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from clients.python.room import RoomClient
+from clients.python.room import ClientError, RoomClient
 from livecore.clock import SystemClock
 from signalling.tracing import TraceService
 from tests.helpers import Node, create_room, token
@@ -23,13 +24,23 @@ async def test_pinned_batch_readings_reach_the_room(node: Node, redis_url: str) 
     create_room(node.url)
     life(node.url)
     client = redis.asyncio.Redis.from_url(redis_url)
-    # The pin's store half; the card builder reads the chain (any key: it only checks).
     svc = TraceService(client, SystemClock(), Ed25519PrivateKey.generate())
-    card = await svc.pin(BATCH, "r1")
-    assert card["kind"] == "trace" and card["url"] == f"/t/{BATCH}" and card["report_url"]
-    assert card["verified"] is False  # signed by the node's key, not this one
     tok = device_token(node.url, BATCH)
-    async with RoomClient(node.url, "r1", token("viewer", "v1")) as viewer:
+    async with (
+        RoomClient(node.url, "r1", token("host", "host1")) as host,
+        RoomClient(node.url, "r1", token("viewer", "v1")) as viewer,
+    ):
+        for who, batch, code in ((viewer, BATCH, "token_wrong_role"),
+                                 (host, "no-such-batch", "batch_not_found")):  # fmt: skip
+            with pytest.raises(ClientError) as refused:
+                await who.request("batch_pin", batch=batch)
+            assert refused.value.code == code
+        await host.request("batch_pin", batch=BATCH)  # one tap on the host's console
+        while (shown := await viewer.next_event(wait=10))["t"] != "card":
+            pass
+        card = shown["card"]
+        assert card["kind"] == "trace" and card["url"] == f"/t/{BATCH}" and card["report_url"]
+        assert card["verified"] is True  # the node checked its own signed chain
         hot = [{"kind": "cold_chain_c", "value": 9.4, "at": time.time()}]
         answer = post_readings(node.url, BATCH, tok, hot)
         assert answer.json() == {"accepted": 1, "excursions": 1}

@@ -33,6 +33,7 @@ async def comment(ctx: Context, message: wire.Message) -> None:
     result = await ctx.stores.bus.comment(ctx.room_id, ctx.user, msgpack.packb(event), cid)
     if isinstance(result, int):
         raise LivecoreError(ErrorCode.MUTED, f"you are muted for {result} more seconds")
+    node.moments.signal(ctx.room_id, "comment")
     ctx.ack(message, result)
 
 
@@ -40,6 +41,7 @@ async def like(ctx: Context, message: wire.Message) -> None:
     room = ctx.room
     if room is not None:
         room.local_likes += message.fields["n"]
+    ctx.node.moments.signal(ctx.room_id, "like", message.fields["n"])
     ctx.ack(message)
 
 

@@ -120,6 +120,8 @@ async def groupbuy_join(ctx: Context, message: wire.Message) -> None:
         ctx.room_id, gid, group, ctx.user, qty, inviter, ctx.node.now()
     )
     _answer(ctx, message, gid, group, spec, code, state)
+    if code == 1:
+        ctx.node.moments.signal(ctx.room_id, "join")
 
 
 async def groupbuy_leave(ctx: Context, message: wire.Message) -> None:

@@ -16,6 +16,8 @@ async def officer_apply(ctx: Context, message: wire.Message) -> None:
     status, code = await ctx.stores.officers.apply(ctx.room_id, ctx.user, ctx.node.now())
     if status == -1:
         raise LivecoreError(ErrorCode.NOT_A_BUYER, "join a group buy first; buyers may apply")
+    if status == 1:
+        ctx.node.moments.signal(ctx.room_id, "signup")
     ctx.ack(message, code=code, links=_links(ctx, code), new=status == 1)
 
 

@@ -28,8 +28,10 @@ async def vote(ctx: Context, message: wire.Message) -> None:
     if refusal is not None:
         raise refusal
     room = ctx.room
-    if result is VoteResult.COUNTED and room is not None:
-        room.dirty_polls.add(poll)
+    if result is VoteResult.COUNTED:
+        ctx.node.moments.signal(ctx.room_id, "vote")
+        if room is not None:
+            room.dirty_polls.add(poll)
     ctx.ack(message)
 
 
