@@ -103,6 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
                        default=_env("DEMO", "") in ("1", "true", "yes"),
                        help="create the demo room and print host/viewer links with tokens "
                        "(env LIVECORE_DEMO=1; make run sets it)")  # fmt: skip
+    serve.add_argument(
+        "--tls-cert",
+        default=_env("TLS_CERT"),
+        metavar="PEM",
+        help="serve HTTPS/WSS with this certificate chain (with --tls-key); phones open "
+        "the camera only on https:// pages (env LIVECORE_TLS_CERT)",
+    )
+    serve.add_argument(
+        "--tls-key",
+        default=_env("TLS_KEY"),
+        metavar="PEM",
+        help="private key of --tls-cert (env LIVECORE_TLS_KEY)",
+    )
     room = serve.add_argument_group("room channel")
     room.add_argument(
         "--tick-ms",
@@ -265,6 +278,8 @@ def _serve(args: argparse.Namespace) -> int:
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,
         blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
     )
     settings.check()
     secret = load_secret(settings.data_dir, create=True)

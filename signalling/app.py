@@ -21,7 +21,7 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
-from signalling import communities, health, http, pages, rooms, sensors, whip
+from signalling import communities, dashboard, guests, health, http, pages, rooms, sensors, whip
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
 from signalling.mediaplane import MediaPlane
@@ -59,8 +59,9 @@ def routes() -> list[Route | Mount]:
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
         Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
-        Route("/host/{room}", pages.host_page, methods=["GET"]),
-        Route("/r/{room}", pages.viewer_page, methods=["GET"]),
+        *guests.routes(),
+        *dashboard.routes(),
+        *pages.routes(),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
     ]
 

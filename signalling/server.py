@@ -85,6 +85,8 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         access_log=settings.log_level == "debug",
         timeout_graceful_shutdown=5,
         server_header=False,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     server = _Server(config)
 
