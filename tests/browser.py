@@ -111,7 +111,8 @@ async def phone(
 
     def on_console(msg: ConsoleMessage) -> None:
         if msg.type == "error":
-            watch.problems.append(f"console: {msg.text}")
+            where = msg.location.get("url", "") if msg.location else ""
+            watch.problems.append(f"console: {msg.text} at {where}")
 
     def on_failed(request: Request) -> None:
         failure = request.failure or "failed"

@@ -15,7 +15,7 @@ const REFRESH_MS = 5000;
 const room = roomId();
 let channel = null;
 let session = null;
-const ui = { officer: null, needBuy: false, clips: null, asked: 0 };
+const ui = { officer: null, needBuy: false, clips: null, asked: 0, later: null };
 const me = () => (channel && channel.model.you ? channel.model.you.user : null);
 
 function roomLink(code) {
@@ -102,7 +102,16 @@ function renderLeaderboard() {
   const rows = channel.model.leaderboard || [];
   learnNames(room, rows.map(([u]) => u), renderLeaderboard);
   leaderboardList($("#leaderboard"), rows, me(), nameOf);
-  if (ui.officer && Date.now() - ui.asked > REFRESH_MS) refresh();
+  const mine = rows.find(([u]) => u === me());
+  if (ui.officer && mine && mine[1] !== ui.officer.earned_cents) {
+    ui.officer.earned_cents = mine[1]; // the leaderboard carries our total: show it at once
+    renderMe();
+  }
+  // Referrals and rank come from officer_me: asked again, at most every 5 s.
+  if (ui.officer && !ui.later) {
+    ui.later = setTimeout(() => { ui.later = null; refresh(); },
+      Math.max(0, REFRESH_MS - (Date.now() - ui.asked)));
+  }
 }
 
 /** The clip library (GET /api/rooms/{room}/clips), when the server has one. */

@@ -331,7 +331,7 @@ function renderDock() {
 
   let action;
   if (!g.group) {
-    action = h("button", { type: "button", class: "join locate", id: "locate", onclick: locate }, t("gb.locate"));
+    action = h("button", { type: "button", class: "join locate", id: "locate", onclick: () => locate() }, t("gb.locate"));
   } else if (joinedQty && g.status === "open") {
     action = h("div", { class: "dock-act" }, stepper(spec, qty, maxQty),
       qty !== joinedQty
@@ -582,7 +582,21 @@ function openCommunity() {
   openSheet("community", t("community.mine"), parts);
 }
 
-function locate() {
+const LOCATED = "livecore:located";
+
+/** A device that found its compound before, with the permission still granted,
+ * finds it again by itself after a reload (the server keeps no location). */
+async function relocate() {
+  const m = channel.model;
+  if (m.community || (m.you && m.you.community) || !navigator.geolocation || !navigator.permissions) return;
+  try {
+    if (localStorage.getItem(LOCATED) !== "1") return;
+    const status = await navigator.permissions.query({ name: "geolocation" });
+    if (status.state === "granted") locate({ quiet: true });
+  } catch { /* ask again with the button */ }
+}
+
+function locate({ quiet = false } = {}) {
   if (!navigator.geolocation) { toast(t("geo.unsupported")); return; }
   const button = $("#locate");
   if (button) button.disabled = true;
@@ -594,10 +608,11 @@ function locate() {
         ui.nearby = null;
         channel.model.community = ack.community;
         channel.changed("community", "groups", "groupbuys");
-        toast(t("community.found", { name: ack.community.name }), "ok");
+        try { localStorage.setItem(LOCATED, "1"); } catch { /* private mode */ }
+        if (!quiet) toast(t("community.found", { name: ack.community.name }), "ok");
       } else {
         ui.nearby = (ack.nearby || []).map((community) => ({ community, distance: metres(here, community) }));
-        openCommunity();
+        if (!quiet) openCommunity();
       }
     } catch (err) {
       toast(errorText(err));
@@ -618,6 +633,7 @@ async function choose(id) {
     ui.nearby = null;
     channel.model.community = ack.community;
     channel.changed("community", "groups", "groupbuys");
+    try { localStorage.setItem(LOCATED, "1"); } catch { /* private mode */ }
     closeSheet();
     toast(t("community.found", { name: ack.community.name }), "ok");
   } catch (err) {
@@ -754,10 +770,12 @@ async function start() {
     }
   });
   channel.on("snapshot", (s) => {
+    // The snapshot's `mine` covers the connection's community only: merge, never replace.
     if (s.mine) {
-      try { localStorage.setItem(storeKey(), JSON.stringify(s.mine)); } catch { /* private mode */ }
+      try { localStorage.setItem(storeKey(), JSON.stringify({ ...myOrders(), ...s.mine })); } catch { /* private mode */ }
     }
     if (s.my_votes) Object.assign(ui.votes, s.my_votes);
+    relocate();
     banner("");
     if (s.recovered === false) toast(t("resynced"), "ok");
   });
