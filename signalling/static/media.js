@@ -65,10 +65,11 @@ function session(pc, location, token, stream) {
     pc, stream, location,
     // DELETE first (RFC 9725 §4.2): the server ends the session while it still
     // exists; closing the peer connection first lets it time out and answer 404.
-    async stop() {
+    // `{ remote: true }`: the server already ended it (costream_ended): nothing to DELETE.
+    async stop({ remote = false } = {}) {
       if (stopped) return;
       stopped = true;
-      if (location) {
+      if (location && !remote) {
         try {
           await fetch(location, { method: "DELETE", headers: { Authorization: `Bearer ${token}` }, keepalive: true });
         } catch (_) { /* the server is gone: nothing to end there */ }

@@ -91,11 +91,12 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     if (fallback) { fallback.stop(); fallback = null; }
   }
 
-  function stopPlaying(user) {
+  // `remote`: the publisher left (stream_ended): the server closed our WHEP session already.
+  function stopPlaying(user, { remote = false } = {}) {
     const entry = players.get(user);
     players.delete(user);
     if (!entry) return;
-    if (entry.session) entry.session.stop();
+    if (entry.session) entry.session.stop({ remote });
     if (entry.tile) dropTile(entry.tile.box);
     else if (entry.el) entry.el.srcObject = null;
     if (user === host()) stopHls();
@@ -103,7 +104,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
 
   function sync() {
     const live = new Set((channel.model.streams || []).filter((u) => u !== me()));
-    for (const user of [...players.keys()]) if (!live.has(user)) stopPlaying(user);
+    for (const user of [...players.keys()]) if (!live.has(user)) stopPlaying(user, { remote: true });
     if (!live.has(host())) stopHls();
     for (const user of live) play(user);
   }
@@ -135,11 +136,11 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     }
   }
 
-  async function stop() {
+  async function stop({ remote = false } = {}) {
     const session = mine;
     mine = null;
     if (session) {
-      await session.stop();
+      await session.stop({ remote });
       for (const tr of session.stream.getTracks()) tr.stop();
     }
     if (selfTile) { dropTile(selfTile.box); selfTile = null; }
@@ -172,7 +173,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   channel.on("change", (parts) => { if (parts.has("streams") || parts.has("you") || parts.has("meta")) sync(); });
   channel.on("event", (ev) => {
     if (ev.t === "costream_accepted" && ev.user === me()) start();
-    if (ev.t === "costream_ended" && ev.user === me()) stop();
+    if (ev.t === "costream_ended" && ev.user === me()) stop({ remote: true });
   });
   window.addEventListener("pagehide", () => { stop(); for (const u of [...players.keys()]) stopPlaying(u); });
   return {

@@ -682,10 +682,17 @@ function wireCostream() {
       .then(() => toast(t("costream.asked"), "ok"))
       .catch((e) => toast(errorText(e)));
   });
-  end.addEventListener("click", () => {
-    channel.request("costream_end", { user: me() })
-      .then(() => stage.stop())
-      .catch((e) => toast(errorText(e)));
+  end.addEventListener("click", async () => {
+    end.disabled = true;
+    try {
+      await stage.stop(); // our WHIP DELETE first, then tell the room
+      await channel.request("costream_end", { user: me() });
+    } catch (e) {
+      toast(errorText(e));
+    } finally {
+      end.disabled = false;
+      sync();
+    }
   });
   channel.on("event", (ev) => {
     if (ev.user !== me()) return;
