@@ -20,8 +20,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, ConsoleMessage, Page, Request, Response
-from playwright.async_api import async_playwright
+from playwright.async_api import (
+    Browser,
+    BrowserContext,
+    ConsoleMessage,
+    Page,
+    Request,
+    Response,
+    async_playwright,
+)
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
@@ -122,7 +129,9 @@ async def phone(
 
     def on_response(response: Response) -> None:
         if response.status >= 400:
-            watch.problems.append(f"HTTP {response.status}: {response.request.method} {response.url}")
+            watch.problems.append(
+                f"HTTP {response.status}: {response.request.method} {response.url}"
+            )
 
     page.on("console", on_console)
     page.on("pageerror", lambda exc: watch.problems.append(f"page error: {exc}"))

@@ -67,7 +67,8 @@ async def text_of(page: Page, selector: str) -> str:
 async def has_comment(page: Page, text: str, wait: float = 10) -> None:
     await wait_js(
         page,
-        f"[...document.querySelectorAll('#comments li')].some((li) => li.textContent.includes({js(text)}))",
+        "[...document.querySelectorAll('#comments li')]"
+        f".some((li) => li.textContent.includes({js(text)}))",
         wait,
     )
 

@@ -63,14 +63,18 @@ async def test_browser_publishes_viewers_play_and_see_the_end(
     await viewer.goto(f"{node.url}/r/r1")
     await wait_js(viewer, LIVE)
     await frames_decoded(viewer, "host1", 10)
-    await wait_js(viewer, "document.querySelector('#player').getVideoPlaybackQuality().totalVideoFrames > 0")
+    await wait_js(
+        viewer, "document.querySelector('#player').getVideoPlaybackQuality().totalVideoFrames > 0"
+    )
     fit = await viewer.evaluate("getComputedStyle(document.querySelector('#player')).objectFit")
     assert fit == "contain", "letterboxed, never cropped"
     assert await text_of(viewer, "#room-status") == "直播中"
     assert codec_ops(node) == 0
 
     deletes: list[int] = []
-    host.on("response", lambda r: deletes.append(r.status) if r.request.method == "DELETE" else None)
+    host.on(
+        "response", lambda r: deletes.append(r.status) if r.request.method == "DELETE" else None
+    )
     await host.click("#golive")
     await wait_js(host, "!window.livecore.stage.publishing")
     await wait_js(viewer, "!document.querySelector('#ended').hidden")

@@ -20,8 +20,19 @@ from clients.python.room import RoomClient
 from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.pagekit import (
-    IN_XIXI, LIVE, OUTSIDE_XIXI, XIXI, clean, frames_decoded, go_live, has_comment, js,
-    no_horizontal_scroll, text_of, visible_cjk, wait_event,
+    IN_XIXI,
+    LIVE,
+    OUTSIDE_XIXI,
+    XIXI,
+    clean,
+    frames_decoded,
+    go_live,
+    has_comment,
+    js,
+    no_horizontal_scroll,
+    text_of,
+    visible_cjk,
+    wait_event,
 )  # fmt: skip
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
@@ -79,7 +90,10 @@ async def test_shared_link_with_no_token_watches_joins_and_the_officer_earns(
 
         await page.click("#locate")
         await wait_js(page, "!!document.querySelector('#dock button.join:not(.locate)')")
-        await wait_js(page, "document.querySelector('#dock').textContent.includes('本小区已有1位邻居参团，还差1人成团')")
+        await wait_js(
+            page,
+            "document.querySelector('#dock').textContent.includes('本小区已有1位邻居参团，还差1人成团')",
+        )
         await page.click("#dock button.join")
         await wait_js(page, "document.querySelector('#dock').dataset.status === 'formed'")
         assert "¥34.90" in await text_of(page, "#dock")
@@ -91,7 +105,9 @@ async def test_shared_link_with_no_token_watches_joins_and_the_officer_earns(
         await page.reload()
         await wait_js(page, LIVE)
         assert await page.evaluate("window.livecore.session.user") == guest
-        await wait_js(page, "(document.querySelector('#dock .note-ok')?.textContent || '').includes('×1')")
+        await wait_js(
+            page, "(document.querySelector('#dock .note-ok')?.textContent || '').includes('×1')"
+        )
         assert clean(watch) == [] and clean(host_watch) == []
 
 
@@ -155,13 +171,19 @@ async def test_comments_votes_and_joins_reach_the_other_pages(node: Node, browse
     await wait_js(one, "!!document.querySelector('#poll .option[data-i=\"1\"]')")
     await one.click("#poll .option[data-i='1']")
     await wait_js(
-        two, "(document.querySelector('#poll .option[data-i=\"1\"] .pct')?.textContent || '') === '100%'"
+        two,
+        "(document.querySelector('#poll .option[data-i=\"1\"] .pct')?.textContent || '')"
+        " === '100%'",
     )
     await one.click("#dock button.join")
-    await wait_js(two, "document.querySelector('#dock .progress')?.getAttribute('aria-valuenow') === '1'")
+    await wait_js(
+        two, "document.querySelector('#dock .progress')?.getAttribute('aria-valuenow') === '1'"
+    )
     assert "本小区已有1位邻居参团，还差2人成团" in await text_of(two, "#dock")
     row = f"[data-gb={js(opened['gb'])}] li[data-group={js(XIXI)}]"
-    await wait_js(host_page, f"(document.querySelector({js(row)})?.textContent || '').includes('1/3')")
+    await wait_js(
+        host_page, f"(document.querySelector({js(row)})?.textContent || '').includes('1/3')"
+    )
 
     # The join's toast is showing; 发送 right after it still takes the tap.
     await wait_js(one, "document.querySelector('#toast').classList.contains('show')")
@@ -169,7 +191,8 @@ async def test_comments_votes_and_joins_reach_the_other_pages(node: Node, browse
     box = await one.locator("#send").bounding_box()
     assert box is not None
     hit = await one.evaluate(
-        f"document.elementFromPoint({box['x'] + box['width'] / 2}, {box['y'] + box['height'] / 2})?.id"
+        f"document.elementFromPoint({box['x'] + box['width'] / 2},"
+        f" {box['y'] + box['height'] / 2})?.id"
     )
     assert hit == "send"
     await one.click("#send", timeout=2000)
@@ -199,7 +222,11 @@ async def test_viewer_outside_every_community_chooses_a_nearby_one(
     await page.click("#nearby button")
     await wait_js(page, "document.querySelector('#sheet').hidden")
     await page.click("#dock button.join")
-    await wait_js(page, "(document.querySelector('#dock .gb-count')?.textContent || '').includes('本小区已有1位邻居参团，还差2人成团')")
+    await wait_js(
+        page,
+        "(document.querySelector('#dock .gb-count')?.textContent || '')"
+        ".includes('本小区已有1位邻居参团，还差2人成团')",
+    )
     assert clean(watch) == []
 
 
@@ -229,7 +256,8 @@ async def test_officer_page_shows_the_qr_code_and_the_live_leaderboard(
     inked = await page.evaluate(
         "(() => { const c = document.querySelector('#qr'); const d = c.getContext('2d')"
         ".getImageData(0, 0, c.width, c.height).data; let dark = 0;"
-        " for (let i = 0; i < d.length; i += 4) if (d[i] < 100) dark++; return dark / (d.length / 4); })()"
+        " for (let i = 0; i < d.length; i += 4) if (d[i] < 100) dark++;"
+        " return dark / (d.length / 4); })()"
     )
     assert 0.2 < inked < 0.8, "the QR code is drawn"
     assert "还没有精彩片段" in await text_of(page, "#clips")
@@ -277,10 +305,11 @@ async def test_dashboard_and_brand_board_draw_live_data(node: Node, browser: Bro
         await shot(board, "board")
     assert clean(watch) == [] and clean(board_watch) == []
     # A viewer's token may not read the dashboard.
-    answer = httpx.get(
-        f"{node.url}/api/rooms/r1/dashboard",
-        headers={"Authorization": f"Bearer {token('viewer', 'v1')}"},
-    )
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(
+            f"{node.url}/api/rooms/r1/dashboard",
+            headers={"Authorization": f"Bearer {token('viewer', 'v1')}"},
+        )
     assert answer.status_code == 403 and answer.json()["code"] == "token_wrong_role"
 
 
@@ -288,7 +317,9 @@ async def test_english_switch_changes_every_visible_label(node: Node, browser: B
     """Every page: after the switch, no Chinese is left on screen (user content here is
     English); the choice sticks across pages and a reload."""
     async with RoomClient(node.url, "r1", token("host", "host1")) as host:
-        await host.request("groupbuy_open", product="Peach", price_cents=2000, target=2, duration_s=600)
+        await host.request(
+            "groupbuy_open", product="Peach", price_cents=2000, target=2, duration_s=600
+        )
         await host.request("poll_open", question="Next?", options=["Plum", "Pear"])
     page, watch = await phone(browser)
     urls = [
@@ -324,8 +355,9 @@ async def test_host_console_forms_clear_and_moderation(node: Node, browser: Brow
         await page.click("#gb-tier-add")
         await page.fill(".tier-members", "3")
         await page.fill(".tier-discount", "4.5")
-        for selector, value in {"#gb-product": "Honey peach", "#gb-price": "39.9", "#gb-target": "6",
-                                "#gb-duration": "30", "#gb-max": "3"}.items():  # fmt: skip
+        fields = {"#gb-product": "Honey peach", "#gb-price": "39.9", "#gb-target": "6",
+                  "#gb-duration": "30", "#gb-max": "3"}  # fmt: skip
+        for selector, value in fields.items():
             await page.fill(selector, value)
         await page.click("#gb-open")
         opened = await wait_event(viewer, lambda e: e["t"] == "groupbuy_opened")
