@@ -65,6 +65,8 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
         lines += [
             f"  host     {base}/host/{DEMO_ROOM}#token={host}",
             f"  viewer   {base}/r/{DEMO_ROOM}#token={viewer}",
+            f"  share    {base}/r/{DEMO_ROOM}  (no token: a guest enters by itself)",
+            f"  dashboard {base}/d/{DEMO_ROOM}#token={host}",
             f"  host token for room {DEMO_ROOM!r} (12 h): {host}",
             "  more tokens: livecore token --help",
         ]
