@@ -100,11 +100,12 @@ async def phone(
     mobile: bool = True,
     geolocation: tuple[float, float] | None = None,
     locale: str = "zh-CN",
+    scale: float | None = None,
 ) -> tuple[Page, Watch]:
     """A fresh context (its own localStorage: one device) and page, watched for problems."""
     options: dict[str, Any] = {
         "viewport": {"width": width, "height": height},
-        "device_scale_factor": 2 if mobile else 1,
+        "device_scale_factor": scale or (2 if mobile else 1),
         "is_mobile": mobile,
         "has_touch": mobile,
         "locale": locale,

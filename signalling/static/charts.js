@@ -4,6 +4,17 @@
 import uPlot from "/static/vendor/uplot.js";
 
 const MAX = 600;
+const pad = (n) => String(n).padStart(2, "0");
+
+/** Axis labels as the clock on the wall: 09:10, or 09:10:05 for spans under 10 minutes. */
+function clockLabels(u, splits) {
+  const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+  return splits.map((s) => {
+    const d = new Date(s * 1000);
+    const hm = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
+    return span < 600 ? `${hm}:${pad(d.getSeconds())}` : hm;
+  });
+}
 
 export function lineChart(el, series, { height = 170, bars = false } = {}) {
   const data = [[], ...series.map(() => [])];
@@ -13,7 +24,7 @@ export function lineChart(el, series, { height = 170, bars = false } = {}) {
     legend: { show: series.length > 1, live: false },
     cursor: { show: false },
     scales: { x: { time: true }, y: { range: (u, lo, hi) => [0, Math.max(1, hi * 1.15)] } },
-    axes: [{ stroke: "#595959", grid: { stroke: "#eee" } }, { stroke: "#595959", grid: { stroke: "#eee" }, size: 44 }],
+    axes: [{ stroke: "#595959", grid: { stroke: "#eee" }, values: clockLabels }, { stroke: "#595959", grid: { stroke: "#eee" }, size: 44 }],
     series: [{}, ...series.map((s) => ({
       label: s.label, stroke: s.color, width: 2, fill: `${s.color}22`,
       paths: bars ? uPlot.paths.bars({ size: [0.7, 40] }) : undefined, points: { show: false },
