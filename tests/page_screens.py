@@ -29,8 +29,13 @@ from tests.helpers import Node, free_port, token
 from tests.signalling.pagekit import IN_XIXI, LIVE, XIXI, go_live
 
 ROOM = "peach"
-COMMENTS = [("王阿姨", "桃子甜吗？上次的特别好吃"), ("小李", "已下单！两箱"), ("张叔", "自提点在哪里？"),
-            ("陈姐", "给孩子带的，要软一点的"), ("团长小周", "还差几个人就成团啦，快叫邻居")]  # fmt: skip
+COMMENTS = [
+    ("王阿姨", "桃子甜吗？上次的特别好吃"),
+    ("小李", "已下单！两箱"),
+    ("张叔", "自提点在哪里？"),
+    ("陈姐", "给孩子带的，要软一点的"),
+    ("团长小周", "还差几个人就成团啦，快叫邻居"),
+]
 
 
 async def join_with_ref(node: Node, user: str, ref: str, gb: str) -> None:
@@ -53,15 +58,22 @@ async def stage(out: Path) -> None:
     valkey = EmbeddedValkey(work / "valkey", tcp_port=port)
     valkey.start()
     node = Node(work / "node", redis_url=f"redis://127.0.0.1:{port}/0").start()
+    http = httpx.AsyncClient()
     try:
-        httpx.post(
+        made = await http.post(
             f"{node.url}/api/rooms",
             json={"id": ROOM, "title": "阳山水蜜桃 · 产地直播", "store": "邻鲜优选 西溪店"},
             headers={"Authorization": f"Bearer {token('host', 'host1', room=ROOM)}"},
-        ).raise_for_status()
-        async with launch() as browser, RoomClient(node.url, ROOM, token("host", "host1", room=ROOM)) as host:
+        )
+        made.raise_for_status()
+        async with (
+            launch() as browser,
+            RoomClient(node.url, ROOM, token("host", "host1", room=ROOM)) as host,
+        ):
             host_page, _ = await phone(browser, scale=1)
-            await host_page.goto(f"{node.url}/host/{ROOM}#token={token('host', 'host1', room=ROOM)}")
+            await host_page.goto(
+                f"{node.url}/host/{ROOM}#token={token('host', 'host1', room=ROOM)}"
+            )
             await go_live(host_page)
             gb = (await host.request(
                 "groupbuy_open", product="阳山水蜜桃 2.5kg", price_cents=3990, target=30,
@@ -70,25 +82,36 @@ async def stage(out: Path) -> None:
             now = int(time.time())
             await host.request("card", kind="product", name="阳山水蜜桃 2.5kg", price_cents=3990,
                                stock=120, image_url=f"{node.url}/static/img/peach.svg")  # fmt: skip
-            await host.request("card", kind="trace", batch="YS-0715", origin="无锡阳山",
-                               readings=[[now - 600 * (5 - i), 3.8 + 0.1 * i] for i in range(6)])  # fmt: skip
-            await host.request("card", kind="testimonial", author="王阿姨", text="上次团的桃子特别甜！")
+            readings = [[now - 600 * (5 - i), 3.8 + 0.1 * i] for i in range(6)]
+            await host.request(
+                "card", kind="trace", batch="YS-0715", origin="无锡阳山", readings=readings
+            )
+            await host.request(
+                "card", kind="testimonial", author="王阿姨", text="上次团的桃子特别甜！"
+            )
             for i in range(20):
-                async with RoomClient(node.url, ROOM, token("viewer", f"nb{i}", room=ROOM, community=XIXI)) as v:
+                async with RoomClient(
+                    node.url, ROOM, token("viewer", f"nb{i}", room=ROOM, community=XIXI)
+                ) as v:
                     await v.request("groupbuy_join", gb=gb, qty=1)
             for name, text in COMMENTS:
-                guest = httpx.post(f"{node.url}/api/rooms/{ROOM}/guest", json={"name": name}).json()
+                minted = await http.post(f"{node.url}/api/rooms/{ROOM}/guest", json={"name": name})
+                guest = minted.json()
                 async with RoomClient(node.url, ROOM, guest["token"]) as v:
                     await v.request("comment", text=text)
                     await v.request("locate", lat=IN_XIXI[0], lng=IN_XIXI[1])
                     await v.request("groupbuy_join", gb=gb, qty=1)
-            await host.request("poll_open", question="下一场想团什么？", options=["草莓", "车厘子", "土鸡蛋"])
+            await host.request(
+                "poll_open", question="下一场想团什么？", options=["草莓", "车厘子", "土鸡蛋"]
+            )
 
             viewer, _ = await phone(browser, scale=1, geolocation=IN_XIXI)
             await viewer.goto(f"{node.url}/r/{ROOM}")
             await wait_js(viewer, LIVE)
             await viewer.click("#locate")
-            await wait_js(viewer, "document.querySelector('#dock').textContent.includes('25位邻居')")
+            await wait_js(
+                viewer, "document.querySelector('#dock').textContent.includes('25位邻居')"
+            )
             await viewer.wait_for_timeout(3200)  # the toast has gone
             await viewer.screenshot(path=str(out / "viewer.png"))
 
@@ -100,7 +123,9 @@ async def stage(out: Path) -> None:
             code = await wait_js(viewer, "document.querySelector('#officer-code')?.textContent")
             for i in range(4):
                 await join_with_ref(node, f"ref{i}", str(code), gb)
-            await wait_js(viewer, "document.querySelector('#officer-earned').textContent !== '¥0.00'")
+            await wait_js(
+                viewer, "document.querySelector('#officer-earned').textContent !== '¥0.00'"
+            )
             await viewer.wait_for_timeout(6000)
             await viewer.screenshot(path=str(out / "officer.png"))
 
@@ -111,6 +136,7 @@ async def stage(out: Path) -> None:
             await host_page.wait_for_timeout(500)
             await host_page.screenshot(path=str(out / "host.png"))
     finally:
+        await http.aclose()
         node.stop()
         valkey.stop()
 
