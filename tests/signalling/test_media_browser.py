@@ -124,3 +124,31 @@ async def test_koc_costreams_and_ends_it(media_page_node: Node, browser: Browser
     await wait_js(koc, "!document.querySelector('#costream').hidden")
     for watch in (host_watch, koc_watch, viewer_watch):
         assert clean(watch) == []
+
+
+async def test_viewer_falls_back_to_hls_when_whep_is_refused(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> None:
+    """A node at its media capacity answers WHEP with node_full: the viewer page switches
+    to the room's HLS (/hls/{room}/index.m3u8, played with hls.js) instead of a black stage."""
+    chromium_path()
+    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
+    node.start()
+    try:
+        create_room(node.url)
+        host, host_watch = await phone(browser)
+        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+        await go_live(host)
+        viewer, viewer_watch = await phone(browser)
+        asked: list[str] = []
+        viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
+        await viewer.goto(f"{node.url}/r/r1")
+        await wait_js(viewer, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
+        await wait_js(viewer, "document.querySelector('#toast').textContent.includes('流畅模式')")
+        await wait_js(viewer, "!!document.querySelector('#player').src")
+        assert any(url.endswith("/hls/r1/index.m3u8") for url in asked)
+        # Only the refused WHEP and the HLS playlist (served by the recorder when it runs).
+        assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
+        assert clean(host_watch) == []
+    finally:
+        node.stop()

@@ -463,3 +463,52 @@ async def test_channel_and_vendored_msgpack_in_the_browser(node: Node, browser: 
     assert result["closed"] == [4100], "a gap closes the socket to recover with since"
     assert result["group"] == 2, "an older group state does not replace a newer one"
     assert clean(watch, "/favicon.ico") == []  # a stylesheet has no <link rel=icon>
+
+
+async def test_trace_sheet_wall_and_nickname(node: Node, browser: Browser) -> None:
+    """一键溯源 opens a sheet with readable sensor names and units; the testimonial wall
+    keeps every testimonial; a guest's nickname shows next to their comment elsewhere."""
+    page, watch = await phone(browser)
+    async with RoomClient(node.url, "r1", token("host", "host1")) as host:
+        await host.request("card", kind="product", name="Peach box", price_cents=5990)
+        await host.request("card", kind="trace", batch="YS-0715", origin="Yangshan")
+        await host.request("card", kind="testimonial", author="Wang", text="Sweet!")
+        await page.goto(f"{node.url}/r/r1")
+        await wait_js(page, LIVE)
+        await host.request("card", kind="testimonial", author="Li", text="Juicy!")
+        device = {"Authorization": f"Bearer {token('device', 'probe1')}"}
+        async with httpx.AsyncClient() as http:
+            posted = await http.post(
+                f"{node.url}/api/rooms/r1/sensors", headers=device,
+                json={"readings": [{"kind": "soil_temp_c", "value": 18.5}]},
+            )  # fmt: skip
+        assert posted.status_code < 300, posted.text
+    await wait_js(page, "!!document.querySelector('#dock .trace-open')")
+    await wait_js(page, "!!window.livecore.channel.model.sensors.soil_temp_c")
+    await page.click("#dock .trace-open")
+    sheet = await text_of(page, "#sheet")
+    assert "YS-0715" in sheet and "土壤温度" in sheet and "18.5°C" in sheet
+    assert "soil_temp_c" not in sheet
+    await page.click("#sheet-close")
+    await wait_js(page, "document.querySelector('#wall-open').dataset.count === '2'")
+    await page.click("#wall-open")
+    wall = await page.evaluate(
+        "[...document.querySelectorAll('#sheet .wall li')].map((li) => li.textContent)"
+    )
+    assert len(wall) == 2 and "Juicy!" in wall[0] and "Sweet!" in wall[1]
+    await page.click("#sheet-close")
+
+    await page.click("#nick-open")
+    await page.fill("#nick-input", "王阿姨")
+    await page.click("#nick-save")
+    await wait_js(page, "document.querySelector('#sheet').hidden")
+    await page.fill("#comment-text", "hello neighbours")
+    await page.click("#send")
+    other, other_watch = await phone(browser)
+    await other.goto(f"{node.url}/r/r1")
+    await wait_js(other, LIVE)
+    await has_comment(other, "hello neighbours")
+    await wait_js(
+        other, "(document.querySelector('#comments li .who')?.textContent || '') === '王阿姨'"
+    )
+    assert clean(watch) == [] and clean(other_watch) == []
