@@ -76,6 +76,12 @@ function renderState() {
   if (state === "ended") lookForReplay();
   const replay = $("#replay");
   replay.hidden = !(state === "ended" && ui.replay);
+  renderSound();
+}
+
+function renderSound() {
+  const v = $("#player");
+  $("#sound").hidden = !(v.muted && !v.paused && v.readyState >= 2 && roomState() !== "ended");
 }
 
 function playing() {
@@ -751,7 +757,9 @@ async function start() {
   $("#composer").addEventListener("submit", sendComment);
   $("#like").addEventListener("click", tapLike);
   const player = $("#player");
-  player.addEventListener("playing", () => { if (channel) renderState(); });
+  player.addEventListener("playing", () => { if (channel) { renderState(); renderSound(); } });
+  $("#sound").addEventListener("click", () => { player.muted = false; player.play().catch(() => {}); renderSound(); });
+  player.addEventListener("volumechange", () => { if (channel) renderSound(); });
   player.addEventListener("emptied", () => { if (channel) renderState(); });
   setInterval(tickDeadlines, 1000);
 
