@@ -126,6 +126,14 @@ async def test_koc_costreams_and_ends_it(media_page_node: Node, browser: Browser
         assert clean(watch) == []
 
 
+#: Records every toast the page shows (they fade after a few seconds).
+TOASTS = """window.toasts = [];
+new MutationObserver(() => {
+  const box = document.querySelector('#toast');
+  if (box && box.classList.contains('show')) window.toasts.push(box.textContent);
+}).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });"""
+
+
 async def test_viewer_falls_back_to_hls_when_whep_is_refused(
     tmp_path: Path, redis_url: str, browser: Browser
 ) -> None:
@@ -142,9 +150,10 @@ async def test_viewer_falls_back_to_hls_when_whep_is_refused(
         viewer, viewer_watch = await phone(browser)
         asked: list[str] = []
         viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
+        await viewer.add_init_script(TOASTS)
         await viewer.goto(f"{node.url}/r/r1")
         await wait_js(viewer, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
-        await wait_js(viewer, "document.querySelector('#toast').textContent.includes('流畅模式')")
+        await wait_js(viewer, "window.toasts.some((t) => t.includes('流畅模式'))")
         await wait_js(viewer, "!!document.querySelector('#player').src")
         assert any(url.endswith("/hls/r1/index.m3u8") for url in asked)
         # Only the refused WHEP and the HLS playlist (served by the recorder when it runs).

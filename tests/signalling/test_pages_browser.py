@@ -185,8 +185,9 @@ async def test_comments_votes_and_joins_reach_the_other_pages(node: Node, browse
         host_page, f"(document.querySelector({js(row)})?.textContent || '').includes('1/3')"
     )
 
-    # The join's toast is showing; 发送 right after it still takes the tap.
-    await wait_js(one, "document.querySelector('#toast').classList.contains('show')")
+    # Right after a toast (an error one lasts longest), 发送 still takes the tap.
+    await one.evaluate("import('/static/room.js').then((m) => m.toast('网络不太好，请稍后再试'))")
+    await wait_js(one, "!!document.querySelector('#toast')?.classList.contains('show')")
     await one.fill("#comment-text", "toast never blocks")
     box = await one.locator("#send").bounding_box()
     assert box is not None
@@ -383,7 +384,9 @@ async def test_host_console_forms_clear_and_moderation(node: Node, browser: Brow
         await wait_js(page, f"!document.querySelector({js(item)})")
 
         await page.click("#mark")
-        await wait_js(page, "document.querySelector('#toast').textContent.includes('高光')")
+        await wait_js(
+            page, "(document.querySelector('#toast')?.textContent || '').includes('高光')"
+        )
         toast = await text_of(page, "#toast")
         assert toast in ("已标记高光，稍后生成短视频", "标记高光功能还未开通，稍后再试")
         await no_horizontal_scroll(page)
