@@ -7,44 +7,22 @@
 import { RoomChannel } from "/static/channel.js";
 import { mountStage } from "/static/stage.js";
 import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { keepFresh, knowName, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
 import {
-  keepFresh, knowName, learnNames, nameOf, openSession, renewNow, savedName, setNickname,
-} from "/static/session.js";
-import {
-  $, $$, ROLE_LABEL, banner, bindChannel, clock, closeText, copyText, errorText, fetchRoom, fill, h,
-  now, num, queryParam, roomErrorText, roomId, showBadge, showMeta, sparkline, syncComments,
-  tickDeadlines, toast, yuan,
+  $, $$, ROLE_LABEL, banner, bindChannel, clock, errorText, fetchRoom, fill, h,
+  now, queryParam, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
 } from "/static/room.js";
+import { renderDock } from "/static/dock.js";
+import {
+  closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
+  rerenderSheet,
+} from "/static/sheets.js";
+import { bind, channel, me, mergeOrders, room, session, stage, ui } from "/static/viewstate.js";
 
 const LIKE_EVERY_MS = 300;
 const LIKE_MAX = 50;
 const OVERLAY_COMMENTS = 60;
 const WALL_MAX = 30;
-const SENSOR_UNITS = { c: "°C", pct: "%", lux: "lx", ppm: "ppm" };
-
-const room = roomId();
-const inviter = queryParam("inviter");
-let session = null;
-let channel = null;
-let stage = null;
-
-const ui = {
-  likesShown: 0, likesPending: 0, likeTimer: null,
-  votes: {}, qty: {}, nearby: null, pollHidden: null,
-  wall: [], sheet: null, everLive: false, replay: null, replayTried: 0, hls: false,
-};
-
-const me = () => (channel && channel.model.you ? channel.model.you.user : null);
-const storeKey = () => `livecore:orders:${room}:${me()}`;
-
-function myOrders() {
-  try { return JSON.parse(localStorage.getItem(storeKey()) || "{}"); } catch { return {}; }
-}
-function saveOrder(gb, qty) {
-  const orders = myOrders();
-  if (qty) orders[gb] = qty; else delete orders[gb];
-  try { localStorage.setItem(storeKey(), JSON.stringify(orders)); } catch { /* private mode */ }
-}
 
 // -- header: badge, counts, ended state -----------------------------------------
 
@@ -252,419 +230,6 @@ async function vote(poll, option) {
   }
 }
 
-// -- the dock: pinned product + the compound's group buy ------------------------------
-
-function myGroup(spec) {
-  if (spec.scope === "room") return "room";
-  const m = channel.model;
-  return (m.community && m.community.id) || (m.you && m.you.community) || null;
-}
-
-function tierPrice(spec, n) {
-  let discount = 0;
-  for (const [members, cents] of spec.tiers || []) if (n >= members) discount = cents;
-  return spec.price_cents - discount;
-}
-
-function gbState(spec) {
-  const group = myGroup(spec);
-  const state = group && channel.model.groups[spec.gb] ? channel.model.groups[spec.gb][group] : null;
-  const n = state ? state.n : 0;
-  const target = (state && state.target) || spec.target;
-  const missing = state && state.missing != null ? state.missing : Math.max(0, target - n);
-  const unit = state && state.unit_cents != null ? state.unit_cents : tierPrice(spec, n);
-  let status = state ? state.s : "open";
-  if (spec.closed && status === "open") status = "closed";
-  return { group, state, n, target, missing, unit, status };
-}
-
-function featured() {
-  const specs = [...channel.model.groupbuys.values()];
-  const open = specs.filter((s) => !s.closed);
-  return open.length ? open[open.length - 1] : specs[specs.length - 1] || null;
-}
-
-function productThumb(name, url) {
-  const letter = h("span", { class: "thumb-letter" }, (name || "团").slice(0, 1));
-  if (!url) return h("div", { class: "thumb" }, letter);
-  return h("div", { class: "thumb" },
-    h("img", { src: url, alt: name, loading: "lazy", referrerpolicy: "no-referrer",
-      onerror: (e) => { e.target.replaceWith(letter); } }));
-}
-
-function countLine(spec, g) {
-  const roomWide = spec.scope === "room";
-  if (g.status === "formed") return t(roomWide ? "gb.formed.room" : "gb.formed", { n: g.n });
-  if (g.status === "failed") return t("gb.failed", { n: g.n, target: g.target });
-  if (g.status === "closed") return t("gb.closed");
-  return t(roomWide ? "gb.count.room" : "gb.count", { n: g.n, missing: g.missing });
-}
-
-function renderDock() {
-  const dock = $("#dock");
-  const product = channel.model.cards.product;
-  const spec = featured();
-  const trace = channel.model.cards.trace || Object.keys(channel.model.sensors).length;
-  if (!spec && !product) {
-    fill(dock, h("p", { class: "dock-empty" }, t("gb.none")));
-    dock.dataset.gb = "";
-    return;
-  }
-  const name = spec ? spec.product : product.name;
-  const image = product && product.image_url ? product.image_url : null;
-  const parts = [];
-  if (!spec) {
-    parts.push(h("div", { class: "dock-row" }, productThumb(name, image),
-      h("div", { class: "dock-main" },
-        h("p", { class: "dock-name" }, name),
-        h("p", { class: "dock-price" }, h("span", { class: "price" }, yuan(product.price_cents)),
-          product.stock === 0 ? h("span", { class: "state failed" }, t("product.soldout"))
-            : product.stock != null ? h("span", { class: "muted" }, t("product.stock", { n: product.stock })) : null)),
-      trace ? h("button", { type: "button", class: "chip trace-open", onclick: openTrace },
-        t("trace.button")) : null));
-    fill(dock, parts);
-    dock.dataset.gb = "";
-    return;
-  }
-  const g = gbState(spec);
-  const joinedQty = myOrders()[spec.gb] || 0;
-  const maxQty = spec.max_qty || 5;
-  const qty = Math.min(maxQty, ui.qty[spec.gb] || joinedQty || 1);
-  ui.qty[spec.gb] = qty;
-  const pct = Math.min(100, Math.round((g.n / g.target) * 100));
-  const nextTier = (spec.tiers || []).find(([members]) => g.n < members);
-  const canJoin = (g.status === "open" || g.status === "formed") && !spec.closed;
-
-  let action;
-  if (!g.group) {
-    action = h("button", { type: "button", class: "join locate", id: "locate", onclick: () => locate() }, t("gb.locate"));
-  } else if (joinedQty && g.status === "open") {
-    action = h("div", { class: "dock-act" }, stepper(spec, qty, maxQty),
-      qty !== joinedQty
-        ? h("button", { type: "button", class: "join", onclick: () => join(spec, qty) }, t("gb.update", { qty }))
-        : h("button", { type: "button", class: "join invite", onclick: () => openInvite(spec) }, t("gb.invite")));
-  } else if (joinedQty && g.status === "formed") {
-    action = h("span", { class: "note-ok" }, t("gb.confirmed", { qty: joinedQty }));
-  } else if (canJoin) {
-    action = h("div", { class: "dock-act" }, stepper(spec, qty, maxQty),
-      h("button", { type: "button", class: "join", onclick: () => join(spec, qty) },
-        `${t("gb.join")} ${yuan(g.unit * qty)}`));
-  } else action = null;
-
-  const more = channel.model.groupbuys.size > 1
-    ? h("button", { type: "button", class: "chip", onclick: openAllGroupbuys }, t("gb.more", { n: channel.model.groupbuys.size }))
-    : null;
-  fill(dock,
-    h("div", { class: "dock-row" }, productThumb(name, image),
-      h("div", { class: "dock-main" },
-        h("p", { class: "dock-name" }, name),
-        h("p", { class: "dock-price" },
-          h("span", { class: "price" }, yuan(g.unit)),
-          g.unit < spec.price_cents ? h("span", { class: "was" }, yuan(spec.price_cents)) : null,
-          h("span", { class: "muted" }, t("gb.each")),
-          nextTier ? h("span", { class: "tier-tag" }, t("gb.tier", { n: nextTier[0], cents: yuan(nextTier[1]) })) : null)),
-      h("div", { class: "dock-side" },
-        trace ? h("button", { type: "button", class: "chip trace-open", onclick: openTrace }, t("trace.button")) : null,
-        more)),
-    g.group ? h("p", { class: "gb-count" }, countLine(spec, g)) : h("p", { class: "gb-count muted" }, t("gb.locate.hint")),
-    h("div", { class: "progress-row" },
-      h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(g.target),
-        "aria-valuenow": String(g.n) }, h("span", { style: `width:${pct}%` })),
-      g.status === "open" && !spec.closed
-        ? h("span", { class: "countdown" }, `${t("gb.left")} `, h("span", { dataset: { deadline: spec.deadline } }, clock(spec.deadline - now())))
-        : h("span", { class: `state ${g.status}` }, t(`gb.s.${g.status}`))),
-    spec.bonus_invites
-      ? h("p", { class: g.state && g.state.b ? "bonus on" : "bonus" },
-        g.state && g.state.b ? t("gb.bonus.on", { cents: yuan(spec.bonus_cents) })
-          : t("gb.bonus", { n: spec.bonus_invites, cents: yuan(spec.bonus_cents) }))
-      : null,
-    h("div", { class: "dock-foot" },
-      joinedQty && g.status === "open" ? h("span", { class: "note-ok" }, t("gb.joined", { qty: joinedQty })) : null,
-      joinedQty && g.status === "open" ? h("button", { type: "button", class: "ghost small leave", onclick: () => leave(spec) }, t("gb.leave")) : null,
-      action));
-  dock.dataset.gb = spec.gb;
-  dock.dataset.status = g.status;
-  tickDeadlines();
-}
-
-function stepper(spec, qty, maxQty) {
-  return h("span", { class: "stepper", role: "group" },
-    h("button", { type: "button", "aria-label": t("gb.qty.less"), class: "less", disabled: qty <= 1,
-      onclick: () => { ui.qty[spec.gb] = Math.max(1, qty - 1); renderDock(); } }, "−"),
-    h("output", { class: "qty", "aria-live": "polite" }, String(qty)),
-    h("button", { type: "button", "aria-label": t("gb.qty.more"), class: "more", disabled: qty >= maxQty,
-      onclick: () => { ui.qty[spec.gb] = Math.min(maxQty, qty + 1); renderDock(); } }, "+"));
-}
-
-function groupFromAck(ack) {
-  const { t: _t, id, gb, group, ...state } = ack;
-  return { gb, group, state };
-}
-
-async function join(spec, qty) {
-  const fields = { gb: spec.gb, qty };
-  if (inviter && inviter !== me() && !myOrders()[spec.gb]) fields.inviter = inviter;
-  try {
-    let ack;
-    try {
-      ack = await channel.request("groupbuy_join", fields);
-    } catch (err) {
-      if (!fields.inviter || !["unknown_referrer", "self_referral"].includes(err.code)) throw err;
-      delete fields.inviter; // the inviter is not in our group: join on our own
-      ack = await channel.request("groupbuy_join", fields);
-    }
-    saveOrder(spec.gb, qty);
-    const { gb, group, state } = groupFromAck(ack);
-    channel.noteGroup(gb, group, state);
-    channel.changed("groups");
-    toast(t("gb.joined.toast", { qty }), "ok");
-  } catch (err) {
-    if (err.code === "no_community") renderDock();
-    toast(errorText(err));
-  }
-}
-
-async function leave(spec) {
-  try {
-    const ack = await channel.request("groupbuy_leave", { gb: spec.gb });
-    saveOrder(spec.gb, 0);
-    const { gb, group, state } = groupFromAck(ack);
-    channel.noteGroup(gb, group, state);
-    channel.changed("groups");
-    toast(t("gb.left.toast"), "ok");
-  } catch (err) {
-    toast(err.code === "group_formed" ? t("gb.formed.cannot_leave") : errorText(err));
-  }
-}
-
-// -- sheets ---------------------------------------------------------------------------
-
-function openSheet(kind, title, body) {
-  ui.sheet = kind;
-  $("#sheet").dataset.kind = kind;
-  $("#sheet-title").textContent = title;
-  fill($("#sheet-body"), body);
-  $("#sheet").hidden = false;
-  $("#sheet-backdrop").hidden = false;
-}
-
-function closeSheet() {
-  ui.sheet = null;
-  $("#sheet").hidden = true;
-  $("#sheet-backdrop").hidden = true;
-}
-
-function rerenderSheet() {
-  if (ui.sheet === "trace") openTrace();
-  else if (ui.sheet === "wall") openWall();
-  else if (ui.sheet === "community") openCommunity();
-  else if (ui.sheet === "groupbuys") openAllGroupbuys();
-  else if (ui.sheet === "nick") openNick();
-  else if (ui.sheet === "invite") closeSheet();
-}
-
-function sensorLabel(kind) {
-  const key = `sensor.${kind}`;
-  const label = t(key);
-  if (label !== key) return label;
-  return t("sensor.other");
-}
-
-function sensorUnit(kind) {
-  const suffix = String(kind).split("_").pop();
-  return SENSOR_UNITS[suffix] || "";
-}
-
-function readingsBlock(points, label, unit) {
-  const values = points.map((p) => p[1]);
-  const last = values[values.length - 1];
-  return h("div", { class: "readings" },
-    sparkline(points, { width: 180, height: 44, label }),
-    h("div", {},
-      h("div", {}, h("b", { class: "reading-now" }, `${num(last)}${unit}`), " ", h("span", { class: "muted" }, t("trace.latest"))),
-      h("div", { class: "muted" }, t("trace.range", { lo: `${num(Math.min(...values))}${unit}`, hi: `${num(Math.max(...values))}${unit}` }))));
-}
-
-function openTrace() {
-  const trace = channel.model.cards.trace;
-  const parts = [];
-  if (trace) {
-    parts.push(h("dl", { class: "kv" },
-      h("dt", {}, t("trace.batch")), h("dd", {}, trace.batch),
-      h("dt", {}, t("trace.origin")), h("dd", {}, trace.origin)));
-    if (trace.readings && trace.readings.length) {
-      parts.push(h("h3", {}, t("trace.cold")), readingsBlock(trace.readings, t("trace.cold"), "°C"));
-    }
-    if (trace.report_url && /^https?:\/\//.test(trace.report_url)) {
-      parts.push(h("p", {}, h("a", { href: trace.report_url, target: "_blank", rel: "noopener noreferrer" }, `${t("trace.report")} ↗`)));
-    }
-  }
-  for (const [kind, points] of Object.entries(channel.model.sensors)) {
-    if (!points.length) continue;
-    parts.push(h("h3", { dataset: { sensor: kind } }, `${t("trace.live")} · ${sensorLabel(kind)}`),
-      readingsBlock(points, sensorLabel(kind), sensorUnit(kind)));
-  }
-  openSheet("trace", t("trace.title"), parts);
-}
-
-async function loadWall() {
-  try {
-    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/testimonials`);
-    if (!res.ok) return;
-    const body = await res.json();
-    const known = new Set(ui.wall.map((w) => w.o));
-    for (const w of (body.testimonials || []).reverse()) if (!known.has(w.o)) ui.wall.push(w);
-    ui.wall.sort((a, b) => a.o - b.o);
-    ui.wall = ui.wall.slice(-WALL_MAX);
-    renderWallCount();
-  } catch { /* the wall fills from live cards */ }
-}
-
-function renderWallCount() {
-  const btn = $("#wall-open");
-  btn.dataset.count = ui.wall.length || "";
-  if (ui.sheet === "wall") openWall();
-}
-
-function openWall() {
-  const items = [...ui.wall].reverse();
-  openSheet("wall", t("wall.title"), items.length
-    ? h("ul", { class: "wall" }, items.map((w) => h("li", {},
-      h("blockquote", {}, `“${w.text}”`, h("footer", {}, `— ${w.author}`)))))
-    : h("p", { class: "muted" }, t("wall.empty")));
-}
-
-function openAllGroupbuys() {
-  const specs = [...channel.model.groupbuys.values()].reverse();
-  openSheet("groupbuys", t("gb.more", { n: specs.length }), h("ul", { class: "list" }, specs.map((spec) => {
-    const g = gbState(spec);
-    return h("li", { dataset: { gb: spec.gb } },
-      h("div", { class: "grow" }, h("b", {}, spec.product), h("div", { class: "muted" }, countLine(spec, g))),
-      h("span", { class: "price" }, yuan(g.unit)));
-  })));
-}
-
-function openInvite(spec) {
-  const url = `${location.origin}/r/${encodeURIComponent(room)}?inviter=${encodeURIComponent(me())}`;
-  openSheet("invite", t("gb.invite"), [
-    spec.bonus_invites ? h("p", {}, t("gb.bonus", { n: spec.bonus_invites, cents: yuan(spec.bonus_cents) })) : null,
-    linkRow(url, t("gb.invite"))]);
-}
-
-function linkRow(url, label) {
-  return h("div", { class: "link-row" },
-    h("input", { value: url, readonly: true, "aria-label": label, onfocus: (e) => e.target.select() }),
-    h("button", { type: "button", class: "secondary small", onclick: async () => {
-      toast(await copyText(url) ? t("copied") : t("copy.manual"), "ok");
-    } }, t("copy")));
-}
-
-// -- community --------------------------------------------------------------------------
-
-function metres(a, b) {
-  const rad = Math.PI / 180;
-  const dlat = (b.lat - a.lat) * rad;
-  const dlng = (b.lng - a.lng) * rad;
-  const x = Math.sin(dlat / 2) ** 2 + Math.cos(a.lat * rad) * Math.cos(b.lat * rad) * Math.sin(dlng / 2) ** 2;
-  return 2 * 6371000 * Math.asin(Math.sqrt(x));
-}
-
-function openCommunity() {
-  const m = channel.model;
-  const parts = [];
-  if (m.community) {
-    parts.push(h("p", { id: "community-name" }, h("b", {}, m.community.name)),
-      m.community.pickup ? h("p", { class: "muted" }, t("community.pickup", { pickup: m.community.pickup })) : null);
-  }
-  if (ui.nearby) {
-    parts.push(ui.nearby.length
-      ? [h("p", { class: "muted" }, t("community.choose")),
-        h("div", { class: "choices", id: "nearby" }, ui.nearby.map(({ community, distance }) =>
-          h("button", { type: "button", onclick: () => choose(community.id) },
-            h("span", {}, community.name),
-            h("span", { class: "muted" }, distance != null ? `${Math.round(distance)} m` : ""))))]
-      : h("p", { class: "muted" }, t("community.none")));
-  }
-  openSheet("community", t("community.mine"), parts);
-}
-
-const LOCATED = "livecore:located";
-
-/** A device that found its compound before, with the permission still granted,
- * finds it again by itself after a reload (the server keeps no location). */
-async function relocate() {
-  const m = channel.model;
-  if (m.community || (m.you && m.you.community) || !navigator.geolocation || !navigator.permissions) return;
-  try {
-    if (localStorage.getItem(LOCATED) !== "1") return;
-    const status = await navigator.permissions.query({ name: "geolocation" });
-    if (status.state === "granted") locate({ quiet: true });
-  } catch { /* ask again with the button */ }
-}
-
-function locate({ quiet = false } = {}) {
-  if (!navigator.geolocation) { toast(t("geo.unsupported")); return; }
-  const button = $("#locate");
-  if (button) button.disabled = true;
-  navigator.geolocation.getCurrentPosition(async (pos) => {
-    const here = { lat: pos.coords.latitude, lng: pos.coords.longitude };
-    try {
-      const ack = await channel.request("locate", here);
-      if (ack.community) {
-        ui.nearby = null;
-        channel.model.community = ack.community;
-        channel.changed("community", "groups", "groupbuys");
-        try { localStorage.setItem(LOCATED, "1"); } catch { /* private mode */ }
-        if (!quiet) toast(t("community.found", { name: ack.community.name }), "ok");
-      } else {
-        ui.nearby = (ack.nearby || []).map((community) => ({ community, distance: metres(here, community) }));
-        if (!quiet) openCommunity();
-      }
-    } catch (err) {
-      toast(errorText(err));
-    } finally {
-      const b = $("#locate");
-      if (b) b.disabled = false;
-    }
-  }, (err) => {
-    const b = $("#locate");
-    if (b) b.disabled = false;
-    toast(err.code === 1 ? t("geo.denied") : t("geo.unavailable"));
-  }, { enableHighAccuracy: false, timeout: 15000, maximumAge: 60000 });
-}
-
-async function choose(id) {
-  try {
-    const ack = await channel.request("choose_community", { community: id });
-    ui.nearby = null;
-    channel.model.community = ack.community;
-    channel.changed("community", "groups", "groupbuys");
-    try { localStorage.setItem(LOCATED, "1"); } catch { /* private mode */ }
-    closeSheet();
-    toast(t("community.found", { name: ack.community.name }), "ok");
-  } catch (err) {
-    toast(errorText(err));
-  }
-}
-
-// -- nickname ------------------------------------------------------------------------------
-
-function openNick() {
-  const input = h("input", { id: "nick-input", maxlength: "20", value: savedName(), placeholder: t("nick.title") });
-  openSheet("nick", t("nick.title"), [
-    h("p", { class: "muted" }, t("nick.hint")),
-    h("form", { class: "link-row", onsubmit: async (e) => {
-      e.preventDefault();
-      try {
-        const name = await setNickname(room, session, input.value);
-        knowName(me(), name);
-        relabelComments();
-        closeSheet();
-        toast(t("nick.saved"), "ok");
-      } catch (err) { toast(errorText(err)); }
-    } }, input, h("button", { type: "submit", id: "nick-save" }, t("nick.save")))]);
-}
-
 // -- KOC co-stream ---------------------------------------------------------------------------
 
 function wireCostream() {
@@ -766,7 +331,7 @@ async function start() {
   fetchRoom(room).then((meta) => { if (!channel || !channel.model.meta) showMeta(meta); })
     .catch((err) => { banner(roomErrorText(err)); });
   try {
-    session = await openSession(room);
+    bind({ session: await openSession(room) });
   } catch (err) {
     banner(err.code === "token_missing" ? t("guest.closed")
       : err.code === "room_not_found" ? t("room.missing") : t("guest.failed"));
@@ -774,7 +339,7 @@ async function start() {
     return;
   }
   const ref = queryParam("ref");
-  channel = new RoomChannel({ room, token: session.token, ref });
+  bind({ channel: new RoomChannel({ room, token: session.token, ref }) });
   if (session.guest) knowName(session.user, session.name);
   keepFresh(room, session, channel);
   window.livecore = { channel, session };
@@ -785,10 +350,7 @@ async function start() {
     }
   });
   channel.on("snapshot", (s) => {
-    // The snapshot's `mine` covers the connection's community only: merge, never replace.
-    if (s.mine) {
-      try { localStorage.setItem(storeKey(), JSON.stringify({ ...myOrders(), ...s.mine })); } catch { /* private mode */ }
-    }
+    if (s.mine) mergeOrders(s.mine);
     if (s.my_votes) Object.assign(ui.votes, s.my_votes);
     relocate();
     banner("");
@@ -804,9 +366,10 @@ async function start() {
       ui.replayTried = 0;
     }
   });
-  stage = mountStage({ channel, room, token: () => session.token, main: player, guests: $("#guests"),
-    note: null, hls: true, nameOf, selfPreview: true });
+  bind({ stage: mountStage({ channel, room, token: () => session.token, main: player, guests: $("#guests"),
+    note: null, hls: true, nameOf, selfPreview: true }) });
   window.livecore.stage = stage;
+  channel.on("names", relabelComments);
   wireCostream();
   channel.connect();
   loadWall();
