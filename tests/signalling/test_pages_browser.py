@@ -515,3 +515,14 @@ async def test_trace_sheet_wall_and_nickname(node: Node, browser: Browser) -> No
         other, "(document.querySelector('#comments li .who')?.textContent || '') === '王阿姨'"
     )
     assert clean(watch) == [] and clean(other_watch) == []
+
+
+async def test_an_unknown_room_says_so_in_plain_words(node: Node, browser: Browser) -> None:
+    page, watch = await phone(browser)
+    await page.goto(f"{node.url}/r/no-such-room")
+    await wait_js(page, "!document.querySelector('#banner').hidden")
+    text = await text_of(page, "#banner")
+    assert text == "这个直播间不存在，请检查链接"
+    assert "令牌" not in await page.inner_text("body") and "token" not in text.lower()
+    # The two lookups that found no room are the only failed requests.
+    assert clean(watch, "/api/rooms/no-such-room") == []
