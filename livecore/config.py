@@ -62,6 +62,10 @@ class Settings:
     record_segment_s: float = 2.0
     record_window_s: float = 600.0
     media_budget_bytes: int = 10 * 1024**3
+    #: TLS certificate chain and private key (PEM); both set = serve HTTPS/WSS.
+    #: Phones only open the camera (getUserMedia) on a secure origin.
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -87,6 +91,11 @@ class Settings:
             raise ValueError("--orders-webhook must be an http(s) URL")
         if self.orders_webhook and not self.orders_webhook_secret:
             raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("--tls-cert and --tls-key go together: give both or neither")
+        for name, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):
+            if path is not None and not path.is_file():
+                raise ValueError(f"{name}: no such file: {path}")
 
     @property
     def base_url(self) -> str:
@@ -96,7 +105,8 @@ class Settings:
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.host in ("0.0.0.0", "::"):
             host = "127.0.0.1"
-        return f"http://{host}:{self.port}"
+        scheme = "https" if self.tls_cert else "http"
+        return f"{scheme}://{host}:{self.port}"
 
 
 def media_root(settings: Settings) -> Path:

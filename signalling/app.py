@@ -26,7 +26,9 @@ from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
 from signalling import (
     communities,
+    dashboard,
     groupprogress,
+    guests,
     health,
     http_boundary,
     mediafiles,
@@ -80,8 +82,9 @@ def routes() -> list[Route | Mount]:
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
         Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
         *traceroutes.routes(),
-        Route("/host/{room}", pages.host_page, methods=["GET"]),
-        Route("/r/{room}", pages.viewer_page, methods=["GET"]),
+        *guests.routes(),
+        *dashboard.routes(),
+        *pages.routes(),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
         *media_routes(),
     ]

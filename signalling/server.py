@@ -65,6 +65,8 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
         lines += [
             f"  host     {base}/host/{DEMO_ROOM}#token={host}",
             f"  viewer   {base}/r/{DEMO_ROOM}#token={viewer}",
+            f"  share    {base}/r/{DEMO_ROOM}  (no token: a guest enters by itself)",
+            f"  dashboard {base}/d/{DEMO_ROOM}#token={host}",
             f"  host token for room {DEMO_ROOM!r} (12 h): {host}",
             "  more tokens: livecore token --help",
         ]
@@ -85,6 +87,8 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         access_log=settings.log_level == "debug",
         timeout_graceful_shutdown=5,
         server_header=False,
+        ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+        ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
     )
     server = _Server(config)
 

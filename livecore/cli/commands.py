@@ -62,6 +62,8 @@ def _serve(args: argparse.Namespace) -> int:
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,
         blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
         **_recording_settings(args),  # type: ignore[arg-type]
     )
     settings.check()

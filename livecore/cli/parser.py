@@ -89,6 +89,19 @@ def build_parser() -> argparse.ArgumentParser:
                        default=env("DEMO", "") in ("1", "true", "yes"),
                        help="create the demo room and print host/viewer links with tokens "
                        "(env LIVECORE_DEMO=1; make run sets it)")  # fmt: skip
+    serve.add_argument(
+        "--tls-cert",
+        default=env("TLS_CERT"),
+        metavar="PEM",
+        help="serve HTTPS/WSS with this certificate chain (with --tls-key); phones open "
+        "the camera only on https:// pages (env LIVECORE_TLS_CERT)",
+    )
+    serve.add_argument(
+        "--tls-key",
+        default=env("TLS_KEY"),
+        metavar="PEM",
+        help="private key of --tls-cert (env LIVECORE_TLS_KEY)",
+    )
     room = serve.add_argument_group("room channel")
     room.add_argument(
         "--tick-ms",

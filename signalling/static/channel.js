@@ -32,7 +32,7 @@
 //   "error"   {code, message} an error the server sent without a request id
 //   "fatal"   {code, reason} the socket closed for good
 
-import { decode, encode } from "./msgpack.js";
+import { decode, encode } from "/static/vendor/msgpack.js";
 
 export const SUBPROTOCOL = "livecore.v1";
 export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4008, 4009, 4100]);
@@ -195,7 +195,7 @@ export class RoomChannel extends Emitter {
 
   _closed(code, reason) {
     this.lastClose = { code, reason };
-    this._failPending(new ChannelError("disconnected", "连接已断开 Connection lost"));
+    this._failPending(new ChannelError("disconnected", "connection lost"));
     if (this._stopped) return;
     if (!RECONNECT_CODES.has(code)) {
       this._setStatus("closed", { code, reason });
@@ -246,7 +246,7 @@ export class RoomChannel extends Emitter {
       const timer = setTimeout(() => {
         this._pending.delete(id);
         this._waitingLive = this._waitingLive.filter((fn) => fn !== go);
-        reject(new ChannelError("timeout", "服务器无响应 No answer from the server"));
+        reject(new ChannelError("timeout", "no answer from the server"));
       }, timeout);
       const go = () => {
         this._pending.set(id, { resolve, reject, timer });
@@ -255,7 +255,7 @@ export class RoomChannel extends Emitter {
       if (this.status === "live" && this.ws && this.ws.readyState === WebSocket.OPEN) go();
       else if (this.status === "closed") {
         clearTimeout(timer);
-        reject(new ChannelError("disconnected", "未连接 Not connected"));
+        reject(new ChannelError("disconnected", "not connected"));
       } else this._waitingLive.push(go);
     });
   }

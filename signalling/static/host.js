@@ -2,41 +2,22 @@
 // moderation (delete, mute 10 min, pin as question, mark answered), polls,
 // product/traceability/testimonial cards, group buys with every community's
 // progress, share-officer commission and the leaderboard.
-import { RoomChannel } from "./channel.js";
-import { mountStage } from "./stage.js";
+import { mountStage } from "/static/stage.js";
+import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { learnNames, nameOf } from "/static/session.js";
 import {
-  $, banner, bindChannel, tickDeadlines, $$, ROLE_LABEL, centsFromYuan, clock, closeText, errorText, fetchRoom, fill, h,
-  leaderboardList, now, roomErrorText, roomId, showConnection, showMeta, sparkline, syncComments,
+  $, banner, bindChannel, tickDeadlines, $$, ROLE_LABEL, centsFromYuan, clock, errorText, fetchRoom, fill, h,
+  leaderboardList, now, roomErrorText, roomId, showBadge, showMeta, sparkline, syncComments,
   timeOfDay, toast, tokenFromFragment, yuan,
-} from "./room.js";
+} from "/static/room.js";
+import { act, channel, me, room, token, ui } from "/static/hostctx.js";
+import {
+  durationOptions, loadGuests, openGroupbuy, openPoll, optionButtons, optionInput, pinProduct,
+  pinTestimonial, pinTrace, previewReadings, renderPolls, setCommission, setGuests, tierButtons, tierInput,
+} from "/static/hostforms.js";
 
 const MUTE_S = 600;
-const MAX_OPTIONS = 6;
-const MAX_TIERS = 5;
-const READING_STEP_S = 600;
-
-const room = roomId();
-const token = tokenFromFragment();
-const channel = new RoomChannel({ room, token });
-window.livecore = { channel };
-
-const ui = { selected: null, communities: {} };
-const me = () => (channel.model.you ? channel.model.you.user : null);
-
-/** Run a request from a button or form: disables it meanwhile, toasts the outcome. */
-async function act(button, type, fields, done) {
-  if (button) button.disabled = true;
-  try {
-    const ack = await channel.request(type, fields);
-    if (done) done(ack);
-    return ack;
-  } catch (err) {
-    toast(errorText(err));
-    return null;
-  } finally {
-    if (button) button.disabled = false;
-  }
-}
+let stage = null;
 
 // -- counts ---------------------------------------------------------------------
 
@@ -58,8 +39,8 @@ function commentItem(c) {
   const li = h("li", { dataset: { o: c.o, user: c.user } },
     h("button", { type: "button", class: "c-body", "aria-expanded": "false",
       onclick: () => select(c.o) },
-    role ? h("span", { class: "role" }, role) : null,
-    h("span", { class: "who" }, c.user),
+    role ? h("span", { class: `role ${c.role}` }, t(role)) : null,
+    h("span", { class: "who", dataset: { muted: t("host.muted") } }, nameOf(c.user)),
     h("span", { class: "text" }, c.text),
     c.ts ? h("span", { class: "time" }, timeOfDay(c.ts)) : null));
   return li;
@@ -81,17 +62,17 @@ function actionsFor(offset, user) {
   const isHost = user === me();
   return h("div", { class: "c-actions" },
     h("button", { type: "button", class: "danger small", "data-act": "delete",
-      onclick: (e) => act(e.currentTarget, "delete_comment", { offset }, () => toast("已删除 Deleted", "ok")) },
-    "删除 Delete"),
+      onclick: (e) => act(e.currentTarget, "delete_comment", { offset }, () => toast(t("host.deleted"), "ok")) },
+    t("host.delete")),
     isHost ? null : h("button", { type: "button", class: "secondary small", "data-act": "mute",
       onclick: (e) => act(e.currentTarget, "mute", { user, duration_s: MUTE_S },
-        () => toast(`${user} 已禁言 10 分钟 muted for 10 min`, "ok")) }, "禁言10分钟 Mute 10 min"),
+        () => toast(t("host.muted.toast", { user: nameOf(user) }), "ok")) }, t("host.mute10")),
     h("button", { type: "button", class: "secondary small", "data-act": "pin",
-      onclick: (e) => act(e.currentTarget, "pin_question", { offset }, () => toast("已置顶 Pinned", "ok")) },
-    "置顶提问 Pin question"),
+      onclick: (e) => act(e.currentTarget, "pin_question", { offset }, () => toast(t("host.pinned"), "ok")) },
+    t("host.pin")),
     h("button", { type: "button", class: "secondary small", "data-act": "answer",
-      onclick: (e) => act(e.currentTarget, "answer_question", { offset }, () => toast("已回答 Answered", "ok")) },
-    "已回答 Answered"));
+      onclick: (e) => act(e.currentTarget, "answer_question", { offset }, () => toast(t("host.answered"), "ok")) },
+    t("host.answer")));
 }
 
 function renderComments() {
@@ -103,7 +84,15 @@ function renderComments() {
     li.classList.toggle("is-muted", !!until && until > now());
   }
   if (ui.selected != null && !channel.model.comments.some((c) => c.o === ui.selected)) ui.selected = null;
+  learnNames(room, channel.model.comments.slice(-100).map((c) => c.user), relabel);
   renderCounts();
+}
+
+function relabel() {
+  for (const li of $$("#comments li")) {
+    const who = li.querySelector(".who");
+    if (who) who.textContent = nameOf(li.dataset.user);
+  }
 }
 
 async function sendComment(ev) {
@@ -121,171 +110,25 @@ function renderQuestion() {
   if (!q) return;
   card.classList.toggle("answered", !!q.answered);
   $("#question-text").textContent = q.text;
-  $("#question-meta").textContent = `${q.user} 提问 asked${q.answered ? " · ✓ 已回答 Answered" : ""}`;
+  $("#question-meta").textContent = `${nameOf(q.user)}${q.answered ? ` · ✓ ${t("question.answered")}` : ""}`;
   $("#question-answer").hidden = !!q.answered;
 }
 
 // -- polls -----------------------------------------------------------------------------------
 
-function optionInput(value = "") {
-  const row = h("div", { class: "option-row" },
-    h("input", { class: "poll-option", maxlength: "60", required: true, value,
-      "aria-label": "选项 Option", placeholder: "选项 Option" }),
-    h("button", { type: "button", class: "ghost small", "aria-label": "删除选项 Remove option",
-      onclick: () => { row.remove(); optionButtons(); } }, "×"));
-  return row;
-}
-
-function optionButtons() {
-  const rows = $$("#poll-options .option-row");
-  rows.forEach((row) => { row.querySelector("button").disabled = rows.length <= 2; });
-  $("#poll-add").disabled = rows.length >= MAX_OPTIONS;
-}
-
-async function openPoll(ev) {
-  ev.preventDefault();
-  const question = $("#poll-question").value.trim();
-  const options = $$(".poll-option").map((i) => i.value.trim()).filter(Boolean);
-  if (options.length < 2) { toast("至少两个选项 At least two options"); return; }
-  const fields = { question, options };
-  const duration = Number($("#poll-duration").value);
-  if (duration) fields.duration_s = duration;
-  await act($("#poll-open"), "poll_open", fields, () => {
-    toast("投票已发起 Poll opened", "ok");
-    $("#poll-question").value = "";
-    fill($("#poll-options"), optionInput(), optionInput());
-    optionButtons();
-  });
-}
-
-function renderPolls() {
-  const polls = [...channel.model.polls.values()].reverse();
-  const box = $("#polls");
-  if (!polls.length) { fill(box, h("p", { class: "muted" }, "还没有投票 No polls yet")); return; }
-  fill(box, polls.slice(0, 4).map((p) => {
-    const counts = p.counts || p.options.map(() => 0);
-    const total = counts.reduce((a, b) => a + b, 0);
-    const open = p.status === "open";
-    return h("div", { class: "poll-item", dataset: { poll: p.poll } },
-      h("div", { class: "gb-head" }, h("b", {}, p.question),
-        h("span", { class: `state ${open ? "open" : "closed"}` }, open ? "进行中 Open" : "已结束 Closed")),
-      p.options.map((text, i) => {
-        const pct = total ? Math.round((counts[i] / total) * 100) : 0;
-        return h("div", {},
-          h("div", { class: "gb-head" }, h("span", {}, text), h("span", { class: "money" }, `${pct}% · ${counts[i] || 0}`)),
-          h("div", { class: "progress" }, h("span", { style: `width:${pct}%` })));
-      }),
-      h("div", { class: "row" },
-        h("span", { class: "muted" }, `共 ${total} 票 votes`),
-        open && p.closes_at ? h("span", { class: "muted" }, "剩余 ", h("span", { dataset: { deadline: p.closes_at } }, "")) : null,
-        open ? h("button", { type: "button", class: "danger small", style: "margin-left:auto",
-          onclick: (e) => act(e.currentTarget, "poll_close", { poll: p.poll }) }, "结束 Close") : null));
-  }));
-  tickDeadlines();
-}
-
 // -- cards -------------------------------------------------------------------------------------
-
-function readingsFrom(text) {
-  const values = text.split(/[\s,，;]+/).filter(Boolean).map(Number);
-  if (values.some((v) => !Number.isFinite(v))) return null;
-  const end = Math.floor(now());
-  return values.slice(-50).map((v, i, all) => [end - (all.length - 1 - i) * READING_STEP_S, v]);
-}
-
-async function pinProduct(ev) {
-  ev.preventDefault();
-  const price = centsFromYuan($("#pc-price").value);
-  if (price == null) { toast("价格格式不对 Price: e.g. 59.90"); return; }
-  const card = { kind: "product", name: $("#pc-name").value.trim(), price_cents: price };
-  const stock = $("#pc-stock").value.trim();
-  if (stock) card.stock = Number(stock);
-  const image = $("#pc-image").value.trim();
-  if (image) card.image_url = image;
-  await act(ev.submitter, "card", card, () => toast("商品卡已置顶 Product card pinned", "ok"));
-}
-
-async function pinTrace(ev) {
-  ev.preventDefault();
-  const card = { kind: "trace", batch: $("#tc-batch").value.trim(), origin: $("#tc-origin").value.trim() };
-  const report = $("#tc-report").value.trim();
-  if (report) card.report_url = report;
-  const text = $("#tc-readings").value.trim();
-  if (text) {
-    const readings = readingsFrom(text);
-    if (!readings) { toast("温度请用数字，空格分隔 Readings: numbers separated by spaces"); return; }
-    card.readings = readings;
-  }
-  await act(ev.submitter, "card", card, () => toast("溯源卡已置顶 Traceability card pinned", "ok"));
-}
-
-function previewReadings() {
-  const readings = readingsFrom($("#tc-readings").value.trim());
-  fill($("#tc-preview"), readings && readings.length ? sparkline(readings, { label: "preview" }) : null);
-}
-
-async function pinTestimonial(ev) {
-  ev.preventDefault();
-  const card = { kind: "testimonial", author: $("#tm-author").value.trim(), text: $("#tm-text").value.trim() };
-  await act(ev.submitter, "card", card, () => toast("评价已置顶 Testimonial pinned", "ok"));
-}
 
 // -- group buys -------------------------------------------------------------------------------
 
-function tierInput() {
-  const row = h("div", { class: "option-row tier" },
-    h("input", { class: "tier-members", type: "number", min: "2", max: "10000", placeholder: "人数 members",
-      "aria-label": "人数 Members", required: true }),
-    h("input", { class: "tier-discount", inputmode: "decimal", placeholder: "减 元 discount",
-      "aria-label": "每件减 Discount (元)", required: true }),
-    h("button", { type: "button", class: "ghost small", "aria-label": "删除阶梯 Remove tier",
-      onclick: () => { row.remove(); tierButtons(); } }, "×"));
-  return row;
-}
-
-function tierButtons() {
-  $("#gb-tier-add").disabled = $$("#gb-tiers .tier").length >= MAX_TIERS;
-}
-
-async function openGroupbuy(ev) {
-  ev.preventDefault();
-  const price = centsFromYuan($("#gb-price").value);
-  if (price == null) { toast("价格格式不对 Price: e.g. 59.90"); return; }
-  const fields = {
-    product: $("#gb-product").value.trim(),
-    price_cents: price,
-    target: Number($("#gb-target").value),
-    duration_s: Math.round(Number($("#gb-duration").value) * 60),
-    max_qty: Number($("#gb-max").value || 5),
-    scope: $("#gb-scope").value,
-  };
-  const tiers = [];
-  for (const row of $$("#gb-tiers .tier")) {
-    const members = Number(row.querySelector(".tier-members").value);
-    const cents = centsFromYuan(row.querySelector(".tier-discount").value);
-    if (!members || cents == null) { toast("阶梯填写不完整 Tier: members and discount"); return; }
-    tiers.push([members, cents]);
-  }
-  if (tiers.length) fields.tiers = tiers.sort((a, b) => a[0] - b[0]);
-  const invites = Number($("#gb-bonus-invites").value || 0);
-  const bonus = centsFromYuan($("#gb-bonus").value || "0");
-  if (invites && bonus) { fields.bonus_invites = invites; fields.bonus_cents = bonus; }
-  else if (invites || bonus) { toast("邻里助力需同时填写人数和金额 Bonus: set both or none"); return; }
-  await act($("#gb-open"), "groupbuy_open", fields, () => {
-    toast("拼团已发起 Group buy opened", "ok");
-    $("#groups-card").open = true;
-  });
-}
-
 function communityName(id) {
-  if (id === "room") return "全场 Whole room";
+  if (id === "room") return t("host.groups.room");
   return ui.communities[id] || id;
 }
 
 function renderGroups() {
   const box = $("#groups");
   const specs = [...channel.model.groupbuys.values()].reverse();
-  if (!specs.length) { fill(box, h("p", { class: "muted" }, "还没有拼团 No group buys yet")); renderCounts(); return; }
+  if (!specs.length) { fill(box, h("p", { class: "muted" }, t("host.groups.none"))); renderCounts(); return; }
   fill(box, specs.slice(0, 6).map((spec) => {
     const groups = Object.entries(channel.model.groups[spec.gb] || {})
       .sort((a, b) => (b[1].n || 0) - (a[1].n || 0));
@@ -295,11 +138,11 @@ function renderGroups() {
     return h("div", { class: "gb-host", dataset: { gb: spec.gb } },
       h("div", { class: "gb-head" },
         h("b", {}, spec.product),
-        h("span", { class: `state ${spec.closed ? "closed" : "open"}` }, spec.closed ? "已结束 Closed" : "进行中 Open")),
+        h("span", { class: `state ${spec.closed ? "closed" : "open"}` }, t(spec.closed ? "gb.s.closed" : "gb.s.open"))),
       h("p", { class: "muted" },
-        `${yuan(spec.price_cents)} · 成团 ${spec.target} 人 · ${spec.scope === "room" ? "全场 room" : "按小区 per community"}`,
-        spec.closed ? null : [" · 剩余 ", h("span", { dataset: { deadline: spec.deadline } }, clock(spec.deadline - now()))]),
-      h("p", {}, `${members} 人参团 joined · ${qty} 件 items · ${formed}/${groups.length} 已成团 formed`),
+        `${yuan(spec.price_cents)} · ${t("host.groups.target", { n: spec.target })} · ${t(spec.scope === "room" ? "host.groups.room" : "host.groups.percommunity")}`,
+        spec.closed ? null : [` · ${t("gb.left")} `, h("span", { dataset: { deadline: spec.deadline } }, clock(spec.deadline - now()))]),
+      h("p", {}, t("host.groups.line", { n: members, q: qty, formed, groups: groups.length })),
       groups.length
         ? h("ul", { class: "list groups" }, groups.map(([group, g]) => {
           const target = g.target || spec.target;
@@ -307,18 +150,17 @@ function renderGroups() {
           return h("li", { dataset: { group } },
             h("div", { class: "grow" },
               h("div", { class: "gb-head" }, h("b", {}, communityName(group)),
-                h("span", { class: `state ${g.s || "open"}` },
-                  { open: "拼团中 Open", formed: "已成团 Formed", failed: "未成团 Failed" }[g.s] || g.s)),
+                h("span", { class: `state ${g.s || "open"}` }, t(`gb.s.${g.s || "open"}`))),
               h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0",
                 "aria-valuemax": String(target), "aria-valuenow": String(g.n || 0) },
               h("span", { style: `width:${pct}%` })),
               h("div", { class: "muted" },
-                `${g.n || 0}/${target} 人 members · ${g.q || 0} 件 items · `,
+                `${t("host.groups.row", { n: g.n || 0, target, q: g.q || 0 })} · `,
                 h("span", { class: "money" }, yuan(g.unit_cents ?? spec.price_cents)),
-                g.b ? " · ✓ 邻里助力 bonus" : "",
-                g.missing ? ` · 还差 ${g.missing} 人 to go` : "")));
+                g.b ? ` · ✓ ${t("gb.bonus.on", { cents: yuan(spec.bonus_cents) })}` : "",
+                g.missing ? ` · ${t("host.groups.togo", { n: g.missing })}` : "")));
         }))
-        : h("p", { class: "muted" }, "还没有人参团 No one joined yet"));
+        : h("p", { class: "muted" }, t("host.groups.nobody")));
   }));
   renderCounts();
 }
@@ -335,31 +177,63 @@ async function loadCommunities() {
 
 // -- commission, leaderboard ----------------------------------------------------------------------
 
-async function setCommission(ev) {
-  ev.preventDefault();
-  const l1 = Math.round(Number($("#cm-l1").value) * 100);
-  const l2 = Math.round(Number($("#cm-l2").value) * 100);
-  if (!Number.isFinite(l1) || !Number.isFinite(l2) || l1 < 0 || l2 < 0 || l1 + l2 > 10000) {
-    toast("佣金比例 0–100%，两级之和不超过 100% Levels 0–100 %, sum ≤ 100 %");
-    return;
-  }
-  await act(ev.submitter, "commission_set", { level1_bp: l1, level2_bp: l2 }, (ack) => {
-    const el = $("#cm-current");
-    el.hidden = false;
-    el.textContent = `当前 Current: ${ack.level1_bp / 100}% / ${ack.level2_bp / 100}%`;
-    toast("佣金已保存 Commission saved", "ok");
-  });
-}
-
 function renderLeaderboard() {
-  leaderboardList($("#leaderboard"), channel.model.leaderboard, null);
+  leaderboardList($("#leaderboard"), channel.model.leaderboard, null, nameOf);
 }
 
+
+// -- live state, camera, highlights -----------------------------------------------------------
+
+function liveState() {
+  const m = channel.model;
+  const publishing = !!(stage && stage.publishing);
+  if (publishing || (m.meta && m.streams.includes(m.meta.host))) return "live";
+  if (m.meta && (m.meta.status === "live" || m.meta.status === "ended")) return "ended";
+  return "scheduled";
+}
+
+function renderState() {
+  if (!channel.model.meta && !(stage && stage.publishing)) return;
+  showBadge(liveState());
+}
+
+async function flip() {
+  try { await stage.flip(); } catch (err) { toast(errorText({ code: "camera_missing" })); }
+}
+
+function toggleMic() {
+  const muted = stage.mute();
+  const btn = $("#mic");
+  btn.setAttribute("aria-pressed", String(muted));
+  btn.dataset.i18n = muted ? "host.unmute" : "host.mute";
+  btn.textContent = t(btn.dataset.i18n);
+}
+
+async function mark(ev) {
+  const button = ev.currentTarget;
+  button.disabled = true;
+  // A server without highlight marks answers unknown_type without the request id:
+  // take that error as this request's answer instead of waiting for the timeout.
+  let off = null;
+  const refused = new Promise((_, reject) => {
+    off = channel.on("error", (e) => { if (e.code === "unknown_type") reject(e); });
+  });
+  try {
+    await Promise.race([channel.request("mark", {}), refused]);
+    toast(t("host.marked"), "ok");
+  } catch (err) {
+    toast(err.code === "unknown_type" || err.code === "invalid_field" ? t("err.mark_unavailable") : errorText(err));
+  } finally {
+    off();
+    button.disabled = false;
+  }
+}
 
 // -- wiring ---------------------------------------------------------------------------------------
 
 const RENDER = {
-  meta: () => showMeta(channel.model.meta),
+  meta: () => { showMeta(channel.model.meta); renderState(); },
+  streams: renderState,
   counts: renderCounts,
   comments: renderComments,
   question: renderQuestion,
@@ -369,7 +243,26 @@ const RENDER = {
   leaderboard: renderLeaderboard,
 };
 
+function relabelAll() {
+  applyLabels(document);
+  durationOptions();
+  renderCostreams();
+  if (!channel.model.meta) return;
+  renderState();
+  const list = $("#comments");
+  list.replaceChildren();
+  renderComments();
+  renderQuestion();
+  renderPolls();
+  renderGroups();
+  renderLeaderboard();
+}
+
 function start() {
+  langButton($("#lang"));
+  applyLabels(document);
+  durationOptions();
+  onLang(relabelAll);
   fill($("#poll-options"), optionInput(), optionInput());
   optionButtons();
   $("#poll-add").addEventListener("click", () => { $("#poll-options").append(optionInput()); optionButtons(); });
@@ -382,22 +275,24 @@ function start() {
   $("#testimonial-form").addEventListener("submit", pinTestimonial);
   $("#commission-form").addEventListener("submit", setCommission);
   $("#composer").addEventListener("submit", sendComment);
+  $("#guests-toggle").addEventListener("change", setGuests);
   $("#question-answer").addEventListener("click", (e) => {
     const q = channel.model.question;
     if (q) act(e.currentTarget, "answer_question", { offset: q.target });
   });
+  $("#dashboard-link").href = `/d/${encodeURIComponent(room)}${location.hash}`;
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });
   renderLeaderboard();
   setInterval(tickDeadlines, 1000);
+  showBadge("scheduled");
+  if (!window.isSecureContext) banner(t("host.insecure"));
 
   if (!token) {
-    banner("链接中没有令牌：请使用带 #token= 的主播链接。No token in the link: open the host link with #token=.");
-    fetchRoom().then(showMeta).catch((err) => {
-      banner(`${$("#banner").textContent} ${roomErrorText(err)}`);
-      $("#store").textContent = "";
-    });
+    banner(t("host.notoken"));
+    fetchRoom().then(showMeta).catch((err) => banner(`${t("host.notoken")} ${roomErrorText(err)}`));
+    for (const b of $$(".host-bar button")) b.disabled = true;
     return;
   }
   bindChannel(channel, RENDER);
@@ -406,17 +301,27 @@ function start() {
       $("#cm-l1").value = s.commission.level1_bp / 100;
       $("#cm-l2").value = s.commission.level2_bp / 100;
     }
-    banner("");
+    if (window.isSecureContext) banner("");
     const you = channel.model.you;
-    if (you && you.role !== "host") banner("这是观众令牌：主播操作会被拒绝。This is not a host token: host actions will be refused.");
+    if (you && you.role !== "host") banner(t("host.nothost"));
   });
   fetchRoom().then((meta) => { if (!channel.model.meta) showMeta(meta); }).catch(() => {});
-  const stage = mountStage({ channel, room, token, main: $("#preview"), guests: $("#guests"),
-                            goLive: $("#golive"), note: $("#stage-note") });
-  window.livecore = { channel, stage }; // for diagnostics and the browser tests
+  stage = mountStage({ channel, room, token, main: $("#preview"), guests: $("#guests"),
+    goLive: $("#golive"), note: $("#stage-note"), nameOf });
+  window.livecore = { channel, stage };
+  channel.on("stage", (s) => {
+    renderState();
+    if (s.error) toast(errorText({ code: s.error }));
+    else if (s.publishing === true) toast(t("host.live.toast"), "ok");
+    else if (s.publishing === false) toast(t("host.ended.toast"), "ok");
+  });
+  $("#flip").addEventListener("click", flip);
+  $("#mic").addEventListener("click", toggleMic);
+  $("#mark").addEventListener("click", mark);
   channel.on("event", costreamEvent);
   channel.connect();
   loadCommunities();
+  loadGuests();
 }
 
 // Co-stream requests and KOCs on air: accept / decline / end.
@@ -432,23 +337,12 @@ function costreamEvent(ev) {
 
 function renderCostreams() {
   const list = $("#costream-list");
-  list.replaceChildren();
-  for (const [user, state] of costreams) {
-    const li = document.createElement("li");
-    const name = document.createElement("span");
-    name.textContent = state === "asked" ? `${user} 申请连麦 asks to co-stream` : `${user} 连麦中 on air`;
-    li.append(name);
-    const button = (label, kind) => {
-      const b = document.createElement("button");
-      b.type = "button";
-      b.textContent = label;
-      b.addEventListener("click", (e) => act(e.currentTarget, kind, { user }));
-      li.append(b);
-    };
-    if (state === "asked") { button("同意 Accept", "costream_accept"); button("拒绝 Decline", "costream_decline"); }
-    else button("结束 End", "costream_end");
-    list.append(li);
-  }
+  fill(list, [...costreams].map(([user, state]) => h("li", { dataset: { user, state } },
+    h("span", {}, t(state === "asked" ? "host.costream.asks" : "host.costream.live", { user: nameOf(user) })),
+    state === "asked"
+      ? [h("button", { type: "button", class: "accept", onclick: (e) => act(e.currentTarget, "costream_accept", { user }) }, t("host.accept")),
+        h("button", { type: "button", class: "secondary decline", onclick: (e) => act(e.currentTarget, "costream_decline", { user }) }, t("host.decline"))]
+      : h("button", { type: "button", class: "danger end", onclick: (e) => act(e.currentTarget, "costream_end", { user }) }, t("host.end")))));
   $("#costreams").hidden = costreams.size === 0;
 }
 

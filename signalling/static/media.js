@@ -47,10 +47,11 @@ async function exchange(url, token, pc) {
     body: pc.localDescription.sdp,
   });
   if (res.status !== 201) {
-    let detail = `HTTP ${res.status}`;
-    try { const body = await res.json(); detail = `${body.code}: ${body.message}`; } catch (_) { /* not JSON */ }
-    const err = new Error(detail);
+    let body = {};
+    try { body = await res.json(); } catch (_) { /* not JSON */ }
+    const err = new Error(body.message || `HTTP ${res.status}`);
     err.status = res.status;
+    err.code = body.code || "publish_refused";
     throw err;
   }
   const location = res.headers.get("Location");
@@ -62,13 +63,18 @@ function session(pc, location, token, stream) {
   let stopped = false;
   return {
     pc, stream, location,
-    async stop() {
+    // DELETE first (RFC 9725 §4.2): the server ends the session while it still
+    // exists; closing the peer connection first lets it time out and answer 404.
+    // `{ remote: true }`: the server already ended it (costream_ended): nothing to DELETE.
+    async stop({ remote = false } = {}) {
       if (stopped) return;
       stopped = true;
-      pc.close();
-      if (location) {
-        try { await fetch(location, { method: "DELETE", headers: { Authorization: `Bearer ${token}` } }); } catch (_) { /* gone */ }
+      if (location && !remote) {
+        try {
+          await fetch(location, { method: "DELETE", headers: { Authorization: `Bearer ${token}` }, keepalive: true });
+        } catch (_) { /* the server is gone: nothing to end there */ }
       }
+      pc.close();
     },
   };
 }
@@ -113,9 +119,65 @@ export async function framesDecoded(pc) {
   return frames;
 }
 
-export async function camera() {
-  return navigator.mediaDevices.getUserMedia({
-    video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, facingMode: "user" },
-    audio: true,
-  });
+/** Why the camera did not open, as an error code the string table knows. */
+export function cameraErrorCode(err) {
+  if (!window.isSecureContext || !navigator.mediaDevices) return "insecure";
+  const name = err && err.name;
+  if (name === "NotAllowedError" || name === "SecurityError") return "camera_denied";
+  if (name === "NotFoundError" || name === "OverconstrainedError") return "camera_missing";
+  if (name === "NotReadableError" || name === "AbortError") return "camera_busy";
+  return err && err.code ? err.code : "camera_missing";
+}
+
+export async function camera(facingMode = "user") {
+  if (!window.isSecureContext || !navigator.mediaDevices || !navigator.mediaDevices.getUserMedia) {
+    throw Object.assign(new Error("insecure context"), { code: "insecure" });
+  }
+  try {
+    return await navigator.mediaDevices.getUserMedia({
+      video: { width: { ideal: 1280 }, height: { ideal: 720 }, frameRate: { ideal: 30 }, facingMode },
+      audio: true,
+    });
+  } catch (err) {
+    throw Object.assign(new Error(err.message), { code: cameraErrorCode(err) });
+  }
+}
+
+/** Swap the published video for the other camera (front ↔ back) without renegotiating. */
+export async function switchCamera(session, facingMode) {
+  const fresh = await navigator.mediaDevices.getUserMedia({ video: { facingMode, width: { ideal: 1280 }, height: { ideal: 720 } } });
+  const track = fresh.getVideoTracks()[0];
+  const sender = session.pc.getSenders().find((s) => s.track && s.track.kind === "video");
+  if (sender) await sender.replaceTrack(track);
+  for (const old of session.stream.getVideoTracks()) { session.stream.removeTrack(old); old.stop(); }
+  session.stream.addTrack(track);
+  return track;
+}
+
+/** Mute or unmute the microphone of a publishing session; returns the new muted state. */
+export function setMuted(session, muted) {
+  for (const track of session.stream.getAudioTracks()) track.enabled = !muted;
+  return muted;
+}
+
+/**
+ * Play the room's HLS (for crowds beyond WebRTC capacity, or when WHEP fails)
+ * in `video` with hls.js (or natively on Safari). Returns {stop()}.
+ */
+export async function watchHls(video, room) {
+  const url = `/hls/${encodeURIComponent(room)}/index.m3u8`;
+  const { default: Hls } = await import("/static/vendor/hls.js");
+  if (Hls.isSupported()) {
+    const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 2 });
+    hls.loadSource(url);
+    hls.attachMedia(video);
+    video.play().catch(() => {});
+    return { hls, stop() { hls.destroy(); } };
+  }
+  if (video.canPlayType("application/vnd.apple.mpegurl")) {
+    video.src = url;
+    video.play().catch(() => {});
+    return { stop() { video.removeAttribute("src"); video.load(); } };
+  }
+  throw Object.assign(new Error("no HLS support"), { code: "stream_not_found" });
 }

@@ -1,7 +1,8 @@
-// Shared by the host and viewer pages: the link's token and room, small DOM
-// helpers, money and time formatting, toasts, the sparkline, copy to clipboard.
-// The token comes from the URL fragment (#token=…), which browsers never send
-// to the server.
+// Shared by every page: the link's token and room, small DOM helpers, money and
+// time formatting, toasts, the sparkline, copy to clipboard. A token comes from
+// the URL fragment (#token=…), which browsers never send to the server; without
+// one the viewer pages enter as a guest (session.js).
+import { errorSentence, t } from "/static/i18n.js";
 
 export function tokenFromFragment() {
   const params = new URLSearchParams(location.hash.slice(1));
@@ -84,26 +85,27 @@ export function timeOfDay(ms) {
   return `${String(d.getHours()).padStart(2, "0")}:${String(d.getMinutes()).padStart(2, "0")}`;
 }
 
-export const STATUS_LABEL = {
-  scheduled: "未开播 Scheduled",
-  live: "直播中 LIVE",
-  ended: "已结束 Ended",
-};
+export const ROLE_LABEL = { host: "role.host", koc: "role.koc", officer: "role.officer" };
 
-export const ROLE_LABEL = { host: "主播", koc: "达人", officer: "分享官" };
-
-/** Header: title, store and room status. */
+/** Header: title and store (the live badge is the page's: it tracks the stream). */
 export function showMeta(meta) {
   if (!meta) return;
-  document.title = `${meta.title} · livecore`;
-  $("#title").textContent = meta.title;
-  $("#store").textContent = meta.store;
-  const status = $("#room-status");
-  status.textContent = STATUS_LABEL[meta.status] || meta.status;
-  status.dataset.status = meta.status;
+  document.title = `${meta.title} · ${meta.store}`;
+  const title = $("#title");
+  if (title) { delete title.dataset.i18n; title.textContent = meta.title; }
+  const store = $("#store");
+  if (store) store.textContent = meta.store;
 }
 
-/** The room's public state over HTTP (shown before the channel is up, or without a token). */
+/** The live badge: "live" | "scheduled" | "ended". */
+export function showBadge(state) {
+  const el = $("#room-status");
+  if (!el) return;
+  el.dataset.status = state;
+  el.textContent = t(state);
+}
+
+/** The room's public state over HTTP (shown before the channel is up). */
 export async function fetchRoom(id = roomId()) {
   const res = await fetch(`/api/rooms/${encodeURIComponent(id)}`);
   const body = await res.json().catch(() => ({}));
@@ -113,28 +115,16 @@ export async function fetchRoom(id = roomId()) {
 
 /** A failed fetchRoom() for a person. */
 export function roomErrorText(err) {
-  if (err && err.code === "room_not_found") return "直播间不存在 This room does not exist.";
-  return `无法加载直播间 Cannot load the room: ${(err && err.message) || err}`;
-}
-
-/** Kept for older callers: show the room's public state in `el`. */
-export async function showRoom(el) {
-  try {
-    const body = await fetchRoom();
-    showMeta(body);
-    fill(el, h("p", { class: "muted" }, `${body.id} · ${body.host}`));
-    return body;
-  } catch (err) {
-    fill(el, h("p", { class: "error" }, `${err.code || "error"}: ${err.message}`));
-    return null;
-  }
+  if (err && err.code === "room_not_found") return t("room.missing");
+  return t("room.loadfail");
 }
 
 // -- toasts -------------------------------------------------------------------
 
 let toastTimer = null;
 
-/** A short message at the bottom of the screen (role=status, read by screen readers). */
+/** A short message under the header. It never takes taps (pointer-events: none)
+ * and is fully hidden (visibility) when not shown, so it can never cover a button. */
 export function toast(message, kind = "error") {
   let box = $("#toast");
   if (!box) {
@@ -145,22 +135,12 @@ export function toast(message, kind = "error") {
   box.dataset.kind = kind;
   box.classList.add("show");
   clearTimeout(toastTimer);
-  toastTimer = setTimeout(() => box.classList.remove("show"), kind === "error" ? 5000 : 2500);
+  toastTimer = setTimeout(() => box.classList.remove("show"), kind === "error" ? 4000 : 2500);
 }
 
-/** Human text for a refused request (ChannelError or other). */
+/** A human sentence for a refused request (ChannelError, HTTP error body). */
 export function errorText(err) {
-  const messages = {
-    disconnected: "连接已断开，正在重连 Reconnecting…",
-    timeout: "服务器无响应 No answer from the server",
-    rate_limited: "太快了，请稍后再试 Too fast, try again soon",
-    muted: "你已被禁言 You are muted",
-    comment_filtered: "评论包含屏蔽词 Comment blocked",
-  };
-  const human = messages[err && err.code];
-  const detail = err && err.message ? err.message : String(err);
-  return human && err.code !== "disconnected" && err.code !== "timeout"
-    ? `${human}: ${detail}` : human || detail;
+  return errorSentence(err);
 }
 
 // -- misc ------------------------------------------------------------------------
@@ -229,33 +209,26 @@ export function num(v) {
   return Number.isInteger(v) ? String(v) : Number(v).toFixed(1);
 }
 
-/** Connection status → header dot and text. */
+/** Connection status → header dot (text only while not connected). */
 export function showConnection(el, { status, delay }) {
-  const labels = {
-    idle: "未连接 Offline",
-    connecting: "连接中 Connecting…",
-    live: "已连接 Connected",
-    reconnecting: "重连中 Reconnecting…",
-    closed: "已断开 Disconnected",
-  };
+  if (!el) return delay;
+  const label = t(`conn.${status}`);
   el.dataset.status = status;
-  el.title = labels[status] || status;
-  el.setAttribute("aria-label", labels[status] || status);
+  el.title = label;
+  el.setAttribute("aria-label", label);
   const text = el.querySelector(".conn-text");
-  if (text) text.textContent = status === "live" ? "" : labels[status];
+  if (text) text.textContent = status === "live" || status === "connecting" ? "" : label;
   return delay;
 }
 
 /** Why a channel closed for good, for a person. */
 export function closeText(code, reason) {
-  const known = {
-    4001: "链接中的令牌无效或已过期 The link's token was refused",
-    4004: "直播间不存在 This room does not exist",
-    4029: "错误太多，连接已关闭 Too many errors",
-    4000: "客户端错误 Client error",
-    4002: "连接超时 Connection timed out",
-  };
-  return `${known[code] || `连接已关闭 Connection closed (${code})`}${reason ? ` — ${reason}` : ""}`;
+  if (code === 4001) {
+    const why = String(reason || "").split(/[\s:]/)[0];
+    return why && why.startsWith("token_") ? errorSentence(why) : t("close.4001");
+  }
+  if (code === 4004 || code === 4029) return t(`close.${code}`);
+  return t("close.other");
 }
 
 /** Sync a comment list with the model (newest at the bottom); keeps the reader's
@@ -275,14 +248,14 @@ export function syncComments(list, comments, make, mine = null) {
 }
 
 /** The share officers' top 10, money in 元. */
-export function leaderboardList(list, rows, mine = null) {
+export function leaderboardList(list, rows, mine = null, name = (u) => u) {
   if (!rows || !rows.length) {
-    fill(list, h("li", { class: "muted" }, "还没有佣金 No commission yet"));
+    fill(list, h("li", { class: "muted" }, t("lb.none")));
     return;
   }
   fill(list, rows.slice(0, 10).map(([who, cents], i) =>
     h("li", { class: who === mine ? "me" : null },
-      h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), who),
+      h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), who === mine ? `${name(who)}（${t("me")}）` : name(who)),
       h("span", { class: "money" }, yuan(cents)))));
 }
 
@@ -305,7 +278,9 @@ export function bindChannel(channel, render) {
     }
   });
   channel.on("status", (s) => showConnection(document.querySelector("#conn"), s));
-  channel.on("error", (e) => toast(errorText(e)));
+  // A ?ref= code nobody owns (or one's own) is not the shopper's problem: no toast.
+  const quiet = new Set(["unknown_referrer", "self_referral"]);
+  channel.on("error", (e) => { if (!quiet.has(e.code)) toast(errorText(e)); });
   channel.on("fatal", ({ code, reason }) => banner(closeText(code, reason)));
 }
 

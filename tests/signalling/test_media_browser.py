@@ -1,41 +1,36 @@
 """WHIP from a real browser, WHEP to a real browser: headless Chromium with a fake camera.
 
 The host page publishes Chromium's fake camera (H.264 preferred, OpenH264 in
-Debian's chromium) through WHIP; a viewer page in the same browser plays the
-host through WHEP and must decode frames (checked with getStats). A KOC
-page co-streams after the host accepts. Skipped without Chromium.
+Debian's chromium) through WHIP; viewer pages play it through WHEP and must
+decode frames (getStats). A KOC co-streams after the host accepts and ends it
+itself; the host ends the stream and viewers see the ended state. Every WHIP
+and WHEP DELETE a page sends must find its session (no 404: the pages DELETE
+before closing the peer connection). One browser for the module (Playwright).
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import pytest_asyncio
+from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
-from tests.browser import Browser, chromium_path
+from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
+from tests.signalling.pagekit import LIVE, clean, frames_decoded, go_live, text_of, wait_event
 
-pytestmark = pytest.mark.timeout(120)
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 
-MEDIA_FLAGS = (
-    "--use-fake-device-for-media-stream",
-    "--use-fake-ui-for-media-stream",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-)
-LIVE = "window.livecore && window.livecore.channel.status === 'live'"
-DECODED = """(async () => {
-  const entry = window.livecore.stage.players.get(__USER__);
-  if (!entry || !entry.session) return 0;
-  let frames = 0;
-  (await entry.session.pc.getStats()).forEach((r) => {
-    if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
-  });
-  return frames;
-})()"""
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with launch() as b:
+        yield b
 
 
 @pytest.fixture
@@ -47,11 +42,6 @@ def media_page_node(tmp_path: Path, redis_url: str) -> Iterator[Node]:
     node.stop()
 
 
-def decoded_at_least(user: str, frames: int) -> str:
-    """JS: whether the page decoded at least ``frames`` video frames of ``user``."""
-    return f"(async () => (await {DECODED.replace('__USER__', repr(user))}) >= {frames})()"
-
-
 def codec_ops(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics").text
     match = re.search(r"^livecore_media_codec_ops (\S+)$", text, re.M)
@@ -59,49 +49,115 @@ def codec_ops(node: Node) -> float:
     return float(match.group(1))
 
 
-async def test_browser_publishes_and_another_browser_plays(media_page_node: Node) -> None:
-    """Chromium publishes with WHIP, a second page decodes the stream from WHEP."""
+async def test_browser_publishes_viewers_play_and_see_the_end(
+    media_page_node: Node, browser: Browser
+) -> None:
+    """The host page goes live (badge 直播中), a guest viewer decodes the stream with no
+    transcoding on the server; the host ends it and the viewer shows 直播已结束."""
     node = media_page_node
-    async with Browser.launch(extra_flags=MEDIA_FLAGS) as browser:
-        host = await browser.new_page(1280, 800, mobile=False, scale=1)
-        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
-        await host.wait_for(LIVE)
-        await host.click("#golive")
-        await host.wait_for("!!window.livecore.stage.publishing", wait=20)
-        viewer = await browser.new_page()
-        await viewer.goto(f"{node.url}/r/r1#token={token('viewer', 'v1')}")
-        await viewer.wait_for(LIVE)
-        await viewer.wait_for(decoded_at_least("host1", 10), wait=30)
-        playing = await viewer.evaluate(
-            "document.querySelector('#player').getVideoPlaybackQuality().totalVideoFrames"
-        )
-        assert playing > 0
-        assert host.errors == [] and viewer.errors == []
+    host, host_watch = await phone(browser)
+    await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+    await go_live(host)
+    assert await text_of(host, "#room-status") == "直播中"
+    viewer, viewer_watch = await phone(browser)
+    await viewer.goto(f"{node.url}/r/r1")
+    await wait_js(viewer, LIVE)
+    await frames_decoded(viewer, "host1", 10)
+    await wait_js(
+        viewer, "document.querySelector('#player').getVideoPlaybackQuality().totalVideoFrames > 0"
+    )
+    fit = await viewer.evaluate("getComputedStyle(document.querySelector('#player')).objectFit")
+    assert fit == "contain", "letterboxed, never cropped"
+    assert await text_of(viewer, "#room-status") == "直播中"
     assert codec_ops(node) == 0
 
+    deletes: list[int] = []
+    host.on(
+        "response", lambda r: deletes.append(r.status) if r.request.method == "DELETE" else None
+    )
+    await host.click("#golive")
+    await wait_js(host, "!window.livecore.stage.publishing")
+    await wait_js(viewer, "!document.querySelector('#ended').hidden")
+    assert "直播已结束" in await text_of(viewer, "#ended")
+    assert await text_of(viewer, "#room-status") == "已结束"
+    assert deletes == [200], "the WHIP session is DELETEd before the peer connection closes"
+    await shot(viewer, "viewer-ended")
+    assert clean(host_watch) == [] and clean(viewer_watch) == []
 
-async def test_koc_costreams_from_a_browser(media_page_node: Node) -> None:
-    """A KOC page asks, the host accepts, the KOC's camera reaches the host page."""
+
+async def test_koc_costreams_and_ends_it(media_page_node: Node, browser: Browser) -> None:
+    """A KOC asks from the viewer page; the host accepts on the host page (a readable
+    request); the KOC sees itself and the host, a viewer sees the second video as
+    picture in picture; the KOC ends the co-stream and the tile leaves."""
     node = media_page_node
-    accepted = RoomClient(node.url, "r1", token("host", "host1"))
-    await accepted.connect()
+    host, host_watch = await phone(browser)
+    await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+    await go_live(host)
+    koc, koc_watch = await phone(browser)
+    await koc.goto(f"{node.url}/r/r1#token={token('koc', 'koc1')}")
+    await wait_js(koc, LIVE)
+    await wait_js(koc, "!document.querySelector('#costream').hidden")
+    await koc.click("#costream")
+    row = "#costream-list li[data-user='koc1']"
+    await wait_js(host, f"!!document.querySelector({row!r})")
+    assert "koc1 申请和你连麦" in await text_of(host, row)
+    await host.click(f"{row} button.accept")
+    await wait_js(koc, "!!window.livecore.stage.publishing", 20)
+    await wait_js(koc, "!!document.querySelector('#guests .tile.self video').srcObject")
+    await frames_decoded(koc, "host1", 5)
+    assert not await koc.evaluate("document.querySelector('#costream-end').hidden")
+
+    viewer, viewer_watch = await phone(browser)
+    await viewer.goto(f"{node.url}/r/r1")
+    await wait_js(viewer, LIVE)
+    await frames_decoded(viewer, "koc1", 5)
+    await wait_js(viewer, "!!document.querySelector('#guests .tile[data-user=\"koc1\"]')")
+    assert "koc1" in await text_of(viewer, "#guests .tile .tile-name")
+    await frames_decoded(host, "koc1", 5)
+    await shot(viewer, "viewer-costream")
+
+    async with RoomClient(node.url, "r1", token("viewer", "watcher")) as watcher:
+        await koc.click("#costream-end")
+        await wait_event(watcher, lambda e: e["t"] == "costream_ended" and e["user"] == "koc1")
+    await wait_js(koc, "!window.livecore.stage.publishing")
+    await wait_js(viewer, "!document.querySelector('#guests .tile')")
+    await wait_js(koc, "!document.querySelector('#costream').hidden")
+    for watch in (host_watch, koc_watch, viewer_watch):
+        assert clean(watch) == []
+
+
+#: Records every toast the page shows (they fade after a few seconds).
+TOASTS = """window.toasts = [];
+new MutationObserver(() => {
+  const box = document.querySelector('#toast');
+  if (box && box.classList.contains('show')) window.toasts.push(box.textContent);
+}).observe(document, { subtree: true, childList: true, attributes: true, characterData: true });"""
+
+
+async def test_viewer_falls_back_to_hls_when_whep_is_refused(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> None:
+    """A node at its media capacity answers WHEP with node_full: the viewer page switches
+    to the room's HLS (/hls/{room}/index.m3u8, played with hls.js) instead of a black stage."""
+    chromium_path()
+    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
+    node.start()
     try:
-        async with Browser.launch(extra_flags=MEDIA_FLAGS) as browser:
-            koc = await browser.new_page()
-            await koc.goto(f"{node.url}/r/r1#token={token('koc', 'koc1')}")
-            await koc.wait_for(LIVE)
-            await koc.wait_for("!document.querySelector('#costream').hidden")
-            await koc.click("#costream")
-            kinds = []
-            while "costream_requested" not in kinds:
-                kinds.append((await accepted.next_event(wait=10))["t"])
-            await accepted.request("costream_accept", user="koc1")
-            await koc.wait_for("!!window.livecore.stage.publishing", wait=20)
-            host = await browser.new_page(1280, 800, mobile=False, scale=1)
-            await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
-            await host.wait_for(LIVE)
-            await host.wait_for(decoded_at_least("koc1", 5), wait=30)
-            await accepted.request("costream_end", user="koc1")
-            await koc.wait_for("!window.livecore.stage.publishing", wait=15)
+        create_room(node.url)
+        host, host_watch = await phone(browser)
+        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+        await go_live(host)
+        viewer, viewer_watch = await phone(browser)
+        asked: list[str] = []
+        viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
+        await viewer.add_init_script(TOASTS)
+        await viewer.goto(f"{node.url}/r/r1")
+        await wait_js(viewer, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
+        await wait_js(viewer, "window.toasts.some((t) => t.includes('流畅模式'))")
+        await wait_js(viewer, "!!document.querySelector('#player').src")
+        assert any(url.endswith("/hls/r1/index.m3u8") for url in asked)
+        # Only the refused WHEP and the HLS playlist (served by the recorder when it runs).
+        assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
+        assert clean(host_watch) == []
     finally:
-        await accepted.close()
+        node.stop()

@@ -1,0 +1,112 @@
+// The room's live dashboard (/d/{room}#token=<host or admin token>): viewers over
+// time, comments per minute, likes and votes, orders, per-compound group
+// progress and the top officers, from GET /api/rooms/{room}/dashboard every 2 s.
+import { lineChart } from "/static/charts.js";
+import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { learnNames, nameOf } from "/static/session.js";
+import { $, banner, errorText, fill, h, roomId, showBadge, showMeta, tokenFromFragment, yuan } from "/static/room.js";
+
+const EVERY_MS = 2000;
+const room = roomId();
+const token = tokenFromFragment();
+const names = {};
+let charts = null;
+let last = null;
+
+async function loadNames() {
+  try {
+    const res = await fetch("/api/communities");
+    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
+  } catch { /* ids are shown instead */ }
+}
+
+function communityName(id) {
+  return id === "room" ? t("host.groups.room") : names[id] || id;
+}
+
+function makeCharts() {
+  charts = {
+    viewers: lineChart($("#c-viewers"), [{ label: t("dash.viewers"), color: "#c2410c" }]),
+    comments: lineChart($("#c-comments"), [{ label: t("dash.comments"), color: "#0369a1" }], { bars: true }),
+    engage: lineChart($("#c-engage"), [{ label: t("dash.likes"), color: "#be123c" }, { label: t("dash.votes"), color: "#7c3aed" }]),
+    orders: lineChart($("#c-orders"), [{ label: t("dash.buyers"), color: "#15803d" }, { label: t("dash.items"), color: "#a16207" }]),
+  };
+  window.livecore = { charts };
+}
+
+function render(d, fresh = true) {
+  last = d;
+  showMeta(d.room);
+  $("#title").textContent = `${t("dash.title")} · ${d.room.title}`;
+  showBadge(d.room.status === "live" ? "live" : d.room.status === "ended" ? "ended" : "scheduled");
+  $("#k-viewers").textContent = d.viewers;
+  $("#k-likes").textContent = d.likes;
+  $("#k-buyers").textContent = d.orders.members;
+  $("#k-items").textContent = d.orders.items;
+  $("#k-sales").textContent = yuan(d.orders.sales_cents);
+  $("#k-pending").textContent = yuan(d.orders.pending_cents);
+  $("#k-formed").textContent = d.orders.formed;
+  $("#k-votes").textContent = d.votes;
+  if (fresh) {
+    const at = d.at;
+    charts.viewers.push(at, [d.viewers]);
+    charts.engage.push(at, [d.likes, d.votes]);
+    charts.orders.push(at, [d.orders.members, d.orders.items]);
+  }
+  charts.comments.set(d.comments_per_minute.map(([x]) => x), [d.comments_per_minute.map(([, c]) => c)]);
+  const rows = [...d.groups].sort((a, b) => b.n - a.n).slice(0, 30);
+  fill($("#groups"), rows.length ? rows.map((g) => {
+    const pct = Math.min(100, Math.round((g.n / Math.max(1, g.target)) * 100));
+    return h("li", { dataset: { group: g.group, gb: g.gb } },
+      h("div", { class: "gb-head" }, h("b", {}, `${communityName(g.group)} · ${g.product}`),
+        h("span", { class: `state ${g.s}` }, t(`gb.s.${g.s}`))),
+      h("div", { class: "progress" }, h("span", { style: `width:${pct}%` })),
+      h("div", { class: "muted" }, `${t("host.groups.row", { n: g.n, target: g.target, q: g.q })} · ${yuan(g.sales_cents)}`));
+  }) : h("li", { class: "muted" }, t("dash.none")));
+  learnNames(room, d.officers.map(([u]) => u), () => last && render(last, false));
+  fill($("#officers"), d.officers.length ? d.officers.map(([u, c], i) => h("li", {},
+    h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), nameOf(u)), h("span", { class: "money" }, yuan(c))))
+    : h("li", { class: "muted" }, t("lb.none")));
+  fill($("#polls"), d.polls.length ? d.polls.map((p) => {
+    const total = p.counts.reduce((a, b) => a + b, 0);
+    return h("div", { class: "poll-item" }, h("b", {}, p.question), p.options.map((o, i) => {
+      const pct = total ? Math.round((p.counts[i] / total) * 100) : 0;
+      return h("div", {}, h("div", { class: "gb-head" }, h("span", {}, o), h("span", { class: "money" }, `${pct}% · ${p.counts[i]}`)),
+        h("div", { class: "progress" }, h("span", { style: `width:${pct}%` })));
+    }));
+  }) : h("p", { class: "muted" }, t("dash.none")));
+}
+
+async function poll() {
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/dashboard`, { headers: { Authorization: `Bearer ${token}` } });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
+    banner("");
+    render(body);
+    return true;
+  } catch (err) {
+    banner(errorText({ code: "network" }));
+    return true;
+  }
+}
+
+async function start() {
+  langButton($("#lang"));
+  applyLabels(document);
+  onLang(() => {
+    charts.viewers.relabel([t("dash.viewers")]);
+    charts.comments.relabel([t("dash.comments")]);
+    charts.engage.relabel([t("dash.likes"), t("dash.votes")]);
+    charts.orders.relabel([t("dash.buyers"), t("dash.items")]);
+    if (last) render(last, false);
+  });
+  showBadge("scheduled");
+  makeCharts();
+  if (!token) { banner(t("dash.notoken")); return; }
+  await loadNames();
+  const again = await poll();
+  if (again) setInterval(poll, EVERY_MS);
+}
+
+start();

@@ -1,0 +1,59 @@
+"""The pages' files without a browser: routes, the string table, no doubled labels."""
+
+from __future__ import annotations
+
+import re
+
+import httpx
+
+from livecore.errors import ErrorCode
+from signalling.pages import STATIC
+from tests.helpers import Node
+
+I18N = (STATIC / "i18n.js").read_text()
+
+
+def table(lang: str) -> set[str]:
+    start = I18N.index(f"  {lang}: {{")
+    end = I18N.index("\n  },", start)
+    return set(re.findall(r'^\s+"([^"]+)":', I18N[start:end], re.M))
+
+
+def test_every_error_code_has_a_sentence_in_both_languages() -> None:
+    for lang in ("zh", "en"):
+        keys = table(lang)
+        missing = [c.value for c in ErrorCode if f"err.{c.value}" not in keys]
+        assert missing == [], f"{lang}: no sentence for {missing}"
+
+
+def test_both_languages_have_the_same_keys() -> None:
+    assert table("zh") ^ table("en") == set()
+
+
+def test_every_label_the_pages_use_is_in_the_table() -> None:
+    keys = table("zh")
+    used: set[str] = set()
+    for path in STATIC.glob("*.html"):
+        used |= set(
+            re.findall(r'data-i18n(?:-placeholder|-aria|-title)?="([^"]+)"', path.read_text())
+        )
+    for path in STATIC.glob("*.js"):
+        used |= set(re.findall(r'\bt\("([a-z0-9_.]+)"', path.read_text()))
+    assert sorted(used - keys) == []
+
+
+def test_pages_carry_no_doubled_labels_and_no_hand_written_codec() -> None:
+    for path in STATIC.glob("*.html"):
+        text = path.read_text()
+        assert not re.search(r"[\u4e00-\u9fff]+ [A-Z][a-z]+", text), f"{path.name} doubles a label"
+    assert not (STATIC / "msgpack.js").exists()
+
+
+def test_page_routes(node: Node) -> None:
+    for path in ("/r/r1", "/host/r1", "/o/r1", "/d/r1", "/board"):
+        answer = httpx.get(f"{node.url}{path}")
+        assert answer.status_code == 200 and answer.headers["content-type"].startswith("text/html")
+    bad = httpx.get(f"{node.url}/o/bad%20room")
+    assert bad.status_code == 422 and bad.json()["code"] == "invalid_field"
+    for vendor in ("msgpack.js", "qrcode.js", "uplot.js", "hls.js", "uplot.css"):
+        assert httpx.get(f"{node.url}/static/vendor/{vendor}").status_code == 200, vendor
