@@ -144,7 +144,7 @@ async def room_figures(node: NodeContext, request: Request, room: str) -> dict[s
         "polls": [_poll(p) for p in polls[:5]],
         "groups": rows,
         "orders": {
-            "buyers": int(await redis.scard(keys.room(room, "buyers"))),
+            "buyers": int(await redis.hlen(keys.room(room, "buys"))),
             "members": sum(g["n"] for g in rows),
             "items": sum(g["q"] for g in rows),
             "sales_cents": sum(g["sales_cents"] for g in rows if g["s"] == "formed"),

@@ -54,7 +54,7 @@ end
 if new > 0 and redis.call('HLEN', KEYS[1]) + new > max_series then return {-1} end
 i = 6
 for s = 1, ns do
-  local sid, rk = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
+  local sid, kraw = ARGV[i], KEYS[tonumber(ARGV[i + 1])]
   local first, last, lu = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3]), ARGV[i + 4]
   local cnt, exc, nr = tonumber(ARGV[i + 5]), tonumber(ARGV[i + 6]), tonumber(ARGV[i + 7])
   local prev = redis.call('HGET', KEYS[1], sid)
@@ -66,16 +66,16 @@ for s = 1, ns do
     last, cnt, exc = l, cnt + c, exc + e
   end
   redis.call('HSET', KEYS[1], sid, first .. '|' .. last .. '|' .. lu .. '|' .. cnt .. '|' .. exc)
-  redis.call('LPUSH', rk, unpack(ARGV, i + 8, i + 7 + nr))
-  redis.call('LTRIM', rk, 0, raw_max - 1)
+  redis.call('LPUSH', kraw, unpack(ARGV, i + 8, i + 7 + nr))
+  redis.call('LTRIM', kraw, 0, raw_max - 1)
   i = i + 8 + nr
 end
 local na = tonumber(ARGV[i]); i = i + 1
 for a = 1, na do
-  local k, off = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
+  local kagg, off = KEYS[tonumber(ARGV[i])], tonumber(ARGV[i + 1])
   local dn, lo = tonumber(ARGV[i + 2]), tonumber(ARGV[i + 3])
   local hi, sum = tonumber(ARGV[i + 4]), tonumber(ARGV[i + 5])
-  local cur = redis.call('GETRANGE', k, off, off + 9)
+  local cur = redis.call('GETRANGE', kagg, off, off + 9)
   if string.len(cur) == 10 then
     local n, clo, chi, csum = struct.unpack('<Hhhi', cur)
     if n > 0 then
@@ -84,13 +84,13 @@ for a = 1, na do
       if n + dn <= 65535 then dn, sum = n + dn, csum + sum else dn, sum = n, csum end
     end
   end
-  redis.call('SETRANGE', k, off, struct.pack('<Hhhi', dn, lo, hi, sum))
+  redis.call('SETRANGE', kagg, off, struct.pack('<Hhhi', dn, lo, hi, sum))
   i = i + 6
 end
 local ne = tonumber(ARGV[i]); i = i + 1
 for e = 1, ne do
-  local k = KEYS[tonumber(ARGV[i])]
-  if redis.call('ZCARD', k) < exc_max then redis.call('ZADD', k, ARGV[i + 1], ARGV[i + 1]) end
+  local kexc = KEYS[tonumber(ARGV[i])]
+  if redis.call('ZCARD', kexc) < exc_max then redis.call('ZADD', kexc, ARGV[i + 1], ARGV[i + 1]) end
   i = i + 2
 end
 return redis.call('ZRANGEBYSCORE', KEYS[2], ARGV[4], '+inf')

@@ -212,19 +212,12 @@ function toggleMic() {
 async function mark(ev) {
   const button = ev.currentTarget;
   button.disabled = true;
-  // A server without highlight marks answers unknown_type without the request id:
-  // take that error as this request's answer instead of waiting for the timeout.
-  let off = null;
-  const refused = new Promise((_, reject) => {
-    off = channel.on("error", (e) => { if (e.code === "unknown_type") reject(e); });
-  });
   try {
-    await Promise.race([channel.request("mark", {}), refused]);
+    await channel.request("mark", {});
     toast(t("host.marked"), "ok");
   } catch (err) {
-    toast(err.code === "unknown_type" || err.code === "invalid_field" ? t("err.mark_unavailable") : errorText(err));
+    toast(errorText(err));  // not_recording before the stream is live
   } finally {
-    off();
     button.disabled = false;
   }
 }

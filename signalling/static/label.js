@@ -2,6 +2,7 @@
 // of the batch's page (/t/{batch}), the product, the batch id and the
 // fingerprint of the key its records are signed with.
 import QRCode from "/static/vendor/qrcode.js";
+import { applyLabels, langButton, t } from "/static/i18n.js";
 
 const batch = decodeURIComponent(location.pathname.split("/")[2] || "");
 const sheet = document.getElementById("sheet");
@@ -33,7 +34,7 @@ async function draw(info, count) {
 async function main() {
   const answer = await fetch(`/api/batches/${encodeURIComponent(batch)}`);
   if (!answer.ok) {
-    document.getElementById("title").textContent = "没有找到这个批次 · No such batch";
+    document.getElementById("title").textContent = t("err.batch_not_found");
     document.body.dataset.ready = "missing";
     return;
   }
@@ -45,4 +46,6 @@ async function main() {
   await draw(info, Number(count.value));
 }
 
+langButton(document.getElementById("lang"));
+applyLabels(document);
 main();

@@ -61,7 +61,9 @@ function renderMe() {
     : null;
   fill(box,
     h("div", { class: "kpis" },
-      h("div", { class: "kpi" }, h("b", { id: "officer-earned", class: "money" }, yuan(o.earned_cents || 0)), h("span", {}, t("officer.earned"))),
+      h("div", { class: "kpi" }, h("b", { id: "officer-earned", class: "money" }, yuan(o.earned_cents || 0)), h("span", {}, t("officer.earned")),
+        h("small", { class: "muted", id: "officer-split" },
+          t("officer.split", { pending: yuan(o.pending_cents || 0), confirmed: yuan(o.confirmed_cents || 0) }))),
       h("div", { class: "kpi" }, h("b", { id: "officer-referrals" }, String(o.referrals ?? 0)), h("span", {}, t("officer.referrals"))),
       h("div", { class: "kpi" }, h("b", {}, o.rank ? `#${o.rank}` : "—"), h("span", {}, t("officer.rank"))),
       h("div", { class: "kpi" }, h("b", { class: "code", id: "officer-code" }, o.code), h("span", {}, t("officer.code")))),

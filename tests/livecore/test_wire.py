@@ -78,6 +78,9 @@ VALID: list[Any] = [
     pytest.param({"t": "costream_accept", "user": "k1"}, {"user": "k1"}, id="costream-accept"),
     pytest.param({"t": "costream_decline", "user": "k1"}, {"user": "k1"}, id="costream-decline"),
     pytest.param({"t": "costream_end", "user": "k1"}, {"user": "k1"}, id="costream-end"),
+    pytest.param({"t": "mark"}, {}, id="mark"),
+    pytest.param({"t": "batch_pin", "batch": "tea-1"}, {"batch": "tea-1"}, id="batch-pin"),
+    pytest.param({"t": "batch_unpin", "batch": "tea-1"}, {"batch": "tea-1"}, id="batch-unpin"),
     pytest.param({"t": "officer_me"}, {}, id="officer-me"),
     pytest.param(
         {"t": "commission_set", "level1_bp": 2000, "level2_bp": 500},

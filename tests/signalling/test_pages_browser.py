@@ -388,7 +388,7 @@ async def test_host_console_forms_clear_and_moderation(node: Node, browser: Brow
             page, "(document.querySelector('#toast')?.textContent || '').includes('高光')"
         )
         toast = await text_of(page, "#toast")
-        assert toast in ("已标记高光，稍后生成短视频", "标记高光功能还未开通，稍后再试")
+        assert toast == "开播后才能标记高光"  # the host is not live in this test: nothing to clip
         await no_horizontal_scroll(page)
         assert clean(watch) == []
 
