@@ -62,6 +62,9 @@ class Settings:
     record_segment_s: float = 2.0
     record_window_s: float = 600.0
     media_budget_bytes: int = 10 * 1024**3
+    #: Benchmarks only (1 in production): the highlight detector reads stream time × this,
+    #: for an audience trace replayed this many times faster (signalling/highlights.py).
+    highlight_time_scale: float = 1.0
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -79,6 +82,7 @@ class Settings:
             ("--record-segment", self.record_segment_s, 1, 10),
             ("--record-window", self.record_window_s, 30, 24 * 3600),
             ("--media-budget", self.media_budget_bytes // 1024**2, 16, 100 * 1024**2),
+            ("--highlight-time-scale", self.highlight_time_scale, 1, 20),
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
