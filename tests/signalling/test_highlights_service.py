@@ -61,9 +61,6 @@ async def test_signals_become_a_clip(
             svc.signal("comment")
             assert time.monotonic() < deadline
             await asyncio.sleep(0.5)
-        marked = svc.mark()
-        assert marked is not None and abs(marked - svc.now()) < 0.5  # type: ignore[operator]
-        assert abs(svc.detector_now() - scale * svc.now()) < 0.5 * scale  # type: ignore[operator]
         svc.product_pinned("水蜜桃")
         for _ in range(10):  # 2 s of a burst
             svc.signal("comment", 8)
@@ -72,6 +69,9 @@ async def test_signals_become_a_clip(
         while not any(p["clip"]["kind"] == "burst" for _, p in announced):
             assert time.monotonic() < deadline + 20, "no clip_ready"
             await asyncio.sleep(0.2)
+        marked = svc.mark()
+        assert marked is not None and abs(marked - svc.now()) < 0.5  # type: ignore[operator]
+        assert abs(svc.detector_now() - scale * svc.now()) < 0.5 * scale  # type: ignore[operator]
     finally:
         await session.close()
         await pc.close()
