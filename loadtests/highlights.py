@@ -57,6 +57,7 @@ import os
 import re
 import signal
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -199,28 +200,35 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         windows.append(Window(a * speed - offset, b * speed - offset, str(c["kind"])))
         delays.append(received - (t0 + b))
     cut_s = metric(text, "livecore_clip_cut_seconds_total")
+    cut_media_s = metric(text, "livecore_clip_media_seconds_total")
     media_s = metric(text, "livecore_recorded_media_seconds_total")
+    recorder_s = metric(text, "livecore_recorder_cpu_seconds_total")
+    failed = metric(text, "livecore_clips_total", 'result="failed"') + metric(
+        text, "livecore_clips_total", 'result="not_recorded"'
+    )
+    alone = score_by_kind(offline(trace), trace.labels)
     result: dict[str, Any] = {
         **score_by_kind(windows, trace.labels),
-        "clip_ready_delay_s": {"p50": _r(percentile(delays, 0.5), 2),
-                               "p95": _r(percentile(delays, 0.95), 2),
-                               "max": _r(max(delays, default=None), 2)},  # fmt: skip
-        "clip_cut_speed_x": _r(metric(text, "livecore_clip_media_seconds_total") / cut_s
-                               if cut_s else None),  # fmt: skip
+        "clip_ready_delay_s": {
+            "p50": _r(percentile(delays, 0.5), 2),
+            "p95": _r(percentile(delays, 0.95), 2),
+            "max": _r(max(delays, default=None), 2),
+        },
+        "clip_cut_speed_x": _r(cut_media_s / cut_s) if cut_s else None,
         "encode_ops": round(metric(text, "livecore_media_codec_ops") - ops_before),
-        "recording_cpu_pct": _r(100 * metric(text, "livecore_recorder_cpu_seconds_total")
-                                / media_s if media_s else None, 2),  # fmt: skip
+        "recording_cpu_pct": _r(100 * recorder_s / media_s, 2) if media_s else None,
         "clips": len(conn.clips),
-        "clips_failed": round(metric(text, "livecore_clips_total", 'result="failed"')
-                              + metric(text, "livecore_clips_total", 'result="not_recorded"')),
-        "offline": {k: v for k, v in score_by_kind(offline(trace), trace.labels).items()
-                    if k in ("detected", "precision", "recall")},  # fmt: skip
+        "clips_failed": round(failed),
+        "offline": {k: alone[k] for k in ("detected", "precision", "recall")},
         "speed": speed,
         "video": f"{clip.width}x{clip.height}@{clip.fps} {clip.bitrate / 1e6:.2f} Mbit/s",
         "recorded_media_s": _r(media_s),
         "pins": pins,
-        "replay": {"sent": sum(replayed["sent"].values()), "errors": replayed["errors"],
-                   "skipped": sum(replayed["skipped"].values())},  # fmt: skip
+        "replay": {
+            "sent": sum(replayed["sent"].values()),
+            "errors": replayed["errors"],
+            "skipped": sum(replayed["skipped"].values()),
+        },
         "wall_s": _r(time.monotonic() - began),
     }
     result["targets"] = targets(result)
@@ -245,6 +253,15 @@ def targets(r: dict[str, Any]) -> dict[str, bool]:
 
 def _r(value: float | None, digits: int = 1) -> float | None:
     return None if value is None else round(value, digits)
+
+
+def write_communities(path: Path, trace: Trace) -> Path:
+    """The trace's compounds as a ``--communities`` file (so group joins are accepted)."""
+    rows = [{"id": name, "name": f"小区 {i + 1}", "lat": 30.25 + 0.01 * (i // 10),
+             "lng": 120.10 + 0.01 * (i % 10), "radius_m": 300}
+            for i, name in enumerate(trace.communities)]  # fmt: skip
+    path.write_text(json.dumps({"communities": rows}, ensure_ascii=False), encoding="utf-8")
+    return path
 
 
 def parse_seeds(text: str) -> list[int]:
@@ -284,8 +301,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 def run_offline(args: argparse.Namespace) -> dict[str, Any]:
-    rows = [score_by_kind(offline(t), t.labels) for t in
-            (generate(SynthConfig(duration_s=60 * args.minutes, seed=s)) for s in args.seeds)]
+    rows = [
+        score_by_kind(offline(t), t.labels)
+        for t in (generate(SynthConfig(duration_s=60 * args.minutes, seed=s)) for s in args.seeds)
+    ]
     return {"seeds": f"{args.seeds[0]}-{args.seeds[-1]}", "minutes": args.minutes,
             **pooled(rows)}  # fmt: skip
 
@@ -311,8 +330,11 @@ def main(argv: list[str]) -> int:
     width, height = args.resolution
     log(f"highlights: encoding the {width}x{height} video once ...")
     clip = encode_clip(width, height, 30, args.bitrate, 4.0, 1.0, source_file=args.video)
+    tmp = tempfile.TemporaryDirectory(prefix="livecore-highlights-")
+    communities = write_communities(Path(tmp.name) / "communities.json", trace)
     node_args = ["--record-segment", "1", "--highlight-time-scale", f"{args.speed:g}",
-                 "--comment-rate", f"{args.speed:g}"]  # fmt: skip
+                 "--comment-rate", f"{args.speed:g}",
+                 "--communities", str(communities)]  # fmt: skip
 
     async def go(cluster: Cluster) -> dict[str, Any]:
         async with asyncio.timeout(trace.duration_s / args.speed + 60):
@@ -320,17 +342,21 @@ def main(argv: list[str]) -> int:
 
     try:
         with local_cluster(1, node_args) as cluster:
-            result: dict[str, Any] = run_loop(lambda: go(cluster))
+            result = run_loop(lambda: go(cluster))
     except (RuntimeError, TimeoutError, OSError, ConnectionError, KeyError) as exc:
         log(f"highlights: FAILED: {type(exc).__name__}: {exc}")
         return 1
+    finally:
+        tmp.cleanup()
     d = result["clip_ready_delay_s"]
-    log(f"highlights: {result['detected']} clips for {result['labelled']} labelled moments: "
+    log(
+        f"highlights: {result['detected']} clips for {result['labelled']} labelled moments: "
         f"precision {result['precision']} recall {result['recall']} (bursts alone "
         f"{result['bursts']['precision']}/{result['bursts']['recall']}); clip_ready "
         f"p50 {d['p50']} p95 {d['p95']} s after the window; cut {result['clip_cut_speed_x']}×; "
         f"encode_ops {result['encode_ops']}; recorder {result['recording_cpu_pct']}% of a core; "
-        f"targets missed: {[k for k, ok in result['targets'].items() if not ok] or 'none'}")
+        f"targets missed: {[k for k, ok in result['targets'].items() if not ok] or 'none'}"
+    )
     if args.json:
         print(json.dumps(result))
     return 0 if result["clips"] else 1
