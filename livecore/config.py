@@ -66,6 +66,9 @@ class Settings:
     #: Phones only open the camera (getUserMedia) on a secure origin.
     tls_cert: Path | None = None
     tls_key: Path | None = None
+    #: Benchmarks only (1 in production): the highlight detector reads stream time × this,
+    #: for an audience trace replayed this many times faster (signalling/highlights.py).
+    highlight_time_scale: float = 1.0
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -83,6 +86,7 @@ class Settings:
             ("--record-segment", self.record_segment_s, 1, 10),
             ("--record-window", self.record_window_s, 30, 24 * 3600),
             ("--media-budget", self.media_budget_bytes // 1024**2, 16, 100 * 1024**2),
+            ("--highlight-time-scale", self.highlight_time_scale, 1, 20),
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:

@@ -21,6 +21,9 @@ SCENARIOS = {
               "video forwarding: one WHIP publisher, N WHEP viewers, CPU per viewer, latency"),
     "sensors": ("loadtests.sensors",
                 "sensor readings into traceability batches: readings/s, ingest p99, bytes"),
+    "highlights": ("loadtests.highlights",
+                   "labelled audience + live stream: highlight precision/recall, clip delay, "
+                   "cut speed, recorder CPU"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
     "export": ("loadtests.export",

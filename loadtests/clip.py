@@ -41,9 +41,11 @@ class Clip:
 
 
 def encode_clip(
-    width: int, height: int, fps: int, bitrate: int, seconds: float, gop_s: float
-) -> Clip:
-    """ffmpeg's moving test pattern, H.264 constrained baseline, Annex-B, encoded once."""
+    width: int, height: int, fps: int, bitrate: int, seconds: float, gop_s: float,
+    source_file: str | None = None,
+) -> Clip:  # fmt: skip
+    """ffmpeg's moving test pattern (or the first ``seconds`` of ``source_file``, scaled),
+    H.264 constrained baseline, Annex-B, encoded once."""
     gop = max(1, round(gop_s * fps))
     ctx: Any = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height = width, height
@@ -61,13 +63,14 @@ def encode_clip(
         f"vbv-maxrate={kbps}:vbv-bufsize={kbps}",
     }
     count = max(gop, round(seconds * fps))
-    source = av.open(f"testsrc2=size={width}x{height}:rate={fps}", format="lavfi")
+    source = (av.open(source_file) if source_file else
+              av.open(f"testsrc2=size={width}x{height}:rate={fps}", format="lavfi"))  # fmt: skip
     out: list[tuple[bytes, bool]] = []
     try:
         for i, frame in enumerate(source.decode(video=0)):
             if i >= count:
                 break
-            yuv = frame.reformat(format="yuv420p")
+            yuv = frame.reformat(width=width, height=height, format="yuv420p")
             yuv.pts = i
             yuv.time_base = ctx.time_base
             yuv.pict_type = av.video.frame.PictureType.NONE

@@ -17,7 +17,14 @@ highlight is cut on the media worker once the segments covering it are on
 disk, stored (``ClipStore``), and announced: ``RecordingPlane.on_clip_ready``
 is called with ``(room, payload)`` and the payload is offered to every
 ``events()`` iterator. The payload is the ``clip_ready`` event of
-docs/protocol.md: ``{"t": "clip_ready", "clip": {...}}``.
+docs/protocol.md: ``{"t": "clip_ready", "clip": {...}}``; its ``reason`` carries
+the highlight's ``window`` ``[start, end]`` in stream seconds.
+
+``time_scale`` (the ``--highlight-time-scale`` server option, 1 in
+production) is for benchmarks that replay an audience trace X times faster
+than it happened: the detector then reads stream time × X (so its
+parameters keep meaning seconds of the trace), and a decided window
+``[a, b]`` is cut from the media at ``[a / X, b / X]``.
 """
 
 from __future__ import annotations
@@ -25,7 +32,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from redis.exceptions import RedisError
@@ -40,7 +49,7 @@ from media.worker import WorkerBusy
 if TYPE_CHECKING:
     from livecore.store.clips import ClipStore
     from media.mediadir import MediaDir
-    from media.recorder import Recording
+    from media.recorder import Recording, Segment
     from media.worker import MediaWorker
     from signalling.recording_metrics import RecordingMetrics
 
@@ -75,12 +84,17 @@ class HighlightsService:
         plane: ClipPlane,
         clock: Clock,
         params: DetectorParams | None = None,
+        *,
+        time_scale: float = 1.0,
     ) -> None:
+        if time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
         self.room = room
         self.recording = recording
         self.plane = plane
         self.clock = clock
         self.detector = Detector(params)
+        self.time_scale = time_scale
         self.made: list[dict[str, Any]] = []
         """Public records of the clips made for this stream (bounded by the detector's cap)."""
         self._readers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -96,21 +110,26 @@ class HighlightsService:
         started = self.recording.started_at
         return None if started is None else max(0.0, self.clock.time() - started)
 
+    def detector_now(self) -> float | None:
+        """The detector's time now: stream seconds × ``time_scale`` (None: not yet)."""
+        t = self.now()
+        return None if t is None else t * self.time_scale
+
     def signal(self, kind: Signal | str, n: int = 1) -> None:
         """Count ``n`` audience signals of ``kind`` now (ValueError for an unknown kind)."""
-        t = self.now()
+        t = self.detector_now()
         if t is not None and not self._closed:
             self.detector.add(Signal(kind), t, n)
 
     def mark(self) -> float | None:
         """The host marked this moment; returns its stream time (None: not recording yet)."""
-        t = self.now()
+        t = self.detector_now()
         if t is not None and not self._closed:
             self.detector.mark(t)
-        return t
+        return None if t is None else t / self.time_scale
 
     def product_pinned(self, product: str | None) -> None:
-        t = self.now()
+        t = self.detector_now()
         if t is not None and not self._closed:
             self.detector.product_pinned(product, t)
 
@@ -143,7 +162,7 @@ class HighlightsService:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        t = self.now()
+        t = self.detector_now()
         if t is not None:
             for h in self.detector.end(t):
                 self._cut_later(h)
@@ -155,7 +174,7 @@ class HighlightsService:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            t = self.now()
+            t = self.detector_now()
             if t is None:
                 continue
             for h in self.detector.advance(t):
@@ -180,8 +199,9 @@ class HighlightsService:
 
     async def _cut(self, h: Highlight) -> None:
         plane = self.plane
+        start, end = h.start / self.time_scale, h.end / self.time_scale
         async with self._slots:
-            if not await self._covered(h.end):
+            if not await self._covered(end):
                 plane.metrics.clips.labels("not_recorded").inc()
                 return
             clip_id = new_clip_id()
@@ -190,16 +210,21 @@ class HighlightsService:
             mp4.parent.mkdir(parents=True, exist_ok=True)
             rec = self.recording
             try:
-                result = await plane.worker.run(
-                    clipper.cut_clip, rec.dir, rec.segments(), h.start, h.end, mp4
+                result, cut_s = await plane.worker.run(
+                    _timed_cut, rec.dir, rec.segments(), start, end, mp4
                 )
                 await plane.worker.run(clipper.thumbnail, mp4, jpg)
             except (WorkerBusy, clipper.NothingToCut, OSError, ValueError) as exc:
                 plane.metrics.clips.labels("failed").inc()
-                log.warning("room %s: highlight %.1f-%.1f not cut: %s", self.room, h.start,
-                            h.end, exc)  # fmt: skip
+                log.warning("room %s: highlight %.1f-%.1f not cut: %s", self.room, start,
+                            end, exc)  # fmt: skip
                 await plane.delete_clip_files(self.room, clip_id)
                 return
+        plane.metrics.cut_seconds.inc(cut_s)
+        plane.metrics.cut_media_seconds.inc(result.duration)
+        reason = {**h.reason(), "window": [round(start, 3), round(end, 3)]}
+        if self.time_scale != 1:
+            reason["time_scale"] = self.time_scale
         clip = Clip(
             id=clip_id,
             room=self.room,
@@ -210,7 +235,7 @@ class HighlightsService:
             duration=result.duration,
             created_at=int(self.clock.time()),
             product=h.product,
-            reason=h.reason(),
+            reason=reason,
         )
         try:
             dropped = await plane.clips.add(clip)
@@ -236,3 +261,12 @@ class HighlightsService:
             with contextlib.suppress(asyncio.QueueEmpty):
                 q.get_nowait()
         q.put_nowait(item)
+
+
+def _timed_cut(
+    directory: Path, segments: Sequence[Segment], start: float, end: float, dst: Path
+) -> tuple[clipper.CutResult, float]:
+    """``clipper.cut_clip`` and the wall seconds it took (run on the media worker)."""
+    began = time.perf_counter()
+    result = clipper.cut_clip(directory, segments, start, end, dst)
+    return result, time.perf_counter() - began

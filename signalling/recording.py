@@ -160,7 +160,8 @@ class RecordingPlane:
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
         )
-        service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params)
+        service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params,
+                                    time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
         task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
         previous = self.live.get(room)
         self.live[room] = _Live(recording, task, service, directory.name)
@@ -185,6 +186,8 @@ class RecordingPlane:
             service = live.service
         self.metrics.live.set(len(self.live))
         self.metrics.dropped.inc(recording.stats.dropped)
+        self.metrics.recorder_cpu.inc(recording.stats.cpu_s)
+        self.metrics.recorded.inc(max(0.0, recording.recorded_until))
         if service is not None:
             await service.close()
         await self._build_replay(room, recording)

@@ -22,6 +22,22 @@ class RecordingMetrics:
         self.clips = Counter(
             "livecore_clips_total", "Highlight clips, by result", ["result"], registry=r
         )
+        self.cut_seconds = Counter(
+            "livecore_clip_cut_seconds_total",
+            "Wall seconds the media worker spent remuxing clips", registry=r,
+        )  # fmt: skip
+        self.cut_media_seconds = Counter(
+            "livecore_clip_media_seconds_total", "Media seconds of the clips cut", registry=r
+        )
+        self.recorder_cpu = Counter(
+            "livecore_recorder_cpu_seconds_total",
+            "CPU seconds of the recorders' worker threads (added when a recording ends)",
+            registry=r,
+        )
+        self.recorded = Counter(
+            "livecore_recorded_media_seconds_total",
+            "Media seconds recorded (added when a recording ends)", registry=r,
+        )  # fmt: skip
         self.replays = Counter(
             "livecore_replays_total", "Replays built, by result", ["result"], registry=r
         )

@@ -35,6 +35,7 @@ def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
         "record_segment_s": args.record_segment,
         "record_window_s": args.record_window,
         "media_budget_bytes": args.media_budget * 1024**2,
+        "highlight_time_scale": args.highlight_time_scale,
     }
 
 

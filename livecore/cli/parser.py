@@ -287,3 +287,7 @@ def _add_recording(serve: argparse.ArgumentParser) -> None:
                      default=int(env("MEDIA_BUDGET", "10240") or 10240), metavar="MB",
                      help="disk budget of the media directory; the oldest recordings are "
                      "pruned first (env LIVECORE_MEDIA_BUDGET; default 10240)")  # fmt: skip
+    rec.add_argument("--highlight-time-scale", type=float, default=1.0, metavar="X",
+                     help="benchmarks only: the highlight detector reads stream time × X, for "
+                     "an audience trace replayed X times faster; clips are cut at the "
+                     "window ÷ X (default 1)")  # fmt: skip

@@ -175,3 +175,36 @@ def test_bad_params_refused() -> None:
         DetectorParams(min_len_s=70, max_len_s=60)
     with pytest.raises(ValueError):
         Detector().add("nonsense", 1)
+
+
+def test_product_segment_does_not_push_a_burst_away() -> None:
+    """A burst inside a product's explanation segment is its own highlight (same product)."""
+    det = Detector()
+    rng = random.Random(7)
+    quiet(det, 0, 100, rng)
+    det.product_pinned("水蜜桃", 100)
+    quiet(det, 100, 130, rng)
+    burst(det, 130, 5)
+    quiet(det, 135, 240, rng)
+    kinds = {h.kind: h for h in run(det, 240)}
+    assert set(kinds) == {HighlightKind.PRODUCT, HighlightKind.BURST}
+    product, hit = kinds[HighlightKind.PRODUCT], kinds[HighlightKind.BURST]
+    assert product.start < hit.end and hit.start < product.end
+    assert hit.product == "水蜜桃"
+
+
+def test_a_steady_ramp_does_not_become_one_long_burst() -> None:
+    """An audience that grows for a minute, then two reactions: two bursts, not one merged."""
+    det = Detector()
+    rng = random.Random(8)
+    for t in range(0, 60):  # the stream's start: chatter grows from nothing
+        det.add(Signal.COMMENT, t + 0.5, int(rng.random() < t / 60 * 2))
+        det.add(Signal.ARRIVAL, t + 0.5, int(rng.random() < 0.5))
+    quiet(det, 60, 100, rng, rate=2.0)
+    burst(det, 100, 5)
+    quiet(det, 105, 160, rng, rate=2.0)
+    burst(det, 160, 5)
+    quiet(det, 165, 240, rng, rate=2.0)
+    found = [h for h in run(det, 240) if h.kind is HighlightKind.BURST]
+    assert len(found) == 2
+    assert found[0].start < 100 < found[0].end and found[1].start < 160 < found[1].end

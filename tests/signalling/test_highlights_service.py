@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import pytest
 import redis.asyncio
 from aiortc import RTCSessionDescription
 
@@ -31,9 +32,15 @@ FAST = DetectorParams(
 )
 
 
-async def test_signals_become_a_clip(tmp_path: Path, aredis: redis.asyncio.Redis) -> None:
-    """A burst of comments and likes is decided, cut from the segments and announced."""
-    settings = Settings(media_dir=tmp_path / "media", record_segment_s=1.0)
+@pytest.mark.parametrize("scale", [1.0, 4.0])
+async def test_signals_become_a_clip(
+    tmp_path: Path, aredis: redis.asyncio.Redis, scale: float
+) -> None:
+    """A burst of comments and likes is decided, cut from the segments and announced;
+    with a time scale X the detector counts X seconds per stream second and the clip
+    is cut at its window ÷ X."""
+    settings = Settings(media_dir=tmp_path / "media", record_segment_s=1.0,
+                        highlight_time_scale=scale)  # fmt: skip
     ctx = NodeContext(settings=settings, secret=TEST_SECRET.encode(), clock=SystemClock(),
                       redis=aredis, metrics=Metrics("t"), started_at=0.0)  # fmt: skip
     plane = RecordingPlane(ctx)
@@ -59,19 +66,28 @@ async def test_signals_become_a_clip(tmp_path: Path, aredis: redis.asyncio.Redis
             svc.signal("comment", 8)
             svc.signal("like", 20)
             await asyncio.sleep(0.2)
-        while not announced:
+        while not any(p["clip"]["kind"] == "burst" for _, p in announced):
             assert time.monotonic() < deadline + 20, "no clip_ready"
             await asyncio.sleep(0.2)
+        marked = svc.mark()
+        assert marked is not None and abs(marked - svc.now()) < 0.5  # type: ignore[operator]
+        assert abs(svc.detector_now() - scale * svc.now()) < 0.5 * scale  # type: ignore[operator]
     finally:
         await session.close()
         await pc.close()
         await plane.stop()
-    room, payload = announced[0]
+    room, payload = next((r, p) for r, p in announced if p["clip"]["kind"] == "burst")
     clip = payload["clip"]
     assert room == "r1" and payload["t"] == "clip_ready"
     assert clip["kind"] == "burst" and clip["product"] == "水蜜桃"
     assert clip["reason"]["signals"]["comment"] >= 40 and clip["reason"]["score"] >= FAST.high
-    assert clip["duration"] >= FAST.min_len_s - 0.1
+    start, end = clip["reason"]["window"]
+    assert end - start >= FAST.min_len_s / scale - 0.01
+    assert clip["start"] <= start + 0.01 and clip["duration"] >= end - start - 0.1
+    assert clip["reason"].get("time_scale", 1) == scale
+    registry = ctx.metrics.registry
+    assert (registry.get_sample_value("livecore_clip_media_seconds_total") or 0) >= end - start
+    assert (registry.get_sample_value("livecore_clip_cut_seconds_total") or 0) > 0
     stored = await plane.clips.list("r1")
     assert [c.public() for c in stored][-1]["id"] in {p["clip"]["id"] for _, p in announced}
     hexid = clip["id"].split("~")[1]
