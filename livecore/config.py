@@ -69,6 +69,10 @@ class Settings:
     #: Benchmarks only (1 in production): the highlight detector reads stream time × this,
     #: for an audience trace replayed this many times faster (signalling/highlights.py).
     highlight_time_scale: float = 1.0
+    #: ``--record-trace DIR``: record the room channel's traffic as audience traces
+    #: (anonymised; comment texts only with ``record_text``). None: off.
+    record_trace: Path | None = None
+    record_text: bool = False
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""

@@ -30,7 +30,7 @@ from typing import Any
 import msgpack
 from redis.asyncio import Redis
 
-from loadtests.trace import HOST, Event, Kind, Trace, write_trace
+from livecore.audience.trace import HOST, Event, Kind, Trace, write_trace
 
 PAGE = 1000
 MAX_EVENTS = 100_000

@@ -65,6 +65,7 @@ from typing import Any
 import httpx
 import msgpack
 
+from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace
 from loadtests.clip import Clip, encode_clip, parse_bitrate, parse_resolution, publish
 from loadtests.highlightscore import Window, offline, pooled, product_name, score_by_kind
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin
@@ -72,7 +73,6 @@ from loadtests.replayclient import Counters, HostConnection, hello
 from loadtests.replayworker import ReplaySpec, worker_main
 from loadtests.stats import HelpFormatter, log, percentile
 from loadtests.synth import SynthConfig, generate
-from loadtests.trace import HOST, Kind, Trace, TraceError, read_trace
 from loadtests.whep import whep_delete
 from loadtests.workers import Worker, collect, run_loop
 from loadtests.wsclient import host_port

@@ -21,8 +21,8 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
+from livecore.audience.trace import HOST, Kind, Label, Trace
 from livecore.highlights import Detector, DetectorParams, Signal
-from loadtests.trace import HOST, Kind, Label, Trace
 
 SIGNALS: dict[Kind, Signal] = {
     Kind.COMMENT: Signal.COMMENT,

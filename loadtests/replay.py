@@ -44,13 +44,13 @@ from typing import Any
 
 import psutil
 
+from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace
 from loadtests import report, slo
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, non_loopback, target_cluster
 from loadtests.replayclient import Counters, HostConnection, connect_host
 from loadtests.replaystats import summarise
 from loadtests.replayworker import ReplaySpec, worker_main
 from loadtests.stats import cpu_seconds, log
-from loadtests.trace import HOST, Kind, Trace, TraceError, read_trace
 from loadtests.workers import Worker, collect, run_loop
 from loadtests.wsclient import host_port
 

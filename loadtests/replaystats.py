@@ -19,9 +19,9 @@ import itertools
 from collections import Counter
 from typing import Any
 
+from livecore.audience.trace import HOST, Kind, Trace
 from loadtests.replayworker import REPLAYED
 from loadtests.stats import percentile
-from loadtests.trace import HOST, Kind, Trace
 
 HOST_SENT = (Kind.PRODUCT_PIN, Kind.PRICE_DROP, Kind.POLL_OPEN, Kind.GROUPBUY_OPEN)
 

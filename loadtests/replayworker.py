@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from livecore import tokens
+from livecore.audience.trace import Event, Kind, read_trace
 from loadtests.local import pin
 from loadtests.replayclient import (
     ERROR_CONNECT,
@@ -37,7 +38,6 @@ from loadtests.replayclient import (
     hello,
 )
 from loadtests.stats import percentile
-from loadtests.trace import Event, Kind, read_trace
 from loadtests.workers import recv_until, run_loop
 from loadtests.wsclient import host_port
 

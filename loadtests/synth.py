@@ -35,7 +35,7 @@ import math
 import random
 from dataclasses import dataclass
 
-from loadtests.trace import HOST, Event, Kind, Label, Trace
+from livecore.audience.trace import HOST, Event, Kind, Label, Trace
 
 MIN_COMMENT_GAP_S = 5.0
 """One viewer types at most one comment per this many seconds."""
@@ -272,8 +272,8 @@ def main(argv: list[str]) -> int:
     import argparse
     from pathlib import Path
 
+    from livecore.audience.trace import write_trace
     from loadtests.stats import HelpFormatter, log
-    from loadtests.trace import write_trace
 
     parser = argparse.ArgumentParser(
         prog="python -m loadtests synth", description=__doc__,

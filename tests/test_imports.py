@@ -22,7 +22,8 @@ COMPOSITION_ROOT = "livecore.cli"
 #: tokens and the embedded Valkey to start a local cluster, key names to read
 #: back a group buy's counters, aiortc peers set up like the server's (and the
 #: one module that reaches aiortc's privates, for the lean load-test viewer),
-#: the injectable clock for the trace recorder, the batch store to measure
+#: the audience trace format and recorder the server shares with the replay, the
+#: injectable clock for the trace recorder, the batch store to measure
 #: Valkey bytes per traceability batch, and the pure highlight detector (the
 #: highlight benchmark scores it offline on generated sessions).
 CLIENT_ALLOWED = {
@@ -31,6 +32,8 @@ CLIENT_ALLOWED = {
         {
             "livecore.tokens",
             "livecore.clock",
+            "livecore.audience.trace",
+            "livecore.audience.recorder",
             "livecore.highlights",
             "livecore.cli.embedded",
             "livecore.store.keys",

@@ -36,6 +36,8 @@ def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
         "record_window_s": args.record_window,
         "media_budget_bytes": args.media_budget * 1024**2,
         "highlight_time_scale": args.highlight_time_scale,
+        "record_trace": Path(args.record_trace) if args.record_trace else None,
+        "record_text": args.record_text,
     }
 
 

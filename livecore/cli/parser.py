@@ -287,6 +287,14 @@ def _add_recording(serve: argparse.ArgumentParser) -> None:
                      default=int(env("MEDIA_BUDGET", "10240") or 10240), metavar="MB",
                      help="disk budget of the media directory; the oldest recordings are "
                      "pruned first (env LIVECORE_MEDIA_BUDGET; default 10240)")  # fmt: skip
+    rec.add_argument("--record-trace", type=Path, default=env("RECORD_TRACE"), metavar="DIR",
+                     help="record each room's traffic as anonymised audience traces for "
+                     "`python -m loadtests replay` (env LIVECORE_RECORD_TRACE; "
+                     "default off)")  # fmt: skip
+    rec.add_argument("--record-text", action="store_true",
+                     default=env("RECORD_TEXT", "") in ("1", "true", "yes"),
+                     help="keep comment texts in recorded traces (default: lengths only; "
+                     "env LIVECORE_RECORD_TEXT=1)")  # fmt: skip
     rec.add_argument("--highlight-time-scale", type=float, default=1.0, metavar="X",
                      help="benchmarks only: the highlight detector reads stream time × X, for "
                      "an audience trace replayed X times faster; clips are cut at the "

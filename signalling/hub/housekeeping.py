@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 import msgpack
 from redis.exceptions import RedisError
@@ -40,6 +41,8 @@ class Housekeeper:
         self.node = node
         self.reader = reader
         self.running = False
+        #: Told when a room leaves this node (the traffic recorder closes its trace).
+        self.on_room_idle: Callable[[str], None] = lambda room: None
 
     async def run(self) -> None:
         beat = 0
@@ -113,6 +116,7 @@ class Housekeeper:
             await stores.polls.close(room.id, poll, now)
         if is_idle(room, time.monotonic()):
             self.rooms.pop(room.id, None)
+            self.on_room_idle(room.id)
             self.reader.metrics.rooms.set(len(self.rooms))
             await stores.counters.report_viewers(room.id, node_id, 0, now)
             await self.reader.unsubscribe(room.id)

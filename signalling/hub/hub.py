@@ -33,6 +33,7 @@ from signalling.hub.housekeeping import Housekeeper
 from signalling.hub.joins import Joiner
 from signalling.hub.room import LocalRoom
 from signalling.hub.ticker import Ticker
+from signalling.hub.traffic import NoTraffic, TrafficRecorder
 
 log = logging.getLogger("livecore.hub")
 
@@ -55,6 +56,13 @@ class Hub:
         )
         self.housekeeper = Housekeeper(self.rooms, self.node, self.reader)
         self.joiner = Joiner(self.node, ctx.secret, self.reader, ctx.metrics)
+        s = ctx.settings
+        self.traffic: NoTraffic = (
+            TrafficRecorder(s.record_trace, ctx.clock, keep_text=s.record_text)
+            if s.record_trace is not None
+            else NoTraffic()
+        )
+        self.housekeeper.on_room_idle = self.traffic.room_idle
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -80,6 +88,7 @@ class Hub:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.reader.aclose()
+        await self.traffic.aclose()
 
     # -- the Channel of every websocket ------------------------------------------------
 
@@ -88,8 +97,13 @@ class Hub:
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         await self.joiner.join(conn, hello)
+        if conn.context is not None and conn.claims is not None and not conn.closing:
+            resumed = hello.fields.get("since") is not None
+            self.traffic.joined(conn.room_id, conn.claims, conn.community, resumed)
 
     def leave(self, conn: HubConnection) -> None:
+        if conn.room is not None and conn.claims is not None:
+            self.traffic.left(conn.room_id, conn.claims, conn.community)
         self.joiner.leave(conn)
 
     @property
@@ -103,6 +117,7 @@ class Hub:
         assert ctx is not None, "messages are handled only after the hello"
         try:
             await routes.dispatch(ctx, message)
+            self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)
         except LivecoreError as err:
             conn.fail(err, message)
         except (RedisError, OSError, TimeoutError) as exc:

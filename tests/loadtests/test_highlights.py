@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from livecore.audience.trace import Label, write_trace
 from loadtests.highlights import write_communities
 from loadtests.highlightscore import Window, offline, pooled, score, score_by_kind
 from loadtests.synth import SynthConfig, generate
-from loadtests.trace import Label, write_trace
 from tests.helpers import ROOT
 
 KEYS = {"labelled", "detected", "precision", "recall", "clip_ready_delay_s", "clip_cut_speed_x",

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import redis.asyncio
 
+from livecore.audience.recorder import TraceRecorder
+from livecore.audience.trace import Kind, read_trace, write_trace
 from loadtests.export import export_room
-from loadtests.recorder import TraceRecorder
 from loadtests.synth import SynthConfig, generate
-from loadtests.trace import Kind, read_trace, write_trace
 from tests.helpers import ROOT, Node
 
 REPLAYED = ("join", "leave", "comment", "like", "vote", "group_join", "group_leave",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from livecore.audience.trace import HOST, Kind, read_trace
 from loadtests.replay import SAMPLE_TRACE
 from loadtests.synth import SynthConfig, generate
-from loadtests.trace import HOST, Kind, read_trace
 
 SMALL = SynthConfig(duration_s=240, peak_viewers=60, seed=7)
 

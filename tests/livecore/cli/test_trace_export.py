@@ -8,9 +8,9 @@ import msgpack
 import pytest
 import redis.asyncio
 
+from livecore.audience.trace import Kind, read_trace
 from livecore.cli.commands import main
 from livecore.store.bus import Bus
-from loadtests.trace import Kind, read_trace
 
 
 async def test_export_writes_the_rooms_talkers(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from livecore.audience.recorder import TraceRecorder
+from livecore.audience.trace import HOST, Kind, read_trace
 from livecore.clock import ManualClock
-from loadtests.recorder import TraceRecorder
-from loadtests.trace import HOST, Kind, read_trace
 
 
 def test_records_anonymously(tmp_path: Path) -> None:

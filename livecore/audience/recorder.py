@@ -2,7 +2,7 @@
 
 A ``TraceRecorder`` is given what happens in one room as it happens —
 ``record(kind, user, community=..., value=...)`` — and writes it as a trace
-(``loadtests.trace``) into a directory. It is sans-I/O until ``close()`` /
+(``livecore.audience.trace``) into a directory. It is sans-I/O until ``close()`` /
 rotation, does no network I/O and never blocks the event loop for long (a
 flush writes one bounded file):
 
@@ -25,10 +25,11 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 from pathlib import Path
 
+from livecore.audience.trace import HOST, Event, Kind, Trace, write_trace
 from livecore.clock import Clock, SystemClock
-from loadtests.trace import HOST, Event, Kind, Trace, write_trace
 
 
 class TraceRecorder:
@@ -44,6 +45,7 @@ class TraceRecorder:
         max_events: int = 500_000,
         max_seconds: float = 4 * 3600,
         max_files: int = 24,
+        write: Callable[[Path, Trace], object] = write_trace,
     ) -> None:
         self.directory = directory
         self.room = room
@@ -59,6 +61,8 @@ class TraceRecorder:
         self.files: list[Path] = []
         self.dropped = 0
         self.closed = False
+        #: Writes one finished file; the server passes one that runs in a thread.
+        self._write = write
 
     def _client(self, user: str, host: bool) -> int:
         if host:
@@ -127,7 +131,8 @@ class TraceRecorder:
                       meta={"room": self.room, "started_at": round(start),
                             "text_kept": self.keep_text, "part": len(self.files) + 1})  # fmt: skip
         path = self.directory / f"{self.room}-{int(self._started)}-{len(self.files) + 1}.lctrace"
-        self.files.append(write_trace(path, trace))
+        self._write(path, trace)
+        self.files.append(path)
         return path
 
     def close(self) -> list[Path]:

@@ -8,7 +8,7 @@ from pathlib import Path
 import msgpack
 import pytest
 
-from loadtests.trace import Event, Kind, Label, Trace, TraceError, read_trace, write_trace
+from livecore.audience.trace import Event, Kind, Label, Trace, TraceError, read_trace, write_trace
 
 
 def sample() -> Trace:
