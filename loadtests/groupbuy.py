@@ -278,7 +278,8 @@ def main(argv: list[str]) -> int:
             _run(cluster, args.users, args.communities, args.duration, args.rate, args.plot)
         )
     else:
-        with local_cluster(args.nodes) as cluster:
+        names = [f"c{i}" for i in range(args.communities)]
+        with local_cluster(args.nodes, communities=names) as cluster:
             try:
                 import uvloop
 

@@ -9,6 +9,7 @@ talks to running nodes instead (the token secret then comes from
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import secrets
 import signal
@@ -84,11 +85,29 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
     raise RuntimeError(f"node {url} not healthy within {timeout:.0f} s")
 
 
+def communities_file(directory: Path, names: list[str]) -> Path:
+    """A ``--communities`` file registering ``names`` (placed on a grid in Hangzhou)."""
+    rows = [{"id": name, "name": f"小区 {i + 1}", "lat": 30.25 + 0.01 * (i // 10),
+             "lng": 120.10 + 0.01 * (i % 10), "radius_m": 300}
+            for i, name in enumerate(names)]  # fmt: skip
+    path = directory / "communities.json"
+    path.write_text(json.dumps({"communities": rows}, ensure_ascii=False), encoding="utf-8")
+    return path
+
+
 @contextlib.contextmanager
-def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
-    """Start a Valkey and ``nodes`` nodes on loopback; yields a :class:`Cluster`."""
+def local_cluster(
+    nodes: int, extra_args: list[str] | None = None, *, communities: list[str] | None = None
+) -> Any:
+    """Start a Valkey and ``nodes`` nodes on loopback; yields a :class:`Cluster`.
+
+    ``communities``: compound ids the nodes register at start (a group join is
+    accepted only for a community in the registry)."""
     secret = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="livecore-load-") as tmp:
+        extra_args = list(extra_args or [])
+        if communities:
+            extra_args += ["--communities", str(communities_file(Path(tmp), communities))]
         store = EmbeddedValkey(Path(tmp) / "valkey", tcp_port=free_port())
         store.start()
         assert store.process is not None

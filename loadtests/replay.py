@@ -262,7 +262,7 @@ def main(argv: list[str]) -> int:
             cluster = target_cluster(args.urls, allow_remote=args.allow_remote)
             result, series = run_loop(lambda: go(cluster, False))
         else:
-            with local_cluster(args.nodes) as cluster:
+            with local_cluster(args.nodes, communities=trace.communities) as cluster:
                 result, series = run_loop(lambda: go(cluster, True))
     except (RuntimeError, TimeoutError, OSError, ConnectionError) as exc:
         log(f"replay: FAILED: {type(exc).__name__}: {exc}")
