@@ -13,7 +13,7 @@ import {
 import { act, channel, me, room, token, ui } from "/static/hostctx.js";
 import {
   durationOptions, loadGuests, openGroupbuy, openPoll, optionButtons, optionInput, pinProduct,
-  pinTestimonial, pinTrace, previewReadings, renderPolls, setCommission, setGuests, tierButtons, tierInput,
+  pinBatch, pinTestimonial, pinTrace, previewReadings, renderPolls, setCommission, setGuests, tierButtons, tierInput,
 } from "/static/hostforms.js";
 
 const MUTE_S = 600;
@@ -264,6 +264,7 @@ function start() {
   $("#gb-form").addEventListener("submit", openGroupbuy);
   $("#product-form").addEventListener("submit", pinProduct);
   $("#trace-form").addEventListener("submit", pinTrace);
+  $("#batch-form").addEventListener("submit", pinBatch);
   $("#tc-readings").addEventListener("input", previewReadings);
   $("#testimonial-form").addEventListener("submit", pinTestimonial);
   $("#commission-form").addEventListener("submit", setCommission);

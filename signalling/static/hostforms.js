@@ -104,6 +104,15 @@ export async function pinTrace(ev) {
   });
 }
 
+/** One tap: a registered batch (一键溯源) becomes the room's trace card, its readings live. */
+export async function pinBatch(ev) {
+  ev.preventDefault();
+  await act(ev.submitter, "batch_pin", { batch: $("#bp-batch").value.trim() }, () => {
+    toast(t("host.batch.pinned"), "ok");
+    $("#batch-form").reset();
+  });
+}
+
 export function previewReadings() {
   const readings = readingsFrom($("#tc-readings").value.trim());
   fill($("#tc-preview"), readings && readings.length ? sparkline(readings, { label: "preview" }) : null);
