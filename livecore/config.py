@@ -72,6 +72,10 @@ class Settings:
     #: ``--record-trace DIR``: record the room channel's traffic as audience traces
     #: (anonymised; comment texts only with ``record_text``). None: off.
     record_trace: Path | None = None
+    #: Seconds a room stays live after its host's stream ended (a phone reconnecting).
+    end_grace_s: float = 60.0
+    #: Seconds an ended room's keys are kept before they are removed.
+    room_retention_s: int = 7 * 24 * 3600
     record_text: bool = False
 
     def check(self) -> None:
@@ -91,6 +95,8 @@ class Settings:
             ("--record-window", self.record_window_s, 30, 24 * 3600),
             ("--media-budget", self.media_budget_bytes // 1024**2, 16, 100 * 1024**2),
             ("--highlight-time-scale", self.highlight_time_scale, 1, 20),
+            ("--end-grace", self.end_grace_s, 0, 3600),
+            ("--room-retention", self.room_retention_s, 60, 365 * 24 * 3600),
         ]
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:

@@ -117,6 +117,7 @@ class EventType(StrEnum):
     COSTREAM_DECLINED = "costream_declined"
     COSTREAM_ENDED = "costream_ended"
     CLIP_READY = "clip_ready"
+    ROOM_ENDED = "room_ended"
 
 
 @dataclass(frozen=True, slots=True)

@@ -42,6 +42,7 @@ from signalling import (
 )
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
+from signalling.lifecycle import RoomLifecycle
 from signalling.mediaplane import MediaPlane
 from signalling.metrics import Metrics
 from signalling.orders import OrderForwarder
@@ -62,6 +63,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/rooms", rooms_api.create_room, methods=["POST"]),
         Route("/api/rooms", rooms_api.list_rooms, methods=["GET"]),
         Route("/api/rooms/{room}", rooms_api.get_room, methods=["GET"]),
+        Route("/api/rooms/{room}/end", rooms_api.end_room, methods=["POST"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
         Route("/whip/{room}", whip.whip_post, methods=["POST"]),
@@ -173,6 +175,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         hub.node.moments = recording  # the audience's engagement feeds the highlights
         hub.node.batches = tracing.for_node(app.state.ctx)
         recording.start()
+        lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
+        lifecycle.start()
         media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
@@ -187,6 +191,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         finally:
             if forwarder is not None:
                 await forwarder.stop()
+            await lifecycle.stop()
             await media.stop()
             await recording.stop()
             await hub.stop()

@@ -35,6 +35,7 @@ from media.sessions import PublisherSession, ViewerSession, accept_publisher, ac
 from signalling.context import NodeContext
 
 if TYPE_CHECKING:
+    from signalling.lifecycle import RoomLifecycle
     from signalling.recording import RecordingPlane
 
 log = logging.getLogger("livecore.media")
@@ -68,6 +69,8 @@ class MediaPlane:
         self._task: asyncio.Task[None] | None = None
         #: Records hosts' streams (HLS, replay, clips); set by the app.
         self.recording: RecordingPlane | None = None
+        #: Told when the host's stream starts and ends (the room ends after a grace).
+        self.lifecycle: RoomLifecycle | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -113,6 +116,8 @@ class MediaPlane:
         await self._announce(room, claims.user)
         if claims.role is tokens.Role.HOST:
             await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
+            if self.lifecycle is not None:
+                self.lifecycle.host_live(room)
             if self.recording is not None:
                 self.recording.stream_started(room, session)
         await self._event(room, {"t": "stream_started", "user": claims.user,
@@ -133,6 +138,9 @@ class MediaPlane:
             if origin is not None and origin.node == self.ctx.settings.node_id:
                 if await self.store.withdraw(room, user, origin):
                     await self._event(room, {"t": "stream_ended", "user": user, "reason": "ended"})
+                    meta = await self.ctx.rooms.get(room)
+                    if self.lifecycle is not None and meta is not None and meta.host == user:
+                        self.lifecycle.host_gone(room)
             if await self.store.end(room, user):
                 await self._event(room, {"t": "costream_ended", "user": user})
 

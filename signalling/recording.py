@@ -32,7 +32,6 @@ from redis.exceptions import RedisError
 
 from livecore.config import media_root
 from livecore.highlights import DetectorParams
-from livecore.rooms import RoomStatus
 from livecore.store.clips import ClipStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
@@ -191,9 +190,6 @@ class RecordingPlane:
         if service is not None:
             await service.close()
         await self._build_replay(room, recording)
-        if room not in self.live:
-            with contextlib.suppress(RedisError, OSError):
-                await self.ctx.rooms.set_status(room, RoomStatus.ENDED.value)
 
     async def _build_replay(self, room: str, recording: Recording) -> None:
         full = recording.full_path

@@ -38,6 +38,19 @@ async def get_room(request: Request) -> Response:
     return JSONResponse(room.public())
 
 
+async def end_room(request: Request) -> Response:
+    """``POST /api/rooms/{room}/end`` (the room's host, or admin): the live ends now."""
+    limit_writes(request)
+    room_id = request.path_params["room"]
+    if not tokens.valid_id(room_id):
+        raise LivecoreError(ErrorCode.INVALID_FIELD, "room: not a valid room id")
+    authorize(request, room=room_id, roles=CREATORS)
+    done = await request.app.state.lifecycle.end(room_id)
+    if done == -1:
+        raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")
+    return JSONResponse({"ended": True, "already": done == 0})
+
+
 async def list_rooms(request: Request) -> Response:
     """``GET /api/rooms``: the 50 most recently created rooms."""
     node = ctx(request)

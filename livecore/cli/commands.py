@@ -38,6 +38,8 @@ def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
         "highlight_time_scale": args.highlight_time_scale,
         "record_trace": Path(args.record_trace) if args.record_trace else None,
         "record_text": args.record_text,
+        "end_grace_s": args.end_grace,
+        "room_retention_s": args.room_retention,
     }
 
 

@@ -287,6 +287,15 @@ def _add_recording(serve: argparse.ArgumentParser) -> None:
                      default=int(env("MEDIA_BUDGET", "10240") or 10240), metavar="MB",
                      help="disk budget of the media directory; the oldest recordings are "
                      "pruned first (env LIVECORE_MEDIA_BUDGET; default 10240)")  # fmt: skip
+    rec.add_argument("--end-grace", type=float, default=float(env("END_GRACE", "60") or 60),
+                     metavar="SECONDS",
+                     help="a room ends this long after its host's stream ended, unless the "
+                     "host is back (env LIVECORE_END_GRACE; default 60)")  # fmt: skip
+    rec.add_argument("--room-retention", type=int,
+                     default=int(env("ROOM_RETENTION", str(7 * 24 * 3600)) or 604800),
+                     metavar="SECONDS",
+                     help="an ended room's keys are removed this long after it ended "
+                     "(env LIVECORE_ROOM_RETENTION; default 7 days)")  # fmt: skip
     rec.add_argument("--record-trace", type=Path, default=env("RECORD_TRACE"), metavar="DIR",
                      help="record each room's traffic as anonymised audience traces for "
                      "`python -m loadtests replay` (env LIVECORE_RECORD_TRACE; "

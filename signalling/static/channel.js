@@ -499,6 +499,9 @@ export class RoomChannel extends Emitter {
           changed.add("streams");
         }
         break;
+      case "room_ended":
+        if (m.meta) { m.meta = { ...m.meta, status: "ended" }; changed.add("meta"); }
+        break;
       default: break;
     }
     if (live) this.emit("event", ev);

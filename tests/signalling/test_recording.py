@@ -49,7 +49,8 @@ def clips() -> list[EncodedClip]:
 
 @pytest.fixture
 def rec_node(tmp_path: Path, redis_url: str) -> AsyncIterator[Node]:
-    node = Node(tmp_path / "node", redis_url=redis_url, extra_args=["--record-segment", "3"])
+    node = Node(tmp_path / "node", redis_url=redis_url,
+                extra_args=["--record-segment", "3", "--end-grace", "1"])  # fmt: skip
     node.start()
     create_room(node.url)
     yield node  # type: ignore[misc]
