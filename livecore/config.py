@@ -51,6 +51,8 @@ class Settings:
     orders_webhook_secret: str | None = None
     #: Addresses ICE gathers host candidates on (None: every interface).
     ice_addresses: tuple[str, ...] | None = ("127.0.0.1",)
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client (none: the peer is).
+    trusted_proxies: tuple[str, ...] = ()
     #: WHIP + WHEP sessions (and cascade pulls) one node holds at most.
     media_max_sessions: int = 500
     #: KOCs on air with the host at once.

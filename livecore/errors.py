@@ -27,6 +27,8 @@ class ErrorCode(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     TOKEN_WRONG_ROOM = "token_wrong_room"
     TOKEN_WRONG_ROLE = "token_wrong_role"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_REVOKED = "token_revoked"
     RATE_LIMITED = "rate_limited"
     BAD_MESSAGE = "bad_message"
     UNKNOWN_TYPE = "unknown_type"
@@ -89,6 +91,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.TOKEN_WRONG_ROOM: 403,
     ErrorCode.TOKEN_WRONG_ROLE: 403,
+    ErrorCode.TOKEN_NOT_YET_VALID: 401,
+    ErrorCode.TOKEN_REVOKED: 401,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.BAD_MESSAGE: 400,
     ErrorCode.UNKNOWN_TYPE: 400,

@@ -8,7 +8,9 @@ Rules:
 - the signature must verify with the server's secret (``token_bad_signature``);
 - ``exp`` must lie in the future (``token_expired``);
 - the room claim must match the room acted on, ``"*"`` matching any room
-  (``token_wrong_room``) — only admin tokens should be minted with ``"*"``;
+  (``token_wrong_room``) — and ``"*"`` is honoured for admin tokens only;
+- ``nbf`` (when present) must not lie in the future and ``iat`` not more than
+  ``CLOCK_SKEW_S`` ahead of the clock (``token_not_yet_valid``);
 - the role must be one the action allows (``token_wrong_role``).
 """
 
@@ -29,6 +31,8 @@ ALGORITHM = "HS256"
 ANY_ROOM = "*"
 #: Longest lifetime a minted token may have (30 days).
 MAX_TTL_S = 30 * 24 * 3600
+#: How far ahead of our clock an issuer's clock may run (``iat``/``nbf``).
+CLOCK_SKEW_S = 60
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -65,7 +69,9 @@ class Claims:
         """True when this token may act in ``room``."""
         if self.batch is not None:
             return False
-        return self.room == ANY_ROOM or self.room == room
+        if self.room == ANY_ROOM:
+            return self.role is Role.ADMIN
+        return self.room == room
 
 
 def valid_id(value: str) -> bool:
@@ -150,6 +156,14 @@ def verify(
     except jwt.PyJWTError as exc:
         raise _fail(ErrorCode.TOKEN_MALFORMED, f"token is not a livecore token: {exc}") from None
     claims = _claims_from(payload)
+    for name in ("nbf", "iat"):
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail(ErrorCode.TOKEN_MALFORMED, f"token {name} claim is not a number")
+        if value > now + CLOCK_SKEW_S:
+            raise _fail(ErrorCode.TOKEN_NOT_YET_VALID, f"token is not valid before {int(value)}")
     if claims.expires_at <= now:
         raise _fail(ErrorCode.TOKEN_EXPIRED, f"token expired at {claims.expires_at} (Unix time)")
     if room is not None and not claims.allows_room(room):

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
@@ -195,6 +196,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         exception_handlers={
             LivecoreError: http_boundary.on_livecore_error,
             HTTPException: http_boundary.on_http_exception,
+            RedisError: http_boundary.on_store_error,
             Exception: http_boundary.on_unexpected,
         },
     )

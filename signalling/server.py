@@ -85,6 +85,10 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         access_log=settings.log_level == "debug",
         timeout_graceful_shutdown=5,
         server_header=False,
+        # X-Forwarded-For only from configured proxies: from anyone else it
+        # would let a client pick its own rate-limit key.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or "",
     )
     server = _Server(config)
 

@@ -56,6 +56,7 @@ def _serve(args: argparse.Namespace) -> int:
         orders_webhook=args.orders_webhook,
         orders_webhook_secret=args.orders_webhook_secret,
         ice_addresses=_ice_addresses(args.ice_address),
+        trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
         comment_max_chars=args.comment_max_chars,
@@ -89,6 +90,12 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     values = flags or (env("ICE_ADDRESSES") or "127.0.0.1").split(",")
     values = [v.strip() for v in values if v.strip()]
     return None if "all" in values else tuple(values)
+
+
+def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
+    """--trusted-proxy values (or the env list): peers whose X-Forwarded-For counts."""
+    values = flags or (env("TRUSTED_PROXIES") or "").split(",")
+    return tuple(v.strip() for v in values if v.strip())
 
 
 def _token(args: argparse.Namespace) -> int:

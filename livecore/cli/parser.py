@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Location headers (env LIVECORE_PUBLIC_URL; default http://HOST:PORT)",
     )
     serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For is believed, repeatable "
+        "(env LIVECORE_TRUSTED_PROXIES, comma-separated; default none: the peer "
+        "address is the client)",
+    )
+    serve.add_argument(
         "--log-level",
         default=env("LOG_LEVEL", "info"),
         choices=LOG_LEVELS,
