@@ -29,6 +29,7 @@ from livecore.fields import (
     optional_text,
     text,
 )
+from livecore.tokens import valid_id
 
 SUBPROTOCOL = "livecore.v1"
 #: Largest client frame the server reads; bigger ones close the connection (1009).
@@ -150,10 +151,6 @@ def decode(frame: bytes) -> Message:
     kind = data.pop("t", None)
     if not isinstance(kind, str):
         raise LivecoreError(ErrorCode.BAD_MESSAGE, "missing message type 't'")
-    try:
-        mtype = ClientType(kind)
-    except ValueError:
-        raise LivecoreError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}") from None
     request_id = data.pop("id", None)
     if request_id is not None and (
         not isinstance(request_id, int)
@@ -161,6 +158,12 @@ def decode(frame: bytes) -> Message:
         or not 0 <= request_id < 2**53
     ):
         raise invalid("id", "request id must be an integer 0..2^53")
+    try:
+        mtype = ClientType(kind)
+    except ValueError:
+        err = LivecoreError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+        err.request_id = request_id
+        raise err from None
     check = _CHECKS[mtype]
     try:
         unknown = set(data) - check.fields
@@ -188,7 +191,13 @@ def _hello(d: dict[str, Any]) -> None:
 
 
 def _comment(d: dict[str, Any]) -> None:
-    text(d, "text", 500)  # the room's own limit (default 200) is checked by the hub
+    # Only a string here: the room's own limit (and blankness, invisible
+    # characters included) is checked by the hub's CommentRules, whose error
+    # names that limit; the frame size bounds the text meanwhile.
+    value = d.get("text")
+    if not isinstance(value, str):
+        raise invalid("text", "required, a string")
+    d["text"] = value.strip()
     optional_text(d, "cid", 64)
 
 
@@ -224,7 +233,8 @@ def _offset(d: dict[str, Any]) -> None:
 
 
 def _mute(d: dict[str, Any]) -> None:
-    text(d, "user", 64)
+    if not valid_id(text(d, "user", 64)):
+        raise invalid("user", "1-64 characters of A-Z a-z 0-9 _ . : -")
     integer(d, "duration_s", 10, 7 * 24 * 3600)
 
 

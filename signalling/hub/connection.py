@@ -171,13 +171,16 @@ class HubConnection(asyncio.Protocol):
         if self.claims is None:
             self._first_message(data)
             return
-        if not self.bucket.allow(self.loop.time()):
-            self.fail(LivecoreError(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
-            return
         try:
             message = wire.decode(data)
         except LivecoreError as err:
             self.fail(err)
+            return
+        if not self.bucket.allow(self.loop.time()):
+            # decoded first (bounded by the frame size) so the error names the request
+            self.fail(
+                LivecoreError(ErrorCode.RATE_LIMITED, "too many messages; slow down"), message
+            )
             return
         if message.type is wire.ClientType.HELLO:
             self.fail(LivecoreError(ErrorCode.BAD_MESSAGE, "hello was already sent"), message)

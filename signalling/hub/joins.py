@@ -33,8 +33,10 @@ MAX_CONNECTIONS = 60_000
 def check_hello(secret: bytes, token: str, *, now: float, room: str) -> tokens.Claims:
     """The claims of a hello's token for ``room``; admin tokens do not join. Pure."""
     claims = tokens.verify(secret, token, now=now, room=room)
-    if claims.role is tokens.Role.ADMIN:
-        raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "admin tokens do not join rooms")
+    if claims.role in (tokens.Role.ADMIN, tokens.Role.DEVICE):
+        raise LivecoreError(
+            ErrorCode.TOKEN_WRONG_ROLE, f"{claims.role.value} tokens do not join rooms"
+        )
     return claims
 
 
@@ -147,6 +149,8 @@ class Joiner:
         if not can_recover(since, head.epoch, head.offset, head.first):
             return False
         offset = int(since["offset"])
+        if head.offset - offset > MAX_RECOVER:  # the docs promise a snapshot past it
+            return False
         for _ in range(40):  # the client may be ahead of this node by a few events
             if offset <= room.flushed:
                 break
