@@ -32,6 +32,7 @@ from livecore.store.media import Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
+from signalling.background import BackgroundTasks
 from signalling.context import NodeContext
 
 if TYPE_CHECKING:
@@ -39,6 +40,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
+#: Seconds a WHIP session has to complete ICE and DTLS before it is rolled back.
+CONNECT_TIMEOUT_S = 10.0
+CONNECT_POLL_S = 0.05
 PULL_TOKEN_TTL_S = 300
 
 
@@ -66,6 +70,11 @@ class MediaPlane:
         self._pulled_from: dict[tuple[str, str], Origin] = {}
         self._pulling: dict[tuple[str, str], asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Publisher sessions whose connection came up (announced to the room).
+        self._live: set[str] = set()
+        #: Publisher sessions waiting for their connection, by id.
+        self._connecting: dict[str, asyncio.Task[None]] = {}
+        self._tasks = BackgroundTasks(log)
         #: Records hosts' streams (HLS, replay, clips); set by the app.
         self.recording: RecordingPlane | None = None
 
@@ -75,6 +84,7 @@ class MediaPlane:
         self._task = asyncio.get_running_loop().create_task(self._beat(), name="media-beat")
 
     async def stop(self) -> None:
+        await self._tasks.cancel_all()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -99,33 +109,58 @@ class MediaPlane:
                 ErrorCode.NOT_ACCEPTED, "the host has not accepted a co-stream from you"
             )
         self._check_capacity()
-        previous = self.publishers.pop((room, claims.user), None)
-        if previous is not None:
-            await previous.close()  # a new WHIP session replaces the old one
         try:
             answer, session = await accept_publisher(
                 offer, config=self.config, clock=self.ctx.clock, on_close=self._publisher_closed
             )
         except NegotiationError as exc:
+            # A refused offer changes nothing: a live session of this user stays live.
             raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+        key = (room, claims.user)
+        previous = self.publishers.get(key)
         self.entries[session.id] = Entry(room, "whip", claims.user, session)
-        self.publishers[(room, claims.user)] = session
-        await self._announce(room, claims.user)
-        if claims.role is tokens.Role.HOST:
-            await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
-            if self.recording is not None:
-                self.recording.stream_started(room, session)
-        await self._event(room, {"t": "stream_started", "user": claims.user,
-                                 "role": claims.role.value})  # fmt: skip
+        self.publishers[key] = session
+        if previous is not None:
+            await previous.close()  # the new WHIP session replaces the old one
+        self._connecting[session.id] = self._tasks.spawn(
+            self._go_live(room, claims.role, claims.user, session), name=f"whip-{session.id[:8]}"
+        )
         return answer, session.id
+
+    async def _go_live(
+        self, room: str, role: tokens.Role, user: str, session: PublisherSession
+    ) -> None:
+        """Announce the stream once its connection is up; roll it back if ICE never
+        completes within ``CONNECT_TIMEOUT_S`` (nothing was said to the room)."""
+        try:
+            deadline = self.ctx.clock.monotonic() + CONNECT_TIMEOUT_S
+            while session.connection_state != "connected":
+                if session.closed or self.ctx.clock.monotonic() > deadline:
+                    await session.close()
+                    return
+                await asyncio.sleep(CONNECT_POLL_S)
+            if self.publishers.get((room, user)) is not session:
+                return
+            self._live.add(session.id)
+            await self._announce(room, user)
+            if role is tokens.Role.HOST:
+                await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
+                if self.recording is not None:
+                    self.recording.stream_started(room, session)
+            await self._event(room, {"t": "stream_started", "user": user, "role": role.value})
+        finally:
+            self._connecting.pop(session.id, None)
 
     def _publisher_closed(self, session: PublisherSession) -> None:
         entry = self.entries.pop(session.id, None)
+        was_live = session.id in self._live
+        self._live.discard(session.id)
         if entry is None:
             return
         if self.publishers.get((entry.room, entry.user)) is session:
             del self.publishers[(entry.room, entry.user)]
-            asyncio.get_running_loop().create_task(self._withdraw(entry.room, entry.user))
+            if was_live:
+                self._tasks.spawn(self._withdraw(entry.room, entry.user), name="whip-withdraw")
 
     async def _withdraw(self, room: str, user: str) -> None:
         with contextlib.suppress(RedisError, OSError):
@@ -230,8 +265,9 @@ class MediaPlane:
         while True:
             await asyncio.sleep(BEAT_S)
             try:
-                for room, user in list(self.publishers):
-                    await self._announce(room, user)
+                for (room, user), session in list(self.publishers.items()):
+                    if session.id in self._live:  # not before its ICE completed
+                        await self._announce(room, user)
                 for (room, user), session in list(self.pulled.items()):
                     await self._check_origin(room, user, session)
                 for room in list(self.rooms):
