@@ -17,6 +17,7 @@ Rules:
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -64,6 +65,8 @@ class Claims:
     #: A device token scoped to one traceability batch (claim ``bat``): valid for
     #: that batch's readings only, never for a room.
     batch: str | None = None
+    #: The token's id (claim ``jti``), for revocation; None on tokens minted without.
+    token_id: str | None = None
 
     def allows_room(self, room: str) -> bool:
         """True when this token may act in ``room``."""
@@ -109,6 +112,7 @@ def mint(
         "room": room,
         "iat": issued,
         "exp": issued + ttl_s,
+        "jti": secrets.token_urlsafe(9),
     }
     if community is not None:
         payload["cty"] = community
@@ -186,6 +190,9 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     room, user, exp = payload.get("room"), payload.get("sub"), payload.get("exp")
     community = payload.get("cty")
     batch = payload.get("bat")
+    token_id = payload.get("jti")
+    if token_id is not None and (not isinstance(token_id, str) or not 1 <= len(token_id) <= 64):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token jti claim is not a string of 1-64")
     if not isinstance(room, str) or not (room == ANY_ROOM or valid_id(room)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token has no valid room claim")
     if not isinstance(user, str) or not valid_id(user):
@@ -196,7 +203,10 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
     if batch is not None and (not isinstance(batch, str) or not valid_id(batch)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token bat (batch) claim is not a valid id")
-    return Claims(role=role, room=room, user=user, expires_at=exp, community=community, batch=batch)
+    return Claims(
+        role=role, room=room, user=user, expires_at=exp, community=community, batch=batch,
+        token_id=token_id,
+    )  # fmt: skip
 
 
 def bearer(header: str | None) -> str | None:

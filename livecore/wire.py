@@ -50,6 +50,9 @@ class CloseCode(IntEnum):
     ROOM_NOT_FOUND = 4004
     SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
     RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
+    TOKEN_EXPIRED = (
+        4003  # the session's token expired: reconnect (or refresh in time) with a new one
+    )
     TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse
 
 
@@ -57,6 +60,7 @@ class ClientType(StrEnum):
     """Messages a client may send (after ``hello``); roles are checked by the hub."""
 
     HELLO = "hello"
+    TOKEN = "token"
     COMMENT = "comment"
     LIKE = "like"
     VOTE = "vote"
@@ -190,6 +194,10 @@ def _hello(d: dict[str, Any]) -> None:
         integer(since, "offset", 0, 2**62)
 
 
+def _token(d: dict[str, Any]) -> None:
+    text(d, "token", 2048)
+
+
 def _comment(d: dict[str, Any]) -> None:
     # Only a string here: the room's own limit (and blankness, invisible
     # characters included) is checked by the hub's CommentRules, whose error
@@ -302,6 +310,7 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.POLL_OPEN: _Check(frozenset({"question", "options", "duration_s"}), _poll_open),
     ClientType.POLL_CLOSE: _Check(frozenset({"poll"}), _poll_close),
     ClientType.DELETE_COMMENT: _Check(frozenset({"offset"}), _offset),
+    ClientType.TOKEN: _Check(frozenset({"token"}), _token),
     ClientType.MUTE: _Check(frozenset({"user", "duration_s"}), _mute),
     ClientType.PIN_QUESTION: _Check(frozenset({"offset"}), _offset),
     ClientType.ANSWER_QUESTION: _Check(frozenset({"offset"}), _offset),

@@ -100,6 +100,7 @@ class HubConnection(asyncio.Protocol):
         rate = self.hub.settings.ws_message_rate
         self.bucket = TokenBucket(rate, rate * 2, rate * 2, self.loop.time())
         self._timer: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- asyncio.Protocol ------------------------------------------------------
@@ -129,6 +130,8 @@ class HubConnection(asyncio.Protocol):
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         for task in self._tasks:
             task.cancel()
         self.hub.leave(self)
@@ -221,6 +224,15 @@ class HubConnection(asyncio.Protocol):
             self.paused = False
         if not task.cancelled() and task.exception() is not None:
             log.error("handler failed", exc_info=task.exception())
+
+    def arm_expiry(self, seconds: float) -> None:
+        """Close (4003) when the session's token expires, ``seconds`` from now."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = self.loop.call_later(max(0.0, seconds), self._token_expired)
+
+    def _token_expired(self) -> None:
+        self.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
 
     def _hello_timeout(self) -> None:
         if self.claims is None and not self.joining:

@@ -38,7 +38,13 @@ class Peer(Member, Protocol):
     #: Communities offered by the last ``locate`` outside every community.
     nearby: list[str]
 
+    claims: Claims | None
+
     def send(self, payload: bytes) -> bool: ...
+
+    def arm_expiry(self, seconds: float) -> None:
+        """Close the connection (4003) in ``seconds``, replacing an earlier timer."""
+        ...
 
     def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None: ...
 
@@ -120,6 +126,8 @@ class Services:
     stores: Stores
     settings: Settings
     clock: Clock
+    #: The token secret (a refreshed token is verified by its handler).
+    secret: bytes = b""
     rules: CommentRules = field(init=False)
     comment_limits: KeyedLimiter = field(init=False)
     #: Group-buy specs by (room, group buy), bounded by MAX_SPECS.

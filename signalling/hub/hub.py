@@ -47,7 +47,7 @@ class Hub:
         self.settings = ctx.settings
         self.metrics = ctx.metrics
         self.stores = ctx.stores
-        self.node = Services(ctx.stores, ctx.settings, ctx.clock)
+        self.node = Services(ctx.stores, ctx.settings, ctx.clock, secret=ctx.secret)
         self.rooms: dict[str, LocalRoom] = {}
         self.ticker = Ticker(self.rooms, ctx.settings, ctx.metrics)
         self.reader = BusReader(
@@ -101,6 +101,9 @@ class Hub:
         self.metrics.ws_messages_in.labels(message.type.value).inc()
         ctx = conn.context
         assert ctx is not None, "messages are handled only after the hello"
+        if ctx.claims.expires_at <= self.node.clock.time():  # the timer may lag a little
+            conn.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
+            return
         try:
             await routes.dispatch(ctx, message)
         except LivecoreError as err:

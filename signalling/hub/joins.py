@@ -72,6 +72,9 @@ class Joiner:
             conn.close(wire.CloseCode.UNAUTHORIZED, f"{err.code}: {err.message}"[:120])
             return
         try:
+            if await node.stores.revocations.is_revoked(claims):
+                conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
+                return
             meta = await node.stores.rooms.get(conn.room_id)
             if meta is None:
                 conn.close(wire.CloseCode.ROOM_NOT_FOUND, f"room {conn.room_id} does not exist")
@@ -83,6 +86,7 @@ class Joiner:
         if conn.closing:
             return
         conn.claims = claims
+        conn.arm_expiry(claims.expires_at - node.clock.time())
         conn.community = claims.community
         conn.room = room
         ctx = conn.context = Context(conn, claims, node)

@@ -160,6 +160,7 @@ VALID: list[Any] = [
         id="card-testimonial",
     ),
     pytest.param({"t": "mark"}, {}, id="mark"),
+    pytest.param({"t": "token", "token": "a.b.c"}, {"token": "a.b.c"}, id="token"),
     pytest.param({"t": "batch_pin", "batch": " B-7 "}, {"batch": "B-7"}, id="batch-pin"),
     pytest.param({"t": "batch_unpin", "batch": "B-7"}, {"batch": "B-7"}, id="batch-unpin"),
 ]
