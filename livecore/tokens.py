@@ -51,6 +51,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     #: A sensor in the field (soil probe, cold-chain logger): may only POST readings.
     DEVICE = "device"
+    #: Another node pulling one room's stream (cascade): may only POST /whep/{room}.
+    NODE = "node"
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,7 +43,17 @@ BEAT_S = 2.0
 #: Seconds a WHIP session has to complete ICE and DTLS before it is rolled back.
 CONNECT_TIMEOUT_S = 10.0
 CONNECT_POLL_S = 0.05
-PULL_TOKEN_TTL_S = 300
+#: Lifetime of a node-to-node pull credential (used once, right away).
+PULL_TOKEN_TTL_S = 60
+
+
+def pull_token(secret: bytes, node_id: str, room: str, *, now: float) -> str:
+    """The credential a node pulls ``room``'s stream with: role ``node``, that room
+    only, a minute long. It opens a WHEP session there and can do nothing else."""
+    user = "node-" + "".join(c if tokens.valid_id(c) else "-" for c in node_id)
+    return tokens.mint(
+        secret, role=tokens.Role.NODE, room=room, user=user[:64], ttl_s=PULL_TOKEN_TTL_S, now=now
+    )
 
 
 @dataclass
@@ -212,11 +222,8 @@ class MediaPlane:
             origin = await self.store.origin(room, publisher)
             if origin is None or self._stale(origin) or origin.node == self.ctx.settings.node_id:
                 raise LivecoreError(ErrorCode.STREAM_NOT_FOUND, f"{publisher!r} is not live here")
-            token = tokens.mint(
-                self.ctx.secret, role=tokens.Role.ADMIN, room=tokens.ANY_ROOM,
-                user=f"node-{self.ctx.settings.node_id}"[:64].replace(" ", "-"),
-                ttl_s=PULL_TOKEN_TTL_S,
-            )  # fmt: skip
+            token = pull_token(self.ctx.secret, self.ctx.settings.node_id, room,
+                               now=self.ctx.clock.time())  # fmt: skip
             url = f"{origin.url}/whep/{room}?publisher={publisher}"
 
             async def exchange(offer: str) -> str:

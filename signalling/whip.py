@@ -25,7 +25,7 @@ from signalling.http_boundary import authorize, ctx, read_body, require_content_
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
 PLAYERS = frozenset({tokens.Role.HOST, tokens.Role.KOC, tokens.Role.VIEWER,
-                     tokens.Role.OFFICER, tokens.Role.ADMIN})  # fmt: skip
+                     tokens.Role.OFFICER, tokens.Role.ADMIN, tokens.Role.NODE})  # fmt: skip
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",

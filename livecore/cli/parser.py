@@ -206,7 +206,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument(
         "--role",
         required=True,
-        choices=[r.value for r in tokens.Role],
+        choices=[r.value for r in tokens.Role if r is not tokens.Role.NODE],
         help="what the bearer may do: host, koc, viewer, officer or admin",
     )
     tok.add_argument(

@@ -307,3 +307,25 @@ async def test_offer_without_ice_is_not_live(media_node: Node, h264: EncodedClip
         assert "stream_started" not in with_events
     finally:
         await room.close()
+
+
+def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
+    """The node-to-node credential is role node for one room: it opens WHEP there and
+    can create no room, join no websocket, act in no other room."""
+    import time
+
+    from livecore import tokens
+    from signalling.mediaplane import PULL_TOKEN_TTL_S, pull_token
+    from tests.helpers import TEST_SECRET
+
+    value = pull_token(TEST_SECRET.encode(), "node a/1", "r1", now=time.time())
+    claims = tokens.verify(TEST_SECRET.encode(), value, now=time.time(), room="r1")
+    assert claims.role is tokens.Role.NODE and claims.room == "r1"
+    assert claims.expires_at - time.time() <= PULL_TOKEN_TTL_S
+    bearer = {"Authorization": f"Bearer {value}"}
+    made = httpx.post(f"{node.url}/api/rooms", json={"id": "r1", "title": "t", "store": "s"},
+                      headers=bearer)  # fmt: skip
+    assert made.status_code == 403 and made.json()["code"] == "token_wrong_role"
+    other = httpx.post(f"{node.url}/whep/r2", content="v=0", headers=bearer
+                       | {"Content-Type": "application/sdp"})  # fmt: skip
+    assert other.status_code == 403 and other.json()["code"] == "token_wrong_room"
