@@ -49,6 +49,8 @@ class Settings:
     #: Shop backend that receives orders (POST, HMAC-signed), and its signing secret.
     orders_webhook: str | None = None
     orders_webhook_secret: str | None = None
+    #: Accept a plain ``http://`` orders webhook (signed, but readable on the way).
+    orders_webhook_allow_http: bool = False
     #: Addresses ICE gathers host candidates on (None: every interface).
     ice_addresses: tuple[str, ...] | None = ("127.0.0.1",)
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (none: the peer is).
@@ -87,6 +89,15 @@ class Settings:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
             raise ValueError("--orders-webhook must be an http(s) URL")
+        if (
+            self.orders_webhook
+            and self.orders_webhook.startswith("http://")
+            and not self.orders_webhook_allow_http
+        ):
+            raise ValueError(
+                "--orders-webhook is plain http://: use https://, or pass "
+                "--orders-webhook-allow-http for a backend on a trusted network"
+            )
         if self.orders_webhook and not self.orders_webhook_secret:
             raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
 

@@ -100,7 +100,7 @@ def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
             for i in range(nodes):
                 port = free_port()
                 cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
-                       "--redis", f"redis://127.0.0.1:{store.tcp_port}/0",
+                       "--redis", store.tcp_url,
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
                        "--log-level", "warning", *(extra_args or [])]  # fmt: skip
                 log = open(Path(tmp) / f"node{i}.log", "wb")
@@ -112,7 +112,7 @@ def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
                 _wait_healthy(url, proc)
             yield Cluster(
                 urls, secret.encode(), [p.pid for p in procs], store.process.pid,
-                f"redis://127.0.0.1:{store.tcp_port}/0",
+                store.tcp_url,
             )  # fmt: skip
         finally:
             for proc in procs:

@@ -54,7 +54,8 @@ def _serve(args: argparse.Namespace) -> int:
         hello_timeout_s=args.hello_timeout,
         communities_file=Path(args.communities) if args.communities else None,
         orders_webhook=args.orders_webhook,
-        orders_webhook_secret=args.orders_webhook_secret,
+        orders_webhook_secret=_webhook_secret(args),
+        orders_webhook_allow_http=args.orders_webhook_allow_http,
         ice_addresses=_ice_addresses(args.ice_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
@@ -92,6 +93,18 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     return None if "all" in values else tuple(values)
 
 
+def _webhook_secret(args: argparse.Namespace) -> str | None:
+    """The orders webhook's key: --orders-webhook-secret-file, else the flag or env."""
+    path = args.orders_webhook_secret_file
+    if path is not None:
+        value = Path(path).read_text().strip()
+        if not value:
+            raise ValueError(f"--orders-webhook-secret-file {path} is empty")
+        return value
+    value: str | None = args.orders_webhook_secret
+    return value
+
+
 def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
     """--trusted-proxy values (or the env list): peers whose X-Forwarded-For counts."""
     values = flags or (env("TRUSTED_PROXIES") or "").split(",")
@@ -115,7 +128,11 @@ def _token(args: argparse.Namespace) -> int:
 def _valkey(args: argparse.Namespace) -> int:
     server = EmbeddedValkey(args.data_dir, tcp_port=args.port)
     server.start()
-    print(f"valkey ready: redis://127.0.0.1:{args.port}  ({server.url})", flush=True)
+    print(
+        f"valkey ready: {server.tcp_url}  (password in {server.dir / 'password'}; "
+        "give this URL to each node's --redis)",
+        flush=True,
+    )
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

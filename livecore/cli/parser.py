@@ -142,7 +142,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("ORDERS_WEBHOOK_SECRET"),
         metavar="SECRET",
         help="key of the webhook's X-Livecore-Signature (env LIVECORE_ORDERS_WEBHOOK_SECRET; "
-        "required with --orders-webhook)",
+        "required with --orders-webhook; prefer the env or --orders-webhook-secret-file: a "
+        "command line is visible in ps)",
+    )
+    shop.add_argument(
+        "--orders-webhook-secret-file",
+        type=Path,
+        default=env("ORDERS_WEBHOOK_SECRET_FILE"),
+        metavar="FILE",
+        help="read the webhook's signing key from FILE (env LIVECORE_ORDERS_WEBHOOK_SECRET_FILE)",
+    )
+    shop.add_argument(
+        "--orders-webhook-allow-http",
+        action="store_true",
+        default=env("ORDERS_WEBHOOK_ALLOW_HTTP") == "1",
+        help="accept a plain http:// orders webhook (default: https:// only)",
     )
     media = serve.add_argument_group("media")
     media.add_argument(

@@ -81,7 +81,7 @@ def test_store_down_is_503(tmp_path: Path) -> None:
 
     valkey = EmbeddedValkey(tmp_path / "vk", tcp_port=free_port())
     valkey.start()
-    node = Node(tmp_path / "n", redis_url=f"redis://127.0.0.1:{valkey.tcp_port}/0").start()
+    node = Node(tmp_path / "n", redis_url=valkey.tcp_url).start()
     try:
         valkey.stop()
         answer = httpx.post(f"{node.url}/api/rooms", json=BODY, headers=auth(), timeout=30)
