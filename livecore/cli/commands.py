@@ -97,12 +97,12 @@ def _webhook_secret(args: argparse.Namespace) -> str | None:
     """The orders webhook's key: --orders-webhook-secret-file, else the flag or env."""
     path = args.orders_webhook_secret_file
     if path is not None:
-        value = Path(path).read_text().strip()
-        if not value:
+        secret = Path(path).read_text().strip()
+        if not secret:
             raise ValueError(f"--orders-webhook-secret-file {path} is empty")
-        return value
-    value: str | None = args.orders_webhook_secret
-    return value
+        return secret
+    flag: str | None = args.orders_webhook_secret
+    return flag
 
 
 def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
