@@ -114,3 +114,17 @@ async def test_since_far_behind_gets_a_snapshot(fast_node: Node) -> None:
     assert first["t"] == "snapshot" and first.get("recovered") is False
     await late.close()
     await ws.close()
+
+
+async def test_repeated_costream_request_makes_one_event(connect: Any) -> None:
+    """Only a new co-stream request becomes a costream_requested event."""
+    host = await connect("host", "host1")
+    koc = await connect("koc", "koc1")
+    first = await koc.request("costream_request")
+    again = await koc.request("costream_request")
+    assert first.get("pending") is False and again.get("pending") is True
+    await host.request("comment", text="marker")
+    kinds = []
+    while "comment" not in kinds:
+        kinds.append((await host.next_event(wait=5))["t"])
+    assert kinds.count("costream_requested") == 1
