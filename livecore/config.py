@@ -42,6 +42,9 @@ class Settings:
     blocked_words: tuple[str, ...] = ()
     #: Messages a connection may send per second (burst twice that).
     ws_message_rate: float = 20.0
+    #: Websockets per user id and per client address on one node (0: no cap).
+    ws_max_per_user: int = 16
+    ws_max_per_ip: int = 2000
     #: Seconds a new websocket has to send ``hello``.
     hello_timeout_s: float = 10.0
     #: Communities to load at start (JSON or CSV); None = the sample, into an empty registry.
@@ -74,6 +77,8 @@ class Settings:
             ("--tick-ms", self.tick_ms, 5, 1000),
             ("--ws-send-buffer", self.ws_send_buffer, 16 * 1024, 64 * 1024 * 1024),
             ("--ws-message-rate", self.ws_message_rate, 0.1, 10_000),
+            ("--ws-max-per-user", self.ws_max_per_user, 0, 100_000),
+            ("--ws-max-per-ip", self.ws_max_per_ip, 0, 1_000_000),
             ("--comment-max-chars", self.comment_max_chars, 1, 500),
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),

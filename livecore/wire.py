@@ -50,9 +50,10 @@ class CloseCode(IntEnum):
     ROOM_NOT_FOUND = 4004
     SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
     RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
-    TOKEN_EXPIRED = (
-        4003  # the session's token expired: reconnect (or refresh in time) with a new one
-    )
+    #: The session's token expired: reconnect (or refresh in time) with a new one.
+    TOKEN_EXPIRED = 4003
+    #: This user already holds --ws-max-per-user connections on the node.
+    TOO_MANY_CONNECTIONS = 4010
     TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse
 
 

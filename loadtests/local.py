@@ -102,7 +102,9 @@ def local_cluster(nodes: int, extra_args: list[str] | None = None) -> Any:
                 cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
                        "--redis", store.tcp_url,
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
-                       "--log-level", "warning", *(extra_args or [])]  # fmt: skip
+                       "--log-level", "warning",
+                       # every virtual viewer comes from 127.0.0.1: no per-address cap
+                       "--ws-max-per-ip", "0", *(extra_args or [])]  # fmt: skip
                 log = open(Path(tmp) / f"node{i}.log", "wb")
                 proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
                 procs.append(proc)

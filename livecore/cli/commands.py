@@ -51,6 +51,8 @@ def _serve(args: argparse.Namespace) -> int:
         tick_ms=args.tick_ms,
         ws_send_buffer=args.ws_send_buffer,
         ws_message_rate=args.ws_message_rate,
+        ws_max_per_user=args.ws_max_per_user,
+        ws_max_per_ip=args.ws_max_per_ip,
         hello_timeout_s=args.hello_timeout,
         communities_file=Path(args.communities) if args.communities else None,
         orders_webhook=args.orders_webhook,

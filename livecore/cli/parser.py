@@ -118,8 +118,23 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-message-rate",
         type=float,
         default=float(env("WS_MESSAGE_RATE", "20") or 20),
-        help="messages per second one connection may send, bursts of twice "
-        "that (env LIVECORE_WS_MESSAGE_RATE; default 20)",
+        help="messages per second one connection, and one user over all their "
+        "connections, may send, bursts of twice that; expensive types (votes, joins, "
+        "host actions) half of it (env LIVECORE_WS_MESSAGE_RATE; default 20)",
+    )
+    serve.add_argument(
+        "--ws-max-per-user",
+        type=int,
+        default=int(env("WS_MAX_PER_USER", "16") or 16),
+        help="websockets one user id may hold on this node, 0 = no cap "
+        "(env LIVECORE_WS_MAX_PER_USER; default 16)",
+    )
+    serve.add_argument(
+        "--ws-max-per-ip",
+        type=int,
+        default=int(env("WS_MAX_PER_IP", "2000") or 0),
+        help="websockets one client address may hold on this node, 0 = no cap "
+        "(env LIVECORE_WS_MAX_PER_IP; default 2000)",
     )
     shop = serve.add_argument_group("group buys")
     shop.add_argument(

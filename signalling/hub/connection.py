@@ -54,7 +54,9 @@ class Channel(Protocol):
     settings: Settings
     metrics: Metrics
 
-    def admit(self) -> bool: ...
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        """None when this node takes the connection, else why not (it is counted)."""
+        ...
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None: ...
 
@@ -83,6 +85,10 @@ class HubConnection(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.room_id = ""
+        #: The client address counted against the per-address cap ("" until admitted).
+        self.address = ""
+        #: The user counted against the per-user cap ("" until the hello's token is checked).
+        self.counted_user = ""
         self.room: LocalRoom | None = None
         self.claims: Claims | None = None
         #: What this connection's handlers get; set when it has joined.
@@ -152,13 +158,19 @@ class HubConnection(asyncio.Protocol):
             response = self.proto.reject(
                 400, f"offer the websocket subprotocol {wire.SUBPROTOCOL}\n"
             )
-        elif not self.hub.admit():
-            response = self.proto.reject(503, "node at capacity; try another node\n")
+        elif (refusal := self.hub.admit(self, self._peer_address())) is not None:
+            status = 429 if refusal == "ws_ip_cap" else 503
+            why = "too many connections from your address" if status == 429 else "node at capacity"
+            response = self.proto.reject(status, f"{why}; try again later\n")
             response.headers["Retry-After"] = "5"
         else:
             self.room_id = match.group(1)
             response = self.proto.accept(request)
         self.proto.send_response(response)
+
+    def _peer_address(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
     def _frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.BINARY and frame.fin:

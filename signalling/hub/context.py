@@ -130,6 +130,9 @@ class Services:
     secret: bytes = b""
     rules: CommentRules = field(init=False)
     comment_limits: KeyedLimiter = field(init=False)
+    #: Messages per user over all their connections: cheap types, and the rest.
+    message_limits: KeyedLimiter = field(init=False)
+    costly_limits: KeyedLimiter = field(init=False)
     #: Group-buy specs by (room, group buy), bounded by MAX_SPECS.
     specs: dict[tuple[str, str], GroupBuySpec] = field(default_factory=dict)
     orders: OrderRooms = field(init=False)
@@ -142,6 +145,9 @@ class Services:
         s = self.settings
         self.rules = CommentRules(s.comment_max_chars, s.blocked_words)
         self.comment_limits = KeyedLimiter(self.clock, rate=s.comment_rate, burst=s.comment_burst)
+        rate = s.ws_message_rate
+        self.message_limits = KeyedLimiter(self.clock, rate=rate, burst=rate * 2)
+        self.costly_limits = KeyedLimiter(self.clock, rate=rate / 2, burst=max(1.0, rate))
         self.orders = OrderRooms(self.stores)
 
     def now(self) -> int:

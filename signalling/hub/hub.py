@@ -83,8 +83,8 @@ class Hub:
 
     # -- the Channel of every websocket ------------------------------------------------
 
-    def admit(self) -> bool:
-        return self.joiner.admit()
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        return self.joiner.admit(conn, address)
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         await self.joiner.join(conn, hello)
@@ -103,6 +103,13 @@ class Hub:
         assert ctx is not None, "messages are handled only after the hello"
         if ctx.claims.expires_at <= self.node.clock.time():  # the timer may lag a little
             conn.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
+            return
+        cheap = message.type in routes.CHEAP
+        limits = self.node.message_limits if cheap else self.node.costly_limits
+        if not limits.allow(ctx.user):
+            self.metrics.refusals.labels("ws_user_cheap" if cheap else "ws_user_costly").inc()
+            kind = "messages" if cheap else f"{message.type.value} messages"
+            conn.fail(LivecoreError(ErrorCode.RATE_LIMITED, f"too many {kind}; slow down"), message)
             return
         try:
             await routes.dispatch(ctx, message)

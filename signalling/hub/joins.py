@@ -56,10 +56,39 @@ class Joiner:
         self.reader = reader
         self.metrics = metrics
         self.connections = 0
+        #: Open websockets per client address and per joined user (entries leave at 0).
+        self._by_address: dict[str, int] = {}
+        self._by_user: dict[str, int] = {}
 
-    def admit(self) -> bool:
-        """Whether this node takes one more websocket."""
-        return self.connections < MAX_CONNECTIONS
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        """None when this node takes one more websocket from ``address`` (then
+        counted until :meth:`leave`), else the limit that refuses it."""
+        settings = self.node.settings
+        if self.connections >= MAX_CONNECTIONS:
+            reason = "ws_node_cap"
+        elif (
+            settings.ws_max_per_ip
+            and address not in settings.trusted_proxies
+            and self._by_address.get(address, 0) >= settings.ws_max_per_ip
+        ):
+            reason = "ws_ip_cap"
+        else:
+            self._by_address[address] = self._by_address.get(address, 0) + 1
+            conn.address = address
+            return None
+        self.metrics.refusals.labels(reason).inc()
+        return reason
+
+    def _release(self, conn: HubConnection) -> None:
+        for counts, key in ((self._by_address, conn.address), (self._by_user, conn.counted_user)):
+            if not key:
+                continue
+            left = counts.get(key, 0) - 1
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)  # a user's or address's count leaves with them
+        conn.address = conn.counted_user = ""
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         """Authenticate, then send a snapshot or the recovered gap, then go live."""
@@ -71,6 +100,13 @@ class Joiner:
         except LivecoreError as err:
             conn.close(wire.CloseCode.UNAUTHORIZED, f"{err.code}: {err.message}"[:120])
             return
+        most = node.settings.ws_max_per_user
+        if most and self._by_user.get(claims.user, 0) >= most:
+            self.metrics.refusals.labels("ws_user_cap").inc()
+            conn.close(wire.CloseCode.TOO_MANY_CONNECTIONS, f"at most {most} connections per user")
+            return
+        self._by_user[claims.user] = self._by_user.get(claims.user, 0) + 1
+        conn.counted_user = claims.user
         try:
             if await node.stores.revocations.is_revoked(claims):
                 conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
@@ -115,6 +151,7 @@ class Joiner:
             conn.joining = False
 
     def leave(self, conn: HubConnection) -> None:
+        self._release(conn)
         room = conn.room
         if room is None:
             return

@@ -62,6 +62,11 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
 }
 
 
+#: Types that cost the node next to nothing (no store write): they spend the
+#: user's cheap budget; every other type spends the costly one (half the rate).
+CHEAP = frozenset({T.LIKE, T.TOKEN, T.OFFICER_ME, T.LOCATE})
+
+
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:
     """Refuse (``token_wrong_role``) unless ``role`` may send ``mtype``. Pure."""
     if role not in roles:
