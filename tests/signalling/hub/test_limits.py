@@ -45,7 +45,7 @@ async def test_connection_caps_per_user_and_address(capped: Node) -> None:
             break
         except websockets.InvalidStatus:
             await asyncio.sleep(0.1)
-    metrics = httpx.get(f"{capped.url}/metrics").text
+    metrics = (await asyncio.to_thread(httpx.get, f"{capped.url}/metrics")).text
     assert 'livecore_refusals_total{limit="ws_ip_cap"}' in metrics
     assert 'livecore_refusals_total{limit="ws_user_cap"} 1.0' in metrics
     for ws in (a, b, c, e):
