@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -80,6 +80,8 @@ class MediaPlane:
         self._pulled_from: dict[tuple[str, str], Origin] = {}
         self._pulling: dict[tuple[str, str], asyncio.Lock] = {}
         self._task: asyncio.Task[None] | None = None
+        #: Places taken by requests still negotiating (see :meth:`_reserve`).
+        self._reserved = 0
         #: Publisher sessions whose connection came up (announced to the room).
         self._live: set[str] = set()
         #: Publisher sessions waiting for their connection, by id.
@@ -104,11 +106,22 @@ class MediaPlane:
 
     @property
     def load(self) -> int:
-        return len(self.entries) + len(self.pulled)
+        """Sessions held, and places reserved by requests still negotiating."""
+        return len(self.entries) + len(self.pulled) + self._reserved
 
-    def _check_capacity(self) -> None:
+    @contextlib.contextmanager
+    def _reserve(self) -> Iterator[None]:
+        """Take one place of ``--media-max-sessions`` before the first await (or
+        refuse ``node_full``), so concurrent POSTs cannot exceed it; the place is
+        given back when the request ends, by then counted as a session or not."""
         if self.load >= self.ctx.settings.media_max_sessions:
+            self.ctx.metrics.refusals.labels("media_capacity").inc()
             raise LivecoreError(ErrorCode.NODE_FULL, "this node is at its media capacity")
+        self._reserved += 1
+        try:
+            yield
+        finally:
+            self._reserved -= 1
 
     # -- WHIP ---------------------------------------------------------------------------
 
@@ -118,18 +131,19 @@ class MediaPlane:
             raise LivecoreError(
                 ErrorCode.NOT_ACCEPTED, "the host has not accepted a co-stream from you"
             )
-        self._check_capacity()
-        try:
-            answer, session = await accept_publisher(
-                offer, config=self.config, clock=self.ctx.clock, on_close=self._publisher_closed
-            )
-        except NegotiationError as exc:
-            # A refused offer changes nothing: a live session of this user stays live.
-            raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
-        key = (room, claims.user)
-        previous = self.publishers.get(key)
-        self.entries[session.id] = Entry(room, "whip", claims.user, session)
-        self.publishers[key] = session
+        with self._reserve():
+            try:
+                answer, session = await accept_publisher(
+                    offer, config=self.config, clock=self.ctx.clock,
+                    on_close=self._publisher_closed,
+                )  # fmt: skip
+            except NegotiationError as exc:
+                # A refused offer changes nothing: a live session of this user stays live.
+                raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            key = (room, claims.user)
+            previous = self.publishers.get(key)
+            self.entries[session.id] = Entry(room, "whip", claims.user, session)
+            self.publishers[key] = session
         if previous is not None:
             await previous.close()  # the new WHIP session replaces the old one
         self._connecting[session.id] = self._tasks.spawn(
@@ -196,17 +210,17 @@ class MediaPlane:
         self, room: str, claims: tokens.Claims, offer: str, publisher: str
     ) -> tuple[str, str]:
         """Answer a viewer's offer with ``publisher``'s stream; returns (answer, session id)."""
-        self._check_capacity()
-        source = self.publishers.get((room, publisher)) or self.pulled.get((room, publisher))
-        if source is None or source.closed:
-            source = await self._pull(room, publisher)
-        try:
-            answer, session = await accept_viewer(
-                source, offer, config=self.config, on_close=self._viewer_closed
-            )
-        except NegotiationError as exc:
-            raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
-        self.entries[session.id] = Entry(room, "whep", claims.user, session)
+        with self._reserve():
+            source = self.publishers.get((room, publisher)) or self.pulled.get((room, publisher))
+            if source is None or source.closed:
+                source = await self._pull(room, publisher)
+            try:
+                answer, session = await accept_viewer(
+                    source, offer, config=self.config, on_close=self._viewer_closed
+                )
+            except NegotiationError as exc:
+                raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            self.entries[session.id] = Entry(room, "whep", claims.user, session)
         return answer, session.id
 
     def _viewer_closed(self, session: ViewerSession) -> None:

@@ -20,7 +20,13 @@ from starlette.responses import Response
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http_boundary import authorize, ctx, read_body, require_content_type
+from signalling.http_boundary import (
+    authorize,
+    client_key,
+    ctx,
+    read_body,
+    require_content_type,
+)
 
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
@@ -58,6 +64,22 @@ async def _room_exists(request: Request, room: str) -> None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
 
 
+def _limit(request: Request, claims: tokens.Claims) -> None:
+    """Spend one WHIP/WHEP POST of the user and of the address, or refuse (429).
+    Node-to-node pulls are exempt (one per publisher, already bounded)."""
+    if claims.role is tokens.Role.NODE:
+        return
+    node = ctx(request)
+    if not node.media_posts_user.allow(claims.user):
+        limit = "media_user"
+    elif not node.media_posts_address.allow(client_key(request)):
+        limit = "media_address"
+    else:
+        return
+    node.metrics.refusals.labels(limit).inc()
+    raise LivecoreError(ErrorCode.RATE_LIMITED, "too many WHIP/WHEP requests; retry shortly")
+
+
 def _created(answer: str, location: str) -> Response:
     return Response(
         answer, status_code=201, media_type="application/sdp",
@@ -68,6 +90,7 @@ def _created(answer: str, location: str) -> Response:
 async def whip_post(request: Request) -> Response:
     room = _room(request)
     claims = authorize(request, room=room, roles=PUBLISHERS)
+    _limit(request, claims)
     offer = await _offer(request)
     await _room_exists(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
@@ -77,6 +100,7 @@ async def whip_post(request: Request) -> Response:
 async def whep_post(request: Request) -> Response:
     room = _room(request)
     claims = authorize(request, room=room, roles=PLAYERS)
+    _limit(request, claims)
     offer = await _offer(request)
     meta = await ctx(request).rooms.get(room)
     if meta is None:

@@ -329,3 +329,29 @@ def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
     other = httpx.post(f"{node.url}/whep/r2", content="v=0", headers=bearer
                        | {"Content-Type": "application/sdp"})  # fmt: skip
     assert other.status_code == 403 and other.json()["code"] == "token_wrong_room"
+
+
+async def test_concurrent_posts_do_not_exceed_the_cap(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """With --media-max-sessions 3 and a publisher on air, six concurrent WHEP POSTs
+    get exactly two sessions; the rest 503 node_full (or 429 past the POST limit)."""
+    node = Node(tmp_path / "cap", redis_url=redis_url,
+                extra_args=["--media-max-sessions", "3"]).start()  # fmt: skip
+    viewers = [Viewer(("audio", "video")) for _ in range(6)]
+    try:
+        create_room(node.url)
+        pc, answer = await publish(node, [h264])
+        assert answer.status_code == 201
+        offers = [await v.offer() for v in viewers]
+        answers = await asyncio.gather(
+            *(whep(node, offer, user=f"v{i}") for i, offer in enumerate(offers))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses.count(201) == 2, [a.text for a in answers]
+        assert set(statuses) <= {201, 429, 503}
+        await pc.close()
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        node.stop()
