@@ -45,6 +45,8 @@ class Settings:
     #: Websockets per user id and per client address on one node (0: no cap).
     ws_max_per_user: int = 16
     ws_max_per_ip: int = 2000
+    #: Seconds a room without connections stays subscribed on a node.
+    room_idle_s: float = 30.0
     #: Seconds a new websocket has to send ``hello``.
     hello_timeout_s: float = 10.0
     #: Communities to load at start (JSON or CSV); None = the sample, into an empty registry.
@@ -83,6 +85,7 @@ class Settings:
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),
             ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
+            ("--room-idle", self.room_idle_s, 0.5, 3600),
             ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
             ("--costream-max", self.costream_max, 0, 8),
             ("--record-segment", self.record_segment_s, 1, 10),

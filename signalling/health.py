@@ -38,6 +38,21 @@ async def healthz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ok else 503)
 
 
+def state_sizes(request: Request) -> dict[str, int]:
+    """Every bounded structure of the node and its entries now."""
+    node = ctx(request)
+    sizes = {"http_writes": len(node.http_writes), "device_posts": len(node.device_posts),
+             "media_posts_user": len(node.media_posts_user),
+             "media_posts_address": len(node.media_posts_address)}  # fmt: skip
+    hub = getattr(request.app.state, "hub", None)
+    if hub is not None:
+        sizes.update(hub.sizes())
+    media = getattr(request.app.state, "media", None)
+    if media is not None:
+        sizes.update(media.sizes())
+    return sizes
+
+
 async def metrics(request: Request) -> Response:
     node = ctx(request)
     node.metrics.uptime.set(node.clock.monotonic() - node.started_at)
@@ -47,4 +62,6 @@ async def metrics(request: Request) -> Response:
             count = sum(1 for e in media.entries.values() if e.kind == kind)
             node.metrics.media_sessions.labels(kind).set(count)
         node.metrics.media_sessions.labels("pull").set(len(media.pulled))
+    for name, size in state_sizes(request).items():
+        node.metrics.state_entries.labels(name).set(size)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

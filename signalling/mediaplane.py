@@ -34,6 +34,7 @@ from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from signalling.background import BackgroundTasks
 from signalling.context import NodeContext
+from signalling.keyedlocks import KeyedLocks
 
 if TYPE_CHECKING:
     from signalling.recording import RecordingPlane
@@ -78,8 +79,11 @@ class MediaPlane:
         self.publishers: dict[tuple[str, str], PublisherSession] = {}
         self.pulled: dict[tuple[str, str], PublisherSession] = {}
         self._pulled_from: dict[tuple[str, str], Origin] = {}
-        self._pulling: dict[tuple[str, str], asyncio.Lock] = {}
+        #: One pull per (room, publisher) at a time; an entry only while one runs.
+        self._pulling = KeyedLocks()
         self._task: asyncio.Task[None] | None = None
+        #: Heartbeats done (readiness: a stuck beat stops counting).
+        self.beats = 0
         #: Places taken by requests still negotiating (see :meth:`_reserve`).
         self._reserved = 0
         #: Publisher sessions whose connection came up (announced to the room).
@@ -103,6 +107,13 @@ class MediaPlane:
                 await self._task
         sessions = [e.session for e in self.entries.values()] + list(self.pulled.values())
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    def sizes(self) -> dict[str, int]:
+        """Entries of the plane's structures (for /metrics and tests)."""
+        return {"media_entries": len(self.entries), "media_publishers": len(self.publishers),
+                "media_pulled": len(self.pulled), "media_pulling": len(self._pulling),
+                "media_live": len(self._live), "media_connecting": len(self._connecting),
+                "media_tasks": len(self._tasks)}  # fmt: skip
 
     @property
     def load(self) -> int:
@@ -229,7 +240,7 @@ class MediaPlane:
     async def _pull(self, room: str, publisher: str) -> PublisherSession:
         """A local copy of a publisher held by another node (one per node)."""
         key = (room, publisher)
-        async with self._pulling.setdefault(key, asyncio.Lock()):
+        async with self._pulling.hold(key):
             existing = self.pulled.get(key)
             if existing is not None and not existing.closed:
                 return existing
@@ -295,6 +306,11 @@ class MediaPlane:
                     await self._sweep_origins(room)
             except (RedisError, OSError) as exc:
                 log.warning("media heartbeat failed: %s", exc)
+            ctx = self.ctx  # keyed HTTP limits: refilled buckets leave with their key
+            for limiter in (ctx.http_writes, ctx.device_posts, ctx.media_posts_user,
+                            ctx.media_posts_address):  # fmt: skip
+                limiter.prune()
+            self.beats += 1
 
     async def _check_origin(self, room: str, user: str, session: PublisherSession) -> None:
         """Close a local copy whose origin went away (or moved to another node)."""

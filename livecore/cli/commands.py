@@ -54,6 +54,7 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_per_user=args.ws_max_per_user,
         ws_max_per_ip=args.ws_max_per_ip,
         hello_timeout_s=args.hello_timeout,
+        room_idle_s=args.room_idle,
         communities_file=Path(args.communities) if args.communities else None,
         orders_webhook=args.orders_webhook,
         orders_webhook_secret=_webhook_secret(args),

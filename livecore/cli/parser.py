@@ -123,6 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
         "host actions) half of it (env LIVECORE_WS_MESSAGE_RATE; default 20)",
     )
     serve.add_argument(
+        "--room-idle",
+        type=float,
+        default=float(env("ROOM_IDLE", "30") or 30),
+        metavar="SECONDS",
+        help="how long a room without connections stays subscribed on a node, with its "
+        "local state (env LIVECORE_ROOM_IDLE; default 30)",
+    )
+    serve.add_argument(
         "--ws-max-per-user",
         type=int,
         default=int(env("WS_MAX_PER_USER", "16") or 16),

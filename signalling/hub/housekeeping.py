@@ -23,13 +23,9 @@ PING_INTERVAL_S = 20.0
 IDLE_TIMEOUT_S = 70.0
 
 
-def is_idle(room: LocalRoom, now: float) -> bool:
-    """Whether a room has had no connection for IDLE_UNSUBSCRIBE_S (monotonic ``now``). Pure."""
-    return (
-        room.size == 0
-        and room.idle_since is not None
-        and now - room.idle_since > IDLE_UNSUBSCRIBE_S
-    )
+def is_idle(room: LocalRoom, now: float, after_s: float = IDLE_UNSUBSCRIBE_S) -> bool:
+    """Whether a room has had no connection for ``after_s`` (monotonic ``now``). Pure."""
+    return room.size == 0 and room.idle_since is not None and now - room.idle_since > after_s
 
 
 class Housekeeper:
@@ -57,6 +53,7 @@ class Housekeeper:
                 except Exception:  # keep the loop alive; the log has the bug
                     log.exception("housekeeping of room %s failed", room.id)
             if beat % 4 == 0:
+                self.prune_limits()
                 try:
                     await self.sweep_deadlines()
                 except (RedisError, OSError) as exc:
@@ -111,11 +108,17 @@ class Housekeeper:
             await self.reader.fill(room)
         for poll in await stores.polls.due(room.id, now):
             await stores.polls.close(room.id, poll, now)
-        if is_idle(room, time.monotonic()):
+        if is_idle(room, time.monotonic(), node.settings.room_idle_s):
             self.rooms.pop(room.id, None)
             self.reader.metrics.rooms.set(len(self.rooms))
             await stores.counters.report_viewers(room.id, node_id, 0, now)
             await self.reader.unsubscribe(room.id)
+
+    def prune_limits(self) -> None:
+        """Per-user buckets that refilled leave (a user's limit state leaves with them)."""
+        node = self.node
+        for limiter in (node.comment_limits, node.message_limits, node.costly_limits):
+            limiter.prune()
 
     def ping_all(self) -> None:
         """Ping every connection; close those silent for IDLE_TIMEOUT_S."""

@@ -92,6 +92,21 @@ class Hub:
     def leave(self, conn: HubConnection) -> None:
         self.joiner.leave(conn)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries of every per-room, per-user and per-key structure of the hub."""
+        node = self.node
+        return {
+            "rooms": len(self.rooms),
+            "ws_connections": self.joiner.connections,
+            **self.joiner.sizes(),
+            **self.reader.sizes(),
+            "comment_limits": len(node.comment_limits),
+            "message_limits": len(node.message_limits),
+            "costly_limits": len(node.costly_limits),
+            "specs": len(node.specs),
+            "order_rooms": len(node.orders),
+        }
+
     @property
     def connections(self) -> int:
         return self.joiner.connections

@@ -79,6 +79,9 @@ class Joiner:
         self.metrics.refusals.labels(reason).inc()
         return reason
 
+    def sizes(self) -> dict[str, int]:
+        return {"ws_by_address": len(self._by_address), "ws_by_user": len(self._by_user)}
+
     def _release(self, conn: HubConnection) -> None:
         for counts, key in ((self._by_address, conn.address), (self._by_user, conn.counted_user)):
             if not key:
