@@ -58,6 +58,7 @@ REDIS_POOL_SIZE = 64
 def routes() -> list[Route | Mount]:
     return [
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/rooms", rooms_api.create_room, methods=["POST"]),
         Route("/api/rooms", rooms_api.list_rooms, methods=["GET"]),

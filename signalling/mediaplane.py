@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -84,6 +85,7 @@ class MediaPlane:
         self._task: asyncio.Task[None] | None = None
         #: Heartbeats done (readiness: a stuck beat stops counting).
         self.beats = 0
+        self.last_beat = time.monotonic()
         #: Places taken by requests still negotiating (see :meth:`_reserve`).
         self._reserved = 0
         #: Publisher sessions whose connection came up (announced to the room).
@@ -311,6 +313,7 @@ class MediaPlane:
                             ctx.media_posts_address):  # fmt: skip
                 limiter.prune()
             self.beats += 1
+            self.last_beat = time.monotonic()
 
     async def _check_origin(self, room: str, user: str, session: PublisherSession) -> None:
         """Close a local copy whose origin went away (or moved to another node)."""

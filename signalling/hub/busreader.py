@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -57,6 +58,8 @@ class BusReader:
         self.flush = flush
         self.on_media_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None
         self.running = False
+        #: Monotonic time of the read loop's last turn (readiness).
+        self.last_beat = time.monotonic()
         self._locks = KeyedLocks()
         self._confirmed: dict[str, asyncio.Event] = {}
         self._tasks = BackgroundTasks(log)
@@ -112,6 +115,7 @@ class BusReader:
     async def run(self) -> None:
         """Read the channels until ``running`` is cleared."""
         while self.running:
+            self.last_beat = time.monotonic()
             if not self.pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue

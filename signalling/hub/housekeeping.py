@@ -36,11 +36,14 @@ class Housekeeper:
         self.node = node
         self.reader = reader
         self.running = False
+        #: Monotonic time of the beat's last turn (readiness).
+        self.last_beat = time.monotonic()
 
     async def run(self) -> None:
         beat = 0
         while self.running:
             await asyncio.sleep(BEAT_S)
+            self.last_beat = time.monotonic()
             beat += 1
             for room in list(self.rooms.values()):
                 try:
