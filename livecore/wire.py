@@ -41,6 +41,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the node is shutting down: reconnect (to another node)
+    PROTOCOL_ERROR = 1002  # not a websocket frame (garbage after the upgrade)
     UNSUPPORTED_DATA = 1003  # a text frame: the protocol is binary msgpack
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_CLIENT_FRAME
     INTERNAL_ERROR = 1011

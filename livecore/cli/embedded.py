@@ -93,12 +93,22 @@ class EmbeddedValkey:
     lets other nodes on this machine share it (``livecore valkey``).
     """
 
-    def __init__(self, data_dir: Path, *, tcp_port: int = 0, start_timeout_s: float = 15.0):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        tcp_port: int = 0,
+        start_timeout_s: float = 15.0,
+        fsync: str = "everysec",
+    ):
         """The data directory is created 0700 (the AOF and the log hold room data);
         the server requires a password, generated once into ``<dir>/password``
         (0600) and handed to it in a 0600 config file, never on a command line."""
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
+        #: AOF fsync policy: "everysec" (may lose the last second of acknowledged
+        #: writes if the server is SIGKILLed) or "always" (loses none).
+        self.fsync = fsync
         self.start_timeout_s = start_timeout_s
         self.dir = self.data_dir / "valkey"
         self.socket_path = self._socket_path()
@@ -171,7 +181,7 @@ class EmbeddedValkey:
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.fsync,
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.log_path),
