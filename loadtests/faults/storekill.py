@@ -6,7 +6,6 @@ user); afterwards every acknowledged action is in the store exactly once."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -51,7 +50,7 @@ async def _until_acked(
             tally.reconnects += 1
             try:
                 await client.reconnect()
-            except Exception:  # noqa: BLE001 - the node may still be reconnecting its store
+            except Exception:  # the node may still be reconnecting its store
                 await asyncio.sleep(0.3)
     raise RuntimeError(f"{kind} never acknowledged")
 
