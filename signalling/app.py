@@ -21,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from livecore.clock import Clock, SystemClock
 from livecore.communities import load_file
 from livecore.config import Settings
-from livecore.errors import LivecoreError
+from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import Room
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
@@ -107,6 +107,32 @@ def media_routes() -> list[Route | Mount]:
         Route("/c/{clip}", m.share_page, methods=["GET"]),
         Route("/clips/{room}", m.library_page, methods=["GET"]),
     ]
+
+
+#: Request headers a node reads at most (RFC 6585 §5: 431 beyond).
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
+
+
+class LimitHeaders:
+    """Refuses a request with too many or too large headers (431), before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers", [])
+            size = sum(len(k) + len(v) for k, v in headers)
+            if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                err = LivecoreError(
+                    ErrorCode.HEADERS_TOO_LARGE,
+                    f"at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all",
+                )
+                response = http_boundary.error_response(err, {"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class CountRequests:
@@ -204,6 +230,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         },
     )
     app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(LimitHeaders)
     return app
 
 
