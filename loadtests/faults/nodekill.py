@@ -69,7 +69,7 @@ async def run(root: Path, *, viewers: int = 20, comments: int = 200) -> dict[str
         for w in watchers:
             for _ in range(20):
                 try:
-                    if w.closed is not None and w.closed.done() or w.failure is not None:
+                    if (w.closed is not None and w.closed.done()) or w.failure is not None:
                         await w.reconnect()
                         recovered += 1
                     await _drain(w, last)
