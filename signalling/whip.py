@@ -15,6 +15,7 @@
 
 from __future__ import annotations
 
+from aiortc import sdp as aiortc_sdp
 from starlette.requests import Request
 from starlette.responses import Response
 
@@ -56,7 +57,21 @@ async def _offer(request: Request) -> str:
         raise LivecoreError(ErrorCode.BAD_SDP, "the offer is not UTF-8 text") from None
     if not offer.startswith("v=0"):
         raise LivecoreError(ErrorCode.BAD_SDP, "the body is not an SDP offer (must start v=0)")
+    check_sdp(offer)
     return offer
+
+
+def check_sdp(offer: str) -> None:
+    """Refuse (``bad_sdp``) an offer the SDP parser cannot read.
+
+    aiortc's parser raises more than ValueError on hostile input (StopIteration
+    for an ``a=fmtp`` of an unknown payload type, which inside a coroutine
+    becomes a RuntimeError): anything it raises is a bad offer, never a 500.
+    """
+    try:
+        aiortc_sdp.SessionDescription.parse(offer)
+    except Exception as exc:  # the parser's failure modes are not all documented
+        raise LivecoreError(ErrorCode.BAD_SDP, f"unreadable SDP offer: {exc!r}"[:200]) from None
 
 
 async def _room_exists(request: Request, room: str) -> None:

@@ -126,7 +126,8 @@ async def sdp_bombs(node: NodeProc) -> dict[str, Any]:
     )
     out: dict[str, Any] = {}
     async with httpx.AsyncClient(timeout=20) as http:
-        for name, body in (("mlines", mlines), ("candidates", cands)):
+        odd = base + "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=fmtp:96 x\r\n"  # found by fuzzing
+        for name, body in (("mlines", mlines), ("candidates", cands), ("fmtp", odd)):
             answer = await http.post(f"{node.url}/whip/r1", content=body, headers=auth)
             out[name] = (answer.status_code, answer.json().get("code"))
     return out
