@@ -21,6 +21,7 @@ SCENARIOS = {
               "video forwarding: one WHIP publisher, N WHEP viewers, CPU per viewer, latency"),
     "sensors": ("loadtests.sensors",
                 "sensor readings into traceability batches: readings/s, ingest p99, bytes"),
+    "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
     "export": ("loadtests.export",

@@ -101,6 +101,14 @@ class Housekeeper:
         node, stores = self.node, self.node.stores
         now = node.now()
         node_id = node.settings.node_id
+        if is_idle(room, time.monotonic(), node.settings.room_idle_s):
+            # first, before the room's other work: thousands of rooms going idle at
+            # once must not each pay four round trips on the way out
+            self.rooms.pop(room.id, None)
+            self.reader.metrics.rooms.set(len(self.rooms))
+            await stores.counters.report_viewers(room.id, node_id, 0, now)
+            await self.reader.unsubscribe(room.id)
+            return
         room.set_viewers(await stores.counters.report_viewers(room.id, node_id, room.size, now))
         room.set_leaderboard(await stores.officers.leaderboard(room.id))
         head = await stores.bus.head(room.id)
@@ -111,11 +119,6 @@ class Housekeeper:
             await self.reader.fill(room)
         for poll in await stores.polls.due(room.id, now):
             await stores.polls.close(room.id, poll, now)
-        if is_idle(room, time.monotonic(), node.settings.room_idle_s):
-            self.rooms.pop(room.id, None)
-            self.reader.metrics.rooms.set(len(self.rooms))
-            await stores.counters.report_viewers(room.id, node_id, 0, now)
-            await self.reader.unsubscribe(room.id)
 
     def prune_limits(self) -> None:
         """Per-user buckets that refilled leave (a user's limit state leaves with them)."""

@@ -88,7 +88,7 @@ async def test_churn_leaves_nothing_behind(churn_node: Node, aredis: redis.async
     await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     during = await asyncio.to_thread(sizes, churn_node)
     assert during["rooms"] > 0 or during["comment_limits"] > 0  # the churn was seen
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 30 + CHURN / 100
     while (after := await asyncio.to_thread(sizes, churn_node)) != before:
         assert time.monotonic() < deadline, {k: (before.get(k), v) for k, v in after.items()
                                              if before.get(k) != v}  # fmt: skip
