@@ -23,11 +23,11 @@ class CommentRules:
 
     def check(self, text: str) -> str:
         """The text to publish, or raise invalid_field / comment_filtered."""
-        if len(text) > self.max_chars:
-            raise LivecoreError(
-                ErrorCode.INVALID_FIELD, f"text: at most {self.max_chars} characters"
-            )
         folded = _fold(text)
+        if not folded or len(text) > self.max_chars:  # blank: only spaces or invisibles
+            raise LivecoreError(
+                ErrorCode.INVALID_FIELD, f"text: must be 1-{self.max_chars} visible characters"
+            )
         for word in self._blocked:
             if word in folded:
                 raise LivecoreError(

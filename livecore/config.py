@@ -42,6 +42,11 @@ class Settings:
     blocked_words: tuple[str, ...] = ()
     #: Messages a connection may send per second (burst twice that).
     ws_message_rate: float = 20.0
+    #: Websockets per user id and per client address on one node (0: no cap).
+    ws_max_per_user: int = 16
+    ws_max_per_ip: int = 2000
+    #: Seconds a room without connections stays subscribed on a node.
+    room_idle_s: float = 30.0
     #: Seconds a new websocket has to send ``hello``.
     hello_timeout_s: float = 10.0
     #: Communities to load at start (JSON or CSV); None = the sample, into an empty registry.
@@ -49,8 +54,12 @@ class Settings:
     #: Shop backend that receives orders (POST, HMAC-signed), and its signing secret.
     orders_webhook: str | None = None
     orders_webhook_secret: str | None = None
+    #: Accept a plain ``http://`` orders webhook (signed, but readable on the way).
+    orders_webhook_allow_http: bool = False
     #: Addresses ICE gathers host candidates on (None: every interface).
     ice_addresses: tuple[str, ...] | None = ("127.0.0.1",)
+    #: Reverse proxies whose ``X-Forwarded-For`` names the client (none: the peer is).
+    trusted_proxies: tuple[str, ...] = ()
     #: WHIP + WHEP sessions (and cascade pulls) one node holds at most.
     media_max_sessions: int = 500
     #: KOCs on air with the host at once.
@@ -85,10 +94,13 @@ class Settings:
             ("--tick-ms", self.tick_ms, 5, 1000),
             ("--ws-send-buffer", self.ws_send_buffer, 16 * 1024, 64 * 1024 * 1024),
             ("--ws-message-rate", self.ws_message_rate, 0.1, 10_000),
+            ("--ws-max-per-user", self.ws_max_per_user, 0, 100_000),
+            ("--ws-max-per-ip", self.ws_max_per_ip, 0, 1_000_000),
             ("--comment-max-chars", self.comment_max_chars, 1, 500),
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),
             ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
+            ("--room-idle", self.room_idle_s, 0.5, 3600),
             ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
             ("--costream-max", self.costream_max, 0, 8),
             ("--record-segment", self.record_segment_s, 1, 10),
@@ -103,6 +115,15 @@ class Settings:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
             raise ValueError("--orders-webhook must be an http(s) URL")
+        if (
+            self.orders_webhook
+            and self.orders_webhook.startswith("http://")
+            and not self.orders_webhook_allow_http
+        ):
+            raise ValueError(
+                "--orders-webhook is plain http://: use https://, or pass "
+                "--orders-webhook-allow-http for a backend on a trusted network"
+            )
         if self.orders_webhook and not self.orders_webhook_secret:
             raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
         if (self.tls_cert is None) != (self.tls_key is None):

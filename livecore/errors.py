@@ -15,6 +15,7 @@ class ErrorCode(StrEnum):
 
     BAD_REQUEST = "bad_request"
     BODY_TOO_LARGE = "body_too_large"
+    HEADERS_TOO_LARGE = "headers_too_large"
     UNSUPPORTED_MEDIA_TYPE = "unsupported_media_type"
     INVALID_FIELD = "invalid_field"
     NOT_FOUND = "not_found"
@@ -27,6 +28,8 @@ class ErrorCode(StrEnum):
     TOKEN_EXPIRED = "token_expired"
     TOKEN_WRONG_ROOM = "token_wrong_room"
     TOKEN_WRONG_ROLE = "token_wrong_role"
+    TOKEN_NOT_YET_VALID = "token_not_yet_valid"
+    TOKEN_REVOKED = "token_revoked"
     RATE_LIMITED = "rate_limited"
     BAD_MESSAGE = "bad_message"
     UNKNOWN_TYPE = "unknown_type"
@@ -77,6 +80,7 @@ class ErrorCode(StrEnum):
 HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.BAD_REQUEST: 400,
     ErrorCode.BODY_TOO_LARGE: 413,
+    ErrorCode.HEADERS_TOO_LARGE: 431,
     ErrorCode.UNSUPPORTED_MEDIA_TYPE: 415,
     ErrorCode.INVALID_FIELD: 422,
     ErrorCode.NOT_FOUND: 404,
@@ -89,6 +93,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKEN_EXPIRED: 401,
     ErrorCode.TOKEN_WRONG_ROOM: 403,
     ErrorCode.TOKEN_WRONG_ROLE: 403,
+    ErrorCode.TOKEN_NOT_YET_VALID: 401,
+    ErrorCode.TOKEN_REVOKED: 401,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.BAD_MESSAGE: 400,
     ErrorCode.UNKNOWN_TYPE: 400,

@@ -71,3 +71,18 @@ class KeyedLimiter:
 
     def __len__(self) -> int:
         return len(self._buckets)
+
+    def prune(self) -> int:
+        """Forget the buckets that have refilled completely (a fresh bucket would be
+        the same), oldest first; returns how many. Bounded work: it stops at the
+        first bucket not yet full, as the rest were used more recently."""
+        now = self.clock.monotonic()
+        full_after = self.burst / self.rate
+        pruned = 0
+        while self._buckets:
+            key, bucket = next(iter(self._buckets.items()))
+            if now - bucket.updated < full_after:
+                break
+            del self._buckets[key]
+            pruned += 1
+        return pruned

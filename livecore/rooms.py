@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -73,6 +74,8 @@ def parse_time(value: Any, field: str) -> int:
     if isinstance(value, bool):
         raise invalid(field, "must be Unix seconds or an ISO 8601 time")
     if isinstance(value, int | float):
+        if not math.isfinite(value) or abs(value) >= 4_102_444_800:
+            raise invalid(field, "out of range")
         ts = int(value)
     elif isinstance(value, str):
         try:

@@ -8,13 +8,16 @@ Rules:
 - the signature must verify with the server's secret (``token_bad_signature``);
 - ``exp`` must lie in the future (``token_expired``);
 - the room claim must match the room acted on, ``"*"`` matching any room
-  (``token_wrong_room``) — only admin tokens should be minted with ``"*"``;
+  (``token_wrong_room``) — and ``"*"`` is honoured for admin tokens only;
+- ``nbf`` (when present) must not lie in the future and ``iat`` not more than
+  ``CLOCK_SKEW_S`` ahead of the clock (``token_not_yet_valid``);
 - the role must be one the action allows (``token_wrong_role``).
 """
 
 from __future__ import annotations
 
 import re
+import secrets
 import time
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,6 +32,8 @@ ALGORITHM = "HS256"
 ANY_ROOM = "*"
 #: Longest lifetime a minted token may have (30 days).
 MAX_TTL_S = 30 * 24 * 3600
+#: How far ahead of our clock an issuer's clock may run (``iat``/``nbf``).
+CLOCK_SKEW_S = 60
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 
 
@@ -46,6 +51,8 @@ class Role(StrEnum):
     ADMIN = "admin"
     #: A sensor in the field (soil probe, cold-chain logger): may only POST readings.
     DEVICE = "device"
+    #: Another node pulling one room's stream (cascade): may only POST /whep/{room}.
+    NODE = "node"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,12 +67,16 @@ class Claims:
     #: A device token scoped to one traceability batch (claim ``bat``): valid for
     #: that batch's readings only, never for a room.
     batch: str | None = None
+    #: The token's id (claim ``jti``), for revocation; None on tokens minted without.
+    token_id: str | None = None
 
     def allows_room(self, room: str) -> bool:
         """True when this token may act in ``room``."""
         if self.batch is not None:
             return False
-        return self.room == ANY_ROOM or self.room == room
+        if self.room == ANY_ROOM:
+            return self.role is Role.ADMIN
+        return self.room == room
 
 
 def valid_id(value: str) -> bool:
@@ -103,6 +114,7 @@ def mint(
         "room": room,
         "iat": issued,
         "exp": issued + ttl_s,
+        "jti": secrets.token_urlsafe(9),
     }
     if community is not None:
         payload["cty"] = community
@@ -150,6 +162,14 @@ def verify(
     except jwt.PyJWTError as exc:
         raise _fail(ErrorCode.TOKEN_MALFORMED, f"token is not a livecore token: {exc}") from None
     claims = _claims_from(payload)
+    for name in ("nbf", "iat"):
+        value = payload.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            raise _fail(ErrorCode.TOKEN_MALFORMED, f"token {name} claim is not a number")
+        if value > now + CLOCK_SKEW_S:
+            raise _fail(ErrorCode.TOKEN_NOT_YET_VALID, f"token is not valid before {int(value)}")
     if claims.expires_at <= now:
         raise _fail(ErrorCode.TOKEN_EXPIRED, f"token expired at {claims.expires_at} (Unix time)")
     if room is not None and not claims.allows_room(room):
@@ -172,6 +192,9 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
     room, user, exp = payload.get("room"), payload.get("sub"), payload.get("exp")
     community = payload.get("cty")
     batch = payload.get("bat")
+    token_id = payload.get("jti")
+    if token_id is not None and (not isinstance(token_id, str) or not 1 <= len(token_id) <= 64):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token jti claim is not a string of 1-64")
     if not isinstance(room, str) or not (room == ANY_ROOM or valid_id(room)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token has no valid room claim")
     if not isinstance(user, str) or not valid_id(user):
@@ -182,7 +205,10 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
     if batch is not None and (not isinstance(batch, str) or not valid_id(batch)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token bat (batch) claim is not a valid id")
-    return Claims(role=role, room=room, user=user, expires_at=exp, community=community, batch=batch)
+    return Claims(
+        role=role, room=room, user=user, expires_at=exp, community=community, batch=batch,
+        token_id=token_id,
+    )  # fmt: skip
 
 
 def bearer(header: str | None) -> str | None:

@@ -29,6 +29,7 @@ from livecore.fields import (
     optional_text,
     text,
 )
+from livecore.tokens import valid_id
 
 SUBPROTOCOL = "livecore.v1"
 #: Largest client frame the server reads; bigger ones close the connection (1009).
@@ -40,6 +41,7 @@ class CloseCode(IntEnum):
 
     NORMAL = 1000
     GOING_AWAY = 1001  # the node is shutting down: reconnect (to another node)
+    PROTOCOL_ERROR = 1002  # not a websocket frame (garbage after the upgrade)
     UNSUPPORTED_DATA = 1003  # a text frame: the protocol is binary msgpack
     MESSAGE_TOO_BIG = 1009  # a frame over MAX_CLIENT_FRAME
     INTERNAL_ERROR = 1011
@@ -49,6 +51,10 @@ class CloseCode(IntEnum):
     ROOM_NOT_FOUND = 4004
     SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
     RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
+    #: The session's token expired: reconnect (or refresh in time) with a new one.
+    TOKEN_EXPIRED = 4003
+    #: This user already holds --ws-max-per-user connections on the node.
+    TOO_MANY_CONNECTIONS = 4010
     TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse
 
 
@@ -56,6 +62,7 @@ class ClientType(StrEnum):
     """Messages a client may send (after ``hello``); roles are checked by the hub."""
 
     HELLO = "hello"
+    TOKEN = "token"
     COMMENT = "comment"
     LIKE = "like"
     VOTE = "vote"
@@ -151,10 +158,6 @@ def decode(frame: bytes) -> Message:
     kind = data.pop("t", None)
     if not isinstance(kind, str):
         raise LivecoreError(ErrorCode.BAD_MESSAGE, "missing message type 't'")
-    try:
-        mtype = ClientType(kind)
-    except ValueError:
-        raise LivecoreError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}") from None
     request_id = data.pop("id", None)
     if request_id is not None and (
         not isinstance(request_id, int)
@@ -162,6 +165,12 @@ def decode(frame: bytes) -> Message:
         or not 0 <= request_id < 2**53
     ):
         raise invalid("id", "request id must be an integer 0..2^53")
+    try:
+        mtype = ClientType(kind)
+    except ValueError:
+        err = LivecoreError(ErrorCode.UNKNOWN_TYPE, f"unknown message type {kind[:40]!r}")
+        err.request_id = request_id
+        raise err from None
     check = _CHECKS[mtype]
     try:
         unknown = set(data) - check.fields
@@ -188,8 +197,18 @@ def _hello(d: dict[str, Any]) -> None:
         integer(since, "offset", 0, 2**62)
 
 
+def _token(d: dict[str, Any]) -> None:
+    text(d, "token", 2048)
+
+
 def _comment(d: dict[str, Any]) -> None:
-    text(d, "text", 500)  # the room's own limit (default 200) is checked by the hub
+    # Only a string here: the room's own limit (and blankness, invisible
+    # characters included) is checked by the hub's CommentRules, whose error
+    # names that limit; the frame size bounds the text meanwhile.
+    value = d.get("text")
+    if not isinstance(value, str):
+        raise invalid("text", "required, a string")
+    d["text"] = value.strip()
     optional_text(d, "cid", 64)
 
 
@@ -225,7 +244,8 @@ def _offset(d: dict[str, Any]) -> None:
 
 
 def _mute(d: dict[str, Any]) -> None:
-    text(d, "user", 64)
+    if not valid_id(text(d, "user", 64)):
+        raise invalid("user", "1-64 characters of A-Z a-z 0-9 _ . : -")
     integer(d, "duration_s", 10, 7 * 24 * 3600)
 
 
@@ -293,6 +313,7 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.POLL_OPEN: _Check(frozenset({"question", "options", "duration_s"}), _poll_open),
     ClientType.POLL_CLOSE: _Check(frozenset({"poll"}), _poll_close),
     ClientType.DELETE_COMMENT: _Check(frozenset({"offset"}), _offset),
+    ClientType.TOKEN: _Check(frozenset({"token"}), _token),
     ClientType.MUTE: _Check(frozenset({"user", "duration_s"}), _mute),
     ClientType.PIN_QUESTION: _Check(frozenset({"offset"}), _offset),
     ClientType.ANSWER_QUESTION: _Check(frozenset({"offset"}), _offset),

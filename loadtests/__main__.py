@@ -24,6 +24,7 @@ SCENARIOS = {
     "highlights": ("loadtests.highlights",
                    "labelled audience + live stream: highlight precision/recall, clip delay, "
                    "cut speed, recorder CPU"),
+    "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
     "export": ("loadtests.export",

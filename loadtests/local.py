@@ -119,9 +119,11 @@ def local_cluster(
             for i in range(nodes):
                 port = free_port()
                 cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
-                       "--redis", f"redis://127.0.0.1:{store.tcp_port}/0",
+                       "--redis", store.tcp_url,
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
-                       "--log-level", "warning", *(extra_args or [])]  # fmt: skip
+                       "--log-level", "warning",
+                       # every virtual viewer comes from 127.0.0.1: no per-address cap
+                       "--ws-max-per-ip", "0", *(extra_args or [])]  # fmt: skip
                 log = open(Path(tmp) / f"node{i}.log", "wb")
                 proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
                 procs.append(proc)
@@ -131,7 +133,7 @@ def local_cluster(
                 _wait_healthy(url, proc)
             yield Cluster(
                 urls, secret.encode(), [p.pid for p in procs], store.process.pid,
-                f"redis://127.0.0.1:{store.tcp_port}/0",
+                store.tcp_url,
             )  # fmt: skip
         finally:
             for proc in procs:

@@ -11,6 +11,7 @@ from typing import Any
 
 import msgpack
 from redis.asyncio import BlockingConnectionPool, Redis
+from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.routing import Mount, Route
@@ -20,7 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from livecore.clock import Clock, SystemClock
 from livecore.communities import load_file
 from livecore.config import Settings
-from livecore.errors import LivecoreError
+from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import Room
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
@@ -34,6 +35,7 @@ from signalling import (
     mediafiles,
     pages,
     receipts,
+    revocations,
     rooms_api,
     sensors,
     traceroutes,
@@ -59,11 +61,13 @@ REDIS_POOL_SIZE = 64
 def routes() -> list[Route | Mount]:
     return [
         Route("/healthz", health.healthz, methods=["GET"]),
+        Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
         Route("/api/rooms", rooms_api.create_room, methods=["POST"]),
         Route("/api/rooms", rooms_api.list_rooms, methods=["GET"]),
         Route("/api/rooms/{room}", rooms_api.get_room, methods=["GET"]),
         Route("/api/rooms/{room}/end", rooms_api.end_room, methods=["POST"]),
+        Route("/api/revocations", revocations.revoke, methods=["POST"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
         Route("/whip/{room}", whip.whip_post, methods=["POST"]),
@@ -108,6 +112,32 @@ def media_routes() -> list[Route | Mount]:
         Route("/c/{clip}", m.share_page, methods=["GET"]),
         Route("/clips/{room}", m.library_page, methods=["GET"]),
     ]
+
+
+#: Request headers a node reads at most (RFC 6585 §5: 431 beyond).
+MAX_HEADERS = 100
+MAX_HEADER_BYTES = 32 * 1024
+
+
+class LimitHeaders:
+    """Refuses a request with too many or too large headers (431), before routing."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope.get("headers", [])
+            size = sum(len(k) + len(v) for k, v in headers)
+            if len(headers) > MAX_HEADERS or size > MAX_HEADER_BYTES:
+                err = LivecoreError(
+                    ErrorCode.HEADERS_TOO_LARGE,
+                    f"at most {MAX_HEADERS} headers of {MAX_HEADER_BYTES} bytes in all",
+                )
+                response = http_boundary.error_response(err, {"Connection": "close"})
+                await response(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
 
 
 class CountRequests:
@@ -203,10 +233,12 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         exception_handlers={
             LivecoreError: http_boundary.on_livecore_error,
             HTTPException: http_boundary.on_http_exception,
+            RedisError: http_boundary.on_store_error,
             Exception: http_boundary.on_unexpected,
         },
     )
     app.add_middleware(CountRequests, metrics=metrics)
+    app.add_middleware(LimitHeaders)
     return app
 
 

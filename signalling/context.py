@@ -32,8 +32,15 @@ class NodeContext:
     #: Sensor posts per device: 2/s, bursts of 10.
     device_posts: KeyedLimiter = field(init=False)
 
+    #: WHIP/WHEP POSTs (each a peer connection and a DTLS handshake): per user
+    #: 1/s, bursts of 5; per client address 2/s, bursts of 10.
+    media_posts_user: KeyedLimiter = field(init=False)
+    media_posts_address: KeyedLimiter = field(init=False)
+
     def __post_init__(self) -> None:
         self.stores = Stores(self.redis)
         self.rooms = self.stores.rooms
         self.http_writes = KeyedLimiter(self.clock, rate=5.0, burst=20.0)
         self.device_posts = KeyedLimiter(self.clock, rate=2.0, burst=10.0)
+        self.media_posts_user = KeyedLimiter(self.clock, rate=1.0, burst=5.0)
+        self.media_posts_address = KeyedLimiter(self.clock, rate=2.0, burst=10.0)

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.routing import Match, Route
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
@@ -49,7 +50,32 @@ async def on_http_exception(request: Request, exc: Exception) -> Response:
         ErrorCode.NOT_FOUND: f"no such endpoint: {request.url.path}",
         ErrorCode.METHOD_NOT_ALLOWED: f"{request.method} is not allowed on {request.url.path}",
     }.get(code, str(exc.detail))
-    return JSONResponse({"code": code.value, "message": message}, status_code=exc.status_code)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request)
+    return JSONResponse(
+        {"code": code.value, "message": message}, status_code=exc.status_code, headers=headers
+    )
+
+
+def allowed_methods(request: Request) -> str:
+    """Every method some route of this path answers (the ``Allow`` of a 405, RFC 9110)."""
+    methods: set[str] = set()
+    for route in request.app.routes:
+        match, _ = route.matches({**request.scope, "method": "GET"})
+        if match is Match.NONE or not isinstance(route, Route):
+            continue
+        methods |= set(route.methods or ())
+    methods.discard("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def on_store_error(request: Request, exc: Exception) -> Response:
+    """Valkey/Redis unreachable: 503 ``store_unavailable`` (the caller may retry)."""
+    log.warning("store unavailable on %s %s: %s", request.method, request.url.path, exc)
+    request.app.state.ctx.metrics.errors.labels(ErrorCode.STORE_UNAVAILABLE.value).inc()
+    err = LivecoreError(ErrorCode.STORE_UNAVAILABLE, "the store is unavailable; retry shortly")
+    return error_response(err, {"Retry-After": "2"})
 
 
 async def on_unexpected(request: Request, exc: Exception) -> Response:
@@ -91,6 +117,8 @@ async def read_json(request: Request, limit: int = MAX_JSON_BODY) -> Any:
         return json.loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         raise LivecoreError(ErrorCode.BAD_REQUEST, f"body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise LivecoreError(ErrorCode.BAD_REQUEST, "body is nested too deeply") from None
 
 
 def authorize(

@@ -60,6 +60,18 @@ class Metrics:
             "Connections closed for a full send buffer",
             registry=r,
         )
+        self.state_entries = Gauge(
+            "livecore_state_entries",
+            "Entries of the node's per-room, per-user and per-key structures",
+            ["structure"],
+            registry=r,
+        )
+        self.refusals = Counter(
+            "livecore_refusals_total",
+            "Requests and connections refused by a limit, by limit",
+            ["limit"],
+            registry=r,
+        )
         self.ws_recoveries = Counter(
             "livecore_ws_recoveries_total",
             "Reconnects with a position, by result",

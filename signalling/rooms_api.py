@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -22,6 +24,7 @@ async def create_room(request: Request) -> Response:
     room = rooms.new_room(body, host=claims.user, now=node.clock.time())
     if not await node.rooms.create(room):
         raise LivecoreError(ErrorCode.ROOM_EXISTS, f"room {room.id!r} already exists")
+    _list_cache(request).until = 0.0  # this node lists its new room at once
     return JSONResponse(
         room.public(), status_code=201, headers={"Location": f"/api/rooms/{room.id}"}
     )
@@ -38,6 +41,26 @@ async def get_room(request: Request) -> Response:
     return JSONResponse(room.public())
 
 
+#: Seconds a node reuses its answer to ``GET /api/rooms`` (unauthenticated, so cheap).
+LIST_CACHE_S = 2.0
+
+
+class _ListCache:
+    """The last ``GET /api/rooms`` body of this node, until it is ``LIST_CACHE_S`` old."""
+
+    def __init__(self) -> None:
+        self.body: dict[str, Any] = {}
+        self.until = 0.0
+
+
+def _list_cache(request: Request) -> _ListCache:
+    cache = getattr(request.app.state, "rooms_list", None)
+    if not isinstance(cache, _ListCache):
+        cache = _ListCache()
+        request.app.state.rooms_list = cache
+    return cache
+
+
 async def end_room(request: Request) -> Response:
     """``POST /api/rooms/{room}/end`` (the room's host, or admin): the live ends now."""
     limit_writes(request)
@@ -52,7 +75,12 @@ async def end_room(request: Request) -> Response:
 
 
 async def list_rooms(request: Request) -> Response:
-    """``GET /api/rooms``: the 50 most recently created rooms."""
+    """``GET /api/rooms``: the 50 most recently created rooms (cached for 2 s)."""
     node = ctx(request)
-    found = [await node.rooms.get(room_id) for room_id in await node.rooms.recent()]
-    return JSONResponse({"rooms": [r.public() for r in found if r is not None]})
+    cache = _list_cache(request)
+    now = node.clock.monotonic()
+    if cache.until <= now:
+        rooms = await node.rooms.recent_rooms()
+        cache.body = {"rooms": [r.public() for r in rooms]}
+        cache.until = now + LIST_CACHE_S
+    return JSONResponse(cache.body)

@@ -89,6 +89,10 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         server_header=False,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        # X-Forwarded-For only from configured proxies: from anyone else it
+        # would let a client pick its own rate-limit key.
+        proxy_headers=bool(settings.trusted_proxies),
+        forwarded_allow_ips=list(settings.trusted_proxies) or "",
     )
     server = _Server(config)
 

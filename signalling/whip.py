@@ -15,17 +15,24 @@
 
 from __future__ import annotations
 
+from aiortc import sdp as aiortc_sdp
 from starlette.requests import Request
 from starlette.responses import Response
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http_boundary import authorize, ctx, read_body, require_content_type
+from signalling.http_boundary import (
+    authorize,
+    client_key,
+    ctx,
+    read_body,
+    require_content_type,
+)
 
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
 PLAYERS = frozenset({tokens.Role.HOST, tokens.Role.KOC, tokens.Role.VIEWER,
-                     tokens.Role.OFFICER, tokens.Role.ADMIN})  # fmt: skip
+                     tokens.Role.OFFICER, tokens.Role.ADMIN, tokens.Role.NODE})  # fmt: skip
 CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
@@ -50,12 +57,42 @@ async def _offer(request: Request) -> str:
         raise LivecoreError(ErrorCode.BAD_SDP, "the offer is not UTF-8 text") from None
     if not offer.startswith("v=0"):
         raise LivecoreError(ErrorCode.BAD_SDP, "the body is not an SDP offer (must start v=0)")
+    check_sdp(offer)
     return offer
+
+
+def check_sdp(offer: str) -> None:
+    """Refuse (``bad_sdp``) an offer the SDP parser cannot read.
+
+    aiortc's parser raises more than ValueError on hostile input (StopIteration
+    for an ``a=fmtp`` of an unknown payload type, which inside a coroutine
+    becomes a RuntimeError): anything it raises is a bad offer, never a 500.
+    """
+    try:
+        aiortc_sdp.SessionDescription.parse(offer)
+    except Exception as exc:  # the parser's failure modes are not all documented
+        raise LivecoreError(ErrorCode.BAD_SDP, f"unreadable SDP offer: {exc!r}"[:200]) from None
 
 
 async def _room_exists(request: Request, room: str) -> None:
     if await ctx(request).rooms.get(room) is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
+
+
+def _limit(request: Request, claims: tokens.Claims) -> None:
+    """Spend one WHIP/WHEP POST of the user and of the address, or refuse (429).
+    Node-to-node pulls are exempt (one per publisher, already bounded)."""
+    if claims.role is tokens.Role.NODE:
+        return
+    node = ctx(request)
+    if not node.media_posts_user.allow(claims.user):
+        limit = "media_user"
+    elif not node.media_posts_address.allow(client_key(request)):
+        limit = "media_address"
+    else:
+        return
+    node.metrics.refusals.labels(limit).inc()
+    raise LivecoreError(ErrorCode.RATE_LIMITED, "too many WHIP/WHEP requests; retry shortly")
 
 
 def _created(answer: str, location: str) -> Response:
@@ -68,6 +105,7 @@ def _created(answer: str, location: str) -> Response:
 async def whip_post(request: Request) -> Response:
     room = _room(request)
     claims = authorize(request, room=room, roles=PUBLISHERS)
+    _limit(request, claims)
     offer = await _offer(request)
     await _room_exists(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
@@ -77,6 +115,7 @@ async def whip_post(request: Request) -> Response:
 async def whep_post(request: Request) -> Response:
     room = _room(request)
     claims = authorize(request, room=room, roles=PLAYERS)
+    _limit(request, claims)
     offer = await _offer(request)
     meta = await ctx(request).rooms.get(room)
     if meta is None:

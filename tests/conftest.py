@@ -31,7 +31,7 @@ def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
 @pytest.fixture
 def redis_url(valkey_server: EmbeddedValkey) -> str:
     """URL of the session Valkey, emptied before each test."""
-    url = f"redis://127.0.0.1:{valkey_server.tcp_port}/0"
+    url = valkey_server.tcp_url
     redis.Redis.from_url(url).flushall()
     return url
 

@@ -56,11 +56,16 @@ def _serve(args: argparse.Namespace) -> int:
         tick_ms=args.tick_ms,
         ws_send_buffer=args.ws_send_buffer,
         ws_message_rate=args.ws_message_rate,
+        ws_max_per_user=args.ws_max_per_user,
+        ws_max_per_ip=args.ws_max_per_ip,
         hello_timeout_s=args.hello_timeout,
+        room_idle_s=args.room_idle,
         communities_file=Path(args.communities) if args.communities else None,
         orders_webhook=args.orders_webhook,
-        orders_webhook_secret=args.orders_webhook_secret,
+        orders_webhook_secret=_webhook_secret(args),
+        orders_webhook_allow_http=args.orders_webhook_allow_http,
         ice_addresses=_ice_addresses(args.ice_address),
+        trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
         comment_max_chars=args.comment_max_chars,
@@ -98,6 +103,24 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     return None if "all" in values else tuple(values)
 
 
+def _webhook_secret(args: argparse.Namespace) -> str | None:
+    """The orders webhook's key: --orders-webhook-secret-file, else the flag or env."""
+    path = args.orders_webhook_secret_file
+    if path is not None:
+        secret = Path(path).read_text().strip()
+        if not secret:
+            raise ValueError(f"--orders-webhook-secret-file {path} is empty")
+        return secret
+    flag: str | None = args.orders_webhook_secret
+    return flag
+
+
+def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
+    """--trusted-proxy values (or the env list): peers whose X-Forwarded-For counts."""
+    values = flags or (env("TRUSTED_PROXIES") or "").split(",")
+    return tuple(v.strip() for v in values if v.strip())
+
+
 def _token(args: argparse.Namespace) -> int:
     role = tokens.Role(args.role)
     if args.room == tokens.ANY_ROOM and role is not tokens.Role.ADMIN:
@@ -115,7 +138,11 @@ def _token(args: argparse.Namespace) -> int:
 def _valkey(args: argparse.Namespace) -> int:
     server = EmbeddedValkey(args.data_dir, tcp_port=args.port)
     server.start()
-    print(f"valkey ready: redis://127.0.0.1:{args.port}  ({server.url})", flush=True)
+    print(
+        f"valkey ready: {server.tcp_url}  (password in {server.dir / 'password'}; "
+        "give this URL to each node's --redis)",
+        flush=True,
+    )
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:

@@ -20,6 +20,7 @@ import dataclasses
 import fcntl
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -92,9 +93,22 @@ class EmbeddedValkey:
     lets other nodes on this machine share it (``livecore valkey``).
     """
 
-    def __init__(self, data_dir: Path, *, tcp_port: int = 0, start_timeout_s: float = 15.0):
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        tcp_port: int = 0,
+        start_timeout_s: float = 15.0,
+        fsync: str = "everysec",
+    ):
+        """The data directory is created 0700 (the AOF and the log hold room data);
+        the server requires a password, generated once into ``<dir>/password``
+        (0600) and handed to it in a 0600 config file, never on a command line."""
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
+        #: AOF fsync policy: "everysec" (may lose the last second of acknowledged
+        #: writes if the server is SIGKILLed) or "always" (loses none).
+        self.fsync = fsync
         self.start_timeout_s = start_timeout_s
         self.dir = self.data_dir / "valkey"
         self.socket_path = self._socket_path()
@@ -108,9 +122,44 @@ class EmbeddedValkey:
         return Path(tempfile.mkdtemp(prefix="livecore-vk-")) / "valkey.sock"
 
     @property
+    def password(self) -> str:
+        """The server's password (generated on first use, kept in the data dir)."""
+        path = self.dir / "password"
+        with contextlib.suppress(FileNotFoundError):
+            value = path.read_text().strip()
+            if value:
+                return value
+        self._make_dir()
+        value = secrets.token_urlsafe(24)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(value + "\n")
+        return value
+
+    @property
     def url(self) -> str:
-        """The redis-py URL of the unix socket."""
-        return f"unix://{self.socket_path}"
+        """The redis-py URL of the unix socket (with the password)."""
+        return f"unix://:{self.password}@{self.socket_path}"
+
+    @property
+    def tcp_url(self) -> str:
+        """The URL of the TCP listener (``tcp_port``), with the password, database 0."""
+        return f"redis://:{self.password}@127.0.0.1:{self.tcp_port}/0"
+
+    def _make_dir(self) -> None:
+        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        os.chmod(self.dir, 0o700)  # also when it was made earlier with the umask's mode
+
+    def _write_config(self) -> Path:
+        path = self.dir / "valkey.conf"
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            fh.write(f"requirepass {self.password}\n")
+        return path
 
     @property
     def log_path(self) -> Path:
@@ -119,19 +168,20 @@ class EmbeddedValkey:
     def start(self) -> None:
         """Start the server and wait until it answers PING, or raise."""
         binary = find_binary()
-        self.dir.mkdir(parents=True, exist_ok=True)
+        self._make_dir()
         self._take_lock()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         args = [
             binary,
+            str(self._write_config()),
             "--port", str(self.tcp_port),
             "--bind", "127.0.0.1",
             "--unixsocket", str(self.socket_path),
             "--unixsocketperm", "700",
             "--dir", str(self.dir),
             "--appendonly", "yes",
-            "--appendfsync", "everysec",
+            "--appendfsync", self.fsync,
             "--save", "",
             "--daemonize", "no",
             "--logfile", str(self.log_path),
@@ -197,8 +247,15 @@ class EmbeddedValkey:
             with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
                 sock.settimeout(0.5)
                 sock.connect(str(self.socket_path))
-                sock.sendall(b"PING\r\n")
-                return sock.recv(16).startswith(b"+PONG")
+                secret = self.password.encode()
+                sock.sendall(b"*2\r\n$4\r\nAUTH\r\n$%d\r\n%s\r\nPING\r\n" % (len(secret), secret))
+                reply = b""
+                while b"PONG" not in reply and len(reply) < 256:
+                    chunk = sock.recv(64)
+                    if not chunk:
+                        break
+                    reply += chunk
+                return reply.startswith(b"+OK") and b"+PONG" in reply
         except OSError:
             return False
 
@@ -250,7 +307,7 @@ def embedded_store(settings: Settings) -> Iterator[tuple[Settings, str]]:
     embedded.start()
     try:
         resolved = dataclasses.replace(settings, redis_url=embedded.url)
-        yield resolved, f"embedded Valkey ({embedded.url}, data in {embedded.dir})"
+        yield resolved, f"embedded Valkey ({redact(embedded.url)}, data in {embedded.dir})"
     finally:
         embedded.stop()
         log.info("embedded Valkey stopped")

@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
         "Location headers (env LIVECORE_PUBLIC_URL; default http://HOST:PORT)",
     )
     serve.add_argument(
+        "--trusted-proxy",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="a reverse proxy whose X-Forwarded-For is believed, repeatable "
+        "(env LIVECORE_TRUSTED_PROXIES, comma-separated; default none: the peer "
+        "address is the client)",
+    )
+    serve.add_argument(
         "--log-level",
         default=env("LOG_LEVEL", "info"),
         choices=LOG_LEVELS,
@@ -122,8 +131,31 @@ def build_parser() -> argparse.ArgumentParser:
         "--ws-message-rate",
         type=float,
         default=float(env("WS_MESSAGE_RATE", "20") or 20),
-        help="messages per second one connection may send, bursts of twice "
-        "that (env LIVECORE_WS_MESSAGE_RATE; default 20)",
+        help="messages per second one connection, and one user over all their "
+        "connections, may send, bursts of twice that; expensive types (votes, joins, "
+        "host actions) half of it (env LIVECORE_WS_MESSAGE_RATE; default 20)",
+    )
+    serve.add_argument(
+        "--room-idle",
+        type=float,
+        default=float(env("ROOM_IDLE", "30") or 30),
+        metavar="SECONDS",
+        help="how long a room without connections stays subscribed on a node, with its "
+        "local state (env LIVECORE_ROOM_IDLE; default 30)",
+    )
+    serve.add_argument(
+        "--ws-max-per-user",
+        type=int,
+        default=int(env("WS_MAX_PER_USER", "16") or 16),
+        help="websockets one user id may hold on this node, 0 = no cap "
+        "(env LIVECORE_WS_MAX_PER_USER; default 16)",
+    )
+    serve.add_argument(
+        "--ws-max-per-ip",
+        type=int,
+        default=int(env("WS_MAX_PER_IP", "2000") or 0),
+        help="websockets one client address may hold on this node, 0 = no cap "
+        "(env LIVECORE_WS_MAX_PER_IP; default 2000)",
     )
     shop = serve.add_argument_group("group buys")
     shop.add_argument(
@@ -146,7 +178,21 @@ def build_parser() -> argparse.ArgumentParser:
         default=env("ORDERS_WEBHOOK_SECRET"),
         metavar="SECRET",
         help="key of the webhook's X-Livecore-Signature (env LIVECORE_ORDERS_WEBHOOK_SECRET; "
-        "required with --orders-webhook)",
+        "required with --orders-webhook; prefer the env or --orders-webhook-secret-file: a "
+        "command line is visible in ps)",
+    )
+    shop.add_argument(
+        "--orders-webhook-secret-file",
+        type=Path,
+        default=env("ORDERS_WEBHOOK_SECRET_FILE"),
+        metavar="FILE",
+        help="read the webhook's signing key from FILE (env LIVECORE_ORDERS_WEBHOOK_SECRET_FILE)",
+    )
+    shop.add_argument(
+        "--orders-webhook-allow-http",
+        action="store_true",
+        default=env("ORDERS_WEBHOOK_ALLOW_HTTP") == "1",
+        help="accept a plain http:// orders webhook (default: https:// only)",
     )
     media = serve.add_argument_group("media")
     media.add_argument(
@@ -210,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     tok.add_argument(
         "--role",
         required=True,
-        choices=[r.value for r in tokens.Role],
+        choices=[r.value for r in tokens.Role if r is not tokens.Role.NODE],
         help="what the bearer may do: host, koc, viewer, officer or admin",
     )
     tok.add_argument(

@@ -89,12 +89,16 @@ return emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
 )
 
-# KEYS: stream offset epoch deleted | ARGV: channel payload maxlen candidate target keep
+# KEYS: stream offset epoch deleted state | ARGV: channel payload maxlen candidate target
+# keep, then a state field removed when it still holds the given value ('' for none)
 _DELETE_EMIT = (
     EMIT_LUA
     + """
 if redis.call('ZADD', KEYS[4], 'NX', ARGV[5], ARGV[5]) == 0 then return {0, ''} end
 redis.call('ZREMRANGEBYRANK', KEYS[4], 0, -tonumber(ARGV[6]) - 1)
+if ARGV[8] ~= '' and redis.call('HGET', KEYS[5], ARGV[7]) == ARGV[8] then
+  redis.call('HDEL', KEYS[5], ARGV[7])
+end
 return emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
 )
@@ -216,12 +220,29 @@ class Bus:
         mute_key = keys.room(room, f"muted:{user}")
         return emitted(await self._setex_emit(keys=[*self.emit_keys(room), mute_key], args=args))
 
-    async def delete(self, room: str, target: int, payload: bytes, keep: int = 1000) -> bool:
-        """Mark comment ``target`` deleted and emit ``payload``; False if it already was."""
-        args = [*self.emit_args(room, payload), target, keep]
+    async def delete(
+        self,
+        room: str,
+        target: int,
+        payload: bytes,
+        keep: int = 1000,
+        unset: tuple[str, bytes] | None = None,
+    ) -> Emitted | None:
+        """Mark comment ``target`` deleted and emit ``payload``; None if it already was.
+
+        ``unset`` (field, value): remove that state field in the same step if it
+        still holds ``value`` (the pinned question of the deleted comment).
+        """
+        field, value = unset or ("", b"")
+        args = [*self.emit_args(room, payload), target, keep, field, value]
         deleted = keys.room(room, "deleted")
-        reply = await self._delete_emit(keys=[*self.emit_keys(room), deleted], args=args)
-        return int(reply[0]) > 0
+        state = keys.room(room, "state")
+        reply = await self._delete_emit(keys=[*self.emit_keys(room), deleted, state], args=args)
+        return emitted(reply) if int(reply[0]) > 0 else None
+
+    async def is_deleted(self, room: str, target: int) -> bool:
+        """Whether comment ``target`` was deleted (among the most recent ``keep``)."""
+        return await self.redis.zscore(keys.room(room, "deleted"), target) is not None
 
     async def deleted(self, room: str) -> set[int]:
         """Offsets of deleted comments (the most recent ``keep``)."""

@@ -14,6 +14,7 @@ from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.media import MediaStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.polls import PollStore
+from livecore.store.revocations import Revocations
 from livecore.store.room_meta import RoomStore
 
 
@@ -34,6 +35,7 @@ class Stores:
     officers: ShareOfficerStore = field(init=False)
     communities: CommunityStore = field(init=False)
     media: MediaStore = field(init=False)
+    revocations: Revocations = field(init=False)
 
     def __post_init__(self) -> None:
         redis = self.redis
@@ -46,3 +48,4 @@ class Stores:
         self.officers = ShareOfficerStore(redis)
         self.communities = CommunityStore(redis)
         self.media = MediaStore(redis)
+        self.revocations = Revocations(redis)

@@ -60,11 +60,21 @@ class Origin:
         return self.at + ORIGIN_TTL_S < now
 
 
+# KEYS: requests | ARGV: user now max_pending -> 1 new, 2 already pending, 0 full
+_REQUEST = """
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 2 end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
+
 class MediaStore:
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self._drop = redis.register_script(_DROP_IF_SAME)
         self._accept = redis.register_script(_ACCEPT)
+        self._request = redis.register_script(_REQUEST)
 
     async def announce(self, room: str, user: str, node: str, url: str, now: int) -> None:
         await self.redis.hset(keys.room(room, "origins"), user, f"{node}|{url}|{now}")
@@ -81,13 +91,11 @@ class MediaStore:
         """Remove ``origin`` if it is still the registered one; True for the one remover."""
         return bool(await self._drop(keys=[keys.room(room, "origins")], args=[user, origin.raw]))
 
-    async def request(self, room: str, user: str, now: int, max_pending: int = 50) -> bool:
-        """Record a KOC's request; False when too many are pending."""
+    async def request(self, room: str, user: str, now: int, max_pending: int = 50) -> int:
+        """Record a KOC's request in one step: 1 new, 2 already pending (unchanged),
+        0 refused (too many are pending)."""
         key = keys.room(room, "costream:requests")
-        if await self.redis.hlen(key) >= max_pending:
-            return False
-        await self.redis.hset(key, user, now)
-        return True
+        return int(await self._request(keys=[key], args=[user, now, max_pending]))
 
     async def decline(self, room: str, user: str) -> bool:
         return bool(await self.redis.hdel(keys.room(room, "costream:requests"), user))

@@ -69,6 +69,20 @@ class RoomStore:
         ids = await self.redis.zrevrange(keys.ROOMS_INDEX, 0, limit - 1)
         return [as_str(i) for i in ids]
 
+    async def recent_rooms(self, limit: int = 50) -> list[Room]:
+        """The most recently created rooms, newest first: the index, then every
+        room's hash in one pipelined round trip (two in all, whatever ``limit``)."""
+        ids = await self.recent(limit)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for room_id in ids:
+                pipe.hgetall(keys.room(room_id, "meta"))
+            replies = await pipe.execute()
+        return [
+            Room.from_hash({as_str(k): as_str(v) for k, v in data.items()})
+            for data in replies
+            if data
+        ]
+
     async def set_status(self, room_id: str, status: str) -> None:
         """Record the room's status (``live`` once its host publishes)."""
         key = keys.room(room_id, "meta")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -21,7 +22,9 @@ from redis.exceptions import RedisError
 from livecore import wire
 from livecore.sequencer import Sequencer, Verdict
 from livecore.store.bus import Bus, channel, parse_channel_message
+from signalling.background import BackgroundTasks
 from signalling.hub.room import MAX_BATCH_EVENTS, LocalRoom
+from signalling.keyedlocks import KeyedLocks
 from signalling.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
@@ -55,8 +58,11 @@ class BusReader:
         self.flush = flush
         self.on_media_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None
         self.running = False
-        self._locks: dict[str, asyncio.Lock] = {}
+        #: Monotonic time of the read loop's last turn (readiness).
+        self.last_beat = time.monotonic()
+        self._locks = KeyedLocks()
         self._confirmed: dict[str, asyncio.Event] = {}
+        self._tasks = BackgroundTasks(log)
 
     # -- rooms -------------------------------------------------------------------
 
@@ -65,16 +71,19 @@ class BusReader:
         room = self.rooms.get(room_id)
         if room is not None:
             return room
-        lock = self._locks.setdefault(room_id, asyncio.Lock())
-        async with lock:
+        async with self._locks.hold(room_id):
             room = self.rooms.get(room_id)
             if room is not None:
                 return room
             name = channel(room_id)
             confirmed = self._confirmed[name] = asyncio.Event()
-            await self.pubsub.ssubscribe(name)
-            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
-                await confirmed.wait()
+            try:
+                await self.pubsub.ssubscribe(name)
+                async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                    await confirmed.wait()
+            finally:
+                if self._confirmed.get(name) is confirmed:  # timed out or failed
+                    del self._confirmed[name]
             head = await self.bus.head(room_id)
             room = LocalRoom(room_id, Sequencer(head.epoch, head.offset))
             self.rooms[room_id] = room
@@ -85,13 +94,19 @@ class BusReader:
         """Forget a room and leave its channel."""
         self.rooms.pop(room_id, None)
         self.metrics.rooms.set(len(self.rooms))
-        asyncio.get_running_loop().create_task(self.unsubscribe(room_id))
+        self._tasks.spawn(self.unsubscribe(room_id), name=f"unsubscribe-{room_id}")
 
     async def unsubscribe(self, room_id: str) -> None:
         with contextlib.suppress(RedisError, OSError):
             await self.pubsub.sunsubscribe(channel(room_id))
 
+    def sizes(self) -> dict[str, int]:
+        """Entries of the reader's per-room structures (for /metrics and tests)."""
+        return {"reader_locks": len(self._locks), "reader_confirming": len(self._confirmed),
+                "reader_tasks": len(self._tasks)}  # fmt: skip
+
     async def aclose(self) -> None:
+        await self._tasks.cancel_all()
         with contextlib.suppress(RedisError, OSError):
             await self.pubsub.aclose()  # type: ignore[no-untyped-call]
 
@@ -100,6 +115,7 @@ class BusReader:
     async def run(self) -> None:
         """Read the channels until ``running`` is cleared."""
         while self.running:
+            self.last_beat = time.monotonic()
             if not self.pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue
@@ -135,7 +151,7 @@ class BusReader:
         if verdict is Verdict.RESET:
             self.resync(room)
         elif verdict is Verdict.GAP:
-            asyncio.get_running_loop().create_task(self.fill(room))
+            self._tasks.spawn(self.fill(room), name=f"fill-{room.id}")
         room.add_events(room.seq.take())
         if len(room.events) >= MAX_BATCH_EVENTS:
             self.flush(room)
@@ -148,7 +164,7 @@ class BusReader:
             room.set_tally(str(state.get("poll")), state["v"], list(state.get("counts", [])))
         elif kind == "media_end" and self.on_media_end is not None:
             user = str(state.get("user", ""))
-            asyncio.get_running_loop().create_task(self.on_media_end(room.id, user))
+            self._tasks.spawn(self.on_media_end(room.id, user), name=f"media-end-{room.id}")
         elif kind == "group" and isinstance(state.get("v"), int):
             gb, group = str(state.pop("gb", "")), str(state.pop("g", ""))
             state.pop("k")

@@ -54,7 +54,9 @@ class Channel(Protocol):
     settings: Settings
     metrics: Metrics
 
-    def admit(self) -> bool: ...
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        """None when this node takes the connection, else why not (it is counted)."""
+        ...
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None: ...
 
@@ -83,6 +85,10 @@ class HubConnection(asyncio.Protocol):
         )
         self.transport: asyncio.Transport | None = None
         self.room_id = ""
+        #: The client address counted against the per-address cap ("" until admitted).
+        self.address = ""
+        #: The user counted against the per-user cap ("" until the hello's token is checked).
+        self.counted_user = ""
         self.room: LocalRoom | None = None
         self.claims: Claims | None = None
         #: What this connection's handlers get; set when it has joined.
@@ -100,6 +106,7 @@ class HubConnection(asyncio.Protocol):
         rate = self.hub.settings.ws_message_rate
         self.bucket = TokenBucket(rate, rate * 2, rate * 2, self.loop.time())
         self._timer: asyncio.TimerHandle | None = None
+        self._expiry: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- asyncio.Protocol ------------------------------------------------------
@@ -129,6 +136,8 @@ class HubConnection(asyncio.Protocol):
         self.closing = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._expiry is not None:
+            self._expiry.cancel()
         for task in self._tasks:
             task.cancel()
         self.hub.leave(self)
@@ -149,13 +158,19 @@ class HubConnection(asyncio.Protocol):
             response = self.proto.reject(
                 400, f"offer the websocket subprotocol {wire.SUBPROTOCOL}\n"
             )
-        elif not self.hub.admit():
-            response = self.proto.reject(503, "node at capacity; try another node\n")
+        elif (refusal := self.hub.admit(self, self._peer_address())) is not None:
+            status = 429 if refusal == "ws_ip_cap" else 503
+            why = "too many connections from your address" if status == 429 else "node at capacity"
+            response = self.proto.reject(status, f"{why}; try again later\n")
             response.headers["Retry-After"] = "5"
         else:
             self.room_id = match.group(1)
             response = self.proto.accept(request)
         self.proto.send_response(response)
+
+    def _peer_address(self) -> str:
+        peer = self.transport.get_extra_info("peername") if self.transport else None
+        return str(peer[0]) if isinstance(peer, tuple) and peer else "unknown"
 
     def _frame(self, frame: Frame) -> None:
         if frame.opcode is Opcode.BINARY and frame.fin:
@@ -171,13 +186,16 @@ class HubConnection(asyncio.Protocol):
         if self.claims is None:
             self._first_message(data)
             return
-        if not self.bucket.allow(self.loop.time()):
-            self.fail(LivecoreError(ErrorCode.RATE_LIMITED, "too many messages; slow down"))
-            return
         try:
             message = wire.decode(data)
         except LivecoreError as err:
             self.fail(err)
+            return
+        if not self.bucket.allow(self.loop.time()):
+            # decoded first (bounded by the frame size) so the error names the request
+            self.fail(
+                LivecoreError(ErrorCode.RATE_LIMITED, "too many messages; slow down"), message
+            )
             return
         if message.type is wire.ClientType.HELLO:
             self.fail(LivecoreError(ErrorCode.BAD_MESSAGE, "hello was already sent"), message)
@@ -218,6 +236,15 @@ class HubConnection(asyncio.Protocol):
             self.paused = False
         if not task.cancelled() and task.exception() is not None:
             log.error("handler failed", exc_info=task.exception())
+
+    def arm_expiry(self, seconds: float) -> None:
+        """Close (4003) when the session's token expires, ``seconds`` from now."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = self.loop.call_later(max(0.0, seconds), self._token_expired)
+
+    def _token_expired(self) -> None:
+        self.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
 
     def _hello_timeout(self) -> None:
         if self.claims is None and not self.joining:

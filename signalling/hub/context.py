@@ -18,13 +18,14 @@ from livecore.comments import CommentRules
 from livecore.config import Settings
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
+from livecore.lru import LruDict
 from livecore.ratelimit import KeyedLimiter
 from livecore.store.bus import Emitted
 from livecore.store.facade import Stores
 from livecore.tokens import Claims, Role
 from signalling.hub.room import LocalRoom, Member
 
-#: Group-buy specs a node caches (they never change); past it the cache restarts.
+#: Group-buy specs a node caches (they never change); past it the least recently used go.
 MAX_SPECS = 10_000
 #: Rooms with orders a node remembers having registered.
 MAX_ORDER_ROOMS = 100_000
@@ -38,7 +39,13 @@ class Peer(Member, Protocol):
     #: Communities offered by the last ``locate`` outside every community.
     nearby: list[str]
 
+    claims: Claims | None
+
     def send(self, payload: bytes) -> bool: ...
+
+    def arm_expiry(self, seconds: float) -> None:
+        """Close the connection (4003) in ``seconds``, replacing an earlier timer."""
+        ...
 
     def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None: ...
 
@@ -48,15 +55,16 @@ class OrderRooms:
 
     def __init__(self, stores: Stores) -> None:
         self._stores = stores
-        self._known: set[str] = set()
+        self._known: LruDict[str, bool] = LruDict(MAX_ORDER_ROOMS)
         self._background: set[asyncio.Task[None]] = set()
+
+    def __len__(self) -> int:
+        return len(self._known)
 
     def note(self, room_id: str) -> None:
         if room_id in self._known:
             return
-        if len(self._known) >= MAX_ORDER_ROOMS:  # only a cache: SADD is idempotent
-            self._known.clear()
-        self._known.add(room_id)
+        self._known[room_id] = True  # only a cache (SADD is idempotent): LRU-bounded
         coro = self._stores.groupbuys.note_order_room(room_id)
         task = asyncio.get_running_loop().create_task(coro)
         self._background.add(task)
@@ -120,10 +128,17 @@ class Services:
     stores: Stores
     settings: Settings
     clock: Clock
+    #: The token secret (a refreshed token is verified by its handler).
+    secret: bytes = b""
     rules: CommentRules = field(init=False)
     comment_limits: KeyedLimiter = field(init=False)
-    #: Group-buy specs by (room, group buy), bounded by MAX_SPECS.
-    specs: dict[tuple[str, str], GroupBuySpec] = field(default_factory=dict)
+    #: Messages per user over all their connections: cheap types, and the rest.
+    message_limits: KeyedLimiter = field(init=False)
+    costly_limits: KeyedLimiter = field(init=False)
+    #: Group-buy specs by (room, group buy): the MAX_SPECS most recently used.
+    specs: LruDict[tuple[str, str], GroupBuySpec] = field(
+        default_factory=lambda: LruDict(MAX_SPECS)
+    )
     orders: OrderRooms = field(init=False)
     #: Engagement for highlights; the app plugs the recording plane in.
     moments: Moments = field(default_factory=NoMoments)
@@ -134,6 +149,9 @@ class Services:
         s = self.settings
         self.rules = CommentRules(s.comment_max_chars, s.blocked_words)
         self.comment_limits = KeyedLimiter(self.clock, rate=s.comment_rate, burst=s.comment_burst)
+        rate = s.ws_message_rate
+        self.message_limits = KeyedLimiter(self.clock, rate=rate, burst=rate * 2)
+        self.costly_limits = KeyedLimiter(self.clock, rate=rate / 2, burst=max(1.0, rate))
         self.orders = OrderRooms(self.stores)
 
     def now(self) -> int:

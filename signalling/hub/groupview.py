@@ -13,7 +13,7 @@ import msgpack
 from livecore import groupbuy
 from livecore.groupbuy import GroupBuySpec, Scope
 from livecore.store.groupbuys import GroupState
-from signalling.hub.context import MAX_SPECS, Services
+from signalling.hub.context import Services
 
 #: The one group of a room-wide group buy.
 ROOM_GROUP = "room"
@@ -28,8 +28,6 @@ async def spec_of(node: Services, room_id: str, gid: str) -> GroupBuySpec | None
     if raw is None:
         return None
     spec = parse_stored_spec(raw)
-    if len(node.specs) > MAX_SPECS:
-        node.specs.clear()
     node.specs[(room_id, gid)] = spec
     return spec
 

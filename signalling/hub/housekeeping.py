@@ -24,13 +24,9 @@ PING_INTERVAL_S = 20.0
 IDLE_TIMEOUT_S = 70.0
 
 
-def is_idle(room: LocalRoom, now: float) -> bool:
-    """Whether a room has had no connection for IDLE_UNSUBSCRIBE_S (monotonic ``now``). Pure."""
-    return (
-        room.size == 0
-        and room.idle_since is not None
-        and now - room.idle_since > IDLE_UNSUBSCRIBE_S
-    )
+def is_idle(room: LocalRoom, now: float, after_s: float = IDLE_UNSUBSCRIBE_S) -> bool:
+    """Whether a room has had no connection for ``after_s`` (monotonic ``now``). Pure."""
+    return room.size == 0 and room.idle_since is not None and now - room.idle_since > after_s
 
 
 class Housekeeper:
@@ -43,11 +39,14 @@ class Housekeeper:
         self.running = False
         #: Told when a room leaves this node (the traffic recorder closes its trace).
         self.on_room_idle: Callable[[str], None] = lambda room: None
+        #: Monotonic time of the beat's last turn (readiness).
+        self.last_beat = time.monotonic()
 
     async def run(self) -> None:
         beat = 0
         while self.running:
             await asyncio.sleep(BEAT_S)
+            self.last_beat = time.monotonic()
             beat += 1
             for room in list(self.rooms.values()):
                 try:
@@ -60,6 +59,7 @@ class Housekeeper:
                 except Exception:  # keep the loop alive; the log has the bug
                     log.exception("housekeeping of room %s failed", room.id)
             if beat % 4 == 0:
+                self.prune_limits()
                 try:
                     await self.sweep_deadlines()
                 except (RedisError, OSError) as exc:
@@ -104,6 +104,15 @@ class Housekeeper:
         node, stores = self.node, self.node.stores
         now = node.now()
         node_id = node.settings.node_id
+        if is_idle(room, time.monotonic(), node.settings.room_idle_s):
+            # first, before the room's other work: thousands of rooms going idle at
+            # once must not each pay four round trips on the way out
+            self.rooms.pop(room.id, None)
+            self.on_room_idle(room.id)
+            self.reader.metrics.rooms.set(len(self.rooms))
+            await stores.counters.report_viewers(room.id, node_id, 0, now)
+            await self.reader.unsubscribe(room.id)
+            return
         room.set_viewers(await stores.counters.report_viewers(room.id, node_id, room.size, now))
         room.set_leaderboard(await stores.officers.leaderboard(room.id))
         head = await stores.bus.head(room.id)
@@ -114,12 +123,12 @@ class Housekeeper:
             await self.reader.fill(room)
         for poll in await stores.polls.due(room.id, now):
             await stores.polls.close(room.id, poll, now)
-        if is_idle(room, time.monotonic()):
-            self.rooms.pop(room.id, None)
-            self.on_room_idle(room.id)
-            self.reader.metrics.rooms.set(len(self.rooms))
-            await stores.counters.report_viewers(room.id, node_id, 0, now)
-            await self.reader.unsubscribe(room.id)
+
+    def prune_limits(self) -> None:
+        """Per-user buckets that refilled leave (a user's limit state leaves with them)."""
+        node = self.node
+        for limiter in (node.comment_limits, node.message_limits, node.costly_limits):
+            limiter.prune()
 
     def ping_all(self) -> None:
         """Ping every connection; close those silent for IDLE_TIMEOUT_S."""

@@ -48,7 +48,7 @@ class Hub:
         self.settings = ctx.settings
         self.metrics = ctx.metrics
         self.stores = ctx.stores
-        self.node = Services(ctx.stores, ctx.settings, ctx.clock)
+        self.node = Services(ctx.stores, ctx.settings, ctx.clock, secret=ctx.secret)
         self.rooms: dict[str, LocalRoom] = {}
         self.ticker = Ticker(self.rooms, ctx.settings, ctx.metrics)
         self.reader = BusReader(
@@ -92,8 +92,8 @@ class Hub:
 
     # -- the Channel of every websocket ------------------------------------------------
 
-    def admit(self) -> bool:
-        return self.joiner.admit()
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        return self.joiner.admit(conn, address)
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         await self.joiner.join(conn, hello)
@@ -106,6 +106,21 @@ class Hub:
             self.traffic.left(conn.room_id, conn.claims, conn.community)
         self.joiner.leave(conn)
 
+    def sizes(self) -> dict[str, int]:
+        """Entries of every per-room, per-user and per-key structure of the hub."""
+        node = self.node
+        return {
+            "rooms": len(self.rooms),
+            "ws_connections": self.joiner.connections,
+            **self.joiner.sizes(),
+            **self.reader.sizes(),
+            "comment_limits": len(node.comment_limits),
+            "message_limits": len(node.message_limits),
+            "costly_limits": len(node.costly_limits),
+            "specs": len(node.specs),
+            "order_rooms": len(node.orders),
+        }
+
     @property
     def connections(self) -> int:
         return self.joiner.connections
@@ -115,6 +130,16 @@ class Hub:
         self.metrics.ws_messages_in.labels(message.type.value).inc()
         ctx = conn.context
         assert ctx is not None, "messages are handled only after the hello"
+        if ctx.claims.expires_at <= self.node.clock.time():  # the timer may lag a little
+            conn.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
+            return
+        cheap = message.type in routes.CHEAP
+        limits = self.node.message_limits if cheap else self.node.costly_limits
+        if not limits.allow(ctx.user):
+            self.metrics.refusals.labels("ws_user_cheap" if cheap else "ws_user_costly").inc()
+            kind = "messages" if cheap else f"{message.type.value} messages"
+            conn.fail(LivecoreError(ErrorCode.RATE_LIMITED, f"too many {kind}; slow down"), message)
+            return
         try:
             await routes.dispatch(ctx, message)
             self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)

@@ -33,8 +33,10 @@ MAX_CONNECTIONS = 60_000
 def check_hello(secret: bytes, token: str, *, now: float, room: str) -> tokens.Claims:
     """The claims of a hello's token for ``room``; admin tokens do not join. Pure."""
     claims = tokens.verify(secret, token, now=now, room=room)
-    if claims.role is tokens.Role.ADMIN:
-        raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "admin tokens do not join rooms")
+    if claims.role in (tokens.Role.ADMIN, tokens.Role.DEVICE, tokens.Role.NODE):
+        raise LivecoreError(
+            ErrorCode.TOKEN_WRONG_ROLE, f"{claims.role.value} tokens do not join rooms"
+        )
     return claims
 
 
@@ -54,10 +56,42 @@ class Joiner:
         self.reader = reader
         self.metrics = metrics
         self.connections = 0
+        #: Open websockets per client address and per joined user (entries leave at 0).
+        self._by_address: dict[str, int] = {}
+        self._by_user: dict[str, int] = {}
 
-    def admit(self) -> bool:
-        """Whether this node takes one more websocket."""
-        return self.connections < MAX_CONNECTIONS
+    def admit(self, conn: HubConnection, address: str) -> str | None:
+        """None when this node takes one more websocket from ``address`` (then
+        counted until :meth:`leave`), else the limit that refuses it."""
+        settings = self.node.settings
+        if self.connections >= MAX_CONNECTIONS:
+            reason = "ws_node_cap"
+        elif (
+            settings.ws_max_per_ip
+            and address not in settings.trusted_proxies
+            and self._by_address.get(address, 0) >= settings.ws_max_per_ip
+        ):
+            reason = "ws_ip_cap"
+        else:
+            self._by_address[address] = self._by_address.get(address, 0) + 1
+            conn.address = address
+            return None
+        self.metrics.refusals.labels(reason).inc()
+        return reason
+
+    def sizes(self) -> dict[str, int]:
+        return {"ws_by_address": len(self._by_address), "ws_by_user": len(self._by_user)}
+
+    def _release(self, conn: HubConnection) -> None:
+        for counts, key in ((self._by_address, conn.address), (self._by_user, conn.counted_user)):
+            if not key:
+                continue
+            left = counts.get(key, 0) - 1
+            if left > 0:
+                counts[key] = left
+            else:
+                counts.pop(key, None)  # a user's or address's count leaves with them
+        conn.address = conn.counted_user = ""
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         """Authenticate, then send a snapshot or the recovered gap, then go live."""
@@ -69,7 +103,17 @@ class Joiner:
         except LivecoreError as err:
             conn.close(wire.CloseCode.UNAUTHORIZED, f"{err.code}: {err.message}"[:120])
             return
+        most = node.settings.ws_max_per_user
+        if most and self._by_user.get(claims.user, 0) >= most:
+            self.metrics.refusals.labels("ws_user_cap").inc()
+            conn.close(wire.CloseCode.TOO_MANY_CONNECTIONS, f"at most {most} connections per user")
+            return
+        self._by_user[claims.user] = self._by_user.get(claims.user, 0) + 1
+        conn.counted_user = claims.user
         try:
+            if await node.stores.revocations.is_revoked(claims):
+                conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
+                return
             meta = await node.stores.rooms.get(conn.room_id)
             if meta is None:
                 conn.close(wire.CloseCode.ROOM_NOT_FOUND, f"room {conn.room_id} does not exist")
@@ -81,6 +125,7 @@ class Joiner:
         if conn.closing:
             return
         conn.claims = claims
+        conn.arm_expiry(claims.expires_at - node.clock.time())
         conn.community = claims.community
         conn.room = room
         ctx = conn.context = Context(conn, claims, node)
@@ -109,6 +154,7 @@ class Joiner:
             conn.joining = False
 
     def leave(self, conn: HubConnection) -> None:
+        self._release(conn)
         room = conn.room
         if room is None:
             return
@@ -147,6 +193,8 @@ class Joiner:
         if not can_recover(since, head.epoch, head.offset, head.first):
             return False
         offset = int(since["offset"])
+        if head.offset - offset > MAX_RECOVER:  # the docs promise a snapshot past it
+            return False
         for _ in range(40):  # the client may be ahead of this node by a few events
             if offset <= room.flushed:
                 break

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import msgpack
 
 from livecore import wire
+from livecore.lru import LruDict
 from livecore.sequencer import Sequencer
 from livecore.tokens import Claims
 
@@ -15,6 +16,8 @@ from livecore.tokens import Claims
 MAX_BATCH_EVENTS = 500
 #: A group's progress goes out at most this often (10/s), however many joins.
 GROUP_PUSH_INTERVAL_S = 0.1
+#: Groups whose last push time a room remembers (only the last 0.1 s matters).
+MAX_GROUPS_PUSHED = 10_000
 
 
 class Member(Protocol):
@@ -63,7 +66,7 @@ class LocalRoom:
         #: since the last tick go to their community only.
         self.groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.dirty_groups: set[tuple[str, str]] = set()
-        self._group_pushed: dict[tuple[str, str], float] = {}
+        self._group_pushed: LruDict[tuple[str, str], float] = LruDict(MAX_GROUPS_PUSHED)
         #: Group results made on this node, not yet published to the other nodes.
         self.local_groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.leaderboard: list[list[Any]] = []
@@ -117,11 +120,9 @@ class LocalRoom:
         pushed less than GROUP_PUSH_INTERVAL_S ago waits (it stays dirty)."""
         out = []
         for key in list(self.dirty_groups):
-            if now - self._group_pushed.get(key, -1.0) < GROUP_PUSH_INTERVAL_S:
+            if now - (self._group_pushed.get(key) or -1.0) < GROUP_PUSH_INTERVAL_S:
                 continue
             self.dirty_groups.discard(key)
-            if len(self._group_pushed) > 100_000:
-                self._group_pushed.clear()
             self._group_pushed[key] = now
             gb, group = key
             state = self.groups.get(key)

@@ -12,7 +12,16 @@ from livecore import wire
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.tokens import Role
 from signalling.hub.context import Context
-from signalling.hub.handlers import cards, chat, commerce, costream, officers, polls, trace
+from signalling.hub.handlers import (
+    cards,
+    chat,
+    commerce,
+    costream,
+    officers,
+    polls,
+    session,
+    trace,
+)
 
 Handler = Callable[[Context, wire.Message], Awaitable[None]]
 
@@ -24,6 +33,7 @@ ON_AIR = frozenset({Role.HOST, Role.KOC})
 
 T = wire.ClientType
 ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
+    T.TOKEN: (EVERYONE, session.refresh),
     T.COMMENT: (EVERYONE, chat.comment),
     T.LIKE: (EVERYONE, chat.like),
     T.DELETE_COMMENT: (HOST, chat.delete_comment),
@@ -50,6 +60,11 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.COSTREAM_DECLINE: (HOST, costream.decline),
     T.COSTREAM_END: (ON_AIR, costream.end),
 }
+
+
+#: Types that cost the node next to nothing (no store write): they spend the
+#: user's cheap budget; every other type spends the costly one (half the rate).
+CHEAP = frozenset({T.LIKE, T.TOKEN, T.OFFICER_ME, T.LOCATE})
 
 
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:

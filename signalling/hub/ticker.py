@@ -22,6 +22,8 @@ class Ticker:
         self.settings = settings
         self.metrics = metrics
         self.running = False
+        #: Monotonic time of the broadcast loop's last turn (readiness).
+        self.last_beat = time.monotonic()
 
     async def run(self) -> None:
         """Flush every room once per tick.
@@ -36,6 +38,7 @@ class Ticker:
         pause = tick
         while self.running:
             await asyncio.sleep(pause)
+            self.last_beat = time.monotonic()
             started = time.perf_counter()
             for room in list(self.rooms.values()):
                 try:

@@ -19,6 +19,15 @@ def test_max_length() -> None:
     assert "10" in info.value.message
 
 
+@pytest.mark.parametrize("text", ["", "\u200b\u200b", "\u2060\ufeff\u00ad", "\u200d"])
+def test_invisible_only_is_blank(text: str) -> None:
+    """A comment of only zero-width or invisible format characters is refused like a
+    blank one, with the room's limit in the message."""
+    with pytest.raises(LivecoreError) as info:
+        CommentRules(200).check(text)
+    assert info.value.code is ErrorCode.INVALID_FIELD and "1-200" in info.value.message
+
+
 def test_length_counts_characters_not_bytes() -> None:
     """The limit is in characters, so multi-byte text is not cut short."""
     assert CommentRules(4).check("桃子好甜") == "桃子好甜"

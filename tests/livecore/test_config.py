@@ -11,3 +11,15 @@ def test_base_url() -> None:
     assert Settings(host="0.0.0.0", port=1).base_url == "http://127.0.0.1:1"
     assert Settings(host="::1", port=1).base_url == "http://[::1]:1"
     assert Settings(public_url="https://live.example/").base_url == "https://live.example"
+
+
+def test_plain_http_webhook_needs_consent() -> None:
+    """An http:// orders webhook is refused unless explicitly allowed; https:// is fine."""
+    import pytest
+
+    hook = {"orders_webhook_secret": "k" * 32}
+    with pytest.raises(ValueError, match="allow-http"):
+        Settings(orders_webhook="http://shop.example/hook", **hook).check()  # type: ignore[arg-type]
+    Settings(orders_webhook="http://shop.example/hook", orders_webhook_allow_http=True,
+             **hook).check()  # type: ignore[arg-type]  # fmt: skip
+    Settings(orders_webhook="https://shop.example/hook", **hook).check()  # type: ignore[arg-type]

@@ -46,3 +46,16 @@ def test_bad_parameters() -> None:
     """Nonsense limits are refused at construction."""
     with pytest.raises(ValueError):
         KeyedLimiter(ManualClock(), rate=0, burst=1)
+
+
+def test_prune_forgets_refilled_buckets() -> None:
+    """prune() drops buckets that are full again, keeps those still spending."""
+    from livecore.clock import ManualClock
+    from livecore.ratelimit import KeyedLimiter
+
+    clock = ManualClock()
+    limiter = KeyedLimiter(clock, rate=1.0, burst=2.0)
+    limiter.allow("old")
+    clock.advance(5)
+    limiter.allow("new")
+    assert limiter.prune() == 1 and len(limiter) == 1

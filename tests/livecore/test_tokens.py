@@ -32,7 +32,9 @@ def test_round_trip_keeps_claims() -> None:
     claims = tokens.verify(
         SECRET, mint(community="c9"), now=NOW, room="r1", roles=frozenset({Role.HOST})
     )
-    assert claims == tokens.Claims(Role.HOST, "r1", "u1", int(NOW) + 60, "c9")
+    assert claims.token_id  # every minted token has an id (jti), for revocation
+    expected = tokens.Claims(Role.HOST, "r1", "u1", int(NOW) + 60, "c9", token_id=claims.token_id)
+    assert claims == expected
 
 
 def test_missing_token() -> None:
@@ -136,3 +138,46 @@ def test_a_batch_device_token_is_valid_for_no_room() -> None:
     assert tokens.verify(SECRET, token, now=NOW).batch == "b1"
     message = refused(token, ErrorCode.TOKEN_WRONG_ROOM, room="b1").message
     assert "batch 'b1'" in message
+
+
+def test_any_room_is_for_admin_only() -> None:
+    """A `*` token verifies for any room as admin, and for no room as another role."""
+    import jwt as _jwt
+
+    from livecore import tokens as t
+    from livecore.errors import ErrorCode as E
+    from livecore.errors import LivecoreError as LE
+
+    secret = b"s" * 32
+    admin = t.mint(secret, role=t.Role.ADMIN, room="*", user="ops", ttl_s=60, now=1000)
+    assert t.verify(secret, admin, now=1001, room="r9").room == "*"
+    for role in ("host", "viewer", "koc", "officer"):
+        payload = {"iss": "livecore", "sub": "u", "role": role, "room": "*", "exp": 2000}
+        forged = _jwt.encode(payload, secret, algorithm="HS256")
+        try:
+            t.verify(secret, forged, now=1001, room="r9")
+        except LE as exc:
+            assert exc.code is E.TOKEN_WRONG_ROOM
+        else:
+            raise AssertionError(f"{role} * token accepted")
+
+
+def test_nbf_and_iat_in_the_future_are_refused() -> None:
+    """nbf or iat ahead of the clock (beyond 60 s of skew) is token_not_yet_valid."""
+    import jwt as _jwt
+
+    from livecore import tokens as t
+    from livecore.errors import ErrorCode as E
+    from livecore.errors import LivecoreError as LE
+
+    secret = b"s" * 32
+    base = {"iss": "livecore", "sub": "u", "role": "viewer", "room": "r1", "exp": 10_000}
+    for extra in ({"nbf": 5000}, {"iat": 5000}):
+        token = _jwt.encode({**base, **extra}, secret, algorithm="HS256")
+        try:
+            t.verify(secret, token, now=1000, room="r1")
+        except LE as exc:
+            assert exc.code is E.TOKEN_NOT_YET_VALID
+        else:
+            raise AssertionError(f"{extra} accepted")
+        assert t.verify(secret, token, now=4990, room="r1").user == "u"  # within the skew

@@ -88,7 +88,10 @@ class Receiver:
 
 
 def webhook_node(tmp_path: Path, redis_url: str, url: str) -> Node:
-    args = [*FAST, "--orders-webhook", url, "--orders-webhook-secret", SECRET.decode()]
+    secret_file = tmp_path / "webhook-secret"
+    secret_file.write_text(SECRET.decode() + "\n")
+    args = [*FAST, "--orders-webhook", url, "--orders-webhook-secret-file", str(secret_file),
+            "--orders-webhook-allow-http"]  # fmt: skip
     return Node(tmp_path / "node", redis_url=redis_url, extra_args=args)
 
 

@@ -49,7 +49,7 @@ def test_sigkill_leaves_no_orphan(tmp_path: Path) -> None:
 def test_external_valkey_url(tmp_path: Path) -> None:
     """--redis points the node at an operator's Valkey; no embedded one is started."""
     with EmbeddedValkey(tmp_path / "ext", tcp_port=free_port()) as ext:
-        url = f"redis://127.0.0.1:{ext.tcp_port}/0"
+        url = ext.tcp_url
         node = Node(tmp_path / "data", redis_url=url).start()
         assert node.proc is not None
         try:
@@ -64,7 +64,7 @@ def test_health_503_when_redis_goes_away(tmp_path: Path) -> None:
     """/healthz turns 503 with redis=false when the store stops answering."""
     ext = EmbeddedValkey(tmp_path / "ext", tcp_port=free_port())
     ext.start()
-    node = Node(tmp_path / "data", redis_url=f"redis://127.0.0.1:{ext.tcp_port}/0").start()
+    node = Node(tmp_path / "data", redis_url=ext.tcp_url).start()
     try:
         ext.stop()
         answer = httpx.get(f"{node.url}/healthz", timeout=5)

@@ -93,6 +93,15 @@ async def frames_within(viewer: Viewer, count: int, seconds: float, kind: str = 
     return True
 
 
+async def until_live(node: Node, seconds: float = 10.0) -> None:
+    """Wait until the room is live (the publisher's connection came up)."""
+    deadline = asyncio.get_running_loop().time() + seconds
+    async with httpx.AsyncClient() as http:
+        while (await http.get(f"{node.url}/api/rooms/r1")).json()["status"] != "live":
+            assert asyncio.get_running_loop().time() < deadline, "the room never went live"
+            await asyncio.sleep(0.05)
+
+
 def codec_ops(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics").text
     return float(re.search(r"^livecore_media_codec_ops (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
@@ -109,9 +118,7 @@ async def test_publish_and_play_without_transcoding(
     assert answer.headers["content-type"].startswith("application/sdp")
     assert answer.headers["location"].startswith("/whip/r1/")
     assert candidates(answer.text) and all(is_loopback(a) for a in candidates(answer.text))
-    async with httpx.AsyncClient() as http:
-        meta = (await http.get(f"{media_node.url}/api/rooms/r1")).json()
-    assert meta["status"] == "live"
+    await until_live(media_node)
     viewers = [await watch(media_node, f"v{i}") for i in range(3)]
     try:
         for viewer, _ in viewers:
@@ -230,6 +237,8 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
         await watcher.connect()
         pc, answer = await publish(a, [h264])
         assert answer.status_code == 201
+        while (await watcher.next_event(wait=10))["t"] != "stream_started":
+            pass  # other nodes find the origin once its connection is up
         viewers = [await watch(b, f"v{i}") for i in range(2)]
         for viewer, _ in viewers:
             assert await frames_within(viewer, 10, 10), viewer.received
@@ -249,3 +258,100 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
         if a.proc is not None and a.proc.poll() is None:
             a.stop()
         b.stop()
+
+
+async def test_refused_second_publish_changes_nothing(media_node: Node, h264: EncodedClip) -> None:
+    """A recvonly WHIP offer from the live host is refused and the live stream stays."""
+    pc, first = await publish(media_node, [h264])
+    assert first.status_code == 201, first.text
+    viewer = Viewer(("audio", "video"))
+    refused = await whip(media_node, await viewer.offer())
+    assert refused.status_code == 400 and refused.json()["code"] == "bad_sdp"
+    await viewer.close()
+    watcher, _ = await watch(media_node, "v1")
+    assert await frames_within(watcher, 5, 10)
+    async with httpx.AsyncClient() as http:
+        gone = await http.delete(media_node.url + first.headers["location"],
+                                 headers=auth("host", "host1"))  # fmt: skip
+    assert gone.status_code == 200
+    await watcher.close()
+    await pc.close()
+
+
+async def test_offer_without_ice_is_not_live(media_node: Node, h264: EncodedClip) -> None:
+    """An answered offer whose peer never completes ICE emits no stream_started, does
+    not set the room live, and its session is rolled back."""
+    room = RoomClient(media_node.url, "r1", token("viewer", "watcher"))
+    await room.connect()
+    pc, offer = await make_offer([h264])
+    await pc.close()  # the publisher vanishes before ICE: checks never succeed
+    answer = await whip(media_node, offer)
+    assert answer.status_code == 201, answer.text
+    try:
+        async with httpx.AsyncClient() as http:
+            deadline = asyncio.get_running_loop().time() + 20
+            while True:
+                meta = (await http.get(f"{media_node.url}/api/rooms/r1")).json()
+                assert meta["status"] != "live"
+                metrics = (await http.get(f"{media_node.url}/metrics")).text
+                if 'livecore_media_sessions{kind="whip"} 0.0' in metrics:
+                    break
+                assert asyncio.get_running_loop().time() < deadline, "never rolled back"
+                await asyncio.sleep(0.5)
+        with_events = []
+        try:
+            while True:
+                with_events.append((await room.next_event(wait=0.5))["t"])
+        except TimeoutError:
+            pass
+        assert "stream_started" not in with_events
+    finally:
+        await room.close()
+
+
+def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
+    """The node-to-node credential is role node for one room: it opens WHEP there and
+    can create no room, join no websocket, act in no other room."""
+    import time
+
+    from livecore import tokens
+    from signalling.mediaplane import PULL_TOKEN_TTL_S, pull_token
+    from tests.helpers import TEST_SECRET
+
+    value = pull_token(TEST_SECRET.encode(), "node a/1", "r1", now=time.time())
+    claims = tokens.verify(TEST_SECRET.encode(), value, now=time.time(), room="r1")
+    assert claims.role is tokens.Role.NODE and claims.room == "r1"
+    assert claims.expires_at - time.time() <= PULL_TOKEN_TTL_S
+    bearer = {"Authorization": f"Bearer {value}"}
+    made = httpx.post(f"{node.url}/api/rooms", json={"id": "r1", "title": "t", "store": "s"},
+                      headers=bearer)  # fmt: skip
+    assert made.status_code == 403 and made.json()["code"] == "token_wrong_role"
+    other = httpx.post(f"{node.url}/whep/r2", content="v=0", headers=bearer
+                       | {"Content-Type": "application/sdp"})  # fmt: skip
+    assert other.status_code == 403 and other.json()["code"] == "token_wrong_room"
+
+
+async def test_concurrent_posts_do_not_exceed_the_cap(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """With --media-max-sessions 3 and a publisher on air, six concurrent WHEP POSTs
+    get exactly two sessions; the rest 503 node_full (or 429 past the POST limit)."""
+    node = Node(tmp_path / "cap", redis_url=redis_url,
+                extra_args=["--media-max-sessions", "3"]).start()  # fmt: skip
+    viewers = [Viewer(("audio", "video")) for _ in range(6)]
+    try:
+        create_room(node.url)
+        pc, answer = await publish(node, [h264])
+        assert answer.status_code == 201
+        offers = [await v.offer() for v in viewers]
+        answers = await asyncio.gather(
+            *(whep(node, offer, user=f"v{i}") for i, offer in enumerate(offers))
+        )
+        statuses = sorted(a.status_code for a in answers)
+        assert statuses.count(201) == 2, [a.text for a in answers]
+        assert set(statuses) <= {201, 429, 503}
+        await pc.close()
+    finally:
+        for viewer in viewers:
+            await viewer.close()
+        node.stop()

@@ -46,7 +46,9 @@ async def like(ctx: Context, message: wire.Message) -> None:
 
 
 async def comment_at(ctx: Context, offset: int) -> dict[str, object]:
-    """The comment event at ``offset`` in the room's history, or refuse."""
+    """The comment event at ``offset`` in the room's history (not deleted), or refuse."""
+    if await ctx.stores.bus.is_deleted(ctx.room_id, offset):
+        raise LivecoreError(ErrorCode.COMMENT_NOT_FOUND, f"the comment at {offset} was deleted")
     entries = await ctx.stores.bus.history(ctx.room_id, offset - 1, offset, limit=1)
     if entries:
         event = msgpack.unpackb(entries[0][1], raw=False)
@@ -59,8 +61,14 @@ async def delete_comment(ctx: Context, message: wire.Message) -> None:
     target = message.fields["offset"]
     await comment_at(ctx, target)
     event = {"t": "comment_deleted", "target": target, "by": ctx.user}
-    await ctx.stores.bus.delete(ctx.room_id, target, msgpack.packb(event))
-    ctx.ack(message)
+    pinned = (await ctx.stores.bus.state(ctx.room_id)).get("question")
+    unset = None
+    if isinstance(pinned, dict) and pinned.get("target") == target:
+        unset = ("question", msgpack.packb(pinned))  # the abusive text leaves the screen too
+    emitted = await ctx.stores.bus.delete(ctx.room_id, target, msgpack.packb(event), unset=unset)
+    if emitted is None:
+        raise LivecoreError(ErrorCode.COMMENT_NOT_FOUND, f"the comment at {target} was deleted")
+    ctx.ack(message, emitted)
 
 
 async def mute(ctx: Context, message: wire.Message) -> None:

@@ -23,10 +23,12 @@ async def _event(ctx: Context, kind: str, user: str) -> None:
 
 
 async def request(ctx: Context, message: wire.Message) -> None:
-    if not await ctx.stores.media.request(ctx.room_id, ctx.user, ctx.node.now()):
+    result = await ctx.stores.media.request(ctx.room_id, ctx.user, ctx.node.now())
+    if result == 0:
         raise LivecoreError(ErrorCode.RATE_LIMITED, "too many co-stream requests are waiting")
-    await _event(ctx, "costream_requested", ctx.user)
-    ctx.ack(message)
+    if result == 1:  # a repeat of a pending request makes no new event
+        await _event(ctx, "costream_requested", ctx.user)
+    ctx.ack(message, pending=result == 2)
 
 
 async def accept(ctx: Context, message: wire.Message) -> None:

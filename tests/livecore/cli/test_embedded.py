@@ -102,3 +102,16 @@ def test_stale_server_is_stopped(tmp_path: Path) -> None:
         assert redis.Redis.from_url(second.url).ping()
     assert wait_gone(pid)
     first.process.wait(5)
+
+
+def test_data_dir_is_private_and_a_password_is_required(tmp_path: Path) -> None:
+    """The data dir is 0700, the password file 0600, and a client without it is refused."""
+    import stat
+
+    (tmp_path / "valkey").mkdir(mode=0o755)  # made earlier with a lax mode
+    with EmbeddedValkey(tmp_path) as server:
+        assert stat.S_IMODE(server.dir.stat().st_mode) == 0o700
+        assert stat.S_IMODE((server.dir / "password").stat().st_mode) == 0o600
+        assert redis.Redis.from_url(server.url).ping()
+        with pytest.raises(redis.exceptions.AuthenticationError):
+            redis.Redis(unix_socket_path=str(server.socket_path)).ping()

@@ -236,7 +236,7 @@ async def test_valkey_restart_loses_nothing(tmp_path: Path) -> None:
     port = free_port()
     store = EmbeddedValkey(tmp_path / "vk", tcp_port=port)
     store.start()
-    node = Node(tmp_path / "n", redis_url=f"redis://127.0.0.1:{port}/0", extra_args=FAST).start()
+    node = Node(tmp_path / "n", redis_url=store.tcp_url, extra_args=FAST).start()
     try:
         create_room(node.url)
         host = RoomClient(node.url, "r1", token("host", "host1"))

@@ -1,0 +1,149 @@
+"""A Valkey and livecore nodes as real processes, each killable and restartable."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import psutil
+
+from livecore import tokens
+from livecore.cli.embedded import EmbeddedValkey
+
+ROOT = Path(__file__).resolve().parent.parent.parent
+SECRET = "faults-secret-" + "f" * 40
+FAST = ["--ws-message-rate", "10000", "--comment-rate", "1000", "--comment-burst", "1000",
+        "--ws-max-per-ip", "0", "--log-level", "warning"]  # fmt: skip
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def mint(role: str, user: str, room: str = "r1", ttl: int = 3600, **kw: str) -> str:
+    return tokens.mint(SECRET.encode(), role=tokens.Role(role), room=room, user=user,
+                       ttl_s=ttl, **kw)  # type: ignore[arg-type]  # fmt: skip
+
+
+@dataclass
+class NodeProc:
+    """One ``livecore serve`` process."""
+
+    data_dir: Path
+    redis_url: str
+    args: list[str] = field(default_factory=list)
+    port: int = field(default_factory=free_port)
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    def start(self, timeout: float = 30) -> NodeProc:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
+        env["LIVECORE_SECRET"] = SECRET
+        cmd = [
+            sys.executable,
+            "-m",
+            "livecore",
+            "serve",
+            "--port",
+            str(self.port),
+            "--data-dir",
+            str(self.data_dir),
+            "--redis",
+            self.redis_url,
+            *FAST,
+            *self.args,
+        ]
+        log = (self.data_dir / "node.log").open("ab")
+        self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=log, stderr=log)  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"node exited {self.proc.returncode}: {self.log()[-1500:]}")
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"node {self.port} not healthy in {timeout} s")
+
+    def log(self) -> str:
+        path = self.data_dir / "node.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def kill(self) -> None:
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+
+    def fds(self) -> int:
+        assert self.proc is not None
+        return int(psutil.Process(self.proc.pid).num_fds())
+
+    def rss_mb(self) -> float:
+        assert self.proc is not None
+        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+
+    def crashed(self) -> int:
+        """Unhandled errors in the node's log (tracebacks), and 1 if it died."""
+        text = self.log()
+        died = 1 if self.proc is not None and self.proc.poll() not in (None, 0, -15) else 0
+        return text.count("Traceback (most recent call last)") + died
+
+
+class Valkey:
+    """The store process, SIGKILL-able and restartable on the same port and data."""
+
+    def __init__(self, root: Path) -> None:
+        self.server = EmbeddedValkey(root / "valkey", tcp_port=free_port(), fsync="always")
+
+    @property
+    def url(self) -> str:
+        return self.server.tcp_url
+
+    def start(self) -> None:
+        self.server.start()
+
+    def kill(self) -> None:
+        proc = self.server.process
+        assert proc is not None
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(10)
+        self.server.stop()  # releases the directory lock
+
+    def stop(self) -> None:
+        self.server.stop()
+
+
+def create_room(node: NodeProc, room: str = "r1", host: str = "host1") -> None:
+    answer = httpx.post(
+        f"{node.url}/api/rooms", json={"id": room, "title": "Faults", "store": "Test"},
+        headers={"Authorization": f"Bearer {mint('host', host, room)}"},
+    )  # fmt: skip
+    answer.raise_for_status()

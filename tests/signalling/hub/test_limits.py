@@ -1,0 +1,67 @@
+"""Limits per user and per address, across connections."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import msgpack
+import pytest
+import websockets
+
+from tests.helpers import Node, create_room, token
+from tests.signalling.hub.test_bad_input import PROTO, closed_with, joined, next_reply, ws_url
+
+
+@pytest.fixture
+def capped(tmp_path: Path, redis_url: str) -> Iterator[Node]:
+    node = Node(tmp_path / "n", redis_url=redis_url,
+                extra_args=["--ws-max-per-user", "2", "--ws-max-per-ip", "4"]).start()  # fmt: skip
+    create_room(node.url)
+    yield node
+    node.stop()
+
+
+async def test_connection_caps_per_user_and_address(capped: Node) -> None:
+    """A third socket of one user is closed 4010; a fifth from one address gets 429;
+    closing one frees its place."""
+    a = await joined(capped, "viewer", "u1")
+    b = await joined(capped, "viewer", "u1")
+    third = await websockets.connect(ws_url(capped), subprotocols=PROTO)
+    await third.send(msgpack.packb({"t": "hello", "token": token("viewer", "u1")}))
+    code, _ = await closed_with(third)
+    assert code == 4010
+    c = await joined(capped, "viewer", "u2")
+    d = await joined(capped, "viewer", "u3")
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(ws_url(capped), subprotocols=PROTO)
+    assert refused.value.response.status_code == 429
+    await d.close()
+    for _ in range(50):  # the server notices the close
+        try:
+            e = await joined(capped, "viewer", "u4")
+            break
+        except websockets.InvalidStatus:
+            await asyncio.sleep(0.1)
+    metrics = (await asyncio.to_thread(httpx.get, f"{capped.url}/metrics")).text
+    assert 'livecore_refusals_total{limit="ws_ip_cap"}' in metrics
+    assert 'livecore_refusals_total{limit="ws_user_cap"} 1.0' in metrics
+    for ws in (a, b, c, e):
+        await ws.close()
+
+
+async def test_message_rate_is_per_user(hub_node: Node) -> None:
+    """Two sockets of one user share one budget: 2 x 30 likes pass no socket's own
+    limit but pass the user's (40 at once)."""
+    one = await joined(hub_node, "viewer", "same")
+    two = await joined(hub_node, "viewer", "same")
+    for i in range(30):
+        await one.send(msgpack.packb({"t": "like", "id": i, "n": 1}))
+        await two.send(msgpack.packb({"t": "like", "id": 100 + i, "n": 1}))
+    replies = [await next_reply(ws) for ws in (one, two) for _ in range(30)]
+    refused = [r for r in replies if r["t"] == "error"]
+    assert refused and all(r["code"] == "rate_limited" and "id" in r for r in refused)
+    await one.close()
+    await two.close()
