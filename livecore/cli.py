@@ -19,12 +19,14 @@ from livecore.config import (
     DEFAULT_DATA_DIR,
     DEFAULT_HOST,
     DEFAULT_PORT,
+    FORWARDERS,
     SECRET_ENV,
     SecretError,
     Settings,
     default_node_id,
     load_blocked_words,
     load_secret,
+    parse_port_range,
 )
 from livecore.store.embedded import EmbeddedValkey, EmbeddedValkeyError
 
@@ -166,6 +168,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LIVECORE_MEDIA_MAX_SESSIONS; default 500)",
     )
     media.add_argument(
+        "--udp-ports",
+        default=_env("UDP_PORTS"),
+        metavar="LO-HI",
+        help="bind media UDP sockets in this port range, e.g. 40000-40999 "
+        "(env LIVECORE_UDP_PORTS; default: the OS's ephemeral ports)",
+    )
+    media.add_argument("--forwarder", choices=FORWARDERS, default=_env("FORWARDER") or "lean",
+                       help="how viewers are served: lean (default) or aiortc's own senders "
+                       "(env LIVECORE_FORWARDER)")  # fmt: skip
+    media.add_argument(
         "--costream-max",
         type=int,
         default=int(_env("COSTREAM_MAX", "2") or 2),
@@ -261,6 +273,8 @@ def _serve(args: argparse.Namespace) -> int:
         ice_addresses=_ice_addresses(args.ice_address),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
+        udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
+        forwarder=args.forwarder,
         comment_max_chars=args.comment_max_chars,
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,

@@ -19,6 +19,19 @@ DEFAULT_DATA_DIR = ".livecore"
 SECRET_FILE = "secret"
 SECRET_ENV = "LIVECORE_SECRET"
 MIN_SECRET_BYTES = 32
+FORWARDERS = ("lean", "aiortc")
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"40000-40999"`` → ``(40000, 40999)``; ``ValueError`` with the reason otherwise."""
+    lo_text, sep, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text if sep else lo_text)
+    except ValueError:
+        raise ValueError(f"--udp-ports must be LO-HI (e.g. 40000-40999), got {text!r}") from None
+    if not 1024 <= lo <= hi <= 65535:
+        raise ValueError(f"--udp-ports must lie within 1024-65535 with LO <= HI, got {text!r}")
+    return lo, hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +72,10 @@ class Settings:
     media_max_sessions: int = 500
     #: KOCs on air with the host at once.
     costream_max: int = 2
+    #: Media UDP ports (inclusive) the node binds in; None: the OS's ephemeral ports.
+    udp_ports: tuple[int, int] | None = None
+    #: How WHEP viewers are served: "lean" (one send loop per track) or "aiortc".
+    forwarder: str = "lean"
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -77,6 +94,8 @@ class Settings:
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if self.forwarder not in FORWARDERS:
+            raise ValueError(f"--forwarder must be one of {', '.join(FORWARDERS)}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
             raise ValueError("--orders-webhook must be an http(s) URL")
         if self.orders_webhook and not self.orders_webhook_secret:

@@ -66,6 +66,10 @@ static Py_ssize_t plens[BATCH];
 static int parse_addr(PyObject *addr, struct sockaddr_storage *out, socklen_t *len) {
     const char *host;
     int port;
+    if (addr == Py_None) { /* a connected socket: no destination per message */
+        *len = 0;
+        return 0;
+    }
     if (!PyArg_ParseTuple(addr, "si", &host, &port)) {
         PyErr_Clear();
         if (!PyTuple_Check(addr) || PyTuple_GET_SIZE(addr) < 2) {
@@ -115,7 +119,7 @@ static int Viewer_init(Viewer *self, PyObject *args, PyObject *kwds) {
                                      &ts_origin, &seq, &ext, &abs_offset, &rtx_ssrc, &rtx_pt,
                                      &rtx_seq))
         return -1;
-    if (ext.len > MAX_EXT || ext.len % 4 != 0 || abs_offset >= (int)ext.len - 2 ||
+    if (ext.len > MAX_EXT || ext.len % 4 != 0 || (abs_offset >= 0 && abs_offset + 3 > (int)ext.len) ||
         (ext.len == 0 && abs_offset >= 0)) {
         PyBuffer_Release(&ext);
         PyErr_SetString(PyExc_ValueError, "bad header extension block");
@@ -276,7 +280,7 @@ static void prepare_msg(Viewer *v, int k, int len) {
     iovs[k].iov_base = bufs[k];
     iovs[k].iov_len = (size_t)len;
     memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
-    msgs[k].msg_hdr.msg_name = &v->addr;
+    msgs[k].msg_hdr.msg_name = v->addrlen ? &v->addr : NULL;
     msgs[k].msg_hdr.msg_namelen = v->addrlen;
     msgs[k].msg_hdr.msg_iov = &iovs[k];
     msgs[k].msg_hdr.msg_iovlen = 1;
@@ -417,8 +421,8 @@ static PyObject *resend(PyObject *mod, PyObject *args) {
         v->errors++;
         Py_RETURN_FALSE;
     }
-    ssize_t r = sendto(v->fd, buf, (size_t)len, MSG_DONTWAIT, (struct sockaddr *)&v->addr,
-                       v->addrlen);
+    ssize_t r = sendto(v->fd, buf, (size_t)len, MSG_DONTWAIT,
+                       v->addrlen ? (struct sockaddr *)&v->addr : NULL, v->addrlen);
     if (r < 0) {
         if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) v->refused++;
         else v->errors++;

@@ -49,6 +49,7 @@ from aiortc.rtcrtpsender import RTCRtpSender
 
 from media import aiortc_seams as seams
 from media import rtpsend
+from media.metrics import lean_forwarded
 from media.relay import Relay
 
 logger = logging.getLogger(__name__)
@@ -283,6 +284,7 @@ class LeanForwarder:
         self.frames += 1
         if self._sending:
             self._send(slot, self._sending)
+            lean_forwarded.inc(self.relay.kind)
 
     def _send(self, slot: Any, viewers: list[Any]) -> None:
         payloads, timestamp = self.relay.packed(slot)
@@ -315,7 +317,9 @@ class LeanForwarder:
         payload, timestamp, marker = entry
         now = abs_send_time(self.relay.clock.time())
         sent = bool(rtpsend.resend(viewer.rtp, seq, payload, timestamp, marker, now))
-        self.resent += sent
+        if sent:
+            self.resent += 1
+            lean_forwarded.inc("resent")
         return sent
 
     async def _report_loop(self) -> None:

@@ -30,7 +30,8 @@ class Viewer:
     """One viewer's RTP state for one track: numbering, origin, SRTP, socket.
 
     ``fd`` is duplicated (the copy stays valid whatever aioice does with its
-    socket, until ``close()``); ``addr`` is the viewer's ``(host, port)``.
+    socket, until ``close()``); ``addr`` is the viewer's ``(host, port)``,
+    or None for a connected socket.
     ``srtp_ptr``/``protect_ptr`` are only used by the C extension;
     ``keepalive`` is the viewer's tx pylibsrtp ``Session``. ``ext`` is the
     one-byte header extension block (``0xBEDE``, length, elements, padding)
@@ -43,7 +44,7 @@ class Viewer:
     def __init__(
         self,
         fd: int,
-        addr: tuple[Any, ...],
+        addr: tuple[Any, ...] | None,
         srtp_ptr: int,
         protect_ptr: int,
         keepalive: Any,
@@ -66,7 +67,7 @@ class Viewer:
         sock = socket.socket(fileno=os.dup(fd))
         sock.setblocking(False)
         self._sock: socket.socket | None = sock
-        self._addr = (addr[0], int(addr[1]))
+        self._addr = None if addr is None else (addr[0], int(addr[1]))
         self._session: pylibsrtp.Session | None = keepalive
         self.ssrc, self.pt, self.ts_origin = ssrc & 0xFFFFFFFF, pt, ts_origin & 0xFFFFFFFF
         self.seq = seq & 0xFFFF
@@ -115,9 +116,13 @@ def _send(v: Viewer, packets: list[bytes]) -> int:
     """Send ``packets``: how many left, -1 if the socket refused at once, -2 on error."""
     sock, done = v._sock, 0  # noqa: SLF001 - the module's own class
     assert sock is not None
+    addr = v._addr  # noqa: SLF001
     for data in packets:
         try:
-            sock.sendto(data, v._addr)  # noqa: SLF001
+            if addr is None:
+                sock.send(data)
+            else:
+                sock.sendto(data, addr)
         except _REFUSED:
             return done if done else -1
         except OSError:
@@ -206,7 +211,10 @@ def resend(
     else:
         data = v._header(marker, v.pt, seq, ts, v.ssrc, abs_send_time) + payload  # noqa: SLF001
     try:
-        sock.sendto(session.protect(data), v._addr)  # noqa: SLF001
+        if v._addr is None:  # noqa: SLF001
+            sock.send(session.protect(data))
+        else:
+            sock.sendto(session.protect(data), v._addr)  # noqa: SLF001
     except _REFUSED:
         v.refused += 1
         return False

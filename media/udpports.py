@@ -21,18 +21,6 @@ class PortsExhausted(OSError):
     """Every port of the media range is in use."""
 
 
-def parse_port_range(text: str) -> tuple[int, int]:
-    """``"40000-40999"`` → ``(40000, 40999)``; ``ValueError`` with the reason otherwise."""
-    lo_text, sep, hi_text = text.partition("-")
-    try:
-        lo, hi = int(lo_text), int(hi_text if sep else lo_text)
-    except ValueError:
-        raise ValueError(f"--udp-ports must be LO-HI (e.g. 40000-40999), got {text!r}") from None
-    if not 1024 <= lo <= hi <= 65535:
-        raise ValueError(f"--udp-ports must lie within 1024-65535 with LO <= HI, got {text!r}")
-    return lo, hi
-
-
 class PortRange:
     """Binds UDP sockets on ports ``lo..hi`` (inclusive), round-robin."""
 

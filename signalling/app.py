@@ -21,6 +21,7 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
+from media.udpports import PortRange
 from signalling import communities, health, http, pages, rooms, sensors, whip
 from signalling.context import NodeContext
 from signalling.hub.hub import Hub
@@ -115,7 +116,9 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         app.state.hub = hub
         await seed_communities(hub, settings)
         await hub.start()
-        media = MediaPlane(app.state.ctx, hub, PeerConfig(host_addresses=settings.ice_addresses))
+        ports = PortRange(*settings.udp_ports) if settings.udp_ports else None
+        config = PeerConfig(host_addresses=settings.ice_addresses, udp_ports=ports)
+        media = MediaPlane(app.state.ctx, hub, config)
         hub.media = app.state.media = media
         media.start()
         forwarder = None

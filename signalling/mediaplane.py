@@ -31,6 +31,7 @@ from livecore.store.media import ORIGIN_TTL_S, MediaStore, Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
+from media.udpports import PortsExhausted
 
 if TYPE_CHECKING:
     from signalling.context import NodeContext
@@ -39,6 +40,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
 PULL_TOKEN_TTL_S = 300
+
+
+def _ports_full() -> LivecoreError:
+    return LivecoreError(ErrorCode.NODE_FULL, "this node has no free media UDP port")
 
 
 @dataclass
@@ -103,6 +108,8 @@ class MediaPlane:
             )
         except NegotiationError as exc:
             raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+        except PortsExhausted:
+            raise _ports_full() from None
         self.entries[session.id] = Entry(room, "whip", claims.user, session)
         self.publishers[(room, claims.user)] = session
         await self._announce(room, claims.user)
@@ -150,10 +157,13 @@ class MediaPlane:
             source = await self._pull(room, publisher)
         try:
             answer, session = await accept_viewer(
-                source, offer, config=self.config, on_close=self._viewer_closed
-            )
+                source, offer, config=self.config, on_close=self._viewer_closed,
+                forwarder=self.ctx.settings.forwarder,
+            )  # fmt: skip
         except NegotiationError as exc:
             raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+        except PortsExhausted:
+            raise _ports_full() from None
         self.entries[session.id] = Entry(room, "whep", claims.user, session)
         return answer, session.id
 
@@ -191,6 +201,8 @@ class MediaPlane:
             try:
                 session = await pull(exchange, config=self.config, clock=self.ctx.clock,
                                      name=f"pull-{publisher}")  # fmt: skip
+            except PortsExhausted:
+                raise _ports_full() from None
             except (NegotiationError, httpx.HTTPError) as exc:
                 raise LivecoreError(
                     ErrorCode.STREAM_NOT_FOUND, f"cannot reach the origin: {exc}"
