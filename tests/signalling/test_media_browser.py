@@ -47,6 +47,25 @@ def media_page_node(tmp_path: Path, redis_url: str) -> Iterator[Node]:
     node.stop()
 
 
+LEAN_STATS = """(async () => {
+  const entry = window.livecore.stage.players.get('host1');
+  const out = {video: 0, audio: 0, reports: []};
+  (await entry.session.pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') out.video += r.framesDecoded || 0;
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') out.audio += r.totalSamplesReceived || 0;
+    if (r.type === 'remote-outbound-rtp' && r.packetsSent > 0) out.reports.push(r.kind);
+  });
+  return out;
+})()"""
+
+
+def lean_frames(node: Node) -> float:
+    text = httpx.get(f"{node.url}/metrics").text
+    match = re.search(r"^livecore_media_lean_frames_total (\S+)$", text, re.M)
+    assert match is not None
+    return float(match.group(1))
+
+
 def decoded_at_least(user: str, frames: int) -> str:
     """JS: whether the page decoded at least ``frames`` video frames of ``user``."""
     return f"(async () => (await {DECODED.replace('__USER__', repr(user))}) >= {frames})()"
@@ -76,6 +95,13 @@ async def test_browser_publishes_and_another_browser_plays(media_page_node: Node
             "document.querySelector('#player').getVideoPlaybackQuality().totalVideoFrames"
         )
         assert playing > 0
+        # Through the lean path: video decoded, audio played, RTCP sender reports for both.
+        wanted = "(async () => { const s = await " + LEAN_STATS + "; "
+        wanted += (
+            "return s.audio > 0 && s.reports.includes('audio') && s.reports.includes('video'); })()"
+        )
+        await viewer.wait_for(wanted, wait=15)
+        assert lean_frames(node) > 0
         assert host.errors == [] and viewer.errors == []
     assert codec_ops(node) == 0
 
