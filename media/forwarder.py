@@ -270,6 +270,7 @@ class LeanForwarder:
             viewer.first_frame_keyframe = True
             for slot in gop:
                 self._send(slot, [viewer.rtp])
+            viewer.report()  # its first sender report already carries a true pair
         else:
             viewer.first_frame_keyframe = True  # it waits for one
             self.relay.request_keyframe("join")
