@@ -46,3 +46,13 @@ def test_base_url() -> None:
     assert Settings(host="0.0.0.0", port=1).base_url == "http://127.0.0.1:1"
     assert Settings(host="::1", port=1).base_url == "http://[::1]:1"
     assert Settings(public_url="https://live.example/").base_url == "https://live.example"
+
+
+def test_port_range_parsing() -> None:
+    from livecore.config import parse_port_range
+
+    assert parse_port_range("40000-40999") == (40000, 40999)
+    assert parse_port_range("40000") == (40000, 40000)
+    for bad in ("40999-40000", "80-90", "a-b", "40000-70000", ""):
+        with pytest.raises(ValueError, match="--udp-ports"):
+            parse_port_range(bad)
