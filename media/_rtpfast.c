@@ -54,6 +54,7 @@ typedef struct {
     uint32_t last_ts;
     unsigned long long last_ntp;
     int waiting;
+    int udp; /* a UDP socket (GSO applies); else e.g. AF_UNIX */
     long long ring_idx[RING];
     uint32_t ring_seq[RING]; /* seq + 1; 0 = empty */
 } Viewer;
@@ -143,6 +144,10 @@ static int Viewer_init(Viewer *self, PyObject *args, PyObject *kwds) {
         PyErr_SetFromErrno(PyExc_OSError);
         return -1;
     }
+    int proto = 0;
+    socklen_t plen = sizeof(proto);
+    self->udp = getsockopt(self->fd, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 &&
+                proto == IPPROTO_UDP;
     self->abs_offset = abs_offset;
     self->srtp = (void *)(uintptr_t)srtp_ptr;
     self->protect = (protect_fn)(uintptr_t)protect_ptr;
@@ -261,29 +266,125 @@ static inline int write_header(const Viewer *v, unsigned char *buf, int marker, 
     return 12 + v->ext_len;
 }
 
-/* Send msgs[0..count): returns packets sent, -1 if the socket refused (EAGAIN), -2 on error. */
-static int flush(Viewer *v, int count) {
-    int done = 0;
-    while (done < count) {
-        int r = sendmmsg(v->fd, msgs + done, (unsigned int)(count - done), MSG_DONTWAIT);
-        if (r < 0) {
-            if (errno == EINTR) continue;
-            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS) return done ? done : -1;
-            return -2;
+/*
+ * UDP GSO (UDP_SEGMENT, Linux >= 4.18): the packets of one run leave as one
+ * datagram "super-packet" the kernel splits into equal segments (the last may
+ * be shorter), so the per-packet cost of the IP/UDP send path is paid once
+ * per run. Equal sizes come from RTP padding (RFC 3550 §5.1, at most PAD_MAX
+ * bytes): aiortc's H.264 FU-A fragments of one NAL differ by at most one byte.
+ * If the kernel refuses GSO, it is switched off for the process and the frame
+ * goes out one datagram per packet.
+ */
+#ifndef UDP_SEGMENT
+#define UDP_SEGMENT 103
+#endif
+#ifndef SOL_UDP
+#define SOL_UDP 17
+#endif
+#define PAD_MAX 32
+#define GSO_MAX_BYTES 60000
+static int gso_enabled = 1;
+static int pads[BATCH];
+static int run_len[BATCH]; /* at a run's first packet: its packet count; else 0 */
+static int lens[BATCH];
+static union {
+    char buf[CMSG_SPACE(sizeof(uint16_t))];
+    struct cmsghdr align;
+} cbufs[BATCH];
+
+/* Group packets [0, n) of sizes plen[] into runs; sets pads[] and run_len[]. */
+static void plan_runs(const Py_ssize_t *plen, int n, int frame_ends, int overhead, int gso) {
+    int start = -1, size = 0, count = 0, max_segments = 1;
+    for (int i = 0; i < n; i++) {
+        int L = (int)plen[i];
+        pads[i] = 0;
+        run_len[i] = 0;
+        int last = frame_ends && i == n - 1;
+        if (start >= 0 && gso && count < max_segments && L <= size) {
+            if (L < size && size - L <= PAD_MAX && !last) {
+                pads[i] = size - L; /* padded to the run's size */
+            } else if (L < size) {
+                run_len[start] = ++count; /* a shorter last segment ends the run */
+                start = -1;
+                continue;
+            }
+            run_len[start] = ++count;
+            continue;
         }
-        done += r;
+        start = i;
+        size = L;
+        count = 1;
+        run_len[i] = 1;
+        max_segments = GSO_MAX_BYTES / (L + overhead);
+        if (max_segments > BATCH) max_segments = BATCH;
+        if (max_segments < 1) max_segments = 1;
     }
-    return done;
 }
 
-static void prepare_msg(Viewer *v, int k, int len) {
-    iovs[k].iov_base = bufs[k];
-    iovs[k].iov_len = (size_t)len;
-    memset(&msgs[k].msg_hdr, 0, sizeof(msgs[k].msg_hdr));
-    msgs[k].msg_hdr.msg_name = v->addrlen ? &v->addr : NULL;
-    msgs[k].msg_hdr.msg_namelen = v->addrlen;
-    msgs[k].msg_hdr.msg_iov = &iovs[k];
-    msgs[k].msg_hdr.msg_iovlen = 1;
+/* Messages for packets [0, n): one per run (GSO) or one per packet. Returns the count. */
+static int build_msgs(Viewer *v, int n, int use_gso, int *msg_packets) {
+    int m = 0;
+    for (int k = 0; k < n;) {
+        int count = use_gso && run_len[k] ? run_len[k] : 1;
+        struct msghdr *h = &msgs[m].msg_hdr;
+        memset(h, 0, sizeof(*h));
+        h->msg_name = v->addrlen ? &v->addr : NULL;
+        h->msg_namelen = v->addrlen;
+        for (int j = 0; j < count; j++) {
+            iovs[k + j].iov_base = bufs[k + j];
+            iovs[k + j].iov_len = (size_t)lens[k + j];
+        }
+        h->msg_iov = &iovs[k];
+        h->msg_iovlen = (size_t)count;
+        if (count > 1) {
+            h->msg_control = cbufs[m].buf;
+            h->msg_controllen = sizeof(cbufs[m].buf);
+            struct cmsghdr *c = CMSG_FIRSTHDR(h);
+            c->cmsg_level = SOL_UDP;
+            c->cmsg_type = UDP_SEGMENT;
+            c->cmsg_len = CMSG_LEN(sizeof(uint16_t));
+            uint16_t seg = (uint16_t)lens[k];
+            memcpy(CMSG_DATA(c), &seg, sizeof(seg));
+        }
+        msg_packets[m++] = count;
+        k += count;
+    }
+    return m;
+}
+
+/* Send packets bufs[0..n) (lens[]): packets sent, -1 if the socket refused at once, -2 error. */
+static int flush(Viewer *v, int n) {
+    static int msg_packets[BATCH];
+    int use_gso = gso_enabled && v->udp;
+    int m = build_msgs(v, n, use_gso, msg_packets);
+    int done = 0, packets = 0;
+    while (done < m) {
+        int r = sendmmsg(v->fd, msgs + done, (unsigned int)(m - done), MSG_DONTWAIT);
+        if (r < 0) {
+            if (errno == EINTR) continue;
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS)
+                return packets ? packets : -1;
+            if (use_gso && msg_packets[done] > 1 &&
+                (errno == EIO || errno == EINVAL || errno == EOPNOTSUPP || errno == ENOPROTOOPT)) {
+                gso_enabled = use_gso = 0; /* the kernel cannot: one datagram per packet */
+                int first = packets;
+                for (int j = first; j < n; j++) run_len[j] = 0;
+                /* rebuild the rest without GSO: shift the unsent packets to the front */
+                for (int j = first; first > 0 && j < n; j++) {
+                    memmove(bufs[j - first], bufs[j], (size_t)lens[j]);
+                    lens[j - first] = lens[j];
+                }
+                n -= first;
+                m = build_msgs(v, n, 0, msg_packets);
+                done = 0;
+                continue;
+            }
+            return -2;
+        }
+        for (int j = done; j < done + r; j++) packets += msg_packets[j];
+        done += r;
+    }
+    return packets;
 }
 
 /* send_frame(viewers, payloads, timestamp, first_index, keyframe, abs_send_time, ntp) -> refused */
@@ -306,10 +407,11 @@ static PyObject *send_frame(PyObject *mod, PyObject *args) {
     Py_ssize_t nv = PySequence_Fast_GET_SIZE(vseq), np = PySequence_Fast_GET_SIZE(pseq);
     PyObject **vitems = PySequence_Fast_ITEMS(vseq), **pitems = PySequence_Fast_ITEMS(pseq);
     for (Py_ssize_t i = 0; i < np; i++) {
-        if (!PyBytes_Check(pitems[i]) || PyBytes_GET_SIZE(pitems[i]) > MAX_PACKET - 12 - MAX_EXT) {
+        if (!PyBytes_Check(pitems[i]) ||
+            PyBytes_GET_SIZE(pitems[i]) > MAX_PACKET - 12 - MAX_EXT - PAD_MAX) {
             Py_DECREF(vseq);
             Py_DECREF(pseq);
-            PyErr_SetString(PyExc_ValueError, "payloads must be bytes of at most 1424 bytes");
+            PyErr_SetString(PyExc_ValueError, "payloads must be bytes of at most 1392 bytes");
             return NULL;
         }
     }
@@ -321,6 +423,7 @@ static PyObject *send_frame(PyObject *mod, PyObject *args) {
             return NULL;
         }
     }
+    Py_ssize_t plen[BATCH];
     long refused = 0;
     for (Py_ssize_t j = 0; j < nv; j++) {
         Viewer *v = (Viewer *)vitems[j];
@@ -334,39 +437,56 @@ static PyObject *send_frame(PyObject *mod, PyObject *args) {
         }
         uint32_t ts = (uint32_t)(v->ts_origin + (uint32_t)timestamp);
         int state = 0; /* 0 sending, 1 refused, 2 error */
-        unsigned long long sent_octets = 0;
-        int k = 0;
-        for (Py_ssize_t i = 0; i < np; i++) {
-            uint16_t seq = v->seq++;
-            int slot = seq & (RING - 1);
-            v->ring_idx[slot] = first_index + i;
-            v->ring_seq[slot] = (uint32_t)seq + 1;
-            if (state) continue; /* numbered (NACK can repair it) but not sent */
-            Py_ssize_t plen = PyBytes_GET_SIZE(pitems[i]);
-            int hl = write_header(v, bufs[k], i == np - 1, v->pt, seq, ts, v->ssrc,
-                                  (uint32_t)abs_send_time);
-            memcpy(bufs[k] + hl, PyBytes_AS_STRING(pitems[i]), (size_t)plen);
-            int len = hl + (int)plen;
-            if (v->protect(v->srtp, bufs[k], &len) != 0) {
-                v->errors++;
-            } else {
-                prepare_msg(v, k, len);
-                plens[k++] = plen;
+        for (Py_ssize_t c0 = 0; c0 < np; c0 += BATCH) {
+            int n = (int)(np - c0 < BATCH ? np - c0 : BATCH);
+            for (int i = 0; i < n; i++) plen[i] = PyBytes_GET_SIZE(pitems[c0 + i]);
+            plan_runs(plen, n, c0 + n == np, 12 + v->ext_len + 16, gso_enabled && v->udp);
+            int k = 0, broken = 0;
+            unsigned long long octets = 0;
+            for (int i = 0; i < n; i++) {
+                Py_ssize_t idx = c0 + i;
+                uint16_t seq = v->seq++;
+                int slot = seq & (RING - 1);
+                v->ring_idx[slot] = first_index + idx;
+                v->ring_seq[slot] = (uint32_t)seq + 1;
+                if (state) continue; /* numbered (NACK can repair it) but not sent */
+                unsigned char *b = bufs[k];
+                int hl = write_header(v, b, idx == np - 1, v->pt, seq, ts, v->ssrc,
+                                      (uint32_t)abs_send_time);
+                memcpy(b + hl, PyBytes_AS_STRING(pitems[idx]), (size_t)plen[i]);
+                int len = hl + (int)plen[i];
+                int pad = pads[i];
+                if (pad) {
+                    b[0] |= 0x20;
+                    memset(b + len, 0, (size_t)(pad - 1));
+                    b[len + pad - 1] = (unsigned char)pad;
+                    len += pad;
+                }
+                if (v->protect(v->srtp, b, &len) != 0) {
+                    v->errors++;
+                    broken = 1; /* runs no longer line up: one datagram per packet */
+                    continue;
+                }
+                lens[k] = len;
+                run_len[k] = run_len[i];
+                plens[k] = plen[i];
+                k++;
             }
-            if (k == BATCH || (i == np - 1 && k > 0)) {
+            if (broken)
+                for (int m = 0; m < k; m++) run_len[m] = 1;
+            if (k > 0) {
                 int r = flush(v, k);
                 if (r > 0) {
                     v->packets += (unsigned long long)r;
-                    for (int m = 0; m < r; m++) sent_octets += (unsigned long long)plens[m];
+                    for (int m = 0; m < r; m++) octets += (unsigned long long)plens[m];
+                    v->octets += octets;
                     v->last_ts = ts;
                     v->last_ntp = ntp;
                 }
                 if (r == -2) state = 2;
                 else if (r < k) state = 1;
-                k = 0;
             }
         }
-        v->octets += sent_octets;
         if (state == 1) {
             v->refused++;
             v->waiting = 1;
@@ -378,6 +498,14 @@ static PyObject *send_frame(PyObject *mod, PyObject *args) {
     Py_DECREF(vseq);
     Py_DECREF(pseq);
     return PyLong_FromLong(refused);
+}
+
+static PyObject *set_gso(PyObject *mod, PyObject *arg) {
+    int on = PyObject_IsTrue(arg);
+    if (on < 0) return NULL;
+    int before = gso_enabled;
+    gso_enabled = on;
+    return PyBool_FromLong(before);
 }
 
 /* resend(viewer, seq, payload, timestamp, marker, abs_send_time) -> bool */
@@ -435,6 +563,7 @@ static PyObject *resend(PyObject *mod, PyObject *args) {
 static PyMethodDef module_methods[] = {
     {"send_frame", send_frame, METH_VARARGS,
      "send_frame(viewers, payloads, timestamp, first_index, keyframe, abs_send_time, ntp)"},
+    {"set_gso", set_gso, METH_O, "set_gso(on) -> previous: send runs of packets with UDP GSO"},
     {"resend", resend, METH_VARARGS,
      "resend(viewer, seq, payload, timestamp, marker, abs_send_time) -> bool"},
     {NULL}};

@@ -22,6 +22,8 @@ RING = 512
 """Per-viewer ring: sequence number → shared history index (divides 2^16)."""
 MAX_PACKET = 1500
 MAX_EXT = 64
+PAD_MAX = 32
+"""The C extension may pad packets by up to this much (for UDP GSO); same limits here."""
 _HEADER = struct.Struct("!BBHII")
 _REFUSED = (BlockingIOError, InterruptedError)
 
@@ -147,8 +149,8 @@ def send_frame(
     repair it), sends none of it and waits for the next keyframe.
     """
     for p in payloads:
-        if not isinstance(p, bytes) or len(p) > MAX_PACKET - 12 - MAX_EXT:
-            raise ValueError("payloads must be bytes of at most 1424 bytes")
+        if not isinstance(p, bytes) or len(p) > MAX_PACKET - 12 - MAX_EXT - PAD_MAX:
+            raise ValueError("payloads must be bytes of at most 1392 bytes")
     for v in viewers:
         if not isinstance(v, Viewer):
             raise TypeError("viewers must be media.rtpslow.Viewer")

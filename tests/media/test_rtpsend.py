@@ -68,7 +68,9 @@ def parse(packet: bytes) -> dict[str, Any]:
         words = struct.unpack("!H", packet[14:16])[0]
         out["ext"] = packet[12 : 16 + 4 * words]
         at = 16 + 4 * words
-    out["payload"] = packet[at:]
+    end = len(packet) - (packet[-1] if first & 0x20 else 0)  # RTP padding (RFC 3550 §5.1)
+    out["padded"] = bool(first & 0x20)
+    out["payload"] = packet[at:end]
     return out
 
 
@@ -211,8 +213,39 @@ class TestRtpSend:
             self.viewer(impl, send, recv.getsockname(), tx, pt=200)
         v = self.viewer(impl, send, recv.getsockname(), tx)
         with pytest.raises(ValueError):
-            impl.send_frame([v], [b"x" * 1490], 0, 0, True, 0, 0)
+            impl.send_frame([v], [b"x" * 1400], 0, 0, True, 0, 0)
         with pytest.raises(TypeError):
             impl.send_frame([object()], [b"x"], 0, 0, True, 0, 0)
         v.close()
         assert impl.send_frame([v], [b"x"], 0, 0, True, 0, 0) == 0  # closed: sends nothing
+
+
+@pytest.mark.skipif(_rtpfast is None, reason="media._rtpfast not built")
+def test_c_path_sends_runs_of_equal_packets_with_gso(
+    udp: tuple[socket.socket, socket.socket],
+) -> None:
+    """FU-A fragments differing by a byte are padded to one size and leave as one GSO send."""
+    send, recv = udp
+    tx, rx = sessions()
+    ctx, protect = seams.srtp_pointers(tx)
+    ext, at = extension_block("0", 1, 3)
+    sizes = [30, 1200, 1200, 1199, 1199, 700]  # STAP-A, four fragments, a short last one
+    payloads = [bytes([i]) * n for i, n in enumerate(sizes)]
+    for gso in (True, False):
+        before = _rtpfast.set_gso(gso)
+        try:
+            first = 100 + 6 * (not gso)
+            v = _rtpfast.Viewer(send.fileno(), recv.getsockname(), ctx, protect, tx, 1, 96, 0,
+                                first, ext, at, 2, 97, 0)  # fmt: skip
+            _rtpfast.send_frame([v], payloads, 3000, 0, True, 0, 0)
+            raw = [recv.recv(2048) for _ in sizes]
+        finally:
+            _rtpfast.set_gso(before)
+        got = [parse(rx.unprotect(r)) for r in raw]
+        assert [p["payload"] for p in got] == payloads  # padding stripped: the same bytes
+        assert [p["seq"] for p in got] == list(range(first, first + 6))
+        assert [p["padded"] for p in got] == ([False, False, False, True, True, False] if gso
+                                              else [False] * 6)  # fmt: skip
+        if gso:
+            assert len({len(r) for r in raw[1:5]}) == 1  # one segment size
+        assert v.octets == sum(sizes)  # padding is not counted
