@@ -249,3 +249,15 @@ def test_c_path_sends_runs_of_equal_packets_with_gso(
         if gso:
             assert len({len(r) for r in raw[1:5]}) == 1  # one segment size
         assert v.octets == sum(sizes)  # padding is not counted
+
+
+def test_the_fallback_can_be_forced() -> None:
+    """LIVECORE_RTP_SPEEDUPS=0 picks the pure-Python loop, as on a machine without a compiler."""
+    import os
+    import subprocess
+    import sys
+
+    code = "import media.rtpsend as r; print(r.IMPLEMENTATION, r.Viewer.__module__)"
+    env = {**os.environ, "LIVECORE_RTP_SPEEDUPS": "0"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    assert out.stdout.split() == ["python", "media.rtpslow"], out.stderr
