@@ -146,7 +146,9 @@ async def test_h264_and_opus_forwarded_to_viewers(
         assert st.session.relays["audio"].codec == "audio/opus"
         await exercise(st, ("audio", "video"), caplog)
         audio = st.session.relays["audio"]
-        assert audio.stats.frames_in > 100 and audio.stats.packetised == audio.stats.frames_in
+        # once per frame (the lean path skips frames published before a viewer started)
+        assert audio.stats.frames_in > 100
+        assert audio.stats.frames_in - 30 <= audio.stats.packetised <= audio.stats.frames_in
 
 
 async def test_vp8_forwarded_to_viewers(
