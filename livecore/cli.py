@@ -174,6 +174,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="bind media UDP sockets in this port range, e.g. 40000-40999 "
         "(env LIVECORE_UDP_PORTS; default: the OS's ephemeral ports)",
     )
+    media.add_argument(
+        "--udp-mux",
+        type=int,
+        default=_env("UDP_MUX"),
+        metavar="PORT",
+        help="one UDP port per ICE address for every media session "
+        "(env LIVECORE_UDP_MUX; 0 = any free port; wins over --udp-ports)",
+    )
     media.add_argument("--forwarder", choices=FORWARDERS, default=_env("FORWARDER") or "lean",
                        help="how viewers are served: lean (default) or aiortc's own senders "
                        "(env LIVECORE_FORWARDER)")  # fmt: skip
@@ -275,6 +283,7 @@ def _serve(args: argparse.Namespace) -> int:
         costream_max=args.costream_max,
         udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
         forwarder=args.forwarder,
+        udp_mux_port=None if args.udp_mux is None else int(args.udp_mux),
         comment_max_chars=args.comment_max_chars,
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,

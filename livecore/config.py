@@ -74,6 +74,8 @@ class Settings:
     costream_max: int = 2
     #: Media UDP ports (inclusive) the node binds in; None: the OS's ephemeral ports.
     udp_ports: tuple[int, int] | None = None
+    #: One shared UDP port per ICE address for every media session (0: any free port).
+    udp_mux_port: int | None = None
     #: How WHEP viewers are served: "lean" (one send loop per track) or "aiortc".
     forwarder: str = "lean"
 
@@ -94,6 +96,10 @@ class Settings:
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if self.udp_mux_port is not None and not 0 <= self.udp_mux_port <= 65535:
+            raise ValueError("--udp-mux must be a UDP port (0 = any free one)")
+        if self.udp_mux_port is not None and self.ice_addresses is None:
+            raise ValueError("--udp-mux needs explicit --ice-address values (not 'all')")
         if self.forwarder not in FORWARDERS:
             raise ValueError(f"--forwarder must be one of {', '.join(FORWARDERS)}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):

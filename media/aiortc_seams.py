@@ -22,8 +22,8 @@ import asyncio
 import inspect
 import socket
 import threading
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import aioice
 import aiortc
@@ -31,6 +31,7 @@ import pylibsrtp
 from aioice import Candidate, Connection, turn
 from aioice.candidate import candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
+from aioice.utils import random_string as aioice_random_string
 from aiortc import rtcrtpsender
 from aiortc.codecs.base import Encoder
 from aiortc.jitterbuffer import JitterBuffer
@@ -162,8 +163,8 @@ def _checks() -> dict[str, bool]:
         "aioice StunProtocol.datagram_received feeds Connection.data_received": (
             "data_received" in code_names(StunProtocol.datagram_received)
         ),
-        "aioice Connection keeps its StunProtocols in _protocols": (
-            "_protocols" in code_names(Connection.__init__)
+        "aioice Connection keeps its StunProtocols in _protocols, its ufrag in _local_username": (
+            {"_protocols", "_local_username"} <= code_names(Connection.__init__)
         ),
         "aiortc.rtp.is_rtcp tells SRTCP from SRTP by the second byte": (
             is_rtcp(bytes([0x80, 200])) and not is_rtcp(bytes([0x80, 0x80 | 96]))
@@ -290,8 +291,19 @@ BindSocket = Callable[[str], socket.socket]
 """Returns a UDP socket bound on the given local address (e.g. to a port in a range)."""
 
 
+class HostMux(Protocol):
+    """A shared UDP socket for many connections (``media.udpmux.UdpMux``)."""
+
+    def attach(self, protocol: StunProtocol, ufrag: str) -> Any: ...
+    def ufrag_taken(self, ufrag: str) -> bool: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+
 def gather_on(
-    connection: Connection, addresses: Sequence[str], bind: BindSocket | None = None
+    connection: Connection,
+    addresses: Sequence[str],
+    bind: BindSocket | None = None,
+    muxes: Mapping[str, HostMux] | None = None,
 ) -> None:
     """Make ``connection.gather_candidates()`` gather host candidates on ``addresses`` only.
 
@@ -300,7 +312,10 @@ def gather_on(
     host candidates use the sockets it returns (aioice binds port 0, any
     ephemeral port): the host part of aioice's ``get_component_candidates``
     is done here, and aioice's own then adds only STUN/TURN candidates. An
-    ``OSError`` from ``bind`` (e.g. no free port) propagates.
+    ``OSError`` from ``bind`` (e.g. no free port) propagates. With ``muxes``
+    (address → shared socket), the host candidate of each address is that
+    socket, shared with other connections (the local ufrag is made unique
+    among them first).
     """
     wanted = list(addresses)
     setattr(connection, _GATHER_ON, wanted)
@@ -310,16 +325,51 @@ def gather_on(
             return
         connection._local_candidates_start = True  # noqa: SLF001 - ICE seam
         for component in sorted(connection._components):  # noqa: SLF001 - ICE seam
-            if bind is not None:
+            if muxes is not None:
+                connection._local_candidates += _muxed_host_candidates(  # noqa: SLF001 - ICE seam
+                    connection, component, wanted, muxes
+                )
+            elif bind is not None:
                 connection._local_candidates += await _bound_host_candidates(  # noqa: SLF001 - ICE seam
                     connection, component, wanted, bind
                 )
+            own = bind is not None or muxes is not None
             connection._local_candidates += await connection.get_component_candidates(  # noqa: SLF001 - ICE seam
-                component=component, addresses=[] if bind is not None else wanted
+                component=component, addresses=[] if own else wanted
             )
         connection._local_candidates_end = True  # noqa: SLF001 - ICE seam
 
     connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
+
+
+def _host_candidate(protocol: StunProtocol, component: int, host: str, port: int) -> Candidate:
+    protocol.local_candidate = Candidate(
+        foundation=candidate_foundation("host", "udp", host),
+        component=component,
+        transport="udp",
+        priority=candidate_priority(component, "host"),
+        host=host,
+        port=port,
+        type="host",
+    )
+    return protocol.local_candidate
+
+
+def _muxed_host_candidates(
+    connection: Connection, component: int, addresses: list[str], muxes: Mapping[str, HostMux]
+) -> list[Candidate]:
+    """Host candidates on shared sockets: one ``StunProtocol`` per address, the mux's socket."""
+    candidates: list[Candidate] = []
+    usable = [a for a in addresses if a in muxes]
+    while any(muxes[a].ufrag_taken(connection.local_username) for a in usable):
+        connection._local_username = aioice_random_string(4)  # noqa: SLF001 - ICE seam
+    for address in usable:
+        protocol = StunProtocol(connection)
+        muxes[address].attach(protocol, connection.local_username)
+        host, port = muxes[address].get_extra_info("sockname")[:2]
+        connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
+        candidates.append(_host_candidate(protocol, component, host, port))
+    return candidates
 
 
 async def _bound_host_candidates(
@@ -339,17 +389,8 @@ async def _bound_host_candidates(
             sock.close()
             raise
         host, port = sock.getsockname()[:2]
-        protocol.local_candidate = Candidate(
-            foundation=candidate_foundation("host", "udp", host),
-            component=component,
-            transport="udp",
-            priority=candidate_priority(component, "host"),
-            host=host,
-            port=port,
-            type="host",
-        )
         connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
-        candidates.append(protocol.local_candidate)
+        candidates.append(_host_candidate(protocol, component, host, port))
     return candidates
 
 

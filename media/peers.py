@@ -30,7 +30,7 @@ publisher's codec family, so forwarded bytes always match what they decode.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from aioice.ice import get_host_addresses
@@ -50,6 +50,7 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from media import aiortc_seams as seams
 from media.passthrough import codec_family
+from media.udpmux import UdpMux
 from media.udpports import PortRange
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
@@ -82,6 +83,8 @@ class PeerConfig:
     host_addresses: tuple[str, ...] | None = LOOPBACK
     udp_ports: PortRange | None = None
     """Bind media sockets inside this range (None: aioice's ephemeral ports)."""
+    udp_mux: Mapping[str, UdpMux] | None = None
+    """One shared socket per ICE address for every connection (wins over ``udp_ports``)."""
 
     @property
     def loopback_only(self) -> bool:
@@ -99,7 +102,10 @@ class PeerConfig:
 
 
 def restrict_host_addresses(
-    gatherer: RTCIceGatherer, addresses: Sequence[str], ports: PortRange | None = None
+    gatherer: RTCIceGatherer,
+    addresses: Sequence[str],
+    ports: PortRange | None = None,
+    muxes: Mapping[str, UdpMux] | None = None,
 ) -> None:
     """Make ``gatherer`` gather host candidates on ``addresses`` only (in ``ports`` if given).
 
@@ -112,7 +118,7 @@ def restrict_host_addresses(
         return
     if seams.gathered(connection):
         raise RuntimeError("ICE candidates were gathered before the addresses were restricted")
-    seams.gather_on(connection, wanted, ports.bind if ports is not None else None)
+    seams.gather_on(connection, wanted, ports.bind if ports is not None else None, muxes)
 
 
 def filter_candidates(sdp: str, allowed: Callable[[str], bool]) -> str:
@@ -163,12 +169,14 @@ class MediaPeerConnection(RTCPeerConnection):
     ) -> None:
         config = self.peer_config
         addresses = config.host_addresses
+        if addresses is None and config.udp_mux is not None:
+            addresses = tuple(config.udp_mux)
         if addresses is None and config.udp_ports is not None:
             addresses = tuple(get_host_addresses(use_ipv4=True, use_ipv6=True))
         if addresses is not None:
             for gatherer in self._ice_gatherers():
                 if gatherer.state == "new":
-                    restrict_host_addresses(gatherer, addresses, config.udp_ports)
+                    restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
         await super().setLocalDescription(sessionDescription)
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:

@@ -21,6 +21,7 @@ from livecore.config import Settings
 from livecore.errors import LivecoreError
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
+from media.udpmux import UdpMux
 from media.udpports import PortRange
 from signalling import communities, health, http, pages, rooms, sensors, whip
 from signalling.context import NodeContext
@@ -117,7 +118,12 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         await seed_communities(hub, settings)
         await hub.start()
         ports = PortRange(*settings.udp_ports) if settings.udp_ports else None
-        config = PeerConfig(host_addresses=settings.ice_addresses, udp_ports=ports)
+        muxes: dict[str, UdpMux] = {}
+        if settings.udp_mux_port is not None:
+            for address in settings.ice_addresses or ():
+                muxes[address] = await UdpMux.open(address, settings.udp_mux_port)
+        config = PeerConfig(host_addresses=settings.ice_addresses, udp_ports=ports,
+                            udp_mux=muxes or None)  # fmt: skip
         media = MediaPlane(app.state.ctx, hub, config)
         hub.media = app.state.media = media
         media.start()
@@ -134,6 +140,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             if forwarder is not None:
                 await forwarder.stop()
             await media.stop()
+            for mux in muxes.values():
+                mux.close()
             await hub.stop()
             await redis.aclose()
 

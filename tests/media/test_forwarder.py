@@ -253,3 +253,31 @@ def test_extension_block_matches_aiortc() -> None:
         if at >= 0:
             ext = ext[:at] + b"\x12\x34\x56" + ext[at + 3 :]
         assert wire[12 : -0 or None][: len(ext)] == ext, mid
+
+
+async def test_one_shared_port_for_every_session(h264_clip: EncodedClip) -> None:
+    """With a UDP mux, publisher and viewers all use one server port; media flows, lean too."""
+    from media.udpmux import UdpMux
+
+    mux = await UdpMux.open("127.0.0.1", 0)
+    config = PeerConfig(udp_mux={"127.0.0.1": mux})
+    pc, offer = await publisher_offer([h264_clip])
+    answer, publisher = await accept_publisher(offer, config=config)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    viewers = [Viewer(("video",)) for _ in range(3)]
+    try:
+        sdps = [answer]
+        for viewer in viewers:
+            v_answer, _ = await accept_viewer(publisher, await viewer.offer(), config=config)
+            await viewer.accept(v_answer)
+            sdps.append(v_answer)
+        await until(lambda: all(v.received["video"].frames > 10 for v in viewers), 10)
+        assert all(f"127.0.0.1 {mux.port} typ host" in sdp for sdp in sdps)
+        assert mux.sessions == 4 and publisher.forwarders["video"].viewers == 3
+    finally:
+        await publisher.close()
+        for peer in (pc, *(v.pc for v in viewers)):
+            await peer.close()
+    await asyncio.sleep(0.05)
+    assert mux.sessions == 0  # every session's routes left with it
+    mux.close()

@@ -80,7 +80,25 @@ def codec_ops(node: Node) -> float:
 
 async def test_browser_publishes_and_another_browser_plays(media_page_node: Node) -> None:
     """Chromium publishes with WHIP, a second page decodes the stream from WHEP."""
-    node = media_page_node
+    await publish_and_play(media_page_node)
+
+
+async def test_browsers_on_one_shared_udp_port(tmp_path: Path, redis_url: str) -> None:
+    """The same through --udp-mux: both browser sessions reach the node on one UDP port."""
+    from tests.media.test_forwarder import free_range
+
+    chromium_path()
+    port, _ = free_range(1)
+    node = Node(tmp_path / "mux", redis_url=redis_url, extra_args=["--udp-mux", str(port)])
+    node.start()
+    try:
+        create_room(node.url)
+        await publish_and_play(node)
+    finally:
+        node.stop()
+
+
+async def publish_and_play(node: Node) -> None:
     async with Browser.launch(extra_flags=MEDIA_FLAGS) as browser:
         host = await browser.new_page(1280, 800, mobile=False, scale=1)
         await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")

@@ -289,3 +289,29 @@ async def test_udp_ports_and_the_aiortc_forwarder(
         await pc.close()
     finally:
         node.stop()
+
+
+async def test_one_udp_port_for_every_session(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """--udp-mux: the publisher and every viewer reach the node on one UDP port."""
+    from tests.media.test_forwarder import free_range
+
+    lo, _ = free_range(1)
+    node = Node(tmp_path / "n", redis_url=redis_url, extra_args=["--udp-mux", str(lo)]).start()
+    try:
+        create_room(node.url)
+        pc, answer = await publish(node, [h264])
+        assert answer.status_code == 201
+        watched = [await watch(node, f"v{i}") for i in range(2)]
+        for viewer, _ in watched:
+            assert await frames_within(viewer, 5, 10)
+        pattern = r"a=candidate:\S+ \d+ \w+ \d+ \S+ (\d+) typ"
+        texts = answer.text + "".join(played.text for _, played in watched)
+        assert {int(p) for p in re.findall(pattern, texts)} == {lo}
+        assert await asyncio.to_thread(lean_frames, node) > 0
+        for viewer, _ in watched:
+            await viewer.close()
+        await pc.close()
+    finally:
+        node.stop()
