@@ -4,8 +4,8 @@ Same interface and behaviour as the C extension (``media/_rtpfast.c``);
 ``media.rtpsend`` picks the extension when it is built and this module
 otherwise, and ``tests/media/test_rtpsend.py`` runs one test class against
 both. It protects with the viewer's pylibsrtp ``Session`` (the ``keepalive``
-argument) and sends one ``sendto`` per packet: correct, but several times
-slower than the extension.
+argument) and sends one ``sendto`` per packet (no UDP GSO, so no RTP
+padding either): correct, but several times slower than the extension.
 """
 
 from __future__ import annotations
