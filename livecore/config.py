@@ -13,6 +13,19 @@ from pathlib import Path
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = ".livecore"
+FORWARDERS = ("lean", "aiortc")
+
+
+def parse_port_range(text: str) -> tuple[int, int]:
+    """``"40000-40999"`` → ``(40000, 40999)``; ``ValueError`` with the reason otherwise."""
+    lo_text, sep, hi_text = text.partition("-")
+    try:
+        lo, hi = int(lo_text), int(hi_text if sep else lo_text)
+    except ValueError:
+        raise ValueError(f"--udp-ports must be LO-HI (e.g. 40000-40999), got {text!r}") from None
+    if not 1024 <= lo <= hi <= 65535:
+        raise ValueError(f"--udp-ports must lie within 1024-65535 with LO <= HI, got {text!r}")
+    return lo, hi
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +99,12 @@ class Settings:
     #: Seconds an ended room's keys are kept before they are removed.
     room_retention_s: int = 7 * 24 * 3600
     record_text: bool = False
+    #: Media UDP ports (inclusive) the node binds in; None: the OS's ephemeral ports.
+    udp_ports: tuple[int, int] | None = None
+    #: One shared UDP port per ICE address for every media session (0: any free port).
+    udp_mux_port: int | None = None
+    #: How WHEP viewers are served: "lean" (one send loop per track) or "aiortc".
+    forwarder: str = "lean"
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -113,6 +132,12 @@ class Settings:
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if self.udp_mux_port is not None and not 0 <= self.udp_mux_port <= 65535:
+            raise ValueError("--udp-mux must be a UDP port (0 = any free one)")
+        if self.udp_mux_port is not None and self.ice_addresses is None:
+            raise ValueError("--udp-mux needs explicit --ice-address values (not 'all')")
+        if self.forwarder not in FORWARDERS:
+            raise ValueError(f"--forwarder must be one of {', '.join(FORWARDERS)}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
             raise ValueError("--orders-webhook must be an http(s) URL")
         if (

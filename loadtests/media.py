@@ -58,6 +58,7 @@ import statistics
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -88,6 +89,8 @@ HOST_USER = "loadtest-host"
 SETTLE_S = 2.0
 PROBE_STAY_S = 1.0
 LEAN_NICE = 5
+LOAD_SATURATED_PCT = 90.0
+"""Load CPU above this: the run measured the load generator, not the server."""
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -276,6 +279,8 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     lost = sum(v["lost"] for v in viewers)
     load_pct = 100 * (l1 - l0) / window
     lean_pct = 100 * (k1 - k0) / window
+    result["load_cpu_pct"] = _round(load_pct)
+    result["load_saturated"] = load_pct > LOAD_SATURATED_PCT
     log(f"  load side (CPU {LOAD_CPU}): {load_pct:.0f}% of a core in the window; lean workers "
         f"{lean_pct:.0f}% → {lean_pct / max(1, len(viewers)):.3f}% of a core per lean viewer, "
         f"{1e6 * (k1 - k0) / max(1, lean_packets):.2f} µs per received packet; "
@@ -312,7 +317,7 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     log(f"  added latency: per-viewer medians {_round(min(medians, default=None))}.."
         f"{_round(max(medians, default=None))} ms; p50 per second of the window "
         f"{[_round(x, 0) for x in seconds]}")  # fmt: skip
-    if load_pct > 90:
+    if load_pct > LOAD_SATURATED_PCT:
         log("  warning: the load CPU is saturated; fps and latency are bounded by the load side")
     probes = [
         "/".join(str(round(p[k])) if p[k] is not None else "-"
@@ -322,6 +327,14 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     log(f"  probes (answer/connected/first frame after POST, frames decoded): {probes}; "
         f"run took {time.monotonic() - started:.0f} s")  # fmt: skip
     return result, problems
+
+
+def _local(
+    execute: Callable[[Cluster], tuple[dict[str, Any], list[str]]], extra: list[str]
+) -> tuple[dict[str, Any], list[str]]:
+    """One run against a fresh local node started with ``extra`` flags."""
+    with local_cluster(1, extra) as cluster:
+        return execute(cluster)
 
 
 def main(argv: list[str]) -> int:
@@ -343,6 +356,15 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--gop-s", type=float, default=2.0, help="seconds between keyframes")
     parser.add_argument("--clip-s", type=float, default=6.0, help="length of the looped clip")
     parser.add_argument("--concurrency", type=int, default=16, help="WHEP joins in flight")
+    parser.add_argument(
+        "--forwarder",
+        choices=("lean", "aiortc"),
+        default=None,
+        help="the node's --forwarder (default: the node's default, lean)",
+    )
+    parser.add_argument("--compare", action="store_true",
+                        help="run --forwarder lean, then aiortc, on the same clip and viewers; "
+                        "print both and their ratio (loadtests.mediacompare)")  # fmt: skip
     args = parser.parse_args(argv)
     if not 1 <= args.viewers <= 5000 or not 0 < args.duration <= 600:
         parser.error("--viewers must be 1..5000 and --duration 0..600 s")
@@ -370,16 +392,23 @@ def main(argv: list[str]) -> int:
 
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the node and Valkey are stopped.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    sessions = opts.viewers + opts.probes + 1
+    # The node admits 500 media sessions by default; a bigger run raises the
+    # cap so that it measures forwarding, not admission control.
+    extra = ["--media-max-sessions", str(sessions + 16)] if sessions > 500 else []
+    if args.compare:
+        if args.target:
+            parser.error("--compare starts its own nodes; it cannot use --target")
+        from loadtests.mediacompare import compare
+
+        return compare(lambda forwarder: _local(execute, [*extra, "--forwarder", forwarder]))
+    if args.forwarder:
+        extra += ["--forwarder", args.forwarder]
     try:
         if args.target:
             result, problems = execute(target_cluster([args.target]))
         else:
-            sessions = opts.viewers + opts.probes + 1
-            # The node admits 500 media sessions by default; a bigger run raises the
-            # cap so that it measures forwarding, not admission control.
-            extra = ["--media-max-sessions", str(sessions + 16)] if sessions > 500 else []
-            with local_cluster(1, extra) as cluster:
-                result, problems = execute(cluster)
+            result, problems = _local(execute, extra)
     except (WhepRefused, RuntimeError, TimeoutError, OSError, httpx.HTTPError) as exc:
         log(f"media: FAILED: {type(exc).__name__}: {exc} ({time.monotonic() - started:.0f} s)")
         return 1

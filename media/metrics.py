@@ -48,3 +48,7 @@ class OpCounter:
 
 codec_ops = OpCounter()
 """Decodes and encodes on relayed flows; 0 when forwarding works as designed."""
+
+lean_forwarded = OpCounter()
+"""Frames the lean forwarder sent (``"video"``, ``"audio"``, once per frame for all its
+viewers) and packets it retransmitted on NACK (``"resent"``)."""

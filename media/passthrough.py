@@ -186,6 +186,29 @@ class MarkerJitterBuffer(JitterBuffer):
         return None
 
 
+class ImmediateAudioBuffer(JitterBuffer):
+    """aiortc's audio jitter buffer without its 4-frame prefetch: each Opus packet at once.
+
+    The stock audio buffer holds 4 frames (80 ms of 20 ms Opus) before handing
+    the oldest on; a forwarder has no playout to smooth, and every RTP packet
+    of Opus is one complete frame (RFC 7587 §4.2), so each new packet is
+    passed on as it arrives. Duplicates and packets older than the newest
+    passed on are dropped (the viewer's own jitter buffer reorders).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(capacity=16)
+        self._newest: int | None = None
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        seq = packet.sequence_number
+        newest = self._newest
+        if newest is not None and not 0 < (seq - newest) & 0xFFFF < 0x8000:
+            return False, None
+        self._newest = seq
+        return False, JitterFrame(seams.rtp_payload(packet), packet.timestamp)
+
+
 def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
     """Make ``receiver.track`` yield encoded ``av.Packet``s instead of decoded frames.
 
@@ -204,6 +227,8 @@ def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_M
     if isinstance(jitter, JitterBuffer) and track and track.kind == "video":
         # Same capacity as aiortc's; frames complete on the marker bit.
         seams.set_receiver_jitter_buffer(receiver, MarkerJitterBuffer(capacity=512, is_video=True))
+    elif isinstance(jitter, JitterBuffer) and track and track.kind == "audio":
+        seams.set_receiver_jitter_buffer(receiver, ImmediateAudioBuffer())
 
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:

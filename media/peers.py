@@ -14,8 +14,11 @@ not a loopback IP literal (a LAN address, an mDNS ``.local`` name that aioice
 would resolve by multicast) is dropped from the remote SDP and from trickle.
 
 Ports: aioice binds one ephemeral UDP port per connection (max-bundle: one per
-peer connection); it has no port-range option, so production behind a
-firewall must open the ephemeral range (``net.ipv4.ip_local_port_range``).
+peer connection and host address) and has no port-range option. With
+``PeerConfig.udp_ports`` (``--udp-ports LO-HI``) host candidates are bound
+inside that range instead (``media.udpports.PortRange`` through the
+``gather_on`` seam); when it is used up, ``setLocalDescription`` raises
+``media.udpports.PortsExhausted`` and the node answers ``node_full``.
 
 Codecs. aiortc's sender uses the first negotiated codec, so the answering
 side sets preferences on its transceivers before ``setRemoteDescription``:
@@ -27,9 +30,10 @@ publisher's codec family, so forwarded bytes always match what they decode.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from aioice.ice import get_host_addresses
 from aiortc import (
     RTCConfiguration,
     RTCIceCandidate,
@@ -46,6 +50,8 @@ from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from media import aiortc_seams as seams
 from media.passthrough import codec_family
+from media.udpmux import UdpMux
+from media.udpports import PortRange
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 
@@ -75,6 +81,10 @@ class PeerConfig:
 
     ice_servers: tuple[RTCIceServer, ...] = ()
     host_addresses: tuple[str, ...] | None = LOOPBACK
+    udp_ports: PortRange | None = None
+    """Bind media sockets inside this range (None: aioice's ephemeral ports)."""
+    udp_mux: Mapping[str, UdpMux] | None = None
+    """One shared socket per ICE address for every connection (wins over ``udp_ports``)."""
 
     @property
     def loopback_only(self) -> bool:
@@ -91,8 +101,13 @@ class PeerConfig:
         )
 
 
-def restrict_host_addresses(gatherer: RTCIceGatherer, addresses: Sequence[str]) -> None:
-    """Make ``gatherer`` gather host candidates on ``addresses`` only.
+def restrict_host_addresses(
+    gatherer: RTCIceGatherer,
+    addresses: Sequence[str],
+    ports: PortRange | None = None,
+    muxes: Mapping[str, UdpMux] | None = None,
+) -> None:
+    """Make ``gatherer`` gather host candidates on ``addresses`` only (in ``ports`` if given).
 
     Must be applied before it gathers (``setLocalDescription``); applying it
     again is harmless. Raises ``RuntimeError`` if it already gathered.
@@ -103,7 +118,7 @@ def restrict_host_addresses(gatherer: RTCIceGatherer, addresses: Sequence[str]) 
         return
     if seams.gathered(connection):
         raise RuntimeError("ICE candidates were gathered before the addresses were restricted")
-    seams.gather_on(connection, wanted)
+    seams.gather_on(connection, wanted, ports.bind if ports is not None else None, muxes)
 
 
 def filter_candidates(sdp: str, allowed: Callable[[str], bool]) -> str:
@@ -152,11 +167,16 @@ class MediaPeerConnection(RTCPeerConnection):
     async def setLocalDescription(
         self, sessionDescription: RTCSessionDescription | None = None
     ) -> None:
-        addresses = self.peer_config.host_addresses
+        config = self.peer_config
+        addresses = config.host_addresses
+        if addresses is None and config.udp_mux is not None:
+            addresses = tuple(config.udp_mux)
+        if addresses is None and config.udp_ports is not None:
+            addresses = tuple(get_host_addresses(use_ipv4=True, use_ipv6=True))
         if addresses is not None:
             for gatherer in self._ice_gatherers():
                 if gatherer.state == "new":
-                    restrict_host_addresses(gatherer, addresses)
+                    restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
         await super().setLocalDescription(sessionDescription)
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:

@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import fractions
+import itertools
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -66,7 +67,11 @@ class _Slot:
     packet: EncodedPacket
     keyframe: bool
     size: int
+    arrived: float = 0.0
+    """Wall-clock time it was published (for sender reports: NTP ↔ RTP pairs)."""
     payloads: Payloads | None = None
+    history_index: int = -1
+    """Where the lean forwarder put its packets in its shared history (-1: not yet)."""
 
 
 class Relay:
@@ -107,6 +112,8 @@ class Relay:
         self._gop_bytes = 0
         self._pulse = asyncio.Event()
         self._subscribers: set[RelayTrack] = set()
+        self._listeners: list[Callable[[_Slot], None]] = []
+        self.clock: Clock = clock or SystemClock()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
         self._pts_offset = 0
@@ -146,7 +153,8 @@ class Relay:
         self._rebase_pts(packet, packet.pts)
         keyframe = self.kind == "audio" or packet.is_keyframe
         seq = self._head + 1
-        self._window.append(_Slot(seq, packet, keyframe, packet.size))
+        slot = _Slot(seq, packet, keyframe, packet.size, self.clock.time())
+        self._window.append(slot)
         self._head = seq
         stats = self.stats
         stats.frames_in += 1
@@ -169,7 +177,24 @@ class Relay:
             self._window.popleft()
             self._first_seq += 1
         self._keyframes.poll()
+        for listener in self._listeners:
+            listener(slot)
         self._wake()
+
+    def add_listener(self, listener: Callable[[_Slot], None]) -> None:
+        """Call ``listener(slot)`` synchronously for every frame published (the lean path)."""
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Callable[[_Slot], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def gop_slots(self) -> list[_Slot]:
+        """The cached GOP, keyframe first (empty without one): what a new viewer starts with."""
+        gop = self._gop_start
+        if gop is None:
+            return []
+        return list(itertools.islice(self._window, gop - self._first_seq, None))
 
     def _rebase_pts(self, packet: EncodedPacket, source_pts: int) -> None:
         pts = source_pts + self._pts_offset

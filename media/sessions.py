@@ -29,6 +29,7 @@ from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from livecore.clock import Clock
+from media.forwarder import LeanForwarder, LeanViewer, answered_params
 from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
 from media.passthrough import request_keyframe as request_publisher_keyframe
 from media.peers import (
@@ -43,6 +44,8 @@ from media.peers import (
 from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
 
 MEDIA_KINDS = ("audio", "video")
+FORWARDERS = ("lean", "aiortc")
+"""How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
 
 
 def _parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
@@ -114,7 +117,15 @@ class PublisherSession(_Session):
     def __init__(self, pc: MediaPeerConnection) -> None:
         super().__init__(pc)
         self.relays: dict[str, Relay] = {}
+        self.forwarders: dict[str, LeanForwarder] = {}
         self.viewers: set[ViewerSession] = set()
+
+    def forwarder(self, kind: str) -> LeanForwarder:
+        """The lean forwarder of ``kind``'s relay (made on first use)."""
+        forwarder = self.forwarders.get(kind)
+        if forwarder is None:
+            forwarder = self.forwarders[kind] = LeanForwarder(self.relays[kind])
+        return forwarder
 
     def relay_receiver(
         self,
@@ -146,6 +157,8 @@ class PublisherSession(_Session):
         return relay
 
     async def _release(self) -> None:
+        for forwarder in self.forwarders.values():
+            await forwarder.aclose()
         for relay in self.relays.values():
             relay.close()
         viewers = list(self.viewers)
@@ -158,7 +171,17 @@ class ViewerSession(_Session):
     def __init__(self, pc: MediaPeerConnection, publisher: PublisherSession) -> None:
         super().__init__(pc)
         self.publisher = publisher
-        self.tracks: dict[str, RelayTrack] = {}
+        self.tracks: dict[str, RelayTrack | LeanViewer] = {}
+
+    @property
+    def lean(self) -> list[LeanViewer]:
+        return [t for t in self.tracks.values() if isinstance(t, LeanViewer)]
+
+    def _connection_changed(self) -> None:
+        super()._connection_changed()
+        if self.pc.connectionState == "connected":
+            for viewer in self.lean:
+                viewer.start()
 
     async def _release(self) -> None:
         for track in self.tracks.values():
@@ -218,6 +241,7 @@ async def accept_viewer(
     *,
     config: PeerConfig | None = None,
     on_close: Callable[[ViewerSession], None] | None = None,
+    forwarder: str = "lean",
 ) -> tuple[str, ViewerSession]:
     """Answer a WHEP offer with ``publisher``'s media, forwarded without transcoding.
 
@@ -227,7 +251,11 @@ async def accept_viewer(
     answering), sends nothing the viewer asks for, or the viewer does not
     support the publisher's codec. ``on_close(session)`` is called once the
     returned session has closed (also when its publisher closes).
+    ``forwarder`` is ``"lean"`` (``media.forwarder``) or ``"aiortc"`` (one
+    aiortc sender loop per viewer and track).
     """
+    if forwarder not in FORWARDERS:
+        raise ValueError(f"forwarder must be one of {FORWARDERS}, not {forwarder!r}")
     if publisher.closed:
         raise NegotiationError("the publisher has gone")
     media = _parse_offer(offer_sdp)
@@ -245,6 +273,13 @@ async def accept_viewer(
                 continue
             if not negotiable(m.kind, relay.codec, m.rtp.codecs):
                 raise NegotiationError(f"the viewer cannot receive {relay.codec}")
+            if forwarder == "lean":
+                lean = publisher.forwarder(m.kind).subscribe()
+                session.tracks[m.kind] = lean
+                transceiver = pc.addTransceiver(lean.track, direction="sendonly")
+                transceiver.setCodecPreferences(codec_preferences(m.kind, relay.codec))
+                lean.bind(transceiver.sender)
+                continue
             track = relay.subscribe()
             session.tracks[m.kind] = track
             transceiver = pc.addTransceiver(track, direction="sendonly")
@@ -260,6 +295,9 @@ async def accept_viewer(
         await pc.setLocalDescription(await pc.createAnswer())
         answer = str(pc.localDescription.sdp)
         _check_answer_codecs(answer, session)
+        params = answered_params(answer)
+        for viewer in session.lean:
+            viewer.params = params.get(viewer.kind)
         if session.closed:
             raise NegotiationError("the publisher has gone")
     except _AIORTC_REFUSALS as exc:

@@ -25,6 +25,8 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import Room
 from livecore.store.communities import REGISTRY
 from media.peers import PeerConfig
+from media.udpmux import UdpMux
+from media.udpports import PortRange
 from signalling import (
     communities,
     dashboard,
@@ -195,9 +197,14 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         app.state.hub = hub
         await seed_communities(app.state.ctx, settings)
         await hub.start()
-        media = MediaPlane(
-            app.state.ctx, hub.rooms, PeerConfig(host_addresses=settings.ice_addresses)
-        )
+        ports = PortRange(*settings.udp_ports) if settings.udp_ports else None
+        muxes: dict[str, UdpMux] = {}
+        if settings.udp_mux_port is not None:
+            for address in settings.ice_addresses or ():
+                muxes[address] = await UdpMux.open(address, settings.udp_mux_port)
+        config = PeerConfig(host_addresses=settings.ice_addresses, udp_ports=ports,
+                            udp_mux=muxes or None)  # fmt: skip
+        media = MediaPlane(app.state.ctx, hub.rooms, config)
         app.state.media = media
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
@@ -224,6 +231,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             await lifecycle.stop()
             await media.stop()
             await recording.stop()
+            for mux in muxes.values():
+                mux.close()
             await hub.stop()
             await redis.aclose()
 

@@ -33,6 +33,7 @@ from livecore.store.media import Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
+from media.udpports import PortsExhausted
 from signalling.background import BackgroundTasks
 from signalling.context import NodeContext
 from signalling.keyedlocks import KeyedLocks
@@ -57,6 +58,10 @@ def pull_token(secret: bytes, node_id: str, room: str, *, now: float) -> str:
     return tokens.mint(
         secret, role=tokens.Role.NODE, room=room, user=user[:64], ttl_s=PULL_TOKEN_TTL_S, now=now
     )
+
+
+def _ports_full() -> LivecoreError:
+    return LivecoreError(ErrorCode.NODE_FULL, "this node has no free media UDP port")
 
 
 @dataclass
@@ -156,6 +161,8 @@ class MediaPlane:
             except NegotiationError as exc:
                 # A refused offer changes nothing: a live session of this user stays live.
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            except PortsExhausted:
+                raise _ports_full() from None
             key = (room, claims.user)
             previous = self.publishers.get(key)
             self.entries[session.id] = Entry(room, "whip", claims.user, session)
@@ -237,10 +244,13 @@ class MediaPlane:
                 source = await self._pull(room, publisher)
             try:
                 answer, session = await accept_viewer(
-                    source, offer, config=self.config, on_close=self._viewer_closed
-                )
+                    source, offer, config=self.config, on_close=self._viewer_closed,
+                    forwarder=self.ctx.settings.forwarder,
+                )  # fmt: skip
             except NegotiationError as exc:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            except PortsExhausted:
+                raise _ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session)
         return answer, session.id
 
@@ -275,6 +285,8 @@ class MediaPlane:
             try:
                 session = await pull(exchange, config=self.config, clock=self.ctx.clock,
                                      name=f"pull-{publisher}")  # fmt: skip
+            except PortsExhausted:
+                raise _ports_full() from None
             except (NegotiationError, httpx.HTTPError) as exc:
                 raise LivecoreError(
                     ErrorCode.STREAM_NOT_FOUND, f"cannot reach the origin: {exc}"

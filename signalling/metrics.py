@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from media.metrics import codec_ops
+from media.metrics import codec_ops, lean_forwarded
 
 
 class Metrics:
@@ -88,6 +88,14 @@ class Metrics:
             registry=r,
         )
         self.codec_ops.set_function(lambda: codec_ops.value)
+        self.lean_frames = Gauge(
+            "livecore_media_lean_frames_total",
+            "Frames the lean forwarder sent to its viewers (once per frame for all of them)",
+            registry=r,
+        )
+        self.lean_frames.set_function(
+            lambda: sum(n for k, n in lean_forwarded.by_reason().items() if k != "resent")
+        )
         self.media_sessions = Gauge(
             "livecore_media_sessions", "WHIP/WHEP sessions and cascade pulls on this node",
             ["kind"], registry=r,

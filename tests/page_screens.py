@@ -21,9 +21,9 @@ from typing import Any
 import httpx
 import msgpack
 import websockets
-from livecore.store.embedded import EmbeddedValkey
 
 from clients.python.room import RoomClient
+from livecore.cli.embedded import EmbeddedValkey
 from tests.browser import launch, phone, wait_js
 from tests.helpers import Node, free_port, token
 from tests.signalling.pagekit import IN_XIXI, LIVE, XIXI, go_live

@@ -25,7 +25,7 @@ from livecore.cli.environment import (
     load_secret,
 )
 from livecore.cli.parser import build_parser, env
-from livecore.config import Settings
+from livecore.config import Settings, parse_port_range
 
 
 def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -68,6 +68,9 @@ def _serve(args: argparse.Namespace) -> int:
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
+        udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
+        forwarder=args.forwarder,
+        udp_mux_port=None if args.udp_mux is None else int(args.udp_mux),
         comment_max_chars=args.comment_max_chars,
         comment_rate=args.comment_rate,
         comment_burst=args.comment_burst,

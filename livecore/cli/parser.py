@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 
 from livecore import __version__, tokens
-from livecore.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT
+from livecore.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, FORWARDERS
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
 
@@ -210,6 +210,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="WHIP/WHEP sessions this node holds before answering 503 "
         "(env LIVECORE_MEDIA_MAX_SESSIONS; default 500)",
     )
+    media.add_argument(
+        "--udp-ports",
+        default=env("UDP_PORTS"),
+        metavar="LO-HI",
+        help="bind media UDP sockets in this port range, e.g. 40000-40999 "
+        "(env LIVECORE_UDP_PORTS; default: the OS's ephemeral ports)",
+    )
+    media.add_argument(
+        "--udp-mux",
+        type=int,
+        default=env("UDP_MUX"),
+        metavar="PORT",
+        help="one UDP port per ICE address for every media session "
+        "(env LIVECORE_UDP_MUX; 0 = any free port; wins over --udp-ports)",
+    )
+    media.add_argument("--forwarder", choices=FORWARDERS, default=env("FORWARDER") or "lean",
+                       help="how viewers are served: lean (default) or aiortc's own senders "
+                       "(env LIVECORE_FORWARDER)")  # fmt: skip
     media.add_argument(
         "--costream-max",
         type=int,

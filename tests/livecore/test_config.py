@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from livecore.config import Settings
 
 
@@ -23,3 +25,13 @@ def test_plain_http_webhook_needs_consent() -> None:
     Settings(orders_webhook="http://shop.example/hook", orders_webhook_allow_http=True,
              **hook).check()  # type: ignore[arg-type]  # fmt: skip
     Settings(orders_webhook="https://shop.example/hook", **hook).check()  # type: ignore[arg-type]
+
+
+def test_port_range_parsing() -> None:
+    from livecore.config import parse_port_range
+
+    assert parse_port_range("40000-40999") == (40000, 40999)
+    assert parse_port_range("40000") == (40000, 40000)
+    for bad in ("40999-40000", "80-90", "a-b", "40000-70000", ""):
+        with pytest.raises(ValueError, match="--udp-ports"):
+            parse_port_range(bad)

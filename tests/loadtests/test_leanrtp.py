@@ -12,7 +12,7 @@ def rtp(seq: int, ts: int, *, marker: bool, pt: int = 96) -> bytes:
         ts.to_bytes(4, "big") + b"\x00\x00\x00\x01" + b"x" * 20  # fmt: skip
 
 
-async def test_counts_frames_and_sequence_gaps() -> None:
+async def test_counts_frames_and_sequence_gaps() -> None:  # aioice wants a running loop
     """A marker bit ends a frame; a sequence gap is lost packets; RTX is only counted."""
     counter = RtpCounter(StunProtocol(None))  # type: ignore[arg-type]
     counter.video_pt = 96

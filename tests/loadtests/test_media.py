@@ -6,11 +6,13 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
 KEYS = {"viewers", "server_cpu_pct", "packets_out_per_s", "server_us_per_packet",
         "viewers_per_core_est", "fps", "ttff_ms", "added_latency_ms",
-        "codec_ops_on_forward_path"}  # fmt: skip
+        "codec_ops_on_forward_path", "load_cpu_pct", "load_saturated"}  # fmt: skip
 
 # Runs the benchmark's main() directly, so it does not depend on the name being
 # registered in loadtests/__main__.py.
@@ -34,3 +36,26 @@ def test_media_short_run() -> None:
     assert result["fps"]["min"] > 0 and result["packets_out_per_s"] > 0
     assert result["ttff_ms"]["p50"] is not None and result["added_latency_ms"]["p50"] > 0
     assert "media:" in proc.stderr  # the human summary
+
+
+def test_compare_prints_both_sides_and_their_ratio(capsys: pytest.CaptureFixture[str]) -> None:
+    """The --compare driver: both results, flags kept, ratio of the two, last line JSON."""
+    from loadtests.mediacompare import compare
+
+    runs = {
+        "lean": {"server_us_per_packet": 5.0, "viewers_per_core_est": 1000, "load_saturated": True,
+                 "load_cpu_pct": 97.0},
+        "aiortc": {"server_us_per_packet": 20.0, "viewers_per_core_est": 250,
+                   "load_saturated": False, "load_cpu_pct": 40.0},
+    }  # fmt: skip
+    assert compare(lambda forwarder: (runs[forwarder], [])) == 0
+    out, err = capsys.readouterr()
+    result = json.loads(out.strip().splitlines()[-1])
+    assert result["ratio"] == {"viewers_per_core": 4.0, "us_per_packet": 4.0}
+    assert result["lean"]["load_saturated"] and result["aiortc"]["problems"] == []
+    assert "load generator saturated" in err
+    assert compare(lambda forwarder: ({}, ["no viewers"])) == 1
+    assert json.loads(capsys.readouterr()[0].strip().splitlines()[-1])["ratio"] == {
+        "viewers_per_core": None,
+        "us_per_packet": None,
+    }

@@ -254,3 +254,18 @@ def test_rtx_history_covers_a_second() -> None:
 
     assert aiortc.rtcrtpsender.RTP_HISTORY_SIZE >= RTX_HISTORY_PACKETS >= 256
     assert 65536 % aiortc.rtcrtpsender.RTP_HISTORY_SIZE == 0
+
+
+def test_audio_packets_are_passed_on_at_once() -> None:
+    """Each Opus packet is a frame: no 4-frame prefetch; duplicates and late ones dropped."""
+    from media.passthrough import ImmediateAudioBuffer
+
+    buffer = ImmediateAudioBuffer()
+    frames = [
+        buffer.add(_rtp(seq, 960 * seq, True, bytes([seq % 256])))[1] for seq in (65534, 65535, 0)
+    ]
+    assert [f.data if f else None for f in frames] == [b"\xfe", b"\xff", b"\x00"]  # across the wrap
+    assert buffer.add(_rtp(0, 0, True, b"again"))[1] is None  # duplicate
+    assert buffer.add(_rtp(65535, 0, True, b"late"))[1] is None  # older than the newest
+    later = buffer.add(_rtp(3, 2880, True, b"gap"))[1]  # a gap does not hold it back
+    assert later is not None and later.data == b"gap" and later.timestamp == 2880

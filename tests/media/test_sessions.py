@@ -146,9 +146,9 @@ async def test_h264_and_opus_forwarded_to_viewers(
         assert st.session.relays["audio"].codec == "audio/opus"
         await exercise(st, ("audio", "video"), caplog)
         audio = st.session.relays["audio"]
-        # Once per frame, not per viewer; the newest frame or two may not be taken yet.
+        # once per frame (the lean path skips frames published before a viewer started)
         assert audio.stats.frames_in > 100
-        assert audio.stats.frames_in - 2 <= audio.stats.packetised <= audio.stats.frames_in
+        assert audio.stats.frames_in - 30 <= audio.stats.packetised <= audio.stats.frames_in
 
 
 async def test_vp8_forwarded_to_viewers(

@@ -10,7 +10,9 @@ before closing the peer connection). One browser for the module (Playwright).
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -49,6 +51,25 @@ def codec_ops(node: Node) -> float:
     return float(match.group(1))
 
 
+LEAN_OK = """(async () => {
+  const entry = window.livecore.stage.players.get('host1');
+  let audio = 0; const reports = new Set();
+  (await entry.session.pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'audio') audio += r.totalSamplesReceived || 0;
+    if (r.type === 'remote-outbound-rtp' && r.packetsSent > 0) reports.add(r.kind);
+  });
+  return audio > 0 && reports.has('audio') && reports.has('video');
+})()"""
+
+
+def lean_frames(node: Node) -> float:
+    """Frames the node's lean forwarder sent (once per frame for all viewers of a track)."""
+    text = httpx.get(f"{node.url}/metrics").text
+    match = re.search(r"^livecore_media_lean_frames_total (\S+)$", text, re.M)
+    assert match is not None
+    return float(match.group(1))
+
+
 async def test_browser_publishes_viewers_play_and_see_the_end(
     media_page_node: Node, browser: Browser
 ) -> None:
@@ -69,6 +90,12 @@ async def test_browser_publishes_viewers_play_and_see_the_end(
     fit = await viewer.evaluate("getComputedStyle(document.querySelector('#player')).objectFit")
     assert fit == "contain", "letterboxed, never cropped"
     assert await text_of(viewer, "#room-status") == "直播中"
+    # Through the lean path: audio played and RTCP sender reports for both kinds.
+    deadline = time.monotonic() + 15
+    while not await viewer.evaluate(LEAN_OK):
+        assert time.monotonic() < deadline, "no audio or no sender reports through the lean path"
+        await asyncio.sleep(0.2)
+    assert lean_frames(node) > 0
     assert codec_ops(node) == 0
 
     deletes: list[int] = []

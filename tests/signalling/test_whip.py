@@ -102,6 +102,12 @@ async def until_live(node: Node, seconds: float = 10.0) -> None:
             await asyncio.sleep(0.05)
 
 
+def lean_frames(node: Node) -> float:
+    """Frames the node's lean forwarder sent (once per frame for all viewers of a track)."""
+    text = httpx.get(f"{node.url}/metrics").text
+    return float(re.search(r"^livecore_media_lean_frames_total (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
+
+
 def codec_ops(node: Node) -> float:
     text = httpx.get(f"{node.url}/metrics").text
     return float(re.search(r"^livecore_media_codec_ops (\S+)$", text, re.M).group(1))  # type: ignore[union-attr]
@@ -208,6 +214,7 @@ async def test_koc_costream_flow(media_node: Node, h264: EncodedClip) -> None:
         assert answer.status_code == 201, answer.text
         viewer, _ = await watch(media_node, "v1", "?publisher=koc1")
         assert await frames_within(viewer, 5, 10)
+        assert await asyncio.to_thread(lean_frames, media_node) > 0  # through the lean path
         await host.request("costream_end", user="koc1")
         kinds = []
         while "costream_ended" not in kinds:
@@ -244,6 +251,9 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
             assert await frames_within(viewer, 10, 10), viewer.received
         sessions = await asyncio.to_thread(lambda: httpx.get(f"{a.url}/metrics").text)
         assert 'livecore_media_sessions{kind="whep"} 1.0' in sessions  # one pull for both
+        # A serves the pull and B its viewers, both through the lean path.
+        assert await asyncio.to_thread(lean_frames, a) > 0
+        assert await asyncio.to_thread(lean_frames, b) > 0
         a.stop(sig=9)
         reasons = []
         while "origin_lost" not in reasons:
@@ -354,4 +364,60 @@ async def test_concurrent_posts_do_not_exceed_the_cap(
     finally:
         for viewer in viewers:
             await viewer.close()
+        node.stop()
+
+
+async def test_udp_ports_and_the_aiortc_forwarder(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """--udp-ports bounds every media socket (node_full past it); --forwarder aiortc still plays."""
+    from tests.media.test_forwarder import free_range
+
+    lo, hi = free_range(2)
+    flags = ["--udp-ports", f"{lo}-{hi}", "--forwarder", "aiortc"]
+    node = Node(tmp_path / "n", redis_url=redis_url, extra_args=flags).start()
+    try:
+        create_room(node.url)
+        pc, answer = await publish(node, [h264])
+        assert answer.status_code == 201
+        viewer, played = await watch(node, "v1")
+        assert played.status_code == 201
+        assert await frames_within(viewer, 5, 10)
+        pattern = r"a=candidate:\S+ \d+ \w+ \d+ \S+ (\d+) typ"
+        ports = sorted({int(p) for p in re.findall(pattern, answer.text + played.text)})
+        assert ports == [lo, hi]
+        assert await asyncio.to_thread(lean_frames, node) == 0  # aiortc's senders served it
+        third = Viewer(("video",))
+        full = await whep(node, await third.offer(), user="v3")
+        assert full.status_code == 503 and full.json()["code"] == "node_full"
+        await third.close()
+        await viewer.close()
+        await pc.close()
+    finally:
+        node.stop()
+
+
+async def test_one_udp_port_for_every_session(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """--udp-mux: the publisher and every viewer reach the node on one UDP port."""
+    from tests.media.test_forwarder import free_range
+
+    lo, _ = free_range(1)
+    node = Node(tmp_path / "n", redis_url=redis_url, extra_args=["--udp-mux", str(lo)]).start()
+    try:
+        create_room(node.url)
+        pc, answer = await publish(node, [h264])
+        assert answer.status_code == 201
+        watched = [await watch(node, f"v{i}") for i in range(2)]
+        for viewer, _ in watched:
+            assert await frames_within(viewer, 5, 10)
+        pattern = r"a=candidate:\S+ \d+ \w+ \d+ \S+ (\d+) typ"
+        texts = answer.text + "".join(played.text for _, played in watched)
+        assert {int(p) for p in re.findall(pattern, texts)} == {lo}
+        assert await asyncio.to_thread(lean_frames, node) > 0
+        for viewer, _ in watched:
+            await viewer.close()
+        await pc.close()
+    finally:
         node.stop()
