@@ -279,7 +279,10 @@ def main(argv: list[str]) -> int:
         )
     else:
         names = [f"c{i}" for i in range(args.communities)]
-        with local_cluster(args.nodes, communities=names) as cluster:
+        # The benchmark measures join capacity: per-user message budgets would refuse
+        # its buyers' repeated joins first.
+        budget = ["--ws-message-rate", "10000"]
+        with local_cluster(args.nodes, budget, communities=names) as cluster:
             try:
                 import uvloop
 

@@ -262,7 +262,11 @@ def main(argv: list[str]) -> int:
             cluster = target_cluster(args.urls, allow_remote=args.allow_remote)
             result, series = run_loop(lambda: go(cluster, False))
         else:
-            with local_cluster(args.nodes, communities=trace.communities) as cluster:
+            # Each viewer's own rates are compressed by --speed too: budgets to match.
+            speed = max(1.0, args.speed)
+            budgets = ["--ws-message-rate", str(20 * speed), "--comment-rate", str(speed),
+                       "--comment-burst", str(int(5 * speed))]  # fmt: skip
+            with local_cluster(args.nodes, budgets, communities=trace.communities) as cluster:
                 result, series = run_loop(lambda: go(cluster, True))
     except (RuntimeError, TimeoutError, OSError, ConnectionError) as exc:
         log(f"replay: FAILED: {type(exc).__name__}: {exc}")
