@@ -61,12 +61,29 @@ class Origin:
 
 
 # KEYS: requests | ARGV: user now max_pending -> 1 new, 2 already pending, 0 full
+# KEYS: requests | ARGV: user now max_pending max_age
+# A request older than max_age seconds is dropped when the list is full, so a
+# room where 50 KOCs once asked is not closed to requests for good.
 _REQUEST = """
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then return 2 end
-if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+local now, max_age = tonumber(ARGV[2]), tonumber(ARGV[4])
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+  return 2
+end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then
+  local all = redis.call('HGETALL', KEYS[1])
+  for i = 1, #all, 2 do
+    if now - tonumber(all[i + 1]) > max_age then redis.call('HDEL', KEYS[1], all[i]) end
+  end
+  if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return 0 end
+end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('EXPIRE', KEYS[1], max_age)
 return 1
 """
+
+#: Seconds a co-stream request waits for the host before it lapses.
+REQUEST_MAX_AGE_S = 600
 
 
 class MediaStore:
@@ -92,10 +109,12 @@ class MediaStore:
         return bool(await self._drop(keys=[keys.room(room, "origins")], args=[user, origin.raw]))
 
     async def request(self, room: str, user: str, now: int, max_pending: int = 50) -> int:
-        """Record a KOC's request in one step: 1 new, 2 already pending (unchanged),
-        0 refused (too many are pending)."""
+        """Record a KOC's request in one step: 1 new, 2 already pending (its time is
+        renewed, no new event), 0 refused (``max_pending`` requests younger than
+        ``REQUEST_MAX_AGE_S`` are waiting; older ones lapse)."""
         key = keys.room(room, "costream:requests")
-        return int(await self._request(keys=[key], args=[user, now, max_pending]))
+        args: list[str | int] = [user, now, max_pending, REQUEST_MAX_AGE_S]
+        return int(await self._request(keys=[key], args=args))
 
     async def decline(self, room: str, user: str) -> bool:
         return bool(await self.redis.hdel(keys.room(room, "costream:requests"), user))
