@@ -2,14 +2,10 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
-
 from loadtests import report
-
-CHROMIUM = "/usr/bin/chromium"
+from tests.browser import chromium_path
 
 RESULT = {
     "clients_established": 40, "clients_failed": 1, "reconnects": 3, "sent": 900,
@@ -30,17 +26,14 @@ SERIES = {
 
 def test_report_renders_with_plots(tmp_path: Path) -> None:
     """Five uPlot canvases, the figures table and the verdict, no script error, no network."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail("Chromium is missing at /usr/bin/chromium")
-        pytest.skip("no Chromium")
+    chromium = chromium_path()
     from playwright.sync_api import sync_playwright
 
     path = report.write(tmp_path / "r.html", RESULT, SERIES, title="t", missed=["p99_ms = 90"])
     html = path.read_text()
     assert "http://" not in html.split("<script", 1)[0] and "cdn" not in html.lower()
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        browser = pw.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
         page = browser.new_page(viewport={"width": 1150, "height": 900})
         errors: list[str] = []
         requests: list[str] = []

@@ -7,7 +7,6 @@ Also: content types, Cache-Control, range requests, path traversal and bad ids.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -19,12 +18,12 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from clients.python.room import ClientError, RoomClient
+from tests.browser import chromium_path
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
 
 pytestmark = pytest.mark.timeout(180)
-CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 GOP_S = 2.0
 
 
@@ -58,12 +57,8 @@ def rec_node(tmp_path: Path, redis_url: str) -> AsyncIterator[Node]:
 
 
 def chromium() -> str:
-    """The system Chromium; missing, the test fails under CI=true and skips elsewhere."""
-    if not os.path.exists(CHROMIUM):
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"Chromium missing at {CHROMIUM}")
-        pytest.skip(f"Chromium missing at {CHROMIUM}")
-    return CHROMIUM
+    """Debian's Chromium (tests.browser: fails under CI=true when missing)."""
+    return chromium_path()
 
 
 async def browser_page(p: Any) -> tuple[Any, Any]:

@@ -6,7 +6,6 @@ shows as not verified; the label's QR code decodes to the page's URL."""
 from __future__ import annotations
 
 import base64
-import os
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,11 +21,11 @@ from playwright.async_api import Browser, Page, async_playwright
 from livecore.store.series import SeriesStore
 from livecore.store.trace import key
 from livecore.trace import chain, series
+from tests.browser import chromium_path
 from tests.helpers import Node
 from tests.signalling.trace_helpers import brand, register
 
 pytestmark = pytest.mark.timeout(120)
-CHROMIUM = "/usr/bin/chromium"
 BATCH = "tea-year-1"
 DAY = 86400
 #: Chrome DevTools' "Fast 3G" profile (NetworkManager.ts: 562.5 ms, 1.6 Mbit/s × 0.9 down).
@@ -35,12 +34,8 @@ FAST_3G = {"offline": False, "latency": 562.5, "downloadThroughput": 180_000,
 
 
 def chromium() -> str:
-    """Debian's Chromium; missing, the test fails under CI=true and is skipped elsewhere."""
-    if os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK):
-        return CHROMIUM
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"{CHROMIUM} is missing: browser tests need Debian's chromium")
-    pytest.skip(f"{CHROMIUM} is missing (apt-get install chromium)")
+    """Debian's Chromium (tests.browser: fails under CI=true when missing)."""
+    return chromium_path()
 
 
 @pytest.fixture
