@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 
 from livecore.audience.trace import HOST, Event, Kind, Trace, write_trace
+from livecore.store.client import StoreClient, connect
 
 PAGE = 1000
 MAX_EVENTS = 100_000
@@ -41,7 +41,7 @@ def events_key(room: str) -> str:
     return f"lc:{{{room}}}:events"
 
 
-async def read_history(redis: Redis, room: str) -> list[tuple[int, dict[str, Any]]]:
+async def read_history(redis: StoreClient, room: str) -> list[tuple[int, dict[str, Any]]]:
     """``(offset, event)`` of every event still held, oldest first (bounded)."""
     out: list[tuple[int, dict[str, Any]]] = []
     start = "-"
@@ -104,7 +104,9 @@ def to_trace(history: list[tuple[int, dict[str, Any]]], room: str, *,
                        history[0][0] if history else None, "text_kept": keep_text})  # fmt: skip
 
 
-async def export_room(redis: Redis, room: str, out: Path, *, keep_text: bool = False) -> Trace:
+async def export_room(
+    redis: StoreClient, room: str, out: Path, *, keep_text: bool = False
+) -> Trace:
     """Write the trace of ``room``'s history to ``out``; returns it."""
     trace = to_trace(await read_history(redis, room), room, keep_text=keep_text)
     write_trace(out, trace)
@@ -129,7 +131,7 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
 
     async def go() -> Trace:
-        redis = Redis.from_url(args.redis)
+        redis = connect(args.redis)
         try:
             return await export_room(redis, args.room, args.out, keep_text=args.keep_text)
         finally:

@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -23,7 +22,9 @@ from livecore.communities import load_file
 from livecore.config import Settings
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import Room
+from livecore.store.client import open_store
 from livecore.store.communities import REGISTRY
+from livecore.store.migrate import migrate as migrate_layout
 from media.peers import PeerConfig
 from media.udpmux import UdpMux
 from media.udpports import PortRange
@@ -177,12 +178,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[dict[str, Any]]:
         assert settings.redis_url is not None, "the server resolves the store before the app"
-        # A bounded pool that makes callers wait for a free connection (up to 5 s)
-        # instead of failing when many requests are in flight at once.
-        pool = BlockingConnectionPool.from_url(
-            settings.redis_url, max_connections=REDIS_POOL_SIZE, timeout=5, health_check_interval=10
-        )
-        redis = Redis(connection_pool=pool)
+        # A bounded pool per server (one Valkey, or each shard of a cluster).
+        redis = await open_store(settings.redis_url, max_connections=REDIS_POOL_SIZE)
         app.state.ctx = NodeContext(
             settings=settings,
             secret=secret,
@@ -191,6 +188,9 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             metrics=metrics,
             started_at=clock.monotonic(),
         )
+        moved = await migrate_layout(redis)
+        if moved:
+            log.info("moved %d index entries to the bucketed layout", moved)
         if settings.demo:
             await ensure_demo_room(app.state.ctx)
         hub = Hub(app.state.ctx)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from livecore.clock import Clock
 from livecore.config import Settings
 from livecore.ratelimit import KeyedLimiter
+from livecore.store.client import StoreClient
 from livecore.store.facade import Stores
 from livecore.store.room_meta import RoomStore
 from signalling.metrics import Metrics
@@ -21,7 +20,7 @@ class NodeContext:
     settings: Settings
     secret: bytes
     clock: Clock
-    redis: Redis
+    redis: StoreClient
     metrics: Metrics
     started_at: float
     #: Every store adapter (one script batcher, one bus) for endpoints and the hub.

@@ -29,11 +29,12 @@ from collections.abc import Callable
 from typing import Any
 
 import httpx
-from redis.asyncio import Redis
 from redis.exceptions import RedisError, ResponseError
 
 from livecore.clock import Clock
-from livecore.store import keys
+from livecore.store import index, keys
+from livecore.store.client import StoreClient, by_slot
+from livecore.store.index import SetIndex
 from livecore.store.replies import as_str
 
 log = logging.getLogger("livecore.orders")
@@ -76,7 +77,7 @@ class OrderForwarder:
     """
 
     def __init__(
-        self, redis: Redis, url: str, secret: str, node_id: str, clock: Clock,
+        self, redis: StoreClient, url: str, secret: str, node_id: str, clock: Clock,
         transport: httpx.AsyncBaseTransport | None = None,
         on_dead_letter: Callable[[str], None] | None = None,
     ) -> None:  # fmt: skip
@@ -90,7 +91,7 @@ class OrderForwarder:
         self._retry_at: dict[str, float] = {}  # stream -> when a failed stream may try again
         self._backoff: dict[str, float] = {}
         self._grouped: OrderedDict[str, None] = OrderedDict()  # consumer group known to exist
-        self._cursor = 0
+        self._order_rooms = SetIndex(redis, index.ORDER_ROOMS)
         self._task: asyncio.Task[None] | None = None
         self._on_dead = on_dead_letter
         self.delivered = 0
@@ -130,9 +131,9 @@ class OrderForwarder:
         for stream in due:
             moved += await self._claim_stale(stream)
         ready = [s for s in due if self._retry_at.get(s, 0.0) <= now]
-        if ready:
+        for group in by_slot(self.redis, ready):  # one XREADGROUP per cluster slot
             reply: Any = await self.redis.xreadgroup(
-                GROUP, self.consumer, dict.fromkeys(ready, ">"), count=BATCH
+                GROUP, self.consumer, dict.fromkeys(group, ">"), count=BATCH
             )
             for stream, entries in reply or []:
                 moved += await self._deliver(as_str(stream), entries)
@@ -146,10 +147,8 @@ class OrderForwarder:
         return moved
 
     async def _scan(self) -> list[str]:
-        self._cursor, rooms = await self.redis.sscan(
-            keys.ORDER_ROOMS, self._cursor, count=SCAN_WINDOW
-        )
-        return [keys.room(as_str(room), "orders") for room in rooms]
+        rooms = await self._order_rooms.scan(SCAN_WINDOW)
+        return [keys.room(room, "orders") for room in rooms]
 
     async def _ensure_group(self, stream: str) -> None:
         if stream in self._grouped:
@@ -247,7 +246,7 @@ class OrderForwarder:
         )  # fmt: skip
 
 
-async def redrive(redis: Redis, room: str, limit: int = 1000) -> int:
+async def redrive(redis: StoreClient, room: str, limit: int = 1000) -> int:
     """Put up to ``limit`` dead letters of ``room`` back on its orders stream (new ids, so
     the forwarder sends them again) and remove them from the dead letters."""
     entries: Any = await redis.xrange(dead_key(room), count=limit)

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 from starlette.requests import Request
 
 from livecore.clock import Clock
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.ratelimit import KeyedLimiter
+from livecore.store.client import StoreClient
 from livecore.store.series import SeriesStore
 from livecore.store.trace import BatchStore, key
 from livecore.trace import card, chain, events, series
@@ -35,7 +35,7 @@ META_CACHE = 10_000
 
 @dataclass
 class TraceService:
-    redis: Redis
+    redis: StoreClient
     clock: Clock
     signing_key: Any
     batches: BatchStore = field(init=False)

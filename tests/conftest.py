@@ -1,4 +1,10 @@
-"""Shared fixtures: one real Valkey for the session, real nodes as subprocesses."""
+"""Shared fixtures: one real Valkey for the session, real nodes as subprocesses.
+
+Tests that take ``redis_url`` run on the session's single Valkey. Modules
+marked ``both_stores`` run each test twice: on that Valkey and on a real local
+Valkey Cluster of 3 primaries (started once, the first time a test needs it).
+``LIVECORE_TEST_STORE=cluster`` runs every test on the cluster instead.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +16,9 @@ import pytest
 import redis
 import redis.asyncio
 
+from livecore.cli.cluster import LocalCluster
 from livecore.cli.embedded import EmbeddedValkey
+from livecore.store.client import StoreClient, is_cluster_url, open_store
 from tests.helpers import TEST_SECRET, Node, free_port
 
 
@@ -28,17 +36,58 @@ def valkey_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     server.stop()
 
 
-@pytest.fixture
-def redis_url(valkey_server: EmbeddedValkey) -> str:
-    """URL of the session Valkey, emptied before each test."""
-    url = valkey_server.tcp_url
-    redis.Redis.from_url(url).flushall()
-    return url
+@pytest.fixture(scope="session")
+def valkey_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    """A real Valkey Cluster of 3 primaries on loopback, for the whole session."""
+    cluster = LocalCluster(tmp_path_factory.mktemp("cluster"), primaries=3)
+    cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "both_stores: run on a single Valkey and on a 3-primary Valkey Cluster"
+    )
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "store_kind" not in metafunc.fixturenames:
+        return
+    forced = os.environ.get("LIVECORE_TEST_STORE")
+    if forced:
+        kinds = [forced]
+    elif metafunc.definition.get_closest_marker("both_stores"):
+        kinds = ["valkey", "cluster"]
+    else:
+        kinds = ["valkey"]
+    metafunc.parametrize("store_kind", kinds)
+
+
+def flush(url: str) -> None:
+    """Empty the store (every primary of a cluster)."""
+    if is_cluster_url(url):
+        client = redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
+        client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
+        client.close()
+    else:
+        redis.Redis.from_url(url).flushall()
 
 
 @pytest.fixture
-async def aredis(redis_url: str) -> AsyncIterator[redis.asyncio.Redis]:
-    client = redis.asyncio.Redis.from_url(redis_url)
+def redis_url(store_kind: str, request: pytest.FixtureRequest) -> str:
+    """URL of the session's Valkey (or cluster, for ``store_kind`` cluster), emptied first."""
+    if store_kind == "cluster":
+        url = request.getfixturevalue("valkey_cluster").url
+    else:
+        url = request.getfixturevalue("valkey_server").tcp_url
+    flush(url)
+    return str(url)
+
+
+@pytest.fixture
+async def aredis(redis_url: str) -> AsyncIterator[StoreClient]:
+    client = await open_store(redis_url)
     yield client
     await client.aclose()
 

@@ -71,13 +71,13 @@ class Node:
     def command(self) -> list[str]:
         cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), "--log-level", "warning"]
-        if self.redis_url:
-            cmd += ["--redis", self.redis_url]
         return cmd + self.extra_args
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
         env["LIVECORE_SECRET"] = TEST_SECRET
+        if self.redis_url:  # the URL holds a password: never on a command line
+            env["LIVECORE_REDIS"] = self.redis_url
         env.update(self.extra_env)
         return env
 

@@ -25,7 +25,8 @@ COMPOSITION_ROOT = "livecore.cli"
 #: the audience trace format and recorder the server shares with the replay, the
 #: injectable clock for the trace recorder, the batch store to measure
 #: Valkey bytes per traceability batch, and the pure highlight detector (the
-#: highlight benchmark scores it offline on generated sessions).
+#: highlight benchmark scores it offline on generated sessions), the store client
+#: and the local Valkey Cluster (load tests run on either kind of store).
 CLIENT_ALLOWED = {
     "clients": frozenset(),
     "loadtests": frozenset(
@@ -36,6 +37,9 @@ CLIENT_ALLOWED = {
             "livecore.audience.recorder",
             "livecore.highlights",
             "livecore.cli.embedded",
+            "livecore.cli.cluster",
+            "livecore.store.client",
+            "livecore.store.index",
             "livecore.store.keys",
             "livecore.store.trace",
             "media.peers",

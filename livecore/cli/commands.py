@@ -166,9 +166,9 @@ def _trace_export(args: argparse.Namespace) -> int:
     """``livecore trace export ROOM --out FILE``: a past room as a load-test trace."""
     import asyncio
 
-    import redis.asyncio
     import redis.exceptions
 
+    from livecore.store.client import connect
     from loadtests.export import export_room
 
     if not tokens.valid_id(args.room):
@@ -176,7 +176,7 @@ def _trace_export(args: argparse.Namespace) -> int:
     url = args.redis or EmbeddedValkey(args.data_dir).url
 
     async def run() -> int:
-        client = redis.asyncio.Redis.from_url(url)
+        client = connect(url)
         try:
             trace = await export_room(client, args.room, args.out, keep_text=args.keep_text)
         except redis.exceptions.RedisError as exc:

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -100,12 +100,18 @@ class EmbeddedValkey:
         tcp_port: int = 0,
         start_timeout_s: float = 15.0,
         fsync: str = "everysec",
+        password: str | None = None,
+        config: Sequence[str] = (),
     ):
         """The data directory is created 0700 (the AOF and the log hold room data);
         the server requires a password, generated once into ``<dir>/password``
-        (0600) and handed to it in a 0600 config file, never on a command line."""
+        (0600) unless one is given, and handed to it in a 0600 config file, never
+        on a command line. ``config`` adds lines to that file (cluster settings,
+        ``masterauth``)."""
         self.data_dir = data_dir.resolve()
         self.tcp_port = tcp_port
+        self._password = password
+        self._config = tuple(config)
         #: AOF fsync policy: "everysec" (may lose the last second of acknowledged
         #: writes if the server is SIGKILLed) or "always" (loses none).
         self.fsync = fsync
@@ -124,6 +130,8 @@ class EmbeddedValkey:
     @property
     def password(self) -> str:
         """The server's password (generated on first use, kept in the data dir)."""
+        if self._password is not None:
+            return self._password
         path = self.dir / "password"
         with contextlib.suppress(FileNotFoundError):
             value = path.read_text().strip()
@@ -159,6 +167,7 @@ class EmbeddedValkey:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w") as fh:
             fh.write(f"requirepass {self.password}\n")
+            fh.writelines(f"{line}\n" for line in self._config)
         return path
 
     @property

@@ -13,13 +13,14 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from livecore.store.client import StoreClient
+
 
 class ScriptBatcher:
-    def __init__(self, redis: Redis, max_batch: int = 256) -> None:
+    def __init__(self, redis: StoreClient, max_batch: int = 256) -> None:
         self.redis = redis
         self.max_batch = max_batch
         self._pending: list[
@@ -85,7 +86,9 @@ class ScriptBatcher:
     ) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args, _ in calls:
-            pipe.evalsha(script.sha, len(keys), *keys, *args)
+            # execute_command, not pipe.evalsha: redis-py's cluster pipeline
+            # blocks the method but routes the command by its keys' slot.
+            pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
 
 

@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
+from livecore.store.client import StoreClient
 from livecore.store.replies import as_str
 
 #: Events kept per room for recovery (approximate: the stream is trimmed with ~).
@@ -161,7 +161,11 @@ class Bus:
     """Publishing and reading a room's durable events and ephemeral state."""
 
     def __init__(
-        self, redis: Redis, *, history_max: int = HISTORY_MAX, batcher: ScriptBatcher | None = None
+        self,
+        redis: StoreClient,
+        *,
+        history_max: int = HISTORY_MAX,
+        batcher: ScriptBatcher | None = None,
     ) -> None:
         self.redis = redis
         self.history_max = history_max

@@ -8,10 +8,9 @@ caller deletes their files).
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from livecore.clips import MAX_CLIPS_PER_ROOM, Clip
 from livecore.store import keys
+from livecore.store.client import StoreClient
 
 _ADD = """
 redis.call('ZADD', KEYS[1], ARGV[1], ARGV[2])
@@ -32,7 +31,7 @@ def _text(value: object) -> str:
 class ClipStore:
     """Add, list, read and delete a room's clips."""
 
-    def __init__(self, redis: Redis, cap: int = MAX_CLIPS_PER_ROOM) -> None:
+    def __init__(self, redis: StoreClient, cap: int = MAX_CLIPS_PER_ROOM) -> None:
         self.redis = redis
         self.cap = cap
         self._add = redis.register_script(_ADD)

@@ -1,6 +1,6 @@
 """The community registry in Valkey, shared by all nodes.
 
-``lc:communities`` maps id → JSON; ``lc:communities:v`` is bumped on every
+``lc:{g/communities}`` maps id → JSON; ``lc:{g/communities}:v`` is bumped on every
 change so nodes rebuild their in-memory H3 index only when it moved.
 """
 
@@ -8,17 +8,17 @@ from __future__ import annotations
 
 import json
 
-from redis.asyncio import Redis
-
 from livecore.communities import Community, CommunityIndex, parse_community
+from livecore.store.client import StoreClient
 from livecore.store.replies import as_str
 
-REGISTRY = "lc:communities"
-VERSION = "lc:communities:v"
+# One hash tag for both, so the two-key transactions below run on one shard.
+REGISTRY = "lc:{g/communities}"
+VERSION = "lc:{g/communities}:v"
 
 
 class CommunityStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
         self.index = CommunityIndex([])
         self._version = -1

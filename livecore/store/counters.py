@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
 from livecore.store import keys
+from livecore.store.client import StoreClient
 
 # Each node reports its own count with a timestamp; reports older than
 # ARGV[4] seconds (a node that died) are dropped from the sum.
@@ -30,7 +29,7 @@ return total
 
 
 class Counters:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
         self._viewers = redis.register_script(_VIEWERS)
 

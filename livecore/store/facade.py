@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from redis.asyncio import Redis
-
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
+from livecore.store.client import StoreClient
 from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
 from livecore.store.groupbuys import GroupBuyStore
@@ -25,7 +24,7 @@ class Stores:
     Hot scripts (comments, votes, joins) share one :class:`ScriptBatcher`.
     """
 
-    redis: Redis
+    redis: StoreClient
     batcher: ScriptBatcher = field(init=False)
     bus: Bus = field(init=False)
     rooms: RoomStore = field(init=False)

@@ -49,16 +49,16 @@ end
 """
 )
 
-# KEYS: meta open deadlines stream offset epoch
-# ARGV: channel maxlen candidate gid deadline_member deadline payload field value ...
+# KEYS: meta open stream offset epoch
+# ARGV: channel maxlen candidate gid payload field value ...
+# (the deadline index is written before this script, outside the room's slot)
 OPEN = (
     COMMON
     + """
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], unpack(ARGV, 6))
 redis.call('SADD', KEYS[2], ARGV[4])
-redis.call('ZADD', KEYS[3], ARGV[6], ARGV[5])
-emit(KEYS[4], KEYS[5], KEYS[6], ARGV[1], ARGV[7], ARGV[2], ARGV[3])
+emit(KEYS[3], KEYS[4], KEYS[5], ARGV[1], ARGV[5], ARGV[2], ARGV[3])
 return 1
 """
 )
@@ -204,25 +204,26 @@ return {1, v, n, q, status, bonus}
 """
 )
 
-# KEYS: 1 meta 2 groups 3 open 4 deadlines 5 orders 6 stream 7 offset 8 epoch, 9… one per group
-# ARGV: channel maxlen candidate gid now deadline_member, 7… the group names (KEYS 9… order)
+# KEYS: 1 meta 2 groups 3 open 4 orders 5 stream 6 offset 7 epoch, 8… one per group
+# ARGV: channel maxlen candidate gid now, 6… the group names (KEYS 8… order)
+# Returns 0 nothing open to close, -1 a group appeared (read again), -2 not due
+# yet, else 1 + the groups that failed. The caller drops the deadline index entry
+# on 0 and above.
 EXPIRE = (
     COMMON
     + """
 local gid, now = ARGV[4], tonumber(ARGV[5])
 local meta = load_meta(KEYS[1])
 if not meta or meta.status ~= 'open' then
-  redis.call('ZREM', KEYS[4], ARGV[6])
   redis.call('SREM', KEYS[3], gid)
   return 0
 end
-if tonumber(meta.deadline) > now then return 0 end
-if redis.call('SCARD', KEYS[2]) ~= #ARGV - 6 then return -1 end
+if tonumber(meta.deadline) > now then return -2 end
+if redis.call('SCARD', KEYS[2]) ~= #ARGV - 5 then return -1 end
 redis.call('HSET', KEYS[1], 'status', 'closed')
 redis.call('SREM', KEYS[3], gid)
-redis.call('ZREM', KEYS[4], ARGV[6])
 local failed = 0
-for i = 7, #ARGV do
+for i = 6, #ARGV do
   local grp, kgroup = ARGV[i], KEYS[i + 2]
   if (redis.call('HGET', kgroup, 's') or 'open') == 'open' then
     redis.call('HSET', kgroup, 's', 'failed')
@@ -230,14 +231,14 @@ for i = 7, #ARGV do
     local n = tonumber(redis.call('HGET', kgroup, 'n') or '0')
     if n > 0 then
       failed = failed + 1
-      order(KEYS[5], {'type', 'failed', 'gb', gid, 'group', grp, 'members', n, 'ts', now})
+      order(KEYS[4], {'type', 'failed', 'gb', gid, 'group', grp, 'members', n, 'ts', now})
       local payload = cmsgpack.pack({t = 'groupbuy_failed', gb = gid, group = grp, members = n})
-      emit(KEYS[6], KEYS[7], KEYS[8], ARGV[1], payload, ARGV[2], ARGV[3])
+      emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
     end
   end
 end
 local payload = cmsgpack.pack({t = 'groupbuy_closed', gb = gid})
-emit(KEYS[6], KEYS[7], KEYS[8], ARGV[1], payload, ARGV[2], ARGV[3])
+emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
 return failed + 1
 """
 )

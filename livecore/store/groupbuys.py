@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 
 from livecore.groupbuy import (
     ATTRIBUTION_WINDOW_S,
@@ -36,12 +35,13 @@ from livecore.groupbuy import (
     GroupBuySpec,
 )
 from livecore.store import groupbuy_scripts as scripts
-from livecore.store import keys
+from livecore.store import index, keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import Bus, channel
+from livecore.store.client import StoreClient
+from livecore.store.index import ScoredIndex, SetIndex
 from livecore.store.replies import as_str
 
-DEADLINES = "lc:gb:deadlines"  # not room-tagged: read by every node's sweep
 ORDERS_MAXLEN = 100_000
 
 
@@ -63,10 +63,12 @@ UNKNOWN, CLOSED, OVER_LIMIT, SELF_INVITE, NOT_IN_GROUP, FORMED, OTHER_GROUP = ra
 class GroupBuyStore:
     """Open, join, leave, expire, settle and read group buys."""
 
-    def __init__(self, redis: Redis, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
+    def __init__(self, redis: StoreClient, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
         self.redis = redis
         self.bus = bus
         self.batcher = batcher
+        self.due_index = ScoredIndex(redis, index.DUE)
+        self.order_rooms = SetIndex(redis, index.ORDER_ROOMS)
         self._open = redis.register_script(scripts.OPEN)
         self._join = redis.register_script(scripts.JOIN)
         self._leave = redis.register_script(scripts.LEAVE)
@@ -96,11 +98,14 @@ class GroupBuyStore:
         while True:
             gid = "g" + secrets.token_hex(4)
             event = msgpack.packb({"t": "groupbuy_opened", "gb": gid, **spec.public()})
+            # The deadline is indexed first: if the script then fails, the sweep
+            # finds nothing open under it and drops the entry; never the reverse
+            # (an open group buy no sweep would ever close).
+            await self.due_index.add(f"{room}|{gid}", spec.deadline)
             done = await self._open(
-                keys=[self._k(room, gid), keys.room(room, "gbs"), DEADLINES,
-                      *self.bus.emit_keys(room)],
-                args=[*self._emit_args(room), gid, f"{room}|{gid}", spec.deadline, event, *flat],
-            )  # fmt: skip
+                keys=[self._k(room, gid), keys.room(room, "gbs"), *self.bus.emit_keys(room)],
+                args=[*self._emit_args(room), gid, event, *flat],
+            )
             if int(done):
                 return gid
 
@@ -153,15 +158,17 @@ class GroupBuyStore:
                         self._k(room, gid),
                         kgroups,
                         keys.room(room, "gbs"),
-                        DEADLINES,
                         keys.room(room, "orders"),
                         *self.bus.emit_keys(room),
                         *(self._k(room, gid, f":g:{g}") for g in groups),
                     ],
-                    args=[*self._emit_args(room), gid, now, f"{room}|{gid}", *groups],
+                    args=[*self._emit_args(room), gid, now, *groups],
                 )
             )
+            if done == -2:  # not due yet (another node's clock ran ahead): keep it listed
+                return 0
             if done >= 0:  # -1: a group appeared since SMEMBERS; read again
+                await self.due_index.remove(f"{room}|{gid}")
                 return done
 
     async def settle(
@@ -181,10 +188,9 @@ class GroupBuyStore:
 
     async def due(self, now: int, limit: int = 100) -> list[tuple[str, str]]:
         """(room, group buy) pairs whose deadline has come, across all rooms."""
-        members = await self.redis.zrangebyscore(DEADLINES, 0, now, start=0, num=limit)
         out = []
-        for member in members:
-            room, _, gid = as_str(member).partition("|")
+        for member in await self.due_index.upto(now, limit):
+            room, _, gid = member.partition("|")
             out.append((room, gid))
         return out
 
@@ -218,7 +224,7 @@ class GroupBuyStore:
 
     async def note_order_room(self, room: str) -> None:
         """Register a room that has orders, for the webhook forwarder."""
-        await self.redis.sadd(keys.ORDER_ROOMS, room)
+        await self.order_rooms.add(room)
 
     async def open_ids(self, room: str) -> list[str]:
         """Group buys of the room that are still open (closed ones leave the set)."""

@@ -15,9 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from livecore.store import keys
+from livecore.store.client import StoreClient
 from livecore.store.replies import as_str
 
 ORIGIN_TTL_S = 6
@@ -87,7 +86,7 @@ REQUEST_MAX_AGE_S = 600
 
 
 class MediaStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
         self._drop = redis.register_script(_DROP_IF_SAME)
         self._accept = redis.register_script(_ACCEPT)

@@ -18,10 +18,9 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from livecore.groupbuy import ATTRIBUTION_WINDOW_S
 from livecore.store import keys
+from livecore.store.client import StoreClient
 from livecore.store.money import MONEY_LUA
 from livecore.store.replies import as_str
 
@@ -92,7 +91,7 @@ def new_code() -> str:
 
 
 class ShareOfficerStore:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
         self._attribute = redis.register_script(_ATTRIBUTE)
         self._apply = redis.register_script(_APPLY)

@@ -14,11 +14,11 @@ from enum import IntEnum
 from typing import Any
 
 import msgpack
-from redis.asyncio import Redis
 
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, Emitted, channel, emitted
+from livecore.store.client import StoreClient
 from livecore.store.replies import as_str
 
 #: Polls a room may hold in all (open and closed).
@@ -104,7 +104,7 @@ class Poll:
 class PollStore:
     """Open, vote, close and read a room's polls."""
 
-    def __init__(self, redis: Redis, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
+    def __init__(self, redis: StoreClient, bus: Bus, batcher: ScriptBatcher | None = None) -> None:
         self.redis = redis
         self.bus = bus
         self.batcher = batcher

@@ -4,8 +4,7 @@ still be valid)."""
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
-
+from livecore.store.client import StoreClient
 from livecore.store.keys import PREFIX
 from livecore.tokens import Claims
 
@@ -21,7 +20,7 @@ def token_key(token_id: str) -> str:
 class Revocations:
     """Revoke users or token ids; check claims against both in one round trip."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
 
     async def revoke(self, *, user: str | None, token_id: str | None, ttl_s: int) -> None:
@@ -38,5 +37,7 @@ class Revocations:
         names = [user_key(claims.user)]
         if claims.token_id is not None:
             names.append(token_key(claims.token_id))
-        found = await self.redis.exists(*names)
-        return int(found) > 0
+        pipe = self.redis.pipeline(transaction=False)  # two slots on a cluster
+        for name in names:
+            pipe.exists(name)
+        return any(int(found) for found in await pipe.execute())

@@ -24,9 +24,8 @@ import struct
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.store.client import StoreClient
 from livecore.store.trace import PIN_TTL_S, key
 from livecore.trace import series
 from livecore.trace.series import Reading
@@ -109,7 +108,7 @@ class _Series:
 class SeriesStore:
     """Write readings of a batch's devices; read them back for charts and cards."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: StoreClient) -> None:
         self.redis = redis
         self._ingest = redis.register_script(_INGEST)
 

@@ -11,9 +11,9 @@ import json
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from redis.asyncio import Redis
 
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.store.client import StoreClient
 from livecore.trace import events
 from livecore.trace.chain import GENESIS, Head, canonical, link, record_hash, sign_head
 
@@ -84,7 +84,7 @@ return 1
 class BatchStore:
     """Register batches, append events to their chains, keep their reports."""
 
-    def __init__(self, redis: Redis, signing_key: Ed25519PrivateKey) -> None:
+    def __init__(self, redis: StoreClient, signing_key: Ed25519PrivateKey) -> None:
         self.redis = redis
         self.signing_key = signing_key
         self._append = redis.register_script(_APPEND)

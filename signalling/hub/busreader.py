@@ -1,5 +1,10 @@
 """The bus side of the hub: one pub/sub connection, events in order, state coalesced.
 
+On a cluster, redis-py's cluster pub/sub holds one connection per shard that
+owns a subscribed room's channel (and moves a channel to its new owner after
+a failover or a slot migration); the reader reads each of them in its own
+loop, so that a quiet shard never delays another's messages.
+
 A room is opened (subscribed to its shard channel, positioned at the head
 of its history) while this node has connections in it. Events of a room
 pass its sequencer (duplicates dropped, gaps filled from the stream, new
@@ -17,6 +22,7 @@ from collections.abc import Callable, Coroutine
 from typing import Any
 
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 from redis.exceptions import RedisError
 
 from livecore import wire
@@ -114,6 +120,9 @@ class BusReader:
 
     async def run(self) -> None:
         """Read the channels until ``running`` is cleared."""
+        if isinstance(self.pubsub, ClusterPubSub):
+            await self._run_shards(self.pubsub)
+            return
         while self.running:
             self.last_beat = time.monotonic()
             if not self.pubsub.subscribed:
@@ -123,6 +132,42 @@ class BusReader:
                 message = await self.pubsub.get_message(timeout=1.0)
             except (RedisError, OSError) as exc:
                 log.warning("bus connection lost (%s); reconnecting", exc)
+                await asyncio.sleep(0.5)
+                continue
+            if message is not None:
+                self.on_message(message)
+
+    async def _run_shards(self, pubsub: ClusterPubSub) -> None:
+        """One reading loop per shard connection, started and stopped as the cluster
+        pub/sub opens and closes them (at most one per primary)."""
+        readers: dict[str, asyncio.Task[None]] = {}
+        try:
+            while self.running:
+                self.last_beat = time.monotonic()
+                names = set(pubsub.node_pubsub_mapping)
+                for name in list(readers):
+                    if name not in names or readers[name].done():
+                        readers.pop(name).cancel()
+                for name in names - readers.keys():
+                    readers[name] = asyncio.get_running_loop().create_task(
+                        self._read_shard(pubsub, name), name=f"bus-{name}"
+                    )
+                await asyncio.sleep(0.05)
+        finally:
+            for task in readers.values():
+                task.cancel()
+            await asyncio.gather(*readers.values(), return_exceptions=True)
+
+    async def _read_shard(self, pubsub: ClusterPubSub, name: str) -> None:
+        while self.running and name in pubsub.node_pubsub_mapping:
+            node = pubsub.cluster.get_node(node_name=name)
+            if node is None:  # left the topology; its channels move to the new owner
+                await asyncio.sleep(0.2)
+                continue
+            try:
+                message = await pubsub.get_sharded_message(timeout=1.0, target_node=node)
+            except (RedisError, OSError) as exc:
+                log.warning("bus connection to %s lost (%s); reconnecting", name, exc)
                 await asyncio.sleep(0.5)
                 continue
             if message is not None:

@@ -8,13 +8,12 @@ from pathlib import Path
 
 import httpx
 import pytest
-import redis.asyncio
 
 from clients.python.room import ClientError, RoomClient
 from livecore.clock import ManualClock
 from livecore.config import Settings
-from livecore.store import keys
-from livecore.store.room_meta import ENDED_INDEX
+from livecore.store import index, keys
+from livecore.store.client import connect
 from signalling.context import NodeContext
 from signalling.lifecycle import RoomLifecycle
 from signalling.metrics import Metrics
@@ -54,7 +53,7 @@ async def test_the_host_ends_the_room(tmp_path: Path, redis_url: str) -> None:
             assert seen.count("room_ended") == 1
             with pytest.raises(ClientError):
                 await host.request("poll_close", poll=poll)  # already closed by the end
-        client = redis.asyncio.Redis.from_url(redis_url)
+        client = connect(redis_url)
         assert not await client.exists(keys.room("r1", "costream:requests"))
         await client.aclose()
     finally:
@@ -64,7 +63,7 @@ async def test_the_host_ends_the_room(tmp_path: Path, redis_url: str) -> None:
 async def test_a_grace_then_the_room_ends_unless_the_host_is_back(redis_url: str) -> None:
     """host_gone starts the grace; host_live within it keeps the room live; past it the
     room ends once; the retention sweep then removes every key of the room."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     clock = ManualClock(1_900_000_000)
     settings = Settings(end_grace_s=0.05, room_retention_s=3600)
     ctx = NodeContext(settings=settings, secret=b"x" * 32, clock=clock, redis=client,
@@ -87,7 +86,7 @@ async def test_a_grace_then_the_room_ends_unless_the_host_is_back(redis_url: str
     clock.advance(3601)
     assert await life.sweep() > 0
     assert await ctx.rooms.get("gone") is None and await ctx.rooms.get("kept") is not None
-    assert await client.zscore(ENDED_INDEX, "gone") is None
+    assert await index.ScoredIndex(client, index.ENDED).upto(2**40, 10) == []
     assert [k async for k in client.scan_iter(match="lc:{gone}:*")] == []
     await life.stop()
     await client.aclose()

@@ -15,11 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio
 
 from clients.python.room import RoomClient
-from livecore.store import keys
-from livecore.store.groupbuys import DEADLINES
+from livecore.store import index, keys
+from livecore.store.client import connect
 from livecore.store.replies import as_str
 from tests.helpers import Node, create_room, free_port, token
 from tests.signalling.hub.conftest import FAST
@@ -97,7 +96,7 @@ def webhook_node(tmp_path: Path, redis_url: str, url: str) -> Node:
 
 async def stream_orders(redis_url: str, room: str = "r1") -> dict[str, dict[str, str]]:
     """The room's orders stream: ``room:id`` → fields (as the webhook's id names them)."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         raw = await client.xrange(keys.room(room, "orders"))
     finally:
@@ -106,7 +105,7 @@ async def stream_orders(redis_url: str, room: str = "r1") -> dict[str, dict[str,
 
 
 async def pending(redis_url: str, room: str = "r1") -> int:
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         summary = await client.xpending(keys.room(room, "orders"), "webhook")
     finally:
@@ -157,12 +156,12 @@ async def make_orders(node: Node, redis_url: str) -> None:
         await xs[0].request("groupbuy_join", gb=gb, qty=1)
         await xs[0].request("groupbuy_join", gb=gb, qty=3)  # change
         await asyncio.gather(*(x.request("groupbuy_join", gb=gb, qty=1) for x in xs[1:]))
-        store = redis.asyncio.Redis.from_url(redis_url)
+        store = connect(redis_url)
         try:
             # duration_s is at least 60 s: move the deadline to the past in Valkey itself.
             past = int(time.time()) - 1
             await store.hset(keys.room("r1", f"gb:{gb}"), "deadline", past)
-            await store.zadd(DEADLINES, {f"r1|{gb}": past})
+            await index.ScoredIndex(store, index.DUE).add(f"r1|{gb}", past)
         finally:
             await store.aclose()
         deadline = time.monotonic() + 8

@@ -18,6 +18,7 @@ import redis.asyncio
 import zxingcpp
 from playwright.async_api import Browser, Page, async_playwright
 
+from livecore.store.client import connect
 from livecore.store.series import SeriesStore
 from livecore.store.trace import key
 from livecore.trace import chain, series
@@ -97,7 +98,7 @@ def a_year(base: str) -> None:
 async def seed_series(redis_url: str) -> None:
     """A year of soil temperature every 10 minutes and three days of cold chain every
     minute (with a 20-minute excursion above 8 °C), through the store's ingest."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     store, now = SeriesStore(client), int(time.time())
     soil = series.KINDS["soil_temp_c"]
     cold = series.KINDS["cold_chain_c"]

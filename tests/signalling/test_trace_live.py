@@ -6,11 +6,11 @@ from __future__ import annotations
 import time
 
 import pytest
-import redis.asyncio
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from clients.python.room import ClientError, RoomClient
 from livecore.clock import SystemClock
+from livecore.store.client import connect
 from signalling.tracing import TraceService
 from tests.helpers import Node, create_room, token
 from tests.signalling.trace_helpers import device_token, life, post_readings
@@ -23,7 +23,7 @@ async def test_pinned_batch_readings_reach_the_room(node: Node, redis_url: str) 
     up in the room named 冷链温度 in °C and flagged; the card carries the page link."""
     create_room(node.url)
     life(node.url)
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     svc = TraceService(client, SystemClock(), Ed25519PrivateKey.generate())
     tok = device_token(node.url, BATCH)
     async with (

@@ -180,7 +180,8 @@ async def test_no_failed_order_or_event_for_an_empty_group(shop: Shop) -> None:
 async def test_opening_a_groupbuy_is_one_atomic_call(
     shop: Shop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Spec, open set, deadline and event in one script: nothing a crash could split."""
+    """Spec, open set and event in one script, after the deadline's index entry
+    (another slot): a crash in between leaves an entry the sweep drops."""
     sent: list[str] = []
     execute = shop.redis.execute_command
 
@@ -191,9 +192,27 @@ async def test_opening_a_groupbuy_is_one_atomic_call(
     monkeypatch.setattr(shop.redis, "execute_command", counting)
     gid = await shop.open()
     monkeypatch.undo()
-    assert [c for c in sent if c not in {"SCRIPT LOAD"}] == ["EVALSHA"], sent
+    assert [c for c in sent if c not in {"SCRIPT LOAD"}] == ["ZADD", "EVALSHA"], sent
     assert await shop.gbs.due(NOW + HOUR) == [(ROOM, gid)]
     assert len(await shop.events("groupbuy_opened")) == 1
+
+
+async def test_a_deadline_without_a_groupbuy_is_dropped_by_the_sweep(shop: Shop) -> None:
+    """What a crash between the index entry and the script leaves: the sweep's
+    expire finds nothing open, changes nothing and drops the entry."""
+    await shop.gbs.due_index.add(f"{ROOM}|gnothing", NOW)
+    assert await shop.gbs.due(NOW) == [(ROOM, "gnothing")]
+    assert await shop.gbs.expire(ROOM, "gnothing", NOW) == 0
+    assert await shop.gbs.due(NOW) == []
+    assert await shop.events("groupbuy_closed") == []
+
+
+async def test_a_deadline_not_yet_due_stays_listed(shop: Shop) -> None:
+    """A node whose clock runs ahead sweeps early: the script refuses, the entry stays."""
+    gid = await shop.open()
+    assert await shop.gbs.expire(ROOM, gid, NOW + HOUR - 1) == 0
+    assert await shop.gbs.due(NOW + HOUR) == [(ROOM, gid)]
+    assert (await shop.gbs.spec(ROOM, gid) or {})["status"] == "open"
 
 
 async def test_closed_groupbuys_leave_the_open_set(shop: Shop) -> None:

@@ -15,10 +15,11 @@ import redis.asyncio
 
 from livecore import groupbuy
 from livecore.groupbuy import ATTRIBUTION_WINDOW_S, GroupBuySpec, commission, parse_spec
-from livecore.store import keys
+from livecore.store import index, keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
-from livecore.store.groupbuys import DEADLINES, GroupBuyStore, GroupState
+from livecore.store.client import connect
+from livecore.store.groupbuys import GroupBuyStore, GroupState
 from livecore.store.officers import _CODE_ALPHABET, ShareOfficerStore
 from livecore.store.replies import as_str
 
@@ -101,7 +102,8 @@ async def test_open_stores_the_spec_and_emits(shop: Shop) -> None:
     assert spec is not None
     assert spec["status"] == "open" and spec["tiers"] == "3:100" and spec["l1"] == "2000"
     assert await shop.gbs.open_ids(ROOM) == [gid]
-    assert await shop.redis.zscore(DEADLINES, f"{ROOM}|{gid}") == NOW + HOUR
+    due = index.ScoredIndex(shop.redis, index.DUE)
+    assert await due.upto(NOW + HOUR, 10) == [f"{ROOM}|{gid}"]
     (opened,) = await shop.events("groupbuy_opened")
     assert opened["gb"] == gid and opened["tiers"] == [[3, 100]] and opened["max_qty"] == 4
     assert opened["deadline"] == NOW + HOUR and opened["scope"] == "community"
@@ -114,7 +116,7 @@ async def test_200_concurrent_joins_with_retries_are_exact(shop: Shop, redis_url
     gid = await shop.open(target=150, max_qty=9)
     rng = random.Random(5)
     qty = {f"u{i}": rng.randint(1, 9) for i in range(200)}
-    clients = [redis.asyncio.Redis.from_url(redis_url) for _ in range(4)]
+    clients = [connect(redis_url) for _ in range(4)]
     try:
         stores = [shop.store_on(c) for c in clients]
         calls = [(user, n) for user, n in qty.items()] * 2
@@ -213,7 +215,7 @@ async def test_expire_exactly_once_under_concurrency(shop: Shop, redis_url: str)
     assert await shop.gbs.expire(ROOM, gid, NOW + HOUR - 1) == 0  # not yet
     assert await shop.gbs.due(NOW + HOUR - 1) == []
     assert await shop.gbs.due(NOW + HOUR) == [(ROOM, gid)]
-    clients = [redis.asyncio.Redis.from_url(redis_url) for _ in range(10)]
+    clients = [connect(redis_url) for _ in range(10)]
     try:
         stores = [shop.store_on(c) for c in clients]
         done = await asyncio.gather(*(s.expire(ROOM, gid, NOW + HOUR) for s in stores))

@@ -11,15 +11,15 @@ from typing import Any
 
 import msgpack
 import pytest
-import redis.asyncio
 import websockets
 from websockets.typing import Subprotocol
 
 from clients.python.room import ClientError, RoomClient
 from livecore.communities import CommunityIndex, load_file
-from livecore.store import keys
+from livecore.store import index, keys
 from livecore.store.bus import Bus
-from livecore.store.groupbuys import DEADLINES, GroupBuyStore
+from livecore.store.client import connect
+from livecore.store.groupbuys import GroupBuyStore
 from signalling.app import SAMPLE_COMMUNITIES
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
@@ -149,7 +149,7 @@ async def refused(client: RoomClient, kind: str, **fields: Any) -> ClientError:
 
 async def stored_events(redis_url: str, kind: str) -> list[dict[str, Any]]:
     """Durable events of room r1 of one type, read straight from Valkey."""
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         raw = await Bus(client).recent("r1", 1000)
     finally:
@@ -362,7 +362,7 @@ async def test_two_nodes_concurrent_joins_are_exact(
           strict=True) for _ in range(2))
     )  # fmt: skip
     assert all(ack["t"] == "ack" for ack in acks)
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
     try:
         store = GroupBuyStore(client, Bus(client))
         xixi = await store.group("r1", gb, "hz-xixi-chengyuan")
@@ -398,18 +398,19 @@ async def test_deadline_expires_once_with_two_nodes(
     viewers = [await client_for(n, "viewer", u, c) for u, c, n in members]
     for viewer in viewers:
         await viewer.request("groupbuy_join", gb=gb, qty=1)
-    client = redis.asyncio.Redis.from_url(redis_url)
+    client = connect(redis_url)
+    due = index.ScoredIndex(client, index.DUE)
     try:
         # duration_s is at least 60 s: move the deadline to the past in Valkey itself (the
         # meta hash the Lua checks and the sweep's schedule), then let both nodes sweep.
         past = int(time.time()) - 1
         await client.hset(keys.room("r1", f"gb:{gb}"), "deadline", past)
-        await client.zadd(DEADLINES, {f"r1|{gb}": past})
+        await due.add(f"r1|{gb}", past)
         items = [await until_closed(viewer, gb) for viewer in viewers]
         for i, more in enumerate(await asyncio.gather(*(drain(v, 2.5) for v in viewers))):
             items[i] += more
         status = await client.hget(keys.room("r1", f"gb:{gb}"), "status")
-        assert status == b"closed" and await client.zscore(DEADLINES, f"r1|{gb}") is None
+        assert status == b"closed" and await due.upto(past, 10) == []
     finally:
         await client.aclose()
     for (user, _, _), got in zip(members, items, strict=True):
