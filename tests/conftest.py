@@ -18,7 +18,7 @@ import redis.asyncio
 
 from livecore.cli.cluster import LocalCluster
 from livecore.cli.embedded import EmbeddedValkey
-from livecore.store.client import StoreClient, is_cluster_url, open_store
+from livecore.store.client import StoreClient, cluster_seeds, is_cluster_url, open_store
 from tests.helpers import TEST_SECRET, Node, free_port
 
 
@@ -67,9 +67,12 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def flush(url: str) -> None:
     """Empty the store (every primary of a cluster)."""
     if is_cluster_url(url):
-        client = redis.RedisCluster.from_url(url.replace("redis+cluster://", "redis://", 1))
-        client.flushall(target_nodes=redis.RedisCluster.PRIMARIES)
-        client.close()
+        seeds, password = cluster_seeds(url.partition("://")[2])
+        for host, port in seeds:
+            node = redis.Redis(host=host, port=port, password=password)
+            if node.execute_command("ROLE")[0] == b"master":
+                node.flushall()
+            node.close()
     else:
         redis.Redis.from_url(url).flushall()
 

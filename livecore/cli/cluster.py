@@ -16,6 +16,7 @@ serving, so rooms there never notice.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import secrets
 import socket
@@ -23,6 +24,8 @@ import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+
+import redis
 
 from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, find_binary
 
@@ -122,8 +125,10 @@ class LocalCluster:
 
     @property
     def url(self) -> str:
-        """The ``redis+cluster://`` URL nodes take as ``--redis`` (any node seeds the client)."""
-        return f"redis+cluster://:{self.password}@127.0.0.1:{self.ports[0]}"
+        """The ``redis+cluster://`` URL nodes take as ``--redis``: every node a seed, so a
+        client still finds the cluster while any of them is down."""
+        seeds = ",".join(f"127.0.0.1:{port}" for port in self.ports)
+        return f"redis+cluster://:{self.password}@{seeds}"
 
     @property
     def store(self) -> str:
@@ -187,6 +192,60 @@ class LocalCluster:
             time.sleep(0.1)
         raise EmbeddedValkeyError(f"the cluster on {self.ports} did not become ok in {timeout_s} s")
 
+    def client(self, port: int) -> redis.Redis:
+        """A plain client of one node (the password goes in the protocol, not argv)."""
+        return redis.Redis(host="127.0.0.1", port=port, password=self.password,
+                           socket_timeout=5, decode_responses=True)  # fmt: skip
+
+    def table(self) -> list[ClusterNodeInfo]:
+        """``CLUSTER NODES`` as seen by the first running node."""
+        port = next(n.tcp_port for n in self.nodes if self.running(n))
+        with self.client(port) as client:
+            text = client.execute_command("CLUSTER", "NODES")  # two words: the raw text
+        return [ClusterNodeInfo.parse(line) for line in str(text).splitlines() if line.strip()]
+
+    def owner_of(self, slot: int) -> int:
+        """The port of the live primary that serves ``slot`` (0: none)."""
+        for node in self.table():
+            if node.primary and not node.failed and node.serves(slot):
+                return node.port
+        return 0
+
+    def wait_owner(self, slot: int, *, other_than: int, timeout_s: float = 30.0) -> float:
+        """Seconds until a live primary other than ``other_than`` serves ``slot``."""
+        started = time.monotonic()
+        while time.monotonic() - started < timeout_s:
+            with contextlib.suppress(redis.RedisError, StopIteration):
+                owner = self.owner_of(slot)
+                if owner and owner != other_than and self.running(self.node_on(owner)):
+                    return time.monotonic() - started
+            time.sleep(0.05)
+        raise EmbeddedValkeyError(f"slot {slot} found no new primary within {timeout_s} s")
+
+    def move_slot(self, slot: int, to_port: int, *, batch: int = 50) -> int:
+        """Migrate ``slot`` to the primary on ``to_port`` the way ``valkey-cli --cluster
+        reshard`` does (IMPORTING/MIGRATING, MIGRATE in batches, SETSLOT NODE on every
+        primary); returns how many keys moved. Clients see ASK, then MOVED."""
+        table = {n.port: n for n in self.table()}
+        source, target = table[self.owner_of(slot)], table[to_port]
+        if source.port == target.port:
+            return 0
+        moved = 0
+        with self.client(source.port) as src, self.client(target.port) as dst:
+            dst.execute_command("CLUSTER SETSLOT", slot, "IMPORTING", source.id)
+            src.execute_command("CLUSTER SETSLOT", slot, "MIGRATING", target.id)
+            while names := src.execute_command("CLUSTER GETKEYSINSLOT", slot, batch):
+                src.execute_command(
+                    "MIGRATE", "127.0.0.1", target.port, "", 0, 5000,
+                    "AUTH", self.password, "KEYS", *names,
+                )  # fmt: skip
+                moved += len(names)
+            for node in table.values():
+                if node.primary and not node.failed:
+                    with self.client(node.port) as each:
+                        each.execute_command("CLUSTER SETSLOT", slot, "NODE", target.id)
+        return moved
+
     @staticmethod
     def running(node: EmbeddedValkey) -> bool:
         return node.process is not None and node.process.poll() is None
@@ -204,6 +263,34 @@ class LocalCluster:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+@dataclasses.dataclass(frozen=True)
+class ClusterNodeInfo:
+    """One line of ``CLUSTER NODES``."""
+
+    id: str
+    port: int
+    primary: bool
+    failed: bool
+    slots: tuple[tuple[int, int], ...]
+
+    @classmethod
+    def parse(cls, line: str) -> ClusterNodeInfo:
+        parts = line.split()
+        flags = set(parts[2].split(","))
+        ranges = []
+        for item in parts[8:]:
+            if item.startswith("["):  # a slot being imported or migrated
+                continue
+            lo, _, hi = item.partition("-")
+            ranges.append((int(lo), int(hi or lo)))
+        port = int(parts[1].split("@")[0].rsplit(":", 1)[1])
+        return cls(parts[0], port, "master" in flags, bool(flags & {"fail", "fail?"}),
+                   tuple(ranges))  # fmt: skip
+
+    def serves(self, slot: int) -> bool:
+        return any(lo <= slot <= hi for lo, hi in self.slots)
 
 
 @contextlib.contextmanager

@@ -12,10 +12,11 @@ import logging
 import signal
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens
+from livecore.cli.cluster import LocalCluster
 from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
 from livecore.cli.environment import (
     SECRET_ENV,
@@ -139,13 +140,43 @@ def _token(args: argparse.Namespace) -> int:
 
 
 def _valkey(args: argparse.Namespace) -> int:
+    if args.cluster:
+        return _valkey_cluster(args)
     server = EmbeddedValkey(args.data_dir, tcp_port=args.port)
     server.start()
+    url = f"redis://:$(cat {server.dir / 'password'})@127.0.0.1:{server.tcp_port}/0"
+    print(f"valkey ready on 127.0.0.1:{server.tcp_port}; for each node:", flush=True)
+    print(f'  export LIVECORE_REDIS="{url}"', flush=True)
+    _wait_for_signal(lambda: server.process is not None and server.process.poll() is None)
+    server.stop()
+    return 0
+
+
+def _valkey_cluster(args: argparse.Namespace) -> int:
+    """``livecore valkey --cluster N``: a local cluster in the foreground until a signal."""
+    count = args.cluster * (1 + args.replicas)
+    cluster = LocalCluster(
+        args.data_dir / "cluster", primaries=args.cluster, replicas=args.replicas,
+        ports=range(args.port, args.port + count),
+    )  # fmt: skip
+    cluster.start()
+    seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
+    url = f"redis+cluster://:$(cat {cluster.data_dir / 'password'})@{seeds}"
     print(
-        f"valkey ready: {server.tcp_url}  (password in {server.dir / 'password'}; "
-        "give this URL to each node's --redis)",
+        f"valkey cluster ready: {args.cluster} primaries, {args.replicas} replicas each, on "
+        f"127.0.0.1:{args.port}-{args.port + count - 1}; for each node:",
         flush=True,
     )
+    print(f'  export LIVECORE_REDIS="{url}"', flush=True)
+    try:
+        _wait_for_signal(lambda: any(LocalCluster.running(n) for n in cluster.nodes))
+    finally:
+        cluster.stop()
+    return 0
+
+
+def _wait_for_signal(alive: Callable[[], bool]) -> None:
+    """Block until SIGTERM/SIGINT or until ``alive()`` turns false."""
     stop = False
 
     def on_signal(signum: int, frame: object) -> None:
@@ -154,12 +185,8 @@ def _valkey(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
-    try:
-        while not stop and server.process is not None and server.process.poll() is None:
-            time.sleep(0.2)
-    finally:
-        server.stop()
-    return 0
+    while not stop and alive():
+        time.sleep(0.2)
 
 
 def _trace_export(args: argparse.Namespace) -> int:

@@ -301,6 +301,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--redis redis://127.0.0.1:PORT.",
     )
     vk.add_argument("--port", type=int, default=6390, help="TCP port on 127.0.0.1 (default 6390)")
+    vk.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="PRIMARIES",
+        help="start a Valkey Cluster of PRIMARIES (at least 3) primaries on ports PORT, "
+        "PORT+1, ... instead of one server; nodes take the printed redis+cluster:// URL",
+    )
+    vk.add_argument(
+        "--replicas",
+        type=int,
+        default=0,
+        choices=(0, 1, 2),
+        help="with --cluster: replicas per primary (default 0), which take over when "
+        "their primary dies",
+    )
     _add_data_dir(vk)
     trace = sub.add_parser(
         "trace",

@@ -16,16 +16,17 @@ from typing import Any
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
-from livecore.store.client import StoreClient
+from livecore.store.client import StoreClient, shard_groups
+
+#: One queued call: the script, its keys, its arguments, the caller's future.
+Call = tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]
 
 
 class ScriptBatcher:
     def __init__(self, redis: StoreClient, max_batch: int = 256) -> None:
         self.redis = redis
         self.max_batch = max_batch
-        self._pending: list[
-            tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]
-        ] = []
+        self._pending: list[Call] = []
         self._scheduled = False
         self._running: set[asyncio.Task[None]] = set()
 
@@ -52,9 +53,16 @@ class ScriptBatcher:
         self._running.add(task)
         task.add_done_callback(self._running.discard)
 
-    async def _send(
-        self, batch: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
-    ) -> None:
+    async def _send(self, batch: list[Call]) -> None:
+        """On a cluster, one pipeline per shard, side by side: a shard that fails (a
+        dead primary, until its replica takes over) fails only its own calls."""
+        groups = shard_groups(self.redis, batch, key=lambda call: call[1])
+        if len(groups) == 1:
+            await self._send_one(batch)
+        else:
+            await asyncio.gather(*(self._send_one(group) for group in groups))
+
+    async def _send_one(self, batch: list[Call]) -> None:
         """One round trip: EVALSHA for every call. A script the server does not know
         yet (first use, or a restarted server) is loaded and only those calls rerun;
         registering scripts on the pipeline instead would add a SCRIPT EXISTS round
@@ -81,9 +89,7 @@ class ScriptBatcher:
             else:
                 future.set_result(reply)
 
-    async def _evalsha(
-        self, calls: list[tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]]
-    ) -> list[Any]:
+    async def _evalsha(self, calls: list[Call]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args, _ in calls:
             # execute_command, not pipe.evalsha: redis-py's cluster pipeline

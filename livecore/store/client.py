@@ -13,15 +13,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Sequence
+import urllib.parse
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextvars import ContextVar
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterPipeline, RedisCluster
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
+from redis.exceptions import ConnectionError, RedisError
+
+T = TypeVar("T")
 
 #: Either client: both speak the commands the store adapters use.
 StoreClient: TypeAlias = Redis | RedisCluster
@@ -39,6 +43,22 @@ def describe(url: str) -> str:
     return "cluster" if is_cluster_url(url) else "valkey"
 
 
+def cluster_seeds(rest: str) -> tuple[list[tuple[str, int]], str | None]:
+    """``[:password@]host:port[,host:port...]`` → the seed nodes and the password.
+
+    Any one reachable seed is enough to learn the whole cluster; list several so
+    that a node still starts while one of them is down."""
+    credentials, _, hosts = rest.rpartition("@")
+    password = urllib.parse.unquote(credentials.partition(":")[2]) if credentials else None
+    seeds = []
+    for item in hosts.split("/")[0].split(","):
+        host, _, port = item.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"cluster seed {item!r} is not host:port")
+        seeds.append((host.strip("[]"), int(port)))
+    return seeds, password or None
+
+
 def connect(url: str, *, max_connections: int = 64, timeout_s: float = 5.0) -> StoreClient:
     """A client for ``url``, with at most ``max_connections`` per server.
 
@@ -48,8 +68,11 @@ def connect(url: str, *, max_connections: int = 64, timeout_s: float = 5.0) -> S
     """
     scheme, _, rest = url.partition("://")
     if scheme in CLUSTER_SCHEMES:
-        client = BoundedCluster.from_url(
-            f"{CLUSTER_SCHEMES[scheme]}://{rest}",
+        seeds, password = cluster_seeds(rest)
+        client = BoundedCluster(
+            startup_nodes=[ClusterNode(host, port) for host, port in seeds],
+            password=password,
+            ssl=scheme == "rediss+cluster",
             max_connections=max_connections,
             retry=Retry(ExponentialBackoff(cap=1.0, base=0.05), retries=6),
             socket_timeout=timeout_s,
@@ -57,7 +80,6 @@ def connect(url: str, *, max_connections: int = 64, timeout_s: float = 5.0) -> S
             health_check_interval=10,
         )
         # One connection per shard stays free for the bus's sharded pub/sub.
-        assert isinstance(client, BoundedCluster)
         client.gate = Gate(max(1, max_connections - 1))
         return client
     pool = BlockingConnectionPool.from_url(
@@ -105,13 +127,25 @@ class Gate:
                 _holding.reset(token)
 
 
+@contextlib.asynccontextmanager
+async def transport_errors() -> AsyncIterator[None]:
+    """A connection closed under a command while the cluster client relearns its
+    slot map (after a failover) surfaces from redis-py as a ``RuntimeError`` or
+    ``AttributeError`` of the transport; callers see it as what it is, a lost
+    connection (``ConnectionError``: refused ``store_unavailable``, retried)."""
+    try:
+        yield
+    except (RuntimeError, AttributeError) as exc:
+        raise ConnectionError(f"store connection closed under a command: {exc}") from exc
+
+
 class BoundedCluster(RedisCluster):
     """redis-py's cluster client behind a :class:`Gate`."""
 
     gate: Gate = Gate(64)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        async with self.gate.hold():
+        async with self.gate.hold(), transport_errors():
             return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
@@ -126,8 +160,27 @@ class BoundedPipeline(ClusterPipeline):
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
         client = self.cluster_client
         gate = client.gate if isinstance(client, BoundedCluster) else Gate(1)
-        async with gate.hold():
+        async with gate.hold(), transport_errors():
             return await super().execute(raise_on_error, allow_redirections)
+
+
+def shard_groups(
+    client: StoreClient, items: Sequence[T], key: Callable[[T], Sequence[Any]]
+) -> list[list[T]]:
+    """``items`` grouped by the shard that serves their keys (``key(item)``, of one
+    slot): one group for a single server."""
+    if not isinstance(client, RedisCluster) or len(items) < 2:
+        return [list(items)]
+    groups: dict[str, list[T]] = {}
+    for item in items:
+        names = key(item)
+        try:
+            node = client.get_node_from_key(names[0]) if names else None
+            shard = node.name if node is not None else ""
+        except RedisError:  # the slot map is being relearnt: keep them together
+            shard = ""
+        groups.setdefault(shard, []).append(item)
+    return list(groups.values())
 
 
 def by_slot(client: StoreClient, names: Sequence[str]) -> list[list[str]]:

@@ -56,6 +56,7 @@ class NodeProc:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
         env["LIVECORE_SECRET"] = SECRET
+        env["LIVECORE_REDIS"] = self.redis_url  # it holds a password: not on a command line
         cmd = [
             sys.executable,
             "-m",
@@ -65,8 +66,6 @@ class NodeProc:
             str(self.port),
             "--data-dir",
             str(self.data_dir),
-            "--redis",
-            self.redis_url,
             *FAST,
             *self.args,
         ]

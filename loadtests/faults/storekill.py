@@ -12,10 +12,10 @@ from typing import Any
 
 import httpx
 import msgpack
-import redis.asyncio
 
 from clients.python.room import ClientError, RoomClient
 from livecore.store.bus import Bus
+from livecore.store.client import open_store
 from loadtests.faults.cluster import NodeProc, Valkey, create_room, mint
 
 COMMUNITY = "hz-cuiyuan-1"
@@ -29,9 +29,7 @@ class Tally:
         self.reconnects = 0
 
 
-async def _until_acked(
-    client: RoomClient, tally: Tally, kind: str, **fields: Any
-) -> dict[str, Any]:
+async def until_acked(client: RoomClient, tally: Tally, kind: str, **fields: Any) -> dict[str, Any]:
     for _ in range(200):
         try:
             ack = await client.request(kind, wait=10, **fields)
@@ -55,16 +53,17 @@ async def _until_acked(
     raise RuntimeError(f"{kind} never acknowledged")
 
 
-async def _viewer(node: NodeProc, user: str, comments: int, poll: str, gb: str,
-                  tally: Tally, cids: list[str]) -> None:  # fmt: skip
-    client = RoomClient(node.url, "r1", mint("viewer", user, community=COMMUNITY))
+async def viewer(node: NodeProc, user: str, comments: int, poll: str, gb: str,
+                 tally: Tally, cids: list[str], room: str = "r1") -> None:  # fmt: skip
+    """Vote, join, then comment ``comments`` times, each retried until acknowledged."""
+    client = RoomClient(node.url, room, mint("viewer", user, room, community=COMMUNITY))
     await client.connect()
     try:
-        await _until_acked(client, tally, "vote", poll=poll, option=0)
-        await _until_acked(client, tally, "groupbuy_join", gb=gb, qty=1)
+        await until_acked(client, tally, "vote", poll=poll, option=0)
+        await until_acked(client, tally, "groupbuy_join", gb=gb, qty=1)
         for k in range(comments):
             cid = f"{user}-{k}"
-            await _until_acked(client, tally, "comment", text=f"c {cid}", cid=cid)
+            await until_acked(client, tally, "comment", text=f"c {cid}", cid=cid)
             cids.append(cid)
             await asyncio.sleep(0.05)
     finally:
@@ -83,16 +82,10 @@ async def run(root: Path, *, viewers: int = 10, comments: int = 30) -> dict[str,
     store.start()
     nodes = [NodeProc(root / f"n{i}", store.url).start() for i in range(2)]
     try:
-        create_room(nodes[0])
-        host = RoomClient(nodes[0].url, "r1", mint("host", "host1"))
-        await host.connect()
-        poll = (await host.request("poll_open", question="A?", options=["A", "B"]))["poll"]
-        gb = (await host.request("groupbuy_open", product="Peach", price_cents=100,
-                                 duration_s=3600, target=1000))["gb"]  # fmt: skip
-        await host.close()
+        poll, gb = await open_room(nodes[0])
         tally, cids = Tally(), []  # type: ignore[var-annotated]
         users = [f"v{i}" for i in range(viewers)]
-        flows = [asyncio.create_task(_viewer(nodes[i % 2], u, comments, poll, gb, tally, cids))
+        flows = [asyncio.create_task(viewer(nodes[i % 2], u, comments, poll, gb, tally, cids))
                  for i, u in enumerate(users)]  # fmt: skip
         await asyncio.sleep(0.7)
         store.kill()
@@ -103,7 +96,7 @@ async def run(root: Path, *, viewers: int = 10, comments: int = 30) -> dict[str,
         await asyncio.gather(*flows)
         return {"acked": tally.acked, "refused": tally.refused, "silent": tally.silent,
                 "healthz_503_during_outage": unhealthy,
-                **await _verify(store.url, nodes[1], users, cids, poll, gb)}  # fmt: skip
+                **await verify(store.url, nodes[1], users, cids, poll, gb)}  # fmt: skip
     finally:
         for node in nodes:
             node.stop()
@@ -115,16 +108,28 @@ async def run(root: Path, *, viewers: int = 10, comments: int = 30) -> dict[str,
 _LAST: dict[str, int] = {}
 
 
-async def _verify(url: str, node: NodeProc, users: list[str], cids: list[str], poll: str,
-                  gb: str) -> dict[str, Any]:  # fmt: skip
+async def open_room(node: NodeProc, room: str = "r1") -> tuple[str, str]:
+    """Create ``room`` with a poll and a group buy open; (poll, group buy)."""
+    create_room(node, room)
+    host = RoomClient(node.url, room, mint("host", "host1", room))
+    await host.connect()
+    poll = (await host.request("poll_open", question="A?", options=["A", "B"]))["poll"]
+    gb = (await host.request("groupbuy_open", product="Peach", price_cents=100,
+                             duration_s=3600, target=1000))["gb"]  # fmt: skip
+    await host.close()
+    return str(poll), str(gb)
+
+
+async def verify(url: str, node: NodeProc, users: list[str], cids: list[str], poll: str,
+                 gb: str, room: str = "r1") -> dict[str, Any]:  # fmt: skip
     """What the store holds: each acked comment once, each acked vote and join once."""
-    client = redis.asyncio.Redis.from_url(url)
+    client = await open_store(url)
     bus = Bus(client)
     seen: Counter[str] = Counter()
     after = 0
-    head = (await bus.head("r1")).offset
+    head = (await bus.head(room)).offset
     while after < head:
-        entries = await bus.history("r1", after, head, limit=1000)
+        entries = await bus.history(room, after, head, limit=1000)
         if not entries:
             break
         for _offset, payload in entries:
@@ -133,12 +138,12 @@ async def _verify(url: str, node: NodeProc, users: list[str], cids: list[str], p
                 seen[event["cid"]] += 1
         after = entries[-1][0]
     await client.aclose()
-    viewer = RoomClient(node.url, "r1", mint("viewer", "checker"))
-    snap = await viewer.connect()
-    await viewer.close()
+    checker = RoomClient(node.url, room, mint("viewer", "checker", room))
+    snap = await checker.connect()
+    await checker.close()
     votes = sum(next(p for p in snap["polls"] if p["poll"] == poll)["counts"])
     async with httpx.AsyncClient() as http:
-        buys = (await http.get(f"{node.url}/api/rooms/r1/groupbuys")).json()["groupbuys"]
+        buys = (await http.get(f"{node.url}/api/rooms/{room}/groupbuys")).json()["groupbuys"]
     members = sum(g["members"] for b in buys if b["id"] == gb for g in b["groups"])
     lost = sum(1 for cid in cids if seen[cid] == 0) + max(0, len(users) - votes)
     lost += max(0, len(users) - members)

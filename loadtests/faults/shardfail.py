@@ -1,0 +1,112 @@
+"""Valkey Cluster faults: a primary SIGKILLed (its replica takes over), and a live
+room's slot migrated to another primary, while comments, votes and joins flow
+through two nodes.
+
+A cluster of 3 primaries with one replica each (AOF ``always``) and two nodes.
+One room per shard, viewers of each room on both nodes, every request retried
+until acknowledged with the same key (the clients of ``storekill``). Afterwards
+every acknowledged comment, vote and join is in the store exactly once; the
+rooms on the other shards are expected not to notice (no refusal, no silence).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+from redis.crc import key_slot
+
+from livecore.cli.cluster import LocalCluster
+from livecore.store import keys
+from loadtests.faults.cluster import NodeProc
+from loadtests.faults.storekill import Tally, open_room, verify, viewer
+
+
+def slot_of(room: str) -> int:
+    return int(key_slot(keys.room(room, "meta").encode()))
+
+
+def rooms_per_shard(cluster: LocalCluster) -> dict[int, str]:
+    """One room id per primary (port → room), found by hashing candidate ids."""
+    out: dict[int, str] = {}
+    i = 0
+    primaries = {n.port for n in cluster.table() if n.primary}
+    while len(out) < len(primaries):
+        room = f"shop-{i}"
+        out.setdefault(cluster.owner_of(slot_of(room)), room)
+        i += 1
+    return out
+
+
+async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments: int
+                 ) -> tuple[dict[str, Any], list[asyncio.Task[None]]]:  # fmt: skip
+    state: dict[str, Any] = {}
+    tasks = []
+    for room in rooms:
+        poll, gb = await open_room(nodes[0], room)
+        tally, cids = Tally(), []  # type: ignore[var-annotated]
+        users = [f"{room}-v{i}" for i in range(viewers)]
+        state[room] = {"poll": poll, "gb": gb, "tally": tally, "cids": cids, "users": users}
+        tasks += [asyncio.create_task(viewer(nodes[i % 2], u, comments, poll, gb, tally, cids,
+                                             room))
+                  for i, u in enumerate(users)]  # fmt: skip
+    return state, tasks
+
+
+async def _figures(url: str, node: NodeProc, state: dict[str, Any], hit: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"acked": 0, "lost": 0, "duplicated": 0, "refused_hit": 0,
+                           "refused_others": 0, "silent": 0}  # fmt: skip
+    for room, s in state.items():
+        tally: Tally = s["tally"]
+        found = await verify(url, node, s["users"], s["cids"], s["poll"], s["gb"], room)
+        out["acked"] += tally.acked
+        out["lost"] += found["lost"]
+        out["duplicated"] += found["duplicated"]
+        out["silent"] += tally.silent
+        out["refused_hit" if room == hit else "refused_others"] += tally.refused
+    return out
+
+
+async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, Any]:
+    """Failover, then resharding, on one cluster; returns the figures of both."""
+    cluster = LocalCluster(root / "cluster", primaries=3, replicas=1, fsync="always",
+                           node_timeout_ms=1500)  # fmt: skip
+    cluster.start()
+    nodes: list[NodeProc] = []
+    try:
+        nodes = [NodeProc(root / f"n{i}", cluster.url).start() for i in range(2)]
+        shards = rooms_per_shard(cluster)
+        victim_port, hit = next(iter(shards.items()))
+        rooms = list(shards.values())
+
+        state, tasks = await _flows(nodes, rooms, viewers, comments)
+        await asyncio.sleep(0.7)
+        cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
+        failover_s = await asyncio.to_thread(
+            cluster.wait_owner, slot_of(hit), other_than=victim_port
+        )
+        await asyncio.gather(*tasks)
+        failover = {"failover_s": round(failover_s, 2),
+                    **await _figures(cluster.url, nodes[1], state, hit)}  # fmt: skip
+
+        # A new room, live while its slot moves to another (live) primary.
+        state, tasks = await _flows(nodes, ["moving"], viewers, comments)
+        live = "moving"
+        await asyncio.sleep(0.5)
+        started = time.monotonic()
+        primaries = {n.port for n in cluster.table() if n.primary and not n.failed}
+        dest = min(p for p in primaries if p != cluster.owner_of(slot_of(live)))
+        keys_moved = await asyncio.to_thread(cluster.move_slot, slot_of(live), dest)
+        reshard_s = time.monotonic() - started
+        await asyncio.gather(*tasks)
+        reshard = {"keys_moved": keys_moved, "reshard_s": round(reshard_s, 2),
+                   "owner_after": cluster.owner_of(slot_of(live)) == dest,
+                   **await _figures(cluster.url, nodes[0], state, live)}  # fmt: skip
+        return {"failover": failover, "reshard": reshard,
+                "crashes": sum(n.crashed() for n in nodes)}  # fmt: skip
+    finally:
+        for node in nodes:
+            node.stop()
+        cluster.stop()
