@@ -30,9 +30,9 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
-import redis.asyncio
 
 from livecore.store import keys
+from livecore.store.client import describe, open_store
 from loadtests.fanout import PER_WORKER
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
@@ -156,7 +156,7 @@ async def _check(
     targets: dict[str, int],
 ) -> dict[str, Any]:  # fmt: skip
     assert cluster.redis_url, "the exactness check reads Valkey: give --redis with --target"
-    store = redis.asyncio.Redis.from_url(cluster.redis_url)
+    store = await open_store(cluster.redis_url)
     exact = True
     formed_expected = 0
     try:
@@ -210,7 +210,7 @@ async def _run(
         log(f"  round {len(targets)}: {joins} joins, {time.monotonic() - started:.1f} s")
     elapsed = time.monotonic() - started
     assert cluster.redis_url, "the exactness check reads Valkey: give --redis with --target"
-    store = redis.asyncio.Redis.from_url(cluster.redis_url)
+    store = await open_store(cluster.redis_url)
     for gb in targets:
         targets[gb] = int(await store.hget(keys.room(ROOM, f"gb:{gb}"), "target") or 0)
     await store.aclose()
@@ -222,6 +222,7 @@ async def _run(
         if conn.transport is not None:
             conn.transport.close()
     return {
+        "store": cluster.store,
         "joins_sent": joins,
         "joins_per_s": round(joins / elapsed, 1),
         "ack_latency_ms": {
@@ -257,6 +258,14 @@ def main(argv: list[str]) -> int:
         metavar="URL",
         help="with --target: the nodes' Valkey, read for the exactness check",
     )
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="PRIMARIES",
+        help="run the local nodes on a Valkey Cluster of PRIMARIES (≥ 3) primaries "
+        "instead of one Valkey",
+    )
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
     parser.add_argument(
         "--plot",
@@ -265,6 +274,8 @@ def main(argv: list[str]) -> int:
         help="also draw the ack latency distribution (CDF) as SVG",
     )
     args = parser.parse_args(argv)
+    if args.cluster and not 3 <= args.cluster <= 16:
+        parser.error("--cluster must be 3..16 primaries")
     if not 2 <= args.users <= PER_WORKER or not 1 <= args.communities <= args.users:
         parser.error(f"--users must be 2..{PER_WORKER}, --communities 1..users")
     if not 0 < args.duration <= 600 or not 1 <= args.nodes <= 8:
@@ -274,6 +285,7 @@ def main(argv: list[str]) -> int:
     if args.target:
         cluster = target_cluster(args.target)
         cluster.redis_url = args.redis
+        cluster.store = describe(args.redis) if args.redis else "unknown"
         result = asyncio.run(
             _run(cluster, args.users, args.communities, args.duration, args.rate, args.plot)
         )
@@ -282,7 +294,7 @@ def main(argv: list[str]) -> int:
         # The benchmark measures join capacity: per-user message budgets would refuse
         # its buyers' repeated joins first.
         budget = ["--ws-message-rate", "10000"]
-        with local_cluster(args.nodes, budget, communities=names) as cluster:
+        with local_cluster(args.nodes, budget, communities=names, shards=args.cluster) as cluster:
             try:
                 import uvloop
 

@@ -26,6 +26,7 @@ import httpx
 import psutil
 
 from livecore import tokens
+from livecore.cli.cluster import LocalCluster
 from livecore.cli.embedded import EmbeddedValkey
 
 SERVER_CPU = 0
@@ -54,6 +55,8 @@ class Cluster:
     pids: list[int] = field(default_factory=list)
     store_pid: int | None = None
     redis_url: str | None = None
+    #: The benchmarks' ``store`` field: "valkey" or "cluster:<primaries>".
+    store: str = "valkey"
 
     def token(self, role: str, user: str, room: str, ttl_s: int = 3600) -> str:
         return tokens.mint(self.secret, role=tokens.Role(role), room=room, user=user, ttl_s=ttl_s)
@@ -97,29 +100,44 @@ def communities_file(directory: Path, names: list[str]) -> Path:
 
 @contextlib.contextmanager
 def local_cluster(
-    nodes: int, extra_args: list[str] | None = None, *, communities: list[str] | None = None
+    nodes: int,
+    extra_args: list[str] | None = None,
+    *,
+    communities: list[str] | None = None,
+    shards: int = 0,
 ) -> Any:
     """Start a Valkey and ``nodes`` nodes on loopback; yields a :class:`Cluster`.
 
     ``communities``: compound ids the nodes register at start (a group join is
-    accepted only for a community in the registry)."""
+    accepted only for a community in the registry). ``shards`` ≥ 3: a Valkey
+    Cluster of that many primaries instead of one Valkey (pinned to the same
+    server CPU, so a comparison with one Valkey is like for like)."""
     secret = secrets.token_hex(32)
     with tempfile.TemporaryDirectory(prefix="livecore-load-") as tmp:
         extra_args = list(extra_args or [])
         if communities:
             extra_args += ["--communities", str(communities_file(Path(tmp), communities))]
-        store = EmbeddedValkey(Path(tmp) / "valkey", tcp_port=free_port())
-        store.start()
-        assert store.process is not None
-        pin(store.process.pid, SERVER_CPU)
+        store: EmbeddedValkey | LocalCluster
+        if shards:
+            store = LocalCluster(Path(tmp) / "cluster", primaries=shards)
+            store.start()
+            store_url, kind = store.url, store.store
+            store_pids = [n.process.pid for n in store.nodes if n.process is not None]
+        else:
+            store = EmbeddedValkey(Path(tmp) / "valkey", tcp_port=free_port())
+            store.start()
+            assert store.process is not None
+            store_url, kind, store_pids = store.tcp_url, "valkey", [store.process.pid]
+        for pid in store_pids:
+            pin(pid, SERVER_CPU)
         procs: list[subprocess.Popen[bytes]] = []
-        env = {**os.environ, "LIVECORE_SECRET": secret}
+        # The store URL holds its password: in the environment, never on a command line.
+        env = {**os.environ, "LIVECORE_SECRET": secret, "LIVECORE_REDIS": store_url}
         try:
             urls = []
             for i in range(nodes):
                 port = free_port()
                 cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
-                       "--redis", store.tcp_url,
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
                        "--log-level", "warning",
                        # every virtual viewer comes from 127.0.0.1: no per-address cap
@@ -132,9 +150,8 @@ def local_cluster(
             for url, proc in zip(urls, procs, strict=True):
                 _wait_healthy(url, proc)
             yield Cluster(
-                urls, secret.encode(), [p.pid for p in procs], store.process.pid,
-                store.tcp_url,
-            )  # fmt: skip
+                urls, secret.encode(), [p.pid for p in procs], store_pids[0], store_url, kind
+            )
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
