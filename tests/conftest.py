@@ -51,13 +51,29 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: The integration tests of every store guarantee (recovery without gaps or
+#: duplicates, exact counts, formation exactly once, orders at least once, room
+#: lifecycle): they run on both stores in `make test`.
+BOTH_STORES = (
+    "tests/livecore/store/",
+    "tests/signalling/hub/test_delivery.py",
+    "tests/signalling/hub/test_gaps.py",
+    "tests/signalling/hub/test_groupbuys.py",
+    "tests/signalling/hub/test_commerce_rules.py",
+    "tests/signalling/test_orders.py",
+    "tests/signalling/test_lifecycle.py",
+)
+ROOT = Path(__file__).resolve().parent.parent
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "store_kind" not in metafunc.fixturenames:
         return
     forced = os.environ.get("LIVECORE_TEST_STORE")
+    where = metafunc.definition.path.relative_to(ROOT).as_posix()
     if forced:
         kinds = [forced]
-    elif metafunc.definition.get_closest_marker("both_stores"):
+    elif where.startswith(BOTH_STORES) or metafunc.definition.get_closest_marker("both_stores"):
         kinds = ["valkey", "cluster"]
     else:
         kinds = ["valkey"]

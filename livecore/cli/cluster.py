@@ -145,6 +145,7 @@ class LocalCluster:
             if not self._formed():
                 self._create()
             self.wait_ok(timeout_s)
+            self.wait_synced(timeout_s)
         except BaseException:
             for node in started:
                 node.stop()
@@ -245,6 +246,26 @@ class LocalCluster:
                     with self.client(node.port) as each:
                         each.execute_command("CLUSTER SETSLOT", slot, "NODE", target.id)
         return moved
+
+    def wait_synced(self, timeout_s: float = 30.0) -> None:
+        """Until every running replica has its primary's data (a replica that never
+        synced cannot take over)."""
+        deadline = time.monotonic() + timeout_s
+        pending = [n for n in self.nodes if self.running(n)]
+        while pending and time.monotonic() < deadline:
+            waiting = []
+            for node in pending:
+                with contextlib.suppress(redis.RedisError), self.client(node.tcp_port) as c:
+                    info = c.info("replication")
+                    if info.get("role") == "slave" and info.get("master_link_status") != "up":
+                        waiting.append(node)
+                    continue
+                waiting.append(node)
+            pending = waiting
+            if pending:
+                time.sleep(0.05)
+        if pending:
+            raise EmbeddedValkeyError(f"replicas {[n.tcp_port for n in pending]} did not sync")
 
     @staticmethod
     def running(node: EmbeddedValkey) -> bool:
