@@ -149,6 +149,12 @@ class Hub:
         except LivecoreError as err:
             conn.fail(err, message)
         except (RedisError, OSError, TimeoutError) as exc:
-            log.warning("store error on %s: %r", message.type.value, exc)
+            log.warning(
+                "store error on %s in %s: %s: %s",
+                message.type.value,
+                ctx.room_id,
+                type(exc).__name__,
+                exc,
+            )
             unavailable = LivecoreError(ErrorCode.STORE_UNAVAILABLE, "store unavailable; retry")
             conn.fail(unavailable, message)
