@@ -32,7 +32,7 @@ def batch_id(request: Request) -> str:
 
 async def owner_check(request: Request, svc: TraceService, batch: str) -> tokens.Claims:
     """A brand token; a host only for the batches it registered."""
-    claims = authorize(request, room=None, roles=BRAND_ROLES)
+    claims = await authorize(request, room=None, roles=BRAND_ROLES)
     if claims.batch is not None:
         raise LivecoreError(ErrorCode.TOKEN_WRONG_BATCH, "a device token only posts readings")
     found = await svc.batches.head(batch)
@@ -48,7 +48,7 @@ async def owner_check(request: Request, svc: TraceService, batch: str) -> tokens
 async def register(request: Request) -> Response:
     """``POST /api/batches``: record 0 of a new chain; 201 with the batch."""
     limit_writes(request)
-    claims = authorize(request, room=None, roles=BRAND_ROLES)
+    claims = await authorize(request, room=None, roles=BRAND_ROLES)
     if claims.batch is not None:
         raise LivecoreError(ErrorCode.TOKEN_WRONG_BATCH, "a device token only posts readings")
     svc, now = service(request), ctx(request).clock.time()

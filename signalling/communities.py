@@ -41,7 +41,7 @@ async def resolve(request: Request) -> Response:
 async def upsert(request: Request) -> Response:
     """``POST /api/communities`` (admin): one community, or ``{"communities": [...]}``."""
     limit_writes(request)
-    authorize(request, room=None, roles=ADMIN)
+    await authorize(request, room=None, roles=ADMIN)
     body = await read_json(request, limit=1024 * 1024)
     rows = body.get("communities") if isinstance(body, dict) and "communities" in body else [body]
     if not isinstance(rows, list) or not 1 <= len(rows) <= MAX_BATCH:
@@ -54,7 +54,7 @@ async def upsert(request: Request) -> Response:
 async def delete(request: Request) -> Response:
     """``DELETE /api/communities/{id}`` (admin)."""
     limit_writes(request)
-    authorize(request, room=None, roles=ADMIN)
+    await authorize(request, room=None, roles=ADMIN)
     if not await _store(request).delete(request.path_params["community"]):
         raise LivecoreError(ErrorCode.UNKNOWN_COMMUNITY, "no such community")
     return Response(status_code=204)

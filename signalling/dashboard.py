@@ -157,13 +157,13 @@ async def room_figures(node: NodeContext, request: Request, room: str) -> dict[s
 
 async def room_dashboard(request: Request) -> Response:
     room = _room_id(request)
-    authorize(request, room=room, roles=VIEWERS)
+    await authorize(request, room=room, roles=VIEWERS)
     node = ctx(request)
     return JSONResponse(await room_figures(node, request, room))
 
 
 async def brand_board(request: Request) -> Response:
-    authorize(request, room=None, roles=ADMINS)
+    await authorize(request, room=None, roles=ADMINS)
     node = ctx(request)
     rooms_out: list[dict[str, Any]] = []
     communities: dict[str, dict[str, Any]] = {}

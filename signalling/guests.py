@@ -180,7 +180,7 @@ async def put_settings(request: Request) -> Response:
     """``PUT /api/rooms/{room}/settings`` {"guests": bool}: the room's host or an admin."""
     room = _room_id(request)
     limit_writes(request)
-    authorize(request, room=room, roles=SETTERS)
+    await authorize(request, room=room, roles=SETTERS)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise LivecoreError(ErrorCode.BAD_REQUEST, "body must be a JSON object")

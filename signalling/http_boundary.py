@@ -121,13 +121,30 @@ async def read_json(request: Request, limit: int = MAX_JSON_BODY) -> Any:
         raise LivecoreError(ErrorCode.BAD_REQUEST, "body is nested too deeply") from None
 
 
-def authorize(
+async def authorize(
     request: Request, *, room: str | None, roles: frozenset[tokens.Role] | None
 ) -> tokens.Claims:
-    """Verify the Bearer token for ``room`` and ``roles`` (raises LivecoreError)."""
+    """Verify the Bearer token for ``room`` and ``roles`` (raises LivecoreError).
+
+    ``room`` None is an action on no one room (the community registry,
+    revocations, the brand board, batches): there a ``*`` token is honoured for
+    admins only, and an admin token must be a ``*`` one (an admin of one room is
+    no admin of the node). A revoked token (its ``jti`` or its user) is refused
+    ``token_revoked``, as at ``hello``.
+    """
     node = ctx(request)
     token = tokens.bearer(request.headers.get("authorization"))
-    return tokens.verify(node.secret, token, now=node.clock.time(), room=room, roles=roles)
+    claims = tokens.verify(node.secret, token, now=node.clock.time(), room=room, roles=roles)
+    if room is None and (claims.room == tokens.ANY_ROOM) != (claims.role is tokens.Role.ADMIN):
+        message = (
+            f"a {claims.role.value} token for any room ('*') is valid nowhere"
+            if claims.room == tokens.ANY_ROOM
+            else f"an admin token for room {claims.room!r} acts in that room only"
+        )
+        raise LivecoreError(ErrorCode.TOKEN_WRONG_ROOM, message)
+    if await node.stores.revocations.is_revoked(claims):
+        raise LivecoreError(ErrorCode.TOKEN_REVOKED, "this token (or its user) was revoked")
+    return claims
 
 
 def client_key(request: Request) -> str:

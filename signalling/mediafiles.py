@@ -130,7 +130,7 @@ def _clip_hex(room: str, value: str) -> str:
 async def delete_clip(request: Request) -> Response:
     """``DELETE /api/rooms/{room}/clips/{clip}``: the room's host removes a clip."""
     room = _room(request)
-    authorize(request, room=room, roles=HOSTS)
+    await authorize(request, room=room, roles=HOSTS)
     limit_writes(request)
     clip = _clip_hex(room, str(request.path_params["clip"]))
     rec = plane(request)
@@ -154,7 +154,7 @@ async def get_clip(request: Request) -> Response:
 async def mark(request: Request) -> Response:
     """``POST /api/rooms/{room}/mark``: the host marks this moment as a highlight."""
     room = _room(request)
-    authorize(request, room=room, roles=HOSTS)
+    await authorize(request, room=room, roles=HOSTS)
     limit_writes(request)
     service = plane(request).highlights(room)
     at = service.mark() if service is not None else None

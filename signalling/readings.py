@@ -55,7 +55,7 @@ async def device_token(request: Request) -> Response:
 async def post_readings(request: Request) -> Response:
     """``POST /api/batches/{batch}/readings`` (device token of this batch): 202 ``{accepted}``."""
     batch = batch_id(request)
-    claims = authorize(request, room=None, roles=frozenset({tokens.Role.DEVICE}))
+    claims = await authorize(request, room=None, roles=frozenset({tokens.Role.DEVICE}))
     if claims.batch != batch:
         where = f"batch {claims.batch!r}" if claims.batch else "a room"
         raise LivecoreError(ErrorCode.TOKEN_WRONG_BATCH, f"token is for {where}, not {batch!r}")

@@ -104,7 +104,7 @@ async def post_receipt(request: Request) -> Response:
 async def dead_letters(request: Request) -> Response:
     """``GET /api/rooms/{room}/orders/dead`` (admin): orders the webhook refused for good."""
     room = request.path_params["room"]
-    authorize(request, room=room, roles=frozenset({tokens.Role.ADMIN}))
+    await authorize(request, room=room, roles=frozenset({tokens.Role.ADMIN}))
     entries: Any = await ctx(request).redis.xrange(orders.dead_key(room), count=1000)
     out = [{as_str(k): as_str(v) for k, v in fields.items()} for _, fields in entries]
     return JSONResponse({"dead": out})
@@ -114,5 +114,5 @@ async def redrive(request: Request) -> Response:
     """``POST /api/rooms/{room}/orders/redrive`` (admin): send the dead letters again."""
     limit_writes(request)
     room = request.path_params["room"]
-    authorize(request, room=room, roles=frozenset({tokens.Role.ADMIN}))
+    await authorize(request, room=room, roles=frozenset({tokens.Role.ADMIN}))
     return JSONResponse({"redriven": await orders.redrive(ctx(request).redis, room)})

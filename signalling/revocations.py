@@ -17,7 +17,7 @@ async def revoke(request: Request) -> Response:
     """Body ``{"user"?, "jti"?, "ttl_s"?}``: at least one of user and jti; ``ttl_s``
     (default and most: the longest token lifetime) is how long the denial lasts."""
     limit_writes(request)
-    authorize(request, room=None, roles=ADMIN)
+    await authorize(request, room=None, roles=ADMIN)
     body = await read_json(request)
     if not isinstance(body, dict) or not set(body) <= {"user", "jti", "ttl_s"}:
         raise LivecoreError(ErrorCode.BAD_REQUEST, 'body must be {"user"?, "jti"?, "ttl_s"?}')

@@ -20,7 +20,8 @@ async def create_room(request: Request) -> Response:
     body = await read_json(request)
     node = ctx(request)
     room_id = body.get("id") if isinstance(body, dict) else None
-    claims = authorize(request, room=room_id if isinstance(room_id, str) else None, roles=CREATORS)
+    acted_on = room_id if isinstance(room_id, str) else None
+    claims = await authorize(request, room=acted_on, roles=CREATORS)
     room = rooms.new_room(body, host=claims.user, now=node.clock.time())
     if not await node.rooms.create(room):
         raise LivecoreError(ErrorCode.ROOM_EXISTS, f"room {room.id!r} already exists")
@@ -67,7 +68,7 @@ async def end_room(request: Request) -> Response:
     room_id = request.path_params["room"]
     if not tokens.valid_id(room_id):
         raise LivecoreError(ErrorCode.INVALID_FIELD, "room: not a valid room id")
-    authorize(request, room=room_id, roles=CREATORS)
+    await authorize(request, room=room_id, roles=CREATORS)
     done = await request.app.state.lifecycle.end(room_id)
     if done == -1:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")

@@ -23,7 +23,7 @@ async def ingest_token(request: Request) -> Response:
     """
     limit_writes(request)
     room = request.path_params["room"]
-    authorize(request, room=room, roles=frozenset({tokens.Role.HOST}))
+    await authorize(request, room=room, roles=frozenset({tokens.Role.HOST}))
     body = await read_json(request) if request.headers.get("content-length", "0") != "0" else {}
     if not isinstance(body, dict) or not set(body) <= {"device", "ttl_s"}:
         raise LivecoreError(ErrorCode.BAD_REQUEST, 'body must be {"device"?, "ttl_s"?}')
@@ -44,7 +44,7 @@ async def ingest_token(request: Request) -> Response:
 async def post_readings(request: Request) -> Response:
     """``POST /api/rooms/{room}/sensors`` (device token): readings become a ``sensor`` event."""
     room = request.path_params["room"]
-    claims = authorize(request, room=room, roles=frozenset({tokens.Role.DEVICE}))
+    claims = await authorize(request, room=room, roles=frozenset({tokens.Role.DEVICE}))
     node = ctx(request)
     if not node.device_posts.allow(f"{room}:{claims.user}"):
         raise LivecoreError(ErrorCode.RATE_LIMITED, "at most 2 posts per second per device")

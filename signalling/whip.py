@@ -104,7 +104,7 @@ def _created(answer: str, location: str) -> Response:
 
 async def whip_post(request: Request) -> Response:
     room = _room(request)
-    claims = authorize(request, room=room, roles=PUBLISHERS)
+    claims = await authorize(request, room=room, roles=PUBLISHERS)
     _limit(request, claims)
     offer = await _offer(request)
     await _room_exists(request, room)
@@ -114,7 +114,7 @@ async def whip_post(request: Request) -> Response:
 
 async def whep_post(request: Request) -> Response:
     room = _room(request)
-    claims = authorize(request, room=room, roles=PLAYERS)
+    claims = await authorize(request, room=room, roles=PLAYERS)
     _limit(request, claims)
     offer = await _offer(request)
     meta = await ctx(request).rooms.get(room)
@@ -130,7 +130,7 @@ async def whep_post(request: Request) -> Response:
 def _delete(kind: str):  # type: ignore[no-untyped-def]
     async def delete(request: Request) -> Response:
         room = _room(request)
-        claims = authorize(request, room=room, roles=PLAYERS)
+        claims = await authorize(request, room=room, roles=PLAYERS)
         await request.app.state.media.end(request.path_params["session"], kind, claims, room)
         return Response(status_code=200, headers=CORS)
 

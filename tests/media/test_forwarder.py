@@ -30,6 +30,7 @@ from media.sessions import accept_publisher, accept_viewer
 from media.udpports import PortRange, PortsExhausted
 from tests.media.sources import EncodedClip, Viewer, publisher_offer
 from tests.media.test_sessions import Stage, stage, until
+from tests.waiting import eventually
 
 
 class Dropper(asyncio.DatagramProtocol):
@@ -92,12 +93,11 @@ async def test_lean_viewer_decodes_audio_and_video_with_sender_reports(
                         found[receiver.track.kind] = stat
             return found
 
-        got: dict[str, Any] = {}
-        for _ in range(50):  # sender reports come every 0.5-1.5 s
-            got = await reports()
-            if len(got) == 2:
-                break
-            await asyncio.sleep(0.1)
+        async def both() -> dict[str, Any] | None:  # sender reports come every 0.5-1.5 s
+            found = await reports()
+            return found if len(found) == 2 else None
+
+        got = await eventually(both, within=5, step=0.1, what="sender reports of both tracks")
         assert set(got) == {"audio", "video"}
         now = datetime.datetime.now(datetime.UTC)
         for kind, stat in got.items():
@@ -118,7 +118,7 @@ async def test_packet_loss_is_repaired_through_nack(h264_clip: EncodedClip) -> N
         lossy, dropper = await watch_with_loss(st, every=7)
         await until(lambda: lossy.received["video"].frames > 5, 8)
         start = lossy.received["video"].frames, clean.received["video"].frames, time.monotonic()
-        await asyncio.sleep(2.0)
+        await asyncio.sleep(2.0)  # a measuring window: frame rates over it, not a wait
         elapsed = time.monotonic() - start[2]
         forwarder = st.session.forwarders["video"]
         assert dropper.dropped > 20
@@ -150,7 +150,7 @@ async def test_viewer_that_stops_reading_recovers_and_harms_no_one(
         assert isinstance(lean, LeanViewer)
         transport.pause_reading()
         started = time.monotonic()
-        await asyncio.sleep(1.0)
+        await asyncio.sleep(1.0)  # the fault itself: its socket goes unread for 1 s
         transport.resume_reading()
         resumed_at = slow.received["video"].frames
         await until(lambda: slow.received["video"].frames > resumed_at + 15, 6)
@@ -278,6 +278,5 @@ async def test_one_shared_port_for_every_session(h264_clip: EncodedClip) -> None
         await publisher.close()
         for peer in (pc, *(v.pc for v in viewers)):
             await peer.close()
-    await asyncio.sleep(0.05)
-    assert mux.sessions == 0  # every session's routes left with it
+    await until(lambda: mux.sessions == 0, 2)  # every session's routes left with it
     mux.close()

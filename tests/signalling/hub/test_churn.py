@@ -20,6 +20,7 @@ from livecore.rooms import Room
 from livecore.store.room_meta import RoomStore
 from tests.helpers import Node, token
 from tests.signalling.hub.test_bad_input import PROTO
+from tests.waiting import eventually
 
 #: 2,000 in `make test`; LIVECORE_CHURN=10000 for the full figure (docs/reliability.md).
 CHURN = int(os.environ.get("LIVECORE_CHURN", "2000"))
@@ -75,9 +76,13 @@ async def test_churn_leaves_nothing_behind(churn_node: Node, aredis: redis.async
         await asyncio.gather(*(store.create(Room(f"c{i}", "t", "s", now, "h", now))
                                for i in range(start, min(CHURN, start + 50))))  # fmt: skip
     proc = psutil.Process(churn_node.proc.pid)  # type: ignore[union-attr]
-    await visit(churn_node, 0)  # warm up the code paths
-    await asyncio.sleep(3)
     before = await asyncio.to_thread(sizes, churn_node)
+    await visit(churn_node, 0)  # warm up the code paths
+
+    async def at_rest() -> bool:  # the warm-up's room and user have left again
+        return await asyncio.to_thread(sizes, churn_node) == before
+
+    await eventually(at_rest, within=30, step=0.2, what="the warm-up visit's state gone")
     rss_before = proc.memory_info().rss
     queue = iter(range(1, CHURN))
 
@@ -88,11 +93,11 @@ async def test_churn_leaves_nothing_behind(churn_node: Node, aredis: redis.async
     await asyncio.gather(*(worker() for _ in range(PARALLEL)))
     during = await asyncio.to_thread(sizes, churn_node)
     assert during["rooms"] > 0 or during["comment_limits"] > 0  # the churn was seen
-    deadline = time.monotonic() + 30 + CHURN / 100
-    while (after := await asyncio.to_thread(sizes, churn_node)) != before:
-        assert time.monotonic() < deadline, {k: (before.get(k), v) for k, v in after.items()
-                                             if before.get(k) != v}  # fmt: skip
-        await asyncio.sleep(0.5)
+
+    async def back() -> bool:
+        return await asyncio.to_thread(sizes, churn_node) == before
+
+    await eventually(back, within=30 + CHURN / 100, step=0.5, what=f"structures back to {before}")
     growth = (proc.memory_info().rss - rss_before) / 2**20
     print(f"churn {CHURN}: rss growth {growth:.1f} MiB, structures back to {before}")
     assert growth < 48, f"RSS grew {growth:.1f} MiB"

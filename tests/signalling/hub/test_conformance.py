@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from clients.python.room import ClientError
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
 from tests.signalling.hub.test_bad_input import PROTO, closed_with, joined, next_reply, ws_url
+from tests.waiting import eventually
 
 
 async def test_rate_limited_and_unknown_type_carry_the_id(hub_node: Node) -> None:
@@ -99,13 +99,12 @@ async def test_since_far_behind_gets_a_snapshot(fast_node: Node) -> None:
         await ws.send(msgpack.packb({"t": "comment", "text": f"c{i}"}))
     await ws.send(msgpack.packb({"t": "comment", "text": "last", "id": 1}))
     assert (await next_reply(ws))["t"] == "ack"
-    deadline = asyncio.get_running_loop().time() + 30
-    while True:  # the history holds all 2,101 comments
+
+    async def full() -> dict[str, Any] | None:  # the history holds all 2,101 comments
         probe = await joined_raw(hub_node)
-        if probe["offset"] >= 2101:
-            break
-        assert asyncio.get_running_loop().time() < deadline
-        await asyncio.sleep(0.2)
+        return probe if probe["offset"] >= 2101 else None
+
+    probe = await eventually(full, within=30, step=0.2, what="2,101 comments in the history")
     snap_epoch = probe["epoch"]
     late = await websockets.connect(ws_url(hub_node), subprotocols=PROTO, max_size=2**24)
     since = {"epoch": snap_epoch, "offset": 0}

@@ -13,6 +13,7 @@ import websockets
 
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.test_bad_input import PROTO, closed_with, joined, next_reply, ws_url
+from tests.waiting import eventually
 
 
 @pytest.fixture
@@ -39,12 +40,14 @@ async def test_connection_caps_per_user_and_address(capped: Node) -> None:
         await websockets.connect(ws_url(capped), subprotocols=PROTO)
     assert refused.value.response.status_code == 429
     await d.close()
-    for _ in range(50):  # the server notices the close
+
+    async def admitted() -> websockets.ClientConnection | None:  # the node saw the close
         try:
-            e = await joined(capped, "viewer", "u4")
-            break
+            return await joined(capped, "viewer", "u4")
         except websockets.InvalidStatus:
-            await asyncio.sleep(0.1)
+            return None
+
+    e = await eventually(admitted, within=5, step=0.1, what="a place freed by a close")
     metrics = (await asyncio.to_thread(httpx.get, f"{capped.url}/metrics")).text
     assert 'livecore_refusals_total{limit="ws_ip_cap"}' in metrics
     assert 'livecore_refusals_total{limit="ws_user_cap"} 1.0' in metrics
