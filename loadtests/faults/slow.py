@@ -42,7 +42,7 @@ async def run(root: Path, *, stopped: int = 2, trickling: int = 2, viewers: int 
         audience.phase = "quiet"
         await asyncio.sleep(quiet_s)
         before = await NodeMetrics.read(node.url)
-        fds, rss = node.fds(), node.rss_mb()
+        sockets, rss = node.client_sockets(), node.rss_mb()
         audience.phase = "slow"
         started = time.monotonic()
         socks = [await joined_socket(node.port, "r1", mint("viewer", f"stall{i}"))
@@ -78,7 +78,7 @@ async def run(root: Path, *, stopped: int = 2, trickling: int = 2, viewers: int 
             "cut_within_s": cut_s,
             "viewer_p99_ratio": audience.ratio("slow"),
             "peak_rss_growth_mb": round(max(0.0, peak_rss - rss), 1),
-            "leaked_fds": max(0, node.fds() - fds),
+            "leaked_fds": max(0, node.client_sockets() - sockets),
             "state_back": state_back,
             "crashes": node.crashed(),
         }
