@@ -59,7 +59,7 @@ async def run(root: Path, *, stopped: int = 2, trickling: int = 2, viewers: int 
             if cut >= len(socks) and state_back:
                 cut_s = round(time.monotonic() - started, 1)
                 break
-            await asyncio.sleep(0.2)
+            await asyncio.sleep(0.5)  # reading /metrics is not free for the node
         audience.phase = "after"
         await asyncio.sleep(1)
         delivery = await audience.stop()
