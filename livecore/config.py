@@ -62,6 +62,17 @@ class Settings:
     room_idle_s: float = 30.0
     #: Seconds a new websocket has to send ``hello``.
     hello_timeout_s: float = 10.0
+    #: Keep-alive: a websocket ping every ``ws_ping_interval_s``; a joined websocket
+    #: silent (no frame, no pong) for ``ws_idle_timeout_s`` is closed 1001 (a
+    #: half-open TCP connection is reaped within idle + 1 s + the 3 s close handshake).
+    ws_ping_interval_s: float = 20.0
+    ws_idle_timeout_s: float = 70.0
+    #: Seconds a websocket's send buffer may stay non-empty (the client not reading
+    #: what the kernel would pass on) before it is closed 4008, whatever its size.
+    ws_drain_timeout_s: float = 10.0
+    #: SO_SNDBUF of each websocket (Linux doubles it; 0: the kernel's autotuning, up to
+    #: ``net.ipv4.tcp_wmem``'s max, 4 MiB, which a stalled client fills unseen first).
+    ws_socket_send_buffer: int = 64 * 1024
     #: Communities to load at start (JSON or CSV); None = the sample, into an empty registry.
     communities_file: Path | None = None
     #: Shop backend that receives orders (POST, HMAC-signed), and its signing secret.
@@ -119,6 +130,9 @@ class Settings:
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),
             ("--hello-timeout", self.hello_timeout_s, 0.1, 300),
+            ("ws_ping_interval_s", self.ws_ping_interval_s, 0.1, 300),
+            ("ws_idle_timeout_s", self.ws_idle_timeout_s, 0.5, 3600),
+            ("ws_drain_timeout_s", self.ws_drain_timeout_s, 0.5, 600),
             ("--room-idle", self.room_idle_s, 0.5, 3600),
             ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
             ("--costream-max", self.costream_max, 0, 8),
@@ -132,6 +146,10 @@ class Settings:
         for name, value, lo, hi in bounds:
             if not lo <= value <= hi:
                 raise ValueError(f"{name} must be between {lo} and {hi}, got {value}")
+        if self.ws_socket_send_buffer and not 4096 <= self.ws_socket_send_buffer <= 64 * 1024**2:
+            raise ValueError("ws_socket_send_buffer must be 0 or between 4096 and 64 MiB")
+        if self.ws_idle_timeout_s <= self.ws_ping_interval_s:
+            raise ValueError("ws_idle_timeout_s must be longer than ws_ping_interval_s")
         if self.udp_mux_port is not None and not 0 <= self.udp_mux_port <= 65535:
             raise ValueError("--udp-mux must be a UDP port (0 = any free one)")
         if self.udp_mux_port is not None and self.ice_addresses is None:

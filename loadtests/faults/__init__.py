@@ -1,11 +1,14 @@
 """``python -m loadtests faults [--json]``: the fault scenarios, bounded (< 3 min).
 
 Valkey SIGKILLed mid-stream through two nodes, a node SIGKILLed under its
-viewers, floods and malformed traffic, connection churn. The last line of
-``--json`` is one JSON object: scenarios, acked, lost, duplicated,
-recovered_clients, gaps, crashes, leaked_fds, rss_growth_mb (and per scenario).
+viewers, floods and malformed traffic, slow consumers, half-open connections,
+connection churn. The last line of ``--json`` is one JSON object: scenarios,
+acked, lost, duplicated, recovered_clients, gaps, crashes, leaked_fds,
+rss_growth_mb, viewer_p99_ratio and churn_rate (the churn's), and per scenario.
 Exit code 1 when anything acknowledged was lost or doubled, a gap was seen or a
 node crashed.
+
+The churn's long form: ``--only churn --churn-rate 1000 --churn-seconds 30``.
 """
 
 from __future__ import annotations
@@ -18,17 +21,31 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests.faults import churn, floods, nodekill, storekill
+from loadtests.faults import churn, floods, halfopen, nodekill, slow, storekill
+
+NAMES = ("store_kill", "node_kill", "floods", "slow_consumers", "half_open", "churn")
 
 
-async def _all(root: Path) -> dict[str, Any]:
+async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     per: dict[str, Any] = {}
+    only = set(args.only.split(",")) if args.only else set(NAMES)
     started = time.monotonic()
-    per["store_kill"] = await storekill.run(root / "store", viewers=10, comments=40)
-    per["store_kill"]["crashes"] = storekill.crashes()
-    per["node_kill"] = await nodekill.run(root / "node", viewers=20, comments=150)
-    per["floods"] = await floods.run(root / "floods")
-    per["churn"] = await churn.run(root / "churn", connects=2000)
+    if "store_kill" in only:
+        per["store_kill"] = await storekill.run(root / "store", viewers=10, comments=40)
+        per["store_kill"]["crashes"] = storekill.crashes()
+    if "node_kill" in only:
+        per["node_kill"] = await nodekill.run(root / "node", viewers=20, comments=150)
+    if "floods" in only:
+        per["floods"] = await floods.run(root / "floods")
+    if "slow_consumers" in only:
+        per["slow_consumers"] = await slow.run(root / "slow")
+    if "half_open" in only:
+        per["half_open"] = await halfopen.run(root / "halfopen")
+    if "churn" in only:
+        per["churn"] = await churn.run(
+            root / "churn", connects=2000, rate=args.churn_rate, seconds=args.churn_seconds,
+            parallel=args.churn_parallel,
+        )  # fmt: skip
 
     def total(key: str) -> Any:
         return sum(s.get(key, 0) for s in per.values())
@@ -43,7 +60,9 @@ async def _all(root: Path) -> dict[str, Any]:
         "crashes": total("crashes"),
         "leaked_fds": total("leaked_fds"),
         "rss_growth_mb": round(max(s.get("rss_growth_mb", 0.0) for s in per.values()), 1),
-        "refused_store_unavailable": per["store_kill"]["refused"],
+        "refused_store_unavailable": per.get("store_kill", {}).get("refused", 0),
+        "viewer_p99_ratio": per.get("churn", {}).get("viewer_p99_ratio"),
+        "churn_rate": per.get("churn", {}).get("churn_rate"),
         "seconds": round(time.monotonic() - started, 1),
         "per_scenario": per,
     }
@@ -52,9 +71,38 @@ async def _all(root: Path) -> dict[str, Any]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests faults", description=__doc__)
     parser.add_argument("--json", action="store_true", help="print the figures as JSON last")
+    parser.add_argument(
+        "--only",
+        metavar="NAMES",
+        default="",
+        help=f"comma-separated scenarios to run (default all: {','.join(NAMES)})",
+    )
+    parser.add_argument(
+        "--churn-rate",
+        type=float,
+        default=0.0,
+        metavar="N",
+        help="churn connects/s to attempt (default 0: as fast as the workers go, 2,000 connects)",
+    )
+    parser.add_argument(
+        "--churn-seconds",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="churn for S seconds instead of 2,000 connects",
+    )
+    parser.add_argument(
+        "--churn-parallel",
+        type=int,
+        default=32,
+        metavar="K",
+        help="connections the churn generator has open at once (default 32)",
+    )
     args = parser.parse_args(argv)
+    if set(filter(None, args.only.split(","))) - set(NAMES):
+        parser.error(f"--only takes names among {', '.join(NAMES)}")
     with tempfile.TemporaryDirectory(prefix="lc-faults-") as tmp:
-        result = asyncio.run(_all(Path(tmp)))
+        result = asyncio.run(_all(Path(tmp), args))
     if args.json:
         print(json.dumps(result, default=str))
     else:

@@ -1,84 +1,121 @@
-"""Connection churn against one node while a room streams: no fds or memory kept."""
+"""Connection churn against one node while a room streams: no fds, memory or state
+kept, and the room's viewers as fast during the churn as before it.
+
+The churn comes from its own process (:mod:`loadtests.faults.churngen`); this
+one holds the host and the watching viewers, whose p99 latency is measured in
+a quiet phase and then during the churn, side by side in one run.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import time
+import json
+import sys
 from pathlib import Path
 from typing import Any
 
-import msgpack
-import websockets
-from websockets.typing import Subprotocol
+import psutil
 
-from clients.python.room import RoomClient
-from loadtests.faults.cluster import NodeProc, Valkey, create_room, mint
+from loadtests.faults.audience import Audience
+from loadtests.faults.cluster import ROOT, NodeProc, Valkey, create_room
+from loadtests.faults.nodemetrics import NodeMetrics
 
-PROTO = [Subprotocol("livecore.v1")]
-
-
-async def _visit(node: NodeProc, i: int) -> None:
-    async with websockets.connect(f"{node.ws}/ws/r1", subprotocols=PROTO, max_size=2**22) as ws:
-        await ws.send(msgpack.packb({"t": "hello", "token": mint("viewer", f"c{i}")}))
-        await ws.recv()
+#: A process busier than this share of one core is called the limit.
+BUSY = 0.85
 
 
-async def run(root: Path, *, connects: int = 2000, parallel: int = 32) -> dict[str, Any]:
+async def generate(node: NodeProc, **options: float) -> dict[str, Any]:
+    """Run the churn generator against ``node``; its figures."""
+    flags = [f"--{name}={value}" for name, value in options.items()]
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "loadtests.faults.churngen", str(node.port), *flags,
+        cwd=ROOT, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    if proc.returncode != 0:
+        raise RuntimeError(f"churn generator exited {proc.returncode}")
+    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
+def verdict(target: float, gen: dict[str, Any], node_cpu: float, machine: float) -> str:
+    """What held the rate back: nothing, the load generator, the node, or the machine.
+
+    ``node_cpu`` is in cores, ``machine`` the share of every core busy (all processes).
+    """
+    if target and gen["rate"] >= 0.95 * target:
+        return "none (target reached)"
+    gen_busy = gen["cpu_s"] / gen["seconds"] >= BUSY
+    node_busy = node_cpu >= BUSY
+    if gen_busy and node_busy:
+        return "both (the node and the generator each fill a core)"
+    if node_busy:
+        return "server"
+    if gen_busy:
+        return "load generator"
+    if machine >= BUSY:
+        return "the machine (its cores busy with other processes too)"
+    return "load generator (pace)" if gen["late"] else "neither (latency-bound workers)"
+
+
+async def run(
+    root: Path,
+    *,
+    connects: int = 2000,
+    parallel: int = 32,
+    rate: float = 0.0,
+    seconds: float = 0.0,
+    viewers: int = 8,
+    quiet_s: float = 3.0,
+) -> dict[str, Any]:
     store = Valkey(root)
     store.start()
     node = NodeProc(root / "n", store.url).start()
     try:
         create_room(node)
-        host = RoomClient(node.url, "r1", mint("host", "host1"))
-        watcher = RoomClient(node.url, "r1", mint("viewer", "watcher"))
-        await host.connect()
-        await watcher.connect()
-        # warm up at full parallelism: the node's store pool opens its connections
-        # (bounded, 64) once; they are not a leak
-        warm = iter(range(-parallel * 4, 0))
-
-        async def warmup() -> None:
-            for i in warm:
-                await _visit(node, i)
-
-        await asyncio.gather(*(warmup() for _ in range(parallel)))
-        await asyncio.sleep(4)
+        audience = Audience(node, viewers)
+        await audience.start()
+        # the node's store pool opens its connections (bounded, 64) once: not a leak
+        await generate(node, connects=parallel * 4, parallel=parallel, first=10**8)
+        audience.phase = "quiet"
+        await asyncio.sleep(quiet_s)
+        before = await NodeMetrics.read(node.url)
         fds, rss = node.fds(), node.rss_mb()
-        todo = iter(range(connects))
-        stop = False
-
-        async def stream() -> int:
-            sent = 0
-            while not stop:
-                await host.request("comment", text=f"s{sent}")
-                sent += 1
-                await asyncio.sleep(0.02)
-            return sent
-
-        async def churn() -> None:
-            for i in todo:
-                await _visit(node, i)
-
-        streamer = asyncio.create_task(stream())
-        started = time.monotonic()
-        await asyncio.gather(*(churn() for _ in range(parallel)))
-        rate = connects / (time.monotonic() - started)
-        stop = True
-        sent = await streamer
-        last = (await host.request("comment", text="end"))["o"]
-        while watcher.offset < last:
-            await watcher.next_event(wait=10)
+        proc = psutil.Process(node.proc.pid) if node.proc else None
+        cpu = sum(proc.cpu_times()[:2]) if proc else 0.0
+        psutil.cpu_percent()  # starts the machine-wide measurement
+        audience.phase = "churn"
+        gen = await generate(node, rate=rate, seconds=seconds, connects=0 if seconds else connects,
+                             parallel=parallel)  # fmt: skip
+        node_cpu = (sum(proc.cpu_times()[:2]) - cpu) / gen["seconds"] if proc else 0.0
+        machine = psutil.cpu_percent() / 100
+        audience.phase = "after"
         for _ in range(20):  # closing handshakes finish within 3 s
             if node.fds() <= fds:
                 break
             await asyncio.sleep(0.5)
-        result = {"acked": sent + 1, "connects_per_s": round(rate),
-                  "leaked_fds": max(0, node.fds() - fds),
-                  "rss_growth_mb": round(max(0.0, node.rss_mb() - rss), 1),
-                  "crashes": node.crashed()}  # fmt: skip
-        await host.close()
-        await watcher.close()
-        return result
+        after = await NodeMetrics.read(node.url)
+        grown = sorted(k for k, v in after.state.items() if v > before.state.get(k, 0))
+        leaked_fds, rss_growth = max(0, node.fds() - fds), max(0.0, node.rss_mb() - rss)
+        delivery = await audience.stop()
+        return {
+            **delivery,
+            "connects": gen["done"],
+            "failed_connects": gen["failed"],
+            "connects_per_s": gen["rate"],
+            "churn_rate": gen["rate"],
+            "target_rate": rate or None,
+            "churn_seconds": gen["seconds"],
+            "viewer_p99_ratio": audience.ratio("churn"),
+            "generator_cpu": round(gen["cpu_s"] / gen["seconds"], 2),
+            "node_cpu": round(node_cpu, 2),
+            "machine_cpu": round(machine, 2),
+            "limit": verdict(rate, gen, node_cpu, machine),
+            "structures_grown": grown,
+            "leaked_fds": leaked_fds,
+            "rss_growth_mb": round(rss_growth, 1),
+            "crashes": node.crashed(),
+        }
     finally:
         node.stop()
         store.stop()

@@ -41,6 +41,8 @@ class NodeProc:
     data_dir: Path
     redis_url: str
     args: list[str] = field(default_factory=list)
+    #: Settings fields the command line does not set (see loadtests/faults/serve.py).
+    settings: dict[str, float] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
 
@@ -57,10 +59,13 @@ class NodeProc:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
         env["LIVECORE_SECRET"] = SECRET
         env["LIVECORE_REDIS"] = self.redis_url  # it holds a password: not on a command line
+        launcher = ["-m", "livecore"]
+        if self.settings:
+            pairs = [f"{name}={value}" for name, value in self.settings.items()]
+            launcher = ["-m", "loadtests.faults.serve", *pairs, "--"]
         cmd = [
             sys.executable,
-            "-m",
-            "livecore",
+            *launcher,
             "serve",
             "--port",
             str(self.port),
@@ -104,6 +109,12 @@ class NodeProc:
     def fds(self) -> int:
         assert self.proc is not None
         return int(psutil.Process(self.proc.pid).num_fds())
+
+    def client_sockets(self) -> int:
+        """TCP connections the node accepted (clients'), listening socket excluded."""
+        assert self.proc is not None
+        conns = psutil.Process(self.proc.pid).net_connections("tcp")
+        return sum(1 for c in conns if c.laddr and c.laddr.port == self.port and c.raddr)
 
     def rss_mb(self) -> float:
         assert self.proc is not None

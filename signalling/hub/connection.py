@@ -16,8 +16,10 @@ ones and ``channel.leave`` when the TCP connection is gone.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
+import socket
 from collections.abc import Coroutine
 from typing import Any, Protocol, cast
 
@@ -107,12 +109,15 @@ class HubConnection(asyncio.Protocol):
         self.bucket = TokenBucket(rate, rate * 2, rate * 2, self.loop.time())
         self._timer: asyncio.TimerHandle | None = None
         self._expiry: asyncio.TimerHandle | None = None
+        #: Armed while the transport holds bytes the kernel would not take (4008 when it fires).
+        self._drain: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
 
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self._limit_send_buffers()
         self.connections.add(self)
         self._timer = self.loop.call_later(self.hub.settings.hello_timeout_s, self._hello_timeout)
 
@@ -138,10 +143,51 @@ class HubConnection(asyncio.Protocol):
             self._timer.cancel()
         if self._expiry is not None:
             self._expiry.cancel()
+        self.resume_writing()
         for task in self._tasks:
             task.cancel()
         self.hub.leave(self)
         self.transport = None
+
+    def _limit_send_buffers(self) -> None:
+        """Make a stalled client visible in bytes and seconds.
+
+        The kernel's send buffer is capped (``ws_socket_send_buffer``): left to
+        its autotuning it takes megabytes from a client that reads nothing
+        before the node sees any of it. The transport then calls
+        :meth:`pause_writing` as soon as a byte waits in user space (the
+        kernel's buffer is full) and :meth:`resume_writing` once it is empty.
+        """
+        assert self.transport is not None
+        size = self.hub.settings.ws_socket_send_buffer
+        sock = self.transport.get_extra_info("socket")
+        if size and sock is not None:
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, size)
+        self.transport.set_write_buffer_limits(high=0, low=0)
+
+    def pause_writing(self) -> None:
+        """Bytes wait for the client: it has ``ws_drain_timeout_s`` to read them all.
+
+        The byte limit (``ws_send_buffer``, checked at each write) stops a fast
+        room from piling up memory; this time limit cuts a client that reads
+        nothing, or a byte a second, even in a room too quiet to reach the limit.
+        """
+        if self._drain is None and not self.closing:
+            timeout = self.hub.settings.ws_drain_timeout_s
+            self._drain = self.loop.call_later(timeout, self._drain_timeout)
+
+    def resume_writing(self) -> None:
+        """The send buffer is empty again."""
+        if self._drain is not None:
+            self._drain.cancel()
+            self._drain = None
+
+    def _drain_timeout(self) -> None:
+        self._drain = None
+        if not self.closing:
+            self.hub.metrics.ws_slow_consumers.inc()
+            self.close(wire.CloseCode.SLOW_CONSUMER, "send buffer not read in time; reconnect")
 
     def shutdown(self) -> None:
         """uvicorn's graceful shutdown: tell the client the node is going away."""

@@ -1,5 +1,6 @@
 """The hub's beat: counters and group progress (4/s), then viewers, head checks,
-poll deadlines, idle rooms (1/s), group-buy deadlines (1/s) and pings (every 20 s)."""
+poll deadlines, idle rooms, group-buy deadlines, silent connections (1/s) and
+pings (every ``ws_ping_interval_s``, 20 s)."""
 
 from __future__ import annotations
 
@@ -20,8 +21,6 @@ from signalling.hub.room import LocalRoom
 log = logging.getLogger("livecore.hub")
 BEAT_S = 0.25
 IDLE_UNSUBSCRIBE_S = 30.0
-PING_INTERVAL_S = 20.0
-IDLE_TIMEOUT_S = 70.0
 
 
 def is_idle(room: LocalRoom, now: float, after_s: float = IDLE_UNSUBSCRIBE_S) -> bool:
@@ -44,6 +43,7 @@ class Housekeeper:
 
     async def run(self) -> None:
         beat = 0
+        last_ping = asyncio.get_running_loop().time()
         while self.running:
             await asyncio.sleep(BEAT_S)
             self.last_beat = time.monotonic()
@@ -59,6 +59,7 @@ class Housekeeper:
                 except Exception:  # keep the loop alive; the log has the bug
                     log.exception("housekeeping of room %s failed", room.id)
             if beat % 4 == 0:
+                self.reap_silent()
                 self.prune_limits()
                 try:
                     await self.sweep_deadlines()
@@ -66,7 +67,9 @@ class Housekeeper:
                     log.warning("group-buy deadline sweep failed: %s", exc)
                 except Exception:
                     log.exception("group-buy deadline sweep failed")
-            if beat % int(PING_INTERVAL_S / BEAT_S) == 0:
+            now = asyncio.get_running_loop().time()
+            if now - last_ping >= self.node.settings.ws_ping_interval_s:
+                last_ping = now
                 self.ping_all()
 
     async def publish_counters(self, room: LocalRoom) -> None:
@@ -130,12 +133,23 @@ class Housekeeper:
         for limiter in (node.comment_limits, node.message_limits, node.costly_limits):
             limiter.prune()
 
-    def ping_all(self) -> None:
-        """Ping every connection; close those silent for IDLE_TIMEOUT_S."""
+    def reap_silent(self) -> None:
+        """Close (1001) every joined connection silent for ``ws_idle_timeout_s``.
+
+        A client whose socket vanished without FIN or RST (a phone out of
+        coverage, a NAT that forgot it) never answers the pings; it is closed
+        here, and its TCP connection dropped when the closing handshake times
+        out (3 s), which is when its state leaves the node.
+        """
         now = asyncio.get_running_loop().time()
+        limit = self.node.settings.ws_idle_timeout_s
         for room in list(self.rooms.values()):
             for conn in list(room.conns):
-                if now - conn.last_heard > IDLE_TIMEOUT_S:
+                if now - conn.last_heard > limit:
                     conn.close(wire.CloseCode.GOING_AWAY, "no traffic; connection presumed dead")
-                else:
-                    conn.ping()
+
+    def ping_all(self) -> None:
+        """Ping every joined connection (its pong counts as traffic)."""
+        for room in list(self.rooms.values()):
+            for conn in list(room.conns):
+                conn.ping()

@@ -35,3 +35,16 @@ def test_port_range_parsing() -> None:
     for bad in ("40999-40000", "80-90", "a-b", "40000-70000", ""):
         with pytest.raises(ValueError, match="--udp-ports"):
             parse_port_range(bad)
+
+
+def test_keepalive_and_drain_bounds() -> None:
+    """The idle timeout must outlast the ping interval; the timers and the kernel
+    send buffer are range-checked (0 leaves the buffer to the kernel)."""
+    Settings(ws_ping_interval_s=0.5, ws_idle_timeout_s=2, ws_drain_timeout_s=0.5).check()
+    Settings(ws_socket_send_buffer=0).check()
+    with pytest.raises(ValueError, match="longer than ws_ping_interval_s"):
+        Settings(ws_ping_interval_s=5, ws_idle_timeout_s=5).check()
+    with pytest.raises(ValueError, match="ws_drain_timeout_s"):
+        Settings(ws_drain_timeout_s=0).check()
+    with pytest.raises(ValueError, match="ws_socket_send_buffer"):
+        Settings(ws_socket_send_buffer=100).check()
