@@ -161,8 +161,6 @@ def test_no_import_up_the_layers() -> None:
 IN_PROCESS_BENCHMARKS = {
     # the fault suite reads the room's history back to check nothing acked was lost
     "loadtests.faults.storekill": frozenset({"livecore.store.bus"}),
-    # launches a real `livecore serve` with Settings fields the CLI has no flag for yet
-    "loadtests.faults.serve": frozenset({"livecore.cli.commands", "livecore.config"}),
     "loadtests.recording": frozenset(
         {"media.recordtap", "media.metrics", "media.clipper", "media.sessions", "media.recorder"}
     ),

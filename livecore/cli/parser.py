@@ -157,6 +157,37 @@ def build_parser() -> argparse.ArgumentParser:
         help="websockets one client address may hold on this node, 0 = no cap "
         "(env LIVECORE_WS_MAX_PER_IP; default 2000)",
     )
+    serve.add_argument(
+        "--ws-ping-interval",
+        type=float,
+        default=float(env("WS_PING_INTERVAL", "20") or 20),
+        metavar="SECONDS",
+        help="a websocket ping this often (env LIVECORE_WS_PING_INTERVAL; default 20)",
+    )
+    serve.add_argument(
+        "--ws-idle-timeout",
+        type=float,
+        default=float(env("WS_IDLE_TIMEOUT", "70") or 70),
+        metavar="SECONDS",
+        help="close a websocket silent this long, no frame and no pong: a half-open "
+        "connection (env LIVECORE_WS_IDLE_TIMEOUT; default 70)",
+    )
+    serve.add_argument(
+        "--ws-drain-timeout",
+        type=float,
+        default=float(env("WS_DRAIN_TIMEOUT", "10") or 10),
+        metavar="SECONDS",
+        help="close (4008) a websocket whose send buffer does not drain within this "
+        "(env LIVECORE_WS_DRAIN_TIMEOUT; default 10)",
+    )
+    serve.add_argument(
+        "--ws-socket-send-buffer",
+        type=int,
+        default=int(env("WS_SOCKET_SEND_BUFFER", str(64 * 1024)) or 0),
+        metavar="BYTES",
+        help="kernel send buffer per websocket, 0 = the kernel's default "
+        "(env LIVECORE_WS_SOCKET_SEND_BUFFER; default 65536)",
+    )
     shop = serve.add_argument_group("group buys")
     shop.add_argument(
         "--communities",

@@ -23,6 +23,12 @@ FAST = ["--ws-message-rate", "10000", "--comment-rate", "1000", "--comment-burst
         "--ws-max-per-ip", "0", "--log-level", "warning"]  # fmt: skip
 
 
+#: Settings the scenarios shorten, and their flags.
+FLAGS = {"ws_ping_interval_s": "ws-ping-interval", "ws_idle_timeout_s": "ws-idle-timeout",
+         "ws_drain_timeout_s": "ws-drain-timeout",
+         "ws_socket_send_buffer": "ws-socket-send-buffer"}  # fmt: skip
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -41,7 +47,7 @@ class NodeProc:
     data_dir: Path
     redis_url: str
     args: list[str] = field(default_factory=list)
-    #: Settings fields the command line does not set (see loadtests/faults/serve.py).
+    #: Short keep-alive and drain timers (Settings field → value), passed as flags.
     settings: dict[str, float] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
@@ -59,19 +65,18 @@ class NodeProc:
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
         env["LIVECORE_SECRET"] = SECRET
         env["LIVECORE_REDIS"] = self.redis_url  # it holds a password: not on a command line
-        launcher = ["-m", "livecore"]
-        if self.settings:
-            pairs = [f"{name}={value}" for name, value in self.settings.items()]
-            launcher = ["-m", "loadtests.faults.serve", *pairs, "--"]
+        flags = [f"--{FLAGS[name]}={value}" for name, value in self.settings.items()]
         cmd = [
             sys.executable,
-            *launcher,
+            "-m",
+            "livecore",
             "serve",
             "--port",
             str(self.port),
             "--data-dir",
             str(self.data_dir),
             *FAST,
+            *flags,
             *self.args,
         ]
         log = (self.data_dir / "node.log").open("ab")
