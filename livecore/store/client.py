@@ -23,7 +23,7 @@ from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
-from redis.exceptions import ConnectionError, RedisError
+from redis.exceptions import ConnectionError, RedisClusterException, RedisError
 
 T = TypeVar("T")
 
@@ -177,7 +177,7 @@ def shard_groups(
         try:
             node = client.get_node_from_key(names[0]) if names else None
             shard = node.name if node is not None else ""
-        except RedisError:  # the slot map is being relearnt: keep them together
+        except (RedisError, RedisClusterException):  # no slot map yet, or being relearnt
             shard = ""
         groups.setdefault(shard, []).append(item)
     return list(groups.values())

@@ -2,7 +2,8 @@
 
 Valkey SIGKILLed mid-stream through two nodes, a node SIGKILLed under its
 viewers, floods and malformed traffic, slow consumers, half-open connections,
-connection churn. The last line of ``--json`` is one JSON object: scenarios,
+connection churn, and on a Valkey Cluster a primary SIGKILLed (its replica
+takes over) and a live room's slot moved to another primary. The last line of ``--json`` is one JSON object: scenarios,
 acked, lost, duplicated, recovered_clients, gaps, crashes, leaked_fds,
 rss_growth_mb, viewer_p99_ratio and churn_rate (the churn's), and per scenario.
 Exit code 1 when anything acknowledged was lost or doubled, a gap was seen or a
@@ -21,9 +22,10 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests.faults import churn, floods, halfopen, nodekill, slow, storekill
+from loadtests.faults import churn, floods, halfopen, nodekill, shardfail, slow, storekill
 
-NAMES = ("store_kill", "node_kill", "floods", "slow_consumers", "half_open", "churn")
+NAMES = ("store_kill", "node_kill", "floods", "slow_consumers", "half_open", "churn",
+         "cluster_failover", "cluster_reshard")  # fmt: skip
 
 
 async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -41,6 +43,10 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         per["slow_consumers"] = await slow.run(root / "slow")
     if "half_open" in only:
         per["half_open"] = await halfopen.run(root / "halfopen")
+    if only & {"cluster_failover", "cluster_reshard"}:
+        shards = await shardfail.run(root / "cluster", viewers=6, comments=20)
+        per["cluster_failover"] = {**shards["failover"], "crashes": shards["crashes"]}
+        per["cluster_reshard"] = shards["reshard"]
     if "churn" in only:
         per["churn"] = await churn.run(
             root / "churn", connects=2000, rate=args.churn_rate, seconds=args.churn_seconds,
