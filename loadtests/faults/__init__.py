@@ -3,9 +3,10 @@
 Valkey SIGKILLed mid-stream through two nodes, a node SIGKILLed under its
 viewers, floods and malformed traffic, slow consumers, half-open connections,
 connection churn, and on a Valkey Cluster a primary SIGKILLed (its replica
-takes over) and a live room's slot moved to another primary. The last line of ``--json`` is one JSON object: scenarios,
-acked, lost, duplicated, recovered_clients, gaps, crashes, leaked_fds,
-rss_growth_mb, viewer_p99_ratio and churn_rate (the churn's), and per scenario.
+takes over) and a live room's slot moved to another primary. The last line of
+``--json`` is one JSON object: scenarios, acked, lost, duplicated,
+recovered_clients, gaps, crashes, leaked_fds, rss_growth_mb, viewer_p99_ratio and
+churn_rate (the churn's), and per scenario.
 Exit code 1 when anything acknowledged was lost or doubled, a gap was seen or a
 node crashed.
 
