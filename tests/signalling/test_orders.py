@@ -173,6 +173,7 @@ async def make_orders(node: Node, redis_url: str) -> None:
             await client.close()
 
 
+@pytest.mark.both_stores
 async def test_every_order_delivered_signed_and_retried(
     tmp_path: Path, redis_url: str, receiver: Receiver
 ) -> None:

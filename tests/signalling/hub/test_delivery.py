@@ -36,6 +36,7 @@ def connections(node: Node) -> float:
     return float(re.findall(r"^livecore_ws_connections (\S+)$", text, re.M)[0])
 
 
+@pytest.mark.both_stores
 async def test_recovery_after_forced_disconnect(connect: Any, hub_node: Node) -> None:
     """A viewer cut off while 30 comments are posted recovers exactly those, then goes on."""
     host = await connect("host", "host1")
@@ -66,6 +67,7 @@ async def test_recovery_after_forced_disconnect(connect: Any, hub_node: Node) ->
     assert [e for e in await events_within(viewer, 0.3) if e["t"] == "comment"] == []
 
 
+@pytest.mark.both_stores
 async def test_unrecoverable_position_gets_a_fresh_snapshot(connect: Any, hub_node: Node) -> None:
     """A position from another epoch is answered with a snapshot marked recovered=false."""
     host = await connect("host", "host1")
@@ -162,6 +164,7 @@ def _metrics(url: str) -> str:
     return httpx.get(f"{url}/metrics").text
 
 
+@pytest.mark.both_stores
 async def test_two_nodes_same_order(tmp_path: Path, redis_url: str) -> None:
     """Comments sent through node A and node B reach viewers of both in one order."""
     a = Node(tmp_path / "a", redis_url=redis_url, extra_args=FAST).start()

@@ -347,6 +347,7 @@ async def test_viewer_without_community_sees_no_groups(connect: Any) -> None:
 # -- many nodes -------------------------------------------------------------------------------
 
 
+@pytest.mark.both_stores
 async def test_two_nodes_concurrent_joins_are_exact(
     two_nodes: tuple[Node, Node], client_for: Make, redis_url: str
 ) -> None:
@@ -385,6 +386,7 @@ async def test_two_nodes_concurrent_joins_are_exact(
     await until_groups(host, gb, counts)
 
 
+@pytest.mark.both_stores
 async def test_deadline_expires_once_with_two_nodes(
     two_nodes: tuple[Node, Node], client_for: Make, redis_url: str
 ) -> None:
