@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from livecore.store.client import answers
 from signalling.http_boundary import ctx
 
 REDIS_CHECK_TIMEOUT_S = 1.0
@@ -19,7 +20,7 @@ async def redis_ok(request: Request) -> bool:
     node = ctx(request)
     try:
         async with asyncio.timeout(REDIS_CHECK_TIMEOUT_S):
-            ok = bool(await node.redis.ping())
+            ok = await answers(node.redis)
     except (RedisError, OSError, TimeoutError):
         ok = False
     node.metrics.redis_up.set(1 if ok else 0)

@@ -98,6 +98,22 @@ async def open_store(url: str, *, max_connections: int = 64, timeout_s: float = 
     return client
 
 
+async def answers(client: StoreClient) -> bool:
+    """Whether the store answers a PING: the server, or at least one primary of a
+    cluster (with one shard failing over, the node still serves the other shards'
+    rooms; that shard's requests are refused ``store_unavailable`` meanwhile)."""
+    if not isinstance(client, RedisCluster):
+        return bool(await client.ping())
+
+    async def one(node: ClusterNode) -> bool:
+        try:
+            return bool(await client.ping(target_nodes=node))
+        except (RedisError, OSError):
+            return False
+
+    return any(await asyncio.gather(*(one(n) for n in client.get_primaries())))
+
+
 #: Set while a task holds a permit of a :class:`Gate` (a redirected command that
 #: a pipeline re-sends one by one must not wait for a second permit).
 _holding: ContextVar[bool] = ContextVar("livecore_store_gate", default=False)

@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 from redis.crc import key_slot
 
 from livecore.cli.cluster import LocalCluster
@@ -88,11 +89,15 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
         state, tasks = await _flows(nodes, rooms, viewers, comments)
         await asyncio.sleep(0.7)
         cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
+        await asyncio.sleep(0.3)
+        async with httpx.AsyncClient(timeout=5) as http:
+            health = [(await http.get(f"{n.url}/healthz")).status_code for n in nodes]
         failover_s = await asyncio.to_thread(
             cluster.wait_owner, slot_of(hit), other_than=victim_port
         )
         await asyncio.gather(*tasks)
         failover = {"failover_s": round(failover_s, 2),
+                    "healthz_during_failover": health,
                     **await _figures(cluster.url, nodes[1], state, hit)}  # fmt: skip
 
         # A new room, live while its slot moves to another (live) primary.

@@ -21,6 +21,7 @@ async def test_failover_and_resharding_lose_nothing(tmp_path: Path) -> None:
     assert failover["refused_hit"] > 0, "the failover was not felt: nothing was in flight"
     assert failover["refused_others"] <= 0.05 * failover["acked_others"], result
     assert failover["failover_s"] < 15, result
+    assert failover["healthz_during_failover"] == [200, 200], "the other shards still serve"
     assert reshard["lost"] == 0 and reshard["duplicated"] == 0, result
     assert reshard["keys_moved"] > 0 and reshard["owner_after"], result
     assert result["crashes"] == 0, result
