@@ -50,8 +50,9 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
+# Two workers, a test module each at a time (module fixtures start real nodes).
 unit: $(STAMP) $(VENDOR) system
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 test: lint types unit
 

@@ -13,10 +13,15 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
+from redis.asyncio.cluster import RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import NoScriptError
+from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
 
 from livecore.store.client import StoreClient, shard_groups
+
+#: Errors of a lost connection (the cluster's calls are sent once more), and the pause.
+LOST = (ConnectionError, TimeoutError)
+RETRY_S = 0.05
 
 #: One queued call: the script, its keys, its arguments, the caller's future.
 Call = tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]
@@ -28,6 +33,7 @@ class ScriptBatcher:
         self.max_batch = max_batch
         self._pending: list[Call] = []
         self._scheduled = False
+        self.cluster = isinstance(redis, RedisCluster)
         self._running: set[asyncio.Task[None]] = set()
 
     def call(
@@ -56,31 +62,43 @@ class ScriptBatcher:
     async def _send(self, batch: list[Call]) -> None:
         """On a cluster, one pipeline per shard, side by side: a shard that fails (a
         dead primary, until its replica takes over) fails only its own calls."""
-        groups = shard_groups(self.redis, batch, key=lambda call: call[1])
+        try:
+            groups = shard_groups(self.redis, batch, key=lambda call: call[1])
+        except Exception:  # never leave a caller's future unresolved
+            groups = [batch]
         if len(groups) == 1:
             await self._send_one(batch)
         else:
             await asyncio.gather(*(self._send_one(group) for group in groups))
 
     async def _send_one(self, batch: list[Call]) -> None:
-        """One round trip: EVALSHA for every call. A script the server does not know
-        yet (first use, or a restarted server) is loaded and only those calls rerun;
-        registering scripts on the pipeline instead would add a SCRIPT EXISTS round
-        trip to every batch, which on a busy loop costs a whole extra turn."""
+        """Send the batch; resolve every caller's future with its reply or error.
+
+        On a cluster, calls that failed on a lost connection are sent once more
+        after RETRY_S: redis-py's cluster client recycles its connections when it
+        relearns the slot map (after a failover elsewhere), which can break a
+        healthy shard's in-flight pipeline. The batched scripts are idempotent
+        (a comment's ``cid``, one vote and one membership per user), as redis-py's
+        own retry of a command on a lost connection already assumes."""
         try:
-            replies = await self._evalsha(batch)
-            missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
-            if missing:
-                for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
-                    script.sha = await self.redis.script_load(script.script)
-                again = await self._evalsha([batch[i] for i in missing])
-                for i, reply in zip(missing, again, strict=True):
-                    replies[i] = reply
+            replies = await self._attempt(batch)
+            if self.cluster:
+                lost = [i for i, r in enumerate(replies) if isinstance(r, LOST)]
+                if lost:
+                    await asyncio.sleep(RETRY_S)
+                    again = await self._attempt([batch[i] for i in lost])
+                    for i, reply in zip(lost, again, strict=True):
+                        replies[i] = reply
+        except LOST as exc:
+            if not self.cluster:
+                return self._fail(batch, exc)
+            await asyncio.sleep(RETRY_S)
+            try:
+                replies = await self._attempt(batch)
+            except Exception as again:
+                return self._fail(batch, again)
         except Exception as exc:  # the connection failed: every call fails alike
-            for *_, future in batch:
-                if not future.done():
-                    future.set_exception(exc)
-            return
+            return self._fail(batch, exc)
         for (*_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue
@@ -88,6 +106,28 @@ class ScriptBatcher:
                 future.set_exception(reply)
             else:
                 future.set_result(reply)
+        return None
+
+    @staticmethod
+    def _fail(batch: list[Call], exc: BaseException) -> None:
+        for *_, future in batch:
+            if not future.done():
+                future.set_exception(exc)
+
+    async def _attempt(self, batch: list[Call]) -> list[Any]:
+        """One round trip: EVALSHA for every call. A script the server does not know
+        yet (first use, or a restarted server) is loaded and only those calls rerun;
+        registering scripts on the pipeline instead would add a SCRIPT EXISTS round
+        trip to every batch, which on a busy loop costs a whole extra turn."""
+        replies = await self._evalsha(batch)
+        missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
+        if missing:
+            for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
+                script.sha = await self.redis.script_load(script.script)
+            again = await self._evalsha([batch[i] for i in missing])
+            for i, reply in zip(missing, again, strict=True):
+                replies[i] = reply
+        return replies
 
     async def _evalsha(self, calls: list[Call]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)

@@ -153,7 +153,8 @@ async def test_viewer_that_stops_reading_recovers_and_harms_no_one(
         await asyncio.sleep(1.0)  # the fault itself: its socket goes unread for 1 s
         transport.resume_reading()
         resumed_at = slow.received["video"].frames
-        await until(lambda: slow.received["video"].frames > resumed_at + 15, 6)
+        # half a second of frames at 30 fps; a loaded test machine may take a while
+        await until(lambda: slow.received["video"].frames > resumed_at + 15, 15)
         elapsed = time.monotonic() - started
         during = [v.received["video"].frames - b for v, b in zip(others, before, strict=True)]
         assert min(during) >= 0.8 * 30 * elapsed, during

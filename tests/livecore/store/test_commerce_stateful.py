@@ -25,7 +25,7 @@ from livecore.groupbuy import commission, parse_spec
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
-from livecore.store.client import connect
+from livecore.store.client import open_store
 from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.replies import as_str
@@ -41,7 +41,7 @@ class Commerce(RuleBasedStateMachine):
     def __init__(self, url: str) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()
-        self.clients = [connect(url) for _ in range(2)]
+        self.clients = [self.run(open_store(url)) for _ in range(2)]
         self.run(self.clients[0].flushall())
         batcher = ScriptBatcher(self.clients[1])
         self.nodes = [

@@ -18,7 +18,7 @@ from livecore.groupbuy import ATTRIBUTION_WINDOW_S, GroupBuySpec, commission, pa
 from livecore.store import index, keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
-from livecore.store.client import connect
+from livecore.store.client import open_store
 from livecore.store.groupbuys import GroupBuyStore, GroupState
 from livecore.store.officers import _CODE_ALPHABET, ShareOfficerStore
 from livecore.store.replies import as_str
@@ -116,7 +116,7 @@ async def test_200_concurrent_joins_with_retries_are_exact(shop: Shop, redis_url
     gid = await shop.open(target=150, max_qty=9)
     rng = random.Random(5)
     qty = {f"u{i}": rng.randint(1, 9) for i in range(200)}
-    clients = [connect(redis_url) for _ in range(4)]
+    clients = [await open_store(redis_url) for _ in range(4)]
     try:
         stores = [shop.store_on(c) for c in clients]
         calls = [(user, n) for user, n in qty.items()] * 2
@@ -215,7 +215,7 @@ async def test_expire_exactly_once_under_concurrency(shop: Shop, redis_url: str)
     assert await shop.gbs.expire(ROOM, gid, NOW + HOUR - 1) == 0  # not yet
     assert await shop.gbs.due(NOW + HOUR - 1) == []
     assert await shop.gbs.due(NOW + HOUR) == [(ROOM, gid)]
-    clients = [connect(redis_url) for _ in range(10)]
+    clients = [await open_store(redis_url) for _ in range(10)]
     try:
         stores = [shop.store_on(c) for c in clients]
         done = await asyncio.gather(*(s.expire(ROOM, gid, NOW + HOUR) for s in stores))
