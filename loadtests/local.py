@@ -67,14 +67,21 @@ class Cluster:
     def token(self, role: str, user: str, room: str, ttl_s: int = 3600) -> str:
         return tokens.mint(self.secret, role=tokens.Role(role), room=room, user=user, ttl_s=ttl_s)
 
-    def create_room(self, room: str) -> None:
-        """Create ``room`` (409 'already exists' is fine)."""
-        answer = httpx.post(
-            f"{self.urls[0]}/api/rooms",
-            json={"id": room, "title": f"Load test {room}", "store": "livecore loadtests"},
-            headers={"Authorization": f"Bearer {self.token('host', 'loadtest-host', room)}"},
-            timeout=10,
-        )
+    def create_room(self, room: str, *, timeout_s: float = 60.0) -> None:
+        """Create ``room`` (409 'already exists' is fine). A node takes a burst of 20 HTTP
+        writes per address, then 5/s: a 429 is retried after its ``Retry-After``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = httpx.post(
+                f"{self.urls[0]}/api/rooms",
+                json={"id": room, "title": f"Load test {room}", "store": "livecore loadtests"},
+                headers={"Authorization": f"Bearer {self.token('host', 'loadtest-host', room)}"},
+                timeout=10,
+            )
+            wait = float(answer.headers.get("retry-after") or 1)
+            if answer.status_code != 429 or time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
         if answer.status_code not in (201, 409):
             raise RuntimeError(f"creating room {room}: {answer.status_code} {answer.text}")
 
