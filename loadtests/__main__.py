@@ -14,7 +14,7 @@ SCENARIOS = {
     "replay": ("loadtests.replay",
                "play a recorded or synthetic audience at K× size and X× speed; HTML report, SLOs"),
     "fanout": ("loadtests.fanout",
-               "comment fan-out to N viewers of a room: delivery latency, CPU, memory per viewer"),
+               "comment fan-out to N viewers of one room or many: delivery latency, CPU, memory"),
     "groupbuy": ("loadtests.groupbuy",
                  "group-buy joins through K nodes: join rate, ack latency, exact counts"),
     "media": ("loadtests.media",

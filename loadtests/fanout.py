@@ -1,16 +1,25 @@
-"""``python -m loadtests fanout``: many viewers in one room, comments in, deliveries out.
+"""``python -m loadtests fanout``: many viewers in one room (or N), comments in, deliveries out.
 
-Connects N lean viewers to one room (spread over K nodes), sends R comments
+Connects V lean viewers to one room (spread over K nodes), sends R comments
 per second from a few host connections for S seconds, then waits for every
 viewer to catch up and prints one JSON object (last line of stdout):
-``viewers_connected, sent, expected_deliveries, delivered, lost, duplicates,
-latency_ms {p50, p99, max}, server_cpu_pct, server_rss_mb, rss_per_conn_kib``.
+``store, rooms, viewers_connected, sent, expected_deliveries, delivered, lost,
+duplicates, latency_ms {p50, p99, max}, server_cpu_pct, server_rss_mb,
+rss_per_conn_kib`` (and ``rooms_per_shard`` on a Valkey Cluster: how many of
+the rooms each primary holds, primaries in slot order).
+
+With ``--rooms N`` the viewers are spread evenly over N rooms (viewer i in
+room i mod N) and the R comments/s go round-robin over them; every viewer
+must get every comment of its own room exactly once (the same
+per-connection offset checks), and ``expected_deliveries`` sums each room's
+acked comments times its viewers. ``--cluster P`` runs the local nodes on a
+Valkey Cluster of P primaries, so the rooms spread over P shards.
 
 Viewers live in worker processes (at most ``PER_WORKER`` each: a process may
 hold only so many sockets) pinned to the load CPU; the nodes and Valkey are
 pinned to the server CPU. Latency is sender send time → viewer receive time,
-measured on probe viewers (every ``SAMPLE_EVERY``-th, in a process of their
-own) that decode batches.
+measured on probe viewers (every ``SAMPLE_EVERY``-th of each room, in a
+process of their own) that decode batches.
 """
 
 from __future__ import annotations
@@ -22,6 +31,7 @@ import math
 import multiprocessing as mp
 import os
 import time
+from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -29,81 +39,61 @@ from typing import Any
 import msgpack
 import psutil
 
+from loadtests.fanoutsend import room_names, send
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.workers import run_loop
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
-ROOM = "fanout"
 PER_WORKER = 9_000
 SAMPLE_EVERY = 50
-#: Comments one sender connection sends per second (the node allows 20 messages/s).
-PER_SENDER_RATE = 15.0
 CONNECT_CONCURRENCY = 200
 DRAIN_S = 15.0
 
-
-class Sender(LeanConnection):
-    """A host connection that counts the acks of its comments."""
-
-    acked = 0
-    errors = 0
-    top = 0
-
-    def on_message(self, message: dict[str, Any]) -> None:
-        kind = message.get("t")
-        if kind == "ack" and "o" in message:
-            Sender.acked += 1
-            Sender.top = max(Sender.top, int(message["o"]))
-        elif kind == "error":
-            Sender.errors += 1
-        else:
-            super().on_message(message)
+#: A viewer as a load process gets it: (index, room, token).
+Viewer = tuple[int, str, str]
 
 
 # -- viewers (worker processes) ---------------------------------------------------
 
 
-def worker_main(
-    pipe: Connection, urls: list[str], viewers: list[tuple[int, str]], probe: bool
-) -> None:
+def worker_main(pipe: Connection, urls: list[str], viewers: list[Viewer], probe: bool) -> None:
     pin(os.getpid(), LOAD_CPU)
     run_loop(lambda: _worker(pipe, urls, viewers, probe))
 
 
-async def _worker(
-    pipe: Connection, urls: list[str], viewers: list[tuple[int, str]], probe: bool
-) -> None:
-    """Join ``viewers`` (index, token), report, wait for the final offset, count."""
+async def _worker(pipe: Connection, urls: list[str], viewers: list[Viewer], probe: bool) -> None:
+    """Join ``viewers``, report, wait for each room's final offset, count."""
     stats = Stats()
-    conns: list[LeanConnection] = []
+    conns: list[tuple[str, LeanConnection]] = []
     gate = asyncio.Semaphore(CONNECT_CONCURRENCY)
 
-    async def join(i: int, token: str) -> None:
+    async def join(i: int, room: str, token: str) -> None:
         host, port = host_port(urls[i % len(urls)])
         hello = msgpack.packb({"t": "hello", "token": token})
         async with gate:
             try:
-                conn = await open_connection(host, port, ROOM, hello, stats, sampled=probe)
+                conn = await open_connection(host, port, room, hello, stats, sampled=probe)
             except (OSError, ConnectionError, TimeoutError):
                 stats.failed += 1
                 return
-        conns.append(conn)
+        conns.append((room, conn))
         stats.joined += 1
 
-    await asyncio.gather(*(join(i, t) for i, t in viewers))
-    pipe.send({"joined": stats.joined, "failed": stats.failed})
-    final = await asyncio.to_thread(pipe.recv)  # the last offset, once sending stops
+    await asyncio.gather(*(join(i, room, t) for i, room, t in viewers))
+    rooms = Counter(room for room, _ in conns)
+    pipe.send({"joined": stats.joined, "failed": stats.failed, "rooms": dict(rooms)})
+    final: dict[str, int] = await asyncio.to_thread(pipe.recv)  # room → last offset
     deadline = time.monotonic() + DRAIN_S
-    behind = [c for c in conns if not c.closed.done()]
-    while time.monotonic() < deadline and any(c.last < final for c in behind):  # noqa: ASYNC110
+    behind = [(final.get(r, 0), c) for r, c in conns if not c.closed.done()]
+    while time.monotonic() < deadline and any(c.last < top for top, c in behind):  # noqa: ASYNC110
         await asyncio.sleep(0.1)
-    lost = stats.gaps + sum(max(0, final - c.last) for c in conns)
-    closed = sum(1 for c in conns if c.closed.done())
+    lost = stats.gaps + sum(max(0, final.get(r, 0) - c.last) for r, c in conns)
+    closed = sum(1 for _, c in conns if c.closed.done())
     pipe.send({"delivered": stats.delivered, "duplicates": stats.duplicates, "lost": lost,
                "closed": closed, "latencies": stats.latencies_ms})  # fmt: skip
-    for conn in conns:
+    for _, conn in conns:
         if conn.transport is not None:
             conn.transport.close()
 
@@ -115,54 +105,39 @@ def _rss_mb(procs: list[psutil.Process]) -> float:
     return sum(p.memory_info().rss for p in procs) / 2**20
 
 
-async def _send(cluster: Cluster, rate: float, duration: float) -> tuple[int, int, int]:
-    """Send ``rate`` comments/s for ``duration`` s; returns (acked, errors, last offset)."""
-    senders_n = max(1, math.ceil(rate / PER_SENDER_RATE))
-    stats = Stats()
-    senders: list[LeanConnection] = []
-    for i in range(senders_n):
-        host, port = host_port(cluster.urls[i % len(cluster.urls)])
-        token = cluster.token("host", f"sender-{i}", ROOM)
-        hello = msgpack.packb({"t": "hello", "token": token})
-        senders.append(await open_connection(host, port, ROOM, hello, stats, factory=Sender))
-    total = int(rate * duration)
-    started = time.monotonic()
-    for seq in range(total):
-        due = started + seq / rate
-        delay = due - time.monotonic()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        payload = {"t": "comment", "id": seq, "text": f"comment {seq}",
-                   "cid": f"{seq}-{time.time_ns()}"}  # fmt: skip
-        senders[seq % senders_n].send(msgpack.packb(payload))
-        if seq and seq % int(rate) == 0:
-            log(f"  sending: {seq}/{total} comments, {time.monotonic() - started:.0f} s")
-    deadline = time.monotonic() + 10
-    while Sender.acked + Sender.errors < total and time.monotonic() < deadline:  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    for sender in senders:
-        if sender.transport is not None:
-            sender.transport.close()
-    return Sender.acked, Sender.errors, Sender.top
+def viewer_groups(
+    cluster: Cluster, viewers: int, rooms: list[str]
+) -> list[tuple[list[Viewer], bool]]:
+    """Viewer i in room i mod N. Latency probes (every SAMPLE_EVERY-th viewer of each
+    room) get a process of their own, so what they measure is the server, not a load
+    process busy with thousands of other sockets; the rest are spread over processes
+    of at most PER_WORKER."""
+    n = len(rooms)
+    tokens = [(i, rooms[i % n], cluster.token("viewer", f"viewer-{i}", rooms[i % n]))
+              for i in range(viewers)]  # fmt: skip
+    probes = [t for t in tokens if (t[0] // n) % SAMPLE_EVERY == 0]
+    rest = [t for t in tokens if (t[0] // n) % SAMPLE_EVERY]
+    parts = math.ceil(len(rest) / PER_WORKER)
+    return [(probes, True)] + [(rest[w::parts], False) for w in range(parts)]
 
 
 def run(
-    cluster: Cluster, viewers: int, rate: float, duration: float, plot: Path | None = None
-) -> dict[str, Any]:
-    cluster.create_room(ROOM)
-    procs = cluster.processes()
+    cluster: Cluster, viewers: int, rate: float, duration: float, plot: Path | None = None,
+    rooms: int = 1,
+) -> dict[str, Any]:  # fmt: skip
+    names = room_names(rooms)
+    for room in names:
+        cluster.create_room(room)
+    spread = cluster.rooms_per_shard(names)
+    if spread is not None:
+        log(f"fanout: {rooms} room(s) over {len(spread)} shards: {spread}")
+    procs, store_procs = cluster.processes(), cluster.store_processes()
     rss_before = _rss_mb(procs) if procs else 0.0
-    # Latency probes (every SAMPLE_EVERY-th viewer) get a process of their own, so
-    # what they measure is the server, not a load process busy with thousands of
-    # other sockets; the rest are spread over processes of at most PER_WORKER.
-    tokens = [(i, cluster.token("viewer", f"viewer-{i}", ROOM)) for i in range(viewers)]
-    groups = [(tokens[::SAMPLE_EVERY], True)]
-    rest = [t for t in tokens if t[0] % SAMPLE_EVERY]
-    parts = math.ceil(len(rest) / PER_WORKER)
-    groups += [(rest[w::parts], False) for w in range(parts)]
+    groups = viewer_groups(cluster, viewers, names)
     ctx = mp.get_context("spawn")
     pipes, workers = [], []
-    log(f"fanout: {viewers} viewers over {len(cluster.urls)} node(s), {len(groups)} load processes")
+    log(f"fanout: {viewers} viewers in {rooms} room(s) over {len(cluster.urls)} node(s), "
+        f"{len(groups)} load processes")  # fmt: skip
     for group, probe in groups:
         mine, theirs = ctx.Pipe()
         proc = ctx.Process(
@@ -172,21 +147,28 @@ def run(
         pipes.append(mine)
         workers.append(proc)
     joined = failed = 0
+    per_room: Counter[str] = Counter()
     for pipe in pipes:
         if not pipe.poll(600):
             raise RuntimeError("a load process did not finish connecting in 10 minutes")
         report = pipe.recv()
         joined, failed = joined + report["joined"], failed + report["failed"]
+        per_room.update(report["rooms"])
     log(f"  connected {joined} viewers ({failed} failed)")
     rss_connected = _rss_mb(procs) if procs else 0.0
     load = [psutil.Process(w.pid) for w in workers if w.pid is not None]
-    cpu0, load0, wall0 = cpu_seconds(procs), cpu_seconds(load), time.monotonic()
-    acked, errors, top = asyncio.run(_send(cluster, rate, duration))
-    cpu1, load1, wall1 = cpu_seconds(procs), cpu_seconds(load), time.monotonic()
-    log(f"  load generator CPU while sending: {100 * (load1 - load0) / (wall1 - wall0):.0f}%")
-    log(f"  sent {acked} comments ({errors} refused); draining")
+    cpu0, store0 = cpu_seconds(procs), cpu_seconds(store_procs)
+    load0, wall0 = cpu_seconds(load), time.monotonic()
+    sent = asyncio.run(send(cluster, names, rate, duration))
+    cpu1, store1 = cpu_seconds(procs), cpu_seconds(store_procs)
+    load1, wall1 = cpu_seconds(load), time.monotonic()
+    wall = max(1e-9, wall1 - wall0)
+    log(f"  load generator CPU while sending: {100 * (load1 - load0) / wall:.0f}%, "
+        f"store ({cluster.store}) CPU: {100 * (store1 - store0) / wall:.0f}%")  # fmt: skip
+    acked = sum(s.acked for s in sent.values())
+    log(f"  sent {acked} comments ({sum(s.errors for s in sent.values())} refused); draining")
     for pipe in pipes:
-        pipe.send(top)
+        pipe.send({room: s.top for room, s in sent.items()})
     results = [pipe.recv() if pipe.poll(DRAIN_S + 60) else None for pipe in pipes]
     for proc in workers:
         proc.join(10)
@@ -198,9 +180,12 @@ def run(
         log(f"  plot: {write_cdf(plot, {'send → receive': latencies}, title=title, xlabel='ms')}")
     delivered = sum(r["delivered"] for r in results if r)
     return {
+        "store": cluster.store,
+        "rooms": rooms,
+        **({"rooms_per_shard": spread} if spread is not None else {}),
         "viewers_connected": joined,
         "sent": acked,
-        "expected_deliveries": acked * joined,
+        "expected_deliveries": sum(s.acked * per_room[room] for room, s in sent.items()),
         "delivered": delivered,
         "lost": sum(r["lost"] for r in results if r),
         "duplicates": sum(r["duplicates"] for r in results if r),
@@ -209,7 +194,7 @@ def run(
             "p99": round(percentile(latencies, 0.99) or 0.0, 1),
             "max": round(max(latencies, default=0.0), 1),
         },
-        "server_cpu_pct": round(100 * (cpu1 - cpu0) / max(1e-9, wall1 - wall0), 1),
+        "server_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
         "server_rss_mb": round(rss_connected, 1),
         "rss_per_conn_kib": round(1024 * (rss_connected - rss_before) / max(1, joined), 2),
     }
@@ -219,11 +204,21 @@ def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m loadtests fanout", description=__doc__, formatter_class=HelpFormatter
     )
-    parser.add_argument("--viewers", type=int, default=2000, help="viewers in the room")
-    parser.add_argument("--rate", type=float, default=100, help="comments per second in")
+    parser.add_argument("--viewers", type=int, default=2000, help="viewers, over all rooms")
+    parser.add_argument("--rooms", type=int, default=1, help="rooms the viewers spread over")
+    parser.add_argument("--rate", type=float, default=100,
+                        help="comments per second in, over all rooms")  # fmt: skip
     parser.add_argument("--duration", type=float, default=10, help="seconds of sending")
     parser.add_argument(
         "--nodes", type=int, default=1, help="nodes to start (ignored with --target)"
+    )
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="PRIMARIES",
+        help="run the local nodes on a Valkey Cluster of PRIMARIES (≥ 3) primaries "
+        "instead of one Valkey",
     )
     parser.add_argument(
         "--target",
@@ -244,16 +239,25 @@ def main(argv: list[str]) -> int:
         parser.error("--viewers must be 1..100000 and --rate 0..10000")
     if not 0 < args.duration <= 600 or not 1 <= args.nodes <= 8:
         parser.error("--duration must be 0..600 s and --nodes 1..8")
+    if not 1 <= args.rooms <= min(1000, args.viewers):
+        parser.error("--rooms must be 1..1000 and at most --viewers")
+    if int(args.rate * args.duration) < args.rooms:
+        parser.error("--rate × --duration must give every room at least one comment")
+    if args.cluster and (not 3 <= args.cluster <= 16 or args.target):
+        parser.error("--cluster must be 3..16 primaries, and cannot go with --target")
     extra = ["--tick-ms", str(args.tick_ms)] if args.tick_ms else []
     started = time.monotonic()
     if args.target:
-        result = run(target_cluster(args.target), args.viewers, args.rate, args.duration, args.plot)
+        cluster = target_cluster(args.target)
+        cluster.store = "unknown"  # someone else's nodes: their store is not known here
+        result = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
     else:
-        with local_cluster(args.nodes, extra) as cluster:
-            result = run(cluster, args.viewers, args.rate, args.duration, args.plot)
+        with local_cluster(args.nodes, extra, shards=args.cluster) as cluster:
+            result = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
     lat = result["latency_ms"]
     log(
-        f"fanout: {result['viewers_connected']} viewers, {result['sent']} comments → "
+        f"fanout: {result['viewers_connected']} viewers in {result['rooms']} room(s) "
+        f"({result['store']}), {result['sent']} comments → "
         f"{result['delivered']}/{result['expected_deliveries']} delivered, lost {result['lost']}, "
         f"dup {result['duplicates']}, latency p50 {lat['p50']} ms p99 {lat['p99']} ms, "
         f"server CPU {result['server_cpu_pct']}%, {result['rss_per_conn_kib']} KiB/conn "

@@ -30,13 +30,14 @@ from pathlib import Path
 from typing import Any
 
 import msgpack
+import psutil
 
 from livecore.store import keys
 from livecore.store.client import describe, open_store
 from loadtests.fanout import PER_WORKER
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.plot import write_cdf
-from loadtests.stats import HelpFormatter, log, percentile
+from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
 ROOM = "groupbuy"
@@ -202,6 +203,8 @@ async def _run(
     members: dict[tuple[str, str], set[str]] = {}
     targets: dict[str, int] = {}
     joins = 0
+    watched = [[psutil.Process()], cluster.processes(), cluster.store_processes()]
+    cpu0 = [cpu_seconds(procs) for procs in watched]
     started = time.monotonic()
     while time.monotonic() - started < duration:
         gb, sent = await _round(host, buyers, communities, rng, latencies, members, rate)
@@ -209,6 +212,11 @@ async def _run(
         joins += sent
         log(f"  round {len(targets)}: {joins} joins, {time.monotonic() - started:.1f} s")
     elapsed = time.monotonic() - started
+    load, nodes, valkey = (
+        100 * (cpu_seconds(p) - c) / elapsed for p, c in zip(watched, cpu0, strict=True)
+    )
+    log(f"  CPU while joining: load generator {load:.0f}%, nodes {nodes:.0f}%, "
+        f"store ({cluster.store}) {valkey:.0f}%")  # fmt: skip
     assert cluster.redis_url, "the exactness check reads Valkey: give --redis with --target"
     store = await open_store(cluster.redis_url)
     for gb in targets:

@@ -24,10 +24,12 @@ from typing import Any
 
 import httpx
 import psutil
+from redis.crc import key_slot
 
 from livecore import tokens
 from livecore.cli.cluster import LocalCluster
 from livecore.cli.embedded import EmbeddedValkey
+from livecore.store import keys
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -57,23 +59,56 @@ class Cluster:
     redis_url: str | None = None
     #: The benchmarks' ``store`` field: "valkey" or "cluster:<primaries>".
     store: str = "valkey"
+    #: Every store process (one Valkey, or each node of a Valkey Cluster).
+    store_pids: list[int] = field(default_factory=list)
+    #: The local Valkey Cluster the nodes run on (None: one Valkey, or ``--target``).
+    valkey_cluster: LocalCluster | None = None
 
     def token(self, role: str, user: str, room: str, ttl_s: int = 3600) -> str:
         return tokens.mint(self.secret, role=tokens.Role(role), room=room, user=user, ttl_s=ttl_s)
 
-    def create_room(self, room: str) -> None:
-        """Create ``room`` (409 'already exists' is fine)."""
-        answer = httpx.post(
-            f"{self.urls[0]}/api/rooms",
-            json={"id": room, "title": f"Load test {room}", "store": "livecore loadtests"},
-            headers={"Authorization": f"Bearer {self.token('host', 'loadtest-host', room)}"},
-            timeout=10,
-        )
+    def create_room(self, room: str, *, timeout_s: float = 60.0) -> None:
+        """Create ``room`` (409 'already exists' is fine). A node takes a burst of 20 HTTP
+        writes per address, then 5/s: a 429 is retried after its ``Retry-After``."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            answer = httpx.post(
+                f"{self.urls[0]}/api/rooms",
+                json={"id": room, "title": f"Load test {room}", "store": "livecore loadtests"},
+                headers={"Authorization": f"Bearer {self.token('host', 'loadtest-host', room)}"},
+                timeout=10,
+            )
+            wait = float(answer.headers.get("retry-after") or 1)
+            if answer.status_code != 429 or time.monotonic() + wait > deadline:
+                break
+            time.sleep(wait)
         if answer.status_code not in (201, 409):
             raise RuntimeError(f"creating room {room}: {answer.status_code} {answer.text}")
 
     def processes(self) -> list[psutil.Process]:
         return [psutil.Process(pid) for pid in self.pids]
+
+    def store_processes(self) -> list[psutil.Process]:
+        return [psutil.Process(pid) for pid in self.store_pids]
+
+    def rooms_per_shard(self, rooms: list[str]) -> list[int] | None:
+        """How many of ``rooms`` each primary of the local Valkey Cluster holds, primaries
+        in the order of their slots (None on one Valkey). A room's keys share its hash
+        tag, so its meta key's slot is the room's slot."""
+        if self.valkey_cluster is None:
+            return None
+        primaries = sorted(
+            (n for n in self.valkey_cluster.table() if n.primary and not n.failed and n.slots),
+            key=lambda n: min(n.slots),
+        )
+        counts = [0] * len(primaries)
+        for room in rooms:
+            slot = key_slot(keys.room(room, "meta").encode())
+            owner = next((i for i, n in enumerate(primaries) if n.serves(slot)), None)
+            if owner is None:
+                raise RuntimeError(f"no live primary serves slot {slot} (room {room})")
+            counts[owner] += 1
+        return counts
 
 
 def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
@@ -150,8 +185,10 @@ def local_cluster(
             for url, proc in zip(urls, procs, strict=True):
                 _wait_healthy(url, proc)
             yield Cluster(
-                urls, secret.encode(), [p.pid for p in procs], store_pids[0], store_url, kind
-            )
+                urls, secret.encode(), [p.pid for p in procs], store_pids[0], store_url, kind,
+                store_pids=store_pids, valkey_cluster=store if isinstance(store, LocalCluster)
+                else None,
+            )  # fmt: skip
         finally:
             for proc in procs:
                 proc.send_signal(signal.SIGTERM)
