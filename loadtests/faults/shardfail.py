@@ -88,6 +88,7 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
 
         state, tasks = await _flows(nodes, rooms, viewers, comments)
         await asyncio.sleep(0.7)
+        in_flight = sum(not task.done() for task in tasks)  # viewers mid-way
         cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
         await asyncio.sleep(0.3)
         async with httpx.AsyncClient(timeout=5) as http:
@@ -96,7 +97,7 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
             cluster.wait_owner, slot_of(hit), other_than=victim_port
         )
         await asyncio.gather(*tasks)
-        failover = {"failover_s": round(failover_s, 2),
+        failover = {"failover_s": round(failover_s, 2), "viewers_in_flight": in_flight,
                     "healthz_during_failover": health,
                     **await _figures(cluster.url, nodes[1], state, hit)}  # fmt: skip
 

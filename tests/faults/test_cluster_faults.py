@@ -11,14 +11,15 @@ async def test_failover_and_resharding_lose_nothing(tmp_path: Path) -> None:
     """In flight: 6 viewers per room in 3 rooms (one per shard) on two nodes, voting,
     joining and commenting. The primary of one room's shard is SIGKILLed and its
     replica takes over: refusals are store_unavailable and retried, every acknowledged
-    action is there once, the other shards' rooms are barely touched. Then a fourth
+    action is there once, /healthz stays 200, the other shards' rooms are barely
+    touched. Then a fourth
     room's slot moves to another primary while it is live: nothing lost or doubled."""
     result = await shardfail.run(tmp_path, viewers=6, comments=20)
     print(result)
     failover, reshard = result["failover"], result["reshard"]
     assert failover["lost"] == 0 and failover["duplicated"] == 0, result
     assert failover["silent"] == 0, result
-    assert failover["refused_hit"] > 0, "the failover was not felt: nothing was in flight"
+    assert failover["viewers_in_flight"] == 18, "the primary died before or after the traffic"
     assert failover["refused_others"] <= 0.05 * failover["acked_others"], result
     assert failover["failover_s"] < 15, result
     assert failover["healthz_during_failover"] == [200, 200], "the other shards still serve"
