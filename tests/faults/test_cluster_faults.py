@@ -19,10 +19,10 @@ async def test_failover_and_resharding_lose_nothing(tmp_path: Path) -> None:
     failover, reshard = result["failover"], result["reshard"]
     assert failover["lost"] == 0 and failover["duplicated"] == 0, result
     assert failover["silent"] == 0, result
-    assert failover["viewers_in_flight"] == 18, "the primary died before or after the traffic"
+    assert failover["viewers_in_flight"] == 18, result  # the primary died mid-traffic
     assert failover["refused_others"] <= 0.05 * failover["acked_others"], result
     assert failover["failover_s"] < 15, result
-    assert failover["healthz_during_failover"] == [200, 200], "the other shards still serve"
+    assert failover["healthz_during_failover"] == [200, 200], result  # other shards serve
     assert reshard["lost"] == 0 and reshard["duplicated"] == 0, result
     assert reshard["keys_moved"] > 0 and reshard["owner_after"], result
     assert result["crashes"] == 0, result
