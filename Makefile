@@ -50,9 +50,11 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers, a test module each at a time (module fixtures start real nodes).
+# Two workers, a test module each at a time (module fixtures start real nodes);
+# then the tests that hold a wall-clock budget, alone on the machine.
 unit: $(STAMP) $(VENDOR) system
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not alone"
+	$(BIN)/python -m pytest -q -m alone
 
 test: lint types unit
 

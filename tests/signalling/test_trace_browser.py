@@ -133,6 +133,7 @@ async def decode_canvas(page: Page, selector: str) -> str:
     return text
 
 
+@pytest.mark.alone
 async def test_a_year_on_fast_3g_is_drawn_and_verified_within_a_second(
     page_node: Node, redis_url: str, browser: Browser, tmp_path: Path
 ) -> None:
