@@ -14,7 +14,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import urllib.parse
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextvars import ContextVar
 from typing import Any, TypeAlias, TypeVar
 
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -24,7 +25,6 @@ from redis.backoff import ExponentialBackoff
 from redis.crc import key_slot
 from redis.exceptions import (
     ConnectionError,
-    MaxConnectionsError,
     RedisClusterException,
     RedisError,
 )
@@ -83,6 +83,8 @@ def connect(url: str, *, max_connections: int = 64, timeout_s: float = 5.0) -> S
             socket_connect_timeout=timeout_s,
             health_check_interval=10,
         )
+        # One connection per shard stays free for the bus's sharded pub/sub.
+        client.gate = Gate(max(1, max_connections - 1))
         return client
     pool = BlockingConnectionPool.from_url(
         url, max_connections=max_connections, timeout=timeout_s, health_check_interval=10
@@ -127,25 +129,33 @@ async def answers(client: StoreClient) -> bool:
             ping.cancel()
 
 
-#: How long a command waits for a free connection of its shard, and how often it looks.
-CONNECTION_WAIT_S = 5.0
-CONNECTION_POLL_S = 0.005
+#: Set while a task holds a permit of a :class:`Gate` (a redirected command that
+#: a pipeline re-sends one by one must not wait for a second permit).
+_holding: ContextVar[bool] = ContextVar("livecore_store_gate", default=False)
 
 
-async def _when_connection_free(send: Callable[[], Awaitable[T]]) -> T:
-    """``send()``, again while its shard's pool is full (redis-py's cluster client
-    raises ``MaxConnectionsError`` before sending anything, where a single
-    server's blocking pool waits): callers wait up to CONNECTION_WAIT_S, bounded
-    either way. A command retrying against a dead primary holds no connection
-    while it backs off, so it never keeps the other shards' commands waiting."""
-    deadline = asyncio.get_running_loop().time() + CONNECTION_WAIT_S
-    while True:
-        try:
-            return await send()
-        except MaxConnectionsError:
-            if asyncio.get_running_loop().time() >= deadline:
-                raise
-            await asyncio.sleep(CONNECTION_POLL_S)
+class Gate:
+    """At most ``limit`` commands (or pipelines) of a cluster client in flight.
+
+    redis-py's cluster client fails with ``MaxConnectionsError`` when a shard's
+    pool is exhausted; behind this gate callers wait for a free slot instead, as
+    they do on a single server's blocking pool (bounded either way)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._semaphore = asyncio.Semaphore(limit)
+
+    @contextlib.asynccontextmanager
+    async def hold(self) -> AsyncIterator[None]:
+        if _holding.get():
+            yield
+            return
+        async with self._semaphore:
+            token = _holding.set(True)
+            try:
+                yield
+            finally:
+                _holding.reset(token)
 
 
 @contextlib.asynccontextmanager
@@ -161,13 +171,13 @@ async def transport_errors() -> AsyncIterator[None]:
 
 
 class BoundedCluster(RedisCluster):
-    """redis-py's cluster client whose commands wait for a free connection."""
+    """redis-py's cluster client behind a :class:`Gate`."""
+
+    gate: Gate = Gate(64)
 
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
-        async with transport_errors():
-            return await _when_connection_free(
-                lambda: RedisCluster.execute_command(self, *args, **kwargs)
-            )
+        async with self.gate.hold(), transport_errors():
+            return await super().execute_command(*args, **kwargs)
 
     def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
         if shard_hint:
@@ -176,14 +186,13 @@ class BoundedCluster(RedisCluster):
 
 
 class BoundedPipeline(ClusterPipeline):
-    """A cluster pipeline whose transport errors are connection errors. It does not
-    wait for a free connection the way a command does: redis-py empties the
-    pipeline once it ran, even when a shard's pool was full, so it cannot be
-    sent again; pipelines are few (the script batcher sends one per shard)."""
+    """A cluster pipeline that holds one permit of its client's gate while it runs."""
 
     async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
-        async with transport_errors():
-            return await ClusterPipeline.execute(self, raise_on_error, allow_redirections)
+        client = self.cluster_client
+        gate = client.gate if isinstance(client, BoundedCluster) else Gate(1)
+        async with gate.hold(), transport_errors():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 def shard_groups(

@@ -10,6 +10,7 @@ from redis.crc import key_slot
 
 from livecore.store import keys
 from livecore.store.client import (
+    Gate,
     StoreClient,
     by_slot,
     cluster_seeds,
@@ -71,3 +72,21 @@ async def test_a_full_pool_makes_commands_wait(redis_url: str) -> None:
     finally:
         await client.aclose()
     assert sorted(replies) == list(range(1, 301))
+
+
+async def test_gate_bounds_what_is_in_flight() -> None:
+    """At most `limit` holders at once; a holder re-entering does not wait for itself."""
+    gate = Gate(2)
+    inside = peak = 0
+
+    async def work() -> None:
+        nonlocal inside, peak
+        async with gate.hold():
+            inside += 1
+            peak = max(peak, inside)
+            async with gate.hold():  # a redirected command re-sent under the same permit
+                await asyncio.sleep(0.01)
+            inside -= 1
+
+    await asyncio.wait_for(asyncio.gather(*(work() for _ in range(10))), 5)
+    assert peak == 2
