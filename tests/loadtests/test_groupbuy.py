@@ -6,21 +6,27 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.helpers import ROOT
 
-KEYS = {"joins_sent", "joins_per_s", "ack_latency_ms", "exact", "formed_events",
+KEYS = {"store", "joins_sent", "joins_per_s", "ack_latency_ms", "exact", "formed_events",
         "formed_expected", "duplicate_formed"}  # fmt: skip
 
 
-def test_groupbuy_short_run() -> None:
-    """120 neighbours in 4 registered compounds for 2 s: exact, each formation once."""
+@pytest.mark.parametrize(
+    ("nodes", "shards", "store"), [(1, [], "valkey"), (2, ["--cluster", "3"], "cluster:3")]
+)
+def test_groupbuy_short_run(nodes: int, shards: list[str], store: str) -> None:
+    """120 neighbours in 4 registered compounds for 2 s, on one Valkey and on a
+    3-primary cluster under two nodes: exact, each formation once."""
     proc = subprocess.run(
         [sys.executable, "-m", "loadtests", "groupbuy", "--users", "120", "--communities", "4",
-         "--nodes", "1", "--duration", "2", "--json"],
+         "--nodes", str(nodes), "--duration", "2", "--json", *shards],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert KEYS <= set(result)
+    assert KEYS <= set(result) and result["store"] == store
     assert result["exact"] is True and result["duplicate_formed"] == 0
     assert result["joins_sent"] > 0 and result["formed_events"] == result["formed_expected"]
