@@ -310,7 +310,8 @@ def embedded_store(settings: Settings) -> Iterator[tuple[Settings, str]]:
     life of the block and stopped after it; with one, nothing is started.
     """
     if settings.redis_url is not None:
-        yield settings, f"Redis/Valkey at {redact(settings.redis_url)}"
+        kind = "Valkey Cluster" if "+cluster://" in settings.redis_url else "Redis/Valkey"
+        yield settings, f"{kind} at {redact(settings.redis_url)}"
         return
     embedded = EmbeddedValkey(settings.data_dir)
     embedded.start()
