@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import time
 from pathlib import Path
 
 import av
@@ -18,15 +17,9 @@ from media.recordtap import feed
 from media.sessions import accept_publisher
 from tests.media.conftest import GOP
 from tests.media.sources import EncodedClip, publisher_offer
+from tests.waiting import eventually
 
 GOP_S = GOP / 30
-
-
-async def until(predicate: object, within: float) -> None:
-    deadline = time.monotonic() + within
-    while not predicate():  # type: ignore[operator]
-        assert time.monotonic() < deadline, "condition not met in time"
-        await asyncio.sleep(0.05)
 
 
 def video_packets(path: Path) -> list[av.Packet]:
@@ -48,7 +41,7 @@ async def recorded(tmp_path: Path, h264_clip: EncodedClip, opus_clip: EncodedCli
     rec = Recording(tmp_path / "rec", audio=True, config=RecorderConfig(segment_s=3.0))
     task = asyncio.ensure_future(feed(rec, session.relays))
     try:
-        await until(lambda: rec.recorded_until >= 6.5, 30)
+        await eventually(lambda: rec.recorded_until >= 6.5, within=30)
     finally:
         await session.close()
         await pc.close()

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import threading
-import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -15,6 +13,7 @@ import httpx
 from clients.python.room import RoomClient
 from tests.helpers import Node, create_room, free_port, token
 from tests.signalling.test_orders import SECRET, webhook_node
+from tests.waiting import eventually
 
 OPEN = {"product": "Honey peach 5 kg", "price_cents": 3990, "duration_s": 3600}
 
@@ -51,13 +50,6 @@ class PickyShop:
             return [b.get("user", "") for b in self.accepted if b["type"] == "join"]
 
 
-async def wait_for(check: Any, seconds: float, what: str) -> None:
-    deadline = time.monotonic() + seconds
-    while not check():
-        assert time.monotonic() < deadline, what
-        await asyncio.sleep(0.1)
-
-
 async def test_a_refused_order_is_dead_lettered_and_the_rest_flow(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -80,7 +72,9 @@ async def test_a_refused_order_is_dead_lettered_and_the_rest_flow(
         await bad.request("groupbuy_join", gb=gb, qty=1)
         await ok1.request("groupbuy_join", gb=gb, qty=1)
         await ok2.request("groupbuy_join", gb=gb, qty=1)
-        await wait_for(lambda: shop.users() == ["ok1", "ok2"], 15, f"delivered {shop.users()}")
+        await eventually(
+            lambda: shop.users() == ["ok1", "ok2"], within=15, what="ok1, ok2 delivered"
+        )
         dead = (await web.get(f"{node.url}/api/rooms/r1/orders/dead", headers=admin)).json()["dead"]
         assert [(d["user"], d["_status"]) for d in dead] == [("bad", "422")]
         metrics = (await web.get(f"{node.url}/metrics")).text
@@ -91,7 +85,7 @@ async def test_a_refused_order_is_dead_lettered_and_the_rest_flow(
         shop.refuse_bad = False
         again = await web.post(f"{node.url}/api/rooms/r1/orders/redrive", headers=admin)
         assert again.json() == {"redriven": 1}
-        await wait_for(lambda: "bad" in shop.users(), 15, "the re-driven order never arrived")
+        await eventually(lambda: "bad" in shop.users(), within=15, what="the re-driven order")
         assert sorted(shop.users()) == ["bad", "ok1", "ok2"]
         left = (await web.get(f"{node.url}/api/rooms/r1/orders/dead", headers=admin)).json()["dead"]
         assert left == []
