@@ -15,6 +15,7 @@ from livecore.store.officers import ShareOfficerStore
 from livecore.store.polls import PollStore
 from livecore.store.revocations import Revocations
 from livecore.store.room_meta import RoomStore
+from livecore.store.visitors import VisitorStore
 
 
 @dataclass
@@ -35,6 +36,7 @@ class Stores:
     communities: CommunityStore = field(init=False)
     media: MediaStore = field(init=False)
     revocations: Revocations = field(init=False)
+    visitors: VisitorStore = field(init=False)
 
     def __post_init__(self) -> None:
         redis = self.redis
@@ -47,4 +49,5 @@ class Stores:
         self.officers = ShareOfficerStore(redis)
         self.communities = CommunityStore(redis)
         self.media = MediaStore(redis)
-        self.revocations = Revocations(redis)
+        self.revocations = Revocations(redis, self.batcher)
+        self.visitors = VisitorStore(redis, self.batcher)

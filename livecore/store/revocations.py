@@ -4,6 +4,9 @@ still be valid)."""
 
 from __future__ import annotations
 
+import asyncio
+
+from livecore.store.batch import ScriptBatcher, run
 from livecore.store.client import StoreClient
 from livecore.store.keys import PREFIX
 from livecore.tokens import Claims
@@ -17,11 +20,18 @@ def token_key(token_id: str) -> str:
     return f"{PREFIX}:revoked:jti:{token_id}"
 
 
-class Revocations:
-    """Revoke users or token ids; check claims against both in one round trip."""
+#: One key per call: a user's and a token's revocation live in different slots.
+_EXISTS = "return redis.call('EXISTS', KEYS[1])"
 
-    def __init__(self, redis: StoreClient) -> None:
+
+class Revocations:
+    """Revoke users or token ids; check claims against both in one round trip
+    (shared with the other scripts of the loop turn through the batcher)."""
+
+    def __init__(self, redis: StoreClient, batcher: ScriptBatcher | None = None) -> None:
         self.redis = redis
+        self.batcher = batcher
+        self._exists = redis.register_script(_EXISTS)
 
     async def revoke(self, *, user: str | None, token_id: str | None, ttl_s: int) -> None:
         """Deny ``user`` (every token naming it) and/or the token ``token_id`` for ``ttl_s``."""
@@ -37,7 +47,8 @@ class Revocations:
         names = [user_key(claims.user)]
         if claims.token_id is not None:
             names.append(token_key(claims.token_id))
-        pipe = self.redis.pipeline(transaction=False)  # two slots on a cluster
-        for name in names:
-            pipe.exists(name)
-        return any(int(found) for found in await pipe.execute())
+        if self.batcher is None:
+            found = [await run(self._exists, [name], [], None) for name in names]
+        else:
+            found = await asyncio.gather(*(self.batcher.call(self._exists, [n], []) for n in names))
+        return any(int(hit) for hit in found)

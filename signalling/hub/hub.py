@@ -145,6 +145,8 @@ class Hub:
             return
         try:
             await routes.dispatch(ctx, message)
+            if message.type not in routes.FOLLOWED and conn.room is not None:
+                conn.room.outdate()  # read your writes: the next visitor reads them
             self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)
         except LivecoreError as err:
             conn.fail(err, message)

@@ -21,6 +21,7 @@ from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
 from signalling.hub.context import Context, Services
 from signalling.hub.handlers.officers import attribute
+from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
 from signalling.metrics import Metrics
 
@@ -114,7 +115,7 @@ class Joiner:
             if await node.stores.revocations.is_revoked(claims):
                 conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
                 return
-            meta = await node.stores.rooms.get(conn.room_id)
+            meta = await self.meta(conn.room_id)
             if meta is None:
                 conn.close(wire.CloseCode.ROOM_NOT_FOUND, f"room {conn.room_id} does not exist")
                 return
@@ -143,7 +144,7 @@ class Joiner:
                 node.moments.signal(conn.room_id, "arrival")
             if since is None or not await self.recover(conn, room, since):
                 await self.snapshot(
-                    conn, room, meta.public(), lost=since is not None, referred_by=referred_by
+                    conn, room, meta, lost=since is not None, referred_by=referred_by
                 )
             if isinstance(referral, LivecoreError):
                 conn.fail(referral)
@@ -152,6 +153,16 @@ class Joiner:
         finally:
             room.joining.discard(conn)
             conn.joining = False
+
+    async def meta(self, room_id: str) -> dict[str, Any] | None:
+        """The room's description (None: no such room): from the reading its
+        visitors share when there is a fresh one, else from the store."""
+        room = self.reader.rooms.get(room_id)
+        reading = room.reading if room is not None else None
+        if reading is not None and reading.fresh(time.monotonic()) and reading.meta is not None:
+            return reading.meta
+        meta = await self.node.stores.rooms.get(room_id)
+        return meta.public() if meta is not None else None
 
     def leave(self, conn: HubConnection) -> None:
         self._release(conn)
@@ -180,6 +191,23 @@ class Joiner:
                 out.append(wire.encode_event(offset, msgpack.unpackb(payload, raw=False)))
             cursor = entries[-1][0]
         return out
+
+    async def since_reading(self, room: LocalRoom, reading: Reading) -> list[dict[str, Any]] | None:
+        """The events flushed after ``reading`` (None: not all in history any more).
+
+        The reading collected them while the room kept it; a reading the room
+        let go meanwhile (expired, or over its size) has the rest read from the
+        history. Like :meth:`catch_up`, no await after the last check of
+        ``room.flushed``.
+        """
+        tail = [] if reading.overflowed else reading.events
+        if room.reading is reading and not reading.overflowed:
+            return [e for e in tail if e["o"] <= room.flushed]
+        cursor = tail[-1]["o"] if tail else reading.offset
+        more = await self.catch_up(room, cursor) if cursor < room.flushed else []
+        if more is None:
+            return None
+        return [e for e in tail if e["o"] <= room.flushed] + more
 
     @staticmethod
     def activate(conn: HubConnection, room: LocalRoom) -> None:
@@ -225,11 +253,12 @@ class Joiner:
         referred_by: str | None = None,
     ) -> None:
         assert conn.claims is not None
-        state = await snapshot.read(self.node, room.id, conn.claims, conn.community)
-        events = await self.catch_up(room, state.offset) if state.offset < room.flushed else []
+        state = await snapshot.read(self.node, room, conn.claims, conn.community)
+        events = await self.since_reading(room, state.reading)
         if events is None:  # history moved too far while we read: start over once
-            state = await snapshot.read(self.node, room.id, conn.claims, conn.community)
-            events = await self.catch_up(room, state.offset) or []
+            room.reading = None
+            state = await snapshot.read(self.node, room, conn.claims, conn.community)
+            events = await self.since_reading(room, state.reading) or []
         message = snapshot.build(state, events, room, meta, conn.claims)
         message["referred_by"] = referred_by
         if lost:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any, Protocol
 
 import msgpack
@@ -11,6 +12,7 @@ from livecore import wire
 from livecore.lru import LruDict
 from livecore.sequencer import Sequencer
 from livecore.tokens import Claims
+from signalling.hub.reading import Reading
 
 #: Events past which a batch is flushed before its tick (bounds frame size).
 MAX_BATCH_EVENTS = 500
@@ -70,6 +72,9 @@ class LocalRoom:
         #: Group results made on this node, not yet published to the other nodes.
         self.local_groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.leaderboard: list[list[Any]] = []
+        #: The state its visitors share (being read, or read less than SHARE_S ago).
+        self.reading: Reading | None = None
+        self.reading_task: asyncio.Task[Reading] | None = None
 
     @property
     def epoch(self) -> str:
@@ -146,6 +151,8 @@ class LocalRoom:
         for offset, payload in events:
             event = msgpack.unpackb(payload, raw=False)
             self.events.append(wire.encode_event(offset, event))
+            if event.get("t") != wire.EventType.COMMENT:
+                self.outdate()
             if event.get("t") == wire.EventType.POLL_CLOSED:
                 self.tallies.pop(event.get("poll", ""), None)
             elif event.get("t") == wire.EventType.GROUPBUY_CLOSED:
@@ -153,6 +160,12 @@ class LocalRoom:
                     del self.groups[key]
                     self._group_pushed.pop(key, None)
                     self.dirty_groups.discard(key)
+
+    def outdate(self) -> None:
+        """The room changed in a way its shared reading does not follow: the next
+        visitor reads the store again."""
+        if self.reading is not None:
+            self.reading.outdated = True
 
     def set_likes(self, total: int) -> None:
         if total > self.likes:
@@ -178,6 +191,12 @@ class LocalRoom:
         frame = wire.ws_frame(wire.encode_batch(self.events, self.state))
         if self.events:
             self.flushed = self.events[-1]["o"]
+            reading = self.reading
+            if reading is not None:
+                if reading.ready and not reading.fresh(time.monotonic()):
+                    self.reading = None  # past its use: the next visitor reads again
+                else:
+                    reading.collect(self.events)
         self.events = []
         self.state = {}
         return frame

@@ -65,6 +65,9 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
 #: Types that cost the node next to nothing (no store write): they spend the
 #: user's cheap budget; every other type spends the costly one (half the rate).
 CHEAP = frozenset({T.LIKE, T.TOKEN, T.OFFICER_ME, T.LOCATE})
+#: What a room's shared reading (:mod:`signalling.hub.reading`) follows by
+#: itself: every other message that succeeds makes the next visitor read afresh.
+FOLLOWED = frozenset({*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY})
 
 
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:
