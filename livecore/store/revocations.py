@@ -5,6 +5,7 @@ still be valid)."""
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.client import StoreClient
@@ -44,11 +45,35 @@ class Revocations:
 
     async def is_revoked(self, claims: Claims) -> bool:
         """Whether the token's user or its id is revoked now."""
-        names = [user_key(claims.user)]
-        if claims.token_id is not None:
-            names.append(token_key(claims.token_id))
         if self.batcher is None:
-            found = [await run(self._exists, [name], [], None) for name in names]
-        else:
-            found = await asyncio.gather(*(self.batcher.call(self._exists, [n], []) for n in names))
-        return any(int(hit) for hit in found)
+            found = [await run(self._exists, [name], [], None) for name in _names(claims)]
+            return any(int(hit) for hit in found)
+        return await self.check(claims)
+
+    def check(self, claims: Claims) -> asyncio.Future[bool]:
+        """:meth:`is_revoked` queued now, in this loop turn's batch (needs the batcher)."""
+        assert self.batcher is not None
+        batcher = self.batcher
+        found = asyncio.gather(*(batcher.call(self._exists, [n], []) for n in _names(claims)))
+        loop = asyncio.get_running_loop()
+        out: asyncio.Future[bool] = loop.create_future()
+
+        def done(hits: asyncio.Future[list[Any]]) -> None:
+            if out.done():
+                return
+            if hits.cancelled():
+                out.cancel()
+            elif (exc := hits.exception()) is not None:
+                out.set_exception(exc)
+            else:
+                out.set_result(any(int(hit) for hit in hits.result()))
+
+        found.add_done_callback(done)
+        return out
+
+
+def _names(claims: Claims) -> list[str]:
+    names = [user_key(claims.user)]
+    if claims.token_id is not None:
+        names.append(token_key(claims.token_id))
+    return names

@@ -65,6 +65,9 @@ class RoomStore:
             return None
         return Room.from_hash({as_str(k): as_str(v) for k, v in data.items()})
 
+    async def exists(self, room_id: str) -> bool:
+        return bool(await self.redis.exists(keys.room(room_id, "meta")))
+
     async def recent(self, limit: int = 50) -> list[str]:
         """Ids of the most recently created rooms, newest first."""
         return await self.index.newest(limit)

@@ -121,6 +121,17 @@ class NodeProc:
         conns = psutil.Process(self.proc.pid).net_connections("tcp")
         return sum(1 for c in conns if c.laddr and c.laddr.port == self.port and c.raddr)
 
+    def fds_besides_store(self) -> int:
+        """Open fds less the connections to the store (its pool, bounded, opens
+        connections as concurrency needs them: growth there is not a leak)."""
+        assert self.proc is not None
+        proc = psutil.Process(self.proc.pid)
+        conns = proc.net_connections("tcp")
+        ours = {self.port}
+        store = sum(1 for c in conns if c.raddr and c.raddr.port not in ours
+                    and c.laddr and c.laddr.port not in ours)  # fmt: skip
+        return int(proc.num_fds()) - store
+
     def rss_mb(self) -> float:
         assert self.proc is not None
         return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20

@@ -111,12 +111,16 @@ class Joiner:
             return
         self._by_user[claims.user] = self._by_user.get(claims.user, 0) + 1
         conn.counted_user = claims.user
+        since = hello.fields.get("since")
         try:
-            if await node.stores.revocations.is_revoked(claims):
+            # a fresh visitor's revocation is checked with its snapshot (one batch)
+            if since is not None and await node.stores.revocations.is_revoked(claims):
                 conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
                 return
-            meta = await self.meta(conn.room_id)
-            if meta is None:
+            # a room open here exists (rooms are never deleted); else ask the store
+            if conn.room_id not in self.reader.rooms and not await node.stores.rooms.exists(
+                conn.room_id
+            ):
                 conn.close(wire.CloseCode.ROOM_NOT_FOUND, f"room {conn.room_id} does not exist")
                 return
             room = await self.reader.open(conn.room_id)
@@ -139,30 +143,21 @@ class Joiner:
             if hello.fields.get("ref"):
                 referral = await attribute(ctx, hello.fields["ref"])
             referred_by = referral if isinstance(referral, str) else None
-            since = hello.fields.get("since")
             if since is None:
                 node.moments.signal(conn.room_id, "arrival")
             if since is None or not await self.recover(conn, room, since):
-                await self.snapshot(
-                    conn, room, meta, lost=since is not None, referred_by=referred_by
-                )
+                await self.snapshot(conn, room, lost=since is not None, referred_by=referred_by)
             if isinstance(referral, LivecoreError):
                 conn.fail(referral)
+        except LivecoreError as err:  # the token was revoked, or the room is gone
+            code = (wire.CloseCode.ROOM_NOT_FOUND if err.code is ErrorCode.ROOM_NOT_FOUND
+                    else wire.CloseCode.UNAUTHORIZED)  # fmt: skip
+            conn.close(code, f"{err.code}: {err.message}"[:120])
         except (RedisError, OSError, TimeoutError):
             conn.close(wire.CloseCode.INTERNAL_ERROR, "store unavailable; retry")
         finally:
             room.joining.discard(conn)
             conn.joining = False
-
-    async def meta(self, room_id: str) -> dict[str, Any] | None:
-        """The room's description (None: no such room): from the reading its
-        visitors share when there is a fresh one, else from the store."""
-        room = self.reader.rooms.get(room_id)
-        reading = room.reading if room is not None else None
-        if reading is not None and reading.fresh(time.monotonic()) and reading.meta is not None:
-            return reading.meta
-        meta = await self.node.stores.rooms.get(room_id)
-        return meta.public() if meta is not None else None
 
     def leave(self, conn: HubConnection) -> None:
         self._release(conn)
@@ -247,7 +242,6 @@ class Joiner:
         self,
         conn: HubConnection,
         room: LocalRoom,
-        meta: dict[str, Any],
         *,
         lost: bool,
         referred_by: str | None = None,
@@ -259,7 +253,9 @@ class Joiner:
             room.reading = None
             state = await snapshot.read(self.node, room, conn.claims, conn.community)
             events = await self.since_reading(room, state.reading) or []
-        message = snapshot.build(state, events, room, meta, conn.claims)
+        if state.reading.meta is None:
+            raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room.id} does not exist")
+        message = snapshot.build(state, events, room, state.reading.meta, conn.claims)
         message["referred_by"] = referred_by
         if lost:
             message["recovered"] = False

@@ -10,6 +10,7 @@ from typing import Any
 import msgpack
 
 from livecore import wire
+from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import DEFAULT_LEVEL1_BP, DEFAULT_LEVEL2_BP
 from livecore.tokens import Claims, Role
 from signalling.hub.context import Services
@@ -87,6 +88,7 @@ async def _read_room(node: Services, room_id: str, reading: Reading) -> Reading:
         event = msgpack.unpackb(payload, raw=False)
         if event.get("t") == wire.EventType.COMMENT and offset not in deleted:
             reading.comments.append(wire.encode_event(offset, event))
+    del reading.comments[:-SNAPSHOT_COMMENTS]
     for gid in await stores.groupbuys.open_ids(room_id):
         spec = await spec_of(node, room_id, gid)
         if spec is not None:
@@ -120,7 +122,10 @@ async def read(node: Services, room: LocalRoom, claims: Claims, community: str |
     gids += [e["gb"] for e in later if e.get("t") == wire.EventType.GROUPBUY_OPENED]
     pids = [p.id for p in reading.polls if p.status == "open"]
     pids += [e["poll"] for e in later if e.get("t") == wire.EventType.POLL_OPENED]
+    revoked = node.stores.revocations.check(claims)  # in the same batch as the next call
     visitor = await node.stores.visitors.read(room.id, claims.user, gids, pids)
+    if await revoked:
+        raise LivecoreError(ErrorCode.TOKEN_REVOKED, "this token was revoked")
     officer = visitor.officer
     links = officer_links(node.settings.base_url, room.id, officer.code) if officer else {}
     place = node.stores.communities.index.by_id.get(community or "")
