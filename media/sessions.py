@@ -30,6 +30,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from livecore.clock import Clock
 from media.forwarder import LeanForwarder, LeanViewer, answered_params
+from media.offers import parse_offer
 from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
 from media.passthrough import request_keyframe as request_publisher_keyframe
 from media.peers import (
@@ -43,23 +44,8 @@ from media.peers import (
 )
 from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
 
-MEDIA_KINDS = ("audio", "video")
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
-
-
-def _parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
-    try:
-        offer = aiortc_sdp.SessionDescription.parse(offer_sdp)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise NegotiationError(f"unreadable SDP offer: {exc}") from exc
-    media = [m for m in offer.media if m.kind in MEDIA_KINDS]
-    if not media:
-        raise NegotiationError("the offer has no audio or video section")
-    kinds = [m.kind for m in media]
-    if len(set(kinds)) != len(kinds):
-        raise NegotiationError("at most one audio and one video section per offer")
-    return media
 
 
 _AIORTC_REFUSALS = (OperationError, InternalError, InvalidStateError, ValueError)
@@ -203,7 +189,7 @@ async def accept_publisher(
     audio as Opus. Raises ``NegotiationError`` when the offer cannot be served.
     ``on_close(session)`` is called once the returned session has closed.
     """
-    media = _parse_offer(offer_sdp)
+    media = parse_offer(offer_sdp)
     pc = create_peer_connection(config)
     session = PublisherSession(pc)
     try:
@@ -258,7 +244,7 @@ async def accept_viewer(
         raise ValueError(f"forwarder must be one of {FORWARDERS}, not {forwarder!r}")
     if publisher.closed:
         raise NegotiationError("the publisher has gone")
-    media = _parse_offer(offer_sdp)
+    media = parse_offer(offer_sdp)
     pc = create_peer_connection(config)
     session = ViewerSession(pc, publisher)
     publisher.viewers.add(session)  # a publisher closing meanwhile closes it too

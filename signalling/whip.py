@@ -15,12 +15,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from aiortc import sdp as aiortc_sdp
 from starlette.requests import Request
 from starlette.responses import Response
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from media.offers import check_publisher_offer, check_viewer_offer
+from media.peers import NegotiationError
 from signalling.http_boundary import (
     authorize,
     client_key,
@@ -48,7 +52,10 @@ def _room(request: Request) -> str:
     return room
 
 
-async def _offer(request: Request) -> str:
+async def _offer(request: Request, check: Callable[[str], object]) -> str:
+    """The offer, refused ``bad_sdp`` unless ``check`` (what the endpoint needs of an
+    offer in any state of the room) passes: before any state is looked up, so a
+    junk offer is refused alike whoever is live."""
     require_content_type(request, "application/sdp")
     body = await read_body(request, MAX_SDP)
     try:
@@ -58,6 +65,10 @@ async def _offer(request: Request) -> str:
     if not offer.startswith("v=0"):
         raise LivecoreError(ErrorCode.BAD_SDP, "the body is not an SDP offer (must start v=0)")
     check_sdp(offer)
+    try:
+        check(offer)
+    except NegotiationError as exc:
+        raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
     return offer
 
 
@@ -106,7 +117,7 @@ async def whip_post(request: Request) -> Response:
     room = _room(request)
     claims = await authorize(request, room=room, roles=PUBLISHERS)
     _limit(request, claims)
-    offer = await _offer(request)
+    offer = await _offer(request, check_publisher_offer)
     await _room_exists(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
     return _created(answer, f"/whip/{room}/{session_id}")
@@ -116,13 +127,14 @@ async def whep_post(request: Request) -> Response:
     room = _room(request)
     claims = await authorize(request, room=room, roles=PLAYERS)
     _limit(request, claims)
-    offer = await _offer(request)
+    asked = request.query_params.get("publisher")
+    if asked is not None and asked != "" and not tokens.valid_id(asked):
+        raise LivecoreError(ErrorCode.INVALID_FIELD, "publisher: not a valid user id")
+    offer = await _offer(request, check_viewer_offer)
     meta = await ctx(request).rooms.get(room)
     if meta is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
-    publisher = request.query_params.get("publisher") or meta.host
-    if not tokens.valid_id(publisher):
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "publisher: not a valid user id")
+    publisher = asked or meta.host
     answer, session_id = await request.app.state.media.play(room, claims, offer, publisher)
     return _created(answer, f"/whep/{room}/{session_id}")
 

@@ -7,6 +7,9 @@ of 500 members, to the bucketed indexes and the tagged registry, then deletes
 the old keys; it is idempotent and does nothing on a store that has none
 (every cluster, every new store). A node runs it at start; two nodes doing it
 at once only write the same members twice.
+
+The room list's summaries (:mod:`livecore.store.room_list`) are not moved
+here: the list copies a room it meets without one from the room's hash, once.
 """
 
 from __future__ import annotations

@@ -183,7 +183,7 @@ async def test_refusals(media_node: Node, h264: EncodedClip) -> None:
                              headers={**sdp, **nope_host}),
              404, "room_not_found"),
             (await http.post(f"{media_node.url}/whep/r1", content=offer,
-                             headers={**sdp, **auth("viewer", "v")}), 404, "stream_not_found"),
+                             headers={**sdp, **auth("viewer", "v")}), 400, "bad_sdp"),
             (await http.delete(f"{url}/0123", headers=auth("host", "h")), 404, "session_not_found"),
         ]  # fmt: skip
         for answer, status, code in cases:
@@ -195,6 +195,32 @@ async def test_refusals(media_node: Node, h264: EncodedClip) -> None:
         assert options.status_code == 204
         assert options.headers["accept-post"] == "application/sdp"
     await pc.close()
+
+
+async def test_junk_offers_are_refused_before_any_state(media_node: Node) -> None:
+    """A body that starts v=0 but is no offer gets 400 bad_sdp whoever is live, in a
+    room that does not exist, from a KOC without a grant; a valid offer to a room
+    with nobody live still gets 404 stream_not_found."""
+    junk = "v=0\r\nnonsense"
+    sdp = {"Content-Type": "application/sdp"}
+    nope_host = {"Authorization": f"Bearer {token('host', 'h', 'nope')}"}
+    nope_viewer = {"Authorization": f"Bearer {token('viewer', 'v', 'nope')}"}
+    viewer = Viewer(("audio", "video"))
+    offer = await viewer.offer()
+    async with httpx.AsyncClient() as http:
+        cases = [
+            (await whep(media_node, junk), 400, "bad_sdp"),
+            (await http.post(f"{media_node.url}/whep/nope", content=junk,
+                             headers={**sdp, **nope_viewer}), 400, "bad_sdp"),
+            (await http.post(f"{media_node.url}/whip/nope", content=junk,
+                             headers={**sdp, **nope_host}), 400, "bad_sdp"),
+            (await whip(media_node, junk, "koc", "koc1"), 400, "bad_sdp"),
+            (await whep(media_node, offer), 404, "stream_not_found"),
+            (await whep(media_node, offer, "?publisher=bad%20id"), 422, "invalid_field"),
+        ]  # fmt: skip
+    for answer, status, code in cases:
+        assert (answer.status_code, answer.json()["code"]) == (status, code), answer.text
+    await viewer.close()
 
 
 async def test_koc_costream_flow(media_node: Node, h264: EncodedClip) -> None:

@@ -125,7 +125,11 @@ async def test_slow_consumer_is_cut_off_and_recovers(tmp_path: Path, redis_url: 
         fast = RoomClient(node.url, "r1", token("viewer", "fast"), max_pending=100_000)
         await fast.connect()
         stalled = _raw_join(node.port, msgpack.packb({"t": "hello", "token": token("viewer", "s")}))
-        await asyncio.sleep(0.3)
+
+        async def all_joined() -> bool:  # the stalled viewer's hello was taken
+            return await asyncio.to_thread(connections, node) == 3
+
+        await eventually(all_joined, within=10)
         text = "x" * 490
         sent = 0
         # The kernel's socket buffers take a few MB before the node's own buffer fills.
@@ -139,23 +143,25 @@ async def test_slow_consumer_is_cut_off_and_recovers(tmp_path: Path, redis_url: 
             sent += 500
         got = await comments(fast, sent)
         assert [c["o"] for c in got] == list(range(1, sent + 1))
-        stalled.setblocking(False)
-        data = b""
-        while True:  # the close frame waits at the end of what was queued
-            await asyncio.sleep(0.01)
-            try:
-                chunk = stalled.recv(1 << 20)
-            except BlockingIOError:
-                continue
-            if not chunk:
-                break
-            data += chunk
+        # The close frame waits at the end of what was queued: read up to the EOF.
+        data = await asyncio.wait_for(_read_to_end(stalled), timeout=30)
         assert b"\x88" in data and (4008).to_bytes(2, "big") in data
         stalled.close()
         await host.close()
         await fast.close()
     finally:
         node.stop()
+
+
+async def _read_to_end(sock: socket.socket) -> bytes:
+    """Everything ``sock`` receives until the peer closes it (woken by the loop when
+    data arrives, no polling)."""
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    data = b""
+    while chunk := await loop.sock_recv(sock, 1 << 20):
+        data += chunk
+    return data
 
 
 def _metrics(url: str) -> str:
