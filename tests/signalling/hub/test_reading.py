@@ -82,7 +82,7 @@ async def test_visitors_during_a_comment_stream_miss_nothing(connect: Any) -> No
     viewers: list[RoomClient] = []
     while not streaming.done() and len(viewers) < 16:
         viewers.append(await connect("viewer", f"v{len(viewers)}"))
-        await asyncio.sleep(0.1)  # spread the arrivals over the stream
+        await asyncio.sleep(0.1)  # pace the arrivals over the stream
     await streaming
     last = acked[-1]
     for viewer in viewers:
