@@ -70,9 +70,13 @@ def test_bad_input_and_unknown_rooms(node: Node) -> None:
 
 def test_guest_mints_are_limited_per_address(node: Node) -> None:
     create_room(node.url)
-    codes = [guest(node).status_code for _ in range(40)]
-    assert codes[:30] == [200] * 30 and 429 in codes[30:]
-    limited = guest(node)
+    answers = []
+    for _ in range(200):  # the bucket refills as it drains: check the refusal itself
+        answers.append(guest(node))
+        if answers[-1].status_code != 200:
+            break
+    *served, limited = answers
+    assert len(served) >= 30 and limited.status_code == 429, [a.status_code for a in answers]
     assert limited.json()["code"] == "rate_limited" and limited.headers["retry-after"] == "1"
 
 
