@@ -51,7 +51,7 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
     if "churn" in only:
         per["churn"] = await churn.run(
             root / "churn", connects=2000, rate=args.churn_rate, seconds=args.churn_seconds,
-            parallel=args.churn_parallel,
+            parallel=args.churn_parallel, quiet_s=max(3.0, args.churn_seconds / 3),
         )  # fmt: skip
 
     def total(key: str) -> Any:

@@ -57,6 +57,7 @@ class Hub:
         )
         self.housekeeper = Housekeeper(self.rooms, self.node, self.reader)
         self.joiner = Joiner(self.node, ctx.secret, self.reader, ctx.metrics)
+        self.ticker.on_late = self.joiner.admission.observe
         s = ctx.settings
         self.traffic: NoTraffic = (
             TrafficRecorder(s.record_trace, ctx.clock, keep_text=s.record_text)

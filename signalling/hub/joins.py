@@ -17,6 +17,7 @@ from redis.exceptions import RedisError
 from livecore import tokens, wire
 from livecore.errors import ErrorCode, LivecoreError
 from signalling.hub import snapshot
+from signalling.hub.admission import Admission
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
 from signalling.hub.context import Context, Services
@@ -60,6 +61,8 @@ class Joiner:
         #: Open websockets per client address and per joined user (entries leave at 0).
         self._by_address: dict[str, int] = {}
         self._by_user: dict[str, int] = {}
+        #: Hellos served at once, adapted to how late the broadcast tick runs.
+        self.admission = Admission()
 
     def admit(self, conn: HubConnection, address: str) -> str | None:
         """None when this node takes one more websocket from ``address`` (then
@@ -81,7 +84,8 @@ class Joiner:
         return reason
 
     def sizes(self) -> dict[str, int]:
-        return {"ws_by_address": len(self._by_address), "ws_by_user": len(self._by_user)}
+        return {"ws_by_address": len(self._by_address), "ws_by_user": len(self._by_user),
+                "joins_waiting": self.admission.waiting}  # fmt: skip
 
     def _release(self, conn: HubConnection) -> None:
         for counts, key in ((self._by_address, conn.address), (self._by_user, conn.counted_user)):
@@ -96,6 +100,11 @@ class Joiner:
 
     async def join(self, conn: HubConnection, hello: wire.Message) -> None:
         """Authenticate, then send a snapshot or the recovered gap, then go live."""
+        async with self.admission:
+            if not conn.closing:
+                await self._join(conn, hello)
+
+    async def _join(self, conn: HubConnection, hello: wire.Message) -> None:
         node = self.node
         try:
             claims = check_hello(

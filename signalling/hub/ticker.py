@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Callable
 
 from livecore import wire
 from livecore.config import Settings
@@ -24,6 +25,8 @@ class Ticker:
         self.running = False
         #: Monotonic time of the broadcast loop's last turn (readiness).
         self.last_beat = time.monotonic()
+        #: Told each tick how late (seconds) the loop woke it (admission of hellos).
+        self.on_late: Callable[[float], None] = lambda late_s: None
 
     async def run(self) -> None:
         """Flush every room once per tick.
@@ -37,8 +40,10 @@ class Ticker:
         tick = self.settings.tick_ms / 1000
         pause = tick
         while self.running:
+            asked = time.monotonic()
             await asyncio.sleep(pause)
             self.last_beat = time.monotonic()
+            self.on_late(self.last_beat - asked - pause)
             started = time.perf_counter()
             for room in list(self.rooms.values()):
                 try:

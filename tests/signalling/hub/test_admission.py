@@ -1,0 +1,64 @@
+"""The hellos a node serves at once follow how late its broadcast tick runs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from signalling.hub.admission import CALM_S, LATE_S, Admission
+
+
+def test_late_ticks_halve_the_limit_and_calm_ones_grow_it_back() -> None:
+    gate = Admission(most=32, least=2)
+    for expected in (16, 8, 4, 2, 2):
+        gate.observe(LATE_S * 2)
+        assert gate.limit == expected
+    gate.observe((LATE_S + CALM_S) / 2)  # neither late nor calm: unchanged
+    assert gate.limit == 2
+    for _ in range(40):
+        gate.observe(0.0)
+    assert gate.limit == 32
+
+
+async def test_hellos_over_the_limit_wait_their_turn_in_order() -> None:
+    gate = Admission(most=2, least=1)
+    order: list[int] = []
+    release = asyncio.Event()
+
+    async def hello(i: int) -> None:
+        async with gate:
+            order.append(i)
+            await release.wait()
+
+    tasks = [asyncio.create_task(hello(i)) for i in range(5)]
+    await asyncio.sleep(0)  # nothing else may run in this turn: the tasks start
+    assert order == [0, 1] and gate.active == 2 and gate.waiting == 3
+    gate.observe(0.0)  # already at its most: no third turn
+    await asyncio.sleep(0)  # nothing may be let in by that
+    assert order == [0, 1]
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2, 3, 4] and gate.active == 0 and gate.waiting == 0
+
+
+async def test_a_waiting_hello_that_goes_away_leaves_no_trace() -> None:
+    """A socket closed while its hello waits: its turn is not taken, not leaked."""
+    gate = Admission(most=1, least=1)
+    hold = asyncio.Event()
+
+    async def hello() -> None:
+        async with gate:
+            await hold.wait()
+
+    first = asyncio.create_task(hello())
+    waiting = asyncio.create_task(hello())
+    await asyncio.sleep(0)  # nothing else may run in this turn: both start
+    assert gate.active == 1 and gate.waiting == 1
+    waiting.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await waiting
+    assert gate.waiting == 0
+    hold.set()
+    await first
+    assert gate.active == 0
