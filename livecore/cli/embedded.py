@@ -42,6 +42,24 @@ _PR_SET_PDEATHSIG = 1
 _MAX_UNIX_PATH = 100
 
 
+#: Seconds a stale server gets to exit after SIGTERM (then SIGKILL, as long again).
+STALE_STOP_S = 10.0
+
+
+def _gone(pid: int, within_s: float) -> bool:
+    """Whether process ``pid`` has exited (or is a zombie) within ``within_s``."""
+    deadline = time.monotonic() + within_s
+    while time.monotonic() < deadline:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        time.sleep(0.02)
+    return False
+
+
 class EmbeddedValkeyError(RuntimeError):
     """The embedded Valkey could not be found or started; the message says how to fix it."""
 
@@ -227,10 +245,15 @@ class EmbeddedValkey:
             pid = int(pid_file.read_text().strip())
         except (FileNotFoundError, ValueError):
             return
-        with contextlib.suppress(ProcessLookupError, PermissionError):
+        with contextlib.suppress(ProcessLookupError, PermissionError, FileNotFoundError):
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             if b"valkey" in cmdline or b"redis" in cmdline:
                 os.kill(pid, signal.SIGTERM)
+                # Wait until it is gone: on its way out it removes the unix socket,
+                # which would be the new server's by then.
+                if not _gone(pid, STALE_STOP_S):
+                    os.kill(pid, signal.SIGKILL)
+                    _gone(pid, STALE_STOP_S)
         with contextlib.suppress(FileNotFoundError):
             pid_file.unlink()
 

@@ -102,6 +102,10 @@ async def open_store(url: str, *, max_connections: int = 64, timeout_s: float = 
     return client
 
 
+#: Pause before a cluster primary's ping is tried again on a new connection.
+PING_RETRY_S = 0.05
+
+
 async def answers(client: StoreClient) -> bool:
     """Whether the store answers a PING: the server, or at least one primary of a
     cluster (with one shard failing over, the node still serves the other shards'
@@ -110,12 +114,18 @@ async def answers(client: StoreClient) -> bool:
         return bool(await client.ping())
 
     async def one(node: ClusterNode) -> bool:
-        try:
-            # On the node's own connection: the client-level command would first
-            # relearn the slot map, which fails while the dead primary is in it.
-            return bool(await node.execute_command("PING"))
-        except (RedisError, OSError):
-            return False
+        # Twice: a live primary's connection may have been closed under the ping by
+        # the client relearning its slot map (after another primary died).
+        for attempt in range(2):
+            try:
+                # On the node's own connection: the client-level command would first
+                # relearn the slot map, which fails while the dead primary is in it.
+                async with transport_errors():
+                    return bool(await node.execute_command("PING"))
+            except (RedisError, OSError):  # ConnectionError is a RedisError
+                if attempt == 0:
+                    await asyncio.sleep(PING_RETRY_S)
+        return False
 
     # The first that answers decides: a dead primary's ping waits out its retries.
     pings = [asyncio.ensure_future(one(n)) for n in client.get_primaries()]
