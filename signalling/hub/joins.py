@@ -126,7 +126,7 @@ class Joiner:
             if since is not None and await node.stores.revocations.is_revoked(claims):
                 conn.close(wire.CloseCode.UNAUTHORIZED, "token_revoked: this token was revoked")
                 return
-            # a room open here exists (rooms are never deleted); else ask the store
+            # a room open here exists (one forgotten since is caught by its reading)
             if conn.room_id not in self.reader.rooms and not await node.stores.rooms.exists(
                 conn.room_id
             ):
