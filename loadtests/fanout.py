@@ -40,7 +40,14 @@ import msgpack
 import psutil
 
 from loadtests.fanoutsend import room_names, send
-from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
+from loadtests.local import (
+    LOAD_CPU,
+    Cluster,
+    add_cluster_option,
+    local_cluster,
+    pin,
+    target_cluster,
+)
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.workers import run_loop
@@ -212,14 +219,7 @@ def main(argv: list[str]) -> int:
     parser.add_argument(
         "--nodes", type=int, default=1, help="nodes to start (ignored with --target)"
     )
-    parser.add_argument(
-        "--cluster",
-        type=int,
-        default=0,
-        metavar="PRIMARIES",
-        help="run the local nodes on a Valkey Cluster of PRIMARIES (≥ 3) primaries "
-        "instead of one Valkey",
-    )
+    add_cluster_option(parser)
     parser.add_argument(
         "--target",
         action="append",

@@ -35,7 +35,14 @@ import psutil
 from livecore.store import keys
 from livecore.store.client import describe, open_store
 from loadtests.fanout import PER_WORKER
-from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
+from loadtests.local import (
+    LOAD_CPU,
+    Cluster,
+    add_cluster_option,
+    local_cluster,
+    pin,
+    target_cluster,
+)
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
@@ -266,14 +273,7 @@ def main(argv: list[str]) -> int:
         metavar="URL",
         help="with --target: the nodes' Valkey, read for the exactness check",
     )
-    parser.add_argument(
-        "--cluster",
-        type=int,
-        default=0,
-        metavar="PRIMARIES",
-        help="run the local nodes on a Valkey Cluster of PRIMARIES (≥ 3) primaries "
-        "instead of one Valkey",
-    )
+    add_cluster_option(parser)
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
     parser.add_argument(
         "--plot",

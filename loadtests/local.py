@@ -8,6 +8,7 @@ talks to running nodes instead (the token secret then comes from
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -222,3 +223,15 @@ def target_cluster(urls: list[str], *, allow_remote: bool = False) -> Cluster:
     if not secret:
         raise SystemExit("--target needs LIVECORE_SECRET (the nodes' token secret) to mint tokens")
     return Cluster(urls, secret.encode())
+
+
+def add_cluster_option(parser: argparse.ArgumentParser) -> None:
+    """``--cluster PRIMARIES``: the benchmark's local nodes on a Valkey Cluster."""
+    parser.add_argument(
+        "--cluster",
+        type=int,
+        default=0,
+        metavar="PRIMARIES",
+        help="run the local nodes on a Valkey Cluster of PRIMARIES (≥ 3) primaries "
+        "instead of one Valkey",
+    )
