@@ -29,6 +29,8 @@ from playwright.async_api import (
     Response,
     async_playwright,
 )
+from playwright.async_api import Error as PlaywrightError
+from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
@@ -150,6 +152,18 @@ async def shot(page: Page, name: str) -> Path:
 
 
 async def wait_js(page: Page, expression: str, timeout_s: float = 15.0) -> Any:
-    """Wait until ``expression`` (JS) is truthy in the page; returns its value."""
-    handle = await page.wait_for_function(expression, timeout=timeout_s * 1000, polling=100)
+    """Wait until ``expression`` (JS) is truthy in the page; returns its value.
+
+    An expression that throws (the page's objects not made yet, on a loaded
+    machine) counts as not yet true; if it is still not true at the timeout, the
+    error says what it evaluates to (or throws) then."""
+    guarded = f"() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }}"
+    try:
+        handle = await page.wait_for_function(guarded, timeout=timeout_s * 1000, polling=100)
+    except PlaywrightTimeout:
+        try:
+            now = await page.evaluate(f"() => ({expression})")
+        except PlaywrightError as exc:
+            now = f"it throws {exc.message.splitlines()[0]}"
+        raise AssertionError(f"{expression} not true within {timeout_s} s: {now!r}") from None
     return await handle.json_value()
