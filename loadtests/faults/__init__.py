@@ -46,7 +46,8 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         per["half_open"] = await halfopen.run(root / "halfopen")
     if only & {"cluster_failover", "cluster_reshard"}:
         shards = await shardfail.run(root / "cluster", viewers=6, comments=20)
-        per["cluster_failover"] = {**shards["failover"], "crashes": shards["crashes"]}
+        per["cluster_failover"] = {**shards["failover"], "crashes": shards["crashes"],
+                                   "library_errors": shards["library_errors"]}  # fmt: skip
         per["cluster_reshard"] = shards["reshard"]
     if "churn" in only:
         per["churn"] = await churn.run(

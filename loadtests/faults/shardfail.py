@@ -115,7 +115,8 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
                    "owner_after": cluster.owner_of(slot_of(live)) == dest,
                    **await _figures(cluster.url, nodes[0], state, live)}  # fmt: skip
         return {"failover": failover, "reshard": reshard,
-                "crashes": sum(n.crashed() for n in nodes)}  # fmt: skip
+                "crashes": sum(n.crashed() for n in nodes),
+                "library_errors": sum(n.library_errors() for n in nodes)}  # fmt: skip
     finally:
         for node in nodes:
             node.stop()
