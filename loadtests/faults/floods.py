@@ -4,7 +4,6 @@ refusal and the node keeps serving a quiet client meanwhile."""
 from __future__ import annotations
 
 import asyncio
-import os
 import socket
 from pathlib import Path
 from typing import Any
@@ -97,8 +96,11 @@ def _raw(node: NodeProc, payload: bytes, upgrade: bool) -> bytes:
 
 
 async def garbage_after_upgrade(node: NodeProc) -> dict[str, Any]:
-    """Random bytes (unmasked, bad opcodes) after the upgrade: closed 1002."""
-    data = await asyncio.to_thread(_raw, node, os.urandom(4096), True)
+    """Garbage after the upgrade: closed 1002. Not random bytes: those sometimes
+    begin like a valid frame header announcing a long payload, and the node then
+    rightly waits for it. These set the reserved bits and opcode, and no mask."""
+    garbage = b"\xff\x7f" + bytes(range(256)) * 16
+    data = await asyncio.to_thread(_raw, node, garbage, True)
     code = int.from_bytes(data[2:4], "big") if len(data) >= 4 and data[0] & 0x0F == 8 else 0
     return {"close": code}
 
