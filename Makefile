@@ -7,17 +7,31 @@ VENDOR := signalling/static/vendor/.built
 PORT ?= 8080
 DATA_DIR ?= .livecore
 
-.PHONY: run test lint types unit system vendor clean help
+.PHONY: run test lint types unit system vendor clean help lock speedups
 
 help:
 	@echo "make run   - install into .venv and start a node on 127.0.0.1:$(PORT) (embedded Valkey)"
 	@echo "make test  - install, then lint, type-check and run the whole test suite"
 
-$(STAMP): pyproject.toml setup.py media/_rtpfast.c
+# Exactly the committed lock (every package, transitive ones too, hash-checked),
+# then livecore itself without touching its dependencies. `make lock` is the
+# only way the lock changes (see README: upgrading a dependency).
+$(STAMP): requirements.lock pyproject.toml setup.py media/_rtpfast.c
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --require-hashes --no-deps -r requirements.lock
+	$(BIN)/python -m pip install --quiet --no-deps --no-build-isolation -e .
+	$(BIN)/python -m pip check
 	touch $(STAMP)
+
+# Re-resolve the lock from pyproject.toml's ranges (and its build-system
+# requirements) with a pinned uv; commit the result with the reason.
+UV_VERSION := 0.13.9
+lock:
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet uv==$(UV_VERSION)
+	$(BIN)/python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['build-system']['requires'], sep='\n')" > $(VENV)/build.in
+	$(BIN)/uv pip compile pyproject.toml $(VENV)/build.in --extra dev --generate-hashes \
+	  --python-version 3.11 --python-platform x86_64-manylinux_2_28 --no-header $(LOCK_ARGS) -o requirements.lock
 
 # Front-end packages from the committed lockfile, bundled into
 # signalling/static/vendor/ and served by the node itself (no CDN).

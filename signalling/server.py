@@ -23,6 +23,7 @@ import uvloop
 
 from livecore import __version__, tokens
 from livecore.config import Settings
+from media import rtpsend
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
 from signalling.hub.connection import HubConnection
 
@@ -46,11 +47,20 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+def forwarder_name(forwarder: str) -> str:
+    """The forwarder and, for the lean one, which per-viewer loop it runs."""
+    if forwarder != "lean":
+        return forwarder
+    loop = "C loop" if rtpsend.IMPLEMENTATION == "c" else "pure-Python loop, ~4x the CPU"
+    return f"lean ({loop})"
+
+
 def banner(settings: Settings, secret: bytes, store: str) -> str:
     base = settings.base_url
     lines = [
         f"livecore {__version__} ready — node {settings.node_id}",
         f"  store    {store}",
+        f"  media    forwarder {forwarder_name(settings.forwarder)}",
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]

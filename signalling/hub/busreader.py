@@ -114,7 +114,7 @@ class BusReader:
     async def aclose(self) -> None:
         await self._tasks.cancel_all()
         with contextlib.suppress(RedisError, OSError):
-            await self.pubsub.aclose()  # type: ignore[no-untyped-call]
+            await self.pubsub.aclose()
 
     # -- the bus -------------------------------------------------------------------
 

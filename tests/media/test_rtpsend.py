@@ -17,7 +17,7 @@ import pylibsrtp
 import pytest
 
 from media import aiortc_seams as seams
-from media import rtpslow
+from media import rtpsend, rtpslow
 from media.forwarder import extension_block
 
 try:
@@ -25,12 +25,16 @@ try:
 except ImportError:  # pragma: no cover - the extension is built by `pip install -e .`
     _rtpfast = None
 
-IMPLEMENTATIONS = [pytest.param(rtpslow, id="python")]
-IMPLEMENTATIONS.append(
-    pytest.param(_rtpfast, id="c")
-    if _rtpfast is not None
-    else pytest.param(None, id="c", marks=pytest.mark.skip(reason="media._rtpfast not built"))
+# Without the extension the C tests fail (a broken install ships a loop ~4x
+# slower), unless LIVECORE_PURE_PYTHON=1 says the fallback is what is wanted.
+C_MISSING = pytest.mark.skipif(
+    _rtpfast is None and rtpsend.pure_python_wanted(),
+    reason="LIVECORE_PURE_PYTHON=1: the C loop is not wanted",
 )
+IMPLEMENTATIONS = [
+    pytest.param(rtpslow, id="python"),
+    pytest.param(_rtpfast, id="c", marks=C_MISSING),
+]
 KEY = bytes(range(30))
 PROFILE = pylibsrtp.Policy.SRTP_PROFILE_AES128_CM_SHA1_80
 
@@ -220,7 +224,7 @@ class TestRtpSend:
         assert impl.send_frame([v], [b"x"], 0, 0, True, 0, 0) == 0  # closed: sends nothing
 
 
-@pytest.mark.skipif(_rtpfast is None, reason="media._rtpfast not built")
+@C_MISSING
 def test_c_path_sends_runs_of_equal_packets_with_gso(
     udp: tuple[socket.socket, socket.socket],
 ) -> None:
@@ -251,13 +255,22 @@ def test_c_path_sends_runs_of_equal_packets_with_gso(
         assert v.octets == sum(sizes)  # padding is not counted
 
 
+@C_MISSING
+def test_the_c_loop_is_built() -> None:
+    """The extension imports and is the loop in use: a failed compile fails the suite."""
+    assert _rtpfast is not None, (
+        "media._rtpfast is not built (set LIVECORE_PURE_PYTHON=1 to accept)"
+    )
+    assert rtpsend.IMPLEMENTATION == "c"
+
+
 def test_the_fallback_can_be_forced() -> None:
-    """LIVECORE_RTP_SPEEDUPS=0 picks the pure-Python loop, as on a machine without a compiler."""
+    """LIVECORE_PURE_PYTHON=1 picks the pure-Python loop, as on a machine without a compiler."""
     import os
     import subprocess
     import sys
 
     code = "import media.rtpsend as r; print(r.IMPLEMENTATION, r.Viewer.__module__)"
-    env = {**os.environ, "LIVECORE_RTP_SPEEDUPS": "0"}
+    env = {**os.environ, "LIVECORE_PURE_PYTHON": "1"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
     assert out.stdout.split() == ["python", "media.rtpslow"], out.stderr
