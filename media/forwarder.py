@@ -17,7 +17,8 @@ What a browser also needs:
 - sender reports: every ``SR_INTERVAL_S`` each viewer's sender is given the
   NTP time at which the frame it last sent arrived here with that frame's RTP
   timestamp (a true pair, also for GOP-cache frames sent late) and its packet
-  and octet counts; aiortc sends them (``media.aiortc_seams.sender.set_sender_report``);
+  and octet counts; aiortc sends them
+  (``media.aiortc_seams.sender.set_sender_report``);
 - NACK: packets are kept once in a shared history of ``HISTORY_PACKETS``
   (~6 s at 1.5 Mbit/s); each viewer maps its sequence numbers to history
   slots in a 512-entry ring; a NACKed packet is resent through the same path,

@@ -8,10 +8,11 @@ interface except 127.0.0.1. ``MediaPeerConnection`` always passes an explicit
 addresses. aioice 0.13 has no option for that, so the way chosen is a
 per-connection override of the ICE connection's ``gather_candidates`` that
 calls aioice's own ``get_component_candidates(component, addresses)`` with the
-configured list (``media.aiortc_seams.ice.gather_on``, checked at import). Remote candidates
-are filtered too: with loopback-only addresses, any remote candidate that is
-not a loopback IP literal (a LAN address, an mDNS ``.local`` name that aioice
-would resolve by multicast) is dropped from the remote SDP and from trickle.
+configured list (``media.aiortc_seams.ice.gather_on``, checked at import).
+Remote candidates are filtered too: with loopback-only addresses, any remote
+candidate that is not a loopback IP literal (a LAN address, an mDNS ``.local``
+name that aioice would resolve by multicast) is dropped from the remote SDP and
+from trickle.
 
 Ports: aioice binds one ephemeral UDP port per connection (max-bundle: one per
 peer connection and host address) and has no port-range option. With
