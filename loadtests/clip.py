@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
 
 from loadtests.whep import LOOPBACK_CONFIG, whep_post
-from media import aiortc_seams
+from media.aiortc_seams import sender as sender_seams
 from media.peers import codec_preferences, create_peer_connection
 
 VIDEO_CLOCK = 90000
@@ -145,7 +145,7 @@ async def publish(
     transceiver.setCodecPreferences(codec_preferences("video", "video/H264"))
     # aiortc's PLI/FIR handling only sets a flag its encode branch reads; send
     # pre-encoded keyframes instead (the same hook as tests/media/sources.py).
-    aiortc_seams.route_keyframe_requests(transceiver.sender, track.request_keyframe)
+    sender_seams.route_keyframe_requests(transceiver.sender, track.request_keyframe)
     try:
         await pc.setLocalDescription(await pc.createOffer())
         answer, session_url = await whep_post(

@@ -53,7 +53,7 @@ from typing import Any
 from aioice.ice import StunProtocol
 from aiortc import sdp as aiortc_sdp
 
-from media import aiortc_seams
+from media.aiortc_seams import ice as ice_seams
 from media.peers import MediaPeerConnection
 
 
@@ -128,7 +128,7 @@ def install_lean_receive(pc: MediaPeerConnection) -> RtpCounter:
     if len(transports) != 1:
         raise RuntimeError(f"expected one bundled transport, found {len(transports)}")
     (dtls,) = transports.values()
-    protocols = aiortc_seams.stun_protocols(aiortc_seams.ice_connection(dtls.transport.iceGatherer))
+    protocols = ice_seams.stun_protocols(ice_seams.ice_connection(dtls.transport.iceGatherer))
     if len(protocols) != 1:
         raise RuntimeError(f"lean receive needs exactly one ICE socket, found {len(protocols)}")
     stun = protocols[0]

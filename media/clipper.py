@@ -25,7 +25,7 @@ from typing import Any
 
 import av
 
-from media.recorder import INIT_NAME, Segment
+from media.segments import INIT_NAME, Segment
 
 THUMB_WIDTH = 360
 

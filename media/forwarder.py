@@ -17,7 +17,8 @@ What a browser also needs:
 - sender reports: every ``SR_INTERVAL_S`` each viewer's sender is given the
   NTP time at which the frame it last sent arrived here with that frame's RTP
   timestamp (a true pair, also for GOP-cache frames sent late) and its packet
-  and octet counts; aiortc sends them (``media.aiortc_seams.set_sender_report``);
+  and octet counts; aiortc sends them
+  (``media.aiortc_seams.sender.set_sender_report``);
 - NACK: packets are kept once in a shared history of ``HISTORY_PACKETS``
   (~6 s at 1.5 Mbit/s); each viewer maps its sequence numbers to history
   slots in a 512-entry ring; a NACKed packet is resent through the same path,
@@ -47,8 +48,10 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
 
-from media import aiortc_seams as seams
 from media import rtpsend
+from media.aiortc_seams import ice as ice_seams
+from media.aiortc_seams import sender as sender_seams
+from media.aiortc_seams import srtp as srtp_seams
 from media.metrics import lean_forwarded
 from media.relay import Relay
 
@@ -172,8 +175,8 @@ class LeanViewer:
     def bind(self, sender: RTCRtpSender) -> None:
         """Route the sender's PLI/FIR and NACKs here (before the connection starts)."""
         self.sender = sender
-        seams.route_keyframe_requests(sender, self.request_keyframe)
-        seams.route_retransmissions(sender, self._nack)
+        sender_seams.route_keyframe_requests(sender, self.request_keyframe)
+        sender_seams.route_retransmissions(sender, self._nack)
 
     def request_keyframe(self) -> None:
         self.relay.request_keyframe("viewer")
@@ -186,14 +189,14 @@ class LeanViewer:
         if sender is None or params is None:
             return False
         dtls = sender.transport
-        srtp = seams.tx_srtp(dtls)
-        route = seams.nominated_route(seams.ice_connection(dtls.transport.iceGatherer))
+        srtp = srtp_seams.tx_srtp(dtls)
+        route = ice_seams.nominated_route(ice_seams.ice_connection(dtls.transport.iceGatherer))
         if srtp is None or route is None:
             logger.warning("lean viewer of %s: no SRTP context or ICE route yet", self.relay.name)
             return False
         sock, addr = route
-        ssrc, rtx_ssrc = seams.sender_ssrcs(sender)
-        context, protect = seams.srtp_pointers(srtp)
+        ssrc, rtx_ssrc = sender_seams.sender_ssrcs(sender)
+        context, protect = srtp_seams.srtp_pointers(srtp)
         self.rtp = rtpsend.Viewer(
             sock.fileno(), addr, context, protect, srtp, ssrc, params.pt,
             random.getrandbits(32), random.randrange(1 << 15), params.ext, params.abs_offset,
@@ -217,7 +220,7 @@ class LeanViewer:
         self._budget = RESEND_BUDGET
         if rtp is None or sender is None or not rtp.packets:
             return
-        seams.set_sender_report(sender, rtp.last_ntp, rtp.last_ts, rtp.packets, rtp.octets)
+        sender_seams.set_sender_report(sender, rtp.last_ntp, rtp.last_ts, rtp.packets, rtp.octets)
 
     def stop(self) -> None:
         if self.stopped:

@@ -44,7 +44,8 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
 
 from livecore.clock import SystemClock
-from media import aiortc_seams as seams
+from media.aiortc_seams import receiver as receiver_seams
+from media.aiortc_seams import sender as sender_seams
 from media.bitstream import H264ParameterSets, is_vp8_keyframe
 from media.keyframes import KeyframeRequester
 
@@ -61,7 +62,7 @@ DEFAULT_MAX_BACKLOG = 64
 #: 2.5 Mbit/s); 512 covers ~3 s at 1.5 Mbit/s (~170 packets/s). A power of two
 #: that divides 2^16, so sequence numbers wrap onto the same slots.
 RTX_HISTORY_PACKETS = 512
-seams.extend_rtx_history(RTX_HISTORY_PACKETS)
+sender_seams.extend_rtx_history(RTX_HISTORY_PACKETS)
 
 
 def codec_family(mime_type: str) -> str:
@@ -132,7 +133,7 @@ class _PassthroughInbox:
         if codec.name != self._codec_name or self._decoder is None:
             self._decoder = PassthroughDecoder(codec)
             self._codec_name = codec.name
-        track_queue = seams.remote_track_queue(self._receiver.track)
+        track_queue = receiver_seams.remote_track_queue(self._receiver.track)
         for packet in self._decoder.decode(frame):
             if self._skip_to_keyframe and not packet.is_keyframe:
                 self.dropped += 1
@@ -178,11 +179,11 @@ class MarkerJitterBuffer(JitterBuffer):
                 timestamp = packet.timestamp
             elif packet.timestamp != timestamp:  # the frame ended without a marker
                 self.remove(count)
-                return JitterFrame(b"".join(map(seams.rtp_payload, packets)), timestamp)
+                return JitterFrame(b"".join(map(receiver_seams.rtp_payload, packets)), timestamp)
             packets.append(packet)
             if packet.marker:
                 self.remove(count + 1)
-                return JitterFrame(b"".join(map(seams.rtp_payload, packets)), timestamp)
+                return JitterFrame(b"".join(map(receiver_seams.rtp_payload, packets)), timestamp)
         return None
 
 
@@ -206,7 +207,7 @@ class ImmediateAudioBuffer(JitterBuffer):
         if newest is not None and not 0 < (seq - newest) & 0xFFFF < 0x8000:
             return False, None
         self._newest = seq
-        return False, JitterFrame(seams.rtp_payload(packet), packet.timestamp)
+        return False, JitterFrame(receiver_seams.rtp_payload(packet), packet.timestamp)
 
 
 def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_MAX_BACKLOG) -> None:
@@ -219,26 +220,28 @@ def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_M
     """
     if is_passthrough(receiver):
         return
-    if seams.receiver_started(receiver):
+    if receiver_seams.receiver_started(receiver):
         raise RuntimeError("enable_passthrough must be called before the receiver starts")
-    seams.set_receiver_frame_queue(receiver, _PassthroughInbox(receiver, max_backlog))
+    receiver_seams.set_receiver_frame_queue(receiver, _PassthroughInbox(receiver, max_backlog))
     track = receiver.track
-    jitter = seams.receiver_jitter_buffer(receiver)
+    jitter = receiver_seams.receiver_jitter_buffer(receiver)
     if isinstance(jitter, JitterBuffer) and track and track.kind == "video":
         # Same capacity as aiortc's; frames complete on the marker bit.
-        seams.set_receiver_jitter_buffer(receiver, MarkerJitterBuffer(capacity=512, is_video=True))
+        receiver_seams.set_receiver_jitter_buffer(
+            receiver, MarkerJitterBuffer(capacity=512, is_video=True)
+        )
     elif isinstance(jitter, JitterBuffer) and track and track.kind == "audio":
-        seams.set_receiver_jitter_buffer(receiver, ImmediateAudioBuffer())
+        receiver_seams.set_receiver_jitter_buffer(receiver, ImmediateAudioBuffer())
 
 
 def is_passthrough(receiver: RTCRtpReceiver) -> bool:
     """True once ``enable_passthrough`` was applied to ``receiver``."""
-    return isinstance(seams.receiver_frame_queue(receiver), _PassthroughInbox)
+    return isinstance(receiver_seams.receiver_frame_queue(receiver), _PassthroughInbox)
 
 
 def dropped_frames(receiver: RTCRtpReceiver) -> int:
     """Frames a pass-through receiver dropped because its track was not read."""
-    inbox = seams.receiver_frame_queue(receiver)
+    inbox = receiver_seams.receiver_frame_queue(receiver)
     return inbox.dropped if isinstance(inbox, _PassthroughInbox) else 0
 
 
@@ -248,7 +251,7 @@ def request_keyframe(receiver: RTCRtpReceiver) -> None:
     Sent with the next video RTP packet that arrives, to that packet's SSRC;
     a no-op for audio. Not rate-limited here: callers (the relay) limit it.
     """
-    seams.send_pli_with_next_packet(receiver)
+    receiver_seams.send_pli_with_next_packet(receiver)
 
 
 def install_sender_hooks(
@@ -260,7 +263,7 @@ def install_sender_hooks(
     established). ``on_keyframe_request`` is called, on the event loop, for
     every PLI or FIR the viewer sends.
     """
-    if seams.sender_started(sender):
+    if sender_seams.sender_started(sender):
         raise RuntimeError("install_sender_hooks must be called before the sender starts")
-    seams.set_sender_encoder(sender, encoder)
-    seams.route_keyframe_requests(sender, on_keyframe_request)
+    sender_seams.set_sender_encoder(sender, encoder)
+    sender_seams.route_keyframe_requests(sender, on_keyframe_request)

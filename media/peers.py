@@ -8,10 +8,11 @@ interface except 127.0.0.1. ``MediaPeerConnection`` always passes an explicit
 addresses. aioice 0.13 has no option for that, so the way chosen is a
 per-connection override of the ICE connection's ``gather_candidates`` that
 calls aioice's own ``get_component_candidates(component, addresses)`` with the
-configured list (``media.aiortc_seams.gather_on``, checked at import). Remote candidates
-are filtered too: with loopback-only addresses, any remote candidate that is
-not a loopback IP literal (a LAN address, an mDNS ``.local`` name that aioice
-would resolve by multicast) is dropped from the remote SDP and from trickle.
+configured list (``media.aiortc_seams.ice.gather_on``, checked at import).
+Remote candidates are filtered too: with loopback-only addresses, any remote
+candidate that is not a loopback IP literal (a LAN address, an mDNS ``.local``
+name that aioice would resolve by multicast) is dropped from the remote SDP and
+from trickle.
 
 Ports: aioice binds one ephemeral UDP port per connection (max-bundle: one per
 peer connection and host address) and has no port-range option. With
@@ -48,7 +49,7 @@ from aiortc.rtcicetransport import RTCIceGatherer
 from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
-from media import aiortc_seams as seams
+from media.aiortc_seams import ice as ice_seams
 from media.passthrough import codec_family
 from media.udpmux import UdpMux
 from media.udpports import PortRange
@@ -112,13 +113,13 @@ def restrict_host_addresses(
     Must be applied before it gathers (``setLocalDescription``); applying it
     again is harmless. Raises ``RuntimeError`` if it already gathered.
     """
-    connection = seams.ice_connection(gatherer)
+    connection = ice_seams.ice_connection(gatherer)
     wanted = list(addresses)
-    if seams.gathering_addresses(connection) == wanted:
+    if ice_seams.gathering_addresses(connection) == wanted:
         return
-    if seams.gathered(connection):
+    if ice_seams.gathered(connection):
         raise RuntimeError("ICE candidates were gathered before the addresses were restricted")
-    seams.gather_on(connection, wanted, ports.bind if ports is not None else None, muxes)
+    ice_seams.gather_on(connection, wanted, ports.bind if ports is not None else None, muxes)
 
 
 def filter_candidates(sdp: str, allowed: Callable[[str], bool]) -> str:

@@ -8,16 +8,11 @@ the queue is full the recording drops frames until the next video keyframe
 
 The worker muxes by stream copy (PyAV, no decoder or encoder is ever
 created) into one fragmented MP4 (``frag_keyframe``: a fragment starts at
-every video keyframe), cut as it is written into:
-
-- ``init.mp4`` (``ftyp`` + ``moov``) and ``segNNNNNN.m4s`` (``moof`` + ``mdat``,
-  one per GOP): the HLS segments and the clipper's input, kept for the
-  rolling window (``window_s``);
-- ``full.mp4``: init + every fragment, the whole stream while it lives
-  (fragments concatenate into a valid file), remuxed into the replay when the
-  stream ends;
-- ``index.m3u8``: the HLS playlist over the segments on disk (``#EXT-X-ENDLIST``
-  once the stream ended), replaced atomically after each segment.
+every video keyframe), which a ``media.segments.SegmentWriter`` cuts as it is
+written into ``init.mp4`` and one ``segNNNNNN.m4s`` per GOP (the HLS segments
+and the clipper's input, kept for the rolling window ``window_s``), ``full.mp4``
+(the whole stream, remuxed into the replay when the stream ends) and the
+``index.m3u8`` playlist.
 
 Time: output timestamps start at 0 at the first video keyframe. Video keeps
 its RTP clock (90 kHz); audio (48 kHz) is placed by its arrival time relative
@@ -28,28 +23,20 @@ first keyframe. VP8 is not recorded (see docs/architecture.md).
 
 from __future__ import annotations
 
-import contextlib
 import fractions
 import logging
-import os
 import queue
 import threading
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 import av
 
-from media.container import (
-    BoxSplitter,
-    fragment_start,
-    h264_dimensions,
-    h264_parameter_sets,
-    opus_head,
-)
+from media.container import h264_dimensions, h264_parameter_sets, opus_head
+from media.segments import FULL_NAME, Segment, SegmentWriter
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
@@ -58,9 +45,6 @@ log = logging.getLogger("livecore.recorder")
 
 VIDEO_TB = fractions.Fraction(1, 90000)
 AUDIO_TB = fractions.Fraction(1, 48000)
-INIT_NAME = "init.mp4"
-FULL_NAME = "full.mp4"
-PLAYLIST_NAME = "index.m3u8"
 _END = object()
 
 
@@ -77,21 +61,6 @@ class RecorderConfig:
     """Frames waiting for the worker before it drops to the next keyframe (~12 s of A+V)."""
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
-    """One fragment on disk: ``[start, start + duration)`` seconds of the stream."""
-
-    index: int
-    start: float
-    duration: float
-    name: str
-    size: int
-
-    @property
-    def end(self) -> float:
-        return self.start + self.duration
-
-
 @dataclass(slots=True)
 class RecorderStats:
     frames_in: int = 0
@@ -102,58 +71,6 @@ class RecorderStats:
     errors: int = 0
     cpu_s: float = 0.0
     """CPU time of the worker thread (set when it ends)."""
-
-
-def segment_name(index: int) -> str:
-    return f"seg{index:06d}.m4s"
-
-
-def playlist(segments: list[Segment], *, ended: bool, prefix: str = "") -> str:
-    """An HLS media playlist (RFC 8216, version 7: fMP4 with ``EXT-X-MAP``)."""
-    target = max((s.duration for s in segments), default=2.0)
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:7",
-        f"#EXT-X-TARGETDURATION:{max(1, round(target + 0.499))}",
-        f"#EXT-X-MEDIA-SEQUENCE:{segments[0].index if segments else 0}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-        f'#EXT-X-MAP:URI="{prefix}{INIT_NAME}"',
-    ]
-    for s in segments:
-        lines += [f"#EXTINF:{s.duration:.3f},", f"{prefix}{s.name}"]
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-class _Sink:
-    """File-like object PyAV writes the fragmented MP4 into; hands on whole boxes."""
-
-    def __init__(self, on_box: Callable[[bytes, bytes], None]) -> None:
-        self._split = BoxSplitter()
-        self._on_box = on_box
-        self._pos = 0
-
-    def write(self, data: bytes) -> int:
-        self._pos += len(data)
-        for kind, box in self._split.feed(bytes(data)):
-            self._on_box(kind, box)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seekable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        pass
 
 
 class Recording:
@@ -184,7 +101,6 @@ class Recording:
         """``clock()`` when the first keyframe arrived: stream time 0 (set on the loop)."""
         self._clock = clock
         self.ended = threading.Event()
-        self._on_segment = on_segment
         self._on_done = on_done
         # SimpleQueue (C): put never takes a Python-level lock the worker may hold, so
         # the loop never waits for the worker (queue.Queue's condition convoys under
@@ -192,19 +108,16 @@ class Recording:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._max = self.config.queue_frames
         self._skipping = True  # until the first video keyframe
-        self._lock = threading.Lock()
-        self._segments: deque[Segment] = deque()
+        self._files = SegmentWriter(
+            directory, window_s=self.config.window_s, counters=self.stats, on_segment=on_segment
+        )
         self._thread = threading.Thread(target=self._run, name=f"rec-{self.name}", daemon=True)
         self._out: Any = None
         self._vs: Any = None
         self._as: Any = None
-        self._init: bytes | None = None
-        self._moof: bytes | None = None
-        self._full: IO[bytes] | None = None
         self._v0: tuple[int, float] | None = None  # (pts, arrival)
         self._a0: tuple[int, int] | None = None  # (pts, output pts)
         self._last_pts: dict[str, int] = {}
-        self._index = 0
         self._thread_started = False
 
     # -- event loop side ----------------------------------------------------------
@@ -240,14 +153,12 @@ class Recording:
 
     def segments(self) -> list[Segment]:
         """The segments on disk now, oldest first (a snapshot, safe from any thread)."""
-        with self._lock:
-            return list(self._segments)
+        return self._files.segments()
 
     @property
     def recorded_until(self) -> float:
         """Stream seconds covered by finished segments."""
-        with self._lock:
-            return self._segments[-1].end if self._segments else 0.0
+        return self._files.recorded_until
 
     @property
     def full_path(self) -> Path:
@@ -286,9 +197,8 @@ class Recording:
             return False
         sps, pps = sets
         width, height = h264_dimensions(sps)
-        self._full = (self.dir / FULL_NAME).open("wb")
         out = av.open(
-            _Sink(self._box),
+            self._files.begin(),
             mode="w",
             format="mp4",
             options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
@@ -339,73 +249,6 @@ class Recording:
         self._out.mux(copy)
         self.stats.frames_muxed += 1
 
-    def _box(self, kind: bytes, box: bytes) -> None:
-        """A top-level box of the fragmented output: init, or half of a fragment."""
-        if kind == b"ftyp":
-            self._init = box
-        elif kind == b"moov":
-            self._init = (self._init or b"") + box
-            write_atomic(self.dir / INIT_NAME, self._init)
-            self._append_full(self._init)
-        elif kind == b"moof":
-            self._moof = box
-        elif kind == b"mdat" and self._moof is not None:
-            moof, self._moof = self._moof, None
-            self._fragment(moof, moof + box)
-        # mfra (written on close) is an optional index: left out.
-
-    def _fragment(self, moof: bytes, data: bytes) -> None:
-        start = (fragment_start(moof, 1) or 0) / 90000
-        name = segment_name(self._index)
-        write_atomic(self.dir / name, data)
-        self._append_full(data)
-        done = None
-        with self._lock:
-            if self._segments and self._segments[-1].duration <= 0:
-                prev = self._segments[-1]
-                done = Segment(prev.index, prev.start, start - prev.start, prev.name, prev.size)
-                self._segments[-1] = done
-            self._segments.append(Segment(self._index, start, 0.0, name, len(data)))
-        self._index += 1
-        self.stats.segments += 1
-        self.stats.bytes_written += len(data)
-        # A segment's duration is known when the next one begins: publish it now.
-        if done is not None:
-            self._published(done)
-
-    def _published(self, seg: Segment) -> None:
-        self._prune()
-        self._write_playlist(ended=False)
-        if self._on_segment is not None:
-            self._on_segment(seg)
-
-    def _append_full(self, data: bytes) -> None:
-        if self._full is not None:
-            self._full.write(data)
-
-    def _prune(self) -> None:
-        """Drop segments that left the rolling window (the full recording keeps them)."""
-        with self._lock:
-            if not self._segments:
-                return
-            horizon = self._segments[-1].start - self.config.window_s
-            gone = []
-            while len(self._segments) > 2 and self._segments[0].end < horizon:
-                gone.append(self._segments.popleft())
-        for seg in gone:
-            with contextlib.suppress(FileNotFoundError):
-                (self.dir / seg.name).unlink()
-
-    def _finished_segments(self) -> list[Segment]:
-        with self._lock:
-            return [s for s in self._segments if s.duration > 0]
-
-    def _write_playlist(self, *, ended: bool) -> None:
-        # URIs carry the stream's directory: the playlist is served as
-        # /hls/<room>/index.m3u8 for the room's newest stream, segments under it.
-        text = playlist(self._finished_segments(), ended=ended, prefix=f"{self.dir.name}/")
-        write_atomic(self.dir / PLAYLIST_NAME, text.encode())
-
     def _close(self) -> None:
         out, self._out = self._out, None
         last_video = self._last_pts.get("video")
@@ -414,18 +257,4 @@ class Recording:
                 out.close()  # flushes the last fragment
             except (av.FFmpegError, OSError) as exc:
                 log.warning("recording %s: closing the muxer failed: %s", self.name, exc)
-        with self._lock:
-            if self._segments and self._segments[-1].duration <= 0 and last_video is not None:
-                last = self._segments[-1]
-                end = (last_video + 3000) / 90000  # one frame past the last one (30 fps)
-                self._segments[-1] = Segment(
-                    last.index, last.start, max(0.001, end - last.start), last.name, last.size
-                )
-        if self._full is not None:
-            self._full.close()
-            self._full = None
-        if self._init is not None:
-            self._write_playlist(ended=True)
-            segs = self.segments()
-            if segs and self._on_segment is not None:
-                self._on_segment(segs[-1])
+        self._files.close(last_video)

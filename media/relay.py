@@ -6,10 +6,10 @@ track of encoded frames) and serves them to ``RelayTrack``s, aiortc
 ``RTCRtpSender`` packetises them with ``pack()`` and never encodes.
 
 Memory is bounded by the relay, not by its viewers. Frames live once, in a
-shared window: the current GOP (from the last keyframe, at most
-``max_gop_frames`` / ``max_gop_bytes``) plus the last ``max_lag_frames``
-frames. A viewer is only a cursor into it, so a stalled viewer holds no
-frames and costs the others nothing.
+shared window (``media.relaywindow.FrameWindow``): the current GOP (from the
+last keyframe, at most ``max_gop_frames`` / ``max_gop_bytes``) plus the last
+``max_lag_frames`` frames. A viewer is only a cursor into it, so a stalled
+viewer holds no frames and costs the others nothing.
 
 Per-viewer contract (``RelayTrack.recv``):
 
@@ -37,11 +37,8 @@ from __future__ import annotations
 
 import asyncio
 import fractions
-import itertools
 import logging
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
@@ -52,6 +49,7 @@ from media.keyframes import KeyframeRequester
 from media.metrics import codec_ops
 from media.packetise import Payloads, SharedPacker, make_packetiser
 from media.relaystate import RelayLimits, RelayStats, ViewerPosition
+from media.relaywindow import FrameWindow, Skip, Slot
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
@@ -59,19 +57,6 @@ if TYPE_CHECKING:
 __all__ = ["Relay", "RelayLimits", "RelayStats", "RelayTrack", "SharedPacker", "ViewerPosition"]
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(slots=True)
-class _Slot:
-    seq: int
-    packet: EncodedPacket
-    keyframe: bool
-    size: int
-    arrived: float = 0.0
-    """Wall-clock time it was published (for sender reports: NTP ↔ RTP pairs)."""
-    payloads: Payloads | None = None
-    history_index: int = -1
-    """Where the lean forwarder put its packets in its shared history (-1: not yet)."""
 
 
 class Relay:
@@ -105,14 +90,10 @@ class Relay:
             clock or SystemClock(),
             self.limits.keyframe_request_interval,
         )
-        self._window: deque[_Slot] = deque()
-        self._first_seq = 0
-        self._head = -1
-        self._gop_start: int | None = None
-        self._gop_bytes = 0
+        self._window = FrameWindow(self.limits, self.stats)
         self._pulse = asyncio.Event()
         self._subscribers: set[RelayTrack] = set()
-        self._listeners: list[Callable[[_Slot], None]] = []
+        self._listeners: list[Callable[[Slot], None]] = []
         self.clock: Clock = clock or SystemClock()
         self._closed = False
         self._task: asyncio.Task[None] | None = None
@@ -152,49 +133,25 @@ class Relay:
             raise ValueError("relay needs packets with pts and time_base")
         self._rebase_pts(packet, packet.pts)
         keyframe = self.kind == "audio" or packet.is_keyframe
-        seq = self._head + 1
-        slot = _Slot(seq, packet, keyframe, packet.size, self.clock.time())
-        self._window.append(slot)
-        self._head = seq
-        stats = self.stats
-        stats.frames_in += 1
-        stats.bytes_in += packet.size
-        limits = self.limits
+        slot = self._window.append(packet, keyframe, self.clock.time())
         if keyframe:
-            stats.keyframes_in += 1
-            self._gop_start, self._gop_bytes = seq, 0
             self._keyframes.keyframe_arrived()
-        if self._gop_start is not None:
-            self._gop_bytes += packet.size
-            too_long = seq - self._gop_start + 1 > limits.max_gop_frames
-            if too_long or self._gop_bytes > limits.max_gop_bytes:
-                self._gop_start = None
-                stats.gop_overflows += 1
-        keep_from = seq - limits.max_lag_frames
-        if self._gop_start is not None:
-            keep_from = min(keep_from, self._gop_start)
-        while self._first_seq < keep_from:
-            self._window.popleft()
-            self._first_seq += 1
         self._keyframes.poll()
         for listener in self._listeners:
             listener(slot)
         self._wake()
 
-    def add_listener(self, listener: Callable[[_Slot], None]) -> None:
+    def add_listener(self, listener: Callable[[Slot], None]) -> None:
         """Call ``listener(slot)`` synchronously for every frame published (the lean path)."""
         self._listeners.append(listener)
 
-    def remove_listener(self, listener: Callable[[_Slot], None]) -> None:
+    def remove_listener(self, listener: Callable[[Slot], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def gop_slots(self) -> list[_Slot]:
+    def gop_slots(self) -> list[Slot]:
         """The cached GOP, keyframe first (empty without one): what a new viewer starts with."""
-        gop = self._gop_start
-        if gop is None:
-            return []
-        return list(itertools.islice(self._window, gop - self._first_seq, None))
+        return self._window.gop_slots()
 
     def _rebase_pts(self, packet: EncodedPacket, source_pts: int) -> None:
         pts = source_pts + self._pts_offset
@@ -232,7 +189,7 @@ class Relay:
             raise MediaStreamError("relay is closed")
         track = RelayTrack(self)
         self._subscribers.add(track)
-        if self._gop_start is None:
+        if not self._window.has_keyframe:
             self.request_keyframe("join")
         return track
 
@@ -241,41 +198,24 @@ class Relay:
         self._subscribers.discard(track)
         self._wake()
 
-    def take(self, track: RelayTrack) -> _Slot | None:
+    def take(self, track: RelayTrack) -> Slot | None:
         """``track``'s next frame, or None if it must wait; applies the lag rule.
 
         Moves the track's ``position``; ``RelayTrack.recv`` is the caller.
         """
-        head = self._head
-        pos = track.position
-        if pos.next_seq is None:
-            gop = self._gop_start
-            if gop is None or gop < pos.min_key_seq:
-                return None
-            pos.next_seq, pos.start_head = gop, head
-        else:
-            live_lag = head - max(pos.next_seq - 1, pos.start_head)
-            if pos.next_seq < self._first_seq or live_lag > self.limits.max_lag_frames:
-                track.skips += 1
-                self.stats.viewer_skips += 1
-                gop = self._gop_start
-                if gop is not None and gop >= pos.next_seq:
-                    pos.next_seq, pos.start_head = gop, head
-                else:
-                    pos.next_seq, pos.min_key_seq = None, head + 1
-                    self.request_keyframe("lagging")
-                    return None
-        if pos.next_seq > head:
-            return None
-        slot = self._window[pos.next_seq - self._first_seq]
-        pos.next_seq += 1
+        slot, skip = self._window.take(track.position)
+        if skip is not Skip.NONE:
+            track.skips += 1
+            self.stats.viewer_skips += 1
+            if skip is Skip.TO_NEXT_KEYFRAME:
+                self.request_keyframe("lagging")
         return slot
 
     async def next_frame_published(self) -> None:
         """Wait until a frame is published, a viewer leaves or the relay closes."""
         await self._pulse.wait()
 
-    def packed(self, slot: _Slot) -> Payloads:
+    def packed(self, slot: Slot) -> Payloads:
         """RTP payloads and timestamp of ``slot``, computed once for all viewers."""
         if slot.payloads is None:
             slot.payloads = self._packetise(slot.packet, slot.seq)
@@ -285,7 +225,7 @@ class Relay:
     def packetise(self, packet: EncodedPacket) -> Payloads:
         """RTP payloads of a packet that is not (or no longer) in the window."""
         self.stats.packetised += 1
-        return self._packetise(packet, self._head)
+        return self._packetise(packet, self._window.head)
 
     def _wake(self) -> None:
         self._pulse.set()
@@ -300,7 +240,7 @@ class Relay:
     @property
     def head(self) -> int:
         """Sequence number of the newest frame published (-1 before the first)."""
-        return self._head
+        return self._window.head
 
     @property
     def subscribers(self) -> int:
@@ -309,16 +249,16 @@ class Relay:
     @property
     def buffered_frames(self) -> int:
         """Frames held for viewers (the whole media memory of this relay)."""
-        return len(self._window)
+        return self._window.frames
 
     @property
     def buffered_bytes(self) -> int:
-        return sum(slot.size for slot in self._window)
+        return self._window.bytes
 
     @property
     def has_keyframe(self) -> bool:
         """True when a new viewer can start at once from the cached GOP."""
-        return self._gop_start is not None
+        return self._window.has_keyframe
 
     def close(self) -> None:
         """End every viewer track (their ``recv`` raises ``MediaStreamError``) and stop."""
@@ -346,7 +286,7 @@ class RelayTrack(MediaStreamTrack):
         super().__init__()
         self.kind = relay.kind
         self.relay = relay
-        self.last_slot: _Slot | None = None
+        self.last_slot: Slot | None = None
         self.frames_sent = 0
         self.skips = 0
         self.first_frame_keyframe: bool | None = None

@@ -44,7 +44,7 @@ class RelayStats:
 
 @dataclass(slots=True)
 class ViewerPosition:
-    """Where one viewer is in the relay's window (moved only by ``Relay.take``)."""
+    """Where one viewer is in the relay's window (moved only by ``FrameWindow.take``)."""
 
     next_seq: int | None = None
     """The frame it takes next; None while it waits for a keyframe."""

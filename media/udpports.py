@@ -2,7 +2,7 @@
 
 aioice binds each peer connection's host candidate to an ephemeral port
 (port 0); ``PortRange`` hands out sockets bound inside ``--udp-ports
-LO-HI`` instead (through ``media.aiortc_seams.gather_on``'s ``bind``). With
+LO-HI`` instead (through ``media.aiortc_seams.ice.gather_on``'s ``bind``). With
 max-bundle each peer connection uses one port per host address, so a range
 of N ports holds N connections per address; when every port is taken,
 ``bind`` raises ``PortsExhausted`` and the node refuses the session

@@ -49,7 +49,8 @@ from media.worker import WorkerBusy
 if TYPE_CHECKING:
     from livecore.store.clips import ClipStore
     from media.mediadir import MediaDir
-    from media.recorder import Recording, Segment
+    from media.recorder import Recording
+    from media.segments import Segment
     from media.worker import MediaWorker
     from signalling.recording_metrics import RecordingMetrics
 

@@ -20,8 +20,9 @@ LAYER = {"livecore": 0, "media": 1, "signalling": 2}
 COMPOSITION_ROOT = "livecore.cli"
 #: What the load testers and clients may import from the server's packages:
 #: tokens and the embedded Valkey to start a local cluster, key names to read
-#: back a group buy's counters, aiortc peers set up like the server's (and the
-#: one module that reaches aiortc's privates, for the lean load-test viewer),
+#: back a group buy's counters, aiortc peers set up like the server's (and two
+#: of the seam modules that reach aiortc's privates: ICE sockets for the lean
+#: load-test viewer, the sender's keyframe hook for the media run's publisher),
 #: the audience trace format and recorder the server shares with the replay, the
 #: injectable clock for the trace recorder, the batch store to measure
 #: Valkey bytes per traceability batch, and the pure highlight detector (the
@@ -44,7 +45,8 @@ CLIENT_ALLOWED = {
             "livecore.store.trace",
             "media.peers",
             "media.passthrough",
-            "media.aiortc_seams",
+            "media.aiortc_seams.ice",
+            "media.aiortc_seams.sender",
         }
     ),
 }

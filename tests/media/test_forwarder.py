@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 from aiortc import RTCSessionDescription
 
-from media import aiortc_seams as seams
 from media import metrics, rtpsend
+from media.aiortc_seams import ice as ice_seams
+from media.aiortc_seams import sender as sender_seams
 from media.forwarder import (
     URI_ABS_SEND_TIME,
     URI_MID,
@@ -57,7 +58,7 @@ class Dropper(asyncio.DatagramProtocol):
 
 def viewer_socket_protocol(viewer: Viewer) -> Any:
     dtls = viewer.pc.getTransceivers()[0].receiver.transport
-    (stun,) = seams.stun_protocols(seams.ice_connection(dtls.transport.iceGatherer))
+    (stun,) = ice_seams.stun_protocols(ice_seams.ice_connection(dtls.transport.iceGatherer))
     return stun
 
 
@@ -105,7 +106,7 @@ async def test_lean_viewer_decodes_audio_and_video_with_sender_reports(
             assert 0 < stat.packetsSent <= sent, kind
             # The NTP time of the pair is when that frame arrived at the relay: recent.
             assert abs((now - stat.remoteTimestamp).total_seconds()) < 3, kind
-            report = seams.sender_report(lean[kind].sender)
+            report = sender_seams.sender_report(lean[kind].sender)
             assert report["packets"] <= sent and report["octets"] > 0
         assert metrics.codec_ops.value == 0
         assert rtpsend.IMPLEMENTATION == ("python" if rtpsend.pure_python_wanted() else "c")
@@ -220,7 +221,7 @@ async def test_media_sockets_stay_inside_the_port_range(h264_clip: EncodedClip) 
         ports = []
         for session in (publisher, v_session):
             dtls = session.pc.getTransceivers()[0].receiver.transport
-            ports += seams.local_ports(seams.ice_connection(dtls.transport.iceGatherer))
+            ports += ice_seams.local_ports(ice_seams.ice_connection(dtls.transport.iceGatherer))
         assert sorted(ports) == [lo, hi]
         assert all(
             f" {p} typ host" in sdp for p, sdp in zip(ports, [answer, v_answer], strict=True)

@@ -12,8 +12,9 @@ from aiortc import RTCSessionDescription
 
 from media import metrics
 from media.clipper import NothingToCut, build_replay, cut_clip, thumbnail
-from media.recorder import INIT_NAME, PLAYLIST_NAME, RecorderConfig, Recording
+from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
+from media.segments import INIT_NAME, PLAYLIST_NAME
 from media.sessions import accept_publisher
 from tests.media.conftest import GOP
 from tests.media.sources import EncodedClip, publisher_offer

@@ -16,8 +16,8 @@ from typing import Any
 import pylibsrtp
 import pytest
 
-from media import aiortc_seams as seams
 from media import rtpsend, rtpslow
+from media.aiortc_seams import srtp as srtp_seams
 from media.forwarder import extension_block
 
 try:
@@ -89,7 +89,7 @@ class TestRtpSend:
     def viewer(
         self, impl: ModuleType, sock: socket.socket, addr: Any, tx: pylibsrtp.Session, **kw: Any
     ) -> Any:
-        ctx, protect = seams.srtp_pointers(tx)
+        ctx, protect = srtp_seams.srtp_pointers(tx)
         ext, at = extension_block("1", 1, 3)
         args = {"ssrc": 0x11223344, "pt": 102, "ts_origin": 0xFFFFFF00, "seq": 65534,
                 "ext": ext, "abs_offset": at, "rtx_ssrc": 0x55667788, "rtx_pt": 103,
@@ -231,7 +231,7 @@ def test_c_path_sends_runs_of_equal_packets_with_gso(
     """FU-A fragments differing by a byte are padded to one size and leave as one GSO send."""
     send, recv = udp
     tx, rx = sessions()
-    ctx, protect = seams.srtp_pointers(tx)
+    ctx, protect = srtp_seams.srtp_pointers(tx)
     ext, at = extension_block("0", 1, 3)
     sizes = [30, 1200, 1200, 1199, 1199, 700]  # STAP-A, four fragments, a short last one
     payloads = [bytes([i]) * n for i, n in enumerate(sizes)]

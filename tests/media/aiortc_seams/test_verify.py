@@ -1,4 +1,4 @@
-"""The one module that touches aiortc/aioice privates refuses versions it was not checked on."""
+"""The package that touches aiortc/aioice privates refuses versions it was not checked on."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import aiortc
 import pytest
 
 from media import aiortc_seams
+from media.aiortc_seams import ice, receiver, sender, srtp
 
 
 def test_the_pinned_versions_pass() -> None:
@@ -33,3 +34,11 @@ def test_a_moved_seam_is_named(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delattr(aiortc.rtcrtpsender, "RTP_HISTORY_SIZE")
     with pytest.raises(ImportError, match="RTP_HISTORY_SIZE"):
         aiortc_seams.verify()
+
+
+def test_every_seam_module_checks_its_own_seams() -> None:
+    """Each seam module's checks hold on the pinned versions and name seams no other names."""
+    modules = (receiver, sender, srtp, ice)
+    names = [name for module in modules for name in module.checks()]
+    assert all(all(module.checks().values()) for module in modules)
+    assert len(names) == len(set(names)) == 24

@@ -1,8 +1,7 @@
-"""The room channel's wire format: decoding client frames, websocket framing, batches."""
+"""Client frames decoded and checked (livecore.wire.checks), through the wire package."""
 
 from __future__ import annotations
 
-import struct
 from typing import Any
 
 import msgpack
@@ -518,78 +517,3 @@ def test_decode_arbitrary_msgpack_values(value: Any) -> None:
 def test_decode_arbitrary_typed_messages(message: dict[str, Any]) -> None:
     """Maps with a real type and odd field values reach the field checks and stay in contract."""
     _decode_or_refuse(pack(message))
-
-
-# -- server frames ---------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("length", "header"),
-    [
-        (0, b"\x82\x00"),
-        (125, b"\x82\x7d"),
-        (126, b"\x82\x7e" + struct.pack("!H", 126)),
-        (65535, b"\x82\x7e\xff\xff"),
-        (65536, b"\x82\x7f" + struct.pack("!Q", 65536)),
-    ],
-)
-def test_ws_frame_header(length: int, header: bytes) -> None:
-    """ws_frame uses the 7-bit, 16-bit or 64-bit big-endian length form of RFC 6455 §5.2."""
-    payload = bytes(i % 251 for i in range(length))
-    frame = wire.ws_frame(payload)
-    assert frame[: len(header)] == header
-    assert frame[len(header) :] == payload
-    assert frame[0] == 0x82  # FIN + binary opcode, no RSV bits
-    assert not frame[1] & 0x80  # server frames are never masked
-
-
-def _read_batch(data: bytes) -> list[tuple[str, Any]]:
-    """The (key, value) pairs of a batch map, read in wire order."""
-    unpacker = msgpack.Unpacker(raw=False)
-    unpacker.feed(data)
-    size = unpacker.read_map_header()
-    pairs = [(unpacker.unpack(), unpacker.unpack()) for _ in range(size)]
-    with pytest.raises(msgpack.OutOfData):
-        unpacker.unpack()
-    return pairs
-
-
-def test_encode_batch_key_order_and_bounds() -> None:
-    """A batch's keys come in the order t, a, z, ev, st with a/z the first/last offsets."""
-    events = [
-        wire.encode_event(5, {"t": "comment", "text": "a"}),
-        wire.encode_event(6, {"t": "comment", "text": "b"}),
-        wire.encode_event(9, {"t": "card", "card": {"kind": "product"}}),
-    ]
-    state = {"likes": 12, "viewers": 3}
-    assert _read_batch(wire.encode_batch(events, state)) == [
-        ("t", "batch"),
-        ("a", 5),
-        ("z", 9),
-        ("ev", events),
-        ("st", state),
-    ]
-
-
-def test_encode_batch_single_event() -> None:
-    """With one event a and z are the same offset."""
-    events = [wire.encode_event(1, {"t": "comment", "text": "a"})]
-    pairs = _read_batch(wire.encode_batch(events, {}))
-    assert [k for k, _ in pairs] == ["t", "a", "z", "ev", "st"]
-    assert pairs[1:3] == [("a", 1), ("z", 1)]
-
-
-def test_encode_batch_without_events() -> None:
-    """A state-only batch has a and z nil and an empty event list."""
-    assert _read_batch(wire.encode_batch([], {"likes": 1})) == [
-        ("t", "batch"),
-        ("a", None),
-        ("z", None),
-        ("ev", []),
-        ("st", {"likes": 1}),
-    ]
-
-
-def test_encode_event_puts_offset_first() -> None:
-    """An event as clients see it starts with its offset o."""
-    assert list(wire.encode_event(3, {"t": "comment", "text": "x"})) == ["o", "t", "text"]

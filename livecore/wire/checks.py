@@ -1,20 +1,16 @@
-"""The room channel's wire format (sans-I/O): msgpack frames, message types, close codes.
+"""Client → server messages: one frame decoded and checked before any handler sees it.
 
-Subprotocol ``livecore.v1``. Every websocket message is one binary frame
-holding one msgpack map with a type key ``"t"``. Client → server messages
-are decoded and checked here (size, types, ranges) before any handler sees
-them; server → client messages are built here so that the broadcast of a
-room is encoded once per tick (``encode_batch``) and written to every
-connection as the same bytes. docs/protocol.md documents every message,
-field, error code and close code; a test checks the lists match.
+``decode(frame)`` returns a :class:`Message` or raises ``LivecoreError``
+(``bad_message``, ``unknown_type``, ``invalid_field``) carrying the request id
+when the frame named one. The table ``_CHECKS`` gives each ``ClientType`` its
+allowed fields and its check; checks use the vocabulary of
+:mod:`livecore.fields` and may normalise values in place (strip text).
 """
 
 from __future__ import annotations
 
-import struct
 from collections.abc import Callable
 from dataclasses import dataclass
-from enum import IntEnum, StrEnum
 from typing import Any
 
 import msgpack
@@ -30,101 +26,7 @@ from livecore.fields import (
     text,
 )
 from livecore.tokens import valid_id
-
-SUBPROTOCOL = "livecore.v1"
-#: Largest client frame the server reads; bigger ones close the connection (1009).
-MAX_CLIENT_FRAME = 8 * 1024
-
-
-class CloseCode(IntEnum):
-    """Websocket close codes the server uses (RFC 6455 §7.4; 4000-4999 are ours)."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001  # the node is shutting down: reconnect (to another node)
-    PROTOCOL_ERROR = 1002  # not a websocket frame (garbage after the upgrade)
-    UNSUPPORTED_DATA = 1003  # a text frame: the protocol is binary msgpack
-    MESSAGE_TOO_BIG = 1009  # a frame over MAX_CLIENT_FRAME
-    INTERNAL_ERROR = 1011
-    BAD_HELLO = 4000  # first message was not a valid hello
-    UNAUTHORIZED = 4001  # the hello's token was refused; the reason names the token error
-    HELLO_TIMEOUT = 4002  # no hello within --hello-timeout seconds
-    ROOM_NOT_FOUND = 4004
-    SLOW_CONSUMER = 4008  # send buffer over its byte limit: reconnect and recover
-    RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
-    #: The session's token expired: reconnect (or refresh in time) with a new one.
-    TOKEN_EXPIRED = 4003
-    #: This user already holds --ws-max-per-user connections on the node.
-    TOO_MANY_CONNECTIONS = 4010
-    TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse
-
-
-class ClientType(StrEnum):
-    """Messages a client may send (after ``hello``); roles are checked by the hub."""
-
-    HELLO = "hello"
-    TOKEN = "token"
-    COMMENT = "comment"
-    LIKE = "like"
-    VOTE = "vote"
-    POLL_OPEN = "poll_open"
-    POLL_CLOSE = "poll_close"
-    DELETE_COMMENT = "delete_comment"
-    MUTE = "mute"
-    PIN_QUESTION = "pin_question"
-    ANSWER_QUESTION = "answer_question"
-    CARD = "card"
-    LOCATE = "locate"
-    CHOOSE_COMMUNITY = "choose_community"
-    GROUPBUY_OPEN = "groupbuy_open"
-    GROUPBUY_JOIN = "groupbuy_join"
-    GROUPBUY_LEAVE = "groupbuy_leave"
-    OFFICER_APPLY = "officer_apply"
-    OFFICER_ME = "officer_me"
-    COMMISSION_SET = "commission_set"
-    COSTREAM_REQUEST = "costream_request"
-    COSTREAM_ACCEPT = "costream_accept"
-    COSTREAM_DECLINE = "costream_decline"
-    COSTREAM_END = "costream_end"
-    MARK = "mark"
-    BATCH_PIN = "batch_pin"
-    BATCH_UNPIN = "batch_unpin"
-
-
-class ServerType(StrEnum):
-    """Messages the server sends."""
-
-    SNAPSHOT = "snapshot"
-    RECOVERED = "recovered"
-    BATCH = "batch"
-    ACK = "ack"
-    ERROR = "error"
-
-
-class EventType(StrEnum):
-    """Durable room events: each has an offset in the room's stream."""
-
-    COMMENT = "comment"
-    COMMENT_DELETED = "comment_deleted"
-    USER_MUTED = "user_muted"
-    QUESTION_PINNED = "question_pinned"
-    QUESTION_ANSWERED = "question_answered"
-    POLL_OPENED = "poll_opened"
-    POLL_CLOSED = "poll_closed"
-    CARD = "card"
-    SENSOR = "sensor"
-    GROUPBUY_OPENED = "groupbuy_opened"
-    GROUPBUY_FORMED = "groupbuy_formed"
-    GROUPBUY_FAILED = "groupbuy_failed"
-    GROUPBUY_REPRICED = "groupbuy_repriced"
-    GROUPBUY_CLOSED = "groupbuy_closed"
-    STREAM_STARTED = "stream_started"
-    STREAM_ENDED = "stream_ended"
-    COSTREAM_REQUESTED = "costream_requested"
-    COSTREAM_ACCEPTED = "costream_accepted"
-    COSTREAM_DECLINED = "costream_declined"
-    COSTREAM_ENDED = "costream_ended"
-    CLIP_READY = "clip_ready"
-    ROOM_ENDED = "room_ended"
+from livecore.wire.vocabulary import MAX_CLIENT_FRAME, ClientType
 
 
 @dataclass(frozen=True, slots=True)
@@ -349,61 +251,3 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.BATCH_PIN: _Check(frozenset({"batch"}), _batch_field),
     ClientType.BATCH_UNPIN: _Check(frozenset({"batch"}), _batch_field),
 }
-
-
-# -- server messages -----------------------------------------------------------
-
-
-def ws_frame(payload: bytes) -> bytes:
-    """An unmasked, final binary websocket frame (RFC 6455 §5.2).
-
-    Server frames are never masked (§5.1), so one frame's bytes can be
-    written to any number of connections: this is what makes a broadcast
-    cost one encode, not one per viewer.
-    """
-    n = len(payload)
-    if n < 126:
-        return bytes((0x82, n)) + payload
-    if n < 65536:
-        return struct.pack("!BBH", 0x82, 126, n) + payload
-    return struct.pack("!BBQ", 0x82, 127, n) + payload
-
-
-_packer = msgpack.Packer(use_bin_type=True)
-
-
-def encode(message: dict[str, Any]) -> bytes:
-    """One server message as msgpack bytes (keys in insertion order)."""
-    packed: bytes = _packer.pack(message)
-    return packed
-
-
-def encode_event(offset: int, event: dict[str, Any]) -> dict[str, Any]:
-    """An event as clients see it: ``{"o": offset, "t": type, ...}``."""
-    return {"o": offset, **event}
-
-
-def encode_batch(events: list[dict[str, Any]], state: dict[str, Any]) -> bytes:
-    """The broadcast of one tick, encoded once for every connection of a room.
-
-    ``{"t": "batch", "a": first offset, "z": last offset, "ev": [...], "st": {...}}``
-    with ``a``/``z`` nil when the tick has no events. The key order is fixed
-    so a lean client can read ``a`` and ``z`` without decoding the events.
-    """
-    first = events[0]["o"] if events else None
-    last = events[-1]["o"] if events else None
-    packed: bytes = _packer.pack(
-        {"t": ServerType.BATCH.value, "a": first, "z": last, "ev": events, "st": state}
-    )
-    return packed
-
-
-def ack(request_id: int | None, **fields: Any) -> bytes:
-    return encode({"t": ServerType.ACK.value, "id": request_id, **fields})
-
-
-def error(err: LivecoreError, request_id: int | None = None) -> bytes:
-    return encode(
-        {"t": ServerType.ERROR.value, "id": request_id, "code": err.code.value,
-         "message": err.message}
-    )  # fmt: skip

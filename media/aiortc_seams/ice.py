@@ -1,0 +1,208 @@
+"""The ICE seams: the aioice ``Connection`` behind aiortc, its host candidates and sockets.
+
+aioice 0.13 gathers host candidates on every interface, one ephemeral port
+each; ``gather_on`` restricts a connection to configured addresses and, with
+``media.udpports`` or ``media.udpmux``, to sockets in a port range or one
+shared socket per address (``media.peers`` installs it). The lean forwarder
+sends on the socket and remote address ICE nominated; the lean load-test
+viewer reads from the connection's UDP protocols. Every private name is read
+or set here, one accessor per seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
+
+from aioice import Candidate, Connection, turn
+from aioice.candidate import candidate_foundation, candidate_priority
+from aioice.ice import StunProtocol
+from aioice.utils import random_string as aioice_random_string
+from aiortc.rtcicetransport import RTCIceGatherer, RTCIceTransport
+
+from media.aiortc_seams.introspect import Checks, code_names
+
+_GATHER_ON = "livecore_host_addresses"
+"""Our own mark on an aioice ``Connection``: the addresses ``gather_on`` restricted it to."""
+
+
+def checks() -> Checks:
+    """The ICE seams, checked against the installed aiortc and aioice."""
+    gather_needed = {"_local_candidates_start", "get_component_candidates", "_local_candidates"}
+    gather_needed |= {"_local_candidates_end", "_components"}
+    host_needed = {"create_datagram_endpoint", "StunProtocol", "Candidate", "_protocols"}
+    host_needed |= {"candidate_foundation", "candidate_priority", "local_candidate"}
+    return {
+        "aioice Connection.sendto sends on the nominated pair's protocol": (
+            {"_nominated", "protocol", "remote_addr"} <= code_names(Connection.sendto)
+        ),
+        "aioice get_component_candidates binds one StunProtocol per host address": (
+            host_needed <= code_names(Connection.get_component_candidates)
+        ),
+        "aioice Connection.gather_candidates(self) gathers per component": (
+            gather_needed <= code_names(Connection.gather_candidates)
+            and Connection.get_component_candidates.__code__.co_varnames[:3]
+            == ("self", "component", "addresses")
+        ),
+        "RTCIceGatherer and RTCIceTransport share one aioice Connection": (
+            "_connection" in code_names(RTCIceGatherer.__init__)
+            and "_connection" in code_names(RTCIceTransport.__init__)
+        ),
+        "aioice StunProtocol.datagram_received feeds Connection.data_received": (
+            "data_received" in code_names(StunProtocol.datagram_received)
+        ),
+        "aioice Connection keeps its StunProtocols in _protocols, its ufrag in _local_username": (
+            {"_protocols", "_local_username"} <= code_names(Connection.__init__)
+        ),
+    }
+
+
+def ice_connection(gatherer: RTCIceGatherer) -> Connection:
+    """The aioice ``Connection`` behind a gatherer (and its ``RTCIceTransport``)."""
+    connection: Connection = gatherer._connection  # noqa: SLF001 - ICE seam
+    return connection
+
+
+def gathered(connection: Connection) -> bool:
+    """True once the connection started gathering local candidates."""
+    return bool(connection._local_candidates_start)  # noqa: SLF001 - ICE seam
+
+
+BindSocket = Callable[[str], socket.socket]
+"""Returns a UDP socket bound on the given local address (e.g. to a port in a range)."""
+
+
+class HostMux(Protocol):
+    """A shared UDP socket for many connections (``media.udpmux.UdpMux``)."""
+
+    def attach(self, protocol: StunProtocol, ufrag: str) -> Any: ...
+    def ufrag_taken(self, ufrag: str) -> bool: ...
+    def get_extra_info(self, name: str, default: Any = None) -> Any: ...
+
+
+def gather_on(
+    connection: Connection,
+    addresses: Sequence[str],
+    bind: BindSocket | None = None,
+    muxes: Mapping[str, HostMux] | None = None,
+) -> None:
+    """Make ``connection.gather_candidates()`` gather host candidates on ``addresses`` only.
+
+    aioice's ``Connection.gather_candidates`` with the address list replaced
+    (aioice 0.13 has no option for it); an instance override. With ``bind``,
+    host candidates use the sockets it returns (aioice binds port 0, any
+    ephemeral port): the host part of aioice's ``get_component_candidates``
+    is done here, and aioice's own then adds only STUN/TURN candidates. An
+    ``OSError`` from ``bind`` (e.g. no free port) propagates. With ``muxes``
+    (address → shared socket), the host candidate of each address is that
+    socket, shared with other connections (the local ufrag is made unique
+    among them first).
+    """
+    wanted = list(addresses)
+    setattr(connection, _GATHER_ON, wanted)
+
+    async def gather_candidates() -> None:
+        if connection._local_candidates_start:  # noqa: SLF001 - ICE seam
+            return
+        connection._local_candidates_start = True  # noqa: SLF001 - ICE seam
+        for component in sorted(connection._components):  # noqa: SLF001 - ICE seam
+            if muxes is not None:
+                connection._local_candidates += _muxed_host_candidates(  # noqa: SLF001 - ICE seam
+                    connection, component, wanted, muxes
+                )
+            elif bind is not None:
+                connection._local_candidates += await _bound_host_candidates(  # noqa: SLF001 - ICE seam
+                    connection, component, wanted, bind
+                )
+            own = bind is not None or muxes is not None
+            connection._local_candidates += await connection.get_component_candidates(  # noqa: SLF001 - ICE seam
+                component=component, addresses=[] if own else wanted
+            )
+        connection._local_candidates_end = True  # noqa: SLF001 - ICE seam
+
+    connection.gather_candidates = gather_candidates  # type: ignore[method-assign]
+
+
+def _host_candidate(protocol: StunProtocol, component: int, host: str, port: int) -> Candidate:
+    protocol.local_candidate = Candidate(
+        foundation=candidate_foundation("host", "udp", host),
+        component=component,
+        transport="udp",
+        priority=candidate_priority(component, "host"),
+        host=host,
+        port=port,
+        type="host",
+    )
+    return protocol.local_candidate
+
+
+def _muxed_host_candidates(
+    connection: Connection, component: int, addresses: list[str], muxes: Mapping[str, HostMux]
+) -> list[Candidate]:
+    """Host candidates on shared sockets: one ``StunProtocol`` per address, the mux's socket."""
+    candidates: list[Candidate] = []
+    usable = [a for a in addresses if a in muxes]
+    while any(muxes[a].ufrag_taken(connection.local_username) for a in usable):
+        connection._local_username = aioice_random_string(4)  # noqa: SLF001 - ICE seam
+    for address in usable:
+        protocol = StunProtocol(connection)
+        muxes[address].attach(protocol, connection.local_username)
+        host, port = muxes[address].get_extra_info("sockname")[:2]
+        connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
+        candidates.append(_host_candidate(protocol, component, host, port))
+    return candidates
+
+
+async def _bound_host_candidates(
+    connection: Connection, component: int, addresses: list[str], bind: BindSocket
+) -> list[Candidate]:
+    """aioice's host-candidate gathering (``get_component_candidates``) on ``bind``'s sockets."""
+    loop = asyncio.get_running_loop()
+    candidates: list[Candidate] = []
+    for address in addresses:
+        sock = bind(address)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, turn.UDP_SOCKET_BUFFER_SIZE)
+            _, protocol = await loop.create_datagram_endpoint(
+                lambda: StunProtocol(connection), sock=sock
+            )
+        except BaseException:
+            sock.close()
+            raise
+        host, port = sock.getsockname()[:2]
+        connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
+        candidates.append(_host_candidate(protocol, component, host, port))
+    return candidates
+
+
+def gathering_addresses(connection: Connection) -> list[str] | None:
+    """The addresses ``gather_on`` restricted ``connection`` to, or None."""
+    addresses: list[str] | None = getattr(connection, _GATHER_ON, None)
+    return addresses
+
+
+def stun_protocols(connection: Connection) -> list[StunProtocol]:
+    """The UDP protocols (one per local socket) of a connection that gathered."""
+    protocols: list[StunProtocol] = connection._protocols  # noqa: SLF001 - lean receive seam
+    return protocols
+
+
+# -- the lean forwarder's route ----------------------------------------------
+
+
+def nominated_route(connection: Connection) -> tuple[socket.socket, tuple[Any, ...]] | None:
+    """The socket and remote address ICE selected for component 1, or None."""
+    pair = connection._nominated.get(1)  # noqa: SLF001 - lean send seam
+    if pair is None or pair.protocol.transport is None:
+        return None
+    sock = pair.protocol.transport.get_extra_info("socket")
+    if sock is None:
+        return None
+    return sock, tuple(pair.remote_addr)
+
+
+def local_ports(connection: Connection) -> list[int]:
+    """The local UDP ports of a connection's sockets (for tests and metrics)."""
+    return [int(p.local_candidate.port) for p in stun_protocols(connection)]

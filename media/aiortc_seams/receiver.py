@@ -1,0 +1,102 @@
+"""The receiver's seams: its decoder queue and jitter buffer, its track's queue, PLI upstream.
+
+``media.passthrough`` replaces the queue an ``RTCRtpReceiver`` puts
+``(codec, JitterFrame)`` on, so frames reach the track encoded; it swaps the
+jitter buffer and reads the depayloaded data the receiver stores on each
+packet. Every private name is read or set here, one accessor per seam.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from typing import Any
+
+from aiortc.jitterbuffer import JitterBuffer
+from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
+from aiortc.rtp import RtpPacket
+
+from media.aiortc_seams.introspect import Checks, code_names
+
+# Name-mangled private attributes (``self.__x`` inside class ``C`` is ``_C__x``).
+_RX_QUEUE = "_RTCRtpReceiver__decoder_queue"
+_RX_ERROR = "_RTCRtpReceiver__decoder_error"
+_RX_STARTED = "_RTCRtpReceiver__started"
+_RX_JITTER = "_RTCRtpReceiver__jitter_buffer"
+
+
+def checks() -> Checks:
+    """The receiver's seams, checked against the installed aiortc."""
+    # Reading private methods to check them is the point of this function.
+    rx_handle = RTCRtpReceiver._handle_rtp_packet  # noqa: SLF001 - receiver seam
+    return {
+        "RTCRtpReceiver.__init__ sets the decoder queue, error flag, started flag": (
+            {_RX_QUEUE, _RX_ERROR, _RX_STARTED} <= code_names(RTCRtpReceiver.__init__)
+        ),
+        "RTCRtpReceiver._handle_rtp_packet puts frames on the decoder queue": (
+            {_RX_QUEUE, "put", _RX_ERROR, "_send_rtcp_pli", _RX_JITTER} <= code_names(rx_handle)
+        ),
+        "RTCRtpReceiver.__init__ makes the jitter buffer": (
+            _RX_JITTER in code_names(RTCRtpReceiver.__init__)
+            and "_remove_frame" in code_names(JitterBuffer.add)
+        ),
+        "RTCRtpReceiver.receive starts decoder_worker on the decoder queue": (
+            {_RX_QUEUE, "decoder_worker"} <= code_names(RTCRtpReceiver.receive)
+        ),
+        "decoder_worker(loop, input_q, output_q, decode_error) reads input_q.get()": (
+            list(inspect.signature(decoder_worker).parameters)
+            == ["loop", "input_q", "output_q", "decode_error"]
+            and "get" in code_names(decoder_worker)
+        ),
+        "RemoteStreamTrack keeps its frames in _queue": (
+            "_queue" in code_names(RemoteStreamTrack.__init__)
+        ),
+        "the receiver stores the depayloaded data as packet._data for the jitter buffer": (
+            "_data" in code_names(rx_handle) and "_data" in code_names(JitterBuffer._remove_frame)  # noqa: SLF001 - jitter buffer seam
+        ),
+    }
+
+
+def receiver_started(receiver: RTCRtpReceiver) -> bool:
+    return bool(getattr(receiver, _RX_STARTED))
+
+
+def receiver_frame_queue(receiver: RTCRtpReceiver) -> Any:
+    """What the receiver puts ``(codec, JitterFrame)`` on (aiortc: a ``queue.Queue``)."""
+    return getattr(receiver, _RX_QUEUE)
+
+
+def set_receiver_frame_queue(receiver: RTCRtpReceiver, inbox: Any) -> None:
+    """Replace that queue; ``inbox`` needs ``put(item)`` and ``get(block, timeout)``."""
+    setattr(receiver, _RX_QUEUE, inbox)
+
+
+def receiver_jitter_buffer(receiver: RTCRtpReceiver) -> JitterBuffer:
+    buffer: JitterBuffer = getattr(receiver, _RX_JITTER)
+    return buffer
+
+
+def set_receiver_jitter_buffer(receiver: RTCRtpReceiver, buffer: JitterBuffer) -> None:
+    setattr(receiver, _RX_JITTER, buffer)
+
+
+def send_pli_with_next_packet(receiver: RTCRtpReceiver) -> None:
+    """Set the receiver's decode-error flag: it sends a PLI with the next RTP packet."""
+    error_flag: threading.Event = getattr(receiver, _RX_ERROR)
+    error_flag.set()
+
+
+def remote_track_queue(track: MediaStreamTrack) -> asyncio.Queue[Any]:
+    """The queue a receiver's track (a ``RemoteStreamTrack``) returns frames from."""
+    if not isinstance(track, RemoteStreamTrack):
+        raise TypeError(f"not a receiver's track: {type(track).__name__}")
+    queue: asyncio.Queue[Any] = track._queue  # noqa: SLF001 - receiver seam
+    return queue
+
+
+def rtp_payload(packet: RtpPacket) -> bytes:
+    """The depacketised payload the receiver stored on ``packet`` for its jitter buffer."""
+    data: bytes = packet._data  # type: ignore[attr-defined]  # noqa: SLF001 - jitter buffer seam
+    return data
