@@ -54,6 +54,7 @@ def _shell() -> tuple[str, str]:
     imports = {
         "/static/vendor/uplot.js": _data_url(read("vendor/uplot.js")),
         "/static/trace-verify.js": _data_url(read("trace-verify.js")),
+        "/static/boot.js": _data_url(read("boot.js")),
     }
     html = document("trace")
     html = html.replace("/*STYLE*/", read("vendor/uplot.css") + read("trace.css"))

@@ -2,13 +2,14 @@
 // time, comments per minute, likes and votes, orders, per-compound group
 // progress and the top officers, from GET /api/rooms/{room}/dashboard every 2 s.
 import { lineChart } from "/static/charts.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { linkToken, roomId } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
 import { learnNames, nameOf } from "/static/session.js";
-import { $, banner, errorText, fill, h, roomId, showBadge, showMeta, tokenFromFragment, yuan } from "/static/room.js";
+import { $, banner, errorText, fill, h, showBadge, showMeta, yuan } from "/static/room.js";
 
 const EVERY_MS = 2000;
 const room = roomId();
-const token = tokenFromFragment();
+const token = linkToken();
 const names = {};
 let charts = null;
 let last = null;
@@ -92,9 +93,7 @@ async function poll() {
 }
 
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
-  onLang(() => {
+  labelPage(() => {
     charts.viewers.relabel([t("dash.viewers")]);
     charts.comments.relabel([t("dash.comments")]);
     charts.engage.relabel([t("dash.likes"), t("dash.votes")]);

@@ -4,11 +4,12 @@
 // device (the link's token, or the guest session), so earnings stay theirs.
 import QRCode from "/static/vendor/qrcode.js";
 import { RoomChannel } from "/static/channel.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { roomId, withToken } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
 import { keepFresh, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
 import {
   $, banner, bindChannel, copyText, errorText, fetchRoom, fill, h, leaderboardList, roomErrorText,
-  roomId, showBadge, showMeta, toast, yuan,
+  showBadge, showMeta, toast, yuan,
 } from "/static/room.js";
 
 const REFRESH_MS = 5000;
@@ -150,8 +151,7 @@ function renderClips() {
 }
 
 function backLink() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return `/r/${encodeURIComponent(room)}${params.get("token") ? `#token=${params.get("token")}` : ""}`;
+  return withToken(`/r/${encodeURIComponent(room)}`);
 }
 
 function renderState() {
@@ -161,9 +161,7 @@ function renderState() {
 }
 
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
-  onLang(() => { renderMe(); renderClips(); if (channel) { renderLeaderboard(); renderState(); } });
+  labelPage(() => { renderMe(); renderClips(); if (channel) { renderLeaderboard(); renderState(); } });
   $("#back").href = backLink();
   showBadge("scheduled");
   fetchRoom(room).then(showMeta).catch((err) => banner(roomErrorText(err)));

@@ -1,22 +1,8 @@
-// Shared by every page: the link's token and room, small DOM helpers, money and
-// time formatting, toasts, the sparkline, copy to clipboard. A token comes from
-// the URL fragment (#token=…), which browsers never send to the server; without
-// one the viewer pages enter as a guest (session.js).
+// Shared by the room pages: small DOM helpers, money and time formatting, toasts,
+// the sparkline, copy to clipboard, the room's meta. The link's token and room
+// are boot.js's; without a token the viewer pages enter as a guest (session.js).
+import { roomId } from "/static/boot.js";
 import { errorSentence, t } from "/static/i18n.js";
-
-export function tokenFromFragment() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return params.get("token");
-}
-
-export function roomId() {
-  return decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-}
-
-/** A query parameter of the page's URL (e.g. ?ref=CODE), or null. */
-export function queryParam(name) {
-  return new URLSearchParams(location.search).get(name);
-}
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];

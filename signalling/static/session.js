@@ -9,15 +9,12 @@
 //   keepFresh(room, s, channel);           // renews guest tokens before expiry
 //   nameOf(user) / learnNames(room, users, onNames)  // nicknames for comments
 
+import { linkToken } from "/static/boot.js";
 import { t } from "/static/i18n.js";
 
 const KEY = "livecore:guest";
 const RENEW_EARLY_S = 15 * 60;
 const NAMES_MAX = 2000;
-
-function tokenFromFragment() {
-  return new URLSearchParams(location.hash.slice(1)).get("token");
-}
 
 function saved() {
   try { return JSON.parse(localStorage.getItem(KEY) || "null") || {}; } catch { return {}; }
@@ -44,7 +41,7 @@ async function mint(room, fields = {}) {
 
 /** The page's identity: the link's token, or a guest token (retried while rate-limited). */
 export async function openSession(room) {
-  const token = tokenFromFragment();
+  const token = linkToken();
   if (token) return { token, user: null, guest: false, name: null };
   for (let attempt = 0; ; attempt++) {
     try {
