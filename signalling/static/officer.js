@@ -6,7 +6,7 @@ import QRCode from "/static/vendor/qrcode.js";
 import { RoomChannel } from "/static/channel.js";
 import { roomId, withToken } from "/static/boot.js";
 import { labelPage, t } from "/static/i18n.js";
-import { keepFresh, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
+import { keepSession, learnNames, nameOf, openSession } from "/static/session.js";
 import {
   $, banner, bindChannel, copyText, errorText, fetchRoom, fill, h, leaderboardList, roomErrorText,
   showBadge, showMeta, toast, yuan,
@@ -173,7 +173,6 @@ async function start() {
     return;
   }
   channel = new RoomChannel({ room, token: session.token });
-  keepFresh(room, session, channel);
   window.livecore = { channel, session };
   bindChannel(channel, {
     meta: () => { showMeta(channel.model.meta); renderState(); },
@@ -181,11 +180,7 @@ async function start() {
     leaderboard: renderLeaderboard,
     officer: () => { if (channel.model.officer) { ui.officer = channel.model.officer; renderMe(); } },
   });
-  channel.on("fatal", async ({ code }) => {
-    if (code === 4001 && session.guest) {
-      try { channel.token = await renewNow(room, session); banner(""); channel.connect(); } catch { /* banner stays */ }
-    }
-  });
+  keepSession(room, session, channel);
   channel.on("snapshot", (s) => {
     banner("");
     if (s.officer) ui.officer = s.officer;

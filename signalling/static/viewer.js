@@ -8,7 +8,7 @@ import { RoomChannel } from "/static/channel.js";
 import { mountStage } from "/static/stage.js";
 import { queryParam, withToken } from "/static/boot.js";
 import { applyLabels, labelPage, t } from "/static/i18n.js";
-import { keepFresh, knowName, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
+import { keepSession, knowName, learnNames, nameOf, openSession } from "/static/session.js";
 import {
   $, $$, ROLE_LABEL, banner, bindChannel, clock, errorText, fetchRoom, fill, h,
   now, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
@@ -334,14 +334,9 @@ async function start() {
   const ref = queryParam("ref");
   bind({ channel: new RoomChannel({ room, token: session.token, ref }) });
   if (session.guest) knowName(session.user, session.name);
-  keepFresh(room, session, channel);
   window.livecore = { channel, session };
   bindChannel(channel, RENDER);
-  channel.on("fatal", async ({ code }) => {
-    if (code === 4001 && session.guest) {
-      try { channel.token = await renewNow(room, session); banner(""); channel.connect(); } catch { /* banner stays */ }
-    }
-  });
+  keepSession(room, session, channel);
   channel.on("snapshot", (s) => {
     if (s.mine) mergeOrders(s.mine);
     if (s.my_votes) Object.assign(ui.votes, s.my_votes);
