@@ -5,7 +5,7 @@ import { lineChart } from "/static/charts.js";
 import { linkToken, roomId } from "/static/boot.js";
 import { labelPage, t } from "/static/i18n.js";
 import { learnNames, nameOf } from "/static/session.js";
-import { $, banner, errorText, fill, h, showBadge, showMeta, yuan } from "/static/room.js";
+import { $, banner, fill, h, loadCommunityNames, pollWithToken, showBadge, showMeta, yuan } from "/static/room.js";
 
 const EVERY_MS = 2000;
 const room = roomId();
@@ -13,13 +13,6 @@ const token = linkToken();
 const names = {};
 let charts = null;
 let last = null;
-
-async function loadNames() {
-  try {
-    const res = await fetch("/api/communities");
-    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
-  } catch { /* ids are shown instead */ }
-}
 
 function communityName(id) {
   return id === "room" ? t("host.groups.room") : names[id] || id;
@@ -78,20 +71,6 @@ function render(d, fresh = true) {
   }) : h("p", { class: "muted" }, t("dash.none")));
 }
 
-async function poll() {
-  try {
-    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/dashboard`, { headers: { Authorization: `Bearer ${token}` } });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
-    banner("");
-    render(body);
-    return true;
-  } catch (err) {
-    banner(errorText({ code: "network" }));
-    return true;
-  }
-}
-
 async function start() {
   labelPage(() => {
     charts.viewers.relabel([t("dash.viewers")]);
@@ -103,9 +82,8 @@ async function start() {
   showBadge("scheduled");
   makeCharts();
   if (!token) { banner(t("dash.notoken")); return; }
-  await loadNames();
-  const again = await poll();
-  if (again) setInterval(poll, EVERY_MS);
+  await loadCommunityNames(names);
+  await pollWithToken(`/api/rooms/${encodeURIComponent(room)}/dashboard`, token, render, EVERY_MS);
 }
 
 start();

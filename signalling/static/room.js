@@ -99,6 +99,36 @@ export async function fetchRoom(id = roomId()) {
   return body;
 }
 
+/** Community names by id, put into `names` (GET /api/communities); without them ids are shown. */
+export async function loadCommunityNames(names) {
+  try {
+    const res = await fetch("/api/communities");
+    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
+  } catch { /* ids are shown instead */ }
+}
+
+/**
+ * The dashboards' loop: GET `url` with the link's token now and every `everyMs`, `render`
+ * each answer; a refusal or a lost network is said in the banner. A first refusal the
+ * node will repeat (4xx: a wrong or expired token) stops it before it starts.
+ */
+export async function pollWithToken(url, token, render, everyMs) {
+  const once = async () => {
+    try {
+      const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
+      banner("");
+      render(body);
+      return true;
+    } catch {
+      banner(errorText({ code: "network" }));
+      return true;
+    }
+  };
+  if (await once()) setInterval(once, everyMs);
+}
+
 /** A failed fetchRoom() for a person. */
 export function roomErrorText(err) {
   if (err && err.code === "room_not_found") return t("room.missing");
