@@ -20,7 +20,7 @@ from livecore import tokens
 from livecore.clips import parse_public_id, public_id
 from livecore.errors import ErrorCode, LivecoreError
 from signalling.http_boundary import authorize, ctx, limit_writes
-from signalling.pages import STATIC
+from signalling.pages import page
 from signalling.recording import RecordingPlane
 
 IMMUTABLE = "public, max-age=31536000, immutable"
@@ -167,7 +167,7 @@ async def library_page(request: Request) -> Response:
     """``GET /clips/{room}[?ref=CODE]``: a room's clips with share links (the officer panel's
     "clips" link)."""
     _room(request)
-    return FileResponse(STATIC / "clips.html", media_type="text/html; charset=utf-8")
+    return page("clips")
 
 
 async def share_page(request: Request) -> Response:
@@ -175,4 +175,4 @@ async def share_page(request: Request) -> Response:
 
     Always the page: a clip that is gone is told to the shopper in words by the
     page itself (``GET /api/clips/...`` answers ``clip_not_found``)."""
-    return FileResponse(STATIC / "clip.html", media_type="text/html; charset=utf-8")
+    return page("clip")

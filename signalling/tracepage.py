@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from livecore.errors import LivecoreError
 from livecore.trace import card
 from signalling.batches import batch_id
 from signalling.http_boundary import ctx
+from signalling.pages import document, page
 from signalling.tracing import service
 
 STATIC = Path(__file__).parent / "static"
@@ -53,8 +54,9 @@ def _shell() -> tuple[str, str]:
     imports = {
         "/static/vendor/uplot.js": _data_url(read("vendor/uplot.js")),
         "/static/trace-verify.js": _data_url(read("trace-verify.js")),
+        "/static/boot.js": _data_url(read("boot.js")),
     }
-    html = read("trace.html")
+    html = document("trace")
     html = html.replace("/*STYLE*/", read("vendor/uplot.css") + read("trace.css"))
     html = html.replace(
         "<!--IMPORTMAP-->",
@@ -102,4 +104,4 @@ async def trace_page(request: Request) -> Response:
 async def label_page(request: Request) -> Response:
     """``GET /t/{batch}/label``: a printable sheet of QR labels for the batch."""
     batch_id(request)
-    return FileResponse(STATIC / "label.html", media_type="text/html; charset=utf-8")
+    return page("label")

@@ -2,21 +2,15 @@
 // sales, buyers and group progress per compound, the top officers across rooms,
 // from GET /api/board every 3 s.
 import { lineChart } from "/static/charts.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
-import { $, banner, errorText, fill, h, timeOfDay, tokenFromFragment, yuan } from "/static/room.js";
+import { linkToken, withToken } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
+import { $, banner, fill, h, loadCommunityNames, pollWithToken, timeOfDay, yuan } from "/static/room.js";
 
 const EVERY_MS = 3000;
-const token = tokenFromFragment();
+const token = linkToken();
 const names = {};
 let chart = null;
 let last = null;
-
-async function loadNames() {
-  try {
-    const res = await fetch("/api/communities");
-    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
-  } catch { /* ids are shown instead */ }
-}
 
 function render(d, fresh = true) {
   last = d;
@@ -33,7 +27,7 @@ function render(d, fresh = true) {
     h("td", {}, h("div", { class: "progress" }, h("span", { style: `width:${Math.round(c.progress * 100)}%` })),
       h("span", { class: "muted" }, `${c.formed}/${c.groups}`)))));
   fill($("#rooms"), d.rooms.map((r) => h("tr", { dataset: { room: r.id } },
-    h("td", {}, h("a", { href: `/d/${encodeURIComponent(r.id)}${location.hash}` }, r.title)),
+    h("td", {}, h("a", { href: withToken(`/d/${encodeURIComponent(r.id)}`) }, r.title)),
     h("td", {}, t(r.status === "live" ? "live" : r.status === "ended" ? "ended" : "scheduled")),
     h("td", {}, String(r.viewers)),
     h("td", { class: "money" }, yuan(r.sales_cents)))));
@@ -42,29 +36,13 @@ function render(d, fresh = true) {
     : h("li", { class: "muted" }, t("lb.none")));
 }
 
-async function poll() {
-  try {
-    const res = await fetch("/api/board", { headers: { Authorization: `Bearer ${token}` } });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
-    banner("");
-    render(body);
-    return true;
-  } catch {
-    banner(errorText({ code: "network" }));
-    return true;
-  }
-}
-
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
+  labelPage(() => { chart.relabel([t("board.sales"), t("board.members")]); if (last) render(last, false); });
   chart = lineChart($("#c-sales"), [{ label: t("board.sales"), color: "#c2410c" }, { label: t("board.members"), color: "#15803d" }]);
   window.livecore = { charts: { sales: chart } };
-  onLang(() => { chart.relabel([t("board.sales"), t("board.members")]); if (last) render(last, false); });
   if (!token) { banner(t("dash.notoken")); return; }
-  await loadNames();
-  if (await poll()) setInterval(poll, EVERY_MS);
+  await loadCommunityNames(names);
+  await pollWithToken("/api/board", token, render, EVERY_MS);
 }
 
 start();

@@ -1,11 +1,11 @@
 // The clip share page /c/{room}~{clip}?ref=CODE: plays the clip, shows the product and
 // the group's progress, and leads into the live room (or its replay), carrying the
 // share officer's code. Public REST only; no token.
+import { pathSegment, shareCode } from "/static/boot.js";
 
 const $ = (id) => document.getElementById(id);
-const clipId = decodeURIComponent(location.pathname.split("/").pop() || "");
-const rawRef = new URLSearchParams(location.search).get("ref") || "";
-const ref = /^[A-Za-z0-9_-]{1,32}$/.test(rawRef) ? rawRef : "";
+const clipId = pathSegment(-1);
+const ref = shareCode();
 
 function roomUrl(room) {
   const q = ref ? `?ref=${encodeURIComponent(ref)}` : "";

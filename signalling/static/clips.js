@@ -1,11 +1,11 @@
 // The clip library of a room for share officers: /clips/{room}?ref=CODE.
 // Each clip: thumbnail, title, play (the share page) and "copy share link"
 // (the share page with the officer's code). Public REST only.
+import { roomId, shareCode } from "/static/boot.js";
 
 const $ = (id) => document.getElementById(id);
-const room = decodeURIComponent(location.pathname.split("/").pop() || "");
-const rawRef = new URLSearchParams(location.search).get("ref") || "";
-const ref = /^[A-Za-z0-9_-]{1,32}$/.test(rawRef) ? rawRef : "";
+const room = roomId();
+const ref = shareCode();
 
 function shareUrl(clip) {
   const q = ref ? `?ref=${encodeURIComponent(ref)}` : "";

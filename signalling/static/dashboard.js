@@ -2,23 +2,17 @@
 // time, comments per minute, likes and votes, orders, per-compound group
 // progress and the top officers, from GET /api/rooms/{room}/dashboard every 2 s.
 import { lineChart } from "/static/charts.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { linkToken, roomId } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
 import { learnNames, nameOf } from "/static/session.js";
-import { $, banner, errorText, fill, h, roomId, showBadge, showMeta, tokenFromFragment, yuan } from "/static/room.js";
+import { $, banner, fill, h, loadCommunityNames, pollWithToken, showBadge, showMeta, yuan } from "/static/room.js";
 
 const EVERY_MS = 2000;
 const room = roomId();
-const token = tokenFromFragment();
+const token = linkToken();
 const names = {};
 let charts = null;
 let last = null;
-
-async function loadNames() {
-  try {
-    const res = await fetch("/api/communities");
-    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
-  } catch { /* ids are shown instead */ }
-}
 
 function communityName(id) {
   return id === "room" ? t("host.groups.room") : names[id] || id;
@@ -77,24 +71,8 @@ function render(d, fresh = true) {
   }) : h("p", { class: "muted" }, t("dash.none")));
 }
 
-async function poll() {
-  try {
-    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/dashboard`, { headers: { Authorization: `Bearer ${token}` } });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
-    banner("");
-    render(body);
-    return true;
-  } catch (err) {
-    banner(errorText({ code: "network" }));
-    return true;
-  }
-}
-
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
-  onLang(() => {
+  labelPage(() => {
     charts.viewers.relabel([t("dash.viewers")]);
     charts.comments.relabel([t("dash.comments")]);
     charts.engage.relabel([t("dash.likes"), t("dash.votes")]);
@@ -104,9 +82,8 @@ async function start() {
   showBadge("scheduled");
   makeCharts();
   if (!token) { banner(t("dash.notoken")); return; }
-  await loadNames();
-  const again = await poll();
-  if (again) setInterval(poll, EVERY_MS);
+  await loadCommunityNames(names);
+  await pollWithToken(`/api/rooms/${encodeURIComponent(room)}/dashboard`, token, render, EVERY_MS);
 }
 
 start();

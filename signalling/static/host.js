@@ -3,12 +3,13 @@
 // product/traceability/testimonial cards, group buys with every community's
 // progress, share-officer commission and the leaderboard.
 import { mountStage } from "/static/stage.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
+import { withToken } from "/static/boot.js";
+import { applyLabels, labelPage, t } from "/static/i18n.js";
 import { learnNames, nameOf } from "/static/session.js";
 import {
   $, banner, bindChannel, tickDeadlines, $$, ROLE_LABEL, centsFromYuan, clock, errorText, fetchRoom, fill, h,
-  leaderboardList, now, roomErrorText, roomId, showBadge, showMeta, sparkline, syncComments,
-  timeOfDay, toast, tokenFromFragment, yuan,
+  leaderboardList, now, roomErrorText, showBadge, showMeta, sparkline, syncComments,
+  timeOfDay, toast, yuan,
 } from "/static/room.js";
 import { act, channel, me, room, token, ui } from "/static/hostctx.js";
 import {
@@ -252,10 +253,8 @@ function relabelAll() {
 }
 
 function start() {
-  langButton($("#lang"));
-  applyLabels(document);
+  labelPage(relabelAll);
   durationOptions();
-  onLang(relabelAll);
   fill($("#poll-options"), optionInput(), optionInput());
   optionButtons();
   $("#poll-add").addEventListener("click", () => { $("#poll-options").append(optionInput()); optionButtons(); });
@@ -274,7 +273,7 @@ function start() {
     const q = channel.model.question;
     if (q) act(e.currentTarget, "answer_question", { offset: q.target });
   });
-  $("#dashboard-link").href = `/d/${encodeURIComponent(room)}${location.hash}`;
+  $("#dashboard-link").href = withToken(`/d/${encodeURIComponent(room)}`);
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });

@@ -1,10 +1,11 @@
 // What the host console's modules share: the room, the host token, the channel,
 // and `act` (run a request from a button or form, toast a refusal).
 import { RoomChannel } from "/static/channel.js";
-import { errorText, roomId, toast, tokenFromFragment } from "/static/room.js";
+import { linkToken, roomId } from "/static/boot.js";
+import { errorText, toast } from "/static/room.js";
 
 export const room = roomId();
-export const token = tokenFromFragment();
+export const token = linkToken();
 export const channel = new RoomChannel({ room, token });
 export const ui = { selected: null, communities: {} };
 export const me = () => (channel.model.you ? channel.model.you.user : null);

@@ -1,12 +1,16 @@
 // One string table for every page: zh-CN by default, English by the switch.
 //
-//   import { t, lang, setLang, applyLabels, errorSentence } from "/static/i18n.js";
+//   import { t, lang, setLang, labelPage, errorSentence } from "/static/i18n.js";
+//   labelPage(renderAll)                   → the #lang switch wired, labels filled
 //   t("gb.count", { n: 25, missing: 5 })  → "本小区已有25位邻居参团，还差5人成团"
 //   <button data-i18n="send"></button>     → filled by applyLabels(document)
 //   data-i18n-placeholder / data-i18n-aria / data-i18n-title for attributes.
 //
 // Every error code of livecore/errors.py has a sentence in both languages
-// under "err.<code>" (a test checks it); shoppers never see a raw code.
+// under "err.<code>" (a test checks it); shoppers never see a raw code. Which
+// language a page opens in (and where the choice is kept) is boot.js's.
+
+import { chosenLang, keepLang } from "/static/boot.js";
 
 const STRINGS = {
   zh: {
@@ -757,20 +761,8 @@ const STRINGS = {
   },
 };
 
-const KEY = "livecore:lang";
 const listeners = new Set();
-
-function initial() {
-  const asked = new URLSearchParams(location.search).get("lang");
-  if (asked === "en" || asked === "zh") return asked;
-  try {
-    const saved = localStorage.getItem(KEY);
-    if (saved === "en" || saved === "zh") return saved;
-  } catch { /* private mode */ }
-  return "zh";
-}
-
-let current = initial();
+let current = chosenLang();
 
 export const lang = () => current;
 
@@ -797,7 +789,7 @@ export function applyLabels(root = document) {
 /** Switch language: relabel the page and tell the pages' renderers. */
 export function setLang(next) {
   current = next === "en" ? "en" : "zh";
-  try { localStorage.setItem(KEY, current); } catch { /* private mode */ }
+  keepLang(current);
   applyLabels(document);
   for (const fn of listeners) fn(current);
 }
@@ -809,6 +801,15 @@ export function langButton(button) {
   button.dataset.i18n = "lang.switch";
   button.dataset.i18nAria = "lang.switch.aria";
   button.addEventListener("click", () => setLang(current === "zh" ? "en" : "zh"));
+}
+
+/** A page's start: #lang becomes the switch, the labels are filled, and `relabel`
+ * (the page's own re-render of what it drew) runs after every switch. */
+export function labelPage(relabel) {
+  const button = document.getElementById("lang");
+  if (button) langButton(button);
+  applyLabels(document);
+  if (relabel) onLang(relabel);
 }
 
 /** A human sentence for an error (a ChannelError, an HTTP error body, or a code). */

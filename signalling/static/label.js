@@ -2,9 +2,10 @@
 // of the batch's page (/t/{batch}), the product, the batch id and the
 // fingerprint of the key its records are signed with.
 import QRCode from "/static/vendor/qrcode.js";
-import { applyLabels, langButton, t } from "/static/i18n.js";
+import { pathSegment } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
 
-const batch = decodeURIComponent(location.pathname.split("/")[2] || "");
+const batch = pathSegment(1); // /t/{batch}/label
 const sheet = document.getElementById("sheet");
 
 async function draw(info, count) {
@@ -46,6 +47,5 @@ async function main() {
   await draw(info, Number(count.value));
 }
 
-langButton(document.getElementById("lang"));
-applyLabels(document);
+labelPage();
 main();

@@ -4,11 +4,12 @@
 // device (the link's token, or the guest session), so earnings stay theirs.
 import QRCode from "/static/vendor/qrcode.js";
 import { RoomChannel } from "/static/channel.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
-import { keepFresh, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
+import { roomId, withToken } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
+import { keepSession, learnNames, nameOf, openSession } from "/static/session.js";
 import {
   $, banner, bindChannel, copyText, errorText, fetchRoom, fill, h, leaderboardList, roomErrorText,
-  roomId, showBadge, showMeta, toast, yuan,
+  showBadge, showMeta, toast, yuan,
 } from "/static/room.js";
 
 const REFRESH_MS = 5000;
@@ -150,8 +151,7 @@ function renderClips() {
 }
 
 function backLink() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return `/r/${encodeURIComponent(room)}${params.get("token") ? `#token=${params.get("token")}` : ""}`;
+  return withToken(`/r/${encodeURIComponent(room)}`);
 }
 
 function renderState() {
@@ -161,9 +161,7 @@ function renderState() {
 }
 
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
-  onLang(() => { renderMe(); renderClips(); if (channel) { renderLeaderboard(); renderState(); } });
+  labelPage(() => { renderMe(); renderClips(); if (channel) { renderLeaderboard(); renderState(); } });
   $("#back").href = backLink();
   showBadge("scheduled");
   fetchRoom(room).then(showMeta).catch((err) => banner(roomErrorText(err)));
@@ -175,7 +173,6 @@ async function start() {
     return;
   }
   channel = new RoomChannel({ room, token: session.token });
-  keepFresh(room, session, channel);
   window.livecore = { channel, session };
   bindChannel(channel, {
     meta: () => { showMeta(channel.model.meta); renderState(); },
@@ -183,11 +180,7 @@ async function start() {
     leaderboard: renderLeaderboard,
     officer: () => { if (channel.model.officer) { ui.officer = channel.model.officer; renderMe(); } },
   });
-  channel.on("fatal", async ({ code }) => {
-    if (code === 4001 && session.guest) {
-      try { channel.token = await renewNow(room, session); banner(""); channel.connect(); } catch { /* banner stays */ }
-    }
-  });
+  keepSession(room, session, channel);
   channel.on("snapshot", (s) => {
     banner("");
     if (s.officer) ui.officer = s.officer;

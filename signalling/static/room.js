@@ -1,22 +1,8 @@
-// Shared by every page: the link's token and room, small DOM helpers, money and
-// time formatting, toasts, the sparkline, copy to clipboard. A token comes from
-// the URL fragment (#token=…), which browsers never send to the server; without
-// one the viewer pages enter as a guest (session.js).
+// Shared by the room pages: small DOM helpers, money and time formatting, toasts,
+// the sparkline, copy to clipboard, the room's meta. The link's token and room
+// are boot.js's; without a token the viewer pages enter as a guest (session.js).
+import { roomId } from "/static/boot.js";
 import { errorSentence, t } from "/static/i18n.js";
-
-export function tokenFromFragment() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  return params.get("token");
-}
-
-export function roomId() {
-  return decodeURIComponent(location.pathname.split("/").filter(Boolean).pop());
-}
-
-/** A query parameter of the page's URL (e.g. ?ref=CODE), or null. */
-export function queryParam(name) {
-  return new URLSearchParams(location.search).get(name);
-}
 
 export const $ = (sel, root = document) => root.querySelector(sel);
 export const $$ = (sel, root = document) => [...root.querySelectorAll(sel)];
@@ -111,6 +97,36 @@ export async function fetchRoom(id = roomId()) {
   const body = await res.json().catch(() => ({}));
   if (!res.ok) throw Object.assign(new Error(body.message || res.statusText), body);
   return body;
+}
+
+/** Community names by id, put into `names` (GET /api/communities); without them ids are shown. */
+export async function loadCommunityNames(names) {
+  try {
+    const res = await fetch("/api/communities");
+    if (res.ok) for (const c of (await res.json()).communities || []) names[c.id] = c.name;
+  } catch { /* ids are shown instead */ }
+}
+
+/**
+ * The dashboards' loop: GET `url` with the link's token now and every `everyMs`, `render`
+ * each answer; a refusal or a lost network is said in the banner. A first refusal the
+ * node will repeat (4xx: a wrong or expired token) stops it before it starts.
+ */
+export async function pollWithToken(url, token, render, everyMs) {
+  const once = async () => {
+    try {
+      const res = await fetch(url, { headers: { Authorization: `Bearer ${token}` } });
+      const body = await res.json().catch(() => ({}));
+      if (!res.ok) { banner(errorText(body)); return res.status >= 500; }
+      banner("");
+      render(body);
+      return true;
+    } catch {
+      banner(errorText({ code: "network" }));
+      return true;
+    }
+  };
+  if (await once()) setInterval(once, everyMs);
 }
 
 /** A failed fetchRoom() for a person. */

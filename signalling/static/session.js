@@ -6,18 +6,16 @@
 // same user on this device (their joins and their officer's credit stay put).
 //
 //   const s = await openSession(room);      // {token, user, guest, name}
-//   keepFresh(room, s, channel);           // renews guest tokens before expiry
+//   keepSession(room, s, channel);         // a guest's token renewed before and at expiry
 //   nameOf(user) / learnNames(room, users, onNames)  // nicknames for comments
 
+import { linkToken } from "/static/boot.js";
 import { t } from "/static/i18n.js";
+import { banner } from "/static/room.js";
 
 const KEY = "livecore:guest";
 const RENEW_EARLY_S = 15 * 60;
 const NAMES_MAX = 2000;
-
-function tokenFromFragment() {
-  return new URLSearchParams(location.hash.slice(1)).get("token");
-}
 
 function saved() {
   try { return JSON.parse(localStorage.getItem(KEY) || "null") || {}; } catch { return {}; }
@@ -44,7 +42,7 @@ async function mint(room, fields = {}) {
 
 /** The page's identity: the link's token, or a guest token (retried while rate-limited). */
 export async function openSession(room) {
-  const token = tokenFromFragment();
+  const token = linkToken();
   if (token) return { token, user: null, guest: false, name: null };
   for (let attempt = 0; ; attempt++) {
     try {
@@ -57,8 +55,20 @@ export async function openSession(room) {
   }
 }
 
+/** Keep a page's channel on a valid guest token: renewed before it expires, and at
+ * once when the node refuses an expired one (close 4001), then reconnected. A link's
+ * own token is left alone. */
+export function keepSession(room, session, channel) {
+  keepFresh(room, session, channel);
+  channel.on("fatal", async ({ code }) => {
+    if (code === 4001 && session.guest) {
+      try { channel.token = await renewNow(room, session); banner(""); channel.connect(); } catch { /* banner stays */ }
+    }
+  });
+}
+
 /** Renew a guest token before it expires (the channel reconnects with the new one). */
-export function keepFresh(room, session, channel) {
+function keepFresh(room, session, channel) {
   if (!session.guest) return;
   const wait = Math.max(60, session.expiresAt - Date.now() / 1000 - RENEW_EARLY_S) * 1000;
   setTimeout(async () => {
@@ -72,7 +82,7 @@ export function keepFresh(room, session, channel) {
 }
 
 /** A fresh guest token (after the channel refused an expired one). */
-export async function renewNow(room, session) {
+async function renewNow(room, session) {
   const next = await mint(room);
   Object.assign(session, next);
   return next.token;

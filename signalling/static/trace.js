@@ -2,6 +2,7 @@
 // HTML (one round trip on a slow phone network); the chain is verified here,
 // in the browser, before the page says "verified".
 import uPlot from "/static/vendor/uplot.js";
+import { chosenLang, keepLang, queryParam } from "/static/boot.js";
 import { verifyChain } from "/static/trace-verify.js";
 
 const T = {
@@ -48,8 +49,8 @@ const T = {
 };
 
 const data = JSON.parse(document.getElementById("trace-data").textContent);
-const params = new URLSearchParams(location.search);
-let lang = params.get("lang") === "en" || localStorage.getItem("lc-lang") === "en" ? "en" : "zh";
+const embedded = queryParam("embed") === "1";
+let lang = chosenLang();
 let verdict = { state: "checking" };
 const $ = (id) => document.getElementById(id);
 const t = (k) => T[lang][k] ?? k;
@@ -203,13 +204,13 @@ function render() {
 }
 
 async function main() {
-  if (params.get("embed") === "1") {
+  if (embedded) {
     document.querySelector(".tt-top").hidden = true;
     document.querySelector(".tt-share").hidden = true;
   }
   $("lang").addEventListener("click", () => {
     lang = lang === "zh" ? "en" : "zh";
-    localStorage.setItem("lc-lang", lang);
+    keepLang(lang);
     render();
   });
   if (!data.batch) {
@@ -233,7 +234,7 @@ async function main() {
   renderTimeline();
   document.body.dataset.ready = String(performance.now());
   window.livecoreTrace = { verdict, data };
-  if (params.get("embed") !== "1") drawQr().catch(() => {});
+  if (!embedded) drawQr().catch(() => {});
 }
 
 main();

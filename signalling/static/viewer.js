@@ -6,11 +6,12 @@
 // nickname open in a bottom sheet. A shared link needs no token (guest entry).
 import { RoomChannel } from "/static/channel.js";
 import { mountStage } from "/static/stage.js";
-import { applyLabels, langButton, onLang, t } from "/static/i18n.js";
-import { keepFresh, knowName, learnNames, nameOf, openSession, renewNow } from "/static/session.js";
+import { queryParam, withToken } from "/static/boot.js";
+import { applyLabels, labelPage, t } from "/static/i18n.js";
+import { keepSession, knowName, learnNames, nameOf, openSession } from "/static/session.js";
 import {
   $, $$, ROLE_LABEL, banner, bindChannel, clock, errorText, fetchRoom, fill, h,
-  now, queryParam, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
+  now, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
 import {
@@ -303,17 +304,9 @@ const RENDER = {
   you: renderDock,
 };
 
-function officerLink() {
-  const params = new URLSearchParams(location.hash.slice(1));
-  const frag = params.get("token") ? `#token=${params.get("token")}` : "";
-  return `/o/${encodeURIComponent(room)}${frag}`;
-}
-
 async function start() {
-  langButton($("#lang"));
-  applyLabels(document);
-  onLang(renderAll);
-  $("#share").href = officerLink();
+  labelPage(renderAll);
+  $("#share").href = withToken(`/o/${encodeURIComponent(room)}`);
   $("#sheet-close").addEventListener("click", closeSheet);
   $("#sheet-backdrop").addEventListener("click", closeSheet);
   $("#wall-open").addEventListener("click", openWall);
@@ -341,14 +334,9 @@ async function start() {
   const ref = queryParam("ref");
   bind({ channel: new RoomChannel({ room, token: session.token, ref }) });
   if (session.guest) knowName(session.user, session.name);
-  keepFresh(room, session, channel);
   window.livecore = { channel, session };
   bindChannel(channel, RENDER);
-  channel.on("fatal", async ({ code }) => {
-    if (code === 4001 && session.guest) {
-      try { channel.token = await renewNow(room, session); banner(""); channel.connect(); } catch { /* banner stays */ }
-    }
-  });
+  keepSession(room, session, channel);
   channel.on("snapshot", (s) => {
     if (s.mine) mergeOrders(s.mine);
     if (s.my_votes) Object.assign(ui.votes, s.my_votes);

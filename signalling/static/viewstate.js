@@ -1,7 +1,7 @@
 // What the viewer page's modules share: the room, who we are, the channel and
 // stage (live bindings, set once by viewer.js), the page's own UI state, and
 // the group buys this device joined (localStorage).
-import { queryParam, roomId } from "/static/room.js";
+import { queryParam, roomId } from "/static/boot.js";
 
 export const room = roomId();
 export const inviter = queryParam("inviter");
