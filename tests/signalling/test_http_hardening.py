@@ -77,7 +77,7 @@ def test_forwarded_for_honoured_from_trusted_proxy(tmp_path: Path, redis_url: st
 
 def test_store_down_is_503(tmp_path: Path) -> None:
     """With Valkey gone, POST /api/rooms answers 503 store_unavailable (never 500)."""
-    from livecore.cli.embedded import EmbeddedValkey
+    from livecore.valkey.embedded import EmbeddedValkey
 
     valkey = EmbeddedValkey(tmp_path / "vk", tcp_port=free_port())
     valkey.start()

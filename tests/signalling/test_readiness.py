@@ -6,7 +6,7 @@ from pathlib import Path
 
 import httpx
 
-from livecore.cli.embedded import EmbeddedValkey
+from livecore.valkey.embedded import EmbeddedValkey
 from signalling.health import STUCK_AFTER_S, stuck_loops
 from tests.helpers import Node, free_port
 

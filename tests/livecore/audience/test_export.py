@@ -7,8 +7,8 @@ from pathlib import Path
 import msgpack
 import redis.asyncio
 
+from livecore.audience.export import events_key, export_room
 from livecore.audience.trace import HOST, Kind, read_trace
-from loadtests.export import events_key, export_room
 
 
 async def test_export_reads_the_history(aredis: redis.asyncio.Redis, tmp_path: Path) -> None:

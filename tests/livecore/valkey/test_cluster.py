@@ -15,8 +15,8 @@ import psutil
 import redis
 from redis.crc import key_slot
 
-from livecore.cli.cluster import SLOTS, ClusterNodeInfo, LocalCluster, free_ports
 from livecore.store.client import cluster_seeds
+from livecore.valkey.cluster import SLOTS, ClusterNodeInfo, LocalCluster, free_ports
 from tests.helpers import ROOT, wait_gone
 
 

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from livecore.cli import embedded
-from livecore.cli.embedded import EmbeddedValkey, EmbeddedValkeyError
+from livecore.valkey import embedded
+from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError
 from tests.helpers import ROOT, wait_gone
 
 
@@ -73,7 +73,7 @@ def test_dies_with_killed_parent(tmp_path: Path) -> None:
         f"""
         import sys, time
         from pathlib import Path
-        from livecore.cli.embedded import EmbeddedValkey
+        from livecore.valkey.embedded import EmbeddedValkey
         server = EmbeddedValkey(Path({str(tmp_path)!r}))
         server.start()
         print(server.process.pid, flush=True)

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from livecore import cli, tokens
+from livecore import tokens
+from signalling import cli
 from tests.helpers import ROOT, TEST_SECRET
 
 
@@ -54,7 +55,7 @@ def test_token_bad_input(
 def test_token_help_documents_every_option() -> None:
     """`livecore token --help` lists role, room, user, community and expiry."""
     out = subprocess.run(
-        [sys.executable, "-m", "livecore", "token", "--help"],
+        [sys.executable, "-m", "signalling", "token", "--help"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     for option in ("--role", "--room", "--user", "--community", "--ttl", "--data-dir"):

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from livecore.cli.environment import SECRET_ENV, SecretError, load_secret
+from signalling.cli.environment import SECRET_ENV, SecretError, load_secret
 
 
 def test_generated_once_and_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -9,8 +9,8 @@ import pytest
 import redis.asyncio
 
 from livecore.audience.trace import Kind, read_trace
-from livecore.cli.commands import main
 from livecore.store.bus import Bus
+from signalling.cli.commands import main
 
 
 async def test_export_writes_the_rooms_talkers(
