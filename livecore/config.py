@@ -100,7 +100,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     #: Benchmarks only (1 in production): the highlight detector reads stream time × this,
-    #: for an audience trace replayed this many times faster (signalling/highlights.py).
+    #: for an audience trace replayed this many times faster (signalling/services/highlights.py).
     highlight_time_scale: float = 1.0
     #: ``--record-trace DIR``: record the room channel's traffic as audience traces
     #: (anonymised; comment texts only with ``record_text``). None: off.

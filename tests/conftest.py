@@ -60,7 +60,7 @@ BOTH_STORES = (
     "tests/livecore/store/",
     "tests/signalling/hub/test_gaps.py",
     "tests/signalling/hub/test_commerce_rules.py",
-    "tests/signalling/test_lifecycle.py",
+    "tests/signalling/services/test_lifecycle.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

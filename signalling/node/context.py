@@ -10,7 +10,7 @@ from livecore.ratelimit import KeyedLimiter
 from livecore.store.client import StoreClient
 from livecore.store.facade import Stores
 from livecore.store.room_meta import RoomStore
-from signalling.metrics import Metrics
+from signalling.node.metrics import Metrics
 
 
 @dataclass

@@ -13,7 +13,7 @@ from starlette.routing import Match, Route
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.context import NodeContext
+from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.http")
 

@@ -9,7 +9,7 @@ from livecore import tokens
 from livecore.communities import parse_community
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.communities import CommunityStore
-from signalling.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
 
 ADMIN = frozenset({tokens.Role.ADMIN})
 MAX_BATCH = 1000

@@ -25,8 +25,8 @@ from livecore.store import keys
 from livecore.store.bus import Bus
 from livecore.store.polls import PollStore
 from livecore.store.replies import as_str
-from signalling.context import NodeContext
-from signalling.http_boundary import authorize, ctx
+from signalling.node.context import NodeContext
+from signalling.node.http_boundary import authorize, ctx
 
 VIEWERS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
 ADMINS = frozenset({tokens.Role.ADMIN})

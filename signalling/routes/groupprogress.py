@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store import keys
-from signalling.http_boundary import ctx
+from signalling.node.http_boundary import ctx
 
 MAX_GROUPBUYS = 10
 MAX_GROUPS = 20

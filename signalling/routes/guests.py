@@ -34,7 +34,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.ratelimit import KeyedLimiter
 from livecore.store import keys
 from livecore.store.replies import as_str
-from signalling.http_boundary import authorize, client_key, ctx, limit_writes, read_json
+from signalling.node.http_boundary import authorize, client_key, ctx, limit_writes, read_json
 
 #: Lifetime of a guest token; the page renews it well before (same guest id).
 GUEST_TTL_S = 2 * 3600

@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from livecore.store.client import answers
-from signalling.http_boundary import ctx
+from signalling.node.http_boundary import ctx
 
 REDIS_CHECK_TIMEOUT_S = 1.0
 

@@ -19,9 +19,9 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from livecore import tokens
 from livecore.clips import parse_public_id, public_id
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http_boundary import authorize, ctx, limit_writes
-from signalling.pages import STATIC
-from signalling.recording import RecordingPlane
+from signalling.node.http_boundary import authorize, ctx, limit_writes
+from signalling.routes.pages import STATIC
+from signalling.services.recording import RecordingPlane
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 HOSTS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})

@@ -18,7 +18,7 @@ from starlette.routing import Route
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).resolve().parent.parent / "static"
 HTML = "text/html; charset=utf-8"
 
 

@@ -26,9 +26,15 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.replies import as_str
-from signalling import orders
-from signalling.http_boundary import authorize, ctx, limit_writes, read_body, require_content_type
-from signalling.orders import sign
+from signalling.node.http_boundary import (
+    authorize,
+    ctx,
+    limit_writes,
+    read_body,
+    require_content_type,
+)
+from signalling.services import orders
+from signalling.services.orders import sign
 
 #: How far the shop's timestamp may be from the node's clock.
 MAX_SKEW_S = 300

@@ -8,7 +8,7 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.fields import invalid
-from signalling.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
 
 ADMIN = frozenset({tokens.Role.ADMIN})
 

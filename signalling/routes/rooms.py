@@ -9,7 +9,7 @@ from starlette.responses import JSONResponse, Response
 
 from livecore import rooms, tokens
 from livecore.errors import ErrorCode, LivecoreError
-from signalling.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
 
 CREATORS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
 

@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.sensors import parse_readings
-from signalling.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
 
 DEVICE_TTL_S = 30 * 24 * 3600
 

@@ -25,7 +25,7 @@ from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from media.offers import check_publisher_offer, check_viewer_offer
 from media.peers import NegotiationError
-from signalling.http_boundary import (
+from signalling.node.http_boundary import (
     authorize,
     client_key,
     ctx,

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from media.mediadir import MediaDir
     from media.recorder import Recording, Segment
     from media.worker import MediaWorker
-    from signalling.recording_metrics import RecordingMetrics
+    from signalling.services.recording_metrics import RecordingMetrics
 
 log = logging.getLogger("livecore.highlights")
 TICK_S = 1.0
@@ -62,7 +62,7 @@ MAX_CUTS_IN_FLIGHT = 4
 
 class ClipPlane(Protocol):
     """What a service needs from its node's recording plane
-    (:class:`signalling.recording.RecordingPlane` is the one)."""
+    (:class:`signalling.services.recording.RecordingPlane` is the one)."""
 
     metrics: RecordingMetrics
     media: MediaDir

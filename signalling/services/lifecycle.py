@@ -1,6 +1,6 @@
 """A room's life: scheduled → live → ended, and its keys leave after a retention time.
 
-- **Live** when its host publishes (:mod:`signalling.mediaplane`).
+- **Live** when its host publishes (:mod:`signalling.services.mediaplane`).
 - **Ended** by the host (``POST /api/rooms/{room}/end``) or when the host's
   stream has been gone for ``--end-grace`` seconds (a phone that drops and
   reconnects within it keeps the room live). Ending is one store script
@@ -23,7 +23,7 @@ import logging
 
 from redis.exceptions import RedisError
 
-from signalling.context import NodeContext
+from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.lifecycle")
 SWEEP_EVERY_S = 60.0

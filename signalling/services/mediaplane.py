@@ -34,13 +34,13 @@ from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from media.udpports import PortsExhausted
-from signalling.background import BackgroundTasks
-from signalling.context import NodeContext
-from signalling.keyedlocks import KeyedLocks
+from signalling.node.background import BackgroundTasks
+from signalling.node.context import NodeContext
+from signalling.node.keyedlocks import KeyedLocks
 
 if TYPE_CHECKING:
-    from signalling.lifecycle import RoomLifecycle
-    from signalling.recording import RecordingPlane
+    from signalling.services.lifecycle import RoomLifecycle
+    from signalling.services.recording import RecordingPlane
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0

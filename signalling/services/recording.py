@@ -38,12 +38,12 @@ from media.mediadir import MediaDir, Pruned, prune
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
 from media.worker import MediaWorker, WorkerBusy
-from signalling.highlights import HighlightsService
-from signalling.recording_metrics import RecordingMetrics
+from signalling.services.highlights import HighlightsService
+from signalling.services.recording_metrics import RecordingMetrics
 
 if TYPE_CHECKING:
     from media.sessions import PublisherSession
-    from signalling.context import NodeContext
+    from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.recording")
 PRUNE_EVERY_S = 10.0

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from signalling import batches, readings, tracepage
+from signalling.routes.trace import batches, page, readings
 
 
 def routes() -> list[Route]:
@@ -19,6 +19,6 @@ def routes() -> list[Route]:
         Route("/api/batches/{batch}/device-token", readings.device_token, methods=["POST"]),
         Route("/api/batches/{batch}/readings", readings.post_readings, methods=["POST"]),
         Route("/api/batches/{batch}/series", readings.get_series, methods=["GET"]),
-        Route("/t/{batch}", tracepage.trace_page, methods=["GET"]),
-        Route("/t/{batch}/label", tracepage.label_page, methods=["GET"]),
+        Route("/t/{batch}", page.trace_page, methods=["GET"]),
+        Route("/t/{batch}/label", page.label_page, methods=["GET"]),
     ]

@@ -16,8 +16,8 @@ from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.trace import MAX_REPORT_BYTES
 from livecore.trace import card, events
-from signalling.http_boundary import authorize, ctx, limit_writes, read_body, read_json
-from signalling.tracing import TraceService, service
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_body, read_json
+from signalling.routes.trace.service import TraceService, service
 
 BRAND_ROLES = frozenset({tokens.Role.ADMIN, tokens.Role.HOST})
 _SHA = re.compile(r"^[0-9a-f]{64}$")

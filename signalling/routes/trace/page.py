@@ -20,11 +20,11 @@ from starlette.responses import FileResponse, Response
 
 from livecore.errors import LivecoreError
 from livecore.trace import card
-from signalling.batches import batch_id
-from signalling.http_boundary import ctx
-from signalling.tracing import service
+from signalling.node.http_boundary import ctx
+from signalling.routes.trace.batches import batch_id
+from signalling.routes.trace.service import service
 
-STATIC = Path(__file__).parent / "static"
+STATIC = Path(__file__).resolve().parents[2] / "static"
 #: Chart points per series on the page (a phone is ~390 px wide).
 PAGE_POINTS = 160
 

@@ -17,9 +17,9 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.trace import series
-from signalling.batches import batch_id, owner_check
-from signalling.http_boundary import authorize, ctx, limit_writes, read_json
-from signalling.tracing import service
+from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.routes.trace.batches import batch_id, owner_check
+from signalling.routes.trace.service import service
 
 log = logging.getLogger("livecore.trace")
 DEVICE_TTL_S = 30 * 24 * 3600

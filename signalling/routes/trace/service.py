@@ -25,8 +25,8 @@ from livecore.store.series import SeriesStore
 from livecore.store.trace import BatchStore, key
 from livecore.trace import card, chain, events, series
 from livecore.trace.keyfile import load_signing_key
-from signalling.context import NodeContext
-from signalling.http_boundary import ctx
+from signalling.node.context import NodeContext
+from signalling.node.http_boundary import ctx
 
 log = logging.getLogger("livecore.trace")
 #: Batches whose first record (thresholds, start) a node keeps for ingest.

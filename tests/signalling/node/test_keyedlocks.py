@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from signalling.background import BackgroundTasks
-from signalling.keyedlocks import KeyedLocks
+from signalling.node.background import BackgroundTasks
+from signalling.node.keyedlocks import KeyedLocks
 
 
 async def test_one_holder_per_key_and_no_leftovers() -> None:

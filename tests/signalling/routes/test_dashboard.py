@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from clients.python.room import RoomClient
-from signalling.dashboard import comments_per_minute, unit_cents
+from signalling.routes.dashboard import comments_per_minute, unit_cents
 from tests.helpers import Node, create_room, token
 
 XIXI = "hz-xixi-chengyuan"

@@ -12,7 +12,7 @@ import httpx
 
 from clients.python.room import RoomClient
 from tests.helpers import Node, create_room, free_port, token
-from tests.signalling.test_orders import SECRET, webhook_node
+from tests.signalling.services.test_orders import SECRET, webhook_node
 from tests.waiting import eventually
 
 OPEN = {"product": "Honey peach 5 kg", "price_cents": 3990, "duration_s": 3600}

@@ -24,7 +24,14 @@ from playwright.async_api import Browser
 from clients.python.room import RoomClient
 from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
-from tests.signalling.pagekit import LIVE, clean, frames_decoded, go_live, text_of, wait_event
+from tests.signalling.routes.pagekit import (
+    LIVE,
+    clean,
+    frames_decoded,
+    go_live,
+    text_of,
+    wait_event,
+)
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
 

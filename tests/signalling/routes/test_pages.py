@@ -7,7 +7,7 @@ import re
 import httpx
 
 from livecore.errors import ErrorCode
-from signalling.pages import STATIC
+from signalling.routes.pages import STATIC
 from tests.helpers import Node
 
 I18N = (STATIC / "i18n.js").read_text()

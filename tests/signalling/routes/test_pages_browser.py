@@ -19,7 +19,7 @@ from playwright.async_api import Browser
 from clients.python.room import RoomClient
 from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
-from tests.signalling.pagekit import (
+from tests.signalling.routes.pagekit import (
     IN_XIXI,
     LIVE,
     OUTSIDE_XIXI,

@@ -7,7 +7,7 @@ from pathlib import Path
 import httpx
 
 from livecore.valkey.embedded import EmbeddedValkey
-from signalling.health import STUCK_AFTER_S, stuck_loops
+from signalling.routes.health import STUCK_AFTER_S, stuck_loops
 from tests.helpers import Node, free_port
 
 

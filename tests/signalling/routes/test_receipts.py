@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 
 from clients.python.room import RoomClient
-from signalling.orders import sign
-from signalling.receipts import signed_payload
+from signalling.routes.receipts import signed_payload
+from signalling.services.orders import sign
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
 from tests.signalling.hub.test_groupbuys import raw_join

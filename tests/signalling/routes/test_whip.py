@@ -351,7 +351,7 @@ def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
     import time
 
     from livecore import tokens
-    from signalling.mediaplane import PULL_TOKEN_TTL_S, pull_token
+    from signalling.services.mediaplane import PULL_TOKEN_TTL_S, pull_token
     from tests.helpers import TEST_SECRET
 
     value = pull_token(TEST_SECRET.encode(), "node a/1", "r1", now=time.time())

@@ -21,9 +21,9 @@ from livecore.clock import SystemClock
 from livecore.config import Settings
 from livecore.highlights import DetectorParams
 from media.sessions import accept_publisher
-from signalling.context import NodeContext
-from signalling.metrics import Metrics
-from signalling.recording import RecordingPlane
+from signalling.node.context import NodeContext
+from signalling.node.metrics import Metrics
+from signalling.services.recording import RecordingPlane
 from tests.helpers import TEST_SECRET
 from tests.media.sources import encode_opus_clip, encode_video_clip, publisher_offer
 

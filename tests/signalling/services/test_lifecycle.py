@@ -14,9 +14,9 @@ from livecore.clock import ManualClock
 from livecore.config import Settings
 from livecore.store import index, keys
 from livecore.store.client import connect
-from signalling.context import NodeContext
-from signalling.lifecycle import RoomLifecycle
-from signalling.metrics import Metrics
+from signalling.node.context import NodeContext
+from signalling.node.metrics import Metrics
+from signalling.services.lifecycle import RoomLifecycle
 from tests.helpers import Node, create_room, token
 
 

@@ -14,7 +14,7 @@ import redis
 from livecore.store.trace import key
 from livecore.trace import chain
 from tests.helpers import Node, create_room, token
-from tests.signalling.trace_helpers import (
+from tests.signalling.routes.trace.trace_helpers import (
     REPORT,
     brand,
     device_token,

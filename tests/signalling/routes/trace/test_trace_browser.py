@@ -24,7 +24,7 @@ from livecore.store.trace import key
 from livecore.trace import chain, series
 from tests.browser import chromium_path
 from tests.helpers import Node
-from tests.signalling.trace_helpers import brand, register
+from tests.signalling.routes.trace.trace_helpers import brand, register
 
 pytestmark = pytest.mark.timeout(120)
 BATCH = "tea-year-1"

@@ -11,9 +11,9 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from clients.python.room import ClientError, RoomClient
 from livecore.clock import SystemClock
 from livecore.store.client import connect
-from signalling.tracing import TraceService
+from signalling.routes.trace.service import TraceService
 from tests.helpers import Node, create_room, token
-from tests.signalling.trace_helpers import device_token, life, post_readings
+from tests.signalling.routes.trace.trace_helpers import device_token, life, post_readings
 
 BATCH = "tea-2026-001"
 
