@@ -197,3 +197,36 @@ def test_nothing_imports_the_command_line() -> None:
         and any(t == COMPOSITION_ROOT or t.startswith(f"{COMPOSITION_ROOT}.") for t in targets)
     )
     assert importers == ["signalling.__main__"]
+
+
+#: signalling/'s folders, bottom up: what every part shares, the long-running
+#: services and the hub (neither imports the other), the HTTP routes, the app
+#: that composes them, the server that runs it, the command line above all.
+SIGNALLING_FOLDERS = {
+    "node": 0,
+    "services": 1,
+    "hub": 1,
+    "routes": 2,
+    "app": 3,
+    "server": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+
+
+def _folder(name: str) -> str:
+    return name.split(".")[1]
+
+
+def test_signalling_folders_import_only_down() -> None:
+    """Inside signalling/, imports point down SIGNALLING_FOLDERS (node at the bottom)."""
+    names = [n for n in MODULES if n.startswith("signalling.")]
+    assert {_folder(n) for n in names} == set(SIGNALLING_FOLDERS)
+    upward = []
+    for name in names:
+        for target in GRAPH[name]:
+            if not target.startswith("signalling.") or _folder(target) == _folder(name):
+                continue
+            if SIGNALLING_FOLDERS[_folder(target)] >= SIGNALLING_FOLDERS[_folder(name)]:
+                upward.append(f"{name} -> {target}")
+    assert upward == []
