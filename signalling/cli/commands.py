@@ -1,8 +1,8 @@
 """The ``livecore`` commands: ``serve``, ``token`` and ``valkey``.
 
-This package is the composition root: it reads the machine (environment,
-secret file), supervises the embedded Valkey, and alone reaches up into
-``signalling`` (for ``serve``), so the layers below stay free of it.
+This package is the composition root, at the top of the top layer: it reads
+the machine (environment, secret file), starts the embedded Valkey
+(:mod:`livecore.valkey`) and runs :mod:`signalling.server`; nothing imports it.
 """
 
 from __future__ import annotations
@@ -23,10 +23,12 @@ from signalling.cli.environment import (
     SECRET_ENV,
     SecretError,
     default_node_id,
+    env,
     load_blocked_words,
     load_secret,
 )
-from signalling.cli.parser import build_parser, env
+from signalling.cli.parser import build_parser
+from signalling.cli.serve_options import DEFAULTS
 
 
 def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -44,8 +46,9 @@ def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
     }
 
 
-def _serve(args: argparse.Namespace) -> int:
-    settings = Settings(
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The node's Settings from ``serve``'s options (their defaults are Settings' own)."""
+    return Settings(
         host=args.host,
         port=args.port,
         redis_url=args.redis or None,
@@ -84,10 +87,13 @@ def _serve(args: argparse.Namespace) -> int:
         tls_key=Path(args.tls_key) if args.tls_key else None,
         **_recording_settings(args),  # type: ignore[arg-type]
     )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
     settings.check()
     secret = load_secret(settings.data_dir, create=True)
-    # The composition root's one upward import, lazy so that `livecore token`
-    # does not load the web and media stacks.
+    # Lazy, so that `livecore token` does not load the web and media stacks.
     from signalling import server
 
     configure_logging(settings.log_level)
@@ -106,8 +112,10 @@ def configure_logging(level: str) -> None:
 
 def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     """--ice-address values (or the env list); 'all' means every interface (None)."""
-    values = flags or (env("ICE_ADDRESSES") or "127.0.0.1").split(",")
-    values = [v.strip() for v in values if v.strip()]
+    from_env = env("ICE_ADDRESSES")
+    if not flags and not from_env:
+        return DEFAULTS.ice_addresses
+    values = [v.strip() for v in flags or (from_env or "").split(",") if v.strip()]
     return None if "all" in values else tuple(values)
 
 

@@ -1,4 +1,4 @@
-"""What the CLI reads from the machine: the token secret, word lists, the node's name.
+"""What the CLI reads from the machine: variables, the token secret, word lists, node name.
 
 The I/O side of :mod:`livecore.config` (which stays pure): the environment,
 files in the data directory, the host name and process id.
@@ -14,6 +14,17 @@ from pathlib import Path
 SECRET_FILE = "secret"
 SECRET_ENV = "LIVECORE_SECRET"
 MIN_SECRET_BYTES = 32
+
+
+def env(name: str, default: str | None = None) -> str | None:
+    """``$LIVECORE_<name>``, or ``default``."""
+    return os.environ.get(f"LIVECORE_{name}", default)
+
+
+def flag(name: str, default: bool) -> bool:
+    """A switch's default: ``$LIVECORE_<name>`` set means 1/true/yes is on; unset, ``default``."""
+    value = env(name)
+    return default if value is None else value.strip().lower() in ("1", "true", "yes")
 
 
 def load_blocked_words(path: Path | None) -> tuple[str, ...]:
