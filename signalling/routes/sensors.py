@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 import msgpack
 from starlette.requests import Request
@@ -24,6 +25,18 @@ async def ingest_token(request: Request) -> Response:
     limit_writes(request)
     room = request.path_params["room"]
     await authorize(request, room=room, roles=frozenset({tokens.Role.HOST}))
+    return JSONResponse(await device_token(request, room=room), status_code=201)
+
+
+async def device_token(request: Request, *, room: str, batch: str | None = None) -> dict[str, Any]:
+    """Mint a device token for ``room`` (or for ``batch``, its ``bat`` claim), the caller
+    being authorized: ``{"token", "device", "ttl_s"}``.
+
+    The body is optional, ``{"device"?, "ttl_s"?}``: a device name (default
+    ``device-<6 hex>``) and a lifetime of 60 s to 30 days (the default). The one
+    minting of device tokens, for room sensors and for batch readings
+    (:mod:`signalling.routes.trace.readings`).
+    """
     body = await read_json(request) if request.headers.get("content-length", "0") != "0" else {}
     if not isinstance(body, dict) or not set(body) <= {"device", "ttl_s"}:
         raise LivecoreError(ErrorCode.BAD_REQUEST, 'body must be {"device"?, "ttl_s"?}')
@@ -36,9 +49,9 @@ async def ingest_token(request: Request) -> Response:
     node = ctx(request)
     token = tokens.mint(
         node.secret, role=tokens.Role.DEVICE, room=room, user=device, ttl_s=ttl,
-        now=node.clock.time(),
+        now=node.clock.time(), batch=batch,
     )  # fmt: skip
-    return JSONResponse({"token": token, "device": device, "ttl_s": ttl}, status_code=201)
+    return {"token": token, "device": device, "ttl_s": ttl}
 
 
 async def post_readings(request: Request) -> Response:

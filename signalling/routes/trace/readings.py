@@ -9,7 +9,6 @@ pinned in, as ``sensor`` events with names, units and excursion flags.
 from __future__ import annotations
 
 import logging
-import secrets
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -18,11 +17,11 @@ from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.trace import series
 from signalling.node.http_boundary import authorize, ctx, limit_writes, read_json
+from signalling.routes import sensors
 from signalling.routes.trace.batches import batch_id, owner_check
 from signalling.routes.trace.service import service
 
 log = logging.getLogger("livecore.trace")
-DEVICE_TTL_S = 30 * 24 * 3600
 #: A post of 500 readings is ~25 KiB of JSON.
 MAX_READINGS_BODY = 64 * 1024
 
@@ -35,21 +34,8 @@ async def device_token(request: Request) -> Response:
     limit_writes(request)
     batch, svc = batch_id(request), service(request)
     await owner_check(request, svc, batch)
-    body = await read_json(request) if request.headers.get("content-length", "0") != "0" else {}
-    if not isinstance(body, dict) or not set(body) <= {"device", "ttl_s"}:
-        raise LivecoreError(ErrorCode.BAD_REQUEST, 'body must be {"device"?, "ttl_s"?}')
-    device = body.get("device") or f"device-{secrets.token_hex(3)}"
-    ttl = body.get("ttl_s", DEVICE_TTL_S)
-    if not isinstance(device, str) or not tokens.valid_id(device):
-        raise LivecoreError(ErrorCode.INVALID_FIELD, "device: 1-64 of A-Z a-z 0-9 _ . : -")
-    if isinstance(ttl, bool) or not isinstance(ttl, int) or not 60 <= ttl <= DEVICE_TTL_S:
-        raise LivecoreError(ErrorCode.INVALID_FIELD, f"ttl_s: 60..{DEVICE_TTL_S}")
-    node = ctx(request)
-    token = tokens.mint(
-        node.secret, role=tokens.Role.DEVICE, room=batch, user=device, ttl_s=ttl,
-        now=node.clock.time(), batch=batch,
-    )  # fmt: skip
-    return JSONResponse({"token": token, "device": device, "batch": batch, "ttl_s": ttl}, 201)
+    minted = await sensors.device_token(request, room=batch, batch=batch)
+    return JSONResponse({**minted, "batch": batch}, status_code=201)
 
 
 async def post_readings(request: Request) -> Response:
