@@ -104,7 +104,7 @@ def test_livecore_valkey_cluster_command(tmp_path: Path) -> None:
     port = ports[0]
     env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "livecore", "valkey", "--cluster", "3", "--port", str(port),
+        [sys.executable, "-m", "signalling", "valkey", "--cluster", "3", "--port", str(port),
          "--data-dir", str(tmp_path)],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
