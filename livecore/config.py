@@ -1,8 +1,8 @@
 """Server settings: one frozen object, checked, free of I/O.
 
 The command line and the environment (``LIVECORE_<NAME>``) fill it in
-:mod:`livecore.cli`; the token secret and the blocked-words file are read
-there too (:mod:`livecore.cli.environment`), so this module stays pure.
+:mod:`signalling.cli`; the token secret and the blocked-words file are read
+there too (:mod:`signalling.cli.environment`), so this module stays pure.
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ class Settings:
     redis_url: str | None = None
     data_dir: Path = field(default_factory=lambda: Path(DEFAULT_DATA_DIR))
     #: Name of the node in logs, metrics and Valkey (the CLI defaults it to
-    #: ``<hostname>-<pid>``, see :func:`livecore.cli.environment.default_node_id`).
+    #: ``<hostname>-<pid>``, see :func:`signalling.cli.environment.default_node_id`).
     node_id: str = "livecore"
     #: Base URL people use to reach this node (printed, used in Location headers).
     public_url: str | None = None
@@ -100,7 +100,7 @@ class Settings:
     tls_cert: Path | None = None
     tls_key: Path | None = None
     #: Benchmarks only (1 in production): the highlight detector reads stream time × this,
-    #: for an audience trace replayed this many times faster (signalling/highlights.py).
+    #: for an audience trace replayed this many times faster (signalling/services/highlights.py).
     highlight_time_scale: float = 1.0
     #: ``--record-trace DIR``: record the room channel's traffic as audience traces
     #: (anonymised; comment texts only with ``record_text``). None: off.

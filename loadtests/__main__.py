@@ -27,7 +27,7 @@ SCENARIOS = {
     "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
-    "export": ("loadtests.export",
+    "export": ("livecore.audience.export",
                "write a trace of a past room from its event history in Redis/Valkey"),
 }  # fmt: skip
 

@@ -28,9 +28,9 @@ import psutil
 from redis.crc import key_slot
 
 from livecore import tokens
-from livecore.cli.cluster import LocalCluster
-from livecore.cli.embedded import EmbeddedValkey
 from livecore.store import keys
+from livecore.valkey.cluster import LocalCluster
+from livecore.valkey.embedded import EmbeddedValkey
 
 SERVER_CPU = 0
 LOAD_CPU = 1
@@ -173,7 +173,7 @@ def local_cluster(
             urls = []
             for i in range(nodes):
                 port = free_port()
-                cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(port),
+                cmd = [sys.executable, "-m", "signalling", "serve", "--port", str(port),
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
                        "--log-level", "warning",
                        # every virtual viewer comes from 127.0.0.1: no per-address cap

@@ -28,30 +28,30 @@ from livecore.store.migrate import migrate as migrate_layout
 from media.peers import PeerConfig
 from media.udpmux import UdpMux
 from media.udpports import PortRange
-from signalling import (
+from signalling.hub.hub import Hub
+from signalling.node import http_boundary
+from signalling.node.context import NodeContext
+from signalling.node.metrics import Metrics
+from signalling.routes import (
     communities,
     dashboard,
     groupprogress,
     guests,
     health,
-    http_boundary,
     mediafiles,
     pages,
     receipts,
     revocations,
-    rooms_api,
+    rooms,
     sensors,
-    traceroutes,
-    tracing,
+    trace,
     whip,
 )
-from signalling.context import NodeContext
-from signalling.hub.hub import Hub
-from signalling.lifecycle import RoomLifecycle
-from signalling.mediaplane import MediaPlane
-from signalling.metrics import Metrics
-from signalling.orders import OrderForwarder
-from signalling.recording import RecordingPlane
+from signalling.routes.trace import service as trace_service
+from signalling.services.lifecycle import RoomLifecycle
+from signalling.services.mediaplane import MediaPlane
+from signalling.services.orders import OrderForwarder
+from signalling.services.recording import RecordingPlane
 
 log = logging.getLogger("livecore")
 SAMPLE_COMMUNITIES = (
@@ -66,10 +66,10 @@ def routes() -> list[Route | Mount]:
         Route("/healthz", health.healthz, methods=["GET"]),
         Route("/readyz", health.readyz, methods=["GET"]),
         Route("/metrics", health.metrics, methods=["GET"]),
-        Route("/api/rooms", rooms_api.create_room, methods=["POST"]),
-        Route("/api/rooms", rooms_api.list_rooms, methods=["GET"]),
-        Route("/api/rooms/{room}", rooms_api.get_room, methods=["GET"]),
-        Route("/api/rooms/{room}/end", rooms_api.end_room, methods=["POST"]),
+        Route("/api/rooms", rooms.create_room, methods=["POST"]),
+        Route("/api/rooms", rooms.list_rooms, methods=["GET"]),
+        Route("/api/rooms/{room}", rooms.get_room, methods=["GET"]),
+        Route("/api/rooms/{room}/end", rooms.end_room, methods=["POST"]),
         Route("/api/revocations", revocations.revoke, methods=["POST"]),
         Route("/api/rooms/{room}/ingest-token", sensors.ingest_token, methods=["POST"]),
         Route("/api/rooms/{room}/sensors", sensors.post_readings, methods=["POST"]),
@@ -90,7 +90,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
         Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
-        *traceroutes.routes(),
+        *trace.routes(),
         *guests.routes(),
         *dashboard.routes(),
         *pages.routes(),
@@ -210,7 +210,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
         hub.node.moments = recording  # the audience's engagement feeds the highlights
-        hub.node.batches = tracing.for_node(app.state.ctx)
+        hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
         lifecycle.start()

@@ -1,6 +1,6 @@
 """``livecore serve``: run uvicorn on a resolved store, shut down cleanly.
 
-The CLI (:mod:`livecore.cli`) resolves the store first (starting the
+The CLI (:mod:`signalling.cli`) resolves the store first (starting the
 embedded Valkey when no URL is given). Order on start: app lifespan
 (connects Redis) → listening socket → banner. On SIGTERM/SIGINT: uvicorn
 stops accepting and closes connections, the lifespan closes Redis and

@@ -16,9 +16,9 @@ import pytest
 import redis
 import redis.asyncio
 
-from livecore.cli.cluster import LocalCluster
-from livecore.cli.embedded import EmbeddedValkey
 from livecore.store.client import StoreClient, cluster_seeds, is_cluster_url, open_store
+from livecore.valkey.cluster import LocalCluster
+from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import TEST_SECRET, Node, free_port
 
 
@@ -60,7 +60,7 @@ BOTH_STORES = (
     "tests/livecore/store/",
     "tests/signalling/hub/test_gaps.py",
     "tests/signalling/hub/test_commerce_rules.py",
-    "tests/signalling/test_lifecycle.py",
+    "tests/signalling/services/test_lifecycle.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -69,7 +69,7 @@ class Node:
         return f"http://127.0.0.1:{self.port}"
 
     def command(self) -> list[str]:
-        cmd = [sys.executable, "-m", "livecore", "serve", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", "signalling", "serve", "--port", str(self.port)]
         cmd += ["--data-dir", str(self.data_dir), "--log-level", "warning"]
         return cmd + self.extra_args
 

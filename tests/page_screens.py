@@ -23,10 +23,10 @@ import msgpack
 import websockets
 
 from clients.python.room import RoomClient
-from livecore.cli.embedded import EmbeddedValkey
+from livecore.valkey.embedded import EmbeddedValkey
 from tests.browser import launch, phone, wait_js
 from tests.helpers import Node, free_port, token
-from tests.signalling.pagekit import IN_XIXI, LIVE, XIXI, go_live
+from tests.signalling.routes.pagekit import IN_XIXI, LIVE, XIXI, go_live
 
 ROOM = "peach"
 COMMENTS = [

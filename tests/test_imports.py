@@ -4,7 +4,8 @@ Every module is parsed with ``ast``; every ``import`` counts, wherever it
 stands (inside functions, under ``if TYPE_CHECKING:``). Layers, bottom up:
 livecore <- media <- signalling; clients/ and loadtests/ talk to servers over
 the network and may use only the few server modules listed below. The CLI
-(``livecore.cli``) is the composition root and may import anything.
+(``signalling.cli``) is the composition root: it sits at the top of the top
+layer, so it needs no exception, and nothing imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from tests.helpers import ROOT
 
 PACKAGES = ("livecore", "media", "signalling", "clients", "loadtests")
 LAYER = {"livecore": 0, "media": 1, "signalling": 2}
-COMPOSITION_ROOT = "livecore.cli"
+COMPOSITION_ROOT = "signalling.cli"
 #: What the load testers and clients may import from the server's packages:
 #: tokens and the embedded Valkey to start a local cluster, key names to read
 #: back a group buy's counters, aiortc peers set up like the server's (and two
@@ -37,8 +38,8 @@ CLIENT_ALLOWED = {
             "livecore.audience.trace",
             "livecore.audience.recorder",
             "livecore.highlights",
-            "livecore.cli.embedded",
-            "livecore.cli.cluster",
+            "livecore.valkey.embedded",
+            "livecore.valkey.cluster",
             "livecore.store.client",
             "livecore.store.index",
             "livecore.store.keys",
@@ -145,11 +146,11 @@ def test_no_import_cycle() -> None:
 
 
 def test_no_import_up_the_layers() -> None:
-    """livecore imports no media/signalling, media no signalling (the CLI excepted)."""
+    """livecore imports no media/signalling, media no signalling; none imports loadtests."""
     upward = []
     for name, targets in GRAPH.items():
         top = name.split(".")[0]
-        if top not in LAYER or name.startswith(COMPOSITION_ROOT):
+        if top not in LAYER:
             continue
         for target in targets:
             other = target.split(".")[0]
@@ -187,3 +188,47 @@ def test_nothing_imports_the_hub() -> None:
     """Handlers get a Context: only the app composes the Hub."""
     importers = sorted(n for n, targets in GRAPH.items() if "signalling.hub.hub" in targets)
     assert importers == ["signalling.app"]
+
+
+def test_nothing_imports_the_command_line() -> None:
+    """The CLI composes the server: it sits above everything, nothing imports it."""
+    importers = sorted(
+        n
+        for n, targets in GRAPH.items()
+        if not n.startswith(COMPOSITION_ROOT)
+        and any(t == COMPOSITION_ROOT or t.startswith(f"{COMPOSITION_ROOT}.") for t in targets)
+    )
+    assert importers == ["signalling.__main__"]
+
+
+#: signalling/'s folders, bottom up: what every part shares, the long-running
+#: services and the hub (neither imports the other), the HTTP routes, the app
+#: that composes them, the server that runs it, the command line above all.
+SIGNALLING_FOLDERS = {
+    "node": 0,
+    "services": 1,
+    "hub": 1,
+    "routes": 2,
+    "app": 3,
+    "server": 4,
+    "cli": 5,
+    "__main__": 6,
+}
+
+
+def _folder(name: str) -> str:
+    return name.split(".")[1]
+
+
+def test_signalling_folders_import_only_down() -> None:
+    """Inside signalling/, imports point down SIGNALLING_FOLDERS (node at the bottom)."""
+    names = [n for n in MODULES if n.startswith("signalling.")]
+    assert {_folder(n) for n in names} == set(SIGNALLING_FOLDERS)
+    upward = []
+    for name in names:
+        for target in GRAPH[name]:
+            if not target.startswith("signalling.") or _folder(target) == _folder(name):
+                continue
+            if SIGNALLING_FOLDERS[_folder(target)] >= SIGNALLING_FOLDERS[_folder(name)]:
+                upward.append(f"{name} -> {target}")
+    assert upward == []

@@ -15,7 +15,7 @@ import httpx
 import psutil
 
 from livecore import tokens
-from livecore.cli.embedded import EmbeddedValkey
+from livecore.valkey.embedded import EmbeddedValkey
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-secret-" + "f" * 40

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 from redis.crc import key_slot
 
-from livecore.cli.cluster import LocalCluster
 from livecore.store import keys
+from livecore.valkey.cluster import LocalCluster
 from loadtests.faults.cluster import NodeProc
 from loadtests.faults.storekill import Tally, open_room, verify, viewer
 

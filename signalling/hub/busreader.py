@@ -28,10 +28,10 @@ from redis.exceptions import RedisError
 from livecore import wire
 from livecore.sequencer import Sequencer, Verdict
 from livecore.store.bus import Bus, channel, parse_channel_message
-from signalling.background import BackgroundTasks
 from signalling.hub.room import MAX_BATCH_EVENTS, LocalRoom
-from signalling.keyedlocks import KeyedLocks
-from signalling.metrics import Metrics
+from signalling.node.background import BackgroundTasks
+from signalling.node.keyedlocks import KeyedLocks
+from signalling.node.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
 #: Events a gap fill may fetch at once.

@@ -36,7 +36,7 @@ from livecore.ratelimit import TokenBucket
 from livecore.tokens import Claims, valid_id
 from signalling.hub.context import Context
 from signalling.hub.room import LocalRoom
-from signalling.metrics import Metrics
+from signalling.node.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
 #: websockets logs every open and close at INFO: too chatty for thousands of viewers.

@@ -102,7 +102,7 @@ class NoMoments:
 
 
 class Batches(Protocol):
-    """Traceability batches a host pins in the room (:mod:`signalling.tracing`)."""
+    """Traceability batches a host pins in the room (:mod:`signalling.routes.trace.service`)."""
 
     async def pin(self, batch: str, room: str) -> dict[str, Any]:
         """Remember the pin; the batch's ``trace`` card (refuses ``batch_not_found``)."""

@@ -25,7 +25,6 @@ from redis.exceptions import RedisError
 from livecore import wire
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.tokens import Role
-from signalling.context import NodeContext
 from signalling.hub import routes
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
@@ -35,6 +34,7 @@ from signalling.hub.joins import Joiner
 from signalling.hub.room import LocalRoom
 from signalling.hub.ticker import Ticker
 from signalling.hub.traffic import NoTraffic, TrafficRecorder
+from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.hub")
 

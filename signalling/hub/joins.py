@@ -24,7 +24,7 @@ from signalling.hub.context import Context, Services
 from signalling.hub.handlers.officers import attribute
 from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
-from signalling.metrics import Metrics
+from signalling.node.metrics import Metrics
 
 #: Events a reconnecting client may recover; past it, it gets a fresh snapshot.
 MAX_RECOVER = 2000

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from livecore import wire
 from livecore.config import Settings
 from signalling.hub.room import LocalRoom, Member
-from signalling.metrics import Metrics
+from signalling.node.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
 

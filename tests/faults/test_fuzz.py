@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from livecore import rooms, sensors, tokens, wire
 from livecore.errors import LivecoreError
-from signalling.whip import check_sdp
+from signalling.routes.whip import check_sdp
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 SECRET = b"f" * 40

@@ -19,7 +19,7 @@ from starlette.routing import Route
 from websockets.typing import Subprotocol
 
 from signalling.app import routes
-from signalling.orders import sign
+from signalling.services.orders import sign
 from tests.faults import http_endpoints as ep
 from tests.faults.http_roles_table import (
     KINDS,

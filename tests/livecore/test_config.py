@@ -1,4 +1,4 @@
-"""Settings: a pure, frozen object (the secret is read by the CLI, see tests/livecore/cli)."""
+"""Settings: a pure, frozen object (the secret is read by the CLI, see tests/signalling/cli)."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import redis.asyncio
 
+from livecore.audience.export import export_room
 from livecore.audience.recorder import TraceRecorder
 from livecore.audience.trace import Kind, read_trace, write_trace
-from loadtests.export import export_room
 from loadtests.synth import SynthConfig, generate
 from tests.helpers import ROOT, Node
 

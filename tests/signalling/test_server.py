@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 import redis
 
-from livecore.cli.embedded import EmbeddedValkey
+from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import ROOT, Node, free_port, valkey_children, wait_gone
 
 
@@ -98,9 +98,9 @@ def test_demo_banner_prints_links_and_token(tmp_path: Path) -> None:
 
 
 def test_help_documents_every_option() -> None:
-    """`python -m livecore serve --help` names every option of the issue."""
+    """`python -m signalling serve --help` names every option of the issue."""
     out = subprocess.run(
-        [sys.executable, "-m", "livecore", "serve", "--help"],
+        [sys.executable, "-m", "signalling", "serve", "--help"],
         cwd=ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     for option in ("--host", "--port", "--redis", "--data-dir", "--node-id", "--public-url",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from clients.python.room import ClientError, RoomClient
-from livecore.cli.embedded import EmbeddedValkey
+from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import Node, create_room, free_port, token
 from tests.signalling.hub.conftest import FAST
 from tests.waiting import events_within, eventually

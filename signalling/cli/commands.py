@@ -1,0 +1,251 @@
+"""The ``livecore`` commands: ``serve``, ``token`` and ``valkey``.
+
+This package is the composition root, at the top of the top layer: it reads
+the machine (environment, secret file), starts the embedded Valkey
+(:mod:`livecore.valkey`) and runs :mod:`signalling.server`; nothing imports it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from livecore import tokens
+from livecore.config import Settings, parse_port_range
+from livecore.valkey.cluster import LocalCluster
+from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
+from signalling.cli.environment import (
+    SECRET_ENV,
+    SecretError,
+    default_node_id,
+    env,
+    load_blocked_words,
+    load_secret,
+)
+from signalling.cli.parser import build_parser
+from signalling.cli.serve_options import DEFAULTS
+
+
+def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
+    return {
+        "record": not args.no_record,
+        "media_dir": Path(args.media_dir) if args.media_dir else None,
+        "record_segment_s": args.record_segment,
+        "record_window_s": args.record_window,
+        "media_budget_bytes": args.media_budget * 1024**2,
+        "highlight_time_scale": args.highlight_time_scale,
+        "record_trace": Path(args.record_trace) if args.record_trace else None,
+        "record_text": args.record_text,
+        "end_grace_s": args.end_grace,
+        "room_retention_s": args.room_retention,
+    }
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    """The node's Settings from ``serve``'s options (their defaults are Settings' own)."""
+    return Settings(
+        host=args.host,
+        port=args.port,
+        redis_url=args.redis or None,
+        data_dir=args.data_dir,
+        node_id=args.node_id or default_node_id(),
+        public_url=args.public_url,
+        log_level=args.log_level,
+        demo=args.demo,
+        tick_ms=args.tick_ms,
+        ws_send_buffer=args.ws_send_buffer,
+        ws_message_rate=args.ws_message_rate,
+        ws_max_per_user=args.ws_max_per_user,
+        ws_max_per_ip=args.ws_max_per_ip,
+        ws_ping_interval_s=args.ws_ping_interval,
+        ws_idle_timeout_s=args.ws_idle_timeout,
+        ws_drain_timeout_s=args.ws_drain_timeout,
+        ws_socket_send_buffer=args.ws_socket_send_buffer,
+        hello_timeout_s=args.hello_timeout,
+        room_idle_s=args.room_idle,
+        communities_file=Path(args.communities) if args.communities else None,
+        orders_webhook=args.orders_webhook,
+        orders_webhook_secret=_webhook_secret(args),
+        orders_webhook_allow_http=args.orders_webhook_allow_http,
+        ice_addresses=_ice_addresses(args.ice_address),
+        trusted_proxies=_trusted_proxies(args.trusted_proxy),
+        media_max_sessions=args.media_max_sessions,
+        costream_max=args.costream_max,
+        udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
+        forwarder=args.forwarder,
+        udp_mux_port=None if args.udp_mux is None else int(args.udp_mux),
+        comment_max_chars=args.comment_max_chars,
+        comment_rate=args.comment_rate,
+        comment_burst=args.comment_burst,
+        blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
+        tls_cert=Path(args.tls_cert) if args.tls_cert else None,
+        tls_key=Path(args.tls_key) if args.tls_key else None,
+        **_recording_settings(args),  # type: ignore[arg-type]
+    )
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    settings.check()
+    secret = load_secret(settings.data_dir, create=True)
+    # Lazy, so that `livecore token` does not load the web and media stacks.
+    from signalling import server
+
+    configure_logging(settings.log_level)
+    with embedded_store(settings) as (resolved, store):
+        return server.run(resolved, secret, store)
+
+
+def configure_logging(level: str) -> None:
+    """Log lines to stderr at ``level``."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
+    """--ice-address values (or the env list); 'all' means every interface (None)."""
+    from_env = env("ICE_ADDRESSES")
+    if not flags and not from_env:
+        return DEFAULTS.ice_addresses
+    values = [v.strip() for v in flags or (from_env or "").split(",") if v.strip()]
+    return None if "all" in values else tuple(values)
+
+
+def _webhook_secret(args: argparse.Namespace) -> str | None:
+    """The orders webhook's key: --orders-webhook-secret-file, else the flag or env."""
+    path = args.orders_webhook_secret_file
+    if path is not None:
+        secret = Path(path).read_text().strip()
+        if not secret:
+            raise ValueError(f"--orders-webhook-secret-file {path} is empty")
+        return secret
+    flag: str | None = args.orders_webhook_secret
+    return flag
+
+
+def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
+    """--trusted-proxy values (or the env list): peers whose X-Forwarded-For counts."""
+    values = flags or (env("TRUSTED_PROXIES") or "").split(",")
+    return tuple(v.strip() for v in values if v.strip())
+
+
+def _token(args: argparse.Namespace) -> int:
+    role = tokens.Role(args.role)
+    if args.room == tokens.ANY_ROOM and role is not tokens.Role.ADMIN:
+        raise ValueError("only admin tokens may be valid for any room ('*')")
+    secret = load_secret(args.data_dir, create=True)
+    print(
+        tokens.mint(
+            secret, role=role, room=args.room, user=args.user, ttl_s=args.ttl,
+            community=args.community,
+        )
+    )  # fmt: skip
+    return 0
+
+
+def _valkey(args: argparse.Namespace) -> int:
+    if args.cluster:
+        return _valkey_cluster(args)
+    server = EmbeddedValkey(args.data_dir, tcp_port=args.port)
+    server.start()
+    url = f"redis://:$(cat {server.dir / 'password'})@127.0.0.1:{server.tcp_port}/0"
+    print(f"valkey ready on 127.0.0.1:{server.tcp_port}; for each node:", flush=True)
+    print(f'  export LIVECORE_REDIS="{url}"', flush=True)
+    _wait_for_signal(lambda: server.process is not None and server.process.poll() is None)
+    server.stop()
+    return 0
+
+
+def _valkey_cluster(args: argparse.Namespace) -> int:
+    """``livecore valkey --cluster N``: a local cluster in the foreground until a signal."""
+    count = args.cluster * (1 + args.replicas)
+    cluster = LocalCluster(
+        args.data_dir / "cluster", primaries=args.cluster, replicas=args.replicas,
+        ports=range(args.port, args.port + count),
+    )  # fmt: skip
+    cluster.start()
+    seeds = ",".join(f"127.0.0.1:{port}" for port in cluster.ports)
+    url = f"redis+cluster://:$(cat {cluster.data_dir / 'password'})@{seeds}"
+    print(
+        f"valkey cluster ready: {args.cluster} primaries, {args.replicas} replicas each, on "
+        f"127.0.0.1:{args.port}-{args.port + count - 1}; for each node:",
+        flush=True,
+    )
+    print(f'  export LIVECORE_REDIS="{url}"', flush=True)
+    try:
+        _wait_for_signal(lambda: any(LocalCluster.running(n) for n in cluster.nodes))
+    finally:
+        cluster.stop()
+    return 0
+
+
+def _wait_for_signal(alive: Callable[[], bool]) -> None:
+    """Block until SIGTERM/SIGINT or until ``alive()`` turns false."""
+    stop = False
+
+    def on_signal(signum: int, frame: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    while not stop and alive():
+        time.sleep(0.2)
+
+
+def _trace_export(args: argparse.Namespace) -> int:
+    """``livecore trace export ROOM --out FILE``: a past room as a load-test trace."""
+    import asyncio
+
+    import redis.exceptions
+
+    from livecore.audience.export import export_room
+    from livecore.store.client import connect
+
+    if not tokens.valid_id(args.room):
+        raise ValueError(f"room {args.room!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
+    url = args.redis or EmbeddedValkey(args.data_dir).url
+
+    async def run() -> int:
+        client = connect(url)
+        try:
+            trace = await export_room(client, args.room, args.out, keep_text=args.keep_text)
+        except redis.exceptions.RedisError as exc:
+            print(f"livecore: error: cannot read room {args.room!r} at {redact(url)}: {exc}",
+                  file=sys.stderr)  # fmt: skip
+            return 2
+        finally:
+            await client.aclose()
+        if not trace.events:
+            print(f"livecore: room {args.room!r} has no events to export", file=sys.stderr)
+            return 1
+        print(f"wrote {len(trace.events)} events of room {args.room} to {args.out}")
+        return 0
+
+    return asyncio.run(run())
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "serve":
+            return _serve(args)
+        if args.command == "token":
+            return _token(args)
+        if args.command == "trace":
+            return _trace_export(args)
+        return _valkey(args)
+    except (EmbeddedValkeyError, SecretError, ValueError, OSError) as exc:
+        print(f"livecore: error: {exc}", file=sys.stderr)
+        return 2
+
+
+__all__ = ["SECRET_ENV", "main"]

@@ -1,0 +1,150 @@
+"""The media and recording options of ``livecore serve`` (defaults from Settings, as in
+:mod:`signalling.cli.serve_options`)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from livecore.config import FORWARDERS, Settings
+from signalling.cli.environment import env, flag
+
+DEFAULTS = Settings()
+
+
+def add_media_options(serve: argparse.ArgumentParser) -> None:
+    """WHIP/WHEP and ICE, then recording (HLS, replay, clips, traces)."""
+    _add_media(serve.add_argument_group("media"))
+    _add_recording(serve.add_argument_group("recording (HLS, replay, clips)"))
+
+
+def _add_media(media: argparse._ArgumentGroup) -> None:
+    d = DEFAULTS
+    ice = ",".join(d.ice_addresses) if d.ice_addresses else "all"
+    media.add_argument(
+        "--ice-address",
+        action="append",
+        default=None,
+        metavar="ADDR",
+        help="local address ICE offers to peers, repeatable; 'all' for every interface "
+        f"(env LIVECORE_ICE_ADDRESSES, comma-separated; default {ice}: loopback only)",
+    )
+    media.add_argument(
+        "--media-max-sessions",
+        type=int,
+        default=env("MEDIA_MAX_SESSIONS") or d.media_max_sessions,
+        help="WHIP/WHEP sessions this node holds before answering 503 "
+        f"(env LIVECORE_MEDIA_MAX_SESSIONS; default {d.media_max_sessions})",
+    )
+    media.add_argument(
+        "--udp-ports",
+        default=env("UDP_PORTS"),
+        metavar="LO-HI",
+        help="bind media UDP sockets in this port range, e.g. 40000-40999 "
+        "(env LIVECORE_UDP_PORTS; default: the OS's ephemeral ports)",
+    )
+    media.add_argument(
+        "--udp-mux",
+        type=int,
+        default=env("UDP_MUX"),
+        metavar="PORT",
+        help="one UDP port per ICE address for every media session "
+        "(env LIVECORE_UDP_MUX; 0 = any free port; wins over --udp-ports)",
+    )
+    media.add_argument(
+        "--forwarder",
+        choices=FORWARDERS,
+        default=env("FORWARDER") or d.forwarder,
+        help="how viewers are served: lean (one send loop per track) or aiortc's own "
+        f"senders (env LIVECORE_FORWARDER; default {d.forwarder})",
+    )
+    media.add_argument(
+        "--costream-max",
+        type=int,
+        default=env("COSTREAM_MAX") or d.costream_max,
+        help="KOCs on air with the host at once "
+        f"(env LIVECORE_COSTREAM_MAX; default {d.costream_max})",
+    )
+
+
+def _add_recording(rec: argparse._ArgumentGroup) -> None:
+    d = DEFAULTS
+    rec.add_argument(
+        "--no-record",
+        action="store_true",
+        default=flag("NO_RECORD", not d.record),
+        help="do not record hosts' streams: no HLS, replay or clips (env LIVECORE_NO_RECORD=1)",
+    )
+    rec.add_argument(
+        "--media-dir",
+        type=Path,
+        default=env("MEDIA_DIR"),
+        metavar="DIR",
+        help="where recordings, replays and clips are written "
+        "(env LIVECORE_MEDIA_DIR; default <data-dir>/media)",
+    )
+    rec.add_argument(
+        "--record-segment",
+        type=float,
+        default=env("RECORD_SEGMENT") or d.record_segment_s,
+        metavar="SECONDS",
+        help="segment length: a keyframe is asked for this often "
+        f"(env LIVECORE_RECORD_SEGMENT; default {d.record_segment_s:g})",
+    )
+    rec.add_argument(
+        "--record-window",
+        type=float,
+        default=env("RECORD_WINDOW") or d.record_window_s,
+        metavar="SECONDS",
+        help="rolling window of segments kept for HLS and clips "
+        f"(env LIVECORE_RECORD_WINDOW; default {d.record_window_s:g})",
+    )
+    rec.add_argument(
+        "--media-budget",
+        type=int,
+        default=env("MEDIA_BUDGET") or d.media_budget_bytes // 1024**2,
+        metavar="MB",
+        help="disk budget of the media directory; the oldest recordings are pruned first "
+        f"(env LIVECORE_MEDIA_BUDGET; default {d.media_budget_bytes // 1024**2})",
+    )
+    rec.add_argument(
+        "--end-grace",
+        type=float,
+        default=env("END_GRACE") or d.end_grace_s,
+        metavar="SECONDS",
+        help="a room ends this long after its host's stream ended, unless the host is back "
+        f"(env LIVECORE_END_GRACE; default {d.end_grace_s:g})",
+    )
+    rec.add_argument(
+        "--room-retention",
+        type=int,
+        default=env("ROOM_RETENTION") or d.room_retention_s,
+        metavar="SECONDS",
+        help="an ended room's keys are removed this long after it ended "
+        f"(env LIVECORE_ROOM_RETENTION; default {d.room_retention_s}, "
+        f"{d.room_retention_s / 86400:g} days)",
+    )
+    rec.add_argument(
+        "--record-trace",
+        type=Path,
+        default=env("RECORD_TRACE"),
+        metavar="DIR",
+        help="record each room's traffic as anonymised audience traces for "
+        "`python -m loadtests replay` (env LIVECORE_RECORD_TRACE; default off)",
+    )
+    rec.add_argument(
+        "--record-text",
+        action="store_true",
+        default=flag("RECORD_TEXT", d.record_text),
+        help="keep comment texts in recorded traces (default: lengths only; "
+        "env LIVECORE_RECORD_TEXT=1)",
+    )
+    rec.add_argument(
+        "--highlight-time-scale",
+        type=float,
+        default=d.highlight_time_scale,
+        metavar="X",
+        help="benchmarks only: the highlight detector reads stream time × X, for an "
+        "audience trace replayed X times faster; clips are cut at the window ÷ X "
+        f"(default {d.highlight_time_scale:g})",
+    )

@@ -1,0 +1,355 @@
+"""The node's media plane: WHIP publishers, WHEP viewers, cascade pulls, origins.
+
+- A WHIP session makes this node the *origin* of that publisher (``room``,
+  ``user``): it is registered in Valkey and refreshed every ``BEAT_S``; the
+  room is told (``stream_started`` / ``stream_ended``) so pages open or
+  close their WHEP sessions.
+- A WHEP viewer is attached to the local publisher, or — when the origin is
+  another node — to a local copy pulled from it once (:mod:`media.cascade`)
+  with a server-to-server token.
+- An origin that stops refreshing is gone: the node that notices first
+  removes it (atomically, once) and announces ``stream_ended`` with reason
+  ``origin_lost``; local copies of it close, and so do their viewers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+import msgpack
+from redis.exceptions import RedisError
+
+from livecore import tokens
+from livecore.errors import ErrorCode, LivecoreError
+from livecore.rooms import RoomStatus
+from livecore.store.media import Origin
+from media.cascade import pull
+from media.peers import NegotiationError, PeerConfig
+from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
+from media.udpports import PortsExhausted
+from signalling.node.background import BackgroundTasks
+from signalling.node.context import NodeContext
+from signalling.node.keyedlocks import KeyedLocks
+
+if TYPE_CHECKING:
+    from signalling.services.lifecycle import RoomLifecycle
+    from signalling.services.recording import RecordingPlane
+
+log = logging.getLogger("livecore.media")
+BEAT_S = 2.0
+#: Seconds a WHIP session has to complete ICE and DTLS before it is rolled back.
+CONNECT_TIMEOUT_S = 10.0
+CONNECT_POLL_S = 0.05
+#: Lifetime of a node-to-node pull credential (used once, right away).
+PULL_TOKEN_TTL_S = 60
+
+
+def pull_token(secret: bytes, node_id: str, room: str, *, now: float) -> str:
+    """The credential a node pulls ``room``'s stream with: role ``node``, that room
+    only, a minute long. It opens a WHEP session there and can do nothing else."""
+    user = "node-" + "".join(c if tokens.valid_id(c) else "-" for c in node_id)
+    return tokens.mint(
+        secret, role=tokens.Role.NODE, room=room, user=user[:64], ttl_s=PULL_TOKEN_TTL_S, now=now
+    )
+
+
+def _ports_full() -> LivecoreError:
+    return LivecoreError(ErrorCode.NODE_FULL, "this node has no free media UDP port")
+
+
+@dataclass
+class Entry:
+    """A session this node holds, by id (the WHIP/WHEP resource)."""
+
+    room: str
+    kind: str  # "whip" or "whep"
+    user: str
+    session: PublisherSession | ViewerSession
+
+
+class MediaPlane:
+    def __init__(self, ctx: NodeContext, rooms: Collection[str], config: PeerConfig) -> None:
+        """``rooms``: the ids of the rooms the hub listens to (read on every beat)."""
+        self.ctx = ctx
+        self.rooms = rooms
+        self.config = config
+        self.bus = ctx.stores.bus
+        self.store = ctx.stores.media
+        self.entries: dict[str, Entry] = {}
+        self.publishers: dict[tuple[str, str], PublisherSession] = {}
+        self.pulled: dict[tuple[str, str], PublisherSession] = {}
+        self._pulled_from: dict[tuple[str, str], Origin] = {}
+        #: One pull per (room, publisher) at a time; an entry only while one runs.
+        self._pulling = KeyedLocks()
+        self._task: asyncio.Task[None] | None = None
+        #: Heartbeats done (readiness: a stuck beat stops counting).
+        self.beats = 0
+        self.last_beat = time.monotonic()
+        #: Places taken by requests still negotiating (see :meth:`_reserve`).
+        self._reserved = 0
+        #: Publisher sessions whose connection came up (announced to the room).
+        self._live: set[str] = set()
+        #: Publisher sessions waiting for their connection, by id.
+        self._connecting: dict[str, asyncio.Task[None]] = {}
+        self._tasks = BackgroundTasks(log)
+        #: Records hosts' streams (HLS, replay, clips); set by the app.
+        self.recording: RecordingPlane | None = None
+        #: Told when the host's stream starts and ends (the room ends after a grace).
+        self.lifecycle: RoomLifecycle | None = None
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._beat(), name="media-beat")
+
+    async def stop(self) -> None:
+        await self._tasks.cancel_all()
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        sessions = [e.session for e in self.entries.values()] + list(self.pulled.values())
+        await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+
+    def sizes(self) -> dict[str, int]:
+        """Entries of the plane's structures (for /metrics and tests)."""
+        return {"media_entries": len(self.entries), "media_publishers": len(self.publishers),
+                "media_pulled": len(self.pulled), "media_pulling": len(self._pulling),
+                "media_live": len(self._live), "media_connecting": len(self._connecting),
+                "media_tasks": len(self._tasks)}  # fmt: skip
+
+    @property
+    def load(self) -> int:
+        """Sessions held, and places reserved by requests still negotiating."""
+        return len(self.entries) + len(self.pulled) + self._reserved
+
+    @contextlib.contextmanager
+    def _reserve(self) -> Iterator[None]:
+        """Take one place of ``--media-max-sessions`` before the first await (or
+        refuse ``node_full``), so concurrent POSTs cannot exceed it; the place is
+        given back when the request ends, by then counted as a session or not."""
+        if self.load >= self.ctx.settings.media_max_sessions:
+            self.ctx.metrics.refusals.labels("media_capacity").inc()
+            raise LivecoreError(ErrorCode.NODE_FULL, "this node is at its media capacity")
+        self._reserved += 1
+        try:
+            yield
+        finally:
+            self._reserved -= 1
+
+    # -- WHIP ---------------------------------------------------------------------------
+
+    async def publish(self, room: str, claims: tokens.Claims, offer: str) -> tuple[str, str]:
+        """Answer a publisher's offer; returns (answer SDP, session id)."""
+        if claims.role is tokens.Role.KOC and not await self.store.may_publish(room, claims.user):
+            raise LivecoreError(
+                ErrorCode.NOT_ACCEPTED, "the host has not accepted a co-stream from you"
+            )
+        with self._reserve():
+            try:
+                answer, session = await accept_publisher(
+                    offer, config=self.config, clock=self.ctx.clock,
+                    on_close=self._publisher_closed,
+                )  # fmt: skip
+            except NegotiationError as exc:
+                # A refused offer changes nothing: a live session of this user stays live.
+                raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            except PortsExhausted:
+                raise _ports_full() from None
+            key = (room, claims.user)
+            previous = self.publishers.get(key)
+            self.entries[session.id] = Entry(room, "whip", claims.user, session)
+            self.publishers[key] = session
+        if previous is not None:
+            await previous.close()  # the new WHIP session replaces the old one
+        self._connecting[session.id] = self._tasks.spawn(
+            self._go_live(room, claims.role, claims.user, session), name=f"whip-{session.id[:8]}"
+        )
+        return answer, session.id
+
+    async def _go_live(
+        self, room: str, role: tokens.Role, user: str, session: PublisherSession
+    ) -> None:
+        """Announce the stream once its connection is up; roll it back if ICE never
+        completes within ``CONNECT_TIMEOUT_S`` (nothing was said to the room)."""
+        try:
+            deadline = self.ctx.clock.monotonic() + CONNECT_TIMEOUT_S
+            while session.connection_state != "connected":
+                if session.closed or self.ctx.clock.monotonic() > deadline:
+                    await session.close()
+                    return
+                await asyncio.sleep(CONNECT_POLL_S)
+            if self.publishers.get((room, user)) is not session:
+                return
+            self._live.add(session.id)
+            await self._announce(room, user)
+            if role is tokens.Role.HOST:
+                await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
+                if self.lifecycle is not None:
+                    self.lifecycle.host_live(room)
+                if self.recording is not None:
+                    self.recording.stream_started(room, session)
+            await self._event(room, {"t": "stream_started", "user": user, "role": role.value})
+        finally:
+            self._connecting.pop(session.id, None)
+
+    def _publisher_closed(self, session: PublisherSession) -> None:
+        entry = self.entries.pop(session.id, None)
+        was_live = session.id in self._live
+        self._live.discard(session.id)
+        if entry is None:
+            return
+        if self.publishers.get((entry.room, entry.user)) is session:
+            del self.publishers[(entry.room, entry.user)]
+            if was_live:
+                self._tasks.spawn(self._withdraw(entry.room, entry.user), name="whip-withdraw")
+
+    async def _withdraw(self, room: str, user: str) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            origin = await self.store.origin(room, user)
+            if origin is not None and origin.node == self.ctx.settings.node_id:
+                if await self.store.withdraw(room, user, origin):
+                    await self._event(room, {"t": "stream_ended", "user": user, "reason": "ended"})
+                    meta = await self.ctx.rooms.get(room)
+                    if self.lifecycle is not None and meta is not None and meta.host == user:
+                        self.lifecycle.host_gone(room)
+            if await self.store.end(room, user):
+                await self._event(room, {"t": "costream_ended", "user": user})
+
+    async def _announce(self, room: str, user: str) -> None:
+        await self.store.announce(
+            room, user, self.ctx.settings.node_id, self.ctx.settings.base_url,
+            int(self.ctx.clock.time()),
+        )  # fmt: skip
+
+    async def _event(self, room: str, event: dict[str, Any]) -> None:
+        await self.bus.emit(room, msgpack.packb(event))
+
+    # -- WHEP ---------------------------------------------------------------------------
+
+    async def play(
+        self, room: str, claims: tokens.Claims, offer: str, publisher: str
+    ) -> tuple[str, str]:
+        """Answer a viewer's offer with ``publisher``'s stream; returns (answer, session id)."""
+        with self._reserve():
+            source = self.publishers.get((room, publisher)) or self.pulled.get((room, publisher))
+            if source is None or source.closed:
+                source = await self._pull(room, publisher)
+            try:
+                answer, session = await accept_viewer(
+                    source, offer, config=self.config, on_close=self._viewer_closed,
+                    forwarder=self.ctx.settings.forwarder,
+                )  # fmt: skip
+            except NegotiationError as exc:
+                raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
+            except PortsExhausted:
+                raise _ports_full() from None
+            self.entries[session.id] = Entry(room, "whep", claims.user, session)
+        return answer, session.id
+
+    def _viewer_closed(self, session: ViewerSession) -> None:
+        self.entries.pop(session.id, None)
+
+    async def _pull(self, room: str, publisher: str) -> PublisherSession:
+        """A local copy of a publisher held by another node (one per node)."""
+        key = (room, publisher)
+        async with self._pulling.hold(key):
+            existing = self.pulled.get(key)
+            if existing is not None and not existing.closed:
+                return existing
+            origin = await self.store.origin(room, publisher)
+            if origin is None or self._stale(origin) or origin.node == self.ctx.settings.node_id:
+                raise LivecoreError(ErrorCode.STREAM_NOT_FOUND, f"{publisher!r} is not live here")
+            token = pull_token(self.ctx.secret, self.ctx.settings.node_id, room,
+                               now=self.ctx.clock.time())  # fmt: skip
+            url = f"{origin.url}/whep/{room}?publisher={publisher}"
+
+            async def exchange(offer: str) -> str:
+                async with httpx.AsyncClient(timeout=10) as client:
+                    answer = await client.post(
+                        url, content=offer, headers={
+                            "Content-Type": "application/sdp", "Authorization": f"Bearer {token}",
+                        },
+                    )  # fmt: skip
+                if answer.status_code != 201:
+                    raise NegotiationError(f"origin answered {answer.status_code}")
+                return answer.text
+
+            try:
+                session = await pull(exchange, config=self.config, clock=self.ctx.clock,
+                                     name=f"pull-{publisher}")  # fmt: skip
+            except PortsExhausted:
+                raise _ports_full() from None
+            except (NegotiationError, httpx.HTTPError) as exc:
+                raise LivecoreError(
+                    ErrorCode.STREAM_NOT_FOUND, f"cannot reach the origin: {exc}"
+                ) from None
+            self.pulled[key] = session
+            self._pulled_from[key] = origin
+            return session
+
+    def _stale(self, origin: Origin) -> bool:
+        return origin.is_stale(int(self.ctx.clock.time()))
+
+    async def end(self, session_id: str, kind: str, claims: tokens.Claims, room: str) -> None:
+        """DELETE of a WHIP/WHEP resource: its owner (or the room's host) ends it."""
+        entry = self.entries.get(session_id)
+        if entry is None or entry.kind != kind or entry.room != room:
+            raise LivecoreError(ErrorCode.SESSION_NOT_FOUND, "no such session")
+        if claims.user != entry.user and claims.role is not tokens.Role.HOST:
+            raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "only its owner or the host ends it")
+        await entry.session.close()
+
+    async def end_user(self, room: str, user: str) -> None:
+        """Close ``user``'s publisher session on this node (the host ended a co-stream)."""
+        session = self.publishers.get((room, user))
+        if session is not None:
+            await session.close()
+
+    # -- heartbeat ------------------------------------------------------------------------
+
+    async def _beat(self) -> None:
+        while True:
+            await asyncio.sleep(BEAT_S)
+            try:
+                for (room, user), session in list(self.publishers.items()):
+                    if session.id in self._live:  # not before its ICE completed
+                        await self._announce(room, user)
+                for (room, user), session in list(self.pulled.items()):
+                    await self._check_origin(room, user, session)
+                for room in list(self.rooms):
+                    await self._sweep_origins(room)
+            except (RedisError, OSError) as exc:
+                log.warning("media heartbeat failed: %s", exc)
+            ctx = self.ctx  # keyed HTTP limits: refilled buckets leave with their key
+            for limiter in (ctx.http_writes, ctx.device_posts, ctx.media_posts_user,
+                            ctx.media_posts_address):  # fmt: skip
+                limiter.prune()
+            self.beats += 1
+            self.last_beat = time.monotonic()
+
+    async def _check_origin(self, room: str, user: str, session: PublisherSession) -> None:
+        """Close a local copy whose origin went away (or moved to another node)."""
+        mine = self._pulled_from.get((room, user))
+        current = await self.store.origin(room, user)
+        alive = current is not None and mine is not None and current.node == mine.node
+        if session.closed or not alive or self._stale(current):  # type: ignore[arg-type]
+            self.pulled.pop((room, user), None)
+            self._pulled_from.pop((room, user), None)
+            await session.close()
+
+    async def _sweep_origins(self, room: str) -> None:
+        """An origin that stopped refreshing died with its node: tell the room, once."""
+        for user, origin in (await self.store.origins(room)).items():
+            if self._stale(origin) and await self.store.withdraw(room, user, origin):
+                await self._event(room, {"t": "stream_ended", "user": user,
+                                         "reason": "origin_lost"})  # fmt: skip
+                if await self.store.end(room, user):
+                    await self._event(room, {"t": "costream_ended", "user": user})

@@ -1,0 +1,85 @@
+"""The dashboard, brand board and testimonial wall read endpoints, through a real node."""
+
+from __future__ import annotations
+
+import httpx
+
+from clients.python.room import RoomClient
+from signalling.routes.dashboard import comments_per_minute, unit_cents
+from tests.helpers import Node, create_room, token
+
+XIXI = "hz-xixi-chengyuan"
+
+
+def auth(role: str, user: str, room: str = "r1") -> dict[str, str]:
+    return {"Authorization": f"Bearer {token(role, user, room=room)}"}
+
+
+async def test_room_figures_and_the_board(node: Node) -> None:
+    create_room(node.url)
+    async with (
+        RoomClient(node.url, "r1", token("host", "host1")) as host,
+        RoomClient(node.url, "r1", token("viewer", "v1", community=XIXI)) as v1,
+        RoomClient(node.url, "r1", token("viewer", "v2", community=XIXI)) as v2,
+    ):
+        opened = await host.request(
+            "groupbuy_open", product="Peach", price_cents=2000, target=2, duration_s=600,
+            tiers=[[2, 300]],
+        )  # fmt: skip
+        await host.request("poll_open", question="Next?", options=["A", "B"])
+        await v1.request("comment", text="hi")
+        await host.request("card", kind="testimonial", author="Wang", text="Sweet!")
+        await v1.request("groupbuy_join", gb=opened["gb"], qty=2)
+        await v2.request("groupbuy_join", gb=opened["gb"], qty=1)
+        async with httpx.AsyncClient() as http:
+            figures = await http.get(
+                f"{node.url}/api/rooms/r1/dashboard", headers=auth("host", "host1")
+            )
+            board_answer = await http.get(
+                f"{node.url}/api/board", headers=auth("admin", "hq", room="*")
+            )
+            wall_answer = await http.get(f"{node.url}/api/rooms/r1/testimonials")
+        assert figures.status_code == 200, figures.text
+        d = figures.json()
+        assert d["room"]["id"] == "r1" and d["comments"] == 1
+        assert len(d["comments_per_minute"]) == 30 and d["comments_per_minute"][-1][1] == 1
+        [group] = d["groups"]
+        assert (group["group"], group["n"], group["q"], group["s"]) == (XIXI, 2, 3, "formed")
+        assert group["unit_cents"] == 1700 and group["sales_cents"] == 5100
+        assert d["orders"]["sales_cents"] == 5100 and d["orders"]["formed"] == 1
+        assert d["orders"]["buyers"] == 2 and d["polls"][0]["options"] == ["A", "B"]
+
+        board = board_answer.json()
+        assert board["totals"]["sales_cents"] == 5100 and board["rooms"][0]["id"] == "r1"
+        assert board["communities"][0]["community"] == XIXI
+        assert board["communities"][0]["progress"] == 1.0
+
+        wall = wall_answer.json()["testimonials"]
+        assert [(w["author"], w["text"]) for w in wall] == [("Wang", "Sweet!")]
+
+
+def test_roles_are_checked(node: Node) -> None:
+    create_room(node.url)
+    url = f"{node.url}/api/rooms/r1/dashboard"
+    assert httpx.get(url).json()["code"] == "token_missing"
+    assert httpx.get(url, headers=auth("viewer", "v1")).json()["code"] == "token_wrong_role"
+    assert httpx.get(url, headers=auth("host", "h", room="r2")).json()["code"] == "token_wrong_room"
+    assert httpx.get(url, headers=auth("admin", "hq", room="*")).status_code == 200
+    assert httpx.get(f"{node.url}/api/board", headers=auth("host", "host1")).status_code == 403
+    gone = httpx.get(f"{node.url}/api/rooms/nope/dashboard", headers=auth("admin", "hq", room="*"))
+    assert gone.json()["code"] == "room_not_found"
+    assert httpx.get(f"{node.url}/api/rooms/nope/testimonials").status_code == 404
+
+
+def test_unit_price_and_minutes() -> None:
+    spec = {"price": "2000", "tiers": "2:300,5:500", "bonus_cents": "100"}
+    assert unit_cents(spec, 1, False) == 2000
+    assert unit_cents(spec, 4, True) == 1600
+    assert unit_cents(spec, 5, False) == 1500
+    import msgpack
+
+    now = 1_800_000_000.0
+    events = [(1, msgpack.packb({"t": "comment", "ts": int(now * 1000)})), (2, b"\xc1"),
+              (3, msgpack.packb({"t": "like"}))]  # fmt: skip
+    minutes = comments_per_minute(events, now)
+    assert len(minutes) == 30 and minutes[-1][1] == 1 and sum(c for _, c in minutes) == 1

@@ -1,0 +1,98 @@
+"""The hub's highlight API on a real recording: signals → a detected burst → a clip.
+
+In process: a real aiortc publisher, the pass-through session, the recording
+plane on the real Valkey; the detector's parameters are shortened so a burst
+is found within seconds (its rules are unit-tested in tests/livecore).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+from typing import Any
+
+import av
+import pytest
+import redis.asyncio
+from aiortc import RTCSessionDescription
+
+from livecore.clock import SystemClock
+from livecore.config import Settings
+from livecore.highlights import DetectorParams
+from media.sessions import accept_publisher
+from signalling.node.context import NodeContext
+from signalling.node.metrics import Metrics
+from signalling.services.recording import RecordingPlane
+from tests.helpers import TEST_SECRET
+from tests.media.sources import encode_opus_clip, encode_video_clip, publisher_offer
+
+FAST = DetectorParams(
+    baseline_s=5, warmup_s=1, quiet_s=1, reaction_delay_s=1, lead_s=1, tail_s=1, min_len_s=3
+)
+
+
+@pytest.mark.parametrize("scale", [1.0, 4.0])
+async def test_signals_become_a_clip(
+    tmp_path: Path, aredis: redis.asyncio.Redis, scale: float
+) -> None:
+    """A burst of comments and likes is decided, cut from the segments and announced;
+    with a time scale X the detector counts X seconds per stream second and the clip
+    is cut at its window ÷ X."""
+    settings = Settings(media_dir=tmp_path / "media", record_segment_s=1.0,
+                        highlight_time_scale=scale)  # fmt: skip
+    ctx = NodeContext(settings=settings, secret=TEST_SECRET.encode(), clock=SystemClock(),
+                      redis=aredis, metrics=Metrics("t"), started_at=0.0)  # fmt: skip
+    plane = RecordingPlane(ctx)
+    plane.detector_params = FAST
+    plane.start()
+    announced: list[tuple[str, dict[str, Any]]] = []
+    plane.on_clip_ready = lambda room, payload: announced.append((room, payload))
+    clips = [encode_video_clip("video/H264", frames=150, gop=30), encode_opus_clip(5.0)]
+    pc, offer = await publisher_offer(clips)
+    answer, session = await accept_publisher(offer)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    try:
+        plane.stream_started("r1", session)
+        svc = plane.highlights("r1")
+        assert svc is not None and plane.highlights("other") is None
+        deadline = time.monotonic() + 20
+        while svc.now() is None or svc.now() < 3:  # type: ignore[operator]
+            svc.signal("comment")
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.5)
+        svc.product_pinned("水蜜桃")
+        for _ in range(10):  # 2 s of a burst
+            svc.signal("comment", 8)
+            svc.signal("like", 20)
+            await asyncio.sleep(0.2)
+        while not any(p["clip"]["kind"] == "burst" for _, p in announced):
+            assert time.monotonic() < deadline + 20, "no clip_ready"
+            await asyncio.sleep(0.2)
+        marked = svc.mark()
+        assert marked is not None and abs(marked - svc.now()) < 0.5  # type: ignore[operator]
+        assert abs(svc.detector_now() - scale * svc.now()) < 0.5 * scale  # type: ignore[operator]
+    finally:
+        await session.close()
+        await pc.close()
+        await plane.stop()
+    room, payload = next((r, p) for r, p in announced if p["clip"]["kind"] == "burst")
+    clip = payload["clip"]
+    assert room == "r1" and payload["t"] == "clip_ready"
+    assert clip["kind"] == "burst" and clip["product"] == "水蜜桃"
+    assert clip["reason"]["signals"]["comment"] >= 40 and clip["reason"]["score"] >= FAST.high
+    start, end = clip["reason"]["window"]
+    assert end - start >= FAST.min_len_s / scale - 0.01
+    assert clip["start"] <= start + 0.01 and clip["duration"] >= end - start - 0.1
+    assert clip["reason"].get("time_scale", 1) == scale
+    registry = ctx.metrics.registry
+    assert (registry.get_sample_value("livecore_clip_media_seconds_total") or 0) >= end - start
+    assert (registry.get_sample_value("livecore_clip_cut_seconds_total") or 0) > 0
+    stored = await plane.clips.list("r1")
+    assert [c.public() for c in stored][-1]["id"] in {p["clip"]["id"] for _, p in announced}
+    hexid = clip["id"].split("~")[1]
+    mp4 = plane.media.clip_path("r1", hexid, "mp4")
+    with av.open(str(mp4)) as f:
+        first = next(p for p in f.demux(f.streams.video[0]) if p.pts is not None)
+        assert first.is_keyframe and first.pts == 0
+    assert plane.media.clip_path("r1", hexid, "jpg").is_file()
