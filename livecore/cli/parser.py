@@ -10,7 +10,7 @@ import argparse
 import os
 from pathlib import Path
 
-from livecore import __version__, tokens
+from livecore import __version__, tokens, turn
 from livecore.config import DEFAULT_DATA_DIR, DEFAULT_HOST, DEFAULT_PORT, FORWARDERS
 
 LOG_LEVELS = ("critical", "error", "warning", "info", "debug")
@@ -266,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="KOCs on air with the host at once (env LIVECORE_COSTREAM_MAX; default 2)",
     )
     _add_recording(serve)
+    _add_ice_servers(serve)
     room.add_argument(
         "--hello-timeout",
         type=float,
@@ -419,3 +420,27 @@ def _add_recording(serve: argparse.ArgumentParser) -> None:
                      help="benchmarks only: the highlight detector reads stream time × X, for "
                      "an audience trace replayed X times faster; clips are cut at the "
                      "window ÷ X (default 1)")  # fmt: skip
+
+
+def _add_ice_servers(serve: argparse.ArgumentParser) -> None:
+    ice = serve.add_argument_group(
+        "STUN/TURN for clients (phones behind NAT and firewalls; see docs/operations.md)"
+    )
+    ice.add_argument("--turn-url", action="append", default=None, metavar="URL",
+                     help="a TURN server clients may relay through, repeatable: "
+                     "turn:HOST[:PORT]?transport=udp|tcp or turns:HOST[:PORT]?transport=tcp "
+                     "(env LIVECORE_TURN_URLS, comma-separated; default none)")  # fmt: skip
+    ice.add_argument("--turn-secret-file", type=Path, default=env("TURN_SECRET_FILE"),
+                     metavar="FILE",
+                     help="file holding coturn's static-auth-secret (use-auth-secret): clients "
+                     "get credentials minted from it, never the secret (env "
+                     "LIVECORE_TURN_SECRET_FILE; required with --turn-url)")  # fmt: skip
+    ice.add_argument("--turn-ttl", type=int,
+                     default=int(env("TURN_TTL", str(turn.DEFAULT_TTL_S)) or turn.DEFAULT_TTL_S),
+                     metavar="SECONDS",
+                     help="lifetime of the TURN credentials handed out, "
+                     f"{turn.MIN_TTL_S}-{turn.MAX_TTL_S} (env LIVECORE_TURN_TTL; "
+                     f"default {turn.DEFAULT_TTL_S})")  # fmt: skip
+    ice.add_argument("--stun-url", action="append", default=None, metavar="URL",
+                     help="a STUN server clients may use, repeatable: stun:HOST[:PORT] "
+                     "(env LIVECORE_STUN_URLS, comma-separated; default none)")  # fmt: skip
