@@ -7,9 +7,9 @@ after ``--turn-ttl`` seconds (coturn checks the expiry when an allocation is
 made; one made in time is refreshed past it, so a long stream is not cut).
 
 - WHIP/WHEP ``201 Created`` and an ``OPTIONS`` that carries a valid Bearer
-  token: ``Link: <turn:...>; rel="ice-server"; username=...; credential=...;
+  token of the room: ``Link: <turn:...>; rel="ice-server"; username=...; credential=...;
   credential-type="password"`` (RFC 9725 §4.6). A CORS preflight carries no
-  token and gets none.
+  token and gets none; neither does an OPTIONS with a refused token (still 204).
 - ``GET /api/rooms/{room}/ice-servers`` (any room role): ``{"iceServers":
   [RTCIceServer...], "expires": <unix time>, "ttl": <seconds>}`` for a page
   to configure its ``RTCPeerConnection`` before it makes its offer (the
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from livecore import tokens
+from livecore.errors import LivecoreError
 from signalling.http_boundary import authorize, ctx
 
 #: Room roles that may fetch servers (the WHEP players: everyone in the room).
@@ -41,11 +42,15 @@ def link_headers(request: Request, claims: tokens.Claims) -> dict[str, str]:
 
 
 async def options_links(request: Request, room: str) -> dict[str, str]:
-    """Link headers for an ``OPTIONS`` with a Bearer token (refused like a POST if the
-    token is bad); ``{}`` for one without (a CORS preflight)."""
+    """Link headers for an ``OPTIONS`` with a valid Bearer token of the room; ``{}`` for
+    one without (a CORS preflight) or with a token refused for any reason: OPTIONS is
+    public and always answers 204, only what it reveals depends on the token."""
     if "authorization" not in request.headers:
         return {}
-    claims = await authorize(request, room=room, roles=ROLES)
+    try:
+        claims = await authorize(request, room=room, roles=ROLES)
+    except LivecoreError:
+        return {}
     return link_headers(request, claims)
 
 
