@@ -4,9 +4,9 @@ A coturn (``turnserver``, loopback, TURN REST API secret, relaying to
 127.0.0.1 only) runs for the module; a node is told its URLs and secret file.
 The node's credentials allocate on coturn over UDP and TCP, a tampered or
 expired one is refused 401; the WHIP/WHEP answers and an authenticated OPTIONS
-carry RFC 9725 ``Link`` headers, a CORS preflight none; a Chromium viewer
-allowed nothing but relay candidates (``iceTransportPolicy: "relay"``) plays
-the host page's stream through coturn over UDP and over TCP.
+carry RFC 9725 ``Link`` headers, a CORS preflight none; the host page
+publishes and a viewer page plays, both allowed nothing but relay candidates
+(``iceTransportPolicy: "relay"``), through coturn over UDP and over TCP.
 """
 
 from __future__ import annotations
@@ -195,11 +195,13 @@ RELAY_ONLY = """(() => {
   window.RTCPeerConnection = RelayOnly;
 })();"""
 
-#: The selected candidate pair of the viewer's connection to ``user``'s stream.
+#: The selected candidate pair of the page's connection to ``user``'s stream (playing),
+#: or of its own stream (publishing, ``user`` null).
 SELECTED = """async (user) => {
-  const entry = window.livecore.stage.players.get(user);
+  const stage = window.livecore.stage;
+  const pc = user ? stage.players.get(user).session.pc : stage.publishing.pc;
   const byId = new Map();
-  const stats = await entry.session.pc.getStats();
+  const stats = await pc.getStats();
   stats.forEach((r) => byId.set(r.id, r));
   let pair = null;
   stats.forEach((r) => {
@@ -239,10 +241,12 @@ def host_candidates_only(answer: str) -> None:
 async def test_relay_only_viewer_plays_through_coturn(
     turn_node: Node, coturn: Coturn, browser: Browser, transport: str
 ) -> None:
-    """The host page goes live; a viewer page whose peer connection may use nothing but
-    coturn relay candidates of one transport decodes the stream; both 201s carry Links."""
+    """The host page publishes and a viewer page plays, each peer connection allowed
+    nothing but coturn relay candidates of one transport (a phone whose network drops
+    UDP: TCP); the viewer decodes the stream; both 201s carry Link headers."""
     host, host_watch = await phone(browser)
     whip = media_answers(host, "whip")
+    await host.add_init_script(RELAY_ONLY % transport)
     await host.goto(f"{turn_node.url}/host/r1#token={token('host', 'host1')}")
     await go_live(host)
     await wait_js(host, "window.livecore.stage.publishing.pc.connectionState === 'connected'")
@@ -260,11 +264,12 @@ async def test_relay_only_viewer_plays_through_coturn(
     first_frame = time.monotonic() - started
     await frames_decoded(viewer, "host1", 30)
 
-    pair: dict[str, Any] = await viewer.evaluate(SELECTED, "host1")
-    assert pair["type"] == "relay", pair
-    assert pair["relayProtocol"] == transport, pair
-    assert pair["url"] == coturn.urls[transport], pair
-    assert pair["address"] == "127.0.0.1" and pair["remote"] == "127.0.0.1", pair
+    for page, user in ((viewer, "host1"), (host, None)):
+        pair: dict[str, Any] = await page.evaluate(SELECTED, user)
+        assert pair["type"] == "relay", pair
+        assert pair["relayProtocol"] == transport, pair
+        assert pair["url"] == coturn.urls[transport], pair
+        assert pair["address"] == "127.0.0.1" and pair["remote"] == "127.0.0.1", pair
     configs = await viewer.evaluate("window.iceConfigs")
     assert configs and all(c["iceTransportPolicy"] == "relay" for c in configs)
     guest = configs[0]["iceServers"][0]["username"].split(":", 1)[1]
