@@ -4,6 +4,7 @@
     relay = start_coturn("203.0.113.3", workdir=tmp, netns="lab-turn",
                          allowed_peers=("203.0.113.10",))   # in a lab namespace
     relay.urls["udp"], relay.urls["tcp"]   # turn:ADDR:PORT?transport=udp|tcp
+    relay.urls["tls"]                      # turns:ADDR:TLSPORT?transport=tcp, with tls=
     relay.secret                           # what the node's --turn-secret-file holds
     relay.stop()                           # SIGTERM to its PID, then SIGKILL
 
@@ -11,7 +12,8 @@ The config is generated (``turnserver.conf`` in ``workdir``, mode 0600, the
 secret only there, never on a command line): TURN REST API credentials
 (``use-auth-secret`` + ``static-auth-secret``), one listening/relay address,
 UDP and TCP listeners, no TLS/DTLS, no CLI, no database outside ``workdir``,
-bounded allocations. Peers: everything is denied except ``allowed_peers``
+bounded allocations; TLS (``turns:``) only when ``tls=(cert, key)`` is given.
+Peers: everything is denied except ``allowed_peers``
 (coturn 4.6 also refuses loopback peers unless ``allow-loopback-peers``,
 which is set only when an allowed peer is a loopback address): the least a
 relay for media nodes needs.
@@ -97,9 +99,20 @@ def free_port(address: str = "127.0.0.1") -> int:
 
 
 def config_text(
-    address: str, port: int, secret: str, workdir: Path, allowed_peers: tuple[str, ...]
+    address: str,
+    port: int,
+    secret: str,
+    workdir: Path,
+    allowed_peers: tuple[str, ...],
+    tls: tuple[Path, Path, int] | None = None,
 ) -> str:
-    """coturn's configuration for :func:`start_coturn` (see the module docstring)."""
+    """coturn's configuration for :func:`start_coturn` (see the module docstring);
+    ``tls``: certificate, key and TLS port."""
+    tls_lines = ["no-tls"]
+    if tls is not None:
+        cert, key, tls_port = tls
+        tls_lines = [f"tls-listening-port={tls_port}", f"cert={cert}", f"pkey={key}",
+                     "no-tlsv1", "no-tlsv1_1"]  # fmt: skip
     lines = [
         f"listening-ip={address}",
         f"relay-ip={address}",
@@ -109,7 +122,7 @@ def config_text(
         f"static-auth-secret={secret}",
         "fingerprint",
         "no-cli",
-        "no-tls",
+        *tls_lines,
         "no-dtls",
         "no-software-attribute",
         "no-multicast-peers",
@@ -142,6 +155,7 @@ def start_coturn(
     netns: str | None = None,
     allowed_peers: tuple[str, ...] | None = None,
     secret: str | None = None,
+    tls: tuple[Path, Path] | None = None,
     timeout: float = 10.0,
 ) -> Coturn:
     """Start ``turnserver`` on ``address`` and wait until it answers STUN over UDP and TCP.
@@ -150,8 +164,10 @@ def start_coturn(
     needs a port given explicitly inside a namespace: 3478). ``netns``: run it
     in that network namespace (``ip netns exec``). ``allowed_peers``: the only
     addresses it relays to (default: ``address``, the media node beside it on
-    loopback). Raises ``RuntimeError`` with the end of its log if it exits or
-    does not answer within ``timeout``; the caller must ``stop()`` the result.
+    loopback). ``tls``: a certificate and its key (PEM) to listen for TLS too, on
+    5349 in a namespace, else a free port (``urls["tls"]``). Raises ``RuntimeError``
+    with the end of its log if it exits or does not answer within ``timeout``; the
+    caller must ``stop()`` the result.
     """
     if not coturn_available():
         raise RuntimeError("turnserver not found: apt-get install coturn (make system)")
@@ -161,7 +177,9 @@ def start_coturn(
     secret = secret or secrets.token_hex(24)
     peers = allowed_peers if allowed_peers is not None else (address,)
     conf = workdir / "turnserver.conf"
-    _write_private(conf, config_text(address, port, secret, workdir, peers))
+    tls_port = 5349 if netns else free_port(address)
+    tls_conf = (tls[0], tls[1], tls_port) if tls is not None else None
+    _write_private(conf, config_text(address, port, secret, workdir, peers, tls_conf))
     _write_private(workdir / "turn-secret", secret + "\n")
     prefix = ["ip", "netns", "exec", netns] if netns else []
     with (workdir / "turnserver.out").open("wb") as out:
@@ -172,6 +190,8 @@ def start_coturn(
     host = f"[{address}]" if ":" in address else address
     relay = Coturn(process, address, port, secret, workdir)
     relay.urls = {t: f"turn:{host}:{port}?transport={t}" for t in ("udp", "tcp")}
+    if tls is not None:
+        relay.urls["tls"] = f"turns:{host}:{tls_port}?transport=tcp"
     try:
         _wait_started(relay, prefix, timeout)
     except BaseException:

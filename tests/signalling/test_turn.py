@@ -12,7 +12,10 @@ publishes and a viewer page plays, both allowed nothing but relay candidates
 from __future__ import annotations
 
 import asyncio
+import datetime
+import ipaddress
 import re
+import ssl
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -23,6 +26,10 @@ import pytest
 import pytest_asyncio
 from aioice import stun
 from aioice import turn as aioice_turn
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from playwright.async_api import Browser, Page, Response
 
 from livecore import turn
@@ -37,19 +44,43 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)
 TTL_S = 600
 #: One link of an RFC 9725 §4.6 ``Link`` field: a TURN URL with its credentials.
 TURN_LINK = re.compile(
-    r'<(?P<url>turn:127\.0\.0\.1:\d+\?transport=(?:udp|tcp))>; rel="ice-server"; '
+    r'<(?P<url>turns?:127\.0\.0\.1:\d+\?transport=(?:udp|tcp))>; rel="ice-server"; '
     r'username="(?P<username>(?P<expires>\d+):(?P<user>[^"]+))"; '
     r'credential="(?P<credential>[A-Za-z0-9+/]+=*)"; credential-type="password"'
 )
 STUN_LINK = re.compile(r'<stun:127\.0\.0\.1:\d+>; rel="ice-server"')
 
 
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 valid one hour, and its key (PEM files)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder().subject_name(name).issuer_name(name)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName(
+            [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        .sign(key, hashes.SHA256())
+    )  # fmt: skip
+    cert_path, key_path = directory / "cert.pem", directory / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))  # fmt: skip
+    return cert_path, key_path
+
+
 @pytest.fixture(scope="module")
 def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
-    """coturn on 127.0.0.1 (a free port), relaying to 127.0.0.1 only; stopped by PID."""
+    """coturn on 127.0.0.1 (free ports: UDP/TCP, and TLS with a self-signed certificate),
+    relaying to 127.0.0.1 only; stopped by PID."""
     if not coturn_available():
         pytest.skip("turnserver not installed (make system installs coturn)")
-    relay = start_coturn("127.0.0.1", workdir=tmp_path_factory.mktemp("coturn"))
+    workdir = tmp_path_factory.mktemp("coturn")
+    relay = start_coturn("127.0.0.1", workdir=workdir, tls=self_signed(workdir))
     yield relay
     relay.stop()
 
@@ -57,6 +88,7 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
 @pytest.fixture
 def turn_node(tmp_path: Path, redis_url: str, coturn: Coturn) -> Iterator[Node]:
     args = ["--turn-url", coturn.urls["udp"], "--turn-url", coturn.urls["tcp"]]
+    args += ["--turn-url", coturn.urls["tls"]]
     args += ["--turn-secret-file", str(coturn.secret_file), "--turn-ttl", str(TTL_S)]
     args += ["--stun-url", f"stun:127.0.0.1:{coturn.port}"]
     node = Node(tmp_path / "node", redis_url=redis_url, extra_args=args).start()
@@ -65,15 +97,15 @@ def turn_node(tmp_path: Path, redis_url: str, coturn: Coturn) -> Iterator[Node]:
     node.stop()
 
 
-def check_links(value: str, user: str) -> list[re.Match[str]]:
-    """The Link field holds the STUN URL and both TURN URLs with one credential of ``user``
-    valid ``TTL_S`` from now; returns the TURN links."""
+def check_links(value: str, user: str, coturn_urls: dict[str, str]) -> list[re.Match[str]]:
+    """The Link field holds the STUN URL and the three TURN URLs with one credential of
+    ``user`` valid ``TTL_S`` from now; returns the TURN links."""
     parts = value.split(", ")
     assert STUN_LINK.fullmatch(parts[0]), value
     links = [TURN_LINK.fullmatch(p) for p in parts[1:]]
-    assert len(links) == 2 and all(links), value
+    assert len(links) == 3 and all(links), value
     found = [m for m in links if m]
-    assert {m["url"].rsplit("=", 1)[1] for m in found} == {"udp", "tcp"}
+    assert [m["url"] for m in found] == [coturn_urls[t] for t in ("udp", "tcp", "tls")]
     assert {m["user"] for m in found} == {user}
     assert abs(int(found[0]["expires"]) - (time.time() + TTL_S)) < 30
     return found
@@ -91,7 +123,7 @@ async def test_ice_servers_endpoint_and_options_links(turn_node: Node, coturn: C
         assert body["ttl"] == TTL_S and abs(body["expires"] - (time.time() + TTL_S)) < 30
         stun_server, relay = body["iceServers"]
         assert stun_server == {"urls": [f"stun:127.0.0.1:{coturn.port}"]}
-        assert relay["urls"] == [coturn.urls["udp"], coturn.urls["tcp"]]
+        assert relay["urls"] == [coturn.urls["udp"], coturn.urls["tcp"], coturn.urls["tls"]]
         assert relay["username"] == f"{body['expires']}:buyer-7"
         assert "credential" in relay
 
@@ -102,7 +134,7 @@ async def test_ice_servers_endpoint_and_options_links(turn_node: Node, coturn: C
 
         options = await http.options("/whep/r1", headers=auth(viewer))
         assert options.status_code == 204
-        check_links(options.headers["link"], "buyer-7")
+        check_links(options.headers["link"], "buyer-7", coturn.urls)
         preflight = await http.options(
             "/whip/r1",
             headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
@@ -136,10 +168,16 @@ async def node_relay(node: Node, user: str) -> dict[str, Any]:
 
 
 async def allocate(coturn: Coturn, username: str, credential: str, transport: str) -> str:
-    """A TURN allocation with these credentials (aioice's client); the relayed address."""
+    """A TURN allocation with these credentials (aioice's client) over ``transport`` (udp,
+    tcp, or tls trusting coturn's self-signed certificate); the relayed address."""
+    context = None
+    port = coturn.port
+    if transport == "tls":
+        context = ssl.create_default_context(cafile=str(coturn.workdir / "cert.pem"))
+        port = int(coturn.urls["tls"].rsplit(":", 1)[1].split("?")[0])
     endpoint, _ = await aioice_turn.create_turn_endpoint(
-        asyncio.DatagramProtocol, server_addr=("127.0.0.1", coturn.port),
-        username=username, password=credential, transport=transport,
+        asyncio.DatagramProtocol, server_addr=("127.0.0.1", port), username=username,
+        password=credential, ssl=context, transport="tcp" if context else transport,
     )  # fmt: skip
     try:
         return str(endpoint.get_extra_info("sockname")[0])
@@ -147,7 +185,7 @@ async def allocate(coturn: Coturn, username: str, credential: str, transport: st
         endpoint.close()
 
 
-@pytest.mark.parametrize("transport", ["udp", "tcp"])
+@pytest.mark.parametrize("transport", ["udp", "tcp", "tls"])
 async def test_node_credentials_work_wrong_and_expired_ones_fail(
     turn_node: Node, coturn: Coturn, transport: str
 ) -> None:
@@ -251,7 +289,7 @@ async def test_relay_only_viewer_plays_through_coturn(
     await go_live(host)
     await wait_js(host, "window.livecore.stage.publishing.pc.connectionState === 'connected'")
     await eventually(lambda: whip, within=5, what="the WHIP 201")
-    check_links(whip[0][0], "host1")
+    check_links(whip[0][0], "host1", coturn.urls)
     host_candidates_only(whip[0][1])
 
     viewer, viewer_watch = await phone(browser)
@@ -275,7 +313,7 @@ async def test_relay_only_viewer_plays_through_coturn(
     guest = configs[0]["iceServers"][0]["username"].split(":", 1)[1]
     assert guest.startswith("g-"), "the guest viewer's credentials carry its own user id"
     await eventually(lambda: whep, within=5, what="the WHEP 201")
-    check_links(whep[0][0], guest)
+    check_links(whep[0][0], guest, coturn.urls)
     host_candidates_only(whep[0][1])
     print(f"\nfirst frame via TURN {transport.upper()}: {first_frame * 1000:.0f} ms after goto")
     assert clean(host_watch) == [] and clean(viewer_watch) == []
@@ -304,12 +342,16 @@ async def test_browser_gathers_relay_with_node_credentials_only(
     turn_node: Node, coturn: Coturn, browser: Browser
 ) -> None:
     """Chromium gets a relay candidate from coturn (UDP and TCP) with the node's credentials;
-    with a wrong or an expired one it gets none and coturn answers 401."""
+    with a wrong or an expired one it gets none and coturn answers 401. Over TLS it
+    refuses coturn's self-signed certificate (error 701): turns: needs a real one."""
     page, _ = await phone(browser)
     await page.goto(f"{turn_node.url}/healthz")
-    relay = await node_relay(turn_node, "v2")
+    node_entry = await node_relay(turn_node, "v2")
+    relay = {**node_entry, "urls": [coturn.urls["udp"], coturn.urls["tcp"]]}
     good = await page.evaluate(GATHER, [relay])
     assert good["types"] == ["relay", "relay"], good  # one per transport: UDP and TCP
+    tls = await page.evaluate(GATHER, [{**node_entry, "urls": [coturn.urls["tls"]]}])
+    assert tls == {"types": [], "errors": [701]}, tls
 
     expired = turn.mint(coturn.secret.encode(), "v2", time.time() - 2 * TTL_S, TTL_S)
     for username, credential in ((relay["username"], "d3JvbmcgY3JlZGVudGlhbA=="),
