@@ -158,7 +158,7 @@ whep_delete = _delete("whep")
 
 
 async def options(request: Request) -> Response:
-    links = await options_links(request, _room(request))
+    links = await options_links(request, str(request.path_params["room"]))
     return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp", **links})
 
 

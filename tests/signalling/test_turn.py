@@ -144,6 +144,8 @@ async def test_ice_servers_endpoint_and_options_links(turn_node: Node, coturn: C
         for refused_token in ("not-a-token", token("viewer", "buyer-7", room="r2")):
             bad = await http.options("/whip/r1", headers=auth(refused_token))
             assert bad.status_code == 204 and "link" not in bad.headers
+        odd_room = await http.options("/whep/no%20such%20room", headers=auth(viewer))
+        assert odd_room.status_code == 204 and "link" not in odd_room.headers
 
 
 async def test_nothing_configured_nothing_handed_out(node: Node) -> None:
