@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from livecore.turn import IceServers
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_DATA_DIR = ".livecore"
@@ -116,6 +118,10 @@ class Settings:
     udp_mux_port: int | None = None
     #: How WHEP viewers are served: "lean" (one send loop per track) or "aiortc".
     forwarder: str = "lean"
+    #: STUN/TURN servers handed to clients (WHIP/WHEP ``Link`` headers, the pages'
+    #: ``/api/rooms/{room}/ice-servers``) with credentials minted per caller; the
+    #: node's own peers never use them (see livecore/turn.py).
+    ice_servers: IceServers = field(default_factory=IceServers)
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""
@@ -169,6 +175,7 @@ class Settings:
             )
         if self.orders_webhook and not self.orders_webhook_secret:
             raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
+        self.ice_servers.check()
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together: give both or neither")
         for name, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from livecore import tokens
+from livecore import tokens, turn
 from livecore.config import Settings, parse_port_range
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
@@ -85,6 +85,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         blocked_words=load_blocked_words(Path(args.blocked_words) if args.blocked_words else None),
         tls_cert=Path(args.tls_cert) if args.tls_cert else None,
         tls_key=Path(args.tls_key) if args.tls_key else None,
+        ice_servers=_ice_servers(args),
         **_recording_settings(args),  # type: ignore[arg-type]
     )
 
@@ -117,6 +118,35 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
         return DEFAULTS.ice_addresses
     values = [v.strip() for v in flags or (from_env or "").split(",") if v.strip()]
     return None if "all" in values else tuple(values)
+
+
+def _ice_servers(args: argparse.Namespace) -> turn.IceServers:
+    """--stun-url, --turn-url (or the env lists), the TURN secret read from its file."""
+    try:
+        stuns = _listed(args.stun_url, "STUN_URLS")
+        stun = [turn.parse_ice_url(u, schemes=("stun",)) for u in stuns]
+    except ValueError as exc:
+        raise ValueError(f"--stun-url: {exc}") from None
+    try:
+        turns = [turn.parse_ice_url(u) for u in _listed(args.turn_url, "TURN_URLS")]
+    except ValueError as exc:
+        raise ValueError(f"--turn-url: {exc}") from None
+    secret = b""
+    if args.turn_secret_file is not None:
+        path = Path(args.turn_secret_file)
+        try:
+            secret = turn.check_secret(path.read_bytes())
+        except OSError as exc:
+            raise ValueError(f"--turn-secret-file: cannot read {path}: {exc.strerror}") from None
+        except ValueError as exc:
+            raise ValueError(f"--turn-secret-file {path}: {exc}") from None
+    return turn.IceServers(tuple(stun), tuple(turns), secret, args.turn_ttl)
+
+
+def _listed(flags: list[str] | None, env_name: str) -> list[str]:
+    """Repeated flags, else the comma-separated ``LIVECORE_<env_name>``."""
+    values = flags or (env(env_name) or "").split(",")
+    return [v.strip() for v in values if v.strip()]
 
 
 def _webhook_secret(args: argparse.Namespace) -> str | None:

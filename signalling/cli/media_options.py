@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from livecore import turn
 from livecore.config import FORWARDERS, Settings
 from signalling.cli.environment import env, flag
 
@@ -16,6 +17,11 @@ def add_media_options(serve: argparse.ArgumentParser) -> None:
     """WHIP/WHEP and ICE, then recording (HLS, replay, clips, traces)."""
     _add_media(serve.add_argument_group("media"))
     _add_recording(serve.add_argument_group("recording (HLS, replay, clips)"))
+    _add_ice_servers(
+        serve.add_argument_group(
+            "STUN/TURN for clients (phones behind NAT and firewalls; see docs/operations.md)"
+        )
+    )
 
 
 def _add_media(media: argparse._ArgumentGroup) -> None:
@@ -148,3 +154,24 @@ def _add_recording(rec: argparse._ArgumentGroup) -> None:
         "audience trace replayed X times faster; clips are cut at the window ÷ X "
         f"(default {d.highlight_time_scale:g})",
     )
+
+
+def _add_ice_servers(ice: argparse._ArgumentGroup) -> None:
+    ice.add_argument("--turn-url", action="append", default=None, metavar="URL",
+                     help="a TURN server clients may relay through, repeatable: "
+                     "turn:HOST[:PORT]?transport=udp|tcp or turns:HOST[:PORT]?transport=tcp "
+                     "(env LIVECORE_TURN_URLS, comma-separated; default none)")  # fmt: skip
+    ice.add_argument("--turn-secret-file", type=Path, default=env("TURN_SECRET_FILE"),
+                     metavar="FILE",
+                     help="file holding coturn's static-auth-secret (use-auth-secret): clients "
+                     "get credentials minted from it, never the secret (env "
+                     "LIVECORE_TURN_SECRET_FILE; required with --turn-url)")  # fmt: skip
+    ice.add_argument("--turn-ttl", type=int,
+                     default=int(env("TURN_TTL", str(turn.DEFAULT_TTL_S)) or turn.DEFAULT_TTL_S),
+                     metavar="SECONDS",
+                     help="lifetime of the TURN credentials handed out, "
+                     f"{turn.MIN_TTL_S}-{turn.MAX_TTL_S} (env LIVECORE_TURN_TTL; "
+                     f"default {turn.DEFAULT_TTL_S})")  # fmt: skip
+    ice.add_argument("--stun-url", action="append", default=None, metavar="URL",
+                     help="a STUN server clients may use, repeatable: stun:HOST[:PORT] "
+                     "(env LIVECORE_STUN_URLS, comma-separated; default none)")  # fmt: skip

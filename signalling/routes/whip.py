@@ -10,6 +10,9 @@
   clients send complete offers (gathering finished), which every WHIP client
   can do.
 - ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``.
+- STUN/TURN servers, when the operator configured them, come with the 201
+  (and with an ``OPTIONS`` carrying the Bearer token) as ``Link`` headers,
+  RFC 9725 §4.6 (:mod:`signalling.iceservers`).
 - A node at its media capacity answers ``503`` with ``Retry-After``.
 """
 
@@ -32,6 +35,7 @@ from signalling.node.http_boundary import (
     read_body,
     require_content_type,
 )
+from signalling.routes.iceservers import link_headers, options_links
 
 MAX_SDP = 64 * 1024
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
@@ -41,7 +45,7 @@ CORS = {
     "Access-Control-Allow-Origin": "*",
     "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Accept-Post",
+    "Access-Control-Expose-Headers": "Location, Accept-Post, Link",
 }
 
 
@@ -106,10 +110,10 @@ def _limit(request: Request, claims: tokens.Claims) -> None:
     raise LivecoreError(ErrorCode.RATE_LIMITED, "too many WHIP/WHEP requests; retry shortly")
 
 
-def _created(answer: str, location: str) -> Response:
+def _created(answer: str, location: str, links: dict[str, str]) -> Response:
     return Response(
         answer, status_code=201, media_type="application/sdp",
-        headers={"Location": location, **CORS},
+        headers={"Location": location, **CORS, **links},
     )  # fmt: skip
 
 
@@ -120,7 +124,7 @@ async def whip_post(request: Request) -> Response:
     offer = await _offer(request, check_publisher_offer)
     await _room_exists(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
-    return _created(answer, f"/whip/{room}/{session_id}")
+    return _created(answer, f"/whip/{room}/{session_id}", link_headers(request, claims))
 
 
 async def whep_post(request: Request) -> Response:
@@ -136,7 +140,7 @@ async def whep_post(request: Request) -> Response:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
     publisher = asked or meta.host
     answer, session_id = await request.app.state.media.play(room, claims, offer, publisher)
-    return _created(answer, f"/whep/{room}/{session_id}")
+    return _created(answer, f"/whep/{room}/{session_id}", link_headers(request, claims))
 
 
 def _delete(kind: str):  # type: ignore[no-untyped-def]
@@ -154,7 +158,8 @@ whep_delete = _delete("whep")
 
 
 async def options(request: Request) -> Response:
-    return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp"})
+    links = await options_links(request, str(request.path_params["room"]))
+    return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp", **links})
 
 
 async def patch(request: Request) -> Response:

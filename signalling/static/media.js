@@ -79,8 +79,35 @@ function session(pc, location, token, stream) {
   };
 }
 
+// The STUN/TURN servers the node hands this caller (TURN credentials minted for
+// the token's user, short-lived): fetched before the offer, since the offer
+// carries every candidate (no trickle). Kept for half their lifetime, counted on
+// this device's clock (a phone's clock may be hours off the node's).
+// None configured, or the request fails: no servers (never a public default).
+let iceCache = { key: "", servers: [], until: 0 };
+
+async function iceServers(room, token) {
+  const key = `${room} ${token}`;
+  if (iceCache.key === key && Date.now() < iceCache.until) return iceCache.servers;
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/ice-servers`, {
+      headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+    });
+    if (!res.ok) return [];
+    const body = await res.json();
+    iceCache = { key, servers: body.iceServers || [], until: Date.now() + (body.ttl || 600) * 500 };
+    return iceCache.servers;
+  } catch (_) {
+    return []; // the node is unreachable: the POST that follows says so
+  }
+}
+
+async function peerConnection(room, token) {
+  return new RTCPeerConnection({ iceServers: await iceServers(room, token), bundlePolicy: "max-bundle" });
+}
+
 export async function publish(room, token, stream) {
-  const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
+  const pc = await peerConnection(room, token);
   for (const track of stream.getTracks()) {
     const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     if (track.kind === "video") preferH264(t);
@@ -95,7 +122,7 @@ export async function publish(room, token, stream) {
 }
 
 export async function watch(room, token, publisher) {
-  const pc = new RTCPeerConnection({ iceServers: [], bundlePolicy: "max-bundle" });
+  const pc = await peerConnection(room, token);
   const stream = new MediaStream();
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });

@@ -334,6 +334,7 @@ SPECS: dict[str, Spec] = {
                                            probe=body_of("/api/rooms/{scope}/settings")),
     "GET /api/rooms/{room}/dashboard": Spec("/api/rooms/{scope}/dashboard"),
     "GET /api/rooms/{room}/testimonials": Spec("/api/rooms/{scope}/testimonials"),
+    "GET /api/rooms/{room}/ice-servers": Spec("/api/rooms/{scope}/ice-servers"),
     "GET /api/board": Spec("/api/board"),
     "GET /host/{room}": Spec("/host/{scope}"),
     "GET /r/{room}": Spec("/r/{scope}"),
