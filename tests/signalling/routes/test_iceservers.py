@@ -36,7 +36,7 @@ from livecore import turn
 from loadtests.coturn import Coturn, coturn_available, start_coturn
 from tests.browser import chromium_path, launch, phone, wait_js
 from tests.helpers import Node, create_room, token
-from tests.signalling.pagekit import LIVE, clean, frames_decoded, go_live
+from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
