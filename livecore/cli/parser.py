@@ -158,6 +158,22 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LIVECORE_WS_MAX_PER_IP; default 2000)",
     )
     serve.add_argument(
+        "--address-rate",
+        type=float,
+        default=float(env("ADDRESS_RATE", "100") or 100),
+        metavar="PER_S",
+        help="WHIP/WHEP POSTs, HTTP writes and guest mints one client address may make per "
+        "second, each, besides each caller's own limit; sized for carrier-grade NAT "
+        "(env LIVECORE_ADDRESS_RATE; default 100)",
+    )
+    serve.add_argument(
+        "--address-burst",
+        type=int,
+        default=int(env("ADDRESS_BURST", "2000") or 2000),
+        metavar="N",
+        help="the burst of --address-rate (env LIVECORE_ADDRESS_BURST; default 2000)",
+    )
+    serve.add_argument(
         "--ws-ping-interval",
         type=float,
         default=float(env("WS_PING_INTERVAL", "20") or 20),
