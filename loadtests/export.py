@@ -119,6 +119,7 @@ def main(argv: list[str]) -> int:
     import asyncio
 
     from loadtests.stats import HelpFormatter, log
+    from loadtests.verdict import finish
 
     parser = argparse.ArgumentParser(
         prog="python -m loadtests export", description=__doc__, formatter_class=HelpFormatter
@@ -139,4 +140,5 @@ def main(argv: list[str]) -> int:
 
     trace = asyncio.run(go())
     log(f"export: {len(trace.events)} events of room {args.room} → {args.out}")
-    return 0 if trace.events else 1
+    written = {"out": str(args.out), "room": args.room, "events": len(trace.events)}
+    return finish("export", written, [] if trace.events else [f"room {args.room} has no events"])

@@ -389,6 +389,7 @@ def main(argv: list[str]) -> int:
 
     def execute(cluster: Cluster) -> Outcome:
         outcome: Outcome = run_loop(lambda: go(cluster))
+        summary(outcome[0], opts, started)
         return outcome
 
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the node and Valkey are stopped.
@@ -411,7 +412,6 @@ def main(argv: list[str]) -> int:
             result, problems = execute(target_cluster([args.target]))
         else:
             result, problems = _local(execute, extra)
-        summary(result, opts, started)
         return result, problems
 
     return run_verdict("media", body)

@@ -52,6 +52,20 @@ def saturated(load_cpu_pct: float | None, what: str = "the figures") -> str | No
     )
 
 
+#: Error codes that say the run met the harness's own set-up (a limit, a token, a
+#: registry it should have filled), not how the server serves: a run with them
+#: measured the set-up.
+SETUP_CODES = ("rate_limited", "unknown_community", "token_")
+
+
+def refused(errors: dict[str, int], what: str = "requests") -> str | None:
+    """The problem when ``errors`` (code → count) holds set-up refusals, else None."""
+    bad = {code: n for code, n in errors.items() if n and code.startswith(SETUP_CODES)}
+    if not bad:
+        return None
+    return f"{sum(bad.values())} {what} were refused by the set-up: {bad}"
+
+
 def line(result: dict[str, Any] | None, problems: Iterable[str | None]) -> dict[str, Any]:
     """The last stdout line of a run: its figures under ``"ok": true`` when there is
     no problem, else only ``"ok": false`` and the ``reason``."""

@@ -1,6 +1,6 @@
-"""`python -m loadtests media` in its short form: a real node, WHIP in, 20 lean viewers
-out, all from one address; and the same benchmark refusing to give figures for a run
-that is not valid."""
+"""`python -m loadtests media` in its short form (`--compare`: a real node per forwarder,
+WHIP in, 12 lean viewers out, all from one address); and the same benchmark refusing to
+give figures for a run that is not valid."""
 
 from __future__ import annotations
 
@@ -33,19 +33,24 @@ def media(*args: str, timeout: float = 90) -> tuple[int, dict[str, Any], str]:
     return proc.returncode, json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
 
 
-def test_media_short_run() -> None:
-    """20 viewers from one address with the node's shipped limits (more than the old
-    per-address burst of 10): all connect, frames flow, nothing is transcoded, ok."""
-    code, result, stderr = media("--viewers", "20", "--probes", "2", *SHORT)
+def test_media_compare_short_run() -> None:
+    """`media --compare` in short: 12 viewers from one address per forwarder with the
+    node's shipped limits (more than the old per-address burst of 10): all connect,
+    frames flow, nothing is transcoded, ok, both sides and their ratio."""
+    code, result, stderr = media(
+        "--compare", "--viewers", "12", "--probes", "1", *SHORT, timeout=110
+    )
     assert code == 0, stderr[-3000:]
-    assert set(result) == KEYS and result["ok"] is True
-    assert set(result["fps"]) == {"min", "median"}
-    assert set(result["ttff_ms"]) == set(result["added_latency_ms"]) == {"p50", "p95"}
-    assert result["viewers"] == 20
-    assert result["codec_ops_on_forward_path"] == 0
-    assert result["fps"]["min"] > 0 and result["packets_out_per_s"] > 0
-    assert result["ttff_ms"]["p50"] is not None and result["added_latency_ms"]["p50"] > 0
-    assert "media:" in stderr  # the human summary
+    assert set(result) == {"ok", "lean", "aiortc", "ratio"} and result["ok"] is True
+    assert set(result["ratio"]) == {"viewers_per_core", "us_per_packet"}
+    for side in (result["lean"], result["aiortc"]):
+        assert set(side) == KEYS - {"ok"}
+        assert set(side["fps"]) == {"min", "median"}
+        assert set(side["ttff_ms"]) == set(side["added_latency_ms"]) == {"p50", "p95"}
+        assert side["viewers"] == 12 and side["codec_ops_on_forward_path"] == 0
+        assert side["fps"]["min"] > 0 and side["packets_out_per_s"] > 0
+        assert side["ttff_ms"]["p50"] is not None and side["added_latency_ms"]["p50"] > 0
+    assert "media --compare:" in stderr and "media: 12 viewers" in stderr  # human summaries
 
 
 def test_an_invalid_run_says_so_and_gives_no_figures(tmp_path: Path, redis_url: str) -> None:
