@@ -60,6 +60,12 @@ class Settings:
     #: Websockets per user id and per client address on one node (0: no cap).
     ws_max_per_user: int = 16
     ws_max_per_ip: int = 2000
+    #: HTTP requests one client address may make per second (bursts of ``address_burst``),
+    #: for each of WHIP/WHEP POSTs, HTTP writes and guest mints, besides each caller's
+    #: own limit. Sized for carrier-grade NAT (a residential compound, thousands of
+    #: people, behind one address): it only stops floods.
+    address_rate: float = 100.0
+    address_burst: int = 2000
     #: Seconds a room without connections stays subscribed on a node.
     room_idle_s: float = 30.0
     #: Seconds a new websocket has to send ``hello``.
@@ -132,6 +138,8 @@ class Settings:
             ("--ws-message-rate", self.ws_message_rate, 0.1, 10_000),
             ("--ws-max-per-user", self.ws_max_per_user, 0, 100_000),
             ("--ws-max-per-ip", self.ws_max_per_ip, 0, 1_000_000),
+            ("--address-rate", self.address_rate, 0.1, 1_000_000),
+            ("--address-burst", self.address_burst, 1, 10_000_000),
             ("--comment-max-chars", self.comment_max_chars, 1, 500),
             ("--comment-rate", self.comment_rate, 0.01, 10_000),
             ("--comment-burst", self.comment_burst, 1, 100_000),

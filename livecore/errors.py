@@ -145,10 +145,14 @@ HTTP_STATUS: dict[ErrorCode, int] = {
 class LivecoreError(Exception):
     """A refusal with a stable code and a message meant for a person."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, *, retry_after_s: float | None = None
+    ) -> None:
         super().__init__(f"{code}: {message}")
         self.code = code
         self.message = message
+        #: When the caller may try again (HTTP ``Retry-After``), if the refusal knows.
+        self.retry_after_s = retry_after_s
         #: The websocket request this refuses, when known (set by the decoder).
         self.request_id: int | None = None
 

@@ -1,5 +1,9 @@
 """``python -m loadtests <scenario> [options]``: load scenarios for livecore.
 
+Every scenario's last line of stdout is one JSON object with ``"ok"`` (see
+``loadtests.verdict``): its figures when the run was valid, else only the
+reason, with exit code 1.
+
 ``python -m loadtests --help`` lists them; ``python -m loadtests <scenario>
 --help`` explains one, with its defaults.
 """
@@ -24,10 +28,12 @@ SCENARIOS = {
     "highlights": ("loadtests.highlights",
                    "labelled audience + live stream: highlight precision/recall, clip delay, "
                    "cut speed, recorder CPU"),
+    "recording": ("loadtests.recording",
+                  "recorder CPU per stream, clip cut and replay build speed (no node)"),
     "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),
-    "export": ("livecore.audience.export",
+    "export": ("loadtests.export",
                "write a trace of a past room from its event history in Redis/Valkey"),
 }  # fmt: skip
 

@@ -5,8 +5,14 @@ per second from a few host connections for S seconds, then waits for every
 viewer to catch up and prints one JSON object (last line of stdout):
 ``store, rooms, viewers_connected, sent, expected_deliveries, delivered, lost,
 duplicates, latency_ms {p50, p99, max}, server_cpu_pct, server_rss_mb,
-rss_per_conn_kib`` (and ``rooms_per_shard`` on a Valkey Cluster: how many of
-the rooms each primary holds, primaries in slot order).
+rss_per_conn_kib, load_cpu_pct`` (and ``rooms_per_shard`` on a Valkey Cluster:
+how many of the rooms each primary holds, primaries in slot order), under
+``"ok": true``. The run is invalid (``{"ok": false, "reason": ...}``, no
+figures, exit code 1; see ``loadtests.verdict``) when a viewer failed to
+connect (it stops there), a comment was refused, a viewer was disconnected,
+a delivery was lost or doubled, or the load core was saturated while sending
+(``load_cpu_pct``, the viewers' processes on the load CPU: the latency would
+be theirs).
 
 With ``--rooms N`` the viewers are spread evenly over N rooms (viewer i in
 room i mod N) and the R comments/s go round-robin over them; every viewer
@@ -26,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import multiprocessing as mp
 import os
@@ -34,7 +39,6 @@ import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
 
 import msgpack
 import psutil
@@ -50,6 +54,8 @@ from loadtests.local import (
 )
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
+from loadtests.verdict import Invalid, Outcome, saturated
+from loadtests.verdict import run as run_verdict
 from loadtests.workers import run_loop
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
@@ -131,7 +137,7 @@ def viewer_groups(
 def run(
     cluster: Cluster, viewers: int, rate: float, duration: float, plot: Path | None = None,
     rooms: int = 1,
-) -> dict[str, Any]:  # fmt: skip
+) -> Outcome:  # fmt: skip
     names = room_names(rooms)
     for room in names:
         cluster.create_room(room)
@@ -162,15 +168,20 @@ def run(
         joined, failed = joined + report["joined"], failed + report["failed"]
         per_room.update(report["rooms"])
     log(f"  connected {joined} viewers ({failed} failed)")
+    if failed or joined < viewers:
+        for proc in workers:
+            proc.terminate()
+        raise Invalid(f"{viewers - joined} of {viewers} viewers failed to connect")
     rss_connected = _rss_mb(procs) if procs else 0.0
-    load = [psutil.Process(w.pid) for w in workers if w.pid is not None]
+    load = [psutil.Process(w.pid) for w in workers if w.pid is not None]  # all on the load CPU
     cpu0, store0 = cpu_seconds(procs), cpu_seconds(store_procs)
     load0, wall0 = cpu_seconds(load), time.monotonic()
     sent = asyncio.run(send(cluster, names, rate, duration))
     cpu1, store1 = cpu_seconds(procs), cpu_seconds(store_procs)
     load1, wall1 = cpu_seconds(load), time.monotonic()
     wall = max(1e-9, wall1 - wall0)
-    log(f"  load generator CPU while sending: {100 * (load1 - load0) / wall:.0f}%, "
+    load_pct = 100 * (load1 - load0) / wall
+    log(f"  load generator CPU while sending: {load_pct:.0f}%, "
         f"store ({cluster.store}) CPU: {100 * (store1 - store0) / wall:.0f}%")  # fmt: skip
     acked = sum(s.acked for s in sent.values())
     log(f"  sent {acked} comments ({sum(s.errors for s in sent.values())} refused); draining")
@@ -186,6 +197,17 @@ def run(
         title = f"Comment latency, {joined} viewers, {rate:g} comments/s"
         log(f"  plot: {write_cdf(plot, {'send → receive': latencies}, title=title, xlabel='ms')}")
     delivered = sum(r["delivered"] for r in results if r)
+    refused = sum(s.errors for s in sent.values())
+    lost = sum(r["lost"] for r in results if r)
+    duplicates = sum(r["duplicates"] for r in results if r)
+    closed = sum(r["closed"] for r in results if r)
+    problems = [
+        f"{refused} comments were refused" if refused else None,
+        f"{closed} viewers were disconnected during the run" if closed else None,
+        f"{lost} deliveries lost" if lost else None,
+        f"{duplicates} deliveries doubled" if duplicates else None,
+        saturated(load_pct, "the latency"),
+    ]
     return {
         "store": cluster.store,
         "rooms": rooms,
@@ -194,8 +216,8 @@ def run(
         "sent": acked,
         "expected_deliveries": sum(s.acked * per_room[room] for room, s in sent.items()),
         "delivered": delivered,
-        "lost": sum(r["lost"] for r in results if r),
-        "duplicates": sum(r["duplicates"] for r in results if r),
+        "lost": lost,
+        "duplicates": duplicates,
         "latency_ms": {
             "p50": round(percentile(latencies, 0.50) or 0.0, 1),
             "p99": round(percentile(latencies, 0.99) or 0.0, 1),
@@ -204,7 +226,8 @@ def run(
         "server_cpu_pct": round(100 * (cpu1 - cpu0) / wall, 1),
         "server_rss_mb": round(rss_connected, 1),
         "rss_per_conn_kib": round(1024 * (rss_connected - rss_before) / max(1, joined), 2),
-    }
+        "load_cpu_pct": round(load_pct, 1),
+    }, [p for p in problems if p]
 
 
 def main(argv: list[str]) -> int:
@@ -247,21 +270,26 @@ def main(argv: list[str]) -> int:
         parser.error("--cluster must be 3..16 primaries, and cannot go with --target")
     extra = ["--tick-ms", str(args.tick_ms)] if args.tick_ms else []
     started = time.monotonic()
-    if args.target:
-        cluster = target_cluster(args.target)
-        cluster.store = "unknown"  # someone else's nodes: their store is not known here
-        result = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
-    else:
-        with local_cluster(args.nodes, extra, shards=args.cluster) as cluster:
-            result = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
-    lat = result["latency_ms"]
-    log(
-        f"fanout: {result['viewers_connected']} viewers in {result['rooms']} room(s) "
-        f"({result['store']}), {result['sent']} comments → "
-        f"{result['delivered']}/{result['expected_deliveries']} delivered, lost {result['lost']}, "
-        f"dup {result['duplicates']}, latency p50 {lat['p50']} ms p99 {lat['p99']} ms, "
-        f"server CPU {result['server_cpu_pct']}%, {result['rss_per_conn_kib']} KiB/conn "
-        f"({time.monotonic() - started:.0f} s)"
-    )
-    print(json.dumps(result))
-    return 0 if result["lost"] == 0 and result["duplicates"] == 0 else 1
+
+    def body() -> Outcome:
+        if args.target:
+            cluster = target_cluster(args.target)
+            cluster.store = "unknown"  # someone else's nodes: their store is not known here
+            outcome = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
+        else:
+            with local_cluster(args.nodes, extra, shards=args.cluster) as cluster:
+                outcome = run(cluster, args.viewers, args.rate, args.duration, args.plot,
+                              args.rooms)  # fmt: skip
+        result = outcome[0]
+        lat = result["latency_ms"]
+        log(
+            f"fanout: {result['viewers_connected']} viewers in {result['rooms']} room(s) "
+            f"({result['store']}), {result['sent']} comments → "
+            f"{result['delivered']}/{result['expected_deliveries']} delivered, lost "
+            f"{result['lost']}, dup {result['duplicates']}, latency p50 {lat['p50']} ms "
+            f"p99 {lat['p99']} ms, server CPU {result['server_cpu_pct']}%, "
+            f"{result['rss_per_conn_kib']} KiB/conn ({time.monotonic() - started:.0f} s)"
+        )
+        return outcome
+
+    return run_verdict("fanout", body)

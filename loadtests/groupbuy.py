@@ -5,8 +5,13 @@ half of the communities form); every user, connected to one of the nodes
 with a token that fixes their community, joins it; 30% send the same join
 again (a retry), 10% leave and half of those rejoin. Rounds repeat until
 ``--duration`` has passed. Prints one JSON object (last line of stdout):
-``joins_sent, joins_per_s, ack_latency_ms {p50, p99}, exact, formed_events,
-formed_expected, duplicate_formed``.
+``"ok": true`` with ``store, joins_sent, joins_per_s, ack_latency_ms {p50,
+p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct``;
+or ``{"ok": false, "reason": ...}`` with no figures and exit code 1 (see
+``loadtests.verdict``) when a user failed to connect or a join was refused
+(the run stops there), the counts are not exact, a group formed twice or
+not as expected, or the load generator (one process on the load CPU,
+``load_cpu_pct``) was saturated, so that the join rate would be its own.
 
 ``exact`` is true when, for every group, the member count in Valkey equals
 the number of distinct members in Valkey, equals the members the acks say
@@ -21,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import random
 import sys
 import time
@@ -45,6 +49,8 @@ from loadtests.local import (
 )
 from loadtests.plot import write_cdf
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
+from loadtests.verdict import Outcome, saturated
+from loadtests.verdict import run as run_verdict
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
 ROOM = "groupbuy"
@@ -245,6 +251,7 @@ async def _run(
             "p99": round(percentile(latencies, 0.99) or 0.0, 2),
         },
         **result,
+        "load_cpu_pct": round(load, 1),
     }
 
 
@@ -289,6 +296,10 @@ def main(argv: list[str]) -> int:
     if not 0 < args.duration <= 600 or not 1 <= args.nodes <= 8:
         parser.error("--duration must be 0..600 s and --nodes 1..8")
     log(f"groupbuy: {args.users} users, {args.communities} communities, {args.nodes} node(s)")
+    return run_verdict("groupbuy", lambda: _measure(args))
+
+
+def _measure(args: argparse.Namespace) -> Outcome:
     t0 = time.monotonic()
     if args.target:
         cluster = target_cluster(args.target)
@@ -320,9 +331,15 @@ def main(argv: list[str]) -> int:
         f"{result['formed_events']}/{result['formed_expected']}, duplicate "
         f"{result['duplicate_formed']} ({time.monotonic() - t0:.0f} s)"
     )
-    print(json.dumps(result))
-    ok = result["exact"] and result["duplicate_formed"] == 0
-    return 0 if ok and result["formed_events"] == result["formed_expected"] else 1
+    problems = [
+        None if result["exact"] else "the group counts are not exact (see the mismatches above)",
+        f"{result['duplicate_formed']} groups formed twice" if result["duplicate_formed"] else None,
+        None
+        if result["formed_events"] == result["formed_expected"]
+        else f"{result['formed_events']} groups formed, {result['formed_expected']} expected",
+        saturated(result["load_cpu_pct"], "the join rate"),
+    ]
+    return result, [p for p in problems if p]
 
 
 if __name__ == "__main__":  # pragma: no cover

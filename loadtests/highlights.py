@@ -44,8 +44,13 @@ The last stdout line is JSON:
   delay p95 ≤ 5 s, cutting ≥ 100×, encode_ops 0, recorder ≤ 5 %).
 
 ``--offline`` skips the node: it generates sessions with ``--seeds`` and scores
-the pure detector on them (pooled), in seconds. Exit code 0 when the run
-completed and produced clips, 1 when it failed, 2 for bad options.
+the pure detector on them (pooled), in seconds. The last stdout line has
+``"ok": true`` with the figures (exit code 0), or is ``{"ok": false,
+"reason": ...}`` with no figures (exit code 1; see ``loadtests.verdict``) when
+the run crashed, no clip was produced, a clip failed, a replayed client failed
+to connect or the set-up refused the audience (rate limits, unknown
+communities). Missed ``targets`` are figures, not an invalid run. Bad
+options: exit code 2.
 """
 
 from __future__ import annotations
@@ -73,6 +78,8 @@ from loadtests.replayclient import Counters, HostConnection, hello
 from loadtests.replayworker import ReplaySpec, worker_main
 from loadtests.stats import HelpFormatter, log, percentile
 from loadtests.synth import SynthConfig, generate
+from loadtests.verdict import Outcome, refused
+from loadtests.verdict import run as run_verdict
 from loadtests.whep import whep_delete
 from loadtests.workers import Worker, collect, run_loop
 from loadtests.wsclient import host_port
@@ -226,6 +233,7 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         "pins": pins,
         "replay": {
             "sent": sum(replayed["sent"].values()),
+            "clients_failed": replayed["failed"],
             "errors": replayed["errors"],
             "skipped": sum(replayed["skipped"].values()),
         },
@@ -314,8 +322,7 @@ def main(argv: list[str]) -> int:
     if args.offline:
         result = run_offline(args)
         log(f"highlights offline: {result}")
-        print(json.dumps(result))
-        return 0
+        return run_verdict("highlights", lambda: (result, []))
     try:
         trace = read_trace(args.trace)
     except TraceError as exc:
@@ -340,14 +347,29 @@ def main(argv: list[str]) -> int:
         async with asyncio.timeout(trace.duration_s / args.speed + 60):
             return await run(cluster, args.trace, trace, clip, args.speed)
 
-    try:
-        with local_cluster(1, node_args) as cluster:
-            result = run_loop(lambda: go(cluster))
-    except (RuntimeError, TimeoutError, OSError, ConnectionError, KeyError) as exc:
-        log(f"highlights: FAILED: {type(exc).__name__}: {exc}")
-        return 1
-    finally:
-        tmp.cleanup()
+    def body() -> Outcome:
+        try:
+            with local_cluster(1, node_args) as cluster:
+                result: dict[str, Any] = run_loop(lambda: go(cluster))
+        finally:
+            tmp.cleanup()
+        summary(result)
+        replay = result["replay"]
+        problems = [
+            None if result["clips"] else "no clip was produced",
+            f"{result['clips_failed']} clips failed" if result["clips_failed"] else None,
+            f"{replay['clients_failed']} replayed clients failed to connect"
+            if replay["clients_failed"]
+            else None,
+            refused(replay["errors"], "audience actions"),
+        ]
+        return result, [p for p in problems if p]
+
+    return run_verdict("highlights", body)
+
+
+def summary(result: dict[str, Any]) -> None:
+    """The run's figures in one line on stderr."""
     d = result["clip_ready_delay_s"]
     log(
         f"highlights: {result['detected']} clips for {result['labelled']} labelled moments: "
@@ -357,6 +379,3 @@ def main(argv: list[str]) -> int:
         f"encode_ops {result['encode_ops']}; recorder {result['recording_cpu_pct']}% of a core; "
         f"targets missed: {[k for k, ok in result['targets'].items() if not ok] or 'none'}"
     )
-    if args.json:
-        print(json.dumps(result))
-    return 0 if result["clips"] else 1

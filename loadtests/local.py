@@ -70,7 +70,7 @@ class Cluster:
 
     def create_room(self, room: str, *, timeout_s: float = 60.0) -> None:
         """Create ``room`` (409 'already exists' is fine). A node takes a burst of 20 HTTP
-        writes per address, then 5/s: a 429 is retried after its ``Retry-After``."""
+        writes per user, then 5/s: a 429 is retried after its ``Retry-After``."""
         deadline = time.monotonic() + timeout_s
         while True:
             answer = httpx.post(

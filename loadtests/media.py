@@ -39,9 +39,13 @@ The last line of stdout is one JSON object:
   on the node's ``/metrics`` over the run (null, with a note on stderr, when
   the node does not export it).
 
-Exit code 0 when: every viewer connected, every viewer received frames in
-the window on a live connection, every probe decoded a frame, the latency
-mapping found no inconsistent frame, and codec ops stayed 0 (if exported).
+``load_cpu_pct`` is the load side's own CPU (its core = 100). The line
+carries ``"ok": true`` (exit code 0) only when: every viewer connected,
+every viewer received frames in the window on a live connection, every probe
+decoded a frame, the latency mapping found no inconsistent frame, codec ops
+stayed 0 (if exported) and the load core was not saturated; otherwise it is
+``{"ok": false, "reason": ...}`` with no figures, and the exit code 1
+(``loadtests.verdict``). A run stops as soon as a viewer fails to connect.
 
 How frames are mapped back to the publisher's: ``loadtests.framemap``.
 """
@@ -50,7 +54,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import math
 import os
 import signal
@@ -81,7 +84,9 @@ from loadtests.rtcviewer import PROBE_TIMEOUT_S
 from loadtests.rtcworkers import WorkerSpec, lean_worker_main, probe_worker_main
 from loadtests.serverstats import codec_ops, server_processes
 from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
-from loadtests.whep import WhepRefused, whep_delete
+from loadtests.verdict import Invalid, Outcome, saturated
+from loadtests.verdict import run as run_verdict
+from loadtests.whep import whep_delete
 from loadtests.workers import Worker, collect, run_loop
 
 ROOM = "media-load"
@@ -89,8 +94,6 @@ HOST_USER = "loadtest-host"
 SETTLE_S = 2.0
 PROBE_STAY_S = 1.0
 LEAN_NICE = 5
-LOAD_SATURATED_PCT = 90.0
-"""Load CPU above this: the run measured the load generator, not the server."""
 
 
 def _round(value: float | None, digits: int = 1) -> float | None:
@@ -120,7 +123,7 @@ def budget_s(opts: Options) -> float:
     return 120 + 0.4 * opts.viewers + opts.duration
 
 
-async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, Any], list[str]]:
+async def run(cluster: Cluster, clip: Clip, opts: Options) -> Outcome:
     started = time.monotonic()
     deadline = started + budget_s(opts)
     problems: list[str] = []
@@ -173,8 +176,9 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
                 errors.update(m[3])
             why = f"; {failed} failed: {dict(errors.most_common(3))}" if failed else ""
             log(f"  connected {joined}/{opts.viewers} viewers{why}")
-            if joined < opts.viewers:
-                problems.append(f"{opts.viewers - joined} viewers failed to connect")
+            if joined < opts.viewers:  # nothing this run measures would be valid
+                raise Invalid(f"{opts.viewers - joined} of {opts.viewers} viewers failed to "
+                              f"connect: {dict(errors.most_common(3))}")  # fmt: skip
             await asyncio.sleep(SETTLE_S)
 
             # The window.
@@ -280,7 +284,8 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     load_pct = 100 * (l1 - l0) / window
     lean_pct = 100 * (k1 - k0) / window
     result["load_cpu_pct"] = _round(load_pct)
-    result["load_saturated"] = load_pct > LOAD_SATURATED_PCT
+    if too_busy := saturated(load_pct, "fps and latency"):
+        problems.append(too_busy)
     log(f"  load side (CPU {LOAD_CPU}): {load_pct:.0f}% of a core in the window; lean workers "
         f"{lean_pct:.0f}% → {lean_pct / max(1, len(viewers)):.3f}% of a core per lean viewer, "
         f"{1e6 * (k1 - k0) / max(1, lean_packets):.2f} µs per received packet; "
@@ -317,8 +322,6 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     log(f"  added latency: per-viewer medians {_round(min(medians, default=None))}.."
         f"{_round(max(medians, default=None))} ms; p50 per second of the window "
         f"{[_round(x, 0) for x in seconds]}")  # fmt: skip
-    if load_pct > LOAD_SATURATED_PCT:
-        log("  warning: the load CPU is saturated; fps and latency are bounded by the load side")
     probes = [
         "/".join(str(round(p[k])) if p[k] is not None else "-"
                  for k in ("answer_ms", "connected_ms", "ttff_ms")) + f" ms, {p['frames']} frames"
@@ -329,9 +332,7 @@ async def run(cluster: Cluster, clip: Clip, opts: Options) -> tuple[dict[str, An
     return result, problems
 
 
-def _local(
-    execute: Callable[[Cluster], tuple[dict[str, Any], list[str]]], extra: list[str]
-) -> tuple[dict[str, Any], list[str]]:
+def _local(execute: Callable[[Cluster], Outcome], extra: list[str]) -> Outcome:
     """One run against a fresh local node started with ``extra`` flags."""
     with local_cluster(1, extra) as cluster:
         return execute(cluster)
@@ -382,12 +383,13 @@ def main(argv: list[str]) -> int:
         f"at {opts.bitrate / 1e6:g} Mbit/s")  # fmt: skip
     clip = encode_clip(opts.width, opts.height, opts.fps, opts.bitrate, opts.clip_s, opts.gop_s)
 
-    async def go(cluster: Cluster) -> tuple[dict[str, Any], list[str]]:
+    async def go(cluster: Cluster) -> Outcome:
         async with asyncio.timeout(budget_s(opts) + 60):
             return await run(cluster, clip, opts)
 
-    def execute(cluster: Cluster) -> tuple[dict[str, Any], list[str]]:
-        outcome: tuple[dict[str, Any], list[str]] = run_loop(lambda: go(cluster))
+    def execute(cluster: Cluster) -> Outcome:
+        outcome: Outcome = run_loop(lambda: go(cluster))
+        summary(outcome[0], opts, started)
         return outcome
 
     # SIGTERM (e.g. from `timeout`) unwinds like Ctrl-C: the node and Valkey are stopped.
@@ -404,14 +406,19 @@ def main(argv: list[str]) -> int:
         return compare(lambda forwarder: _local(execute, [*extra, "--forwarder", forwarder]))
     if args.forwarder:
         extra += ["--forwarder", args.forwarder]
-    try:
+
+    def body() -> Outcome:
         if args.target:
             result, problems = execute(target_cluster([args.target]))
         else:
             result, problems = _local(execute, extra)
-    except (WhepRefused, RuntimeError, TimeoutError, OSError, httpx.HTTPError) as exc:
-        log(f"media: FAILED: {type(exc).__name__}: {exc} ({time.monotonic() - started:.0f} s)")
-        return 1
+        return result, problems
+
+    return run_verdict("media", body)
+
+
+def summary(result: dict[str, Any], opts: Options, started: float) -> None:
+    """The run's figures in one line on stderr, for the person at the terminal."""
     lat, ttff, fps = result["added_latency_ms"], result["ttff_ms"], result["fps"]
     log(
         f"media: {result['viewers']} viewers of {opts.width}x{opts.height}@{opts.fps} "
@@ -423,7 +430,3 @@ def main(argv: list[str]) -> int:
         f"p95 {lat['p95']} ms; codec ops {result['codec_ops_on_forward_path']} "
         f"({time.monotonic() - started:.0f} s)"
     )
-    for problem in problems:
-        log(f"media: FAILED: {problem}")
-    print(json.dumps(result))
-    return 0 if not problems else 1

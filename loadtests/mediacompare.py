@@ -5,30 +5,25 @@ clip and the same options: first against a node started with ``--forwarder
 lean``, then against a fresh node with ``--forwarder aiortc``. The last line
 of stdout is one JSON object::
 
-    {"lean": {...}, "aiortc": {...},
+    {"ok": true, "lean": {...}, "aiortc": {...},
      "ratio": {"viewers_per_core": lean / aiortc, "us_per_packet": aiortc / lean}}
 
 where each side has the keys of a plain ``media`` run (``fps``,
 ``server_us_per_packet``, ``viewers_per_core_est``, ``ttff_ms``,
-``added_latency_ms``, ``codec_ops_on_forward_path``, ...) plus
-``load_cpu_pct`` / ``load_saturated`` (the load generator's CPU; when
-saturated, that side's figures are the generator's, not the server's) and
-``problems``. A ratio is null when a side has no figure. Exit code 0 when
-both runs passed their checks.
+``added_latency_ms``, ``codec_ops_on_forward_path``, ``load_cpu_pct``, ...).
+A ratio is null when a side has no figure. The line has ``"ok": true``
+(exit code 0) only when both runs were valid; otherwise it is ``{"ok":
+false, "reason": "lean: ..."}`` with no figures, exit code 1
+(``loadtests.verdict``); an invalid lean run ends the comparison.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
-import httpx
-
 from loadtests.stats import log
-from loadtests.whep import WhepRefused
-
-Outcome = tuple[dict[str, Any], list[str]]
+from loadtests.verdict import Outcome, crash_reason, finish
 
 
 def _ratio(top: float | None, bottom: float | None) -> float | None:
@@ -38,21 +33,20 @@ def _ratio(top: float | None, bottom: float | None) -> float | None:
 def compare(run_with: Callable[[str], Outcome]) -> int:
     """Run ``run_with("lean")`` then ``run_with("aiortc")``; print both and the ratio."""
     sides: dict[str, dict[str, Any]] = {}
-    failed = False
+    problems: list[str] = []
     for forwarder in ("lean", "aiortc"):
+        if problems:  # the first side is invalid: so is the comparison
+            sides[forwarder] = {}
+            break
         log(f"media --compare: --forwarder {forwarder}")
         try:
-            result, problems = run_with(forwarder)
-        except (WhepRefused, RuntimeError, TimeoutError, OSError, httpx.HTTPError) as exc:
-            result, problems = {}, [f"{type(exc).__name__}: {exc}"]
-        for problem in problems:
+            result, found = run_with(forwarder)
+        except Exception as exc:  # one side's crash is that side's problem
+            result, found = {}, [crash_reason(exc)]
+        for problem in found:
             log(f"media --compare: {forwarder}: FAILED: {problem}")
-        if result.get("load_saturated"):
-            pct = result.get("load_cpu_pct")
-            log(f"media --compare: {forwarder}: the load generator saturated ({pct}% of its "
-                "CPU): its figures bound this side")  # fmt: skip
-        failed = failed or bool(problems)
-        sides[forwarder] = {**result, "problems": problems}
+        problems += [f"{forwarder}: {problem}" for problem in found]
+        sides[forwarder] = result
     lean, aiortc = sides["lean"], sides["aiortc"]
     ratio = {
         "viewers_per_core": _ratio(lean.get("viewers_per_core_est"),
@@ -64,5 +58,4 @@ def compare(run_with: Callable[[str], Outcome]) -> int:
         f"~{lean.get('viewers_per_core_est')} viewers/core; aiortc "
         f"{aiortc.get('server_us_per_packet')} µs/packet, "
         f"~{aiortc.get('viewers_per_core_est')} viewers/core; ratio {ratio}")  # fmt: skip
-    print(json.dumps({"lean": lean, "aiortc": aiortc, "ratio": ratio}))
-    return 1 if failed else 0
+    return finish("media --compare", {"lean": lean, "aiortc": aiortc, "ratio": ratio}, problems)

@@ -1,4 +1,4 @@
-"""``python -m loadtests.recording``: what recording costs, and how fast clips are cut.
+"""``python -m loadtests recording``: what recording costs, and how fast clips are cut.
 
 1. **Recorder CPU per stream.** A loopback aiortc publisher sends a
    pre-encoded clip (720p30 H.264 constrained baseline at 1.5 Mbit/s, GOP 2 s,
@@ -14,9 +14,13 @@
    reported as media seconds per wall second. No video is decoded or encoded
    for either (the thumbnail's one decoded frame is timed separately).
 
-The last stdout line is JSON. The machine may be shared: figures vary by
-run; the CPU figures are thread CPU time, not wall time, so other load on
-the machine inflates them only a little.
+The last stdout line is JSON with ``"ok": true`` and the figures, or
+``{"ok": false, "reason": ...}`` with none (exit code 1; see
+``loadtests.verdict``) when the run crashed or anything was decoded or
+encoded on the recording or cutting path (``encode_ops``; the thumbnail's
+one decoded frame is not counted). The machine may be
+shared: figures vary by run; the CPU figures are thread CPU time, not wall
+time, so other load on the machine inflates them only a little.
 """
 
 from __future__ import annotations
@@ -24,7 +28,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import fractions
-import json
 import tempfile
 import time
 from pathlib import Path
@@ -36,6 +39,8 @@ from aiortc.mediastreams import MediaStreamError
 
 from loadtests.clip import encode_clip
 from loadtests.stats import log
+from loadtests.verdict import Outcome
+from loadtests.verdict import run as run_verdict
 from media import clipper, metrics
 from media.peers import codec_preferences, create_peer_connection
 from media.recorder import RecorderConfig, Recording
@@ -178,12 +183,16 @@ def cut_speed(video: list[tuple[bytes, bool]], audio: list[bytes], seconds: floa
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m loadtests.recording", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m loadtests recording", description=__doc__)
     parser.add_argument("--seconds", type=float, default=15.0, help="paced recording (CPU)")
     parser.add_argument("--cut-seconds", type=float, default=60.0, help="clip length to cut")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--bitrate", type=int, default=1_500_000)
     opts = parser.parse_args(argv)
+    return run_verdict("recording", lambda: measure(opts))
+
+
+def measure(opts: argparse.Namespace) -> Outcome:
     width, height = (int(x) for x in opts.size.split("x"))
     log(f"encoding a {opts.size} clip once ...")
     video = encode_clip(width, height, 30, opts.bitrate, 10.0, 2.0).frames
@@ -196,8 +205,8 @@ def main(argv: list[str] | None = None) -> int:
         cut = cut_speed(video, audio, opts.cut_seconds, Path(tmp) / "cut")
     result = {"size": opts.size, "bitrate": opts.bitrate, "recorder": cpu, **cut,
               "encode_ops": metrics.codec_ops.value}  # fmt: skip
-    print(json.dumps(result))
-    return 0
+    ops = result["encode_ops"]
+    return result, [f"{ops} decode/encode operations on the recording path"] if ops else []
 
 
 if __name__ == "__main__":

@@ -13,14 +13,20 @@ every broadcast to time it from the comment's send (latency).
 While it runs, a progress line on stderr shows connected clients, messages
 sent, events delivered and the last second's p99 latency. At the end: a
 readable summary on stderr, an HTML report (``--report``, plots inline, opens
-offline), and with ``--json`` the result object as the last line of stdout:
-``clients_established, clients_failed, reconnects, sent, acked, delivered,
-duplicates, lost, latency_ms {p50, p95, p99, max}, errors, errors_by_code,
-event_mix_error_pct {kind: %}, event_mix, skipped, interarrival_ks,
-delivered_per_s_peak, server_cpu_pct, server_rss_mb, wall_s, report``.
+offline), and the result object as the last line of stdout, with ``"ok":
+true``: ``clients_established, clients_failed, reconnects, sent, acked,
+delivered, duplicates, lost, latency_ms {p50, p95, p99, max}, errors,
+errors_by_code, event_mix_error_pct {kind: %}, event_mix, skipped,
+interarrival_ks, delivered_per_s_peak, server_cpu_pct, server_rss_mb,
+wall_s, report`` (and ``slo_missed`` when an SLO was missed). An invalid run
+prints ``{"ok": false, "reason": ...}`` with no figures (see
+``loadtests.verdict``): it crashed, a client failed to connect, or the set-up
+refused what the audience did (``rate_limited``, ``unknown_community``,
+token errors: the run measured the limits, not the server).
 
-Exit codes: 0 all good; 1 the run failed; 2 bad options (also a non-loopback
-target without ``--allow-remote``); 99 an SLO given with ``--slo`` was missed.
+Exit codes: 0 all good; 1 an invalid run; 2 bad options (also a non-loopback
+target without ``--allow-remote``); 99 a valid run missed an SLO given with
+``--slo``.
 
 Speed multiplies every viewer's own rate too: past about 10× heavy
 commenters meet the server's per-viewer comment limit (``rate_limited``);
@@ -32,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import os
 import signal
 import sys
@@ -45,7 +50,7 @@ from typing import Any
 import psutil
 
 from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace
-from loadtests import report, slo
+from loadtests import report, slo, verdict
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, non_loopback, target_cluster
 from loadtests.replayclient import Counters, HostConnection, connect_host
 from loadtests.replaystats import summarise
@@ -268,9 +273,9 @@ def main(argv: list[str]) -> int:
                        "--comment-burst", str(int(5 * speed))]  # fmt: skip
             with local_cluster(args.nodes, budgets, communities=trace.communities) as cluster:
                 result, series = run_loop(lambda: go(cluster, True))
-    except (RuntimeError, TimeoutError, OSError, ConnectionError) as exc:
+    except Exception as exc:  # a crash or an unreachable target: an invalid run
         log(f"replay: FAILED: {type(exc).__name__}: {exc}")
-        return 1
+        return verdict.finish("replay", None, [verdict.crash_reason(exc)])
     missed = slo.check(result, args.slo)
     path = args.report or Path(tempfile.gettempdir()) / f"livecore-replay-{int(time.time())}.html"
     title = f"{args.trace.name} ×{args.scale} at {args.speed:g}×"
@@ -285,6 +290,12 @@ def main(argv: list[str]) -> int:
         f"report {result['report']}")  # fmt: skip
     for line in missed:
         log(f"replay: SLO missed: {line}")
-    if args.json:
-        print(json.dumps(result))
-    return slo.EXIT_SLO_MISSED if missed else 0
+    if missed:
+        result["slo_missed"] = missed
+    failed = result["clients_failed"]
+    problems = [
+        f"{failed} clients failed to connect" if failed else None,
+        verdict.refused(result["errors_by_code"], "audience actions"),
+    ]
+    code = slo.EXIT_SLO_MISSED if missed else 0
+    return verdict.finish("replay", result, problems, code_if_ok=code)

@@ -4,9 +4,14 @@ Registers ``--batches`` batches, gives each ``--devices`` device tokens, then
 every device posts ``--per-post`` readings (cold chain and humidity, one a
 second back from now, a few outside the band) as fast as its rate limit and
 the node allow, until ``--duration`` has passed. Prints one JSON object (last
-line of stdout): ``readings_per_s``, ``p99_ingest_ms`` (POST → 202),
-``p50_ingest_ms``, ``readings``, ``refused``, ``valkey_bytes_per_batch`` (MEMORY
-USAGE of a batch's keys at the end), ``valkey_bytes_per_reading``.
+line of stdout): ``"ok": true`` with ``readings_per_s``, ``p99_ingest_ms``
+(POST → 202), ``p50_ingest_ms``, ``readings``, ``refused``,
+``valkey_bytes_per_batch`` (MEMORY USAGE of a batch's keys at the end),
+``valkey_bytes_per_reading``, ``node_cpu``, ``loadgen_cpu`` (cores); or
+``{"ok": false, "reason": ...}``, no figures and exit code 1 (see
+``loadtests.verdict``) when a post was refused (the devices keep to their own
+limits, so a refusal means the run measured a limit, not the node), nothing
+was accepted, or the load generator's core was saturated.
 """
 
 from __future__ import annotations
@@ -25,6 +30,8 @@ import redis.asyncio
 from livecore.store.trace import BatchStore
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin, target_cluster
 from loadtests.stats import cpu_seconds, log, percentile
+from loadtests.verdict import Outcome, saturated
+from loadtests.verdict import run as run_verdict
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
@@ -43,7 +50,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
 
 
 async def _post(client: httpx.AsyncClient, url: str, **kw: Any) -> httpx.Response:
-    """A brand's set-up write, waiting out the per-address write limit."""
+    """A brand's set-up write, waiting out its per-user write limit."""
     for _ in range(50):
         answer = await client.post(url, **kw)
         if answer.status_code != 429:
@@ -136,7 +143,7 @@ async def drive(cluster: Cluster, devices: list[tuple[str, str, str]], args: arg
     return accepted, refused, latencies, last - start
 
 
-async def run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
+async def run(cluster: Cluster, args: argparse.Namespace) -> Outcome:
     devices = await setup(cluster, args)
     log(f"{args.batches} batches × {args.devices} devices; {args.per_post} readings per post")
     procs = cluster.processes()
@@ -169,16 +176,24 @@ async def run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     }
     log(f"{result['readings_per_s']} readings/s, p99 {result['p99_ingest_ms']} ms, "
         f"{bytes_per_batch} Valkey bytes per batch")  # fmt: skip
-    return result
+    problems = [
+        f"{refused} posts were refused" if refused else None,
+        None if accepted else "no reading was accepted",
+        saturated(100 * client_cpu, "the ingest rate and latency"),
+    ]
+    return result, [p for p in problems if p]
 
 
 def main(argv: list[str]) -> int:
     args = parse_args(argv)
     pin(0, LOAD_CPU)
-    if args.target:
-        result = asyncio.run(run(target_cluster(args.target), args))
-    else:
+
+    def body() -> Outcome:
+        if args.target:
+            outcome: Outcome = asyncio.run(run(target_cluster(args.target), args))
+            return outcome
         with local_cluster(1) as cluster:
-            result = asyncio.run(run(cluster, args))
-    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
-    return 0
+            outcome = asyncio.run(run(cluster, args))
+            return outcome
+
+    return run_verdict("sensors", body)

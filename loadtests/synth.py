@@ -274,6 +274,7 @@ def main(argv: list[str]) -> int:
 
     from livecore.audience.trace import write_trace
     from loadtests.stats import HelpFormatter, log
+    from loadtests.verdict import finish
 
     parser = argparse.ArgumentParser(
         prog="python -m loadtests synth", description=__doc__,
@@ -297,4 +298,6 @@ def main(argv: list[str]) -> int:
         f"synth: {len(trace.events)} events, {trace.clients - 1} viewers, "
         f"{len(trace.labels)} labelled moments → {args.out} ({args.out.stat().st_size} bytes)"
     )
-    return 0
+    written = {"out": str(args.out), "events": len(trace.events), "viewers": trace.clients - 1,
+               "labels": len(trace.labels), "bytes": args.out.stat().st_size}  # fmt: skip
+    return finish("synth", written)

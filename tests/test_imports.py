@@ -37,6 +37,7 @@ CLIENT_ALLOWED = {
             "livecore.clock",
             "livecore.audience.trace",
             "livecore.audience.recorder",
+            "livecore.audience.export",
             "livecore.highlights",
             "livecore.valkey.embedded",
             "livecore.valkey.cluster",

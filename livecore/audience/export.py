@@ -113,33 +113,3 @@ async def export_room(
     trace = to_trace(await read_history(redis, room), room, keep_text=keep_text)
     write_trace(out, trace)
     return trace
-
-
-def main(argv: list[str]) -> int:
-    """``python -m loadtests export``: the same as ``livecore trace export``."""
-    import argparse
-    import asyncio
-    import sys
-
-    parser = argparse.ArgumentParser(
-        prog="python -m loadtests export",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    parser.add_argument("room", help="room id")
-    parser.add_argument("--redis", required=True, help="the nodes' Redis/Valkey URL")
-    parser.add_argument("--out", type=Path, required=True, help="trace file to write")
-    parser.add_argument("--keep-text", action="store_true",
-                        help="keep comment text (default: only its length)")  # fmt: skip
-    args = parser.parse_args(argv)
-
-    async def go() -> Trace:
-        redis = connect(args.redis)
-        try:
-            return await export_room(redis, args.room, args.out, keep_text=args.keep_text)
-        finally:
-            await redis.aclose()
-
-    trace = asyncio.run(go())
-    print(f"export: {len(trace.events)} events of room {args.room} → {args.out}", file=sys.stderr)
-    return 0 if trace.events else 1

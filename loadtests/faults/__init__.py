@@ -4,11 +4,12 @@ Valkey SIGKILLed mid-stream through two nodes, a node SIGKILLed under its
 viewers, floods and malformed traffic, slow consumers, half-open connections,
 connection churn, and on a Valkey Cluster a primary SIGKILLed (its replica
 takes over) and a live room's slot moved to another primary. The last line of
-``--json`` is one JSON object: scenarios, acked, lost, duplicated,
-recovered_clients, gaps, crashes, leaked_fds, rss_growth_mb, viewer_p99_ratio and
-churn_rate (the churn's), and per scenario.
-Exit code 1 when anything acknowledged was lost or doubled, a gap was seen or a
-node crashed.
+stdout is one JSON object with ``"ok": true``: scenarios, acked, lost,
+duplicated, recovered_clients, gaps, crashes, leaked_fds, rss_growth_mb,
+viewer_p99_ratio and churn_rate (the churn's), and per scenario. When
+anything acknowledged was lost or doubled, a gap was seen, a node crashed or
+a scenario itself crashed, it is ``{"ok": false, "reason": ...}`` with no
+figures, exit code 1 (see ``loadtests.verdict``).
 
 The churn's long form: ``--only churn --churn-rate 1000 --churn-seconds 30``.
 """
@@ -17,13 +18,15 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from loadtests.faults import churn, floods, halfopen, nodekill, shardfail, slow, storekill
+from loadtests.stats import log
+from loadtests.verdict import Outcome
+from loadtests.verdict import run as run_verdict
 
 NAMES = ("store_kill", "node_kill", "floods", "slow_consumers", "half_open", "churn",
          "cluster_failover", "cluster_reshard")  # fmt: skip
@@ -78,7 +81,8 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m loadtests faults", description=__doc__)
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON last")
+    parser.add_argument("--json", action="store_true",
+                        help="no table on stderr (the JSON line always ends stdout)")  # fmt: skip
     parser.add_argument(
         "--only",
         metavar="NAMES",
@@ -109,13 +113,20 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     if set(filter(None, args.only.split(","))) - set(NAMES):
         parser.error(f"--only takes names among {', '.join(NAMES)}")
-    with tempfile.TemporaryDirectory(prefix="lc-faults-") as tmp:
-        result = asyncio.run(_all(Path(tmp), args))
-    if args.json:
-        print(json.dumps(result, default=str))
-    else:
-        for key, value in result.items():
-            if key != "per_scenario":
-                print(f"{key:>26}  {value}")
-    bad = result["lost"] or result["duplicated"] or result["gaps"] or result["crashes"]
-    return 1 if bad else 0
+
+    def body() -> Outcome:
+        with tempfile.TemporaryDirectory(prefix="lc-faults-") as tmp:
+            result = asyncio.run(_all(Path(tmp), args))
+        if not args.json:  # the table for a person; the JSON line still ends stdout
+            for key, value in result.items():
+                if key != "per_scenario":
+                    log(f"{key:>26}  {value}")
+        problems = [
+            f"{result['lost']} acknowledged messages lost" if result["lost"] else None,
+            f"{result['duplicated']} doubled" if result["duplicated"] else None,
+            f"{result['gaps']} gaps seen" if result["gaps"] else None,
+            f"{result['crashes']} node crashes" if result["crashes"] else None,
+        ]
+        return result, [p for p in problems if p]
+
+    return run_verdict("faults", body)

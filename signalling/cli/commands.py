@@ -62,6 +62,8 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ws_message_rate=args.ws_message_rate,
         ws_max_per_user=args.ws_max_per_user,
         ws_max_per_ip=args.ws_max_per_ip,
+        address_rate=args.address_rate,
+        address_burst=args.address_burst,
         ws_ping_interval_s=args.ws_ping_interval,
         ws_idle_timeout_s=args.ws_idle_timeout,
         ws_drain_timeout_s=args.ws_drain_timeout,

@@ -133,6 +133,22 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         f"(env LIVECORE_WS_MAX_PER_IP; default {d.ws_max_per_ip})",
     )
     serve.add_argument(
+        "--address-rate",
+        type=float,
+        default=env("ADDRESS_RATE") or d.address_rate,
+        metavar="PER_S",
+        help="WHIP/WHEP POSTs, HTTP writes and guest mints one client address may make per "
+        "second, each, besides each caller's own limit; sized for carrier-grade NAT "
+        f"(env LIVECORE_ADDRESS_RATE; default {d.address_rate:g})",
+    )
+    serve.add_argument(
+        "--address-burst",
+        type=int,
+        default=env("ADDRESS_BURST") or d.address_burst,
+        metavar="N",
+        help=f"the burst of --address-rate (env LIVECORE_ADDRESS_BURST; default {d.address_burst})",
+    )
+    serve.add_argument(
         "--ws-ping-interval",
         type=float,
         default=env("WS_PING_INTERVAL") or d.ws_ping_interval_s,

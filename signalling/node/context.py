@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from livecore.clock import Clock
 from livecore.config import Settings
-from livecore.ratelimit import KeyedLimiter
+from livecore.ratelimit import CallerLimiter, KeyedLimiter, Limit
 from livecore.store.client import StoreClient
 from livecore.store.facade import Stores
 from livecore.store.room_meta import RoomStore
@@ -26,20 +26,25 @@ class NodeContext:
     #: Every store adapter (one script batcher, one bus) for endpoints and the hub.
     stores: Stores = field(init=False)
     rooms: RoomStore = field(init=False)
-    #: Writes over HTTP (room creation ...) per client address: 5/s, bursts of 20.
-    http_writes: KeyedLimiter = field(init=False)
+    #: Each limit below is per caller (a verified token's user, a guest's device) and
+    #: per client address (``--address-rate``/``--address-burst``, sized for
+    #: carrier-grade NAT: only floods reach it). HTTP writes (room creation ...): per
+    #: user 5/s, bursts of 20.
+    http_writes: CallerLimiter = field(init=False)
     #: Sensor posts per device: 2/s, bursts of 10.
     device_posts: KeyedLimiter = field(init=False)
-
-    #: WHIP/WHEP POSTs (each a peer connection and a DTLS handshake): per user
-    #: 1/s, bursts of 5; per client address 2/s, bursts of 10.
-    media_posts_user: KeyedLimiter = field(init=False)
-    media_posts_address: KeyedLimiter = field(init=False)
+    #: WHIP/WHEP POSTs (each a peer connection and a DTLS handshake): per user 1/s,
+    #: bursts of 5.
+    media_posts: CallerLimiter = field(init=False)
+    #: Guest tokens: per device (guest id with its key) 1/s, bursts of 10; a new
+    #: device has only the address limit.
+    guest_mints: CallerLimiter = field(init=False)
 
     def __post_init__(self) -> None:
         self.stores = Stores(self.redis)
         self.rooms = self.stores.rooms
-        self.http_writes = KeyedLimiter(self.clock, rate=5.0, burst=20.0)
+        address = Limit(self.settings.address_rate, self.settings.address_burst)
+        self.http_writes = CallerLimiter(self.clock, caller=Limit(5.0, 20.0), address=address)
         self.device_posts = KeyedLimiter(self.clock, rate=2.0, burst=10.0)
-        self.media_posts_user = KeyedLimiter(self.clock, rate=1.0, burst=5.0)
-        self.media_posts_address = KeyedLimiter(self.clock, rate=2.0, burst=10.0)
+        self.media_posts = CallerLimiter(self.clock, caller=Limit(1.0, 5.0), address=address)
+        self.guest_mints = CallerLimiter(self.clock, caller=Limit(1.0, 10.0), address=address)

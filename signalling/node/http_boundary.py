@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+import math
+from typing import Any, NoReturn
 
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -13,6 +14,7 @@ from starlette.routing import Match, Route
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.ratelimit import CallerLimiter
 from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.http")
@@ -35,7 +37,9 @@ async def on_livecore_error(request: Request, exc: Exception) -> Response:
     request.app.state.ctx.metrics.errors.labels(exc.code.value).inc()
     headers = None
     if exc.code is ErrorCode.RATE_LIMITED:
-        headers = {"Retry-After": "1"}
+        # RFC 9110 §10.2.3: whole seconds; at least 1, so a client never spins.
+        wait = exc.retry_after_s if exc.retry_after_s is not None else 1.0
+        headers = {"Retry-After": str(max(1, math.ceil(min(wait, 3600.0))))}
     elif exc.code is ErrorCode.NODE_FULL:
         headers = {"Retry-After": "5"}
     return error_response(exc, headers)
@@ -144,6 +148,10 @@ async def authorize(
         raise LivecoreError(ErrorCode.TOKEN_WRONG_ROOM, message)
     if await node.stores.revocations.is_revoked(claims):
         raise LivecoreError(ErrorCode.TOKEN_REVOKED, "this token (or its user) was revoked")
+    request.state.claims = claims
+    if getattr(request.state, "write_pending", False):  # limit_writes came first
+        request.state.write_pending = False
+        take(request, node.http_writes, "http_writes", caller=claims.user)
     return claims
 
 
@@ -152,7 +160,38 @@ def client_key(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
+def take(
+    request: Request,
+    limiter: CallerLimiter,
+    name: str,
+    *,
+    caller: str | None = None,
+    address: str | None = None,
+) -> None:
+    """Spend a token of ``caller`` and of ``address`` in ``limiter`` (see
+    ``CallerLimiter.take``), or refuse ``rate_limited`` with ``Retry-After``; a
+    refusal is counted in ``livecore_refusals_total{limit="<name>_<bucket>"}``."""
+    refusal = limiter.take(caller=caller, address=address)
+    if refusal is not None:
+        refuse(request, f"{name}_{refusal.bucket}", refusal.retry_after_s)
+
+
+def refuse(request: Request, limit: str, retry_after_s: float) -> NoReturn:
+    ctx(request).metrics.refusals.labels(limit).inc()
+    wait = max(1, math.ceil(retry_after_s))
+    raise LivecoreError(
+        ErrorCode.RATE_LIMITED, f"too many requests; retry in {wait} s", retry_after_s=wait
+    )
+
+
 def limit_writes(request: Request) -> None:
-    """Spend one HTTP-write token of the caller, or refuse with ``rate_limited``."""
-    if not ctx(request).http_writes.allow(client_key(request)):
-        raise LivecoreError(ErrorCode.RATE_LIMITED, "too many requests; retry in a second")
+    """Spend one HTTP write of the caller's address now (a flood is refused before any
+    token is read) and one of the caller's own, keyed on its verified token's user:
+    now if ``authorize`` already ran, else when it does. A write without a token
+    (the signed orders webhook) has the address limit only. Refuses ``rate_limited``."""
+    claims: tokens.Claims | None = getattr(request.state, "claims", None)
+    node = ctx(request)
+    caller = claims.user if claims is not None else None
+    take(request, node.http_writes, "http_writes", caller=caller, address=client_key(request))
+    if claims is None:
+        request.state.write_pending = True

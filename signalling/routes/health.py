@@ -44,8 +44,8 @@ def state_sizes(request: Request) -> dict[str, int]:
     """Every bounded structure of the node and its entries now."""
     node = ctx(request)
     sizes = {"http_writes": len(node.http_writes), "device_posts": len(node.device_posts),
-             "media_posts_user": len(node.media_posts_user),
-             "media_posts_address": len(node.media_posts_address)}  # fmt: skip
+             "media_posts": len(node.media_posts),
+             "guest_mints": len(node.guest_mints)}  # fmt: skip
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
         sizes.update(hub.sizes())

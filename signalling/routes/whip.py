@@ -34,6 +34,7 @@ from signalling.node.http_boundary import (
     ctx,
     read_body,
     require_content_type,
+    take,
 )
 from signalling.routes.iceservers import link_headers, options_links
 
@@ -97,17 +98,9 @@ async def _room_exists(request: Request, room: str) -> None:
 def _limit(request: Request, claims: tokens.Claims) -> None:
     """Spend one WHIP/WHEP POST of the user and of the address, or refuse (429).
     Node-to-node pulls are exempt (one per publisher, already bounded)."""
-    if claims.role is tokens.Role.NODE:
-        return
-    node = ctx(request)
-    if not node.media_posts_user.allow(claims.user):
-        limit = "media_user"
-    elif not node.media_posts_address.allow(client_key(request)):
-        limit = "media_address"
-    else:
-        return
-    node.metrics.refusals.labels(limit).inc()
-    raise LivecoreError(ErrorCode.RATE_LIMITED, "too many WHIP/WHEP requests; retry shortly")
+    if claims.role is not tokens.Role.NODE:
+        node = ctx(request)
+        take(request, node.media_posts, "media", caller=claims.user, address=client_key(request))
 
 
 def _created(answer: str, location: str, links: dict[str, str]) -> Response:

@@ -59,3 +59,33 @@ def test_prune_forgets_refilled_buckets() -> None:
     clock.advance(5)
     limiter.allow("new")
     assert limiter.prune() == 1 and len(limiter) == 1
+
+
+def test_a_caller_limit_behind_a_shared_address() -> None:
+    """Many callers share one address's large bucket; each has its own small one."""
+    from livecore.ratelimit import CallerLimiter, Limit
+
+    clock = ManualClock()
+    limiter = CallerLimiter(clock, caller=Limit(1, 2), address=Limit(10, 100))
+    assert all(limiter.take(caller=f"u{i}", address="cgnat") is None for i in range(50))
+    assert limiter.take(caller="u0", address="cgnat") is None
+    refused = limiter.take(caller="u0", address="cgnat")
+    assert refused is not None and refused.bucket == "caller"
+    assert refused.retry_after_s == pytest.approx(1.0)
+    clock.advance(1)
+    assert limiter.take(caller="u0", address="cgnat") is None
+
+
+def test_a_refusal_spends_nothing() -> None:
+    """When the address refuses, the caller keeps its tokens, and the other way round."""
+    from livecore.ratelimit import CallerLimiter, Limit
+
+    limiter = CallerLimiter(ManualClock(), caller=Limit(1, 1), address=Limit(1, 2))
+    assert limiter.take(caller="a", address="x") is None
+    assert limiter.take(caller="a", address="x") == limiter.take(caller="a", address="x")
+    assert limiter.take(caller="a", address="x") is not None  # caller empty: address kept
+    assert limiter.take(caller="b", address="x") is None  # ... so b still gets it
+    refused = limiter.take(caller="c", address="x")
+    assert refused is not None and refused.bucket == "address"
+    assert limiter.take(caller="c", address="y") is None  # c spent nothing at x
+    assert limiter.take(address="z") is None and len(limiter) == 6

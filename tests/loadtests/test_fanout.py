@@ -13,9 +13,9 @@ from loadtests.fanoutsend import ROOM, room_names
 from loadtests.local import Cluster
 from tests.helpers import ROOT
 
-KEYS = {"store", "rooms", "viewers_connected", "sent", "expected_deliveries", "delivered",
-        "lost", "duplicates", "latency_ms", "server_cpu_pct", "server_rss_mb",
-        "rss_per_conn_kib"}  # fmt: skip
+KEYS = {"ok", "store", "rooms", "viewers_connected", "sent", "expected_deliveries",
+        "delivered", "lost", "duplicates", "latency_ms", "server_cpu_pct", "server_rss_mb",
+        "rss_per_conn_kib", "load_cpu_pct"}  # fmt: skip
 
 
 def _fanout(*args: str) -> tuple[dict[str, Any], str]:
@@ -24,7 +24,9 @@ def _fanout(*args: str) -> tuple[dict[str, Any], str]:
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
-    return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True, result
+    return result, proc.stderr
 
 
 def test_fanout_short_run() -> None:

@@ -10,8 +10,8 @@ import pytest
 
 from tests.helpers import ROOT
 
-KEYS = {"store", "joins_sent", "joins_per_s", "ack_latency_ms", "exact", "formed_events",
-        "formed_expected", "duplicate_formed"}  # fmt: skip
+KEYS = {"ok", "store", "joins_sent", "joins_per_s", "ack_latency_ms", "exact", "formed_events",
+        "formed_expected", "duplicate_formed", "load_cpu_pct"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -27,6 +27,6 @@ def test_groupbuy_short_run(nodes: int, shards: list[str], store: str) -> None:
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert KEYS <= set(result) and result["store"] == store
+    assert KEYS <= set(result) and result["ok"] is True and result["store"] == store
     assert result["exact"] is True and result["duplicate_formed"] == 0
     assert result["joins_sent"] > 0 and result["formed_events"] == result["formed_expected"]

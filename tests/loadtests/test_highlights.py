@@ -18,8 +18,9 @@ from loadtests.highlightscore import Window, offline, pooled, score, score_by_ki
 from loadtests.synth import SynthConfig, generate
 from tests.helpers import ROOT
 
-KEYS = {"labelled", "detected", "precision", "recall", "clip_ready_delay_s", "clip_cut_speed_x",
-        "encode_ops", "recording_cpu_pct", "by_kind", "bursts", "offline", "targets"}  # fmt: skip
+KEYS = {"ok", "labelled", "detected", "precision", "recall", "clip_ready_delay_s",
+        "clip_cut_speed_x", "encode_ops", "recording_cpu_pct", "by_kind", "bursts", "offline",
+        "targets"}  # fmt: skip
 
 
 def test_short_benchmark_produces_clips(tmp_path: Path) -> None:
@@ -33,7 +34,7 @@ def test_short_benchmark_produces_clips(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert KEYS <= set(result)
+    assert KEYS <= set(result) and result["ok"] is True
     assert result["clips"] >= 1 and result["detected"] == result["clips"]
     assert result["by_kind"].get("product", 0) >= 1
     assert result["encode_ops"] == 0 and result["clips_failed"] == 0

@@ -52,6 +52,7 @@ async def test_record_replay_round_trip(
                   "--slo", "lost=0,errors=0,mix_pct=0")  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True
     expected = trace.counts()
     for kind in REPLAYED:
         assert result["event_mix"].get(kind, {"sent": 0})["sent"] == expected.get(kind, 0), kind
@@ -72,7 +73,8 @@ def test_slo_miss_exits_99(node: Node, tmp_path: Path) -> None:
                   "--report", str(tmp_path / "r.html"), "--json", "--slo", "p99_ms=0")  # fmt: skip
     assert proc.returncode == 99, proc.stderr[-2000:]
     assert "SLO missed: p99_ms" in proc.stderr
-    assert "clients_established" in proc.stdout.strip().splitlines()[-1]
+    last = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert last["ok"] is True and last["slo_missed"] and "clients_established" in last
 
 
 def test_non_loopback_target_is_refused() -> None:
@@ -86,7 +88,8 @@ def test_help_lists_every_scenario() -> None:
     proc = subprocess.run([sys.executable, "-m", "loadtests", "--help"], cwd=ROOT,
                           capture_output=True, text=True, timeout=20)  # fmt: skip
     assert proc.returncode == 0
-    for name in ("replay", "fanout", "groupbuy", "media", "synth", "export"):
+    names = "replay fanout groupbuy media sensors highlights recording faults synth export"
+    for name in names.split():
         assert f"  {name} " in proc.stdout
     proc = replay("--help", timeout=20)
     assert proc.returncode == 0 and "--scale" in proc.stdout and "default" in proc.stdout

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
+
 from livecore.audience.trace import HOST, Kind, read_trace
 from loadtests.replay import SAMPLE_TRACE
 from loadtests.synth import SynthConfig, generate
@@ -65,3 +70,15 @@ def test_the_shipped_sample_is_small_and_readable() -> None:
     assert SAMPLE_TRACE.stat().st_size < 300_000
     trace = read_trace(SAMPLE_TRACE)
     assert trace.duration_s == 600 and trace.labels and trace.clients > 100
+
+
+def test_the_command_writes_a_trace_and_says_ok(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m loadtests synth`: the trace is written; the last line says ok and what."""
+    from loadtests.synth import main
+
+    out = tmp_path / "s.lctrace"
+    assert main(["--out", str(out), "--minutes", "1", "--viewers", "20", "--seed", "3"]) == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["ok"] is True and last["events"] == len(read_trace(out).events) > 0

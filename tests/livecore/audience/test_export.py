@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import msgpack
+import pytest
 import redis.asyncio
 
 from livecore.audience.export import events_key, export_room
@@ -37,3 +39,14 @@ async def test_export_of_an_unknown_room_is_empty(aredis: redis.asyncio.Redis,
     """No history, no events (the CLI then exits 1)."""
     trace = await export_room(aredis, "nobody", tmp_path / "x.lctrace")
     assert trace.events == []
+
+
+def test_the_command_says_ok_only_for_a_room_with_events(
+    redis_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`python -m loadtests export` on a room with no history: ok false, exit 1."""
+    from loadtests.export import main
+
+    assert main(["nobody-here", "--redis", redis_url, "--out", str(tmp_path / "t")]) == 1
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last == {"ok": False, "reason": "room nobody-here has no events"}

@@ -48,27 +48,37 @@ def test_any_room_token_only_for_admin(node: Node) -> None:
     assert answer.status_code == 201, answer.text
 
 
-def test_forwarded_for_ignored_without_trusted_proxy(node: Node) -> None:
-    """Varying X-Forwarded-For from an untrusted peer does not escape the write limit."""
+#: A low per-address limit, so that a test reaches it in a few requests.
+LOW_ADDRESS_LIMIT = ["--address-rate", "0.1", "--address-burst", "10"]
+
+
+def test_forwarded_for_ignored_without_trusted_proxy(tmp_path: Path, redis_url: str) -> None:
+    """Varying X-Forwarded-For from an untrusted peer does not escape the address limit
+    (users all distinct, so only the address can refuse)."""
+    node = Node(tmp_path / "n", redis_url=redis_url, extra_args=LOW_ADDRESS_LIMIT).start()
     statuses = []
-    with httpx.Client() as client:
-        for i in range(40):
-            body = {**BODY, "id": f"x{i}"}
-            headers = auth(room=f"x{i}") | {"X-Forwarded-For": f"10.0.{i}.1"}
-            statuses.append(client.post(f"{node.url}/api/rooms", json=body, headers=headers)
-                            .status_code)  # fmt: skip
-    assert 429 in statuses
+    try:
+        with httpx.Client() as client:
+            for i in range(20):
+                body = {**BODY, "id": f"x{i}"}
+                headers = auth(room=f"x{i}", user=f"u{i}") | {"X-Forwarded-For": f"10.0.{i}.1"}
+                answer = client.post(f"{node.url}/api/rooms", json=body, headers=headers)
+                statuses.append(answer.status_code)
+        assert statuses[:10] == [201] * 10 and 429 in statuses
+        assert int(answer.headers["retry-after"]) >= 5  # 0.1/s: a token in 10 s
+    finally:
+        node.stop()
 
 
 def test_forwarded_for_honoured_from_trusted_proxy(tmp_path: Path, redis_url: str) -> None:
-    """With --trusted-proxy 127.0.0.1, each forwarded client has its own bucket."""
-    node = Node(tmp_path / "n", redis_url=redis_url,
-                extra_args=["--trusted-proxy", "127.0.0.1"]).start()  # fmt: skip
+    """With --trusted-proxy 127.0.0.1, each forwarded client has its own address bucket."""
+    flags = ["--trusted-proxy", "127.0.0.1", *LOW_ADDRESS_LIMIT]
+    node = Node(tmp_path / "n", redis_url=redis_url, extra_args=flags).start()
     try:
         with httpx.Client() as client:
-            for i in range(40):
+            for i in range(20):
                 body = {**BODY, "id": f"x{i}"}
-                headers = auth(room=f"x{i}") | {"X-Forwarded-For": f"10.0.{i}.1"}
+                headers = auth(room=f"x{i}", user=f"u{i}") | {"X-Forwarded-For": f"10.0.{i}.1"}
                 answer = client.post(f"{node.url}/api/rooms", json=body, headers=headers)
                 assert answer.status_code == 201, answer.text
     finally:

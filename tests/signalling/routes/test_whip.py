@@ -197,6 +197,22 @@ async def test_refusals(media_node: Node, h264: EncodedClip) -> None:
     await pc.close()
 
 
+async def test_post_limits_key_on_the_user_not_the_address(media_node: Node) -> None:
+    """Forty viewers from one address (a compound behind carrier-grade NAT) all pass the
+    POST limit; one user past its burst of 5 gets 429 with Retry-After."""
+    viewer = Viewer(("video",))
+    try:
+        offer = await viewer.offer()
+        crowd = [await whep(media_node, offer, user=f"n{i}") for i in range(40)]
+        assert {(a.status_code, a.json()["code"]) for a in crowd} == {(404, "stream_not_found")}
+        *served, limited = [await whep(media_node, offer, user="v1") for _ in range(6)]
+        assert {a.json()["code"] for a in served} == {"stream_not_found"}
+        assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
+        assert limited.headers["retry-after"] == "1"
+    finally:
+        await viewer.close()
+
+
 async def test_junk_offers_are_refused_before_any_state(media_node: Node) -> None:
     """A body that starts v=0 but is no offer gets 400 bad_sdp whoever is live, in a
     room that does not exist, from a KOC without a grant; a valid offer to a room

@@ -1,0 +1,23 @@
+"""`python -m loadtests recording` in its short form: a small stream recorded and cut."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from tests.helpers import ROOT
+
+
+def test_recording_short_run() -> None:
+    """2 s of 320x240 recorded at pace, a 4 s clip cut: figures under ok, no transcoding."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "loadtests", "recording", "--seconds", "2", "--cut-seconds", "4",
+         "--size", "320x240", "--bitrate", "300000"],
+        cwd=ROOT, capture_output=True, text=True, timeout=90,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    result = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert result["ok"] is True and result["encode_ops"] == 0
+    assert result["clip_cut_speed_x"] > 0 and result["replay_speed_x"] > 0
+    assert result["recorder"]
