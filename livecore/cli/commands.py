@@ -26,7 +26,8 @@ from livecore.cli.environment import (
     load_secret,
 )
 from livecore.cli.parser import build_parser, env
-from livecore.config import Settings, parse_port_range
+from livecore.config import Settings, parse_announce, parse_port_range
+from media.announce import normal, not_local
 
 
 def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
@@ -70,6 +71,7 @@ def _serve(args: argparse.Namespace) -> int:
         orders_webhook_secret=_webhook_secret(args),
         orders_webhook_allow_http=args.orders_webhook_allow_http,
         ice_addresses=_ice_addresses(args.ice_address),
+        announce_addresses=_announce_addresses(args.announce_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
@@ -85,6 +87,7 @@ def _serve(args: argparse.Namespace) -> int:
         **_recording_settings(args),  # type: ignore[arg-type]
     )
     settings.check()
+    check_ice_addresses(settings)
     secret = load_secret(settings.data_dir, create=True)
     # The composition root's one upward import, lazy so that `livecore token`
     # does not load the web and media stacks.
@@ -93,6 +96,18 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     with embedded_store(settings) as (resolved, store):
         return server.run(resolved, secret, store)
+
+
+def check_ice_addresses(settings: Settings) -> None:
+    """Refuse an --ice-address no interface has: ICE would offer no candidate at all."""
+    missing = not_local(settings.ice_addresses or ())
+    if missing:
+        which = "this address" if len(missing) == 1 else "these addresses"
+        raise ValueError(
+            f"--ice-address {', '.join(missing)}: no interface of this machine has {which}, "
+            "so ICE would offer no candidate; behind 1:1 NAT bind the private address and "
+            "pass --announce-address PRIVATE=PUBLIC"
+        )
 
 
 def configure_logging(level: str) -> None:
@@ -108,7 +123,13 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     """--ice-address values (or the env list); 'all' means every interface (None)."""
     values = flags or (env("ICE_ADDRESSES") or "127.0.0.1").split(",")
     values = [v.strip() for v in values if v.strip()]
-    return None if "all" in values else tuple(values)
+    return None if "all" in values else tuple(normal(v) for v in values)
+
+
+def _announce_addresses(flags: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """--announce-address values (or the env list) as (bound, announced) pairs."""
+    values = flags or (env("ANNOUNCE_ADDRESSES") or "").split(",")
+    return tuple(parse_announce(v) for v in values if v.strip())
 
 
 def _webhook_secret(args: argparse.Namespace) -> str | None:

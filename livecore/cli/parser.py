@@ -235,6 +235,15 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LIVECORE_ICE_ADDRESSES, comma-separated; default 127.0.0.1: loopback only)",
     )
     media.add_argument(
+        "--announce-address",
+        action="append",
+        default=None,
+        metavar="BOUND=ANNOUNCED",
+        help="name ANNOUNCED in ICE candidates instead of the bound --ice-address BOUND, "
+        "for a node behind 1:1 NAT (a cloud VM's public address), repeatable, IPv4 or IPv6 "
+        "(env LIVECORE_ANNOUNCE_ADDRESSES, comma-separated; default none)",
+    )
+    media.add_argument(
         "--media-max-sessions",
         type=int,
         default=int(env("MEDIA_MAX_SESSIONS", "500") or 500),
