@@ -83,3 +83,23 @@ def percentile(values: Sequence[float], q: float) -> float:
         return float(values[0])
     cuts = statistics.quantiles(values, n=100, method="inclusive")
     return float(cuts[max(0, min(98, round(q * 100) - 1))])
+
+
+#: Milliseconds until the current WHEP session decodes a new video frame (polled
+#: every 20 ms, at most ``waitMs``); -1 if none came.
+NEXT_FRAME = """async (waitMs) => {
+  const count = async () => {
+    let frames = 0;
+    (await window.play.pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+    });
+    return frames;
+  };
+  const t0 = performance.now();
+  const before = await count();
+  while (performance.now() - t0 < waitMs) {
+    if (await count() > before) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return -1;
+}"""
