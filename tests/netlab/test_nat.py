@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ pytestmark = [pytest.mark.alone, pytest.mark.timeout(240)]
 SAMPLES = 9
 FIRST_FRAME_P50_MS = 500.0
 #: Where each run writes its figures (git-ignored, with the screenshots).
+CANDIDATE_PORT = r"a=candidate:\S+ \d+ \w+ \d+ \S+ (\d+) typ"
 RESULTS = Path(__file__).resolve().parents[2] / "screenshots" / "netlab-first-frame.json"
 
 
@@ -104,3 +106,37 @@ async def test_ice_needs_the_announced_address_behind_1to1_nat(
     RESULTS.write_text(json.dumps(figures, indent=2) + "\n")
     print(f"first frame behind NAT: {figures}")
     assert figures["p50_ms"] <= FIRST_FRAME_P50_MS, figures
+
+
+@pytest.mark.parametrize(
+    ("ports", "expected"),
+    [(["--udp-mux", "40000"], {40000}), (["--udp-ports", "41000-41009"], set(range(41000, 41010)))],
+    ids=["udp-mux", "udp-ports"],
+)
+async def test_announced_address_with_fixed_udp_ports(
+    lab_machine: None, tmp_path: Path, ports: list[str], expected: set[int]
+) -> None:
+    """--announce-address with --udp-mux or --udp-ports: the answers name the public
+    address on the fixed ports (what a cloud firewall opens), and media flows."""
+    chromium_path()
+    async with Lab.open(tmp_path / "lab", [PhoneSpec("host"), PhoneSpec("viewer")]) as lab:
+        args = ["--announce-address", f"{NODE_PRIVATE}={NODE_PUBLIC}", *ports]
+        node = await start_node(lab, tmp_path / "node", secret=TEST_SECRET, args=args)
+        assert (await node.health())["ice"]["udp_ports"] is not None
+        await create_room(lab, node)
+        origin = flags(node.url)
+        async with (
+            launch(str(lab.chromium(lab.phones["host"])), origin) as host_browser,
+            launch(str(lab.chromium(lab.phones["viewer"])), origin) as viewer_browser,
+        ):
+            host = await lab_page(host_browser, node)
+            answer = await host.evaluate(PUBLISH, token("host", "host1"))
+            await wait_js(host, "window.pub.pc.connectionState === 'connected'", 20)
+            viewer = await lab_page(viewer_browser, node)
+            first_ms = await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
+            played = await viewer.evaluate("window.play.pc.remoteDescription.sdp")
+        await node.stop()
+    for sdp in (answer, played):
+        assert set(candidate_addresses(sdp)) == {NODE_PUBLIC}
+        assert set(map(int, re.findall(CANDIDATE_PORT, sdp))) <= expected
+    print(f"first frame with {' '.join(ports)}: {first_ms:.0f} ms")
