@@ -229,6 +229,15 @@ class Settings:
             "udp_ports": ports,
         }
 
+    def ice_line(self) -> str:
+        """The banner's line: each bound address, what it is announced as, the ports."""
+        announced = dict(self.announce_addresses)
+        bound = list(self.ice_addresses or ("every interface",))
+        bound += [a for a in announced if a not in bound]
+        shown = [f"{a} announced as {announced[a]}" if a in announced else a for a in bound]
+        ports = self.ice_view()["udp_ports"]
+        return ", ".join(shown) + (f"; udp {ports}" if ports else "")
+
     @property
     def base_url(self) -> str:
         """The URL printed for people; the bind address when no public URL is set."""

@@ -55,24 +55,13 @@ def forwarder_name(forwarder: str) -> str:
     return f"lean ({loop})"
 
 
-def ice_line(settings: Settings) -> str:
-    """The addresses ICE binds, each with the address its candidates announce."""
-    view = settings.ice_view()
-    announced = dict(settings.announce_addresses)
-    bound = list(settings.ice_addresses or ("every interface",))
-    bound += [a for a in announced if a not in bound]
-    shown = [f"{a} announced as {announced[a]}" if a in announced else a for a in bound]
-    ports = f"; udp {view['udp_ports']}" if view["udp_ports"] else ""
-    return ", ".join(shown) + ports
-
-
 def banner(settings: Settings, secret: bytes, store: str) -> str:
     base = settings.base_url
     lines = [
         f"livecore {__version__} ready — node {settings.node_id}",
         f"  store    {store}",
         f"  media    forwarder {forwarder_name(settings.forwarder)}",
-        f"  ice      {ice_line(settings)}",
+        f"  ice      {settings.ice_line()}",
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]

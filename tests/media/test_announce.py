@@ -11,7 +11,6 @@ from livecore import cli
 from livecore.config import Settings, parse_announce
 from media.announce import announce_map, announce_sdp, normal, not_local
 from media.peers import PeerConfig, candidate_addresses, create_peer_connection
-from signalling.server import ice_line
 
 ANSWER = "\r\n".join(
     [
@@ -97,8 +96,8 @@ def test_health_and_banner_show_what_is_announced() -> None:
         "announced": {"198.51.100.10": "203.0.113.10"},
         "udp_ports": "mux 40000",
     }
-    assert ice_line(settings) == "198.51.100.10 announced as 203.0.113.10; udp mux 40000"
-    assert ice_line(Settings(udp_ports=(40000, 40099))) == "127.0.0.1; udp 40000-40099"
+    assert settings.ice_line() == "198.51.100.10 announced as 203.0.113.10; udp mux 40000"
+    assert Settings(udp_ports=(40000, 40099)).ice_line() == "127.0.0.1; udp 40000-40099"
 
 
 def test_not_local_finds_addresses_no_interface_has() -> None:
