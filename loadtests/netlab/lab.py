@@ -26,6 +26,7 @@ namespace through :meth:`Lab.chromium`, a wrapper script for Playwright's
 from __future__ import annotations
 
 import asyncio
+import atexit
 import concurrent.futures
 import contextlib
 import ctypes
@@ -35,6 +36,7 @@ import json
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +90,7 @@ class Host:
     moves: int = 0
 
 
-@dataclass
+@dataclass(eq=False)
 class Lab:
     """A built lab (see the module doc). Made by :meth:`open` only."""
 
@@ -133,12 +135,14 @@ class Lab:
             nat=Host("nat", name("nat"), plan.NODE_GATEWAY, plan.NODE_PUBLIC, device="lan"),
             internet=name("inet"),
         )  # fmt: skip
+        _open_labs.add(lab)
         try:
             async with asyncio.timeout(build_timeout_s):
                 await lab._build(phones, turn, name)
             yield lab
         finally:
             await lab.close()
+            _open_labs.discard(lab)
 
     async def _build(
         self, phones: Sequence[PhoneSpec], turn: bool, name: Callable[[str], str]
@@ -281,6 +285,45 @@ class Lab:
         for ns in reversed(self.namespaces):
             await remove_namespace(ns)
         self.namespaces.clear()
+
+    def close_now(self) -> None:
+        """:meth:`close` without an event loop (blocking): for when the loop that built
+        the lab was aborted (a test's timeout, an interpreter exiting)."""
+        for proc in self.processes:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+        self.processes.clear()
+        for ns in reversed(self.namespaces):
+            remove_namespace_now(ns)
+        self.namespaces.clear()
+
+
+#: Labs being built or used in this process, for :func:`close_all_now`.
+_open_labs: set[Lab] = set()
+
+
+def close_all_now() -> int:
+    """Tear down, blocking, every lab of this process that was not closed (a test
+    aborted mid-way); returns how many. Registered with ``atexit`` too."""
+    count = 0
+    while _open_labs:
+        _open_labs.pop().close_now()
+        count += 1
+    return count
+
+
+atexit.register(close_all_now)
+
+
+def remove_namespace_now(ns: str) -> None:
+    """:func:`remove_namespace`, blocking."""
+    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
+                          timeout=COMMAND_TIMEOUT_S, check=False).stdout.split()  # fmt: skip
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(int(pid), signal.SIGKILL)
+    subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=COMMAND_TIMEOUT_S,
+                   check=False)  # fmt: skip
 
 
 # -- the rules of each box --------------------------------------------------------------

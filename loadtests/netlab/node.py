@@ -10,7 +10,9 @@ from there, e.g. a Valkey :meth:`Lab.spawn` started in the node namespace).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import socket
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -19,9 +21,11 @@ from typing import Any
 
 import httpx
 
-from loadtests.netlab.lab import Lab, stop
+from livecore.cli.embedded import find_binary
+from loadtests.netlab.lab import Host, Lab, stop
 
 NODE_PORT = 8080
+VALKEY_PORT = 6390
 
 
 @dataclass
@@ -89,3 +93,29 @@ async def start_node(
         await asyncio.sleep(0.1)
     await node.stop()
     raise RuntimeError(f"node not healthy within {timeout_s} s: {node.stderr()[-2000:]}")
+
+
+async def start_valkey(
+    lab: Lab, host: Host, data_dir: Path, *, port: int = VALKEY_PORT, timeout_s: float = 15.0
+) -> str:
+    """The bundled Valkey in ``host``'s namespace on ``port`` (no persistence), for
+    nodes given ``--redis URL``; returns the URL as seen from inside that namespace
+    (other namespaces use ``host.address``). Stopped with the lab."""
+    await asyncio.to_thread(data_dir.mkdir, parents=True, exist_ok=True)
+    argv = [find_binary(), "--port", str(port), "--bind", "0.0.0.0", "--protected-mode", "no",
+            "--save", "", "--appendonly", "no", "--dir", str(data_dir)]  # fmt: skip
+    proc = await lab.spawn(host, argv, log=f"valkey-{host.role}")
+
+    def ping() -> bool:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.sendall(b"PING\r\n")
+            return s.recv(16).startswith(b"+PONG")
+        return False
+
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not await lab.call(host, ping):
+        if proc.returncode is not None or loop.time() > deadline:
+            raise RuntimeError(f"valkey in {host.role} did not answer within {timeout_s} s")
+        await asyncio.sleep(0.05)
+    return f"redis://127.0.0.1:{port}/0"

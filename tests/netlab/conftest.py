@@ -8,10 +8,12 @@ machine that has them: it must never pass with the lab skipped).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 
 from loadtests.netlab import unavailable
+from loadtests.netlab.lab import close_all_now
 
 
 def require_lab() -> None:
@@ -25,5 +27,10 @@ def require_lab() -> None:
 
 
 @pytest.fixture
-def lab_machine() -> None:
+def lab_machine() -> Iterator[None]:
+    """The machine can build labs; after the test, any lab it left open (its loop
+    aborted by a timeout) is torn down, blocking."""
     require_lab()
+    yield
+    left = close_all_now()
+    assert left == 0, f"{left} lab(s) left open by the test, torn down now"

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from loadtests.netlab import Lab, PhoneSpec, Router
-from loadtests.netlab.lab import run
+from loadtests.netlab.lab import close_all_now, run
 from loadtests.netlab.plan import TURN_PORT
 
 pytestmark = pytest.mark.timeout(90)
@@ -153,3 +153,19 @@ async def test_teardown_leaves_nothing_even_on_failure(lab_machine: None, tmp_pa
     for pid in pids:
         with pytest.raises(ProcessLookupError):
             os.kill(pid, 0)
+
+
+async def test_a_lab_whose_test_was_aborted_is_torn_down_without_a_loop(
+    lab_machine: None, tmp_path: Path
+) -> None:
+    """A lab entered but never exited (the test's loop aborted by its timeout) is torn
+    down by close_all_now(), blocking: namespaces and processes gone."""
+    opened = Lab.open(tmp_path, [PhoneSpec("home")])
+    lab = await opened.__aenter__()
+    proc = await lab.spawn(lab.phones["home"], ["sleep", "300"], log="sleep")
+    names = list(lab.namespaces)
+    assert close_all_now() == 1
+    listed = await run("ip", "netns", "list")
+    assert not any(name in listed for name in names)
+    assert await proc.wait() == -9
+    await opened.__aexit__(None, None, None)  # closing again is harmless

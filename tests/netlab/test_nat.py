@@ -19,7 +19,7 @@ import pytest
 from playwright.async_api import Browser, Page
 
 from loadtests.netlab import Lab, PhoneSpec
-from loadtests.netlab.node import LabNode, start_node
+from loadtests.netlab.node import LabNode, start_node, start_valkey
 from loadtests.netlab.plan import NODE_PRIVATE, NODE_PUBLIC
 from media.peers import candidate_addresses
 from tests.browser import chromium_path, launch, wait_js
@@ -121,6 +121,8 @@ async def test_announced_address_with_fixed_udp_ports(
     chromium_path()
     async with Lab.open(tmp_path / "lab", [PhoneSpec("host"), PhoneSpec("viewer")]) as lab:
         args = ["--announce-address", f"{NODE_PRIVATE}={NODE_PUBLIC}", *ports]
+        if "--udp-ports" in ports:  # this one on a Valkey of its own in the node namespace
+            args += ["--redis", await start_valkey(lab, lab.node, tmp_path / "valkey")]
         node = await start_node(lab, tmp_path / "node", secret=TEST_SECRET, args=args)
         assert (await node.health())["ice"]["udp_ports"] is not None
         await create_room(lab, node)
