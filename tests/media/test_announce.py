@@ -136,3 +136,25 @@ async def test_answer_names_the_announced_address() -> None:
     assert {c.ip for c in gatherer.getLocalCandidates()} == {"127.0.0.1"}
     await offerer.close()
     await answerer.close()
+
+
+def test_flags_and_environment_give_the_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """--announce-address is repeatable; LIVECORE_ANNOUNCE_ADDRESSES is comma-separated;
+    a flag wins over the environment."""
+    from livecore.cli import commands
+    from livecore.cli.parser import build_parser
+
+    monkeypatch.setenv("LIVECORE_ANNOUNCE_ADDRESSES", "198.51.100.10=203.0.113.10, ::1=2001:db8::1")
+    assert commands._announce_addresses(None) == (
+        ("198.51.100.10", "203.0.113.10"),
+        ("::1", "2001:db8::1"),
+    )
+    args = build_parser().parse_args(
+        ["serve", "--announce-address", "127.0.0.1=203.0.113.7", "--announce-address", "::1=::2"]
+    )
+    assert commands._announce_addresses(args.announce_address) == (
+        ("127.0.0.1", "203.0.113.7"),
+        ("::1", "::2"),
+    )
+    monkeypatch.delenv("LIVECORE_ANNOUNCE_ADDRESSES")
+    assert commands._announce_addresses(None) == ()
