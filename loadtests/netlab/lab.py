@@ -1,12 +1,11 @@
 """A lab of network namespaces: a node behind 1:1 NAT, phones behind home routers.
 
 ```
- [phone]──veth──[router: masquerade]──┐
- [phone]──veth──[router: UDP only to TURN]──┼──[inet: bridge]──[nat: 1:1]──[node]
- [phone]──veth(tbf)──[router]─────────┤
-                          [turn]──────┘
+ [phone]──veth──[router: masquerade]──────────┐
+ [phone]──veth──[router: UDP only to TURN]────┼──[inet: bridge]──[nat: 1:1]──[node]
+ [phone]──veth(tbf)──[router: masquerade]─────┤
+                                  [turn]──────┘
 ```
-
 ``Lab.open(workdir, phones=[...], turn=True)`` builds it (root, ``ip netns``,
 nftables, ``tc``) and always tears it down: processes started with
 :meth:`Lab.spawn` (SIGTERM to their process group, then SIGKILL), every
@@ -29,14 +28,9 @@ import asyncio
 import atexit
 import concurrent.futures
 import contextlib
-import ctypes
-import enum
 import itertools
-import json
 import os
-import shutil
 import signal
-import subprocess
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -45,25 +39,19 @@ from typing import Any, TypeVar
 import httpx
 
 from loadtests.netlab import plan
+from loadtests.netlab.boxes import Router, home_router, nft, one_to_one_nat, shape
+from loadtests.netlab.system import (
+    check_machine,
+    in_namespace,
+    remove_namespace,
+    remove_namespace_now,
+    run,
+    stop,
+    sweep_leftovers,
+)
 
 T = TypeVar("T")
-COMMAND_TIMEOUT_S = 15.0
-STOP_TIMEOUT_S = 5.0
-CLONE_NEWNET = 0x40000000
 _labs = itertools.count(1)
-
-
-class LabUnavailable(RuntimeError):
-    """This machine cannot build the lab (not root, no ``ip netns``, a range clash)."""
-
-
-class Router(enum.Enum):
-    """What stands between a phone and the internet."""
-
-    #: A home router: masquerade; from outside only replies to what went out.
-    HOME = "home"
-    #: A corporate firewall on top: every UDP datagram dropped but those to the TURN port.
-    UDP_ONLY_TURN = "udp-only-turn"
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,7 +230,7 @@ class Lab:
         """``fn()`` in a fresh thread that entered ``host``'s network namespace: sockets
         it opens live there (the thread ends with the call, so nothing else does)."""
         with concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="netns") as pool:
-            return await asyncio.wrap_future(pool.submit(_in_namespace, host.ns, fn))
+            return await asyncio.wrap_future(pool.submit(in_namespace, host.ns, fn))
 
     async def http(self, host: Host, method: str, url: str, **kw: Any) -> httpx.Response:
         """One HTTP request made from inside ``host``'s namespace."""
@@ -313,174 +301,3 @@ def close_all_now() -> int:
 
 
 atexit.register(close_all_now)
-
-
-def remove_namespace_now(ns: str) -> None:
-    """:func:`remove_namespace`, blocking."""
-    pids = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True,
-                          timeout=COMMAND_TIMEOUT_S, check=False).stdout.split()  # fmt: skip
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(int(pid), signal.SIGKILL)
-    subprocess.run(["ip", "netns", "del", ns], capture_output=True, timeout=COMMAND_TIMEOUT_S,
-                   check=False)  # fmt: skip
-
-
-# -- the rules of each box --------------------------------------------------------------
-
-
-def one_to_one_nat(private: str, public: str) -> str:
-    """nftables: ``public`` forwarded to ``private`` on every port, and back (a cloud VM)."""
-    return f"""table ip lab {{
-  chain dnat_in {{ type nat hook prerouting priority dstnat;
-    ip daddr {public} dnat to {private}; }}
-  chain snat_out {{ type nat hook postrouting priority srcnat;
-    ip saddr {private} snat to {public}; }}
-}}"""
-
-
-def home_router(kind: Router) -> str:
-    """nftables of a phone's router: masquerade, inbound only for replies; for
-    ``UDP_ONLY_TURN`` every outbound UDP datagram is dropped but those to TURN."""
-    turn_only = ""
-    if kind is Router.UDP_ONLY_TURN:
-        turn_only = (
-            f"iifname lan ip daddr {plan.TURN_PUBLIC} udp dport {plan.TURN_PORT} accept; "
-            "iifname lan meta l4proto udp drop; "
-        )
-    return f"""table ip lab {{
-  chain snat_out {{ type nat hook postrouting priority srcnat; oifname wan masquerade; }}
-  chain screen {{ type filter hook forward priority filter; policy accept;
-    {turn_only}iifname wan ct state established,related accept; iifname wan drop; }}
-}}"""
-
-
-async def shape(ns: str, device: str, rate_kbit: int) -> None:
-    """A ``tc tbf`` cap on ``device``'s egress: its rate, a 20 ms burst, 200 ms of queue."""
-    burst = max(1600, rate_kbit * 1000 // 8 // 50)
-    tbf = ["tbf", "rate", f"{rate_kbit}kbit", "burst", str(burst), "latency", "200ms"]
-    await run("ip", "netns", "exec", ns, "tc", "qdisc", "replace", "dev", device, "root", *tbf)
-
-
-async def nft(ns: str, ruleset: str) -> None:
-    await run("ip", "netns", "exec", ns, "nft", "-f", "-", stdin=ruleset)
-
-
-# -- processes, commands, the machine ---------------------------------------------------
-
-
-async def run(*argv: str, stdin: str | None = None, check: bool = True) -> str:
-    """Run a command (bounded in time); its stdout. Raises with its stderr if it fails."""
-    proc = await asyncio.create_subprocess_exec(
-        *argv,
-        stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    try:
-        async with asyncio.timeout(COMMAND_TIMEOUT_S):
-            out, err = await proc.communicate(stdin.encode() if stdin is not None else None)
-    except TimeoutError:
-        proc.kill()
-        await proc.wait()
-        raise RuntimeError(f"{' '.join(argv)}: no answer within {COMMAND_TIMEOUT_S} s") from None
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(argv)}: exit {proc.returncode}: {err.decode().strip()}")
-    return out.decode()
-
-
-async def stop(proc: asyncio.subprocess.Process) -> None:
-    """SIGTERM to ``proc``'s process group, SIGKILL after ``STOP_TIMEOUT_S``."""
-    if proc.returncode is not None:
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
-        try:
-            async with asyncio.timeout(STOP_TIMEOUT_S):
-                await proc.wait()
-            return
-        except TimeoutError:
-            continue
-
-
-async def remove_namespace(ns: str) -> None:
-    """Kill every process inside ``ns`` (by PID), then delete it."""
-    for _ in range(3):
-        pids = [int(p) for p in (await run("ip", "netns", "pids", ns, check=False)).split()]
-        if not pids:
-            break
-        for pid in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(2.0):
-                while (await run("ip", "netns", "pids", ns, check=False)).split():  # noqa: ASYNC110 - no event for a process leaving a namespace
-                    await asyncio.sleep(0.05)
-    await run("ip", "netns", "del", ns, check=False)
-
-
-async def sweep_leftovers() -> None:
-    """Delete lab namespaces whose maker (the pid in their name) is gone."""
-    listed = await run("ip", "-j", "netns", "list", check=False)
-    for entry in json.loads(listed or "[]"):
-        owner = plan.owner(str(entry.get("name", "")))
-        if owner is not None and owner != os.getpid() and not _alive(owner):
-            await remove_namespace(entry["name"])
-
-
-def unavailable() -> str | None:
-    """Why this machine cannot build a lab, or None (checked without running anything)."""
-    if os.geteuid() != 0:
-        return "the network lab needs root (ip netns, nftables, tc)"
-    for tool in ("ip", "nft", "tc"):
-        if shutil.which(tool) is None:
-            return f"the network lab needs `{tool}` (Debian: iproute2, nftables)"
-    return None
-
-
-async def check_machine() -> None:
-    """Refuse to build where the lab cannot run or its ranges meet the host's network."""
-    why = unavailable()
-    if why is not None:
-        raise LabUnavailable(why)
-    host: list[str] = []
-    for entry in json.loads(await run("ip", "-j", "-4", "addr", "show")):
-        for info in entry.get("addr_info", []):
-            host.append(f"{info['local']}/{info['prefixlen']}")
-    for entry in json.loads(await run("ip", "-j", "-4", "route", "show", "table", "all")):
-        host.append(str(entry.get("dst", "")))
-    clashes = plan.overlaps(host)
-    if clashes:
-        raise LabUnavailable(
-            f"the lab's ranges {plan.PUBLIC} and {plan.PRIVATE} meet this machine's "
-            f"network ({', '.join(sorted(set(clashes)))}): refusing to build"
-        )
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
-def _in_namespace(ns: str, fn: Callable[[], T]) -> T:
-    """Enter ``ns``'s network namespace in this thread, call ``fn``, and go back."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    own = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
-    target = os.open(f"/run/netns/{ns}", os.O_RDONLY)
-    try:
-        if libc.setns(target, CLONE_NEWNET) != 0:
-            raise OSError(ctypes.get_errno(), f"setns into {ns}")
-        try:
-            return fn()
-        finally:
-            if libc.setns(own, CLONE_NEWNET) != 0:
-                raise OSError(ctypes.get_errno(), "setns back")
-    finally:
-        os.close(own)
-        os.close(target)

@@ -22,7 +22,8 @@ from typing import Any
 import httpx
 
 from livecore.cli.embedded import find_binary
-from loadtests.netlab.lab import Host, Lab, stop
+from loadtests.netlab.lab import Host, Lab
+from loadtests.netlab.system import stop
 
 NODE_PORT = 8080
 VALKEY_PORT = 6390

@@ -18,8 +18,9 @@ from pathlib import Path
 import pytest
 
 from loadtests.netlab import Lab, PhoneSpec, Router
-from loadtests.netlab.lab import close_all_now, run
+from loadtests.netlab.lab import close_all_now
 from loadtests.netlab.plan import TURN_PORT
+from loadtests.netlab.system import run
 
 pytestmark = pytest.mark.timeout(90)
 #: How long a datagram may take inside the lab before it counts as dropped.

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from loadtests.netlab import LabUnavailable, lab, plan
+from loadtests.netlab import LabUnavailable, boxes, plan, system
 
 
 def test_phones_get_their_own_documentation_subnets() -> None:
@@ -60,18 +60,18 @@ async def test_the_lab_refuses_a_host_in_its_ranges(monkeypatch: pytest.MonkeyPa
     async def fake_run(*argv: str, stdin: str | None = None, check: bool = True) -> str:
         return json.dumps(answers[argv[3]])
 
-    monkeypatch.setattr(lab, "run", fake_run)
-    monkeypatch.setattr(lab, "unavailable", lambda: None)
+    monkeypatch.setattr(system, "run", fake_run)
+    monkeypatch.setattr(system, "unavailable", lambda: None)
     with pytest.raises(LabUnavailable, match=r"203\.0\.113\.0/25"):
-        await lab.check_machine()
+        await system.check_machine()
 
 
 def test_nat_rules_name_both_sides() -> None:
     """The 1:1 NAT forwards every port of the public address; the firewall lets UDP
     through only to the TURN port."""
-    rules = lab.one_to_one_nat(plan.NODE_PRIVATE, plan.NODE_PUBLIC)
+    rules = boxes.one_to_one_nat(plan.NODE_PRIVATE, plan.NODE_PUBLIC)
     assert "ip daddr 203.0.113.10 dnat to 198.51.100.10" in rules
     assert "ip saddr 198.51.100.10 snat to 203.0.113.10" in rules
-    firewall = lab.home_router(lab.Router.UDP_ONLY_TURN)
+    firewall = boxes.home_router(boxes.Router.UDP_ONLY_TURN)
     assert f"udp dport {plan.TURN_PORT} accept" in firewall and "l4proto udp drop" in firewall
-    assert "udp" not in lab.home_router(lab.Router.HOME)
+    assert "udp" not in boxes.home_router(boxes.Router.HOME)
