@@ -44,16 +44,18 @@ vendor: $(VENDOR)
 
 # Debian packages the tests need: Chromium for the browser tests (pages,
 # WHIP/WHEP from a real browser), a Chinese font, so the pages' screenshots
-# show text rather than boxes, and coturn (the TURN relay the TURN tests play
-# through). Installed once; skipped where apt is absent.
+# show text rather than boxes, coturn (the TURN relay the TURN tests play
+# through) and, for the network lab (tests/netlab/, as root), iproute2 and
+# nftables. Installed once; skipped where apt is absent.
 system:
-	@{ command -v chromium >/dev/null 2>&1 && command -v turnserver >/dev/null 2>&1 && \
-	   [ -n "$$(fc-list :lang=zh 2>/dev/null)" ]; } || { \
+	@{ command -v chromium >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh 2>/dev/null)" ] && \
+	   command -v nft >/dev/null 2>&1 && command -v turnserver >/dev/null 2>&1 && \
+	   command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1; } || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	      chromium fonts-wqy-microhei coturn >/dev/null; \
+	      chromium fonts-wqy-microhei nftables coturn iproute2 >/dev/null; \
 	  else echo "no apt-get: browser tests will be skipped (install Chromium to run them)"; fi; }
 
 run: $(STAMP) $(VENDOR)

@@ -7,6 +7,7 @@ there too (:mod:`signalling.cli.environment`), so this module stays pure.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +29,28 @@ def parse_port_range(text: str) -> tuple[int, int]:
     if not 1024 <= lo <= hi <= 65535:
         raise ValueError(f"--udp-ports must lie within 1024-65535 with LO <= HI, got {text!r}")
     return lo, hi
+
+
+def parse_announce(text: str) -> tuple[str, str]:
+    """``"198.51.100.10=203.0.113.10"`` → the (bound, announced) pair, both IP literals
+    of one family in compressed form; ``ValueError`` with the reason otherwise."""
+    bound_text, sep, public_text = text.strip().partition("=")
+    try:
+        if not sep:
+            raise ValueError
+        bound = ipaddress.ip_address(bound_text.strip().strip("[]"))
+        public = ipaddress.ip_address(public_text.strip().strip("[]"))
+    except ValueError:
+        raise ValueError(
+            f"--announce-address must be BOUND=ANNOUNCED, two IP addresses "
+            f"(e.g. 10.0.0.5=203.0.113.10), got {text!r}"
+        ) from None
+    if bound.version != public.version:
+        raise ValueError(f"--announce-address {text!r} maps an IPv{bound.version} address "
+                         f"to an IPv{public.version} one")  # fmt: skip
+    if public.is_unspecified or public.is_multicast:
+        raise ValueError(f"--announce-address {text!r}: {public} cannot be announced")
+    return bound.compressed, public.compressed
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +113,9 @@ class Settings:
     orders_webhook_allow_http: bool = False
     #: Addresses ICE gathers host candidates on (None: every interface).
     ice_addresses: tuple[str, ...] | None = ("127.0.0.1",)
+    #: (bound, announced) pairs: candidates on a bound address name the announced one
+    #: instead (a public address in front of a private one, 1:1 NAT).
+    announce_addresses: tuple[tuple[str, str], ...] = ()
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (none: the peer is).
     trusted_proxies: tuple[str, ...] = ()
     #: WHIP + WHEP sessions (and cascade pulls) one node holds at most.
@@ -168,6 +194,7 @@ class Settings:
             raise ValueError("--udp-mux must be a UDP port (0 = any free one)")
         if self.udp_mux_port is not None and self.ice_addresses is None:
             raise ValueError("--udp-mux needs explicit --ice-address values (not 'all')")
+        self._check_announce()
         if self.forwarder not in FORWARDERS:
             raise ValueError(f"--forwarder must be one of {', '.join(FORWARDERS)}")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
@@ -190,6 +217,42 @@ class Settings:
             if path is not None and not path.is_file():
                 raise ValueError(f"{name}: no such file: {path}")
 
+    def _check_announce(self) -> None:
+        bound = [b for b, _ in self.announce_addresses]
+        if len(set(bound)) != len(bound):
+            raise ValueError("--announce-address: one announced address per bound address")
+        ice = {ipaddress.ip_address(a).compressed for a in self.ice_addresses or ()
+               if _is_ip(a)}  # fmt: skip
+        for address in bound:
+            if self.ice_addresses is not None and address not in ice:
+                raise ValueError(
+                    f"--announce-address {address}=...: {address} is not an --ice-address "
+                    f"(ICE binds {', '.join(self.ice_addresses)})"
+                )
+
+    def ice_view(self) -> dict[str, object]:
+        """What ICE offers peers, for ``/healthz`` and the banner: the bound addresses
+        (``None``: every interface), the announced address of each mapped one, the ports."""
+        ports: str | None = None
+        if self.udp_mux_port is not None:
+            ports = f"mux {self.udp_mux_port}" if self.udp_mux_port else "mux (any free port)"
+        elif self.udp_ports is not None:
+            ports = f"{self.udp_ports[0]}-{self.udp_ports[1]}"
+        return {
+            "addresses": list(self.ice_addresses) if self.ice_addresses is not None else None,
+            "announced": dict(self.announce_addresses),
+            "udp_ports": ports,
+        }
+
+    def ice_line(self) -> str:
+        """The banner's line: each bound address, what it is announced as, the ports."""
+        announced = dict(self.announce_addresses)
+        bound = list(self.ice_addresses or ("every interface",))
+        bound += [a for a in announced if a not in bound]
+        shown = [f"{a} announced as {announced[a]}" if a in announced else a for a in bound]
+        ports = self.ice_view()["udp_ports"]
+        return ", ".join(shown) + (f"; udp {ports}" if ports else "")
+
     @property
     def base_url(self) -> str:
         """The URL printed for people; the bind address when no public URL is set."""
@@ -200,6 +263,14 @@ class Settings:
             host = "127.0.0.1"
         scheme = "https" if self.tls_cert else "http"
         return f"{scheme}://{host}:{self.port}"
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def media_root(settings: Settings) -> Path:

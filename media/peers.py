@@ -21,6 +21,11 @@ inside that range instead (``media.udpports.PortRange`` through the
 ``gather_on`` seam); when it is used up, ``setLocalDescription`` raises
 ``media.udpports.PortsExhausted`` and the node answers ``node_full``.
 
+Announced addresses. With ``PeerConfig.announce`` (``--announce-address
+BOUND=PUBLIC``), ``localDescription`` names the public address wherever the
+SDP names a bound one (``media.announce``, for a node behind 1:1 NAT); the
+sockets stay on the bound address.
+
 Codecs. aiortc's sender uses the first negotiated codec, so the answering
 side sets preferences on its transceivers before ``setRemoteDescription``:
 publishers get H.264 (packetization-mode=1, constrained baseline first) + RTX
@@ -50,6 +55,7 @@ from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from media.aiortc_seams import ice as ice_seams
+from media.announce import announce_map, announce_sdp
 from media.passthrough import codec_family
 from media.udpmux import UdpMux
 from media.udpports import PortRange
@@ -86,6 +92,8 @@ class PeerConfig:
     """Bind media sockets inside this range (None: aioice's ephemeral ports)."""
     udp_mux: Mapping[str, UdpMux] | None = None
     """One shared socket per ICE address for every connection (wins over ``udp_ports``)."""
+    announce: tuple[tuple[str, str], ...] = ()
+    """(bound, announced) pairs: the local SDP names the announced address (1:1 NAT)."""
 
     @property
     def loopback_only(self) -> bool:
@@ -153,7 +161,17 @@ class MediaPeerConnection(RTCPeerConnection):
 
     def __init__(self, config: PeerConfig | None = None) -> None:
         self.peer_config = config or PeerConfig()
+        self._announce = announce_map(self.peer_config.announce)
         super().__init__(self.peer_config.rtc_configuration())
+
+    @property
+    def localDescription(self) -> RTCSessionDescription:
+        """aiortc's local description, naming announced addresses instead of bound ones."""
+        description = super().localDescription
+        if description is None or not self._announce:
+            return description
+        sdp = announce_sdp(description.sdp, self._announce)
+        return RTCSessionDescription(sdp=sdp, type=description.type)
 
     def _ice_gatherers(self) -> list[RTCIceGatherer]:
         transports = [t.receiver.transport for t in self.getTransceivers()]

@@ -205,7 +205,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             for address in settings.ice_addresses or ():
                 muxes[address] = await UdpMux.open(address, settings.udp_mux_port)
         config = PeerConfig(host_addresses=settings.ice_addresses, udp_ports=ports,
-                            udp_mux=muxes or None)  # fmt: skip
+                            udp_mux=muxes or None,
+                            announce=settings.announce_addresses)  # fmt: skip
         media = MediaPlane(app.state.ctx, hub.rooms, config)
         app.state.media = media
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes

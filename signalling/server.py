@@ -61,6 +61,7 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
         f"livecore {__version__} ready — node {settings.node_id}",
         f"  store    {store}",
         f"  media    forwarder {forwarder_name(settings.forwarder)}",
+        f"  ice      {settings.ice_line()}",
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]

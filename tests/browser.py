@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -70,11 +70,16 @@ def chromium_path() -> str:
 
 
 @contextlib.asynccontextmanager
-async def launch() -> AsyncIterator[Browser]:
-    """One headless Chromium for a module's tests."""
+async def launch(
+    executable: str | None = None, extra_flags: Sequence[str] = ()
+) -> AsyncIterator[Browser]:
+    """One headless Chromium for a module's tests (``executable``: e.g. a wrapper that
+    runs it inside a network namespace; ``extra_flags`` after the usual ones)."""
     binary = chromium_path()
     async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=binary, args=FLAGS, headless=True)
+        browser = await pw.chromium.launch(
+            executable_path=executable or binary, args=[*FLAGS, *extra_flags], headless=True
+        )
         try:
             yield browser
         finally:

@@ -32,7 +32,7 @@ from typing import Any
 import msgpack
 
 from livecore.audience.trace import HOST, Event, Kind, Trace, write_trace
-from livecore.store.client import StoreClient, connect
+from livecore.store.client import StoreClient
 
 PAGE = 1000
 MAX_EVENTS = 100_000

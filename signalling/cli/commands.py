@@ -16,9 +16,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens, turn
-from livecore.config import Settings, parse_port_range
+from livecore.config import Settings, parse_announce, parse_port_range
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
+from media.announce import normal, not_local
 from signalling.cli.environment import (
     SECRET_ENV,
     SecretError,
@@ -75,6 +76,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         orders_webhook_secret=_webhook_secret(args),
         orders_webhook_allow_http=args.orders_webhook_allow_http,
         ice_addresses=_ice_addresses(args.ice_address),
+        announce_addresses=_announce_addresses(args.announce_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
         costream_max=args.costream_max,
@@ -95,6 +97,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
 def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.check()
+    check_ice_addresses(settings)
     secret = load_secret(settings.data_dir, create=True)
     # Lazy, so that `livecore token` does not load the web and media stacks.
     from signalling import server
@@ -102,6 +105,18 @@ def _serve(args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     with embedded_store(settings) as (resolved, store):
         return server.run(resolved, secret, store)
+
+
+def check_ice_addresses(settings: Settings) -> None:
+    """Refuse an --ice-address no interface has: ICE would offer no candidate at all."""
+    missing = not_local(settings.ice_addresses or ())
+    if missing:
+        which = "this address" if len(missing) == 1 else "these addresses"
+        raise ValueError(
+            f"--ice-address {', '.join(missing)}: no interface of this machine has {which}, "
+            "so ICE would offer no candidate; behind 1:1 NAT bind the private address and "
+            "pass --announce-address PRIVATE=PUBLIC"
+        )
 
 
 def configure_logging(level: str) -> None:
@@ -119,7 +134,13 @@ def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:
     if not flags and not from_env:
         return DEFAULTS.ice_addresses
     values = [v.strip() for v in flags or (from_env or "").split(",") if v.strip()]
-    return None if "all" in values else tuple(values)
+    return None if "all" in values else tuple(normal(v) for v in values)
+
+
+def _announce_addresses(flags: list[str] | None) -> tuple[tuple[str, str], ...]:
+    """--announce-address values (or the env list) as (bound, announced) pairs."""
+    values = flags or (env("ANNOUNCE_ADDRESSES") or "").split(",")
+    return tuple(parse_announce(v) for v in values if v.strip())
 
 
 def _ice_servers(args: argparse.Namespace) -> turn.IceServers:

@@ -36,6 +36,15 @@ def _add_media(media: argparse._ArgumentGroup) -> None:
         f"(env LIVECORE_ICE_ADDRESSES, comma-separated; default {ice}: loopback only)",
     )
     media.add_argument(
+        "--announce-address",
+        action="append",
+        default=None,
+        metavar="BOUND=ANNOUNCED",
+        help="name ANNOUNCED in ICE candidates instead of the bound --ice-address BOUND, "
+        "for a node behind 1:1 NAT (a cloud VM's public address), repeatable, IPv4 or IPv6 "
+        "(env LIVECORE_ANNOUNCE_ADDRESSES, comma-separated; default none)",
+    )
+    media.add_argument(
         "--media-max-sessions",
         type=int,
         default=env("MEDIA_MAX_SESSIONS") or d.media_max_sessions,

@@ -36,6 +36,7 @@ async def healthz(request: Request) -> Response:
         "node_id": node.settings.node_id,
         "redis": ok,
         "uptime_s": round(node.clock.monotonic() - node.started_at, 3),
+        "ice": node.settings.ice_view(),
     }
     return JSONResponse(body, status_code=200 if ok else 503)
 

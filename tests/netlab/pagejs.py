@@ -1,0 +1,105 @@
+"""What the lab tests run in Chromium: the pages' own WHIP/WHEP module (media.js).
+
+A lab page is the node's ``/healthz`` (any page of the node's origin will do):
+the snippets import ``/static/media.js`` from it, as the host and viewer
+pages do, so the browser publishes and plays exactly as a person's would.
+The origin is plain http on a non-local address, so Chromium is told to
+treat it as secure (getUserMedia needs that), see :func:`flags`.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Sequence
+
+
+def flags(origin: str) -> list[str]:
+    """Chromium flags for a lab page at ``origin`` (``http://ADDR:PORT``): a secure
+    context for the camera, and ADDR let through the browser's resolver rules (which
+    otherwise send every host but 127.0.0.1 to NOTFOUND; the last such flag wins)."""
+    address = origin.split("//", 1)[1].rsplit(":", 1)[0]
+    return [
+        f"--unsafely-treat-insecure-origin-as-secure={origin}",
+        f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE {address}",
+    ]
+
+
+#: Publish the fake camera to room r1 (WHIP); ``window.pub`` is the session and
+#: ``window.states`` every connection state it went through.
+PUBLISH = """async (token) => {
+  const m = await import('/static/media.js');
+  const stream = await navigator.mediaDevices.getUserMedia({
+    video: { width: 640, height: 360, frameRate: 30 }, audio: true });
+  window.pub = await m.publish('r1', token, stream);
+  window.states = [window.pub.pc.connectionState];
+  window.pub.pc.addEventListener('connectionstatechange',
+    () => window.states.push(window.pub.pc.connectionState));
+  return window.pub.pc.remoteDescription.sdp;
+}"""
+
+#: Play host1 in room r1 (WHEP) until the first video frame is painted; the
+#: milliseconds from the start (offer made, gathered, POSTed, answered, ICE,
+#: DTLS, keyframe) to that frame. ``window.play`` stays open for the caller.
+FIRST_FRAME = """async ([token, waitMs]) => {
+  const m = await import('/static/media.js');
+  const t0 = performance.now();
+  const play = await m.watch('r1', token, 'host1');
+  window.play = play;
+  const video = document.createElement('video');
+  video.muted = true; video.playsInline = true; video.autoplay = true;
+  document.body.appendChild(video);
+  video.srcObject = play.stream;
+  const frame = new Promise((resolve) => video.requestVideoFrameCallback(resolve));
+  const late = new Promise((_, reject) => setTimeout(
+    () => reject(new Error('no frame within ' + waitMs + ' ms, ice ' + play.pc.iceConnectionState)),
+    waitMs));
+  video.play().catch(() => {});
+  await Promise.race([frame, late]);
+  window.video = video;
+  return performance.now() - t0;
+}"""
+
+#: Stop the current WHEP session and drop its video element.
+STOP_PLAY = """async () => {
+  if (window.play) await window.play.stop();
+  if (window.video) window.video.remove();
+  window.play = null; window.video = null;
+}"""
+
+#: Frames the current WHEP session has decoded.
+FRAMES = """async () => {
+  let frames = 0;
+  if (!window.play) return 0;
+  (await window.play.pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+  });
+  return frames;
+}"""
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    """The ``q`` quantile (0..1) of ``values``, linear between samples."""
+    if len(values) == 1:
+        return float(values[0])
+    cuts = statistics.quantiles(values, n=100, method="inclusive")
+    return float(cuts[max(0, min(98, round(q * 100) - 1))])
+
+
+#: Milliseconds until the current WHEP session decodes a new video frame (polled
+#: every 20 ms, at most ``waitMs``); -1 if none came.
+NEXT_FRAME = """async (waitMs) => {
+  const count = async () => {
+    let frames = 0;
+    (await window.play.pc.getStats()).forEach((r) => {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+    });
+    return frames;
+  };
+  const t0 = performance.now();
+  const before = await count();
+  while (performance.now() - t0 < waitMs) {
+    if (await count() > before) return performance.now() - t0;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  return -1;
+}"""
