@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from aiortc import RTCSessionDescription
 
-from livecore import cli
+from signalling import cli
 from livecore.config import Settings, parse_announce
 from media.announce import announce_map, announce_sdp, normal, not_local
 from media.peers import PeerConfig, candidate_addresses, create_peer_connection
@@ -141,7 +141,7 @@ async def test_answer_names_the_announced_address() -> None:
 def test_flags_and_environment_give_the_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     """--announce-address is repeatable; LIVECORE_ANNOUNCE_ADDRESSES is comma-separated;
     a flag wins over the environment."""
-    from livecore.cli.parser import build_parser
+    from signalling.cli.parser import build_parser
 
     from signalling.cli import commands
 
