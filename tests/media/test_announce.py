@@ -7,10 +7,10 @@ from pathlib import Path
 import pytest
 from aiortc import RTCSessionDescription
 
-from signalling import cli
 from livecore.config import Settings, parse_announce
 from media.announce import announce_map, announce_sdp, normal, not_local
 from media.peers import PeerConfig, candidate_addresses, create_peer_connection
+from signalling import cli
 
 ANSWER = "\r\n".join(
     [
@@ -141,9 +141,8 @@ async def test_answer_names_the_announced_address() -> None:
 def test_flags_and_environment_give_the_pairs(monkeypatch: pytest.MonkeyPatch) -> None:
     """--announce-address is repeatable; LIVECORE_ANNOUNCE_ADDRESSES is comma-separated;
     a flag wins over the environment."""
-    from signalling.cli.parser import build_parser
-
     from signalling.cli import commands
+    from signalling.cli.parser import build_parser
 
     monkeypatch.setenv("LIVECORE_ANNOUNCE_ADDRESSES", "198.51.100.10=203.0.113.10, ::1=2001:db8::1")
     assert commands._announce_addresses(None) == (
