@@ -75,7 +75,7 @@ class NodeProc:
         cmd = [
             sys.executable,
             "-m",
-            "livecore",
+            "signalling",
             "serve",
             "--port",
             str(self.port),
