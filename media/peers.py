@@ -21,6 +21,12 @@ inside that range instead (``media.udpports.PortRange`` through the
 ``gather_on`` seam); when it is used up, ``setLocalDescription`` raises
 ``media.udpports.PortsExhausted`` and the node answers ``node_full``.
 
+Consent. aioice holds a peer that stopped answering ICE consent checks
+(RFC 7675) for about 30 s; every connection here checks consent every
+``PeerConfig.consent_interval_s`` and fails once ``consent_expiry_s`` passed
+without an answer (``media.aiortc_seams.ice.check_consent``), so a vanished
+publisher or viewer is closed within a few seconds.
+
 Codecs. aiortc's sender uses the first negotiated codec, so the answering
 side sets preferences on its transceivers before ``setRemoteDescription``:
 publishers get H.264 (packetization-mode=1, constrained baseline first) + RTX
@@ -86,6 +92,10 @@ class PeerConfig:
     """Bind media sockets inside this range (None: aioice's ephemeral ports)."""
     udp_mux: Mapping[str, UdpMux] | None = None
     """One shared socket per ICE address for every connection (wins over ``udp_ports``)."""
+    consent_interval_s: float = 1.0
+    """Seconds between ICE consent checks (RFC 7675; aioice's own: 5 s)."""
+    consent_expiry_s: float = 5.0
+    """Seconds without an answered consent check before the connection fails (aioice: ~30 s)."""
 
     @property
     def loopback_only(self) -> bool:
@@ -146,8 +156,8 @@ def candidate_addresses(sdp: str) -> list[str]:
 class MediaPeerConnection(RTCPeerConnection):
     """An ``RTCPeerConnection`` that applies a ``PeerConfig`` (see the module doc).
 
-    Local host candidates are restricted on every ICE gatherer just before
-    ``setLocalDescription`` gathers; remote candidates the config does not
+    Local host candidates are restricted, and consent checks set, on every ICE
+    gatherer just before ``setLocalDescription`` gathers; remote candidates the config does not
     allow are dropped from ``setRemoteDescription`` and ``addIceCandidate``.
     """
 
@@ -174,10 +184,15 @@ class MediaPeerConnection(RTCPeerConnection):
             addresses = tuple(config.udp_mux)
         if addresses is None and config.udp_ports is not None:
             addresses = tuple(get_host_addresses(use_ipv4=True, use_ipv6=True))
-        if addresses is not None:
-            for gatherer in self._ice_gatherers():
-                if gatherer.state == "new":
-                    restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
+        for gatherer in self._ice_gatherers():
+            if gatherer.state != "new":
+                continue
+            if addresses is not None:
+                restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
+            ice_seams.check_consent(
+                ice_seams.ice_connection(gatherer), config.consent_interval_s,
+                config.consent_expiry_s,
+            )  # fmt: skip
         await super().setLocalDescription(sessionDescription)
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:

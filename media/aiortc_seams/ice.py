@@ -7,16 +7,23 @@ shared socket per address (``media.peers`` installs it). The lean forwarder
 sends on the socket and remote address ICE nominated; the lean load-test
 viewer reads from the connection's UDP protocols. Every private name is read
 or set here, one accessor per seam.
+
+Consent freshness (RFC 7675): aioice checks consent every 5 s and closes the
+connection after 6 checks in a row went unanswered, so a peer that vanished
+(a phone out of coverage, a killed app) is held about 30 s. ``check_consent``
+replaces that loop on one connection by a faster one (``media.peers``
+installs it with ``PeerConfig.consent_interval_s``/``consent_expiry_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
-from aioice import Candidate, Connection, turn
+from aioice import Candidate, Connection, stun, turn
 from aioice.candidate import candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from aioice.utils import random_string as aioice_random_string
@@ -55,6 +62,14 @@ def checks() -> Checks:
         ),
         "aioice Connection keeps its StunProtocols in _protocols, its ufrag in _local_username": (
             {"_protocols", "_local_username"} <= code_names(Connection.__init__)
+        ),
+        "aioice Connection.connect starts self.query_consent() once ICE completed": (
+            {"query_consent", "_query_consent_task"} <= code_names(Connection.connect)
+        ),
+        "aioice query_consent checks the nominated pairs with StunProtocol.request": (
+            {"_nominated", "build_request", "request", "close"}
+            <= code_names(Connection.query_consent)
+            and "retransmissions" in StunProtocol.request.__code__.co_varnames
         ),
     }
 
@@ -175,6 +190,48 @@ async def _bound_host_candidates(
         connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
         candidates.append(_host_candidate(protocol, component, host, port))
     return candidates
+
+
+def check_consent(connection: Connection, interval_s: float, expiry_s: float) -> None:
+    """Check consent (RFC 7675) every ``interval_s`` (randomised ×0.8-1.2, §5.1) and close
+    ``connection`` once no check has been answered for ``expiry_s``.
+
+    Replaces aioice's ``query_consent`` on this connection (an instance
+    override, installed before ``connect()`` starts it). Each check is one
+    STUN Binding request on every nominated pair, not retransmitted (as
+    aioice's), answered or not within 0.5 s (aioice's STUN RTO). Closing the
+    connection is what aioice does on expiry: the ``RTCIceTransport`` turns
+    ``failed`` and so does the peer connection. A vanished peer is noticed
+    between ``expiry_s`` and ``expiry_s + 1.2 * interval_s + 0.5`` seconds
+    after its last answer. RFC 7675 only bounds expiry from above (30 s).
+    """
+    if interval_s <= 0 or expiry_s < interval_s:
+        raise ValueError("consent: interval must be > 0 and expiry at least one interval")
+
+    async def query_consent() -> None:
+        password = connection.remote_password
+        assert password is not None, "consent checks start once connect() has the password"
+        loop = asyncio.get_running_loop()
+        answered = loop.time()
+        while True:
+            await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+            pairs = list(connection._nominated.values())  # noqa: SLF001 - consent seam
+            for pair in pairs:
+                request = connection.build_request(pair, nominate=False)
+                try:
+                    await pair.protocol.request(
+                        request, pair.remote_addr, integrity_key=password.encode("utf8"),
+                        retransmissions=0,
+                    )  # fmt: skip
+                    answered = loop.time()
+                except stun.TransactionError:
+                    pass
+            if loop.time() - answered >= expiry_s:
+                connection._query_consent_task = None  # noqa: SLF001 - consent seam
+                await connection.close()
+                return
+
+    connection.query_consent = query_consent  # type: ignore[method-assign]
 
 
 def gathering_addresses(connection: Connection) -> list[str] | None:
