@@ -44,7 +44,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
-#: Seconds a WHIP session has to complete ICE and DTLS before it is rolled back.
+#: Seconds a WHIP or WHEP session has to complete ICE and DTLS before it is rolled
+#: back (the default of ``--media-connect-timeout``).
 CONNECT_TIMEOUT_S = 10.0
 CONNECT_POLL_S = 0.05
 #: Lifetime of a node-to-node pull credential (used once, right away).
@@ -96,7 +97,7 @@ class MediaPlane:
         self._reserved = 0
         #: Publisher sessions whose connection came up (announced to the room).
         self._live: set[str] = set()
-        #: Publisher sessions waiting for their connection, by id.
+        #: Sessions (publishers and viewers) waiting for their connection, by id.
         self._connecting: dict[str, asyncio.Task[None]] = {}
         self._tasks = BackgroundTasks(log)
         #: Records hosts' streams (HLS, replay, clips); set by the app.
@@ -174,18 +175,33 @@ class MediaPlane:
         )
         return answer, session.id
 
+    async def _connected(self, session: PublisherSession | ViewerSession) -> bool:
+        """Wait until ``session``'s connection is up (True), or roll it back (close it,
+        False) if it closed or ICE and DTLS did not complete within
+        ``--media-connect-timeout`` (the node's clock)."""
+        deadline = self.ctx.clock.monotonic() + self.ctx.settings.media_connect_timeout_s
+        while session.connection_state != "connected":
+            if session.closed or self.ctx.clock.monotonic() > deadline:
+                await session.close()
+                return False
+            await asyncio.sleep(CONNECT_POLL_S)
+        return True
+
+    async def _watch_connect(self, session: ViewerSession) -> None:
+        """A WHEP session that never connects is rolled back like a WHIP one."""
+        try:
+            await self._connected(session)
+        finally:
+            self._connecting.pop(session.id, None)
+
     async def _go_live(
         self, room: str, role: tokens.Role, user: str, session: PublisherSession
     ) -> None:
         """Announce the stream once its connection is up; roll it back if ICE never
-        completes within ``CONNECT_TIMEOUT_S`` (nothing was said to the room)."""
+        completes in time (:meth:`_connected`; nothing was said to the room)."""
         try:
-            deadline = self.ctx.clock.monotonic() + CONNECT_TIMEOUT_S
-            while session.connection_state != "connected":
-                if session.closed or self.ctx.clock.monotonic() > deadline:
-                    await session.close()
-                    return
-                await asyncio.sleep(CONNECT_POLL_S)
+            if not await self._connected(session):
+                return
             if self.publishers.get((room, user)) is not session:
                 return
             self._live.add(session.id)
@@ -252,6 +268,9 @@ class MediaPlane:
             except PortsExhausted:
                 raise _ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session)
+        self._connecting[session.id] = self._tasks.spawn(
+            self._watch_connect(session), name=f"whep-{session.id[:8]}"
+        )
         return answer, session.id
 
     def _viewer_closed(self, session: ViewerSession) -> None:

@@ -242,6 +242,14 @@ def build_parser() -> argparse.ArgumentParser:
         "(env LIVECORE_MEDIA_MAX_SESSIONS; default 500)",
     )
     media.add_argument(
+        "--media-connect-timeout",
+        type=float,
+        default=float(env("MEDIA_CONNECT_TIMEOUT", "10") or 10),
+        metavar="SECONDS",
+        help="time a WHIP/WHEP session has to connect (ICE and DTLS) before it is "
+        "rolled back (env LIVECORE_MEDIA_CONNECT_TIMEOUT; default 10)",
+    )
+    media.add_argument(
         "--udp-ports",
         default=env("UDP_PORTS"),
         metavar="LO-HI",
