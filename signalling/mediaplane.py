@@ -32,6 +32,7 @@ from livecore.rooms import RoomStatus
 from livecore.store.media import Origin
 from media.cascade import pull
 from media.peers import NegotiationError, PeerConfig
+from media.sdpfrag import FragmentError, SdpFrag
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from media.udpports import PortsExhausted
 from signalling.background import BackgroundTasks
@@ -325,6 +326,47 @@ class MediaPlane:
         if claims.user != entry.user and claims.role is not tokens.Role.HOST:
             raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "only its owner or the host ends it")
         await entry.session.close()
+
+    def tag(self, session_id: str) -> str:
+        """The ``ETag`` of a session's ICE session (RFC 9725 §4.3.1), quoted."""
+        return f'"{self.entries[session_id].session.ice_tag}"'
+
+    async def patch(
+        self, session_id: str, kind: str, claims: tokens.Claims, room: str,
+        frag: SdpFrag, if_match: str | None,
+    ) -> None:  # fmt: skip
+        """PATCH of a WHIP/WHEP resource (RFC 9725 §4.3): trickle ``frag``'s candidates
+        into the session's ICE agent. Only its owner may; ``If-Match`` must name the
+        session's entity-tag (or ``*``). ICE restarts are refused ``ice_restart_unsupported``
+        (422, RFC 9725 §4.3.1) and the session is kept as it is. Raises before
+        changing anything."""
+        entry = self.entries.get(session_id)
+        if entry is None or entry.kind != kind or entry.room != room:
+            raise LivecoreError(ErrorCode.SESSION_NOT_FOUND, "no such session")
+        if claims.user != entry.user:
+            raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "only its owner patches a session")
+        session = entry.session
+        if if_match is None:
+            raise LivecoreError(
+                ErrorCode.PRECONDITION_REQUIRED,
+                "PATCH needs If-Match with the session's ETag (RFC 9725 §4.3.1)",
+            )
+        tags = [t.strip() for t in if_match.split(",")]
+        if "*" not in tags and f'"{session.ice_tag}"' not in tags:
+            raise LivecoreError(
+                ErrorCode.PRECONDITION_FAILED,
+                "If-Match does not name this session's current ICE session (its ETag)",
+            )
+        if frag.restarts(*session.remote_ice):
+            raise LivecoreError(
+                ErrorCode.ICE_RESTART_UNSUPPORTED,
+                "ICE restarts are not supported: the session is kept as it was; "
+                "DELETE it and POST a new offer",
+            )
+        try:
+            await session.trickle(frag)
+        except FragmentError as exc:
+            raise LivecoreError(ErrorCode.BAD_SDPFRAG, str(exc)) from None
 
     async def end_user(self, room: str, user: str) -> None:
         """Close ``user``'s publisher session on this node (the host ended a co-stream)."""
