@@ -170,7 +170,14 @@ class MediaPlane:
             self.entries[session.id] = Entry(room, "whip", claims.user, session)
             self.publishers[key] = session
         if previous is not None:
+            was_live = previous.id in self._live
             await previous.close()  # the new WHIP session replaces the old one
+            if was_live:
+                # Its viewers were closed with it: pages drop their players now and
+                # open new ones on the new session's stream_started (a client that
+                # re-posts after a network change, instead of an ICE restart).
+                await self._event(room, {"t": "stream_ended", "user": claims.user,
+                                         "reason": "replaced"})  # fmt: skip
         self._connecting[session.id] = self._tasks.spawn(
             self._go_live(room, claims.role, claims.user, session), name=f"whip-{session.id[:8]}"
         )

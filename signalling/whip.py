@@ -13,7 +13,9 @@
   ``If-Match`` with its ETag: trickled candidates and end-of-candidates are
   added to the session's ICE agent (204). An ICE restart (new ufrag/pwd) is
   answered ``422 ice_restart_unsupported`` and the session is kept: aioice
-  has no ICE restart, so a client falls back to DELETE and a new POST.
+  has no ICE restart, so a client falls back to a new POST, which replaces
+  the session (the room is told ``stream_ended`` ``replaced``, then
+  ``stream_started``).
   A bad fragment is ``400 bad_sdpfrag`` and changes nothing.
 - ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``
   (``Accept-Patch`` on a session).

@@ -183,6 +183,54 @@ async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip
             await pc.close()
 
 
+async def test_a_new_post_replaces_a_publisher_instead_of_an_ice_restart(
+    media_node: Node, h264: EncodedClip
+) -> None:
+    """The fallback of a refused ICE restart: the publisher posts a new offer. The room
+    hears stream_ended (replaced) then stream_started, and a viewer that reopens plays
+    the new session."""
+    room = RoomClient(media_node.url, "r1", token("viewer", "watcher"))
+    await room.connect()
+    first, offer = await publisher_offer([h264])
+    second, again = await publisher_offer([h264])
+    viewer = Viewer(("video",))
+    try:
+        async with httpx.AsyncClient(base_url=media_node.url) as http:
+            created = await http.post(
+                "/whip/r1", content=offer, headers=SDP | auth("host", "host1")
+            )
+            await first.setRemoteDescription(RTCSessionDescription(sdp=created.text, type="answer"))
+            while (await room.next_event(wait=10))["t"] != "stream_started":
+                pass
+            renewed = await http.post(
+                "/whip/r1", content=again, headers=SDP | auth("host", "host1")
+            )
+            assert renewed.status_code == 201, renewed.text
+            await second.setRemoteDescription(
+                RTCSessionDescription(sdp=renewed.text, type="answer")
+            )
+            events = []
+            while not events or events[-1]["t"] != "stream_started":
+                event = await room.next_event(wait=10)
+                if event["t"] in ("stream_ended", "stream_started"):
+                    events.append(event)
+            assert [(e["t"], e.get("reason")) for e in events] == [
+                ("stream_ended", "replaced"), ("stream_started", None),
+            ]  # fmt: skip
+            old = await http.delete(created.headers["location"], headers=auth("host", "host1"))
+            assert old.status_code == 404  # the first session is gone
+            played = await http.post("/whep/r1", content=await viewer.offer(),
+                                     headers=SDP | auth("viewer", "v1"))  # fmt: skip
+            await viewer.accept(played.text)
+            await eventually(lambda: viewer.received["video"].frames >= 5, within=10)
+            assert await live(media_node)
+    finally:
+        await room.close()
+        await viewer.close()
+        await first.close()
+        await second.close()
+
+
 async def test_whep_session_that_never_connects_is_rolled_back(
     tmp_path: Path, redis_url: str, h264: EncodedClip
 ) -> None:
