@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -66,10 +67,11 @@ def checks() -> Checks:
         "aioice Connection.connect starts self.query_consent() once ICE completed": (
             {"query_consent", "_query_consent_task"} <= code_names(Connection.connect)
         ),
-        "aioice query_consent checks the nominated pairs with StunProtocol.request": (
-            {"_nominated", "build_request", "request", "close"}
-            <= code_names(Connection.query_consent)
-            and "retransmissions" in StunProtocol.request.__code__.co_varnames
+        "aioice query_consent checks the nominated pairs, closes on expiry": (
+            {"_nominated", "build_request", "close"} <= code_names(Connection.query_consent)
+        ),
+        "aioice StunProtocol hands STUN responses to transactions[id].response_received": (
+            {"transactions", "response_received"} <= code_names(StunProtocol.datagram_received)
         ),
     }
 
@@ -192,44 +194,77 @@ async def _bound_host_candidates(
     return candidates
 
 
+class _ConsentCheck:
+    """One consent check in flight, registered where aioice's ``StunProtocol`` hands a
+    STUN response to its transaction (``transactions[id].response_received``)."""
+
+    def __init__(self, key: bytes, answered: Callable[[], None]) -> None:
+        self.key = key
+        self.answered = answered
+
+    def response_received(self, message: stun.Message, addr: tuple[str, int]) -> None:
+        # Only a success response signed with the peer's password renews consent
+        # (RFC 7675 §5.1, RFC 8489 §9.1.4).
+        if message.message_class == stun.Class.RESPONSE and message.check_message_integrity(
+            self.key
+        ):
+            self.answered()
+
+
 def check_consent(connection: Connection, interval_s: float, expiry_s: float) -> None:
     """Check consent (RFC 7675) every ``interval_s`` (randomised ×0.8-1.2, §5.1) and close
     ``connection`` once no check has been answered for ``expiry_s``.
 
     Replaces aioice's ``query_consent`` on this connection (an instance
     override, installed before ``connect()`` starts it). Each check is one
-    STUN Binding request on every nominated pair, not retransmitted (as
-    aioice's), answered or not within 0.5 s (aioice's STUN RTO). Closing the
-    connection is what aioice does on expiry: the ``RTCIceTransport`` turns
-    ``failed`` and so does the peer connection. A vanished peer is noticed
-    between ``expiry_s`` and ``expiry_s + 1.2 * interval_s + 0.5`` seconds
-    after its last answer. RFC 7675 only bounds expiry from above (30 s).
+    STUN Binding request on every nominated pair (not retransmitted, as
+    aioice's); an answer counts whenever it is read, however late, and
+    consent expires only after ``expiry_s`` without one *and* as many checks
+    sent since as fit in ``expiry_s`` (less one), so a busy event loop (a
+    join storm) that reads answers late or wakes this task late does not
+    expire a peer that is there. Closing the connection is what aioice does
+    on expiry: the ``RTCIceTransport`` turns ``failed``, so does the peer
+    connection. A vanished peer is noticed ``expiry_s`` to ``expiry_s + 1.2 *
+    interval_s`` after its last answer. RFC 7675 bounds expiry from above
+    only (30 s).
     """
-    if interval_s <= 0 or expiry_s < interval_s:
-        raise ValueError("consent: interval must be > 0 and expiry at least one interval")
+    if interval_s <= 0 or expiry_s < 2 * interval_s:
+        raise ValueError("consent: interval must be > 0 and expiry at least two intervals")
+    checks_to_expire = max(1, int(expiry_s / interval_s) - 1)
 
     async def query_consent() -> None:
         password = connection.remote_password
         assert password is not None, "consent checks start once connect() has the password"
         loop = asyncio.get_running_loop()
-        answered = loop.time()
-        while True:
-            await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
-            pairs = list(connection._nominated.values())  # noqa: SLF001 - consent seam
-            for pair in pairs:
-                request = connection.build_request(pair, nominate=False)
-                try:
-                    await pair.protocol.request(
-                        request, pair.remote_addr, integrity_key=password.encode("utf8"),
-                        retransmissions=0,
-                    )  # fmt: skip
-                    answered = loop.time()
-                except stun.TransactionError:
-                    pass
-            if loop.time() - answered >= expiry_s:
-                connection._query_consent_task = None  # noqa: SLF001 - consent seam
-                await connection.close()
-                return
+        last_answer = loop.time()
+        unanswered = 0
+        in_flight: deque[tuple[StunProtocol, bytes]] = deque()
+
+        def answered() -> None:
+            nonlocal last_answer, unanswered
+            last_answer, unanswered = loop.time(), 0
+
+        check = _ConsentCheck(password.encode("utf8"), answered)
+        try:
+            while True:
+                await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+                if loop.time() - last_answer >= expiry_s and unanswered >= checks_to_expire:
+                    connection._query_consent_task = None  # noqa: SLF001 - consent seam
+                    await connection.close()
+                    return
+                for pair in list(connection._nominated.values()):  # noqa: SLF001 - consent seam
+                    request = connection.build_request(pair, nominate=False)
+                    request.add_message_integrity(check.key)
+                    pair.protocol.transactions[request.transaction_id] = check  # type: ignore[assignment]
+                    in_flight.append((pair.protocol, request.transaction_id))
+                    pair.protocol.send_stun(request, pair.remote_addr)
+                unanswered += 1
+                while len(in_flight) > checks_to_expire + 2:  # bounded: older ones are moot
+                    protocol, transaction_id = in_flight.popleft()
+                    protocol.transactions.pop(transaction_id, None)
+        finally:
+            for protocol, transaction_id in in_flight:
+                protocol.transactions.pop(transaction_id, None)
 
     connection.query_consent = query_consent  # type: ignore[method-assign]
 

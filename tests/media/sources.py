@@ -230,8 +230,7 @@ def blackhole(pc: MediaPeerConnection) -> None:
     its ICE sockets neither send nor receive anything from now on; no DTLS close."""
     from media.aiortc_seams import ice as ice_seams
 
-    for transceiver in pc.getTransceivers():
-        gatherer = transceiver.receiver.transport.transport.iceGatherer
+    for gatherer in pc._ice_gatherers():
         for protocol in ice_seams.stun_protocols(ice_seams.ice_connection(gatherer)):
             protocol.transport.sendto = lambda *args, **kwargs: None  # type: ignore[method-assign]
             protocol.datagram_received = lambda *args, **kwargs: None  # type: ignore[method-assign]
