@@ -73,12 +73,14 @@ def parse_candidate(value: str) -> RTCIceCandidate | None:
         raise FragmentError(f"priority {priority!r} is not a 32-bit number")
     if not port.isdigit() or int(port) > 65535:
         raise FragmentError(f"port {port!r} is not 0-65535")
+    if transport.lower() != "udp":
+        return None  # e.g. TCP "active" candidates, port 9 (RFC 6544)
+    if int(port) == 0:
+        raise FragmentError("a UDP candidate's port is 1-65535, not 0")
     if kind not in CANDIDATE_TYPES:
         raise FragmentError(f"candidate type {kind!r} is not one of {', '.join(CANDIDATE_TYPES)}")
     if not foundation or len(foundation) > 32 or not address or len(address) > 255:
         raise FragmentError("foundation or address out of bounds")
-    if transport.lower() != "udp":
-        return None
     candidate = RTCIceCandidate(
         component=int(component), foundation=foundation, ip=address, port=int(port),
         priority=int(priority), protocol="udp", type=kind,

@@ -53,6 +53,10 @@ FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
 
 
+MAX_TRICKLED = 64
+"""Remote candidates one session takes by trickle, all PATCHes together (each makes
+candidate pairs and ICE checks; a full gathering is a few)."""
+
 _AIORTC_REFUSALS = (OperationError, InternalError, InvalidStateError, ValueError)
 """What aiortc raises for an offer it cannot apply (or a connection closed meanwhile)."""
 
@@ -67,6 +71,8 @@ class _Session:
         self.ice_tag = secrets.token_hex(8)
         #: The remote ICE ufrag and pwd of the offer (set once answered).
         self.remote_ice: tuple[str, str] = ("", "")
+        #: Remote candidates added by ``trickle`` (at most ``MAX_TRICKLED``).
+        self.trickled = 0
         self._on_close: Callable[[], None] | None = None
         self._closing: asyncio.Task[None] | None = None
         pc.on("connectionstatechange", self._connection_changed)
@@ -102,7 +108,8 @@ class _Session:
         """Add ``frag``'s remote candidates (and its end-of-candidates) to the ICE agent.
 
         Raises ``FragmentError`` before changing anything if ``frag`` names an
-        ``a=mid`` the session does not have. Candidates the peer config does
+        ``a=mid`` the session does not have, or would take the session past
+        ``MAX_TRICKLED`` candidates. Candidates the peer config does
         not allow (non-loopback with loopback-only ICE) are dropped silently,
         as are candidates after end-of-candidates (RFC 8838 §14). With
         max-bundle there is one transport: every candidate goes to it, the
@@ -112,8 +119,14 @@ class _Session:
         unknown = sorted(set(frag.mids) - set(mids))
         if unknown:
             raise FragmentError(f"a=mid {unknown[0]!r} is not a section of this session")
+        if self.trickled + len(frag.candidates) > MAX_TRICKLED:
+            raise FragmentError(
+                f"a session takes at most {MAX_TRICKLED} trickled candidates "
+                f"({self.trickled} already)"
+            )
         if not mids:
             return
+        self.trickled += len(frag.candidates)
         for item in frag.candidates:
             item.candidate.sdpMid = mids[0]
             await self.pc.addIceCandidate(item.candidate)

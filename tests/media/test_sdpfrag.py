@@ -54,6 +54,7 @@ def test_candidates_only_and_end_only() -> None:
         ("m=audio 9 X 1\na=candidate:1 0 udp 1 127.0.0.1 9 typ host", "component"),
         ("m=audio 9 X 1\na=candidate:1 1 udp 99999999999 127.0.0.1 9 typ host", "priority"),
         ("m=audio 9 X 1\na=candidate:1 1 udp 1 127.0.0.1 70000 typ host", "port"),
+        ("m=audio 9 X 1\na=candidate:1 1 udp 1 127.0.0.1 0 typ host", "not 0"),
         ("m=audio 9 X 1\na=candidate:1 1 udp 1 127.0.0.1 9 typ weird", "candidate type"),
         ("a=ice-ufrag:ab", "ice-ufrag must be"),
         ("a=ice-ufrag:abcd\na=ice-ufrag:abce", "a second, different ice-ufrag"),
