@@ -22,7 +22,7 @@ import random
 import socket
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from aioice import Candidate, Connection, stun, turn
 from aioice.candidate import candidate_foundation, candidate_priority
@@ -34,6 +34,8 @@ from media.aiortc_seams.introspect import Checks, code_names
 
 _GATHER_ON = "livecore_host_addresses"
 """Our own mark on an aioice ``Connection``: the addresses ``gather_on`` restricted it to."""
+_CONSENT_RENEW = "livecore_consent_renew"
+"""Our own mark: the callable that renews a connection's consent (``check_consent``)."""
 
 
 def checks() -> Checks:
@@ -70,6 +72,12 @@ def checks() -> Checks:
         "aioice query_consent checks the nominated pairs, closes on expiry": (
             {"_nominated", "build_request", "close"} <= code_names(Connection.query_consent)
         ),
+        "aioice Connection keeps its check list, remote candidates and their end flag": (
+            {"_check_list", "_remote_candidates", "_remote_candidates_end", "_local_password"}
+            <= code_names(Connection.__init__)
+            and "_remote_candidates_end" in code_names(RTCIceGatherer.__init__)
+            and "_valid_username" in code_names(Connection.request_received)
+        ),
         "aioice StunProtocol hands STUN responses to transactions[id].response_received": (
             {"transactions", "response_received"} <= code_names(StunProtocol.datagram_received)
         ),
@@ -89,6 +97,14 @@ def gathered(connection: Connection) -> bool:
 
 BindSocket = Callable[[str], socket.socket]
 """Returns a UDP socket bound on the given local address (e.g. to a port in a range)."""
+
+
+@runtime_checkable
+class Rekeyable(Protocol):
+    """A session's transport on a shared socket (``media.udpmux``): routed by its ufrag."""
+
+    def taken(self, ufrag: str) -> bool: ...
+    def rekey(self, ufrag: str) -> None: ...
 
 
 class HostMux(Protocol):
@@ -233,8 +249,6 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
     checks_to_expire = max(1, int(expiry_s / interval_s) - 1)
 
     async def query_consent() -> None:
-        password = connection.remote_password
-        assert password is not None, "consent checks start once connect() has the password"
         loop = asyncio.get_running_loop()
         last_answer = loop.time()
         unanswered = 0
@@ -244,7 +258,8 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
             nonlocal last_answer, unanswered
             last_answer, unanswered = loop.time(), 0
 
-        check = _ConsentCheck(password.encode("utf8"), answered)
+        setattr(connection, _CONSENT_RENEW, answered)
+        check = _ConsentCheck(b"", answered)
         try:
             while True:
                 await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
@@ -252,6 +267,9 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
                     connection._query_consent_task = None  # noqa: SLF001 - consent seam
                     await connection.close()
                     return
+                password = connection.remote_password  # an ICE restart may change it
+                assert password is not None, "consent checks start once connect() has it"
+                check = _ConsentCheck(password.encode("utf8"), answered)
                 for pair in list(connection._nominated.values()):  # noqa: SLF001 - consent seam
                     request = connection.build_request(pair, nominate=False)
                     request.add_message_integrity(check.key)
@@ -267,6 +285,48 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
                 protocol.transactions.pop(transaction_id, None)
 
     connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def restart(gatherer: RTCIceGatherer, remote_ufrag: str, remote_pwd: str) -> tuple[str, str]:
+    """Restart ICE in place (RFC 8445 §9) on a connected, *controlled* connection; returns
+    its new local (ufrag, pwd). aioice 0.13 has no ICE restart.
+
+    The local candidates and sockets stay (RFC 8839 §4.4.1.1.1 allows the same
+    set); the credentials are new on both sides; the remote candidates and
+    the check list are dropped (RFC 9725 §4.3.2), so the caller adds the new
+    remote candidates (``addIceCandidate``) afterwards. The nominated pair
+    stays until the peer (controlling) nominates a new one through its
+    checks, which this side answers and triggers checks for (RFC 8445
+    §7.3.1.4): data keeps flowing on the old path while it lives, and the
+    DTLS association is untouched. A socket shared with ``media.udpmux`` is
+    re-keyed to the new ufrag. Consent is renewed once, so the new path has a
+    full expiry to come up; if it never does, consent expires as usual.
+    """
+    connection = ice_connection(gatherer)
+    if connection.ice_controlling:
+        raise ValueError("ICE restart in place is implemented for the controlled side only")
+    if not connection._nominated:  # noqa: SLF001 - restart seam
+        raise ValueError("ICE has not completed yet: nothing to restart")
+    ufrag = aioice_random_string(4)
+    muxed = [t for p in stun_protocols(connection) if isinstance(t := p.transport, Rekeyable)]
+    while any(t.taken(ufrag) for t in muxed):
+        ufrag = aioice_random_string(4)
+    for transport in muxed:
+        transport.rekey(ufrag)
+    connection._local_username = ufrag  # noqa: SLF001 - restart seam
+    connection._local_password = aioice_random_string(22)  # noqa: SLF001 - restart seam
+    connection.remote_username, connection.remote_password = remote_ufrag, remote_pwd
+    for pair in connection._check_list:  # noqa: SLF001 - restart seam
+        if pair.task is not None:
+            pair.task.cancel()
+    connection._check_list.clear()  # noqa: SLF001 - restart seam
+    connection._remote_candidates.clear()  # noqa: SLF001 - restart seam
+    connection._remote_candidates_end = False  # noqa: SLF001 - restart seam
+    gatherer._remote_candidates_end = False  # noqa: SLF001 - restart seam (aiortc's flag)
+    renew: Callable[[], None] | None = getattr(connection, _CONSENT_RENEW, None)
+    if renew is not None:
+        renew()
+    return connection.local_username, connection.local_password
 
 
 def gathering_addresses(connection: Connection) -> list[str] | None:
