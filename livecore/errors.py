@@ -54,7 +54,7 @@ class ErrorCode(StrEnum):
     ORDER_REFUNDED = "order_refunded"
     BAD_SDP = "bad_sdp"
     BAD_SDPFRAG = "bad_sdpfrag"
-    ICE_RESTART_UNSUPPORTED = "ice_restart_unsupported"
+    ICE_RESTART_REFUSED = "ice_restart_refused"
     PRECONDITION_FAILED = "precondition_failed"
     PRECONDITION_REQUIRED = "precondition_required"
     STREAM_NOT_FOUND = "stream_not_found"
@@ -123,7 +123,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ORDER_REFUNDED: 409,
     ErrorCode.BAD_SDP: 400,
     ErrorCode.BAD_SDPFRAG: 400,
-    ErrorCode.ICE_RESTART_UNSUPPORTED: 422,
+    ErrorCode.ICE_RESTART_REFUSED: 422,
     ErrorCode.PRECONDITION_FAILED: 412,
     ErrorCode.PRECONDITION_REQUIRED: 428,
     ErrorCode.STREAM_NOT_FOUND: 404,

@@ -104,6 +104,19 @@ class _Session:
             if self._on_close is not None:
                 self._on_close()
 
+    def check_fragment(self, frag: SdpFrag, trickled: int) -> list[str]:
+        """The session's mids; raises ``FragmentError`` if ``frag`` names another mid or
+        would take the session from ``trickled`` past ``MAX_TRICKLED`` candidates."""
+        mids = [t.mid for t in self.pc.getTransceivers() if t.mid is not None]
+        unknown = sorted(set(frag.mids) - set(mids))
+        if unknown:
+            raise FragmentError(f"a=mid {unknown[0]!r} is not a section of this session")
+        if trickled + len(frag.candidates) > MAX_TRICKLED:
+            raise FragmentError(
+                f"a session takes at most {MAX_TRICKLED} trickled candidates ({trickled} already)"
+            )
+        return mids
+
     async def trickle(self, frag: SdpFrag) -> None:
         """Add ``frag``'s remote candidates (and its end-of-candidates) to the ICE agent.
 
@@ -115,15 +128,7 @@ class _Session:
         max-bundle there is one transport: every candidate goes to it, the
         ``sdpMid`` being the first section's whatever section it came in.
         """
-        mids = [t.mid for t in self.pc.getTransceivers() if t.mid is not None]
-        unknown = sorted(set(frag.mids) - set(mids))
-        if unknown:
-            raise FragmentError(f"a=mid {unknown[0]!r} is not a section of this session")
-        if self.trickled + len(frag.candidates) > MAX_TRICKLED:
-            raise FragmentError(
-                f"a session takes at most {MAX_TRICKLED} trickled candidates "
-                f"({self.trickled} already)"
-            )
+        mids = self.check_fragment(frag, self.trickled)
         if not mids:
             return
         self.trickled += len(frag.candidates)

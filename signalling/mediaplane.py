@@ -31,6 +31,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import RoomStatus
 from livecore.store.media import Origin
 from media.cascade import pull
+from media.icerestart import IceRestartRefused, restart_ice
 from media.peers import NegotiationError, PeerConfig
 from media.sdpfrag import FragmentError, SdpFrag
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
@@ -341,12 +342,11 @@ class MediaPlane:
     async def patch(
         self, session_id: str, kind: str, claims: tokens.Claims, room: str,
         frag: SdpFrag, if_match: str | None,
-    ) -> None:  # fmt: skip
-        """PATCH of a WHIP/WHEP resource (RFC 9725 §4.3): trickle ``frag``'s candidates
-        into the session's ICE agent. Only its owner may; ``If-Match`` must name the
-        session's entity-tag (or ``*``). ICE restarts are refused ``ice_restart_unsupported``
-        (422, RFC 9725 §4.3.1) and the session is kept as it is. Raises before
-        changing anything."""
+    ) -> str | None:  # fmt: skip
+        """PATCH of a WHIP/WHEP resource (RFC 9725 §4.3), by the session's owner, with
+        ``If-Match`` naming its entity-tag (or ``*``): trickle ``frag``'s candidates into
+        its ICE agent (None), or, if ``frag`` has new ICE credentials, restart ICE
+        (:mod:`media.icerestart`; the answer fragment). Raises before changing anything."""
         entry = self.entries.get(session_id)
         if entry is None or entry.kind != kind or entry.room != room:
             raise LivecoreError(ErrorCode.SESSION_NOT_FOUND, "no such session")
@@ -364,16 +364,15 @@ class MediaPlane:
                 ErrorCode.PRECONDITION_FAILED,
                 "If-Match does not name this session's current ICE session (its ETag)",
             )
-        if frag.restarts(*session.remote_ice):
-            raise LivecoreError(
-                ErrorCode.ICE_RESTART_UNSUPPORTED,
-                "ICE restarts are not supported: the session is kept as it was; "
-                "DELETE it and POST a new offer",
-            )
         try:
+            if frag.restarts(*session.remote_ice):
+                return await restart_ice(session, frag)
             await session.trickle(frag)
         except FragmentError as exc:
             raise LivecoreError(ErrorCode.BAD_SDPFRAG, str(exc)) from None
+        except IceRestartRefused as exc:
+            raise LivecoreError(ErrorCode.ICE_RESTART_REFUSED, str(exc)) from None
+        return None
 
     async def end_user(self, room: str, user: str) -> None:
         """Close ``user``'s publisher session on this node (the host ended a co-stream)."""

@@ -10,12 +10,12 @@
 - ``DELETE`` on that resource ends the session (200).
 - ``PATCH`` on it (RFC 9725 §4.3), ``Content-Type:
   application/trickle-ice-sdpfrag`` (RFC 8840), the session's own token and
-  ``If-Match`` with its ETag: trickled candidates and end-of-candidates are
-  added to the session's ICE agent (204). An ICE restart (new ufrag/pwd) is
-  answered ``422 ice_restart_unsupported`` and the session is kept: aioice
-  has no ICE restart, so a client falls back to a new POST, which replaces
-  the session (the room is told ``stream_ended`` ``replaced``, then
-  ``stream_started``).
+  ``If-Match`` with its ETag (or ``*``): trickled candidates and
+  end-of-candidates are added to the session's ICE agent (204). New
+  ufrag/pwd restart ICE (:mod:`media.icerestart`): 200 with the answer
+  fragment and a new ETag, for a connected WHIP session; a WHEP session (or
+  one not connected yet) is answered ``422 ice_restart_refused`` and kept
+  as it was; a viewer re-posts.
   A bad fragment is ``400 bad_sdpfrag`` and changes nothing.
 - ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``
   (``Accept-Patch`` on a session).
@@ -234,14 +234,19 @@ async def _sdpfrag(request: Request) -> SdpFrag:
 
 
 async def patch(request: Request) -> Response:
-    """``PATCH /whip|whep/{room}/{session}``: trickle ICE into the session (204); an ICE
-    restart is refused (422) and changes nothing (see the module doc)."""
+    """``PATCH /whip|whep/{room}/{session}``: trickle ICE into the session (204), or
+    restart its ICE (200, the answer fragment and the new ETag); see the module doc."""
     room = _room(request)
     kind = request.url.path.rstrip("/").split("/")[-3]  # .../{kind}/{room}/{session}
     roles = PUBLISHERS if kind == "whip" else PLAYERS
     claims = await authorize(request, room=room, roles=roles)
     frag = await _sdpfrag(request)
-    await request.app.state.media.patch(
-        request.path_params["session"], kind, claims, room, frag, request.headers.get("if-match")
+    session_id = request.path_params["session"]
+    media = request.app.state.media
+    answer = await media.patch(
+        session_id, kind, claims, room, frag, request.headers.get("if-match")
     )
-    return Response(status_code=204, headers=CORS)
+    if answer is None:
+        return Response(status_code=204, headers=CORS)
+    restarted = Response(answer, status_code=200, media_type=SDPFRAG, headers=CORS)
+    return _tagged(restarted, request, session_id)

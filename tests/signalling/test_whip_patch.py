@@ -117,9 +117,9 @@ async def test_trickle_after_a_candidate_less_offer(media_node: Node, h264: Enco
 
 
 async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip) -> None:
-    """Bad fragments, missing or stale ETags, an ICE restart, another user's token, an
-    unknown session: each its status and code, CORS headers on each, and the live
-    session keeps playing."""
+    """Bad fragments, missing or stale ETags, an ICE restart of a WHEP session, another
+    user's token, an unknown session: each its status and code, CORS headers on each,
+    and the live sessions keep playing."""
     pc, offer = await publisher_offer([h264])
     viewer = Viewer(("video",))
     async with httpx.AsyncClient(base_url=media_node.url) as http:
@@ -134,6 +134,7 @@ async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip
                                      headers=SDP | auth("viewer", "v1"))  # fmt: skip
             await viewer.accept(played.text)
             await eventually(lambda: viewer.received["video"].frames >= 3, within=10)
+            watched = played.headers["location"]
 
             host = auth("host", "host1")
             good = FRAG | host | {"If-Match": etag}
@@ -156,8 +157,8 @@ async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip
                 (await patch(end, FRAG | host), 428, "precondition_required"),
                 (await patch(end, FRAG | host | {"If-Match": '"stale"'}), 412,
                  "precondition_failed"),
-                (await patch(restart, FRAG | host | {"If-Match": "*"}), 422,
-                 "ice_restart_unsupported"),
+                (await patch(restart, FRAG | auth("viewer", "v1") | {"If-Match": "*"}, watched),
+                 422, "ice_restart_refused"),
                 (await patch(end, FRAG | auth("koc", "koc1") | {"If-Match": etag}), 403,
                  "token_wrong_role"),
                 (await patch(end, FRAG | auth("viewer", "v1") | {"If-Match": etag}), 403,
@@ -171,7 +172,7 @@ async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip
                 assert cors(answer), answer.headers
             assert "line 1" in cases[1][0].json()["message"]
             assert "typ" in cases[2][0].json()["message"]
-            assert "ICE restart" in cases[5][0].json()["message"]
+            assert "WHIP sessions only" in cases[5][0].json()["message"]
 
             # Nothing changed: the same ETag still trickles, and the viewer still plays.
             ok = await http.patch(url, content=f"a=ice-ufrag:{ufrag.group(1)}\r\n", headers=good)
@@ -183,12 +184,10 @@ async def test_patch_refusals_change_nothing(media_node: Node, h264: EncodedClip
             await pc.close()
 
 
-async def test_a_new_post_replaces_a_publisher_instead_of_an_ice_restart(
-    media_node: Node, h264: EncodedClip
-) -> None:
-    """The fallback of a refused ICE restart: the publisher posts a new offer. The room
-    hears stream_ended (replaced) then stream_started, and a viewer that reopens plays
-    the new session."""
+async def test_a_new_post_replaces_a_publisher(media_node: Node, h264: EncodedClip) -> None:
+    """A publisher that posts a new offer (a client without ICE restart, or whose
+    session is gone): the room hears stream_ended (replaced) then stream_started, and a
+    viewer that reopens plays the new session."""
     room = RoomClient(media_node.url, "r1", token("viewer", "watcher"))
     await room.connect()
     first, offer = await publisher_offer([h264])
