@@ -13,13 +13,18 @@ from aiortc.rtcicetransport import RTCIceGatherer, RTCIceParameters, RTCIceTrans
 
 from media.aiortc_seams import ice as ice_seams
 from media.peers import restrict_host_addresses
+from media.udpmux import UdpMux
 from tests.waiting import eventually
 
 
-async def agent(controlling: bool) -> tuple[RTCIceGatherer, RTCIceTransport]:
-    """A gatherer (no ICE servers: nothing leaves loopback) and its transport, gathered."""
+async def agent(
+    controlling: bool, mux: UdpMux | None = None
+) -> tuple[RTCIceGatherer, RTCIceTransport]:
+    """A gatherer (no ICE servers: nothing leaves loopback) and its transport, gathered
+    (on ``mux``'s shared socket if given)."""
     gatherer = RTCIceGatherer(iceServers=[])
-    restrict_host_addresses(gatherer, ["127.0.0.1"])
+    muxes = {"127.0.0.1": mux} if mux is not None else None
+    restrict_host_addresses(gatherer, ["127.0.0.1"], None, muxes)
     ice_seams.ice_connection(gatherer).ice_controlling = controlling
     await gatherer.gather()
     return gatherer, RTCIceTransport(gatherer)
@@ -43,12 +48,15 @@ async def stopped() -> AsyncIterator[list[RTCIceTransport]]:
         await transport.stop()
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["own-socket", "udp-mux"])
 async def test_restart_moves_the_controlled_side_to_the_new_path(
-    stopped: list[RTCIceTransport],
+    stopped: list[RTCIceTransport], shared: bool
 ) -> None:
     """After a restart the server (controlled) sends to the client's new socket, on the
-    same local sockets; its old credentials are gone."""
-    _, server = await agent(controlling=False)
+    same local sockets; its old credentials are gone. On a shared socket (--udp-mux)
+    the client's checks from its new address find the session by the new ufrag."""
+    mux = await UdpMux.open("127.0.0.1", 0) if shared else None
+    _, server = await agent(controlling=False, mux=mux)
     _, client = await agent(controlling=True)
     stopped += [server, client]
     await connect(server, client)
@@ -85,6 +93,9 @@ async def test_restart_moves_the_controlled_side_to_the_new_path(
     received = await asyncio.wait_for(ice_seams.ice_connection(moved.iceGatherer).recv(), 5)
     assert received == b"after the restart"
     assert server.state == "completed"
+    if mux is not None:
+        assert mux.ufrag_taken(ufrag) and not mux.ufrag_taken(old_ufrag)
+        mux.close()
 
 
 async def test_restart_is_refused_before_ice_completed_and_on_the_controlling_side(
