@@ -46,9 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
-#: Seconds a WHIP or WHEP session has to complete ICE and DTLS before it is rolled
-#: back (the default of ``--media-connect-timeout``).
-CONNECT_TIMEOUT_S = 10.0
+#: How often a session waiting for its connection is looked at (its deadline is
+#: ``--media-connect-timeout``, 10 s by default).
 CONNECT_POLL_S = 0.05
 #: Lifetime of a node-to-node pull credential (used once, right away).
 PULL_TOKEN_TTL_S = 60
@@ -175,8 +174,8 @@ class MediaPlane:
             await previous.close()  # the new WHIP session replaces the old one
             if was_live:
                 # Its viewers were closed with it: pages drop their players now and
-                # open new ones on the new session's stream_started (a client that
-                # re-posts after a network change, instead of an ICE restart).
+                # open new ones on the new session's stream_started (a client without
+                # ICE restart that re-posts after a network change).
                 await self._event(room, {"t": "stream_ended", "user": claims.user,
                                          "reason": "replaced"})  # fmt: skip
         self._connecting[session.id] = self._tasks.spawn(
