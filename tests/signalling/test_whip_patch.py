@@ -290,6 +290,7 @@ async def test_vanished_viewer_and_publisher_are_noticed(
         start = time.monotonic()
         await eventually(lambda: no_sessions(media_node, "whep"), within=15, step=0.1)
         held = time.monotonic() - start
+        print(f"vanished viewer held {held:.1f} s")  # pytest -s shows the measurement
         assert held < VANISHED_WITHIN_S, held
         assert await asyncio.to_thread(sessions, media_node, "whip") == 1
 
@@ -298,6 +299,7 @@ async def test_vanished_viewer_and_publisher_are_noticed(
         while (await room.next_event(wait=15))["t"] != "stream_ended":
             pass
         held = time.monotonic() - start
+        print(f"vanished publisher held {held:.1f} s until stream_ended")
         assert held < VANISHED_WITHIN_S + 0.5, held  # + the withdraw's store round trips
         assert await no_sessions(media_node, "whip")
     finally:
