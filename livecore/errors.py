@@ -53,6 +53,10 @@ class ErrorCode(StrEnum):
     ORDER_NOT_FOUND = "order_not_found"
     ORDER_REFUNDED = "order_refunded"
     BAD_SDP = "bad_sdp"
+    BAD_SDPFRAG = "bad_sdpfrag"
+    ICE_RESTART_REFUSED = "ice_restart_refused"
+    PRECONDITION_FAILED = "precondition_failed"
+    PRECONDITION_REQUIRED = "precondition_required"
     STREAM_NOT_FOUND = "stream_not_found"
     SESSION_NOT_FOUND = "session_not_found"
     NOT_ACCEPTED = "not_accepted"
@@ -118,6 +122,10 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.ORDER_NOT_FOUND: 404,
     ErrorCode.ORDER_REFUNDED: 409,
     ErrorCode.BAD_SDP: 400,
+    ErrorCode.BAD_SDPFRAG: 400,
+    ErrorCode.ICE_RESTART_REFUSED: 422,
+    ErrorCode.PRECONDITION_FAILED: 412,
+    ErrorCode.PRECONDITION_REQUIRED: 428,
     ErrorCode.STREAM_NOT_FOUND: 404,
     ErrorCode.SESSION_NOT_FOUND: 404,
     ErrorCode.NOT_ACCEPTED: 403,

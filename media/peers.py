@@ -26,6 +26,12 @@ BOUND=PUBLIC``), ``localDescription`` names the public address wherever the
 SDP names a bound one (``media.announce``, for a node behind 1:1 NAT); the
 sockets stay on the bound address.
 
+Consent. aioice holds a peer that stopped answering ICE consent checks
+(RFC 7675) for about 30 s; every connection here checks consent every
+``PeerConfig.consent_interval_s`` and fails once ``consent_expiry_s`` passed
+without an answer (``media.aiortc_seams.ice.check_consent``), so a vanished
+publisher or viewer is closed within a few seconds.
+
 Codecs. aiortc's sender uses the first negotiated codec, so the answering
 side sets preferences on its transceivers before ``setRemoteDescription``:
 publishers get H.264 (packetization-mode=1, constrained baseline first) + RTX
@@ -94,6 +100,10 @@ class PeerConfig:
     """One shared socket per ICE address for every connection (wins over ``udp_ports``)."""
     announce: tuple[tuple[str, str], ...] = ()
     """(bound, announced) pairs: the local SDP names the announced address (1:1 NAT)."""
+    consent_interval_s: float = 1.0
+    """Seconds between ICE consent checks (RFC 7675; aioice's own: 5 s)."""
+    consent_expiry_s: float = 5.0
+    """Seconds without an answered consent check before the connection fails (aioice: ~30 s)."""
 
     @property
     def loopback_only(self) -> bool:
@@ -154,8 +164,8 @@ def candidate_addresses(sdp: str) -> list[str]:
 class MediaPeerConnection(RTCPeerConnection):
     """An ``RTCPeerConnection`` that applies a ``PeerConfig`` (see the module doc).
 
-    Local host candidates are restricted on every ICE gatherer just before
-    ``setLocalDescription`` gathers; remote candidates the config does not
+    Local host candidates are restricted, and consent checks set, on every ICE
+    gatherer just before ``setLocalDescription`` gathers; remote candidates the config does not
     allow are dropped from ``setRemoteDescription`` and ``addIceCandidate``.
     """
 
@@ -170,8 +180,12 @@ class MediaPeerConnection(RTCPeerConnection):
         description = super().localDescription
         if description is None or not self._announce:
             return description
-        sdp = announce_sdp(description.sdp, self._announce)
-        return RTCSessionDescription(sdp=sdp, type=description.type)
+        return RTCSessionDescription(sdp=self.announced(description.sdp), type=description.type)
+
+    def announced(self, sdp: str) -> str:
+        """``sdp`` (a description or a fragment this side writes) with bound addresses
+        named as announced (``media.announce``); as is when nothing is announced."""
+        return announce_sdp(sdp, self._announce)
 
     def _ice_gatherers(self) -> list[RTCIceGatherer]:
         transports = [t.receiver.transport for t in self.getTransceivers()]
@@ -192,10 +206,15 @@ class MediaPeerConnection(RTCPeerConnection):
             addresses = tuple(config.udp_mux)
         if addresses is None and config.udp_ports is not None:
             addresses = tuple(get_host_addresses(use_ipv4=True, use_ipv6=True))
-        if addresses is not None:
-            for gatherer in self._ice_gatherers():
-                if gatherer.state == "new":
-                    restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
+        for gatherer in self._ice_gatherers():
+            if gatherer.state != "new":
+                continue
+            if addresses is not None:
+                restrict_host_addresses(gatherer, addresses, config.udp_ports, config.udp_mux)
+            ice_seams.check_consent(
+                ice_seams.ice_connection(gatherer), config.consent_interval_s,
+                config.consent_expiry_s,
+            )  # fmt: skip
         await super().setLocalDescription(sessionDescription)
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:

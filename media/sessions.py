@@ -11,8 +11,11 @@ The signalling layer calls three things, all on one event loop:
   viewers. A session also closes itself when its connection fails, then
   calls ``on_close(session)`` (to drop it from the caller's registry).
 
-Offers must be complete (non-trickle) SDP, as WHIP/WHEP clients send them.
-Every failure to answer raises ``NegotiationError`` and leaves nothing open.
+An offer may come without candidates: ``await session.trickle(frag)`` adds
+the remote candidates of a later ``application/trickle-ice-sdpfrag`` (RFC
+8840, WHIP PATCH) to the session's one ICE transport (max-bundle), and
+end-of-candidates. Every failure to answer raises ``NegotiationError`` and
+leaves nothing open.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import secrets
 import uuid
 from collections.abc import Callable
 
@@ -43,10 +47,15 @@ from media.peers import (
     negotiable,
 )
 from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
+from media.sdpfrag import FragmentError, SdpFrag
 
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
 
+
+MAX_TRICKLED = 64
+"""Remote candidates one session takes by trickle, all PATCHes together (each makes
+candidate pairs and ICE checks; a full gathering is a few)."""
 
 _AIORTC_REFUSALS = (OperationError, InternalError, InvalidStateError, ValueError)
 """What aiortc raises for an offer it cannot apply (or a connection closed meanwhile)."""
@@ -58,6 +67,12 @@ class _Session:
     def __init__(self, pc: MediaPeerConnection) -> None:
         self.id = uuid.uuid4().hex
         self.pc = pc
+        #: The strong entity-tag of the session's ICE session (RFC 9725 §4.3.1).
+        self.ice_tag = secrets.token_hex(8)
+        #: The remote ICE ufrag and pwd of the offer (set once answered).
+        self.remote_ice: tuple[str, str] = ("", "")
+        #: Remote candidates added by ``trickle`` (at most ``MAX_TRICKLED``).
+        self.trickled = 0
         self._on_close: Callable[[], None] | None = None
         self._closing: asyncio.Task[None] | None = None
         pc.on("connectionstatechange", self._connection_changed)
@@ -88,6 +103,40 @@ class _Session:
             await self.pc.close()
             if self._on_close is not None:
                 self._on_close()
+
+    def check_fragment(self, frag: SdpFrag, trickled: int) -> list[str]:
+        """The session's mids; raises ``FragmentError`` if ``frag`` names another mid or
+        would take the session from ``trickled`` past ``MAX_TRICKLED`` candidates."""
+        mids = [t.mid for t in self.pc.getTransceivers() if t.mid is not None]
+        unknown = sorted(set(frag.mids) - set(mids))
+        if unknown:
+            raise FragmentError(f"a=mid {unknown[0]!r} is not a section of this session")
+        if trickled + len(frag.candidates) > MAX_TRICKLED:
+            raise FragmentError(
+                f"a session takes at most {MAX_TRICKLED} trickled candidates ({trickled} already)"
+            )
+        return mids
+
+    async def trickle(self, frag: SdpFrag) -> None:
+        """Add ``frag``'s remote candidates (and its end-of-candidates) to the ICE agent.
+
+        Raises ``FragmentError`` before changing anything if ``frag`` names an
+        ``a=mid`` the session does not have, or would take the session past
+        ``MAX_TRICKLED`` candidates. Candidates the peer config does
+        not allow (non-loopback with loopback-only ICE) are dropped silently,
+        as are candidates after end-of-candidates (RFC 8838 §14). With
+        max-bundle there is one transport: every candidate goes to it, the
+        ``sdpMid`` being the first section's whatever section it came in.
+        """
+        mids = self.check_fragment(frag, self.trickled)
+        if not mids:
+            return
+        self.trickled += len(frag.candidates)
+        for item in frag.candidates:
+            item.candidate.sdpMid = mids[0]
+            await self.pc.addIceCandidate(item.candidate)
+        if frag.end_of_candidates:
+            await self.pc.addIceCandidate(None)
 
     def when_closed(self, callback: Callable[[], None]) -> None:
         """Call ``callback()`` once the session has closed (replaces an earlier one)."""
@@ -216,6 +265,7 @@ async def accept_publisher(
     except BaseException:
         await session.close()
         raise
+    session.remote_ice = _ice_credentials(media)
     if on_close is not None:
         session.when_closed(functools.partial(on_close, session))
     return str(pc.localDescription.sdp), session
@@ -293,9 +343,17 @@ async def accept_viewer(
         with contextlib.suppress(Exception):
             await session.close()
         raise
+    session.remote_ice = _ice_credentials(media)
     if on_close is not None:
         session.when_closed(functools.partial(on_close, session))
     return answer, session
+
+
+def _ice_credentials(media: list[aiortc_sdp.MediaDescription]) -> tuple[str, str]:
+    """The offer's ICE ufrag and pwd (max-bundle: those of its first section)."""
+    ice = media[0].ice
+    assert ice is not None and ice.usernameFragment and ice.password  # parse_offer checked
+    return ice.usernameFragment, ice.password
 
 
 def _check_answer_codecs(answer_sdp: str, session: ViewerSession) -> None:

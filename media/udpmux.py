@@ -59,6 +59,14 @@ class _MuxTransport(asyncio.DatagramTransport):
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return self._mux.get_extra_info(name, default)
 
+    def taken(self, ufrag: str) -> bool:
+        """Whether another session of the mux has ``ufrag``."""
+        return self._mux.ufrag_taken(ufrag)
+
+    def rekey(self, ufrag: str) -> None:
+        """Route STUN for ``ufrag`` here instead of the old one (an ICE restart)."""
+        self._mux.rekey(self, ufrag)
+
     def is_closing(self) -> bool:
         return self._closing
 
@@ -161,6 +169,15 @@ class UdpMux(asyncio.DatagramProtocol):
 
     def ufrag_taken(self, ufrag: str) -> bool:
         return ufrag in self._by_ufrag
+
+    def rekey(self, session: _MuxTransport, ufrag: str) -> None:
+        """``session``'s new local ufrag (ICE restart); its known addresses stay bound."""
+        if ufrag in self._by_ufrag:
+            raise ValueError(f"ufrag {ufrag!r} is taken")
+        if self._by_ufrag.get(session.ufrag) is session:
+            del self._by_ufrag[session.ufrag]
+        session.ufrag = ufrag
+        self._by_ufrag[ufrag] = session
 
     def bind_address(self, session: _MuxTransport, key: tuple[str, int]) -> None:
         current = self._by_address.get(key)

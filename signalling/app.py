@@ -251,6 +251,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     )
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(LimitHeaders)
+    app.add_middleware(whip.MediaCors)  # outermost: a 431 of LimitHeaders gets CORS too
     return app
 
 

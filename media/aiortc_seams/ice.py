@@ -7,16 +7,24 @@ shared socket per address (``media.peers`` installs it). The lean forwarder
 sends on the socket and remote address ICE nominated; the lean load-test
 viewer reads from the connection's UDP protocols. Every private name is read
 or set here, one accessor per seam.
+
+Consent freshness (RFC 7675): aioice checks consent every 5 s and closes the
+connection after 6 checks in a row went unanswered, so a peer that vanished
+(a phone out of coverage, a killed app) is held about 30 s. ``check_consent``
+replaces that loop on one connection by a faster one (``media.peers``
+installs it with ``PeerConfig.consent_interval_s``/``consent_expiry_s``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
+from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
-from aioice import Candidate, Connection, turn
+from aioice import Candidate, Connection, stun, turn
 from aioice.candidate import candidate_foundation, candidate_priority
 from aioice.ice import StunProtocol
 from aioice.utils import random_string as aioice_random_string
@@ -26,6 +34,8 @@ from media.aiortc_seams.introspect import Checks, code_names
 
 _GATHER_ON = "livecore_host_addresses"
 """Our own mark on an aioice ``Connection``: the addresses ``gather_on`` restricted it to."""
+_CONSENT_RENEW = "livecore_consent_renew"
+"""Our own mark: the callable that renews a connection's consent (``check_consent``)."""
 
 
 def checks() -> Checks:
@@ -56,6 +66,21 @@ def checks() -> Checks:
         "aioice Connection keeps its StunProtocols in _protocols, its ufrag in _local_username": (
             {"_protocols", "_local_username"} <= code_names(Connection.__init__)
         ),
+        "aioice Connection.connect starts self.query_consent() once ICE completed": (
+            {"query_consent", "_query_consent_task"} <= code_names(Connection.connect)
+        ),
+        "aioice query_consent checks the nominated pairs, closes on expiry": (
+            {"_nominated", "build_request", "close"} <= code_names(Connection.query_consent)
+        ),
+        "aioice Connection keeps its check list, remote candidates and their end flag": (
+            {"_check_list", "_remote_candidates", "_remote_candidates_end", "_local_password"}
+            <= code_names(Connection.__init__)
+            and "_remote_candidates_end" in code_names(RTCIceGatherer.__init__)
+            and "_valid_username" in code_names(Connection.request_received)
+        ),
+        "aioice StunProtocol hands STUN responses to transactions[id].response_received": (
+            {"transactions", "response_received"} <= code_names(StunProtocol.datagram_received)
+        ),
     }
 
 
@@ -72,6 +97,14 @@ def gathered(connection: Connection) -> bool:
 
 BindSocket = Callable[[str], socket.socket]
 """Returns a UDP socket bound on the given local address (e.g. to a port in a range)."""
+
+
+@runtime_checkable
+class Rekeyable(Protocol):
+    """A session's transport on a shared socket (``media.udpmux``): routed by its ufrag."""
+
+    def taken(self, ufrag: str) -> bool: ...
+    def rekey(self, ufrag: str) -> None: ...
 
 
 class HostMux(Protocol):
@@ -175,6 +208,125 @@ async def _bound_host_candidates(
         connection._protocols.append(protocol)  # noqa: SLF001 - ICE seam
         candidates.append(_host_candidate(protocol, component, host, port))
     return candidates
+
+
+class _ConsentCheck:
+    """One consent check in flight, registered where aioice's ``StunProtocol`` hands a
+    STUN response to its transaction (``transactions[id].response_received``)."""
+
+    def __init__(self, key: bytes, answered: Callable[[], None]) -> None:
+        self.key = key
+        self.answered = answered
+
+    def response_received(self, message: stun.Message, addr: tuple[str, int]) -> None:
+        # Only a success response signed with the peer's password renews consent
+        # (RFC 7675 §5.1, RFC 8489 §9.1.4).
+        if message.message_class == stun.Class.RESPONSE and message.check_message_integrity(
+            self.key
+        ):
+            self.answered()
+
+
+def check_consent(connection: Connection, interval_s: float, expiry_s: float) -> None:
+    """Check consent (RFC 7675) every ``interval_s`` (randomised ×0.8-1.2, §5.1) and close
+    ``connection`` once no check has been answered for ``expiry_s``.
+
+    Replaces aioice's ``query_consent`` on this connection (an instance
+    override, installed before ``connect()`` starts it). Each check is one
+    STUN Binding request on every nominated pair (not retransmitted, as
+    aioice's); an answer counts whenever it is read, however late, and
+    consent expires only after ``expiry_s`` without one *and* as many checks
+    sent since as fit in ``expiry_s`` (less one), so a busy event loop (a
+    join storm) that reads answers late or wakes this task late does not
+    expire a peer that is there. Closing the connection is what aioice does
+    on expiry: the ``RTCIceTransport`` turns ``failed``, so does the peer
+    connection. A vanished peer is noticed ``expiry_s`` to ``expiry_s + 1.2 *
+    interval_s`` after its last answer. RFC 7675 bounds expiry from above
+    only (30 s).
+    """
+    if interval_s <= 0 or expiry_s < 2 * interval_s:
+        raise ValueError("consent: interval must be > 0 and expiry at least two intervals")
+    checks_to_expire = max(1, int(expiry_s / interval_s) - 1)
+
+    async def query_consent() -> None:
+        loop = asyncio.get_running_loop()
+        last_answer = loop.time()
+        unanswered = 0
+        in_flight: deque[tuple[StunProtocol, bytes]] = deque()
+
+        def answered() -> None:
+            nonlocal last_answer, unanswered
+            last_answer, unanswered = loop.time(), 0
+
+        setattr(connection, _CONSENT_RENEW, answered)
+        check = _ConsentCheck(b"", answered)
+        try:
+            while True:
+                await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
+                if loop.time() - last_answer >= expiry_s and unanswered >= checks_to_expire:
+                    connection._query_consent_task = None  # noqa: SLF001 - consent seam
+                    await connection.close()
+                    return
+                password = connection.remote_password  # an ICE restart may change it
+                assert password is not None, "consent checks start once connect() has it"
+                check = _ConsentCheck(password.encode("utf8"), answered)
+                for pair in list(connection._nominated.values()):  # noqa: SLF001 - consent seam
+                    request = connection.build_request(pair, nominate=False)
+                    request.add_message_integrity(check.key)
+                    pair.protocol.transactions[request.transaction_id] = check  # type: ignore[assignment]
+                    in_flight.append((pair.protocol, request.transaction_id))
+                    pair.protocol.send_stun(request, pair.remote_addr)
+                unanswered += 1
+                while len(in_flight) > checks_to_expire + 2:  # bounded: older ones are moot
+                    protocol, transaction_id = in_flight.popleft()
+                    protocol.transactions.pop(transaction_id, None)
+        finally:
+            for protocol, transaction_id in in_flight:
+                protocol.transactions.pop(transaction_id, None)
+
+    connection.query_consent = query_consent  # type: ignore[method-assign]
+
+
+def restart(gatherer: RTCIceGatherer, remote_ufrag: str, remote_pwd: str) -> tuple[str, str]:
+    """Restart ICE in place (RFC 8445 §9) on a connected, *controlled* connection; returns
+    its new local (ufrag, pwd). aioice 0.13 has no ICE restart.
+
+    The local candidates and sockets stay (RFC 8839 §4.4.1.1.1 allows the same
+    set); the credentials are new on both sides; the remote candidates and
+    the check list are dropped (RFC 9725 §4.3.2), so the caller adds the new
+    remote candidates (``addIceCandidate``) afterwards. The nominated pair
+    stays until the peer (controlling) nominates a new one through its
+    checks, which this side answers and triggers checks for (RFC 8445
+    §7.3.1.4): data keeps flowing on the old path while it lives, and the
+    DTLS association is untouched. A socket shared with ``media.udpmux`` is
+    re-keyed to the new ufrag. Consent is renewed once, so the new path has a
+    full expiry to come up; if it never does, consent expires as usual.
+    """
+    connection = ice_connection(gatherer)
+    if connection.ice_controlling:
+        raise ValueError("ICE restart in place is implemented for the controlled side only")
+    if not connection._nominated:  # noqa: SLF001 - restart seam
+        raise ValueError("ICE has not completed yet: nothing to restart")
+    ufrag = aioice_random_string(4)
+    muxed = [t for p in stun_protocols(connection) if isinstance(t := p.transport, Rekeyable)]
+    while any(t.taken(ufrag) for t in muxed):
+        ufrag = aioice_random_string(4)
+    for transport in muxed:
+        transport.rekey(ufrag)
+    connection._local_username = ufrag  # noqa: SLF001 - restart seam
+    connection._local_password = aioice_random_string(22)  # noqa: SLF001 - restart seam
+    connection.remote_username, connection.remote_password = remote_ufrag, remote_pwd
+    for pair in connection._check_list:  # noqa: SLF001 - restart seam
+        if pair.task is not None:
+            pair.task.cancel()
+    connection._check_list.clear()  # noqa: SLF001 - restart seam
+    connection._remote_candidates.clear()  # noqa: SLF001 - restart seam
+    connection._remote_candidates_end = False  # noqa: SLF001 - restart seam
+    gatherer._remote_candidates_end = False  # noqa: SLF001 - restart seam (aiortc's flag)
+    renew: Callable[[], None] | None = getattr(connection, _CONSENT_RENEW, None)
+    if renew is not None:
+        renew()
+    return connection.local_username, connection.local_password
 
 
 def gathering_addresses(connection: Connection) -> list[str] | None:

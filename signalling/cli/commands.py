@@ -79,6 +79,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         announce_addresses=_announce_addresses(args.announce_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
         media_max_sessions=args.media_max_sessions,
+        media_connect_timeout_s=args.media_connect_timeout,
         costream_max=args.costream_max,
         udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
         forwarder=args.forwarder,

@@ -45,6 +45,14 @@ def _add_media(media: argparse._ArgumentGroup) -> None:
         "(env LIVECORE_ANNOUNCE_ADDRESSES, comma-separated; default none)",
     )
     media.add_argument(
+        "--media-connect-timeout",
+        type=float,
+        default=env("MEDIA_CONNECT_TIMEOUT") or d.media_connect_timeout_s,
+        metavar="SECONDS",
+        help="time a WHIP/WHEP session has to connect (ICE and DTLS) before it is "
+        f"rolled back (env LIVECORE_MEDIA_CONNECT_TIMEOUT; default {d.media_connect_timeout_s:g})",
+    )
+    media.add_argument(
         "--media-max-sessions",
         type=int,
         default=env("MEDIA_MAX_SESSIONS") or d.media_max_sessions,

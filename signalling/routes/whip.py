@@ -4,30 +4,45 @@
   ``POST /whep/{room}[?publisher=<user>]`` (anyone in the room; default the
   host's stream): ``Content-Type: application/sdp``, at most 64 KiB, Bearer
   token → ``201 Created``, the answer, ``Location`` of the session resource.
+  The 201 carries the session's ``ETag``; ``Location`` is the resource's
+  path, under the path of ``--public-url`` when it has one (a node behind a
+  path-prefixing proxy).
 - ``DELETE`` on that resource ends the session (200).
-- ``PATCH`` (trickle ICE / ICE restart) is not supported: ``405`` with
-  ``Allow``, as RFC 9725 §4.3 prescribes for a resource without PATCH;
-  clients send complete offers (gathering finished), which every WHIP client
-  can do.
-- ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``.
+- ``PATCH`` on it (RFC 9725 §4.3), ``Content-Type:
+  application/trickle-ice-sdpfrag`` (RFC 8840), the session's own token and
+  ``If-Match`` with its ETag (or ``*``): trickled candidates and
+  end-of-candidates are added to the session's ICE agent (204). New
+  ufrag/pwd restart ICE (:mod:`media.icerestart`): 200 with the answer
+  fragment and a new ETag, for a connected WHIP session; a WHEP session (or
+  one not connected yet) is answered ``422 ice_restart_refused`` and kept
+  as it was; a viewer re-posts.
+  A bad fragment is ``400 bad_sdpfrag`` and changes nothing.
+- ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``
+  (``Accept-Patch`` on a session).
 - STUN/TURN servers, when the operator configured them, come with the 201
   (and with an ``OPTIONS`` carrying the Bearer token) as ``Link`` headers,
-  RFC 9725 §4.6 (:mod:`signalling.iceservers`).
+  RFC 9725 §4.6 (:mod:`signalling.routes.iceservers`).
 - A node at its media capacity answers ``503`` with ``Retry-After``.
+- Every answer under ``/whip/`` and ``/whep/``, errors included, carries the
+  CORS headers (:class:`MediaCors`), so a page on another origin reads the
+  status and the error code.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
 from aiortc import sdp as aiortc_sdp
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from media.offers import check_publisher_offer, check_viewer_offer
 from media.peers import NegotiationError
+from media.sdpfrag import FragmentError, SdpFrag, parse_sdpfrag
 from signalling.node.http_boundary import (
     authorize,
     client_key,
@@ -39,15 +54,45 @@ from signalling.node.http_boundary import (
 from signalling.routes.iceservers import link_headers, options_links
 
 MAX_SDP = 64 * 1024
+MAX_SDPFRAG = 16 * 1024
+SDPFRAG = "application/trickle-ice-sdpfrag"
 PUBLISHERS = frozenset({tokens.Role.HOST, tokens.Role.KOC})
 PLAYERS = frozenset({tokens.Role.HOST, tokens.Role.KOC, tokens.Role.VIEWER,
                      tokens.Role.OFFICER, tokens.Role.ADMIN, tokens.Role.NODE})  # fmt: skip
 CORS = {
     "Access-Control-Allow-Origin": "*",
-    "Access-Control-Allow-Methods": "POST, DELETE, OPTIONS",
+    "Access-Control-Allow-Methods": "POST, PATCH, DELETE, OPTIONS",
     "Access-Control-Allow-Headers": "Authorization, Content-Type, If-Match",
-    "Access-Control-Expose-Headers": "Location, Accept-Post, Link",
+    "Access-Control-Expose-Headers": "Location, Link, ETag, Accept-Post, Accept-Patch, Retry-After",
 }
+MEDIA_PATHS = ("/whip/", "/whep/")
+
+
+class MediaCors:
+    """Add the CORS headers to every answer under ``/whip/`` and ``/whep/``: errors
+    too (400, 401, 403, 404, 429, 503...), so a publisher page on another origin
+    sees the status and the code (a browser hides a response without them).
+    Headers an endpoint set itself are left alone."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not str(scope.get("path", "")).startswith(MEDIA_PATHS):
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_cors(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                for name, value in CORS.items():
+                    if name.lower().encode() not in present:
+                        headers.append((name.lower().encode(), value.encode()))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_cors)
 
 
 def _room(request: Request) -> str:
@@ -110,6 +155,19 @@ def _created(answer: str, location: str, links: dict[str, str]) -> Response:
     )  # fmt: skip
 
 
+def _resource(request: Request, kind: str, room: str, session_id: str) -> str:
+    """The session's ``Location``: its path under ``--public-url``'s path, if any."""
+    public = ctx(request).settings.public_url
+    prefix = urlsplit(public).path.rstrip("/") if public else ""
+    return f"{prefix}/{kind}/{room}/{session_id}"
+
+
+def _tagged(response: Response, request: Request, session_id: str) -> Response:
+    """``response`` with the session's ``ETag`` (RFC 9725 §4.3.1)."""
+    response.headers["ETag"] = request.app.state.media.tag(session_id)
+    return response
+
+
 async def whip_post(request: Request) -> Response:
     room = _room(request)
     claims = await authorize(request, room=room, roles=PUBLISHERS)
@@ -117,7 +175,10 @@ async def whip_post(request: Request) -> Response:
     offer = await _offer(request, check_publisher_offer)
     await _room_exists(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
-    return _created(answer, f"/whip/{room}/{session_id}", link_headers(request, claims))
+    created = _created(
+        answer, _resource(request, "whip", room, session_id), link_headers(request, claims)
+    )
+    return _tagged(created, request, session_id)
 
 
 async def whep_post(request: Request) -> Response:
@@ -133,7 +194,10 @@ async def whep_post(request: Request) -> Response:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
     publisher = asked or meta.host
     answer, session_id = await request.app.state.media.play(room, claims, offer, publisher)
-    return _created(answer, f"/whep/{room}/{session_id}", link_headers(request, claims))
+    created = _created(
+        answer, _resource(request, "whep", room, session_id), link_headers(request, claims)
+    )
+    return _tagged(created, request, session_id)
 
 
 def _delete(kind: str):  # type: ignore[no-untyped-def]
@@ -152,14 +216,39 @@ whep_delete = _delete("whep")
 
 async def options(request: Request) -> Response:
     links = await options_links(request, str(request.path_params["room"]))
-    return Response(status_code=204, headers={**CORS, "Accept-Post": "application/sdp", **links})
+    headers = {**CORS, "Accept-Post": "application/sdp", **links}
+    if "session" in request.path_params:
+        headers["Accept-Patch"] = SDPFRAG
+    return Response(status_code=204, headers=headers)
+
+
+async def _sdpfrag(request: Request) -> SdpFrag:
+    """The PATCH body, refused ``bad_sdpfrag`` (naming the line at fault) unless it
+    is a trickle-ice-sdpfrag this server reads (:mod:`media.sdpfrag`)."""
+    require_content_type(request, SDPFRAG)
+    body = await read_body(request, MAX_SDPFRAG)
+    try:
+        return parse_sdpfrag(body.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise LivecoreError(ErrorCode.BAD_SDPFRAG, "the fragment is not UTF-8 text") from None
+    except FragmentError as exc:
+        raise LivecoreError(ErrorCode.BAD_SDPFRAG, str(exc)) from None
 
 
 async def patch(request: Request) -> Response:
-    """Trickle ICE and ICE restarts are not supported (RFC 9725 §4.3): 405."""
-    return Response(
-        '{"code": "method_not_allowed", "message": "trickle ICE and ICE restart are not '
-        'supported: send a complete offer"}',
-        status_code=405, media_type="application/json",
-        headers={"Allow": "DELETE, OPTIONS", **CORS},
-    )  # fmt: skip
+    """``PATCH /whip|whep/{room}/{session}``: trickle ICE into the session (204), or
+    restart its ICE (200, the answer fragment and the new ETag); see the module doc."""
+    room = _room(request)
+    kind = request.url.path.rstrip("/").split("/")[-3]  # .../{kind}/{room}/{session}
+    roles = PUBLISHERS if kind == "whip" else PLAYERS
+    claims = await authorize(request, room=room, roles=roles)
+    frag = await _sdpfrag(request)
+    session_id = request.path_params["session"]
+    media = request.app.state.media
+    answer = await media.patch(
+        session_id, kind, claims, room, frag, request.headers.get("if-match")
+    )
+    if answer is None:
+        return Response(status_code=204, headers=CORS)
+    restarted = Response(answer, status_code=200, media_type=SDPFRAG, headers=CORS)
+    return _tagged(restarted, request, session_id)

@@ -31,7 +31,9 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.rooms import RoomStatus
 from livecore.store.media import Origin
 from media.cascade import pull
+from media.icerestart import IceRestartRefused, restart_ice
 from media.peers import NegotiationError, PeerConfig
+from media.sdpfrag import FragmentError, SdpFrag
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from media.udpports import PortsExhausted
 from signalling.node.background import BackgroundTasks
@@ -44,8 +46,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.media")
 BEAT_S = 2.0
-#: Seconds a WHIP session has to complete ICE and DTLS before it is rolled back.
-CONNECT_TIMEOUT_S = 10.0
+#: How often a session waiting for its connection is looked at (its deadline is
+#: ``--media-connect-timeout``, 10 s by default).
 CONNECT_POLL_S = 0.05
 #: Lifetime of a node-to-node pull credential (used once, right away).
 PULL_TOKEN_TTL_S = 60
@@ -96,7 +98,7 @@ class MediaPlane:
         self._reserved = 0
         #: Publisher sessions whose connection came up (announced to the room).
         self._live: set[str] = set()
-        #: Publisher sessions waiting for their connection, by id.
+        #: Sessions (publishers and viewers) waiting for their connection, by id.
         self._connecting: dict[str, asyncio.Task[None]] = {}
         self._tasks = BackgroundTasks(log)
         #: Records hosts' streams (HLS, replay, clips); set by the app.
@@ -168,24 +170,46 @@ class MediaPlane:
             self.entries[session.id] = Entry(room, "whip", claims.user, session)
             self.publishers[key] = session
         if previous is not None:
+            was_live = previous.id in self._live
             await previous.close()  # the new WHIP session replaces the old one
+            if was_live:
+                # Its viewers were closed with it: pages drop their players now and
+                # open new ones on the new session's stream_started (a client without
+                # ICE restart that re-posts after a network change).
+                await self._event(room, {"t": "stream_ended", "user": claims.user,
+                                         "reason": "replaced"})  # fmt: skip
         self._connecting[session.id] = self._tasks.spawn(
             self._go_live(room, claims.role, claims.user, session), name=f"whip-{session.id[:8]}"
         )
         return answer, session.id
 
+    async def _connected(self, session: PublisherSession | ViewerSession) -> bool:
+        """Wait until ``session``'s connection is up (True), or roll it back (close it,
+        False) if it closed or ICE and DTLS did not complete within
+        ``--media-connect-timeout`` (the node's clock)."""
+        deadline = self.ctx.clock.monotonic() + self.ctx.settings.media_connect_timeout_s
+        while session.connection_state != "connected":
+            if session.closed or self.ctx.clock.monotonic() > deadline:
+                await session.close()
+                return False
+            await asyncio.sleep(CONNECT_POLL_S)
+        return True
+
+    async def _watch_connect(self, session: ViewerSession) -> None:
+        """A WHEP session that never connects is rolled back like a WHIP one."""
+        try:
+            await self._connected(session)
+        finally:
+            self._connecting.pop(session.id, None)
+
     async def _go_live(
         self, room: str, role: tokens.Role, user: str, session: PublisherSession
     ) -> None:
         """Announce the stream once its connection is up; roll it back if ICE never
-        completes within ``CONNECT_TIMEOUT_S`` (nothing was said to the room)."""
+        completes in time (:meth:`_connected`; nothing was said to the room)."""
         try:
-            deadline = self.ctx.clock.monotonic() + CONNECT_TIMEOUT_S
-            while session.connection_state != "connected":
-                if session.closed or self.ctx.clock.monotonic() > deadline:
-                    await session.close()
-                    return
-                await asyncio.sleep(CONNECT_POLL_S)
+            if not await self._connected(session):
+                return
             if self.publishers.get((room, user)) is not session:
                 return
             self._live.add(session.id)
@@ -252,6 +276,9 @@ class MediaPlane:
             except PortsExhausted:
                 raise _ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session)
+        self._connecting[session.id] = self._tasks.spawn(
+            self._watch_connect(session), name=f"whep-{session.id[:8]}"
+        )
         return answer, session.id
 
     def _viewer_closed(self, session: ViewerSession) -> None:
@@ -306,6 +333,45 @@ class MediaPlane:
         if claims.user != entry.user and claims.role is not tokens.Role.HOST:
             raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "only its owner or the host ends it")
         await entry.session.close()
+
+    def tag(self, session_id: str) -> str:
+        """The ``ETag`` of a session's ICE session (RFC 9725 §4.3.1), quoted."""
+        return f'"{self.entries[session_id].session.ice_tag}"'
+
+    async def patch(
+        self, session_id: str, kind: str, claims: tokens.Claims, room: str,
+        frag: SdpFrag, if_match: str | None,
+    ) -> str | None:  # fmt: skip
+        """PATCH of a WHIP/WHEP resource (RFC 9725 §4.3), by the session's owner, with
+        ``If-Match`` naming its entity-tag (or ``*``): trickle ``frag``'s candidates into
+        its ICE agent (None), or, if ``frag`` has new ICE credentials, restart ICE
+        (:mod:`media.icerestart`; the answer fragment). Raises before changing anything."""
+        entry = self.entries.get(session_id)
+        if entry is None or entry.kind != kind or entry.room != room:
+            raise LivecoreError(ErrorCode.SESSION_NOT_FOUND, "no such session")
+        if claims.user != entry.user:
+            raise LivecoreError(ErrorCode.TOKEN_WRONG_ROLE, "only its owner patches a session")
+        session = entry.session
+        if if_match is None:
+            raise LivecoreError(
+                ErrorCode.PRECONDITION_REQUIRED,
+                "PATCH needs If-Match with the session's ETag (RFC 9725 §4.3.1)",
+            )
+        tags = [t.strip() for t in if_match.split(",")]
+        if "*" not in tags and f'"{session.ice_tag}"' not in tags:
+            raise LivecoreError(
+                ErrorCode.PRECONDITION_FAILED,
+                "If-Match does not name this session's current ICE session (its ETag)",
+            )
+        try:
+            if frag.restarts(*session.remote_ice):
+                return await restart_ice(session, frag)
+            await session.trickle(frag)
+        except FragmentError as exc:
+            raise LivecoreError(ErrorCode.BAD_SDPFRAG, str(exc)) from None
+        except IceRestartRefused as exc:
+            raise LivecoreError(ErrorCode.ICE_RESTART_REFUSED, str(exc)) from None
+        return None
 
     async def end_user(self, room: str, user: str) -> None:
         """Close ``user``'s publisher session on this node (the host ended a co-stream)."""

@@ -156,6 +156,12 @@ def static(body: object) -> Callable[[Env, str, int, bool], Request]:
     return lambda env, scope, n, accepted: as_json(body)
 
 
+def trickle(env: Env, scope: str, n: int, accepted: bool) -> Request:
+    """A well-formed trickle PATCH (RFC 9725 §4.3) for a session that does not exist."""
+    return Request("", b"a=end-of-candidates\r\n", {
+        "Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*"})  # fmt: skip
+
+
 def query(suffix: str) -> Callable[[Env, str, int, bool], Request]:
     return lambda env, scope, n, accepted: Request(suffix)
 
@@ -278,7 +284,7 @@ SPECS: dict[str, Spec] = {
     "DELETE /whip/{room}/{session}": Spec(f"/whip/{{scope}}/{NO_CLIP}",
                                           (404, "session_not_found")),
     "PATCH /whip/{room}/{session}": Spec(f"/whip/{{scope}}/{NO_CLIP}",
-                                         (405, "method_not_allowed")),
+                                         (404, "session_not_found"), build=trickle),
     "OPTIONS /whip/{room}/{session}": Spec(f"/whip/{{scope}}/{NO_CLIP}", (204, None)),
     "POST /whep/{room}": Spec("/whep/{scope}", (400, "bad_sdp"), scope=fixed("mw"),
                               build=offer("whep"), probe=media_probe),
@@ -286,7 +292,7 @@ SPECS: dict[str, Spec] = {
     "DELETE /whep/{room}/{session}": Spec(f"/whep/{{scope}}/{NO_CLIP}",
                                           (404, "session_not_found")),
     "PATCH /whep/{room}/{session}": Spec(f"/whep/{{scope}}/{NO_CLIP}",
-                                         (405, "method_not_allowed")),
+                                         (404, "session_not_found"), build=trickle),
     "OPTIONS /whep/{room}/{session}": Spec(f"/whep/{{scope}}/{NO_CLIP}", (204, None)),
     "POST /api/rooms/{room}/receipts": Spec("/api/rooms/{scope}/receipts",
                                             (404, "order_not_found"), build=static(RECEIPT)),

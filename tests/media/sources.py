@@ -208,3 +208,29 @@ class Viewer:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+def trickled(offer_sdp: str) -> tuple[str, str]:
+    """``offer_sdp`` without its candidates (as a trickle ICE client sends it first), and
+    the ``application/trickle-ice-sdpfrag`` that trickles them with end-of-candidates
+    (RFC 8840 §4.4: the first m= section's ufrag, pwd and mid, max-bundle)."""
+    lines = offer_sdp.splitlines()
+    kept = [x for x in lines if not x.startswith(("a=candidate:", "a=end-of-candidates"))]
+    first = next(i for i, x in enumerate(lines) if x.startswith("m="))
+    section = lines[first:]
+    rest = [i for i, x in enumerate(section[1:], 1) if x.startswith("m=")]
+    section = section[: rest[0]] if rest else section
+    wanted = ("a=ice-ufrag:", "a=ice-pwd:", "a=mid:", "a=candidate:")
+    frag = [lines[first]] + [x for x in section if x.startswith(wanted)] + ["a=end-of-candidates"]
+    return "\r\n".join(kept) + "\r\n", "\r\n".join(frag) + "\r\n"
+
+
+def blackhole(pc: MediaPeerConnection) -> None:
+    """Make ``pc`` vanish from the network without a word (a phone out of coverage):
+    its ICE sockets neither send nor receive anything from now on; no DTLS close."""
+    from media.aiortc_seams import ice as ice_seams
+
+    for gatherer in pc._ice_gatherers():
+        for protocol in ice_seams.stun_protocols(ice_seams.ice_connection(gatherer)):
+            protocol.transport.sendto = lambda *args, **kwargs: None  # type: ignore[method-assign]
+            protocol.datagram_received = lambda *args, **kwargs: None  # type: ignore[method-assign]

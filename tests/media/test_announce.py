@@ -6,9 +6,11 @@ from pathlib import Path
 
 import pytest
 from aiortc import RTCSessionDescription
+from aiortc.sdp import candidate_to_sdp
 
 from livecore.config import Settings, parse_announce
 from media.announce import announce_map, announce_sdp, normal, not_local
+from media.icerestart import answer_fragment
 from media.peers import PeerConfig, candidate_addresses, create_peer_connection
 from signalling import cli
 
@@ -134,6 +136,10 @@ async def test_answer_names_the_announced_address() -> None:
     assert "c=IN IP4 203.0.113.10" in answer.sdp
     gatherer = answerer.getTransceivers()[0].receiver.transport.transport.iceGatherer
     assert {c.ip for c in gatherer.getLocalCandidates()} == {"127.0.0.1"}
+    # An ICE restart's answer fragment is built from the gatherer's candidates: renamed too.
+    fragment = answerer.announced(answer_fragment(answer.sdp, "0", "uf", "pw", [
+        "a=candidate:" + candidate_to_sdp(c) for c in gatherer.getLocalCandidates()]))  # fmt: skip
+    assert set(candidate_addresses(fragment)) == {"203.0.113.10"}
     await offerer.close()
     await answerer.close()
 

@@ -229,3 +229,50 @@ async def test_publisher_closing_while_a_viewer_is_answered(h264_clip: EncodedCl
             await answering
         assert not st.session.viewers and st.session.relays["video"].subscribers == 0
         await viewer.close()
+
+
+async def test_trickled_candidates_reach_the_ice_agent(h264_clip: EncodedClip) -> None:
+    """Candidate-less offers, then their candidates trickled (RFC 8840 fragments): each
+    candidate reaches the session's ICE agent as a host candidate, the publisher
+    connects and a trickling viewer decodes frames; a fragment naming an unknown
+    mid is refused before anything is added."""
+    from media.aiortc_seams import ice as ice_seams
+    from media.sdpfrag import FragmentError, parse_sdpfrag
+    from tests.media.sources import trickled
+
+    def remote(session: PublisherSession | ViewerSession) -> list[tuple[str, str]]:
+        gatherer = session.pc.getTransceivers()[0].receiver.transport.transport.iceGatherer
+        return [(c.host, c.type) for c in ice_seams.ice_connection(gatherer).remote_candidates]
+
+    pc, full_offer = await publisher_offer([h264_clip])
+    offer, frag = trickled(full_offer)
+    assert "a=candidate" not in offer
+    answer, session = await accept_publisher(offer)
+    viewer = Viewer(("video",))
+    try:
+        assert remote(session) == []
+        with pytest.raises(FragmentError, match="mid"):  # nothing added
+            await session.trickle(parse_sdpfrag(frag.replace("a=mid:0", "a=mid:9")))
+        assert remote(session) == []
+        many = "m=video 9 X 96\n" + "".join(
+            f"a=candidate:{i} 1 udp 1 127.0.0.1 {2000 + i} typ host\n" for i in range(40)
+        )
+        await session.trickle(parse_sdpfrag(many))
+        with pytest.raises(FragmentError, match="at most 64"):
+            await session.trickle(parse_sdpfrag(many))  # 80 > MAX_TRICKLED: nothing added
+        assert len(remote(session)) == 40
+        await session.trickle(parse_sdpfrag(frag))
+        assert ("127.0.0.1", "host") in remote(session)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+        await until(lambda: session.connection_state == "connected", 10.0)
+
+        viewer_offer, viewer_frag = trickled(await viewer.offer())
+        answer, watching = await accept_viewer(session, viewer_offer)
+        await watching.trickle(parse_sdpfrag(viewer_frag))
+        assert remote(watching) == [("127.0.0.1", "host")]
+        await viewer.accept(answer)
+        await until(lambda: viewer.received["video"].frames >= 5, 10.0)
+    finally:
+        await viewer.close()
+        await session.close()
+        await pc.close()
