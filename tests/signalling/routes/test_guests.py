@@ -3,6 +3,7 @@ nicknames, the per-device limit and the per-room switch."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import httpx
@@ -81,17 +82,30 @@ def test_guest_mints_key_on_the_device(tmp_path: Path, redis_url: str) -> None:
         devices = [guest(node) for _ in range(25)]
         assert [a.status_code for a in devices] == [200] * 25
         mine = devices[0].json()
-        *renewed, limited = [guest(node, guest=mine["user"], key=mine["key"]) for _ in range(11)]
-        assert [a.status_code for a in renewed] == [200] * 10
+        # The device's bucket (1/s, burst 10) refills while the requests are made: on a
+        # loaded machine a request may take a while, so count what the clock allowed.
+        started = time.monotonic()
+        renewed = []
+        for _ in range(40):
+            answer = guest(node, guest=mine["user"], key=mine["key"])
+            if answer.status_code != 200:
+                break
+            renewed.append(answer)
+        refilled = int(time.monotonic() - started) + 1
+        assert 10 <= len(renewed) <= 10 + refilled, (len(renewed), refilled)
         assert all(a.json()["user"] == mine["user"] for a in renewed)
+        limited = answer
         assert limited.status_code == 429 and limited.json()["code"] == "rate_limited"
         assert limited.headers["retry-after"] == "1"
         flood = []
-        for _ in range(20):  # 35 of the address's 40 are spent: a few more, then refused
+        left = 40 - 25 - len(renewed)  # the address's burst of 40, less what was spent
+        for _ in range(20):
             flood.append(guest(node))
             if flood[-1].status_code != 200:
                 break
-        assert 1 <= len(flood) - 1 <= 6 and flood[-1].status_code == 429
+        refilled = int((time.monotonic() - started) * 0.1) + 1
+        assert max(0, left - 1) <= len(flood) - 1 <= left + refilled
+        assert flood[-1].status_code == 429
         assert int(flood[-1].headers["retry-after"]) >= 5
     finally:
         node.stop()
