@@ -53,6 +53,7 @@ async def restart_ice(session: PublisherSession | ViewerSession, frag: SdpFrag) 
         ufrag, pwd = ice_seams.restart(gatherer, frag.ufrag, frag.pwd)
     except ValueError as exc:
         raise IceRestartRefused(str(exc)) from None
+    session.pc.forget_remote_candidates()
     session.remote_ice = (frag.ufrag, frag.pwd)
     session.ice_tag = secrets.token_hex(8)
     session.trickled = 0

@@ -172,6 +172,7 @@ class MediaPeerConnection(RTCPeerConnection):
     def __init__(self, config: PeerConfig | None = None) -> None:
         self.peer_config = config or PeerConfig()
         self._announce = announce_map(self.peer_config.announce)
+        self._remote_usable = 0
         super().__init__(self.peer_config.rtc_configuration())
 
     @property
@@ -219,14 +220,42 @@ class MediaPeerConnection(RTCPeerConnection):
 
     async def setRemoteDescription(self, sessionDescription: RTCSessionDescription) -> None:
         sdp = filter_candidates(sessionDescription.sdp, self.peer_config.allows_remote)
+        usable = sum(line.startswith("a=candidate:") for line in sdp.splitlines())
+        self._remote_usable += usable
+        if not self._remote_usable:
+            sdp = _without_end_of_candidates(sdp)
         await super().setRemoteDescription(
             RTCSessionDescription(sdp=sdp, type=sessionDescription.type)
         )
 
+    def forget_remote_candidates(self) -> None:
+        """After an ICE restart: the remote candidates are gone, none is usable yet."""
+        self._remote_usable = 0
+
     async def addIceCandidate(self, candidate: RTCIceCandidate | None) -> None:
-        if candidate is not None and not self.peer_config.allows_remote(candidate.ip):
+        """Add a trickled candidate the config allows; end-of-candidates only once one was.
+
+        A peer whose every candidate was dropped here (mDNS names, addresses
+        outside ``host_addresses``) still connects through the peer-reflexive
+        candidate its first check teaches (RFC 8445 §7.3.1.3; end-of-candidates
+        does not stop that, RFC 8838 §14), but aioice prunes every component
+        without a remote candidate at end-of-candidates and fails at once, so
+        it would race the peer's first check. It is held back instead: the
+        connect deadline ends a session that never connects.
+        """
+        if candidate is not None:
+            if not self.peer_config.allows_remote(candidate.ip):
+                return
+            self._remote_usable += 1
+        elif not self._remote_usable:
             return
         await super().addIceCandidate(candidate)
+
+
+def _without_end_of_candidates(sdp: str) -> str:
+    """``sdp`` without its ``a=end-of-candidates`` lines (see ``addIceCandidate``)."""
+    newline = "\r\n" if "\r\n" in sdp else "\n"
+    return newline.join(line for line in sdp.split(newline) if line != "a=end-of-candidates")
 
 
 def create_peer_connection(config: PeerConfig | None = None) -> MediaPeerConnection:

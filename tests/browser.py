@@ -12,6 +12,7 @@ A missing browser skips the test on a developer machine and FAILS it under
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 from collections.abc import AsyncIterator, Sequence
@@ -30,7 +31,6 @@ from playwright.async_api import (
     async_playwright,
 )
 from playwright.async_api import Error as PlaywrightError
-from playwright.async_api import TimeoutError as PlaywrightTimeout
 
 CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
@@ -159,16 +159,30 @@ async def shot(page: Page, name: str) -> Path:
 async def wait_js(page: Page, expression: str, timeout_s: float = 15.0) -> Any:
     """Wait until ``expression`` (JS) is truthy in the page; returns its value.
 
-    An expression that throws (the page's objects not made yet, on a loaded
-    machine) counts as not yet true; if it is still not true at the timeout, the
-    error says what it evaluates to (or throws) then."""
-    guarded = f"() => {{ try {{ return ({expression}); }} catch (e) {{ return false; }} }}"
-    try:
-        handle = await page.wait_for_function(guarded, timeout=timeout_s * 1000, polling=100)
-    except PlaywrightTimeout:
+    The expression may be a promise (an async function's call, e.g. reading
+    ``getStats()``): it is awaited each time, which Playwright's
+    ``wait_for_function`` does not do (a pending promise counted as true, so
+    such a wait returned at once with whatever the promise gave). An
+    expression that throws (the page's objects not made yet, on a loaded
+    machine) counts as not yet true; if it is still not true at the timeout,
+    the error says what it evaluates to (or throws) then."""
+    guarded = (
+        f"async () => {{ try {{ return await ({expression}); }} catch (e) {{ return false; }} }}"
+    )
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while True:
         try:
-            now = await page.evaluate(f"() => ({expression})")
-        except PlaywrightError as exc:
-            now = f"it throws {exc.message.splitlines()[0]}"
-        raise AssertionError(f"{expression} not true within {timeout_s} s: {now!r}") from None
-    return await handle.json_value()
+            value = await page.evaluate(guarded)
+        except PlaywrightError:  # a navigation destroyed the context: not yet
+            value = None
+        if value:
+            return value
+        if loop.time() >= deadline:
+            break
+        await asyncio.sleep(0.1)  # the polling step of this wait, as wait_for_function's
+    try:
+        now = await page.evaluate(f"async () => await ({expression})")
+    except PlaywrightError as exc:
+        now = f"it throws {exc.message.splitlines()[0]}"
+    raise AssertionError(f"{expression} not true within {timeout_s} s: {now!r}")

@@ -19,6 +19,7 @@ from media.peers import (
     is_loopback,
     restrict_host_addresses,
 )
+from tests.waiting import eventually
 
 
 def test_default_configuration_has_no_ice_servers() -> None:
@@ -149,5 +150,43 @@ async def test_answer_prefers_h264_even_when_offered_second() -> None:
     answer = aiortc_sdp.SessionDescription.parse(answerer.localDescription.sdp)
     names = [c.mimeType for c in answer.media[0].rtp.codecs]
     assert names[0] == "video/H264" and "video/VP8" not in names and "video/rtx" in names
+    await offerer.close()
+    await answerer.close()
+
+
+@pytest.mark.parametrize("trickled", [False, True])
+async def test_a_peer_whose_candidates_were_all_dropped_connects_peer_reflexive(
+    trickled: bool,
+) -> None:
+    """An offer whose only candidates are refused (an address off loopback, as a phone's
+    mDNS name or LAN address is) and that says end-of-candidates, in the SDP or trickled,
+    still connects: the node learns the peer from its first check (peer-reflexive)
+    instead of failing at end-of-candidates before that check arrives."""
+    offerer, answerer = create_peer_connection(), create_peer_connection()
+    offerer.addTransceiver("video", direction="sendrecv")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    lines = [
+        line.replace(" 127.0.0.1 ", " 203.0.113.7 ") if line.startswith("a=candidate:") else line
+        for line in offerer.localDescription.sdp.splitlines()
+    ]
+    if trickled:
+        lines = [line for line in lines if not line.startswith("a=candidate:")]
+    else:
+        lines = [*lines, "a=end-of-candidates"]
+    await answerer.setRemoteDescription(
+        RTCSessionDescription(sdp="\r\n".join(lines) + "\r\n", type="offer")
+    )
+    if trickled:
+        await answerer.addIceCandidate(None)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    await offerer.setRemoteDescription(answerer.localDescription)
+    states = {"offerer": offerer, "answerer": answerer}
+    await eventually(
+        lambda: all(pc.iceConnectionState == "completed" for pc in states.values()),
+        within=10,
+        what="both sides connected",
+    )
+    transport = answerer.getTransceivers()[0].receiver.transport.transport
+    assert [c.type for c in transport.getRemoteCandidates()] == ["prflx"]
     await offerer.close()
     await answerer.close()
