@@ -296,11 +296,13 @@ async def test_vanished_viewer_and_publisher_are_noticed(
 
         blackhole(pc)
         start = time.monotonic()
-        while (await room.next_event(wait=15))["t"] != "stream_ended":
+        while (ended := await room.next_event(wait=15))["t"] != "stream_ended":
             pass
         held = time.monotonic() - start
         print(f"vanished publisher held {held:.1f} s until stream_ended")
         assert held < VANISHED_WITHIN_S + 0.5, held  # + the withdraw's store round trips
+        assert ended["reason"] == "lost", "vanished, not ended: the room waits for it"
+        assert await live(media_node), "the end grace keeps the room live"
         assert await no_sessions(media_node, "whip")
     finally:
         await room.close()
