@@ -82,12 +82,13 @@ function requireCandidates(sdp) {
   }
 }
 
-async function exchange(url, token, pc) {
+async function exchange(url, token, pc, signal) {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
   requireCandidates(pc.localDescription.sdp);
   const res = await fetch(url, {
     method: "POST",
+    signal,
     headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
     body: pc.localDescription.sdp,
   });
@@ -125,12 +126,12 @@ function session(pc, { location, etag }, token, stream) {
 // None configured, or the request fails: no servers (never a public default).
 let iceCache = { key: "", servers: [], until: 0 };
 
-async function iceServers(room, token) {
+async function iceServers(room, token, signal) {
   const key = `${room} ${token}`;
   if (iceCache.key === key && Date.now() < iceCache.until) return iceCache.servers;
   try {
     const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/ice-servers`, {
-      headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+      headers: { Authorization: `Bearer ${token}` }, cache: "no-store", signal,
     });
     if (!res.ok) return [];
     const body = await res.json();
@@ -141,18 +142,20 @@ async function iceServers(room, token) {
   }
 }
 
-async function peerConnection(room, token) {
-  return new RTCPeerConnection({ iceServers: await iceServers(room, token), bundlePolicy: "max-bundle" });
+async function peerConnection(room, token, signal) {
+  return new RTCPeerConnection({ iceServers: await iceServers(room, token, signal), bundlePolicy: "max-bundle" });
 }
 
-export async function publish(room, token, stream) {
-  const pc = await peerConnection(room, token);
+// `signal` (an AbortSignal) cancels the requests: a recovering page bounds each
+// attempt, since a request sent into a dead network can hang for many seconds.
+export async function publish(room, token, stream, { signal } = {}) {
+  const pc = await peerConnection(room, token, signal);
   for (const track of stream.getTracks()) {
     const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     if (track.kind === "video") preferH264(t);
   }
   try {
-    const made = await exchange(`/whip/${encodeURIComponent(room)}`, token, pc);
+    const made = await exchange(`/whip/${encodeURIComponent(room)}`, token, pc, signal);
     return session(pc, made, token, stream);
   } catch (err) {
     pc.close();
@@ -160,15 +163,15 @@ export async function publish(room, token, stream) {
   }
 }
 
-export async function watch(room, token, publisher) {
-  const pc = await peerConnection(room, token);
+export async function watch(room, token, publisher, { signal } = {}) {
+  const pc = await peerConnection(room, token, signal);
   const stream = new MediaStream();
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addEventListener("track", (e) => stream.addTrack(e.track));
   const query = publisher ? `?publisher=${encodeURIComponent(publisher)}` : "";
   try {
-    const made = await exchange(`/whep/${encodeURIComponent(room)}${query}`, token, pc);
+    const made = await exchange(`/whep/${encodeURIComponent(room)}${query}`, token, pc, signal);
     return session(pc, made, token, stream);
   } catch (err) {
     pc.close();
@@ -232,7 +235,7 @@ export function applyAnswerFragment(answerSdp, frag) {
  * refuses (404 gone, 412 stale tag, 422 refused: publish anew) or on a network error
  * (no `status`: the server was not reached; try again).
  */
-export async function restartIce(session) {
+export async function restartIce(session, { signal } = {}) {
   const { pc } = session;
   pc.restartIce();
   const ended = endOfCandidates(pc); // listening before gathering starts again
@@ -241,6 +244,7 @@ export async function restartIce(session) {
   requireCandidates(pc.localDescription.sdp);
   const res = await fetch(session.location, {
     method: "PATCH",
+    signal,
     headers: {
       "Content-Type": "application/trickle-ice-sdpfrag",
       Authorization: `Bearer ${session.token}`,

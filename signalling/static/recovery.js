@@ -32,6 +32,28 @@ export function retryDelay(err, attempt, random = Math.random) {
   return backoff(attempt, random);
 }
 
+/** Longest one recovery attempt (a request) may take before it is abandoned. */
+export const ATTEMPT_MS = 4000;
+
+/**
+ * An AbortSignal for one attempt: aborted after `ms`, or by `abort()` (the network
+ * came back: a request sent into the dead one may hang for many seconds).
+ */
+export function attempt(ms = ATTEMPT_MS) {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(), ms);
+  return {
+    signal: controller.signal,
+    abort() { controller.abort(); },
+    done() { clearTimeout(timer); },
+  };
+}
+
+/** True for errors that say the network failed (try the same again), not the server. */
+export function offline(err) {
+  return err instanceof TypeError || (err && (err.name === "AbortError" || err.code === "disconnected"));
+}
+
 /** A sleep that `wake()` ends early (the network came back: try now). */
 export function napper() {
   let wake = null;

@@ -31,7 +31,7 @@ import {
 } from "/static/media.js";
 import { t } from "/static/i18n.js";
 import {
-  LOST_STATES, connectedWithin, napper, retryDelay, sample, silentFor, stageNote,
+  LOST_STATES, attempt, connectedWithin, napper, offline, retryDelay, sample, silentFor, stageNote,
 } from "/static/recovery.js";
 
 /** How often a player's frames are looked at. */
@@ -101,7 +101,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     // session: the session shown; lostAt: when it was found lost (0: playing);
     // attempt: retries since; retrying: a POST loop runs; probe: the watchdog timer.
     return { session: null, shown: null, el: null, tile: null, lostAt: 0, attempt: 0,
-      retrying: false, scheduled: false, probe: 0, nap: napper(), hlsTimer: 0 };
+      retrying: false, scheduled: false, trying: null, probe: 0, nap: napper(), hlsTimer: 0 };
   }
 
   const current = (user, entry) => players.get(user) === entry;
@@ -120,8 +120,10 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     try {
       while (current(user, entry)) {
         let session;
+        const trying = attempt();
+        entry.trying = trying;
         try {
-          session = await watch(room, currentToken(), user);
+          session = await watch(room, currentToken(), user, { signal: trying.signal });
         } catch (err) {
           if (!current(user, entry)) return;
           if (!entry.session && err.status === 503 && hls && user === host() && main) startHls("busy");
@@ -129,6 +131,9 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
           if (FATAL.has(err.status)) { console.info("livecore: cannot play", user, err.code); return; }
           await entry.nap.sleep(retryDelay(err, ++entry.attempt));
           continue;
+        } finally {
+          trying.done();
+          entry.trying = null;
         }
         if (!current(user, entry)) { session.stop(); return; }
         adopt(user, entry, session);
@@ -282,7 +287,11 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   /** The network is back (or changed): every player that is reconnecting tries now. */
   function networkBack() {
     for (const entry of players.values()) {
-      if (entry.lostAt) { entry.attempt = 0; entry.nap.wake(); }
+      if (entry.lostAt) {
+        entry.attempt = 0;
+        if (entry.trying) entry.trying.abort(); // sent into the dead network: again now
+        entry.nap.wake();
+      }
     }
     if (mine) publisherTrouble(0);
   }
@@ -337,7 +346,12 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   /** Our connection dropped or the network changed: recover after `delayMs` (unless back). */
   function publisherTrouble(delayMs) {
     if (!mine) return;
-    if (recovering) { recovering.attempt = 0; recovering.nap.wake(); return; }
+    if (recovering) {
+      recovering.attempt = 0;
+      if (recovering.trying) recovering.trying.abort();
+      recovering.nap.wake();
+      return;
+    }
     clearTimeout(troubleTimer);
     troubleTimer = setTimeout(() => {
       if (mine && !recovering && (delayMs === 0 || mine.pc.connectionState !== "connected")) recoverPublishing();
@@ -358,7 +372,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
 
   /** ICE restart first; publish anew if the session is gone or the restart does not connect. */
   async function recoverPublishing() {
-    const state = { since: now(), attempt: 0, nap: napper(), restartable: true };
+    const state = { since: now(), attempt: 0, nap: napper(), restartable: true, trying: null };
     recovering = state;
     const tick = () => {
       const seconds = Math.floor((now() - state.since) / 1000);
@@ -369,15 +383,17 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     const ticker = setInterval(tick, 1000);
     try {
       while (mine && recovering === state) {
+        const trying = attempt();
+        state.trying = trying;
         try {
           if (state.restartable) {
-            await restartIce(mine);
+            await restartIce(mine, { signal: trying.signal });
             if (await pathBackWithin(mine.pc, RESTART_CONNECT_MS)) break;
             state.restartable = false; // answered, but no path: a new session
             continue;
           }
           const old = mine;
-          const next = await publish(room, currentToken(), old.stream);
+          const next = await publish(room, currentToken(), old.stream, { signal: trying.signal });
           if (mine !== old) { next.pc.close(); break; } // stopped meanwhile
           mine = next; // the server replaced the old session: no DELETE (it would end the live)
           old.pc.close();
@@ -392,10 +408,12 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
           }
           // Refused, or answered but not applicable (a DOMException): publish anew. A
           // TypeError (fetch: no network) or no candidate yet: the same again later.
-          const offline = err instanceof TypeError || err.code === "disconnected";
           console.info("livecore: reconnecting the stream:", err.code || err.name, err.message);
-          if (SESSION_GONE.has(err.status) || (err.status == null && !offline)) state.restartable = false;
+          if (SESSION_GONE.has(err.status) || (err.status == null && !offline(err))) state.restartable = false;
           await state.nap.sleep(retryDelay(err, ++state.attempt));
+        } finally {
+          trying.done();
+          state.trying = null;
         }
       }
     } finally {
