@@ -11,6 +11,7 @@ fragments of an ICE restart) are checked in the page too.
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -120,6 +121,53 @@ async def test_a_refused_restart_publishes_anew_and_viewers_follow(
     assert await viewer.evaluate("document.querySelector('#room-status').dataset.status") == "live"
     assert await host.evaluate("document.querySelector('#room-status').dataset.status") == "live"
     assert clean(host_watch, "/whip/r1/") == [] and clean(viewer_watch, "/whep/r1/") == []
+
+
+async def test_hls_meanwhile_then_back_to_webrtc_after_retry_after(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> None:
+    """A node full for WebRTC (503 node_full, Retry-After: 5): the viewer page plays HLS
+    and asks again only after Retry-After; once a place frees it plays WebRTC again."""
+    chromium_path()
+    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "2"])
+    node.start()
+    try:
+        create_room(node.url)
+        host, _ = await phone(browser)
+        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+        await go_live(host)
+        first, _ = await phone(browser)
+        await first.goto(f"{node.url}/r/r1#token={token('viewer', 'v1')}")
+        await frames_decoded(first, "host1", 5)
+        second, watch = await phone(browser)
+        posts: list[tuple[float, int]] = []
+        second.on(
+            "response",
+            lambda r: (
+                posts.append((time.monotonic(), r.status))
+                if r.request.method == "POST" and "/whep/" in r.url
+                else None
+            ),
+        )
+        await second.goto(f"{node.url}/r/r1#token={token('viewer', 'v2')}")
+        await wait_js(second, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
+        await wait_js(second, "!!document.querySelector('#player').src")
+        await first.close()  # its WHEP session is DELETEd: a place frees
+        await wait_js(second, f"{PLAYER}?.session?.pc.connectionState === 'connected'", 20)
+        await wait_js(second, "!window.livecore.stage.hls", 10)
+        await frames_decoded(second, "host1", 5)
+        assert await second.evaluate(
+            f"document.querySelector('#player').srcObject === {PLAYER}.session.stream"
+        )
+    finally:
+        node.stop()
+    refused = [at for at, status in posts if status == 503]
+    assert refused and posts[-1][1] == 201, posts
+    gaps = [
+        b - a for a, b in zip([at for at, _ in posts], [at for at, _ in posts][1:], strict=False)
+    ]
+    assert all(gap >= 4.9 for gap in gaps), f"Retry-After: 5 honoured: {gaps}"
+    assert clean(watch, "/whep/r1", "/hls/r1") == []
 
 
 PURE = """async () => {
