@@ -249,7 +249,9 @@ class MediaPlane:
                     meta = await self.ctx.rooms.get(room)
                     if self.lifecycle is not None and meta is not None and meta.host == user:
                         self.lifecycle.host_gone(room)
-            if await self.store.end(room, user):
+            # A KOC whose phone lost its network keeps the host's grant: its page
+            # publishes anew (the host can still end the co-stream meanwhile).
+            if reason != "lost" and await self.store.end(room, user):
                 await self._event(room, {"t": "costream_ended", "user": user})
 
     async def _announce(self, room: str, user: str) -> None:
