@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import av
 from aiortc.codecs.base import Decoder, Encoder
-from aiortc.jitterbuffer import JitterBuffer, JitterFrame
+from aiortc.jitterbuffer import MAX_MISORDER, JitterBuffer, JitterFrame
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -124,6 +124,8 @@ class _PassthroughInbox:
             functools.partial(request_keyframe, receiver), SystemClock(), interval=1.0
         )
         self.dropped = 0
+        #: Frames that came after packets given up (a skip to the next keyframe each).
+        self.losses = 0
 
     def put(self, item: tuple[RTCRtpCodecParameters, JitterFrame] | None) -> None:
         if item is None:
@@ -134,6 +136,12 @@ class _PassthroughInbox:
             self._decoder = PassthroughDecoder(codec)
             self._codec_name = codec.name
         track_queue = receiver_seams.remote_track_queue(self._receiver.track)
+        if getattr(frame, "after_loss", False) and not self._decoder.audio:
+            # Packets before it were given up (MarkerJitterBuffer): its references
+            # may be gone, so nothing is forwarded until a keyframe, asked for now.
+            self.losses += 1
+            self._skip_to_keyframe = True
+            self._keyframes.request()
         for packet in self._decoder.decode(frame):
             if self._skip_to_keyframe and not packet.is_keyframe:
                 self.dropped += 1
@@ -155,36 +163,140 @@ class _PassthroughInbox:
         return self._stop.get(block, timeout)
 
 
-class MarkerJitterBuffer(JitterBuffer):
-    """aiortc's video jitter buffer, completing a frame at its marker bit.
+#: How long a hole in the video sequence is waited for (NACK, RTX) before the
+#: frames behind it go on without it: half a second of media time (RTP ticks at
+#: 90 kHz). A hole that already spans longer (an outage) is not waited for.
+MAX_HOLE_S = 0.5
+VIDEO_CLOCK_RATE = 90_000
+_TS_HALF = 1 << 31
 
-    The stock buffer knows a frame is complete only when the first packet of
-    the *next* frame arrives — one frame interval (33 ms at 30 fps) of added
+
+def _ts_after(a: int, b: int) -> int:
+    """RTP ticks from ``b`` to ``a`` (32-bit wrap; negative if ``a`` is older)."""
+    d = (a - b) & 0xFFFFFFFF
+    return d - (1 << 32) if d >= _TS_HALF else d
+
+
+class LossAwareFrame(JitterFrame):
+    """A frame of the jitter buffer that knows whether packets were lost before it."""
+
+    def __init__(self, data: bytes, timestamp: int, *, after_loss: bool) -> None:
+        super().__init__(data, timestamp)
+        self.after_loss = after_loss
+        """Packets before this frame were given up: decoding it needs a keyframe first."""
+
+
+class MarkerJitterBuffer(JitterBuffer):
+    """aiortc's video jitter buffer, completing a frame at its marker bit, and never
+    stuck on a hole.
+
+    Marker: the stock buffer knows a frame is complete only when the first packet
+    of the *next* frame arrives — one frame interval (33 ms at 30 fps) of added
     latency on every forwarded frame. RTP's marker bit closes a video frame
     (RFC 6184 §5.1 for H.264, RFC 7741 §4.1 for VP8), so a frame whose packets
-    are all there up to the marked one is handed on at once. Loss and
-    reordering are handled as before: the frame waits for missing packets.
+    are all there up to the marked one is handed on at once.
+
+    Holes: the stock buffer waits for a missing packet until packets of a full
+    buffer (512) have arrived behind it. After an outage the publisher's packets
+    sent into the void are a hole of a few hundred, and a phone's encoder comes
+    back at a low bitrate (its bandwidth estimate collapsed without feedback):
+    512 packets took ~20 s, during which no video frame came out, while audio
+    (no such buffer) played at once. Here a hole is waited for at most
+    ``max_hole_s`` of media time (what arrived behind it, by RTP timestamp), and
+    not at all when it already spans longer (the timestamps across it jump
+    more): the frames before it are dropped, and the buffer goes on at the next
+    frame boundary behind it (a packet following a marked one). The frames
+    handed on after that are ``after_loss``: the pass-through inbox drops them
+    until a keyframe and asks the publisher for one.
     """
 
+    def __init__(
+        self, capacity: int = 512, is_video: bool = True, *, max_hole_s: float = MAX_HOLE_S
+    ) -> None:
+        super().__init__(capacity=capacity, is_video=is_video)
+        self._max_hole_ticks = round(max_hole_s * VIDEO_CLOCK_RATE)
+        self._newest_ts: int | None = None
+        self._last_out_ts: int | None = None
+        self._lost = False
+        #: Holes given up (for tests and metrics).
+        self.holes_skipped = 0
+
+    def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
+        ts = packet.timestamp
+        if self._newest_ts is None or _ts_after(ts, self._newest_ts) > 0:
+            self._newest_ts = ts
+        if self._origin is not None:
+            delta = (packet.sequence_number - self._origin) & 0xFFFF
+            misorder = (self._origin - packet.sequence_number) & 0xFFFF
+            # The stock buffer drops what it holds (a reset, or a jump past its size).
+            if (misorder < delta and misorder >= MAX_MISORDER) or (
+                misorder >= delta and delta >= self.capacity
+            ):
+                self._lost = True
+        return super().add(packet)
+
     def _remove_frame(self, sequence_number: int) -> JitterFrame | None:
-        if self._origin is None:
-            return None
-        packets: list[Any] = []
-        timestamp = None
-        for count in range(self.capacity):
-            packet = self._packets[(self._origin + count) % self.capacity]
-            if packet is None:
+        while self._origin is not None:
+            packets: list[Any] = []
+            timestamp = None
+            for count in range(self.capacity):
+                packet = self._packets[(self._origin + count) % self.capacity]
+                if packet is None:
+                    if not self._skip_hole(count):
+                        return None
+                    break  # the hole was given up: start again at the new origin
+                if timestamp is None:
+                    timestamp = packet.timestamp
+                elif packet.timestamp != timestamp:  # the frame ended without a marker
+                    self.remove(count)
+                    return self._frame(packets, timestamp)
+                packets.append(packet)
+                if packet.marker:
+                    self.remove(count + 1)
+                    return self._frame(packets, timestamp)
+            else:
                 return None
-            if timestamp is None:
-                timestamp = packet.timestamp
-            elif packet.timestamp != timestamp:  # the frame ended without a marker
-                self.remove(count)
-                return JitterFrame(b"".join(map(receiver_seams.rtp_payload, packets)), timestamp)
-            packets.append(packet)
-            if packet.marker:
-                self.remove(count + 1)
-                return JitterFrame(b"".join(map(receiver_seams.rtp_payload, packets)), timestamp)
         return None
+
+    def _frame(self, packets: list[Any], timestamp: int) -> LossAwareFrame:
+        data = b"".join(map(receiver_seams.rtp_payload, packets))
+        frame = LossAwareFrame(data, timestamp, after_loss=self._lost)
+        self._lost = False
+        self._last_out_ts = timestamp
+        return frame
+
+    def _skip_hole(self, hole: int) -> bool:
+        """The packet ``hole`` places after the origin is missing: give it up (drop
+        what precedes the next frame boundary behind it; True) if it was waited for
+        long enough, else wait (False)."""
+        slots, cap, origin = self._packets, self.capacity, self._origin
+        assert origin is not None
+        before = self._last_out_ts
+        for i in range(hole):  # the newest packet before the hole, if any
+            packet = slots[(origin + i) % cap]
+            if packet is not None:
+                before = packet.timestamp
+        first_after = resume = None
+        for k in range(hole + 1, cap):
+            packet = slots[(origin + k) % cap]
+            if packet is None:
+                continue
+            if first_after is None:
+                first_after = packet
+            previous = slots[(origin + k - 1) % cap]
+            if previous is not None and (previous.marker or previous.timestamp != packet.timestamp):
+                resume = k
+                break
+        if first_after is None or resume is None or self._newest_ts is None:
+            return False
+        waited = _ts_after(self._newest_ts, first_after.timestamp)
+        spans = _ts_after(first_after.timestamp, before) if before is not None else 0
+        if waited < self._max_hole_ticks and spans < self._max_hole_ticks:
+            return False
+        self.remove(resume)
+        self._lost = True
+        self.holes_skipped += 1
+        return True
 
 
 class ImmediateAudioBuffer(JitterBuffer):
@@ -227,9 +339,7 @@ def enable_passthrough(receiver: RTCRtpReceiver, *, max_backlog: int = DEFAULT_M
     jitter = receiver_seams.receiver_jitter_buffer(receiver)
     if isinstance(jitter, JitterBuffer) and track and track.kind == "video":
         # Same capacity as aiortc's; frames complete on the marker bit.
-        receiver_seams.set_receiver_jitter_buffer(
-            receiver, MarkerJitterBuffer(capacity=512, is_video=True)
-        )
+        receiver_seams.set_receiver_jitter_buffer(receiver, MarkerJitterBuffer(capacity=512))
     elif isinstance(jitter, JitterBuffer) and track and track.kind == "audio":
         receiver_seams.set_receiver_jitter_buffer(receiver, ImmediateAudioBuffer())
 

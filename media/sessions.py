@@ -75,6 +75,9 @@ class _Session:
         self.trickled = 0
         self._on_close: Callable[[], None] | None = None
         self._closing: asyncio.Task[None] | None = None
+        #: True when the session closed because its connection failed (ICE consent
+        #: expired: the peer vanished), not by ``close()`` (a DELETE, a replacement).
+        self.lost = False
         pc.on("connectionstatechange", self._connection_changed)
 
     @property
@@ -88,6 +91,7 @@ class _Session:
 
     def _connection_changed(self) -> None:
         if self.pc.connectionState in ("failed", "closed") and self._closing is None:
+            self.lost = True  # not by close(): the connection went away under us
             self._closing = asyncio.ensure_future(self._close())
 
     async def close(self) -> None:

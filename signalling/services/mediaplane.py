@@ -233,18 +233,25 @@ class MediaPlane:
         if self.publishers.get((entry.room, entry.user)) is session:
             del self.publishers[(entry.room, entry.user)]
             if was_live:
-                self._tasks.spawn(self._withdraw(entry.room, entry.user), name="whip-withdraw")
+                # A vanished publisher (consent expired) is "lost", not "ended": pages
+                # wait for it (a phone that reconnects within the grace keeps the room).
+                reason = "lost" if session.lost else "ended"
+                self._tasks.spawn(
+                    self._withdraw(entry.room, entry.user, reason), name="whip-withdraw"
+                )
 
-    async def _withdraw(self, room: str, user: str) -> None:
+    async def _withdraw(self, room: str, user: str, reason: str = "ended") -> None:
         with contextlib.suppress(RedisError, OSError):
             origin = await self.store.origin(room, user)
             if origin is not None and origin.node == self.ctx.settings.node_id:
                 if await self.store.withdraw(room, user, origin):
-                    await self._event(room, {"t": "stream_ended", "user": user, "reason": "ended"})
+                    await self._event(room, {"t": "stream_ended", "user": user, "reason": reason})
                     meta = await self.ctx.rooms.get(room)
                     if self.lifecycle is not None and meta is not None and meta.host == user:
                         self.lifecycle.host_gone(room)
-            if await self.store.end(room, user):
+            # A KOC whose phone lost its network keeps the host's grant: its page
+            # publishes anew (the host can still end the co-stream meanwhile).
+            if reason != "lost" and await self.store.end(room, user):
                 await self._event(room, {"t": "costream_ended", "user": user})
 
     async def _announce(self, room: str, user: str) -> None:

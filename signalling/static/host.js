@@ -307,6 +307,7 @@ function start() {
     if (s.error) toast(errorText({ code: s.error }));
     else if (s.publishing === true) toast(t("host.live.toast"), "ok");
     else if (s.publishing === false) toast(t("host.ended.toast"), "ok");
+    else if (s.recovered) toast(t("host.reconnected"), "ok");
   });
   $("#flip").addEventListener("click", flip);
   $("#mic").addEventListener("click", toggleMic);

@@ -1,9 +1,13 @@
 // WHIP (publish) and WHEP (play) for the pages, as RFC 9725 describes: one
 // complete SDP offer (after ICE gathering) POSTed with the room token, the
-// answer applied, DELETE on the returned Location to stop. No trickle ICE:
-// the server answers PATCH with 405.
+// answer applied, DELETE on the returned Location to stop. No trickle: the
+// offer carries every candidate. A publisher whose network changed restarts
+// ICE in place (RFC 9725 §4.3.2: PATCH with the new credentials and If-Match,
+// the server's new ones come back in a 200 sdpfrag); a viewer re-posts (the
+// server refuses a WHEP restart).
 //
 //   const pub = await publish(room, token, stream);   // host / accepted KOC
+//   await restartIce(pub);                            // network changed (throws: re-publish)
 //   const play = await watch(room, token, "host1");   // anyone in the room
 //   video.srcObject = play.stream;  ...  await play.stop();
 
@@ -16,6 +20,18 @@ function gathered(pc) {
     const check = () => { if (pc.iceGatheringState === "complete") done(); };
     const timer = setTimeout(done, GATHER_MS); // use what was gathered so far
     pc.addEventListener("icegatheringstatechange", check);
+  });
+}
+
+// After restartIce() the gathering state still says "complete" (the old
+// generation's) until the new gathering starts: wait for its end-of-candidates
+// event instead (at most GATHER_MS, then use what was gathered).
+function endOfCandidates(pc) {
+  return new Promise((resolve) => {
+    const done = () => { clearTimeout(timer); pc.removeEventListener("icecandidate", check); resolve(); };
+    const check = (e) => { if (!e.candidate) done(); };
+    const timer = setTimeout(done, GATHER_MS);
+    pc.addEventListener("icecandidate", check);
   });
 }
 
@@ -38,31 +54,55 @@ function preferH264(transceiver) {
   if (codecs.length) transceiver.setCodecPreferences(codecs);
 }
 
-async function exchange(url, token, pc) {
+/** Seconds a refusal's `Retry-After` asks for (429, 503), or null. */
+export function retryAfterSeconds(header) {
+  const n = Number(header);
+  return header != null && header !== "" && Number.isFinite(n) && n >= 0 ? n : null;
+}
+
+/** An Error for a refused request: `status`, `code` (for the string table), `retryAfter` (s). */
+async function refusal(res, fallback) {
+  let body = {};
+  try { body = await res.json(); } catch (_) { /* not JSON */ }
+  const err = new Error(body.message || `HTTP ${res.status}`);
+  err.status = res.status;
+  err.code = body.code || fallback;
+  err.retryAfter = retryAfterSeconds(res.headers.get("Retry-After"));
+  return err;
+}
+
+/**
+ * Throws (no `status`: the server was not asked) when the offer names no candidate:
+ * the device has no network now, and a session offered so could never connect
+ * (the browser does not gather again by itself).
+ */
+function requireCandidates(sdp) {
+  if (!/\na=candidate:/.test(sdp)) {
+    throw Object.assign(new Error("no network: the offer has no ICE candidate"), { code: "disconnected" });
+  }
+}
+
+async function exchange(url, token, pc, signal) {
   await pc.setLocalDescription(await pc.createOffer());
   await gathered(pc);
+  requireCandidates(pc.localDescription.sdp);
   const res = await fetch(url, {
     method: "POST",
+    signal,
     headers: { "Content-Type": "application/sdp", Authorization: `Bearer ${token}` },
     body: pc.localDescription.sdp,
   });
-  if (res.status !== 201) {
-    let body = {};
-    try { body = await res.json(); } catch (_) { /* not JSON */ }
-    const err = new Error(body.message || `HTTP ${res.status}`);
-    err.status = res.status;
-    err.code = body.code || "publish_refused";
-    throw err;
-  }
-  const location = res.headers.get("Location");
+  if (res.status !== 201) throw await refusal(res, "publish_refused");
+  const location = new URL(res.headers.get("Location"), new URL(url, window.location.href)).href;
+  const etag = res.headers.get("ETag");
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
-  return location;
+  return { location, etag };
 }
 
-function session(pc, location, token, stream) {
+function session(pc, { location, etag }, token, stream) {
   let stopped = false;
   return {
-    pc, stream, location,
+    pc, stream, location, etag, token,
     // DELETE first (RFC 9725 §4.2): the server ends the session while it still
     // exists; closing the peer connection first lets it time out and answer 404.
     // `{ remote: true }`: the server already ended it (costream_ended): nothing to DELETE.
@@ -86,12 +126,12 @@ function session(pc, location, token, stream) {
 // None configured, or the request fails: no servers (never a public default).
 let iceCache = { key: "", servers: [], until: 0 };
 
-async function iceServers(room, token) {
+async function iceServers(room, token, signal) {
   const key = `${room} ${token}`;
   if (iceCache.key === key && Date.now() < iceCache.until) return iceCache.servers;
   try {
     const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/ice-servers`, {
-      headers: { Authorization: `Bearer ${token}` }, cache: "no-store",
+      headers: { Authorization: `Bearer ${token}` }, cache: "no-store", signal,
     });
     if (!res.ok) return [];
     const body = await res.json();
@@ -102,39 +142,121 @@ async function iceServers(room, token) {
   }
 }
 
-async function peerConnection(room, token) {
-  return new RTCPeerConnection({ iceServers: await iceServers(room, token), bundlePolicy: "max-bundle" });
+async function peerConnection(room, token, signal) {
+  return new RTCPeerConnection({ iceServers: await iceServers(room, token, signal), bundlePolicy: "max-bundle" });
 }
 
-export async function publish(room, token, stream) {
-  const pc = await peerConnection(room, token);
+// `signal` (an AbortSignal) cancels the requests: a recovering page bounds each
+// attempt, since a request sent into a dead network can hang for many seconds.
+export async function publish(room, token, stream, { signal } = {}) {
+  const pc = await peerConnection(room, token, signal);
   for (const track of stream.getTracks()) {
     const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
     if (track.kind === "video") preferH264(t);
   }
   try {
-    const location = await exchange(`/whip/${encodeURIComponent(room)}`, token, pc);
-    return session(pc, location, token, stream);
+    const made = await exchange(`/whip/${encodeURIComponent(room)}`, token, pc, signal);
+    return session(pc, made, token, stream);
   } catch (err) {
     pc.close();
     throw err;
   }
 }
 
-export async function watch(room, token, publisher) {
-  const pc = await peerConnection(room, token);
+export async function watch(room, token, publisher, { signal } = {}) {
+  const pc = await peerConnection(room, token, signal);
   const stream = new MediaStream();
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.addEventListener("track", (e) => stream.addTrack(e.track));
   const query = publisher ? `?publisher=${encodeURIComponent(publisher)}` : "";
   try {
-    const location = await exchange(`/whep/${encodeURIComponent(room)}${query}`, token, pc);
-    return session(pc, location, token, stream);
+    const made = await exchange(`/whep/${encodeURIComponent(room)}${query}`, token, pc, signal);
+    return session(pc, made, token, stream);
   } catch (err) {
     pc.close();
     throw err;
   }
+}
+
+// -- ICE restart of a WHIP session (RFC 9725 §4.3.2, RFC 8840 fragments) --------
+
+/**
+ * The trickle-ice-sdpfrag of an offer made after restartIce(): its first (bundle)
+ * m= line and mid, the new ice-ufrag/ice-pwd, its candidates, end-of-candidates.
+ */
+export function offerFragment(sdp) {
+  const lines = sdp.split(/\r?\n/);
+  const first = lines.findIndex((l) => l.startsWith("m="));
+  if (first < 0) throw new Error("offer without m= section");
+  let end = lines.findIndex((l, i) => i > first && l.startsWith("m="));
+  if (end < 0) end = lines.length;
+  const section = lines.slice(first, end);
+  const pick = (prefix) => section.find((l) => l.startsWith(prefix)) || lines.find((l) => l.startsWith(prefix));
+  const out = [lines[first], pick("a=mid:"), pick("a=ice-ufrag:"), pick("a=ice-pwd:")];
+  if (out.some((l) => !l)) throw new Error("offer without mid or ICE credentials");
+  out.push(...section.filter((l) => l.startsWith("a=candidate:")), "a=end-of-candidates");
+  return `${out.join("\r\n")}\r\n`;
+}
+
+/**
+ * `answerSdp` (the session's remote description) with the ICE credentials and
+ * candidates of a restart's answer fragment: each m= section gets the new
+ * ice-ufrag/ice-pwd and the fragment's candidates instead of its old ones.
+ */
+export function applyAnswerFragment(answerSdp, frag) {
+  const fl = frag.split(/\r?\n/);
+  const ufrag = fl.find((l) => l.startsWith("a=ice-ufrag:"));
+  const pwd = fl.find((l) => l.startsWith("a=ice-pwd:"));
+  if (!ufrag || !pwd) throw new Error("answer fragment without ICE credentials");
+  const candidates = fl.filter((l) => l.startsWith("a=candidate:"));
+  const out = [];
+  let inMedia = false;
+  for (const line of answerSdp.split(/\r?\n/)) {
+    if (line === "") continue;
+    if (line.startsWith("m=")) inMedia = true;
+    if (line.startsWith("a=candidate:") || line === "a=end-of-candidates") continue;
+    if (line.startsWith("a=ice-ufrag:")) { out.push(ufrag); continue; }
+    if (line.startsWith("a=ice-pwd:")) {
+      out.push(pwd);
+      if (inMedia) out.push(...candidates, "a=end-of-candidates");
+      continue;
+    }
+    out.push(line);
+  }
+  return `${out.join("\r\n")}\r\n`;
+}
+
+/**
+ * Restart the ICE of a publishing session in place (its network changed): a new
+ * offer with new credentials and candidates, PATCHed with If-Match; the server's
+ * 200 fragment becomes the remote description's ICE. Resolves once the answer is
+ * applied (the caller waits for `connected`). Throws with `status` when the server
+ * refuses (404 gone, 412 stale tag, 422 refused: publish anew) or on a network error
+ * (no `status`: the server was not reached; try again).
+ */
+export async function restartIce(session, { signal } = {}) {
+  const { pc } = session;
+  pc.restartIce();
+  const ended = endOfCandidates(pc); // listening before gathering starts again
+  await pc.setLocalDescription(await pc.createOffer());
+  await ended;
+  requireCandidates(pc.localDescription.sdp);
+  const res = await fetch(session.location, {
+    method: "PATCH",
+    signal,
+    headers: {
+      "Content-Type": "application/trickle-ice-sdpfrag",
+      Authorization: `Bearer ${session.token}`,
+      "If-Match": session.etag || "*",
+    },
+    body: offerFragment(pc.localDescription.sdp),
+  });
+  if (res.status !== 200) throw await refusal(res, "session_not_found");
+  const frag = await res.text();
+  const etag = res.headers.get("ETag");
+  await pc.setRemoteDescription({ type: "answer", sdp: applyAnswerFragment(pc.remoteDescription.sdp, frag) });
+  if (etag) session.etag = etag;
 }
 
 // Frames decoded so far on a receiving connection (for tests and the stats line).

@@ -9,25 +9,69 @@
 //         KOC for the audience; the KOC for the host; the host and "me" for a KOC);
 // goLive: optional button that starts/stops publishing (host);
 // hls:    on the viewer page, fall back to HLS for the host's stream when WHEP
-//         is refused (node_full) or fails.
-// Events on the channel emitter: "stage" {publishing, error?}.
+//         is refused (node_full) or fails, and while a lost player reconnects.
+// Events on the channel emitter: "stage" {publishing, error?} | {hls, reason} |
+// {recovering: seconds | null} (a publisher reconnecting) | {away: reason | null}
+// (the host's stream left without the host ending it: lost, replaced, origin_lost).
+//
+// Recovery without a reload (docs/architecture.md, "When a network fails"):
+// - a player watches its connection and its decoded frames; on loss it opens a
+//   new WHEP session at once (a WHEP ICE restart is refused by the server),
+//   then again with capped exponential backoff and jitter (Retry-After on 429
+//   and 503), plays the room's HLS after HLS_AFTER_MS without video, and goes
+//   back to WebRTC when a new session connects;
+// - a publisher whose connection drops or whose network changes restarts ICE
+//   (PATCH); if the session is gone or the restart does not connect, it
+//   publishes anew (the server replaces the old session; viewers follow
+//   stream_ended "replaced" and stream_started); it never DELETEs on the way,
+//   which would end the live.
 
-import { camera, publish, setMuted, switchCamera, watch, watchHls } from "/static/media.js";
+import {
+  camera, publish, restartIce, setMuted, switchCamera, watch, watchHls,
+} from "/static/media.js";
 import { t } from "/static/i18n.js";
+import {
+  LOST_STATES, attempt, connectedWithin, napper, offline, retryDelay, sample, silentFor, stageNote,
+} from "/static/recovery.js";
+
+/** How often a player's frames are looked at. */
+const PROBE_MS = 500;
+/** Video not advancing this long while audio does (or the connection is down): lost. */
+const STALL_MS = 3000;
+/** A new session that is not connected this long after its answer is given up. */
+const CONNECT_MS = 6000;
+/** Without video this long while reconnecting: play the room's HLS meanwhile. */
+const HLS_AFTER_MS = 4000;
+/** A publisher "disconnected" this long (Chrome may come back by itself) restarts ICE. */
+const DISCONNECTED_MS = 1000;
+/** Nothing received on a publisher's path this long (consent checks, RTCP): recover. */
+const SILENT_MS = 2500;
+/** An ICE restart that is answered but does not connect within this: publish anew. */
+const RESTART_CONNECT_MS = 5000;
+/** Refusals after which a restart cannot work: the session is gone or not restartable. */
+const SESSION_GONE = new Set([404, 409, 412, 422, 428]);
+/** Refusals no retry can fix (the token): the publisher stops. */
+const FATAL = new Set([401, 403]);
 
 export function mountStage({ channel, room, token, main, guests, goLive, note, hls = false,
   nameOf = (u) => u, selfPreview = false }) {
-  const players = new Map(); // publisher → { session, el, tile }
+  const players = new Map(); // publisher → player entry (see newEntry)
   let mine = null; // our WHIP session
   let busy = false;
   let facing = "user";
   let muted = false;
   let selfTile = null;
   let fallback = null; // HLS player of the host's stream
+  let fallbackReason = null;
+  let recovering = null; // { since, attempt, nap } while our publishing reconnects
+  const stageBox = main ? main.parentElement : null;
+  const playerNote = stageNote(stageBox);
+  const publishNote = stageNote(stageBox);
 
   const me = () => (channel.model.you || {}).user;
   const host = () => (channel.model.meta || {}).host;
   const currentToken = () => (typeof token === "function" ? token() : token);
+  const now = () => performance.now();
 
   function tile(user, label) {
     const video = document.createElement("video");
@@ -51,44 +95,171 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     if (!guests.children.length) guests.hidden = true;
   }
 
-  async function play(user) {
+  // -- players (WHEP) ----------------------------------------------------------------
+
+  function newEntry() {
+    // session: the session shown; lostAt: when it was found lost (0: playing);
+    // attempt: retries since; retrying: a POST loop runs; probe: the watchdog timer.
+    return { session: null, shown: null, el: null, tile: null, lostAt: 0, attempt: 0,
+      retrying: false, scheduled: false, trying: null, probe: 0, nap: napper(), hlsTimer: 0 };
+  }
+
+  const current = (user, entry) => players.get(user) === entry;
+
+  function play(user) {
     if (players.has(user)) return;
-    const entry = { session: null, el: null, tile: null };
+    const entry = newEntry();
     players.set(user, entry);
+    connect(user, entry);
+  }
+
+  /** POST a WHEP offer until one is answered (backoff between tries), then show it. */
+  async function connect(user, entry) {
+    if (entry.retrying) return;
+    entry.retrying = true;
     try {
-      entry.session = await watch(room, currentToken(), user);
-    } catch (err) {
-      players.delete(user);
-      if (hls && user === host() && main) startHls();
-      else console.info("livecore: cannot play", user, err.code || err.message);
-      return;
+      while (current(user, entry)) {
+        let session;
+        const trying = attempt();
+        entry.trying = trying;
+        try {
+          session = await watch(room, currentToken(), user, { signal: trying.signal });
+        } catch (err) {
+          if (!current(user, entry)) return;
+          if (!entry.session && err.status === 503 && hls && user === host() && main) startHls("busy");
+          else if (!entry.session && !entry.lostAt) lost(user, entry);
+          if (FATAL.has(err.status)) { console.info("livecore: cannot play", user, err.code); return; }
+          await entry.nap.sleep(retryDelay(err, ++entry.attempt));
+          continue;
+        } finally {
+          trying.done();
+          entry.trying = null;
+        }
+        if (!current(user, entry)) { session.stop(); return; }
+        adopt(user, entry, session);
+        return;
+      }
+    } finally {
+      entry.retrying = false;
     }
-    if (players.get(user) !== entry) { entry.session.stop(); return; }
-    if (user === host() && main && !(mine && !selfPreview)) {
-      entry.el = main;
-      stopHls();
-    } else {
-      entry.tile = tile(user, nameOf(user));
-      entry.el = entry.tile.video;
+  }
+
+  /** A new session of `user`: shown now (the first, or no HLS meanwhile) or once connected. */
+  function adopt(user, entry, session) {
+    const previous = entry.session;
+    entry.session = session;
+    // A session that was tried but never shown goes at once; the shown one stays on
+    // screen (its last picture) until the new one is connected.
+    if (previous && previous !== entry.shown) previous.stop({ remote: previous.pc.connectionState !== "connected" });
+    const show = () => {
+      if (!current(user, entry) || entry.session !== session) return;
+      const old = entry.shown;
+      entry.shown = session;
+      bind(user, entry, session);
+      if (old && old !== session) old.stop({ remote: old.pc.connectionState !== "connected" });
+    };
+    if (!previous && !fallback) show();
+    else connectedWithin(session.pc, CONNECT_MS).then((ok) => { if (ok) show(); });
+    watchPlayer(user, entry, session);
+  }
+
+  function bind(user, entry, session) {
+    if (!entry.el) {
+      if (user === host() && main && !(mine && !selfPreview)) {
+        entry.el = main;
+      } else {
+        entry.tile = tile(user, nameOf(user));
+        entry.el = entry.tile.video;
+      }
     }
-    entry.el.srcObject = entry.session.stream;
+    if (entry.el === main) stopHls();
+    entry.el.srcObject = session.stream;
     entry.el.play().catch(() => {});
   }
 
-  async function startHls() {
+  /** Watch one session: its connection state, and frames (video) and packets (audio). */
+  function watchPlayer(user, entry, session) {
+    clearInterval(entry.probe);
+    const born = now();
+    let last = { video: -1, audio: -1 };
+    let videoAt = born;
+    let audioAt = born;
+    const check = async () => {
+      if (!current(user, entry) || entry.session !== session) { clearInterval(probe); return; }
+      const state = session.pc.connectionState;
+      const seen = await sample(session.pc);
+      const t0 = now();
+      if (seen.video > last.video) videoAt = t0;
+      if (seen.audio > last.audio) audioAt = t0;
+      const advancing = last.video >= 0 && seen.video > last.video;
+      last = seen;
+      if (state === "connected" && advancing && entry.lostAt) recovered(user, entry);
+      if (entry.retrying) return;
+      const stalled = state === "connected" && seen.video > 0 && t0 - videoAt > STALL_MS
+        && t0 - audioAt < STALL_MS; // audio still comes: our video path, not the host, is stuck
+      const neverUp = state !== "connected" && t0 - born > CONNECT_MS && !entry.lostAt;
+      if (LOST_STATES.has(state) || stalled || neverUp) lost(user, entry);
+      else if (entry.lostAt && state !== "connected" && t0 - born > CONNECT_MS) lost(user, entry);
+    };
+    const probe = setInterval(check, PROBE_MS);
+    entry.probe = probe;
+    session.pc.addEventListener("connectionstatechange", () => {
+      if (LOST_STATES.has(session.pc.connectionState) && entry.session === session) lost(user, entry);
+    });
+  }
+
+  /** `user`'s player lost its path: a new WHEP session at once, HLS if it takes long. */
+  function lost(user, entry) {
+    if (!current(user, entry)) return;
+    if (!entry.lostAt) {
+      entry.lostAt = now();
+      entry.attempt = 0;
+      if (user === host() && main) {
+        playerNote.show("stage.reconnecting");
+        clearTimeout(entry.hlsTimer);
+        entry.hlsTimer = setTimeout(() => {
+          if (current(user, entry) && entry.lostAt && hls) startHls("recovery");
+        }, HLS_AFTER_MS);
+      }
+    }
+    if (!entry.retrying && !entry.scheduled) {
+      const attempt = entry.attempt++;
+      entry.scheduled = true;
+      (attempt ? entry.nap.sleep(retryDelay(null, attempt)) : Promise.resolve()).then(() => {
+        entry.scheduled = false;
+        if (current(user, entry)) connect(user, entry);
+      });
+    }
+  }
+
+  function recovered(user, entry) {
+    entry.lostAt = 0;
+    entry.attempt = 0;
+    clearTimeout(entry.hlsTimer);
+    if (user === host()) { playerNote.hide(); if (fallbackReason === "recovery") stopHls(); }
+  }
+
+  async function startHls(reason) {
     if (fallback) return;
     fallback = { stop() {} };
+    fallbackReason = reason;
     try {
       fallback = await watchHls(main, room);
-      channel.emit("stage", { hls: true });
+      channel.emit("stage", { hls: true, reason });
     } catch (err) {
       fallback = null;
+      fallbackReason = null;
       console.info("livecore: no HLS either", err.message);
     }
   }
 
   function stopHls() {
-    if (fallback) { fallback.stop(); fallback = null; }
+    if (fallback) { fallback.stop(); fallback = null; fallbackReason = null; }
+    const entry = players.get(host());
+    if (entry && entry.el === main && entry.session && main.srcObject !== entry.session.stream) {
+      main.srcObject = entry.session.stream;
+      main.play().catch(() => {});
+    }
   }
 
   // `remote`: the publisher left (stream_ended): the server closed our WHEP session already.
@@ -96,10 +267,14 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     const entry = players.get(user);
     players.delete(user);
     if (!entry) return;
+    clearInterval(entry.probe);
+    clearTimeout(entry.hlsTimer);
+    entry.nap.wake();
     if (entry.session) entry.session.stop({ remote });
+    if (entry.shown && entry.shown !== entry.session) entry.shown.stop({ remote: true });
     if (entry.tile) dropTile(entry.tile.box);
     else if (entry.el) entry.el.srcObject = null;
-    if (user === host()) stopHls();
+    if (user === host()) { stopHls(); playerNote.hide(); }
   }
 
   function sync() {
@@ -108,6 +283,20 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     if (!live.has(host())) stopHls();
     for (const user of live) play(user);
   }
+
+  /** The network is back (or changed): every player that is reconnecting tries now. */
+  function networkBack() {
+    for (const entry of players.values()) {
+      if (entry.lostAt) {
+        entry.attempt = 0;
+        if (entry.trying) entry.trying.abort(); // sent into the dead network: again now
+        entry.nap.wake();
+      }
+    }
+    if (mine) publisherTrouble(0);
+  }
+
+  // -- publishing (WHIP) -------------------------------------------------------------
 
   async function start() {
     if (busy || mine) return;
@@ -124,6 +313,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
         main.play().catch(() => {});
       }
       mine = await publish(room, currentToken(), stream);
+      watchPublisher(mine);
       setMuted(mine, muted);
       if (goLive) { goLive.dataset.i18n = "host.endlive"; goLive.textContent = t("host.endlive"); goLive.classList.add("live"); }
       if (note) note.hidden = true;
@@ -136,9 +326,110 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     }
   }
 
+  let troubleTimer = 0;
+
+  function watchPublisher(session) {
+    session.pc.addEventListener("connectionstatechange", () => {
+      if (session !== mine) return;
+      const state = session.pc.connectionState;
+      if (state === "failed") publisherTrouble(0);
+      else if (state === "disconnected") publisherTrouble(DISCONNECTED_MS);
+    });
+    // The node answers consent and sends RTCP every second or so: silence on the
+    // path says it broke (a network switch) seconds before the browser's ICE does.
+    const probe = setInterval(async () => {
+      if (session !== mine) { clearInterval(probe); return; }
+      if (!recovering && await silentFor(session.pc) > SILENT_MS) publisherTrouble(0);
+    }, PROBE_MS);
+  }
+
+  /** Our connection dropped or the network changed: recover after `delayMs` (unless back). */
+  function publisherTrouble(delayMs) {
+    if (!mine) return;
+    if (recovering) {
+      recovering.attempt = 0;
+      if (recovering.trying) recovering.trying.abort();
+      recovering.nap.wake();
+      return;
+    }
+    clearTimeout(troubleTimer);
+    troubleTimer = setTimeout(() => {
+      if (mine && !recovering && (delayMs === 0 || mine.pc.connectionState !== "connected")) recoverPublishing();
+    }, delayMs);
+  }
+
+  /** True once `pc` is connected and hears the node again (a restarted ICE may still say
+   * "connected" from before while its old path is dead), false after `ms`. */
+  async function pathBackWithin(pc, ms) {
+    const until = now() + ms;
+    while (now() < until) {
+      if (pc.connectionState === "connected" && await silentFor(pc) < SILENT_MS / 2) return true;
+      if (pc.connectionState === "closed") return false;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    return false;
+  }
+
+  /** ICE restart first; publish anew if the session is gone or the restart does not connect. */
+  async function recoverPublishing() {
+    const state = { since: now(), attempt: 0, nap: napper(), restartable: true, trying: null };
+    recovering = state;
+    const tick = () => {
+      const seconds = Math.floor((now() - state.since) / 1000);
+      publishNote.show("host.reconnecting", { s: seconds });
+      channel.emit("stage", { recovering: seconds });
+    };
+    tick();
+    const ticker = setInterval(tick, 1000);
+    try {
+      while (mine && recovering === state) {
+        const trying = attempt();
+        state.trying = trying;
+        try {
+          if (state.restartable) {
+            await restartIce(mine, { signal: trying.signal });
+            if (await pathBackWithin(mine.pc, RESTART_CONNECT_MS)) break;
+            state.restartable = false; // answered, but no path: a new session
+            continue;
+          }
+          const old = mine;
+          const next = await publish(room, currentToken(), old.stream, { signal: trying.signal });
+          if (mine !== old) { next.pc.close(); break; } // stopped meanwhile
+          mine = next; // the server replaced the old session: no DELETE (it would end the live)
+          old.pc.close();
+          setMuted(next, muted);
+          watchPublisher(next);
+          if (await connectedWithin(next.pc, CONNECT_MS)) break;
+        } catch (err) {
+          if (FATAL.has(err.status)) {
+            await stop();
+            channel.emit("stage", { publishing: false, error: err.code || "publish_refused" });
+            return;
+          }
+          // Refused, or answered but not applicable (a DOMException): publish anew. A
+          // TypeError (fetch: no network) or no candidate yet: the same again later.
+          console.info("livecore: reconnecting the stream:", err.code || err.name, err.message);
+          if (SESSION_GONE.has(err.status) || (err.status == null && !offline(err))) state.restartable = false;
+          await state.nap.sleep(retryDelay(err, ++state.attempt));
+        } finally {
+          trying.done();
+          state.trying = null;
+        }
+      }
+    } finally {
+      clearInterval(ticker);
+      if (recovering === state) recovering = null;
+      publishNote.hide();
+      channel.emit("stage", { recovering: null, recovered: !!mine && mine.pc.connectionState === "connected" });
+    }
+  }
+
   async function stop({ remote = false } = {}) {
     const session = mine;
     mine = null;
+    clearTimeout(troubleTimer);
+    if (recovering) { recovering.nap.wake(); recovering = null; }
+    publishNote.hide();
     if (session) {
       await session.stop({ remote });
       for (const tr of session.stream.getTracks()) tr.stop();
@@ -174,11 +465,23 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   channel.on("event", (ev) => {
     if (ev.t === "costream_accepted" && ev.user === me()) start();
     if (ev.t === "costream_ended" && ev.user === me()) stop({ remote: true });
+    // A publisher's session ended (replaced by a new one, lost, or its node died):
+    // drop the player now even if stream_started comes in the same batch.
+    if (ev.t === "stream_ended" && ev.user !== me()) {
+      stopPlaying(ev.user, { remote: true });
+      if (ev.user === host()) channel.emit("stage", { away: ev.reason === "ended" ? null : ev.reason || null });
+    }
+    if (ev.t === "stream_started" && ev.user === host()) channel.emit("stage", { away: null });
   });
+  window.addEventListener("online", networkBack);
+  if (navigator.connection && navigator.connection.addEventListener) {
+    navigator.connection.addEventListener("change", networkBack);
+  }
   window.addEventListener("pagehide", () => { stop(); for (const u of [...players.keys()]) stopPlaying(u); });
   return {
     start, stop, flip, mute, players,
     get publishing() { return mine; },
+    get recovering() { return recovering ? Math.floor((now() - recovering.since) / 1000) : null; },
     get muted() { return muted; },
     get hls() { return fallback; },
   };

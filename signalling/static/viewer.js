@@ -32,9 +32,15 @@ function hostLive() {
   return !!(m.meta && m.streams.includes(m.meta.host));
 }
 
+/** The host's stream left without the host ending it (lost, replaced): the room waits. */
+function hostAway() {
+  const status = channel.model.meta && channel.model.meta.status;
+  return !!ui.hostAway && status !== "ended" && !hostLive();
+}
+
 function roomState() {
   const m = channel.model;
-  if (hostLive()) return "live";
+  if (hostLive() || hostAway()) return "live";
   const status = m.meta && m.meta.status;
   if (status === "ended" || ((status === "live" || ui.everLive) && !hostLive())) return "ended";
   return "scheduled";
@@ -50,7 +56,8 @@ function renderState() {
   ended.hidden = state !== "ended";
   const note = $("#stage-note");
   note.hidden = state !== "scheduled" && !(state === "live" && !playing());
-  $("#stage-note-text").dataset.i18n = state === "scheduled" ? "stage.waiting" : "stage.connecting";
+  $("#stage-note-text").dataset.i18n = state === "scheduled" ? "stage.waiting"
+    : hostAway() ? "stage.host_away" : "stage.connecting";
   $("#stage-note-text").textContent = t($("#stage-note-text").dataset.i18n);
   if (state === "ended") lookForReplay();
   const replay = $("#replay");
@@ -247,7 +254,9 @@ function wireCostream() {
   channel.on("stage", (s) => {
     sync();
     if (s.error) toast(errorText({ code: s.error }));
-    if (s.hls && !ui.hls) { ui.hls = true; toast(t("stage.hls"), "ok"); }
+    if (s.hls && s.reason === "recovery") toast(t("stage.hls.recovery"));
+    else if (s.hls && !ui.hls) { ui.hls = true; toast(t("stage.hls"), "ok"); }
+    if ("away" in s) { ui.hostAway = s.away; renderState(); }
   });
   ask.addEventListener("click", () => {
     channel.request("costream_request", {})

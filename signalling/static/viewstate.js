@@ -20,6 +20,7 @@ export const ui = {
   likesShown: 0, likesPending: 0, likeTimer: null,
   votes: {}, qty: {}, nearby: null, pollHidden: null,
   wall: [], sheet: null, everLive: false, replay: null, replayTried: 0, hls: false,
+  hostAway: null, // why the host's stream left, when it was not ended (lost, replaced, origin_lost)
 };
 
 export const me = () => (channel && channel.model.you ? channel.model.you.user : null);

@@ -269,3 +269,59 @@ def test_audio_packets_are_passed_on_at_once() -> None:
     assert buffer.add(_rtp(65535, 0, True, b"late"))[1] is None  # older than the newest
     later = buffer.add(_rtp(3, 2880, True, b"gap"))[1]  # a gap does not hold it back
     assert later is not None and later.data == b"gap" and later.timestamp == 2880
+
+
+def _frames(
+    buffer: Any, first_seq: int, first_ts: int, count: int, per_frame: int = 3
+) -> list[Any]:
+    """Feed ``count`` 30 fps frames of ``per_frame`` packets (the last one marked);
+    the frames the buffer handed on."""
+    out = []
+    for f in range(count):
+        for p in range(per_frame):
+            seq = (first_seq + f * per_frame + p) & 0xFFFF
+            ts = (first_ts + f * 3000) & 0xFFFFFFFF
+            frame = buffer.add(_rtp(seq, ts, p == per_frame - 1, bytes([p])))[1]
+            if frame is not None:
+                out.append(frame)
+    return out
+
+
+def test_a_hole_left_by_an_outage_is_not_waited_for() -> None:
+    """300 packets lost into an outage (timestamps 15 s on): frames flow again at the
+    first frame boundary behind the hole, flagged after_loss; aiortc's own buffer
+    hands on nothing until 512 packets have arrived behind the hole."""
+    from aiortc.jitterbuffer import JitterBuffer
+
+    from media.passthrough import MarkerJitterBuffer
+
+    ours, stock = MarkerJitterBuffer(capacity=512), JitterBuffer(capacity=512, is_video=True)
+    for buffer in (ours, stock):
+        assert len(_frames(buffer, 1000, 0, 10)) >= 9
+        buffer.add(_rtp(1030, 30_000, False, b"cut"))  # the outage starts mid-frame:
+    # packets 1031..1330 never arrive; 15 s later the stream goes on.
+    after = _frames(ours, 1331, 30_000 + 15 * 90_000, 3)
+    assert [f.after_loss for f in after] == [True, False], "the frame cut by the hole is dropped"
+    assert ours.holes_skipped == 1
+    fed = 0
+    while not _frames(stock, 1331 + fed, 30_000 + 15 * 90_000 + fed * 1000, 1):
+        fed += 3
+        assert fed < 1000
+    assert fed >= 512 - 300 - 3, f"aiortc's buffer sat on the hole for {fed} packets"
+
+
+def test_a_lost_packet_is_waited_for_then_given_up() -> None:
+    """A packet lost in a running stream is waited for (NACK may bring it) for half a
+    second of media behind it; then the frames go on without it."""
+    from media.passthrough import MAX_HOLE_S, MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=512)
+    _frames(buffer, 0, 0, 5)
+    buffer.add(_rtp(15, 15_000, False, b"a"))  # frame 5: packet 16 lost
+    buffer.add(_rtp(17, 15_000, True, b"c"))
+    behind = int(MAX_HOLE_S * 30)  # frames within the wait
+    assert _frames(buffer, 18, 18_000, behind - 1) == []
+    out = _frames(buffer, 18 + (behind - 1) * 3, 18_000 + (behind - 1) * 3000, 3)
+    assert out and out[0].after_loss and not out[-1].after_loss
+    late = buffer.add(_rtp(16, 15_000, False, b"b"))[1]  # the retransmission, too late
+    assert late is None

@@ -103,3 +103,54 @@ NEXT_FRAME = """async (waitMs) => {
   }
   return -1;
 }"""
+
+
+#: Log, in the page, every advance of the decoded video frames of ``user``'s player
+#: (the stage's, whichever WHEP session it holds now): ``window.frameLog`` is a list
+#: of ``[performance.now(), frames]``, and ``[t, 'session']`` when the player took a
+#: new session. Sampled every 25 ms, bounded.
+FRAME_LOG = """(user) => {
+  window.frameLog = [];
+  let last = -1, current = null;
+  const tick = async () => {
+    const stage = window.livecore && window.livecore.stage;
+    const entry = stage && stage.players.get(user);
+    const session = entry && entry.session;
+    if (session) {
+      let frames = 0;
+      try {
+        (await session.pc.getStats()).forEach((r) => {
+          if (r.type === 'inbound-rtp' && r.kind === 'video') frames += r.framesDecoded || 0;
+        });
+      } catch (e) { /* closed meanwhile */ }
+      const log = window.frameLog;
+      if (session !== current) {
+        current = session; last = frames; log.push([performance.now(), 'session']);
+      } else if (frames > last) { last = frames; log.push([performance.now(), frames]); }
+      if (log.length > 6000) log.splice(0, 2000);
+    }
+    setTimeout(tick, 25);
+  };
+  tick();
+}"""
+
+
+def first_frame_after(log: Sequence[Sequence[object]], at: float) -> float:
+    """Milliseconds from ``at`` (the page's clock) to the first frame logged after it
+    (:data:`FRAME_LOG`), or -1."""
+    for when, what in log:
+        if isinstance(when, (int, float)) and when > at and isinstance(what, (int, float)):
+            return float(when) - at
+    return -1.0
+
+
+def back_after_longest_stall(log: Sequence[Sequence[object]], at: float) -> tuple[float, float]:
+    """(the longest gap between frames after ``at``, ms from ``at`` to the first frame
+    after that gap), from a :data:`FRAME_LOG`; the gap counts from ``at`` itself."""
+    times = [float(w) for w, f in log if isinstance(f, (int, float)) and float(w) > at]  # type: ignore[arg-type]
+    previous, longest, back = at, 0.0, -1.0
+    for when in times:
+        if when - previous > longest:
+            longest, back = when - previous, when - at
+        previous = when
+    return longest, back

@@ -1,13 +1,13 @@
-"""A viewer's phone loses its network for 15 s: video is back within 3 s of the link;
-a viewer's phone switches networks: its session is cut (the case for an ICE restart).
+"""Baselines without the pages' recovery (tests/netlab/test_recovery.py has it):
+a bare WHEP session does not outlive a 15 s outage; a network switch cuts it.
 
 The lab as in test_nat (node behind 1:1 NAT with the announced address, host
 and viewer behind home routers). The viewer plays through the pages' WHEP
-module; its phone's link goes down (``ip link set dev eth0 down``) for
-``OUTAGE_S`` and comes back. Measured: from the link being up again to the
-next decoded frame. No ICE restart is involved: the node keeps the session
-through the outage (aioice's consent checks give up after 30 s) and the
-viewer's picture-loss request brings a keyframe.
+module alone (no stage, so no recovery); its phone's link goes down (``ip
+link set dev eth0 down``) for ``OUTAGE_S`` and comes back. The node checks
+consent every second and drops the session ~5 s into the outage (it used to
+keep it 30 s, and the video came back on the same session): after the link is
+up nothing comes back on it. The viewer page opens a new session instead.
 """
 
 from __future__ import annotations
@@ -29,12 +29,13 @@ from tests.netlab.test_nat import RESULTS, create_room, lab_page
 pytestmark = [pytest.mark.alone, pytest.mark.timeout(180)]
 
 OUTAGE_S = 15.0
-BACK_WITHIN_S = 3.0
 
 
-async def test_video_is_back_soon_after_a_viewer_outage(lab_machine: None, tmp_path: Path) -> None:
-    """Link down 15 s, then up: the viewer decodes nothing meanwhile, and a new frame
-    within 3 s of the link coming back, on the same session."""
+async def test_a_bare_session_does_not_outlive_a_viewer_outage(
+    lab_machine: None, tmp_path: Path
+) -> None:
+    """Link down 15 s, then up: the viewer decodes nothing meanwhile, and nothing on the
+    same session after (the node dropped it by consent): a page must post a new one."""
     chromium_path()
     async with Lab.open(tmp_path / "lab", [PhoneSpec("host"), PhoneSpec("viewer")]) as lab:
         args = ["--announce-address", f"{NODE_PRIVATE}={NODE_PUBLIC}"]
@@ -60,7 +61,7 @@ async def test_video_is_back_soon_after_a_viewer_outage(lab_machine: None, tmp_p
             during = await viewer.evaluate(FRAMES) - frozen_at
             state_down = await viewer.evaluate("window.play.pc.iceConnectionState")
             await lab.set_link(viewer_phone, up=True)
-            back_ms = await viewer.evaluate(NEXT_FRAME, 10_000)
+            back_ms = await viewer.evaluate(NEXT_FRAME, 5_000)
             after = await viewer.evaluate(FRAMES)
         await node.stop()
     figures = {"outage_s": OUTAGE_S, "frames_during": during, "ice_during": state_down,
@@ -68,7 +69,7 @@ async def test_video_is_back_soon_after_a_viewer_outage(lab_machine: None, tmp_p
     RESULTS.with_name("netlab-outage.json").write_text(json.dumps(figures, indent=2) + "\n")
     print(f"viewer outage: {figures}")
     assert during <= 2, figures  # at most what was in flight when the link went down
-    assert 0 <= back_ms <= BACK_WITHIN_S * 1000, figures
+    assert back_ms == -1, figures  # the session is gone: no frame within 5 s of the link
 
 
 #: Records the viewer's ICE states with their time (ms since the page's origin).

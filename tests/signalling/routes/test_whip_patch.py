@@ -296,16 +296,55 @@ async def test_vanished_viewer_and_publisher_are_noticed(
 
         blackhole(pc)
         start = time.monotonic()
-        while (await room.next_event(wait=15))["t"] != "stream_ended":
+        while (ended := await room.next_event(wait=15))["t"] != "stream_ended":
             pass
         held = time.monotonic() - start
         print(f"vanished publisher held {held:.1f} s until stream_ended")
         assert held < VANISHED_WITHIN_S + 0.5, held  # + the withdraw's store round trips
+        assert ended["reason"] == "lost", "vanished, not ended: the room waits for it"
+        assert await live(media_node), "the end grace keeps the room live"
         assert await no_sessions(media_node, "whip")
     finally:
         await room.close()
         await viewer.close()
         await pc.close()
+
+
+async def test_a_vanished_koc_keeps_its_grant(media_node: Node, h264: EncodedClip) -> None:
+    """A KOC whose phone vanished is 'lost', not ended: no costream_ended, and its page
+    may publish again without asking the host anew."""
+    host = RoomClient(media_node.url, "r1", token("host", "host1"))
+    koc = RoomClient(media_node.url, "r1", token("koc", "koc1"))
+    await host.connect()
+    await koc.connect()
+    pcs = []
+    try:
+        await koc.request("costream_request")
+        await host.request("costream_accept", user="koc1")
+        async with httpx.AsyncClient(base_url=media_node.url) as http:
+            pc, offer = await publisher_offer([h264])
+            pcs.append(pc)
+            made = await http.post("/whip/r1", content=offer, headers=SDP | auth("koc", "koc1"))
+            assert made.status_code == 201, made.text
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=made.text, type="answer"))
+            seen: list[tuple[str, str | None]] = []
+            while ("stream_started", None) not in seen:
+                event = await host.next_event(wait=15)
+                seen.append((event["t"], event.get("reason")))
+            blackhole(pc)
+            while ("stream_ended", "lost") not in seen:
+                event = await host.next_event(wait=15)
+                seen.append((event["t"], event.get("reason")))
+            assert ("costream_ended", None) not in seen, seen
+            again, offer = await publisher_offer([h264])
+            pcs.append(again)
+            back = await http.post("/whip/r1", content=offer, headers=SDP | auth("koc", "koc1"))
+            assert back.status_code == 201, back.text
+    finally:
+        await host.close()
+        await koc.close()
+        for pc in pcs:
+            await pc.close()
 
 
 async def test_cors_on_errors_and_preflights(media_node: Node) -> None:
