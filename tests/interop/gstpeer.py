@@ -55,7 +55,8 @@ _print_lock = threading.Lock()
 
 def emit(event: str, **fields: Any) -> None:
     """One JSON line on stdout (flushed: the test reads it as it comes)."""
-    line = json.dumps({"event": event, "t": round(time.monotonic() - START, 3), **fields})
+    now = time.monotonic()  # CLOCK_MONOTONIC: the same clock as the test's, on one machine
+    line = json.dumps({"event": event, "t": round(now - START, 3), "m": now, **fields})
     with _print_lock:
         sys.stdout.write(line + "\n")
         sys.stdout.flush()

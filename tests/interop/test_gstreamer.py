@@ -161,7 +161,8 @@ async def test_gstreamer_publishes_and_aiortc_decodes(
             answered = await publisher.wait_for("answered")
             assert set(addresses(answered["candidates"])) == {"127.0.0.1"}
             await until_live(node)
-            live_s = time.monotonic() - began
+            live_at = time.monotonic()
+            live_s, post_to_live_s = live_at - began, live_at - created["m"]
             await wait_event(watcher, lambda e: e["t"] == "stream_started")
             connected = await publisher.wait_for(
                 "connection", match=lambda e: e["state"] == "connected"
@@ -187,11 +188,51 @@ async def test_gstreamer_publishes_and_aiortc_decodes(
                 await viewer.close()
     print(
         f"\n[gstreamer {gst['gstreamer']} {gst['encoder']}, candidates={candidates}] "
-        f"time to live {live_s:.2f} s from process start (POST at {created['t']:.2f} s, "
-        f"answered in {created['post_s'] * 1000:.0f} ms, connected at {connected['t']:.2f} s); "
+        f"time to live {live_s:.2f} s from process start, {post_to_live_s:.2f} s from its POST's "
+        f"answer (POST at {created['t']:.2f} s, answered in {created['post_s'] * 1000:.0f} ms, "
+        f"connected {connected['m'] - created['m']:.2f} s after); "
         f"aiortc viewer: first frame {first_s * 1000:.0f} ms after its POST, {video.frames} "
         f"frames; publisher sent {stats['sent_video']} frames, {stats['sent_keyframes']} "
         f"keyframes, dropped {stats['keyframe_requests_dropped']} keyframe requests"
+    )
+
+
+async def test_keyframe_requests_are_dropped_and_viewers_still_start(
+    media_node: Node, tmp_path: Path
+) -> None:
+    """With a keyframe every 5 s (longer than the advice), the node's keyframe requests
+    (a viewer joining, the recorder's 2 s segments) reach the publisher and are dropped,
+    as OBS drops them; keyframes stay at the encoder's interval, and a viewer joining
+    mid-GOP still decodes at once from the node's cached keyframe."""
+    node = media_node
+    publisher = await publish_gst(node, tmp_path, "--keyint-s", "5")
+    viewer: Viewer | None = None
+    try:
+        await until_live(node)
+        # Mid-GOP: the first keyframe went out when the encoder started.
+        await publisher.stats_reach("sent_video", 45)
+        asked = time.monotonic()
+        viewer = await aiortc_viewer(node, "v1")
+        video = viewer.received["video"]
+        await eventually(lambda: video.frames >= 1, within=10, what="a first frame")
+        assert video.first_at is not None
+        first_s = video.first_at - asked
+        dropped = await publisher.stats_reach("keyframe_requests_dropped", 1, within=15)
+        await eventually(lambda: video.frames >= FRAMES, within=15, what="decoded frames")
+        stats = publisher.last("stats")
+        # Frames 0, 150, 300...: no more keyframes than the interval makes.
+        assert stats["sent_keyframes"] <= (stats["sent_video"] - 1) // 150 + 1, stats
+        await stop_and_check_gone(publisher, node, "host", "host1")
+    finally:
+        await publisher.close()
+        if viewer is not None:
+            await viewer.close()
+    assert first_s < 1.5, f"first frame {first_s:.2f} s after the viewer's POST"
+    print(
+        f"\n[keyframe every 5 s] first frame {first_s * 1000:.0f} ms after a mid-GOP viewer's "
+        f"POST; {dropped['keyframe_requests_dropped']} request(s) dropped by {dropped['t']:.1f} s, "
+        f"{stats['keyframe_requests_dropped']} in all; {stats['sent_keyframes']} keyframes in "
+        f"{stats['sent_video']} frames"
     )
 
 
