@@ -251,8 +251,8 @@ class Peer:
     def restrict_ice(self, address: str) -> None:
         """Gather host candidates on ``address`` only (libnice's default is every
         interface but loopback); no ICE-TCP."""
-        # Held for the run: in GStreamer 1.22 webrtcbin keeps its ICE object floating, and
-        # PyGObject's reference would be the last one, freed with the wrapper.
+        # Held for the run: with GStreamer 1.22, dropping PyGObject's wrapper of the ICE
+        # object freed it under webrtcbin (a crash: "GST_IS_WEBRTC_ICE (ice)" failed).
         self.ice = ice = self.webrtc.get_property("ice-agent")
         ice.set_property("ice-tcp", False)
         if address == "all":

@@ -109,13 +109,16 @@ class GstPeer:
 
     async def wait_for(self, name: str, within: float = 15.0,
                        match: Callable[[Event], bool] = lambda e: True) -> Event:  # fmt: skip
-        """The first ``name`` event that matches; fails on an ``error`` event or an exit."""
+        """The first ``name`` event that matches; fails on an ``error`` event or an exit
+        before it."""
 
         def seen() -> Event | None:
+            found = self.find(name, match)
+            if found is not None:
+                return found
             failed = self.find("error")
             assert failed is None, f"gstpeer failed: {failed}; stderr: {self.stderr()}"
-            found = self.find(name, match)
-            if found is None and self.proc.returncode is not None:
+            if self.proc.returncode is not None:
                 raise AssertionError(f"gstpeer exited {self.proc.returncode} before {name!r}: "
                                      f"{self.events[-5:]}; stderr: {self.stderr()}")  # fmt: skip
             return found

@@ -18,6 +18,7 @@ the client publishes with relay candidates only).
 
 from __future__ import annotations
 
+import asyncio
 import re
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -328,6 +329,22 @@ async def test_gstreamer_plays_a_chromium_publisher(
         await player.close()
         await host.close()
     print(f"\n[gstreamer plays chromium] {codec}, {stats['video']} frames at {stats['t']:.2f} s")
+
+
+async def test_a_refused_post_fails_the_client(media_node: Node, tmp_path: Path) -> None:
+    """No 201 (a viewer's token on WHIP: 403): the client stops with an error, exit 1,
+    and never DELETEs (it has no session), as OBS reports a failed connection."""
+    publisher = await GstPeer.start("publish", f"{media_node.url}/whip/r1",
+                                    token("viewer", "v1"), *ACTIVE, log_dir=tmp_path)  # fmt: skip
+    try:
+        created = await publisher.wait_for("created")
+        assert created["status"] == 403 and created["location"] is None
+        assert '"token_wrong_role"' in created["body"]
+        assert await asyncio.wait_for(publisher.proc.wait(), 10) == 1
+        assert publisher.find("error") is not None and publisher.find("deleted") is None
+        assert await room_status(media_node) == "scheduled"
+    finally:
+        await publisher.close()
 
 
 @pytest.mark.xfail(
