@@ -45,17 +45,24 @@ vendor: $(VENDOR)
 # Debian packages the tests need: Chromium for the browser tests (pages,
 # WHIP/WHEP from a real browser), a Chinese font, so the pages' screenshots
 # show text rather than boxes, coturn (the TURN relay the TURN tests play
-# through) and, for the network lab (tests/netlab/, as root), iproute2 and
-# nftables. Installed once; skipped where apt is absent.
+# through), GStreamer's WebRTC stack for Debian's python3 (webrtcbin, libnice,
+# x264 and OpenH264, Opus, VP8: the second WebRTC client of tests/interop/,
+# which behaves as OBS does) and, for the network lab (tests/netlab/, as root),
+# iproute2 and nftables. Installed once; skipped where apt is absent.
+GSTREAMER := python3-gi gir1.2-gstreamer-1.0 gir1.2-gst-plugins-base-1.0 \
+  gir1.2-gst-plugins-bad-1.0 gir1.2-nice-0.1 gstreamer1.0-plugins-base \
+  gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-plugins-ugly \
+  gstreamer1.0-nice
 system:
 	@{ command -v chromium >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh 2>/dev/null)" ] && \
 	   command -v nft >/dev/null 2>&1 && command -v turnserver >/dev/null 2>&1 && \
-	   command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1; } || { \
+	   command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 && \
+	   /usr/bin/python3 tests/interop/gstpeer.py check >/dev/null 2>&1; } || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	      chromium fonts-wqy-microhei nftables coturn iproute2 >/dev/null; \
+	      chromium fonts-wqy-microhei nftables coturn iproute2 $(GSTREAMER) >/dev/null; \
 	  else echo "no apt-get: browser tests will be skipped (install Chromium to run them)"; fi; }
 
 run: $(STAMP) $(VENDOR)
