@@ -61,10 +61,14 @@ from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from media.aiortc_seams import ice as ice_seams
+from media.aiortc_seams import srtp as dtls_seams
 from media.announce import announce_map, announce_sdp
 from media.passthrough import codec_family
 from media.udpmux import UdpMux
 from media.udpports import PortRange
+
+# Peers with RSA DTLS certificates (GStreamer) can be DTLS servers to us (see the seam).
+dtls_seams.accept_rsa_dtls_servers()
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 

@@ -1,4 +1,5 @@
-"""The DTLS transport's seams: its SRTP sessions, and libsrtp for C code that protects.
+"""The DTLS transport's seams: its SRTP sessions, libsrtp for C code that protects,
+and the cipher suites its handshake offers.
 
 The lean forwarder protects a viewer's RTP with the DTLS transport's own
 outbound SRTP session, from C (``media/_rtpfast.c`` calls libsrtp's
@@ -10,8 +11,9 @@ reads datagrams below the transport and unprotects them as
 from __future__ import annotations
 
 import pylibsrtp
-from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, SRTPProtectionProfile
 from aiortc.rtp import is_rtcp
+from OpenSSL import SSL
 from pylibsrtp import _binding as srtp_binding
 
 from media.aiortc_seams.introspect import Checks, code_names
@@ -23,7 +25,12 @@ def checks() -> Checks:
     dtls_next = RTCDtlsTransport._recv_next  # noqa: SLF001 - lean receive seam
     dtls_send = RTCDtlsTransport._send_rtp  # noqa: SLF001 - lean send seam
     srtp_session = pylibsrtp.Session.__init__
+    make_context = RTCCertificate._create_ssl_context  # noqa: SLF001 - cipher seam
+    make_context = getattr(make_context, "__wrapped__", make_context)  # aiortc's own
     return {
+        "RTCCertificate._create_ssl_context builds the DTLS context and sets its ciphers": (
+            {"set_cipher_list", "use_certificate"} <= code_names(make_context)
+        ),
         "RTCDtlsTransport._send_rtp protects with _tx_srtp and sends on the ICE transport": (
             {"_tx_srtp", "protect", "_send"} <= code_names(dtls_send)
         ),
@@ -58,3 +65,39 @@ def srtp_pointers(session: pylibsrtp.Session) -> tuple[int, int]:
     return int(ffi.cast("uintptr_t", context)), int(
         ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))
     )
+
+
+#: aiortc offers only ECDHE-ECDSA suites, which need the DTLS *server's*
+#: certificate to be ECDSA. When a WHIP client's offer says ``a=setup:actpass``
+#: (OBS, GStreamer) the node is the DTLS client, and a peer with an RSA
+#: certificate (GStreamer 1.22's webrtcbin) then fails with "no shared cipher".
+#: The same forward-secret AEAD/CBC suites with RSA authentication are added
+#: after them; our own certificate stays ECDSA, so as a server nothing changes.
+DTLS_CIPHERS = b":".join([
+    b"ECDHE-ECDSA-AES128-GCM-SHA256", b"ECDHE-ECDSA-CHACHA20-POLY1305",
+    b"ECDHE-ECDSA-AES128-SHA", b"ECDHE-ECDSA-AES256-SHA",
+    b"ECDHE-RSA-AES128-GCM-SHA256", b"ECDHE-RSA-CHACHA20-POLY1305",
+    b"ECDHE-RSA-AES128-SHA", b"ECDHE-RSA-AES256-SHA",
+])  # fmt: skip
+
+
+def accept_rsa_dtls_servers() -> None:
+    """Make every DTLS context aiortc creates offer ``DTLS_CIPHERS`` (idempotent).
+
+    Wraps ``RTCCertificate._create_ssl_context`` once for the process: each
+    connection's context is built as aiortc builds it, then its cipher list is
+    replaced by the wider one.
+    """
+    original = RTCCertificate._create_ssl_context  # noqa: SLF001 - cipher seam
+    if hasattr(original, "__wrapped__"):
+        return
+
+    def create_ssl_context(
+        self: RTCCertificate, srtp_profiles: list[SRTPProtectionProfile]
+    ) -> SSL.Context:
+        context: SSL.Context = original(self, srtp_profiles)
+        context.set_cipher_list(DTLS_CIPHERS)
+        return context
+
+    create_ssl_context.__wrapped__ = original  # type: ignore[attr-defined]
+    RTCCertificate._create_ssl_context = create_ssl_context  # type: ignore[method-assign]  # noqa: SLF001 - cipher seam
