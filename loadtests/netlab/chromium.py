@@ -140,8 +140,13 @@ CHANNEL_LIVE = (
     "window.livecore && window.livecore.channel && window.livecore.channel.status === 'live'"
 )
 
-#: The comments a room page shows, as text.
-SHOWN_COMMENTS = "[...document.querySelectorAll('#comments li')].map((li) => li.textContent)"
+#: The comments a room page holds (its channel's model, the last 200) and shows
+#: (its list, the last 60), as text: ``[model, shown]``.
+SHOWN_COMMENTS = """() => [
+  ((window.livecore && window.livecore.channel && window.livecore.channel.model.comments) || [])
+    .map((c) => c.text),
+  [...document.querySelectorAll('#comments li')].map((li) => li.textContent),
+]"""
 
 
 async def play_fps(page: Page, window_s: float) -> dict[str, Any]:

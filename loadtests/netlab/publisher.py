@@ -11,9 +11,11 @@ real-time pace by aiortc, its host candidate on the phone's own address.
         --address 198.51.100.18 --resolution 1280x720 --bitrate 1.5M   # token: $LIVECORE_TOKEN
 
 It prints one JSON line once frames flow (``{"live": true, ...}``), runs until
-SIGTERM or ``--max-s``, ends its session (WHIP DELETE) and prints a last line
-(``{"live": false, "frames": N, ...}``). :func:`start_publisher` runs it in a
-phone's namespace with :meth:`Lab.spawn` (stopped by PID with the lab).
+SIGTERM, ``--max-s`` or its connection failing (the node closed the session),
+ends its session (WHIP DELETE) and prints a last line (``{"live": false,
+"frames": N, "ended_by": ...}``; exit code 1 unless a signal ended it).
+:func:`start_publisher` runs it in a phone's namespace with :meth:`Lab.spawn`
+(stopped by PID with the lab).
 """
 
 from __future__ import annotations
@@ -103,9 +105,17 @@ async def publish(args: argparse.Namespace, token: str) -> int:
     # aiortc's own keyframe path only sets a flag its encoder reads: restart the clip.
     sender_seams.route_keyframe_requests(transceiver.sender, track.request_keyframe)
     stop = asyncio.Event()
+    ended_by = ["signal"]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+
+    def state_changed() -> None:  # the node closed the session, or ICE failed
+        if pc.connectionState in ("failed", "closed") and not stop.is_set():
+            ended_by[0] = f"connection {pc.connectionState}"
+            stop.set()
+
+    pc.on("connectionstatechange", state_changed)
     session_url = None
     async with httpx.AsyncClient(timeout=10.0, trust_env=False) as client:
         try:
@@ -127,13 +137,13 @@ async def publish(args: argparse.Namespace, token: str) -> int:
                 async with asyncio.timeout(args.max_s):
                     await stop.wait()
             except TimeoutError:
-                pass
+                ended_by[0] = "--max-s"
         finally:
             await whep_delete(client, session_url)
             await pc.close()
-    print(json.dumps({"live": False, "frames": len(track.sent_at),
+    print(json.dumps({"live": False, "frames": len(track.sent_at), "ended_by": ended_by[0],
                       "keyframe_requests": track.keyframe_requests}), flush=True)  # fmt: skip
-    return 0
+    return 0 if ended_by[0] == "signal" else 1
 
 
 def main(argv: list[str] | None = None) -> int:
