@@ -140,7 +140,14 @@ async def crowd(args: argparse.Namespace) -> CrowdShare:
     async with httpx.AsyncClient(timeout=15.0, limits=limits, trust_env=False) as client:
         try:
             indices = range(args.first, args.first + args.count)
-            await asyncio.gather(*(_join(client, args, i, share, viewers) for i in indices))
+            joins = [asyncio.ensure_future(_join(client, args, i, share, viewers))
+                     for i in indices]  # fmt: skip
+            _, late = await asyncio.wait(joins, timeout=max(0.0, args.join_by - time.time()) + 5)
+            for join in late:  # still waiting for an answer or a frame
+                join.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+            if late:
+                share.errors["not joined by --join-by"] = len(late)
             print(json.dumps({"joined": share.first_frame}), flush=True)
             measure_at = await _go(Path(args.go), args.join_by + GO_WAIT_S)
             await asyncio.sleep(max(0.0, measure_at - time.time()))

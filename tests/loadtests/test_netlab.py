@@ -1,5 +1,5 @@
 """`python -m loadtests netlab` in its short form (scenarios a, b, c in the namespace lab:
-home NAT, TURN over TCP, a 5 s viewer outage), and its pure parts."""
+home NAT, TURN over TCP, a 3 s viewer outage), and its pure parts."""
 
 from __future__ import annotations
 
@@ -55,7 +55,7 @@ def test_netlab_short_run() -> None:
     """The short form builds the lab, runs a, b and c and ends with its verdict line:
     the home phone and the UDP-less one (through coturn over TCP) get their first
     frame within 2 s and ≥ 28 fps of the 720p clip; the viewer's video and comments
-    come back after its 5 s outage, none lost or doubled."""
+    come back after its 3 s outage, none lost or doubled."""
     why = unavailable()
     if why is not None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
