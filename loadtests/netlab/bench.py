@@ -60,11 +60,21 @@ from loadtests.coturn import coturn_available, start_coturn
 from loadtests.netlab import Lab, PhoneSpec, Router, plan, unavailable
 from loadtests.netlab.chromium import CHROMIUM, browser_in
 from loadtests.netlab.node import start_node
+from loadtests.netlab.outages import host_outage, host_switch, viewer_outage
 from loadtests.netlab.publisher import ClipSpec
-from loadtests.netlab.scenarios import SCENARIOS, Bench, Options, Scenario
+from loadtests.netlab.scenarios import Bench, Options, Scenario, crowd, home_nat, turn_tcp
 from loadtests.stats import HelpFormatter, log
 from loadtests.verdict import Invalid, Outcome, finish
 
+#: Scenario name → (letter of the issue, function), in the order they run.
+SCENARIOS = {
+    "home_nat": ("a", home_nat),
+    "turn_tcp": ("b", turn_tcp),
+    "viewer_outage": ("c", viewer_outage),
+    "host_outage": ("d", host_outage),
+    "host_switch": ("e", host_switch),
+    "crowd": ("f", crowd),
+}
 SHORT = ("home_nat", "turn_tcp", "viewer_outage")
 #: The phones whose browser each scenario uses.
 BROWSERS = {"home_nat": {"viewer"}, "turn_tcp": {"fw"}, "viewer_outage": {"viewer"},
@@ -162,19 +172,44 @@ def main(argv: list[str]) -> int:
         help="a, b, c unless --only; 3 samples, a 3 s outage, a 3 s window",
     )  # fmt: skip
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
-    parser.add_argument("--samples", type=int, default=None, help="first frames timed (a, b)")
-    parser.add_argument("--window", type=float, default=None, help="seconds fps is measured")
-    parser.add_argument("--outage", type=float, default=None, help="seconds a link is down")
+    parser.add_argument(
+        "--samples",
+        type=int,
+        default=None,
+        help="first frames timed in a and b (None: 5, with --short 3)",
+    )
+    parser.add_argument(
+        "--window",
+        type=float,
+        default=None,
+        help="seconds fps is measured (None: 5, with --short 3)",
+    )
+    parser.add_argument(
+        "--outage",
+        type=float,
+        default=None,
+        help="seconds a link is down in c and d (None: 15, with --short 3)",
+    )
     parser.add_argument("--recover-within", type=float, default=30.0,
                         help="seconds after a link is back within which video must be")  # fmt: skip
-    parser.add_argument("--resolution", type=parse_resolution, default="1280x720")
-    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M")
-    parser.add_argument("--crowd-viewers", type=int, default=1000)
+    parser.add_argument(
+        "--resolution",
+        type=parse_resolution,
+        default="1280x720",
+        help="the clip published in a, b and c",
+    )
+    parser.add_argument("--bitrate", type=parse_bitrate, default="1.5M", help="its bitrate")
+    parser.add_argument("--crowd-viewers", type=int, default=1000, help="lean viewers in f")
     parser.add_argument("--crowd-within", type=float, default=10.0,
                         help="seconds in which the crowd's offers are POSTed")  # fmt: skip
     parser.add_argument("--crowd-processes", type=int, default=2, help="load processes")
-    parser.add_argument("--crowd-resolution", type=parse_resolution, default="640x360")
-    parser.add_argument("--crowd-bitrate", type=parse_bitrate, default="500k")
+    parser.add_argument(
+        "--crowd-resolution",
+        type=parse_resolution,
+        default="640x360",
+        help="the clip the crowd plays",
+    )
+    parser.add_argument("--crowd-bitrate", type=parse_bitrate, default="500k", help="its bitrate")
     parser.add_argument("--keep", action="store_true", help="keep the work directory (logs)")
     args = parser.parse_args(argv)
     try:
