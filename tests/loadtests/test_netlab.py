@@ -11,6 +11,7 @@ import sys
 
 import pytest
 
+from loadtests.coturn import coturn_available
 from loadtests.netlab import Router, boxes, unavailable
 from loadtests.netlab.bench import SHORT, selected
 from loadtests.netlab.crowd import CrowdShare
@@ -56,7 +57,7 @@ def test_netlab_short_run() -> None:
     the home phone and the UDP-less one (through coturn over TCP) get their first
     frame within 2 s and ≥ 28 fps of the 720p clip; the viewer's video and comments
     come back after its 3 s outage, none lost or doubled."""
-    why = unavailable()
+    why = unavailable() or (None if coturn_available() else "coturn is needed: make system")
     if why is not None:
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(why)
