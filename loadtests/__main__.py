@@ -30,6 +30,9 @@ SCENARIOS = {
                    "cut speed, recorder CPU"),
     "recording": ("loadtests.recording",
                   "recorder CPU per stream, clip cut and replay build speed (no node)"),
+    "netlab": ("loadtests.netlab.bench",
+               "field networks in a namespace lab (root): NAT, TURN over TCP, outages, "
+               "1,000 viewers from one address"),
     "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),

@@ -2,7 +2,9 @@
 
 plan.py: addresses and names (pure); system.py: commands, processes,
 namespaces; boxes.py: the routers' rules; lab.py: building and tearing down;
-node.py: a livecore node and a Valkey inside the lab.
+node.py: a livecore node and a Valkey inside the lab; publisher.py, crowd.py and
+chromium.py: a WHIP clip publisher, lean WHEP viewers and Chromium in a phone;
+bench.py, scenarios.py, outages.py: ``python -m loadtests netlab``.
 """
 
 from loadtests.netlab.boxes import Router

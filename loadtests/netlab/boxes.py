@@ -15,6 +15,8 @@ class Router(enum.Enum):
     HOME = "home"
     #: A corporate firewall on top: every UDP datagram dropped but those to the TURN port.
     UDP_ONLY_TURN = "udp-only-turn"
+    #: A stricter corporate firewall: no UDP out at all, TCP only (TURN over TCP or TLS).
+    NO_UDP = "no-udp"
 
 
 def one_to_one_nat(private: str, public: str) -> str:
@@ -29,17 +31,17 @@ def one_to_one_nat(private: str, public: str) -> str:
 
 def home_router(kind: Router) -> str:
     """nftables of a phone's router: masquerade, inbound only for replies; for
-    ``UDP_ONLY_TURN`` every outbound UDP datagram is dropped but those to TURN."""
-    turn_only = ""
+    ``UDP_ONLY_TURN`` every outbound UDP datagram is dropped but those to TURN, for
+    ``NO_UDP`` every one (TCP still goes out)."""
+    udp_rules = ""
     if kind is Router.UDP_ONLY_TURN:
-        turn_only = (
-            f"iifname lan ip daddr {plan.TURN_PUBLIC} udp dport {plan.TURN_PORT} accept; "
-            "iifname lan meta l4proto udp drop; "
-        )
+        udp_rules = f"iifname lan ip daddr {plan.TURN_PUBLIC} udp dport {plan.TURN_PORT} accept; "
+    if kind in (Router.UDP_ONLY_TURN, Router.NO_UDP):
+        udp_rules += "iifname lan meta l4proto udp drop; "
     return f"""table ip lab {{
   chain snat_out {{ type nat hook postrouting priority srcnat; oifname wan masquerade; }}
   chain screen {{ type filter hook forward priority filter; policy accept;
-    {turn_only}iifname wan ct state established,related accept; iifname wan drop; }}
+    {udp_rules}iifname wan ct state established,related accept; iifname wan drop; }}
 }}"""
 
 
