@@ -34,7 +34,7 @@ from playwright.async_api import Browser
 from clients.python.room import RoomClient
 from loadtests.coturn import Coturn, coturn_available, start_coturn
 from tests.browser import chromium_path, launch, phone
-from tests.helpers import Node, create_room, free_port, token
+from tests.helpers import Node, create_room, free_port, missing, token
 from tests.interop.gstreamer import Event, GstPeer, require_gstreamer
 from tests.media.sources import (
     EncodedClip,
@@ -408,7 +408,7 @@ async def test_ice_servers_reach_the_client_in_link(
 @pytest.fixture(scope="module")
 def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     if not coturn_available():
-        pytest.skip("turnserver not installed (make system installs coturn)")
+        missing("turnserver not installed (make system installs coturn)")
     relay = start_coturn("127.0.0.1", workdir=tmp_path_factory.mktemp("coturn"))
     yield relay
     relay.stop()

@@ -14,6 +14,7 @@ import psutil
 import pytest
 
 from loadtests.coturn import config_text, coturn_available, start_coturn, stun_answers
+from tests.helpers import missing
 
 pytestmark = pytest.mark.skipif(not coturn_available(), reason="turnserver not installed")
 
@@ -50,7 +51,7 @@ def test_start_answer_stop(tmp_path: Path) -> None:
 def namespace() -> Iterator[str]:
     """A fresh network namespace with loopback up (root and iproute2 needed), then removed."""
     if os.geteuid() != 0 or shutil.which("ip") is None:
-        pytest.skip("network namespaces need root and iproute2")
+        missing("network namespaces need root and iproute2")
     name = f"lcturn-{uuid.uuid4().hex[:8]}"
     subprocess.run(["ip", "netns", "add", name], check=True)
     try:
