@@ -147,7 +147,7 @@ async def test_viewer_outage_recovers_without_a_reload(lab_machine: None, tmp_pa
                     "document.querySelector('.recovery-note:not([hidden])')?.textContent || ''"
                 )
             )
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # pace: a comment a second through the outage
         up_at = await viewer.evaluate("performance.now()")
         await room.lab.set_link(room.lab.phones["viewer"], up=True)
         await wait_js(
@@ -193,7 +193,7 @@ async def test_host_outage_keeps_the_room_live(lab_machine: None, tmp_path: Path
                     "document.querySelector('.recovery-note:not([hidden])')?.textContent || ''"
                 )
             )
-            await asyncio.sleep(1)
+            await asyncio.sleep(1)  # pace: what the pages say, sampled each second of the outage
         ups = [await v.evaluate("performance.now()") for v in room.viewers]
         await room.lab.set_link(host_phone, up=True)
         backs = []
