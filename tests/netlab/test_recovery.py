@@ -270,7 +270,7 @@ async def test_short_host_outage_video_returns_on_the_same_session(
             viewer = await lab_page(viewer_browser, node)
             await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
             # Let the publisher's bandwidth estimate ramp up as in a running live.
-            await asyncio.sleep(5)
+            await asyncio.sleep(5)  # pace: the estimate ramps up over this window
             await lab.set_link(lab.phones["host"], up=False)
             await asyncio.sleep(SHORT_OUTAGE_S)  # the outage itself
             await lab.set_link(lab.phones["host"], up=True)

@@ -35,7 +35,7 @@ from playwright.async_api import Browser, Page, Response
 from livecore import turn
 from loadtests.coturn import Coturn, coturn_available, start_coturn
 from tests.browser import chromium_path, launch, phone, wait_js
-from tests.helpers import Node, create_room, token
+from tests.helpers import Node, create_room, missing, token
 from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 from tests.waiting import eventually
 
@@ -78,7 +78,7 @@ def coturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Coturn]:
     """coturn on 127.0.0.1 (free ports: UDP/TCP, and TLS with a self-signed certificate),
     relaying to 127.0.0.1 only; stopped by PID."""
     if not coturn_available():
-        pytest.skip("turnserver not installed (make system installs coturn)")
+        missing("turnserver not installed (make system installs coturn)")
     workdir = tmp_path_factory.mktemp("coturn")
     relay = start_coturn("127.0.0.1", workdir=workdir, tls=self_signed(workdir))
     yield relay
