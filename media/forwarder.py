@@ -110,10 +110,12 @@ def extension_block(mid: str, mid_id: int | None, abs_id: int | None) -> tuple[b
     return b"\xbe\xde" + (len(body) // 4).to_bytes(2, "big") + body, abs_offset
 
 
-def answered_params(answer_sdp: str) -> dict[str, RtpParams]:
-    """``RtpParams`` per kind of every sending section of our answer."""
+def answered_params(answer: str | aiortc_sdp.SessionDescription) -> dict[str, RtpParams]:
+    """``RtpParams`` per kind of every sending section of our answer (its text, or parsed)."""
+    if isinstance(answer, str):
+        answer = aiortc_sdp.SessionDescription.parse(answer)
     out: dict[str, RtpParams] = {}
-    for m in aiortc_sdp.SessionDescription.parse(answer_sdp).media:
+    for m in answer.media:
         if m.kind not in ("audio", "video") or m.direction not in ("sendonly", "sendrecv"):
             continue
         codecs = m.rtp.codecs

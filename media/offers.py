@@ -12,6 +12,8 @@ Everything here is pure: no peer connection, no event loop.
 
 from __future__ import annotations
 
+import functools
+
 from aiortc import sdp as aiortc_sdp
 
 from media.peers import PUBLISHER_CODECS, NegotiationError, choose_publisher_codec, negotiable
@@ -23,7 +25,16 @@ RECEIVING = ("recvonly", "sendrecv")
 
 def parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
     """The offer's audio and video sections (at most one of each), each with ICE
-    credentials, RTCP mux and a DTLS fingerprint (what aiortc and RFC 8829 need)."""
+    credentials, RTCP mux and a DTLS fingerprint (what aiortc and RFC 8829 need).
+
+    The endpoint checks an offer and the session answers it: the same text is
+    parsed once (the last few offers are remembered; callers only read them).
+    """
+    return list(_parsed_offer(offer_sdp))
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_offer(offer_sdp: str) -> tuple[aiortc_sdp.MediaDescription, ...]:
     try:
         offer = aiortc_sdp.SessionDescription.parse(offer_sdp)
     except Exception as exc:  # the parser's failure modes are not all documented
@@ -41,7 +52,7 @@ def parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
             raise NegotiationError(f"the {m.kind} section has no a=rtcp-mux")
         if m.dtls is None or not m.dtls.fingerprints:
             raise NegotiationError(f"the {m.kind} section has no DTLS fingerprint")
-    return media
+    return tuple(media)
 
 
 def check_publisher_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:

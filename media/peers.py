@@ -61,14 +61,19 @@ from aiortc.rtcpeerconnection import filter_preferred_codecs, find_common_codecs
 from aiortc.rtcrtpparameters import RTCRtpCodecCapability, RTCRtpCodecParameters
 
 from media.aiortc_seams import ice as ice_seams
+from media.aiortc_seams import receiver as receiver_seams
 from media.aiortc_seams import srtp as dtls_seams
 from media.announce import announce_map, announce_sdp
 from media.passthrough import codec_family
 from media.udpmux import UdpMux
 from media.udpports import PortRange
 
-# Peers with RSA DTLS certificates (GStreamer) can be DTLS servers to us (see the seam).
+# Peers with RSA DTLS certificates (GStreamer) can be DTLS servers to us; one shared
+# certificate and one SSL context per certificate for every connection (see the seams).
 dtls_seams.accept_rsa_dtls_servers()
+dtls_seams.share_certificates()
+# A viewer's video receiver never receives: its bitrate estimator is built on first use.
+receiver_seams.build_bitrate_estimators_lazily()
 
 LOOPBACK: tuple[str, ...] = ("127.0.0.1",)
 
@@ -294,9 +299,34 @@ def codec_preferences(kind: str, family: str) -> list[RTCRtpCodecCapability]:
 
 
 def negotiable(kind: str, family: str, offered: Sequence[RTCRtpCodecParameters]) -> bool:
-    """Whether an offer listing ``offered`` codecs can be answered with ``family``."""
-    common = find_common_codecs(CODECS[kind], list(offered))
-    return bool(filter_preferred_codecs(common, codec_preferences(kind, family)))
+    """Whether an offer listing ``offered`` codecs can be answered with ``family``.
+
+    Browsers send the same codec list in every offer, and ``find_common_codecs``
+    deep-copies each codec it compares: the answer is remembered per list
+    (at most ``_NEGOTIABLE_MAX`` lists, the oldest forgotten first).
+    """
+    key = (kind, family, tuple(map(_codec_key, offered)))
+    known = _NEGOTIABLE.get(key)
+    if known is None:
+        common = find_common_codecs(CODECS[kind], list(offered))
+        known = bool(filter_preferred_codecs(common, codec_preferences(kind, family)))
+        if len(_NEGOTIABLE) >= _NEGOTIABLE_MAX:
+            del _NEGOTIABLE[next(iter(_NEGOTIABLE))]
+        _NEGOTIABLE[key] = known
+    return known
+
+
+_NEGOTIABLE: dict[tuple[object, ...], bool] = {}
+_NEGOTIABLE_MAX = 256
+
+
+def _codec_key(codec: RTCRtpCodecParameters) -> tuple[object, ...]:
+    """What ``find_common_codecs`` reads of a codec, hashable."""
+    return (
+        codec.mimeType.lower(), codec.clockRate, codec.channels, codec.payloadType,
+        tuple(sorted((str(k), str(v)) for k, v in codec.parameters.items())),
+        tuple((fb.type, fb.parameter) for fb in codec.rtcpFeedback),
+    )  # fmt: skip
 
 
 PUBLISHER_CODECS: dict[str, tuple[str, ...]] = {

@@ -334,8 +334,9 @@ async def accept_viewer(
         await pc.setRemoteDescription(RTCSessionDescription(sdp=offer_sdp, type="offer"))
         await pc.setLocalDescription(await pc.createAnswer())
         answer = str(pc.localDescription.sdp)
-        _check_answer_codecs(answer, session)
-        params = answered_params(answer)
+        answered = aiortc_sdp.SessionDescription.parse(answer)
+        _check_answer_codecs(answered, session)
+        params = answered_params(answered)
         for viewer in session.lean:
             viewer.params = params.get(viewer.kind)
         if session.closed:
@@ -360,9 +361,8 @@ def _ice_credentials(media: list[aiortc_sdp.MediaDescription]) -> tuple[str, str
     return ice.usernameFragment, ice.password
 
 
-def _check_answer_codecs(answer_sdp: str, session: ViewerSession) -> None:
+def _check_answer_codecs(answer: aiortc_sdp.SessionDescription, session: ViewerSession) -> None:
     """Each sending section's first codec (the one aiortc sends) is the relay's codec."""
-    answer = aiortc_sdp.SessionDescription.parse(answer_sdp)
     for m in answer.media:
         track = session.tracks.get(m.kind)
         if track is None or m.direction not in ("sendonly", "sendrecv"):

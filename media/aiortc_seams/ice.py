@@ -69,6 +69,9 @@ def checks() -> Checks:
         "aioice Connection.connect starts self.query_consent() once ICE completed": (
             {"query_consent", "_query_consent_task"} <= code_names(Connection.connect)
         ),
+        "aioice request_received hands only authenticated checks to check_incoming": (
+            {"check_message_integrity", "check_incoming"} <= code_names(Connection.request_received)
+        ),
         "aioice query_consent checks the nominated pairs, closes on expiry": (
             {"_nominated", "build_request", "close"} <= code_names(Connection.query_consent)
         ),
@@ -243,30 +246,53 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
     connection. A vanished peer is noticed ``expiry_s`` to ``expiry_s + 1.2 *
     interval_s`` after its last answer. RFC 7675 bounds expiry from above
     only (30 s).
+
+    A check the peer sends us on the path in use (a nominated pair),
+    authenticated with our password (aioice answers it, then hands it to
+    ``check_incoming``), shows as well as an answer that the peer is there
+    and still wants this session: it renews consent too, and no check is
+    sent in a round that follows one. Browsers
+    send such checks every 2.5 s; one WebRTC peer checking the other each
+    second is two packets per viewer per second a node of thousands of
+    viewers need not send or read.
     """
     if interval_s <= 0 or expiry_s < 2 * interval_s:
         raise ValueError("consent: interval must be > 0 and expiry at least two intervals")
     checks_to_expire = max(1, int(expiry_s / interval_s) - 1)
+    renewed = [0.0, 0]  # when consent was last renewed (loop time), checks unanswered since
+
+    def answered() -> None:
+        renewed[0], renewed[1] = asyncio.get_running_loop().time(), 0
+
+    original_incoming = connection.check_incoming
+
+    def check_incoming(message: stun.Message, addr: tuple[str, int], protocol: Any) -> None:
+        # aioice calls this only for a request that passed authentication; one on the
+        # path media takes renews consent (one from elsewhere, e.g. the address a phone
+        # left, is the peer's business: the path in use must still answer).
+        original_incoming(message, addr, protocol)
+        nominated = connection._nominated.values()  # noqa: SLF001 - consent seam
+        if any(p.protocol is protocol and tuple(p.remote_addr) == tuple(addr) for p in nominated):
+            answered()
+
+    connection.check_incoming = check_incoming  # type: ignore[method-assign]
 
     async def query_consent() -> None:
         loop = asyncio.get_running_loop()
-        last_answer = loop.time()
-        unanswered = 0
+        answered()
         in_flight: deque[tuple[StunProtocol, bytes]] = deque()
-
-        def answered() -> None:
-            nonlocal last_answer, unanswered
-            last_answer, unanswered = loop.time(), 0
-
         setattr(connection, _CONSENT_RENEW, answered)
         check = _ConsentCheck(b"", answered)
         try:
             while True:
                 await asyncio.sleep(interval_s * random.uniform(0.8, 1.2))
-                if loop.time() - last_answer >= expiry_s and unanswered >= checks_to_expire:
+                now = loop.time()
+                if now - renewed[0] >= expiry_s and renewed[1] >= checks_to_expire:
                     connection._query_consent_task = None  # noqa: SLF001 - consent seam
                     await connection.close()
                     return
+                if now - renewed[0] < interval_s * 0.8:
+                    continue  # the peer's own check renewed it this round
                 password = connection.remote_password  # an ICE restart may change it
                 assert password is not None, "consent checks start once connect() has it"
                 check = _ConsentCheck(password.encode("utf8"), answered)
@@ -276,7 +302,7 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
                     pair.protocol.transactions[request.transaction_id] = check  # type: ignore[assignment]
                     in_flight.append((pair.protocol, request.transaction_id))
                     pair.protocol.send_stun(request, pair.remote_addr)
-                unanswered += 1
+                renewed[1] += 1
                 while len(in_flight) > checks_to_expire + 2:  # bounded: older ones are moot
                     protocol, transaction_id = in_flight.popleft()
                     protocol.transactions.pop(transaction_id, None)

@@ -13,8 +13,10 @@ import inspect
 import threading
 from typing import Any
 
+from aiortc import rtcrtpreceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
+from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
 from aiortc.rtp import RtpPacket
 
@@ -49,6 +51,10 @@ def checks() -> Checks:
             list(inspect.signature(decoder_worker).parameters)
             == ["loop", "input_q", "output_q", "decode_error"]
             and "get" in code_names(decoder_worker)
+        ),
+        "RTCRtpReceiver builds a RemoteBitrateEstimator and only calls its add()": (
+            "RemoteBitrateEstimator" in code_names(RTCRtpReceiver.__init__)
+            and "add" in code_names(rx_handle)
         ),
         "RemoteStreamTrack keeps its frames in _queue": (
             "_queue" in code_names(RemoteStreamTrack.__init__)
@@ -100,3 +106,32 @@ def rtp_payload(packet: RtpPacket) -> bytes:
     """The depacketised payload the receiver stored on ``packet`` for its jitter buffer."""
     data: bytes = packet._data  # type: ignore[attr-defined]  # noqa: SLF001 - jitter buffer seam
     return data
+
+
+class LazyBitrateEstimator:
+    """aiortc's ``RemoteBitrateEstimator``, built when the first packet is added.
+
+    Every video receiver builds one (an 8,000-bucket rate window: about a
+    third of the CPU an answer costs), also on a viewer's connection, whose
+    receiver never gets a packet.
+    """
+
+    __slots__ = ("_estimator",)
+
+    def __init__(self) -> None:
+        self._estimator: RemoteBitrateEstimator | None = None
+
+    def add(
+        self, arrival_time_ms: int, abs_send_time: int, payload_size: int, ssrc: int
+    ) -> tuple[int, list[int]] | None:
+        if self._estimator is None:
+            self._estimator = RemoteBitrateEstimator()
+        return self._estimator.add(
+            arrival_time_ms=arrival_time_ms, abs_send_time=abs_send_time,
+            payload_size=payload_size, ssrc=ssrc,
+        )  # fmt: skip
+
+
+def build_bitrate_estimators_lazily() -> None:
+    """Make every ``RTCRtpReceiver`` build its bitrate estimator on first use (idempotent)."""
+    vars(rtcrtpreceiver)["RemoteBitrateEstimator"] = LazyBitrateEstimator

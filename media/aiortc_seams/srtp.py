@@ -10,9 +10,21 @@ reads datagrams below the transport and unprotects them as
 
 from __future__ import annotations
 
+import time
+import weakref
+
 import pylibsrtp
-from aiortc.rtcdtlstransport import RTCCertificate, RTCDtlsTransport, SRTPProtectionProfile
+from aiortc import rtcpeerconnection
+from aiortc.rtcdtlstransport import (
+    RTCCertificate,
+    RTCDtlsFingerprint,
+    RTCDtlsTransport,
+    SRTPProtectionProfile,
+    generate_certificate,
+)
 from aiortc.rtp import is_rtcp
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from OpenSSL import SSL
 from pylibsrtp import _binding as srtp_binding
 
@@ -41,6 +53,10 @@ def checks() -> Checks:
         ),
         "RTCDtlsTransport._recv_next reads RTCIceTransport._recv, unprotects SRTP": (
             {"_recv", "unprotect", "unprotect_rtcp", "_handle_rtp_data"} <= code_names(dtls_next)
+        ),
+        "RTCPeerConnection.__init__ gets its certificate from RTCCertificate.generateCertificate": (
+            {"RTCCertificate", "generateCertificate"}
+            <= code_names(rtcpeerconnection.RTCPeerConnection.__init__)
         ),
         "aiortc.rtp.is_rtcp tells SRTCP from SRTP by the second byte": (
             is_rtcp(bytes([0x80, 200])) and not is_rtcp(bytes([0x80, 0x80 | 96]))
@@ -91,13 +107,72 @@ def accept_rsa_dtls_servers() -> None:
     original = RTCCertificate._create_ssl_context  # noqa: SLF001 - cipher seam
     if hasattr(original, "__wrapped__"):
         return
+    contexts: weakref.WeakKeyDictionary[RTCCertificate, dict[bytes, SSL.Context]]
+    contexts = weakref.WeakKeyDictionary()
 
     def create_ssl_context(
         self: RTCCertificate, srtp_profiles: list[SRTPProtectionProfile]
     ) -> SSL.Context:
-        context: SSL.Context = original(self, srtp_profiles)
-        context.set_cipher_list(DTLS_CIPHERS)
+        # One context per certificate and SRTP profile list, shared by every
+        # connection that uses them (an SSL_CTX is made to be shared; building
+        # one costs more than a DTLS handshake's signature). No session cache:
+        # every handshake is a full one, so every peer shows its certificate,
+        # whose fingerprint aiortc checks against the SDP.
+        key = b":".join(profile.openssl_profile for profile in srtp_profiles)
+        per_certificate = contexts.setdefault(self, {})
+        context = per_certificate.get(key)
+        if context is None:
+            context = original(self, srtp_profiles)
+            context.set_cipher_list(DTLS_CIPHERS)
+            context.set_session_cache_mode(SSL.SESS_CACHE_OFF)
+            per_certificate[key] = context
         return context
 
     create_ssl_context.__wrapped__ = original  # type: ignore[attr-defined]
     RTCCertificate._create_ssl_context = create_ssl_context  # type: ignore[method-assign]  # noqa: SLF001 - cipher seam
+
+
+CERTIFICATE_MAX_AGE_S = 24 * 3600.0
+"""How long the process's one DTLS certificate is handed to new connections."""
+
+
+def share_certificates(max_age_s: float = CERTIFICATE_MAX_AGE_S) -> None:
+    """Make every ``RTCPeerConnection`` of this process use one DTLS certificate,
+    renewed every ``max_age_s`` (idempotent).
+
+    aiortc generates an ECDSA key and signs a certificate for each peer
+    connection, which costs about as much as the rest of answering an offer.
+    Browsers use one certificate per origin for every connection; this does
+    the same per process. A connection keeps the certificate it started
+    with (aiortc's own certificates are valid for 30 days); the fingerprint in
+    each answer is what authenticates it (RFC 8827 §6.5). Replaces the name
+    ``RTCCertificate`` in ``aiortc.rtcpeerconnection`` only, which reads it
+    for nothing but ``generateCertificate`` (checked in ``checks``).
+    """
+    names = vars(rtcpeerconnection)  # the module's globals, where __init__ looks it up
+    if getattr(names["RTCCertificate"], "shared", False):
+        return
+    current: list[tuple[RTCCertificate, float]] = []
+
+    class SharedCertificate(RTCCertificate):
+        shared = True
+
+        def __init__(self, key: ec.EllipticCurvePrivateKey, cert: x509.Certificate) -> None:
+            super().__init__(key=key, cert=cert)
+            self._fingerprints: list[RTCDtlsFingerprint] | None = None
+
+        def getFingerprints(self) -> list[RTCDtlsFingerprint]:
+            # Every answer names them: computed once per certificate.
+            if self._fingerprints is None:
+                self._fingerprints = super().getFingerprints()
+            return list(self._fingerprints)
+
+        @classmethod
+        def generateCertificate(cls) -> SharedCertificate:
+            now = time.monotonic()
+            if not current or now - current[0][1] >= max_age_s:
+                key = ec.generate_private_key(ec.SECP256R1())
+                current[:] = [(cls(key=key, cert=generate_certificate(key)), now)]
+            return current[0][0]  # type: ignore[return-value]
+
+    names["RTCCertificate"] = SharedCertificate

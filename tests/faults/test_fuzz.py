@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 from livecore import rooms, sensors, tokens, wire
 from livecore.errors import LivecoreError
-from signalling.routes.whip import check_sdp
+from media.offers import check_publisher_offer, check_viewer_offer
+from media.peers import NegotiationError
 
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=list(HealthCheck))
 SECRET = b"f" * 40
@@ -76,12 +77,15 @@ sdp_lines = st.lists(
 @FUZZ
 @given(sdp_lines)
 def test_sdp_parsing(lines: list[str]) -> None:
-    """SDP-like text: read or refused bad_sdp (aiortc alone raised StopIteration for
-    ``m=audio … 111`` with ``a=fmtp:96 x``: a 500 before the check)."""
-    try:
-        check_sdp("\r\n".join(["v=0", *lines]) + "\r\n")
-    except LivecoreError:
-        pass
+    """SDP-like text: read or refused as a bad offer (``NegotiationError``, answered
+    ``bad_sdp``): aiortc alone raised StopIteration for ``m=audio … 111`` with
+    ``a=fmtp:96 x``, a 500 before the check."""
+    offer = "\r\n".join(["v=0", *lines]) + "\r\n"
+    for check in (check_publisher_offer, check_viewer_offer):
+        try:
+            check(offer)
+        except NegotiationError:
+            pass
 
 
 @FUZZ

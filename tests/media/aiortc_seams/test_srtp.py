@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, RTCCertificate
+import types
+
+from aiortc import rtcpeerconnection
+from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80, RTCCertificate
 from OpenSSL import SSL
 
-import media.peers  # noqa: F401 - installs the seam, as the server does
 from media.aiortc_seams import srtp
+from media.peers import MediaPeerConnection, PeerConfig, create_peer_connection
 
 
 def test_dtls_contexts_offer_rsa_suites_after_ecdsa() -> None:
@@ -22,3 +25,63 @@ def test_dtls_contexts_offer_rsa_suites_after_ecdsa() -> None:
     srtp.accept_rsa_dtls_servers()  # a second install changes nothing
     again = SSL.Connection(certificate._create_ssl_context(profiles), None).get_cipher_list()
     assert [name for name in again if not name.startswith("TLS_")] == offered
+
+
+def test_one_context_per_certificate_and_profiles_without_a_session_cache() -> None:
+    """Connections with one certificate share its context (building one costs more than a
+    handshake's signature); a resumed session would skip the peer's certificate, so none
+    is cached."""
+    certificate = RTCCertificate.generateCertificate()
+    profiles = [SRTP_AEAD_AES_128_GCM]
+    context = certificate._create_ssl_context(profiles)
+    assert certificate._create_ssl_context(profiles) is context
+    assert certificate._create_ssl_context([SRTP_AES128_CM_SHA1_80]) is not context
+    other = RTCCertificate.generateCertificate()
+    assert other._create_ssl_context(profiles) is not context
+    assert context.get_session_cache_mode() == SSL.SESS_CACHE_OFF
+
+
+async def test_peer_connections_share_one_certificate_until_it_is_renewed() -> None:
+    """Every peer connection of the process answers with the same fingerprint (browsers
+    keep one certificate per origin); after the renewal age a new one is made, and a
+    connection keeps the certificate it started with."""
+    first = create_peer_connection(PeerConfig())
+    second = create_peer_connection(PeerConfig())
+    try:
+        assert _fingerprints(first) == _fingerprints(second)
+        names = vars(rtcpeerconnection)
+        shared = names["RTCCertificate"]
+        assert getattr(shared, "shared", False)
+        renewed = _renewing_class(shared)
+        names["RTCCertificate"] = renewed
+        try:
+            third = create_peer_connection(PeerConfig())
+        finally:
+            names["RTCCertificate"] = shared
+        assert _fingerprints(third) != _fingerprints(first)
+        assert _fingerprints(first) == _fingerprints(second)
+        await third.close()
+    finally:
+        await first.close()
+        await second.close()
+
+
+def _fingerprints(pc: MediaPeerConnection) -> list[str]:
+    certificates = pc._RTCPeerConnection__certificates  # type: ignore[attr-defined]
+    return [f.value for c in certificates for f in c.getFingerprints()]
+
+
+def _renewing_class(shared: type[RTCCertificate]) -> type[RTCCertificate]:
+    """A stand-in for the shared class once its certificate is older than the renewal age:
+    ``share_certificates(max_age_s=0)`` installs a fresh one on a scratch module."""
+    scratch = types.ModuleType("scratch")
+    vars(scratch)["RTCCertificate"] = RTCCertificate
+    original = srtp.rtcpeerconnection
+    srtp.rtcpeerconnection = scratch  # type: ignore[assignment]
+    try:
+        srtp.share_certificates(max_age_s=0.0)
+    finally:
+        srtp.rtcpeerconnection = original
+    renewing: type[RTCCertificate] = vars(scratch)["RTCCertificate"]
+    assert renewing is not shared
+    return renewing
