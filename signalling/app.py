@@ -209,6 +209,13 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
                             announce=settings.announce_addresses)  # fmt: skip
         media = MediaPlane(app.state.ctx, hub.rooms, config)
         app.state.media = media
+        hellos_observe = hub.ticker.on_late
+
+        def on_late(late_s: float) -> None:  # the tick's lateness gates hellos and offers
+            hellos_observe(late_s)
+            media.offers.observe(late_s)
+
+        hub.ticker.on_late = on_late
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)

@@ -17,13 +17,13 @@ from redis.exceptions import RedisError
 from livecore import tokens, wire
 from livecore.errors import ErrorCode, LivecoreError
 from signalling.hub import snapshot
-from signalling.hub.admission import Admission
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
 from signalling.hub.context import Context, Services
 from signalling.hub.handlers.officers import attribute
 from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
+from signalling.node.admission import Admission
 from signalling.node.metrics import Metrics
 
 #: Events a reconnecting client may recover; past it, it gets a fresh snapshot.

@@ -41,7 +41,8 @@ async def on_livecore_error(request: Request, exc: Exception) -> Response:
         wait = exc.retry_after_s if exc.retry_after_s is not None else 1.0
         headers = {"Retry-After": str(max(1, math.ceil(min(wait, 3600.0))))}
     elif exc.code is ErrorCode.NODE_FULL:
-        headers = {"Retry-After": "5"}
+        wait = exc.retry_after_s if exc.retry_after_s is not None else 5.0
+        headers = {"Retry-After": str(max(1, math.ceil(min(wait, 3600.0))))}
     return error_response(exc, headers)
 
 

@@ -39,6 +39,7 @@ from media.udpports import PortsExhausted
 from signalling.node.background import BackgroundTasks
 from signalling.node.context import NodeContext
 from signalling.node.keyedlocks import KeyedLocks
+from signalling.services.offergate import OfferGate
 
 if TYPE_CHECKING:
     from signalling.services.lifecycle import RoomLifecycle
@@ -96,6 +97,8 @@ class MediaPlane:
         self.last_beat = time.monotonic()
         #: Places taken by requests still negotiating (see :meth:`_reserve`).
         self._reserved = 0
+        #: Viewers' offers are answered a few at a time (the app feeds it the tick).
+        self.offers = OfferGate()
         #: Publisher sessions whose connection came up (announced to the room).
         self._live: set[str] = set()
         #: Sessions (publishers and viewers) waiting for their connection, by id.
@@ -125,7 +128,8 @@ class MediaPlane:
         return {"media_entries": len(self.entries), "media_publishers": len(self.publishers),
                 "media_pulled": len(self.pulled), "media_pulling": len(self._pulling),
                 "media_live": len(self._live), "media_connecting": len(self._connecting),
-                "media_tasks": len(self._tasks)}  # fmt: skip
+                "media_tasks": len(self._tasks),
+                "media_offers_waiting": self.offers.waiting}  # fmt: skip
 
     @property
     def load(self) -> int:
@@ -274,10 +278,11 @@ class MediaPlane:
             if source is None or source.closed:
                 source = await self._pull(room, publisher)
             try:
-                answer, session = await accept_viewer(
-                    source, offer, config=self.config, on_close=self._viewer_closed,
-                    forwarder=self.ctx.settings.forwarder,
-                )  # fmt: skip
+                async with self.offers.turn():
+                    answer, session = await accept_viewer(
+                        source, offer, config=self.config, on_close=self._viewer_closed,
+                        forwarder=self.ctx.settings.forwarder,
+                    )  # fmt: skip
             except NegotiationError as exc:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:

@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from signalling.hub.admission import CALM_S, LATE_S, Admission
+from signalling.node.admission import CALM_S, LATE_S, Admission, Full
 
 
 def test_late_ticks_halve_the_limit_and_calm_ones_grow_it_back() -> None:
@@ -61,4 +61,51 @@ async def test_a_waiting_hello_that_goes_away_leaves_no_trace() -> None:
     assert gate.waiting == 0
     hold.set()
     await first
+    assert gate.active == 0
+
+
+async def test_a_full_queue_refuses_at_once_and_changes_nothing() -> None:
+    """With ``max_waiting``, one more than that is refused (``Full``) without waiting;
+    those in the queue keep their places and turns."""
+    gate = Admission(most=1, least=1, max_waiting=2)
+    release = asyncio.Event()
+    order: list[int] = []
+
+    async def offer(i: int) -> None:
+        async with gate:
+            order.append(i)
+            await release.wait()
+
+    tasks = [asyncio.create_task(offer(i)) for i in range(3)]
+    await asyncio.sleep(0)  # nothing else may run in this turn: the tasks start
+    assert gate.active == 1 and gate.waiting == 2
+    with pytest.raises(Full):
+        async with gate:
+            pytest.fail("a fourth offer must not get a turn")
+    assert gate.active == 1 and gate.waiting == 2
+    release.set()
+    await asyncio.gather(*tasks)
+    assert order == [0, 1, 2] and gate.active == 0 and gate.waiting == 0
+
+
+async def test_a_wait_cut_short_by_a_deadline_gives_its_place_back() -> None:
+    """An offer whose wait times out leaves the queue; the next one gets the turn."""
+    gate = Admission(most=1, least=1, max_waiting=4)
+    release = asyncio.Event()
+
+    async def holder() -> None:
+        async with gate:
+            await release.wait()
+
+    held = asyncio.create_task(holder())
+    await asyncio.sleep(0)  # the holder takes the only turn
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.01):
+            async with gate:
+                pytest.fail("no turn while the holder holds it")
+    assert gate.waiting == 0 and gate.active == 1
+    release.set()
+    await held
+    async with gate:
+        assert gate.active == 1
     assert gate.active == 0

@@ -1,4 +1,5 @@
-"""How many hellos a node serves at once, so that newcomers never starve the room.
+"""How many hellos (or offers) a node serves at once, so that newcomers never starve
+the room.
 
 A visit (upgrade, hello, snapshot) costs the node's one loop about as much
 CPU as a second of a busy room's broadcasts. When visits come faster than
@@ -8,6 +9,12 @@ late it wakes (:meth:`Admission.observe`). While it is late, the number of
 hellos served at once is halved (down to ``least``); while it is on time, it
 grows back by one per tick (up to ``most``). Hellos over the limit wait their
 turn (their socket is open, the hello timer is stopped), in arrival order.
+
+The media plane answers WHEP offers through a gate of its own, fed by the
+same tick (an answer costs a few milliseconds of the loop; a thousand
+neighbours opening the live at once must not stall the viewers already
+watching nor the publisher's consent checks). Its queue is bounded: an offer
+that finds it full is refused at once (``Full``) and told when to come back.
 """
 
 from __future__ import annotations
@@ -24,15 +31,26 @@ LATE_S = 0.004
 CALM_S = 0.001
 
 
-class Admission:
-    """An adaptive semaphore: ``async with admission:`` around a hello's work."""
+class Full(Exception):
+    """The gate's queue is full: come back later."""
 
-    def __init__(self, most: int = MOST, least: int = LEAST) -> None:
+
+class Admission:
+    """An adaptive semaphore: ``async with admission:`` around a hello's work.
+
+    ``max_waiting``: at most this many wait their turn; one more is refused
+    with ``Full`` (None: the caller bounds them, as the hub's socket cap does).
+    """
+
+    def __init__(
+        self, most: int = MOST, least: int = LEAST, max_waiting: int | None = None
+    ) -> None:
         self.most = most
         self.least = least
         self.limit = most
         self.active = 0
-        #: Hellos waiting their turn (each an open socket: bounded by the node's cap).
+        self.max_waiting = max_waiting
+        #: Those waiting their turn (bounded by ``max_waiting`` or by the caller).
         self._waiting: deque[asyncio.Future[None]] = deque()
 
     @property
@@ -51,6 +69,8 @@ class Admission:
         if self.active < self.limit and not self._waiting:
             self.active += 1
             return
+        if self.max_waiting is not None and len(self._waiting) >= self.max_waiting:
+            raise Full(f"{len(self._waiting)} already waiting")
         turn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(turn)
         try:
