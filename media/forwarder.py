@@ -228,7 +228,13 @@ class LeanViewer:
         sock, addr = route
         if (sock.fileno(), addr) == self._route:
             return
-        self.rtp.reroute(sock.fileno(), addr)
+        try:  # called from aioice's check handling: it must not raise into it
+            self.rtp.reroute(sock.fileno(), addr)
+        except (OSError, ValueError) as exc:
+            logger.warning(
+                "lean viewer of %s: cannot move RTP to %s: %s", self.relay.name, addr, exc
+            )
+            return
         self._route = (sock.fileno(), addr)
         self.reroutes += 1
         logger.info("lean viewer of %s: RTP moved to %s", self.relay.name, addr)
