@@ -332,15 +332,21 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     if (failed) lost(user, entry);
   }
 
-  /** The network is back (or changed): every player that is reconnecting tries now, the
-   * others restart ICE in place. */
-  function networkBack() {
+  let connectionType = navigator.connection ? navigator.connection.type : undefined;
+
+  /** The network is back (or changed): every player that is reconnecting tries now; the
+   * others restart ICE in place when the network itself changed (back online, another
+   * connection type), not on every new bandwidth estimate the browser reports. */
+  function networkBack(event) {
+    const type = navigator.connection ? navigator.connection.type : undefined;
+    const changed = !event || event.type === "online" || type !== connectionType;
+    connectionType = type;
     for (const [user, entry] of players) {
       if (entry.lostAt) {
         entry.attempt = 0;
         if (entry.trying) entry.trying.abort(); // sent into the dead network: again now
         entry.nap.wake();
-      } else {
+      } else if (changed) {
         refresh(user, entry);
       }
     }
