@@ -197,10 +197,36 @@ static PyObject *Viewer_lookup(Viewer *self, PyObject *arg) {
     return PyLong_FromLongLong(self->ring_idx[slot]);
 }
 
+/* A new route for the same RTP stream (an ICE restart, or the peer nominated another
+ * pair): a copy of the new socket and the new destination; numbering, SRTP and the ring
+ * stay. A closed viewer stays closed. */
+static PyObject *Viewer_reroute(Viewer *self, PyObject *args) {
+    int fd;
+    PyObject *addr;
+    struct sockaddr_storage out;
+    socklen_t outlen;
+    if (!PyArg_ParseTuple(args, "iO", &fd, &addr)) return NULL;
+    if (parse_addr(addr, &out, &outlen) < 0) return NULL;
+    if (self->fd < 0) Py_RETURN_NONE;
+    int copy = dup(fd);
+    if (copy < 0) return PyErr_SetFromErrno(PyExc_OSError);
+    int proto = 0;
+    socklen_t plen = sizeof(proto);
+    int udp = getsockopt(copy, SOL_SOCKET, SO_PROTOCOL, &proto, &plen) == 0 && proto == IPPROTO_UDP;
+    close(self->fd);
+    self->fd = copy;
+    self->udp = udp;
+    self->addr = out;
+    self->addrlen = outlen;
+    Py_RETURN_NONE;
+}
+
 static PyObject *Viewer_get_closed(Viewer *self, void *c) { return PyBool_FromLong(self->fd < 0); }
 
 static PyMethodDef Viewer_methods[] = {
     {"close", (PyCFunction)Viewer_close, METH_NOARGS, "Stop sending; close the socket copy."},
+    {"reroute", (PyCFunction)Viewer_reroute, METH_VARARGS,
+     "reroute(fd, addr): send on a copy of fd to addr from now on (same numbering, SRTP)."},
     {"lookup", (PyCFunction)Viewer_lookup, METH_O,
      "History index of the packet sent with sequence number seq, or -1."},
     {NULL}};

@@ -29,7 +29,11 @@ What a browser also needs:
   (keyframe first), else waits for the next keyframe (one is requested);
 - a viewer whose socket refuses (EAGAIN/ENOBUFS) numbers the rest of that
   frame, sends none of it, and waits for the next keyframe (requested): it
-  never holds a queue, and the others are not delayed.
+  never holds a queue, and the others are not delayed;
+- a new path: when the viewer's ICE nominates another pair (an ICE restart
+  in place, ``media.icerestart``, or a renomination), its RTP follows at
+  once to the new socket and address, numbered on, with the same SRTP
+  context; a keyframe is asked for (what the old path lost).
 
 Bounded: per viewer a fixed-size C struct (the ring), per track the history.
 No task per viewer per frame; one report task per track.
@@ -39,11 +43,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import random
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from aioice import Connection
 from aiortc import sdp as aiortc_sdp
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
 from aiortc.rtcrtpsender import RTCRtpSender
@@ -166,6 +173,10 @@ class LeanViewer:
         self.first_frame_keyframe: bool | None = None
         self.nacks = 0
         self.nack_misses = 0
+        self.reroutes = 0
+        """Times its RTP moved to a newly nominated pair."""
+        self._route: tuple[int, tuple[Any, ...]] | None = None
+        self._unwatch: Callable[[], None] | None = None
         self._budget = RESEND_BUDGET
         self.stopped = False
 
@@ -192,7 +203,8 @@ class LeanViewer:
             return False
         dtls = sender.transport
         srtp = srtp_seams.tx_srtp(dtls)
-        route = ice_seams.nominated_route(ice_seams.ice_connection(dtls.transport.iceGatherer))
+        connection = ice_seams.ice_connection(dtls.transport.iceGatherer)
+        route = ice_seams.nominated_route(connection)
         if srtp is None or route is None:
             logger.warning("lean viewer of %s: no SRTP context or ICE route yet", self.relay.name)
             return False
@@ -204,8 +216,32 @@ class LeanViewer:
             random.getrandbits(32), random.randrange(1 << 15), params.ext, params.abs_offset,
             rtx_ssrc, params.rtx_pt, random.randrange(1 << 15),
         )  # fmt: skip
+        self._route = (sock.fileno(), addr)
+        moved = functools.partial(self._moved, connection)
+        self._unwatch = ice_seams.on_nominated(connection, moved)
         self.forwarder.start(self)
         return True
+
+    def _moved(self, connection: Connection) -> None:
+        """ICE nominated another pair: send this viewer's RTP there from now on."""
+        route = ice_seams.nominated_route(connection)
+        if self.stopped or self.rtp is None or route is None:
+            return
+        sock, addr = route
+        if (sock.fileno(), addr) == self._route:
+            return
+        try:  # called from aioice's check handling: it must not raise into it
+            self.rtp.reroute(sock.fileno(), addr)
+        except (OSError, ValueError) as exc:
+            logger.warning(
+                "lean viewer of %s: cannot move RTP to %s: %s", self.relay.name, addr, exc
+            )
+            return
+        self._route = (sock.fileno(), addr)
+        self.reroutes += 1
+        logger.info("lean viewer of %s: RTP moved to %s", self.relay.name, addr)
+        if self.kind == "video":
+            self.relay.request_keyframe("reroute")
 
     def _nack(self, seq: int) -> None:
         self.nacks += 1
@@ -228,6 +264,8 @@ class LeanViewer:
         if self.stopped:
             return
         self.stopped = True
+        if self._unwatch is not None:
+            self._unwatch()
         self.forwarder.remove(self)
         self.track.stop()
         if self.rtp is not None:

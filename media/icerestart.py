@@ -1,19 +1,21 @@
-"""ICE restart of a WHIP session (RFC 9725 §4.3.2): new ICE credentials, same DTLS.
+"""ICE restart of a WHIP or WHEP session (RFC 9725 §4.3.2, §4.4): new ICE credentials, same DTLS.
 
 A PATCH whose fragment names a new ``ice-ufrag``/``ice-pwd`` restarts ICE.
-WHIP never renegotiates anything but ICE, so the restart is done in place
-on the session's one ICE connection (max-bundle): new local credentials,
-the remote ones of the fragment, its candidates instead of the old ones
-(``media.aiortc_seams.ice.restart``; aioice 0.13 has no ICE restart). The
-answer is a trickle-ice-sdpfrag with the new local credentials and the
-node's candidates (unchanged: the same sockets), and the session gets a new
-entity-tag. Media keeps flowing on the old path while it lives; the DTLS
-association and every relay and viewer of the publisher stay.
+WHIP and WHEP never renegotiate anything but ICE, so the restart is done in
+place on the session's one ICE connection (max-bundle): new local
+credentials, the remote ones of the fragment, its candidates instead of the
+old ones (``media.aiortc_seams.ice.restart``; aioice 0.13 has no ICE
+restart). The answer is a trickle-ice-sdpfrag with the new local
+credentials and the node's candidates (unchanged: the same sockets), and
+the session gets a new entity-tag. Media keeps flowing on the old path
+while it lives; the DTLS association stays, and so do a publisher's relays
+and viewers. Once the client nominates a pair on the new credentials,
+everything the session sends follows it: aiortc's RTCP and a WHEP viewer's
+lean RTP (``media.forwarder``: ``LeanViewer`` re-routes on the new
+nomination and asks for a keyframe).
 
-Refused (``IceRestartRefused``), changing nothing: WHEP sessions (the lean
-forwarder sends each viewer's RTP to the route ICE chose when it started;
-a viewer re-posts, which costs only itself), sessions whose ICE has not
-completed yet (nothing to restart; they may still trickle).
+Refused (``IceRestartRefused``), changing nothing: sessions whose ICE has
+not completed yet (nothing to restart; they may still trickle).
 """
 
 from __future__ import annotations
@@ -38,10 +40,6 @@ async def restart_ice(session: PublisherSession | ViewerSession, frag: SdpFrag) 
     """Restart ``session``'s ICE with ``frag`` (new remote credentials and candidates);
     returns the answer fragment. Raises ``IceRestartRefused`` or ``FragmentError``
     before changing anything."""
-    if isinstance(session, ViewerSession):
-        raise IceRestartRefused(
-            "ICE restart is supported for WHIP sessions only: post a new WHEP offer"
-        )
     if session.closed or session.connection_state != "connected":
         raise IceRestartRefused("the session's ICE has not completed: nothing to restart yet")
     if frag.ufrag is None or frag.pwd is None:

@@ -94,6 +94,18 @@ class Viewer:
         self._sock = None
         self._session = None
 
+    def reroute(self, fd: int, addr: tuple[Any, ...] | None) -> None:
+        """Send on a copy of ``fd`` to ``addr`` from now on (an ICE restart, or the peer
+        nominated another pair): numbering, SRTP and the ring stay. A closed viewer
+        stays closed."""
+        target = None if addr is None else _ip_address(addr)
+        if self._sock is None:
+            return
+        sock = socket.socket(fileno=os.dup(fd))
+        sock.setblocking(False)
+        self._sock.close()
+        self._sock, self._addr = sock, target
+
     def lookup(self, seq: int) -> int:
         """History index of the packet sent with sequence number ``seq``, or -1."""
         if not 0 <= seq <= 0xFFFF:
@@ -112,6 +124,20 @@ class Viewer:
             value = (abs_time & 0xFFFFFF).to_bytes(3, "big")
             ext = ext[:at] + value + ext[at + 3 :]
         return head + ext
+
+
+def _ip_address(addr: tuple[Any, ...]) -> tuple[str, int]:
+    """``(host, port)`` as the C extension accepts it: a literal IPv4/IPv6 address."""
+    host, port = str(addr[0]), int(addr[1])
+    if not 0 <= port <= 65535:
+        raise ValueError("port out of range")
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            socket.inet_pton(family, host)
+        except OSError:
+            continue
+        return host, port
+    raise ValueError(f"not an IP address: {host}")
 
 
 def _send(v: Viewer, packets: list[bytes]) -> int:

@@ -81,6 +81,9 @@ def checks() -> Checks:
             and "_remote_candidates_end" in code_names(RTCIceGatherer.__init__)
             and "_valid_username" in code_names(Connection.request_received)
         ),
+        "aioice check_complete records a nomination in _nominated[component]": (
+            "_nominated" in code_names(Connection.check_complete)
+        ),
         "aioice StunProtocol hands STUN responses to transactions[id].response_received": (
             {"transactions", "response_received"} <= code_names(StunProtocol.datagram_received)
         ),
@@ -379,6 +382,37 @@ def nominated_route(connection: Connection) -> tuple[socket.socket, tuple[Any, .
     if sock is None:
         return None
     return sock, tuple(pair.remote_addr)
+
+
+class _NominatedPairs(dict[int, Any]):
+    """aioice's ``Connection._nominated`` (component → nominated pair) that calls its
+    listeners when a component's pair is replaced by another (``on_nominated``)."""
+
+    def __init__(self, pairs: dict[int, Any]) -> None:
+        super().__init__(pairs)
+        self.listeners: dict[Callable[[], None], None] = {}
+
+    def __setitem__(self, component: int, pair: Any) -> None:
+        before = self.get(component)
+        super().__setitem__(component, pair)
+        if before is not None and before is not pair:
+            for listener in list(self.listeners):
+                listener()
+
+
+def on_nominated(connection: Connection, listener: Callable[[], None]) -> Callable[[], None]:
+    """Call ``listener()`` each time the peer (controlling) nominates another pair than
+    the one in use: after an ICE restart (RFC 8445 §9), or a renomination. Returns
+    the callable that removes it. The first nomination (ICE completing) is not one."""
+    pairs = connection._nominated  # noqa: SLF001 - nomination seam
+    if not isinstance(pairs, _NominatedPairs):
+        pairs = connection._nominated = _NominatedPairs(pairs)  # noqa: SLF001 - nomination seam
+    pairs.listeners[listener] = None
+
+    def remove() -> None:
+        pairs.listeners.pop(listener, None)
+
+    return remove
 
 
 def local_ports(connection: Connection) -> list[int]:

@@ -13,9 +13,8 @@
   ``If-Match`` with its ETag (or ``*``): trickled candidates and
   end-of-candidates are added to the session's ICE agent (204). New
   ufrag/pwd restart ICE (:mod:`media.icerestart`): 200 with the answer
-  fragment and a new ETag, for a connected WHIP session; a WHEP session (or
-  one not connected yet) is answered ``422 ice_restart_refused`` and kept
-  as it was; a viewer re-posts.
+  fragment and a new ETag, for a connected WHIP or WHEP session; one not
+  connected yet is answered ``422 ice_restart_refused`` and kept as it was.
   A bad fragment is ``400 bad_sdpfrag`` and changes nothing.
 - ``OPTIONS`` answers CORS preflights and ``Accept-Post: application/sdp``
   (``Accept-Patch`` on a session).

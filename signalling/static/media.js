@@ -1,14 +1,15 @@
 // WHIP (publish) and WHEP (play) for the pages, as RFC 9725 describes: one
 // complete SDP offer (after ICE gathering) POSTed with the room token, the
 // answer applied, DELETE on the returned Location to stop. No trickle: the
-// offer carries every candidate. A publisher whose network changed restarts
-// ICE in place (RFC 9725 §4.3.2: PATCH with the new credentials and If-Match,
-// the server's new ones come back in a 200 sdpfrag); a viewer re-posts (the
-// server refuses a WHEP restart).
+// offer carries every candidate. A publisher or viewer whose network changed
+// restarts ICE in place (RFC 9725 §4.3.2, §4.4: PATCH with the new credentials
+// and If-Match, the server's new ones come back in a 200 sdpfrag); if that is
+// refused, it posts a new offer.
 //
 //   const pub = await publish(room, token, stream);   // host / accepted KOC
 //   await restartIce(pub);                            // network changed (throws: re-publish)
 //   const play = await watch(room, token, "host1");   // anyone in the room
+//   await restartIce(play);                           // the same for a player (throws: re-watch)
 //   video.srcObject = play.stream;  ...  await play.stop();
 
 const GATHER_MS = 2000;
@@ -179,7 +180,7 @@ export async function watch(room, token, publisher, { signal } = {}) {
   }
 }
 
-// -- ICE restart of a WHIP session (RFC 9725 §4.3.2, RFC 8840 fragments) --------
+// -- ICE restart of a WHIP or WHEP session (RFC 9725 §4.3.2, RFC 8840 fragments) --
 
 /**
  * The trickle-ice-sdpfrag of an offer made after restartIce(): its first (bundle)
@@ -228,11 +229,11 @@ export function applyAnswerFragment(answerSdp, frag) {
 }
 
 /**
- * Restart the ICE of a publishing session in place (its network changed): a new
+ * Restart the ICE of a publishing or playing session in place (its network changed): a new
  * offer with new credentials and candidates, PATCHed with If-Match; the server's
  * 200 fragment becomes the remote description's ICE. Resolves once the answer is
  * applied (the caller waits for `connected`). Throws with `status` when the server
- * refuses (404 gone, 412 stale tag, 422 refused: publish anew) or on a network error
+ * refuses (404 gone, 412 stale tag, 422 refused: publish or play anew) or on a network error
  * (no `status`: the server was not reached; try again).
  */
 export async function restartIce(session, { signal } = {}) {

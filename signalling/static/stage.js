@@ -15,11 +15,12 @@
 // (the host's stream left without the host ending it: lost, replaced, origin_lost).
 //
 // Recovery without a reload (docs/architecture.md, "When a network fails"):
-// - a player watches its connection and its decoded frames; on loss it opens a
-//   new WHEP session at once (a WHEP ICE restart is refused by the server),
-//   then again with capped exponential backoff and jitter (Retry-After on 429
-//   and 503), plays the room's HLS after HLS_AFTER_MS without video, and goes
-//   back to WebRTC when a new session connects;
+// - a player watches its connection and its decoded frames; on loss it restarts
+//   ICE of its WHEP session in place at once (PATCH, RFC 9725 §4.4), and opens a
+//   new WHEP session instead if that one is gone or the restart brings no video
+//   within RESTART_CONNECT_MS; it tries again with capped exponential backoff
+//   and jitter (Retry-After on 429 and 503), plays the room's HLS after
+//   HLS_AFTER_MS without video, and goes back to WebRTC when video is back;
 // - a publisher whose connection drops or whose network changes restarts ICE
 //   (PATCH); if the session is gone or the restart does not connect, it
 //   publishes anew (the server replaces the old session; viewers follow
@@ -46,7 +47,8 @@ const HLS_AFTER_MS = 4000;
 const DISCONNECTED_MS = 1000;
 /** Nothing received on a publisher's path this long (consent checks, RTCP): recover. */
 const SILENT_MS = 2500;
-/** An ICE restart that is answered but does not connect within this: publish anew. */
+/** An ICE restart that is answered but does not connect (a player: brings no video)
+ * within this: publish (play) anew. */
 const RESTART_CONNECT_MS = 5000;
 /** Refusals after which a restart cannot work: the session is gone or not restartable. */
 const SESSION_GONE = new Set([404, 409, 412, 422, 428]);
@@ -99,9 +101,11 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
 
   function newEntry() {
     // session: the session shown; lostAt: when it was found lost (0: playing);
-    // attempt: retries since; retrying: a POST loop runs; probe: the watchdog timer.
+    // attempt: retries since; retrying: a recovery loop runs; restartable: the session
+    // may still restart ICE in place; probe: the watchdog timer.
     return { session: null, shown: null, el: null, tile: null, lostAt: 0, attempt: 0,
-      retrying: false, scheduled: false, trying: null, probe: 0, nap: napper(), hlsTimer: 0 };
+      retrying: false, scheduled: false, trying: null, probe: 0, nap: napper(), hlsTimer: 0,
+      restartable: false };
   }
 
   const current = (user, entry) => players.get(user) === entry;
@@ -113,7 +117,17 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     connect(user, entry);
   }
 
-  /** POST a WHEP offer until one is answered (backoff between tries), then show it. */
+  /** Resolves true once `entry` plays again (video advancing: `recovered`), false after `ms`. */
+  async function playingWithin(user, entry, ms) {
+    const until = now() + ms;
+    while (current(user, entry) && entry.lostAt && now() < until) {
+      await new Promise((resolve) => setTimeout(resolve, PROBE_MS / 5));
+    }
+    return current(user, entry) && !entry.lostAt;
+  }
+
+  /** A lost player restarts its session's ICE in place (PATCH); else, and for the first
+   * session, POST a WHEP offer until one is answered (backoff between tries), then show it. */
   async function connect(user, entry) {
     if (entry.retrying) return;
     entry.retrying = true;
@@ -122,10 +136,21 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
         let session;
         const trying = attempt();
         entry.trying = trying;
+        const restarting = entry.restartable && !!entry.session && !!entry.lostAt;
         try {
+          if (restarting) {
+            await restartIce(entry.session, { signal: trying.signal });
+            if (await playingWithin(user, entry, RESTART_CONNECT_MS)) return;
+            entry.restartable = false; // answered, but no video: a new session
+            continue;
+          }
           session = await watch(room, currentToken(), user, { signal: trying.signal });
         } catch (err) {
           if (!current(user, entry)) return;
+          if (restarting && (SESSION_GONE.has(err.status) || (err.status == null && !offline(err)))) {
+            entry.restartable = false; // gone, or not restartable: a new session, now
+            continue;
+          }
           if (!entry.session && err.status === 503 && hls && user === host() && main) startHls("busy");
           else if (!entry.session && !entry.lostAt) lost(user, entry);
           if (FATAL.has(err.status)) { console.info("livecore: cannot play", user, err.code); return; }
@@ -148,6 +173,7 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   function adopt(user, entry, session) {
     const previous = entry.session;
     entry.session = session;
+    entry.restartable = true;
     // A session that was tried but never shown goes at once; the shown one stays on
     // screen (its last picture) until the new one is connected.
     if (previous && previous !== entry.shown) previous.stop({ remote: previous.pc.connectionState !== "connected" });
@@ -284,13 +310,44 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     for (const user of live) play(user);
   }
 
-  /** The network is back (or changed): every player that is reconnecting tries now. */
-  function networkBack() {
-    for (const entry of players.values()) {
+  /** The network changed under a playing player: restart its ICE in place now (its old
+   * path may be dead already; media goes on on it while it lives). A restart that
+   * fails makes it a lost player. */
+  async function refresh(user, entry) {
+    if (entry.lostAt || entry.retrying || !entry.restartable || !entry.session) return;
+    entry.retrying = true;
+    const trying = attempt();
+    entry.trying = trying;
+    let failed = false;
+    try {
+      await restartIce(entry.session, { signal: trying.signal });
+    } catch (err) {
+      failed = true;
+      if (SESSION_GONE.has(err.status) || (err.status == null && !offline(err))) entry.restartable = false;
+    } finally {
+      trying.done();
+      entry.trying = null;
+      entry.retrying = false;
+    }
+    if (failed) lost(user, entry);
+  }
+
+  let connectionType = navigator.connection ? navigator.connection.type : undefined;
+
+  /** The network is back (or changed): every player that is reconnecting tries now; the
+   * others restart ICE in place when the network itself changed (back online, another
+   * connection type), not on every new bandwidth estimate the browser reports. */
+  function networkBack(event) {
+    const type = navigator.connection ? navigator.connection.type : undefined;
+    const changed = !event || event.type === "online" || type !== connectionType;
+    connectionType = type;
+    for (const [user, entry] of players) {
       if (entry.lostAt) {
         entry.attempt = 0;
         if (entry.trying) entry.trying.abort(); // sent into the dead network: again now
         entry.nap.wake();
+      } else if (changed) {
+        refresh(user, entry);
       }
     }
     if (mine) publisherTrouble(0);

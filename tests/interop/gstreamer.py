@@ -72,15 +72,18 @@ class GstPeer:
 
     @classmethod
     async def start(cls, command: str, url: str, token: str, *args: str,
-                    log_dir: Path) -> GstPeer:  # fmt: skip
-        """Start ``gstpeer.py command url *args``; the token goes in the environment."""
+                    log_dir: Path, netns: str | None = None) -> GstPeer:  # fmt: skip
+        """Start ``gstpeer.py command url *args``; the token goes in the environment.
+        ``netns``: inside that network namespace (a lab's phone: ``ip netns exec``, which
+        execs the peer, so its PID is the peer's)."""
         stderr_path = _log_path(log_dir, command)
         env = {k: v for k, v in os.environ.items() if not k.startswith("LIVECORE_")}
         env["WHIP_TOKEN"] = token
         env.setdefault("GST_DEBUG", "1")
         with stderr_path.open("w") as err:
+            inside = ["ip", "netns", "exec", netns] if netns is not None else []
             proc = await asyncio.create_subprocess_exec(
-                GST_PYTHON, str(SCRIPT), command, url, *args,
+                *inside, GST_PYTHON, str(SCRIPT), command, url, *args,
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=err, env=env,
             )  # fmt: skip
         peer = cls(proc, stderr_path)

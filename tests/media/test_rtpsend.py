@@ -148,6 +148,41 @@ class TestRtpSend:
         assert [p["seq"] for p in got] == [100, 101, 102]
         assert [p["ts"] - 0xFFFFFF00 & 0xFFFFFFFF for p in got] == [6000, 6000, 9000]
 
+    def test_reroute_moves_the_stream_and_keeps_its_numbering(
+        self, impl: ModuleType, udp: tuple[socket.socket, socket.socket]
+    ) -> None:
+        """After ``reroute`` (an ICE restart's new pair) packets leave from the new socket
+        to the new address, numbered on, resendable; the old socket copy is closed."""
+        send, recv = udp
+        tx, rx = sessions()
+        v = self.viewer(impl, send, recv.getsockname(), tx, seq=10)
+        impl.send_frame([v], [b"key"], 3000, 0, True, 0, 0)
+        assert self.receive(recv, rx, 1)[0]["seq"] == 10
+        with (
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as send2,
+            socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as recv2,
+        ):
+            send2.bind(("127.0.0.1", 0))
+            recv2.bind(("127.0.0.1", 0))
+            recv2.settimeout(1.0)
+            with pytest.raises(ValueError, match="IP address"):
+                v.reroute(send2.fileno(), ("phone.local", 9))  # refused: the route stays
+            v.reroute(send2.fileno(), recv2.getsockname())
+            send2.close()  # the viewer holds its own copy
+            impl.send_frame([v], [b"delta"], 6000, 1, False, 0, 0)
+            got = parse(rx.unprotect(recv2.recvfrom(2048)[0]))
+            assert (got["seq"], got["payload"]) == (11, b"delta")
+            assert v.lookup(10) == 0 and v.lookup(11) == 1
+            assert impl.resend(v, 10, b"key", 3000, True, 0)
+            rtx = parse(rx.unprotect(recv2.recv(2048)))
+            assert rtx["ssrc"] == 0x55667788 and rtx["payload"][2:] == b"key"
+        recv.settimeout(0.05)
+        with pytest.raises(TimeoutError):
+            recv.recv(2048)  # nothing more on the old route
+        v.close()
+        v.reroute(send.fileno(), recv.getsockname())  # a closed viewer stays closed
+        assert v.closed
+
     def test_refusing_socket_skips_to_the_next_keyframe(self, impl: ModuleType) -> None:
         """A peer that reads nothing fills a datagram socketpair: the kernel says EAGAIN."""
         mine, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)

@@ -3,6 +3,8 @@
 A lab page is the node's ``/healthz`` (any page of the node's origin will do):
 the snippets import ``/static/media.js`` from it, as the host and viewer
 pages do, so the browser publishes and plays exactly as a person's would.
+The first-frame script and the origin's flags are the benchmark's
+(``loadtests.netlab.chromium``), so tests and benchmark time the same thing.
 The origin is plain http on a non-local address, so Chromium is told to
 treat it as secure (getUserMedia needs that), see :func:`flags`.
 """
@@ -12,16 +14,17 @@ from __future__ import annotations
 import statistics
 from collections.abc import Sequence
 
+from loadtests.netlab import plan
+from loadtests.netlab.chromium import FIRST_FRAME, origin_flags
+
+__all__ = ["FIRST_FRAME", "flags"]  # FIRST_FRAME: [room, token, publisher, waitMs]
+
 
 def flags(origin: str) -> list[str]:
-    """Chromium flags for a lab page at ``origin`` (``http://ADDR:PORT``): a secure
-    context for the camera, and ADDR let through the browser's resolver rules (which
-    otherwise send every host but 127.0.0.1 to NOTFOUND; the last such flag wins)."""
-    address = origin.split("//", 1)[1].rsplit(":", 1)[0]
-    return [
-        f"--unsafely-treat-insecure-origin-as-secure={origin}",
-        f"--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1, EXCLUDE {address}",
-    ]
+    """Chromium flags for a lab page at ``origin`` (``http://ADDR:PORT``): the benchmark's
+    (:func:`loadtests.netlab.chromium.origin_flags`): a secure context for the camera,
+    and ADDR and the lab's TURN address let through the browser's resolver rules."""
+    return origin_flags(origin, plan.TURN_PUBLIC)
 
 
 #: Publish the fake camera to room r1 (WHIP); ``window.pub`` is the session and
@@ -35,28 +38,6 @@ PUBLISH = """async (token) => {
   window.pub.pc.addEventListener('connectionstatechange',
     () => window.states.push(window.pub.pc.connectionState));
   return window.pub.pc.remoteDescription.sdp;
-}"""
-
-#: Play host1 in room r1 (WHEP) until the first video frame is painted; the
-#: milliseconds from the start (offer made, gathered, POSTed, answered, ICE,
-#: DTLS, keyframe) to that frame. ``window.play`` stays open for the caller.
-FIRST_FRAME = """async ([token, waitMs]) => {
-  const m = await import('/static/media.js');
-  const t0 = performance.now();
-  const play = await m.watch('r1', token, 'host1');
-  window.play = play;
-  const video = document.createElement('video');
-  video.muted = true; video.playsInline = true; video.autoplay = true;
-  document.body.appendChild(video);
-  video.srcObject = play.stream;
-  const frame = new Promise((resolve) => video.requestVideoFrameCallback(resolve));
-  const late = new Promise((_, reject) => setTimeout(
-    () => reject(new Error('no frame within ' + waitMs + ' ms, ice ' + play.pc.iceConnectionState)),
-    waitMs));
-  video.play().catch(() => {});
-  await Promise.race([frame, late]);
-  window.video = video;
-  return performance.now() - t0;
 }"""
 
 #: Stop the current WHEP session and drop its video element.

@@ -93,7 +93,9 @@ async def test_ice_needs_the_announced_address_behind_1to1_nat(
                 times = []
                 for i in range(SAMPLES):
                     viewer_token = token("viewer", f"v{i}")
-                    times.append(await viewer.evaluate(FIRST_FRAME, [viewer_token, 15000]))
+                    times.append(
+                        await viewer.evaluate(FIRST_FRAME, ["r1", viewer_token, "host1", 15000])
+                    )
                     await viewer.evaluate(STOP_PLAY)
         await node.stop()
     figures = {
@@ -135,7 +137,9 @@ async def test_announced_address_with_fixed_udp_ports(
             answer = await host.evaluate(PUBLISH, token("host", "host1"))
             await wait_js(host, "window.pub.pc.connectionState === 'connected'", 20)
             viewer = await lab_page(viewer_browser, node)
-            first_ms = await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
+            first_ms = await viewer.evaluate(
+                FIRST_FRAME, ["r1", token("viewer", "v1"), "host1", 15000]
+            )
             played = await viewer.evaluate("window.play.pc.remoteDescription.sdp")
         await node.stop()
     for sdp in (answer, played):

@@ -51,7 +51,7 @@ async def test_a_bare_session_does_not_outlive_a_viewer_outage(
             await host.evaluate(PUBLISH, token("host", "host1"))
             await wait_js(host, "window.pub.pc.connectionState === 'connected'", 20)
             viewer = await lab_page(viewer_browser, node)
-            await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
+            await viewer.evaluate(FIRST_FRAME, ["r1", token("viewer", "v1"), "host1", 15000])
             await wait_js(viewer, "window.play.pc.connectionState === 'connected'")
 
             await lab.set_link(viewer_phone, up=False)
@@ -101,7 +101,7 @@ async def test_a_network_switch_cuts_the_viewer_session(lab_machine: None, tmp_p
             await host.evaluate(PUBLISH, token("host", "host1"))
             await wait_js(host, "window.pub.pc.connectionState === 'connected'", 20)
             viewer = await lab_page(viewer_browser, node)
-            await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
+            await viewer.evaluate(FIRST_FRAME, ["r1", token("viewer", "v1"), "host1", 15000])
             await viewer.evaluate(ICE_STATES)
             switched_at = await viewer.evaluate("performance.now()")
             await lab.switch_address(viewer_phone)

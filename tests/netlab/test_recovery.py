@@ -14,6 +14,8 @@ pages' own recovery (signalling/static/stage.js) is what is measured:
   ``stream_started``) and shows video within 5 s of the link;
 - the host's phone switches address: its page restarts ICE (PATCH, 200) on
   the same session; viewers keep their sessions; video is back within 5 s;
+- the viewer's phone switches address: its page restarts ICE of its WHEP
+  session (PATCH, 200) and keeps it; video is back within 3 s;
 - the host's link down 3 s (within consent, no page recovery: the media.js
   session only): the session survives and the viewer's video comes back on it
   (the figure of the jitter-buffer fix, media/passthrough.py).
@@ -248,6 +250,39 @@ async def test_host_network_switch_restarts_ice(lab_machine: None, tmp_path: Pat
     assert 0 <= back_ms <= HOST_BACK_S * 1000, figures
 
 
+async def test_viewer_network_switch_restarts_ice_on_the_same_session(
+    lab_machine: None, tmp_path: Path
+) -> None:
+    """The viewer's phone gets a new address: its room page restarts ICE of its WHEP
+    session in place (PATCH answered 200, RFC 9725 §4.4), no new session is posted,
+    and video is back within 3 s of the switch, without a reload."""
+    async with live_room(tmp_path) as room:
+        viewer = room.viewers[0]
+        calls: list[tuple[str, int]] = []
+        viewer.on(
+            "response",
+            lambda r: calls.append((r.request.method, r.status)) if "/whep/" in r.url else None,
+        )
+        at = await viewer.evaluate("performance.now()")
+        await room.lab.switch_address(room.lab.phones["viewer"])
+        await wait_js(
+            viewer,
+            f"window.frameLog.filter(([t, f]) => t > {at} && typeof f === 'number').length > 60",
+            20,
+        )
+        stall_ms, back_ms = back_after_longest_stall(await viewer.evaluate("window.frameLog"), at)
+        log = await viewer.evaluate("window.frameLog")
+        sessions = sum(1 for t, f in log if f == "session" and t > at)
+        assert await viewer.evaluate("window.notReloaded === true")
+        events = await viewer.evaluate("window.netEvents")
+    figures = {"video_back_ms": round(back_ms), "stall_ms": round(stall_ms), "whep": calls,
+               "new_viewer_sessions": sessions, "net_events": events}  # fmt: skip
+    record("viewer-switch", figures)
+    assert ("PATCH", 200) in calls and not any(m == "POST" for m, _ in calls), figures
+    assert sessions == 0, figures
+    assert 0 <= back_ms <= VIEWER_BACK_S * 1000, figures
+
+
 async def test_short_host_outage_video_returns_on_the_same_session(
     lab_machine: None, tmp_path: Path
 ) -> None:
@@ -268,7 +303,7 @@ async def test_short_host_outage_video_returns_on_the_same_session(
             await host.evaluate(PUBLISH, token("host", "host1"))
             await wait_js(host, "window.pub.pc.connectionState === 'connected'", 20)
             viewer = await lab_page(viewer_browser, node)
-            await viewer.evaluate(FIRST_FRAME, [token("viewer", "v1"), 15000])
+            await viewer.evaluate(FIRST_FRAME, ["r1", token("viewer", "v1"), "host1", 15000])
             # Let the publisher's bandwidth estimate ramp up as in a running live.
             await asyncio.sleep(5)  # pace: the estimate ramps up over this window
             await lab.set_link(lab.phones["host"], up=False)

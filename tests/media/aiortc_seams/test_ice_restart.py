@@ -1,7 +1,7 @@
 """ICE restart in place (``media.aiortc_seams.ice.restart``) with real aioice agents on
 loopback: the controlled side keeps its sockets, takes new credentials and the new
 remote candidates, answers the controlling side's checks and moves its nominated
-pair to the peer's new address; data then flows there."""
+pair to the peer's new address (its listeners hear it); data then flows there."""
 
 from __future__ import annotations
 
@@ -64,6 +64,8 @@ async def test_restart_moves_the_controlled_side_to_the_new_path(
     connection = ice_seams.ice_connection(server.iceGatherer)
     ports = ice_seams.local_ports(connection)
     old_ufrag = connection.local_username
+    moves: list[int] = []
+    ice_seams.on_nominated(connection, lambda: moves.append(1))
 
     # The client moved: a new agent, new sockets, new credentials (its ICE restart).
     _, moved = await agent(controlling=True)
@@ -88,6 +90,7 @@ async def test_restart_moves_the_controlled_side_to_the_new_path(
         return route is not None and route[1][1] == new_port
 
     await eventually(route_port, within=5, what="the server's route moved")
+    assert moves == [1]  # the listener heard the new nomination, once
     assert ice_seams.local_ports(connection) == ports  # same sockets
     await connection.send(b"after the restart")
     received = await asyncio.wait_for(ice_seams.ice_connection(moved.iceGatherer).recv(), 5)

@@ -2,7 +2,8 @@
 
 The network lab (tests/netlab/test_recovery.py) cuts real links; here the
 page logic is driven directly and fast: a viewer whose peer connection dies
-posts a new WHEP session; a host page told the network changed restarts ICE
+posts a new WHEP session; a viewer page told the network changed restarts ICE
+of its WHEP session in place (PATCH answered 200); a host page told the network changed restarts ICE
 on the same session (PATCH answered 200); a host whose restart is refused
 publishes anew and the viewer page follows ``stream_ended`` ``replaced`` and
 ``stream_started`` onto the new stream. The pure helpers (backoff, the
@@ -54,6 +55,17 @@ async def live(browser: Browser, node: Node) -> tuple[Page, Watch, Page, Watch]:
 
 
 PLAYER = "window.livecore.stage.players.get('host1')"
+#: The host player's selected candidate pair: its id and the bytes received on it.
+SELECTED = f"""(async () => {{
+  const stats = await {PLAYER}.session.pc.getStats();
+  let out = null;
+  stats.forEach((r) => {{
+    if (r.type !== 'transport' || !r.selectedCandidatePairId) return;
+    const pair = stats.get(r.selectedCandidatePairId);
+    out = {{id: r.selectedCandidatePairId, bytes: pair.bytesReceived}};
+  }});
+  return out;
+}})()"""
 NOTE = "document.querySelector('.recovery-note:not([hidden])')?.textContent || ''"
 
 
@@ -69,6 +81,34 @@ async def test_a_dead_player_gets_a_new_session(node: Node, browser: Browser) ->
     assert await viewer.evaluate("window.notReloaded === true")
     # The dead session's DELETE may find it gone already (the node noticed first).
     assert clean(viewer_watch, "/whep/r1/") == [] and clean(host_watch) == []
+
+
+async def test_a_player_restarts_ice_in_place_on_a_network_change(
+    node: Node, browser: Browser
+) -> None:
+    """An `online` event on the viewer page: its WHEP session restarts ICE by PATCH (200, a
+    new ETag, RFC 9725 §4.4), the same session goes on decoding on the new path
+    (Chromium's restart gathers new sockets: the node's RTP followed it), no new POST."""
+    _, host_watch, viewer, viewer_watch = await live(browser, node)
+    calls: list[tuple[str, int]] = []
+    viewer.on(
+        "response",
+        lambda r: calls.append((r.request.method, r.status)) if "/whep/" in r.url else None,
+    )
+    await viewer.evaluate(f"window.kept = {PLAYER}.session; window.tag = window.kept.etag")
+    before = await viewer.evaluate(SELECTED)
+    await viewer.evaluate("window.dispatchEvent(new Event('online'))")
+    await wait_js(viewer, f"{PLAYER}.session.etag !== window.tag && !{PLAYER}.retrying", 15)
+    # The media arrives on the new generation's pair (not only on the old one, which
+    # Chromium keeps open for a while): the node re-routed the viewer's RTP.
+    moved = f"(async () => {{ const p = await {SELECTED}; return !!p && p.id !== {before['id']!r}"
+    await wait_js(viewer, moved + " && p.bytes > 100000; })()", 15)
+    frames = await frames_decoded(viewer, "host1", 1)
+    await frames_decoded(viewer, "host1", frames + 30)
+    assert calls == [("PATCH", 200)]
+    assert await viewer.evaluate(f"{PLAYER}.session === window.kept && !{PLAYER}.lostAt")
+    assert await viewer.evaluate("window.notReloaded === true")
+    assert clean(host_watch) == [] and clean(viewer_watch) == []
 
 
 async def test_the_host_restarts_ice_on_a_network_change(node: Node, browser: Browser) -> None:
