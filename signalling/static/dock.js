@@ -58,7 +58,8 @@ export function renderDock() {
   const spec = featured();
   const trace = channel.model.cards.trace || Object.keys(channel.model.sensors).length;
   if (!spec && !product) {
-    fill(dock, h("p", { class: "dock-empty" }, t("gb.none")));
+    const ended = channel.model.meta && channel.model.meta.status === "ended";
+    fill(dock, h("p", { class: "dock-empty" }, t(ended ? "gb.none.ended" : "gb.none")));
     dock.dataset.gb = "";
     return;
   }
