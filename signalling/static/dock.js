@@ -59,7 +59,8 @@ export function renderDock() {
   const trace = channel.model.cards.trace || Object.keys(channel.model.sensors).length;
   if (!spec && !product) {
     const ended = channel.model.meta && channel.model.meta.status === "ended";
-    fill(dock, h("p", { class: "dock-empty" }, t(ended ? "gb.none.ended" : "gb.none")));
+    fill(dock, h("p", { class: "dock-empty" }, t(ended ? "gb.none.ended" : "gb.none"),
+      trace ? [" ", h("button", { type: "button", class: "chip trace-open", onclick: openTrace }, t("trace.button"))] : null));
     dock.dataset.gb = "";
     return;
   }

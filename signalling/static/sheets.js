@@ -107,7 +107,7 @@ export function openTrace() {
       readingsBlock(points, sensorLabel(kind), sensorUnit(kind)));
   }
   if (trace && typeof trace.url === "string" && trace.url.startsWith("/t/")) {
-    parts.push(h("a", { class: "button trace-open", href: trace.url, target: "_blank", rel: "noopener" }, t("trace.open")));
+    parts.push(h("a", { class: "button trace-page", href: trace.url, target: "_blank", rel: "noopener" }, t("trace.open")));
   }
   openSheet("trace", t("trace.title"), parts);
 }

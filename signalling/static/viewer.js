@@ -308,7 +308,7 @@ function renderAll() {
 }
 
 const RENDER = {
-  meta: () => { showMeta(channel.model.meta); renderState(); },
+  meta: () => { showMeta(channel.model.meta); renderState(); renderDock(); },
   streams: renderState,
   counts: renderCounts,
   comments: renderComments,
