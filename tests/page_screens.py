@@ -58,7 +58,7 @@ async def stage(out: Path) -> None:
     port = free_port()
     valkey = EmbeddedValkey(work / "valkey", tcp_port=port)
     valkey.start()
-    node = Node(work / "node", redis_url=f"redis://127.0.0.1:{port}/0").start()
+    node = Node(work / "node", redis_url=valkey.url).start()
     http = httpx.AsyncClient()
     try:
         made = await http.post(

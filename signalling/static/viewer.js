@@ -59,6 +59,7 @@ function renderState() {
   ended.hidden = state !== "ended" || ui.replaying; // the replay plays in the clear
   const note = $("#stage-note");
   note.hidden = (state !== "scheduled" && !(state === "live" && !playing())) || ui.replaying;
+  note.dataset.away = String(state === "live" && hostAway());
   $("#stage-note-text").dataset.i18n = state === "scheduled" ? "stage.waiting"
     : hostAway() ? "stage.host_away" : "stage.connecting";
   $("#stage-note-text").textContent = t($("#stage-note-text").dataset.i18n);
