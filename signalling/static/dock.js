@@ -3,7 +3,7 @@
 // bar, countdown) and the 参团 button with its quantity.
 import { t } from "/static/i18n.js";
 import { clock, errorText, fill, h, now, tickDeadlines, toast, yuan, $ } from "/static/room.js";
-import { locate, openAllGroupbuys, openCommunity, openInvite, openTrace } from "/static/sheets.js";
+import { askNickOnce, locate, openAllGroupbuys, openCommunity, openInvite, openTrace } from "/static/sheets.js";
 import { channel, inviter, me, myOrders, saveOrder, ui } from "/static/viewstate.js";
 
 function myGroup(spec) {
@@ -180,6 +180,7 @@ async function join(spec, qty) {
     channel.noteGroup(gb, group, state);
     channel.changed("groups");
     toast(t("gb.joined.toast", { qty }), "ok");
+    askNickOnce();
   } catch (err) {
     if (err.code === "no_community") renderDock();
     toast(errorText(err));

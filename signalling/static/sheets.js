@@ -254,10 +254,28 @@ async function choose(id) {
 
 // -- nickname ------------------------------------------------------------------------------
 
-export function openNick() {
+const NICK_ASKED = "livecore:nick-asked";
+
+/** A guest with no nickname is asked for one once, after their first comment or join
+ * (their earlier comments relabel too: names go by user). The ask is a bar above the
+ * composer, not a sheet: it never takes a tap meant for something else. */
+export function askNickOnce() {
+  if (!session || !session.guest || savedName()) return;
+  try {
+    if (localStorage.getItem(NICK_ASKED) === "1") return;
+    localStorage.setItem(NICK_ASKED, "1");
+  } catch { return; }
+  const bar = $("#nick-ask");
+  if (!bar) return;
+  bar.hidden = false;
+  $("#nick-ask-go").onclick = () => { bar.hidden = true; openNick({ ask: true }); };
+  $("#nick-ask-close").onclick = () => { bar.hidden = true; };
+}
+
+export function openNick({ ask = false } = {}) {
   const input = h("input", { id: "nick-input", maxlength: "20", value: savedName(), placeholder: t("nick.title") });
   openSheet("nick", t("nick.title"), [
-    h("p", { class: "muted" }, t("nick.hint")),
+    h("p", { class: "muted" }, t(ask ? "nick.ask" : "nick.hint")),
     h("form", { class: "link-row", onsubmit: async (e) => {
       e.preventDefault();
       try {

@@ -15,7 +15,7 @@ import {
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
 import {
-  closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
+  askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
 } from "/static/sheets.js";
 import { bind, channel, me, mergeOrders, room, session, stage, ui } from "/static/viewstate.js";
@@ -155,6 +155,7 @@ async function sendComment(ev) {
   try {
     await channel.request("comment", { text, cid });
     if (input.value.trim() === text) input.value = "";
+    askNickOnce();
   } catch (err) {
     toast(errorText(err));
   } finally {

@@ -270,7 +270,8 @@ async def test_the_demo_shop_confirms_the_officers_commission(
 ) -> None:
     """Item 8. On a --demo node, a group formed by the officer's referrals shows a
     labelled demo receipt button on the console; one tap confirms the orders and the
-    officer's commission turns from pending to confirmed, with no webhook flags."""
+    officer's commission turns from pending to confirmed, with no webhook flags. On the
+    way, the neighbour's first join asks for a nickname, which the console then shows."""
     host, host_watch = await host_page(browser, demo_node)
     async with (
         RoomClient(demo_node.url, "r1", token("host", "host1")) as client,
@@ -287,6 +288,19 @@ async def test_the_demo_shop_confirms_the_officers_commission(
         await neighbour.click("#locate")
         await wait_js(neighbour, "!!document.querySelector('#dock button.join:not(.locate)')")
         await neighbour.click("#dock button.join")
+        # The first join asks a guest for a nickname once (a bar, not a sheet in the way).
+        await wait_js(neighbour, "!document.querySelector('#nick-ask').hidden")
+        await neighbour.click("#nick-ask-go")
+        await neighbour.fill("#nick-input", "桃子妈妈")
+        await neighbour.click("#nick-save")
+        await wait_js(neighbour, "document.querySelector('#sheet').hidden")
+        await neighbour.fill("#comment-text", "刚参团了")
+        await neighbour.click("#send")
+        await wait_js(
+            host, "[...document.querySelectorAll('#comments .who')]"
+            ".some((w) => w.textContent === '桃子妈妈')",
+        )  # fmt: skip
+        assert await neighbour.is_hidden("#nick-ask"), "asked once"
         await join_with_ref(demo_node, "n3", code, opened["gb"])
         await wait_js(neighbour, "document.querySelector('#dock').dataset.status === 'formed'")
         before = await officer.request("officer_me")
