@@ -172,7 +172,9 @@ async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     await viewer.goto(f"{node.url}/r/r1")
     await wait_js(viewer, LIVE)
 
-    await host.click("#trace-card summary")
+    await host.click("#quick [data-open=trace-card]")  # one tap from the top of the console
+    await wait_js(host, "document.querySelector('#trace-card').open")
+    assert await host.evaluate("document.activeElement.id") == "bp-batch"
     await host.fill("#bp-batch", "peach-2026-07")
     await host.click("#batch-form button[type=submit]")
     await wait_js(host, "document.querySelector('#batch-new').open")
