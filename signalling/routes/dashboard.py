@@ -201,8 +201,8 @@ async def brand_board(request: Request) -> Response:
             officers[as_str(user)] += int(cents)
         if board:
             users = [as_str(u) for u, _ in board]
-            found: list[Any] = await node.redis.hmget(keys.room(room_id, "names"), users)
-            names.update({u: as_str(n) for u, n in zip(users, found, strict=True) if n})
+            nicks: list[Any] = await node.redis.hmget(keys.room(room_id, "names"), users)
+            names.update({u: as_str(n) for u, n in zip(users, nicks, strict=True) if n})
     return JSONResponse({
         "at": int(node.clock.time()),
         "rooms": rooms_out,
