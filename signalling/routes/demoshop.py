@@ -7,7 +7,8 @@ console shows a card labelled as a demo whose button calls
 ``POST /api/rooms/{room}/demo/receipts`` with ``{"gb", "group"}``: every member's
 formed order of that group is settled ``received`` by the same store call a
 signed receipt makes, and the officers' commission turns confirmed. Without
-``--demo`` the endpoint answers 404 ``not_found``.
+``--demo`` the endpoint answers 404 ``not_found`` (to the room's host; others
+are refused first, as everywhere).
 """
 
 from __future__ import annotations
@@ -32,13 +33,13 @@ def _field(body: dict[str, object], name: str) -> str:
 async def confirm_group(request: Request) -> Response:
     """Settle every formed order of one group ``received`` (the demo's shop)."""
     node = ctx(request)
-    if not node.settings.demo:
-        raise LivecoreError(ErrorCode.NOT_FOUND, "the demo shop runs on a --demo node only")
     limit_writes(request)
     room = request.path_params["room"]
     if not tokens.valid_id(room):
         raise LivecoreError(ErrorCode.INVALID_FIELD, "room: not a valid room id")
     await authorize(request, room=room, roles=HOSTS)
+    if not node.settings.demo:
+        raise LivecoreError(ErrorCode.NOT_FOUND, "the demo shop runs on a --demo node only")
     body = await read_json(request, 1024)
     if not isinstance(body, dict) or set(body) != {"gb", "group"}:
         raise LivecoreError(ErrorCode.BAD_REQUEST, 'body must be {"gb", "group"}')
