@@ -11,6 +11,9 @@ the clip's first keyframe, decoded once and written as a JPEG still.
   packets up to ``end``, timestamps shifted to start at 0.
 - ``build_replay``: the stream's whole ``full.mp4`` (init + every fragment)
   into one faststart MP4.
+- ``extend_replay``: a replay so far followed by the next stream of the same
+  live (a host who republished: a reloaded page, a new phone), one after the
+  other with no gap, into one faststart MP4.
 """
 
 from __future__ import annotations
@@ -132,6 +135,78 @@ def build_replay(full: Path, dst: Path) -> CutResult:
     """The whole recording (``full.mp4``) as one faststart MP4 at ``dst``."""
     with full.open("rb") as fh:
         return _remux(fh, dst, None)
+
+
+def extend_replay(replay: Path, full: Path, dst: Path) -> CutResult:
+    """``replay`` (a built replay) then ``full`` (the next stream's ``full.mp4``) as one
+    faststart MP4 at ``dst`` (which may be ``replay``: written aside, then replaced).
+
+    Packets are copied; each part's timestamps are shifted to follow the end of the
+    part before. Audio of the second part is dropped when the first had none (one
+    MP4 has one set of tracks)."""
+    tmp = _tmp(dst)
+    with av.open(str(replay)) as first, av.open(str(full), format="mp4") as second:
+        if not first.streams.video or not second.streams.video:
+            raise NothingToCut("a part of the replay has no video")
+        v0 = first.streams.video[0]
+        a0 = first.streams.audio[0] if first.streams.audio else None
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            ov = out.add_stream_from_template(v0)
+            oa = out.add_stream_from_template(a0) if a0 is not None else None
+            state = _Concat(out, ov, oa)
+            state.copy(first)
+            state.offset = state.end
+            state.copy(second)
+    os.replace(tmp, dst)
+    return CutResult(float(state.end), 0.0, state.count, True)
+
+
+class _Concat:
+    """Copies the packets of one input after another into ``ov``/``oa``."""
+
+    def __init__(self, out: Any, ov: Any, oa: Any) -> None:
+        self.out, self.ov, self.oa = out, ov, oa
+        self.offset = Fraction(0)
+        self.end = Fraction(0)
+        self.count = 0
+        self.last_dts: dict[str, Fraction] = {}
+
+    def copy(self, inp: Any) -> None:
+        video = inp.streams.video[0]
+        audio = inp.streams.audio[0] if inp.streams.audio and self.oa is not None else None
+        streams = [video] + ([audio] if audio is not None else [])
+        origin: Fraction | None = None
+        step = Fraction(1, 30)
+        for packet in inp.demux(*streams):
+            if packet.dts is None or packet.pts is None or packet.time_base is None:
+                continue
+            is_video = packet.stream is video
+            t = packet.pts * packet.time_base
+            if origin is None:
+                if not is_video:
+                    continue  # audio before the first picture
+                origin = t
+            rel = t - origin
+            if rel < 0:
+                continue
+            shift = round((origin - self.offset) / packet.time_base)
+            packet.pts -= shift
+            packet.dts -= shift
+            kind = "v" if is_video else "a"
+            dts = packet.dts * packet.time_base
+            if kind in self.last_dts and dts <= self.last_dts[kind]:
+                continue  # the seam: never a timestamp going back
+            self.last_dts[kind] = dts
+            packet.stream = self.ov if is_video else self.oa
+            if is_video:
+                self.count += 1
+                start = self.offset + rel
+                if start + step > self.end:
+                    self.end = start + step
+            out_end = dts + (packet.duration or 0) * packet.time_base
+            if not is_video and out_end > self.end:
+                self.end = out_end
+            self.out.mux(packet)
 
 
 def thumbnail(mp4: Path, dst: Path, width: int = THUMB_WIDTH) -> None:

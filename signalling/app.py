@@ -35,6 +35,7 @@ from signalling.node.metrics import Metrics
 from signalling.routes import (
     communities,
     dashboard,
+    demoshop,
     groupprogress,
     guests,
     health,
@@ -88,6 +89,7 @@ def routes() -> list[Route | Mount]:
         Route("/api/rooms/{room}/receipts", receipts.post_receipt, methods=["POST"]),
         Route("/api/rooms/{room}/orders/dead", receipts.dead_letters, methods=["GET"]),
         Route("/api/rooms/{room}/orders/redrive", receipts.redrive, methods=["POST"]),
+        Route("/api/rooms/{room}/demo/receipts", demoshop.confirm_group, methods=["POST"]),
         Route("/api/communities", communities.list_communities, methods=["GET"]),
         Route("/api/communities", communities.upsert, methods=["POST"]),
         Route("/api/communities/resolve", communities.resolve, methods=["GET"]),
@@ -284,8 +286,8 @@ async def ensure_demo_room(node: NodeContext) -> None:
     now = int(node.clock.time())
     room = Room(
         id=DEMO_ROOM,
-        title="Demo: morning harvest from the farm",
-        store="Neighbourhood Fresh",
+        title="演示直播：今早刚摘的水蜜桃",
+        store="邻里鲜社区店",
         starts_at=now,
         host=DEMO_HOST,
         created_at=now,

@@ -73,12 +73,18 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
             secret, role=tokens.Role.VIEWER, room=DEMO_ROOM, user="demo-viewer",
             ttl_s=DEMO_TOKEN_TTL_S,
         )  # fmt: skip
+        # The brand board reads every room: an admin token, as short-lived as the others.
+        admin = tokens.mint(
+            secret, role=tokens.Role.ADMIN, room="*", user="demo-admin", ttl_s=DEMO_TOKEN_TTL_S
+        )
         lines += [
             f"  host     {base}/host/{DEMO_ROOM}#token={host}",
             f"  viewer   {base}/r/{DEMO_ROOM}#token={viewer}",
             f"  share    {base}/r/{DEMO_ROOM}  (no token: a guest enters by itself)",
             f"  dashboard {base}/d/{DEMO_ROOM}#token={host}",
+            f"  board    {base}/board#token={admin}",
             f"  host token for room {DEMO_ROOM!r} (12 h): {host}",
+            f"  admin token (12 h): {admin}",
             "  more tokens: livecore token --help",
         ]
     return "\n".join(lines)

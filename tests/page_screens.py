@@ -6,7 +6,8 @@ Starts a node on a private Valkey, stages a live room (the host page
 publishing Chromium's fake camera, a group buy 5 short of forming, comments
 from neighbours with nicknames, product, traceability and testimonial cards,
 a poll), and saves viewer.png, host.png, officer.png and dashboard.png at
-390×844.
+390×844; then the states of issue 27: trace.png, clip.png, away.png and
+resume.png.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ async def stage(out: Path) -> None:
     port = free_port()
     valkey = EmbeddedValkey(work / "valkey", tcp_port=port)
     valkey.start()
-    node = Node(work / "node", redis_url=f"redis://127.0.0.1:{port}/0").start()
+    node = Node(work / "node", redis_url=valkey.url).start()
     http = httpx.AsyncClient()
     try:
         made = await http.post(
@@ -104,6 +105,7 @@ async def stage(out: Path) -> None:
             await host.request(
                 "poll_open", question="下一场想团什么？", options=["草莓", "车厘子", "土鸡蛋"]
             )
+            await host.request("mark")  # a highlight clip for clip.png
 
             viewer, _ = await phone(browser, scale=1, geolocation=IN_XIXI)
             await viewer.goto(f"{node.url}/r/{ROOM}")
@@ -135,10 +137,54 @@ async def stage(out: Path) -> None:
             await dash.screenshot(path=str(out / "dashboard.png"))
             await host_page.wait_for_timeout(500)
             await host_page.screenshot(path=str(out / "host.png"))
+            await new_states(node, http, host, host_page, viewer, out)
     finally:
         await http.aclose()
         node.stop()
         valkey.stop()
+
+
+async def new_states(
+    node: Node, http: httpx.AsyncClient, host: RoomClient, host_page: Any, viewer: Any, out: Path
+) -> None:
+    """trace.png (一键溯源 with 已核验 and the journey), clip.png (a marked clip's share
+    page), away.png (the host's page went away) and resume.png (继续直播)."""
+    host_token = token("host", "host1", room=ROOM)
+    registered = await http.post(
+        f"{node.url}/api/batches",
+        json={"id": "YS-0716", "product": "阳山水蜜桃", "brand": "阳山桃农合作社",
+              "origin": "无锡阳山", "room": ROOM},
+        headers={"Authorization": f"Bearer {host_token}"},
+    )  # fmt: skip
+    registered.raise_for_status()
+    await host.request("batch_pin", batch="YS-0716")
+    await viewer.goto(f"{node.url}/r/{ROOM}")
+    await wait_js(viewer, LIVE)
+    await wait_js(viewer, "!!document.querySelector('#dock .trace-open')")
+    await viewer.click("#dock .trace-open")
+    await wait_js(viewer, "!!document.querySelector('#sheet .journey li')")
+    await viewer.screenshot(path=str(out / "trace.png"))
+
+    deadline = time.monotonic() + 60
+    while not (clips := (await http.get(f"{node.url}/api/rooms/{ROOM}/clips")).json()["clips"]):
+        assert time.monotonic() < deadline, "no clip within 60 s of the mark"
+        await asyncio.sleep(0.5)
+    await viewer.goto(node.url + clips[0]["share"])
+    await wait_js(viewer, "document.querySelector('#clip').currentTime > 0.5", 20)
+    await wait_js(viewer, "!document.querySelector('#group').hidden")
+    await viewer.screenshot(path=str(out / "clip.png"))
+
+    await viewer.goto(f"{node.url}/r/{ROOM}")
+    await wait_js(viewer, LIVE)
+    await host_page.goto("about:blank")  # the host's browser closed mid-live
+    await wait_js(viewer, "document.querySelector('#stage-note-text').textContent"
+                          " === '主播暂时离开，马上回来'")  # fmt: skip
+    await viewer.wait_for_timeout(3200)  # the toast has gone
+    await viewer.screenshot(path=str(out / "away.png"))
+    await host_page.goto(f"{node.url}/host/{ROOM}#token={host_token}")
+    await wait_js(host_page, "document.querySelector('#golive').textContent === '继续直播'")
+    await host_page.wait_for_timeout(500)
+    await host_page.screenshot(path=str(out / "resume.png"))
 
 
 if __name__ == "__main__":

@@ -168,6 +168,7 @@ async def brand_board(request: Request) -> Response:
     rooms_out: list[dict[str, Any]] = []
     communities: dict[str, dict[str, Any]] = {}
     officers: Counter[str] = Counter()
+    names: dict[str, str] = {}  # guests' nicknames, from the rooms they earned in
     for room_id in await node.rooms.recent(BOARD_ROOMS):
         found = await node.rooms.get(room_id)
         if found is None:
@@ -198,11 +199,16 @@ async def brand_board(request: Request) -> Response:
         board: Any = await node.redis.zrevrange(top, 0, 19, withscores=True)
         for user, cents in board:
             officers[as_str(user)] += int(cents)
+        if board:
+            users = [as_str(u) for u, _ in board]
+            nicks: list[Any] = await node.redis.hmget(keys.room(room_id, "names"), users)
+            names.update({u: as_str(n) for u, n in zip(users, nicks, strict=True) if n})
     return JSONResponse({
         "at": int(node.clock.time()),
         "rooms": rooms_out,
         "communities": sorted(communities.values(), key=lambda c: -c["sales_cents"] - c["members"]),
         "officers": [[u, c] for u, c in officers.most_common(10)],
+        "names": {u: names[u] for u, _ in officers.most_common(10) if u in names},
         "totals": {
             "viewers": sum(r["viewers"] for r in rooms_out),
             "members": sum(r["members"] for r in rooms_out),

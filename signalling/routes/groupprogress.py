@@ -45,6 +45,8 @@ async def groupbuys(request: Request) -> Response:
         spec: dict[str, Any] = {
             k: (int(raw[k]) if raw[k].isdigit() else raw[k]) for k in PUBLIC_SPEC if k in raw
         }
+        if raw.get("price", "").isdigit():  # the store keeps the price as ``price``
+            spec["price_cents"] = int(raw["price"])
         groups: list[dict[str, Any]] = []
         names = [_s(g) for g in await redis.smembers(keys.room(room, f"gb:{gid}:groups"))]
         for name in names[: MAX_GROUPS * 5]:

@@ -39,7 +39,10 @@ async def get_room(request: Request) -> Response:
     room = await ctx(request).rooms.get(room_id)
     if room is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room_id!r} does not exist")
-    return JSONResponse(room.public())
+    body = room.public()
+    if ctx(request).settings.demo:
+        body["demo"] = True  # the host console shows the demo's shop stand-in
+    return JSONResponse(body)
 
 
 #: Seconds a node reuses its answer to ``GET /api/rooms`` (unauthenticated, so cheap).

@@ -7,9 +7,11 @@ WHIP session (the one hook in the media plane). From there:
   session's relays, in its own task; segments + HLS playlist on disk;
 - a ``HighlightsService`` for the room (``highlights(room)``), which the hub
   feeds with signals and which cuts clips as highlights are decided;
-- when the stream ends: the replay is remuxed on the media worker, the room's
-  public state gets ``replay``, the room turns ``ended`` (unless the host is
-  live again), the open highlights are decided and cut.
+- when the stream ends: the replay is remuxed on the media worker (appended to
+  the room's replay when there is one: a host who published again within the
+  end grace, after a reload or on a new phone, gets one replay of the whole
+  live), the room's public state gets ``replay``, the open highlights are
+  decided and cut.
 
 Every blocking job (remux, cut, thumbnail, prune) runs on one ``MediaWorker``
 thread; the disk budget is enforced every ``PRUNE_EVERY_S``.
@@ -198,7 +200,10 @@ class RecordingPlane:
         dst = self.media.replay_path(room)
         dst.parent.mkdir(parents=True, exist_ok=True)
         try:
-            result = await self.worker.run(clipper.build_replay, full, dst)
+            if dst.exists():  # the host published again in the same live: one replay
+                result = await self.worker.run(clipper.extend_replay, dst, full, dst)
+            else:
+                result = await self.worker.run(clipper.build_replay, full, dst)
         except (WorkerBusy, clipper.NothingToCut, OSError, ValueError) as exc:
             self.metrics.replays.labels("failed").inc()
             log.warning("room %s: replay not built: %s", room, exc)

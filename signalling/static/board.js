@@ -4,6 +4,7 @@
 import { lineChart } from "/static/charts.js";
 import { linkToken, withToken } from "/static/boot.js";
 import { labelPage, t } from "/static/i18n.js";
+import { nameOf } from "/static/session.js";
 import { $, banner, fill, h, loadCommunityNames, pollWithToken, timeOfDay, yuan } from "/static/room.js";
 
 const EVERY_MS = 3000;
@@ -11,6 +12,11 @@ const token = linkToken();
 const names = {};
 let chart = null;
 let last = null;
+
+/** The one display name the pages use: the nickname, else 邻居xxxx for a guest. */
+function displayName(d, user) {
+  return (d.names && d.names[user]) || nameOf(user);
+}
 
 function render(d, fresh = true) {
   last = d;
@@ -32,7 +38,7 @@ function render(d, fresh = true) {
     h("td", {}, String(r.viewers)),
     h("td", { class: "money" }, yuan(r.sales_cents)))));
   fill($("#officers"), d.officers.length ? d.officers.map(([u, c], i) => h("li", {},
-    h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), u), h("span", { class: "money" }, yuan(c))))
+    h("span", {}, h("span", { class: "rank" }, `${i + 1}.`), displayName(d, u)), h("span", { class: "money" }, yuan(c))))
     : h("li", { class: "muted" }, t("lb.none")));
 }
 

@@ -492,6 +492,11 @@ export class RoomChannel extends Emitter {
       }
       case "stream_started":
         if (!m.streams.includes(ev.user)) { m.streams.push(ev.user); changed.add("streams"); }
+        // The host's stream makes the room live (the server set it before saying so).
+        if (m.meta && ev.user === m.meta.host && m.meta.status === "scheduled") {
+          m.meta = { ...m.meta, status: "live" };
+          changed.add("meta");
+        }
         break;
       case "stream_ended":
         if (m.streams.includes(ev.user)) {

@@ -1,11 +1,14 @@
-// The clip share page /c/{room}~{clip}?ref=CODE: plays the clip, shows the product and
-// the group's progress, and leads into the live room (or its replay), carrying the
-// share officer's code. Public REST only; no token.
+// The clip share page /c/{room}~{clip}?ref=CODE: plays the clip (muted at once, a
+// tap for sound), shows the product and the group's progress, and leads into the
+// live room (or its replay), carrying the share officer's code. Public REST only;
+// no token. Chinese by default, English by the switch (i18n.js).
 import { pathSegment, shareCode } from "/static/boot.js";
+import { labelPage, t } from "/static/i18n.js";
 
 const $ = (id) => document.getElementById(id);
 const clipId = pathSegment(-1);
 const ref = shareCode();
+const state = { clip: null, room: null, buys: null };
 
 function roomUrl(room) {
   const q = ref ? `?ref=${encodeURIComponent(ref)}` : "";
@@ -22,69 +25,100 @@ function yuan(cents) {
   return (cents / 100).toFixed(cents % 100 ? 2 : 0);
 }
 
-function showGroup(buys, product) {
+function showGroup() {
+  const { buys, clip } = state;
+  if (!buys) return;
+  const product = clip && clip.product;
   const open = buys.filter((b) => b.status === "open");
   const buy = open.find((b) => product && b.product === product) || open[0];
   if (!buy) return;
   const best = buy.groups[0];
   const members = best ? best.members : 0;
   const joined = buy.groups.reduce((n, g) => n + g.members, 0);
-  $("group-product").textContent = `${buy.product} · 团购价 ¥${yuan(buy.price_cents)}`;
+  // The public list may carry no price: then the product alone.
+  const price = Number.isFinite(buy.price_cents) ? ` · ${t("clip.price", { yuan: yuan(buy.price_cents) })}` : "";
+  $("group-product").textContent = `${buy.product}${price}`;
   $("group-bar").style.width = `${Math.min(100, Math.round((100 * members) / buy.target))}%`;
   const left = Math.max(0, buy.target - members);
   $("group-text").textContent = left > 0
-    ? `已有 ${joined} 位邻居参团，最快的小区还差 ${left} 人成团`
-    : `已有 ${joined} 位邻居参团，已经成团啦`;
+    ? t("clip.group.togo", { n: joined, left }) : t("clip.group.formed", { n: joined });
   $("group").hidden = false;
 }
 
-function showRoom(room) {
+function showRoom() {
+  const { room } = state;
   if (!room) return;
   $("room-title").textContent = room.title;
   $("store").textContent = room.store;
-  document.title = `${room.title} · 精彩片段`;
+  document.title = `${room.title} · ${t("clip.title")}`;
   const enter = $("enter");
   enter.href = roomUrl(room.id);
   const badge = $("room-status");
   if (room.status === "live") {
-    badge.textContent = "直播中";
+    badge.textContent = t("live");
     badge.dataset.status = "live";
     badge.hidden = false;
-    enter.textContent = "进入直播间 一起拼团";
+    enter.textContent = t("clip.enter.live");
   } else if (room.replay) {
-    badge.textContent = "已结束";
+    badge.textContent = t("ended");
+    badge.dataset.status = "ended";
     badge.hidden = false;
-    enter.textContent = "直播已结束 · 看回放";
+    enter.textContent = t("stage.replay");
     const replay = $("replay");
     replay.href = room.replay;
     replay.hidden = false;
   } else {
-    enter.textContent = "进入直播间";
+    enter.textContent = t("clip.enter");
   }
   enter.hidden = false;
 }
 
+function showClip() {
+  const { clip } = state;
+  if (!clip) return;
+  $("clip-title").textContent = clip.title;
+  if (clip.product) {
+    $("clip-product").textContent = t("clip.product", { name: clip.product });
+    $("clip-product").hidden = false;
+  }
+  $("about").hidden = false;
+}
+
+function renderAll() {
+  showClip();
+  showRoom();
+  showGroup();
+}
+
+/** Start playing muted (what a phone allows without a tap); a chip turns the sound on. */
+function autoplay(video) {
+  const sound = $("sound");
+  const renderSound = () => { sound.hidden = !(video.muted && !video.paused); };
+  video.addEventListener("playing", renderSound);
+  video.addEventListener("volumechange", renderSound);
+  sound.addEventListener("click", () => { video.muted = false; video.play().catch(() => {}); });
+  video.muted = true;
+  video.play().catch(() => { /* a tap on the controls plays it */ });
+}
+
 async function main() {
+  labelPage(renderAll);
   const found = await getJson(`/api/clips/${encodeURIComponent(clipId)}`).catch(() => null);
   if (!found) {
     $("missing").hidden = false;
     document.querySelector(".share-video").hidden = true;
     return;
   }
-  const { clip, room } = found;
+  state.clip = found.clip;
+  state.room = found.room;
   const video = $("clip");
-  video.poster = clip.thumbnail;
-  video.src = clip.video;
-  video.dataset.clip = clip.id;
-  $("clip-title").textContent = clip.title;
-  if (clip.product) {
-    $("clip-product").textContent = `商品：${clip.product}`;
-    $("clip-product").hidden = false;
-  }
-  $("about").hidden = false;
-  showRoom(room);
-  const buys = await getJson(`/api/rooms/${encodeURIComponent(clip.room)}/groupbuys`).catch(() => null);
-  if (buys) showGroup(buys.groupbuys, clip.product);
+  video.poster = state.clip.thumbnail;
+  video.src = state.clip.video;
+  video.dataset.clip = state.clip.id;
+  autoplay(video);
+  renderAll();
+  const buys = await getJson(`/api/rooms/${encodeURIComponent(state.clip.room)}/groupbuys`).catch(() => null);
+  if (buys) { state.buys = buys.groupbuys; showGroup(); }
 }
 
 main();

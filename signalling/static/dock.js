@@ -3,7 +3,7 @@
 // bar, countdown) and the 参团 button with its quantity.
 import { t } from "/static/i18n.js";
 import { clock, errorText, fill, h, now, tickDeadlines, toast, yuan, $ } from "/static/room.js";
-import { locate, openAllGroupbuys, openInvite, openTrace } from "/static/sheets.js";
+import { askNickOnce, locate, openAllGroupbuys, openCommunity, openInvite, openTrace } from "/static/sheets.js";
 import { channel, inviter, me, myOrders, saveOrder, ui } from "/static/viewstate.js";
 
 function myGroup(spec) {
@@ -52,13 +52,22 @@ export function countLine(spec, g) {
   return t(roomWide ? "gb.count.room" : "gb.count", { n: g.n, missing: g.missing });
 }
 
+/** Which compound the group is for, and its pickup point (自提点): a tap opens the sheet. */
+function communityLine(community) {
+  return h("button", { type: "button", class: "ghost small community-line", onclick: openCommunity },
+    community.pickup ? t("gb.where.pickup", { name: community.name, pickup: community.pickup })
+      : t("gb.where", { name: community.name }));
+}
+
 export function renderDock() {
   const dock = $("#dock");
   const product = channel.model.cards.product;
   const spec = featured();
   const trace = channel.model.cards.trace || Object.keys(channel.model.sensors).length;
   if (!spec && !product) {
-    fill(dock, h("p", { class: "dock-empty" }, t("gb.none")));
+    const ended = channel.model.meta && channel.model.meta.status === "ended";
+    fill(dock, h("p", { class: "dock-empty" }, t(ended ? "gb.none.ended" : "gb.none"),
+      trace ? [" ", h("button", { type: "button", class: "chip trace-open", onclick: openTrace }, t("trace.button"))] : null));
     dock.dataset.gb = "";
     return;
   }
@@ -119,6 +128,7 @@ export function renderDock() {
         trace ? h("button", { type: "button", class: "chip trace-open", onclick: openTrace }, t("trace.button")) : null,
         more)),
     g.group ? h("p", { class: "gb-count" }, countLine(spec, g)) : h("p", { class: "gb-count muted" }, t("gb.locate.hint")),
+    g.group && channel.model.community && spec.scope !== "room" ? communityLine(channel.model.community) : null,
     h("div", { class: "progress-row" },
       h("div", { class: "progress", role: "progressbar", "aria-valuemin": "0", "aria-valuemax": String(g.target),
         "aria-valuenow": String(g.n) }, h("span", { style: `width:${pct}%` })),
@@ -170,6 +180,7 @@ async function join(spec, qty) {
     channel.noteGroup(gb, group, state);
     channel.changed("groups");
     toast(t("gb.joined.toast", { qty }), "ok");
+    askNickOnce();
   } catch (err) {
     if (err.code === "no_community") renderDock();
     toast(errorText(err));

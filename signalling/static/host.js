@@ -12,10 +12,13 @@ import {
   timeOfDay, toast, yuan,
 } from "/static/room.js";
 import { act, channel, me, room, token, ui } from "/static/hostctx.js";
+import { endLive, renderLiveControls } from "/static/hostlive.js";
 import {
   durationOptions, loadGuests, openGroupbuy, openPoll, optionButtons, optionInput, pinProduct,
-  pinBatch, pinTestimonial, pinTrace, previewReadings, renderPolls, setCommission, setGuests, tierButtons, tierInput,
+  pinBatch, pinTestimonial, pinTrace, previewReadings, registerBatch, renderPolls, setCommission, setGuests,
+  tierButtons, tierInput,
 } from "/static/hostforms.js";
+import { renderClips, wireClips } from "/static/hostclips.js";
 
 const MUTE_S = 600;
 let stage = null;
@@ -159,11 +162,30 @@ function renderGroups() {
                 `${t("host.groups.row", { n: g.n || 0, target, q: g.q || 0 })} · `,
                 h("span", { class: "money" }, yuan(g.unit_cents ?? spec.price_cents)),
                 g.b ? ` · ✓ ${t("gb.bonus.on", { cents: yuan(spec.bonus_cents) })}` : "",
-                g.missing ? ` · ${t("host.groups.togo", { n: g.missing })}` : "")));
+                g.missing ? ` · ${t("host.groups.togo", { n: g.missing })}` : ""),
+              ui.demo && g.s === "formed"
+                ? h("button", { type: "button", class: "secondary small demo-receive",
+                  onclick: (e) => demoReceive(e.currentTarget, spec.gb, group) }, t("host.demo.receive"))
+                : null));
         }))
         : h("p", { class: "muted" }, t("host.groups.nobody")));
   }));
   renderCounts();
+}
+
+/** The demo's shop stand-in: every formed order of the group received (--demo only). */
+async function demoReceive(button, gb, group) {
+  button.disabled = true;
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/demo/receipts`, { method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify({ gb, group }) });
+    const body = await res.json().catch(() => ({}));
+    if (!res.ok) { toast(errorText(body)); return; }
+    toast(t("host.demo.received", { n: body.orders }), "ok");
+  } finally {
+    button.disabled = false;
+  }
 }
 
 async function loadCommunities() {
@@ -185,17 +207,9 @@ function renderLeaderboard() {
 
 // -- live state, camera, highlights -----------------------------------------------------------
 
-function liveState() {
-  const m = channel.model;
-  const publishing = !!(stage && stage.publishing);
-  if (publishing || (m.meta && m.streams.includes(m.meta.host))) return "live";
-  if (m.meta && (m.meta.status === "live" || m.meta.status === "ended")) return "ended";
-  return "scheduled";
-}
-
 function renderState() {
   if (!channel.model.meta && !(stage && stage.publishing)) return;
-  showBadge(liveState());
+  renderLiveControls(stage);
 }
 
 async function flip() {
@@ -241,6 +255,7 @@ function relabelAll() {
   applyLabels(document);
   durationOptions();
   renderCostreams();
+  renderClips();
   if (!channel.model.meta) return;
   renderState();
   const list = $("#comments");
@@ -264,6 +279,7 @@ function start() {
   $("#product-form").addEventListener("submit", pinProduct);
   $("#trace-form").addEventListener("submit", pinTrace);
   $("#batch-form").addEventListener("submit", pinBatch);
+  $("#batch-new-form").addEventListener("submit", registerBatch);
   $("#tc-readings").addEventListener("input", previewReadings);
   $("#testimonial-form").addEventListener("submit", pinTestimonial);
   $("#commission-form").addEventListener("submit", setCommission);
@@ -274,6 +290,17 @@ function start() {
     if (q) act(e.currentTarget, "answer_question", { offset: q.target });
   });
   $("#dashboard-link").href = withToken(`/d/${encodeURIComponent(room)}`);
+  // The controls a host needs while live, one tap away on a phone: the card opens
+  // and comes into view, its first field focused.
+  for (const chip of $$("#quick [data-open]")) {
+    chip.addEventListener("click", () => {
+      const card = document.getElementById(chip.dataset.open);
+      if (card.tagName === "DETAILS") card.open = true;
+      card.scrollIntoView({ behavior: "smooth", block: "start" });
+      const field = card.querySelector("input, select, textarea");
+      if (field) field.focus({ preventScroll: true });
+    });
+  }
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });
@@ -298,9 +325,14 @@ function start() {
     const you = channel.model.you;
     if (you && you.role !== "host") banner(t("host.nothost"));
   });
-  fetchRoom().then((meta) => { if (!channel.model.meta) showMeta(meta); }).catch(() => {});
+  fetchRoom().then((meta) => {
+    if (!channel.model.meta) showMeta(meta);
+    ui.demo = !!meta.demo;
+    $("#demo-shop").hidden = !ui.demo;
+    renderGroups();
+  }).catch(() => {});
   stage = mountStage({ channel, room, token, main: $("#preview"), guests: $("#guests"),
-    goLive: $("#golive"), note: $("#stage-note"), nameOf });
+    goLive: $("#golive"), note: $("#stage-note"), nameOf, endLive: () => endLive(stage) });
   window.livecore = { channel, stage };
   channel.on("stage", (s) => {
     renderState();
@@ -313,6 +345,7 @@ function start() {
   $("#mic").addEventListener("click", toggleMic);
   $("#mark").addEventListener("click", mark);
   channel.on("event", costreamEvent);
+  wireClips();
   channel.connect();
   loadCommunities();
   loadGuests();

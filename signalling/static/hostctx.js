@@ -7,7 +7,7 @@ import { errorText, toast } from "/static/room.js";
 export const room = roomId();
 export const token = linkToken();
 export const channel = new RoomChannel({ room, token });
-export const ui = { selected: null, communities: {} };
+export const ui = { selected: null, communities: {}, demo: false };
 export const me = () => (channel.model.you ? channel.model.you.user : null);
 
 /** Run a request from a button or form: disables it meanwhile, toasts a refusal. */

@@ -107,10 +107,48 @@ export async function pinTrace(ev) {
 /** One tap: a registered batch (一键溯源) becomes the room's trace card, its readings live. */
 export async function pinBatch(ev) {
   ev.preventDefault();
-  await act(ev.submitter, "batch_pin", { batch: $("#bp-batch").value.trim() }, () => {
+  const batch = $("#bp-batch").value.trim();
+  const button = ev.submitter;
+  button.disabled = true;
+  try {
+    await channel.request("batch_pin", { batch });
     toast(t("host.batch.pinned"), "ok");
     $("#batch-form").reset();
-  });
+  } catch (err) {
+    if (err.code !== "batch_not_found") { toast(errorText(err)); return; }
+    // Not the shopper's sentence: the host can register the batch right here.
+    toast(t("host.batch.missing"));
+    $("#batch-new").open = true;
+    $("#bn-id").value = batch;
+    $("#bn-product").focus();
+  } finally {
+    button.disabled = false;
+  }
+}
+
+/** Register a new batch (POST /api/batches, record 0 of its chain), then pin it. */
+export async function registerBatch(ev) {
+  ev.preventDefault();
+  const button = ev.submitter;
+  const batch = $("#bn-id").value.trim();
+  const body = { id: batch, product: $("#bn-product").value.trim(), brand: $("#bn-brand").value.trim(),
+    origin: $("#bn-origin").value.trim(), room };
+  button.disabled = true;
+  try {
+    const res = await fetch("/api/batches", { method: "POST",
+      headers: { "Content-Type": "application/json", Authorization: `Bearer ${token}` },
+      body: JSON.stringify(body) });
+    const answer = await res.json().catch(() => ({}));
+    if (!res.ok) { toast(errorText(answer)); return; }
+    await channel.request("batch_pin", { batch });
+    toast(t("host.batch.new.done"), "ok");
+    $("#batch-new-form").reset();
+    $("#batch-new").open = false;
+  } catch (err) {
+    toast(errorText(err));
+  } finally {
+    button.disabled = false;
+  }
 }
 
 export function previewReadings() {

@@ -56,13 +56,44 @@ function readingsBlock(points, label, unit) {
       h("div", { class: "muted" }, t("trace.range", { lo: `${num(Math.min(...values))}${unit}`, hi: `${num(Math.max(...values))}${unit}` }))));
 }
 
+/** The pinned batch's life journey (its signed records), fetched once per batch. */
+const journeys = new Map();
+const JOURNEYS_MAX = 8;
+
+async function loadJourney(batch) {
+  if (journeys.has(batch)) return;
+  if (journeys.size >= JOURNEYS_MAX) journeys.delete(journeys.keys().next().value);
+  journeys.set(batch, null);
+  try {
+    const res = await fetch(`/api/batches/${encodeURIComponent(batch)}`);
+    if (!res.ok) return;
+    const body = await res.json();
+    journeys.set(batch, Array.isArray(body.records) ? body.records : []);
+    if (ui.sheet === "trace") openTrace();
+  } catch { /* the card's own fields are still shown */ }
+}
+
+function journeyBlock(records) {
+  return h("ol", { class: "journey" }, records.map((r) => h("li", { dataset: { type: r.type } },
+    h("b", {}, t(`trace.ev.${r.type}`)),
+    h("div", { class: "when" }, `${new Date(r.at * 1000).toLocaleDateString(document.documentElement.lang)} · ${(r.place && r.place.name) || ""}`))));
+}
+
 export function openTrace() {
   const trace = channel.model.cards.trace;
   const parts = [];
   if (trace) {
+    if (trace.verified) parts.push(h("p", {}, h("span", { class: "trace-verified" }, `✓ ${t("trace.verified")}`)));
     parts.push(h("dl", { class: "kv" },
+      trace.product ? [h("dt", {}, t("trace.product")), h("dd", {}, trace.product)] : null,
       h("dt", {}, t("trace.batch")), h("dd", {}, trace.batch),
-      h("dt", {}, t("trace.origin")), h("dd", {}, trace.origin)));
+      h("dt", {}, t("trace.origin")), h("dd", {}, trace.origin),
+      trace.stage ? [h("dt", {}, t("trace.stage")), h("dd", {}, t(`trace.ev.${trace.stage}`))] : null));
+    if (trace.url) {
+      const records = journeys.get(trace.batch);
+      if (records === undefined) loadJourney(trace.batch);
+      if (records && records.length) parts.push(h("h3", {}, t("trace.journey")), journeyBlock(records));
+    }
     if (trace.readings && trace.readings.length) {
       parts.push(h("h3", {}, t("trace.cold")), readingsBlock(trace.readings, t("trace.cold"), "°C"));
     }
@@ -74,6 +105,9 @@ export function openTrace() {
     if (!points.length) continue;
     parts.push(h("h3", { dataset: { sensor: kind } }, `${t("trace.live")} · ${sensorLabel(kind)}`),
       readingsBlock(points, sensorLabel(kind), sensorUnit(kind)));
+  }
+  if (trace && typeof trace.url === "string" && trace.url.startsWith("/t/")) {
+    parts.push(h("a", { class: "button trace-page", href: trace.url, target: "_blank", rel: "noopener" }, t("trace.open")));
   }
   openSheet("trace", t("trace.title"), parts);
 }
@@ -220,10 +254,28 @@ async function choose(id) {
 
 // -- nickname ------------------------------------------------------------------------------
 
-export function openNick() {
+const NICK_ASKED = "livecore:nick-asked";
+
+/** A guest with no nickname is asked for one once, after their first comment or join
+ * (their earlier comments relabel too: names go by user). The ask is a bar above the
+ * composer, not a sheet: it never takes a tap meant for something else. */
+export function askNickOnce() {
+  if (!session || !session.guest || savedName()) return;
+  try {
+    if (localStorage.getItem(NICK_ASKED) === "1") return;
+    localStorage.setItem(NICK_ASKED, "1");
+  } catch { return; }
+  const bar = $("#nick-ask");
+  if (!bar) return;
+  bar.hidden = false;
+  $("#nick-ask-go").onclick = () => { bar.hidden = true; openNick({ ask: true }); };
+  $("#nick-ask-close").onclick = () => { bar.hidden = true; };
+}
+
+export function openNick({ ask = false } = {}) {
   const input = h("input", { id: "nick-input", maxlength: "20", value: savedName(), placeholder: t("nick.title") });
   openSheet("nick", t("nick.title"), [
-    h("p", { class: "muted" }, t("nick.hint")),
+    h("p", { class: "muted" }, t(ask ? "nick.ask" : "nick.hint")),
     h("form", { class: "link-row", onsubmit: async (e) => {
       e.preventDefault();
       try {

@@ -8,6 +8,7 @@
 // guests: container for picture-in-picture tiles of the other publishers (a
 //         KOC for the audience; the KOC for the host; the host and "me" for a KOC);
 // goLive: optional button that starts/stops publishing (host);
+// endLive: what goLive does while publishing (the host page: confirm, end the room);
 // hls:    on the viewer page, fall back to HLS for the host's stream when WHEP
 //         is refused (node_full) or fails, and while a lost player reconnects.
 // Events on the channel emitter: "stage" {publishing, error?} | {hls, reason} |
@@ -56,7 +57,7 @@ const SESSION_GONE = new Set([404, 409, 412, 422, 428]);
 const FATAL = new Set([401, 403]);
 
 export function mountStage({ channel, room, token, main, guests, goLive, note, hls = false,
-  nameOf = (u) => u, selfPreview = false }) {
+  nameOf = (u) => u, selfPreview = false, endLive = null }) {
   const players = new Map(); // publisher → player entry (see newEntry)
   let mine = null; // our WHIP session
   let busy = false;
@@ -517,7 +518,9 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     return muted;
   }
 
-  if (goLive) goLive.addEventListener("click", () => (mine ? stop() : start()));
+  // 下播 is the host's decision (`endLive`: confirm, end the room, then stop); without
+  // one the button stops publishing.
+  if (goLive) goLive.addEventListener("click", () => (mine ? (endLive ? endLive() : stop()) : start()));
   channel.on("change", (parts) => { if (parts.has("streams") || parts.has("you") || parts.has("meta")) sync(); });
   channel.on("event", (ev) => {
     if (ev.t === "costream_accepted" && ev.user === me()) start();
@@ -534,7 +537,10 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   if (navigator.connection && navigator.connection.addEventListener) {
     navigator.connection.addEventListener("change", networkBack);
   }
-  window.addEventListener("pagehide", () => { stop(); for (const u of [...players.keys()]) stopPlaying(u); });
+  // A page that goes away (a reload, a killed browser) is not a publisher who ended:
+  // its connection closes without a DELETE, so the server reports the stream "lost"
+  // and the room waits out the end grace for the page to come back.
+  window.addEventListener("pagehide", () => { stop({ remote: true }); for (const u of [...players.keys()]) stopPlaying(u); });
   return {
     start, stop, flip, mute, players,
     get publishing() { return mine; },

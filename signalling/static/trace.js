@@ -79,10 +79,20 @@ function renderStatic() {
   $("key").textContent = `${t("key")} ${data.key.kid}`;
   const rooms = $("rooms");
   rooms.replaceChildren(...data.rooms.map((room) => {
-    const a = el("a", "", `${t("buyIn")} · ${room}`);
+    const title = (data.room_titles && data.room_titles[room]) || room;
+    const a = el("a", "", `${t("buyIn")} · ${title}`);
     a.href = `/r/${encodeURIComponent(room)}`;
     return a;
   }));
+}
+
+/** The time axis in the page's language (uPlot's own ticks are English: "12pm"). */
+function timeTicks(u, splits) {
+  const span = splits.length > 1 ? splits[splits.length - 1] - splits[0] : 0;
+  const options = span > 2 * 86400 ? { month: "numeric", day: "numeric" }
+    : { hour: "2-digit", minute: "2-digit", hour12: false };
+  const format = new Intl.DateTimeFormat(lang === "zh" ? "zh-CN" : "en-GB", options);
+  return splits.map((x) => format.format(new Date(x * 1000)));
 }
 
 function renderVerdict() {
@@ -176,7 +186,7 @@ function renderCharts() {
     box.append(chart);
     host.append(box);
     new uPlot({ width, height: 180, series: lines, legend: { show: false },
-      axes: [{}, { size: 40 }], scales: { x: { time: true } } }, cols, chart);
+      axes: [{ values: timeTicks }, { size: 40 }], scales: { x: { time: true } } }, cols, chart);
     const band = s.band ? t("band")(s.band[0], s.band[1], s.unit) : "";
     box.append(el("p", "tt-small", band));
     if (s.excursions.length) {

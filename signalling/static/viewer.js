@@ -15,7 +15,7 @@ import {
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
 import {
-  closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
+  askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
 } from "/static/sheets.js";
 import { bind, channel, me, mergeOrders, room, session, stage, ui } from "/static/viewstate.js";
@@ -24,6 +24,8 @@ const LIKE_EVERY_MS = 300;
 const LIKE_MAX = 50;
 const OVERLAY_COMMENTS = 60;
 const WALL_MAX = 30;
+/** How often an ended room's page asks whether its replay is ready (plus jitter). */
+const REPLAY_ASK_MS = 3000;
 
 // -- header: badge, counts, ended state -----------------------------------------
 
@@ -32,17 +34,18 @@ function hostLive() {
   return !!(m.meta && m.streams.includes(m.meta.host));
 }
 
-/** The host's stream left without the host ending it (lost, replaced): the room waits. */
+/** The room is live but the host's stream is gone (a reloaded page, a lost network):
+ * only 下播 or the end grace running out ends a live, so the room waits. */
 function hostAway() {
   const status = channel.model.meta && channel.model.meta.status;
-  return !!ui.hostAway && status !== "ended" && !hostLive();
+  return (status === "live" || (ui.everLive && status !== "ended")) && !hostLive();
 }
 
 function roomState() {
   const m = channel.model;
   if (hostLive() || hostAway()) return "live";
   const status = m.meta && m.meta.status;
-  if (status === "ended" || ((status === "live" || ui.everLive) && !hostLive())) return "ended";
+  if (status === "ended") return "ended";
   return "scheduled";
 }
 
@@ -53,9 +56,10 @@ function renderState() {
   showBadge(state);
   document.body.dataset.state = state;
   const ended = $("#ended");
-  ended.hidden = state !== "ended";
+  ended.hidden = state !== "ended" || ui.replaying; // the replay plays in the clear
   const note = $("#stage-note");
-  note.hidden = state !== "scheduled" && !(state === "live" && !playing());
+  note.hidden = (state !== "scheduled" && !(state === "live" && !playing())) || ui.replaying;
+  note.dataset.away = String(state === "live" && hostAway());
   $("#stage-note-text").dataset.i18n = state === "scheduled" ? "stage.waiting"
     : hostAway() ? "stage.host_away" : "stage.connecting";
   $("#stage-note-text").textContent = t($("#stage-note-text").dataset.i18n);
@@ -77,8 +81,13 @@ function playing() {
 
 /** The room's public state says whether a replay exists (`replay`); asked again now and then. */
 async function lookForReplay() {
-  if (ui.replay || Date.now() - ui.replayTried < 15000) return;
+  if (ui.replay || Date.now() - ui.replayTried < REPLAY_ASK_MS) return;
   ui.replayTried = Date.now();
+  // The replay is built seconds after the end: ask again soon (with jitter, so a
+  // room's viewers do not ask all at once), until it is there.
+  clearTimeout(ui.replayTimer);
+  ui.replayTimer = setTimeout(() => { if (!ui.replay) lookForReplay(); },
+    REPLAY_ASK_MS + Math.random() * REPLAY_ASK_MS);
   try {
     const meta = await fetchRoom(room);
     if (meta && typeof meta.replay === "string" && meta.replay) {
@@ -89,6 +98,7 @@ async function lookForReplay() {
 }
 
 function playReplay() {
+  ui.replaying = true;
   const v = $("#player");
   v.srcObject = null;
   v.src = ui.replay;
@@ -145,6 +155,7 @@ async function sendComment(ev) {
   try {
     await channel.request("comment", { text, cid });
     if (input.value.trim() === text) input.value = "";
+    askNickOnce();
   } catch (err) {
     toast(errorText(err));
   } finally {
@@ -299,7 +310,7 @@ function renderAll() {
 }
 
 const RENDER = {
-  meta: () => { showMeta(channel.model.meta); renderState(); },
+  meta: () => { showMeta(channel.model.meta); renderState(); renderDock(); },
   streams: renderState,
   counts: renderCounts,
   comments: renderComments,

@@ -21,6 +21,7 @@ export const ui = {
   votes: {}, qty: {}, nearby: null, pollHidden: null,
   wall: [], sheet: null, everLive: false, replay: null, replayTried: 0, hls: false,
   hostAway: null, // why the host's stream left, when it was not ended (lost, replaced, origin_lost)
+  replaying: false, replayTimer: 0, // the replay plays (the ended overlay steps aside)
 };
 
 export const me = () => (channel && channel.model.you ? channel.model.you.user : null);

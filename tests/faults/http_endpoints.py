@@ -296,6 +296,10 @@ SPECS: dict[str, Spec] = {
     "OPTIONS /whep/{room}/{session}": Spec(f"/whep/{{scope}}/{NO_CLIP}", (204, None)),
     "POST /api/rooms/{room}/receipts": Spec("/api/rooms/{scope}/receipts",
                                             (404, "order_not_found"), build=static(RECEIPT)),
+    # The matrix's node runs without --demo: an accepted cell finds no demo shop.
+    "POST /api/rooms/{room}/demo/receipts": Spec("/api/rooms/{scope}/demo/receipts",
+                                                 (404, "not_found"),
+                                                 build=static({"gb": "g1", "group": "c1"})),
     "GET /api/rooms/{room}/orders/dead": Spec("/api/rooms/{scope}/orders/dead"),
     "POST /api/rooms/{room}/orders/redrive": Spec(
         "/api/rooms/{scope}/orders/redrive", probe=body_of("/api/rooms/{scope}/orders/dead")),

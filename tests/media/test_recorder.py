@@ -11,7 +11,7 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from media import metrics
-from media.clipper import NothingToCut, build_replay, cut_clip, thumbnail
+from media.clipper import NothingToCut, build_replay, cut_clip, extend_replay, thumbnail
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
 from media.segments import INIT_NAME, PLAYLIST_NAME
@@ -89,6 +89,14 @@ def replay_and_clip_by_remux(recorded: Recording, tmp_path: Path) -> None:
     assert result.first_is_keyframe
     head = replay.read_bytes()[:4096]
     assert head.find(b"moov") < head.find(b"mdat") or b"mdat" not in head  # faststart
+
+    # The host published again in the same live: the replay grows by the new stream.
+    first = duration(replay)
+    whole = extend_replay(replay, recorded.full_path, replay)
+    assert duration(replay) == pytest.approx(2 * first, abs=0.2)
+    assert whole.duration == pytest.approx(2 * first, abs=0.2)
+    assert video_packets(replay)[0].is_keyframe
+    assert len(video_packets(replay)) == 2 * result.video_packets
 
     clip = tmp_path / "clip.mp4"
     cut = cut_clip(recorded.dir, recorded.segments(), 2.5, 5.5, clip)

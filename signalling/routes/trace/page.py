@@ -67,6 +67,20 @@ def _shell() -> tuple[str, str]:
     return before, after
 
 
+#: Rooms of a batch whose titles the page shows (the newest links are what matter).
+MAX_ROOM_TITLES = 10
+
+
+async def _room_titles(request: Request, rooms: list[str]) -> dict[str, str]:
+    """``{room: title}`` for the page's "在直播间购买" links (ids of gone rooms stay ids)."""
+    titles: dict[str, str] = {}
+    for room_id in rooms[:MAX_ROOM_TITLES]:
+        room = await ctx(request).rooms.get(room_id)
+        if room is not None:
+            titles[room_id] = room.title
+    return titles
+
+
 async def page_data(request: Request, batch: str) -> dict[str, Any] | None:
     svc = service(request)
     try:
@@ -80,6 +94,7 @@ async def page_data(request: Request, batch: str) -> dict[str, Any] | None:
         "head": view["head"],
         "key": view["key"],
         "rooms": view["rooms"],
+        "room_titles": await _room_titles(request, view["rooms"]),
         "series": charts,
         "url": ctx(request).settings.base_url + card.page_path(batch),
     }

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import httpx
+import redis.asyncio
 
 from clients.python.room import RoomClient
+from livecore.store import keys
 from signalling.routes.dashboard import comments_per_minute, unit_cents
 from tests.helpers import Node, create_room, token
 
@@ -83,3 +85,19 @@ def test_unit_price_and_minutes() -> None:
               (3, msgpack.packb({"t": "like"}))]  # fmt: skip
     minutes = comments_per_minute(events, now)
     assert len(minutes) == 30 and minutes[-1][1] == 1 and sum(c for _, c in minutes) == 1
+
+
+async def test_the_board_names_officers_by_their_nickname(
+    node: Node, aredis: redis.asyncio.Redis
+) -> None:
+    """An officer who set a nickname shows by it on the brand board (one display name
+    everywhere, not a raw g-… id); one without keeps the id for the page's fallback."""
+    create_room(node.url)
+    named, plain = "g-abcdefghijkm", "g-nopqrstuvwxy"
+    await aredis.zadd(keys.room("r1", "leaderboard"), {named: 700, plain: 300})
+    await aredis.hset(keys.room("r1", "names"), named, "桃子妈妈")
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{node.url}/api/board", headers=auth("admin", "hq", room="*"))
+    board = answer.json()
+    assert board["officers"] == [[named, 700], [plain, 300]]
+    assert board["names"] == {named: "桃子妈妈"}

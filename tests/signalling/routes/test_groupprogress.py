@@ -26,6 +26,7 @@ async def test_progress_of_a_room(node: Node, aredis: redis.asyncio.Redis) -> No
         assert answer.status_code == 200
         (buy,) = answer.json()["groupbuys"]
         assert buy["id"] == gid and buy["product"] == "阳山水蜜桃" and buy["target"] == 5
+        assert buy["price_cents"] == 3990, "the clip page shows the group price"
         assert buy["status"] == "open" and "l1" not in buy
         assert buy["groups"] == [
             {"group": "yuanA", "members": 3, "qty": 3, "status": "open"},

@@ -3,7 +3,7 @@
 The host page publishes Chromium's fake camera (H.264 preferred, OpenH264 in
 Debian's chromium) through WHIP; viewer pages play it through WHEP and must
 decode frames (getStats). A KOC co-streams after the host accepts and ends it
-itself; the host ends the stream and viewers see the ended state. Every WHIP
+itself; the host ends the live (下播, confirmed) and viewers see the ended state. Every WHIP
 and WHEP DELETE a page sends must find its session (no 404: the pages DELETE
 before closing the peer connection). One browser for the module (Playwright).
 """
@@ -110,6 +110,8 @@ async def test_browser_publishes_viewers_play_and_see_the_end(
         "response", lambda r: deletes.append(r.status) if r.request.method == "DELETE" else None
     )
     await host.click("#golive")
+    await wait_js(host, "document.querySelector('#end-dialog').open")  # 下播 asks first
+    await host.click("#end-confirm")
     await wait_js(host, "!window.livecore.stage.publishing")
     await wait_js(viewer, "!document.querySelector('#ended').hidden")
     assert "直播已结束" in await text_of(viewer, "#ended")

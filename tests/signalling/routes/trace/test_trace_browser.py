@@ -23,7 +23,7 @@ from livecore.store.series import SeriesStore
 from livecore.store.trace import key
 from livecore.trace import chain, series
 from tests.browser import chromium_path
-from tests.helpers import Node
+from tests.helpers import Node, create_room
 from tests.signalling.routes.trace.trace_helpers import brand, register
 
 pytestmark = pytest.mark.timeout(120)
@@ -139,6 +139,7 @@ async def test_a_year_on_fast_3g_is_drawn_and_verified_within_a_second(
 ) -> None:
     """Timeline, places, both charts with the excursion flagged, the report hash and
     "verified", in ≤ 1 s from navigation on Fast 3G; then English; then the QR."""
+    create_room(page_node.url)
     a_year(page_node.url)
     await seed_series(redis_url)
     page = await phone(browser)
@@ -174,6 +175,7 @@ async def test_a_year_on_fast_3g_is_drawn_and_verified_within_a_second(
     assert "超出范围" in await cold.inner_text() and "10.5" in await cold.inner_text()
     assert "SHA-256" in await page.inner_text("#reports")
     assert "勐海 初制所" in await page.inner_text("#places")
+    assert await page.inner_text("#rooms") == "在直播间购买 · Room r1", "the title, not the id"
     width = await page.evaluate("document.documentElement.scrollWidth")
     assert width <= 390
     await page.click("#lang")

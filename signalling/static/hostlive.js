@@ -1,0 +1,57 @@
+// The host console's live state and its end. The room's state of record says
+// whether the live is on; this page's stream is only one part of it:
+// - live, and this page (or another of the host's) publishes: 直播中, 下播;
+// - live, but no stream of the host: the page was reloaded, the phone changed or
+//   its network dropped. The live goes on through the end grace; the page says so
+//   and 开播 reads 继续直播 (publishing anew continues the same live and replay);
+// - ended: 下播 was confirmed, or the grace ran out.
+// 下播 asks first, then ends the room at once (POST /api/rooms/{room}/end) and
+// stops the camera: viewers see the end and the replay without waiting a grace.
+import { t } from "/static/i18n.js";
+import { $, errorText, showBadge, toast } from "/static/room.js";
+import { channel, room, token } from "/static/hostctx.js";
+
+/** "live" | "away" | "ended" | "scheduled" for this host page. */
+export function liveState(stage) {
+  const m = channel.model;
+  if ((stage && stage.publishing) || (m.meta && m.streams.includes(m.meta.host))) return "live";
+  const status = m.meta && m.meta.status;
+  if (status === "live") return "away";
+  if (status === "ended") return "ended";
+  return "scheduled";
+}
+
+export function renderLiveControls(stage) {
+  const state = liveState(stage);
+  showBadge(state === "away" ? "live" : state);
+  document.body.dataset.live = state;
+  $("#away-note").hidden = state !== "away" || !!(stage && stage.publishing);
+  const button = $("#golive");
+  if (stage && !stage.publishing) {
+    button.dataset.i18n = state === "away" ? "host.resume" : "host.golive";
+    button.textContent = t(button.dataset.i18n);
+  }
+}
+
+function ask() {
+  const dialog = $("#end-dialog");
+  dialog.returnValue = "";
+  dialog.showModal();
+  return new Promise((resolve) => {
+    dialog.addEventListener("close", () => resolve(dialog.returnValue === "end"), { once: true });
+  });
+}
+
+/** 下播: confirm, end the room now, then stop publishing. */
+export async function endLive(stage) {
+  if (!(await ask())) return;
+  try {
+    const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/end`, {
+      method: "POST", headers: { Authorization: `Bearer ${token}` },
+    });
+    if (!res.ok) toast(errorText(await res.json().catch(() => ({}))));
+  } catch (err) {
+    toast(errorText(err));
+  }
+  await stage.stop();
+}
