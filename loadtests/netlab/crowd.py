@@ -32,11 +32,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 from aiortc import RTCSessionDescription
 
 from livecore import tokens
 from loadtests.leanrtp import RtpCounter, install_lean_receive, video_payload_type
+from loadtests.local import LOAD_CPU, SERVER_CPU, pin
 from loadtests.netlab.lab import Host, Lab
+from loadtests.stats import cpu_seconds
 from media.peers import MediaPeerConnection, PeerConfig, create_peer_connection
 
 PREPARE_S = 0.5
@@ -136,7 +139,7 @@ async def _join(
 async def crowd(args: argparse.Namespace) -> CrowdShare:
     share = CrowdShare()
     viewers: list[_Viewer] = []
-    limits = httpx.Limits(max_connections=32)
+    limits = httpx.Limits(max_connections=256)  # phones each have their own; bounded here
     async with httpx.AsyncClient(timeout=15.0, limits=limits, trust_env=False) as client:
         try:
             indices = range(args.first, args.first + args.count)
@@ -176,13 +179,44 @@ async def crowd(args: argparse.Namespace) -> CrowdShare:
     return share
 
 
+@dataclass
+class CrowdCpu:
+    """CPU (100 = one core) of the node and of the crowd's processes, while the crowd
+    joined (from its first POST until every process had joined) and over the window."""
+
+    node_join_pct: float = 0.0
+    load_join_pct: float = 0.0
+    node_window_pct: float = 0.0
+    load_window_pct: float = 0.0
+
+
+class _CpuMeter:
+    """CPU seconds of a set of processes between two readings, as % of a core."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.procs = [psutil.Process(pid) for pid in pids]
+        self.since = (cpu_seconds(self.procs), time.monotonic())
+
+    def read(self) -> float:
+        now = (cpu_seconds(self.procs), time.monotonic())
+        (cpu0, t0), (cpu1, t1) = self.since, now
+        self.since = now
+        return round(100 * (cpu1 - cpu0) / max(t1 - t0, 1e-6), 1)
+
+
 async def run_crowd(
     lab: Lab, phone: Host, whep_url: str, room: str, secret: str, *, viewers: int,
-    processes: int, within_s: float, join_s: float, window_s: float,
-) -> CrowdShare:  # fmt: skip
+    processes: int, within_s: float, join_s: float, window_s: float, node_pid: int,
+) -> tuple[CrowdShare, CrowdCpu]:  # fmt: skip
     """``viewers`` lean viewers from ``phone`` (one address), asking within
     ``within_s``, each given ``join_s`` more for its first frame; once all processes
-    joined, every viewer measured over the same ``window_s``; the shares added up."""
+    joined, every viewer measured over the same ``window_s``; the shares added up.
+
+    The node (``node_pid``) is pinned to one CPU and the crowd's processes to the
+    other, as the media benchmark does, and each side's CPU is measured: a crowd
+    that used its whole core measured itself, not the node."""
+    pin(node_pid, SERVER_CPU)
+    cpu = CrowdCpu()
     start_at = time.time() + 5.0  # every process started, its imports done
     join_by = start_at + within_s + join_s
     go = lab.workdir / f"crowd-go-{time.time_ns()}"
@@ -197,15 +231,24 @@ async def run_crowd(
                 "--window", str(window_s)]  # fmt: skip
         env = {**os.environ, "LIVECORE_SECRET": secret}
         procs.append(await lab.spawn(phone, argv, log=f"crowd{k}", env=env))
+        pin(procs[-1].pid, LOAD_CPU)
         outs.append(lab.workdir / f"crowd{k}.out")
         errs.append(lab.workdir / f"crowd{k}.err")
+    await asyncio.sleep(max(0.0, start_at - time.time()))  # pace: the crowd's first POST
+    node, load = _CpuMeter([node_pid]), _CpuMeter([p.pid for p in procs])
     while not all(
         o.read_text() or p.returncode is not None for o, p in zip(outs, procs, strict=True)
     ):
         if time.time() > join_by + 30.0:
             raise TimeoutError("crowd processes did not finish joining")
         await asyncio.sleep(0.2)
-    go.write_text(str(time.time() + 1.0))
+    cpu.node_join_pct, cpu.load_join_pct = node.read(), load.read()
+    go_at = time.time() + 1.0
+    go.write_text(str(go_at))
+    await asyncio.sleep(go_at - time.time() + 0.2)  # pace: the window starts
+    node.read(), load.read()
+    await asyncio.sleep(max(0.0, window_s - 0.4))  # pace: inside the window
+    cpu.node_window_pct, cpu.load_window_pct = node.read(), load.read()
     async with asyncio.timeout(window_s + 90.0):
         await asyncio.gather(*(p.wait() for p in procs))
     total = CrowdShare()
@@ -215,7 +258,7 @@ async def run_crowd(
             err = errs[k].read_text(errors="replace")
             raise RuntimeError(f"crowd{k} exited {proc.returncode}: {err[-1500:]}")
         total.add(CrowdShare(**json.loads(lines[-1])))
-    return total
+    return total, cpu
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import asyncio
 import statistics
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from playwright.async_api import Browser, Page
@@ -26,6 +26,7 @@ from loadtests.netlab.node import LabNode
 from loadtests.netlab.publisher import ClipSpec, RunningPublisher, start_publisher
 from loadtests.netlab.system import stop
 from loadtests.stats import percentile
+from loadtests.verdict import saturated
 
 #: Targets (the Field-networks issue): first frame, frame rate.
 TTFF_MAX_MS = 2000.0
@@ -190,11 +191,11 @@ async def crowd(bench: Bench) -> Scenario:
     await bench.unpublish("r1")
     clip = options.crowd_clip
     await bench.publish("r4", "host4", clip)
-    share = await run_crowd(
+    share, cpu = await run_crowd(
         bench.lab, bench.phone("crowd"), f"{bench.node.url}/whep/r4", "r4",
         bench.secret.decode(), viewers=options.crowd_viewers,
         processes=options.crowd_processes, within_s=options.crowd_within_s,
-        join_s=options.crowd_join_s, window_s=options.window_s,
+        join_s=options.crowd_join_s, window_s=options.window_s, node_pid=bench.node.proc.pid,
     )  # fmt: skip
     await bench.unpublish("r4")
     fps = sorted(share.fps)
@@ -209,7 +210,12 @@ async def crowd(bench: Bench) -> Scenario:
                      "viewers_below_28fps": sum(f < FPS_MIN for f in fps),
                      "lost_packets": share.lost_packets,
                      "stream": f"{clip.width}x{clip.height}@{clip.fps} {clip.bitrate // 1000}k",
-                     "errors": dict(list(share.errors.items())[:5])}  # fmt: skip
+                     "errors": dict(list(share.errors.items())[:5]),
+                     "cpu_pct": asdict(cpu)}  # fmt: skip
+    # A crowd that used its whole core timed itself: no figure (loadtests.verdict).
+    for phase, load in (("joining", cpu.load_join_pct), ("the window", cpu.load_window_pct)):
+        if (problem := saturated(load, f"the crowd's answers and frames in {phase}")) is not None:
+            result.problems.append(problem)
     if created != options.crowd_viewers:
         result.problems.append(f"{created} of {options.crowd_viewers} answered 201: {share.status}")
     elif share.answered_within_s > options.crowd_within_s + 1.0:
