@@ -23,6 +23,7 @@ import uvloop
 
 from livecore import __version__, tokens
 from livecore.config import Settings
+from livecore.keyring import KeyRing
 from media import rtpsend
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
 from signalling.hub.connection import HubConnection
@@ -55,7 +56,7 @@ def forwarder_name(forwarder: str) -> str:
     return f"lean ({loop})"
 
 
-def banner(settings: Settings, secret: bytes, store: str) -> str:
+def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
     base = settings.base_url
     lines = [
         f"livecore {__version__} ready — node {settings.node_id}",
@@ -84,8 +85,8 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, secret: bytes, store: str) -> None:
-    app = create_app(settings, secret)
+async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | None) -> None:
+    app = create_app(settings, secret, key_ring=ring)
     config = uvicorn.Config(
         app,
         host=settings.host,
@@ -111,7 +112,7 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
         if server.started:
-            print(banner(settings, secret, store), flush=True)
+            print(banner(settings, ring or secret, store), flush=True)
 
     task = asyncio.create_task(announce())
     _tune_gc()
@@ -137,13 +138,13 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def run(settings: Settings, secret: bytes, store: str) -> int:
+def run(settings: Settings, secret: bytes, store: str, ring: KeyRing | None = None) -> int:
     """Run a node on ``settings.redis_url`` until SIGTERM/SIGINT; the exit code.
 
     ``store`` describes the store for the banner.
     """
     assert settings.redis_url is not None, "the CLI resolves the store first"
-    _run_loop(_serve(settings, secret, store))
+    _run_loop(_serve(settings, secret, store, ring))
     return 0
 
 

@@ -138,7 +138,7 @@ async def mint_guest(request: Request) -> Response:
     user = device if device is not None else new_guest_id()
     now = node.clock.time()
     token = tokens.mint(
-        node.secret, role=tokens.Role.VIEWER, room=room, user=user, ttl_s=GUEST_TTL_S, now=now
+        node.ring, role=tokens.Role.VIEWER, room=room, user=user, ttl_s=GUEST_TTL_S, now=now
     )
     names = keys.room(room, "names")
     if name is not None:
