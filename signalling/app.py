@@ -32,6 +32,7 @@ from media.udpports import PortRange
 from signalling.hub.hub import Hub
 from signalling.node import http_boundary
 from signalling.node.context import NodeContext
+from signalling.node.headers import SecurityHeaders
 from signalling.node.metrics import Metrics
 from signalling.routes import (
     communities,
@@ -257,7 +258,8 @@ def create_app(
     )
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(LimitHeaders)
-    app.add_middleware(whip.MediaCors)  # outermost: a 431 of LimitHeaders gets CORS too
+    app.add_middleware(whip.MediaCors)  # a 431 of LimitHeaders gets CORS too
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
     return app
 
 

@@ -94,8 +94,8 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         "--demo",
         action="store_true",
         default=flag("DEMO", d.demo),
-        help="create the demo room and print host/viewer links with tokens "
-        "(env LIVECORE_DEMO=1; make run sets it)",
+        help="create the demo room and print host/viewer links with 12 h tokens signed "
+        "with the node's signing key (env LIVECORE_DEMO=1; make run sets it)",
     )
     serve.add_argument(
         "--tls-cert",
