@@ -25,6 +25,7 @@ from signalling.hub.context import Context, Services
 from signalling.hub.handlers.officers import attribute
 from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
+from signalling.node.forwarded import is_trusted
 from signalling.node.metrics import Metrics
 
 #: Events a reconnecting client may recover; past it, it gets a fresh snapshot.
@@ -75,7 +76,7 @@ class Joiner:
             reason = "ws_node_cap"
         elif (
             settings.ws_max_per_ip
-            and address not in settings.trusted_proxies
+            and not is_trusted(address, settings.trusted_proxies)
             and self._by_address.get(address, 0) >= settings.ws_max_per_ip
         ):
             reason = "ws_ip_cap"
