@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import Generator
 from typing import Any
 
@@ -27,6 +28,7 @@ from livecore.keyring import KeyRing
 from media import rtpsend
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
 from signalling.hub.connection import HubConnection
+from signalling.routes.health import MetricsOnly
 
 log = logging.getLogger("livecore")
 DEMO_TOKEN_TTL_S = 12 * 3600
@@ -46,6 +48,30 @@ class _Server(uvicorn.Server):
         finally:
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.remove_signal_handler(sig)
+
+
+#: TLS 1.2 suites: forward-secret (ECDHE) AEAD only (TLS 1.3's are all modern and on).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+class _Config(uvicorn.Config):
+    """uvicorn's config, with TLS 1.2 as the oldest protocol (RFC 8996 retires 1.0 and
+    1.1) and :data:`TLS12_CIPHERS` (uvicorn exposes the ciphers, not the minimum)."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+class _Listener(uvicorn.Server):
+    """A second listening socket of the same process (``--metrics-listen``): started
+    and stopped by the main server's run, never catching signals itself."""
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        self.config.load()
+        self.lifespan = self.config.lifespan_class(self.config)
+        await super().startup(sockets)
 
 
 def forwarder_name(forwarder: str) -> str:
@@ -87,7 +113,7 @@ def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
 
 async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | None) -> None:
     app = create_app(settings, secret, key_ring=ring)
-    config = uvicorn.Config(
+    config = _Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -101,17 +127,27 @@ async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | 
         server_header=False,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        ssl_ciphers=TLS12_CIPHERS,
         # X-Forwarded-For only from configured proxies: from anyone else it
         # would let a client pick its own rate-limit key.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or "",
     )
     server = _Server(config)
+    scraper: _Listener | None = None
+    if settings.metrics_listen is not None:
+        host, port = settings.metrics_listen
+        scraper = _Listener(uvicorn.Config(
+            MetricsOnly(app), host=host, port=port, loop="none", http="httptools",
+            lifespan="off", log_level=settings.log_level, access_log=False, server_header=False,
+        ))  # fmt: skip
 
     async def announce() -> None:
         while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
         if server.started:
+            if scraper is not None:  # after the lifespan: /metrics reads the app's state
+                await scraper.startup()
             print(banner(settings, ring or secret, store), flush=True)
 
     task = asyncio.create_task(announce())
@@ -120,6 +156,8 @@ async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | 
         await server.serve()
     finally:
         task.cancel()
+        if scraper is not None and scraper.started:
+            await scraper.shutdown()
     if not server.started:
         raise SystemExit(1)
 

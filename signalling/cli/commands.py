@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens, turn
-from livecore.config import Settings, parse_announce, parse_port_range
+from livecore.config import Settings, parse_announce, parse_listen, parse_port_range
 from livecore.keyring import KeyRing, SigningKey, parse_key
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
@@ -80,6 +80,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ice_addresses=_ice_addresses(args.ice_address),
         announce_addresses=_announce_addresses(args.announce_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
+        metrics_listen=parse_listen(args.metrics_listen) if args.metrics_listen else None,
         media_max_sessions=args.media_max_sessions,
         media_connect_timeout_s=args.media_connect_timeout,
         costream_max=args.costream_max,
