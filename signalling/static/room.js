@@ -19,6 +19,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === "dataset") Object.assign(el.dataset, v);
     else if (k === "class") el.className = v;
     else if (k === "text") el.textContent = v;
+    // Through the CSSOM: the pages' CSP refuses style attributes (style-src-attr).
+    else if (k === "style") el.style.cssText = v;
     else if (k in el && typeof v !== "string") el[k] = v;
     else el.setAttribute(k, v === true ? "" : v);
   }

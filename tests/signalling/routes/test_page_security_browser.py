@@ -17,8 +17,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page
 
+from clients.python.room import RoomClient
 from tests.browser import Watch, chromium_path, launch, phone, wait_js
 from tests.helpers import Node, create_room, token
+from tests.signalling.routes.pagekit import XIXI
 from tests.signalling.routes.trace.trace_helpers import life
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(180)]
@@ -97,8 +99,16 @@ PAGES = [
 async def test_every_page_passes_its_csp_and_keeps_the_token_to_itself(
     node: Node, browser: Browser
 ) -> None:
-    """Each page, opened with a token in its fragment: no CSP violation, no token in
-    the address bar, in any link or source; the page settles (2 s) before the check."""
+    """Each page, opened with a token in its fragment and something to draw (a group buy
+    with a member: progress bars): no CSP violation, no token in the address bar, in
+    any link or source, once the page's requests have settled."""
+    async with (
+        RoomClient(node.url, "r1", token("host", "host1")) as host,
+        RoomClient(node.url, "r1", token("viewer", "buyer", community=XIXI)) as buyer,
+    ):
+        gb = await host.request("groupbuy_open", product="Honey peach", price_cents=3990,
+                                    target=5, duration_s=600, max_qty=3)  # fmt: skip
+        await buyer.request("groupbuy_join", gb=gb["gb"], qty=1)
     for name, path, who, ready in PAGES:
         value = token(*who) if who is not None else "t" * 40
         page, watch = await opened(browser, f"{node.url}{path}#token={value}", ready)
