@@ -43,6 +43,8 @@ MAX_TTL_S = 30 * 24 * 3600
 #: How far ahead of our clock an issuer's clock may run (``iat``/``nbf``).
 CLOCK_SKEW_S = 60
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+#: The user ids the guest endpoint mints (``g-`` + 12 base32): a device, not an account.
+GUEST_ID = re.compile(r"^g-[a-z2-7]{12}$")
 
 
 class Role(StrEnum):
@@ -106,6 +108,11 @@ class Claims:
         if self.room == ANY_ROOM:
             return self.role is Role.ADMIN
         return self.room == room
+
+
+def is_guest(user: str) -> bool:
+    """Whether ``user`` is a guest's device id rather than a shop-verified account."""
+    return GUEST_ID.match(user) is not None
 
 
 def valid_id(value: str) -> bool:

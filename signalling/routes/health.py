@@ -53,7 +53,8 @@ def state_sizes(request: Request) -> dict[str, int]:
     node = ctx(request)
     sizes = {"http_writes": len(node.http_writes), "device_posts": len(node.device_posts),
              "media_posts": len(node.media_posts),
-             "guest_mints": len(node.guest_mints)}  # fmt: skip
+             "guest_mints": len(node.guest_mints),
+             "guest_new": len(node.guest_new)}  # fmt: skip
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
         sizes.update(hub.sizes())

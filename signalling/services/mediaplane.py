@@ -426,7 +426,13 @@ class MediaPlane:
             except (RedisError, OSError) as exc:
                 log.warning("media heartbeat failed: %s", exc)
             ctx = self.ctx  # keyed HTTP limits: refilled buckets leave with their key
-            for limiter in (ctx.http_writes, ctx.device_posts, ctx.media_posts, ctx.guest_mints):
+            for limiter in (
+                ctx.http_writes,
+                ctx.device_posts,
+                ctx.media_posts,
+                ctx.guest_mints,
+                ctx.guest_new,
+            ):
                 limiter.prune()
             self.beats += 1
             self.last_beat = time.monotonic()
