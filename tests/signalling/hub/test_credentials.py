@@ -63,6 +63,9 @@ async def test_revoked_user_and_token_are_refused(hub_node: Node) -> None:
         assert code == 4001 and "token_revoked" in reason
         other = await hello(hub_node, token("viewer", "v7"))  # another token of v7: fine
         assert msgpack.unpackb(await other.recv())["t"] == "snapshot"
+        await other.send(msgpack.packb({"t": "token", "id": 1, "token": victim}))
+        reply = await next_reply(other)  # the revoked token cannot refresh a session
+        assert reply["code"] == "token_revoked"
         made = await http.post(f"{hub_node.url}/api/revocations", json={"user": "v7"},
                                headers=admin)  # fmt: skip
         assert made.status_code == 201
