@@ -241,7 +241,7 @@ export function showConnection(el, { status, delay }) {
 
 /** Why a channel closed for good, for a person. */
 export function closeText(code, reason) {
-  if (code === 4001) {
+  if (code === 4001 || code === 4005) { // 4005: the token was revoked while connected
     const why = String(reason || "").split(/[\s:]/)[0];
     return why && why.startsWith("token_") ? errorSentence(why) : t("close.4001");
   }
