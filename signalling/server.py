@@ -92,6 +92,9 @@ def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]
+    if isinstance(secret, KeyRing):
+        kids = ", ".join(k.kid for k in secret.keys)
+        lines.append(f"  keys     tokens signed with kid {secret.signing.kid!r}; verified: {kids}")
     if settings.demo:
         host = tokens.mint(
             secret, role=tokens.Role.HOST, room=DEMO_ROOM, user=DEMO_HOST, ttl_s=DEMO_TOKEN_TTL_S

@@ -95,6 +95,7 @@ def test_demo_banner_prints_links_and_token(tmp_path: Path) -> None:
     assert f"{node.url}/healthz" in out
     assert f"{node.url}/host/demo#token=" in out
     assert f"{node.url}/r/demo#token=" in out
+    assert "tokens signed with kid 'node'; verified: node" in out
 
 
 def test_help_documents_every_option() -> None:
