@@ -118,6 +118,8 @@ class Settings:
     announce_addresses: tuple[tuple[str, str], ...] = ()
     #: Reverse proxies whose ``X-Forwarded-For`` names the client (none: the peer is).
     trusted_proxies: tuple[str, ...] = ()
+    #: A second listening address serving only ``/metrics``, with no token.
+    metrics_listen: tuple[str, int] | None = None
     #: WHIP + WHEP sessions (and cascade pulls) one node holds at most.
     media_max_sessions: int = 500
     #: Seconds a WHIP/WHEP session has to complete ICE and DTLS before it is rolled back.
@@ -279,3 +281,12 @@ def _is_ip(text: str) -> bool:
 def media_root(settings: Settings) -> Path:
     """Where recordings, replays and clips are written."""
     return settings.media_dir or settings.data_dir / "media"
+
+
+def parse_listen(value: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6]:PORT`` for IPv6) as (host, port); ValueError naming it."""
+    host, sep, port = value.strip().rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"--metrics-listen {value!r}: give HOST:PORT (e.g. 10.0.0.5:9100)")
+    return host, int(port)

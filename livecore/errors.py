@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_EXISTS = "room_exists"
+    ROOM_ENDED = "room_ended"
     TOKEN_MISSING = "token_missing"
     TOKEN_MALFORMED = "token_malformed"
     TOKEN_BAD_SIGNATURE = "token_bad_signature"
@@ -30,6 +31,9 @@ class ErrorCode(StrEnum):
     TOKEN_WRONG_ROLE = "token_wrong_role"
     TOKEN_NOT_YET_VALID = "token_not_yet_valid"
     TOKEN_REVOKED = "token_revoked"
+    TOKEN_LIFETIME = "token_lifetime"
+    TOKEN_UNKNOWN_KEY = "token_unknown_key"
+    TOKEN_KEY_SCOPE = "token_key_scope"
     RATE_LIMITED = "rate_limited"
     BAD_MESSAGE = "bad_message"
     UNKNOWN_TYPE = "unknown_type"
@@ -91,6 +95,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.ROOM_NOT_FOUND: 404,
     ErrorCode.ROOM_EXISTS: 409,
+    ErrorCode.ROOM_ENDED: 409,
     ErrorCode.TOKEN_MISSING: 401,
     ErrorCode.TOKEN_MALFORMED: 401,
     ErrorCode.TOKEN_BAD_SIGNATURE: 401,
@@ -99,6 +104,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.TOKEN_WRONG_ROLE: 403,
     ErrorCode.TOKEN_NOT_YET_VALID: 401,
     ErrorCode.TOKEN_REVOKED: 401,
+    ErrorCode.TOKEN_LIFETIME: 401,
+    ErrorCode.TOKEN_UNKNOWN_KEY: 401,
+    ErrorCode.TOKEN_KEY_SCOPE: 403,
     ErrorCode.RATE_LIMITED: 429,
     ErrorCode.BAD_MESSAGE: 400,
     ErrorCode.UNKNOWN_TYPE: 400,

@@ -5,7 +5,13 @@ user. The check is pure: the caller passes the secret and the current time,
 so tests need no clock and no server.
 
 Rules:
-- the signature must verify with the server's secret (``token_bad_signature``);
+- the header's ``kid`` names a key the node holds (``token_unknown_key``; none:
+  the default node key, :mod:`livecore.keyring`), and the signature must verify
+  with it (``token_bad_signature``);
+- that key's scope must allow the token's role and room (``token_key_scope``:
+  a shop key signs viewer, officer and koc tokens for its own rooms only);
+- ``exp - iat`` (``exp - now`` without ``iat``) must not exceed the role's
+  :data:`MAX_LIFETIME_S` (``token_lifetime``);
 - ``exp`` must lie in the future (``token_expired``);
 - the room claim must match the room acted on, ``"*"`` matching any room
   (``token_wrong_room``) — and ``"*"`` is honoured for admin tokens only;
@@ -16,6 +22,7 @@ Rules:
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 import time
@@ -26,15 +33,18 @@ from typing import Any
 import jwt
 
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.keyring import KeyRing, SigningKey
 
 ISSUER = "livecore"
 ALGORITHM = "HS256"
 ANY_ROOM = "*"
-#: Longest lifetime a minted token may have (30 days).
+#: Longest lifetime a minted token may have (30 days: a field sensor's).
 MAX_TTL_S = 30 * 24 * 3600
 #: How far ahead of our clock an issuer's clock may run (``iat``/``nbf``).
 CLOCK_SKEW_S = 60
 _ID_RE = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
+#: The user ids the guest endpoint mints (``g-`` + 12 base32): a device, not an account.
+GUEST_ID = re.compile(r"^g-[a-z2-7]{12}$")
 
 
 class Role(StrEnum):
@@ -55,6 +65,25 @@ class Role(StrEnum):
     NODE = "node"
 
 
+#: The longest lifetime (``exp - iat``) of a token of each role, enforced at mint
+#: and at verify (``token_lifetime``): a token cannot outlive its revocation,
+#: which is kept at least :func:`longest_lifetime`.
+MAX_LIFETIME_S: dict[Role, int] = {
+    Role.VIEWER: 24 * 3600,
+    Role.OFFICER: 24 * 3600,
+    Role.KOC: 24 * 3600,
+    Role.HOST: 24 * 3600,
+    Role.ADMIN: 24 * 3600,
+    Role.DEVICE: MAX_TTL_S,
+    Role.NODE: 300,
+}
+
+
+def longest_lifetime() -> int:
+    """The longest lifetime of any role's token (how long a revocation is kept)."""
+    return max(MAX_LIFETIME_S.values())
+
+
 @dataclass(frozen=True, slots=True)
 class Claims:
     """The verified content of a token."""
@@ -69,6 +98,8 @@ class Claims:
     batch: str | None = None
     #: The token's id (claim ``jti``), for revocation; None on tokens minted without.
     token_id: str | None = None
+    #: When the token was minted (claim ``iat``), None on tokens minted without.
+    issued_at: int | None = None
 
     def allows_room(self, room: str) -> bool:
         """True when this token may act in ``room``."""
@@ -79,13 +110,18 @@ class Claims:
         return self.room == room
 
 
+def is_guest(user: str) -> bool:
+    """Whether ``user`` is a guest's device id rather than a shop-verified account."""
+    return GUEST_ID.match(user) is not None
+
+
 def valid_id(value: str) -> bool:
     """Room, user and community ids: 1-64 of ``A-Z a-z 0-9 _ . : -``."""
     return bool(_ID_RE.match(value))
 
 
 def mint(
-    secret: bytes,
+    secret: bytes | SigningKey | KeyRing,
     *,
     role: Role,
     room: str,
@@ -95,7 +131,9 @@ def mint(
     now: float | None = None,
     batch: str | None = None,
 ) -> str:
-    """Return a signed token; raises ``ValueError`` on an id or ttl out of bounds."""
+    """Return a signed token; raises ``ValueError`` on an id or ttl out of bounds, or a
+    role or room the key may not sign. ``secret``: raw bytes (no ``kid``), a key
+    (its ``kid`` in the header), or a ring (its signing node key)."""
     if not (room == ANY_ROOM or valid_id(room)):
         raise ValueError(f"room id {room!r} is not 1-64 characters of A-Z a-z 0-9 _ . : -")
     if not valid_id(user):
@@ -104,8 +142,12 @@ def mint(
         raise ValueError(f"community id {community!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
     if batch is not None and not valid_id(batch):
         raise ValueError(f"batch id {batch!r} is not 1-64 of A-Z a-z 0-9 _ . : -")
-    if not 0 < ttl_s <= MAX_TTL_S:
-        raise ValueError(f"ttl must be between 1 s and {MAX_TTL_S} s, got {ttl_s}")
+    longest = MAX_LIFETIME_S[role]
+    if not 0 < ttl_s <= longest:
+        raise ValueError(f"ttl of a {role.value} token must be between 1 s and {longest} s")
+    key = secret.signing if isinstance(secret, KeyRing) else secret
+    if isinstance(key, SigningKey) and not key.may_sign(role.value, room):
+        raise ValueError(f"key {key.kid!r} may not sign a {role.value} token for room {room!r}")
     issued = int(time.time() if now is None else now)
     payload: dict[str, Any] = {
         "iss": ISSUER,
@@ -120,7 +162,9 @@ def mint(
         payload["cty"] = community
     if batch is not None:
         payload["bat"] = batch
-    return jwt.encode(payload, secret, algorithm=ALGORITHM)
+    if isinstance(key, SigningKey):
+        return jwt.encode(payload, key.secret, algorithm=ALGORITHM, headers={"kid": key.kid})
+    return jwt.encode(payload, key, algorithm=ALGORITHM)
 
 
 def _fail(code: ErrorCode, message: str) -> LivecoreError:
@@ -128,7 +172,7 @@ def _fail(code: ErrorCode, message: str) -> LivecoreError:
 
 
 def verify(
-    secret: bytes,
+    secret: bytes | KeyRing,
     token: str | None,
     *,
     now: float,
@@ -138,16 +182,19 @@ def verify(
     """Check ``token`` and return its claims, or raise :class:`LivecoreError`.
 
     ``room`` (when given) is the room acted on; ``roles`` (when given) the
-    roles the action allows. ``now`` is the current Unix time.
+    roles the action allows. ``now`` is the current Unix time. With a ring, the
+    header's ``kid`` names the key (none: the default node key) and the key's
+    scope must allow the token's role and room.
     """
     if not token:
         raise _fail(ErrorCode.TOKEN_MISSING, "a token is required (Authorization: Bearer <token>)")
     if len(token) > 2048:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token is longer than 2048 characters")
+    key = _key_of(secret, token)
     try:
         payload = jwt.decode(
             token,
-            secret,
+            key.secret if isinstance(key, SigningKey) else key,
             algorithms=[ALGORITHM],
             issuer=ISSUER,
             options={
@@ -162,6 +209,18 @@ def verify(
     except jwt.PyJWTError as exc:
         raise _fail(ErrorCode.TOKEN_MALFORMED, f"token is not a livecore token: {exc}") from None
     claims = _claims_from(payload)
+    if isinstance(key, SigningKey) and not key.may_sign(claims.role.value, claims.room):
+        raise _fail(
+            ErrorCode.TOKEN_KEY_SCOPE,
+            f"key {key.kid!r} may not sign a {claims.role.value} token for room {claims.room!r}",
+        )
+    issued = claims.issued_at if claims.issued_at is not None else int(now)
+    if claims.expires_at - issued > MAX_LIFETIME_S[claims.role]:
+        raise _fail(
+            ErrorCode.TOKEN_LIFETIME,
+            f"a {claims.role.value} token lives at most {MAX_LIFETIME_S[claims.role]} s "
+            f"(exp - iat is {claims.expires_at - issued} s)",
+        )
     for name in ("nbf", "iat"):
         value = payload.get(name)
         if value is None:
@@ -182,6 +241,22 @@ def verify(
             f"role {claims.role.value!r} may not do this (allowed: {allowed})",
         )
     return claims
+
+
+def _key_of(secret: bytes | KeyRing, token: str) -> bytes | SigningKey:
+    """The key ``token`` names in its header (``kid``), from the ring."""
+    if not isinstance(secret, KeyRing):
+        return secret
+    try:
+        kid = jwt.get_unverified_header(token).get("kid")
+    except jwt.PyJWTError as exc:
+        raise _fail(ErrorCode.TOKEN_MALFORMED, f"token is not a livecore token: {exc}") from None
+    if kid is not None and not isinstance(kid, str):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token kid header is not a string")
+    key = secret.get(kid)
+    if key is None:
+        raise _fail(ErrorCode.TOKEN_UNKNOWN_KEY, f"no key {kid!r} here (retired, or never added)")
+    return key
 
 
 def _claims_from(payload: dict[str, Any]) -> Claims:
@@ -205,9 +280,14 @@ def _claims_from(payload: dict[str, Any]) -> Claims:
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token cty (community) claim is not a valid id")
     if batch is not None and (not isinstance(batch, str) or not valid_id(batch)):
         raise _fail(ErrorCode.TOKEN_MALFORMED, "token bat (batch) claim is not a valid id")
+    issued = payload.get("iat")
+    if issued is not None and (
+        isinstance(issued, bool) or not isinstance(issued, int | float) or not math.isfinite(issued)
+    ):
+        raise _fail(ErrorCode.TOKEN_MALFORMED, "token iat claim is not a number")
     return Claims(
         role=role, room=room, user=user, expires_at=exp, community=community, batch=batch,
-        token_id=token_id,
+        token_id=token_id, issued_at=int(issued) if issued is not None else None,
     )  # fmt: skip
 
 

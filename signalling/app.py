@@ -21,6 +21,7 @@ from livecore.clock import Clock, SystemClock
 from livecore.communities import load_file
 from livecore.config import Settings
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.keyring import KeyRing
 from livecore.rooms import Room
 from livecore.store.client import open_store
 from livecore.store.communities import REGISTRY
@@ -31,6 +32,7 @@ from media.udpports import PortRange
 from signalling.hub.hub import Hub
 from signalling.node import http_boundary
 from signalling.node.context import NodeContext
+from signalling.node.headers import SecurityHeaders
 from signalling.node.metrics import Metrics
 from signalling.routes import (
     communities,
@@ -174,8 +176,11 @@ async def announce_clip(node: NodeContext, room: str, payload: dict[str, Any]) -
     await node.stores.bus.emit(room, msgpack.packb(payload))
 
 
-def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) -> Starlette:
-    """Build the node's app; Redis is connected in the lifespan (it needs the loop)."""
+def create_app(
+    settings: Settings, secret: bytes, clock: Clock | None = None, key_ring: KeyRing | None = None
+) -> Starlette:
+    """Build the node's app; Redis is connected in the lifespan (it needs the loop).
+    ``key_ring``: every token key (default: ``secret`` alone, :mod:`livecore.keyring`)."""
     clock = clock or SystemClock()
     metrics = Metrics(settings.node_id)
 
@@ -191,6 +196,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
             redis=redis,
             metrics=metrics,
             started_at=clock.monotonic(),
+            key_ring=key_ring,
         )
         moved = await migrate_layout(redis)
         if moved:
@@ -219,6 +225,7 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
 
         hub.ticker.on_late = on_late
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
+        hub.reader.on_kill.append(media.kill)  # revocations and room ends from every node
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
         hub.node.moments = recording  # the audience's engagement feeds the highlights
@@ -260,7 +267,8 @@ def create_app(settings: Settings, secret: bytes, clock: Clock | None = None) ->
     )
     app.add_middleware(CountRequests, metrics=metrics)
     app.add_middleware(LimitHeaders)
-    app.add_middleware(whip.MediaCors)  # outermost: a 431 of LimitHeaders gets CORS too
+    app.add_middleware(whip.MediaCors)  # a 431 of LimitHeaders gets CORS too
+    app.add_middleware(SecurityHeaders)  # outermost: every answer, errors included
     return app
 
 

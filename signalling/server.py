@@ -15,6 +15,7 @@ import contextlib
 import gc
 import logging
 import signal
+import ssl
 from collections.abc import Generator
 from typing import Any
 
@@ -23,9 +24,11 @@ import uvloop
 
 from livecore import __version__, tokens
 from livecore.config import Settings
+from livecore.keyring import KeyRing
 from media import rtpsend
 from signalling.app import DEMO_HOST, DEMO_ROOM, create_app
 from signalling.hub.connection import HubConnection
+from signalling.routes.health import MetricsOnly
 
 log = logging.getLogger("livecore")
 DEMO_TOKEN_TTL_S = 12 * 3600
@@ -47,6 +50,30 @@ class _Server(uvicorn.Server):
                 loop.remove_signal_handler(sig)
 
 
+#: TLS 1.2 suites: forward-secret (ECDHE) AEAD only (TLS 1.3's are all modern and on).
+TLS12_CIPHERS = "ECDHE+AESGCM:ECDHE+CHACHA20"
+
+
+class _Config(uvicorn.Config):
+    """uvicorn's config, with TLS 1.2 as the oldest protocol (RFC 8996 retires 1.0 and
+    1.1) and :data:`TLS12_CIPHERS` (uvicorn exposes the ciphers, not the minimum)."""
+
+    def load(self) -> None:
+        super().load()
+        if self.ssl is not None:
+            self.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
+
+
+class _Listener(uvicorn.Server):
+    """A second listening socket of the same process (``--metrics-listen``): started
+    and stopped by the main server's run, never catching signals itself."""
+
+    async def startup(self, sockets: list[Any] | None = None) -> None:
+        self.config.load()
+        self.lifespan = self.config.lifespan_class(self.config)
+        await super().startup(sockets)
+
+
 def forwarder_name(forwarder: str) -> str:
     """The forwarder and, for the lean one, which per-viewer loop it runs."""
     if forwarder != "lean":
@@ -55,7 +82,7 @@ def forwarder_name(forwarder: str) -> str:
     return f"lean ({loop})"
 
 
-def banner(settings: Settings, secret: bytes, store: str) -> str:
+def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
     base = settings.base_url
     lines = [
         f"livecore {__version__} ready — node {settings.node_id}",
@@ -65,6 +92,9 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]
+    if isinstance(secret, KeyRing):
+        kids = ", ".join(k.kid for k in secret.keys)
+        lines.append(f"  keys     tokens signed with kid {secret.signing.kid!r}; verified: {kids}")
     if settings.demo:
         host = tokens.mint(
             secret, role=tokens.Role.HOST, room=DEMO_ROOM, user=DEMO_HOST, ttl_s=DEMO_TOKEN_TTL_S
@@ -90,9 +120,9 @@ def banner(settings: Settings, secret: bytes, store: str) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, secret: bytes, store: str) -> None:
-    app = create_app(settings, secret)
-    config = uvicorn.Config(
+async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | None) -> None:
+    app = create_app(settings, secret, key_ring=ring)
+    config = _Config(
         app,
         host=settings.host,
         port=settings.port,
@@ -106,18 +136,28 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         server_header=False,
         ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
         ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+        ssl_ciphers=TLS12_CIPHERS,
         # X-Forwarded-For only from configured proxies: from anyone else it
         # would let a client pick its own rate-limit key.
         proxy_headers=bool(settings.trusted_proxies),
         forwarded_allow_ips=list(settings.trusted_proxies) or "",
     )
     server = _Server(config)
+    scraper: _Listener | None = None
+    if settings.metrics_listen is not None:
+        host, port = settings.metrics_listen
+        scraper = _Listener(uvicorn.Config(
+            MetricsOnly(app), host=host, port=port, loop="none", http="httptools",
+            lifespan="off", log_level=settings.log_level, access_log=False, server_header=False,
+        ))  # fmt: skip
 
     async def announce() -> None:
         while not server.started and not server.should_exit:  # noqa: ASYNC110 - uvicorn has no event
             await asyncio.sleep(0.05)
         if server.started:
-            print(banner(settings, secret, store), flush=True)
+            if scraper is not None:  # after the lifespan: /metrics reads the app's state
+                await scraper.startup()
+            print(banner(settings, ring or secret, store), flush=True)
 
     task = asyncio.create_task(announce())
     _tune_gc()
@@ -125,6 +165,8 @@ async def _serve(settings: Settings, secret: bytes, store: str) -> None:
         await server.serve()
     finally:
         task.cancel()
+        if scraper is not None and scraper.started:
+            await scraper.shutdown()
     if not server.started:
         raise SystemExit(1)
 
@@ -143,13 +185,13 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def run(settings: Settings, secret: bytes, store: str) -> int:
+def run(settings: Settings, secret: bytes, store: str, ring: KeyRing | None = None) -> int:
     """Run a node on ``settings.redis_url`` until SIGTERM/SIGINT; the exit code.
 
     ``store`` describes the store for the banner.
     """
     assert settings.redis_url is not None, "the CLI resolves the store first"
-    _run_loop(_serve(settings, secret, store))
+    _run_loop(_serve(settings, secret, store, ring))
     return 0
 
 

@@ -31,6 +31,9 @@ class CloseCode(IntEnum):
     RESYNC = 4009  # the room's history was reset (new epoch): reconnect for a snapshot
     #: The session's token expired: reconnect (or refresh in time) with a new one.
     TOKEN_EXPIRED = 4003
+    #: The session's token (its jti, its user, or its role in the room) was revoked:
+    #: do not reconnect with it.
+    REVOKED = 4005
     #: This user already holds --ws-max-per-user connections on the node.
     TOO_MANY_CONNECTIONS = 4010
     TOO_MANY_ERRORS = 4029  # repeated bad messages or rate-limit abuse

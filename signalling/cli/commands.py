@@ -16,7 +16,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens, turn
-from livecore.config import Settings, parse_announce, parse_port_range
+from livecore.config import Settings, parse_announce, parse_listen, parse_port_range
+from livecore.keyring import KeyRing, SigningKey, parse_key
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
 from media.announce import normal, not_local
@@ -26,6 +27,7 @@ from signalling.cli.environment import (
     default_node_id,
     env,
     load_blocked_words,
+    load_keys,
     load_secret,
 )
 from signalling.cli.parser import build_parser
@@ -78,6 +80,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         ice_addresses=_ice_addresses(args.ice_address),
         announce_addresses=_announce_addresses(args.announce_address),
         trusted_proxies=_trusted_proxies(args.trusted_proxy),
+        metrics_listen=parse_listen(args.metrics_listen) if args.metrics_listen else None,
         media_max_sessions=args.media_max_sessions,
         media_connect_timeout_s=args.media_connect_timeout,
         costream_max=args.costream_max,
@@ -100,12 +103,13 @@ def _serve(args: argparse.Namespace) -> int:
     settings.check()
     check_ice_addresses(settings)
     secret = load_secret(settings.data_dir, create=True)
+    ring = load_keys(settings.data_dir, secret)
     # Lazy, so that `livecore token` does not load the web and media stacks.
     from signalling import server
 
     configure_logging(settings.log_level)
     with embedded_store(settings) as (resolved, store):
-        return server.run(resolved, secret, store)
+        return server.run(resolved, secret, store, ring)
 
 
 def check_ice_addresses(settings: Settings) -> None:
@@ -195,10 +199,14 @@ def _token(args: argparse.Namespace) -> int:
     role = tokens.Role(args.role)
     if args.room == tokens.ANY_ROOM and role is not tokens.Role.ADMIN:
         raise ValueError("only admin tokens may be valid for any room ('*')")
-    secret = load_secret(args.data_dir, create=True)
+    key: bytes | SigningKey | KeyRing
+    if args.key is not None:
+        key, _ = parse_key(Path(args.key).read_text(), Path(args.key).name)
+    else:
+        key = load_keys(args.data_dir, load_secret(args.data_dir, create=True))
     print(
         tokens.mint(
-            secret, role=role, room=args.room, user=args.user, ttl_s=args.ttl,
+            key, role=role, room=args.room, user=args.user, ttl_s=args.ttl,
             community=args.community,
         )
     )  # fmt: skip

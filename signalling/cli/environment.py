@@ -11,6 +11,8 @@ import secrets
 import socket
 from pathlib import Path
 
+from livecore.keyring import KeyFileError, KeyRing, ring_of
+
 SECRET_FILE = "secret"
 SECRET_ENV = "LIVECORE_SECRET"
 MIN_SECRET_BYTES = 32
@@ -78,3 +80,18 @@ def load_secret(data_dir: Path, *, create: bool) -> bytes:
     with os.fdopen(fd, "wb") as fh:
         fh.write(value + b"\n")
     return value
+
+
+KEYS_DIR = "keys"
+
+
+def load_keys(data_dir: Path, secret: bytes) -> KeyRing:
+    """The token keys: the legacy ``secret`` (kid ``node``) and every
+    ``<data_dir>/keys/*.json`` key file (:mod:`livecore.keyring`). Keys come from
+    files only, never from the command line (it is visible to every process)."""
+    folder = data_dir / KEYS_DIR
+    files = sorted(folder.glob("*.json")) if folder.is_dir() else []
+    try:
+        return ring_of(secret, files)
+    except KeyFileError as exc:
+        raise SecretError(f"{folder}: {exc}") from None

@@ -34,8 +34,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.add_parser(
             "token",
             help="mint a signed token",
-            description="Mint a signed role token. The secret comes from $LIVECORE_SECRET or "
-            "<data-dir>/secret (created on first use, as `serve` does).",
+            description="Mint a signed role token with the node's signing key: $LIVECORE_SECRET "
+            "or <data-dir>/secret (created on first use, as `serve` does), or the key file of "
+            "<data-dir>/keys marked sign; --key FILE mints with that key file (a shop key: "
+            "viewer, officer and koc tokens for its rooms only).",
         )
     )
     _add_valkey(
@@ -83,8 +85,12 @@ def _add_token(tok: argparse.ArgumentParser) -> None:
         type=int,
         default=3600,
         metavar="SECONDS",
-        help=f"lifetime in seconds (default 3600, at most {tokens.MAX_TTL_S})",
+        help="lifetime in seconds (default 3600; at most 86400, 30 days for device)",
     )
+    tok.add_argument(
+        "--key", default=None, metavar="FILE",
+        help="sign with this key file (JSON: kid, scope, rooms, secret; docs/operations.md)",
+    )  # fmt: skip
     add_data_dir(tok)
 
 

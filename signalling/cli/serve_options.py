@@ -85,6 +85,14 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         "address is the client)",
     )
     serve.add_argument(
+        "--metrics-listen",
+        default=env("METRICS_LISTEN"),
+        metavar="HOST:PORT",
+        help="also serve /metrics, with no token, on this address only (a private one a "
+        "scraper reaches; env LIVECORE_METRICS_LISTEN). On the main port /metrics takes "
+        "an admin token except from this machine (loopback, not proxied)",
+    )
+    serve.add_argument(
         "--log-level",
         default=env("LOG_LEVEL") or d.log_level,
         choices=LOG_LEVELS,
@@ -94,8 +102,8 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         "--demo",
         action="store_true",
         default=flag("DEMO", d.demo),
-        help="create the demo room and print host/viewer links with tokens "
-        "(env LIVECORE_DEMO=1; make run sets it)",
+        help="create the demo room and print host/viewer links with 12 h tokens signed "
+        "with the node's signing key (env LIVECORE_DEMO=1; make run sets it)",
     )
     serve.add_argument(
         "--tls-cert",

@@ -25,8 +25,10 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 from redis.exceptions import RedisError
 
-from livecore import wire
+from livecore import killswitch, wire
+from livecore.killswitch import Kill
 from livecore.sequencer import Sequencer, Verdict
+from livecore.store import control
 from livecore.store.bus import Bus, channel, parse_channel_message
 from signalling.hub.room import MAX_BATCH_EVENTS, LocalRoom
 from signalling.node.background import BackgroundTasks
@@ -46,7 +48,8 @@ class BusReader:
     ``rooms`` is the hub's map of open rooms (shared, not copied); ``flush``
     writes a room's batch at once (used when a batch grows past
     MAX_BATCH_EVENTS); ``on_media_end(room, user)`` closes a co-stream ended
-    on another node.
+    on another node; ``on_kill(kill)`` closes what a revocation or a room's end
+    hits (the nodes' control channel, subscribed by :meth:`listen_control`).
     """
 
     def __init__(
@@ -63,6 +66,7 @@ class BusReader:
         self.metrics = metrics
         self.flush = flush
         self.on_media_end: Callable[[str, str], Coroutine[Any, Any, None]] | None = None
+        self.on_kill: list[Callable[[Kill], None]] = []
         self.running = False
         #: Monotonic time of the read loop's last turn (readiness).
         self.last_beat = time.monotonic()
@@ -95,6 +99,19 @@ class BusReader:
             self.rooms[room_id] = room
             self.metrics.rooms.set(len(self.rooms))
             return room
+
+    async def listen_control(self) -> None:
+        """Subscribe to the nodes' control channel (once, when the hub starts; the
+        client subscribes again after a reconnect, as it does the rooms')."""
+        name = control.CHANNEL
+        confirmed = self._confirmed[name] = asyncio.Event()
+        try:
+            await self.pubsub.ssubscribe(name)
+            async with asyncio.timeout(SUBSCRIBE_TIMEOUT_S):
+                await confirmed.wait()
+        finally:
+            if self._confirmed.get(name) is confirmed:
+                del self._confirmed[name]
 
     def drop(self, room_id: str) -> None:
         """Forget a room and leave its channel."""
@@ -181,6 +198,15 @@ class BusReader:
                 event.set()
             return
         if message["type"] != "smessage":
+            return
+        if name == control.CHANNEL:
+            kill = killswitch.decode(message["data"])
+            if kill is not None:
+                for callback in self.on_kill:
+                    try:
+                        callback(kill)
+                    except Exception:  # one part's failure must not stop the bus
+                        log.exception("kill notice %r not applied", kill)
             return
         room = self.rooms.get(name.split("{", 1)[-1].split("}", 1)[0])
         if room is None:

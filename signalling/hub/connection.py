@@ -36,6 +36,7 @@ from livecore.ratelimit import TokenBucket
 from livecore.tokens import Claims, valid_id
 from signalling.hub.context import Context
 from signalling.hub.room import LocalRoom
+from signalling.node.forwarded import client_address
 from signalling.node.metrics import Metrics
 
 log = logging.getLogger("livecore.hub")
@@ -204,7 +205,7 @@ class HubConnection(asyncio.Protocol):
             response = self.proto.reject(
                 400, f"offer the websocket subprotocol {wire.SUBPROTOCOL}\n"
             )
-        elif (refusal := self.hub.admit(self, self._peer_address())) is not None:
+        elif (refusal := self.hub.admit(self, self._client_address(request))) is not None:
             status = 429 if refusal == "ws_ip_cap" else 503
             why = "too many connections from your address" if status == 429 else "node at capacity"
             response = self.proto.reject(status, f"{why}; try again later\n")
@@ -213,6 +214,14 @@ class HubConnection(asyncio.Protocol):
             self.room_id = match.group(1)
             response = self.proto.accept(request)
         self.proto.send_response(response)
+
+    def _client_address(self, request: Request) -> str:
+        """The peer, or behind a ``--trusted-proxy`` the client it forwards for: the
+        per-address websocket cap applies to each client, not to the proxy."""
+        return client_address(
+            self._peer_address(), request.headers.get_all("X-Forwarded-For"),
+            self.hub.settings.trusted_proxies,
+        )  # fmt: skip
 
     def _peer_address(self) -> str:
         peer = self.transport.get_extra_info("peername") if self.transport else None

@@ -18,6 +18,7 @@ from livecore.comments import CommentRules
 from livecore.config import Settings
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.groupbuy import GroupBuySpec
+from livecore.keyring import KeyRing
 from livecore.lru import LruDict
 from livecore.ratelimit import KeyedLimiter
 from livecore.store.bus import Emitted
@@ -128,8 +129,8 @@ class Services:
     stores: Stores
     settings: Settings
     clock: Clock
-    #: The token secret (a refreshed token is verified by its handler).
-    secret: bytes = b""
+    #: The token keys (a refreshed token is verified by its handler).
+    secret: bytes | KeyRing = b""
     rules: CommentRules = field(init=False)
     comment_limits: KeyedLimiter = field(init=False)
     #: Messages per user over all their connections: cheap types, and the rest.

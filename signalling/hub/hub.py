@@ -7,6 +7,7 @@ Owns the map of open rooms and starts and stops the parts that share it:
 - :mod:`~signalling.hub.ticker`: each tick, every room's batch as one frame
   written to all of its connections;
 - :mod:`~signalling.hub.housekeeping`: counters, viewers, deadlines, pings;
+- :mod:`~signalling.hub.kills`: revocations close the websockets they hit;
 - :mod:`~signalling.hub.joins`: hello -> snapshot or recovery -> live;
 - :mod:`~signalling.hub.routes`: every later message to its handler, with a
   :class:`~signalling.hub.context.Context` (never the hub).
@@ -24,6 +25,7 @@ from redis.exceptions import RedisError
 
 from livecore import wire
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.killswitch import Kill
 from livecore.tokens import Role
 from signalling.hub import routes
 from signalling.hub.busreader import BusReader
@@ -31,6 +33,7 @@ from signalling.hub.connection import HubConnection
 from signalling.hub.context import Services
 from signalling.hub.housekeeping import Housekeeper
 from signalling.hub.joins import Joiner
+from signalling.hub.kills import close_hit
 from signalling.hub.room import LocalRoom
 from signalling.hub.ticker import Ticker
 from signalling.hub.traffic import NoTraffic, TrafficRecorder
@@ -49,14 +52,14 @@ class Hub:
         self.settings = ctx.settings
         self.metrics = ctx.metrics
         self.stores = ctx.stores
-        self.node = Services(ctx.stores, ctx.settings, ctx.clock, secret=ctx.secret)
+        self.node = Services(ctx.stores, ctx.settings, ctx.clock, secret=ctx.ring)
         self.rooms: dict[str, LocalRoom] = {}
         self.ticker = Ticker(self.rooms, ctx.settings, ctx.metrics)
         self.reader = BusReader(
             ctx.redis.pubsub(), self.rooms, ctx.stores.bus, ctx.metrics, self.ticker.flush
         )
         self.housekeeper = Housekeeper(self.rooms, self.node, self.reader)
-        self.joiner = Joiner(self.node, ctx.secret, self.reader, ctx.metrics)
+        self.joiner = Joiner(self.node, ctx.ring, self.reader, ctx.metrics)
         self.ticker.on_late = self.joiner.admission.observe
         s = ctx.settings
         self.traffic: NoTraffic = (
@@ -65,6 +68,7 @@ class Hub:
             else NoTraffic()
         )
         self.housekeeper.on_room_idle = self.traffic.room_idle
+        self.reader.on_kill.append(self._kill)
         self._tasks: list[asyncio.Task[None]] = []
 
     async def start(self) -> None:
@@ -77,6 +81,7 @@ class Hub:
             loop.create_task(self.ticker.run(), name="hub-tick"),
             loop.create_task(self.housekeeper.run(), name="hub-housekeeping"),
         ]
+        await self.reader.listen_control()  # revocations and room ends from every node
 
     async def stop(self) -> None:
         self.reader.running = self.ticker.running = self.housekeeper.running = False
@@ -91,6 +96,9 @@ class Hub:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await self.reader.aclose()
         await self.traffic.aclose()
+
+    def _kill(self, kill: Kill) -> None:
+        close_hit(self.rooms, kill, self.metrics)
 
     # -- the Channel of every websocket ------------------------------------------------
 

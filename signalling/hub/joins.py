@@ -16,6 +16,7 @@ from redis.exceptions import RedisError
 
 from livecore import tokens, wire
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.keyring import KeyRing
 from signalling.hub import snapshot
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
@@ -24,6 +25,7 @@ from signalling.hub.handlers.officers import attribute
 from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
 from signalling.node.admission import Admission
+from signalling.node.forwarded import is_trusted
 from signalling.node.metrics import Metrics
 
 #: Events a reconnecting client may recover; past it, it gets a fresh snapshot.
@@ -32,7 +34,7 @@ MAX_RECOVER = 2000
 MAX_CONNECTIONS = 60_000
 
 
-def check_hello(secret: bytes, token: str, *, now: float, room: str) -> tokens.Claims:
+def check_hello(secret: bytes | KeyRing, token: str, *, now: float, room: str) -> tokens.Claims:
     """The claims of a hello's token for ``room``; admin tokens do not join. Pure."""
     claims = tokens.verify(secret, token, now=now, room=room)
     if claims.role in (tokens.Role.ADMIN, tokens.Role.DEVICE, tokens.Role.NODE):
@@ -52,7 +54,9 @@ def can_recover(since: dict[str, Any], epoch: str, last: int, first: int) -> boo
 class Joiner:
     """Admits connections into rooms and counts them."""
 
-    def __init__(self, node: Services, secret: bytes, reader: BusReader, metrics: Metrics) -> None:
+    def __init__(
+        self, node: Services, secret: bytes | KeyRing, reader: BusReader, metrics: Metrics
+    ) -> None:
         self.node = node
         self.secret = secret
         self.reader = reader
@@ -72,7 +76,7 @@ class Joiner:
             reason = "ws_node_cap"
         elif (
             settings.ws_max_per_ip
-            and address not in settings.trusted_proxies
+            and not is_trusted(address, settings.trusted_proxies)
             and self._by_address.get(address, 0) >= settings.ws_max_per_ip
         ):
             reason = "ws_ip_cap"

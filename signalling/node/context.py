@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 
 from livecore.clock import Clock
 from livecore.config import Settings
+from livecore.keyring import KeyRing
 from livecore.ratelimit import CallerLimiter, KeyedLimiter, Limit
 from livecore.store.client import StoreClient
 from livecore.store.facade import Stores
@@ -23,6 +24,10 @@ class NodeContext:
     redis: StoreClient
     metrics: Metrics
     started_at: float
+    #: Every key tokens are verified with (default: the one legacy ``secret``); the
+    #: node mints its own tokens with ``ring.signing``.
+    key_ring: InitVar[KeyRing | None] = None
+    ring: KeyRing = field(init=False)
     #: Every store adapter (one script batcher, one bus) for endpoints and the hub.
     stores: Stores = field(init=False)
     rooms: RoomStore = field(init=False)
@@ -39,8 +44,14 @@ class NodeContext:
     #: Guest tokens: per device (guest id with its key) 1/s, bursts of 10; a new
     #: device has only the address limit.
     guest_mints: CallerLimiter = field(init=False)
+    #: New guest ids (a first visit, or a phone that cleared its storage): per client
+    #: address 1 per 5 s, bursts of 60 (a compound's phones behind one carrier
+    #: address on the first evening); so one phone cannot mint itself votes and
+    #: group members faster than that.
+    guest_new: KeyedLimiter = field(init=False)
 
-    def __post_init__(self) -> None:
+    def __post_init__(self, key_ring: KeyRing | None) -> None:
+        self.ring = key_ring if key_ring is not None else KeyRing.single(self.secret)
         self.stores = Stores(self.redis)
         self.rooms = self.stores.rooms
         address = Limit(self.settings.address_rate, self.settings.address_burst)
@@ -48,3 +59,4 @@ class NodeContext:
         self.device_posts = KeyedLimiter(self.clock, rate=2.0, burst=10.0)
         self.media_posts = CallerLimiter(self.clock, caller=Limit(1.0, 5.0), address=address)
         self.guest_mints = CallerLimiter(self.clock, caller=Limit(1.0, 10.0), address=address)
+        self.guest_new = KeyedLimiter(self.clock, rate=0.2, burst=60.0)

@@ -139,7 +139,7 @@ async def authorize(
     """
     node = ctx(request)
     token = tokens.bearer(request.headers.get("authorization"))
-    claims = tokens.verify(node.secret, token, now=node.clock.time(), room=room, roles=roles)
+    claims = tokens.verify(node.ring, token, now=node.clock.time(), room=room, roles=roles)
     if room is None and (claims.room == tokens.ANY_ROOM) != (claims.role is tokens.Role.ADMIN):
         message = (
             f"a {claims.role.value} token for any room ('*') is valid nowhere"

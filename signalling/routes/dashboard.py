@@ -78,8 +78,25 @@ async def viewers(node: NodeContext, room: str) -> int:
     return total
 
 
-async def groups(node: NodeContext, room: str) -> list[dict[str, Any]]:
-    """Every group of every group buy of the room, with its price and sales."""
+#: Members of one group read to tell guests from shop-verified users (beyond: partial).
+MEMBERS_SCANNED = 10_000
+
+
+async def guests_among(node: NodeContext, members_key: str) -> tuple[int, bool]:
+    """How many of a group's members are guests (device ids, not shop accounts), and
+    whether every member was read (a group over MEMBERS_SCANNED is counted in part)."""
+    guests = seen = 0
+    async for member, _ in node.redis.hscan_iter(members_key, count=1000):
+        seen += 1
+        guests += tokens.is_guest(as_str(member))
+        if seen >= MEMBERS_SCANNED:
+            return guests, False
+    return guests, True
+
+
+async def groups(node: NodeContext, room: str, split: bool = False) -> list[dict[str, Any]]:
+    """Every group of every group buy of the room, with its price and sales; with
+    ``split``, how many members are guests and how many shop-verified users."""
     redis = node.redis
     out: list[dict[str, Any]] = []
     for gid in sorted(as_str(g) for g in await redis.smembers(keys.room(room, "gbs"))):
@@ -98,6 +115,9 @@ async def groups(node: NodeContext, room: str) -> list[dict[str, Any]]:
                 "target": target, "s": as_str(s) if s else "open", "unit_cents": unit,
                 "sales_cents": unit * qty, "deadline": int(spec.get("deadline", "0")),
             })  # fmt: skip
+            if split:
+                guests, whole = await guests_among(node, f"{base}:m:{grp}")
+                out[-1].update(guests=guests, verified=max(0, members - guests), counted=whole)
     return out
 
 
@@ -129,7 +149,7 @@ async def room_figures(node: NodeContext, request: Request, room: str) -> dict[s
     redis = node.redis
     likes = int(await redis.get(keys.room(room, "likes")) or 0)
     polls = await _polls(request).all(room)
-    rows = await groups(node, room)
+    rows = await groups(node, room, split=True)
     board: Any = await redis.zrevrange(keys.room(room, "leaderboard"), 0, 9, withscores=True)
     history = await Bus(redis).recent(room, HISTORY_SCAN)
     per_minute = comments_per_minute(history, node.clock.time())
@@ -146,6 +166,8 @@ async def room_figures(node: NodeContext, request: Request, room: str) -> dict[s
         "orders": {
             "buyers": int(await redis.hlen(keys.room(room, "buys"))),
             "members": sum(g["n"] for g in rows),
+            "guests": sum(g["guests"] for g in rows),
+            "verified": sum(g["verified"] for g in rows),
             "items": sum(g["q"] for g in rows),
             "sales_cents": sum(g["sales_cents"] for g in rows if g["s"] == "formed"),
             "pending_cents": sum(g["sales_cents"] for g in rows if g["s"] == "open"),

@@ -20,7 +20,6 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 import secrets
 import unicodedata
 from typing import Any
@@ -39,6 +38,7 @@ from signalling.node.http_boundary import (
     ctx,
     limit_writes,
     read_json,
+    refuse,
     take,
 )
 
@@ -51,7 +51,7 @@ NAMES_MAX = 20_000
 NAMES_TTL_S = 14 * 24 * 3600
 #: Ids one names lookup may ask for.
 LOOKUP_MAX = 50
-GUEST_RE = re.compile(r"^g-[a-z2-7]{12}$")
+GUEST_RE = tokens.GUEST_ID
 SETTERS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
 
 # Store the nickname unless the hash is full (an existing guest may always rename).
@@ -128,9 +128,15 @@ async def mint_guest(request: Request) -> Response:
         and hmac.compare_digest(guest_key(node.secret, guest), key)
         else None
     )
-    # Per device (its id proven by its key) and per address; a new device has only
-    # the address limit, sized for a compound behind carrier-grade NAT.
-    take(request, node.guest_mints, "guest_mints", caller=device, address=client_key(request))
+    # Per device (its id proven by its key) and per address; a new device id is
+    # limited per address (the caller bucket keyed by it), sized for a compound
+    # behind carrier-grade NAT but not for one phone minting itself many ids.
+    address = client_key(request)
+    if device is None and not node.guest_new.ready(address):
+        refuse(request, "guest_new_address", node.guest_new.retry_after(address))
+    take(request, node.guest_mints, "guest_mints", caller=device, address=address)
+    if device is None:
+        node.guest_new.allow(address)
     if not await guests_allowed(request, room):
         raise LivecoreError(
             ErrorCode.TOKEN_MISSING, "this room admits signed-in viewers only: open the shop's link"
@@ -138,7 +144,7 @@ async def mint_guest(request: Request) -> Response:
     user = device if device is not None else new_guest_id()
     now = node.clock.time()
     token = tokens.mint(
-        node.secret, role=tokens.Role.VIEWER, room=room, user=user, ttl_s=GUEST_TTL_S, now=now
+        node.ring, role=tokens.Role.VIEWER, room=room, user=user, ttl_s=GUEST_TTL_S, now=now
     )
     names = keys.room(room, "names")
     if name is not None:

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import time
 
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from redis.exceptions import RedisError
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from livecore import tokens
 from livecore.store.client import answers
-from signalling.node.http_boundary import ctx
+from signalling.node.http_boundary import authorize, ctx
+
+ADMIN = frozenset({tokens.Role.ADMIN})
+#: Set in the scope of requests that came in on the ``--metrics-listen`` address.
+METRICS_LISTENER = "livecore.metrics_listener"
 
 REDIS_CHECK_TIMEOUT_S = 1.0
 
@@ -46,7 +53,8 @@ def state_sizes(request: Request) -> dict[str, int]:
     node = ctx(request)
     sizes = {"http_writes": len(node.http_writes), "device_posts": len(node.device_posts),
              "media_posts": len(node.media_posts),
-             "guest_mints": len(node.guest_mints)}  # fmt: skip
+             "guest_mints": len(node.guest_mints),
+             "guest_new": len(node.guest_new)}  # fmt: skip
     hub = getattr(request.app.state, "hub", None)
     if hub is not None:
         sizes.update(hub.sizes())
@@ -92,7 +100,26 @@ async def readyz(request: Request) -> Response:
     return JSONResponse(body, status_code=200 if ready else 503)
 
 
+FORWARDING_HEADERS = ("x-forwarded-for", "forwarded")
+
+
+def direct_loopback(request: Request) -> bool:
+    """A client on this machine talking to the node itself, not through a proxy (a
+    local reverse proxy would make every client look like loopback: its forwarding
+    header gives it away)."""
+    host = request.client.host if request.client is not None else ""
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback  # 127.0.0.0/8, ::1
+    except ValueError:
+        return False
+    return loopback and not any(h in request.headers for h in FORWARDING_HEADERS)
+
+
 async def metrics(request: Request) -> Response:
+    """``GET /metrics``: open to a scraper on the node's machine (loopback, not proxied)
+    and on the ``--metrics-listen`` address; from anywhere else an admin token (``*``)."""
+    if not request.scope.get(METRICS_LISTENER) and not direct_loopback(request):
+        await authorize(request, room=None, roles=ADMIN)
     node = ctx(request)
     node.metrics.uptime.set(node.clock.monotonic() - node.started_at)
     media = getattr(request.app.state, "media", None)
@@ -104,3 +131,17 @@ async def metrics(request: Request) -> Response:
     for name, size in state_sizes(request).items():
         node.metrics.state_entries.labels(name).set(size)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+class MetricsOnly:
+    """The app as the ``--metrics-listen`` address serves it: ``GET /metrics`` (no token:
+    the operator put this address where only the scraper reaches it), 404 otherwise."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/metrics":
+            await self.app({**scope, METRICS_LISTENER: True}, receive, send)
+        elif scope["type"] == "http":
+            await PlainTextResponse("only /metrics here\n", status_code=404)(scope, receive, send)

@@ -48,7 +48,7 @@ async def device_token(request: Request, *, room: str, batch: str | None = None)
         raise LivecoreError(ErrorCode.INVALID_FIELD, f"ttl_s: 60..{DEVICE_TTL_S}")
     node = ctx(request)
     token = tokens.mint(
-        node.secret, role=tokens.Role.DEVICE, room=room, user=device, ttl_s=ttl,
+        node.ring, role=tokens.Role.DEVICE, room=room, user=device, ttl_s=ttl,
         now=node.clock.time(), batch=batch,
     )  # fmt: skip
     return {"token": token, "device": device, "ttl_s": ttl}

@@ -38,6 +38,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.rooms import RoomStatus
 from media.offers import check_publisher_offer, check_viewer_offer
 from media.peers import NegotiationError
 from media.sdpfrag import FragmentError, SdpFrag, parse_sdpfrag
@@ -119,9 +120,13 @@ async def _offer(request: Request, check: Callable[[str], object]) -> str:
     return offer
 
 
-async def _room_exists(request: Request, room: str) -> None:
-    if await ctx(request).rooms.get(room) is None:
+async def _room_open(request: Request, room: str) -> None:
+    """The room exists and has not ended (an ended room takes no stream again)."""
+    meta = await ctx(request).rooms.get(room)
+    if meta is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
+    if meta.status == RoomStatus.ENDED.value:
+        raise LivecoreError(ErrorCode.ROOM_ENDED, f"room {room!r} has ended")
 
 
 def _limit(request: Request, claims: tokens.Claims) -> None:
@@ -157,7 +162,7 @@ async def whip_post(request: Request) -> Response:
     claims = await authorize(request, room=room, roles=PUBLISHERS)
     _limit(request, claims)
     offer = await _offer(request, check_publisher_offer)
-    await _room_exists(request, room)
+    await _room_open(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
     created = _created(
         answer, _resource(request, "whip", room, session_id), link_headers(request, claims)

@@ -5,7 +5,10 @@
   stream has been gone for ``--end-grace`` seconds (a phone that drops and
   reconnects within it keeps the room live). Ending is one store script
   (status, co-stream requests dropped, ``room_ended`` event, the retention
-  index); then the room's open polls close (their result is final). Open
+  index); then every node is told (the control channel) and closes every
+  media session of the room: the host's stream stops, so does its recording
+  (the replay is built from what was recorded), and a WHIP POST to an ended
+  room is refused ``room_ended``; the room's open polls close (their result is final). Open
   group buys run on to their deadline: a neighbour who opens a shared clip of
   an ended room can still join the compound's group.
 - **Gone**: ``--room-retention`` seconds after it ended, every key of the room
@@ -23,6 +26,8 @@ import logging
 
 from redis.exceptions import RedisError
 
+from livecore.killswitch import Kill
+from livecore.store import control
 from signalling.node.context import NodeContext
 
 log = logging.getLogger("livecore.lifecycle")
@@ -79,6 +84,8 @@ class RoomLifecycle:
         self.host_live(room)
         stores, now = self.ctx.stores, int(self.ctx.clock.time())
         done = await stores.rooms.end(room, now, stores.bus)
+        if done >= 0:  # every node closes the room's media sessions (again: harmless)
+            await control.publish(self.ctx.redis, Kill(room=room, ended=True))
         if done == 1:
             for poll in await stores.polls.all(room):
                 if poll.status == "open":

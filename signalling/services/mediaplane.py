@@ -28,6 +28,8 @@ from redis.exceptions import RedisError
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.keyring import KeyRing
+from livecore.killswitch import Kill
 from livecore.rooms import RoomStatus
 from livecore.store.media import Origin
 from media.cascade import pull
@@ -54,7 +56,7 @@ CONNECT_POLL_S = 0.05
 PULL_TOKEN_TTL_S = 60
 
 
-def pull_token(secret: bytes, node_id: str, room: str, *, now: float) -> str:
+def pull_token(secret: bytes | KeyRing, node_id: str, room: str, *, now: float) -> str:
     """The credential a node pulls ``room``'s stream with: role ``node``, that room
     only, a minute long. It opens a WHEP session there and can do nothing else."""
     user = "node-" + "".join(c if tokens.valid_id(c) else "-" for c in node_id)
@@ -75,6 +77,8 @@ class Entry:
     kind: str  # "whip" or "whep"
     user: str
     session: PublisherSession | ViewerSession
+    #: The token the session was opened with (a revocation that hits it closes it).
+    claims: tokens.Claims
 
 
 class MediaPlane:
@@ -171,7 +175,7 @@ class MediaPlane:
                 raise _ports_full() from None
             key = (room, claims.user)
             previous = self.publishers.get(key)
-            self.entries[session.id] = Entry(room, "whip", claims.user, session)
+            self.entries[session.id] = Entry(room, "whip", claims.user, session, claims)
             self.publishers[key] = session
         if previous is not None:
             was_live = previous.id in self._live
@@ -215,6 +219,10 @@ class MediaPlane:
             if not await self._connected(session):
                 return
             if self.publishers.get((room, user)) is not session:
+                return
+            meta = await self.ctx.rooms.get(room)
+            if meta is None or meta.status == RoomStatus.ENDED.value:
+                await session.close()  # the room ended while this session negotiated
                 return
             self._live.add(session.id)
             await self._announce(room, user)
@@ -287,7 +295,7 @@ class MediaPlane:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:
                 raise _ports_full() from None
-            self.entries[session.id] = Entry(room, "whep", claims.user, session)
+            self.entries[session.id] = Entry(room, "whep", claims.user, session, claims)
         self._connecting[session.id] = self._tasks.spawn(
             self._watch_connect(session), name=f"whep-{session.id[:8]}"
         )
@@ -306,7 +314,7 @@ class MediaPlane:
             origin = await self.store.origin(room, publisher)
             if origin is None or self._stale(origin) or origin.node == self.ctx.settings.node_id:
                 raise LivecoreError(ErrorCode.STREAM_NOT_FOUND, f"{publisher!r} is not live here")
-            token = pull_token(self.ctx.secret, self.ctx.settings.node_id, room,
+            token = pull_token(self.ctx.ring, self.ctx.settings.node_id, room,
                                now=self.ctx.clock.time())  # fmt: skip
             url = f"{origin.url}/whep/{room}?publisher={publisher}"
 
@@ -391,6 +399,22 @@ class MediaPlane:
         if session is not None:
             await session.close()
 
+    def kill(self, kill: Kill) -> None:
+        """Close the sessions a revocation or a room's end hits (the nodes' control
+        channel): WHIP/WHEP sessions opened with a hit token, and for a room's end
+        every session and local copy of the room. A closed host session ends its
+        recording; the replay is built from what was recorded."""
+        doomed: list[PublisherSession | ViewerSession] = [
+            e.session for e in self.entries.values() if kill.hits_media(e.room, e.claims)
+        ]
+        for (room, user), copy in list(self.pulled.items()):
+            if (kill.ended and kill.room == room) or kill.user == user:
+                self.pulled.pop((room, user), None)
+                self._pulled_from.pop((room, user), None)
+                doomed.append(copy)
+        for session in doomed:
+            self._tasks.spawn(session.close(), name=f"kill-{session.id[:8]}")
+
     # -- heartbeat ------------------------------------------------------------------------
 
     async def _beat(self) -> None:
@@ -407,7 +431,13 @@ class MediaPlane:
             except (RedisError, OSError) as exc:
                 log.warning("media heartbeat failed: %s", exc)
             ctx = self.ctx  # keyed HTTP limits: refilled buckets leave with their key
-            for limiter in (ctx.http_writes, ctx.device_posts, ctx.media_posts, ctx.guest_mints):
+            for limiter in (
+                ctx.http_writes,
+                ctx.device_posts,
+                ctx.media_posts,
+                ctx.guest_mints,
+                ctx.guest_new,
+            ):
                 limiter.prune()
             self.beats += 1
             self.last_beat = time.monotonic()

@@ -6,21 +6,57 @@
 //   import { linkToken, withToken, roomId, queryParam, shareCode } from "/static/boot.js";
 //
 // The token: a link carries it in the fragment (#token=…), which browsers never
-// send to the server. linkToken() is the one place a page reads it and withToken()
-// the one place a page hands it on to another page, so taking the token out of the
-// address bar is an edit here and nowhere else.
+// send to the server. This module is the one place a page reads it: once, when
+// a page loads it, the token is taken out of the fragment into this tab's sessionStorage and
+// removed from the address bar (history.replaceState), so a phone's share sheet,
+// a screenshot or a bookmark never carries it. withToken() is the one place a page
+// links to another page of ours: the link carries no token; the next page of the
+// same tab finds it in sessionStorage (a token for another room is not used there).
 
 const LANG_KEY = "livecore:lang";
+const TOKEN_KEY = "livecore:token";
+let held = "";
 
-/** The token the page's link carries (#token=…), or null (a guest, or no access). */
-export function linkToken() {
-  return new URLSearchParams(location.hash.slice(1)).get("token");
+/** The room claim of a token (unverified: only to pick the right one), or "". */
+function roomOf(token) {
+  try {
+    const part = token.split(".")[1].replace(/-/g, "+").replace(/_/g, "/");
+    return String(JSON.parse(atob(part)).room || "");
+  } catch { return ""; }
 }
 
-/** A link to another page of ours that carries this page's token along (if it has one). */
+/** Take #token=… out of the address bar (other fragment parameters stay). */
+function takeFromAddress() {
+  const params = new URLSearchParams(location.hash.slice(1));
+  const token = params.get("token");
+  if (!token) return null;
+  params.delete("token");
+  const rest = params.toString();
+  history.replaceState(history.state, "", location.pathname + location.search + (rest ? `#${rest}` : ""));
+  try { sessionStorage.setItem(TOKEN_KEY, token); } catch { /* private mode: memory only */ }
+  return token;
+}
+
+// Out of the address bar as soon as any page loads this module, used or not.
+held = takeFromAddress() || "";
+
+/** The token this page acts with: the link's (#token=…, read once), else the one this
+ * tab kept from an earlier page, if it is for this page's room (or any room); or null
+ * (a guest, or no access). */
+export function linkToken() {
+  if (held) return held;
+  let kept = null;
+  try { kept = sessionStorage.getItem(TOKEN_KEY); } catch { /* private mode */ }
+  if (!kept) return null;
+  const room = roomOf(kept);
+  return room === "*" || room === pathSegment(-1) ? kept : null;
+}
+
+/** A link to another page of ours. It never carries the token: the page it opens in
+ * this tab reads the token this page kept (linkToken). */
 export function withToken(path) {
-  const token = linkToken();
-  return token ? `${path}#token=${encodeURIComponent(token)}` : path;
+  linkToken();
+  return path;
 }
 
 /** A part of the path, decoded: the last by default (the room of /r/{room}, the clip of /c/{clip}). */

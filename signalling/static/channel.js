@@ -19,7 +19,8 @@
 //   4008 slow consumer (gap replayed)              4009 history reset (fresh snapshot)
 //   4100 (ours) a gap in the offsets: at once, with since
 // Every other code (1000, 1003, 1009, 4000 bad hello, 4001 token refused,
-// 4002 hello timeout, 4004 no such room, 4029 too many errors) is final:
+// 4002 hello timeout, 4004 no such room, 4005 token revoked, 4029 too many
+// errors) is final:
 // the channel emits "fatal" and stays closed.
 //
 // Events emitted (ch.on(name, fn) returns an unsubscribe function):

@@ -19,6 +19,8 @@ export function h(tag, attrs = {}, ...children) {
     else if (k === "dataset") Object.assign(el.dataset, v);
     else if (k === "class") el.className = v;
     else if (k === "text") el.textContent = v;
+    // Through the CSSOM: the pages' CSP refuses style attributes (style-src-attr).
+    else if (k === "style") el.style.cssText = v;
     else if (k in el && typeof v !== "string") el[k] = v;
     else el.setAttribute(k, v === true ? "" : v);
   }
@@ -239,7 +241,7 @@ export function showConnection(el, { status, delay }) {
 
 /** Why a channel closed for good, for a person. */
 export function closeText(code, reason) {
-  if (code === 4001) {
+  if (code === 4001 || code === 4005) { // 4005: the token was revoked while connected
     const why = String(reason || "").split(/[\s:]/)[0];
     return why && why.startsWith("token_") ? errorSentence(why) : t("close.4001");
   }

@@ -4,6 +4,7 @@ must answer (the rules of the table's legend, as code)."""
 from __future__ import annotations
 
 import re
+import time
 from dataclasses import dataclass
 from itertools import count
 
@@ -18,8 +19,11 @@ ROLE_NAMES = ("host", "koc", "viewer", "officer", "admin", "device", "node")
 #: Every kind of credential a request may carry.
 KINDS = (
     "none", *ROLE_NAMES, "admin*", "expired", "other-scope", "star", "revoked", "future-nbf",
-    "wrong-secret", "signed",
+    "wrong-secret", "signed", "over-long", "unknown-kid", "shop-key", "shop-admin",
 )  # fmt: skip
+#: The shop key the matrix's node holds (``<data-dir>/keys/shop-m.json``): it may sign
+#: viewer, officer and koc tokens for rooms ``shopm-…`` only, none of the matrix's.
+SHOP_KEY = {"kid": "shop-m", "scope": "shop", "rooms": "shopm-", "secret": "m" * 40}
 #: The user whose every token was revoked before the matrix runs.
 REVOKED_USER = "revoked-u"
 #: The host who registered the matrix's batches (the ``(owner)`` of the table).
@@ -65,12 +69,16 @@ def documented_rows() -> list[Row]:
 _jti = count()
 
 
-def forge(role: str, user: str, room: str, *, secret: str = TEST_SECRET, exp: int = 2**31,
-          claims: dict[str, object] | None = None) -> str:  # fmt: skip
-    """A token with exactly these claims (a fresh ``jti`` each)."""
-    payload = {"iss": "livecore", "sub": user, "role": role, "room": room, "exp": exp,
+def forge(role: str, user: str, room: str, *, secret: str = TEST_SECRET, exp: int | None = None,
+          claims: dict[str, object] | None = None, kid: str | None = None) -> str:  # fmt: skip
+    """A token with exactly these claims (a fresh ``jti`` each; unless ``exp`` is given,
+    ``iat`` now and ``exp`` 5 minutes on, within every role's lifetime)."""
+    now = int(time.time())
+    times = {"iat": now, "exp": now + 300} if exp is None else {"exp": exp}
+    payload = {"iss": "livecore", "sub": user, "role": role, "room": room, **times,
                "jti": f"m{next(_jti)}", **(claims or {})}  # fmt: skip
-    return jwt.encode(payload, secret, algorithm="HS256")
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode(payload, secret, algorithm="HS256", headers=headers)
 
 
 def acting_role(row: Row) -> str:
@@ -109,6 +117,16 @@ def credential(row: Row, kind: str, scope: str, user: str) -> str | None:
         return forge(role, acting, room, secret="x" * 40, claims=claims)
     if kind == "revoked":
         return forge(role, REVOKED_USER, room, claims=claims)
+    if kind == "over-long":  # far longer than any role's lifetime: would outlive a revocation
+        now = int(time.time())
+        long_lived = {"iat": now - 60, "exp": now + 400 * 86400}
+        return forge(role, acting, room, claims={**long_lived, **claims})
+    if kind == "unknown-kid":
+        return forge(role, acting, room, kid="retired-key", claims=claims)
+    if kind == "shop-key":
+        return forge(role, acting, room, secret=SHOP_KEY["secret"], kid="shop-m", claims=claims)
+    if kind == "shop-admin":
+        return forge("admin", user, ANY_ROOM, secret=SHOP_KEY["secret"], kid="shop-m")
     if kind == "star":
         return forge(role if role != "admin" else "host", user, ANY_ROOM)
     if kind == "other-scope":
@@ -135,6 +153,10 @@ def expected(row: Row, kind: str, ok: tuple[int, str | None]) -> tuple[int, str 
         "future-nbf": (401, "token_not_yet_valid"),
         "wrong-secret": (401, "token_bad_signature"),
         "revoked": (401, "token_revoked"),
+        "over-long": (401, "token_lifetime"),
+        "unknown-kid": (401, "token_unknown_key"),
+        "shop-key": (403, "token_key_scope"),
+        "shop-admin": (403, "token_key_scope"),
     }
     if kind in bad:
         return bad[kind]

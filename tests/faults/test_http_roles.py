@@ -7,6 +7,7 @@ after them)."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 
@@ -24,6 +25,7 @@ from tests.faults import http_endpoints as ep
 from tests.faults.http_roles_table import (
     KINDS,
     REVOKED_USER,
+    SHOP_KEY,
     credential,
     documented_rows,
     expected,
@@ -50,6 +52,8 @@ def node(tmp_path_factory: pytest.TempPathFactory, valkey_server: object) -> Ite
     redis.Redis.from_url(url).flushall()
     env = {"LIVECORE_ORDERS_WEBHOOK_SECRET": ep.WEBHOOK_SECRET}
     started = Node(tmp_path_factory.mktemp("matrix") / "node", redis_url=url, extra_env=env)
+    (started.data_dir / "keys").mkdir(parents=True)
+    (started.data_dir / "keys" / "shop-m.json").write_text(json.dumps(SHOP_KEY))
     started.start()
     ep.set_up(started.url, REVOKED_USER)
     yield started

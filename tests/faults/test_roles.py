@@ -6,6 +6,7 @@ through every kind of bad credential at hello."""
 from __future__ import annotations
 
 import re
+import time
 from typing import Any
 
 import jwt
@@ -87,11 +88,14 @@ async def test_every_cell_of_the_matrix(hub_node: Node) -> None:
         await ws.close()
 
 
-def _forged(**claims: Any) -> str:
-    payload = {"iss": "livecore", "sub": "u", "role": "viewer", "room": "r1", "exp": 2**31}
+def _forged(kid: str | None = None, **claims: Any) -> str:
+    now = int(time.time())
+    payload = {"iss": "livecore", "sub": "u", "role": "viewer", "room": "r1", "iat": now,
+               "exp": now + 600}  # fmt: skip
     from tests.helpers import TEST_SECRET
 
-    return jwt.encode({**payload, **claims}, TEST_SECRET, algorithm="HS256")
+    headers = {"kid": kid} if kid is not None else None
+    return jwt.encode({**payload, **claims}, TEST_SECRET, algorithm="HS256", headers=headers)
 
 
 @pytest.mark.parametrize(
@@ -103,7 +107,10 @@ def _forged(**claims: Any) -> str:
         ("any-room-viewer", _forged(room="*"), "token_wrong_room"),
         ("admin", token("admin", "ops", room="*"), "token_wrong_role"),
         ("device", token("device", "probe"), "token_wrong_role"),
-        ("node", token("node", "node-a"), "token_wrong_role"),
+        ("node", token("node", "node-a", ttl=60), "token_wrong_role"),
+        ("over-long", _forged(exp=int(time.time()) + 400 * 86400), "token_lifetime"),
+        ("no-iat-far-exp", _forged(iat=None, exp=2**31), "token_lifetime"),
+        ("unknown-kid", _forged(kid="retired-key"), "token_unknown_key"),
         ("future-nbf", _forged(nbf=2**31 - 10), "token_not_yet_valid"),
         ("other-secret", jwt.encode({"iss": "livecore", "sub": "u", "role": "viewer",
                                      "room": "r1", "exp": 2**31}, "x" * 40, algorithm="HS256"),

@@ -33,7 +33,9 @@ def test_round_trip_keeps_claims() -> None:
         SECRET, mint(community="c9"), now=NOW, room="r1", roles=frozenset({Role.HOST})
     )
     assert claims.token_id  # every minted token has an id (jti), for revocation
-    expected = tokens.Claims(Role.HOST, "r1", "u1", int(NOW) + 60, "c9", token_id=claims.token_id)
+    expected = tokens.Claims(
+        Role.HOST, "r1", "u1", int(NOW) + 60, "c9", token_id=claims.token_id, issued_at=int(NOW)
+    )
     assert claims == expected
 
 

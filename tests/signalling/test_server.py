@@ -96,6 +96,7 @@ def test_demo_banner_prints_links_and_token(tmp_path: Path) -> None:
     assert f"{node.url}/host/demo#token=" in out
     assert f"{node.url}/r/demo#token=" in out
     assert f"{node.url}/board#token=" in out and "admin token (12 h): " in out
+    assert "tokens signed with kid 'node'; verified: node" in out
 
 
 def test_help_documents_every_option() -> None:

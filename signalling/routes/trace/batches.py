@@ -85,6 +85,10 @@ async def upload_report(request: Request) -> Response:
     return JSONResponse({**meta, "url": url}, status_code=201, headers={"Location": url})
 
 
+#: The file name's extension of each report type.
+_EXT = {"application/pdf": ".pdf", "image/png": ".png", "image/jpeg": ".jpg"}
+
+
 async def get_report(request: Request) -> Response:
     """``GET /api/batches/{batch}/reports/{sha256}``: the file, named by its hash."""
     batch, sha = batch_id(request), request.path_params["sha256"]
@@ -95,11 +99,15 @@ async def get_report(request: Request) -> Response:
         raise LivecoreError(ErrorCode.REPORT_NOT_FOUND, f"no report {sha} in batch {batch!r}")
     data, meta = found
     digest = base64.b64encode(bytes.fromhex(sha)).decode()
+    name = f"report-{sha[:12]}{_EXT.get(meta['type'], '')}"
     headers = {
         "ETag": f'"{sha}"',
         "Repr-Digest": f"sha-256=:{digest}:",
         "Cache-Control": "public, max-age=31536000, immutable",
-        "Content-Disposition": f'inline; filename="report-{sha[:12]}"',
+        # An upload is never shown as a page of our origin: saved, not rendered, and
+        # sandboxed should a browser render it anyway (with nosniff on every answer).
+        "Content-Disposition": f'attachment; filename="{name}"',
+        "Content-Security-Policy": "sandbox; default-src 'none'",
     }
     return Response(data, media_type=meta["type"], headers=headers)
 

@@ -9,8 +9,10 @@ gzip-compressed. On a phone network every request costs a round trip
 
 from __future__ import annotations
 
+import base64
 import functools
 import gzip
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -20,6 +22,7 @@ from starlette.responses import Response
 
 from livecore.errors import LivecoreError
 from livecore.trace import card
+from signalling.node.headers import CSP
 from signalling.node.http_boundary import ctx
 from signalling.routes.pages import document, page
 from signalling.routes.trace.batches import batch_id
@@ -48,23 +51,36 @@ def read(name: str) -> str:
     return (STATIC / name).read_text(encoding="utf-8")
 
 
+def _hash(text: str) -> str:
+    """A CSP source for an inline element holding ``text`` (CSP3 §8.4: its SHA-256)."""
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return f"'sha256-{digest}'"
+
+
 @functools.cache
-def _shell() -> tuple[str, str]:
-    """The page with styles, import map and script inlined, split where the data goes."""
+def _shell() -> tuple[str, str, str]:
+    """The page with styles, import map and script inlined, split where the data goes,
+    and its Content-Security-Policy: the hashes of what it inlines (the data block is
+    JSON, never run), its modules as ``data:`` URLs (so a saved page works offline)."""
     imports = {
         "/static/vendor/uplot.js": _data_url(read("vendor/uplot.js")),
         "/static/trace-verify.js": _data_url(read("trace-verify.js")),
         "/static/boot.js": _data_url(read("boot.js")),
     }
+    style, importmap, script = (
+        read("vendor/uplot.css") + read("trace.css"), _json_in_html({"imports": imports}),
+        read("trace.js"),
+    )  # fmt: skip
     html = document("trace")
-    html = html.replace("/*STYLE*/", read("vendor/uplot.css") + read("trace.css"))
-    html = html.replace(
-        "<!--IMPORTMAP-->",
-        f'<script type="importmap">{_json_in_html({"imports": imports})}</script>',
-    )
-    html = html.replace("/*SCRIPT*/", read("trace.js"))
+    html = html.replace("/*STYLE*/", style)
+    html = html.replace("<!--IMPORTMAP-->", f'<script type="importmap">{importmap}</script>')
+    html = html.replace("/*SCRIPT*/", script)
     before, after = html.split("/*DATA*/")
-    return before, after
+    policy = CSP.replace(
+        "script-src 'self'", f"script-src 'self' {_hash(importmap)} {_hash(script)} data:"
+    )
+    policy = policy.replace("style-src 'self'", f"style-src {_hash(style)}")
+    return before, after, policy
 
 
 #: Rooms of a batch whose titles the page shows (the newest links are what matter).
@@ -104,9 +120,10 @@ async def trace_page(request: Request) -> Response:
     """``GET /t/{batch}``: the shopper's page (404 with the same page, saying so)."""
     batch = batch_id(request)
     data = await page_data(request, batch)
-    before, after = _shell()
+    before, after, policy = _shell()
     body = (before + _json_in_html(data or {"batch": None}) + after).encode()
-    headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding"}
+    headers = {"Cache-Control": "no-cache", "Vary": "Accept-Encoding",
+               "Content-Security-Policy": policy}  # fmt: skip
     if "gzip" in request.headers.get("accept-encoding", ""):
         body = gzip.compress(body, compresslevel=6)
         headers["Content-Encoding"] = "gzip"

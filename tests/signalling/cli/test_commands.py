@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import jwt
 import pytest
 
 from livecore import tokens
 from signalling import cli
+from signalling.cli.environment import load_keys
 from tests.helpers import ROOT, TEST_SECRET
 
 
@@ -60,3 +63,41 @@ def test_token_help_documents_every_option() -> None:
     ).stdout  # fmt: skip
     for option in ("--role", "--room", "--user", "--community", "--ttl", "--data-dir"):
         assert option in out
+
+
+def test_token_signs_with_the_signing_key_file_or_a_given_key(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """With a node key file marked sign, tokens carry its kid; --key FILE signs with a
+    shop key, which mints a viewer of its rooms and refuses an admin (exit 2)."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "n2.json").write_text(
+        json.dumps({"kid": "n2", "scope": "node", "secret": "z" * 40, "sign": True})
+    )
+    shop = tmp_path / "shop.json"
+    shop.write_text(json.dumps({"kid": "shop-f", "scope": "shop", "rooms": "f-",
+                                "secret": "f" * 40}))  # fmt: skip
+    base = ["token", "--user", "u", "--data-dir", str(tmp_path)]
+    assert cli.main([*base, "--role", "host", "--room", "r1"]) == 0
+    token = capsys.readouterr().out.strip()
+    assert jwt.get_unverified_header(token)["kid"] == "n2"
+    ring = load_keys(tmp_path, TEST_SECRET.encode())
+    assert tokens.verify(ring, token, now=time.time(), room="r1").role is tokens.Role.HOST
+    assert cli.main([*base, "--role", "viewer", "--room", "f-1", "--key", str(shop)]) == 0
+    token = capsys.readouterr().out.strip()
+    assert jwt.get_unverified_header(token)["kid"] == "shop-f"
+    assert cli.main([*base, "--role", "admin", "--room", "*", "--key", str(shop)]) == 2
+    assert "may not sign" in capsys.readouterr().err
+
+
+def test_a_bad_key_file_stops_the_node_with_its_name(tmp_path: Path) -> None:
+    """`serve` refuses to start on a malformed key file, naming it (exit 2)."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "broken.json").write_text('{"kid": "x", "scope": "node"}')
+    done = subprocess.run(
+        [sys.executable, "-m", "signalling", "serve", "--data-dir", str(tmp_path),
+         "--redis", "redis://127.0.0.1:1/0"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2 and "broken.json" in done.stderr, done.stderr

@@ -50,7 +50,8 @@ async def test_token_message_refreshes_the_session(hub_node: Node) -> None:
 
 
 async def test_revoked_user_and_token_are_refused(hub_node: Node) -> None:
-    """An admin revokes a user and a token id: their hellos and refreshes are refused."""
+    """An admin revokes a token id, then a user: their hellos are refused, and the
+    user's open session is closed 4005 at once."""
     admin = {"Authorization": f"Bearer {token('admin', 'ops', room='*')}"}
     victim = token("viewer", "v7")
     jti = jwt.decode(victim, options={"verify_signature": False})["jti"]
@@ -62,13 +63,17 @@ async def test_revoked_user_and_token_are_refused(hub_node: Node) -> None:
         assert code == 4001 and "token_revoked" in reason
         other = await hello(hub_node, token("viewer", "v7"))  # another token of v7: fine
         assert msgpack.unpackb(await other.recv())["t"] == "snapshot"
+        await other.send(msgpack.packb({"t": "token", "id": 1, "token": victim}))
+        reply = await next_reply(other)  # the revoked token cannot refresh a session
+        assert reply["code"] == "token_revoked"
         made = await http.post(f"{hub_node.url}/api/revocations", json={"user": "v7"},
                                headers=admin)  # fmt: skip
         assert made.status_code == 201
-        await other.send(msgpack.packb({"t": "token", "id": 1, "token": token("viewer", "v7")}))
-        reply = await next_reply(other)
-        assert reply["code"] == "token_revoked"
-        await other.close()
+        code, reason = await closed_with(other)  # the kill switch: closed at once
+        assert code == 4005 and "token_revoked" in reason
+        again = await hello(hub_node, token("viewer", "v7"))
+        code, reason = await closed_with(again)
+        assert code == 4001 and "token_revoked" in reason
         denied = await http.post(
             f"{hub_node.url}/api/revocations",
             json={"user": "v7"},

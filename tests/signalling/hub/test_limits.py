@@ -68,3 +68,30 @@ async def test_message_rate_is_per_user(hub_node: Node) -> None:
     assert refused and all(r["code"] == "rate_limited" and "id" in r for r in refused)
     await one.close()
     await two.close()
+
+
+async def test_address_cap_applies_to_each_client_behind_a_trusted_proxy(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Behind --trusted-proxy the cap counts each forwarded client: a third socket of
+    one forwarded address gets 429, another client behind the same proxy still enters."""
+    flags = ["--ws-max-per-ip", "2", "--trusted-proxy", "127.0.0.1"]
+    node = Node(tmp_path / "p", redis_url=redis_url, extra_args=flags).start()
+    try:
+        create_room(node.url)
+
+        async def via(client: str) -> websockets.ClientConnection:
+            forwarded = {"X-Forwarded-For": client}
+            return await websockets.connect(
+                ws_url(node), subprotocols=PROTO, additional_headers=forwarded
+            )
+
+        first = [await via("203.0.113.7") for _ in range(2)]
+        with pytest.raises(websockets.InvalidStatus) as refused:
+            await via("203.0.113.7")
+        assert refused.value.response.status_code == 429
+        other = await via("198.51.100.9, 127.0.0.1")  # the proxy's own hop is skipped
+        for ws in (*first, other):
+            await ws.close()
+    finally:
+        node.stop()

@@ -101,3 +101,31 @@ async def test_the_board_names_officers_by_their_nickname(
     board = answer.json()
     assert board["officers"] == [[named, 700], [plain, 300]]
     assert board["names"] == {named: "桃子妈妈"}
+
+
+async def test_the_host_tells_guests_from_verified_members(node: Node) -> None:
+    """A group with a shop-verified member and a guest (a device id from the guest
+    endpoint): the host's figures count one of each, per group and in all."""
+    create_room(node.url)
+    async with httpx.AsyncClient() as http:
+        minted = (await http.post(f"{node.url}/api/rooms/r1/guest", json={})).json()
+    async with (
+        RoomClient(node.url, "r1", token("host", "host1")) as host,
+        RoomClient(node.url, "r1", token("viewer", "shop-member-7", community=XIXI)) as member,
+        RoomClient(node.url, "r1", minted["token"]) as guest,
+    ):
+        opened = await host.request(
+            "groupbuy_open", product="Peach", price_cents=2000, target=5, duration_s=600
+        )
+        located = await guest.request("locate", lat=30.26894, lng=120.12791)
+        assert located["community"]["id"] == XIXI
+        await member.request("groupbuy_join", gb=opened["gb"], qty=1)
+        await guest.request("groupbuy_join", gb=opened["gb"], qty=2)
+        async with httpx.AsyncClient() as http:
+            figures = await http.get(
+                f"{node.url}/api/rooms/r1/dashboard", headers=auth("host", "host1")
+            )
+    d = figures.json()
+    [group] = d["groups"]
+    assert (group["n"], group["guests"], group["verified"], group["counted"]) == (2, 1, 1, True)
+    assert (d["orders"]["guests"], d["orders"]["verified"]) == (1, 1)

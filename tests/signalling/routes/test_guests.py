@@ -124,3 +124,21 @@ def test_the_host_turns_guest_entry_off(node: Node) -> None:
     assert refused.status_code == 401 and refused.json()["code"] == "token_missing"
     assert httpx.put(url, json={"guests": True}, headers=host).status_code == 200
     assert guest(node).status_code == 200
+
+
+def test_new_guest_ids_are_limited_per_address(node: Node) -> None:
+    """A phone that forgets its id (cleared storage) mints a new one each time: one
+    address gets at most a burst of 60 new ids (then 429 guest_new), while a device
+    that kept its id still renews; a refused mint changes nothing."""
+    create_room(node.url)
+    known = guest(node).json()
+    fresh = [guest(node) for _ in range(59)]
+    assert [a.status_code for a in fresh] == [200] * 59
+    assert len({a.json()["user"] for a in fresh} | {known["user"]}) == 60
+    refused = guest(node)
+    assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
+    assert int(refused.headers["retry-after"]) >= 1
+    again = guest(node, guest=known["user"], key=known["key"])
+    assert again.status_code == 200 and again.json()["user"] == known["user"]
+    metrics = httpx.get(f"{node.url}/metrics").text
+    assert 'livecore_refusals_total{limit="guest_new_address"} 1.0' in metrics

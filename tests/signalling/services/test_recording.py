@@ -18,7 +18,7 @@ import pytest
 from aiortc import RTCSessionDescription
 
 from clients.python.room import ClientError, RoomClient
-from tests.browser import chromium_path
+from tests.browser import chromium_path, wait_js
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -176,8 +176,9 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
                 page.on("pageerror", lambda e: errors.append(str(e)))
                 await page.goto(f"{base}/static/app.css")
                 assert await page.evaluate(HLS_PLAY, f"{base}/hls/r1/index.m3u8")
-                await page.wait_for_function(
-                    "window.hlsVideo.currentTime > 1 || window.hlsErrors.length", timeout=30000
+                # polled with evaluate (CDP), which the pages' CSP (no eval) allows
+                await wait_js(
+                    page, "window.hlsVideo.currentTime > 1 || window.hlsErrors.length", 30
                 )
                 assert await page.evaluate("window.hlsErrors") == []
 
@@ -192,9 +193,7 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
                 assert await page.get_attribute("#enter", "href") == "/r/r1?ref=OFF1"
                 await page.evaluate("(() => { const v = document.getElementById('clip');"
                                     " v.muted = true; return v.play(); })()")  # fmt: skip
-                await page.wait_for_function(
-                    "document.getElementById('clip').currentTime > 0.5", timeout=20000
-                )
+                await wait_js(page, "document.getElementById('clip').currentTime > 0.5", 20)
                 assert await page.inner_text("#clip-title") == clip["title"]
                 assert errors == []
             finally:

@@ -22,7 +22,7 @@ from livecore.store.client import connect
 from livecore.store.series import SeriesStore
 from livecore.store.trace import key
 from livecore.trace import chain, series
-from tests.browser import chromium_path
+from tests.browser import chromium_path, wait_js
 from tests.helpers import Node, create_room
 from tests.signalling.routes.trace.trace_helpers import brand, register
 
@@ -180,14 +180,13 @@ async def test_a_year_on_fast_3g_is_drawn_and_verified_within_a_second(
     assert width <= 390
     await page.click("#lang")
     assert await page.inner_text("#verify-title") == "Verified: records unchanged"
-    await page.wait_for_function(
-        "document.querySelector('#qr').dataset.drawn !== undefined || true"
-    )
+    await wait_js(page, "document.querySelector('#qr').dataset.drawn !== undefined || true")
     await cdp.send("Network.emulateNetworkConditions", {**FAST_3G, "latency": 0,
                    "downloadThroughput": -1, "uploadThroughput": -1})  # fmt: skip
-    await page.wait_for_function(
+    await wait_js(  # polled with evaluate (CDP): the page's CSP allows no eval
+        page,
         "(() => { const c = document.querySelector('#qr'); const d = c.getContext('2d')"
-        ".getImageData(0, 0, 4, 4).data; return d[3] > 0; })()"
+        ".getImageData(0, 0, 4, 4).data; return d[3] > 0; })()",
     )
     assert await decode_canvas(page, "#qr") == f"{page_node.url}/t/{BATCH}"
     assert errors == []
