@@ -78,7 +78,7 @@ class Admission:
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # granted, then cancelled: give it back
                 self._release()
-            else:
+            elif turn in self._waiting:  # a turn handed out meanwhile skipped it (done)
                 turn.cancel()
                 self._waiting.remove(turn)
             raise

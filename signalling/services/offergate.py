@@ -24,8 +24,8 @@ from livecore.errors import ErrorCode, LivecoreError
 from signalling.node.admission import Admission, Full
 
 #: Offers answered at once at most, and at least (under pressure).
-MOST = 8
-LEAST = 1
+MOST = 16
+LEAST = 4
 #: Offers waiting their turn at most (each an open HTTP request).
 MAX_WAITING = 2000
 #: Longest wait for a turn; then the offer is refused and told to come back.

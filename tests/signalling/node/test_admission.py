@@ -109,3 +109,21 @@ async def test_a_wait_cut_short_by_a_deadline_gives_its_place_back() -> None:
     async with gate:
         assert gate.active == 1
     assert gate.active == 0
+
+
+async def test_a_cancelled_wait_the_queue_already_dropped_leaves_cleanly() -> None:
+    """A waiter cancelled (a timeout, a client gone), then a turn handed out before the
+    waiter runs again: the hand-out skips its cancelled turn and drops it from the
+    queue; the waiter's own clean-up must not fail on it (it was a 500 under a storm)."""
+    gate = Admission(most=1, least=1)
+    await gate.__aenter__()  # the only turn, held
+    waiter = asyncio.create_task(gate.__aenter__())
+    await asyncio.sleep(0)  # nothing else may run in this turn: the waiter queues
+    assert gate.waiting == 1
+    waiter.cancel()  # its turn future is cancelled now; its handler runs later
+    await gate.__aexit__(None, None, None)  # the hand-out meets the cancelled turn first
+    with pytest.raises(asyncio.CancelledError):
+        await waiter
+    assert gate.active == 0 and gate.waiting == 0
+    async with gate:
+        assert gate.active == 1

@@ -56,7 +56,7 @@ async def test_an_offer_that_waits_too_long_is_refused_and_leaves_the_queue() ->
 
 
 def test_a_late_tick_narrows_the_gate() -> None:
-    gate = OfferGate(most=8, least=1)
-    for expected in (4, 2, 1, 1):
+    gate = OfferGate(most=16, least=4)
+    for expected in (8, 4, 4):
         gate.observe(LATE_S * 2)
         assert gate.admission.limit == expected
