@@ -82,6 +82,10 @@ class NegotiationError(Exception):
     """An offer cannot be answered (no common codec, wrong direction, closed publisher)."""
 
 
+class PublisherGone(NegotiationError):
+    """The publisher a viewer's offer asked for closed before the answer was made."""
+
+
 def is_loopback(address: str) -> bool:
     """True for an IP literal in 127.0.0.0/8 or ::1 (names such as mDNS ``.local`` are not)."""
     try:

@@ -41,6 +41,7 @@ from media.peers import (
     MediaPeerConnection,
     NegotiationError,
     PeerConfig,
+    PublisherGone,
     choose_publisher_codec,
     codec_preferences,
     create_peer_connection,
@@ -297,7 +298,7 @@ async def accept_viewer(
     if forwarder not in FORWARDERS:
         raise ValueError(f"forwarder must be one of {FORWARDERS}, not {forwarder!r}")
     if publisher.closed:
-        raise NegotiationError("the publisher has gone")
+        raise PublisherGone("the publisher has gone")
     media = parse_offer(offer_sdp)
     pc = create_peer_connection(config)
     session = ViewerSession(pc, publisher)
@@ -340,9 +341,11 @@ async def accept_viewer(
         for viewer in session.lean:
             viewer.params = params.get(viewer.kind)
         if session.closed:
-            raise NegotiationError("the publisher has gone")
+            raise PublisherGone("the publisher has gone")
     except _AIORTC_REFUSALS as exc:
         await session.close()
+        if publisher.closed:  # it closed this viewer's connection under aiortc
+            raise PublisherGone("the publisher has gone") from exc
         raise NegotiationError(f"cannot answer the viewer: {exc}") from exc
     except BaseException:
         with contextlib.suppress(Exception):

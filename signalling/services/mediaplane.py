@@ -34,7 +34,7 @@ from livecore.rooms import RoomStatus
 from livecore.store.media import Origin
 from media.cascade import pull
 from media.icerestart import IceRestartRefused, restart_ice
-from media.peers import NegotiationError, PeerConfig
+from media.peers import NegotiationError, PeerConfig, PublisherGone
 from media.sdpfrag import FragmentError, SdpFrag
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from media.udpports import PortsExhausted
@@ -291,6 +291,11 @@ class MediaPlane:
                         source, offer, config=self.config, on_close=self._viewer_closed,
                         forwarder=self.ctx.settings.forwarder,
                     )  # fmt: skip
+            except PublisherGone:
+                # The offer was fine: the stream ended while it waited or was answered.
+                raise LivecoreError(
+                    ErrorCode.STREAM_NOT_FOUND, f"{publisher!r} stopped publishing"
+                ) from None
             except NegotiationError as exc:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:

@@ -21,6 +21,7 @@ from media import metrics
 from media.peers import (
     MediaPeerConnection,
     NegotiationError,
+    PublisherGone,
     candidate_addresses,
     codec_preferences,
     is_loopback,
@@ -201,7 +202,7 @@ async def test_closing_the_publisher_closes_its_viewers(h264_clip: EncodedClip) 
     assert v_session.closed and session.relays["video"].closed
     assert sorted(closed) == sorted([session.id, v_session.id])
     too_late = Viewer(("video",))
-    with pytest.raises(NegotiationError):
+    with pytest.raises(PublisherGone):
         await accept_viewer(session, await too_late.offer())
     for peer in (viewer, too_late):
         await peer.close()
@@ -219,13 +220,14 @@ async def test_offers_that_cannot_be_served_are_refused() -> None:
 
 
 async def test_publisher_closing_while_a_viewer_is_answered(h264_clip: EncodedClip) -> None:
-    """A viewer being answered when its publisher goes gets a NegotiationError, no leak."""
+    """A viewer being answered when its publisher goes is told the publisher has gone
+    (the endpoint answers 404 stream_not_found, not bad_sdp), with no leak."""
     async with stage([h264_clip]) as st:
         viewer = Viewer(("video",))
         answering = asyncio.ensure_future(accept_viewer(st.session, await viewer.offer()))
         await asyncio.sleep(0)
         await st.session.close()
-        with pytest.raises(NegotiationError):
+        with pytest.raises(PublisherGone):
             await answering
         assert not st.session.viewers and st.session.relays["video"].subscribers == 0
         await viewer.close()
