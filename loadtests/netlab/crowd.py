@@ -45,6 +45,9 @@ from media.peers import MediaPeerConnection, PeerConfig, create_peer_connection
 PREPARE_S = 0.5
 """A viewer makes its offer (gathers its one host candidate) this long before its POST."""
 GO_WAIT_S = 60.0
+PHONE_CHECK_S = 2.5
+"""A viewer checks its path as often as Chrome does once connected (libwebrtc's
+stable-connection ping interval, 2.5 s), not every second as the node does."""
 """How long after ``--join-by`` a process waits for the go before it gives up."""
 
 
@@ -99,7 +102,10 @@ async def _join(
 ) -> None:  # fmt: skip
     post_at = args.start_at + args.within * index / args.total
     await asyncio.sleep(max(0.0, post_at - PREPARE_S - time.time()))
-    viewer = _Viewer(create_peer_connection(PeerConfig(host_addresses=(args.address,))))
+    viewer = _Viewer(create_peer_connection(PeerConfig(
+        host_addresses=(args.address,), consent_interval_s=PHONE_CHECK_S,
+        consent_expiry_s=3 * PHONE_CHECK_S,
+    )))  # fmt: skip
     viewers.append(viewer)
     pc = viewer.pc
     try:
@@ -188,6 +194,8 @@ class CrowdCpu:
     load_join_pct: float = 0.0
     node_window_pct: float = 0.0
     load_window_pct: float = 0.0
+    #: Per second from the first POST until all joined: [node %, crowd %].
+    joining: list[list[float]] = field(default_factory=list)
 
 
 class _CpuMeter:
@@ -236,6 +244,14 @@ async def run_crowd(
         errs.append(lab.workdir / f"crowd{k}.err")
     await asyncio.sleep(max(0.0, start_at - time.time()))  # pace: the crowd's first POST
     node, load = _CpuMeter([node_pid]), _CpuMeter([p.pid for p in procs])
+    each_node, each_load = _CpuMeter([node_pid]), _CpuMeter([p.pid for p in procs])
+
+    async def per_second() -> None:
+        while True:
+            await asyncio.sleep(1.0)  # pace: one CPU sample a second
+            cpu.joining.append([each_node.read(), each_load.read()])
+
+    sampler = asyncio.create_task(per_second())
     while not all(
         o.read_text() or p.returncode is not None for o, p in zip(outs, procs, strict=True)
     ):
@@ -243,6 +259,7 @@ async def run_crowd(
             raise TimeoutError("crowd processes did not finish joining")
         await asyncio.sleep(0.2)
     cpu.node_join_pct, cpu.load_join_pct = node.read(), load.read()
+    sampler.cancel()
     go_at = time.time() + 1.0
     go.write_text(str(go_at))
     await asyncio.sleep(go_at - time.time() + 0.2)  # pace: the window starts
