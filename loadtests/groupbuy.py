@@ -6,7 +6,10 @@ with a token that fixes their community, joins it; 30% send the same join
 again (a retry), 10% leave and half of those rejoin. Rounds repeat until
 ``--duration`` has passed. Prints one JSON object (last line of stdout):
 ``"ok": true`` with ``store, joins_sent, joins_per_s, ack_latency_ms {p50,
-p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct``;
+p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct,
+node_us_per_join, store_us_per_join, others_cpu_pct`` (CPU per join of the nodes
+and of the store, which other processes on a shared machine disturb less than
+the rate; and how much CPU those other processes took in the window);
 or ``{"ok": false, "reason": ...}`` with no figures and exit code 1 (see
 ``loadtests.verdict``) when a user failed to connect or a join was refused
 (the run stops there), the counts are not exact, a group formed twice or
@@ -48,7 +51,14 @@ from loadtests.local import (
     target_cluster,
 )
 from loadtests.plot import write_cdf
-from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
+from loadtests.stats import (
+    HelpFormatter,
+    MachineCpu,
+    cpu_seconds,
+    log,
+    percentile,
+    report_others,
+)
 from loadtests.verdict import Outcome, saturated
 from loadtests.verdict import run as run_verdict
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
@@ -218,6 +228,7 @@ async def _run(
     joins = 0
     watched = [[psutil.Process()], cluster.processes(), cluster.store_processes()]
     cpu0 = [cpu_seconds(procs) for procs in watched]
+    machine = MachineCpu()
     started = time.monotonic()
     while time.monotonic() - started < duration:
         gb, sent = await _round(host, buyers, communities, rng, latencies, members, rate)
@@ -228,8 +239,12 @@ async def _run(
     load, nodes, valkey = (
         100 * (cpu_seconds(p) - c) / elapsed for p, c in zip(watched, cpu0, strict=True)
     )
+    others = machine.others_pct(load + nodes + valkey)
     log(f"  CPU while joining: load generator {load:.0f}%, nodes {nodes:.0f}%, "
-        f"store ({cluster.store}) {valkey:.0f}%")  # fmt: skip
+        f"store ({cluster.store}) {valkey:.0f}%; per join: nodes "
+        f"{1e4 * nodes / max(1, joins / elapsed):.1f} µs, store "
+        f"{1e4 * valkey / max(1, joins / elapsed):.1f} µs")  # fmt: skip
+    report_others(others)
     assert cluster.redis_url, "the exactness check reads Valkey: give --redis with --target"
     store = await open_store(cluster.redis_url)
     for gb in targets:
@@ -252,6 +267,9 @@ async def _run(
         },
         **result,
         "load_cpu_pct": round(load, 1),
+        "node_us_per_join": round(1e4 * nodes / max(1, joins / elapsed), 1),
+        "store_us_per_join": round(1e4 * valkey / max(1, joins / elapsed), 1),
+        "others_cpu_pct": round(others, 1),
     }
 
 
