@@ -111,6 +111,23 @@ async def test_open_stores_the_spec_and_emits(shop: Shop) -> None:
     assert await shop.gbs.spec(ROOM, "gnope") is None
 
 
+async def test_joins_of_one_turn_are_one_script_call(shop: Shop) -> None:
+    """60 joins made in one loop turn over 3 groups (refusals among them) are one
+    JOIN call in Valkey, and each caller gets its own answer, in order."""
+    gid = await shop.open(target=100, max_qty=2)
+    await shop.join(await shop.open(), "warm")  # the script is loaded
+    await shop.redis.config_resetstat()
+    calls = [shop.join(gid, f"u{i}", 3 if i % 10 == 9 else 1, f"g{i % 3}") for i in range(60)]
+    calls.append(shop.join(gid, "u0", 1, "g1"))  # u0 is in g0: another group
+    results = await asyncio.gather(*calls)
+    stats = await shop.redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1, stats
+    assert [code for code, _ in results] == [-3 if i % 10 == 9 else 1 for i in range(60)] + [-7]
+    assert results[-1][1] == "g0"
+    assert [state(r).members for r in results[:3]] == [1, 1, 1]
+    assert state(results[57]).members == 18  # g0: u0, u3, ... u57 but u9, u39 (over max)
+
+
 async def test_200_concurrent_joins_with_retries_are_exact(shop: Shop, redis_url: str) -> None:
     """200 users join at once, each twice, over 4 connections: exact, formed once."""
     gid = await shop.open(target=150, max_qty=9)
