@@ -91,12 +91,13 @@ local l1, l2 = meta and tonumber(meta.l1), meta and tonumber(meta.l2)
 local bonus_invites = meta and tonumber(meta.bonus_invites)
 
 local function credit(G, member, amount)
-  local officer = redis.call('HGET', G.att, member)
+  local katt, kled = G.att, G.led
+  local officer = redis.call('HGET', katt, member)
   if not officer then return end
   local recruiter = redis.call('HGET', KEYS[10], officer) or ''
   if recruiter == member then recruiter = '' end
   local c1, c2 = shares(amount, l1, l2, recruiter)
-  redis.call('HSET', G.led, member, entry(officer, recruiter, c1, c2, 'p'))
+  redis.call('HSET', kled, member, entry(officer, recruiter, c1, c2, 'p'))
   money(K, officer, 'p', c1)
   money(K, recruiter, 'p', c2)
 end
@@ -106,48 +107,50 @@ local function join(G, user, qty, inviter)
   if not open then return {-2} end
   if qty > max_qty then return {-3, max_qty} end
   local grp = G.name
+  local kgroup, kmembers, kinv, kinvby, katt, kled = G.group, G.members, G.inv, G.invby, G.att,
+                                                    G.led
   local elsewhere = redis.call('HGET', KEYS[2], user)
   if elsewhere and elsewhere ~= grp then return {-7, elsewhere} end
-  local g = redis.call('HMGET', G.group, 's', 'n', 'v', 'q', 'b')
+  local g = redis.call('HMGET', kgroup, 's', 'n', 'v', 'q', 'b')
   local status = g[1] or 'open'
   if status == 'failed' then return {-2} end
-  local prev = redis.call('HGET', G.members, user)
+  local prev = redis.call('HGET', kmembers, user)
   if prev and tonumber(prev) == qty then
     return {0, tonumber(g[3]), tonumber(g[2]), tonumber(g[4]), status, g[5] or '0'}
   end
   if prev and status == 'formed' then return {-6} end
   if not prev and inviter ~= '' then
     if inviter == user then return {-4} end
-    if redis.call('HEXISTS', G.members, inviter) == 0 then return {-5} end
+    if redis.call('HEXISTS', kmembers, inviter) == 0 then return {-5} end
   end
   local n = tonumber(g[2] or '0')
   if not prev then
-    n = redis.call('HINCRBY', G.group, 'n', 1)
+    n = redis.call('HINCRBY', kgroup, 'n', 1)
     redis.call('SADD', KEYS[8], grp)
     redis.call('HSET', KEYS[2], user, grp)
     redis.call('HINCRBY', KEYS[3], user, 1)
     local officer = attributed(KEYS[9], user, now, window)
-    if officer then redis.call('HSET', G.att, user, officer) end
+    if officer then redis.call('HSET', katt, user, officer) end
   end
-  redis.call('HSET', G.members, user, qty)
-  local q = redis.call('HINCRBY', G.group, 'q', qty - (tonumber(prev) or 0))
-  local v = redis.call('HINCRBY', G.group, 'v', 1)
+  redis.call('HSET', kmembers, user, qty)
+  local q = redis.call('HINCRBY', kgroup, 'q', qty - (tonumber(prev) or 0))
+  local v = redis.call('HINCRBY', kgroup, 'v', 1)
   local bonus = g[5] or '0'
   if not prev and inviter ~= '' then
-    redis.call('HSET', G.invby, user, inviter)
-    redis.call('HINCRBY', G.inv, inviter, 1)
+    redis.call('HSET', kinvby, user, inviter)
+    redis.call('HINCRBY', kinv, inviter, 1)
   end
-  if not prev and bonus ~= '1' and bonus_holds(G.inv, G.members, bonus_invites) then
+  if not prev and bonus ~= '1' and bonus_holds(kinv, kmembers, bonus_invites) then
     bonus = '1'
-    redis.call('HSET', G.group, 'b', '1')
+    redis.call('HSET', kgroup, 'b', '1')
   end
   order(KEYS[4], {'type', 'join', 'gb', gid, 'group', grp, 'user', user, 'qty', qty,
                   'version', v, 'ts', now})
   if status == 'open' and n >= target then
     status = 'formed'
     local unit = unit_price(meta, n, bonus)
-    redis.call('HSET', G.group, 's', 'formed', 'p', unit)
-    local members = redis.call('HGETALL', G.members)
+    redis.call('HSET', kgroup, 's', 'formed', 'p', unit)
+    local members = redis.call('HGETALL', kmembers)
     for i = 1, #members, 2 do credit(G, members[i], unit * tonumber(members[i + 1])) end
     order(KEYS[4], {'type', 'formed', 'gb', gid, 'group', grp, 'members', n, 'qty', q,
                     'unit_cents', unit, 'ts', now})
@@ -156,21 +159,21 @@ local function join(G, user, qty, inviter)
     emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
   elseif status == 'formed' and not prev then
     local unit = unit_price(meta, n, bonus)
-    local was = tonumber(redis.call('HGET', G.group, 'p'))
+    local was = tonumber(redis.call('HGET', kgroup, 'p'))
     if unit ~= was then
       -- Everyone pays the group's current price: reprice the earlier members'
       -- commission in the same step (pending and confirmed alike, not reversed).
-      local led = redis.call('HGETALL', G.led)
+      local led = redis.call('HGETALL', kled)
       for i = 1, #led, 2 do
         local o, r, c1, c2, st = parse_entry(led[i + 1])
         if st ~= 'r' then
-          local n1, n2 = shares(unit * tonumber(redis.call('HGET', G.members, led[i])), l1, l2, r)
+          local n1, n2 = shares(unit * tonumber(redis.call('HGET', kmembers, led[i])), l1, l2, r)
           money(K, o, st, n1 - c1)
           money(K, r, st, n2 - c2)
-          redis.call('HSET', G.led, led[i], entry(o, r, n1, n2, st))
+          redis.call('HSET', kled, led[i], entry(o, r, n1, n2, st))
         end
       end
-      redis.call('HSET', G.group, 'p', unit)
+      redis.call('HSET', kgroup, 'p', unit)
       order(KEYS[4], {'type', 'repriced', 'gb', gid, 'group', grp, 'members', n,
                       'unit_cents', unit, 'prev_cents', was, 'ts', now})
       local payload = cmsgpack.pack({t = 'groupbuy_repriced', gb = gid, group = grp,
