@@ -7,7 +7,8 @@ again (a retry), 10% leave and half of those rejoin. Rounds repeat until
 ``--duration`` has passed. Prints one JSON object (last line of stdout):
 ``"ok": true`` with ``store, joins_sent, joins_per_s, ack_latency_ms {p50,
 p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct,
-node_us_per_join, store_us_per_join, others_cpu_pct`` (CPU per join of the nodes
+node_us_per_join, store_us_per_join, others_cpu_pct`` (and ``slo_missed``, exit
+code 99, when ack p99 was above ``--max-p99-ms``) (CPU per join of the nodes
 and of the store, which other processes on a shared machine disturb less than
 the rate; and how much CPU those other processes took in the window);
 or ``{"ok": false, "reason": ...}`` with no figures and exit code 1 (see
@@ -59,7 +60,7 @@ from loadtests.stats import (
     percentile,
     report_others,
 )
-from loadtests.verdict import Outcome, saturated
+from loadtests.verdict import Outcome, over, saturated
 from loadtests.verdict import run as run_verdict
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
@@ -306,7 +307,15 @@ def main(argv: list[str]) -> int:
         metavar="FILE.svg",
         help="also draw the ack latency distribution (CDF) as SVG",
     )
+    parser.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="a bound on ack p99: a valid run above it lists it in slo_missed, exit 99",
+    )
     args = parser.parse_args(argv)
+    if args.max_p99_ms is not None and args.max_p99_ms <= 0:
+        parser.error("--max-p99-ms must be positive")
     if args.cluster and not 3 <= args.cluster <= 16:
         parser.error("--cluster must be 3..16 primaries")
     if not 2 <= args.users <= PER_WORKER or not 1 <= args.communities <= args.users:
@@ -357,6 +366,8 @@ def _measure(args: argparse.Namespace) -> Outcome:
         else f"{result['formed_events']} groups formed, {result['formed_expected']} expected",
         saturated(result["load_cpu_pct"], "the join rate"),
     ]
+    if missed := over("ack p99", lat["p99"], args.max_p99_ms):
+        result["slo_missed"] = missed
     return result, [p for p in problems if p]
 
 
