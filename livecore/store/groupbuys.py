@@ -187,6 +187,8 @@ class GroupBuyStore:
     def _drain(self) -> None:
         """Queue one script call per group buy for the joins of this turn."""
         self._scheduled = False
+        if not self._joins and not self._full:
+            return
         batches = [*self._full, *self._joins.items()]
         self._full, self._joins = [], {}
         for (room, gid, now), batch in batches:
