@@ -123,18 +123,20 @@ local function join(G, user, qty, inviter)
     if inviter == user then return {-4} end
     if redis.call('HEXISTS', kmembers, inviter) == 0 then return {-5} end
   end
+  -- n, q and v were read above in this same atomic step: one HSET writes all three
   local n = tonumber(g[2] or '0')
+  local q = tonumber(g[4] or '0') + qty - (tonumber(prev) or 0)
+  local v = tonumber(g[3] or '0') + 1
   if not prev then
-    n = redis.call('HINCRBY', kgroup, 'n', 1)
-    redis.call('SADD', KEYS[8], grp)
+    n = n + 1
+    if not g[2] then redis.call('SADD', KEYS[8], grp) end  -- the group's first member ever
     redis.call('HSET', KEYS[2], user, grp)
     redis.call('HINCRBY', KEYS[3], user, 1)
     local officer = attributed(KEYS[9], user, now, window)
     if officer then redis.call('HSET', katt, user, officer) end
   end
   redis.call('HSET', kmembers, user, qty)
-  local q = redis.call('HINCRBY', kgroup, 'q', qty - (tonumber(prev) or 0))
-  local v = redis.call('HINCRBY', kgroup, 'v', 1)
+  redis.call('HSET', kgroup, 'n', n, 'q', q, 'v', v)
   local bonus = g[5] or '0'
   if not prev and inviter ~= '' then
     redis.call('HSET', kinvby, user, inviter)
