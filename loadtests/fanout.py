@@ -5,8 +5,11 @@ per second from a few host connections for S seconds, then waits for every
 viewer to catch up and prints one JSON object (last line of stdout):
 ``store, rooms, viewers_connected, sent, expected_deliveries, delivered, lost,
 duplicates, latency_ms {p50, p99, max}, server_cpu_pct, server_rss_mb,
-rss_per_conn_kib, load_cpu_pct`` (and ``rooms_per_shard`` on a Valkey Cluster:
-how many of the rooms each primary holds, primaries in slot order), under
+rss_per_conn_kib, load_cpu_pct, server_ns_per_delivery, others_cpu_pct`` (the
+nodes' CPU per delivered comment, and the CPU other processes of a shared
+machine took while sending), and ``rooms_per_shard`` on a Valkey Cluster (how
+many of the rooms each primary holds, primaries in slot order), and
+``slo_missed`` (exit code 99) when latency p99 was above ``--max-p99-ms``, under
 ``"ok": true``. The run is invalid (``{"ok": false, "reason": ...}``, no
 figures, exit code 1; see ``loadtests.verdict``) when a viewer failed to
 connect (it stops there), a comment was refused, a viewer was disconnected,
@@ -53,8 +56,15 @@ from loadtests.local import (
     target_cluster,
 )
 from loadtests.plot import write_cdf
-from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
-from loadtests.verdict import Invalid, Outcome, saturated
+from loadtests.stats import (
+    HelpFormatter,
+    MachineCpu,
+    cpu_seconds,
+    log,
+    percentile,
+    report_others,
+)
+from loadtests.verdict import Invalid, Outcome, over, saturated
 from loadtests.verdict import run as run_verdict
 from loadtests.workers import run_loop
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
@@ -176,13 +186,17 @@ def run(
     load = [psutil.Process(w.pid) for w in workers if w.pid is not None]  # all on the load CPU
     cpu0, store0 = cpu_seconds(procs), cpu_seconds(store_procs)
     load0, wall0 = cpu_seconds(load), time.monotonic()
+    machine = MachineCpu()
     sent = asyncio.run(send(cluster, names, rate, duration))
     cpu1, store1 = cpu_seconds(procs), cpu_seconds(store_procs)
     load1, wall1 = cpu_seconds(load), time.monotonic()
     wall = max(1e-9, wall1 - wall0)
     load_pct = 100 * (load1 - load0) / wall
+    store_pct = 100 * (store1 - store0) / wall
+    others = machine.others_pct(load_pct + store_pct + 100 * (cpu1 - cpu0) / wall)
     log(f"  load generator CPU while sending: {load_pct:.0f}%, "
-        f"store ({cluster.store}) CPU: {100 * (store1 - store0) / wall:.0f}%")  # fmt: skip
+        f"store ({cluster.store}) CPU: {store_pct:.0f}%")  # fmt: skip
+    report_others(others)
     acked = sum(s.acked for s in sent.values())
     log(f"  sent {acked} comments ({sum(s.errors for s in sent.values())} refused); draining")
     for pipe in pipes:
@@ -227,6 +241,8 @@ def run(
         "server_rss_mb": round(rss_connected, 1),
         "rss_per_conn_kib": round(1024 * (rss_connected - rss_before) / max(1, joined), 2),
         "load_cpu_pct": round(load_pct, 1),
+        "server_ns_per_delivery": round(1e9 * (cpu1 - cpu0) / max(1, delivered), 1),
+        "others_cpu_pct": round(others, 1),
     }, [p for p in problems if p]
 
 
@@ -257,7 +273,15 @@ def main(argv: list[str]) -> int:
         metavar="FILE.svg",
         help="also draw the latency distribution (CDF) as SVG",
     )
+    parser.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="a bound on latency p99: a valid run above it lists it in slo_missed, exit 99",
+    )
     args = parser.parse_args(argv)  # fmt: skip
+    if args.max_p99_ms is not None and args.max_p99_ms <= 0:
+        parser.error("--max-p99-ms must be positive")
     if not 1 <= args.viewers <= 100_000 or not 0 < args.rate <= 10_000:
         parser.error("--viewers must be 1..100000 and --rate 0..10000")
     if not 0 < args.duration <= 600 or not 1 <= args.nodes <= 8:
@@ -290,6 +314,8 @@ def main(argv: list[str]) -> int:
             f"p99 {lat['p99']} ms, server CPU {result['server_cpu_pct']}%, "
             f"{result['rss_per_conn_kib']} KiB/conn ({time.monotonic() - started:.0f} s)"
         )
+        if missed := over("latency p99", lat["p99"], args.max_p99_ms):
+            result["slo_missed"] = missed
         return outcome
 
     return run_verdict("fanout", body)

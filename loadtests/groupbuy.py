@@ -6,7 +6,11 @@ with a token that fixes their community, joins it; 30% send the same join
 again (a retry), 10% leave and half of those rejoin. Rounds repeat until
 ``--duration`` has passed. Prints one JSON object (last line of stdout):
 ``"ok": true`` with ``store, joins_sent, joins_per_s, ack_latency_ms {p50,
-p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct``;
+p99}, exact, formed_events, formed_expected, duplicate_formed, load_cpu_pct,
+node_us_per_join, store_us_per_join, others_cpu_pct`` (and ``slo_missed``, exit
+code 99, when ack p99 was above ``--max-p99-ms``) (CPU per join of the nodes
+and of the store, which other processes on a shared machine disturb less than
+the rate; and how much CPU those other processes took in the window);
 or ``{"ok": false, "reason": ...}`` with no figures and exit code 1 (see
 ``loadtests.verdict``) when a user failed to connect or a join was refused
 (the run stops there), the counts are not exact, a group formed twice or
@@ -48,8 +52,15 @@ from loadtests.local import (
     target_cluster,
 )
 from loadtests.plot import write_cdf
-from loadtests.stats import HelpFormatter, cpu_seconds, log, percentile
-from loadtests.verdict import Outcome, saturated
+from loadtests.stats import (
+    HelpFormatter,
+    MachineCpu,
+    cpu_seconds,
+    log,
+    percentile,
+    report_others,
+)
+from loadtests.verdict import Outcome, over, saturated
 from loadtests.verdict import run as run_verdict
 from loadtests.wsclient import LeanConnection, Stats, host_port, open_connection
 
@@ -218,6 +229,7 @@ async def _run(
     joins = 0
     watched = [[psutil.Process()], cluster.processes(), cluster.store_processes()]
     cpu0 = [cpu_seconds(procs) for procs in watched]
+    machine = MachineCpu()
     started = time.monotonic()
     while time.monotonic() - started < duration:
         gb, sent = await _round(host, buyers, communities, rng, latencies, members, rate)
@@ -228,8 +240,12 @@ async def _run(
     load, nodes, valkey = (
         100 * (cpu_seconds(p) - c) / elapsed for p, c in zip(watched, cpu0, strict=True)
     )
+    others = machine.others_pct(load + nodes + valkey)
     log(f"  CPU while joining: load generator {load:.0f}%, nodes {nodes:.0f}%, "
-        f"store ({cluster.store}) {valkey:.0f}%")  # fmt: skip
+        f"store ({cluster.store}) {valkey:.0f}%; per join: nodes "
+        f"{1e4 * nodes / max(1, joins / elapsed):.1f} µs, store "
+        f"{1e4 * valkey / max(1, joins / elapsed):.1f} µs")  # fmt: skip
+    report_others(others)
     assert cluster.redis_url, "the exactness check reads Valkey: give --redis with --target"
     store = await open_store(cluster.redis_url)
     for gb in targets:
@@ -252,6 +268,9 @@ async def _run(
         },
         **result,
         "load_cpu_pct": round(load, 1),
+        "node_us_per_join": round(1e4 * nodes / max(1, joins / elapsed), 1),
+        "store_us_per_join": round(1e4 * valkey / max(1, joins / elapsed), 1),
+        "others_cpu_pct": round(others, 1),
     }
 
 
@@ -288,7 +307,15 @@ def main(argv: list[str]) -> int:
         metavar="FILE.svg",
         help="also draw the ack latency distribution (CDF) as SVG",
     )
+    parser.add_argument(
+        "--max-p99-ms",
+        type=float,
+        metavar="MS",
+        help="a bound on ack p99: a valid run above it lists it in slo_missed, exit 99",
+    )
     args = parser.parse_args(argv)
+    if args.max_p99_ms is not None and args.max_p99_ms <= 0:
+        parser.error("--max-p99-ms must be positive")
     if args.cluster and not 3 <= args.cluster <= 16:
         parser.error("--cluster must be 3..16 primaries")
     if not 2 <= args.users <= PER_WORKER or not 1 <= args.communities <= args.users:
@@ -339,6 +366,8 @@ def _measure(args: argparse.Namespace) -> Outcome:
         else f"{result['formed_events']} groups formed, {result['formed_expected']} expected",
         saturated(result["load_cpu_pct"], "the join rate"),
     ]
+    if missed := over("ack p99", lat["p99"], args.max_p99_ms):
+        result["slo_missed"] = missed
     return result, [p for p in problems if p]
 
 

@@ -35,3 +35,31 @@ def cpu_seconds(procs: list[psutil.Process]) -> float:
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
     """A scenario's ``--help``: its description as written, every option's default shown."""
+
+
+class MachineCpu:
+    """The whole machine's busy CPU over a window, to tell our processes' share from
+    other processes' (a shared machine): started at construction."""
+
+    def __init__(self) -> None:
+        self._cores0 = psutil.cpu_times(percpu=True)
+
+    def others_pct(self, ours_pct: float) -> float:
+        """Percent of one core other processes were busy since construction, given
+        ours (the sum over our processes, in percent of one core)."""
+        cores1 = psutil.cpu_times(percpu=True)
+        total = busy = 0.0
+        for a, b in zip(self._cores0, cores1, strict=True):
+            idle = (b.idle - a.idle) + (getattr(b, "iowait", 0) - getattr(a, "iowait", 0))
+            span = sum(b) - sum(a)
+            total += span
+            busy += span - idle
+        cores = len(cores1)
+        return max(0.0, 100 * cores * busy / total - ours_pct) if total > 0 else 0.0
+
+
+def report_others(others_pct: float) -> None:
+    """Log other processes' CPU; warn when they took enough to disturb the figures."""
+    log(f"  other processes: {others_pct:.0f}% of a core in the window")
+    if others_pct > 10:
+        log(f"  warning: other processes used {others_pct:.0f}% of a core: figures disturbed")

@@ -29,6 +29,8 @@ from typing import Any
 from loadtests.stats import log
 
 EXIT_INVALID = 1
+#: A valid run that missed a bound it was given (``--max-p99-ms``, ``replay``'s SLOs).
+EXIT_MISSED = 99
 
 LOAD_SATURATED_PCT = 90.0
 """Load CPU (% of the one load core) above which the figures are the generator's."""
@@ -56,6 +58,14 @@ def saturated(load_cpu_pct: float | None, what: str = "the figures") -> str | No
 #: registry it should have filled), not how the server serves: a run with them
 #: measured the set-up.
 SETUP_CODES = ("rate_limited", "unknown_community", "token_")
+
+
+def over(what: str, value: float, bound: float | None, unit: str = "ms") -> list[str]:
+    """``slo_missed`` entries: ``what`` was ``value``, above the ``bound`` a run was
+    given (none without a bound)."""
+    if bound is None or value <= bound:
+        return []
+    return [f"{what} {value:g} {unit} > {bound:g} {unit}"]
 
 
 def refused(errors: dict[str, int], what: str = "requests") -> str | None:
@@ -107,11 +117,13 @@ def run(name: str, body: Callable[[], Outcome]) -> int:
     """Run ``body`` (the whole benchmark, node start to figures) and ``finish`` it; any
     exception it raises (a crash, an unreachable target, ``Invalid``) makes the
     run invalid, with the traceback on stderr. ``KeyboardInterrupt`` and
-    ``SystemExit`` (a SIGTERM, a usage error) pass through."""
+    ``SystemExit`` (a SIGTERM, a usage error) pass through. A valid run whose
+    result lists ``slo_missed`` (bounds it was given and missed) exits
+    ``EXIT_MISSED``."""
     try:
         result, problems = body()
     except Exception as exc:
         if not isinstance(exc, Invalid):
             log(traceback.format_exc().rstrip())
         return finish(name, None, [crash_reason(exc)])
-    return finish(name, result, problems)
+    return finish(name, result, problems, code_if_ok=EXIT_MISSED if result.get("slo_missed") else 0)

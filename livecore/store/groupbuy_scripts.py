@@ -63,104 +63,142 @@ return 1
 """
 )
 
-# KEYS: 1 meta 2 group 3 members 4 inv 5 invby 6 who 7 att 8 led 9 buys 10 orders
-#       11 stream 12 offset 13 epoch 14 groups 15 attrib 16 recruiters 17 stats 18 board 19 week
-# ARGV: channel maxlen candidate gid grp user qty inviter now window
+#: Keys of one group in JOIN's ``KEYS`` (after the SHARED ones), in this order.
+GROUP_KEYS = 6
+#: Arguments of one join in JOIN's ``ARGV`` (after the groups' names).
+JOIN_ARGS = 4
+
+# Every join of one group buy that a node received in one loop turn, in one call:
+# the spec is read and parsed once, each join then runs the same rules in order
+# (the batch is atomic, as each join was on its own).
+# KEYS: 1 meta 2 who 3 buys 4 orders 5 stream 6 offset 7 epoch 8 groups 9 attrib
+#       10 recruiters 11 stats 12 board 13 week, then per group (GROUP_KEYS):
+#       group members inv invby att led
+# ARGV: 1 channel 2 maxlen 3 candidate 4 gid 5 now 6 window 7 ngroups, the groups'
+#       names, then per join (JOIN_ARGS): group index (1-based) user qty inviter
+# Returns one reply per join, in order: {code, ...} as documented on GroupBuyStore.join.
 JOIN = (
     COMMON
     + """
-local gid, grp, user = ARGV[4], ARGV[5], ARGV[6]
-local qty, inviter, now, window = tonumber(ARGV[7]), ARGV[8], tonumber(ARGV[9]), tonumber(ARGV[10])
-local K = {stats = KEYS[17], board = KEYS[18], week = KEYS[19]}
+local gid, now, window = ARGV[4], tonumber(ARGV[5]), tonumber(ARGV[6])
+local ngroups = tonumber(ARGV[7])
+local K = {stats = KEYS[11], board = KEYS[12], week = KEYS[13]}
 local meta = load_meta(KEYS[1])
-if not meta then return {-1} end
-if meta.status ~= 'open' or tonumber(meta.deadline) <= now then return {-2} end
-if qty > tonumber(meta.max_qty) then return {-3, tonumber(meta.max_qty)} end
-local elsewhere = redis.call('HGET', KEYS[6], user)
-if elsewhere and elsewhere ~= grp then return {-7, elsewhere} end
-local status = redis.call('HGET', KEYS[2], 's') or 'open'
-if status == 'failed' then return {-2} end
-local prev = redis.call('HGET', KEYS[3], user)
-if prev and tonumber(prev) == qty then
-  local g = redis.call('HMGET', KEYS[2], 'v', 'n', 'q', 'b')
-  return {0, tonumber(g[1]), tonumber(g[2]), tonumber(g[3]), status, g[4] or '0'}
-end
-if prev and status == 'formed' then return {-6} end
-if not prev and inviter ~= '' then
-  if inviter == user then return {-4} end
-  if redis.call('HEXISTS', KEYS[3], inviter) == 0 then return {-5} end
-end
-local n = tonumber(redis.call('HGET', KEYS[2], 'n') or '0')
-if not prev then
-  n = redis.call('HINCRBY', KEYS[2], 'n', 1)
-  redis.call('SADD', KEYS[14], grp)
-  redis.call('HSET', KEYS[6], user, grp)
-  redis.call('HINCRBY', KEYS[9], user, 1)
-  local officer = attributed(KEYS[15], user, now, window)
-  if officer then redis.call('HSET', KEYS[7], user, officer) end
-end
-redis.call('HSET', KEYS[3], user, qty)
-local q = redis.call('HINCRBY', KEYS[2], 'q', qty - (tonumber(prev) or 0))
-local v = redis.call('HINCRBY', KEYS[2], 'v', 1)
-local bonus = redis.call('HGET', KEYS[2], 'b') or '0'
-if not prev and inviter ~= '' then
-  redis.call('HSET', KEYS[5], user, inviter)
-  redis.call('HINCRBY', KEYS[4], inviter, 1)
-end
-if not prev and bonus ~= '1' and bonus_holds(KEYS[4], KEYS[3], tonumber(meta.bonus_invites)) then
-  bonus = '1'
-  redis.call('HSET', KEYS[2], 'b', '1')
-end
-order(KEYS[10], {'type', 'join', 'gb', gid, 'group', grp, 'user', user, 'qty', qty,
-                 'version', v, 'ts', now})
-local l1, l2 = tonumber(meta.l1), tonumber(meta.l2)
-local function credit(member, amount)
-  local officer = redis.call('HGET', KEYS[7], member)
+local open = meta and meta.status == 'open' and tonumber(meta.deadline) > now
+local max_qty = meta and tonumber(meta.max_qty)
+local target = meta and tonumber(meta.target)
+local l1, l2 = meta and tonumber(meta.l1), meta and tonumber(meta.l2)
+local bonus_invites = meta and tonumber(meta.bonus_invites)
+
+local function credit(G, member, amount)
+  local katt, kled = G.att, G.led
+  local officer = redis.call('HGET', katt, member)
   if not officer then return end
-  local recruiter = redis.call('HGET', KEYS[16], officer) or ''
+  local recruiter = redis.call('HGET', KEYS[10], officer) or ''
   if recruiter == member then recruiter = '' end
   local c1, c2 = shares(amount, l1, l2, recruiter)
-  redis.call('HSET', KEYS[8], member, entry(officer, recruiter, c1, c2, 'p'))
+  redis.call('HSET', kled, member, entry(officer, recruiter, c1, c2, 'p'))
   money(K, officer, 'p', c1)
   money(K, recruiter, 'p', c2)
 end
-if status == 'open' and n >= tonumber(meta.target) then
-  status = 'formed'
-  local unit = unit_price(meta, n, bonus)
-  redis.call('HSET', KEYS[2], 's', 'formed', 'p', unit)
-  local members = redis.call('HGETALL', KEYS[3])
-  for i = 1, #members, 2 do credit(members[i], unit * tonumber(members[i + 1])) end
-  order(KEYS[10], {'type', 'formed', 'gb', gid, 'group', grp, 'members', n, 'qty', q,
-                   'unit_cents', unit, 'ts', now})
-  local payload = cmsgpack.pack({t = 'groupbuy_formed', gb = gid, group = grp, members = n,
-                                 qty = q, unit_cents = unit})
-  emit(KEYS[11], KEYS[12], KEYS[13], ARGV[1], payload, ARGV[2], ARGV[3])
-elseif status == 'formed' and not prev then
-  local unit = unit_price(meta, n, bonus)
-  local was = tonumber(redis.call('HGET', KEYS[2], 'p'))
-  if unit ~= was then
-    -- Everyone pays the group's current price: reprice the earlier members'
-    -- commission in the same step (pending and confirmed alike, not reversed).
-    local led = redis.call('HGETALL', KEYS[8])
-    for i = 1, #led, 2 do
-      local o, r, c1, c2, st = parse_entry(led[i + 1])
-      if st ~= 'r' then
-        local n1, n2 = shares(unit * tonumber(redis.call('HGET', KEYS[3], led[i])), l1, l2, r)
-        money(K, o, st, n1 - c1)
-        money(K, r, st, n2 - c2)
-        redis.call('HSET', KEYS[8], led[i], entry(o, r, n1, n2, st))
-      end
-    end
-    redis.call('HSET', KEYS[2], 'p', unit)
-    order(KEYS[10], {'type', 'repriced', 'gb', gid, 'group', grp, 'members', n,
-                     'unit_cents', unit, 'prev_cents', was, 'ts', now})
-    local payload = cmsgpack.pack({t = 'groupbuy_repriced', gb = gid, group = grp, members = n,
-                                   unit_cents = unit, prev_cents = was})
-    emit(KEYS[11], KEYS[12], KEYS[13], ARGV[1], payload, ARGV[2], ARGV[3])
+
+local function join(G, user, qty, inviter)
+  if not meta then return {-1} end
+  if not open then return {-2} end
+  if qty > max_qty then return {-3, max_qty} end
+  local grp = G.name
+  local kgroup, kmembers, kinv, kinvby, katt, kled = G.group, G.members, G.inv, G.invby, G.att,
+                                                    G.led
+  local elsewhere = redis.call('HGET', KEYS[2], user)
+  if elsewhere and elsewhere ~= grp then return {-7, elsewhere} end
+  local g = redis.call('HMGET', kgroup, 's', 'n', 'v', 'q', 'b')
+  local status = g[1] or 'open'
+  if status == 'failed' then return {-2} end
+  local prev = redis.call('HGET', kmembers, user)
+  if prev and tonumber(prev) == qty then
+    return {0, tonumber(g[3]), tonumber(g[2]), tonumber(g[4]), status, g[5] or '0'}
   end
-  credit(user, unit * qty)
+  if prev and status == 'formed' then return {-6} end
+  if not prev and inviter ~= '' then
+    if inviter == user then return {-4} end
+    if redis.call('HEXISTS', kmembers, inviter) == 0 then return {-5} end
+  end
+  -- n, q and v were read above in this same atomic step: one HSET writes all three
+  local n = tonumber(g[2] or '0')
+  local q = tonumber(g[4] or '0') + qty - (tonumber(prev) or 0)
+  local v = tonumber(g[3] or '0') + 1
+  if not prev then
+    n = n + 1
+    if not g[2] then redis.call('SADD', KEYS[8], grp) end  -- the group's first member ever
+    redis.call('HSET', KEYS[2], user, grp)
+    redis.call('HINCRBY', KEYS[3], user, 1)
+    local officer = attributed(KEYS[9], user, now, window)
+    if officer then redis.call('HSET', katt, user, officer) end
+  end
+  redis.call('HSET', kmembers, user, qty)
+  redis.call('HSET', kgroup, 'n', n, 'q', q, 'v', v)
+  local bonus = g[5] or '0'
+  if not prev and inviter ~= '' then
+    redis.call('HSET', kinvby, user, inviter)
+    redis.call('HINCRBY', kinv, inviter, 1)
+  end
+  if not prev and bonus ~= '1' and bonus_holds(kinv, kmembers, bonus_invites) then
+    bonus = '1'
+    redis.call('HSET', kgroup, 'b', '1')
+  end
+  order(KEYS[4], {'type', 'join', 'gb', gid, 'group', grp, 'user', user, 'qty', qty,
+                  'version', v, 'ts', now})
+  if status == 'open' and n >= target then
+    status = 'formed'
+    local unit = unit_price(meta, n, bonus)
+    redis.call('HSET', kgroup, 's', 'formed', 'p', unit)
+    local members = redis.call('HGETALL', kmembers)
+    for i = 1, #members, 2 do credit(G, members[i], unit * tonumber(members[i + 1])) end
+    order(KEYS[4], {'type', 'formed', 'gb', gid, 'group', grp, 'members', n, 'qty', q,
+                    'unit_cents', unit, 'ts', now})
+    local payload = cmsgpack.pack({t = 'groupbuy_formed', gb = gid, group = grp, members = n,
+                                   qty = q, unit_cents = unit})
+    emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
+  elseif status == 'formed' and not prev then
+    local unit = unit_price(meta, n, bonus)
+    local was = tonumber(redis.call('HGET', kgroup, 'p'))
+    if unit ~= was then
+      -- Everyone pays the group's current price: reprice the earlier members'
+      -- commission in the same step (pending and confirmed alike, not reversed).
+      local led = redis.call('HGETALL', kled)
+      for i = 1, #led, 2 do
+        local o, r, c1, c2, st = parse_entry(led[i + 1])
+        if st ~= 'r' then
+          local n1, n2 = shares(unit * tonumber(redis.call('HGET', kmembers, led[i])), l1, l2, r)
+          money(K, o, st, n1 - c1)
+          money(K, r, st, n2 - c2)
+          redis.call('HSET', kled, led[i], entry(o, r, n1, n2, st))
+        end
+      end
+      redis.call('HSET', kgroup, 'p', unit)
+      order(KEYS[4], {'type', 'repriced', 'gb', gid, 'group', grp, 'members', n,
+                      'unit_cents', unit, 'prev_cents', was, 'ts', now})
+      local payload = cmsgpack.pack({t = 'groupbuy_repriced', gb = gid, group = grp,
+                                     members = n, unit_cents = unit, prev_cents = was})
+      emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
+    end
+    credit(G, user, unit * qty)
+  end
+  return {1, v, n, q, status, bonus}
 end
-return {1, v, n, q, status, bonus}
+
+local groups = {}
+for i = 1, ngroups do
+  local k = 13 + (i - 1) * 6
+  groups[i] = {name = ARGV[7 + i], group = KEYS[k + 1], members = KEYS[k + 2],
+               inv = KEYS[k + 3], invby = KEYS[k + 4], att = KEYS[k + 5], led = KEYS[k + 6]}
+end
+local out = {}
+for j = 8 + ngroups, #ARGV, 4 do
+  out[#out + 1] = join(groups[tonumber(ARGV[j])], ARGV[j + 1], tonumber(ARGV[j + 2]),
+                       ARGV[j + 3])
+end
+return out
 """
 )
 

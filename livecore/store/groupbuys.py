@@ -17,13 +17,22 @@ officer at join), ``gb:<id>:led:<group>`` (commission entries),
 group buys), ``buys``, ``orders``, and the officer money keys of
 :mod:`livecore.store.money`. The scripts are in
 :mod:`livecore.store.groupbuy_scripts`.
+
+Joins are the hot path (a flash of neighbours pressing "join" at once): every
+join of one group buy that arrives in one loop turn goes to Valkey in one
+script call (``JOIN`` takes a list), which reads the spec once and applies the
+same rules to each join in order; that call rides the turn's one pipeline of
+the :class:`~livecore.store.batch.ScriptBatcher`. The keys of a group buy and
+of each group are built once and kept (bounded).
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime
+import functools
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -34,6 +43,7 @@ from livecore.groupbuy import (
     DEFAULT_LEVEL2_BP,
     GroupBuySpec,
 )
+from livecore.lru import LruDict
 from livecore.store import groupbuy_scripts as scripts
 from livecore.store import index, keys
 from livecore.store.batch import ScriptBatcher, run
@@ -56,6 +66,29 @@ class GroupState:
     bonus: bool
 
 
+#: Joins of one group buy in one script call at most (bounds the time Valkey spends
+#: in one call; more joins in the same turn make another call in the same pipeline).
+MAX_JOINS_PER_CALL = 64
+#: Group buys and groups whose keys are kept built.
+MAX_CACHED_KEYS = 4096
+
+
+@dataclass(slots=True)
+class _Joins:
+    """Joins of one group buy queued during one loop turn."""
+
+    groups: dict[str, int] = field(default_factory=dict)
+    args: list[Any] = field(default_factory=list)
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    def add(self, grp: str, user: str, qty: int, inviter: str) -> asyncio.Future[Any]:
+        at = self.groups.setdefault(grp, len(self.groups) + 1)
+        self.args += (at, user, qty, inviter)
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
 #: Refusal codes of join/leave (the reply's first element).
 UNKNOWN, CLOSED, OVER_LIMIT, SELF_INVITE, NOT_IN_GROUP, FORMED, OTHER_GROUP = range(-1, -8, -1)
 
@@ -74,6 +107,15 @@ class GroupBuyStore:
         self._leave = redis.register_script(scripts.LEAVE)
         self._expire = redis.register_script(scripts.EXPIRE)
         self._settle = redis.register_script(scripts.SETTLE)
+        #: Joins of this loop turn by (room, group buy, now), and full ones to send.
+        self._joins: dict[tuple[str, str, int], _Joins] = {}
+        self._full: list[tuple[tuple[str, str, int], _Joins]] = []
+        self._scheduled = False
+        self._sending: set[asyncio.Future[Any]] = set()
+        self._shared_keys: LruDict[tuple[str, str, str], list[bytes]] = LruDict(MAX_CACHED_KEYS)
+        self._keys_of_group: LruDict[tuple[str, str, str], list[bytes]] = LruDict(MAX_CACHED_KEYS)
+        if batcher is not None:
+            batcher.add_source(self._drain)
 
     @staticmethod
     def _k(room: str, gid: str, part: str = "") -> str:
@@ -121,16 +163,84 @@ class GroupBuyStore:
         """(code, state): code 1 changed, 0 unchanged; negative codes are refusals
         (-1 unknown, -2 closed, -3 over max_qty (state = the max), -4 self-invite,
         -5 inviter not in the group, -6 group formed, -7 the user is in another
-        group of this group buy (state = that group))."""
-        reply = await run(
-            self._join,
-            [*self._group_keys(room, gid, grp), self._k(room, gid, f":led:{grp}"),
-             keys.room(room, "buys"), keys.room(room, "orders"), *self.bus.emit_keys(room),
-             self._k(room, gid, ":groups"), *money_keys(room, now)],
-            [*self._emit_args(room), gid, grp, user, qty, inviter, now, ATTRIBUTION_WINDOW_S],
-            self.batcher,
-        )  # fmt: skip
-        return _result(reply)
+        group of this group buy (state = that group)).
+
+        Joins of the same group buy in the same loop turn share one script call,
+        applied in the order they were made."""
+        key = (room, gid, now)
+        batch = self._joins.get(key)
+        if batch is None:
+            batch = self._joins[key] = _Joins()
+            self._wake()
+        future = batch.add(grp, user, qty, inviter)
+        if len(batch.futures) >= MAX_JOINS_PER_CALL:
+            self._full.append((key, self._joins.pop(key)))
+        return _result(await future)
+
+    def _wake(self) -> None:
+        if self.batcher is not None:
+            self.batcher.wake()  # it drains this store before it sends the turn's pipeline
+        elif not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Queue one script call per group buy for the joins of this turn."""
+        self._scheduled = False
+        if not self._joins and not self._full:
+            return
+        batches = [*self._full, *self._joins.items()]
+        self._full, self._joins = [], {}
+        for (room, gid, now), batch in batches:
+            names = list(batch.groups)
+            call_keys = [*self._keys_of(room, gid, now)]
+            for grp in names:
+                call_keys += self._group_keys_of(room, gid, grp)
+            args = [*self._emit_args(room), gid, now, ATTRIBUTION_WINDOW_S, len(names),
+                    *names, *batch.args]  # fmt: skip
+            if self.batcher is not None:
+                sent: asyncio.Future[Any] = self.batcher.call(self._join, call_keys, args)
+            else:
+                sent = asyncio.ensure_future(self._join(keys=call_keys, args=args))
+            self._sending.add(sent)
+            sent.add_done_callback(functools.partial(self._answer, batch))
+
+    def _answer(self, batch: _Joins, done: asyncio.Future[Any]) -> None:
+        """Hand each caller its own reply (or the call's error)."""
+        self._sending.discard(done)
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        replies = done.result() if error is None else None
+        if not isinstance(replies, list) or len(replies) != len(batch.futures):
+            error = error or RuntimeError(f"JOIN answered {replies!r} to {len(batch.futures)}")
+            replies = [None] * len(batch.futures)
+        for future, reply in zip(batch.futures, replies, strict=True):
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(reply)
+
+    def _keys_of(self, room: str, gid: str, now: int) -> list[bytes]:
+        """KEYS 1-13 of ``JOIN`` (built once per group buy and week)."""
+        week = iso_week(now)
+        found = self._shared_keys.get((room, gid, week))
+        if found is None:
+            names = [self._k(room, gid), self._k(room, gid, ":who"), keys.room(room, "buys"),
+                     keys.room(room, "orders"), *self.bus.emit_keys(room),
+                     self._k(room, gid, ":groups"), *money_keys(room, now)]  # fmt: skip
+            found = [name.encode() for name in names]
+            self._shared_keys[(room, gid, week)] = found
+        return found
+
+    def _group_keys_of(self, room: str, gid: str, grp: str) -> list[bytes]:
+        """One group's keys in ``JOIN`` (built once per group)."""
+        found = self._keys_of_group.get((room, gid, grp))
+        if found is None:
+            parts = ("g", "m", "inv", "invby", "att", "led")
+            found = [self._k(room, gid, f":{part}:{grp}").encode() for part in parts]
+            self._keys_of_group[(room, gid, grp)] = found
+        return found
 
     async def leave(
         self, room: str, gid: str, grp: str, user: str, now: int

@@ -120,25 +120,44 @@ class LocalRoom:
             self.dirty_groups.add((gb, group))
 
     def group_frames(self, now: float) -> list[tuple[bytes, set[Member]]]:
-        """One frame per changed group, with the connections that should see it:
-        its community and the hosts, or everyone for a room-wide group. A group
-        pushed less than GROUP_PUSH_INTERVAL_S ago waits (it stays dirty)."""
-        out = []
+        """The changed groups' states, coalesced: one frame per community (its groups
+        and the room-wide ones), one for the hosts (every changed group) and one for
+        the other viewers when a room-wide group changed, so a connection gets at
+        most one group frame per tick however many groups moved. A group pushed
+        less than GROUP_PUSH_INTERVAL_S ago waits (it stays dirty)."""
+        due: dict[tuple[str, str], dict[str, Any]] = {}
         for key in list(self.dirty_groups):
             if now - (self._group_pushed.get(key) or -1.0) < GROUP_PUSH_INTERVAL_S:
                 continue
             self.dirty_groups.discard(key)
             self._group_pushed[key] = now
-            gb, group = key
             state = self.groups.get(key)
-            if state is None:  # the group buy closed meanwhile
-                continue
-            frame = wire.ws_frame(wire.encode_batch([], {"groups": {gb: {group: state}}}))
+            if state is not None:  # else the group buy closed meanwhile
+                due[key] = state
+        if not due:
+            return []
+        room_wide: dict[str, Any] = {}
+        by_community: dict[str, dict[str, Any]] = {}
+        for (gb, group), state in due.items():
             if state.get("scope") == "room":
-                targets = self.conns
+                room_wide.setdefault(gb, {})[group] = state
             else:
-                targets = self.by_community.get(group, set()) | self.hosts
-            out.append((frame, targets))
+                by_community.setdefault(group, {}).setdefault(gb, {})[group] = state
+        out = []
+        reached: set[Member] = set()
+        for community, groups in by_community.items():
+            targets = self.by_community.get(community, set()) - self.hosts
+            reached |= targets
+            for gb, states in room_wide.items():
+                groups.setdefault(gb, {}).update(states)
+            out.append((_groups_frame(groups), targets))
+        if room_wide:
+            out.append((_groups_frame(room_wide), self.conns - self.hosts - reached))
+        if self.hosts:
+            everything: dict[str, Any] = {}
+            for (gb, group), state in due.items():
+                everything.setdefault(gb, {})[group] = state
+            out.append((_groups_frame(everything), set(self.hosts)))
         return out
 
     def set_leaderboard(self, rows: list[list[Any]]) -> None:
@@ -200,3 +219,8 @@ class LocalRoom:
         self.events = []
         self.state = {}
         return frame
+
+
+def _groups_frame(groups: dict[str, Any]) -> bytes:
+    """The websocket frame of a batch that carries only group states."""
+    return wire.ws_frame(wire.encode_batch([], {"groups": groups}))

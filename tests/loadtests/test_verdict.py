@@ -23,6 +23,23 @@ def test_a_valid_run_prints_its_figures_under_ok(capsys: pytest.CaptureFixture[s
     capsys.readouterr()
 
 
+def test_a_missed_bound_is_a_valid_run_that_exits_99(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A valid run above a --max-p99-ms bound: ok true, slo_missed names it, exit 99;
+    within it (or without a bound) nothing is missed."""
+    assert verdict.over("ack p99", 60.5, 50) == ["ack p99 60.5 ms > 50 ms"]
+    assert verdict.over("ack p99", 50, 50) == [] and verdict.over("ack p99", 900, None) == []
+
+    def slow() -> verdict.Outcome:
+        return {"p99": 60.5, "slo_missed": verdict.over("ack p99", 60.5, 50)}, []
+
+    assert verdict.run("x", slow) == verdict.EXIT_MISSED == 99
+    assert last_line(capsys) == {"ok": True, "p99": 60.5, "slo_missed": ["ack p99 60.5 ms > 50 ms"]}
+    assert verdict.run("x", lambda: ({"p99": 1.0}, [])) == 0
+    capsys.readouterr()
+
+
 def test_an_invalid_run_prints_only_the_reason(capsys: pytest.CaptureFixture[str]) -> None:
     """A problem: ok false, the reasons joined, no figure on stdout (stderr keeps them)."""
     assert verdict.finish("x", {"viewers": 3}, ["a", None, "b"]) == verdict.EXIT_INVALID

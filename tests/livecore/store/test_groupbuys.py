@@ -19,7 +19,7 @@ from livecore.store import index, keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
 from livecore.store.client import open_store
-from livecore.store.groupbuys import GroupBuyStore, GroupState
+from livecore.store.groupbuys import MAX_JOINS_PER_CALL, GroupBuyStore, GroupState
 from livecore.store.officers import _CODE_ALPHABET, ShareOfficerStore
 from livecore.store.replies import as_str
 
@@ -109,6 +109,39 @@ async def test_open_stores_the_spec_and_emits(shop: Shop) -> None:
     assert opened["deadline"] == NOW + HOUR and opened["scope"] == "community"
     assert await shop.gbs.group(ROOM, gid, "nobody") == GroupState(0, 0, 0, "open", False)
     assert await shop.gbs.spec(ROOM, "gnope") is None
+
+
+async def test_joins_of_one_turn_are_one_script_call(shop: Shop) -> None:
+    """60 joins made in one loop turn over 3 groups (refusals among them) are one
+    JOIN call in Valkey, and each caller gets its own answer, in order."""
+    gid = await shop.open(target=100, max_qty=2)
+    await shop.join(await shop.open(), "warm")  # the script is loaded
+    await shop.redis.config_resetstat()
+    calls = [shop.join(gid, f"u{i}", 3 if i % 10 == 9 else 1, f"g{i % 3}") for i in range(60)]
+    calls.append(shop.join(gid, "u0", 1, "g1"))  # u0 is in g0: another group
+    results = await asyncio.gather(*calls)
+    stats = await shop.redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == 1, stats
+    assert [code for code, _ in results] == [-3 if i % 10 == 9 else 1 for i in range(60)] + [-7]
+    assert results[-1][1] == "g0"
+    assert [state(r).members for r in results[:3]] == [1, 1, 1]
+    assert state(results[57]).members == 18  # g0: u0, u3, ... u57 but u9, u39 (over max)
+
+
+async def test_a_crowd_in_one_turn_is_split_into_bounded_calls(shop: Shop) -> None:
+    """150 joins of one group buy in one turn: calls of at most MAX_JOINS_PER_CALL
+    (64, 64, 22), every join counted once; through the batcher in the order made."""
+    gid = await shop.open(target=1000, max_qty=2)
+    await shop.join(await shop.open(), "warm")  # the script is loaded
+    await shop.redis.config_resetstat()
+    results = await asyncio.gather(*(shop.join(gid, f"u{i}") for i in range(150)))
+    stats = await shop.redis.info("commandstats")
+    assert stats["cmdstat_evalsha"]["calls"] == -(-150 // MAX_JOINS_PER_CALL) == 3
+    versions = [state(r).version for r in results]
+    assert sorted(versions) == list(range(1, 151))
+    if shop.batched:  # one pipeline: the calls run in the order made (direct: each alone)
+        assert versions == list(range(1, 151))
+    assert (await shop.gbs.group(ROOM, gid, "g1")).members == 150
 
 
 async def test_200_concurrent_joins_with_retries_are_exact(shop: Shop, redis_url: str) -> None:
