@@ -22,6 +22,7 @@ class ErrorCode(StrEnum):
     METHOD_NOT_ALLOWED = "method_not_allowed"
     ROOM_NOT_FOUND = "room_not_found"
     ROOM_EXISTS = "room_exists"
+    ROOM_ENDED = "room_ended"
     TOKEN_MISSING = "token_missing"
     TOKEN_MALFORMED = "token_malformed"
     TOKEN_BAD_SIGNATURE = "token_bad_signature"
@@ -91,6 +92,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.METHOD_NOT_ALLOWED: 405,
     ErrorCode.ROOM_NOT_FOUND: 404,
     ErrorCode.ROOM_EXISTS: 409,
+    ErrorCode.ROOM_ENDED: 409,
     ErrorCode.TOKEN_MISSING: 401,
     ErrorCode.TOKEN_MALFORMED: 401,
     ErrorCode.TOKEN_BAD_SIGNATURE: 401,

@@ -4,6 +4,8 @@
   ``POST /whep/{room}[?publisher=<user>]`` (anyone in the room; default the
   host's stream): ``Content-Type: application/sdp``, at most 64 KiB, Bearer
   token → ``201 Created``, the answer, ``Location`` of the session resource.
+  A WHIP POST to a room that has ended is ``409 room_ended``: an ended room
+  stays ended (its replay stays what it was).
   The 201 carries the session's ``ETag``; ``Location`` is the resource's
   path, under the path of ``--public-url`` when it has one (a node behind a
   path-prefixing proxy).
@@ -38,6 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.rooms import RoomStatus
 from media.offers import check_publisher_offer, check_viewer_offer
 from media.peers import NegotiationError
 from media.sdpfrag import FragmentError, SdpFrag, parse_sdpfrag
@@ -119,9 +122,13 @@ async def _offer(request: Request, check: Callable[[str], object]) -> str:
     return offer
 
 
-async def _room_exists(request: Request, room: str) -> None:
-    if await ctx(request).rooms.get(room) is None:
+async def _room_open(request: Request, room: str) -> None:
+    """The room exists and has not ended (an ended room stays ended: 409 ``room_ended``)."""
+    meta = await ctx(request).rooms.get(room)
+    if meta is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
+    if meta.status is RoomStatus.ENDED:
+        raise LivecoreError(ErrorCode.ROOM_ENDED, f"room {room!r} has ended: no live again")
 
 
 def _limit(request: Request, claims: tokens.Claims) -> None:
@@ -157,7 +164,7 @@ async def whip_post(request: Request) -> Response:
     claims = await authorize(request, room=room, roles=PUBLISHERS)
     _limit(request, claims)
     offer = await _offer(request, check_publisher_offer)
-    await _room_exists(request, room)
+    await _room_open(request, room)
     answer, session_id = await request.app.state.media.publish(room, claims, offer)
     created = _created(
         answer, _resource(request, "whip", room, session_id), link_headers(request, claims)
