@@ -41,6 +41,13 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)
 
 HOST_LINK = "/host/r1#token={}"
 OFFICER_LINK = "/o/r1#token={}"
+#: Where a console card sits: its box and whether it is fixed (a bottom sheet).
+SHEET_BOX = """(sel) => {
+  const el = document.querySelector(sel);
+  const box = el.getBoundingClientRect();
+  return { top: Math.round(box.top), bottom: Math.round(box.bottom),
+           fixed: getComputedStyle(el).position === 'fixed' };
+}"""
 #: How long each part of the live runs before the reload and before 下播 (a pace:
 #: the replay must hold both parts).
 PART_S = 7.0
@@ -192,7 +199,8 @@ async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_who
 async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     node: Node, browser: Browser
 ) -> None:
-    """Items 6 and 2. Pinning an unknown batch tells the host to register it (not the
+    """Items 6 and 2. The quick chip opens the trace card as a bottom sheet on the
+    phone. Pinning an unknown batch tells the host to register it (not the
     shopper's sentence) and opens the form with its id; registering pins it. The
     neighbour's 一键溯源 sheet shows 已核验, the life journey and the link to /t/{batch}."""
     host, host_watch = await host_page(browser, node)
@@ -203,6 +211,10 @@ async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     await host.click("#quick [data-open=trace-card]")  # one tap from the top of the console
     await wait_js(host, "document.querySelector('#trace-card').open")
     assert await host.evaluate("document.activeElement.id") == "bp-batch"
+    # On the phone the card is a bottom sheet over the stage, not a scroll away.
+    sheet = await host.evaluate(SHEET_BOX, "#trace-card")
+    assert sheet["bottom"] == 844 and sheet["top"] > 0 and sheet["fixed"], sheet
+    assert await host.is_visible("#host-sheet-backdrop")
     await host.fill("#bp-batch", "peach-2026-07")
     await host.click("#batch-form button[type=submit]")
     await wait_js(host, "document.querySelector('#batch-new').open")
@@ -215,6 +227,9 @@ async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     await shot(host, "walk-host-register-batch")
     await host.click("#bn-save")
     await wait_js(host, "(document.querySelector('#toast')?.textContent || '').includes('已登记')")
+    await host.click("#host-sheet-backdrop", position={"x": 195, "y": 40})  # a tap above it
+    await wait_js(host, "document.querySelector('#host-sheet-backdrop').hidden")
+    assert not (await host.evaluate(SHEET_BOX, "#trace-card"))["fixed"]
 
     await wait_js(viewer, "!!document.querySelector('#dock .trace-open')")
     await viewer.click("#dock .trace-open")
