@@ -183,6 +183,7 @@ async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_who
     await wait_js(host, "document.querySelector('#room-status').dataset.status === 'ended'")
     await wait_js(host, "!document.querySelector('#ended-replay').hidden", 10)
     assert not await host.is_visible("#golive") and await host.is_visible("#ended-note")
+    assert not await host.is_visible("#mark"), "no live controls on an ended room"
     await shot(host, "walk-host-ended")
     await viewer.click("#replay")
     await wait_js(viewer, "document.querySelector('#player').currentTime > 1", 20)
