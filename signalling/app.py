@@ -52,6 +52,7 @@ from signalling.routes import (
     whip,
 )
 from signalling.routes.trace import service as trace_service
+from signalling.services.dash_sampler import DashboardSampler
 from signalling.services.lifecycle import RoomLifecycle
 from signalling.services.mediaplane import MediaPlane
 from signalling.services.orders import OrderForwarder
@@ -233,6 +234,8 @@ def create_app(
         recording.start()
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
         lifecycle.start()
+        sampler = DashboardSampler(app.state.ctx, lambda: hub.rooms.keys())
+        sampler.start()
         media.start()
         forwarder = None
         if settings.orders_webhook and settings.orders_webhook_secret:
@@ -248,6 +251,7 @@ def create_app(
             if forwarder is not None:
                 await forwarder.stop()
             await lifecycle.stop()
+            await sampler.stop()
             await media.stop()
             await recording.stop()
             for mux in muxes.values():

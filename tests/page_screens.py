@@ -6,8 +6,8 @@ Starts a node on a private Valkey, stages a live room (the host page
 publishing Chromium's fake camera, a group buy 5 short of forming, comments
 from neighbours with nicknames, product, traceability and testimonial cards,
 a poll), and saves viewer.png, host.png, officer.png and dashboard.png at
-390×844; then the states of issue 27: trace.png, clip.png, away.png and
-resume.png.
+390×844; then the states of issue 27: trace.png, clip.png, away.png,
+resume.png, sheet.png and ended.png.
 """
 
 from __future__ import annotations
@@ -148,7 +148,9 @@ async def new_states(
     node: Node, http: httpx.AsyncClient, host: RoomClient, host_page: Any, viewer: Any, out: Path
 ) -> None:
     """trace.png (一键溯源 with 已核验 and the journey), clip.png (a marked clip's share
-    page), away.png (the host's page went away) and resume.png (继续直播)."""
+    page), away.png (the host's page went away), resume.png (继续直播), sheet.png (a
+    quick chip's form as a bottom sheet) and ended.png (an ended room's console: no
+    开播, the replay link)."""
     host_token = token("host", "host1", room=ROOM)
     registered = await http.post(
         f"{node.url}/api/batches",
@@ -185,6 +187,18 @@ async def new_states(
     await wait_js(host_page, "document.querySelector('#golive').textContent === '继续直播'")
     await host_page.wait_for_timeout(500)
     await host_page.screenshot(path=str(out / "resume.png"))
+
+    await host_page.click("#quick [data-open=gb-card]")  # a quick chip: the form in a sheet
+    await wait_js(host_page, "!document.querySelector('#host-sheet-backdrop').hidden")
+    await host_page.wait_for_timeout(300)
+    await host_page.screenshot(path=str(out / "sheet.png"))
+    ended = await http.post(f"{node.url}/api/rooms/{ROOM}/end",
+                            headers={"Authorization": f"Bearer {host_token}"})  # fmt: skip
+    ended.raise_for_status()
+    await host_page.reload()  # the console opened again after the end
+    await wait_js(host_page, "!document.querySelector('#ended-replay').hidden", 60)
+    await host_page.wait_for_timeout(500)
+    await host_page.screenshot(path=str(out / "ended.png"))
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ from livecore.store.bus import Bus
 from livecore.store.client import StoreClient
 from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
+from livecore.store.dash_history import DashboardHistory
 from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.media import MediaStore
 from livecore.store.officers import ShareOfficerStore
@@ -31,6 +32,7 @@ class Stores:
     rooms: RoomStore = field(init=False)
     polls: PollStore = field(init=False)
     counters: Counters = field(init=False)
+    history: DashboardHistory = field(init=False)
     groupbuys: GroupBuyStore = field(init=False)
     officers: ShareOfficerStore = field(init=False)
     communities: CommunityStore = field(init=False)
@@ -45,6 +47,7 @@ class Stores:
         self.rooms = RoomStore(redis)
         self.polls = PollStore(redis, self.bus, self.batcher)
         self.counters = Counters(redis)
+        self.history = DashboardHistory(redis)
         self.groupbuys = GroupBuyStore(redis, self.bus, self.batcher)
         self.officers = ShareOfficerStore(redis)
         self.communities = CommunityStore(redis)

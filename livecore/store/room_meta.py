@@ -22,9 +22,12 @@ return 1
 """
 
 # Change one listed field of an existing room; its new revision and whole hash.
+# An ended room stays ended: its status is not changed again (a publisher that
+# raced the end cannot set it live).
 # KEYS: meta | ARGV: field value
 _SET = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+if ARGV[1] == 'status' and redis.call('HGET', KEYS[1], 'status') == 'ended' then return false end
 redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 redis.call('HINCRBY', KEYS[1], 'rev', 1)
 return redis.call('HGETALL', KEYS[1])
@@ -96,7 +99,8 @@ class RoomStore:
         return await self.listing.newest(limit)
 
     async def set_status(self, room_id: str, status: str) -> None:
-        """Record the room's status (``live`` once its host publishes)."""
+        """Record the room's status (``live`` once its host publishes); an ended
+        room's status stays ``ended``."""
         await self._set_field(room_id, "status", status)
 
     async def set_replay(self, room_id: str, url: str) -> None:

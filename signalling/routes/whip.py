@@ -4,6 +4,8 @@
   ``POST /whep/{room}[?publisher=<user>]`` (anyone in the room; default the
   host's stream): ``Content-Type: application/sdp``, at most 64 KiB, Bearer
   token → ``201 Created``, the answer, ``Location`` of the session resource.
+  A WHIP POST to a room that has ended is ``409 room_ended``: an ended room
+  stays ended (its replay stays what it was).
   The 201 carries the session's ``ETag``; ``Location`` is the resource's
   path, under the path of ``--public-url`` when it has one (a node behind a
   path-prefixing proxy).
@@ -121,12 +123,12 @@ async def _offer(request: Request, check: Callable[[str], object]) -> str:
 
 
 async def _room_open(request: Request, room: str) -> None:
-    """The room exists and has not ended (an ended room takes no stream again)."""
+    """The room exists and has not ended (an ended room stays ended: 409 ``room_ended``)."""
     meta = await ctx(request).rooms.get(room)
     if meta is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")
-    if meta.status == RoomStatus.ENDED.value:
-        raise LivecoreError(ErrorCode.ROOM_ENDED, f"room {room!r} has ended")
+    if meta.status is RoomStatus.ENDED:
+        raise LivecoreError(ErrorCode.ROOM_ENDED, f"room {room!r} has ended: no live again")
 
 
 def _limit(request: Request, claims: tokens.Claims) -> None:

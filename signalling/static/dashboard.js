@@ -1,6 +1,8 @@
 // The room's live dashboard (/d/{room}#token=<host or admin token>): viewers over
 // time, comments per minute, likes and votes, orders, per-compound group
 // progress and the top officers, from GET /api/rooms/{room}/dashboard every 2 s.
+// The charts open with the live so far: the first answer's `history` (a sample
+// every few seconds since the live began) is drawn before the live points.
 import { lineChart } from "/static/charts.js";
 import { linkToken, roomId } from "/static/boot.js";
 import { labelPage, t } from "/static/i18n.js";
@@ -13,6 +15,7 @@ const token = linkToken();
 const names = {};
 let charts = null;
 let last = null;
+let seeded = false;
 
 function communityName(id) {
   return id === "room" ? t("host.groups.room") : names[id] || id;
@@ -41,6 +44,15 @@ function render(d, fresh = true) {
   $("#k-pending").textContent = yuan(d.orders.pending_cents);
   $("#k-formed").textContent = d.orders.formed;
   $("#k-votes").textContent = d.votes;
+  if (!seeded && Array.isArray(d.history)) {
+    seeded = true;
+    // [at, viewers, likes, votes, members, items], oldest first; before this answer
+    const past = d.history.filter((row) => Array.isArray(row) && row.length === 6 && row[0] < d.at);
+    const col = (i) => past.map((row) => row[i]);
+    charts.viewers.set(col(0), [col(1)]);
+    charts.engage.set(col(0), [col(2), col(3)]);
+    charts.orders.set(col(0), [col(4), col(5)]);
+  }
   if (fresh) {
     const at = d.at;
     charts.viewers.push(at, [d.viewers]);

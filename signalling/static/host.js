@@ -19,6 +19,7 @@ import {
   tierButtons, tierInput,
 } from "/static/hostforms.js";
 import { renderClips, wireClips } from "/static/hostclips.js";
+import { wireQuickSheets } from "/static/hostsheets.js";
 
 const MUTE_S = 600;
 let stage = null;
@@ -290,17 +291,7 @@ function start() {
     if (q) act(e.currentTarget, "answer_question", { offset: q.target });
   });
   $("#dashboard-link").href = withToken(`/d/${encodeURIComponent(room)}`);
-  // The controls a host needs while live, one tap away on a phone: the card opens
-  // and comes into view, its first field focused.
-  for (const chip of $$("#quick [data-open]")) {
-    chip.addEventListener("click", () => {
-      const card = document.getElementById(chip.dataset.open);
-      if (card.tagName === "DETAILS") card.open = true;
-      card.scrollIntoView({ behavior: "smooth", block: "start" });
-      const field = card.querySelector("input, select, textarea");
-      if (field) field.focus({ preventScroll: true });
-    });
-  }
+  wireQuickSheets(); // the controls a host needs while live: one tap, in a sheet on a phone
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });

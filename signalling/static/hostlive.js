@@ -4,11 +4,13 @@
 // - live, but no stream of the host: the page was reloaded, the phone changed or
 //   its network dropped. The live goes on through the end grace; the page says so
 //   and 开播 reads 继续直播 (publishing anew continues the same live and replay);
-// - ended: 下播 was confirmed, or the grace ran out.
+// - ended: 下播 was confirmed, or the grace ran out. An ended room stays ended
+//   (the server refuses WHIP with 409 room_ended): no 开播, but a note that the
+//   live has ended and, once it is built, a link to its replay.
 // 下播 asks first, then ends the room at once (POST /api/rooms/{room}/end) and
 // stops the camera: viewers see the end and the replay without waiting a grace.
 import { t } from "/static/i18n.js";
-import { $, errorText, showBadge, toast } from "/static/room.js";
+import { $, errorText, fetchRoom, showBadge, toast } from "/static/room.js";
 import { channel, room, token } from "/static/hostctx.js";
 
 /** "live" | "away" | "ended" | "scheduled" for this host page. */
@@ -27,10 +29,34 @@ export function renderLiveControls(stage) {
   document.body.dataset.live = state;
   $("#away-note").hidden = state !== "away" || !!(stage && stage.publishing);
   const button = $("#golive");
+  const ended = state === "ended";
+  button.hidden = ended;
+  $("#ended-note").hidden = !ended;
+  if (ended) lookForReplay();
   if (stage && !stage.publishing) {
     button.dataset.i18n = state === "away" ? "host.resume" : "host.golive";
     button.textContent = t(button.dataset.i18n);
   }
+}
+
+/** How often an ended room's console asks whether its replay is built. */
+const REPLAY_ASK_MS = 4000;
+let replayTimer = null;
+
+/** The replay link (the room's public `replay`), asked again until it is there. */
+async function lookForReplay() {
+  if (replayTimer || !$("#ended-replay").hidden) return;
+  replayTimer = setTimeout(() => { replayTimer = null; lookForReplay(); }, REPLAY_ASK_MS);
+  try {
+    const meta = await fetchRoom(room);
+    if (meta && typeof meta.replay === "string" && meta.replay) {
+      clearTimeout(replayTimer);
+      replayTimer = null;
+      $("#ended-replay").href = meta.replay;
+      $("#ended-replay").hidden = false;
+      $("#ended-making").hidden = true;
+    }
+  } catch { /* asked again */ }
 }
 
 function ask() {

@@ -13,6 +13,9 @@ import {
 } from "/static/room.js";
 
 const REFRESH_MS = 5000;
+/** A shop's receipt confirms commission without a room event: while some of it is
+ * pending, the page asks again this often, so 待确认 turns 已到账 without a reload. */
+const PENDING_MS = 10000;
 const room = roomId();
 let channel = null;
 let session = null;
@@ -99,6 +102,9 @@ async function refresh() {
     else if (err.code !== "disconnected") toast(errorText(err));
   }
   renderMe();
+  if (ui.officer && ui.officer.pending_cents > 0 && !ui.later) {
+    ui.later = setTimeout(() => { ui.later = null; refresh(); }, PENDING_MS);
+  }
 }
 
 function renderLeaderboard() {

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import redis.asyncio
 
-from livecore.rooms import Room
+from livecore.rooms import Room, RoomStatus
+from livecore.store.bus import Bus
 from livecore.store.media import MediaStore
 from livecore.store.room_meta import RoomStore
 
@@ -17,6 +18,21 @@ async def test_recent_rooms_newest_first(aredis: redis.asyncio.Redis) -> None:
     rooms = await store.recent_rooms()
     assert [r.id for r in rooms] == [f"r{i}" for i in range(59, 9, -1)]
     assert rooms[0].title == "T59"
+
+
+async def test_an_ended_room_stays_ended(aredis: redis.asyncio.Redis) -> None:
+    """A publisher that raced the end cannot set an ended room live again; the replay
+    can still be recorded."""
+    store = RoomStore(aredis)
+    await store.create(Room("r1", "T", "S", 1000, "h", 1000))
+    await store.set_status("r1", RoomStatus.LIVE.value)
+    assert await store.end("r1", 2000, Bus(aredis)) == 1
+    await store.set_status("r1", RoomStatus.LIVE.value)
+    await store.set_replay("r1", "/replay/r1.mp4")
+    ended = await store.get("r1")
+    assert ended is not None and ended.status is RoomStatus.ENDED
+    assert ended.replay == "/replay/r1.mp4"
+    assert [r.status for r in await store.recent_rooms()] == [RoomStatus.ENDED]
 
 
 async def test_repeated_costream_request_is_not_new(aredis: redis.asyncio.Redis) -> None:

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import redis.asyncio
 
 from clients.python.room import RoomClient
 from livecore.store import keys
-from signalling.routes.dashboard import comments_per_minute, unit_cents
+from signalling.services.figures import comments_per_minute, unit_cents
 from tests.helpers import Node, create_room, token
 
 XIXI = "hz-xixi-chengyuan"
@@ -129,3 +131,39 @@ async def test_the_host_tells_guests_from_verified_members(node: Node) -> None:
     [group] = d["groups"]
     assert (group["n"], group["guests"], group["verified"], group["counted"]) == (2, 1, 1, True)
     assert (d["orders"]["guests"], d["orders"]["verified"]) == (1, 1)
+
+
+async def test_the_history_holds_the_live_so_far(node: Node) -> None:
+    """While the room is live (a real aiortc publisher), its figures are sampled every
+    5 s into the dashboard's ``history`` (oldest first); before it, there is none."""
+    from aiortc import RTCSessionDescription
+
+    from tests.media.sources import encode_video_clip, publisher_offer
+
+    create_room(node.url)
+    headers = auth("host", "host1")
+    url = f"{node.url}/api/rooms/r1/dashboard"
+    pc, offer = await publisher_offer([encode_video_clip("video/H264", frames=90, gop=30)])
+    async with (
+        httpx.AsyncClient() as http,
+        RoomClient(node.url, "r1", token("viewer", "v1", community=XIXI)) as v1,
+    ):
+        await v1.request("like", n=5)
+        assert (await http.get(url, headers=headers)).json()["history"] == []
+        answer = await http.post(
+            f"{node.url}/whip/r1", content=offer,
+            headers={"Content-Type": "application/sdp", **headers},
+        )  # fmt: skip
+        assert answer.status_code == 201, answer.text
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
+        deadline = asyncio.get_running_loop().time() + 20
+        while True:  # two samples with the likes and the viewer in them
+            history = (await http.get(url, headers=headers)).json()["history"]
+            if len([row for row in history if row[2] == 5 and row[1] >= 1]) >= 2:
+                break
+            assert asyncio.get_running_loop().time() < deadline, history
+            await asyncio.sleep(0.5)
+    await pc.close()
+    ats = [row[0] for row in history]
+    assert ats == sorted(ats) and ats[-1] - ats[0] >= 4, "one sample per 5 s step"
+    assert all(len(row) == 6 for row in history)

@@ -40,6 +40,14 @@ from tests.signalling.routes.pagekit import (
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(240)]
 
 HOST_LINK = "/host/r1#token={}"
+OFFICER_LINK = "/o/r1#token={}"
+#: Where a console card sits: its box and whether it is fixed (a bottom sheet).
+SHEET_BOX = """(sel) => {
+  const el = document.querySelector(sel);
+  const box = el.getBoundingClientRect();
+  return { top: Math.round(box.top), bottom: Math.round(box.bottom),
+           fixed: getComputedStyle(el).position === 'fixed' };
+}"""
 #: How long each part of the live runs before the reload and before 下播 (a pace:
 #: the replay must hold both parts).
 PART_S = 7.0
@@ -91,11 +99,13 @@ async def never_within(page: Page, expression: str, seconds: float) -> None:
 async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_whole_replay(
     node: Node, browser: Browser
 ) -> None:
-    """Items 1, 4 and 5. The host's page is reloaded mid-live: the neighbour's page says
+    """Items 1, 4 and 5, and an ended room. The dashboard opened mid-live starts with
+    the live so far. The host's page is reloaded mid-live: the neighbour's page says
     主播暂时离开，马上回来 (never 直播已结束); the reopened console offers 继续直播,
     and the live goes on. 下播 asks, then ends the room at once (not after the 60 s
     grace); the replay button comes within seconds, holds both parts of the live, and
-    plays in the clear (no overlay on it; the dock no longer says 主播还没开团)."""
+    plays in the clear (no overlay on it; the dock no longer says 主播还没开团). The
+    ended room's console, open or opened again, offers no 开播 but links the replay."""
     host, host_watch = await host_page(browser, node)
     await go_live(host)
     viewer, viewer_watch = await phone(browser, geolocation=IN_XIXI)
@@ -103,6 +113,18 @@ async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_who
     await wait_js(viewer, LIVE)
     await frames_decoded(viewer, "host1", 10)
     await asyncio.sleep(PART_S)  # a pace: the first part of the live
+
+    # The dashboard opened mid-live draws the live so far, not an empty chart.
+    dashboard, dashboard_watch = await phone(browser)
+    opened_at = await dashboard.evaluate("Date.now() / 1000")
+    await dashboard.goto(f"{node.url}/d/r1#token={token('host', 'host1')}")
+    await wait_js(dashboard, "window.livecore.charts.viewers.points >= 1")
+    first = await dashboard.evaluate("window.livecore.charts.viewers.plot.data[0][0]")
+    assert first < opened_at - 3, "the charts start with the history of the live"
+    assert await dashboard.evaluate("Math.max(...window.livecore.charts.viewers.plot.data[1])") >= 1
+    await shot(dashboard, "walk-dashboard-history")
+    await dashboard.close()
+    assert clean(dashboard_watch) == []
 
     # The host page goes away (the phone's browser is closed), then the host link is
     # opened again.
@@ -149,6 +171,20 @@ async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_who
     await wait_js(viewer, "!document.querySelector('#replay').hidden", 30)
     assert time.monotonic() - ended_at < 30, "the replay button within seconds of 下播"
     assert "主播还没开团" not in await text_of(viewer, "#dock")
+    # The console of the ended room offers no 开播: it says the live has ended and
+    # links to the replay, and so does the console opened again.
+    await wait_js(host, "document.querySelector('#golive').hidden")
+    assert await host.is_visible("#ended-note")
+    assert "已经结束" in await text_of(host, "#ended-note")
+    await wait_js(host, "!document.querySelector('#ended-replay').hidden", 30)
+    assert await host.get_attribute("#ended-replay", "href") == "/replay/r1.mp4"
+    await host.reload()  # the console opened again (the same link: a reload)
+    await wait_js(host, LIVE)
+    await wait_js(host, "document.querySelector('#room-status').dataset.status === 'ended'")
+    await wait_js(host, "!document.querySelector('#ended-replay').hidden", 10)
+    assert not await host.is_visible("#golive") and await host.is_visible("#ended-note")
+    assert not await host.is_visible("#mark"), "no live controls on an ended room"
+    await shot(host, "walk-host-ended")
     await viewer.click("#replay")
     await wait_js(viewer, "document.querySelector('#player').currentTime > 1", 20)
     length = await viewer.evaluate("document.querySelector('#player').duration")
@@ -164,7 +200,8 @@ async def test_a_host_page_reload_keeps_the_live_and_下播_ends_it_with_the_who
 async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     node: Node, browser: Browser
 ) -> None:
-    """Items 6 and 2. Pinning an unknown batch tells the host to register it (not the
+    """Items 6 and 2. The quick chip opens the trace card as a bottom sheet on the
+    phone. Pinning an unknown batch tells the host to register it (not the
     shopper's sentence) and opens the form with its id; registering pins it. The
     neighbour's 一键溯源 sheet shows 已核验, the life journey and the link to /t/{batch}."""
     host, host_watch = await host_page(browser, node)
@@ -175,6 +212,10 @@ async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     await host.click("#quick [data-open=trace-card]")  # one tap from the top of the console
     await wait_js(host, "document.querySelector('#trace-card').open")
     assert await host.evaluate("document.activeElement.id") == "bp-batch"
+    # On the phone the card is a bottom sheet over the stage, not a scroll away.
+    sheet = await host.evaluate(SHEET_BOX, "#trace-card")
+    assert sheet["bottom"] == 844 and sheet["top"] > 0 and sheet["fixed"], sheet
+    assert await host.is_visible("#host-sheet-backdrop")
     await host.fill("#bp-batch", "peach-2026-07")
     await host.click("#batch-form button[type=submit]")
     await wait_js(host, "document.querySelector('#batch-new').open")
@@ -187,6 +228,9 @@ async def test_the_console_registers_a_batch_and_the_trace_sheet_verifies_it(
     await shot(host, "walk-host-register-batch")
     await host.click("#bn-save")
     await wait_js(host, "(document.querySelector('#toast')?.textContent || '').includes('已登记')")
+    await host.click("#host-sheet-backdrop", position={"x": 195, "y": 40})  # a tap above it
+    await wait_js(host, "document.querySelector('#host-sheet-backdrop').hidden")
+    assert not (await host.evaluate(SHEET_BOX, "#trace-card"))["fixed"]
 
     await wait_js(viewer, "!!document.querySelector('#dock .trace-open')")
     await viewer.click("#dock .trace-open")
@@ -267,13 +311,26 @@ async def join_with_ref(node: Node, user: str, ref: str, gb: str) -> None:
                 return
 
 
+def yuan(cents: int) -> str:
+    return f"¥{cents // 100}.{cents % 100:02d}"
+
+
+def split_text(pending_cents: int, confirmed_cents: int) -> tuple[str, str]:
+    """The officer page's line before and after the receipt (待确认 → 已到账)."""
+    before = f"待确认收货 {yuan(pending_cents)} · 已到账 {yuan(confirmed_cents)}"
+    after = f"待确认收货 {yuan(0)} · 已到账 {yuan(pending_cents + confirmed_cents)}"
+    return before, after
+
+
 async def test_the_demo_shop_confirms_the_officers_commission(
     demo_node: Node, browser: Browser
 ) -> None:
-    """Item 8. On a --demo node, a group formed by the officer's referrals shows a
-    labelled demo receipt button on the console; one tap confirms the orders and the
-    officer's commission turns from pending to confirmed, with no webhook flags. On the
-    way, the neighbour's first join asks for a nickname, which the console then shows."""
+    """Item 8. On a --demo node, the officer signs up on the officer page on their phone
+    and shares its link; a group formed by the officer's referrals shows a labelled
+    demo receipt button on the console; one tap confirms the orders and the officer's
+    commission turns from pending to confirmed, on the officer's page without a
+    reload, with no webhook flags. On the way, the neighbour's first join asks for a
+    nickname, which the console then shows."""
     host, host_watch = await host_page(browser, demo_node)
     async with (
         RoomClient(demo_node.url, "r1", token("host", "host1")) as client,
@@ -283,9 +340,19 @@ async def test_the_demo_shop_confirms_the_officers_commission(
             "groupbuy_open", product="土鸡蛋", price_cents=1800, target=3, duration_s=600
         )
         await officer.request("groupbuy_join", gb=opened["gb"], qty=1)  # buyers may apply
-        code = (await officer.request("officer_apply"))["code"]
+        # The officer, on their phone, signs up on the officer page and takes its link.
+        officer_page, officer_watch = await phone(browser)
+        officer_link = OFFICER_LINK.format(token("viewer", "off1", community=XIXI))
+        await officer_page.goto(demo_node.url + officer_link)
+        await wait_js(officer_page, LIVE)
+        await officer_page.click("#officer-apply")
+        await wait_js(officer_page, "!!document.querySelector('#officer-link')")
+        code = await text_of(officer_page, "#officer-code")
+        link = await officer_page.input_value("#officer-link")
+        assert link == f"{demo_node.url}/r/r1?ref={code}"
+        await no_horizontal_scroll(officer_page)
         neighbour, neighbour_watch = await phone(browser, geolocation=IN_XIXI)
-        await neighbour.goto(f"{demo_node.url}/r/r1?ref={code}")
+        await neighbour.goto(link)
         await wait_js(neighbour, LIVE)
         await neighbour.click("#locate")
         await wait_js(neighbour, "!!document.querySelector('#dock button.join:not(.locate)')")
@@ -307,6 +374,13 @@ async def test_the_demo_shop_confirms_the_officers_commission(
         await wait_js(neighbour, "document.querySelector('#dock').dataset.status === 'formed'")
         before = await officer.request("officer_me")
         assert before["pending_cents"] > 0 and before["confirmed_cents"] == 0
+        pending, confirmed = split_text(before["pending_cents"], 0)
+        await wait_js(
+            officer_page,
+            f"document.querySelector('#officer-split').textContent === {pending!r}",
+            20,
+        )
+        await shot(officer_page, "walk-officer-pending")
 
         assert await host.is_visible("#demo-shop")
         assert "演示" in await text_of(host, "#demo-shop")
@@ -319,4 +393,11 @@ async def test_the_demo_shop_confirms_the_officers_commission(
         )
         after = await officer.request("officer_me")
         assert after["confirmed_cents"] == before["pending_cents"] and after["pending_cents"] == 0
-    assert clean(host_watch) == [] and clean(neighbour_watch) == []
+        # The officer's page turns 待确认 into 已到账 by itself (no reload).
+        await wait_js(
+            officer_page,
+            f"document.querySelector('#officer-split').textContent === {confirmed!r}",
+            20,
+        )
+        await shot(officer_page, "walk-officer-confirmed")
+    assert clean(host_watch) == [] and clean(neighbour_watch) == [] and clean(officer_watch) == []

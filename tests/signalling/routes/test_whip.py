@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 from collections.abc import Iterator
@@ -338,6 +339,32 @@ async def test_refused_second_publish_changes_nothing(media_node: Node, h264: En
     assert gone.status_code == 200
     await watcher.close()
     await pc.close()
+
+
+async def test_an_ended_room_refuses_whip_and_stays_ended(
+    media_node: Node, h264: EncodedClip
+) -> None:
+    """After 下播 (POST /end) a WHIP POST of the host is 409 ``room_ended``: no session,
+    no stream_started, the room stays ended (it used to go live again)."""
+    pc, first = await publish(media_node, [h264])
+    assert first.status_code == 201, first.text
+    await until_live(media_node)
+    async with httpx.AsyncClient(base_url=media_node.url) as http:
+        ended = await http.post("/api/rooms/r1/end", headers=auth("host", "host1"))
+        assert ended.status_code == 200, ended.text
+    await pc.close()
+    async with RoomClient(media_node.url, "r1", token("viewer", "v1")) as client:
+        again, refused = await publish(media_node, [h264])
+        assert refused.status_code == 409, refused.text
+        assert refused.json()["code"] == "room_ended"
+        await again.close()
+        seen = []
+        with contextlib.suppress(TimeoutError):
+            while True:  # what the room hears in the next 3 s
+                seen.append((await client.next_event(wait=3))["t"])
+        assert "stream_started" not in seen
+    async with httpx.AsyncClient(base_url=media_node.url) as http:
+        assert (await http.get("/api/rooms/r1")).json()["status"] == "ended"
 
 
 async def test_offer_without_ice_is_not_live(media_node: Node, h264: EncodedClip) -> None:
