@@ -68,16 +68,20 @@ function ask() {
   });
 }
 
-/** 下播: confirm, end the room now, then stop publishing. */
+/** 下播: confirm, end the room now, then stop publishing. An ended room's sessions
+ *  are closed by the server on every node, so there is nothing left to DELETE; if the
+ *  end did not go through, the WHIP session is DELETEd as usual. */
 export async function endLive(stage) {
   if (!(await ask())) return;
+  let ended = false;
   try {
     const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/end`, {
       method: "POST", headers: { Authorization: `Bearer ${token}` },
     });
+    ended = res.ok;
     if (!res.ok) toast(errorText(await res.json().catch(() => ({}))));
   } catch (err) {
     toast(errorText(err));
   }
-  await stage.stop();
+  await stage.stop({ remote: ended });
 }
