@@ -47,15 +47,25 @@ async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments
                  ) -> tuple[dict[str, Any], list[asyncio.Task[None]]]:  # fmt: skip
     state: dict[str, Any] = {}
     tasks = []
-    for room in rooms:
+    for room in rooms:  # every room first, so every room's viewers start together
         poll, gb = await open_room(nodes[0], room)
         tally, cids = Tally(), []  # type: ignore[var-annotated]
         users = [f"{room}-v{i}" for i in range(viewers)]
         state[room] = {"poll": poll, "gb": gb, "tally": tally, "cids": cids, "users": users}
-        tasks += [asyncio.create_task(viewer(nodes[i % 2], u, comments, poll, gb, tally, cids,
-                                             room))
-                  for i, u in enumerate(users)]  # fmt: skip
+    for room, s in state.items():
+        tasks += [asyncio.create_task(viewer(nodes[i % 2], u, comments, s["poll"], s["gb"],
+                                             s["tally"], s["cids"], room))
+                  for i, u in enumerate(s["users"])]  # fmt: skip
     return state, tasks
+
+
+async def _mid_way(state: dict[str, Any], viewers: int, within_s: float = 30.0) -> None:
+    """Until every viewer of every room voted and joined (its comments still to come)."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while any(s["tally"].acked < 2 * viewers for s in state.values()):
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError("the viewers did not get going")
+        await asyncio.sleep(0.02)  # pace: a look at the tallies
 
 
 async def _figures(url: str, node: NodeProc, state: dict[str, Any], hit: str) -> dict[str, Any]:
@@ -87,7 +97,8 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
         rooms = list(shards.values())
 
         state, tasks = await _flows(nodes, rooms, viewers, comments)
-        await asyncio.sleep(0.7)
+        await _mid_way(state, viewers)
+        await asyncio.sleep(0.2)  # pace: a few comments in, most still to come
         in_flight = sum(not task.done() for task in tasks)  # viewers mid-way
         cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
         await asyncio.sleep(0.3)
