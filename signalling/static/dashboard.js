@@ -67,7 +67,9 @@ function render(d, fresh = true) {
       h("div", { class: "gb-head" }, h("b", {}, `${communityName(g.group)} · ${g.product}`),
         h("span", { class: `state ${g.s}` }, t(`gb.s.${g.s}`))),
       h("div", { class: "progress" }, h("span", { style: `width:${pct}%` })),
-      h("div", { class: "muted" }, `${t("host.groups.row", { n: g.n, target: g.target, q: g.q })} · ${yuan(g.sales_cents)}`));
+      h("div", { class: "muted" }, `${t("host.groups.row", { n: g.n, target: g.target, q: g.q })} · ${yuan(g.sales_cents)}`),
+      g.guests === undefined ? null
+        : h("div", { class: "muted members-split" }, t("dash.members.split", { guests: g.guests, verified: g.verified })));
   }) : h("li", { class: "muted" }, t("dash.none")));
   learnNames(room, d.officers.map(([u]) => u), () => last && render(last, false));
   fill($("#officers"), d.officers.length ? d.officers.map(([u, c], i) => h("li", {},

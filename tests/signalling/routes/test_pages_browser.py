@@ -296,6 +296,12 @@ async def test_dashboard_and_brand_board_draw_live_data(node: Node, browser: Bro
         assert await page.evaluate("document.querySelectorAll('#c-viewers canvas').length") == 1
         assert await page.evaluate("Math.max(...window.livecore.charts.comments.plot.data[1])") >= 1
         assert XIXI in await page.evaluate("document.querySelector('#groups li').dataset.group")
+        # The host sees how many members are guests and how many shop-verified (v1 is
+        # a shop account: a token the shop signed, not a guest device id).
+        await wait_js(
+            page, "document.querySelector('#groups .members-split')?.textContent"
+            " === '其中游客 0 位 · 店铺认证会员 1 位'",
+        )  # fmt: skip
         await shot(page, "dashboard")
 
         board, board_watch = await phone(browser, width=1280, height=800, mobile=False)
