@@ -59,10 +59,16 @@ async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments
     return state, tasks
 
 
-async def _mid_way(state: dict[str, Any], viewers: int, within_s: float = 30.0) -> None:
-    """Until every viewer of every room voted and joined (its comments still to come)."""
+def _under_way(s: dict[str, Any]) -> bool:
+    """Every viewer of the room is connected, voted, joined and had a comment acked."""
+    started = {cid.rsplit("-", 1)[0] for cid in s["cids"]}
+    return all(user in started for user in s["users"])
+
+
+async def _mid_way(state: dict[str, Any], within_s: float = 30.0) -> None:
+    """Until every viewer of every room is under way (most of its comments to come)."""
     deadline = asyncio.get_running_loop().time() + within_s
-    while any(s["tally"].acked < 2 * viewers for s in state.values()):
+    while not all(_under_way(s) for s in state.values()):
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("the viewers did not get going")
         await asyncio.sleep(0.02)  # pace: a look at the tallies
@@ -97,7 +103,7 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
         rooms = list(shards.values())
 
         state, tasks = await _flows(nodes, rooms, viewers, comments)
-        await _mid_way(state, viewers)
+        await _mid_way(state)
         await asyncio.sleep(0.2)  # pace: a few comments in, most still to come
         in_flight = sum(not task.done() for task in tasks)  # viewers mid-way
         cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
