@@ -73,9 +73,22 @@ class RoomLifecycle:
         try:
             await asyncio.sleep(self.grace_s)
             self._pending.pop(room, None)
+            if await self._host_on_air(room):
+                return  # back within the grace, on this node or another one
             await self.end(room)
         except (RedisError, OSError) as exc:
             log.warning("room %s: could not end after the grace (%r)", room, exc)
+
+    async def _host_on_air(self, room: str) -> bool:
+        """Whether the room's host publishes now on any node (a fresh origin): a phone
+        that came back through the load balancer may land on another node than the one
+        whose grace ran out."""
+        stores = self.ctx.stores
+        meta = await stores.rooms.get(room)
+        if meta is None:
+            return False
+        origin = await stores.media.origin(room, meta.host)
+        return origin is not None and not origin.is_stale(int(self.ctx.clock.time()))
 
     # -- ending -------------------------------------------------------------------
 

@@ -465,3 +465,7 @@ class MediaPlane:
                                          "reason": "origin_lost"})  # fmt: skip
                 if await self.store.end(room, user):
                     await self._event(room, {"t": "costream_ended", "user": user})
+                meta = await self.ctx.stores.rooms.get(room)
+                if self.lifecycle is not None and meta is not None and meta.host == user:
+                    # The grace that died with the origin's node runs here instead.
+                    self.lifecycle.host_gone(room)

@@ -288,9 +288,12 @@ async def test_koc_costream_flow(media_node: Node, h264: EncodedClip) -> None:
 
 
 async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: EncodedClip) -> None:
-    """A viewer at node B plays a publisher at node A through one pull; A's loss is announced."""
-    a = Node(tmp_path / "a", redis_url=redis_url).start()
-    b = Node(tmp_path / "b", redis_url=redis_url).start()
+    """A viewer at node B plays a publisher at node A through one pull; A's loss is
+    announced, and the room ends after the grace although A (where the grace would have
+    run) is dead."""
+    grace = ["--end-grace", "2"]
+    a = Node(tmp_path / "a", redis_url=redis_url, extra_args=grace).start()
+    b = Node(tmp_path / "b", redis_url=redis_url, extra_args=grace).start()
     try:
         create_room(a.url)
         watcher = RoomClient(b.url, "r1", token("viewer", "watcher"))
@@ -313,6 +316,8 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
             event = await watcher.next_event(wait=20)
             if event["t"] == "stream_ended":
                 reasons.append(event["reason"])
+        while (await watcher.next_event(wait=10))["t"] != "room_ended":
+            pass  # B ran the grace the dead node could not
         for viewer, _ in viewers:
             await viewer.close()
         await watcher.close()

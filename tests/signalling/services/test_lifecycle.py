@@ -90,3 +90,31 @@ async def test_a_grace_then_the_room_ends_unless_the_host_is_back(redis_url: str
     assert [k async for k in client.scan_iter(match="lc:{gone}:*")] == []
     await life.stop()
     await client.aclose()
+
+
+async def test_a_host_back_on_another_node_keeps_the_room(redis_url: str) -> None:
+    """The grace runs out on the node the host's stream left, but the host publishes again
+    on another node (a fresh origin in the store): the room stays live. Once that origin
+    is stale too (its node died), the next grace ends the room."""
+    client = connect(redis_url)
+    clock = ManualClock(1_900_000_000)
+    settings = Settings(end_grace_s=0.05, room_retention_s=3600)
+    ctx = NodeContext(settings=settings, secret=b"x" * 32, clock=clock, redis=client,
+                      metrics=Metrics("t"), started_at=0.0)  # fmt: skip
+    from livecore.rooms import new_room
+
+    await ctx.rooms.create(new_room({"id": "moved", "title": "t", "store": "s"}, host="h",
+                                    now=clock.time()))  # fmt: skip
+    await ctx.stores.media.announce("moved", "h", "node-b", "http://b", int(clock.time()))
+    life = RoomLifecycle(ctx)
+    life.host_gone("moved")  # on node A: its stream went
+    await asyncio.sleep(0.3)  # pace: six graces long
+    assert (await ctx.rooms.get("moved")).status.value == "scheduled"  # type: ignore[union-attr]
+    clock.advance(60)  # node B stopped refreshing its origin: it died
+    life.host_gone("moved")
+    deadline = time.monotonic() + 5
+    while (await ctx.rooms.get("moved")).status.value != "ended":  # type: ignore[union-attr]
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.02)
+    await life.stop()
+    await client.aclose()
