@@ -13,7 +13,10 @@ can name a file outside the media directory.
 
 ``prune`` keeps the whole tree under a byte budget: ended recordings go first
 (oldest first; their replay is already built), then replays and clips, oldest
-first. Live recordings are never pruned.
+first. Live recordings are never pruned: this node's (the caller says which),
+and any recording written in the last ``ACTIVE_S`` seconds, which on a media
+directory shared by several nodes is another node's live one (a live
+recording writes a segment every few seconds).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import os
 import re
 import secrets
 import shutil
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +34,8 @@ from livecore.tokens import valid_id
 STREAM_RE = re.compile(r"^\d{10}-[0-9a-f]{6}$")
 CLIP_RE = re.compile(r"^[0-9a-f]{12}$")
 SEGMENT_RE = re.compile(r"^(init\.mp4|seg\d{6}\.m4s)$")
+#: A recording with a file written this recently (seconds) is live somewhere.
+ACTIVE_S = 60.0
 
 
 def new_clip_id() -> str:
@@ -125,18 +131,33 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
-def prune(media: MediaDir, budget: int, live: set[Path]) -> Pruned:
-    """Remove the oldest recordings (then replays and clips) until under ``budget`` bytes."""
+def _written_since(directory: Path, since: float) -> bool:
+    """Whether a file directly in ``directory`` was modified at or after ``since``."""
+    try:
+        with os.scandir(directory) as entries:
+            return any(e.is_file() and e.stat().st_mtime >= since for e in entries)
+    except FileNotFoundError:
+        return False
+
+
+def prune(media: MediaDir, budget: int, live: set[Path], *, now: float | None = None) -> Pruned:
+    """Remove the oldest recordings (then replays and clips) until under ``budget`` bytes.
+
+    ``live``: this node's live recordings; one written within ``ACTIVE_S`` of
+    ``now`` (default: the wall clock) is kept too (another node's, on a shared
+    directory)."""
     result = Pruned()
     used = tree_size(media.root)
     if used <= budget:
         return result
     live = {p.resolve() for p in live}
+    active_since = (time.time() if now is None else now) - ACTIVE_S
     ended: list[Path] = []
     if media.rec_root.is_dir():
         for room_dir in media.rec_root.iterdir():
             if room_dir.is_dir():
-                ended += [d for d in room_dir.iterdir() if d.is_dir() and d.resolve() not in live]
+                ended += [d for d in room_dir.iterdir() if d.is_dir() and d.resolve() not in live
+                          and not _written_since(d, active_since)]  # fmt: skip
     for directory in sorted(ended, key=_mtime):
         if used <= budget:
             return result

@@ -7,7 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from media.mediadir import MediaDir, prune, tree_size
+from media.mediadir import ACTIVE_S, MediaDir, prune, tree_size
+
+NOW = 1_800_000_000.0
 
 
 def fill(path: Path, size: int, age: float) -> Path:
@@ -57,15 +59,31 @@ def test_disk_budget_prunes_oldest_ended_recordings_first(tmp_path: Path) -> Non
     fill(media.clip_path("a", "0123456789ab", "jpg"), 10, 2500)
     assert tree_size(media.root) == 5010
 
-    result = prune(media, 4100, {live})
+    result = prune(media, 4100, {live}, now=NOW)
     assert result.recordings == [old] and not result.over_budget
     assert newer.exists() and live.exists()
 
-    result = prune(media, 1500, {live})
+    result = prune(media, 1500, {live}, now=NOW)
     assert result.recordings == [newer]
     assert result.clips == [("a", "0123456789ab")]  # older than the replay
     assert result.replays == ["a"]
     assert live.exists() and tree_size(media.root) == 1000
 
-    result = prune(media, 10, {live})
+    result = prune(media, 10, {live}, now=NOW)
     assert result.over_budget and live.exists()
+
+
+def test_a_recording_written_a_moment_ago_is_live_on_another_node(tmp_path: Path) -> None:
+    """On a media directory shared by several nodes, a recording that is not live on this
+    node but was written within ACTIVE_S is another node's live one: it stays; an old one
+    that is not live anywhere goes."""
+    media = MediaDir(tmp_path / "m")
+    elsewhere = media.new_stream_dir("a", 1_700_000_000)
+    ended = media.new_stream_dir("b", 1_700_000_100)
+    fill(elsewhere / "seg000000.m4s", 1000, 1000)
+    fill(elsewhere / "seg000001.m4s", 1000, NOW - ACTIVE_S / 2)  # a segment just written
+    fill(ended / "seg000000.m4s", 1000, 2000)
+    result = prune(media, 0, set(), now=NOW)
+    assert result.recordings == [ended] and elsewhere.exists()
+    result = prune(media, 0, set(), now=NOW + ACTIVE_S)  # that node stopped writing
+    assert result.recordings == [elsewhere]
