@@ -76,10 +76,13 @@ types: $(STAMP)
 	$(BIN)/mypy
 
 # Two workers, a test module each at a time (module fixtures start real nodes);
-# then the tests that hold a wall-clock budget, alone on the machine.
+# then the tests that hold a wall-clock budget, away from the rest: the network
+# lab's modules two at a time (labs never collide, and they mostly wait on
+# outages they made), then the others alone on the machine.
 unit: $(STAMP) $(VENDOR) system
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not alone"
-	$(BIN)/python -m pytest -q -m alone
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m alone tests/netlab
+	$(BIN)/python -m pytest -q -m alone --ignore=tests/netlab
 
 test: lint types unit
 
