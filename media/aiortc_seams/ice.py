@@ -254,10 +254,9 @@ def check_consent(connection: Connection, interval_s: float, expiry_s: float) ->
     authenticated with our password (aioice answers it, then hands it to
     ``check_incoming``), shows as well as an answer that the peer is there
     and still wants this session: it renews consent too, and no check is
-    sent in a round that follows one. Browsers
-    send such checks every 2.5 s; one WebRTC peer checking the other each
-    second is two packets per viewer per second a node of thousands of
-    viewers need not send or read.
+    sent in a round that follows one. Browsers send such checks every 2.5 s;
+    two peers that both check every second exchange two packets a second
+    per viewer that a node of thousands of viewers need not send or read.
     """
     if interval_s <= 0 or expiry_s < 2 * interval_s:
         raise ValueError("consent: interval must be > 0 and expiry at least two intervals")
