@@ -31,27 +31,14 @@ from playwright.async_api import (
 )
 from playwright.async_api import Error as PlaywrightError
 
+from loadtests.netlab.chromium import CHROMIUM
+from loadtests.netlab.chromium import FLAGS as LAB_FLAGS
 from tests.helpers import missing
 
-CHROMIUM = "/usr/bin/chromium"
 PHONE = {"width": 390, "height": 844}
-FLAGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    "--disable-extensions",
-    "--disable-default-apps",
-    "--mute-audio",
-    "--autoplay-policy=no-user-gesture-required",
-    "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-    # Nothing but loopback: any other host name fails to resolve.
-    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
-]
+#: The lab's Chromium flags (one list for benchmarks and tests), and nothing but
+#: loopback: any other host name fails to resolve.
+FLAGS = [*LAB_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 #: Screenshots of the pages at phone size (git-ignored).
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
