@@ -57,6 +57,7 @@ from signalling.services.lifecycle import RoomLifecycle
 from signalling.services.medialookup import MediaLookup
 from signalling.services.mediaplane import MediaPlane
 from signalling.services.orders import OrderForwarder
+from signalling.services.peerhop import Hops
 from signalling.services.recording import RecordingPlane
 
 log = logging.getLogger("livecore")
@@ -233,7 +234,8 @@ def create_app(
         hub.node.moments = recording  # the audience's engagement feeds the highlights
         hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
-        app.state.media_lookup = lookup = MediaLookup(app.state.ctx, recording.media)
+        app.state.hops = hops = Hops()  # one client for every request to another node
+        app.state.media_lookup = MediaLookup(app.state.ctx, recording.media, hops)
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
         lifecycle.start()
         sampler = DashboardSampler(app.state.ctx, lambda: hub.rooms.keys())
@@ -256,7 +258,7 @@ def create_app(
             await sampler.stop()
             await media.stop()
             await recording.stop()
-            await lookup.close()
+            await hops.close()
             for mux in muxes.values():
                 mux.close()
             await hub.stop()

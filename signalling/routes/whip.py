@@ -9,7 +9,9 @@
   The 201 carries the session's ``ETag``; ``Location`` is the resource's
   path, under the path of ``--public-url`` when it has one (a node behind a
   path-prefixing proxy).
-- ``DELETE`` on that resource ends the session (200).
+- ``DELETE`` on that resource ends the session (200). ``PATCH`` and ``DELETE``
+  may land on any node (a load balancer): one that does not hold the session
+  passes the request on to the node that does (:mod:`signalling.services.peerhop`).
 - ``PATCH`` on it (RFC 9725 §4.3), ``Content-Type:
   application/trickle-ice-sdpfrag`` (RFC 8840), the session's own token and
   ``If-Match`` with its ETag (or ``*``): trickled candidates and
@@ -53,6 +55,7 @@ from signalling.node.http_boundary import (
     take,
 )
 from signalling.routes.iceservers import link_headers, options_links
+from signalling.services import peerhop
 
 MAX_SDP = 64 * 1024
 MAX_SDPFRAG = 16 * 1024
@@ -195,7 +198,11 @@ def _delete(kind: str):  # type: ignore[no-untyped-def]
     async def delete(request: Request) -> Response:
         room = _room(request)
         claims = await authorize(request, room=room, roles=PLAYERS)
-        await request.app.state.media.end(request.path_params["session"], kind, claims, room)
+        session_id = str(request.path_params["session"])
+        elsewhere = await _elsewhere(request, room, session_id, b"")
+        if elsewhere is not None:
+            return elsewhere
+        await request.app.state.media.end(session_id, kind, claims, room)
         return Response(status_code=200, headers=CORS)
 
     return delete
@@ -213,13 +220,22 @@ async def options(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-async def _sdpfrag(request: Request) -> SdpFrag:
+async def _elsewhere(request: Request, room: str, session_id: str, body: bytes) -> Response | None:
+    """The answer of the node holding ``session_id``, when that is another node (a
+    load balancer sent the request here); None to answer here."""
+    if session_id in request.app.state.media.entries:
+        return None
+    return await peerhop.pass_on(ctx(request), request.app.state.hops, request, room,
+                                 session_id, body)  # fmt: skip
+
+
+async def _sdpfrag(request: Request) -> tuple[SdpFrag, bytes]:
     """The PATCH body, refused ``bad_sdpfrag`` (naming the line at fault) unless it
     is a trickle-ice-sdpfrag this server reads (:mod:`media.sdpfrag`)."""
     require_content_type(request, SDPFRAG)
     body = await read_body(request, MAX_SDPFRAG)
     try:
-        return parse_sdpfrag(body.decode("utf-8"))
+        return parse_sdpfrag(body.decode("utf-8")), body
     except UnicodeDecodeError:
         raise LivecoreError(ErrorCode.BAD_SDPFRAG, "the fragment is not UTF-8 text") from None
     except FragmentError as exc:
@@ -233,8 +249,11 @@ async def patch(request: Request) -> Response:
     kind = request.url.path.rstrip("/").split("/")[-3]  # .../{kind}/{room}/{session}
     roles = PUBLISHERS if kind == "whip" else PLAYERS
     claims = await authorize(request, room=room, roles=roles)
-    frag = await _sdpfrag(request)
-    session_id = request.path_params["session"]
+    frag, body = await _sdpfrag(request)
+    session_id = str(request.path_params["session"])
+    elsewhere = await _elsewhere(request, room, session_id, body)
+    if elsewhere is not None:
+        return elsewhere
     media = request.app.state.media
     answer = await media.patch(
         session_id, kind, claims, room, frag, request.headers.get("if-match")

@@ -16,10 +16,10 @@ address (a private one) to shoppers and to the CDN, and each node's files
 would sit in the CDN's cache under another name; streamed, a CDN or nginx in
 front sees one URL per file and fetches it once.
 
-A node-to-node request carries ``X-Livecore-Node-Token``: a node token for
-the room (role ``node``, a minute long). It is answered from the local
-sources only, never forwarded again (no loops); a wrong token is refused
-with its ``token_*`` code.
+A node-to-node request (a hop, :mod:`signalling.services.peerhop`) carries
+``X-Livecore-Node-Token``: a node token for the room. It is answered from
+the local sources only, never forwarded again (no loops); a wrong token is
+refused with its ``token_*`` code.
 
 Cache headers a CDN honours: segments, clip files and a versioned replay
 (``?v=`` of the current one) ``immutable``; a live playlist
@@ -42,24 +42,20 @@ from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response, StreamingResponse
 
-from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.clips import ClipStore
 from livecore.store.nodes import Held
 from media.mediadir import MediaDir
 from signalling.node.context import NodeContext
+from signalling.services import peerhop
+from signalling.services.peerhop import Hops
 
 log = logging.getLogger("livecore.media.lookup")
 Kind = Literal["playlist", "segment", "replay", "clip"]
 IMMUTABLE = "public, max-age=31536000, immutable"
 CORS = {"Access-Control-Allow-Origin": "*"}
-NODE_HEADER = "x-livecore-node-token"
-#: Lifetime of the token a node fetches another node's file with (used at once).
-FETCH_TOKEN_TTL_S = 60
 #: Bytes read from a peer node per step (the whole buffer of one streamed response).
 CHUNK = 64 * 1024
-#: Connections to peer nodes at once; more requests wait up to the pool timeout.
-MAX_PEER_CONNECTIONS = 64
 TYPES = {
     ".m3u8": "application/vnd.apple.mpegurl",
     ".mp4": "video/mp4",
@@ -179,21 +175,9 @@ class PeerNode:
 
     local = False
 
-    def __init__(self, lookup: MediaLookup) -> None:
+    def __init__(self, lookup: MediaLookup, hops: Hops) -> None:
         self.lookup = lookup
-        self._client: httpx.AsyncClient | None = None
-
-    def client(self) -> httpx.AsyncClient:
-        if self._client is None:
-            self._client = httpx.AsyncClient(
-                timeout=httpx.Timeout(10.0, connect=2.0, pool=2.0),
-                limits=httpx.Limits(max_connections=MAX_PEER_CONNECTIONS),
-            )  # fmt: skip
-        return self._client
-
-    async def close(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
+        self.hops = hops
 
     async def answer(self, request: Request, wanted: Wanted) -> Response | None:
         lookup = self.lookup
@@ -204,14 +188,11 @@ class PeerNode:
         if url is None:  # that node is gone, and with it what only its disk held
             lookup.metrics.forwards.labels(wanted.kind, "missing").inc()
             return None
-        token = tokens.mint(lookup.ctx.ring, role=tokens.Role.NODE, room=wanted.room,
-                            user=_node_user(lookup.me), ttl_s=FETCH_TOKEN_TTL_S,
-                            now=lookup.ctx.clock.time())  # fmt: skip
-        headers = {NODE_HEADER: token}
+        headers = {peerhop.HEADER: peerhop.token(lookup.ctx, wanted.room)}
         if "range" in request.headers:
             headers["Range"] = request.headers["range"]
         target = f"{url}{request.url.path}" + (f"?{request.url.query}" if request.url.query else "")
-        client = self.client()
+        client = self.hops.client()
         try:
             upstream = await client.send(
                 client.build_request(request.method, target, headers=headers), stream=True
@@ -242,26 +223,17 @@ async def _relay(upstream: httpx.Response) -> AsyncIterator[bytes]:
             yield chunk
 
 
-def _node_user(node_id: str) -> str:
-    user = "node-" + "".join(c if tokens.valid_id(c) else "-" for c in node_id)
-    return user[:64]
-
-
 class MediaLookup:
     """The sources in order; the routes in :mod:`signalling.routes.mediafiles` call
     :meth:`respond`."""
 
-    def __init__(self, ctx: NodeContext, media: MediaDir) -> None:
+    def __init__(self, ctx: NodeContext, media: MediaDir, hops: Hops) -> None:
         self.ctx = ctx
         self.media = media
         self.me = ctx.settings.node_id
         self.clips = ClipStore(ctx.redis)
         self.metrics = LookupMetrics(ctx)
-        self.peers = PeerNode(self)
-        self.sources: list[Source] = [LocalDisk(self), self.peers]
-
-    async def close(self) -> None:
-        await self.peers.close()
+        self.sources: list[Source] = [LocalDisk(self), PeerNode(self, hops)]
 
     async def respond(self, request: Request, wanted: Wanted) -> Response:
         """The file's response from the first source that has it; ``media_not_found``
@@ -282,14 +254,8 @@ class MediaLookup:
 
     def verify_hop(self, request: Request, room: str) -> bool:
         """Whether this is another node's request (a valid node token for ``room``)."""
-        token = request.headers.get(NODE_HEADER)
-        if token is None:
-            request.state.media_hop = False
-            return False
-        tokens.verify(self.ctx.ring, token, now=self.ctx.clock.time(), room=room,
-                      roles=frozenset({tokens.Role.NODE}))  # fmt: skip
-        request.state.media_hop = True
-        return True
+        request.state.media_hop = hop = peerhop.verify(self.ctx, request, room)
+        return hop
 
     @staticmethod
     def is_hop(request: Request) -> bool:

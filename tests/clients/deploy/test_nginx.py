@@ -106,6 +106,16 @@ async def test_every_media_url_through_nginx_and_from_every_node(
     try:
         for viewer, _ in viewers:
             assert await frames_within(viewer, 10, 20), viewer.received
+        # A session's PATCH answers on every node (passed on to the node holding it).
+        async with httpx.AsyncClient(timeout=10) as http:
+            for i, (_, played) in enumerate(viewers):
+                for node in cluster.nodes:
+                    trickled = await http.patch(
+                        node.url + played.headers["location"], content="a=end-of-candidates\r\n",
+                        headers={"Content-Type": "application/trickle-ice-sdpfrag", "If-Match": "*",
+                                 "Authorization": f"Bearer {token('viewer', f'v{i}')}"},
+                    )  # fmt: skip
+                    assert trickled.status_code == 204, (node.url, trickled.text)
         async with httpx.AsyncClient(base_url=base, timeout=10) as http:
 
             async def playlist() -> str | None:
@@ -143,6 +153,15 @@ async def test_every_media_url_through_nginx_and_from_every_node(
             bad = await direct.get(cluster.nodes[0].url + files[0],
                                    headers={"X-Livecore-Node-Token": "nonsense"})  # fmt: skip
             assert bad.status_code == 401 and bad.json()["code"] == "token_malformed"
+
+        # The viewers leave: each DELETE through nginx reaches its session's node.
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            for i, (_, played) in enumerate(viewers):
+                auth = {"Authorization": f"Bearer {token('viewer', f'v{i}')}"}
+                gone = await http.delete(played.headers["location"], headers=auth)
+                assert gone.status_code == 200, gone.text
+                again = await http.delete(played.headers["location"], headers=auth)
+                assert again.status_code == 404 and again.json()["code"] == "session_not_found"
 
         # A clip: its files answer through nginx and from every node.
         # The mark goes to the recording node (marks reaching it from any node are
