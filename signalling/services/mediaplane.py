@@ -187,7 +187,7 @@ class MediaPlane:
             previous = self.publishers.get(key)
             self.entries[session.id] = Entry(room, "whip", claims.user, session, claims)
             self.publishers[key] = session
-            await self._hold_session(room, session.id)
+        await self._hold_session(room, session.id)  # out of _reserve: counted once
         if previous is not None:
             was_live = previous.id in self._live
             await previous.close()  # the new WHIP session replaces the old one
@@ -313,7 +313,7 @@ class MediaPlane:
             except PortsExhausted:
                 raise _ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session, claims, source)
-            await self._hold_session(room, session.id)
+        await self._hold_session(room, session.id)  # out of _reserve: counted once
         self._connecting[session.id] = self._tasks.spawn(
             self._watch_connect(session), name=f"whep-{session.id[:8]}"
         )
