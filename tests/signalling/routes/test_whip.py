@@ -15,6 +15,7 @@ import pytest
 
 from clients.python.room import RoomClient
 from media.peers import is_loopback
+from signalling.services.mediaplane import PULL_IDLE_S
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, Viewer, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -102,6 +103,13 @@ async def until_live(node: Node, seconds: float = 10.0) -> None:
         while (await http.get(f"{node.url}/api/rooms/r1")).json()["status"] != "live":
             assert asyncio.get_running_loop().time() < deadline, "the room never went live"
             await asyncio.sleep(0.05)
+
+
+def entries(node: Node, structure: str) -> float:
+    """Entries of one of the node's bounded structures (``livecore_state_entries``)."""
+    text = httpx.get(f"{node.url}/metrics").text
+    pattern = rf'^livecore_state_entries\{{structure="{structure}"\}} (\S+)$'
+    return float(re.search(pattern, text, re.M).group(1))  # type: ignore[union-attr]
 
 
 def lean_frames(node: Node) -> float:
@@ -310,6 +318,17 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
         # A serves the pull and B its viewers, both through the lean path.
         assert await asyncio.to_thread(lean_frames, a) > 0
         assert await asyncio.to_thread(lean_frames, b) > 0
+        # The viewers leave: B's copy closes a while later (not for the rest of the live),
+        # and with it the pull at A.
+        for viewer, _ in viewers:
+            await viewer.close()
+        left = time.monotonic()
+        while await asyncio.to_thread(entries, b, "media_pulled") > 0:
+            assert time.monotonic() - left < PULL_IDLE_S + 10, "the copy stayed open"
+            await asyncio.sleep(0.5)
+        assert time.monotonic() - left >= PULL_IDLE_S - 1  # a viewer reloading finds it
+        sessions = await asyncio.to_thread(lambda: httpx.get(f"{a.url}/metrics").text)
+        assert 'livecore_media_sessions{kind="whep"} 0.0' in sessions
         a.stop(sig=9)
         reasons = []
         while "origin_lost" not in reasons:
