@@ -48,3 +48,13 @@ def test_keepalive_and_drain_bounds() -> None:
         Settings(ws_drain_timeout_s=0).check()
     with pytest.raises(ValueError, match="ws_socket_send_buffer"):
         Settings(ws_socket_send_buffer=100).check()
+
+
+def test_the_node_url_is_never_the_public_one() -> None:
+    """Other nodes reach a node at --node-url, else its bind address (loopback for a
+    wildcard), never at --public-url; a node URL must be http(s)."""
+    behind = Settings(host="0.0.0.0", port=9000, public_url="https://live.example")
+    assert behind.peer_url == "http://127.0.0.1:9000"
+    assert Settings(node_url="http://10.0.0.5:8080/").peer_url == "http://10.0.0.5:8080"
+    with pytest.raises(ValueError, match="--node-url"):
+        Settings(node_url="10.0.0.5:8080").check()
