@@ -146,6 +146,10 @@ async def test_every_media_url_through_nginx_and_from_every_node(
                     assert r.status_code == 200, (node.url, path, r.text)
                 part = await direct.get(node.url + files[0], headers={"Range": "bytes=0-9"})
                 assert part.status_code == 206 and len(part.content) == 10
+                whole = await direct.get(node.url + files[1])
+                head = await direct.head(node.url + files[1])
+                assert head.status_code == 200 and head.content == b""
+                assert head.headers["content-length"] == str(len(whole.content))
             assert await metric_sum(cluster.nodes, "livecore_media_forwards_total",
                                     result="ok") >= 2 * len(files)  # fmt: skip
             # A node-to-node request needs a node token for the room, and is never
