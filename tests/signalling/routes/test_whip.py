@@ -347,6 +347,56 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
         b.stop()
 
 
+async def test_a_host_whose_node_died_goes_on_at_another_node(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
+    """The host's node is killed; the host's phone publishes again through node B within
+    the grace: the same room stays live past the lapse of the dead node's lease (B renews
+    it), B serves its HLS, and once the host ends the stream at B the room ends after the
+    grace."""
+    grace_s = 6.0
+    flags = ["--end-grace", str(grace_s), "--record-segment", "1"]
+    a = Node(tmp_path / "a", redis_url=redis_url, extra_args=flags).start()
+    b = Node(tmp_path / "b", redis_url=redis_url, extra_args=flags).start()
+    pcs: list[Any] = []
+    try:
+        create_room(a.url)
+        watcher = RoomClient(b.url, "r1", token("viewer", "watcher"))
+        await watcher.connect()
+        pc, answer = await publish(a, [h264])
+        pcs.append(pc)
+        assert answer.status_code == 201
+        while (await watcher.next_event(wait=10))["t"] != "stream_started":
+            pass
+        a.stop(sig=9)
+        killed = time.monotonic()
+        pc, again = await publish(b, [h264])
+        pcs.append(pc)
+        assert again.status_code == 201, again.text
+        while (await watcher.next_event(wait=10))["t"] != "stream_started":
+            pass
+        async with httpx.AsyncClient(base_url=b.url, timeout=10) as http:
+            # Past the dead node's lease (grace + 3 s margin + a sweep), the room is live.
+            while time.monotonic() - killed < grace_s + 5:
+                assert (await http.get("/api/rooms/r1")).json()["status"] == "live"
+                await asyncio.sleep(0.5)
+            playlist = await http.get("/hls/r1/index.m3u8")
+            assert playlist.status_code == 200 and "#EXTINF" in playlist.text
+            ended = await http.delete(again.headers["location"], headers=auth("host", "host1"))
+            assert ended.status_code == 200
+            gone = time.monotonic()
+            while (await watcher.next_event(wait=30))["t"] != "room_ended":
+                pass
+            assert grace_s - 0.5 <= time.monotonic() - gone <= grace_s + 3
+        await watcher.close()
+    finally:
+        for pc in pcs:
+            await pc.close()
+        if a.proc is not None and a.proc.poll() is None:
+            a.stop()
+        b.stop()
+
+
 async def test_refused_second_publish_changes_nothing(media_node: Node, h264: EncodedClip) -> None:
     """A recvonly WHIP offer from the live host is refused and the live stream stays."""
     pc, first = await publish(media_node, [h264])
