@@ -89,6 +89,7 @@ def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
         f"  store    {store}",
         f"  media    forwarder {forwarder_name(settings.forwarder)}",
         f"  ice      {settings.ice_line()}",
+        f"  nodes    other nodes reach this one at {settings.peer_url}",
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]
