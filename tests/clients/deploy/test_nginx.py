@@ -16,12 +16,12 @@ import httpx
 import pytest
 
 from clients.python.room import RoomClient
-from tests.browser import wait_js
+from tests.browser import launch, phone, wait_js
 from tests.helpers import Node, create_room, free_port, token
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.nginx import Nginx
 from tests.signalling.routes.test_whip import frames_within, publish, watch
-from tests.signalling.services.test_recording import HLS_PLAY, browser_page, until
+from tests.signalling.services.test_recording import HLS_PLAY, until
 
 pytestmark = pytest.mark.timeout(300)
 HOST = {"Authorization": f"Bearer {token('host', 'host1', ttl=3600)}"}
@@ -198,7 +198,7 @@ async def test_every_media_url_through_nginx_and_from_every_node(
             for origin in [base] + [n.url for n in cluster.nodes]:
                 r = await http.get(origin + url)
                 assert r.status_code == 200 and "immutable" in r.headers["cache-control"]
-        await play_in_chromium(base, url)
+        await replay_in_chromium(base)
     finally:
         for viewer, _ in viewers:
             await viewer.close()
@@ -208,48 +208,32 @@ async def test_every_media_url_through_nginx_and_from_every_node(
 
 
 async def watch_in_chromium(base: str, clip: dict[str, Any]) -> None:
-    """A phone viewer plays the live HLS and then the clip's share page, through nginx."""
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser, page = await browser_page(p)
-        try:
-            errors: list[str] = []
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            await page.goto(f"{base}/static/app.css")
-            assert await page.evaluate(HLS_PLAY, f"{base}/hls/r1/index.m3u8")
-            await wait_js(page, "window.hlsVideo.currentTime > 1 || window.hlsErrors.length", 30)
-            assert await page.evaluate("window.hlsErrors") == []
-            await page.goto(f"{base}{clip['share']}")
-            await page.evaluate("(() => { const v = document.getElementById('clip');"
-                                " v.muted = true; return v.play(); })()")  # fmt: skip
-            await wait_js(page, "document.getElementById('clip').currentTime > 0.5", 20)
-            assert errors == []
-        finally:
-            await browser.close()
+    """A phone plays the live HLS (hls.js, as the viewer page's fallback does) and then
+    the clip's share page, through nginx; nothing on either page goes wrong."""
+    async with launch() as browser:
+        page, watch = await phone(browser)
+        watch.allowed.append("/favicon.ico")  # a stylesheet opened as the player's page
+        await page.goto(f"{base}/static/app.css")
+        assert await page.evaluate(HLS_PLAY, f"{base}/hls/r1/index.m3u8")
+        await wait_js(page, "window.hlsVideo.currentTime > 1 || window.hlsErrors.length", 30)
+        assert await page.evaluate("window.hlsErrors") == []
+        share, share_watch = await phone(browser)
+        await share.goto(f"{base}{clip['share']}")
+        await share.evaluate("(() => { const v = document.getElementById('clip');"
+                             " v.muted = true; return v.play(); })()")  # fmt: skip
+        await wait_js(share, "document.getElementById('clip').currentTime > 0.5", 20)
+        assert watch.errors() == [] and share_watch.errors() == []
 
 
-PLAY_MP4 = """async (url) => {
-  const video = document.createElement('video');
-  video.muted = true; video.playsInline = true; video.src = url;
-  document.body.appendChild(video);
-  window.replayVideo = video;
-  await video.play();
-  return true;
-}"""
-
-
-async def play_in_chromium(base: str, replay: str) -> None:
-    from playwright.async_api import async_playwright
-
-    async with async_playwright() as p:
-        browser, page = await browser_page(p)
-        try:
-            await page.goto(f"{base}/static/app.css")
-            assert await page.evaluate(PLAY_MP4, f"{base}{replay}")
-            await wait_js(page, "window.replayVideo.currentTime > 0.5", 20)
-        finally:
-            await browser.close()
+async def replay_in_chromium(base: str) -> None:
+    """A neighbour opens the ended room's page through nginx and plays its replay."""
+    async with launch() as browser:
+        viewer, watch = await phone(browser)
+        await viewer.goto(f"{base}/r/r1")
+        await wait_js(viewer, "!document.querySelector('#replay').hidden", 30)
+        await viewer.click("#replay")
+        await wait_js(viewer, "document.querySelector('#player').currentTime > 1", 20)
+        assert watch.errors() == []
 
 
 def test_the_shipped_configuration_is_complete() -> None:
