@@ -1,6 +1,7 @@
 """Who publishes where: origins, co-stream requests and publish grants (Valkey).
 
-- ``lc:{room}:origins`` maps a publishing user to ``<node>|<base url>|<unix time>``;
+- ``lc:{room}:origins`` maps a publishing user to ``<node>|<node url>|<unix time>``
+  (the node-to-node URL, ``--node-url``, that cascade pulls dial);
   the node holding the WHIP session refreshes it every couple of seconds.
   An entry older than ``ORIGIN_TTL_S`` is an origin that died: the first node
   to remove it (one atomic HDEL-if-unchanged) announces the stream's end.

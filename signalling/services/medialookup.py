@@ -86,6 +86,8 @@ class Wanted:
 class Source(Protocol):
     """One place files may be; ``answer`` returns None when it does not have it."""
 
+    #: Whether another node's request (a hop) may be answered from it: this node's own
+    #: disk (and object storage) yes, another node no (no loops).
     local: bool
 
     async def answer(self, request: Request, wanted: Wanted) -> Response | None: ...
