@@ -77,11 +77,8 @@ class NodeStore:
 
     async def recording(self, room: str, stream: str, node: str) -> None:
         """``node`` records ``stream``, the room's newest recording."""
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.hset(keys.room(room, "media"), mapping={
-            f"stream:{stream}": node, "latest": f"{stream}|{node}",
-        })  # fmt: skip
-        await pipe.execute()
+        fields = {f"stream:{stream}": node, "latest": f"{stream}|{node}"}
+        await self.redis.hset(keys.room(room, "media"), mapping=fields)  # one command: atomic
 
     async def replay(self, room: str, node: str, version: str) -> None:
         await self.redis.hset(keys.room(room, "media"), "replay", f"{node}|{version}")
