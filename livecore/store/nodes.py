@@ -78,7 +78,7 @@ class NodeStore:
     async def recording(self, room: str, stream: str, node: str) -> None:
         """``node`` records ``stream``, the room's newest recording."""
         fields = {f"stream:{stream}": node, "latest": f"{stream}|{node}"}
-        await self.redis.hset(keys.room(room, "media"), mapping=fields)  # one command: atomic
+        await self.redis.hset(keys.room(room, "media"), mapping=fields)  # type: ignore[arg-type]
 
     async def replay(self, room: str, node: str, version: str) -> None:
         await self.redis.hset(keys.room(room, "media"), "replay", f"{node}|{version}")
