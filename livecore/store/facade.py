@@ -11,6 +11,7 @@ from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
 from livecore.store.dash_history import DashboardHistory
 from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.luckydraw import DrawStore
 from livecore.store.media import MediaStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.polls import PollStore
@@ -39,6 +40,7 @@ class Stores:
     media: MediaStore = field(init=False)
     revocations: Revocations = field(init=False)
     visitors: VisitorStore = field(init=False)
+    draws: DrawStore = field(init=False)
 
     def __post_init__(self) -> None:
         redis = self.redis
@@ -54,3 +56,4 @@ class Stores:
         self.media = MediaStore(redis)
         self.revocations = Revocations(redis, self.batcher)
         self.visitors = VisitorStore(redis, self.batcher)
+        self.draws = DrawStore(redis, self.bus, self.batcher)
