@@ -14,7 +14,9 @@ from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.luckydraw import DrawStore
 from livecore.store.media import MediaStore
 from livecore.store.officers import ShareOfficerStore
+from livecore.store.pickup import PickupStore
 from livecore.store.polls import PollStore
+from livecore.store.reservations import ReservationStore
 from livecore.store.revocations import Revocations
 from livecore.store.room_meta import RoomStore
 from livecore.store.visitors import VisitorStore
@@ -41,6 +43,8 @@ class Stores:
     revocations: Revocations = field(init=False)
     visitors: VisitorStore = field(init=False)
     draws: DrawStore = field(init=False)
+    pickups: PickupStore = field(init=False)
+    reservations: ReservationStore = field(init=False)
 
     def __post_init__(self) -> None:
         redis = self.redis
@@ -57,3 +61,5 @@ class Stores:
         self.revocations = Revocations(redis, self.batcher)
         self.visitors = VisitorStore(redis, self.batcher)
         self.draws = DrawStore(redis, self.bus, self.batcher)
+        self.pickups = PickupStore(redis)
+        self.reservations = ReservationStore(redis)
