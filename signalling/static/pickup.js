@@ -12,7 +12,7 @@ let last = null;
 function show() {
   const out = $("result");
   if (!last) { out.textContent = ""; return; }
-  out.style.color = last.ok ? "var(--ok)" : "var(--bad)";
+  out.className = last.ok ? "good" : "bad";
   out.textContent = last.ok ? t("pickup.ok", { user: last.body.user, qty: last.body.qty }) : errorSentence(last.body);
 }
 

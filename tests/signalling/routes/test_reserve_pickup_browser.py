@@ -1,0 +1,84 @@
+"""The reservation page and the pickup counter's page on phone-sized Chromium, real node."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import httpx
+import pytest
+
+from clients.python.room import RoomClient
+from tests.browser import launch, phone, wait_js
+from tests.helpers import Node, create_room, token
+from tests.signalling.hub.conftest import FAST
+from tests.signalling.routes.pagekit import no_horizontal_scroll
+
+pytestmark = [pytest.mark.timeout(180)]
+
+
+def code_of(node: Node, user: str, gb: str) -> str:
+    answer = httpx.post(f"{node.url}/api/rooms/r1/pickup/code", json={"gb": gb},
+                        headers={"Authorization": f"Bearer {token('viewer', user)}"})  # fmt: skip
+    assert answer.status_code == 200, answer.text
+    return str(answer.json()["shown"])
+
+
+def reservations(node: Node) -> int:
+    answer = httpx.get(f"{node.url}/api/rooms/r1/reservations",
+                       headers={"Authorization": f"Bearer {token('host', 'host1')}"})  # fmt: skip
+    return int(answer.json()["count"])
+
+
+async def test_a_neighbour_reserves_and_the_counter_redeems_a_code(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """Reserve by one tap as a guest (QR drawn, count shown, host sees it); the counter
+    types a code: redeemed, then refused as used, in Chinese, no token in the address."""
+    node = Node(tmp_path / "node", redis_url=redis_url, extra_args=FAST).start()
+    clients: list[RoomClient] = []
+    try:
+        create_room(node.url)
+        for role, user in (("host", "host1"), ("viewer", "m1"), ("viewer", "m2")):
+            client = RoomClient(node.url, "r1", token(role, user))
+            await client.connect()
+            clients.append(client)
+        host, m1, m2 = clients
+        gb = (await host.request("groupbuy_open", product="水蜜桃", price_cents=1000, target=2,
+                                 duration_s=3600, scope="room"))["gb"]  # fmt: skip
+        await m1.request("groupbuy_join", gb=gb, qty=2)
+        await m2.request("groupbuy_join", gb=gb, qty=1)
+        shown = code_of(node, "m1", gb)
+        async with launch() as browser:
+            page, watch = await phone(browser)
+            await page.goto(f"{node.url}/y/r1")
+            await wait_js(page, "document.body.dataset.ready === '1'")
+            assert "水蜜桃" in await page.inner_text("#products")
+            assert await page.evaluate("document.getElementById('qr').width") > 0
+            await page.click("#reserve")
+            await wait_js(page, "!document.getElementById('done').hidden")
+            assert "1人已预约" in await page.inner_text("#count")
+            assert reservations(node) == 1
+            await page.click("#lang")
+            assert "1 reserved" in await page.inner_text("#count")
+            await no_horizontal_scroll(page)
+            assert watch.errors() == []
+
+            counter, cwatch = await phone(browser)
+            await counter.goto(f"{node.url}/p/r1#token={token('pickup', 'counter1')}")
+            await wait_js(counter, "document.body.dataset.ready === '1'")
+            assert "token" not in counter.url
+            await counter.fill("#code", shown)
+            await counter.click("#redeem")
+            await wait_js(counter, "document.body.dataset.ready === 'redeemed'")
+            assert "核销成功" in await counter.inner_text("#result")
+            await counter.fill("#code", shown)
+            await counter.click("#redeem")
+            await wait_js(counter, "document.body.dataset.ready === 'refused'")
+            assert "已经核销过了" in await counter.inner_text("#result")
+            await no_horizontal_scroll(counter)
+            cwatch.allowed += ["HTTP 409", "status of 409"]  # the refusal the test asked for
+            assert cwatch.errors() == []
+    finally:
+        for client in clients:
+            await client.close()
+        node.stop()
