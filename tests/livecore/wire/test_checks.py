@@ -176,7 +176,7 @@ VALID: list[Any] = [
         },
         {"prize": "福袋", "winners": 3, "duration_s": 60, "task": "comment", "phrase": "来了"},
         id="draw-open",
-    ),  # fmt: skip
+    ),
     pytest.param({"t": "draw_enter", "draw": "d1"}, {"draw": "d1"}, id="draw-enter"),
     pytest.param({"t": "draw_roll", "draw": "d1"}, {"draw": "d1"}, id="draw-roll"),
 ]
