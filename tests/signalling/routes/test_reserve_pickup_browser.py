@@ -1,4 +1,5 @@
-"""The reservation page and the pickup counter's page on phone-sized Chromium, real node."""
+"""The reservation page, the pickup counter's page and the lucky draw (console sheet and
+viewer card) on phone-sized Chromium, real node, real Valkey."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from clients.python.room import RoomClient
 from tests.browser import launch, phone, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
-from tests.signalling.routes.pagekit import no_horizontal_scroll
+from tests.signalling.routes.pagekit import LIVE, clean, go_live, no_horizontal_scroll
 
 pytestmark = [pytest.mark.timeout(180)]
 
@@ -81,4 +82,75 @@ async def test_a_neighbour_reserves_and_the_counter_redeems_a_code(
     finally:
         for client in clients:
             await client.close()
+        node.stop()
+
+
+async def test_a_lucky_bag_from_the_console_to_the_winners_page(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """The host sends a 福袋 from the console's sheet (comment task); a neighbour taps
+    参与 on the viewer card (the phrase becomes their comment); the host taps 开奖; the
+    neighbour's page says they won; the console lists them; both phone-sized."""
+    node = Node(tmp_path / "node", redis_url=redis_url, extra_args=FAST).start()
+    try:
+        create_room(node.url)
+        async with launch() as browser:
+            host, host_watch = await phone(browser)
+            await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+            await wait_js(host, LIVE)
+            await host.click("#quick [data-open='draw-card']")
+            await host.fill("#draw-prize", "土鸡蛋一盒")
+            await host.fill("#draw-winners-n", "1")
+            await host.select_option("#draw-task", "comment")
+            await host.fill("#draw-phrase", "我要福袋")
+            await host.click("#draw-open")
+            await wait_js(host, "!!document.querySelector('#draw-roll')")
+
+            viewer, viewer_watch = await phone(browser)
+            await viewer.goto(f"{node.url}/r/r1")
+            await wait_js(viewer, LIVE)
+            await wait_js(viewer, "!!document.querySelector('#draw-enter:not([disabled])')")
+            assert "评论「我要福袋」参与" in await viewer.inner_text("#draw")
+            await viewer.click("#draw-enter")
+            await wait_js(viewer, "document.querySelector('#draw-enter')?.disabled === true")
+            await wait_js(viewer, "document.body.innerText.includes('我要福袋')")
+            await wait_js(
+                host, "(document.querySelector('#draws')?.innerText || '').includes('1人参与')"
+            )
+            await host.click("#draw-roll")
+            await wait_js(viewer, "document.querySelector('#draw')?.dataset.result === 'won'")
+            assert "恭喜你中奖了" in await viewer.inner_text("#draw")
+            await wait_js(host, "document.querySelectorAll('#draw-winners li').length === 1")
+            await viewer.click("#lang")
+            assert "You won" in await viewer.inner_text("#draw")
+            for page in (host, viewer):
+                await no_horizontal_scroll(page)
+            assert clean(host_watch) == [] and clean(viewer_watch) == []
+    finally:
+        node.stop()
+
+
+async def test_a_reserved_neighbour_is_reminded_when_the_room_goes_live(
+    tmp_path: Path, redis_url: str
+) -> None:
+    """A guest reserves on the reservation page; the host goes live from the console
+    (fake camera); the reservation page shows the reminder with the way in."""
+    node = Node(tmp_path / "node", redis_url=redis_url, extra_args=FAST).start()
+    try:
+        create_room(node.url)
+        async with launch() as browser:
+            page, watch = await phone(browser)
+            await page.goto(f"{node.url}/y/r1")
+            await wait_js(page, "document.body.dataset.ready === '1'")
+            await page.click("#reserve")
+            await wait_js(page, "!document.getElementById('done').hidden")
+            assert await page.evaluate("document.getElementById('live').hidden")
+            host, host_watch = await phone(browser)
+            await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+            await go_live(host)
+            await wait_js(page, "!document.getElementById('live').hidden", timeout_s=30)
+            assert "直播开始了" in await page.inner_text("#live")
+            assert await page.get_attribute("#enter", "href") == "/r/r1"
+            assert clean(watch) == [] and clean(host_watch) == []
+    finally:
         node.stop()
