@@ -102,3 +102,19 @@ async def test_a_groupbuy_task_needs_a_join(connect: Callable[..., Any]) -> None
                              duration_s=600, scope="room"))["gb"]  # fmt: skip
     await viewer.request("groupbuy_join", gb=gb, qty=1)
     assert (await viewer.request("draw_enter", draw=did))["entrants"] == 1
+
+
+def test_each_entry_code_has_its_documented_error() -> None:
+    """The store's entry codes map to the error codes of docs/protocol.md (pure)."""
+    from livecore.store import luckydraw as store
+    from signalling.hub.handlers.draw import enter_refusal
+
+    assert enter_refusal(1, 5) is None and enter_refusal(0, 5) is None
+    codes = (store.UNKNOWN, store.CLOSED, store.NO_GROUPBUY, store.WATCHING, store.FULL)
+    got = {code: enter_refusal(code, 40) for code in codes}
+    assert {c: e.code.value for c, e in got.items() if e} == {
+        store.UNKNOWN: "draw_not_found", store.CLOSED: "draw_closed",
+        store.NO_GROUPBUY: "draw_task", store.WATCHING: "draw_task", store.FULL: "draw_full",
+    }  # fmt: skip
+    watching = got[store.WATCHING]
+    assert watching is not None and "40 s" in watching.message
