@@ -1,12 +1,14 @@
 // The host console's lucky-draw sheet (福袋): open one with a prize, winners, an entry
-// task and a duration; watch the entrants come in; draw (开奖) once; the winners are
-// listed with their nicknames. Also the reservation count (预约) of the room.
+// task and a duration; watch the entrants come in; draw (开奖) once, by a tap or by
+// itself when entry closes; the winners are listed with their nicknames. Also the
+// reservation count (预约) of the room.
 import { t } from "/static/i18n.js";
 import { $, fill, h, toast, clock } from "/static/room.js";
 import { nameOf } from "/static/session.js";
 import { act, channel, room, token } from "/static/hostctx.js";
 
 let latest = null;
+const autoRolled = new Set(); // draws this console drew by itself when entry closed
 
 async function load() {
   const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/draws`);
@@ -23,6 +25,11 @@ function render() {
     items.push(h("p", {}, t("host.draw.winners")),
       h("ol", { class: "draw-list", id: "draw-winners" }, (latest.won || []).map((u) => h("li", {}, nameOf(u)))));
   } else {
+    // Entry closed: draw at once, as platforms do (a second console drawing too is harmless).
+    if (left <= 0 && !autoRolled.has(latest.draw)) {
+      autoRolled.add(latest.draw);
+      setTimeout(() => roll(null), 0);
+    }
     items.push(h("p", { class: "muted" }, left > 0 ? t("draw.left", { left: clock(left) }) : t("draw.waiting")),
       h("button", { type: "button", id: "draw-roll", onclick: (e) => roll(e.currentTarget) }, t("host.draw.roll")));
   }

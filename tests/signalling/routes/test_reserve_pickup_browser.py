@@ -33,8 +33,9 @@ def reservations(node: Node) -> int:
 async def test_a_neighbour_reserves_and_the_counter_redeems_a_code(
     tmp_path: Path, redis_url: str
 ) -> None:
-    """Reserve by one tap as a guest (QR drawn, count shown, host sees it); the counter
-    types a code: redeemed, then refused as used, in Chinese, no token in the address."""
+    """Reserve by one tap as a guest (QR drawn, count shown, host sees it); the buyer
+    opens 提货码 on the viewer page; the counter types it: redeemed, then refused as
+    used, in Chinese, no token in the address."""
     node = Node(tmp_path / "node", redis_url=redis_url, extra_args=FAST).start()
     clients: list[RoomClient] = []
     try:
@@ -64,6 +65,16 @@ async def test_a_neighbour_reserves_and_the_counter_redeems_a_code(
             await no_horizontal_scroll(page)
             assert watch.errors() == []
 
+            buyer, bwatch = await phone(browser)
+            await buyer.goto(f"{node.url}/r/r1#token={token('viewer', 'm1')}")
+            await wait_js(buyer, LIVE)
+            await wait_js(buyer, "!!document.querySelector('#dock .pickup-open')")
+            await buyer.click("#dock .pickup-open")
+            await wait_js(buyer, "!!document.querySelector('#pickup-digits')")
+            assert await buyer.inner_text("#pickup-digits") == shown
+            assert "到自提点出示此码即可提货" in await buyer.inner_text("#sheet")
+            await no_horizontal_scroll(buyer)
+
             counter, cwatch = await phone(browser)
             await counter.goto(f"{node.url}/p/r1#token={token('pickup', 'counter1')}")
             await wait_js(counter, "document.body.dataset.ready === '1'")
@@ -78,7 +89,7 @@ async def test_a_neighbour_reserves_and_the_counter_redeems_a_code(
             assert "已经核销过了" in await counter.inner_text("#result")
             await no_horizontal_scroll(counter)
             cwatch.allowed += ["HTTP 409", "status of 409"]  # the refusal the test asked for
-            assert cwatch.errors() == []
+            assert cwatch.errors() == [] and clean(bwatch) == []
     finally:
         for client in clients:
             await client.close()
