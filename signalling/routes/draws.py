@@ -8,14 +8,29 @@ rule and a recipe that re-derives the winners.
 
 from __future__ import annotations
 
+import json
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
+from livecore.lru import LruDict
 from livecore.luckydraw import DrawStatus
 from signalling.node.http_boundary import ctx
+
+#: Drawn draws' answers a node keeps (a drawn draw never changes; its entrant list
+#: may be 50,000 ids, so a public endpoint must not read it from the store each time).
+MAX_CACHED_DRAWS = 16
+
+
+def _drawn_cache(request: Request) -> LruDict[tuple[str, str], bytes]:
+    cache = getattr(request.app.state, "drawn_draws", None)
+    if not isinstance(cache, LruDict):
+        cache = LruDict[tuple[str, str], bytes](MAX_CACHED_DRAWS)
+        request.app.state.drawn_draws = cache
+    return cache
 
 
 def _id(request: Request, name: str) -> str:
@@ -40,14 +55,20 @@ async def get_draw(request: Request) -> Response:
     """``GET /api/rooms/{room}/draws/{draw}``: one draw; once drawn, with ``entrants_list``
     (sorted) so that anyone can re-derive the winners from the seed."""
     room, did = _id(request, "room"), _id(request, "draw")
-    draws = ctx(request).stores.draws
-    found = await draws.get(room, did)
-    if found is None:
-        raise LivecoreError(ErrorCode.DRAW_NOT_FOUND, f"no draw {did!r} in room {room!r}")
-    body = found.public()
-    if found.status is DrawStatus.DRAWN:
+    cache = _drawn_cache(request)
+    kept = cache.get((room, did))
+    if kept is None:
+        draws = ctx(request).stores.draws
+        found = await draws.get(room, did)
+        if found is None:
+            raise LivecoreError(ErrorCode.DRAW_NOT_FOUND, f"no draw {did!r} in room {room!r}")
+        body = found.public()
+        if found.status is not DrawStatus.DRAWN:
+            return JSONResponse(body)
         body["entrants_list"] = await draws.entrants(room, did)
-    return JSONResponse(body)
+        kept = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
+        cache[(room, did)] = kept
+    return Response(kept, media_type="application/json", headers={"Cache-Control": "max-age=3600"})
 
 
 def routes() -> list[Route]:
