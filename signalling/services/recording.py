@@ -13,8 +13,10 @@ WHIP session (the one hook in the media plane). From there:
   live), the room's public state gets ``replay``, the open highlights are
   decided and cut.
 
-Every blocking job (remux, cut, thumbnail, prune) runs on one ``MediaWorker``
-thread; the disk budget is enforced every ``PRUNE_EVERY_S``.
+Blocking jobs run off the loop on two ``MediaWorker`` lanes, so that a clip
+cut never waits behind a long replay remux: ``worker`` (clip cuts,
+thumbnails) and ``remux`` (replays, pruning). The disk budget, live
+recordings counted, is enforced every ``PRUNE_EVERY_S`` (``media.mediadir.prune``).
 VP8 publishers are not recorded: logged once per stream, counted in
 ``livecore_recordings_skipped_total{reason="vp8"}``.
 """
@@ -49,6 +51,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.recording")
 PRUNE_EVERY_S = 10.0
+#: Seconds added to what a clip reaches back (see ``RecordingPlane.clip_reach_s``).
+CLIP_REACH_MARGIN_S = 60.0
 ClipReady = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
 
@@ -69,7 +73,12 @@ class RecordingPlane:
         self.media = MediaDir(media_root(s))
         self.config = RecorderConfig(segment_s=s.record_segment_s, window_s=s.record_window_s)
         self.budget = s.media_budget_bytes
-        self.worker = MediaWorker()
+        self.worker = MediaWorker(name="media-clips")
+        """The clip lane: cuts and thumbnails (short jobs)."""
+        self.remux = MediaWorker(max_pending=8, name="media-remux")
+        """The long lane: replays and disk pruning."""
+        self._building: set[Path] = set()
+        """Recordings whose replay is being built (the budget leaves them alone)."""
         self.clips = ClipStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
         self.live: dict[str, _Live] = {}
@@ -105,6 +114,7 @@ class RecordingPlane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
         self.worker.close()
+        self.remux.close()
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -194,22 +204,27 @@ class RecordingPlane:
         await self._build_replay(room, recording)
 
     async def _build_replay(self, room: str, recording: Recording) -> None:
-        full = recording.full_path
-        if not full.exists() or recording.stats.segments == 0:
+        """The replay from the recording's init and segments (no full-length copy was
+        written beside them); then the segments kept only for it go."""
+        if recording.stats.segments == 0:
             return
+        source = recording.dir
         dst = self.media.replay_path(room)
         dst.parent.mkdir(parents=True, exist_ok=True)
+        self._building.add(source)
         try:
             if dst.exists():  # the host published again in the same live: one replay
-                result = await self.worker.run(clipper.extend_replay, dst, full, dst)
+                result = await self.remux.run(clipper.extend_replay, dst, source, dst)
             else:
-                result = await self.worker.run(clipper.build_replay, full, dst)
+                result = await self.remux.run(clipper.build_replay, source, dst)
         except (WorkerBusy, clipper.NothingToCut, OSError, ValueError) as exc:
             self.metrics.replays.labels("failed").inc()
             log.warning("room %s: replay not built: %s", room, exc)
             return
-        with contextlib.suppress(FileNotFoundError):
-            full.unlink()  # the replay holds it all now
+        finally:
+            self._building.discard(source)
+        with contextlib.suppress(OSError):
+            recording.drop_archived()  # the replay holds them now
         self.metrics.replays.labels("built").inc()
         log.info("room %s: replay of %.1f s at %s", room, result.duration, dst.name)
         with contextlib.suppress(RedisError, OSError):
@@ -238,9 +253,22 @@ class RecordingPlane:
     def live_dirs(self) -> set[Path]:
         return {v.recording.dir for v in self.live.values()}
 
+    @property
+    def clip_reach_s(self) -> float:
+        """How far back from the live edge a clip cut may reach (stream seconds): a clip
+        is at most ``max_len_s`` long and decided at most about ``max_len_s`` after it
+        began, plus ``CLIP_REACH_MARGIN_S`` for the cut's wait in line."""
+        p = self.detector_params or DetectorParams()
+        return (2 * p.max_len_s + CLIP_REACH_MARGIN_S) / self.ctx.settings.highlight_time_scale
+
     async def enforce_budget(self) -> Pruned:
-        """Prune the media directory down to the budget (on the worker)."""
-        result = await self.worker.run(prune, self.media, self.budget, self.live_dirs())
+        """Prune the media directory down to the budget (on the remux lane): ended
+        recordings, then live ones' archives, replays and clips, live windows."""
+        lives = [v.recording for v in self.live.values()]
+        result = await self.remux.run(
+            functools.partial(prune, self.media, self.budget, lives, keep=set(self._building),
+                              clip_reach_s=self.clip_reach_s, keep_finished=False)
+        )  # fmt: skip
         self.metrics.pruned.inc(result.freed)
         self.metrics.over_budget.set(1 if result.over_budget else 0)
         for room in result.replays:
@@ -251,8 +279,11 @@ class RecordingPlane:
                 await self.clips.delete(room, clip)
         if result.freed:
             log.info("media budget: pruned %d bytes", result.freed)
+        for directory in result.trimmed:
+            log.warning("media budget: live recording %s cut back to the last %.0f s",
+                        directory.name, self.clip_reach_s)  # fmt: skip
         if result.over_budget:
-            log.warning("media budget exceeded by live recordings alone")
+            log.warning("media budget exceeded by what live recordings' clips need")
         return result
 
     async def _prune_loop(self) -> None:
