@@ -11,7 +11,10 @@ WHIP session (the one hook in the media plane). From there:
   the room's replay when there is one: a host who published again within the
   end grace, after a reload or on a new phone, gets one replay of the whole
   live), the room's public state gets ``replay``, the open highlights are
-  decided and cut.
+  decided and cut;
+- with object storage on (``--s3-endpoint``), each finished clip, thumbnail
+  and replay is handed to the ``media.objectstore.Uploader`` and leaves the
+  disk once it is in the bucket.
 
 Blocking jobs run off the loop on two ``MediaWorker`` lanes, so that a clip
 cut never waits behind a long replay remux: ``worker`` (clip cuts,
@@ -39,6 +42,7 @@ from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
+from media.objectstore import ObjectStore, StoreError, Uploader
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
 from media.worker import MediaWorker, WorkerBusy
@@ -81,6 +85,12 @@ class RecordingPlane:
         """Recordings whose replay is being built (the budget leaves them alone)."""
         self.clips = ClipStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
+        self.store: ObjectStore | None = None
+        """Object storage for finished media (``--s3-endpoint``), or None: the disk only."""
+        self.uploader: Uploader | None = None
+        if s.object_store is not None:
+            self.store = ObjectStore(s.object_store, self.media.root)
+            self.uploader = Uploader(self.store, on_result=self.metrics.count_upload)
         self.live: dict[str, _Live] = {}
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
@@ -96,6 +106,8 @@ class RecordingPlane:
         self._loop = asyncio.get_running_loop()
         self.media.root.mkdir(parents=True, exist_ok=True)
         self._prune_task = self._loop.create_task(self._prune_loop(), name="media-prune")
+        if self.uploader is not None:
+            self.uploader.start()  # its first sweep finds what a previous run left
 
     async def stop(self) -> None:
         if self._prune_task is not None:
@@ -115,6 +127,9 @@ class RecordingPlane:
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
         self.worker.close()
         self.remux.close()
+        if self.uploader is not None:  # a moment for what was just made; the rest stays
+            await loop.run_in_executor(None, self.uploader.wait_idle, 10.0)
+            await loop.run_in_executor(None, self.uploader.close)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -213,6 +228,8 @@ class RecordingPlane:
         dst.parent.mkdir(parents=True, exist_ok=True)
         self._building.add(source)
         try:
+            if self.store is not None and not dst.exists():
+                await self._fetch_earlier_replay(room, dst)
             if dst.exists():  # the host published again in the same live: one replay
                 result = await self.remux.run(clipper.extend_replay, dst, source, dst)
             else:
@@ -225,12 +242,30 @@ class RecordingPlane:
             self._building.discard(source)
         with contextlib.suppress(OSError):
             recording.drop_archived()  # the replay holds them now
+        if self.uploader is not None:
+            self.uploader.submit(dst)
         self.metrics.replays.labels("built").inc()
         log.info("room %s: replay of %.1f s at %s", room, result.duration, dst.name)
         with contextlib.suppress(RedisError, OSError):
             await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4")
 
+    async def _fetch_earlier_replay(self, room: str, dst: Path) -> None:
+        """The replay of the live's earlier stream, back from the bucket, to be extended."""
+        assert self.store is not None
+        try:
+            await self.remux.run(self.store.fetch, dst)
+        except StoreError as exc:
+            log.warning("room %s: the earlier replay could not be fetched (%s); the replay "
+                        "holds this stream only", room, exc)  # fmt: skip
+
     # -- clips (called by HighlightsService) ----------------------------------------
+
+    def clip_stored(self, room: str, clip: str) -> None:
+        """A clip and its thumbnail are complete and listed: to object storage, if on."""
+        if self.uploader is None:
+            return
+        for ext in ("mp4", "jpg"):
+            self.uploader.submit(self.media.clip_path(room, clip, ext))
 
     async def clip_ready(self, room: str, payload: dict[str, Any]) -> None:
         callback = self.on_clip_ready
@@ -247,6 +282,13 @@ class RecordingPlane:
         for ext in ("mp4", "jpg"):
             with contextlib.suppress(FileNotFoundError, ValueError):
                 self.media.clip_path(room, clip, ext).unlink()
+        if self.store is not None:
+            try:
+                for ext in ("mp4", "jpg"):
+                    path = self.media.clip_path(room, clip, ext)
+                    await asyncio.to_thread(self.store.delete, path)
+            except (*StoreError, ValueError) as exc:
+                log.warning("room %s: clip %s left in the bucket: %s", room, clip, exc)
 
     # -- disk budget ----------------------------------------------------------------
 
@@ -267,7 +309,8 @@ class RecordingPlane:
         lives = [v.recording for v in self.live.values()]
         result = await self.remux.run(
             functools.partial(prune, self.media, self.budget, lives, keep=set(self._building),
-                              clip_reach_s=self.clip_reach_s, keep_finished=False)
+                              clip_reach_s=self.clip_reach_s,
+                              keep_finished=self.store is not None)
         )  # fmt: skip
         self.metrics.pruned.inc(result.freed)
         self.metrics.over_budget.set(1 if result.over_budget else 0)
