@@ -93,7 +93,7 @@ class ObjectStoreSettings:
                              "A-Z a-z 0-9 _ . - each ending in /")  # fmt: skip
         if not self.access_key or not self.secret_key:
             raise ValueError("--s3-endpoint needs an access key (--s3-access-key) and a secret "
-                             "key (LIVECORE_S3_SECRET_KEY or --s3-secret-key-file)")  # fmt: skip
+                             "key (LIVECORE_S3_SECRET_KEY or --s3-secret-file)")  # fmt: skip
         if not 1 <= self.retry_s <= 3600:
             raise ValueError(f"--s3-retry must be between 1 and 3600, got {self.retry_s}")
 

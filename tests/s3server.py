@@ -130,4 +130,4 @@ class S3Server:
         secret_file.write_text(self.node.secret_key + "\n")
         return ["--s3-endpoint", self.url, "--s3-bucket", BUCKET, "--s3-region", REGION,
                 "--s3-prefix", PREFIX, "--s3-access-key", self.node.access_key,
-                "--s3-secret-key-file", str(secret_file)]  # fmt: skip
+                "--s3-secret-file", str(secret_file)]  # fmt: skip

@@ -65,7 +65,7 @@ def _object_store(args: argparse.Namespace) -> ObjectStoreSettings | None:
         endpoint=args.s3_endpoint,
         bucket=args.s3_bucket or "",
         access_key=args.s3_access_key or "",
-        secret_key=load_s3_secret(args.s3_secret_key_file),
+        secret_key=load_s3_secret(args.s3_secret_file),
         region=args.s3_region,
         prefix=args.s3_prefix,
         retry_s=float(args.s3_retry),

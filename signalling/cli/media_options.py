@@ -194,11 +194,11 @@ def _add_object_store(s3: argparse._ArgumentGroup) -> None:
                     "default livecore/)")  # fmt: skip
     s3.add_argument("--s3-access-key", default=env("S3_ACCESS_KEY"), metavar="ID",
                     help="the access key id (env LIVECORE_S3_ACCESS_KEY); the secret key is "
-                    "never a flag: env LIVECORE_S3_SECRET_KEY or --s3-secret-key-file")  # fmt: skip
-    s3.add_argument("--s3-secret-key-file", type=Path, default=env("S3_SECRET_KEY_FILE"),
+                    "never a flag: env LIVECORE_S3_SECRET_KEY or --s3-secret-file")  # fmt: skip
+    s3.add_argument("--s3-secret-file", type=Path, default=env("S3_SECRET_FILE"),
                     metavar="FILE",
                     help="file holding the secret key "
-                    "(env LIVECORE_S3_SECRET_KEY_FILE)")  # fmt: skip
+                    "(env LIVECORE_S3_SECRET_FILE)")  # fmt: skip
     s3.add_argument("--s3-retry", type=float, default=env("S3_RETRY") or 30.0,
                     metavar="SECONDS",
                     help="uploads that failed are tried again this often "
