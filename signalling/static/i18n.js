@@ -451,6 +451,7 @@ const STRINGS = {
     "err.not_batch_owner": "只有登记这个批次的商家可以修改它",
     "err.clip_not_found": "这个短视频已经不在了",
     "err.media_not_found": "视频还没有准备好，请稍后再看",
+    "err.media_unavailable": "视频暂时打不开，请稍后再试",
     "err.not_recording": "开播后才能标记高光",
     // close codes of the room channel
     "close.4001": "链接已失效，请重新打开分享链接",
@@ -891,6 +892,7 @@ const STRINGS = {
     "err.not_batch_owner": "Only the brand that registered this batch may change it",
     "err.clip_not_found": "That clip is gone",
     "err.media_not_found": "The video is not ready yet; try again soon",
+    "err.media_unavailable": "The video cannot be opened right now; try again soon",
     "err.not_recording": "Go live first, then mark a highlight",
     "close.4001": "The link is no longer valid: open the shared link again",
     "close.4004": "This room does not exist: check the link",
