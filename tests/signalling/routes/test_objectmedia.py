@@ -71,7 +71,8 @@ async def publish_and_mark(
 
     async def playlist() -> bool:
         r = await http.get("/hls/r1/index.m3u8")
-        return r.status_code == 200 and r.text.count("#EXTINF") >= 2
+        live = "#EXT-X-ENDLIST" not in r.text  # not an earlier stream's playlist
+        return r.status_code == 200 and r.text.count("#EXTINF") >= 2 and live
 
     await until(playlist, 30)
     assert (await http.post("/api/rooms/r1/mark", headers=host())).status_code == 202
@@ -196,3 +197,49 @@ async def test_a_store_that_is_down_keeps_the_clip_on_disk_until_it_answers(
     finally:
         await pc.close()
         node.stop()
+
+
+async def test_a_republished_live_extends_the_replay_fetched_back_from_the_bucket(
+    tmp_path: Path, redis_url: str, s3: S3Server, clips: list[EncodedClip]
+) -> None:
+    """The host publishes again within the end grace: the first stream's replay, already
+    uploaded and gone from the disk, is fetched back and extended by the second."""
+    node = Node(tmp_path / "node", redis_url=redis_url,
+                extra_args=[*s3.node_args(tmp_path / "s3.secret"), "--record-segment", "3",
+                            "--end-grace", "60"])  # fmt: skip
+    node.start()
+    create_room(node.url)
+    local = tmp_path / "node" / "media" / "replay" / "r1.mp4"
+    durations: list[float] = []
+    streams: list[float] = []
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
+            for _ in range(2):
+                pc, offer = await make_offer(clips)
+                try:
+                    whip, _ = await publish_and_mark(http, pc, offer)
+                finally:
+                    await pc.close()
+                assert (await http.delete(whip, headers=host())).status_code in (200, 404)
+                before = durations[-1] if durations else 0.0
+
+                async def longer(before: float = before) -> float | None:
+                    body = in_bucket(s3, "replay/r1.mp4")
+                    if body is None or local.exists():
+                        return None
+                    copy = tmp_path / "replay.mp4"
+                    copy.write_bytes(body)
+                    with av.open(str(copy)) as f:
+                        seconds = float(f.duration or 0) / 1e6
+                    return seconds if seconds > before + 2 else None
+
+                durations.append(await until(longer, 40))
+                ended = (await http.get("/hls/r1/index.m3u8")).text  # this stream's playlist
+                assert "#EXT-X-ENDLIST" in ended
+                streams.append(sum(float(line[8:].rstrip(",")) for line in ended.splitlines()
+                                   if line.startswith("#EXTINF:")))  # fmt: skip
+    finally:
+        node.stop()
+    # The replay holds both streams (each within a frame or so of its playlist).
+    assert durations[0] == pytest.approx(streams[0], abs=0.5)
+    assert durations[1] == pytest.approx(streams[0] + streams[1], abs=1.0)
