@@ -15,7 +15,9 @@ on the event loop. Transient failures (connection refused or reset, 5xx) are
 retried with exponential backoff by urllib3's ``Retry`` in the client's pool;
 what still fails waits for the next sweep (every ``retry_s``), which re-scans
 the staging directories (a node restarted with files left to upload finds
-them the same way).
+them the same way); the files waiting behind a failure are left to that
+sweep too, so an outage costs the client's retries once per sweep, not once
+per file.
 
 The node needs only ``s3:PutObject``, ``s3:GetObject``, ``s3:DeleteObject``
 and ``s3:AbortMultipartUpload`` on ``<bucket>/<prefix>*`` (docs/operations.md):
@@ -252,40 +254,60 @@ class Uploader:
     def _run(self) -> None:
         retry_s = self.store.settings.retry_s
         self.sweep()
+        next_sweep = time.monotonic() + retry_s
         while True:
             try:
-                path = self._queue.get(timeout=retry_s)
+                path = self._queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
             except queue.Empty:
-                self.sweep()
-                continue
+                path = None
             if path == _STOP:
+                return
+            if path is not None:
+                with self._lock:
+                    self._queued.discard(path)
+                    self._busy = True
+                try:
+                    if not self._upload(path):
+                        self._drop_waiting()  # the store is failing: the next sweep retries
+                finally:
+                    with self._lock:
+                        self._busy = False
+                        if not self._queued:
+                            self._idle.set()
+            if time.monotonic() >= next_sweep:  # also when busy: failures are retried
+                self.sweep()
+                next_sweep = time.monotonic() + retry_s
+
+    def _drop_waiting(self) -> None:
+        """Forget the waiting files (they stay on disk): one failure costs the client's
+        retries once, not once per waiting file."""
+        while True:
+            try:
+                path = self._queue.get_nowait()
+            except queue.Empty:
+                return
+            if path == _STOP:
+                self._queue.put(_STOP)
                 return
             with self._lock:
                 self._queued.discard(path)
-                self._busy = True
-            try:
-                self._upload(path)
-            finally:
-                with self._lock:
-                    self._busy = False
-                    if not self._queued:
-                        self._idle.set()
 
-    def _upload(self, path: Path) -> None:
+    def _upload(self, path: Path) -> bool:
+        """Put one file; False when the store failed (the file stays)."""
         try:
             before = path.stat()
         except FileNotFoundError:
-            return  # deleted meanwhile (a clip the host removed)
+            return True  # deleted meanwhile (a clip the host removed)
         try:
             self.store.put(path)
         except StoreError as exc:
             self.stats.failed += 1
             self._result("failed")
             log.warning("upload of %s failed, kept on disk for a later try: %s", path.name, exc)
-            return
+            return False
         except ValueError:
             log.error("not under the media root, not uploaded: %s", path)
-            return
+            return True
         self.stats.uploaded += 1
         self._result("uploaded")
         try:
@@ -296,6 +318,7 @@ class Uploader:
                 path.unlink()  # the bucket holds it now
         except FileNotFoundError:
             pass
+        return True
 
     def _result(self, result: str) -> None:
         if self._on_result is not None:

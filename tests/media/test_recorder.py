@@ -64,6 +64,7 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     assert sum(1 for s in segs if abs(s.duration - GOP_S) < 0.1) >= 2
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segs))
     assert (recorded.dir / INIT_NAME).is_file()
+    assert not (recorded.dir / "full.mp4").exists()  # the segments are the whole stream
     text = (recorded.dir / PLAYLIST_NAME).read_text()
     prefix = recorded.dir.name + "/"
     assert text.startswith("#EXTM3U") and f'#EXT-X-MAP:URI="{prefix}init.mp4"' in text
