@@ -1,8 +1,8 @@
-"""Finished media in S3-compatible object storage: the client, and the uploader.
+"""Finished media in S3-compatible object storage: the client (``media.uploader`` puts).
 
 When ``--s3-endpoint`` is set, the local media directory is a staging area
 for finished media: a clip (and its thumbnail) or a replay is written to disk
-as before, then ``Uploader`` puts it in the bucket under
+as before, then ``media.uploader.Uploader`` puts it in the bucket under
 ``<prefix><path under the media root>`` (``clips/<room>/<clip>.mp4``,
 ``replay/<room>.mp4``) and only then deletes the local file. A file that could
 not be uploaded stays on disk (the disk budget never deletes one: see
@@ -28,11 +28,7 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import threading
-import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,12 +43,6 @@ log = logging.getLogger("livecore.objectstore")
 
 TYPES = {".mp4": "video/mp4", ".jpg": "image/jpeg", ".m4s": "video/iso.segment",
          ".m3u8": "application/vnd.apple.mpegurl"}  # fmt: skip
-#: Local files a sweep uploads, relative to the media root.
-STAGED = ("clips/*/*.mp4", "clips/*/*.jpg", "replay/*.mp4")
-#: A file a sweep finds is left alone until it is this old (seconds): the
-#: plane submits what it just wrote itself, once it is complete (a clip with
-#: its thumbnail, a replay once remuxed).
-SETTLE_S = 10.0
 MISSING_CODES = frozenset({"NoSuchKey", "NoSuchObject", "NotFound"})
 #: What a failing store raises through the client (its own errors and urllib3's).
 StoreError = (MinioException, urllib3.exceptions.HTTPError, OSError)
@@ -97,9 +87,10 @@ class ObjectStore:
         relative = path.resolve().relative_to(self.root)
         return self.settings.prefix + relative.as_posix()
 
-    def put(self, path: Path) -> None:
+    def put(self, path: Path, key: str | None = None) -> None:
+        """Put the file ``path`` under its own key (or ``key``, one of this prefix's)."""
         self.client.fput_object(
-            self.settings.bucket, self.key(path), str(path),
+            self.settings.bucket, key or self.key(path), str(path),
             content_type=TYPES.get(path.suffix, "application/octet-stream"),
         )  # fmt: skip
 
@@ -154,172 +145,3 @@ def discard(response: Any) -> None:
     """Close an ``ObjectStore.open`` response unread (a HEAD request's)."""
     response.close()
     response.release_conn()
-
-
-@dataclass(slots=True)
-class UploadStats:
-    uploaded: int = 0
-    failed: int = 0
-    refused: int = 0
-    """Submissions refused because the line was full (a later sweep finds them)."""
-
-
-_STOP = Path("/")
-
-
-class Uploader:
-    """One thread putting staged files in the bucket (see the module doc).
-
-    ``submit`` is safe from any thread and never blocks: at most ``max_pending``
-    files wait; one more is refused (it stays on disk for the next sweep).
-    ``on_result(result)`` (``uploaded`` or ``failed``) is called on the uploader's
-    thread after each try.
-    """
-
-    def __init__(
-        self,
-        store: ObjectStore,
-        *,
-        max_pending: int = 256,
-        on_result: Callable[[str], None] | None = None,
-        clock: Callable[[], float] = time.time,
-    ) -> None:
-        self.store = store
-        self.stats = UploadStats()
-        self._queue: queue.Queue[Path] = queue.Queue(max_pending)
-        self._queued: set[Path] = set()
-        """Waiting files (one taken off the line leaves it: submitted again while it is
-        being uploaded, as a replay extended meanwhile is, it goes up once more)."""
-        self._busy = False
-        self._lock = threading.Lock()
-        self._on_result = on_result
-        self._clock = clock
-        self._thread = threading.Thread(target=self._run, name="media-upload", daemon=True)
-        self._idle = threading.Event()
-        self._idle.set()
-
-    @property
-    def pending(self) -> int:
-        """Files waiting or being uploaded."""
-        with self._lock:
-            return len(self._queued) + self._busy
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def close(self, timeout: float = 10.0) -> None:
-        """Finish the upload under way; what waits stays on disk for the next start."""
-        with self._lock:
-            self._queued.clear()
-        while True:
-            try:
-                self._queue.get_nowait()
-            except queue.Empty:
-                break
-        self._queue.put(_STOP)
-        self._thread.join(timeout)
-
-    def submit(self, path: Path) -> bool:
-        """Queue ``path`` for upload; False when it is already queued or the line is full."""
-        path = path.resolve()
-        with self._lock:
-            if path in self._queued:
-                return False
-            try:
-                self._queue.put_nowait(path)
-            except queue.Full:
-                self.stats.refused += 1
-                return False
-            self._queued.add(path)
-            self._idle.clear()
-        return True
-
-    def wait_idle(self, timeout: float) -> bool:
-        """Block until nothing is queued or being uploaded (tests, shutdown)."""
-        return self._idle.wait(timeout)
-
-    def sweep(self) -> int:
-        """Queue every staged file older than ``SETTLE_S``; how many were queued."""
-        settled = self._clock() - SETTLE_S
-        count = 0
-        for pattern in STAGED:
-            for path in sorted(self.store.root.glob(pattern)):
-                try:
-                    if path.stat().st_mtime <= settled and self.submit(path):
-                        count += 1
-                except FileNotFoundError:
-                    continue
-        return count
-
-    def _run(self) -> None:
-        retry_s = self.store.settings.retry_s
-        self.sweep()
-        next_sweep = time.monotonic() + retry_s
-        while True:
-            try:
-                path = self._queue.get(timeout=max(0.0, next_sweep - time.monotonic()))
-            except queue.Empty:
-                path = None
-            if path == _STOP:
-                return
-            if path is not None:
-                with self._lock:
-                    self._queued.discard(path)
-                    self._busy = True
-                try:
-                    if not self._upload(path):
-                        self._drop_waiting()  # the store is failing: the next sweep retries
-                finally:
-                    with self._lock:
-                        self._busy = False
-                        if not self._queued:
-                            self._idle.set()
-            if time.monotonic() >= next_sweep:  # also when busy: failures are retried
-                self.sweep()
-                next_sweep = time.monotonic() + retry_s
-
-    def _drop_waiting(self) -> None:
-        """Forget the waiting files (they stay on disk): one failure costs the client's
-        retries once, not once per waiting file."""
-        while True:
-            try:
-                path = self._queue.get_nowait()
-            except queue.Empty:
-                return
-            if path == _STOP:
-                self._queue.put(_STOP)
-                return
-            with self._lock:
-                self._queued.discard(path)
-
-    def _upload(self, path: Path) -> bool:
-        """Put one file; False when the store failed (the file stays)."""
-        try:
-            before = path.stat()
-        except FileNotFoundError:
-            return True  # deleted meanwhile (a clip the host removed)
-        try:
-            self.store.put(path)
-        except StoreError as exc:
-            self.stats.failed += 1
-            self._result("failed")
-            log.warning("upload of %s failed, kept on disk for a later try: %s", path.name, exc)
-            return False
-        except ValueError:
-            log.error("not under the media root, not uploaded: %s", path)
-            return True
-        self.stats.uploaded += 1
-        self._result("uploaded")
-        try:
-            after = path.stat()
-            if (after.st_ino, after.st_mtime_ns, after.st_size) == (
-                before.st_ino, before.st_mtime_ns, before.st_size,
-            ):  # fmt: skip
-                path.unlink()  # the bucket holds it now
-        except FileNotFoundError:
-            pass
-        return True
-
-    def _result(self, result: str) -> None:
-        if self._on_result is not None:
-            self._on_result(result)

@@ -42,9 +42,10 @@ from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
-from media.objectstore import ObjectStore, StoreError, Uploader
+from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
+from media.uploader import Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
 from signalling.services.recording_metrics import RecordingMetrics

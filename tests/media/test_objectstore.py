@@ -7,7 +7,6 @@ enforces IAM), so every test here also shows that policy is enough.
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,10 +16,9 @@ from minio.error import S3Error
 
 from livecore.config import ObjectStoreSettings
 from media.mediadir import MediaDir
-from media.objectstore import ObjectStore, Unsatisfiable, Uploader, chunks
-from tests.helpers import free_port
+from media.objectstore import ObjectStore, Unsatisfiable, chunks
+from media.uploader import Uploader
 from tests.s3server import BUCKET, PREFIX, REGION, S3Server
-from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(90)
 
@@ -113,32 +111,5 @@ def test_node_keys_reach_only_their_prefix(s3: S3Server, tmp_path: Path) -> None
         uploader.submit(clip)
         assert uploader.wait_idle(30)
         assert uploader.stats.failed == 1 and clip.exists()
-    finally:
-        uploader.close()
-
-
-async def test_a_store_that_is_down_keeps_the_files_and_gets_them_later(
-    tmp_path: Path,
-) -> None:
-    """No server yet: the upload fails (urllib3's retries spent), the file stays; once the
-    server answers, the next sweep uploads it and it leaves the disk."""
-    port = free_port()
-    media = MediaDir(tmp_path / "media")
-    down = S3Server(auth=False, port=port)
-    store = ObjectStore(settings(down, retry_s=1.0), media.root)
-    # The sweep takes files older than SETTLE_S: this clock runs a minute ahead.
-    uploader = Uploader(store, clock=lambda: time.time() + 60)
-    paths = finished(media)
-    uploader.start()  # its first sweep finds the three files
-    try:
-        await eventually(lambda: uploader.stats.failed >= 2, within=60, what="two sweeps failing")
-        assert all(p.exists() for p in paths) and uploader.stats.uploaded == 0
-        down.start(tmp_path / "moto.log")
-        try:
-            await eventually(lambda: not any(p.exists() for p in paths), within=30,
-                             what="uploaded by a later sweep")  # fmt: skip
-            assert read(store, paths[1]) == b"\1" * 1000 + b"end"
-        finally:
-            down.stop()
     finally:
         uploader.close()
