@@ -76,6 +76,8 @@ class ObjectStoreSettings:
     """Every object key starts with this (``""`` or ``a/b/``, ending in ``/``)."""
     retry_s: float = 30.0
     """Seconds between sweeps that retry what could not be uploaded."""
+    hls: bool = False
+    """Also upload live HLS (init, segments, the room's playlist) as they are written."""
 
     def check(self) -> None:
         """Raise ValueError naming the first setting out of range."""

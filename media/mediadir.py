@@ -101,11 +101,22 @@ class MediaDir:
         return self._inside(base / names[-1]) if names else None
 
     def segment_file(self, room: str, stream: str, name: str) -> Path | None:
-        directory = self.stream_dir(room, stream)
-        if directory is None or not SEGMENT_RE.match(name):
+        path = self.segment_path(room, stream, name)
+        return path if path is not None and path.is_file() else None
+
+    def segment_path(self, room: str, stream: str, name: str) -> Path | None:
+        """Where a segment of a recording is (or was) written, if the names are well
+        formed; whether it is on this disk or not (its object key, elsewhere)."""
+        if not valid_id(room) or not STREAM_RE.match(stream) or not SEGMENT_RE.match(name):
             return None
-        path = self._inside(directory / name)
-        return path if path.is_file() else None
+        return self._inside(self.rec_root / room / stream / name)
+
+    def room_playlist(self, room: str) -> Path:
+        """``rec/<room>/index.m3u8``: never a local file; the key of the room's newest
+        playlist in object storage (its URIs are relative to ``/hls/<room>/``)."""
+        if not valid_id(room):
+            raise ValueError("bad room id")
+        return self._inside(self.rec_root / room / "index.m3u8")
 
     def replay_path(self, room: str) -> Path:
         if not valid_id(room):

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from media.objectstore import ObjectStore, StoreError
+from media.segments import INIT_NAME, PLAYLIST_NAME, Segment
 
 log = logging.getLogger("livecore.objectstore")
 
@@ -217,3 +218,26 @@ class Uploader:
     def _result(self, result: str) -> None:
         if self._on_result is not None:
             self._on_result(result)
+
+
+class HlsFeed:
+    """A recording's ``on_segment``: its live HLS to the bucket as it is written.
+
+    Each finished segment is submitted (kept on disk: clips and the replay read
+    it), then the stream's playlist under the room's key (``room_playlist``),
+    in that order on one uploader thread, so the bucket's playlist never names a
+    segment the bucket has not got yet (unless that segment failed: HLS upload
+    is best effort and not swept; the recording node still serves it).
+    """
+
+    def __init__(self, uploader: Uploader, directory: Path, room_playlist: Path) -> None:
+        self.uploader = uploader
+        self.dir = directory
+        self.playlist_key = uploader.store.key(room_playlist)
+        self._init_sent = False
+
+    def __call__(self, segment: Segment) -> None:
+        if not self._init_sent:
+            self._init_sent = self.uploader.submit(self.dir / INIT_NAME, keep=True)
+        self.uploader.submit(self.dir / segment.name, keep=True)
+        self.uploader.submit(self.dir / PLAYLIST_NAME, key=self.playlist_key, keep=True)

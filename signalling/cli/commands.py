@@ -69,6 +69,7 @@ def _object_store(args: argparse.Namespace) -> ObjectStoreSettings | None:
         region=args.s3_region,
         prefix=args.s3_prefix,
         retry_s=float(args.s3_retry),
+        hls=bool(args.s3_hls),
     )
 
 

@@ -199,6 +199,10 @@ def _add_object_store(s3: argparse._ArgumentGroup) -> None:
                     metavar="FILE",
                     help="file holding the secret key "
                     "(env LIVECORE_S3_SECRET_FILE)")  # fmt: skip
+    s3.add_argument("--s3-hls", action="store_true", default=flag("S3_HLS", False),
+                    help="also upload live HLS (segments and the room's playlist) as they are "
+                    "written, so any node serves a room's HLS, even after the recording node "
+                    "is gone (env LIVECORE_S3_HLS=1)")  # fmt: skip
     s3.add_argument("--s3-retry", type=float, default=env("S3_RETRY") or 30.0,
                     metavar="SECONDS",
                     help="uploads that failed are tried again this often "

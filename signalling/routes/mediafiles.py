@@ -27,6 +27,7 @@ from signalling.routes.pages import page
 from signalling.services.recording import RecordingPlane
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+LIVE_PLAYLIST = "public, max-age=1"
 HOSTS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
 CORS = {"Access-Control-Allow-Origin": "*"}
 TYPES = {
@@ -67,8 +68,8 @@ def _local(path: Path, cache: str) -> Response | None:
 
 
 async def _finished(request: Request, path: Path, cache: str) -> Response | None:
-    """A finished file (clip, thumbnail, replay): from this node's disk, else from object
-    storage (``signalling.routes.objectmedia``); None when neither has it."""
+    """A written file (clip, thumbnail, replay, HLS segment): from this node's disk, else
+    from object storage (``signalling.routes.objectmedia``); None when neither has it."""
     local = _local(path, cache)
     if local is not None:
         return local
@@ -82,12 +83,21 @@ async def _finished(request: Request, path: Path, cache: str) -> Response | None
 async def hls_playlist(request: Request) -> Response:
     """``GET /hls/{room}/index.m3u8``: the room's newest recording as HLS (fMP4)."""
     room = _room(request)
-    directory = plane(request).media.latest_stream(room)
+    media = plane(request).media
+    directory = media.latest_stream(room)
     path = directory / "index.m3u8" if directory is not None else None
     if path is None or not path.is_file():
-        raise _missing(f"HLS of room {room!r}")
+        # Not recorded here: the room's playlist in object storage (--s3-hls), if any.
+        found = None
+        if plane(request).hls_in_store:
+            found = await from_object_store(
+                request, media.room_playlist(room), media_type=TYPES[".m3u8"], cache=LIVE_PLAYLIST
+            )
+        if found is None:
+            raise _missing(f"HLS of room {room!r}")
+        return found
     text = path.read_text()
-    cache = "public, max-age=1" if "#EXT-X-ENDLIST" not in text else "public, max-age=60"
+    cache = LIVE_PLAYLIST if "#EXT-X-ENDLIST" not in text else "public, max-age=60"
     return Response(
         text, media_type=TYPES[".m3u8"], headers={"Cache-Control": cache, **CORS}
     )  # fmt: skip
@@ -97,8 +107,15 @@ async def hls_segment(request: Request) -> Response:
     """``GET /hls/{room}/{stream}/{init.mp4|segNNNNNN.m4s}``: immutable."""
     room = _room(request)
     stream, name = str(request.path_params["stream"]), str(request.path_params["name"])
-    path = plane(request).media.segment_file(room, stream, name)
-    return _file(path, f"{stream}/{name}", IMMUTABLE)
+    rec = plane(request)
+    path = rec.media.segment_path(room, stream, name)
+    found = _local(path, IMMUTABLE) if path is not None else None
+    if found is None and path is not None and rec.hls_in_store:
+        found = await from_object_store(request, path, media_type=TYPES[path.suffix],
+                                        cache=IMMUTABLE)  # fmt: skip
+    if found is None:
+        raise _missing(f"{stream}/{name}")
+    return found
 
 
 async def replay(request: Request) -> Response:

@@ -45,7 +45,7 @@ from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
-from media.uploader import Uploader
+from media.uploader import HlsFeed, Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
 from signalling.services.recording_metrics import RecordingMetrics
@@ -89,9 +89,14 @@ class RecordingPlane:
         self.store: ObjectStore | None = None
         """Object storage for finished media (``--s3-endpoint``), or None: the disk only."""
         self.uploader: Uploader | None = None
+        self.hls_uploader: Uploader | None = None
         if s.object_store is not None:
             self.store = ObjectStore(s.object_store, self.media.root)
             self.uploader = Uploader(self.store, on_result=self.metrics.count_upload)
+            if s.object_store.hls:  # its own thread: live segments never delay a clip
+                self.hls_uploader = Uploader(self.store, max_pending=64, staged=(),
+                                             on_result=self.metrics.count_upload,
+                                             name="media-upload-hls")  # fmt: skip
         self.live: dict[str, _Live] = {}
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
@@ -107,8 +112,9 @@ class RecordingPlane:
         self._loop = asyncio.get_running_loop()
         self.media.root.mkdir(parents=True, exist_ok=True)
         self._prune_task = self._loop.create_task(self._prune_loop(), name="media-prune")
-        if self.uploader is not None:
-            self.uploader.start()  # its first sweep finds what a previous run left
+        for uploader in (self.uploader, self.hls_uploader):
+            if uploader is not None:
+                uploader.start()  # the clips one's first sweep finds what a last run left
 
     async def stop(self) -> None:
         if self._prune_task is not None:
@@ -128,9 +134,10 @@ class RecordingPlane:
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
         self.worker.close()
         self.remux.close()
-        if self.uploader is not None:  # a moment for what was just made; the rest stays
-            await loop.run_in_executor(None, self.uploader.wait_idle, 10.0)
-            await loop.run_in_executor(None, self.uploader.close)
+        for uploader in (self.uploader, self.hls_uploader):
+            if uploader is not None:  # a moment for what was just made; the rest stays
+                await loop.run_in_executor(None, uploader.wait_idle, 10.0)
+                await loop.run_in_executor(None, uploader.close)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -186,6 +193,7 @@ class RecordingPlane:
             name=f"{room}/{directory.name}",
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
+            on_segment=self._hls_feed(room, directory),
         )
         service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params,
                                     time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
@@ -197,6 +205,18 @@ class RecordingPlane:
         if previous is not None:
             previous.task.cancel()
         log.info("room %s: recording into %s", room, directory.name)
+
+    @property
+    def hls_in_store(self) -> bool:
+        """Whether live HLS goes to object storage too (``--s3-hls``), so a node that
+        does not have a room's HLS on its disk looks there."""
+        return self.hls_uploader is not None
+
+    def _hls_feed(self, room: str, directory: Path) -> HlsFeed | None:
+        """With ``--s3-hls``: the recording's segments and playlist to the bucket."""
+        if self.hls_uploader is None:
+            return None
+        return HlsFeed(self.hls_uploader, directory, self.media.room_playlist(room))
 
     def _done_in_thread(
         self, loop: asyncio.AbstractEventLoop, room: str, recording: Recording

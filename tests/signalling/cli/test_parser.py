@@ -80,6 +80,8 @@ def test_object_storage_from_flags_with_the_secret_from_env_or_a_file(
     store = settings_from(build_parser().parse_args(base))
     assert store.object_store is not None and store.object_store.secret_key == "from-the-env"
     store.check()
+    hls = settings_from(build_parser().parse_args([*base, "--s3-hls"])).object_store
+    assert hls is not None and hls.hls and not store.object_store.hls
     for flag, value, named in [("--s3-bucket", "No_Such", "--s3-bucket"),
                                ("--s3-endpoint", "ftp://x", "--s3-endpoint"),
                                ("--s3-endpoint", "http://h/path", "--s3-endpoint"),

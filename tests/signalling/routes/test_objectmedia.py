@@ -5,11 +5,14 @@ minimal keys (moto_server enforcing IAM), gone from the node's disk and still
 served by the node from the bucket (whole, by range, played by Chromium); the
 stream ends → the replay, the same way; a deleted clip leaves the bucket. A
 store that is down: the clip stays on disk and is served from there, and goes
-up once the store answers. (Storage off: tests/signalling/services/test_recording.py.)
+up once the store answers. With --s3-hls, another node serves the live HLS from the
+bucket, also after the recording node is killed. (Storage off:
+tests/signalling/services/test_recording.py.)
 """
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,7 @@ from tests.helpers import Node, create_room, free_port
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
 from tests.s3server import BUCKET, PREFIX, S3Server
-from tests.signalling.services.test_recording import browser_page, host, until
+from tests.signalling.services.test_recording import HLS_PLAY, browser_page, host, until
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -243,3 +246,65 @@ async def test_a_republished_live_extends_the_replay_fetched_back_from_the_bucke
     # The replay holds both streams (each within a frame or so of its playlist).
     assert durations[0] == pytest.approx(streams[0], abs=0.5)
     assert durations[1] == pytest.approx(streams[0] + streams[1], abs=1.0)
+
+
+async def test_live_hls_from_the_bucket_through_another_node(
+    tmp_path: Path, redis_url: str, s3: S3Server, clips: list[EncodedClip]
+) -> None:
+    """With --s3-hls, a node that records nothing serves the room's live HLS from the
+    bucket (hls.js plays it in Chromium), and still does once the recording node is
+    killed."""
+    from playwright.async_api import async_playwright
+
+    args = [*s3.node_args(tmp_path / "s3.secret"), "--s3-hls", "--record-segment", "2"]
+    origin = Node(tmp_path / "a", redis_url=redis_url, extra_args=args).start()
+    other = Node(tmp_path / "b", redis_url=redis_url, extra_args=args).start()
+    create_room(origin.url)
+    pc, offer = await make_offer(clips)
+    try:
+        async with (
+            httpx.AsyncClient(base_url=origin.url, timeout=10) as http,
+            httpx.AsyncClient(base_url=other.url, timeout=10) as far,
+        ):
+            sdp = {"Content-Type": "application/sdp", **host()}
+            answer = await http.post("/whip/r1", content=offer, headers=sdp)
+            assert answer.status_code == 201, answer.text
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
+
+            async def playlist() -> str | None:
+                r = await far.get("/hls/r1/index.m3u8")
+                return r.text if r.status_code == 200 and r.text.count("#EXTINF") >= 3 else None
+
+            text = await until(playlist, 40)
+            assert (await far.get("/hls/r1/index.m3u8")).headers["cache-control"] == (
+                "public, max-age=1"
+            )
+            uris = [line for line in text.splitlines() if line and not line.startswith("#")]
+            here = await http.get(f"/hls/r1/{uris[0]}")
+            there = await far.get(f"/hls/r1/{uris[0]}")
+            assert there.status_code == 200 and there.content == here.content
+            assert there.headers["content-type"] == "video/iso.segment"
+            assert "immutable" in there.headers["cache-control"]
+            assert not (tmp_path / "b" / "media" / "rec").exists()  # nothing recorded on b
+
+            async with async_playwright() as p:
+                browser, page = await browser_page(p)
+                try:
+                    await page.goto(f"{other.url}/static/app.css")
+                    assert await page.evaluate(HLS_PLAY, f"{other.url}/hls/r1/index.m3u8")
+                    await wait_js(
+                        page, "window.hlsVideo.currentTime > 1 || window.hlsErrors.length", 30
+                    )
+                    assert await page.evaluate("window.hlsErrors") == []
+                finally:
+                    await browser.close()
+
+            origin.stop(signal.SIGKILL)
+            last = await far.get("/hls/r1/index.m3u8")
+            assert last.status_code == 200
+            tail = [line for line in last.text.splitlines() if line and not line.startswith("#")]
+            assert (await far.get(f"/hls/r1/{tail[-1]}")).status_code == 200
+    finally:
+        await pc.close()
+        other.stop()
+        origin.stop()
