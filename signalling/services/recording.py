@@ -13,7 +13,7 @@ WHIP session (the one hook in the media plane). From there:
   live), the room's public state gets ``replay``, the open highlights are
   decided and cut;
 - with object storage on (``--s3-endpoint``), each finished clip, thumbnail
-  and replay is handed to the ``media.objectstore.Uploader`` and leaves the
+  and replay is handed to the ``media.uploader.Uploader`` and leaves the
   disk once it is in the bucket.
 
 Blocking jobs run off the loop on two ``MediaWorker`` lanes, so that a clip
@@ -312,9 +312,6 @@ class RecordingPlane:
                 log.warning("room %s: clip %s left in the bucket: %s", room, clip, exc)
 
     # -- disk budget ----------------------------------------------------------------
-
-    def live_dirs(self) -> set[Path]:
-        return {v.recording.dir for v in self.live.values()}
 
     @property
     def clip_reach_s(self) -> float:
