@@ -82,6 +82,15 @@ class ErrorCode(StrEnum):
     MEDIA_NOT_FOUND = "media_not_found"
     MEDIA_UNAVAILABLE = "media_unavailable"
     NOT_RECORDING = "not_recording"
+    DRAW_NOT_FOUND = "draw_not_found"
+    DRAW_OPEN = "draw_open"
+    DRAW_CLOSED = "draw_closed"
+    DRAW_TASK = "draw_task"
+    DRAW_FULL = "draw_full"
+    TOO_MANY_DRAWS = "too_many_draws"
+    PICKUP_NOT_FOUND = "pickup_not_found"
+    PICKUP_REDEEMED = "pickup_redeemed"
+    RESERVATIONS_FULL = "reservations_full"
     INTERNAL = "internal"
 
 
@@ -156,6 +165,15 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MEDIA_NOT_FOUND: 404,
     ErrorCode.MEDIA_UNAVAILABLE: 503,
     ErrorCode.NOT_RECORDING: 409,
+    ErrorCode.DRAW_NOT_FOUND: 404,
+    ErrorCode.DRAW_OPEN: 409,
+    ErrorCode.DRAW_CLOSED: 409,
+    ErrorCode.DRAW_TASK: 409,
+    ErrorCode.DRAW_FULL: 409,
+    ErrorCode.TOO_MANY_DRAWS: 409,
+    ErrorCode.PICKUP_NOT_FOUND: 404,
+    ErrorCode.PICKUP_REDEEMED: 409,
+    ErrorCode.RESERVATIONS_FULL: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -38,13 +38,17 @@ from signalling.routes import (
     communities,
     dashboard,
     demoshop,
+    draws,
     groupprogress,
     guests,
     health,
     iceservers,
     mediafiles,
+    objectmedia,
     pages,
+    pickup,
     receipts,
+    reserve,
     revocations,
     rooms,
     sensors,
@@ -101,6 +105,9 @@ def routes() -> list[Route | Mount]:
         Route("/api/communities/{community}", communities.delete, methods=["DELETE"]),
         *trace.routes(),
         *guests.routes(),
+        *draws.routes(),
+        *pickup.routes(),
+        *reserve.routes(),
         *dashboard.routes(),
         *pages.routes(),
         Mount("/static", StaticFiles(directory=pages.STATIC), name="static"),
@@ -235,7 +242,9 @@ def create_app(
         hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
         app.state.hops = hops = Hops()  # one client for every request to another node
-        app.state.media_lookup = MediaLookup(app.state.ctx, recording.media, hops)
+        app.state.media_lookup = MediaLookup(
+            app.state.ctx, recording, hops, objectmedia.from_object_store
+        )
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
         lifecycle.start()
         sampler = DashboardSampler(app.state.ctx, lambda: hub.rooms.keys())

@@ -182,6 +182,14 @@ def _batch_field(d: dict[str, Any]) -> None:
     text(d, "batch", 64)
 
 
+def _draw_open(d: dict[str, Any]) -> None:
+    text(d, "prize", 60)  # the rest is checked by livecore.luckydraw.parse_spec
+
+
+def _draw_field(d: dict[str, Any]) -> None:
+    text(d, "draw", 64)
+
+
 def _nothing(d: dict[str, Any]) -> None:
     return None
 
@@ -250,4 +258,9 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.MARK: _Check(frozenset(), _nothing),
     ClientType.BATCH_PIN: _Check(frozenset({"batch"}), _batch_field),
     ClientType.BATCH_UNPIN: _Check(frozenset({"batch"}), _batch_field),
+    ClientType.DRAW_OPEN: _Check(
+        frozenset({"prize", "winners", "task", "phrase", "minutes", "duration_s"}), _draw_open
+    ),
+    ClientType.DRAW_ENTER: _Check(frozenset({"draw"}), _draw_field),
+    ClientType.DRAW_ROLL: _Check(frozenset({"draw"}), _draw_field),
 }

@@ -69,6 +69,9 @@ class ClientType(StrEnum):
     MARK = "mark"
     BATCH_PIN = "batch_pin"
     BATCH_UNPIN = "batch_unpin"
+    DRAW_OPEN = "draw_open"
+    DRAW_ENTER = "draw_enter"
+    DRAW_ROLL = "draw_roll"
 
 
 class ServerType(StrEnum):
@@ -106,3 +109,5 @@ class EventType(StrEnum):
     COSTREAM_ENDED = "costream_ended"
     CLIP_READY = "clip_ready"
     ROOM_ENDED = "room_ended"
+    DRAW_OPENED = "draw_opened"
+    DRAW_DRAWN = "draw_drawn"

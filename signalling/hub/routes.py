@@ -17,6 +17,7 @@ from signalling.hub.handlers import (
     chat,
     commerce,
     costream,
+    draw,
     officers,
     polls,
     session,
@@ -59,6 +60,9 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.COSTREAM_ACCEPT: (HOST, costream.accept),
     T.COSTREAM_DECLINE: (HOST, costream.decline),
     T.COSTREAM_END: (ON_AIR, costream.end),
+    T.DRAW_OPEN: (HOST, draw.draw_open),
+    T.DRAW_ENTER: (AUDIENCE, draw.draw_enter),
+    T.DRAW_ROLL: (HOST, draw.draw_roll),
 }
 
 

@@ -2,9 +2,10 @@
 
 No token is needed to read (a neighbour opening a forwarded clip has no
 account); deleting a clip and marking a moment take the room's host token.
-Any node answers any media URL: from its own disk or streamed through from
-the node that wrote the file (:mod:`signalling.services.medialookup`, which
-also sets the CDN-friendly ``Cache-Control``), with ``Range`` support. Every
+Any node answers any media URL: from its own disk, from object storage when
+configured (``signalling.routes.objectmedia``), or streamed through from the
+node that wrote the file (:mod:`signalling.services.medialookup`, which also
+sets the CDN-friendly ``Cache-Control``), with ``Range`` support. Every
 name in a URL is checked against the media directory's naming rules before
 it reaches a path or another node (``media.mediadir``); anything else is a
 JSON 404.

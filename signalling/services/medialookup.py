@@ -5,7 +5,8 @@ files), so a request may land on any node. :meth:`MediaLookup.respond` asks
 its sources in order and the first that has the file answers:
 
 1. :class:`LocalDisk` — this node's media directory;
-2. (object storage, when configured, slots in here: a :class:`Source`);
+2. :class:`ObjectStorage` — the bucket, when configured (``--s3-endpoint``;
+   live HLS only with ``--s3-hls``), through ``signalling.routes.objectmedia``;
 3. :class:`PeerNode` — the node that wrote it, found in Valkey
    (:mod:`livecore.store.nodes`), reached at its node-to-node URL
    (``--node-url``) and **streamed through** with a bounded buffer (one
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal, Protocol
@@ -45,10 +46,10 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.clips import ClipStore
 from livecore.store.nodes import Held
-from media.mediadir import MediaDir
 from signalling.node.context import NodeContext
 from signalling.services import peerhop
 from signalling.services.peerhop import Hops
+from signalling.services.recording import RecordingPlane
 
 log = logging.getLogger("livecore.media.lookup")
 Kind = Literal["playlist", "segment", "replay", "clip"]
@@ -81,6 +82,11 @@ class Wanted:
     ext: str = ""
     #: The replay's version asked for (``?v=``), "" without.
     version: str = ""
+
+
+#: Reads a media file's object from the bucket (``signalling.routes.objectmedia.
+#: from_object_store``, handed in by the app: services import no routes).
+ObjectFetch = Callable[..., Awaitable[Response | None]]
 
 
 class Source(Protocol):
@@ -150,8 +156,7 @@ class LocalDisk:
             holder = await self.lookup.held(wanted)
             if holder is not None and holder.node != self.lookup.me and not hop:
                 return None  # the room's replay was rebuilt on another node
-            current = holder is not None and holder.tag != "" and holder.tag == wanted.version
-            cache = IMMUTABLE if current else "public, max-age=60"
+            cache = await self.lookup.replay_cache(wanted)
         if path is None or not path.is_file():
             return None
         self.lookup.count_read(wanted, hop)
@@ -170,6 +175,44 @@ class LocalDisk:
         self.lookup.count_read(wanted, hop)
         cache = {"Cache-Control": f"public, max-age={max_age}", **CORS}
         return Response(text, media_type=TYPES[".m3u8"], headers=cache)
+
+
+class ObjectStorage:
+    """What left the disks for the bucket (``signalling.routes.objectmedia``): finished
+    clips, thumbnails and replays, and with ``--s3-hls`` the live HLS (the room's newest
+    playlist under one key). Off: answers None at once."""
+
+    local = True
+
+    def __init__(self, lookup: MediaLookup, plane: RecordingPlane, fetch: ObjectFetch) -> None:
+        self.lookup = lookup
+        self.plane = plane
+        self.fetch = fetch
+
+    async def answer(self, request: Request, wanted: Wanted) -> Response | None:
+        media, plane = self.lookup.media, self.plane
+        if plane.store is None:
+            return None
+        path: Path | None
+        if wanted.kind == "playlist":
+            if not plane.hls_in_store:
+                return None
+            age = playlist_max_age(self.lookup.ctx.settings.record_segment_s)
+            path, cache = media.room_playlist(wanted.room), f"public, max-age={age}"
+        elif wanted.kind == "segment":
+            if not plane.hls_in_store:
+                return None
+            path = media.segment_path(wanted.room, wanted.stream, wanted.name)
+            cache = IMMUTABLE
+        elif wanted.kind == "clip":
+            path, cache = media.clip_path(wanted.room, wanted.clip, wanted.ext), IMMUTABLE
+        else:
+            path = media.replay_path(wanted.room)
+            cache = await self.lookup.replay_cache(wanted)
+        if path is None:
+            return None
+        media_type = TYPES.get(path.suffix, "application/octet-stream")
+        return await self.fetch(request, path, media_type=media_type, cache=cache)
 
 
 class PeerNode:
@@ -229,13 +272,17 @@ class MediaLookup:
     """The sources in order; the routes in :mod:`signalling.routes.mediafiles` call
     :meth:`respond`."""
 
-    def __init__(self, ctx: NodeContext, media: MediaDir, hops: Hops) -> None:
+    def __init__(
+        self, ctx: NodeContext, plane: RecordingPlane, hops: Hops, objects: ObjectFetch
+    ) -> None:
         self.ctx = ctx
-        self.media = media
+        self.media = plane.media
         self.me = ctx.settings.node_id
         self.clips = ClipStore(ctx.redis)
         self.metrics = LookupMetrics(ctx)
-        self.sources: list[Source] = [LocalDisk(self), PeerNode(self, hops)]
+        self.sources: list[Source] = [
+            LocalDisk(self), ObjectStorage(self, plane, objects), PeerNode(self, hops),
+        ]  # fmt: skip
 
     async def respond(self, request: Request, wanted: Wanted) -> Response:
         """The file's response from the first source that has it; ``media_not_found``
@@ -265,6 +312,12 @@ class MediaLookup:
 
     def count_read(self, wanted: Wanted, hop: bool) -> None:
         self.metrics.reads.labels(wanted.kind, "node" if hop else "client").inc()
+
+    async def replay_cache(self, wanted: Wanted) -> str:
+        """``immutable`` for the current version of the replay (``?v=``), else a minute."""
+        holder = await self.held(wanted)
+        current = holder is not None and holder.tag != "" and holder.tag == wanted.version
+        return IMMUTABLE if current else "public, max-age=60"
 
     async def held(self, wanted: Wanted) -> Held | None:
         """The node that wrote ``wanted`` (Valkey), tagged for playlists and replays."""

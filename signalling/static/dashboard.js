@@ -43,6 +43,11 @@ function render(d, fresh = true) {
   $("#k-sales").textContent = yuan(d.orders.sales_cents);
   $("#k-pending").textContent = yuan(d.orders.pending_cents);
   $("#k-formed").textContent = d.orders.formed;
+  if (d.toolkit) {
+    $("#k-entrants").textContent = d.toolkit.draw_entrants;
+    $("#k-reserved").textContent = d.toolkit.reservations;
+    $("#k-pickups").textContent = d.toolkit.pickups_redeemed;
+  }
   $("#k-votes").textContent = d.votes;
   if (!seeded && Array.isArray(d.history)) {
     seeded = true;

@@ -20,6 +20,7 @@ import {
 } from "/static/hostforms.js";
 import { renderClips, wireClips } from "/static/hostclips.js";
 import { wireQuickSheets } from "/static/hostsheets.js";
+import { wireDraws } from "/static/hostdraw.js";
 
 const MUTE_S = 600;
 let stage = null;
@@ -337,6 +338,7 @@ function start() {
   $("#mark").addEventListener("click", mark);
   channel.on("event", costreamEvent);
   wireClips();
+  wireDraws();
   channel.connect();
   loadCommunities();
   loadGuests();

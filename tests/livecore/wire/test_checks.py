@@ -165,6 +165,20 @@ VALID: list[Any] = [
     pytest.param({"t": "token", "token": "a.b.c"}, {"token": "a.b.c"}, id="token"),
     pytest.param({"t": "batch_pin", "batch": " B-7 "}, {"batch": "B-7"}, id="batch-pin"),
     pytest.param({"t": "batch_unpin", "batch": "B-7"}, {"batch": "B-7"}, id="batch-unpin"),
+    pytest.param(
+        {
+            "t": "draw_open",
+            "prize": " 福袋 ",
+            "winners": 3,
+            "duration_s": 60,
+            "task": "comment",
+            "phrase": "来了",
+        },
+        {"prize": "福袋", "winners": 3, "duration_s": 60, "task": "comment", "phrase": "来了"},
+        id="draw-open",
+    ),
+    pytest.param({"t": "draw_enter", "draw": "d1"}, {"draw": "d1"}, id="draw-enter"),
+    pytest.param({"t": "draw_roll", "draw": "d1"}, {"draw": "d1"}, id="draw-roll"),
 ]
 
 
@@ -399,6 +413,10 @@ INVALID: list[Any] = [
         "batch",
         id="card-field-of-other-kind",
     ),
+    pytest.param({"t": "draw_open", "winners": 1, "duration_s": 60}, "prize", id="draw-no-prize"),
+    pytest.param({"t": "draw_open", "prize": "p", "seed": "00"}, "seed", id="draw-own-seed"),
+    pytest.param({"t": "draw_enter", "draw": ""}, "draw", id="draw-enter-blank"),
+    pytest.param({"t": "draw_roll"}, "draw", id="draw-roll-none"),
 ]
 
 
