@@ -16,6 +16,7 @@ import psutil
 
 from livecore import tokens
 from livecore.valkey.embedded import EmbeddedValkey
+from loadtests.local import is_worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-secret-" + "f" * 40
@@ -62,14 +63,6 @@ def free_ports(count: int, attempts: int = 50) -> int:
 
 #: What the supervisor of ``serve --workers`` logs when a worker died.
 WORKER_DIED = "starting it again in"
-
-
-def _is_worker(proc: psutil.Process) -> bool:
-    """A spawned worker (not the embedded Valkey, nor multiprocessing's tracker)."""
-    try:
-        return "spawn_main" in " ".join(proc.cmdline())
-    except psutil.Error:
-        return False
 
 
 def mint(role: str, user: str, room: str = "r1", ttl: int = 3600, **kw: str) -> str:
@@ -162,7 +155,7 @@ class NodeProc:
         top = psutil.Process(self.proc.pid)
         if self.workers == 1:
             return [top]
-        return [top, *(p for p in top.children() if _is_worker(p))]
+        return [top, *(p for p in top.children() if is_worker(p))]
 
     def metrics_urls(self) -> list[str]:
         """Where each node process serves /metrics (every worker its own)."""
