@@ -67,6 +67,9 @@ class Settings:
     node_id: str = "livecore"
     #: Base URL people use to reach this node (printed, used in Location headers).
     public_url: str | None = None
+    #: Base URL other nodes reach this node at (media files, cascade pulls), registered
+    #: in Valkey; None: the bind address (``http://HOST:PORT``), never ``--public-url``.
+    node_url: str | None = None
     log_level: str = "info"
     #: Create the demo room at start (``make run``).
     demo: bool = False
@@ -202,6 +205,8 @@ class Settings:
         self._check_announce()
         if self.forwarder not in FORWARDERS:
             raise ValueError(f"--forwarder must be one of {', '.join(FORWARDERS)}")
+        if self.node_url is not None and not self.node_url.startswith(("http://", "https://")):
+            raise ValueError("--node-url must be an http(s) URL")
         if self.orders_webhook and not self.orders_webhook.startswith(("http://", "https://")):
             raise ValueError("--orders-webhook must be an http(s) URL")
         if (
@@ -261,8 +266,16 @@ class Settings:
     @property
     def base_url(self) -> str:
         """The URL printed for people; the bind address when no public URL is set."""
-        if self.public_url:
-            return self.public_url.rstrip("/")
+        return self.public_url.rstrip("/") if self.public_url else self._bind_url()
+
+    @property
+    def peer_url(self) -> str:
+        """The URL other nodes reach this node at (``--node-url``; default the bind
+        address, loopback for a wildcard bind): never the public URL, which behind a
+        load balancer is any node."""
+        return self.node_url.rstrip("/") if self.node_url else self._bind_url()
+
+    def _bind_url(self) -> str:
         host = f"[{self.host}]" if ":" in self.host else self.host
         if self.host in ("0.0.0.0", "::"):
             host = "127.0.0.1"

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
@@ -19,6 +20,7 @@ import socket
 import ssl
 from collections.abc import Callable, Generator
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 import uvloop
@@ -146,10 +148,42 @@ def shared_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
+def peer_socket(settings: Settings) -> tuple[socket.socket, Settings]:
+    """A worker's own node address, bound: ``--node-url``'s host and port (the
+    supervisor gave each worker its own port), else a free port on loopback, which
+    only the siblings on this machine reach. The settings name it as ``node_url``."""
+    if settings.node_url:
+        url = urlsplit(settings.node_url)
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if url.scheme == "https" else 80)
+    else:
+        host, port = "127.0.0.1", 0
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot listen on the node address {host}:{port}: {exc}") from None
+    if settings.node_url:
+        return sock, settings
+    bound = sock.getsockname()[1]
+    return sock, dataclasses.replace(settings, node_url=f"http://127.0.0.1:{bound}")
+
+
 async def _serve(
     settings: Settings, secret: bytes, store: str, ring: KeyRing | None,
     on_ready: Callable[[], None] | None = None,
 ) -> None:  # fmt: skip
+    sockets = None
+    if on_ready is not None:
+        # A worker of `serve --workers`: the port shared with its siblings
+        # (SO_REUSEPORT), and a node address of its own for them and other nodes.
+        peer, settings = peer_socket(settings)
+        sockets = [shared_socket(settings.host, settings.port), peer]
     app = create_app(settings, secret, key_ring=ring)
     config = _Config(
         app,
@@ -193,8 +227,6 @@ async def _serve(
 
     task = asyncio.create_task(announce())
     _tune_gc()
-    # A worker of `serve --workers` shares the port with its siblings (SO_REUSEPORT).
-    sockets = None if on_ready is None else [shared_socket(settings.host, settings.port)]
     try:
         await server.serve(sockets)
     finally:

@@ -14,8 +14,10 @@ whole node as on a machine of its own:
 - the store, the secret and the media directory are shared, as between nodes.
 
 A worker's settings differ from the command's only where two processes cannot
-share (:func:`worker_settings`): its node id (``<node-id>-w<i>``), its slice of
-``--udp-ports``, ``--udp-mux PORT+i`` and ``--metrics-listen`` port ``+i``.
+share (:func:`worker_settings`): its node id (``<node-id>-w<i>``), its node
+address (``--node-url`` port ``+i``, else a free loopback port its siblings
+reach), its slice of ``--udp-ports``, ``--udp-mux PORT+i`` and
+``--metrics-listen`` port ``+i``.
 
 The supervisor prints the banner once every worker listens, forwards SIGTERM and
 SIGINT to the workers and waits for them, and starts again a worker that died
@@ -40,6 +42,7 @@ from collections.abc import Callable
 from multiprocessing.context import SpawnProcess
 from multiprocessing.queues import Queue
 from types import FrameType
+from urllib.parse import urlsplit, urlunsplit
 
 from livecore.config import Settings
 from livecore.keyring import KeyRing
@@ -99,11 +102,24 @@ def worker_settings(settings: Settings, index: int, count: int) -> Settings:
     return dataclasses.replace(
         settings,
         node_id=f"{settings.node_id}-w{index}",
+        node_url=_shifted(settings.node_url, index),
         udp_ports=udp_ports,
         udp_mux_port=mux,
         metrics_listen=metrics,
         record_trace=trace,
     )
+
+
+def _shifted(node_url: str | None, index: int) -> str | None:
+    """``--node-url`` with its port + ``index`` (None stays None: each worker then
+    takes a free loopback port, see :func:`signalling.server.peer_socket`)."""
+    if node_url is None:
+        return None
+    url = urlsplit(node_url)
+    if url.port is None:
+        raise ValueError(f"--node-url {node_url}: with --workers give a port (worker i takes +i)")
+    host = url.netloc.rsplit(":", 1)[0]
+    return urlunsplit(url._replace(netloc=f"{host}:{url.port + index}")).rstrip("/")
 
 
 def _worker_main(
