@@ -57,12 +57,13 @@ system:
 	@{ command -v chromium >/dev/null 2>&1 && [ -n "$$(fc-list :lang=zh 2>/dev/null)" ] && \
 	   command -v nft >/dev/null 2>&1 && command -v turnserver >/dev/null 2>&1 && \
 	   command -v ip >/dev/null 2>&1 && command -v tc >/dev/null 2>&1 && \
+	   { command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ]; } && \
 	   /usr/bin/python3 tests/interop/gstpeer.py check >/dev/null 2>&1; } || { \
 	  if command -v apt-get >/dev/null 2>&1; then \
 	    SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	    $$SUDO apt-get update -qq && \
 	    DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends \
-	      chromium fonts-wqy-microhei nftables coturn iproute2 $(GSTREAMER) >/dev/null; \
+	      chromium fonts-wqy-microhei nftables coturn iproute2 nginx $(GSTREAMER) >/dev/null; \
 	  else echo "no apt-get: browser tests will be skipped (install Chromium to run them)"; fi; }
 
 run: $(STAMP) $(VENDOR)

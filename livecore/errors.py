@@ -80,6 +80,7 @@ class ErrorCode(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     CLIP_NOT_FOUND = "clip_not_found"
     MEDIA_NOT_FOUND = "media_not_found"
+    MEDIA_UNAVAILABLE = "media_unavailable"
     NOT_RECORDING = "not_recording"
     INTERNAL = "internal"
 
@@ -153,6 +154,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.CLIP_NOT_FOUND: 404,
     ErrorCode.MEDIA_NOT_FOUND: 404,
+    ErrorCode.MEDIA_UNAVAILABLE: 503,
     ErrorCode.NOT_RECORDING: 409,
     ErrorCode.INTERNAL: 500,
 }

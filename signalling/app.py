@@ -54,6 +54,7 @@ from signalling.routes import (
 from signalling.routes.trace import service as trace_service
 from signalling.services.dash_sampler import DashboardSampler
 from signalling.services.lifecycle import RoomLifecycle
+from signalling.services.medialookup import MediaLookup
 from signalling.services.mediaplane import MediaPlane
 from signalling.services.orders import OrderForwarder
 from signalling.services.recording import RecordingPlane
@@ -232,6 +233,7 @@ def create_app(
         hub.node.moments = recording  # the audience's engagement feeds the highlights
         hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
+        app.state.media_lookup = lookup = MediaLookup(app.state.ctx, recording.media)
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
         lifecycle.start()
         sampler = DashboardSampler(app.state.ctx, lambda: hub.rooms.keys())
@@ -254,6 +256,7 @@ def create_app(
             await sampler.stop()
             await media.stop()
             await recording.stop()
+            await lookup.close()
             for mux in muxes.values():
                 mux.close()
             await hub.stop()

@@ -11,7 +11,9 @@ from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
 from livecore.store.dash_history import DashboardHistory
 from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.leases import RoomLeases
 from livecore.store.media import MediaStore
+from livecore.store.nodes import NodeStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.polls import PollStore
 from livecore.store.revocations import Revocations
@@ -37,6 +39,8 @@ class Stores:
     officers: ShareOfficerStore = field(init=False)
     communities: CommunityStore = field(init=False)
     media: MediaStore = field(init=False)
+    nodes: NodeStore = field(init=False)
+    leases: RoomLeases = field(init=False)
     revocations: Revocations = field(init=False)
     visitors: VisitorStore = field(init=False)
 
@@ -52,5 +56,7 @@ class Stores:
         self.officers = ShareOfficerStore(redis)
         self.communities = CommunityStore(redis)
         self.media = MediaStore(redis)
+        self.nodes = NodeStore(redis)
+        self.leases = RoomLeases(redis)
         self.revocations = Revocations(redis, self.batcher)
         self.visitors = VisitorStore(redis, self.batcher)

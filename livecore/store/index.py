@@ -29,11 +29,13 @@ BUCKETS = 16
 
 #: The indexes: rooms by creation (the room list), ended rooms by end (the
 #: retention sweep), rooms that have orders (the webhook forwarder), open group
-#: buys by deadline as ``room|gid`` (every node's deadline sweep).
+#: buys by deadline as ``room|gid`` (every node's deadline sweep), live rooms by the
+#: end of their lease (every node's lease sweep, :mod:`livecore.store.leases`).
 ROOMS = "rooms"
 ENDED = "ended"
 ORDER_ROOMS = "orders"
 DUE = "due"
+LEASES = "leases"
 
 
 def bucket_of(member: str) -> int:

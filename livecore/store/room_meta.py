@@ -148,5 +148,6 @@ class RoomStore:
         pipe.hdel(summary_key(bucket_of(room_id)), room_id)
         pipe.zrem(self.ended.key_of(room_id), room_id)
         pipe.srem(bucket_key(index.ORDER_ROOMS, bucket_of(room_id)), room_id)
+        pipe.zrem(bucket_key(index.LEASES, bucket_of(room_id)), room_id)
         await pipe.execute()
         return gone

@@ -1,7 +1,8 @@
 """``python -m loadtests faults [--json]``: the fault scenarios, bounded (< 3 min).
 
 Valkey SIGKILLed mid-stream through two nodes, a node SIGKILLed under its
-viewers, floods and malformed traffic, slow consumers, half-open connections,
+viewers, the origin node of live rooms SIGKILLed (each room ends within the
+grace + 5 s, none stays live), floods and malformed traffic, slow consumers, half-open connections,
 connection churn, and on a Valkey Cluster a primary SIGKILLed (its replica
 takes over) and a live room's slot moved to another primary. The last line of
 stdout is one JSON object with ``"ok": true``: scenarios, acked, lost,
@@ -26,13 +27,22 @@ import time
 from pathlib import Path
 from typing import Any
 
-from loadtests.faults import churn, floods, halfopen, nodekill, shardfail, slow, storekill
+from loadtests.faults import (
+    churn,
+    floods,
+    halfopen,
+    nodekill,
+    originkill,
+    shardfail,
+    slow,
+    storekill,
+)
 from loadtests.stats import log
 from loadtests.verdict import Outcome
 from loadtests.verdict import run as run_verdict
 
-NAMES = ("store_kill", "node_kill", "floods", "slow_consumers", "half_open", "churn",
-         "cluster_failover", "cluster_reshard")  # fmt: skip
+NAMES = ("store_kill", "node_kill", "origin_kill", "floods", "slow_consumers", "half_open",
+         "churn", "cluster_failover", "cluster_reshard")  # fmt: skip
 
 
 async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
@@ -44,6 +54,8 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         per["store_kill"]["crashes"] = storekill.crashes()
     if "node_kill" in only:
         per["node_kill"] = await nodekill.run(root / "node", viewers=20, comments=150)
+    if "origin_kill" in only:
+        per["origin_kill"] = await originkill.run(root / "origin", rooms=3, viewers=4)
     if "floods" in only:
         per["floods"] = await floods.run(root / "floods")
     if "slow_consumers" in only:
@@ -80,6 +92,9 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         "leaked_fds": total("leaked_fds"),
         "rss_growth_mb": round(max(s.get("rss_growth_mb", 0.0) for s in per.values()), 1),
         "refused_store_unavailable": per.get("store_kill", {}).get("refused", 0),
+        "stuck_live": total("stuck_live"),
+        "late_rooms": total("late_rooms"),
+        "origin_kill_ended_within_s": per.get("origin_kill", {}).get("ended_within_s"),
         "viewer_p99_ratio": per.get("churn", {}).get("viewer_p99_ratio"),
         "churn_rate": per.get("churn", {}).get("churn_rate"),
         "workers_rate_ratio": _ratio(per, "churn_rate"),
@@ -150,6 +165,11 @@ def main(argv: list[str]) -> int:
             f"{result['duplicated']} doubled" if result["duplicated"] else None,
             f"{result['gaps']} gaps seen" if result["gaps"] else None,
             f"{result['crashes']} node crashes" if result["crashes"] else None,
+            f"{result['stuck_live']} rooms stuck live" if result["stuck_live"] else None,
+            f"{result['late_rooms']} rooms ended later than the grace + "
+            f"{originkill.SLACK_S:g} s after their origin was killed"
+            if result["late_rooms"]
+            else None,
         ]
         return result, [p for p in problems if p]
 

@@ -60,6 +60,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         data_dir=args.data_dir,
         node_id=args.node_id or default_node_id(),
         public_url=args.public_url,
+        node_url=args.node_url,
         log_level=args.log_level,
         demo=args.demo,
         tick_ms=args.tick_ms,

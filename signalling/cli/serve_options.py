@@ -84,6 +84,14 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         "Location headers (env LIVECORE_PUBLIC_URL; default http://HOST:PORT)",
     )
     serve.add_argument(
+        "--node-url",
+        default=env("NODE_URL"),
+        metavar="URL",
+        help="base URL the other nodes reach this node at, on the private network "
+        "(media files, cascade pulls; registered in Valkey; env LIVECORE_NODE_URL; "
+        "default http://HOST:PORT, 127.0.0.1 for a wildcard HOST)",
+    )
+    serve.add_argument(
         "--trusted-proxy",
         action="append",
         default=None,

@@ -2,40 +2,38 @@
 
 No token is needed to read (a neighbour opening a forwarded clip has no
 account); deleting a clip and marking a moment take the room's host token.
-Files are served with ``Range`` support (starlette's ``FileResponse``), their
-content types and CDN-friendly ``Cache-Control``: playlists for 1 s while
-live, segments and clips ``immutable``. Every name in a URL is checked
-against the media directory's naming rules before it reaches a path
-(``media.mediadir``); anything else is a JSON 404.
+Any node answers any media URL: from its own disk or streamed through from
+the node that wrote the file (:mod:`signalling.services.medialookup`, which
+also sets the CDN-friendly ``Cache-Control``), with ``Range`` support. Every
+name in a URL is checked against the media directory's naming rules before
+it reaches a path or another node (``media.mediadir``); anything else is a
+JSON 404.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from starlette.requests import Request
-from starlette.responses import FileResponse, JSONResponse, Response
+from starlette.responses import JSONResponse, Response
 
 from livecore import tokens
 from livecore.clips import parse_public_id, public_id
 from livecore.errors import ErrorCode, LivecoreError
+from media.mediadir import SEGMENT_RE, STREAM_RE
 from signalling.node.http_boundary import authorize, ctx, limit_writes
 from signalling.routes.pages import page
+from signalling.services.medialookup import MediaLookup, Wanted
 from signalling.services.recording import RecordingPlane
 
-IMMUTABLE = "public, max-age=31536000, immutable"
 HOSTS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
-CORS = {"Access-Control-Allow-Origin": "*"}
-TYPES = {
-    ".m3u8": "application/vnd.apple.mpegurl",
-    ".mp4": "video/mp4",
-    ".m4s": "video/iso.segment",
-    ".jpg": "image/jpeg",
-}
 
 
 def plane(request: Request) -> RecordingPlane:
     found: RecordingPlane = request.app.state.recording
+    return found
+
+
+def lookup(request: Request) -> MediaLookup:
+    found: MediaLookup = request.app.state.media_lookup
     return found
 
 
@@ -50,62 +48,46 @@ def _missing(what: str) -> LivecoreError:
     return LivecoreError(ErrorCode.MEDIA_NOT_FOUND, f"no such media: {what}")
 
 
-def _file(path: Path | None, what: str, cache: str) -> Response:
-    if path is None or not path.is_file():
-        raise _missing(what)
-    return FileResponse(
-        path, media_type=TYPES.get(path.suffix, "application/octet-stream"),
-        headers={"Cache-Control": cache, **CORS},
-    )  # fmt: skip
-
-
-# -- HLS and replay ------------------------------------------------------------------
+# -- HLS and replay (from any node: signalling.services.medialookup) -----------------
 
 
 async def hls_playlist(request: Request) -> Response:
     """``GET /hls/{room}/index.m3u8``: the room's newest recording as HLS (fMP4)."""
     room = _room(request)
-    directory = plane(request).media.latest_stream(room)
-    path = directory / "index.m3u8" if directory is not None else None
-    if path is None or not path.is_file():
-        raise _missing(f"HLS of room {room!r}")
-    text = path.read_text()
-    cache = "public, max-age=1" if "#EXT-X-ENDLIST" not in text else "public, max-age=60"
-    return Response(
-        text, media_type=TYPES[".m3u8"], headers={"Cache-Control": cache, **CORS}
-    )  # fmt: skip
+    return await lookup(request).respond(request, Wanted("playlist", room))
 
 
 async def hls_segment(request: Request) -> Response:
     """``GET /hls/{room}/{stream}/{init.mp4|segNNNNNN.m4s}``: immutable."""
     room = _room(request)
     stream, name = str(request.path_params["stream"]), str(request.path_params["name"])
-    path = plane(request).media.segment_file(room, stream, name)
-    return _file(path, f"{stream}/{name}", IMMUTABLE)
+    if not STREAM_RE.match(stream) or not SEGMENT_RE.match(name):
+        raise _missing(f"{stream}/{name}")
+    return await lookup(request).respond(request, Wanted("segment", room, stream, name))
 
 
 async def replay(request: Request) -> Response:
-    """``GET /replay/{room}.mp4``: the room's last stream as one faststart MP4."""
+    """``GET /replay/{room}.mp4[?v=VERSION]``: the room's replay as one faststart MP4
+    (immutable when ``v`` names the current version, else cached 60 s)."""
     name = str(request.path_params["name"])
     room = name.removesuffix(".mp4")
     if room == name or not tokens.valid_id(room):
         raise _missing(name)
-    # Stable URL: a later stream of the room replaces it, so caches revalidate.
-    return _file(plane(request).media.replay_path(room), name, "public, max-age=60")
+    version = request.query_params.get("v", "")
+    if not STREAM_RE.match(version):
+        version = ""
+    return await lookup(request).respond(request, Wanted("replay", room, version=version))
 
 
 async def clip_file(request: Request) -> Response:
-    """``GET /media/clips/{room}~{clip}.mp4|.jpg``."""
+    """``GET /media/clips/{room}~{clip}.mp4|.jpg``: immutable."""
     name = str(request.path_params["name"])
     stem, dot, ext = name.rpartition(".")
     parsed = parse_public_id(stem) if dot else None
     if parsed is None or ext not in ("mp4", "jpg"):
         raise LivecoreError(ErrorCode.CLIP_NOT_FOUND, f"no such clip file: {name}")
     room, clip = parsed
-    path = plane(request).media.clip_path(room, clip, ext)
-    if not path.is_file():
-        raise LivecoreError(ErrorCode.CLIP_NOT_FOUND, f"no such clip file: {name}")
-    return _file(path, name, IMMUTABLE)
+    return await lookup(request).respond(request, Wanted("clip", room, clip=clip, ext=ext))
 
 
 # -- clip library ------------------------------------------------------------------

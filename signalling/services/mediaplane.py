@@ -54,6 +54,9 @@ BEAT_S = 2.0
 CONNECT_POLL_S = 0.05
 #: Lifetime of a node-to-node pull credential (used once, right away).
 PULL_TOKEN_TTL_S = 60
+#: A local copy of another node's stream closes this long after its last local viewer
+#: left (a viewer who reloads the page finds it still open).
+PULL_IDLE_S = 20.0
 
 
 def pull_token(secret: bytes | KeyRing, node_id: str, room: str, *, now: float) -> str:
@@ -79,6 +82,8 @@ class Entry:
     session: PublisherSession | ViewerSession
     #: The token the session was opened with (a revocation that hits it closes it).
     claims: tokens.Claims
+    #: A viewer's source: the local publisher or a local copy pulled from its origin.
+    source: PublisherSession | None = None
 
 
 class MediaPlane:
@@ -93,6 +98,8 @@ class MediaPlane:
         self.publishers: dict[tuple[str, str], PublisherSession] = {}
         self.pulled: dict[tuple[str, str], PublisherSession] = {}
         self._pulled_from: dict[tuple[str, str], Origin] = {}
+        #: When a local copy last had a local viewer (monotonic), by copy.
+        self._pull_used: dict[tuple[str, str], float] = {}
         #: One pull per (room, publisher) at a time; an entry only while one runs.
         self._pulling = KeyedLocks()
         self._task: asyncio.Task[None] | None = None
@@ -126,11 +133,14 @@ class MediaPlane:
                 await self._task
         sessions = [e.session for e in self.entries.values()] + list(self.pulled.values())
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
+        with contextlib.suppress(RedisError, OSError):
+            await self.ctx.stores.nodes.unregister(self.ctx.settings.node_id)
 
     def sizes(self) -> dict[str, int]:
         """Entries of the plane's structures (for /metrics and tests)."""
         return {"media_entries": len(self.entries), "media_publishers": len(self.publishers),
                 "media_pulled": len(self.pulled), "media_pulling": len(self._pulling),
+                "media_pull_used": len(self._pull_used),
                 "media_live": len(self._live), "media_connecting": len(self._connecting),
                 "media_tasks": len(self._tasks),
                 "media_offers_waiting": self.offers.waiting}  # fmt: skip
@@ -229,7 +239,7 @@ class MediaPlane:
             if role is tokens.Role.HOST:
                 await self.ctx.rooms.set_status(room, RoomStatus.LIVE.value)
                 if self.lifecycle is not None:
-                    self.lifecycle.host_live(room)
+                    await self.lifecycle.hold(room)
                 if self.recording is not None:
                     self.recording.stream_started(room, session)
             await self._event(room, {"t": "stream_started", "user": user, "role": role.value})
@@ -260,7 +270,7 @@ class MediaPlane:
                     await self._event(room, {"t": "stream_ended", "user": user, "reason": reason})
                     meta = await self.ctx.rooms.get(room)
                     if self.lifecycle is not None and meta is not None and meta.host == user:
-                        self.lifecycle.host_gone(room)
+                        await self.lifecycle.host_gone(room)
             # A KOC whose phone lost its network keeps the host's grant: its page
             # publishes anew (the host can still end the co-stream meanwhile).
             if reason != "lost" and await self.store.end(room, user):
@@ -268,7 +278,7 @@ class MediaPlane:
 
     async def _announce(self, room: str, user: str) -> None:
         await self.store.announce(
-            room, user, self.ctx.settings.node_id, self.ctx.settings.base_url,
+            room, user, self.ctx.settings.node_id, self.ctx.settings.peer_url,
             int(self.ctx.clock.time()),
         )  # fmt: skip
 
@@ -300,7 +310,7 @@ class MediaPlane:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:
                 raise _ports_full() from None
-            self.entries[session.id] = Entry(room, "whep", claims.user, session, claims)
+            self.entries[session.id] = Entry(room, "whep", claims.user, session, claims, source)
         self._connecting[session.id] = self._tasks.spawn(
             self._watch_connect(session), name=f"whep-{session.id[:8]}"
         )
@@ -345,6 +355,7 @@ class MediaPlane:
                 ) from None
             self.pulled[key] = session
             self._pulled_from[key] = origin
+            self._pull_used[key] = self.ctx.clock.monotonic()
             return session
 
     def _stale(self, origin: Origin) -> bool:
@@ -416,19 +427,32 @@ class MediaPlane:
             if (kill.ended and kill.room == room) or kill.user == user:
                 self.pulled.pop((room, user), None)
                 self._pulled_from.pop((room, user), None)
+                self._pull_used.pop((room, user), None)
                 doomed.append(copy)
         for session in doomed:
             self._tasks.spawn(session.close(), name=f"kill-{session.id[:8]}")
 
     # -- heartbeat ------------------------------------------------------------------------
 
+    async def _register(self) -> None:
+        """This node's node-to-node URL, in the registry for ``NODE_TTL_S``."""
+        settings = self.ctx.settings
+        await self.ctx.stores.nodes.register(settings.node_id, settings.peer_url)
+
     async def _beat(self) -> None:
+        with contextlib.suppress(RedisError, OSError):
+            await self._register()
         while True:
             await asyncio.sleep(BEAT_S)
             try:
+                await self._register()
                 for (room, user), session in list(self.publishers.items()):
                     if session.id in self._live:  # not before its ICE completed
                         await self._announce(room, user)
+                        entry = self.entries.get(session.id)
+                        host = entry is not None and entry.claims.role is tokens.Role.HOST
+                        if host and self.lifecycle is not None:
+                            await self.lifecycle.hold(room)
                 for (room, user), session in list(self.pulled.items()):
                     await self._check_origin(room, user, session)
                 for room in list(self.rooms):
@@ -448,13 +472,20 @@ class MediaPlane:
             self.last_beat = time.monotonic()
 
     async def _check_origin(self, room: str, user: str, session: PublisherSession) -> None:
-        """Close a local copy whose origin went away (or moved to another node)."""
-        mine = self._pulled_from.get((room, user))
+        """Close a local copy whose origin went away (or moved to another node), or
+        that had no local viewer for ``PULL_IDLE_S``."""
+        key = (room, user)
+        mine = self._pulled_from.get(key)
         current = await self.store.origin(room, user)
         alive = current is not None and mine is not None and current.node == mine.node
-        if session.closed or not alive or self._stale(current):  # type: ignore[arg-type]
-            self.pulled.pop((room, user), None)
-            self._pulled_from.pop((room, user), None)
+        now = self.ctx.clock.monotonic()
+        if any(e.kind == "whep" and e.source is session for e in self.entries.values()):
+            self._pull_used[key] = now
+        idle = now - self._pull_used.get(key, now) >= PULL_IDLE_S
+        if session.closed or not alive or self._stale(current) or idle:  # type: ignore[arg-type]
+            self.pulled.pop(key, None)
+            self._pulled_from.pop(key, None)
+            self._pull_used.pop(key, None)
             await session.close()
 
     async def _sweep_origins(self, room: str) -> None:
@@ -465,7 +496,5 @@ class MediaPlane:
                                          "reason": "origin_lost"})  # fmt: skip
                 if await self.store.end(room, user):
                     await self._event(room, {"t": "costream_ended", "user": user})
-                meta = await self.ctx.stores.rooms.get(room)
-                if self.lifecycle is not None and meta is not None and meta.host == user:
-                    # The grace that died with the origin's node runs here instead.
-                    self.lifecycle.host_gone(room)
+                # The room's lease, which that node no longer renews, ends the room
+                # after the grace (signalling/services/lifecycle.py).

@@ -66,6 +66,7 @@ class RecordingPlane:
     def __init__(self, ctx: NodeContext) -> None:
         s = ctx.settings
         self.ctx = ctx
+        self.me = s.node_id
         self.media = MediaDir(media_root(s))
         self.config = RecorderConfig(segment_s=s.record_segment_s, window_s=s.record_window_s)
         self.budget = s.media_budget_bytes
@@ -105,6 +106,12 @@ class RecordingPlane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
         self.worker.close()
+
+    @staticmethod
+    async def _held(note: Awaitable[None]) -> None:
+        """Write where a file is (Valkey); a store outage only costs other nodes' reads."""
+        with contextlib.suppress(RedisError, OSError):
+            await note
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -170,6 +177,8 @@ class RecordingPlane:
         service.start()
         if previous is not None:
             previous.task.cancel()
+        # Every node serves its files from here on (signalling/services/medialookup.py).
+        self._spawn(self._held(self.ctx.stores.nodes.recording(room, directory.name, self.me)))
         log.info("room %s: recording into %s", room, directory.name)
 
     def _done_in_thread(
@@ -212,8 +221,10 @@ class RecordingPlane:
             full.unlink()  # the replay holds it all now
         self.metrics.replays.labels("built").inc()
         log.info("room %s: replay of %.1f s at %s", room, result.duration, dst.name)
+        version = recording.dir.name  # a later stream's replay gets a new URL
         with contextlib.suppress(RedisError, OSError):
-            await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4")
+            await self.ctx.stores.nodes.replay(room, self.me, version)
+            await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4?v={version}")
 
     # -- clips (called by HighlightsService) ----------------------------------------
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
 import httpx
@@ -60,61 +58,73 @@ async def test_the_host_ends_the_room(tmp_path: Path, redis_url: str) -> None:
         node.stop()
 
 
+def lifecycle_on(client: object, clock: ManualClock, grace: float = 30.0) -> RoomLifecycle:
+    settings = Settings(end_grace_s=grace, room_retention_s=3600)
+    ctx = NodeContext(settings=settings, secret=b"x" * 32, clock=clock, redis=client,
+                      metrics=Metrics("t"), started_at=0.0)  # type: ignore[arg-type]  # fmt: skip
+    return RoomLifecycle(ctx)
+
+
+async def status(life: RoomLifecycle, room: str) -> str:
+    meta = await life.ctx.rooms.get(room)
+    assert meta is not None
+    return str(meta.status.value)
+
+
 async def test_a_grace_then_the_room_ends_unless_the_host_is_back(redis_url: str) -> None:
-    """host_gone starts the grace; host_live within it keeps the room live; past it the
-    room ends once; the retention sweep then removes every key of the room."""
+    """host_gone sets the room's lease to the grace; a renewal (the host back) keeps the
+    room live; past its lease the room ends once; the retention sweep then removes every
+    key of the room."""
     client = connect(redis_url)
     clock = ManualClock(1_900_000_000)
-    settings = Settings(end_grace_s=0.05, room_retention_s=3600)
-    ctx = NodeContext(settings=settings, secret=b"x" * 32, clock=clock, redis=client,
-                      metrics=Metrics("t"), started_at=0.0)  # fmt: skip
+    life = lifecycle_on(client, clock)
+    ctx = life.ctx
     from livecore.rooms import new_room
 
     for room in ("kept", "gone"):
         await ctx.rooms.create(new_room({"id": room, "title": "t", "store": "s"}, host="h",
                                         now=clock.time()))  # fmt: skip
-    life = RoomLifecycle(ctx)
-    life.host_gone("kept")
-    life.host_live("kept")  # back within the grace
-    life.host_gone("gone")
-    deadline = time.monotonic() + 5
-    while (await ctx.rooms.get("gone")).status.value != "ended":  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    assert (await ctx.rooms.get("kept")).status.value == "scheduled"  # type: ignore[union-attr]
+    await life.host_gone("kept")
+    await life.host_gone("gone")
+    clock.advance(10)
+    await life.hold("kept")  # back within the grace (its node renews the lease)
+    clock.advance(15)
+    assert await life.check_leases() == 0  # within both leases
+    clock.advance(5.1)
+    assert await life.check_leases() == 1  # "gone" lapsed; "kept" was renewed
+    assert await status(life, "gone") == "ended" and await status(life, "kept") == "scheduled"
+    assert await life.check_leases() == 0  # its lease left with the end
     assert await life.sweep() == 0  # inside the retention
     clock.advance(3601)
     assert await life.sweep() > 0
     assert await ctx.rooms.get("gone") is None and await ctx.rooms.get("kept") is not None
     assert await index.ScoredIndex(client, index.ENDED).upto(2**40, 10) == []
     assert [k async for k in client.scan_iter(match="lc:{gone}:*")] == []
-    await life.stop()
     await client.aclose()
 
 
 async def test_a_host_back_on_another_node_keeps_the_room(redis_url: str) -> None:
-    """The grace runs out on the node the host's stream left, but the host publishes again
-    on another node (a fresh origin in the store): the room stays live. Once that origin
-    is stale too (its node died), the next grace ends the room."""
+    """The lease runs out while the host publishes again on another node (a fresh origin
+    in the store): the room stays live. Once that origin is stale too and its lease
+    lapsed (its node died), the room ends, on whichever node sweeps."""
     client = connect(redis_url)
     clock = ManualClock(1_900_000_000)
-    settings = Settings(end_grace_s=0.05, room_retention_s=3600)
-    ctx = NodeContext(settings=settings, secret=b"x" * 32, clock=clock, redis=client,
-                      metrics=Metrics("t"), started_at=0.0)  # fmt: skip
+    life = lifecycle_on(client, clock, grace=5)
+    ctx = life.ctx
     from livecore.rooms import new_room
 
     await ctx.rooms.create(new_room({"id": "moved", "title": "t", "store": "s"}, host="h",
                                     now=clock.time()))  # fmt: skip
+    await life.host_gone("moved")  # on node A: its stream went
+    clock.advance(5)
     await ctx.stores.media.announce("moved", "h", "node-b", "http://b", int(clock.time()))
-    life = RoomLifecycle(ctx)
-    life.host_gone("moved")  # on node A: its stream went
-    await asyncio.sleep(0.3)  # pace: six graces long
-    assert (await ctx.rooms.get("moved")).status.value == "scheduled"  # type: ignore[union-attr]
-    clock.advance(60)  # node B stopped refreshing its origin: it died
-    life.host_gone("moved")
-    deadline = time.monotonic() + 5
-    while (await ctx.rooms.get("moved")).status.value != "ended":  # type: ignore[union-attr]
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.02)
-    await life.stop()
+    clock.advance(1)
+    assert await life.check_leases() == 0
+    assert await status(life, "moved") == "scheduled"
+    await life.hold("moved")  # node B's beat, then node B dies
+    clock.advance(5 + 3 - 0.1)
+    assert await life.check_leases() == 0  # its lease has not lapsed yet
+    clock.advance(0.2)
+    assert await life.check_leases() == 1
+    assert await status(life, "moved") == "ended"
     await client.aclose()

@@ -208,9 +208,12 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
             return room if room.get("replay") and room["status"] == "ended" else None
 
         room = await until(replay_state, 30)
-        assert room["replay"] == "/replay/r1.mp4"
+        assert room["replay"].startswith("/replay/r1.mp4?v=")  # versioned: immutable
         replay = await http.get(room["replay"])
         assert replay.status_code == 200 and replay.headers["content-type"] == "video/mp4"
+        assert "immutable" in replay.headers["cache-control"]
+        unversioned = await http.get("/replay/r1.mp4")
+        assert unversioned.headers["cache-control"] == "public, max-age=60"
         local.write_bytes(replay.content)
         with av.open(str(local)) as f:
             assert float(f.duration or 0) / 1e6 >= clip["duration"] - GOP_S
