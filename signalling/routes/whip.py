@@ -9,7 +9,10 @@
   The 201 carries the session's ``ETag``; ``Location`` is the resource's
   path, under the path of ``--public-url`` when it has one (a node behind a
   path-prefixing proxy).
-- ``DELETE`` on that resource ends the session (200).
+- ``DELETE`` on that resource ends the session (200). The resource's last
+  segment names the node holding the session; another node (behind a balancer,
+  or a sibling of ``serve --workers``) passes PATCH and DELETE on to it
+  (:mod:`signalling.routes.sessionhop`).
 - ``PATCH`` on it (RFC 9725 §4.3), ``Content-Type:
   application/trickle-ice-sdpfrag`` (RFC 8840), the session's own token and
   ``If-Match`` with its ETag (or ``*``): trickled candidates and
@@ -53,6 +56,7 @@ from signalling.node.http_boundary import (
     take,
 )
 from signalling.routes.iceservers import link_headers, options_links
+from signalling.routes.sessionhop import holder, pass_on, resource_id
 
 MAX_SDP = 64 * 1024
 MAX_SDPFRAG = 16 * 1024
@@ -147,10 +151,24 @@ def _created(answer: str, location: str, links: dict[str, str]) -> Response:
 
 
 def _resource(request: Request, kind: str, room: str, session_id: str) -> str:
-    """The session's ``Location``: its path under ``--public-url``'s path, if any."""
-    public = ctx(request).settings.public_url
+    """The session's ``Location``: its path under ``--public-url``'s path, if any, its
+    last segment naming this node (:mod:`signalling.routes.sessionhop`)."""
+    settings = ctx(request).settings
+    public = settings.public_url
     prefix = urlsplit(public).path.rstrip("/") if public else ""
-    return f"{prefix}/{kind}/{room}/{session_id}"
+    return f"{prefix}/{kind}/{room}/{resource_id(session_id, settings.node_id)}"
+
+
+def _held_here(request: Request) -> str | None:
+    """The session id of the resource, if this node holds it; None if another does."""
+    session_id, node = holder(request.path_params["session"])
+    return session_id if node is None or node == ctx(request).settings.node_id else None
+
+
+def _holder(request: Request) -> str:
+    node = holder(request.path_params["session"])[1]
+    assert node is not None
+    return node
 
 
 def _tagged(response: Response, request: Request, session_id: str) -> Response:
@@ -195,7 +213,10 @@ def _delete(kind: str):  # type: ignore[no-untyped-def]
     async def delete(request: Request) -> Response:
         room = _room(request)
         claims = await authorize(request, room=room, roles=PLAYERS)
-        await request.app.state.media.end(request.path_params["session"], kind, claims, room)
+        session_id = _held_here(request)
+        if session_id is None:
+            return await pass_on(request, _holder(request), MAX_SDPFRAG)
+        await request.app.state.media.end(session_id, kind, claims, room)
         return Response(status_code=200, headers=CORS)
 
     return delete
@@ -233,8 +254,10 @@ async def patch(request: Request) -> Response:
     kind = request.url.path.rstrip("/").split("/")[-3]  # .../{kind}/{room}/{session}
     roles = PUBLISHERS if kind == "whip" else PLAYERS
     claims = await authorize(request, room=room, roles=roles)
+    session_id = _held_here(request)
+    if session_id is None:
+        return await pass_on(request, _holder(request), MAX_SDPFRAG)
     frag = await _sdpfrag(request)
-    session_id = request.path_params["session"]
     media = request.app.state.media
     answer = await media.patch(
         session_id, kind, claims, room, frag, request.headers.get("if-match")

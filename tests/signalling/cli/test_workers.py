@@ -6,14 +6,18 @@ import os
 import signal
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 import psutil
 import pytest
 
 from livecore.config import Settings
+from loadtests.faults.cluster import free_ports
 from signalling.cli.workers import MAX_WORKERS, parse_workers, worker_settings
-from tests.helpers import Node, wait_gone
+from tests.helpers import Node, create_room, wait_gone
+from tests.media.sources import EncodedClip, encode_video_clip
+from tests.signalling.routes.test_whip import auth, frames_within, publish, until_live, watch
 
 
 def test_parse_workers_counts_and_auto() -> None:
@@ -126,3 +130,48 @@ def test_a_killed_supervisor_takes_its_workers_down(tmp_path: Path) -> None:
     assert len(workers) == 2
     node.stop(signal.SIGKILL)
     assert all(wait_gone(p.pid, timeout=20) for p in workers)
+
+
+@pytest.fixture(scope="module")
+def h264() -> EncodedClip:
+    return encode_video_clip("video/H264", frames=90, gop=30)
+
+
+async def test_media_across_workers(tmp_path: Path, h264: EncodedClip) -> None:
+    """The host publishes to worker 0, a viewer plays at worker 1 (a copy pulled from
+    worker 0 over its node address) and another on the shared port; a session is ended
+    through a worker that does not hold it, and through the shared port."""
+    first = free_ports(2)
+    node = Node(tmp_path / "data", extra_args=[
+        "--workers", "2", "--node-id", "m", "--node-url", f"http://127.0.0.1:{first}",
+    ]).start(60)  # fmt: skip
+    w0, w1 = (SimpleNamespace(url=f"http://127.0.0.1:{first + i}") for i in range(2))
+    try:
+        assert _wait(lambda: "2 workers on port" in node.output())
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{w1.url}/healthz")).json()["node_id"] == "m-w1"
+        create_room(node.url)
+        pc, created = await publish(w0, [h264])  # type: ignore[arg-type]
+        assert created.status_code == 201, created.text
+        await until_live(node)
+        far, far_answer = await watch(w1, "v1")  # type: ignore[arg-type]
+        near, near_answer = await watch(node, "v2")
+        for viewer in (far, near):
+            assert await frames_within(viewer, 10, 15), viewer.received
+        async with httpx.AsyncClient() as http:
+            # Worker 1's viewer ended at worker 0: passed on to worker 1.
+            far_at = f"{w0.url}{far_answer.headers['location']}"
+            gone = await http.delete(far_at, headers=auth("viewer", "v1"))
+            assert gone.status_code == 200, gone.text
+            again = await http.delete(far_at, headers=auth("viewer", "v1"))
+            assert again.status_code == 404 and again.json()["code"] == "session_not_found"
+            # The others through the shared port, wherever the kernel sends them.
+            for answer, role, user in ((near_answer, "viewer", "v2"), (created, "host", "host1")):
+                at = f"{node.url}{answer.headers['location']}"
+                ended = await http.delete(at, headers=auth(role, user))
+                assert ended.status_code == 200, ended.text
+        for viewer in (far, near):
+            await viewer.close()
+        await pc.close()
+    finally:
+        node.stop(timeout=30)
