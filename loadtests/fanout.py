@@ -42,6 +42,7 @@ import time
 from collections import Counter
 from multiprocessing.connection import Connection
 from pathlib import Path
+from typing import Any
 
 import msgpack
 import psutil
@@ -265,6 +266,14 @@ def main(argv: list[str]) -> int:
         metavar="URL",
         help="use running node(s) on loopback instead of starting them",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="each node as `serve --workers N`, run after the same fan-out against one "
+        "process (side by side in the result: one_worker, workers_p99_ratio)",
+    )
     parser.add_argument("--tick-ms", type=int, default=None, help="nodes' broadcast tick")
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
     parser.add_argument(
@@ -290,6 +299,8 @@ def main(argv: list[str]) -> int:
         parser.error("--rooms must be 1..1000 and at most --viewers")
     if int(args.rate * args.duration) < args.rooms:
         parser.error("--rate × --duration must give every room at least one comment")
+    if not 1 <= args.workers <= 64 or (args.workers > 1 and args.target):
+        parser.error("--workers must be 1..64, and cannot go with --target")
     if args.cluster and (not 3 <= args.cluster <= 16 or args.target):
         parser.error("--cluster must be 3..16 primaries, and cannot go with --target")
     extra = ["--tick-ms", str(args.tick_ms)] if args.tick_ms else []
@@ -301,9 +312,24 @@ def main(argv: list[str]) -> int:
             cluster.store = "unknown"  # someone else's nodes: their store is not known here
             outcome = run(cluster, args.viewers, args.rate, args.duration, args.plot, args.rooms)
         else:
-            with local_cluster(args.nodes, extra, shards=args.cluster) as cluster:
+            one: dict[str, Any] | None = None
+            if args.workers > 1:  # the same fan-out against one process first
+                with local_cluster(args.nodes, extra, shards=args.cluster) as cluster:
+                    base, problems = run(cluster, args.viewers, args.rate, args.duration,
+                                         None, args.rooms)  # fmt: skip
+                if problems:
+                    return base, [f"one worker: {p}" for p in problems]
+                one = {k: base[k] for k in ("latency_ms", "server_cpu_pct", "delivered", "lost")}
+            with local_cluster(args.nodes, extra, shards=args.cluster,
+                               workers=args.workers) as cluster:  # fmt: skip
                 outcome = run(cluster, args.viewers, args.rate, args.duration, args.plot,
                               args.rooms)  # fmt: skip
+            if one is not None:
+                outcome[0]["workers"] = args.workers
+                outcome[0]["one_worker"] = one
+                p99 = one["latency_ms"]["p99"]
+                ratio = outcome[0]["latency_ms"]["p99"] / p99 if p99 else None
+                outcome[0]["workers_p99_ratio"] = None if ratio is None else round(ratio, 2)
         result = outcome[0]
         lat = result["latency_ms"]
         log(

@@ -43,6 +43,15 @@ def pin(pid: int, cpu: int) -> None:
             os.sched_setaffinity(pid, {cpu})
 
 
+def is_worker(proc: psutil.Process) -> bool:
+    """A worker spawned by ``serve --workers`` (not a Valkey, nor multiprocessing's
+    resource tracker)."""
+    try:
+        return "spawn_main" in " ".join(proc.cmdline())
+    except psutil.Error:  # gone, or a zombie its supervisor has not reaped yet
+        return False
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -87,7 +96,9 @@ class Cluster:
             raise RuntimeError(f"creating room {room}: {answer.status_code} {answer.text}")
 
     def processes(self) -> list[psutil.Process]:
-        return [psutil.Process(pid) for pid in self.pids]
+        """The nodes' processes, with the workers of a node run as ``serve --workers``."""
+        procs = [psutil.Process(pid) for pid in self.pids]
+        return procs + [kid for p in procs for kid in p.children() if is_worker(kid)]
 
     def store_processes(self) -> list[psutil.Process]:
         return [psutil.Process(pid) for pid in self.store_pids]
@@ -124,6 +135,17 @@ def _wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60) 
     raise RuntimeError(f"node {url} not healthy within {timeout:.0f} s")
 
 
+def _wait_banner(log: Path, proc: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"node exited with {proc.returncode}")
+        if b"workers on port" in log.read_bytes():
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"the workers did not all listen within {timeout:.0f} s")
+
+
 def communities_file(directory: Path, names: list[str]) -> Path:
     """A ``--communities`` file registering ``names`` (placed on a grid in Hangzhou)."""
     rows = [{"id": name, "name": f"小区 {i + 1}", "lat": 30.25 + 0.01 * (i // 10),
@@ -141,8 +163,12 @@ def local_cluster(
     *,
     communities: list[str] | None = None,
     shards: int = 0,
+    workers: int = 1,
 ) -> Any:
     """Start a Valkey and ``nodes`` nodes on loopback; yields a :class:`Cluster`.
+
+    ``workers`` > 1: each node is ``serve --workers`` of that many processes, left
+    to the kernel's scheduler over every CPU (one pinned core would make them moot).
 
     ``communities``: compound ids the nodes register at start (a group join is
     accepted only for a community in the registry). ``shards`` ≥ 3: a Valkey
@@ -177,14 +203,18 @@ def local_cluster(
                        "--data-dir", str(Path(tmp) / f"node{i}"), "--node-id", f"load-{i}",
                        "--log-level", "warning",
                        # every virtual viewer comes from 127.0.0.1: no per-address cap
-                       "--ws-max-per-ip", "0", *(extra_args or [])]  # fmt: skip
+                       "--ws-max-per-ip", "0", "--workers", str(workers),
+                       *(extra_args or [])]  # fmt: skip
                 log = open(Path(tmp) / f"node{i}.log", "wb")
                 proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=log)
                 procs.append(proc)
-                pin(proc.pid, SERVER_CPU)
+                if workers == 1:
+                    pin(proc.pid, SERVER_CPU)
                 urls.append(f"http://127.0.0.1:{port}")
-            for url, proc in zip(urls, procs, strict=True):
+            for i, (url, proc) in enumerate(zip(urls, procs, strict=True)):
                 _wait_healthy(url, proc)
+                if workers > 1:  # the banner comes once every worker listens
+                    _wait_banner(Path(tmp) / f"node{i}.log", proc)
             yield Cluster(
                 urls, secret.encode(), [p.pid for p in procs], store_pids[0], store_url, kind,
                 store_pids=store_pids, valkey_cluster=store if isinstance(store, LocalCluster)

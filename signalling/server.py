@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import logging
 import signal
+import socket
 import ssl
-from collections.abc import Generator
+from collections.abc import Callable, Generator
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 import uvloop
@@ -82,10 +85,15 @@ def forwarder_name(forwarder: str) -> str:
     return f"lean ({loop})"
 
 
-def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
+def banner(
+    settings: Settings, secret: bytes | KeyRing, store: str, workers: list[str] | None = None
+) -> str:
     base = settings.base_url
+    node = f"node {settings.node_id}"
+    if workers:
+        node = f"{len(workers)} workers on port {settings.port}"
     lines = [
-        f"livecore {__version__} ready — node {settings.node_id}",
+        f"livecore {__version__} ready — {node}",
         f"  store    {store}",
         f"  media    forwarder {forwarder_name(settings.forwarder)}",
         f"  ice      {settings.ice_line()}",
@@ -93,6 +101,8 @@ def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
         f"  health   {base}/healthz",
         f"  metrics  {base}/metrics",
     ]
+    if workers:
+        lines.insert(2, f"  workers  {', '.join(workers)} (SO_REUSEPORT, media per worker)")
     if isinstance(secret, KeyRing):
         kids = ", ".join(k.kid for k in secret.keys)
         lines.append(f"  keys     tokens signed with kid {secret.signing.kid!r}; verified: {kids}")
@@ -121,7 +131,60 @@ def banner(settings: Settings, secret: bytes | KeyRing, store: str) -> str:
     return "\n".join(lines)
 
 
-async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | None) -> None:
+def shared_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``: each worker of
+    ``serve --workers`` binds its own, and the kernel spreads new connections over
+    the listening ones (not listening yet: the caller or uvicorn calls ``listen``)."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.bind(address)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+def peer_socket(settings: Settings) -> tuple[socket.socket, Settings]:
+    """A worker's own node address, bound: ``--node-url``'s host and port (the
+    supervisor gave each worker its own port), else a free port on loopback, which
+    only the siblings on this machine reach. The settings name it as ``node_url``."""
+    if settings.node_url:
+        url = urlsplit(settings.node_url)
+        host = url.hostname or "127.0.0.1"
+        port = url.port or (443 if url.scheme == "https" else 80)
+    else:
+        host, port = "127.0.0.1", 0
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise SystemExit(f"cannot listen on the node address {host}:{port}: {exc}") from None
+    if settings.node_url:
+        return sock, settings
+    bound = sock.getsockname()[1]
+    return sock, dataclasses.replace(settings, node_url=f"http://127.0.0.1:{bound}")
+
+
+async def _serve(
+    settings: Settings, secret: bytes, store: str, ring: KeyRing | None,
+    on_ready: Callable[[], None] | None = None,
+) -> None:  # fmt: skip
+    sockets = None
+    if on_ready is not None:
+        # A worker of `serve --workers`: the port shared with its siblings
+        # (SO_REUSEPORT), and a node address of its own for them and other nodes.
+        peer, settings = peer_socket(settings)
+        sockets = [shared_socket(settings.host, settings.port), peer]
     app = create_app(settings, secret, key_ring=ring)
     config = _Config(
         app,
@@ -158,12 +221,15 @@ async def _serve(settings: Settings, secret: bytes, store: str, ring: KeyRing | 
         if server.started:
             if scraper is not None:  # after the lifespan: /metrics reads the app's state
                 await scraper.startup()
-            print(banner(settings, ring or secret, store), flush=True)
+            if on_ready is None:
+                print(banner(settings, ring or secret, store), flush=True)
+            else:
+                on_ready()
 
     task = asyncio.create_task(announce())
     _tune_gc()
     try:
-        await server.serve()
+        await server.serve(sockets)
     finally:
         task.cancel()
         if scraper is not None and scraper.started:
@@ -186,13 +252,19 @@ def _tune_gc() -> None:
     gc.set_threshold(50_000, 20, 100)
 
 
-def run(settings: Settings, secret: bytes, store: str, ring: KeyRing | None = None) -> int:
+def run(
+    settings: Settings, secret: bytes, store: str, ring: KeyRing | None = None,
+    on_ready: Callable[[], None] | None = None,
+) -> int:  # fmt: skip
     """Run a node on ``settings.redis_url`` until SIGTERM/SIGINT; the exit code.
 
-    ``store`` describes the store for the banner.
+    ``store`` describes the store for the banner. With ``on_ready`` the node is a
+    worker of ``serve --workers`` (:mod:`signalling.cli.workers`): it binds its own
+    ``SO_REUSEPORT`` socket on the shared port and calls ``on_ready`` instead of
+    printing the banner (the supervisor prints one for all).
     """
     assert settings.redis_url is not None, "the CLI resolves the store first"
-    _run_loop(_serve(settings, secret, store, ring))
+    _run_loop(_serve(settings, secret, store, ring, on_ready))
     return 0
 
 

@@ -13,11 +13,8 @@
     the version its URL carries (``/replay/<room>.mp4?v=<version>``).
 
   One field per stream a room's host published (a live has a handful), plus two.
-- ``lc:{room}:sessions`` maps a WHIP/WHEP session id of the room to the node
-  holding it (written before its ``201``, removed when it closes), so a
-  ``PATCH``/``DELETE`` that lands on another node is passed on to it. A node
-  that died leaves its entries; they point at no registered node and go with
-  the room's keys.
+- Which node holds a WHIP/WHEP session is not stored: the session's resource
+  names it (:mod:`signalling.services.peerhop`).
 """
 
 from __future__ import annotations
@@ -59,18 +56,6 @@ class NodeStore:
     async def url(self, node: str) -> str | None:
         """The node-to-node URL of a live node; None once it stopped renewing it."""
         raw = await self.redis.get(_node_key(node))
-        return as_str(raw) if raw else None
-
-    # -- who holds which WHIP/WHEP session ------------------------------------------------
-
-    async def session(self, room: str, session: str, node: str) -> None:
-        await self.redis.hset(keys.room(room, "sessions"), session, node)
-
-    async def session_gone(self, room: str, session: str) -> None:
-        await self.redis.hdel(keys.room(room, "sessions"), session)
-
-    async def session_holder(self, room: str, session: str) -> str | None:
-        raw = await self.redis.hget(keys.room(room, "sessions"), session)
         return as_str(raw) if raw else None
 
     # -- who holds which file ------------------------------------------------------------

@@ -91,7 +91,7 @@ def find_binary() -> str:
     )
 
 
-def _die_with_parent(parent_pid: int) -> Callable[[], None]:
+def die_with_parent(parent_pid: int) -> Callable[[], None]:
     """A ``preexec_fn`` that ties the child's life to ``parent_pid`` (Linux)."""
 
     def preexec() -> None:
@@ -219,7 +219,7 @@ class EmbeddedValkey:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent(os.getpid()),
+            preexec_fn=die_with_parent(os.getpid()),
             start_new_session=True,  # a terminal's Ctrl-C reaches us, and we stop it
         )
         (self.dir / "valkey.pid").write_text(f"{self.process.pid}\n")

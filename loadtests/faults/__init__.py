@@ -13,6 +13,9 @@ a scenario itself crashed, it is ``{"ok": false, "reason": ...}`` with no
 figures, exit code 1 (see ``loadtests.verdict``).
 
 The churn's long form: ``--only churn --churn-rate 1000 --churn-seconds 30``.
+With ``--workers N`` the churn runs twice, side by side: against one node
+process, then against ``serve --workers N`` on the same port
+(``churn_workers``, and ``workers_rate_ratio``, the visits/s of N over one).
 """
 
 from __future__ import annotations
@@ -65,10 +68,15 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
                                    "library_errors": shards["library_errors"]}  # fmt: skip
         per["cluster_reshard"] = shards["reshard"]
     if "churn" in only:
-        per["churn"] = await churn.run(
-            root / "churn", connects=2000, rate=args.churn_rate, seconds=args.churn_seconds,
-            parallel=args.churn_parallel, quiet_s=max(3.0, args.churn_seconds / 3),
-        )  # fmt: skip
+        options: dict[str, Any] = {
+            "connects": 2000, "rate": args.churn_rate, "seconds": args.churn_seconds,
+            "parallel": args.churn_parallel, "quiet_s": max(3.0, args.churn_seconds / 3),
+        }  # fmt: skip
+        per["churn"] = await churn.run(root / "churn", **options)
+        if args.workers > 1:
+            per["churn_workers"] = await churn.run(
+                root / "churn-workers", workers=args.workers, **options
+            )
 
     def total(key: str) -> Any:
         return sum(s.get(key, 0) for s in per.values())
@@ -89,9 +97,16 @@ async def _all(root: Path, args: argparse.Namespace) -> dict[str, Any]:
         "origin_kill_ended_within_s": per.get("origin_kill", {}).get("ended_within_s"),
         "viewer_p99_ratio": per.get("churn", {}).get("viewer_p99_ratio"),
         "churn_rate": per.get("churn", {}).get("churn_rate"),
+        "workers_rate_ratio": _ratio(per, "churn_rate"),
         "seconds": round(time.monotonic() - started, 1),
         "per_scenario": per,
     }
+
+
+def _ratio(per: dict[str, Any], key: str) -> float | None:
+    """``key`` of the churn against N workers over the same against one (None: no such run)."""
+    one, many = per.get("churn", {}).get(key), per.get("churn_workers", {}).get(key)
+    return round(many / one, 2) if one and many is not None else None
 
 
 def main(argv: list[str]) -> int:
@@ -125,7 +140,16 @@ def main(argv: list[str]) -> int:
         metavar="K",
         help="connections the churn generator has open at once (default 32)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="also run the churn against `serve --workers N`, beside one process (default 1)",
+    )
     args = parser.parse_args(argv)
+    if not 1 <= args.workers <= 64:
+        parser.error("--workers takes 1 to 64")
     if set(filter(None, args.only.split(","))) - set(NAMES):
         parser.error(f"--only takes names among {', '.join(NAMES)}")
 

@@ -38,15 +38,18 @@ async def generate(node: NodeProc, **options: float) -> dict[str, Any]:
     return result
 
 
-def verdict(target: float, gen: dict[str, Any], node_cpu: float, machine: float) -> str:
+def verdict(
+    target: float, gen: dict[str, Any], node_cpu: float, machine: float, workers: int = 1
+) -> str:
     """What held the rate back: nothing, the load generator, the node, or the machine.
 
-    ``node_cpu`` is in cores, ``machine`` the share of every core busy (all processes).
+    ``node_cpu`` is in cores (over its ``workers`` processes), ``machine`` the share of
+    every core busy (all processes).
     """
     if target and gen["rate"] >= 0.95 * target:
         return "none (target reached)"
     gen_busy = gen["cpu_s"] / gen["seconds"] >= BUSY
-    node_busy = node_cpu >= BUSY
+    node_busy = node_cpu >= BUSY * workers
     if gen_busy and node_busy:
         return "both (the node and the generator each fill a core)"
     if node_busy:
@@ -67,10 +70,12 @@ async def run(
     seconds: float = 0.0,
     viewers: int = 8,
     quiet_s: float = 3.0,
+    workers: int = 1,
 ) -> dict[str, Any]:
+    """One churn run against a node of ``workers`` processes on one port."""
     store = Valkey(root)
     store.start()
-    node = NodeProc(root / "n", store.url).start()
+    node = NodeProc(root / "n", store.url, workers=workers).start(timeout=60)
     try:
         create_room(node)
         audience = Audience(node, viewers)
@@ -80,22 +85,21 @@ async def run(
         await generate(node, connects=parallel * 4, parallel=parallel, first=10**8)
         audience.phase = "quiet"
         await asyncio.sleep(quiet_s)
-        before = await NodeMetrics.read(node.url)
+        before = await NodeMetrics.read_all(node.metrics_urls())
         fds, rss = node.fds_besides_store(), node.rss_mb()
-        proc = psutil.Process(node.proc.pid) if node.proc else None
-        cpu = sum(proc.cpu_times()[:2]) if proc else 0.0
+        cpu = node.cpu_s()
         psutil.cpu_percent()  # starts the machine-wide measurement
         audience.phase = "churn"
         gen = await generate(node, rate=rate, seconds=seconds, connects=0 if seconds else connects,
                              parallel=parallel)  # fmt: skip
-        node_cpu = (sum(proc.cpu_times()[:2]) - cpu) / gen["seconds"] if proc else 0.0
+        node_cpu = (node.cpu_s() - cpu) / gen["seconds"]
         machine = psutil.cpu_percent() / 100
         audience.phase = "after"
         for _ in range(20):  # closing handshakes finish within 3 s
             if node.fds_besides_store() <= fds:
                 break
             await asyncio.sleep(0.5)
-        after = await NodeMetrics.read(node.url)
+        after = await NodeMetrics.read_all(node.metrics_urls())
         grown = sorted(k for k, v in after.state.items() if v > before.state.get(k, 0))
         leaked_fds = max(0, node.fds_besides_store() - fds)
         rss_growth = max(0.0, node.rss_mb() - rss)
@@ -111,8 +115,9 @@ async def run(
             "viewer_p99_ratio": audience.ratio("churn"),
             "generator_cpu": round(gen["cpu_s"] / gen["seconds"], 2),
             "node_cpu": round(node_cpu, 2),
+            "workers": workers,
             "machine_cpu": round(machine, 2),
-            "limit": verdict(rate, gen, node_cpu, machine),
+            "limit": verdict(rate, gen, node_cpu, machine, workers),
             "structures_grown": grown,
             "leaked_fds": leaked_fds,
             "rss_growth_mb": round(rss_growth, 1),

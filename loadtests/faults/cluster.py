@@ -16,6 +16,7 @@ import psutil
 
 from livecore import tokens
 from livecore.valkey.embedded import EmbeddedValkey
+from loadtests.local import is_worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-secret-" + "f" * 40
@@ -41,6 +42,29 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def free_ports(count: int, attempts: int = 50) -> int:
+    """The first of ``count`` consecutive free ports on 127.0.0.1."""
+    for _ in range(attempts):
+        first = free_port()
+        socks: list[socket.socket] = []
+        try:
+            for port in range(first, first + count):
+                sock = socket.socket()
+                socks.append(sock)
+                sock.bind(("127.0.0.1", port))
+            return first
+        except OSError:
+            continue
+        finally:
+            for sock in socks:
+                sock.close()
+    raise RuntimeError(f"no {count} consecutive free ports")
+
+
+#: What the supervisor of ``serve --workers`` logs when a worker died.
+WORKER_DIED = "starting it again in"
+
+
 def mint(role: str, user: str, room: str = "r1", ttl: int = 3600, **kw: str) -> str:
     return tokens.mint(SECRET.encode(), role=tokens.Role(role), room=room, user=user,
                        ttl_s=ttl, **kw)  # type: ignore[arg-type]  # fmt: skip
@@ -56,6 +80,10 @@ class NodeProc:
     #: Short keep-alive and drain timers (Settings field → value), passed as flags.
     settings: dict[str, float] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
+    #: Node processes behind the port (``serve --workers``); each serves its own
+    #: /metrics on ``metrics_port + i`` when there are several.
+    workers: int = 1
+    metrics_port: int = 0
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -72,6 +100,10 @@ class NodeProc:
         env["LIVECORE_SECRET"] = SECRET
         env["LIVECORE_REDIS"] = self.redis_url  # it holds a password: not on a command line
         flags = [f"--{FLAGS[name]}={value}" for name, value in self.settings.items()]
+        if self.workers > 1:
+            self.metrics_port = free_ports(self.workers)
+            flags += [f"--workers={self.workers}",
+                      f"--metrics-listen=127.0.0.1:{self.metrics_port}"]  # fmt: skip
         cmd = [
             sys.executable,
             "-m",
@@ -117,30 +149,46 @@ class NodeProc:
                 self.proc.kill()
                 self.proc.wait(5)
 
-    def fds(self) -> int:
+    def processes(self) -> list[psutil.Process]:
+        """The node's processes: the one node, or the supervisor and its workers."""
         assert self.proc is not None
-        return int(psutil.Process(self.proc.pid).num_fds())
+        top = psutil.Process(self.proc.pid)
+        if self.workers == 1:
+            return [top]
+        return [top, *(p for p in top.children() if is_worker(p))]
+
+    def metrics_urls(self) -> list[str]:
+        """Where each node process serves /metrics (every worker its own)."""
+        if self.workers == 1:
+            return [self.url]
+        return [f"http://127.0.0.1:{self.metrics_port + i}" for i in range(self.workers)]
+
+    def fds(self) -> int:
+        return sum(int(p.num_fds()) for p in self.processes())
 
     def client_sockets(self) -> int:
         """TCP connections the node accepted (clients'), listening socket excluded."""
-        assert self.proc is not None
-        conns = psutil.Process(self.proc.pid).net_connections("tcp")
+        conns = [c for p in self.processes() for c in p.net_connections("tcp")]
         return sum(1 for c in conns if c.laddr and c.laddr.port == self.port and c.raddr)
 
     def fds_besides_store(self) -> int:
         """Open fds less the connections to the store (its pool, bounded, opens
         connections as concurrency needs them: growth there is not a leak)."""
-        assert self.proc is not None
-        proc = psutil.Process(self.proc.pid)
-        conns = proc.net_connections("tcp")
-        ours = {self.port}
-        store = sum(1 for c in conns if c.raddr and c.raddr.port not in ours
-                    and c.laddr and c.laddr.port not in ours)  # fmt: skip
-        return int(proc.num_fds()) - store
+        total = 0
+        for proc in self.processes():
+            conns = proc.net_connections("tcp")
+            ours = {self.port}
+            store = sum(1 for c in conns if c.raddr and c.raddr.port not in ours
+                        and c.laddr and c.laddr.port not in ours)  # fmt: skip
+            total += int(proc.num_fds()) - store
+        return total
 
     def rss_mb(self) -> float:
-        assert self.proc is not None
-        return float(psutil.Process(self.proc.pid).memory_info().rss) / 2**20
+        return sum(float(p.memory_info().rss) for p in self.processes()) / 2**20
+
+    def cpu_s(self) -> float:
+        """CPU seconds (user + system) the node's processes used so far."""
+        return sum(sum(p.cpu_times()[:2]) for p in self.processes())
 
     def crashed(self) -> int:
         """Unhandled errors in the node's log (tracebacks), and 1 if it died.
@@ -149,6 +197,7 @@ class NodeProc:
         see :meth:`library_errors`)."""
         text = self.log()
         died = 1 if self.proc is not None and self.proc.poll() not in (None, 0, -15) else 0
+        died += text.count(WORKER_DIED)  # a worker the supervisor had to start again
         tracebacks = text.count("Traceback (most recent call last)")
         return tracebacks - text.count(LIBRARY_RECOVERED) + died
 

@@ -28,3 +28,15 @@ class NodeMetrics:
                 elif sample.name == "livecore_ws_slow_consumers_total":
                     slow = int(sample.value)
         return cls(state, slow)
+
+    @classmethod
+    async def read_all(cls, base_urls: list[str]) -> NodeMetrics:
+        """Every process's figures summed (the workers of ``serve --workers``)."""
+        state: dict[str, int] = {}
+        slow = 0
+        for url in base_urls:
+            one = await cls.read(url)
+            for key, value in one.state.items():
+                state[key] = state.get(key, 0) + value
+            slow += one.slow_consumers
+        return cls(state, slow)

@@ -8,6 +8,7 @@ the machine (environment, secret file), starts the embedded Valkey
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import signal
 import sys
@@ -27,6 +28,7 @@ from livecore.keyring import KeyRing, SigningKey, parse_key
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
 from media.announce import normal, not_local
+from signalling.cli import workers
 from signalling.cli.environment import (
     SECRET_ENV,
     SecretError,
@@ -127,6 +129,9 @@ def _serve(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     settings.check()
     check_ice_addresses(settings)
+    count = workers.parse_workers(args.workers)
+    for index in range(count):  # a --udp-ports range too small for the workers: say it now
+        workers.worker_settings(settings, index, count)
     secret = load_secret(settings.data_dir, create=True)
     ring = load_keys(settings.data_dir, secret)
     # Lazy, so that `livecore token` does not load the web and media stacks.
@@ -134,7 +139,29 @@ def _serve(args: argparse.Namespace) -> int:
 
     configure_logging(settings.log_level)
     with embedded_store(settings) as (resolved, store):
-        return server.run(resolved, secret, store, ring)
+        if count == 1:
+            return server.run(resolved, secret, store, ring)
+        return _serve_workers(resolved, secret, store, ring, count)
+
+
+def _serve_workers(
+    settings: Settings, secret: bytes, store: str, ring: KeyRing | None, count: int
+) -> int:
+    """``serve --workers N`` (N > 1): the supervisor of :mod:`signalling.cli.workers`."""
+    from signalling import server
+
+    held = workers.hold_port(settings.host, settings.port)
+    try:
+        settings = dataclasses.replace(settings, port=held.getsockname()[1])
+        supervisor = workers.Supervisor(settings, secret, store, ring, count)
+
+        def ready() -> None:
+            text = server.banner(settings, ring or secret, store, workers=supervisor.node_ids)
+            print(text, flush=True)
+
+        return supervisor.run(ready)
+    finally:
+        held.close()
 
 
 def check_ice_addresses(settings: Settings) -> None:

@@ -63,6 +63,14 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
     )
     add_data_dir(serve)
     serve.add_argument(
+        "--workers",
+        default=env("WORKERS") or "1",
+        metavar="N|auto",
+        help="node processes on this machine sharing --port (SO_REUSEPORT), each with its "
+        "own media; 'auto' = one per core (env LIVECORE_WORKERS; default 1). Each worker "
+        "takes its slice of --udp-ports, --udp-mux PORT+i and --metrics-listen PORT+i",
+    )
+    serve.add_argument(
         "--node-id",
         default=env("NODE_ID"),
         help="name of this node in logs, metrics and Valkey "

@@ -9,9 +9,11 @@
   The 201 carries the session's ``ETag``; ``Location`` is the resource's
   path, under the path of ``--public-url`` when it has one (a node behind a
   path-prefixing proxy).
-- ``DELETE`` on that resource ends the session (200). ``PATCH`` and ``DELETE``
-  may land on any node (a load balancer): one that does not hold the session
-  passes the request on to the node that does (:mod:`signalling.services.peerhop`).
+- ``DELETE`` on that resource ends the session (200). The resource's last
+  segment names the node holding the session; ``PATCH`` and ``DELETE`` may land
+  on any node (a load balancer, a sibling of ``serve --workers``): one that does
+  not hold the session passes the request on to the node that does
+  (:mod:`signalling.services.peerhop`).
 - ``PATCH`` on it (RFC 9725 §4.3), ``Content-Type:
   application/trickle-ice-sdpfrag`` (RFC 8840), the session's own token and
   ``If-Match`` with its ETag (or ``*``): trickled candidates and
@@ -150,10 +152,12 @@ def _created(answer: str, location: str, links: dict[str, str]) -> Response:
 
 
 def _resource(request: Request, kind: str, room: str, session_id: str) -> str:
-    """The session's ``Location``: its path under ``--public-url``'s path, if any."""
-    public = ctx(request).settings.public_url
+    """The session's ``Location``: its path under ``--public-url``'s path, if any, its
+    last segment naming this node (:mod:`signalling.services.peerhop`)."""
+    settings = ctx(request).settings
+    public = settings.public_url
     prefix = urlsplit(public).path.rstrip("/") if public else ""
-    return f"{prefix}/{kind}/{room}/{session_id}"
+    return f"{prefix}/{kind}/{room}/{peerhop.resource_id(session_id, settings.node_id)}"
 
 
 def _tagged(response: Response, request: Request, session_id: str) -> Response:
@@ -198,8 +202,8 @@ def _delete(kind: str):  # type: ignore[no-untyped-def]
     async def delete(request: Request) -> Response:
         room = _room(request)
         claims = await authorize(request, room=room, roles=PLAYERS)
-        session_id = str(request.path_params["session"])
-        elsewhere = await _elsewhere(request, room, session_id, b"")
+        session_id, holder = peerhop.session_of(request.path_params["session"])
+        elsewhere = await _elsewhere(request, room, holder, b"")
         if elsewhere is not None:
             return elsewhere
         await request.app.state.media.end(session_id, kind, claims, room)
@@ -220,13 +224,15 @@ async def options(request: Request) -> Response:
     return Response(status_code=204, headers=headers)
 
 
-async def _elsewhere(request: Request, room: str, session_id: str, body: bytes) -> Response | None:
-    """The answer of the node holding ``session_id``, when that is another node (a
-    load balancer sent the request here); None to answer here."""
-    if session_id in request.app.state.media.entries:
+async def _elsewhere(
+    request: Request, room: str, holder: str | None, body: bytes
+) -> Response | None:
+    """The answer of ``holder``, the node the session's resource names, when that is
+    another node (a load balancer sent the request here); None to answer here."""
+    if holder is None or holder == ctx(request).settings.node_id:
         return None
     return await peerhop.pass_on(ctx(request), request.app.state.hops, request, room,
-                                 session_id, body)  # fmt: skip
+                                 holder, body)  # fmt: skip
 
 
 async def _sdpfrag(request: Request) -> tuple[SdpFrag, bytes]:
@@ -250,8 +256,8 @@ async def patch(request: Request) -> Response:
     roles = PUBLISHERS if kind == "whip" else PLAYERS
     claims = await authorize(request, room=room, roles=roles)
     frag, body = await _sdpfrag(request)
-    session_id = str(request.path_params["session"])
-    elsewhere = await _elsewhere(request, room, session_id, body)
+    session_id, holder = peerhop.session_of(request.path_params["session"])
+    elsewhere = await _elsewhere(request, room, holder, body)
     if elsewhere is not None:
         return elsewhere
     media = request.app.state.media

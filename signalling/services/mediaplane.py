@@ -187,7 +187,6 @@ class MediaPlane:
             previous = self.publishers.get(key)
             self.entries[session.id] = Entry(room, "whip", claims.user, session, claims)
             self.publishers[key] = session
-        await self._hold_session(room, session.id)  # out of _reserve: counted once
         if previous is not None:
             was_live = previous.id in self._live
             await previous.close()  # the new WHIP session replaces the old one
@@ -253,7 +252,6 @@ class MediaPlane:
         self._live.discard(session.id)
         if entry is None:
             return
-        self._tasks.spawn(self._release_session(entry.room, session.id), name="whip-gone")
         if self.publishers.get((entry.room, entry.user)) is session:
             del self.publishers[(entry.room, entry.user)]
             if was_live:
@@ -313,26 +311,13 @@ class MediaPlane:
             except PortsExhausted:
                 raise _ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session, claims, source)
-        await self._hold_session(room, session.id)  # out of _reserve: counted once
         self._connecting[session.id] = self._tasks.spawn(
             self._watch_connect(session), name=f"whep-{session.id[:8]}"
         )
         return answer, session.id
 
     def _viewer_closed(self, session: ViewerSession) -> None:
-        entry = self.entries.pop(session.id, None)
-        if entry is not None:
-            self._tasks.spawn(self._release_session(entry.room, session.id), name="whep-gone")
-
-    async def _hold_session(self, room: str, session_id: str) -> None:
-        """Say that this node holds the session (a PATCH/DELETE on another node is
-        passed on here); a store outage only costs those requests."""
-        with contextlib.suppress(RedisError, OSError):
-            await self.ctx.stores.nodes.session(room, session_id, self.ctx.settings.node_id)
-
-    async def _release_session(self, room: str, session_id: str) -> None:
-        with contextlib.suppress(RedisError, OSError):
-            await self.ctx.stores.nodes.session_gone(room, session_id)
+        self.entries.pop(session.id, None)
 
     async def _pull(self, room: str, publisher: str) -> PublisherSession:
         """A local copy of a publisher held by another node (one per node)."""

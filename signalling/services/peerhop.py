@@ -2,6 +2,12 @@
 one HTTP client all hops share, and WHIP/WHEP session requests passed on to the node
 that holds the session (:func:`pass_on`; media files: :mod:`.medialookup`).
 
+A WHIP/WHEP session lives in the memory of the node (or ``serve --workers``
+worker) whose POST created it; its resource's last path segment names that node
+(:func:`resource_id`: ``<session>.<node id as hex>``), so any node knows where to
+pass a ``PATCH`` or ``DELETE`` without asking the store, and nothing is left
+behind when a node dies.
+
 A hop carries ``X-Livecore-Node-Token``: a token of role ``node`` for the room,
 a minute long, minted by the asking node. The node asked answers from what it
 holds itself and never hops again (no loops); a token that does not verify is
@@ -68,20 +74,34 @@ ASKED = ("authorization", "content-type", "if-match")
 ANSWERED = ("content-type", "etag", "link")
 
 
+def resource_id(session_id: str, node_id: str) -> str:
+    """The last path segment of a session's ``Location``: it names its node."""
+    return f"{session_id}.{node_id.encode().hex()}"
+
+
+def session_of(resource: str) -> tuple[str, str | None]:
+    """(session id, the holding node's id) of a resource's last segment; None for a
+    segment that names no node (or not as hex): this node answers it, and it is
+    ``session_not_found`` unless it holds that session."""
+    session_id, dot, node_hex = resource.partition(".")
+    if not dot:
+        return session_id, None
+    try:
+        return session_id, bytes.fromhex(node_hex).decode()
+    except (ValueError, UnicodeDecodeError):
+        return resource, None
+
+
 async def pass_on(
-    ctx: NodeContext, hops: Hops, request: Request, room: str, session: str, body: bytes
+    ctx: NodeContext, hops: Hops, request: Request, room: str, holder: str, body: bytes
 ) -> Response | None:
-    """A WHIP/WHEP session request (``PATCH``, ``DELETE``) for a session another node
-    holds, passed on to it as it came (the caller's token checked there again); None
-    when this node holds it, or no live node does (the caller then gets this node's
-    own ``session_not_found``), or this request is itself a hop."""
+    """A WHIP/WHEP session request (``PATCH``, ``DELETE``) for a session ``holder``
+    (another node) holds, passed on to it as it came (the caller's token checked there
+    again); None when that node is not live (the caller then gets this node's own
+    ``session_not_found``), or this request is itself a hop."""
     if verify(ctx, request, room):
         return None
-    nodes = ctx.stores.nodes
-    holder = await nodes.session_holder(room, session)
-    if holder is None or holder == ctx.settings.node_id:
-        return None
-    url = await nodes.url(holder)
+    url = await ctx.stores.nodes.url(holder)
     if url is None:
         return None
     headers = {k: request.headers[k] for k in ASKED if k in request.headers}

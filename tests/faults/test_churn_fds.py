@@ -21,3 +21,16 @@ async def test_connection_churn_leaks_nothing(tmp_path: Path) -> None:
     assert result["lost"] == 0 and result["gaps"] == 0, result
     quiet, during = result["p99_ms"]["quiet"], result["p99_ms"]["churn"]
     assert during <= 2 * quiet + 100, result
+
+
+async def test_churn_against_two_workers_leaks_nothing(tmp_path: Path) -> None:
+    """The same churn against ``serve --workers 2`` (the benchmark's short form of its
+    side-by-side run): no fd, memory or state left in either worker, every viewer
+    gets every comment."""
+    result = await churn.run(tmp_path, connects=300, quiet_s=2.0, workers=2)
+    print(result)
+    assert result["workers"] == 2
+    assert result["connects"] == 300 and result["failed_connects"] == 0, result
+    assert result["leaked_fds"] <= 4 and result["crashes"] == 0, result  # two store pools
+    assert result["rss_growth_mb"] < 64 and result["structures_grown"] == [], result
+    assert result["lost"] == 0 and result["gaps"] == 0, result

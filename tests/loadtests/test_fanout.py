@@ -44,6 +44,17 @@ def test_fanout_short_run() -> None:
     assert "fanout:" in stderr  # the human summary
 
 
+def test_fanout_against_two_workers_beside_one() -> None:
+    """--workers 2: the same fan-out against one process, then against `serve --workers 2`;
+    both exact, side by side in one result with the p99 ratio."""
+    result, _ = _fanout("--viewers", "60", "--rate", "20", "--duration", "2",
+                        "--workers", "2")  # fmt: skip
+    assert set(result) == KEYS | {"workers", "one_worker", "workers_p99_ratio"}
+    assert result["workers"] == 2 and result["workers_p99_ratio"] > 0
+    for run in (result, result["one_worker"]):
+        assert run["delivered"] == 2400 and run["lost"] == 0, result
+
+
 def test_fanout_rooms_on_a_cluster() -> None:
     """90 viewers in 3 rooms on a 3-primary Valkey Cluster, 30 comments/s for 2 s: each
     viewer gets every comment of its own room once; the rooms' shards are reported."""

@@ -32,12 +32,7 @@ async def test_holders_of_streams_the_newest_recording_and_the_replay(
     assert await nodes.replay_holder("r1") is None
     await nodes.replay("r1", "b", "1796650100-bbbbbb")
     assert await nodes.replay_holder("r1") == Held("b", "1796650100-bbbbbb")
-    await nodes.session("r1", "s1", "a")
-    assert await nodes.session_holder("r1", "s1") == "a"
-    await nodes.session_gone("r1", "s1")
-    assert await nodes.session_holder("r1", "s1") is None
-    await nodes.session("r1", "s2", "b")
     rooms = RoomStore(aredis)
     await rooms.create(Room("r1", "T", "S", 1000, "h", 1000))
     await rooms.forget("r1")
-    assert await nodes.latest("r1") is None and await nodes.session_holder("r1", "s2") is None
+    assert await nodes.latest("r1") is None

@@ -442,7 +442,7 @@ async def test_location_under_a_public_url_path(
             )
             assert created.status_code == 201, created.text
             location = created.headers["location"]
-            assert re.fullmatch(r"/live/whip/r1/[0-9a-f]{32}", location), location
+            assert re.fullmatch(r"/live/whip/r1/[0-9a-f]{32}\.[0-9a-f]+", location), location
             # The proxy strips /live: the node itself answers the rest of the path.
             gone = await http.delete(location.removeprefix("/live"), headers=auth("host", "host1"))
             assert gone.status_code == 200
