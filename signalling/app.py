@@ -53,6 +53,7 @@ from signalling.routes import (
 )
 from signalling.routes.trace import service as trace_service
 from signalling.services.dash_sampler import DashboardSampler
+from signalling.services.engagement import Engagement
 from signalling.services.lifecycle import RoomLifecycle
 from signalling.services.mediaplane import MediaPlane
 from signalling.services.orders import OrderForwarder
@@ -229,7 +230,10 @@ def create_app(
         hub.reader.on_kill.append(media.kill)  # revocations and room ends from every node
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
-        hub.node.moments = recording  # the audience's engagement feeds the highlights
+        # Every node counts its audience for the node recording the room.
+        engagement = app.state.engagement = Engagement(app.state.ctx)
+        hub.node.moments = engagement
+        engagement.start()
         hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
         lifecycle = app.state.lifecycle = media.lifecycle = RoomLifecycle(app.state.ctx)
@@ -253,6 +257,7 @@ def create_app(
             await lifecycle.stop()
             await sampler.stop()
             await media.stop()
+            await engagement.stop()
             await recording.stop()
             for mux in muxes.values():
                 mux.close()

@@ -5,8 +5,8 @@ WHIP session (the one hook in the media plane). From there:
 
 - a ``Recording`` (worker thread) fed by ``media.recordtap.feed`` from the
   session's relays, in its own task; segments + HLS playlist on disk;
-- a ``HighlightsService`` for the room (``highlights(room)``), which the hub
-  feeds with signals and which cuts clips as highlights are decided;
+- a ``HighlightsService`` for the room (``highlights(room)``), which reads
+  every node's engagement from Valkey and cuts clips as highlights are decided;
 - when the stream ends: the replay is remuxed on the media worker (appended to
   the room's replay when there is one: a host who published again within the
   end grace, after a reload or on a new phone, gets one replay of the whole
@@ -35,6 +35,7 @@ from redis.exceptions import RedisError
 from livecore.config import media_root
 from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
+from livecore.store.engagement import EngagementStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
 from media.recorder import RecorderConfig, Recording
@@ -71,6 +72,7 @@ class RecordingPlane:
         self.budget = s.media_budget_bytes
         self.worker = MediaWorker()
         self.clips = ClipStore(ctx.redis)
+        self.engagement = EngagementStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
         self.live: dict[str, _Live] = {}
         self.detector_params: DetectorParams | None = None
@@ -118,22 +120,6 @@ class RecordingPlane:
         live = self.live.get(room)
         return live.service if live is not None else None
 
-    # Moments (the hub's engagement seam): to the room's highlights service, if recorded.
-
-    def signal(self, room: str, kind: str, n: int = 1) -> None:
-        service = self.highlights(room)
-        if service is not None:
-            service.signal(kind, n)
-
-    def mark(self, room: str) -> float | None:
-        service = self.highlights(room)
-        return service.mark() if service is not None else None
-
-    def product_pinned(self, room: str, product: str | None) -> None:
-        service = self.highlights(room)
-        if service is not None:
-            service.product_pinned(product)
-
     def recording(self, room: str) -> Recording | None:
         live = self.live.get(room)
         return live.recording if live is not None else None
@@ -161,7 +147,8 @@ class RecordingPlane:
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
         )
-        service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params,
+        service = HighlightsService(room, recording, self, self.ctx.clock, self.engagement,
+                                    self.detector_params, node=self.ctx.settings.node_id,
                                     time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
         task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
         previous = self.live.get(room)
