@@ -70,7 +70,8 @@ from typing import Any
 import httpx
 import msgpack
 
-from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace
+from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace, write_trace
+from loadtests import highlightshapes as shapes
 from loadtests.clip import Clip, encode_clip, parse_bitrate, parse_resolution, publish
 from loadtests.highlightscore import Window, offline, pooled, product_name, score_by_kind
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin
@@ -165,7 +166,9 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
     base = cluster.urls[0]
     await asyncio.to_thread(cluster.create_room, ROOM)
     token = cluster.token("host", HOST_USER, ROOM)
-    conn = await connect_watch(base, ROOM, token, Counters())
+    # The host's console on the last node, its camera (and so the recording) on the
+    # first: with several nodes, pins reach the recording node through Valkey.
+    conn = await connect_watch(cluster.urls[-1], ROOM, token, Counters())
     polls, gbs = await open_host_actions(conn, trace)
     window_s = trace.duration_s / speed
     async with httpx.AsyncClient() as client:
@@ -228,6 +231,8 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         "clips_failed": round(failed),
         "offline": {k: alone[k] for k in ("detected", "precision", "recall")},
         "speed": speed,
+        "nodes": len(cluster.urls),
+        "trace": str(trace.meta.get("generator", trace.source)),
         "video": f"{clip.width}x{clip.height}@{clip.fps} {clip.bitrate / 1e6:.2f} Mbit/s",
         "recorded_media_s": _r(media_s),
         "pins": pins,
@@ -288,6 +293,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                                      formatter_class=HelpFormatter)  # fmt: skip
     add = parser.add_argument
     add("--trace", type=Path, default=SAMPLE_TRACE, help="labelled trace (.lctrace)")
+    add("--shapes", type=int, metavar="SEED", help="instead of --trace: a small room with "
+        "moments of many shapes and decoys (loadtests.highlightshapes, held-out shapes; "
+        "seeds from 100 are held out)")  # fmt: skip
+    add("--nodes", type=int, default=1, help="nodes sharing one Valkey; the audience is spread "
+        "evenly over them, the host's console is on the last, its camera on the first")  # fmt: skip
     add("--video", help="video file to publish (re-encoded once here to H.264 baseline; "
         "default: ffmpeg's test pattern)")  # fmt: skip
     add("--speed", type=float, default=6.0, help="play the trace this many times faster")
@@ -296,24 +306,36 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     add("--json", action="store_true", help="print the JSON result (always the last line)")
     add("--offline", action="store_true", help="no node: score the detector on generated "
         "sessions (--seeds, --minutes)")  # fmt: skip
-    add("--seeds", type=parse_seeds, default=parse_seeds("100-119"), help="offline: FIRST-LAST")
+    add(
+        "--seeds",
+        type=parse_seeds,
+        default=parse_seeds("100-119"),
+        help="offline: FIRST-LAST "
+        "(held out: 100 and up; the detector was tuned on synth 1-5 and shapes 1-15)",
+    )
+    add("--generator", choices=("synth", "shapes"), default="synth",
+        help="offline: the sessions' generator (shapes: the held-out shapes)")  # fmt: skip
     add("--minutes", type=float, default=10.0, help="offline: session length")
     args = parser.parse_args(argv)
     if not 1 <= args.speed <= 20:
         parser.error("--speed must be 1..20")
     if not 1 <= args.minutes <= 120:
         parser.error("--minutes must be 1..120")
+    if not 1 <= args.nodes <= 5:
+        parser.error("--nodes must be 1..5")
     if args.video and not Path(args.video).is_file():
         parser.error(f"--video: no such file {args.video}")
     return args
 
 
 def run_offline(args: argparse.Namespace) -> dict[str, Any]:
-    rows = [
-        score_by_kind(offline(t), t.labels)
-        for t in (generate(SynthConfig(duration_s=60 * args.minutes, seed=s)) for s in args.seeds)
-    ]
-    return {"seeds": f"{args.seeds[0]}-{args.seeds[-1]}", "minutes": args.minutes,
+    if args.generator == "shapes":
+        traces = (shapes.generate(shapes.ShapesConfig(seed=s)) for s in args.seeds)
+    else:
+        traces = (generate(SynthConfig(duration_s=60 * args.minutes, seed=s)) for s in args.seeds)
+    rows = [score_by_kind(offline(t), t.labels) for t in traces]
+    return {"generator": args.generator, "seeds": f"{args.seeds[0]}-{args.seeds[-1]}",
+            "minutes": args.minutes if args.generator == "synth" else None,
             **pooled(rows)}  # fmt: skip
 
 
@@ -323,21 +345,26 @@ def main(argv: list[str]) -> int:
         result = run_offline(args)
         log(f"highlights offline: {result}")
         return run_verdict("highlights", lambda: (result, []))
+    tmp = tempfile.TemporaryDirectory(prefix="livecore-highlights-")
+    if args.shapes is not None:
+        args.trace = Path(tmp.name) / f"shapes-{args.shapes}.lctrace"
+        write_trace(args.trace, shapes.generate(shapes.ShapesConfig(seed=args.shapes)))
     try:
         trace = read_trace(args.trace)
     except TraceError as exc:
         log(f"highlights: {exc}")
+        tmp.cleanup()
         return 2
     if trace.duration_s / args.speed > 600 or trace.clients > 20_000:
         log("highlights: the trace is too long for one run (at most 10 minutes of wall time, "
             "20,000 viewers)")  # fmt: skip
+        tmp.cleanup()
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     pin(os.getpid(), LOAD_CPU)
     width, height = args.resolution
     log(f"highlights: encoding the {width}x{height} video once ...")
     clip = encode_clip(width, height, 30, args.bitrate, 4.0, 1.0, source_file=args.video)
-    tmp = tempfile.TemporaryDirectory(prefix="livecore-highlights-")
     communities = write_communities(Path(tmp.name) / "communities.json", trace)
     node_args = ["--record-segment", "1", "--highlight-time-scale", f"{args.speed:g}",
                  "--comment-rate", f"{args.speed:g}",
@@ -349,7 +376,7 @@ def main(argv: list[str]) -> int:
 
     def body() -> Outcome:
         try:
-            with local_cluster(1, node_args) as cluster:
+            with local_cluster(args.nodes, node_args) as cluster:
                 result: dict[str, Any] = run_loop(lambda: go(cluster))
         finally:
             tmp.cleanup()
