@@ -81,6 +81,7 @@ class ErrorCode(StrEnum):
     CLIP_NOT_FOUND = "clip_not_found"
     MEDIA_NOT_FOUND = "media_not_found"
     NOT_RECORDING = "not_recording"
+    NOT_PINNED = "not_pinned"
     INTERNAL = "internal"
 
 
@@ -154,6 +155,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CLIP_NOT_FOUND: 404,
     ErrorCode.MEDIA_NOT_FOUND: 404,
     ErrorCode.NOT_RECORDING: 409,
+    ErrorCode.NOT_PINNED: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -254,15 +254,15 @@ class Detector:
 
     def product_pinned(self, product: str | None, t: float) -> None:
         """A product was pinned at ``t`` (``None``: unpinned): the previous segment ends.
-        Unpinning also ends a 讲解 segment."""
+        Unpinning, or pinning another product, also ends a 讲解 segment."""
         if self._ended:
             return
         self._step(t)
         self._close_product(t)
         self._product = (product, t) if product else None
         self._product_emitted = False
-        if not product:
-            self._close_explain(t)
+        if self._explaining is not None and self._explaining[0] != product:
+            self._close_explain(t)  # another product (or none) is on the card now
 
     def explain(self, product: str | None, t: float) -> None:
         """The host taps 讲解 on ``product`` at ``t`` (``None``: the explanation ends):

@@ -42,7 +42,7 @@ from redis.exceptions import RedisError
 from livecore.clips import Clip, title_for
 from livecore.clock import Clock
 from livecore.engagement import Control, ControlKind, Lease, bucket
-from livecore.highlights import Detector, DetectorParams, Highlight, Signal
+from livecore.highlights import Detector, DetectorParams, Highlight, HighlightKind, Signal
 from media import clipper
 from media.mediadir import new_clip_id
 from media.worker import WorkerBusy
@@ -50,6 +50,7 @@ from media.worker import WorkerBusy
 if TYPE_CHECKING:
     from livecore.store.clips import ClipStore
     from livecore.store.engagement import EngagementStore
+    from livecore.store.explains import ExplainStore
     from media.mediadir import MediaDir
     from media.recorder import Recording
     from media.segments import Segment
@@ -79,6 +80,7 @@ class ClipPlane(Protocol):
     media: MediaDir
     worker: MediaWorker
     clips: ClipStore
+    explains: ExplainStore
 
     async def clip_ready(self, room: str, payload: dict[str, Any]) -> None: ...
 
@@ -322,6 +324,16 @@ class HighlightsService:
             log.warning("room %s: clip not stored: %s", self.room, exc)
             await plane.delete_clip_files(self.room, clip_id)
             return
+        if h.kind is HighlightKind.EXPLAIN and h.product:
+            try:  # the product's top explanations: the least clicked past the cap leave
+                fell = await plane.explains.add(self.room, h.product, clip_id, clip.created_at)
+            except (RedisError, OSError) as exc:
+                log.warning("room %s: explanation not ranked: %s", self.room, exc)
+                fell = []
+            for old in fell:
+                with contextlib.suppress(RedisError, OSError):
+                    await plane.clips.delete(self.room, old)
+            dropped = [*dropped, *fell]
         for old in dropped:
             await plane.delete_clip_files(self.room, old)
         plane.metrics.clips.labels("made").inc()

@@ -36,6 +36,7 @@ from livecore.config import media_root
 from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
 from livecore.store.engagement import EngagementStore
+from livecore.store.explains import ExplainStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
 from media.recorder import RecorderConfig, Recording
@@ -73,6 +74,7 @@ class RecordingPlane:
         self.worker = MediaWorker()
         self.clips = ClipStore(ctx.redis)
         self.engagement = EngagementStore(ctx.redis)
+        self.explains = ExplainStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
         self.live: dict[str, _Live] = {}
         self.detector_params: DetectorParams | None = None

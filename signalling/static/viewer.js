@@ -14,6 +14,7 @@ import {
   now, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
+import { wireExplains } from "/static/explainclips.js";
 import {
   askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
@@ -379,6 +380,7 @@ async function start() {
   window.livecore.stage = stage;
   channel.on("names", relabelComments);
   wireCostream();
+  wireExplains(channel, room);
   channel.connect();
   loadWall();
 }
