@@ -363,6 +363,9 @@ SPECS: dict[str, Spec] = {
     "POST /api/rooms/{room}/mark": Spec("/api/rooms/{scope}/mark", (409, "not_recording")),
     "GET /api/rooms/{room}/groupbuys": Spec("/api/rooms/{scope}/groupbuys"),
     "GET /api/clips/{clip}": Spec(f"/api/clips/{{scope}}~{NO_CLIP}", (404, "clip_not_found")),
+    "GET /api/rooms/{room}/explains": Spec("/api/rooms/{scope}/explains?product=%E6%A9%99"),
+    "POST /api/clips/{clip}/click": Spec(f"/api/clips/{{scope}}~{NO_CLIP}/click",
+                                         (404, "clip_not_found")),
     "GET /c/{clip}": Spec(f"/c/{{scope}}~{NO_CLIP}"),
     "GET /clips/{room}": Spec("/clips/{scope}"),
 }  # fmt: skip
