@@ -57,9 +57,7 @@ async def refused(client: RoomClient, kind: str, **fields: Any) -> str:
     return err.value.code
 
 
-async def test_explanation_becomes_the_products_clip(
-    node: Node, clips: list[EncodedClip]
-) -> None:
+async def test_explanation_becomes_the_products_clip(node: Node, clips: list[EncodedClip]) -> None:
     """Pin → 讲解 → 结束讲解: one explain clip of the product, listed, clicked, on the card."""
     from playwright.async_api import async_playwright
 
