@@ -125,13 +125,20 @@ async def test_explanation_becomes_the_products_clip(node: Node, clips: list[Enc
                 await page.wait_for_selector(".explain-player video")
                 await wait_js(page, "document.querySelector('.explain-player video').currentTime"
                               " > 0.3", 20)  # fmt: skip
+
+                async def clicks(n: int) -> bool:
+                    r = await http.get("/api/rooms/r1/explains", params={"product": PRODUCT})
+                    return bool(r.json()["clips"][0]["clicks"] == n)
+
+                await until(lambda: clicks(2), 10)  # the tap on the product card counted
+                # Its share page: the product, and the way into the room counts a click.
+                await page.goto(f"{base}{clip['share']}?ref=OFF1")
+                await page.wait_for_selector("#enter:not([hidden])")
+                assert await page.inner_text("#clip-title") == clip["title"]
+                await page.tap("#enter")
+                await page.wait_for_url(f"{base}/r/r1?ref=OFF1")
+                await until(lambda: clicks(3), 10)
                 assert errors == []
             finally:
                 await browser.close()
-
-        async def clicked_twice() -> bool:
-            r = await http.get("/api/rooms/r1/explains", params={"product": PRODUCT})
-            return r.json()["clips"][0]["clicks"] == 2  # the tap on the card counted
-
-        await until(clicked_twice, 10)
     await pc.close()
