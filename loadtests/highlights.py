@@ -4,13 +4,17 @@ With no options it plays the shipped labelled sample (a 4-minute synthetic
 live-commerce session, seed 101, with its true highlight moments) against a
 node it starts itself, with a generated 720p30 H.264 test video:
 
-1. a local Valkey and node (recording on, 1-s segments), on 127.0.0.1 only;
-2. the host publishes the video over WHIP (aiortc, explicit configuration,
-   loopback ICE) at real-time pace and opens the trace's polls and group buys;
-3. the trace's audience is replayed over websockets (``loadtests.replayworker``):
-   arrivals, comments, likes, votes, group joins, officer sign-ups,
-   reconnects at their moments; the host pins a product card at each of the
-   trace's pins;
+1. a local Valkey and ``--nodes`` nodes (recording on, 1-s segments), on
+   127.0.0.1 only;
+2. the host publishes the video over WHIP to the first node (aiortc, explicit
+   configuration, loopback ICE) at real-time pace; its console (the room
+   channel) is on the last node, where it opens the trace's polls and group
+   buys;
+3. the trace's audience is replayed over websockets (``loadtests.replayworker``),
+   viewer ``v`` on node ``v mod N``: arrivals, comments, likes, votes, group
+   joins, officer sign-ups, reconnects at their moments; the host pins a
+   product card at each of the trace's pins (so with several nodes, the
+   recording node sees both through Valkey);
 4. the host's socket collects every ``clip_ready``; after the trace the
    stream ends, the last highlights are cut, and the node's ``/metrics`` are read.
 
@@ -43,8 +47,14 @@ The last stdout line is JSON:
 - ``targets``: each figure against its target (precision and recall ≥ 0.8,
   delay p95 ≤ 5 s, cutting ≥ 100×, encode_ops 0, recorder ≤ 5 %).
 
-``--offline`` skips the node: it generates sessions with ``--seeds`` and scores
-the pure detector on them (pooled), in seconds. The last stdout line has
+``--shapes SEED`` plays a ``loadtests.highlightshapes`` session instead of
+``--trace`` (a 60-viewer room, moments of seven shapes, three decoys; seeds
+from 100 are held out: the detector was tuned on seeds 1-15 of its tuning
+shapes and on ``synth`` seeds 1-5).
+
+``--offline`` skips the node: it generates sessions with ``--seeds`` (and
+``--generator synth|shapes``) and scores the pure detector on them (pooled),
+in seconds. The last stdout line has
 ``"ok": true`` with the figures (exit code 0), or is ``{"ok": false,
 "reason": ...}`` with no figures (exit code 1; see ``loadtests.verdict``) when
 the run crashed, no clip was produced, a clip failed, a replayed client failed
