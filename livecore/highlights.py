@@ -308,6 +308,11 @@ class Detector:
         self._flush_pending(now)
 
     @property
+    def product(self) -> str | None:
+        """The product pinned now (as the detector was told)."""
+        return self._product_at()
+
+    @property
     def chosen(self) -> list[Highlight]:
         """Highlights decided so far (bounded by ``max_per_stream`` + ``max_explain``)."""
         return list(self._chosen)

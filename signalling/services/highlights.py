@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -101,6 +101,7 @@ class HighlightsService:
         *,
         node: str = "",
         time_scale: float = 1.0,
+        pinned: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -121,6 +122,8 @@ class HighlightsService:
         self._after: str | None = None
         """The control stream's id read up to (None: not looked up yet)."""
         self._controls: list[tuple[float, Control]] = []
+        self._pinned = pinned
+        """The room's pinned product now (a card pinned before going live counts from 0)."""
         self.made: list[dict[str, Any]] = []
         """Public records of the clips made for this stream (bounded by the detector's cap)."""
         self._readers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -212,6 +215,9 @@ class HighlightsService:
             self._lease = Lease(self.node, started, self.time_scale, self.recording.dir.name)
             self._origin = bucket(started, self.time_scale)
             self._next = self._origin
+            product = await self._pinned(self.room) if self._pinned is not None else None
+            if product:
+                self._controls.append((0.0, Control(ControlKind.PIN, started, product)))
         elif now < self._lease_due:
             return
         await self.store.hold(self.room, self._lease, LEASE_TTL_S)

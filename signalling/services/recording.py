@@ -122,6 +122,12 @@ class RecordingPlane:
         live = self.live.get(room)
         return live.service if live is not None else None
 
+    async def pinned_product(self, room: str) -> str | None:
+        """The name on the room's pinned product card (None: no product card)."""
+        card = (await self.ctx.stores.bus.state(room)).get("card:product")
+        name = card.get("name") if isinstance(card, dict) else None
+        return name if isinstance(name, str) and name else None
+
     def recording(self, room: str) -> Recording | None:
         live = self.live.get(room)
         return live.recording if live is not None else None
@@ -151,7 +157,8 @@ class RecordingPlane:
         )
         service = HighlightsService(room, recording, self, self.ctx.clock, self.engagement,
                                     self.detector_params, node=self.ctx.settings.node_id,
-                                    time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
+                                    time_scale=self.ctx.settings.highlight_time_scale,
+                                    pinned=self.pinned_product)  # fmt: skip
         task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
         previous = self.live.get(room)
         self.live[room] = _Live(recording, task, service, directory.name)

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import av
+import msgpack
 import pytest
 import redis.asyncio
 from aiortc import RTCSessionDescription
@@ -72,10 +73,14 @@ async def test_another_nodes_audience_becomes_a_clip(
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     try:
         assert await counted.mark("r1") is None  # not recorded yet: refused, nothing written
+        card = msgpack.packb({"kind": "product", "name": "早鸟礼盒", "price_cents": 990})
+        await b.stores.bus.set_state("r1", "card:product", card, msgpack.packb({"t": "card"}))
         plane.stream_started("r1", session)
         svc = plane.highlights("r1")
         assert svc is not None and plane.highlights("other") is None
         await until(lambda: svc.lease is not None)
+        # The card pinned before going live is the product from the stream's start.
+        await until(lambda: svc.detector.product == "早鸟礼盒")
         deadline = time.monotonic() + 20
         i = 0
         while (svc.now() or 0) < 3:  # a calm audience: one or two people a second
