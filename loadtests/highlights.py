@@ -44,6 +44,8 @@ The last stdout line is JSON:
 - ``recording_cpu_pct``: the recorder's worker-thread CPU per media second
   (``livecore_recorder_cpu_seconds_total`` / ``livecore_recorded_media_seconds_total``),
   % of one core for this one stream;
+- ``others_cpu_pct``: the CPU other processes of a shared machine took while the
+  audience played (percent of one core; over 10 the figures are disturbed);
 - ``targets``: each figure against its target (precision and recall ≥ 0.8,
   delay p95 ≤ 5 s, cutting ≥ 100×, encode_ops 0, recorder ≤ 5 %).
 
@@ -79,6 +81,7 @@ from typing import Any
 
 import httpx
 import msgpack
+import psutil
 
 from livecore.audience.trace import HOST, Kind, Trace, TraceError, read_trace, write_trace
 from loadtests import highlightshapes as shapes
@@ -87,7 +90,14 @@ from loadtests.highlightscore import Window, offline, pooled, product_name, scor
 from loadtests.local import LOAD_CPU, Cluster, local_cluster, pin
 from loadtests.replayclient import Counters, HostConnection, hello
 from loadtests.replayworker import ReplaySpec, worker_main
-from loadtests.stats import HelpFormatter, log, percentile
+from loadtests.stats import (
+    HelpFormatter,
+    MachineCpu,
+    cpu_seconds,
+    log,
+    percentile,
+    report_others,
+)
 from loadtests.synth import SynthConfig, generate
 from loadtests.verdict import Outcome, refused
 from loadtests.verdict import run as run_verdict
@@ -192,6 +202,8 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
                           cluster.secret, start, deadline, LOAD_CPU, polls, gbs,
                           sample_every=100_000)  # fmt: skip
         worker = Worker("highlights-replay", worker_main, spec)
+        ours = [psutil.Process(), *psutil.Process().children(recursive=True)]
+        cpu0, machine, played0 = cpu_seconds(ours), MachineCpu(), time.monotonic()
         log(f"highlights: {trace.clients - 1} viewers, {len(trace.labels)} labelled moments, "
             f"{trace.duration_s:.0f} s of trace in {window_s:.0f} s ({speed:g}×)")  # fmt: skip
         try:
@@ -199,6 +211,9 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
             await collect([worker], "played", deadline)
             worker.send(("final", 0))
             replayed = (await collect([worker], "result", deadline + 10))[0][1]
+            ours_pct = 100 * (cpu_seconds(ours) - cpu0) / (time.monotonic() - played0)
+            others = machine.others_pct(ours_pct)
+            report_others(others)
         finally:
             await asyncio.to_thread(worker.process.join, 10)
             if worker.process.is_alive():
@@ -241,6 +256,7 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         "clips_failed": round(failed),
         "offline": {k: alone[k] for k in ("detected", "precision", "recall")},
         "speed": speed,
+        "others_cpu_pct": round(others, 1),
         "nodes": len(cluster.urls),
         "trace": str(trace.meta.get("generator", trace.source)),
         "video": f"{clip.width}x{clip.height}@{clip.fps} {clip.bitrate / 1e6:.2f} Mbit/s",
