@@ -23,7 +23,7 @@ Time: the trace is played ``--speed`` times faster (default 6: 4 minutes in
 so the detector reads the audience on the trace's own timeline (its
 parameters keep meaning trace seconds) and cuts each window ÷ speed from the
 media. Each viewer's own rate is compressed too, so the node's per-viewer
-comment limit is raised by the same factor. ``--speed 1`` plays in real time.
+comment and message limits are raised by the same factor. ``--speed 1`` plays in real time.
 
 The last stdout line is JSON:
 
@@ -394,6 +394,7 @@ def main(argv: list[str]) -> int:
     communities = write_communities(Path(tmp.name) / "communities.json", trace)
     node_args = ["--record-segment", "1", "--highlight-time-scale", f"{args.speed:g}",
                  "--comment-rate", f"{args.speed:g}",
+                 "--ws-message-rate", f"{20 * args.speed:g}",
                  "--communities", str(communities)]  # fmt: skip
 
     async def go(cluster: Cluster) -> dict[str, Any]:
