@@ -7,7 +7,7 @@ set of users who did each kind, and every ``FLUSH_S`` adds them to the room's
 HyperLogLogs in Valkey (``livecore.store.engagement``), where the node that
 records the room reads every node's people. A room without a recording lease
 stores nothing: the flush script refuses it, and this node then keeps none of
-that room's signals for ``NO_LEASE_S``.
+that room's signals for ``NO_LEASE_S`` (÷ the time scale).
 
 The host's controls (``mark``, a product pin, 讲解) are written to the room's
 control stream from whichever node the host is connected to; ``mark`` and
@@ -127,7 +127,7 @@ class Engagement:
         results = await asyncio.gather(
             *(self.store.flush(room, pending[room]) for room in rooms), return_exceptions=True
         )
-        until = self.ctx.clock.time() + NO_LEASE_S
+        until = self.ctx.clock.time() + NO_LEASE_S / self.scale  # the same detector seconds
         for room, result in zip(rooms, results, strict=True):
             if result is False:
                 self._no_lease[room] = until
