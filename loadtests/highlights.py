@@ -37,6 +37,8 @@ The last stdout line is JSON:
   ``clip_ready`` on the host's socket (wall seconds; the window's end is taken
   from the publisher's first frame, so the figure errs high by the one-way
   loopback delay);
+- ``windows``: each clip's ``[start, end, kind]`` in trace seconds (against
+  ``labels``, the trace's labelled moments, also in the result);
 - ``clip_cut_speed_x``: media seconds cut / wall seconds the node's media
   worker spent remuxing (``livecore_clip_*_seconds_total``);
 - ``encode_ops``: increase of ``livecore_media_codec_ops`` (video decodes and
@@ -253,6 +255,7 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         "encode_ops": round(metric(text, "livecore_media_codec_ops") - ops_before),
         "recording_cpu_pct": _r(100 * recorder_s / media_s, 2) if media_s else None,
         "clips": len(conn.clips),
+        "windows": [[round(w.start_s, 1), round(w.end_s, 1), w.kind] for w in windows],
         "clips_failed": round(failed),
         "offline": {k: alone[k] for k in ("detected", "precision", "recall")},
         "speed": speed,
@@ -262,6 +265,7 @@ async def run(cluster: Cluster, trace_path: Path, trace: Trace, clip: Clip,
         "video": f"{clip.width}x{clip.height}@{clip.fps} {clip.bitrate / 1e6:.2f} Mbit/s",
         "recorded_media_s": _r(media_s),
         "pins": pins,
+        "labels": [[x.start_s, x.end_s, x.reason] for x in trace.labels],
         "replay": {
             "sent": sum(replayed["sent"].values()),
             "clients_failed": replayed["failed"],
