@@ -128,11 +128,14 @@ class Engagement:
             *(self.store.flush(room, pending[room]) for room in rooms), return_exceptions=True
         )
         until = self.ctx.clock.time() + NO_LEASE_S / self.scale  # the same detector seconds
+        failed: list[BaseException] = []
         for room, result in zip(rooms, results, strict=True):
             if result is False:
                 self._no_lease[room] = until
             elif isinstance(result, BaseException):
-                log.warning("room %s: engagement not flushed: %s", room, result)
+                failed.append(result)
+        if failed:  # one line per flush, however many rooms (a store outage)
+            log.warning("engagement of %d rooms not flushed: %s", len(failed), failed[0])
 
     async def _loop(self) -> None:
         while True:
