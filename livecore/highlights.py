@@ -17,7 +17,10 @@ How a highlight is found (the rules behind each parameter of
    the median ``m`` and variance ``v`` of ``x`` over the last ``baseline_s``
    seconds that were not part of a burst (robust to the bursts and swells
    among them; from the first second on, so a young stream has a true
-   baseline after ``warmup_s``). The score of a second sums the last
+   baseline after ``warmup_s``; while it holds fewer than ``baseline_s``
+   seconds, one burst second in ``burst_every`` is taken too, so a baseline
+   that does not know the room yet catches up instead of holding a burst
+   open). The score of a second sums the last
    ``smooth_s`` seconds ``S`` against as many seconds of baseline:
    ``z = (S - k m) / sqrt(k max(v, m) + 1)`` (a Poisson-like floor, so a quiet
    room does not fire on one message; a reaction of several seconds adds up
@@ -47,8 +50,8 @@ How a highlight is found (the rules behind each parameter of
    remains. Product segments do not push bursts away: a burst inside one is
    the moment the audience reacted to.
 
-The defaults of ``high``, ``low``, ``smooth_s``, ``quiet_s`` and
-``baseline_s`` were tuned on ``loadtests.synth`` seeds 1-5 and
+The defaults of ``high``, ``low``, ``smooth_s``, ``quiet_s``, ``baseline_s``
+and ``burst_every`` were tuned on ``loadtests.synth`` seeds 1-5 and
 ``loadtests.highlightshapes`` seeds 1-15 with its tuning shapes, then fixed;
 docs/benchmarks.md reports the detector on held-out seeds and shapes.
 
@@ -105,6 +108,7 @@ class DetectorParams:
     low: float = 2.0
     quiet_s: int = 3
     warmup_s: int = 5
+    burst_every: int = 2
     reaction_delay_s: float = 4.5
     """Chat lags the moment by typing time plus stream latency (WebRTC: well under
     a second; HLS viewers: several seconds). Measured default: the median lag of
@@ -176,6 +180,12 @@ class _Baseline:
 
     def z(self, x: float) -> float:
         return (x - self.mean) / math.sqrt(max(self.var, self.mean) + 1.0)
+
+    @property
+    def young(self) -> bool:
+        """Fewer seconds seen than the window holds."""
+        maxlen = self._window.maxlen or 0
+        return len(self._window) < maxlen
 
     def update(self, x: float) -> None:
         self._window.append(x)
@@ -403,8 +413,12 @@ class Detector:
         score = max(0.0, z)
         warm = second - self._first_second >= p.warmup_s
         busy = warm and (score >= p.low if self._burst else score >= p.high)
-        if not busy and self._burst is None:
-            base.update(x)  # a burst's seconds are not the new normal
+        in_burst = busy or self._burst is not None
+        if not in_burst or (base.young and second % p.burst_every == 0):
+            # A burst's seconds are not the new normal; but while the baseline is young
+            # (under baseline_s seconds) one in burst_every is taken, so a baseline that
+            # does not know the room yet catches up instead of holding a burst open.
+            base.update(x)
         burst = self._burst
         if busy:
             if burst is None:

@@ -113,6 +113,25 @@ def test_a_moment_in_the_first_seconds_is_found() -> None:
     assert found[0].start <= 15 <= found[0].end and 15 <= (found[0].peak or 0) < 19
 
 
+def test_a_young_baseline_catches_up_with_the_room() -> None:
+    """A few arrivals in the first seconds, the room's chatter begins at 10 s: the young
+    baseline learns the new level instead of holding one burst open for a minute (a
+    minute-long clip, then that burst learned as the room's normal)."""
+    det = Detector()
+    rng = random.Random(11)
+
+    def chatter(start: int, end: int) -> None:
+        for t in range(start, end):
+            det.add(Signal.COMMENT, t + 0.5, rng.randint(2, 4))
+            det.add(Signal.LIKE, t + 0.5, rng.randint(1, 3))
+
+    for t in range(10):
+        det.add(Signal.ARRIVAL, t + 0.5, rng.randint(0, 2))
+    chatter(10, 150)
+    found = run(det, 150)
+    assert all(h.duration < 40 for h in found), [(h.start, h.end) for h in found]
+
+
 def test_moments_seconds_apart_make_two_clips() -> None:
     """A second burst 8 s after the first one's clip is its own clip, trimmed to begin
     where the first ends (it used to be dropped for being too close)."""
