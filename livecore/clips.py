@@ -19,6 +19,7 @@ TITLES = {
     "mark": "主播精选时刻",
     "product": "商品讲解",
     "burst": "直播间高能片段",
+    "explain": "主播讲解",
 }
 
 

@@ -91,6 +91,7 @@ class ErrorCode(StrEnum):
     PICKUP_NOT_FOUND = "pickup_not_found"
     PICKUP_REDEEMED = "pickup_redeemed"
     RESERVATIONS_FULL = "reservations_full"
+    NOT_PINNED = "not_pinned"
     INTERNAL = "internal"
 
 
@@ -174,6 +175,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.PICKUP_NOT_FOUND: 404,
     ErrorCode.PICKUP_REDEEMED: 409,
     ErrorCode.RESERVATIONS_FULL: 409,
+    ErrorCode.NOT_PINNED: 409,
     ErrorCode.INTERNAL: 500,
 }
 

@@ -6,10 +6,10 @@ moment on stream to the end of the audience's reaction); a label counts as
 found when some detection overlaps it. ``precision`` = true detections /
 detections, ``recall`` = found labels / labels.
 
-``offline`` feeds a trace's audience to the pure detector exactly as the hub
-does live (a comment, a like with its taps, a vote, a group join, an arrival
-= a join without ``since``, an officer sign-up; reconnects are not arrivals;
-a product pin starts a product segment), with the trace's clock. It is what
+``offline`` feeds a trace's audience to the pure detector as the nodes do live
+(per second, the people who commented, liked, voted, joined a group, arrived
+= a join without ``since``, signed up as officers; reconnects are not
+arrivals; a product pin starts a product segment), with the trace's clock. It is what
 the live benchmark should find, less what the network and the node's clock
 change; ``python -m loadtests highlights --offline`` scores it over many
 generated sessions in seconds.
@@ -32,7 +32,7 @@ SIGNALS: dict[Kind, Signal] = {
     Kind.JOIN: Signal.ARRIVAL,
     Kind.OFFICER_APPLY: Signal.SIGNUP,
 }
-"""Trace event → the signal the hub counts for it (value = taps for likes, else 1)."""
+"""Trace event → the signal the hub counts for it (people, whatever the taps)."""
 
 
 class Window(NamedTuple):
@@ -70,12 +70,26 @@ def score_by_kind(windows: Sequence[Window], labels: Sequence[Label]) -> dict[st
 
 
 def offline(trace: Trace, params: DetectorParams | None = None) -> list[Window]:
-    """The detector's highlights on ``trace`` (see the module doc), in trace seconds."""
+    """The detector's highlights on ``trace`` (see the module doc), in trace seconds.
+
+    As the nodes count it live: per second and kind, the number of distinct
+    people (one viewer's 50 taps a message, ten messages a second, are one)."""
     det = Detector(params)
     found = []
     pins = 0
+    second = -1
+    people: dict[Signal, set[int]] = {}
+
+    def close() -> None:
+        if second >= 0 and people:
+            det.add_counts(second, {k.value: len(v) for k, v in people.items()})
+        people.clear()
+
     for e in trace.events:
         t = e.t_ms / 1000
+        if int(t) != second:
+            close()
+            second = int(t)
         found += det.advance(t)
         if e.client == HOST:
             if e.kind == Kind.PRODUCT_PIN:
@@ -84,8 +98,8 @@ def offline(trace: Trace, params: DetectorParams | None = None) -> list[Window]:
             continue
         signal = SIGNALS.get(e.kind)
         if signal is not None:
-            n = max(1, min(50, int(e.value))) if e.kind == Kind.LIKE else 1
-            det.add(signal, t, n)
+            people.setdefault(signal, set()).add(e.client)
+    close()
     found += det.end(trace.duration_s)
     return [Window(h.start, h.end, h.kind.value) for h in found]
 

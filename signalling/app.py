@@ -39,6 +39,7 @@ from signalling.routes import (
     dashboard,
     demoshop,
     draws,
+    explains,
     groupprogress,
     guests,
     health,
@@ -57,6 +58,7 @@ from signalling.routes import (
 )
 from signalling.routes.trace import service as trace_service
 from signalling.services.dash_sampler import DashboardSampler
+from signalling.services.engagement import Engagement
 from signalling.services.lifecycle import RoomLifecycle
 from signalling.services.medialookup import MediaLookup
 from signalling.services.mediaplane import MediaPlane
@@ -126,6 +128,8 @@ def media_routes() -> list[Route | Mount]:
         Route("/api/rooms/{room}/clips", m.list_clips, methods=["GET"]),
         Route("/api/rooms/{room}/clips/{clip}", m.delete_clip, methods=["DELETE"]),
         Route("/api/rooms/{room}/mark", m.mark, methods=["POST"]),
+        Route("/api/rooms/{room}/explains", explains.list_explains, methods=["GET"]),
+        Route("/api/clips/{clip}/click", explains.click, methods=["POST"]),
         Route("/api/rooms/{room}/groupbuys", groupprogress.groupbuys, methods=["GET"]),
         Route("/api/clips/{clip}", m.get_clip, methods=["GET"]),
         Route("/c/{clip}", m.share_page, methods=["GET"]),
@@ -238,7 +242,10 @@ def create_app(
         hub.reader.on_kill.append(media.kill)  # revocations and room ends from every node
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
-        hub.node.moments = recording  # the audience's engagement feeds the highlights
+        # Every node counts its audience for the node recording the room.
+        engagement = app.state.engagement = Engagement(app.state.ctx)
+        hub.node.moments = engagement
+        engagement.start()
         hub.node.batches = trace_service.for_node(app.state.ctx)
         recording.start()
         app.state.hops = hops = Hops()  # one client for every request to another node
@@ -266,6 +273,7 @@ def create_app(
             await lifecycle.stop()
             await sampler.stop()
             await media.stop()
+            await engagement.stop()
             await recording.stop()
             await hops.close()
             for mux in muxes.values():

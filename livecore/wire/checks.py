@@ -194,6 +194,10 @@ def _nothing(d: dict[str, Any]) -> None:
     return None
 
 
+def _explain(d: dict[str, Any]) -> None:
+    optional_text(d, "product", 80)  # a product card's name; absent: the explanation ends
+
+
 def _commission(d: dict[str, Any]) -> None:
     integer(d, "level1_bp", 0, 10_000)
     integer(d, "level2_bp", 0, 10_000)
@@ -256,6 +260,7 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.COSTREAM_DECLINE: _Check(frozenset({"user"}), _user_field),
     ClientType.COSTREAM_END: _Check(frozenset({"user"}), _user_field),
     ClientType.MARK: _Check(frozenset(), _nothing),
+    ClientType.EXPLAIN: _Check(frozenset({"product"}), _explain),
     ClientType.BATCH_PIN: _Check(frozenset({"batch"}), _batch_field),
     ClientType.BATCH_UNPIN: _Check(frozenset({"batch"}), _batch_field),
     ClientType.DRAW_OPEN: _Check(

@@ -67,6 +67,7 @@ class ClientType(StrEnum):
     COSTREAM_DECLINE = "costream_decline"
     COSTREAM_END = "costream_end"
     MARK = "mark"
+    EXPLAIN = "explain"
     BATCH_PIN = "batch_pin"
     BATCH_UNPIN = "batch_unpin"
     DRAW_OPEN = "draw_open"

@@ -73,32 +73,41 @@ class OrderRooms:
 
 
 class Moments(Protocol):
-    """Where the room's engagement goes, for highlight detection (the recording
-    plane's highlights services); the hub never waits on it."""
+    """Where the room's engagement goes, for highlight detection: every node counts
+    its audience for the node recording the room (:mod:`signalling.services.engagement`);
+    ``signal`` never waits."""
 
-    def signal(self, room: str, kind: str, n: int = 1) -> None:
-        """Count ``n`` of ``kind`` (comment, like, vote, join, arrival, signup) now."""
+    def signal(self, room: str, kind: str, user: str, n: int = 1) -> None:
+        """``user`` did ``kind`` (comment, like, vote, join, arrival, signup) now; one
+        person counts once per second however many taps ``n``."""
         ...
 
-    def mark(self, room: str) -> float | None:
+    async def mark(self, room: str) -> float | None:
         """The host marked this moment: its stream time, or None (not recording)."""
         ...
 
-    def product_pinned(self, room: str, product: str | None) -> None:
+    async def product_pinned(self, room: str, product: str | None) -> None:
         """A product card was pinned (None: removed): a product-explanation segment."""
+        ...
+
+    async def explain(self, room: str, product: str | None) -> float | None:
+        """讲解 on ``product`` (None: ends it): its stream time, or None (not recording)."""
         ...
 
 
 class NoMoments:
     """Moments of a node that records nothing: signals go nowhere, marks are refused."""
 
-    def signal(self, room: str, kind: str, n: int = 1) -> None:
+    def signal(self, room: str, kind: str, user: str, n: int = 1) -> None:
         return None
 
-    def mark(self, room: str) -> float | None:
+    async def mark(self, room: str) -> float | None:
         return None
 
-    def product_pinned(self, room: str, product: str | None) -> None:
+    async def product_pinned(self, room: str, product: str | None) -> None:
+        return None
+
+    async def explain(self, room: str, product: str | None) -> float | None:
         return None
 
 

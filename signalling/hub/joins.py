@@ -157,7 +157,7 @@ class Joiner:
                 referral = await attribute(ctx, hello.fields["ref"])
             referred_by = referral if isinstance(referral, str) else None
             if since is None:
-                node.moments.signal(conn.room_id, "arrival")
+                node.moments.signal(conn.room_id, "arrival", claims.user)
             if since is None or not await self.recover(conn, room, since):
                 await self.snapshot(conn, room, lost=since is not None, referred_by=referred_by)
             if isinstance(referral, LivecoreError):

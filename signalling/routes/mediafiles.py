@@ -139,8 +139,7 @@ async def mark(request: Request) -> Response:
     room = _room(request)
     await authorize(request, room=room, roles=HOSTS)
     limit_writes(request)
-    service = plane(request).highlights(room)
-    at = service.mark() if service is not None else None
+    at = await request.app.state.engagement.mark(room)
     if at is None:
         raise LivecoreError(ErrorCode.NOT_RECORDING, f"room {room!r} is not being recorded")
     return JSONResponse({"at": round(at, 3)}, status_code=202)

@@ -1,18 +1,18 @@
-"""A room's live highlights: signals in, clips out (the API the hub calls).
+"""A room's live highlights: every node's signals in, clips out.
 
 One ``HighlightsService`` exists per room while its host's stream is being
-recorded (``RecordingPlane.highlights(room)``; ``None`` otherwise, then
-signals have nowhere to go and are dropped). All methods are called on the
-event loop and return at once:
+recorded on this node (``RecordingPlane.highlights(room)``). It does not
+count signals itself: every node serving the room's audience counts the
+people per bucket into Valkey (``signalling.services.engagement``), and the
+host's marks, pins and 讲解 taps arrive on the room's control stream from
+whichever node the host is connected to (``livecore.store.engagement``).
 
-- ``signal(kind, n=1)``: ``kind`` one of ``livecore.highlights.Signal``
-  (``comment``, ``like``, ``vote``, ``join``, ``arrival``, ``signup``);
-- ``mark()``: the host marked a moment (the ``mark`` message);
-- ``product_pinned(product)``: a product card was pinned (its name), or
-  ``None`` when the product card was removed.
-
-Every second the detector (``livecore.highlights.Detector``, stream time =
-clock time since the recording's first keyframe) is advanced; each decided
+Once the recording's first keyframe is written, the service holds the room's
+recording lease (refreshed every ``LEASE_EVERY_S``; without it other nodes
+store nothing and answer ``not_recording``), and every ``TICK_S`` it reads
+the buckets that every node has flushed (those older than ``LAG_S``) and the
+new controls, feeds them to the detector (``livecore.highlights.Detector``,
+whose second is one bucket) in time order, and advances it. Each decided
 highlight is cut on the media worker once the segments covering it are on
 disk, stored (``ClipStore``), and announced: ``RecordingPlane.on_clip_ready``
 is called with ``(room, payload)`` and the payload is offered to every
@@ -22,9 +22,9 @@ the highlight's ``window`` ``[start, end]`` in stream seconds.
 
 ``time_scale`` (the ``--highlight-time-scale`` server option, 1 in
 production) is for benchmarks that replay an audience trace X times faster
-than it happened: the detector then reads stream time × X (so its
-parameters keep meaning seconds of the trace), and a decided window
-``[a, b]`` is cut from the media at ``[a / X, b / X]``.
+than it happened: a bucket is then 1/X wall second, the detector reads the
+trace's own seconds (its parameters keep meaning seconds), and a decided window
+``[a, b]`` is cut from the media at about ``[a / X, b / X]``.
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -41,13 +41,16 @@ from redis.exceptions import RedisError
 
 from livecore.clips import Clip, title_for
 from livecore.clock import Clock
-from livecore.highlights import Detector, DetectorParams, Highlight, Signal
+from livecore.engagement import Control, ControlKind, Lease, bucket
+from livecore.highlights import Detector, DetectorParams, Highlight, HighlightKind, Signal
 from media import clipper
 from media.mediadir import new_clip_id
 from media.worker import WorkerBusy
 
 if TYPE_CHECKING:
     from livecore.store.clips import ClipStore
+    from livecore.store.engagement import EngagementStore
+    from livecore.store.explains import ExplainStore
     from media.mediadir import MediaDir
     from media.recorder import Recording
     from media.segments import Segment
@@ -55,7 +58,15 @@ if TYPE_CHECKING:
     from signalling.services.recording_metrics import RecordingMetrics
 
 log = logging.getLogger("livecore.highlights")
-TICK_S = 1.0
+TICK_S = 0.5
+LAG_S = 0.6
+"""Buckets are read this long after they close: every node flushes every 0.25 s."""
+LEASE_TTL_S = 10
+LEASE_EVERY_S = 3.0
+MAX_CATCHUP = 600
+"""Buckets read at most per tick (after a store outage the older ones are skipped)."""
+MAX_CONTROLS = 256
+KINDS = tuple(s.value for s in Signal)
 EVENTS_QUEUE = 16
 """clip_ready payloads an ``events()`` reader may leave unread (older ones are dropped)."""
 MAX_CUTS_IN_FLIGHT = 4
@@ -69,6 +80,7 @@ class ClipPlane(Protocol):
     media: MediaDir
     worker: MediaWorker
     clips: ClipStore
+    explains: ExplainStore
 
     async def clip_ready(self, room: str, payload: dict[str, Any]) -> None: ...
 
@@ -86,9 +98,12 @@ class HighlightsService:
         recording: Recording,
         plane: ClipPlane,
         clock: Clock,
+        store: EngagementStore,
         params: DetectorParams | None = None,
         *,
+        node: str = "",
         time_scale: float = 1.0,
+        pinned: Callable[[str], Awaitable[str | None]] | None = None,
     ) -> None:
         if time_scale <= 0:
             raise ValueError("time_scale must be > 0")
@@ -98,6 +113,19 @@ class HighlightsService:
         self.clock = clock
         self.detector = Detector(params)
         self.time_scale = time_scale
+        self.store = store
+        self.node = node
+        self._lease: Lease | None = None
+        self._lease_due = 0.0
+        self._origin = 0
+        """The bucket of the first keyframe: the detector's second 0."""
+        self._next = 0
+        """The first bucket not read yet."""
+        self._after: str | None = None
+        """The control stream's id read up to (None: not looked up yet)."""
+        self._controls: list[tuple[float, Control]] = []
+        self._pinned = pinned
+        """The room's pinned product now (a card pinned before going live counts from 0)."""
         self.made: list[dict[str, Any]] = []
         """Public records of the clips made for this stream (bounded by the detector's cap)."""
         self._readers: set[asyncio.Queue[dict[str, Any]]] = set()
@@ -113,28 +141,10 @@ class HighlightsService:
         started = self.recording.started_at
         return None if started is None else max(0.0, self.clock.time() - started)
 
-    def detector_now(self) -> float | None:
-        """The detector's time now: stream seconds × ``time_scale`` (None: not yet)."""
-        t = self.now()
-        return None if t is None else t * self.time_scale
-
-    def signal(self, kind: Signal | str, n: int = 1) -> None:
-        """Count ``n`` audience signals of ``kind`` now (ValueError for an unknown kind)."""
-        t = self.detector_now()
-        if t is not None and not self._closed:
-            self.detector.add(Signal(kind), t, n)
-
-    def mark(self) -> float | None:
-        """The host marked this moment; returns its stream time (None: not recording yet)."""
-        t = self.detector_now()
-        if t is not None and not self._closed:
-            self.detector.mark(t)
-        return None if t is None else t / self.time_scale
-
-    def product_pinned(self, product: str | None) -> None:
-        t = self.detector_now()
-        if t is not None and not self._closed:
-            self.detector.product_pinned(product, t)
+    @property
+    def lease(self) -> Lease | None:
+        """The room's recording lease this service holds (None before the first keyframe)."""
+        return self._lease
 
     async def events(self) -> AsyncIterator[dict[str, Any]]:
         """``clip_ready`` payloads as clips are made, until the stream's service closes."""
@@ -157,18 +167,26 @@ class HighlightsService:
         )
 
     async def close(self) -> None:
-        """The stream ended: decide what is open, cut it, end the ``events()`` iterators."""
+        """The stream ended: read what every node counted, decide what is open, cut it,
+        release the lease and end the ``events()`` iterators."""
         if self._closed:
             return
         self._closed = True
+        ended = self.clock.time()
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        t = self.detector_now()
-        if t is not None:
-            for h in self.detector.end(t):
+        if self._lease is not None:
+            await asyncio.sleep(LAG_S)  # the other nodes' last flush
+            try:
+                await self._read(bucket(ended, self.time_scale))
+            except (RedisError, OSError) as exc:
+                log.warning("room %s: last engagement not read: %s", self.room, exc)
+            for h in self.detector.end(self._detector_time(ended)):
                 self._cut_later(h)
+            with contextlib.suppress(RedisError, OSError):
+                await self.store.release(self.room, self._lease)
         if self._cuts:
             await asyncio.gather(*self._cuts, return_exceptions=True)
         for q in list(self._readers):
@@ -177,11 +195,76 @@ class HighlightsService:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(TICK_S)
-            t = self.detector_now()
-            if t is None:
-                continue
-            for h in self.detector.advance(t):
-                self._cut_later(h)
+            try:
+                await self._hold()
+                if self._lease is not None:
+                    now = self.clock.time()
+                    await self._read(bucket(now - LAG_S, self.time_scale))
+            except (RedisError, OSError) as exc:
+                log.warning("room %s: engagement not read: %s", self.room, exc)
+
+    # -- reading every node's engagement ------------------------------------------------
+
+    async def _hold(self) -> None:
+        """Take the lease at the first keyframe, then keep it fresh."""
+        if self._after is None:
+            self._after = await self.store.last_control_id(self.room)
+        started = self.recording.started_at
+        if started is None:
+            return
+        now = self.clock.time()
+        if self._lease is None:
+            self._lease = Lease(self.node, started, self.time_scale, self.recording.dir.name)
+            self._origin = bucket(started, self.time_scale)
+            self._next = self._origin
+            product = await self._pinned(self.room) if self._pinned is not None else None
+            if product:
+                self._controls.append((0.0, Control(ControlKind.PIN, started, product)))
+        elif now < self._lease_due:
+            return
+        await self.store.hold(self.room, self._lease, LEASE_TTL_S)
+        self._lease_due = now + LEASE_EVERY_S
+
+    def _detector_time(self, unix_s: float) -> float:
+        return max(0.0, unix_s * self.time_scale - self._origin)
+
+    def _stream_time(self, detector_s: float) -> float:
+        started = self.recording.started_at or 0.0
+        return max(0.0, (detector_s + self._origin) / self.time_scale - started)
+
+    async def _read(self, horizon: int) -> None:
+        """Feed the detector every bucket before ``horizon`` and the controls, in order."""
+        first = max(self._next, horizon - MAX_CATCHUP)
+        self._after, controls = await self.store.controls(self.room, self._after or "0-0")
+        queued = self._controls
+        queued.extend((self._detector_time(c.at), c) for c in controls)
+        queued.sort(key=lambda tc: tc[0])
+        del queued[:-MAX_CONTROLS]
+        rows = await self.store.counts(self.room, first, horizon, KINDS)
+        for i, row in enumerate(rows):
+            t = float(first + i - self._origin)
+            self._apply_controls(t)
+            if row:
+                self.detector.add_counts(t, row)
+        end = float(horizon - self._origin)
+        self._apply_controls(end)
+        self._next = max(self._next, horizon)
+        for h in self.detector.advance(end):
+            self._cut_later(h)
+
+    def _apply_controls(self, until: float) -> None:
+        queued = self._controls
+        while queued and queued[0][0] < until:
+            t, control = queued.pop(0)
+            det = self.detector
+            if control.kind is ControlKind.MARK:
+                det.mark(t)
+            elif control.kind is ControlKind.PIN:
+                det.product_pinned(control.product, t)
+            elif control.kind is ControlKind.EXPLAIN:
+                det.explain(control.product, t)
+            else:
+                det.explain(None, t)
 
     # -- cutting ------------------------------------------------------------------
 
@@ -202,7 +285,7 @@ class HighlightsService:
 
     async def _cut(self, h: Highlight) -> None:
         plane = self.plane
-        start, end = h.start / self.time_scale, h.end / self.time_scale
+        start, end = self._stream_time(h.start), self._stream_time(h.end)
         async with self._slots:
             if not await self._covered(end):
                 plane.metrics.clips.labels("not_recorded").inc()
@@ -226,6 +309,8 @@ class HighlightsService:
         plane.metrics.cut_seconds.inc(cut_s)
         plane.metrics.cut_media_seconds.inc(result.duration)
         reason = {**h.reason(), "window": [round(start, 3), round(end, 3)]}
+        if h.peak is not None:
+            reason["peak"] = round(self._stream_time(h.peak), 3)
         if self.time_scale != 1:
             reason["time_scale"] = self.time_scale
         clip = Clip(
@@ -247,6 +332,16 @@ class HighlightsService:
             log.warning("room %s: clip not stored: %s", self.room, exc)
             await plane.delete_clip_files(self.room, clip_id)
             return
+        if h.kind is HighlightKind.EXPLAIN and h.product:
+            try:  # the product's top explanations: the least clicked past the cap leave
+                fell = await plane.explains.add(self.room, h.product, clip_id, clip.created_at)
+            except (RedisError, OSError) as exc:
+                log.warning("room %s: explanation not ranked: %s", self.room, exc)
+                fell = []
+            for old in fell:
+                with contextlib.suppress(RedisError, OSError):
+                    await plane.clips.delete(self.room, old)
+            dropped = [*dropped, *fell]
         for old in dropped:
             await plane.delete_clip_files(self.room, old)
         plane.clip_stored(self.room, clip_id)

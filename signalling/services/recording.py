@@ -5,8 +5,8 @@ WHIP session (the one hook in the media plane). From there:
 
 - a ``Recording`` (worker thread) fed by ``media.recordtap.feed`` from the
   session's relays, in its own task; segments + HLS playlist on disk;
-- a ``HighlightsService`` for the room (``highlights(room)``), which the hub
-  feeds with signals and which cuts clips as highlights are decided;
+- a ``HighlightsService`` for the room (``highlights(room)``), which reads
+  every node's engagement from Valkey and cuts clips as highlights are decided;
 - when the stream ends: the replay is remuxed on the media worker (appended to
   the room's replay when there is one: a host who published again within the
   end grace, after a reload or on a new phone, gets one replay of the whole
@@ -40,6 +40,8 @@ from redis.exceptions import RedisError
 from livecore.config import media_root
 from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
+from livecore.store.engagement import EngagementStore
+from livecore.store.explains import ExplainStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
@@ -86,6 +88,8 @@ class RecordingPlane:
         self._building: set[Path] = set()
         """Recordings whose replay is being built (the budget leaves them alone)."""
         self.clips = ClipStore(ctx.redis)
+        self.engagement = EngagementStore(ctx.redis)
+        self.explains = ExplainStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
         self.store: ObjectStore | None = None
         """Object storage for finished media (``--s3-endpoint``), or None: the disk only."""
@@ -158,21 +162,11 @@ class RecordingPlane:
         live = self.live.get(room)
         return live.service if live is not None else None
 
-    # Moments (the hub's engagement seam): to the room's highlights service, if recorded.
-
-    def signal(self, room: str, kind: str, n: int = 1) -> None:
-        service = self.highlights(room)
-        if service is not None:
-            service.signal(kind, n)
-
-    def mark(self, room: str) -> float | None:
-        service = self.highlights(room)
-        return service.mark() if service is not None else None
-
-    def product_pinned(self, room: str, product: str | None) -> None:
-        service = self.highlights(room)
-        if service is not None:
-            service.product_pinned(product)
+    async def pinned_product(self, room: str) -> str | None:
+        """The name on the room's pinned product card (None: no product card)."""
+        card = (await self.ctx.stores.bus.state(room)).get("card:product")
+        name = card.get("name") if isinstance(card, dict) else None
+        return name if isinstance(name, str) and name else None
 
     def recording(self, room: str) -> Recording | None:
         live = self.live.get(room)
@@ -202,8 +196,10 @@ class RecordingPlane:
             on_done=functools.partial(self._done_in_thread, loop, room),
             on_segment=self._hls_feed(room, directory),
         )
-        service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params,
-                                    time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
+        service = HighlightsService(room, recording, self, self.ctx.clock, self.engagement,
+                                    self.detector_params, node=self.ctx.settings.node_id,
+                                    time_scale=self.ctx.settings.highlight_time_scale,
+                                    pinned=self.pinned_product)  # fmt: skip
         task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
         previous = self.live.get(room)
         self.live[room] = _Live(recording, task, service, directory.name)

@@ -117,6 +117,11 @@ async function main() {
   video.dataset.clip = state.clip.id;
   autoplay(video);
   renderAll();
+  if (state.clip.kind === "explain") { // 讲解 clips are ranked by the product clicks they bring
+    $("enter").addEventListener("click", () => {
+      fetch(`/api/clips/${encodeURIComponent(state.clip.id)}/click`, { method: "POST", keepalive: true }).catch(() => {});
+    });
+  }
   const buys = await getJson(`/api/rooms/${encodeURIComponent(state.clip.room)}/groupbuys`).catch(() => null);
   if (buys) { state.buys = buys.groupbuys; showGroup(); }
 }

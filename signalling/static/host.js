@@ -19,6 +19,7 @@ import {
   tierButtons, tierInput,
 } from "/static/hostforms.js";
 import { renderClips, wireClips } from "/static/hostclips.js";
+import { wireExplain } from "/static/hostexplain.js";
 import { wireQuickSheets } from "/static/hostsheets.js";
 import { wireDraws } from "/static/hostdraw.js";
 
@@ -336,6 +337,7 @@ function start() {
   $("#flip").addEventListener("click", flip);
   $("#mic").addEventListener("click", toggleMic);
   $("#mark").addEventListener("click", mark);
+  wireExplain(channel);
   channel.on("event", costreamEvent);
   wireClips();
   wireDraws();

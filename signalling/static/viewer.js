@@ -15,6 +15,7 @@ import {
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
 import { mountLuckyBag } from "/static/luckybag.js";
+import { wireExplains } from "/static/explainclips.js";
 import {
   askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
@@ -381,6 +382,7 @@ async function start() {
   channel.on("names", relabelComments);
   wireCostream();
   mountLuckyBag({ channel, room, me, box: $("#draw") });
+  wireExplains(channel, room);
   channel.connect();
   loadWall();
 }

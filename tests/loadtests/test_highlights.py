@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 from livecore.audience.trace import Label, write_trace
+from loadtests import highlightshapes as shapes
 from loadtests.highlights import write_communities
 from loadtests.highlightscore import Window, offline, pooled, score, score_by_kind
 from loadtests.synth import SynthConfig, generate
@@ -24,17 +25,18 @@ KEYS = {"ok", "labelled", "detected", "precision", "recall", "clip_ready_delay_s
 
 
 def test_short_benchmark_produces_clips(tmp_path: Path) -> None:
-    """A 75 s trace at 6×, 320x240: JSON last line with every key, clips cut, no encodes."""
+    """A 75 s trace at 6×, 320x240, the audience over 3 nodes and the host's console on
+    another node than its camera: JSON last line with every key, clips cut, no encodes."""
     trace = tmp_path / "short.lctrace"
     write_trace(trace, generate(SynthConfig(duration_s=75, peak_viewers=60, seed=3)))
     done = subprocess.run(
         [sys.executable, "-m", "loadtests", "highlights", "--trace", str(trace), "--speed", "6",
-         "--resolution", "320x240", "--bitrate", "300k", "--json"],
+         "--resolution", "320x240", "--bitrate", "300k", "--nodes", "3", "--json"],
         cwd=ROOT, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    assert KEYS <= set(result) and result["ok"] is True
+    assert KEYS <= set(result) and result["ok"] is True and result["nodes"] == 3
     assert result["clips"] >= 1 and result["detected"] == result["clips"]
     assert result["by_kind"].get("product", 0) >= 1
     assert result["encode_ops"] == 0 and result["clips_failed"] == 0
@@ -73,6 +75,26 @@ def test_offline_detector_on_a_generated_session() -> None:
     assert by["detected"] == len(found) and by["bursts"]["detected"] <= by["detected"]
     both = pooled([by, by])
     assert both["labelled"] == 2 * by["labelled"] and both["precision"] == by["precision"]
+
+
+def test_held_out_shapes_offline() -> None:
+    """On shapes and seeds it was not tuned on, the detector finds the moments (people per
+    second); one viewer's 500 taps a second (the ``taps`` decoy) is never a clip."""
+    traces = [shapes.generate(shapes.ShapesConfig(seed=s)) for s in (100, 101, 102)]
+    rows = []
+    for trace in traces:
+        found = offline(trace)
+        rows.append(score_by_kind(found, trace.labels))
+        assert trace.meta["shapes"] == list(shapes.HELD_OUT)
+    total = pooled(rows)
+    assert total["precision"] >= 0.8 and total["recall"] >= 0.8, total
+
+
+def test_one_viewers_taps_are_one_person() -> None:
+    """The taps decoy alone (one viewer, 50 taps × 10 messages a second for 15 s) in a
+    quiet room: no highlight."""
+    trace = shapes.generate(shapes.ShapesConfig(seed=7, shapes=("taps",), duration_s=200))
+    assert trace.labels == [] and offline(trace) == []
 
 
 def test_communities_file_is_loadable(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ async def card(ctx: Context, message: wire.Message) -> None:
         ctx.room_id, f"card:{body['kind']}", msgpack.packb(body), msgpack.packb(event)
     )
     if body["kind"] == "product":
-        ctx.node.moments.product_pinned(ctx.room_id, str(body.get("name") or "") or None)
+        await ctx.node.moments.product_pinned(ctx.room_id, str(body.get("name") or "") or None)
     ctx.ack(message, emitted)
 
 
 async def mark(ctx: Context, message: wire.Message) -> None:
     """The host marks a moment for a highlight clip (the stream must be recorded)."""
-    at = ctx.node.moments.mark(ctx.room_id)
+    at = await ctx.node.moments.mark(ctx.room_id)
     if at is None:
         raise LivecoreError(
             ErrorCode.NOT_RECORDING, "this stream is not being recorded: go live first"

@@ -33,7 +33,7 @@ async def comment(ctx: Context, message: wire.Message) -> None:
     result = await ctx.stores.bus.comment(ctx.room_id, ctx.user, msgpack.packb(event), cid)
     if isinstance(result, int):
         raise LivecoreError(ErrorCode.MUTED, f"you are muted for {result} more seconds")
-    node.moments.signal(ctx.room_id, "comment")
+    node.moments.signal(ctx.room_id, "comment", ctx.user)
     ctx.ack(message, result)
 
 
@@ -41,7 +41,7 @@ async def like(ctx: Context, message: wire.Message) -> None:
     room = ctx.room
     if room is not None:
         room.local_likes += message.fields["n"]
-    ctx.node.moments.signal(ctx.room_id, "like", message.fields["n"])
+    ctx.node.moments.signal(ctx.room_id, "like", ctx.user, message.fields["n"])
     ctx.ack(message)
 
 

@@ -121,7 +121,7 @@ async def groupbuy_join(ctx: Context, message: wire.Message) -> None:
     )
     _answer(ctx, message, gid, group, spec, code, state)
     if code == 1:
-        ctx.node.moments.signal(ctx.room_id, "join")
+        ctx.node.moments.signal(ctx.room_id, "join", ctx.user)
 
 
 async def groupbuy_leave(ctx: Context, message: wire.Message) -> None:

@@ -17,7 +17,7 @@ async def officer_apply(ctx: Context, message: wire.Message) -> None:
     if status == -1:
         raise LivecoreError(ErrorCode.NOT_A_BUYER, "join a group buy first; buyers may apply")
     if status == 1:
-        ctx.node.moments.signal(ctx.room_id, "signup")
+        ctx.node.moments.signal(ctx.room_id, "signup", ctx.user)
     ctx.ack(message, code=code, links=_links(ctx, code), new=status == 1)
 
 

@@ -29,7 +29,7 @@ async def vote(ctx: Context, message: wire.Message) -> None:
         raise refusal
     room = ctx.room
     if result is VoteResult.COUNTED:
-        ctx.node.moments.signal(ctx.room_id, "vote")
+        ctx.node.moments.signal(ctx.room_id, "vote", ctx.user)
         if room is not None:
             room.dirty_polls.add(poll)
     ctx.ack(message)

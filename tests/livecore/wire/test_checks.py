@@ -78,6 +78,8 @@ VALID: list[Any] = [
     pytest.param({"t": "costream_decline", "user": "k1"}, {"user": "k1"}, id="costream-decline"),
     pytest.param({"t": "costream_end", "user": "k1"}, {"user": "k1"}, id="costream-end"),
     pytest.param({"t": "mark"}, {}, id="mark"),
+    pytest.param({"t": "explain", "product": " 脐橙 "}, {"product": "脐橙"}, id="explain"),
+    pytest.param({"t": "explain"}, {}, id="explain-end"),
     pytest.param({"t": "batch_pin", "batch": "tea-1"}, {"batch": "tea-1"}, id="batch-pin"),
     pytest.param({"t": "batch_unpin", "batch": "tea-1"}, {"batch": "tea-1"}, id="batch-unpin"),
     pytest.param({"t": "officer_me"}, {}, id="officer-me"),
@@ -301,6 +303,8 @@ def test_frame_limit_is_inclusive() -> None:
 # -- invalid fields -------------------------------------------------------------------------
 
 INVALID: list[Any] = [
+    pytest.param({"t": "explain", "product": "x" * 81}, "product", id="explain-too-long"),
+    pytest.param({"t": "explain", "product": 7}, "product", id="explain-not-text"),
     # unknown fields
     pytest.param({"t": "like", "n": 1, "x": 1}, "x", id="unknown-field"),
     pytest.param({"t": "comment", "text": "hi", "zz": 1, "aa": 2}, "aa", id="unknown-first"),
