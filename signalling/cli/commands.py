@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import logging
 import signal
 import sys
 import time
@@ -32,6 +31,7 @@ from signalling.cli import workers
 from signalling.cli.environment import (
     SECRET_ENV,
     SecretError,
+    configure_logging,
     default_node_id,
     env,
     load_blocked_words,
@@ -174,15 +174,6 @@ def check_ice_addresses(settings: Settings) -> None:
             "so ICE would offer no candidate; behind 1:1 NAT bind the private address and "
             "pass --announce-address PRIVATE=PUBLIC"
         )
-
-
-def configure_logging(level: str) -> None:
-    """Log lines to stderr at ``level``."""
-    logging.basicConfig(
-        level=level.upper(),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
 
 
 def _ice_addresses(flags: list[str] | None) -> tuple[str, ...] | None:

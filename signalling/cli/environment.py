@@ -6,9 +6,11 @@ files in the data directory, the host name and process id.
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import socket
+import sys
 from pathlib import Path
 
 from livecore.keyring import KeyFileError, KeyRing, ring_of
@@ -116,3 +118,12 @@ def load_keys(data_dir: Path, secret: bytes) -> KeyRing:
         return ring_of(secret, files)
     except KeyFileError as exc:
         raise SecretError(f"{folder}: {exc}") from None
+
+
+def configure_logging(level: str) -> None:
+    """Log lines to stderr at ``level`` (the node, and each worker of ``--workers``)."""
+    logging.basicConfig(
+        level=level.upper(),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )

@@ -129,7 +129,7 @@ def _worker_main(
     """A worker process: one node on the shared port until SIGTERM (also when the
     supervisor is killed: the kernel's parent-death signal)."""
     from signalling import server
-    from signalling.cli.commands import configure_logging
+    from signalling.cli.environment import configure_logging
 
     die_with_parent(supervisor_pid)()
     configure_logging(settings.log_level)
