@@ -126,7 +126,12 @@ class Housekeeper:
     def prune_limits(self) -> None:
         """Per-user buckets that refilled leave (a user's limit state leaves with them)."""
         node = self.node
-        for limiter in (node.comment_limits, node.message_limits, node.costly_limits):
+        for limiter in (
+            node.comment_limits,
+            node.message_limits,
+            node.costly_limits,
+            node.like_limits,
+        ):
             limiter.prune()
 
     def reap_silent(self) -> None:

@@ -38,11 +38,15 @@ async def comment(ctx: Context, message: wire.Message) -> None:
 
 
 async def like(ctx: Context, message: wire.Message) -> None:
+    """Count the taps a person can make (LIKES_PER_SECOND); the rest are dropped
+    without an error (a fast tapper is not at fault) and counted nowhere."""
+    taps = ctx.node.like_limits.take(f"{ctx.room_id}:{ctx.user}", message.fields["n"])
     room = ctx.room
-    if room is not None:
-        room.local_likes += message.fields["n"]
-    ctx.node.moments.signal(ctx.room_id, "like", message.fields["n"])
-    ctx.ack(message)
+    if taps and room is not None:
+        room.local_likes += taps
+    if taps:
+        ctx.node.moments.signal(ctx.room_id, "like", taps)
+    ctx.ack(message, n=taps)
 
 
 async def comment_at(ctx: Context, offset: int) -> dict[str, object]:
