@@ -69,6 +69,11 @@ class ClientType(StrEnum):
     MARK = "mark"
     BATCH_PIN = "batch_pin"
     BATCH_UNPIN = "batch_unpin"
+    FLASH_START = "flash_start"
+    FLASH_STOP = "flash_stop"
+    FLASH_BUY = "flash_buy"
+    COUPON_CREATE = "coupon_create"
+    COUPON_CLAIM = "coupon_claim"
 
 
 class ServerType(StrEnum):
@@ -106,3 +111,7 @@ class EventType(StrEnum):
     COSTREAM_ENDED = "costream_ended"
     CLIP_READY = "clip_ready"
     ROOM_ENDED = "room_ended"
+    FLASH_STARTED = "flash_started"
+    FLASH_SOLD_OUT = "flash_sold_out"
+    FLASH_ENDED = "flash_ended"
+    COUPON_CREATED = "coupon_created"

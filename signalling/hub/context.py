@@ -169,7 +169,7 @@ class Services:
 class Context:
     """One joined connection as its handlers see it (built once, at join)."""
 
-    __slots__ = ("claims", "node", "peer", "room_id", "stores", "user")
+    __slots__ = ("claims", "commented", "node", "peer", "room_id", "since", "stores", "user")
 
     def __init__(self, peer: Peer, claims: Claims, node: Services) -> None:
         self.peer = peer
@@ -178,6 +178,10 @@ class Context:
         self.room_id = peer.room_id
         self.node = node
         self.stores = node.stores
+        #: Unix seconds when this connection joined, and whether it has commented
+        #: since: the session's facts a coupon's task asks for.
+        self.since = node.now()
+        self.commented = False
 
     @property
     def role(self) -> Role:

@@ -17,6 +17,8 @@ from signalling.hub.handlers import (
     chat,
     commerce,
     costream,
+    coupons,
+    flash,
     officers,
     polls,
     session,
@@ -59,6 +61,11 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.COSTREAM_ACCEPT: (HOST, costream.accept),
     T.COSTREAM_DECLINE: (HOST, costream.decline),
     T.COSTREAM_END: (ON_AIR, costream.end),
+    T.FLASH_START: (HOST, flash.flash_start),
+    T.FLASH_STOP: (HOST, flash.flash_stop),
+    T.FLASH_BUY: (AUDIENCE, flash.flash_buy),
+    T.COUPON_CREATE: (HOST, coupons.coupon_create),
+    T.COUPON_CLAIM: (AUDIENCE, coupons.coupon_claim),
 }
 
 
@@ -67,7 +74,9 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
 CHEAP = frozenset({T.LIKE, T.TOKEN, T.OFFICER_ME, T.LOCATE})
 #: What a room's shared reading (:mod:`signalling.hub.reading`) follows by
 #: itself: every other message that succeeds makes the next visitor read afresh.
-FOLLOWED = frozenset({*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY})
+FOLLOWED = frozenset(
+    {*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY, T.FLASH_BUY, T.COUPON_CLAIM}
+)
 
 
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:

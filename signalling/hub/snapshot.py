@@ -93,6 +93,8 @@ async def _read_room(node: Services, room_id: str, reading: Reading) -> Reading:
         spec = await spec_of(node, room_id, gid)
         if spec is not None:
             reading.groupbuys.append({"gb": gid, **spec.public()})
+    reading.flash = await stores.flash.current(room_id)
+    reading.coupons = await stores.coupons.all(room_id)
     await stores.communities.refresh()
     now = node.now()
     origins = await stores.media.origins(room_id)
@@ -191,7 +193,25 @@ def build(
         "mine": state.mine,
         "my_votes": state.my_votes,
         "commission": _commission(room_state.get("commission")),
+        "flash": _fresher_flash(reading.flash, room),
+        "coupons": _fresher_coupons(reading.coupons, room),
     }
+
+
+def _fresher_flash(read: dict[str, Any] | None, room: LocalRoom) -> dict[str, Any] | None:
+    """The reading's flash sale with the progress this node heard of since laid over it."""
+    known = room.flash
+    if read is None or known is None or known["fs"] != read["fs"] or known["v"] <= read["v"]:
+        return read
+    return {**read, **known}
+
+
+def _fresher_coupons(read: list[dict[str, Any]], room: LocalRoom) -> list[dict[str, Any]]:
+    out = []
+    for coupon in read:
+        known = room.coupons.get(coupon["cp"])
+        out.append({**coupon, **known} if known and known["v"] > coupon["v"] else coupon)
+    return out
 
 
 def _commission(stored: Any) -> dict[str, int]:
@@ -208,4 +228,6 @@ def live_state(room: LocalRoom, claims: Claims, community: str | None) -> dict[s
         "tallies": {p: {"v": v, "counts": c} for p, (v, c) in room.tallies.items()},
         "groups": groups,
         "leaderboard": room.leaderboard,
+        **({"flash": room.flash} if room.flash is not None else {}),
+        **({"coupons": dict(room.coupons)} if room.coupons else {}),
     }

@@ -34,6 +34,7 @@ async def comment(ctx: Context, message: wire.Message) -> None:
     if isinstance(result, int):
         raise LivecoreError(ErrorCode.MUTED, f"you are muted for {result} more seconds")
     node.moments.signal(ctx.room_id, "comment")
+    ctx.commented = True
     ctx.ack(message, result)
 
 
