@@ -274,6 +274,22 @@ class FlashSaleStore:
             "ends_at": int(m["ends"]),
         }  # fmt: skip
 
+    async def final(
+        self, room: str, fid: str
+    ) -> tuple[FlashState, dict[str, int], set[str]] | None:
+        """A sale that can sell no more (sold out or ended): its state, its holders (user →
+        units) and the ``user|key`` of every buy, which no longer change; None while
+        it still sells (or is not the room's sale)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hmget(self.key(room), ["id", "v", "sold", "stock", "status"])
+        pipe.hgetall(self.key(room, f":{fid}:b"))
+        pipe.hkeys(self.key(room, f":{fid}:k"))
+        (fs, v, sold, stock, status), holders, done = await pipe.execute()
+        if fs is None or as_str(fs) != fid or as_str(status) not in ("sold_out", "ended"):
+            return None
+        state = FlashState(fid, int(v), int(sold), int(stock), as_str(status))
+        return state, {as_str(k): int(n) for k, n in holders.items()}, {as_str(k) for k in done}
+
     async def bought(self, room: str, fid: str, user: str) -> int:
         """How many of sale ``fid`` ``user`` bought."""
         return int(await self.redis.hget(self.key(room, f":{fid}:b"), user) or 0)

@@ -351,11 +351,14 @@ class HubConnection(asyncio.Protocol):
         """Send one encoded server message."""
         return self.write(wire.ws_frame(payload))
 
-    def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None:
-        """Answer a bad message with an error; close (4029) after too many."""
+    def fail(
+        self, err: LivecoreError, message: wire.Message | None = None, *, counted: bool = True
+    ) -> None:
+        """Answer a bad message with an error; close (4029) after too many. A refusal that
+        is the sale's outcome, not the client's fault (sold out), is not ``counted``."""
         self.hub.metrics.errors.labels(err.code.value).inc()
         self.send(wire.error(err, message.request_id if message else err.request_id))
-        self.errors += 1
+        self.errors += counted
         if self.errors > MAX_ERRORS:
             self.close(wire.CloseCode.TOO_MANY_ERRORS, "too many bad messages")
 

@@ -80,6 +80,10 @@ class LocalRoom:
         self.flash: dict[str, Any] | None = None
         self.coupons: dict[str, dict[str, Any]] = {}
         self.local_commerce: dict[str, dict[str, Any]] = {}
+        #: The flash sale once it sells no more, read once, answering taps here
+        #: (:mod:`signalling.hub.handlers.flash`); its loading, shared by the taps.
+        self.flash_final: Any = None
+        self.flash_loading: asyncio.Task[Any] | None = None
         #: The state its visitors share (being read, or read less than SHARE_S ago).
         self.reading: Reading | None = None
         self.reading_task: asyncio.Task[Reading] | None = None

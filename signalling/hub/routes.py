@@ -78,6 +78,14 @@ FOLLOWED = frozenset(
     {*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY, T.FLASH_BUY, T.COUPON_CLAIM}
 )
 
+#: Refusals that tell a shopper how a race went (sold out, none left), not a client's
+#: fault: a shopper tapping 抢 again and again is not closed for "too many errors".
+OUTCOMES = frozenset(
+    {ErrorCode.FLASH_SOLD_OUT, ErrorCode.FLASH_ENDED, ErrorCode.FLASH_NOT_STARTED,
+     ErrorCode.FLASH_LIMIT, ErrorCode.COUPON_GONE, ErrorCode.COUPON_LIMIT,
+     ErrorCode.COUPON_TASK, ErrorCode.ROOM_NOT_LIVE}
+)  # fmt: skip
+
 
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:
     """Refuse (``token_wrong_role``) unless ``role`` may send ``mtype``. Pure."""

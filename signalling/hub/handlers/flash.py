@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, replace
+
 from livecore import flashsale, wire
 from livecore.errors import ErrorCode, LivecoreError
-from livecore.store.flashsale import BuyResult
+from livecore.store.flashsale import BuyResult, FlashState
 from signalling.hub.context import Context
+from signalling.hub.room import LocalRoom
 
 _BUY_REFUSALS = {
     -1: (ErrorCode.FLASH_NOT_FOUND, "no such flash sale in this room"),
@@ -63,14 +67,58 @@ async def flash_stop(ctx: Context, message: wire.Message) -> None:
     ctx.ack(message, **ended.public())
 
 
+@dataclass(slots=True)
+class FinalSale:
+    """A sale that sells no more, as the store holds it for good: a tap is answered here
+    exactly as the buy script would (a retried key is acked, the rest refused)."""
+
+    state: FlashState
+    holders: dict[str, int]
+    keys: set[str]
+
+    def answer(self, user: str, key: str) -> BuyResult:
+        if key and f"{user}|{key}" in self.keys:
+            return BuyResult(0, self.state, self.holders.get(user, 0))
+        return BuyResult(-3 if self.state.status == flashsale.FlashStatus.ENDED else -4)
+
+
+async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
+    """The room's sale ``fid`` once this node knows it sells no more (read once per node,
+    the taps meanwhile share the read), else None: the tap goes to the store."""
+    seen = room.flash
+    if seen is None or seen.get("fs") != fid or seen.get("s") not in ("sold_out", "ended"):
+        return None
+    final = room.flash_final
+    if isinstance(final, FinalSale) and final.state.id == fid:
+        if seen["s"] == "ended" and final.state.status != "ended":
+            final.state = replace(final.state, status="ended", version=seen["v"])
+        return final
+    task = room.flash_loading
+    if task is None or task.done():
+        task = asyncio.get_running_loop().create_task(ctx.stores.flash.final(ctx.room_id, fid))
+        room.flash_loading = task
+    read = await asyncio.shield(task)
+    if read is None:
+        return None
+    sale = FinalSale(*read)
+    room.flash_final = sale
+    return sale
+
+
 async def flash_buy(ctx: Context, message: wire.Message) -> None:
-    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused."""
+    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused. Once
+    the sale sells no more, taps are answered from what the node read of it once."""
     f = message.fields
     coupon = f.get("coupon") or ""
-    result = await ctx.stores.flash.buy(
-        ctx.room_id, f["fs"], ctx.user, f.get("qty", 1), f.get("key") or "", coupon,
-        ctx.node.now(),
-    )  # fmt: skip
+    room = ctx.room
+    final = await _final(ctx, room, f["fs"]) if room is not None else None
+    if final is not None:
+        result = final.answer(ctx.user, f.get("key") or "")
+    else:
+        result = await ctx.stores.flash.buy(
+            ctx.room_id, f["fs"], ctx.user, f.get("qty", 1), f.get("key") or "", coupon,
+            ctx.node.now(),
+        )  # fmt: skip
     refusal = buy_refusal(result)
     if refusal is not None:
         raise refusal

@@ -62,6 +62,11 @@ async def test_flash_sale_sells_its_stock_once(connect: Any, redis_url: str) -> 
     assert (last["sold"], last["left"], last["s"]) == (3, 0, "sold_out")
     assert (await refused(c, "flash_buy", fs=fs)).code == "flash_sold_out"
     assert (await refused(c, "flash_buy", fs="fnope")).code == "flash_not_found"
+    for _ in range(25):  # a shopper tapping on after sold out is not closed for it
+        assert (await refused(c, "flash_buy", fs=fs)).code == "flash_sold_out"
+    retried = await a.request("flash_buy", fs=fs, qty=2, key="k1")  # answered by the node now
+    assert (retried["mine"], retried["left"], retried["s"]) == (2, 0, "sold_out")
+    assert (await refused(a, "flash_buy", fs=fs, qty=1, key="k9")).code == "flash_sold_out"
     seen = await drain(c, 1.0)
     flash_events = [e["t"] for e in seen if e["t"].startswith("flash_")]
     assert flash_events == ["flash_started", "flash_sold_out"]
@@ -70,6 +75,7 @@ async def test_flash_sale_sells_its_stock_once(connect: Any, redis_url: str) -> 
     assert (ended["s"], ended["sold"]) == ("ended", 3)
     assert (await refused(host, "flash_stop", fs=fs)).code == "flash_not_found"
     assert (await refused(a, "flash_buy", fs=fs)).code == "flash_ended"
+    assert (await a.request("flash_buy", fs=fs, qty=2, key="k1"))["mine"] == 2
     seen = await drain(c, 1.0)
     assert [e["t"] for e in seen if e["t"].startswith("flash_")] == ["flash_ended"]
     bought = await orders(redis_url, "flash")
