@@ -20,6 +20,7 @@ import {
 } from "/static/hostforms.js";
 import { renderClips, wireClips } from "/static/hostclips.js";
 import { wireQuickSheets } from "/static/hostsheets.js";
+import { renderHostCoupons, renderHostFlash, wireHostFlash } from "/static/hostflash.js";
 
 const MUTE_S = 600;
 let stage = null;
@@ -266,6 +267,8 @@ function relabelAll() {
   renderPolls();
   renderGroups();
   renderLeaderboard();
+  renderHostFlash();
+  renderHostCoupons();
 }
 
 function start() {
@@ -292,6 +295,7 @@ function start() {
   });
   $("#dashboard-link").href = withToken(`/d/${encodeURIComponent(room)}`);
   wireQuickSheets(); // the controls a host needs while live: one tap, in a sheet on a phone
+  wireHostFlash();
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });

@@ -14,6 +14,7 @@ import {
   now, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
+import { renderCoupons, renderFlash, wireFlash } from "/static/viewerflash.js";
 import {
   askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
@@ -306,6 +307,8 @@ function renderAll() {
   $("#poll").dataset.key = "";
   renderPoll();
   renderDock();
+  renderFlash();
+  renderCoupons();
   rerenderSheet();
 }
 
@@ -379,6 +382,7 @@ async function start() {
   window.livecore.stage = stage;
   channel.on("names", relabelComments);
   wireCostream();
+  wireFlash();
   channel.connect();
   loadWall();
 }
