@@ -6,11 +6,13 @@ import asyncio
 import time
 from typing import Any
 
+import httpx
+
 from clients.python.room import ClientError
 from livecore.store import keys
 from livecore.store.client import connect as store_connect
 from livecore.store.replies import as_str
-from tests.helpers import Node
+from tests.helpers import Node, token
 from tests.signalling.hub.test_groupbuys import client_for, drain, refused, two_nodes
 
 __all__ = ["client_for", "two_nodes"]  # fixtures used by name
@@ -29,7 +31,9 @@ async def orders(redis_url: str, kind: str) -> list[dict[str, str]]:
     return [o for o in found if o["type"] == kind]
 
 
-async def test_flash_sale_sells_its_stock_once(connect: Any, redis_url: str) -> None:
+async def test_flash_sale_sells_its_stock_once(
+    connect: Any, redis_url: str, hub_node: Node
+) -> None:
     """Buys move the stock to 0 and no further; limits, retries and states hold; the
     shop gets one order per buy; the room sees sold out, then ended."""
     host = await connect("host", "host1")
@@ -87,6 +91,11 @@ async def test_flash_sale_sells_its_stock_once(connect: Any, redis_url: str) -> 
     assert len(await orders(redis_url, "flash_ended")) == 1
     late = await connect("viewer", "late")
     assert late.snapshot["flash"]["fs"] == fs and late.snapshot["flash"]["s"] == "ended"
+    bearer = {"Authorization": f"Bearer {token('host', 'host1')}"}
+    async with httpx.AsyncClient() as http:
+        answer = await http.get(f"{hub_node.url}/api/rooms/r1/dashboard", headers=bearer)
+    figures = answer.json()["flash"]
+    assert (figures["sold"], figures["stock"], figures["sales_cents"]) == (3, 3, 2970)
 
 
 async def test_countdown_and_end_by_time(connect: Any) -> None:
