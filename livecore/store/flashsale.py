@@ -39,15 +39,7 @@ FLASH_DUE = "flashdue"
 #: A sale's buyer keys outlive its end by this long (the shop has the orders).
 KEEP_S = 24 * 3600
 
-_COMMON = (
-    EMIT_LUA
-    + """
-local function state(k)
-  local s = redis.call('HMGET', k, 'id', 'v', 'sold', 'stock', 'status')
-  return s
-end
-"""
-)
+_COMMON = EMIT_LUA
 
 # KEYS: 1 flash 2 stream 3 offset 4 epoch 5 orders
 # ARGV: 1 channel 2 maxlen 3 candidate 4 now 5 id 6 payload (without v) 7 keep, 8… fields
