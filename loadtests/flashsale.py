@@ -36,7 +36,6 @@ import psutil
 from livecore import tokens
 from livecore.store import keys
 from livecore.store.client import open_store
-from livecore.store.replies import as_str
 from loadtests.fanout import PER_WORKER
 from loadtests.groupbuy import CONNECT_CONCURRENCY, Buyer
 from loadtests.local import LOAD_CPU, Cluster, add_cluster_option, local_cluster, pin
@@ -122,7 +121,7 @@ async def _stored(cluster: Cluster, fs: str) -> tuple[int, int, dict[str, int]]:
             if fields.get(b"type") == b"flash" and fields.get(b"fs") == fs.encode():
                 ordered += int(fields[b"qty"])
         raw = await store.hgetall(keys.room(ROOM, f"flash:{fs}:b"))
-        holders = {as_str(k): int(v) for k, v in raw.items()}
+        holders = {k.decode() if isinstance(k, bytes) else str(k): int(v) for k, v in raw.items()}
     finally:
         await store.aclose()
     return sold, ordered, holders
