@@ -184,6 +184,21 @@ class CouponStore:
         task, watch = await self.redis.hmget(coupon_keys(room, cid)[0], ["task", "watch_min"])
         return None if task is None else (as_str(task), int(watch or 0))
 
+    async def holdings(
+        self, room: str, user: str, sale: str | None, cids: list[str]
+    ) -> tuple[int, dict[str, int]]:
+        """What ``user`` holds, in one round trip: units of flash sale ``sale`` (0 without
+        one) and copies claimed of each coupon in ``cids`` (those held only)."""
+        pipe = self.redis.pipeline(transaction=False)
+        if sale is not None:
+            pipe.hget(keys.room(room, f"flash:{sale}:b"), user)
+        for cid in cids:
+            pipe.hget(coupon_keys(room, cid)[1], user)
+        replies = await pipe.execute() if sale is not None or cids else []
+        units = int(replies.pop(0) or 0) if sale is not None else 0
+        claimed = {cid: int(n) for cid, n in zip(cids, replies, strict=True) if n is not None}
+        return units, claimed
+
     async def held(self, room: str, cid: str, user: str) -> tuple[int, int]:
         """(claimed, used) of ``user`` for coupon ``cid``."""
         _, kc, ku = coupon_keys(room, cid)

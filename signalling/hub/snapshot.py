@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -44,6 +44,10 @@ class State:
     community: dict[str, Any] | None
     mine: dict[str, int]
     my_votes: dict[str, int]
+    #: {fs: units} of the room's flash sale and {cp: copies} of its coupons this
+    #: visitor holds (read only in a room with a sale or coupons).
+    my_flash: dict[str, int] = field(default_factory=dict)
+    my_coupons: dict[str, int] = field(default_factory=dict)
 
     @property
     def offset(self) -> int:
@@ -131,11 +135,18 @@ async def read(node: Services, room: LocalRoom, claims: Claims, community: str |
     officer = visitor.officer
     links = officer_links(node.settings.base_url, room.id, officer.code) if officer else {}
     place = node.stores.communities.index.by_id.get(community or "")
-    return State(
+    state = State(
         reading, community, groups, officer.public(links) if officer else None,
         place.public() if place else None,
         {gb: int(str(m["qty"])) for gb, m in visitor.joined.items()}, visitor.votes,
     )  # fmt: skip
+    sale = reading.flash["fs"] if reading.flash else None
+    if sale is not None or reading.coupons:
+        cids = [c["cp"] for c in reading.coupons]
+        units, claimed = await node.stores.coupons.holdings(room.id, claims.user, sale, cids)
+        state.my_flash = {sale: units} if sale is not None and units else {}
+        state.my_coupons = claimed
+    return state
 
 
 def build(
@@ -195,6 +206,8 @@ def build(
         "commission": _commission(room_state.get("commission")),
         "flash": _fresher_flash(reading.flash, room),
         "coupons": _fresher_coupons(reading.coupons, room),
+        "my_flash": state.my_flash,
+        "my_coupons": state.my_coupons,
     }
 
 

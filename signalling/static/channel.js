@@ -323,7 +323,6 @@ export class RoomChannel extends Emitter {
     model.leaderboard = s.leaderboard || [];
     model.referredBy = s.referred_by || null;
     model.streams = (s.streams || []).map((x) => (typeof x === "string" ? x : x && x.user)).filter(Boolean);
-    if (this.model) Object.assign(model, { flashMine: this.model.flashMine, couponsMine: this.model.couponsMine });
     snapshotCommerce(model, s);
     this.model = model;
     this.epoch = s.epoch;

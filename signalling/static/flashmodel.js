@@ -7,6 +7,8 @@
 export function snapshotCommerce(model, s) {
   model.flash = s.flash ? { ...s.flash } : null;
   model.coupons = new Map((s.coupons || []).map((c) => [c.cp, { ...c }]));
+  model.flashMine = { ...(s.my_flash || {}) };
+  model.couponsMine = { ...(s.my_coupons || {}) };
 }
 
 /** A batch's `st.flash` / `st.coupons`: kept when newer; adds "flash"/"coupons" to changed. */

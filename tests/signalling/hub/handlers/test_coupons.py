@@ -71,6 +71,8 @@ async def test_coupons_are_claimed_only_while_live(
         late = await connect("viewer", "late")
         chips = {cp["cp"]: cp for cp in late.snapshot["coupons"]}
         assert chips[plain]["left"] == 0 and chips[talk]["claimed"] == 1
+        assert late.snapshot["my_coupons"] == {}
+        assert (await connect("viewer", "c")).snapshot["my_coupons"] == {talk: 1, group: 1}
     finally:
         await pc.close()
     claims = await orders(redis_url, "coupon")

@@ -91,6 +91,8 @@ async def test_flash_sale_sells_its_stock_once(
     assert len(await orders(redis_url, "flash_ended")) == 1
     late = await connect("viewer", "late")
     assert late.snapshot["flash"]["fs"] == fs and late.snapshot["flash"]["s"] == "ended"
+    assert late.snapshot["my_flash"] == {}
+    assert (await connect("viewer", "a")).snapshot["my_flash"] == {fs: 2}  # a reload knows
     bearer = {"Authorization": f"Bearer {token('host', 'host1')}"}
     async with httpx.AsyncClient() as http:
         answer = await http.get(f"{hub_node.url}/api/rooms/r1/dashboard", headers=bearer)
