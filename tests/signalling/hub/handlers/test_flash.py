@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from clients.python.room import ClientError
+from clients.python.room import ClientError, RoomClient
 from livecore.store import keys
 from livecore.store.client import connect as store_connect
 from livecore.store.replies import as_str
-from tests.helpers import Node, token
+from tests.helpers import Node, create_room, token
 from tests.signalling.hub.test_groupbuys import client_for, drain, refused, two_nodes
+from tests.signalling.services.test_orders import Receiver, wait_delivered, webhook_node
 
 __all__ = ["client_for", "two_nodes"]  # fixtures used by name
 
@@ -150,3 +153,31 @@ async def test_two_nodes_race_for_the_stock(two_nodes: tuple[Node, Node], client
     while (watcher.state.get("flash") or {}).get("left") != 0:
         assert asyncio.get_running_loop().time() < deadline, watcher.state.get("flash")
         await watcher.next_event(wait=deadline - asyncio.get_running_loop().time())
+
+
+async def test_flash_orders_reach_the_shops_webhook(tmp_path: Path, redis_url: str) -> None:
+    """The sale's start, each buy and its end are POSTed to the shop (signed, once each)."""
+    receiver = Receiver().start()
+    node = webhook_node(tmp_path, redis_url, receiver.url).start()
+    try:
+        create_room(node.url)
+        async with (
+            RoomClient(node.url, "r1", token("host", "host1")) as host,
+            RoomClient(node.url, "r1", token("viewer", "shopper")) as shopper,
+        ):
+            await host.request("card", **PEACH)
+            fs = (await host.request("flash_start", price_cents=990, stock=5, limit=2,
+                                     duration_s=60))["fs"]  # fmt: skip
+            await shopper.request("flash_buy", fs=fs, qty=2, key="tap-1")
+            await host.request("flash_stop", fs=fs)
+        await wait_delivered(receiver, redis_url, 20)
+    finally:
+        node.stop()
+        receiver.stop()
+    bodies = [json.loads(d.body) for d in receiver.snapshot() if d.status == 200]
+    assert [b["type"] for b in bodies] == ["flash_started", "flash", "flash_ended"]
+    buy = bodies[1]
+    assert (buy["fs"], buy["user"], buy["qty"], buy["unit_cents"], buy["total_cents"]) == (
+        fs, "shopper", 2, 990, 1980)  # fmt: skip
+    assert buy["product"] == PEACH["name"] and buy["key"] == "tap-1" and buy["coupon"] == ""
+    assert (bodies[0]["stock"], bodies[0]["limit"], bodies[2]["sold"]) == (5, 2, 2)
