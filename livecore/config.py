@@ -8,6 +8,7 @@ there too (:mod:`signalling.cli.environment`), so this module stays pure.
 from __future__ import annotations
 
 import ipaddress
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,6 +52,61 @@ def parse_announce(text: str) -> tuple[str, str]:
     if public.is_unspecified or public.is_multicast:
         raise ValueError(f"--announce-address {text!r}: {public} cannot be announced")
     return bound.compressed, public.compressed
+
+
+_BUCKET_RE = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+_PREFIX_RE = re.compile(r"^([A-Za-z0-9_.-]+/)*$")
+_REGION_RE = re.compile(r"^[a-z0-9-]{1,32}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectStoreSettings:
+    """S3-compatible object storage for finished media (``--s3-*``; docs/operations.md).
+
+    The secret key comes from the environment or a file, never a command line
+    (:mod:`signalling.cli.environment`)."""
+
+    endpoint: str
+    """``http(s)://HOST[:PORT]`` of the S3 API (no path)."""
+    bucket: str
+    access_key: str
+    secret_key: str = field(repr=False)
+    region: str = "us-east-1"
+    prefix: str = "livecore/"
+    """Every object key starts with this (``""`` or ``a/b/``, ending in ``/``)."""
+    retry_s: float = 30.0
+    """Seconds between sweeps that retry what could not be uploaded."""
+    hls: bool = False
+    """Also upload live HLS (init, segments, the room's playlist) as they are written."""
+
+    def check(self) -> None:
+        """Raise ValueError naming the first setting out of range."""
+        scheme, sep, rest = self.endpoint.partition("://")
+        host = rest.rstrip("/")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host:
+            raise ValueError(f"--s3-endpoint must be http(s)://HOST[:PORT], got {self.endpoint!r}")
+        if not _BUCKET_RE.match(self.bucket) or ".." in self.bucket:
+            raise ValueError(f"--s3-bucket {self.bucket!r} is not an S3 bucket name (3-63 of "
+                             "a-z 0-9 . -)")  # fmt: skip
+        if not _REGION_RE.match(self.region):
+            raise ValueError(f"--s3-region {self.region!r}: 1-32 of a-z 0-9 -")
+        if len(self.prefix) > 200 or not _PREFIX_RE.match(self.prefix) or "./" in self.prefix:
+            raise ValueError(f"--s3-prefix {self.prefix!r}: empty, or path parts of "
+                             "A-Z a-z 0-9 _ . - each ending in /")  # fmt: skip
+        if not self.access_key or not self.secret_key:
+            raise ValueError("--s3-endpoint needs an access key (--s3-access-key) and a secret "
+                             "key (LIVECORE_S3_SECRET_KEY or --s3-secret-file)")  # fmt: skip
+        if not 1 <= self.retry_s <= 3600:
+            raise ValueError(f"--s3-retry must be between 1 and 3600, got {self.retry_s}")
+
+    @property
+    def secure(self) -> bool:
+        return self.endpoint.startswith("https://")
+
+    @property
+    def host(self) -> str:
+        """``HOST[:PORT]`` of the endpoint."""
+        return self.endpoint.partition("://")[2].rstrip("/")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +189,8 @@ class Settings:
     record_segment_s: float = 2.0
     record_window_s: float = 600.0
     media_budget_bytes: int = 10 * 1024**3
+    #: S3-compatible object storage for clips, thumbnails and replays (None: local disk only).
+    object_store: ObjectStoreSettings | None = None
     #: TLS certificate chain and private key (PEM); both set = serve HTTPS/WSS.
     #: Phones only open the camera (getUserMedia) on a secure origin.
     tls_cert: Path | None = None
@@ -216,6 +274,8 @@ class Settings:
         if self.orders_webhook and not self.orders_webhook_secret:
             raise ValueError("--orders-webhook needs --orders-webhook-secret to sign deliveries")
         self.ice_servers.check()
+        if self.object_store is not None:
+            self.object_store.check()
         if (self.tls_cert is None) != (self.tls_key is None):
             raise ValueError("--tls-cert and --tls-key go together: give both or neither")
         for name, path in (("--tls-cert", self.tls_cert), ("--tls-key", self.tls_key)):

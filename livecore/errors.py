@@ -80,6 +80,7 @@ class ErrorCode(StrEnum):
     STORE_UNAVAILABLE = "store_unavailable"
     CLIP_NOT_FOUND = "clip_not_found"
     MEDIA_NOT_FOUND = "media_not_found"
+    MEDIA_UNAVAILABLE = "media_unavailable"
     NOT_RECORDING = "not_recording"
     FLASH_NOT_FOUND = "flash_not_found"
     FLASH_NOT_STARTED = "flash_not_started"
@@ -96,6 +97,15 @@ class ErrorCode(StrEnum):
     COUPON_MINIMUM = "coupon_minimum"
     TOO_MANY_COUPONS = "too_many_coupons"
     ROOM_NOT_LIVE = "room_not_live"
+    DRAW_NOT_FOUND = "draw_not_found"
+    DRAW_OPEN = "draw_open"
+    DRAW_CLOSED = "draw_closed"
+    DRAW_TASK = "draw_task"
+    DRAW_FULL = "draw_full"
+    TOO_MANY_DRAWS = "too_many_draws"
+    PICKUP_NOT_FOUND = "pickup_not_found"
+    PICKUP_REDEEMED = "pickup_redeemed"
+    RESERVATIONS_FULL = "reservations_full"
     INTERNAL = "internal"
 
 
@@ -168,6 +178,7 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.STORE_UNAVAILABLE: 503,
     ErrorCode.CLIP_NOT_FOUND: 404,
     ErrorCode.MEDIA_NOT_FOUND: 404,
+    ErrorCode.MEDIA_UNAVAILABLE: 503,
     ErrorCode.NOT_RECORDING: 409,
     ErrorCode.FLASH_NOT_FOUND: 404,
     ErrorCode.FLASH_NOT_STARTED: 409,
@@ -184,6 +195,15 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.COUPON_MINIMUM: 409,
     ErrorCode.TOO_MANY_COUPONS: 409,
     ErrorCode.ROOM_NOT_LIVE: 409,
+    ErrorCode.DRAW_NOT_FOUND: 404,
+    ErrorCode.DRAW_OPEN: 409,
+    ErrorCode.DRAW_CLOSED: 409,
+    ErrorCode.DRAW_TASK: 409,
+    ErrorCode.DRAW_FULL: 409,
+    ErrorCode.TOO_MANY_DRAWS: 409,
+    ErrorCode.PICKUP_NOT_FOUND: 404,
+    ErrorCode.PICKUP_REDEEMED: 409,
+    ErrorCode.RESERVATIONS_FULL: 409,
     ErrorCode.INTERNAL: 500,
 }
 

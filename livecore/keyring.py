@@ -8,8 +8,8 @@ Two kinds of key, told apart by their scope:
   ``$LIVECORE_SECRET``) is the node key ``node``; tokens without a ``kid``
   header are checked against it.
 - **shop** keys are what a shop's backend holds: they sign only ``viewer``,
-  ``officer`` and ``koc`` tokens, and only for the shop's rooms: rooms whose id
-  starts with the key's ``rooms`` prefix (the operator names a shop's rooms
+  ``officer``, ``koc`` and ``pickup`` tokens, and only for the shop's rooms:
+  rooms whose id starts with the key's ``rooms`` prefix (the operator names a shop's rooms
   ``<prefix>...``, e.g. ``fresh-`` → ``fresh-morning-0612``). A token outside
   that scope is refused ``token_key_scope``, whatever its signature.
 
@@ -42,7 +42,7 @@ class KeyScope(StrEnum):
 
 
 #: Roles a shop key may sign (its customers and its co-streamers).
-SHOP_ROLES = frozenset({"viewer", "officer", "koc"})
+SHOP_ROLES = frozenset({"viewer", "officer", "koc", "pickup"})
 
 
 class KeyFileError(ValueError):

@@ -63,6 +63,8 @@ class Role(StrEnum):
     DEVICE = "device"
     #: Another node pulling one room's stream (cascade): may only POST /whep/{room}.
     NODE = "node"
+    #: A store's pickup counter (自提点): may only redeem the pickup codes of its room.
+    PICKUP = "pickup"
 
 
 #: The longest lifetime (``exp - iat``) of a token of each role, enforced at mint
@@ -76,6 +78,7 @@ MAX_LIFETIME_S: dict[Role, int] = {
     Role.ADMIN: 24 * 3600,
     Role.DEVICE: MAX_TTL_S,
     Role.NODE: 300,
+    Role.PICKUP: 24 * 3600,
 }
 
 

@@ -171,7 +171,7 @@ def cut_speed(video: list[tuple[bytes, bool]], audio: list[bytes], seconds: floa
     clipper.thumbnail(clip, directory / "clip.jpg")
     thumb_wall = time.perf_counter() - t
     t = time.perf_counter()
-    replay = clipper.build_replay(rec.full_path, directory / "replay.mp4")
+    replay = clipper.build_replay(rec.dir, directory / "replay.mp4")
     replay_wall = time.perf_counter() - t
     return {
         "clip_s": round(cut.duration, 2),

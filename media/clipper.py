@@ -9,8 +9,8 @@ the clip's first keyframe, decoded once and written as a JPEG still.
 - ``cut_clip``: the segments overlapping ``[start, end)`` (the first one
   starts on the keyframe at or before ``start``: segments are GOPs), their
   packets up to ``end``, timestamps shifted to start at 0.
-- ``build_replay``: the stream's whole ``full.mp4`` (init + every fragment)
-  into one faststart MP4.
+- ``build_replay``: the stream's files (``init.mp4`` + every segment on disk,
+  read as one fragmented MP4 by ``ChainedFiles``) into one faststart MP4.
 - ``extend_replay``: a replay so far followed by the next stream of the same
   live (a host who republished: a reloaded page, a new phone), one after the
   other with no gap, into one faststart MP4.
@@ -18,6 +18,7 @@ the clip's first keyframe, decoded once and written as a JPEG still.
 
 from __future__ import annotations
 
+import bisect
 import io
 import os
 from collections.abc import Sequence
@@ -28,7 +29,7 @@ from typing import Any
 
 import av
 
-from media.segments import INIT_NAME, Segment
+from media.segments import INIT_NAME, Segment, stream_files
 
 THUMB_WIDTH = 360
 
@@ -131,21 +132,86 @@ def cut_clip(
     return CutResult(result.duration, first, result.video_packets, result.first_is_keyframe)
 
 
-def build_replay(full: Path, dst: Path) -> CutResult:
-    """The whole recording (``full.mp4``) as one faststart MP4 at ``dst``."""
-    with full.open("rb") as fh:
-        return _remux(fh, dst, None)
+class ChainedFiles(io.RawIOBase):
+    """Several files read as one (seekable): a recording's init and segments."""
+
+    def __init__(self, paths: Sequence[Path]) -> None:
+        super().__init__()
+        self._paths = list(paths)
+        self._starts: list[int] = []
+        total = 0
+        for path in self._paths:
+            self._starts.append(total)
+            total += path.stat().st_size
+        self._size = total
+        self._pos = 0
+        self._open: tuple[int, Any] | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self._size}[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: Any) -> int:
+        view = memoryview(buffer).cast("B")
+        if self._pos >= self._size or not len(view):
+            return 0
+        i = bisect.bisect_right(self._starts, self._pos) - 1
+        if self._open is None or self._open[0] != i:
+            self.close_file()
+            self._open = (i, self._paths[i].open("rb"))
+        fh = self._open[1]
+        fh.seek(self._pos - self._starts[i])
+        n = int(fh.readinto(view))
+        self._pos += n
+        return n
+
+    def close_file(self) -> None:
+        if self._open is not None:
+            self._open[1].close()
+            self._open = None
+
+    def close(self) -> None:
+        self.close_file()
+        super().close()
 
 
-def extend_replay(replay: Path, full: Path, dst: Path) -> CutResult:
-    """``replay`` (a built replay) then ``full`` (the next stream's ``full.mp4``) as one
-    faststart MP4 at ``dst`` (which may be ``replay``: written aside, then replaced).
+def _recorded(directory: Path) -> ChainedFiles:
+    files = stream_files(directory)
+    if len(files) < 2:
+        raise NothingToCut(f"no recorded segment in {directory.name}")
+    return ChainedFiles(files)
+
+
+def build_replay(directory: Path, dst: Path) -> CutResult:
+    """The recording in ``directory`` (init + every segment on disk) as one faststart
+    MP4 at ``dst``. Raises ``NothingToCut`` when nothing was recorded."""
+    with _recorded(directory) as chain:
+        return _remux(chain, dst, None)
+
+
+def extend_replay(replay: Path, directory: Path, dst: Path) -> CutResult:
+    """``replay`` (a built replay) then the recording in ``directory`` (the next stream)
+    as one faststart MP4 at ``dst`` (which may be ``replay``: written aside, then replaced).
 
     Packets are copied; each part's timestamps are shifted to follow the end of the
     part before. Audio of the second part is dropped when the first had none (one
     MP4 has one set of tracks)."""
     tmp = _tmp(dst)
-    with av.open(str(replay)) as first, av.open(str(full), format="mp4") as second:
+    with (
+        _recorded(directory) as chain,
+        av.open(str(replay)) as first,
+        av.open(chain, format="mp4") as second,
+    ):
         if not first.streams.video or not second.streams.video:
             raise NothingToCut("a part of the replay has no video")
         v0 = first.streams.video[0]

@@ -2,7 +2,7 @@
 
 Layout under the media root (``--media-dir``, default ``<data-dir>/media``)::
 
-    rec/<room>/<stream>/init.mp4, segNNNNNN.m4s, index.m3u8, full.mp4
+    rec/<room>/<stream>/init.mp4, segNNNNNN.m4s, index.m3u8
     replay/<room>.mp4
     clips/<room>/<clip>.mp4, <clip>.jpg
 
@@ -11,12 +11,14 @@ Layout under the media root (``--media-dir``, default ``<data-dir>/media``)::
 these shapes first (and the result must stay under the root), so no request
 can name a file outside the media directory.
 
-``prune`` keeps the whole tree under a byte budget: ended recordings go first
-(oldest first; their replay is already built), then replays and clips, oldest
-first. Live recordings are never pruned: this node's (the caller says which),
-and any recording written in the last ``ACTIVE_S`` seconds, which on a media
-directory shared by several nodes is another node's live one (a live
-recording writes a segment every few seconds).
+``prune`` keeps the whole tree under a byte budget, live recordings counted:
+ended recordings go first (oldest first; their replay is already built), then
+the segments this node's live recordings keep only for their replay, then
+replays and clips, then this node's live windows beyond what clips reach back
+(see ``prune``). Another node's recording is never touched while it is live:
+on a media directory shared by several nodes, a recording written in the last
+``ACTIVE_S`` seconds is live somewhere (a live recording writes a segment
+every few seconds) and a node only trims the live recordings it writes.
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import re
 import secrets
 import shutil
 import time
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from livecore.tokens import valid_id
 
@@ -49,6 +53,8 @@ class Pruned:
     recordings: list[Path] = field(default_factory=list)
     replays: list[str] = field(default_factory=list)
     clips: list[tuple[str, str]] = field(default_factory=list)
+    trimmed: list[Path] = field(default_factory=list)
+    """Live recordings whose window was cut back to what clips need."""
     freed: int = 0
     over_budget: bool = False
 
@@ -95,11 +101,22 @@ class MediaDir:
         return self._inside(base / names[-1]) if names else None
 
     def segment_file(self, room: str, stream: str, name: str) -> Path | None:
-        directory = self.stream_dir(room, stream)
-        if directory is None or not SEGMENT_RE.match(name):
+        path = self.segment_path(room, stream, name)
+        return path if path is not None and path.is_file() else None
+
+    def segment_path(self, room: str, stream: str, name: str) -> Path | None:
+        """Where a segment of a recording is (or was) written, if the names are well
+        formed; whether it is on this disk or not (its object key, elsewhere)."""
+        if not valid_id(room) or not STREAM_RE.match(stream) or not SEGMENT_RE.match(name):
             return None
-        path = self._inside(directory / name)
-        return path if path.is_file() else None
+        return self._inside(self.rec_root / room / stream / name)
+
+    def room_playlist(self, room: str) -> Path:
+        """``rec/<room>/index.m3u8``: never a local file; the key of the room's newest
+        playlist in object storage (its URIs are relative to ``/hls/<room>/``)."""
+        if not valid_id(room):
+            raise ValueError("bad room id")
+        return self._inside(self.rec_root / room / "index.m3u8")
 
     def replay_path(self, room: str) -> Path:
         if not valid_id(room):
@@ -140,25 +157,72 @@ def _written_since(directory: Path, since: float) -> bool:
         return False
 
 
-def prune(media: MediaDir, budget: int, live: set[Path], *, now: float | None = None) -> Pruned:
-    """Remove the oldest recordings (then replays and clips) until under ``budget`` bytes.
+class LiveFiles(Protocol):
+    """A recording this node is writing (``media.recorder.Recording`` is one)."""
 
-    ``live``: this node's live recordings; one written within ``ACTIVE_S`` of
-    ``now`` (default: the wall clock) is kept too (another node's, on a shared
-    directory)."""
-    result = Pruned()
-    used = tree_size(media.root)
-    if used <= budget:
-        return result
-    live = {p.resolve() for p in live}
-    active_since = (time.time() if now is None else now) - ACTIVE_S
+    @property
+    def dir(self) -> Path: ...
+
+    def drop_archived(self) -> int: ...
+
+    def trim(self, keep_s: float) -> int: ...
+
+
+def _ended_recordings(media: MediaDir, keep: set[Path], active_since: float) -> list[Path]:
+    """Recording directories not in ``keep`` and not written since ``active_since``."""
     ended: list[Path] = []
     if media.rec_root.is_dir():
         for room_dir in media.rec_root.iterdir():
             if room_dir.is_dir():
-                ended += [d for d in room_dir.iterdir() if d.is_dir() and d.resolve() not in live
+                ended += [d for d in room_dir.iterdir() if d.is_dir() and d.resolve() not in keep
                           and not _written_since(d, active_since)]  # fmt: skip
-    for directory in sorted(ended, key=_mtime):
+    return sorted(ended, key=_mtime)
+
+
+def _finished(media: MediaDir) -> list[Path]:
+    """Replays and clip videos, oldest first."""
+    found: list[tuple[float, Path]] = []
+    replay_dir = media.root / "replay"
+    if replay_dir.is_dir():
+        found += [(_mtime(p), p) for p in replay_dir.glob("*.mp4")]
+    clips_dir = media.root / "clips"
+    if clips_dir.is_dir():
+        found += [(_mtime(p), p) for p in clips_dir.glob("*/*.mp4")]
+    return [p for _, p in sorted(found)]
+
+
+def prune(
+    media: MediaDir,
+    budget: int,
+    live: Sequence[LiveFiles],
+    *,
+    keep: Iterable[Path] = (),
+    clip_reach_s: float = 180.0,
+    keep_finished: bool = False,
+    now: float | None = None,
+) -> Pruned:
+    """Free the oldest bytes until the media directory is under ``budget`` bytes.
+
+    In this order, each oldest first:
+
+    1. ended recordings (their replay is built): not ``live``, not in ``keep``
+       (a replay being built from it), not written within ``ACTIVE_S`` of
+       ``now`` (another node's live one, on a shared directory);
+    2. this node's live recordings' archived segments (kept for the replay,
+       which then starts later), oldest stream first;
+    3. replays and clips (with their thumbnails), unless ``keep_finished``
+       (object storage is on: a local one is still to be uploaded);
+    4. this node's live windows beyond ``clip_reach_s`` seconds (what a clip
+       cut reaches back; the HLS playlist shrinks with them).
+    """
+    result = Pruned()
+    used = tree_size(media.root)
+    if used <= budget:
+        return result
+    lives = sorted(live, key=lambda r: r.dir.name)  # names sort by start time
+    protected = {p.resolve() for p in (*keep, *(r.dir for r in lives))}
+    active_since = (time.time() if now is None else now) - ACTIVE_S
+    for directory in _ended_recordings(media, protected, active_since):
         if used <= budget:
             return result
         size = tree_size(directory)
@@ -166,29 +230,43 @@ def prune(media: MediaDir, budget: int, live: set[Path], *, now: float | None = 
         used -= size
         result.freed += size
         result.recordings.append(directory)
-    others: list[tuple[float, Path]] = []
-    replay_dir = media.root / "replay"
-    if replay_dir.is_dir():
-        others += [(_mtime(p), p) for p in replay_dir.glob("*.mp4")]
-    clips_dir = media.root / "clips"
-    if clips_dir.is_dir():
-        others += [(_mtime(p), p) for p in clips_dir.glob("*/*.mp4")]
-    for _, path in sorted(others):
+    for rec in lives:
         if used <= budget:
             return result
-        victims = [path]
-        if path.parent.parent == clips_dir:
-            victims.append(path.with_suffix(".jpg"))
-            result.clips.append((path.parent.name, path.stem))
-        else:
-            result.replays.append(path.stem)
-        for victim in victims:
-            try:
-                size = victim.stat().st_size
-                victim.unlink()
-            except FileNotFoundError:
-                continue
-            used -= size
-            result.freed += size
+        freed = rec.drop_archived()
+        used -= freed
+        result.freed += freed
+    for path in [] if keep_finished else _finished(media):
+        if used <= budget:
+            return result
+        freed = _drop_finished(media, path, result)
+        used -= freed
+        result.freed += freed
+    for rec in lives:
+        if used <= budget:
+            return result
+        freed = rec.trim(clip_reach_s)
+        used -= freed
+        result.freed += freed
+        if freed:
+            result.trimmed.append(rec.dir)
     result.over_budget = used > budget
     return result
+
+
+def _drop_finished(media: MediaDir, path: Path, result: Pruned) -> int:
+    victims = [path]
+    if path.parent.parent == media.root / "clips":
+        victims.append(path.with_suffix(".jpg"))
+        result.clips.append((path.parent.name, path.stem))
+    else:
+        result.replays.append(path.stem)
+    freed = 0
+    for victim in victims:
+        try:
+            size = victim.stat().st_size
+            victim.unlink()
+        except FileNotFoundError:
+            continue
+        freed += size
+    return freed

@@ -9,10 +9,10 @@ the queue is full the recording drops frames until the next video keyframe
 The worker muxes by stream copy (PyAV, no decoder or encoder is ever
 created) into one fragmented MP4 (``frag_keyframe``: a fragment starts at
 every video keyframe), which a ``media.segments.SegmentWriter`` cuts as it is
-written into ``init.mp4`` and one ``segNNNNNN.m4s`` per GOP (the HLS segments
-and the clipper's input, kept for the rolling window ``window_s``), ``full.mp4``
-(the whole stream, remuxed into the replay when the stream ends) and the
-``index.m3u8`` playlist.
+written into ``init.mp4`` and one ``segNNNNNN.m4s`` per GOP (the HLS segments,
+the clipper's input and, all of them together, what the replay is remuxed from
+when the stream ends) and the ``index.m3u8`` playlist over the rolling window
+``window_s``.
 
 Time: output timestamps start at 0 at the first video keyframe. Video keeps
 its RTP clock (90 kHz); audio (48 kHz) is placed by its arrival time relative
@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from media.container import h264_dimensions, h264_parameter_sets, opus_head
-from media.segments import FULL_NAME, Segment, SegmentWriter
+from media.segments import Segment, SegmentWriter
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
@@ -160,9 +160,13 @@ class Recording:
         """Stream seconds covered by finished segments."""
         return self._files.recorded_until
 
-    @property
-    def full_path(self) -> Path:
-        return self.dir / FULL_NAME
+    def drop_archived(self) -> int:
+        """Delete the segments kept only for the replay; bytes freed (any thread)."""
+        return self._files.drop_archived()
+
+    def trim(self, keep_s: float) -> int:
+        """Shrink the window to the last ``keep_s`` seconds; bytes freed (any thread)."""
+        return self._files.trim(keep_s)
 
     def join(self, timeout: float | None = None) -> None:
         if self._thread_started:

@@ -5,12 +5,18 @@ file-like object PyAV writes into), splits it into top-level boxes and
 writes, in its directory:
 
 - ``init.mp4`` (``ftyp`` + ``moov``) and ``segNNNNNN.m4s`` (``moof`` + ``mdat``,
-  one per fragment, i.e. per GOP), kept for the rolling window (``window_s``);
-- ``full.mp4``: init + every fragment (fragments concatenate into a valid
-  file), from ``begin()`` to ``close()``;
-- ``index.m3u8``: the HLS playlist over the finished segments on disk,
-  replaced atomically after each segment, with ``#EXT-X-ENDLIST`` after
-  ``close()``.
+  one per fragment, i.e. per GOP);
+- ``index.m3u8``: the HLS playlist over the rolling window (``window_s``) of
+  finished segments, replaced atomically after each segment, with
+  ``#EXT-X-ENDLIST`` after ``close()``.
+
+A segment that leaves the window leaves the playlist; its file stays on disk
+("archived") when ``archive`` is on, because the replay is built from init +
+every segment when the stream ends (``stream_files``): the fragments
+concatenate into one valid file, so no second full-length copy is written
+beside them. Under disk pressure the budget (``media.mediadir.prune``) calls
+``drop_archived()`` (the replay then starts later) and ``trim(keep_s)`` (the
+window shrinks to what clips need), both safe from any thread.
 
 A segment's duration is known when the next one begins: ``on_segment(seg)``
 is called then (and for the last one at ``close()``). Every method runs on
@@ -20,20 +26,19 @@ which take a lock and are safe from any thread.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import threading
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Protocol
+from typing import Protocol
 
 from media.container import BoxSplitter, fragment_start
 
 INIT_NAME = "init.mp4"
-FULL_NAME = "full.mp4"
 PLAYLIST_NAME = "index.m3u8"
+SEGMENT_GLOB = "seg[0-9][0-9][0-9][0-9][0-9][0-9].m4s"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +65,28 @@ class SegmentCounters(Protocol):
 
 def segment_name(index: int) -> str:
     return f"seg{index:06d}.m4s"
+
+
+def segment_files(directory: Path) -> list[Path]:
+    """The segment files of a recording on disk, oldest first (names sort by index)."""
+    return sorted(directory.glob(SEGMENT_GLOB))
+
+
+def stream_files(directory: Path) -> list[Path]:
+    """``init.mp4`` then every segment on disk: together, one fragmented MP4 of the
+    stream (what the replay is remuxed from); empty without an init segment."""
+    init = directory / INIT_NAME
+    return [init, *segment_files(directory)] if init.is_file() else []
+
+
+def _unlink_size(path: Path) -> int:
+    """Delete ``path``; the bytes freed (0 when it was already gone)."""
+    try:
+        size = path.stat().st_size
+        path.unlink()
+    except FileNotFoundError:
+        return 0
+    return size
 
 
 def playlist(segments: list[Segment], *, ended: bool, prefix: str = "") -> str:
@@ -120,17 +147,20 @@ class SegmentWriter:
         window_s: float,
         counters: SegmentCounters,
         on_segment: Callable[[Segment], None] | None = None,
+        archive: bool = True,
     ) -> None:
         self.dir = directory
         self._window_s = window_s
+        self._archive = archive
         self._counters = counters
         self._on_segment = on_segment
         self._lock = threading.Lock()
         self._segments: deque[Segment] = deque()
         self._init: bytes | None = None
         self._moof: bytes | None = None
-        self._full: IO[bytes] | None = None
         self._index = 0
+        self._first_kept = 0
+        """Index of the oldest segment not dropped by ``drop_archived`` or ``trim``."""
 
     # -- any thread ----------------------------------------------------------------
 
@@ -145,11 +175,31 @@ class SegmentWriter:
         with self._lock:
             return self._segments[-1].end if self._segments else 0.0
 
+    def drop_archived(self) -> int:
+        """Delete the segments that left the window (kept for the replay); bytes freed."""
+        with self._lock:
+            first = self._segments[0].index if self._segments else self._index
+            gone, self._first_kept = range(self._first_kept, first), max(first, self._first_kept)
+        return sum(_unlink_size(self.dir / segment_name(i)) for i in gone)
+
+    def trim(self, keep_s: float) -> int:
+        """Shrink the window to the last ``keep_s`` seconds (two segments at least):
+        the older segments leave the playlist and the disk; bytes freed."""
+        freed = self.drop_archived()
+        with self._lock:
+            gone = []
+            if self._segments:
+                horizon = self._segments[-1].start - keep_s
+                while len(self._segments) > 2 and self._segments[0].end < horizon:
+                    gone.append(self._segments.popleft())
+            if self._segments:
+                self._first_kept = max(self._first_kept, self._segments[0].index)
+        return freed + sum(_unlink_size(self.dir / seg.name) for seg in gone)
+
     # -- worker thread -------------------------------------------------------------
 
     def begin(self) -> _Sink:
-        """Open ``full.mp4``; the file-like object the muxer is to write into."""
-        self._full = (self.dir / FULL_NAME).open("wb")
+        """The file-like object the muxer is to write into."""
         return _Sink(self._box)
 
     def _box(self, kind: bytes, box: bytes) -> None:
@@ -159,7 +209,6 @@ class SegmentWriter:
         elif kind == b"moov":
             self._init = (self._init or b"") + box
             write_atomic(self.dir / INIT_NAME, self._init)
-            self._append_full(self._init)
         elif kind == b"moof":
             self._moof = box
         elif kind == b"mdat" and self._moof is not None:
@@ -171,7 +220,6 @@ class SegmentWriter:
         start = (fragment_start(moof, 1) or 0) / 90000
         name = segment_name(self._index)
         write_atomic(self.dir / name, data)
-        self._append_full(data)
         done = None
         with self._lock:
             if self._segments and self._segments[-1].duration <= 0:
@@ -192,12 +240,9 @@ class SegmentWriter:
         if self._on_segment is not None:
             self._on_segment(seg)
 
-    def _append_full(self, data: bytes) -> None:
-        if self._full is not None:
-            self._full.write(data)
-
     def _prune(self) -> None:
-        """Drop segments that left the rolling window (the full recording keeps them)."""
+        """Segments that left the rolling window leave the playlist (and the disk,
+        unless archived for the replay)."""
         with self._lock:
             if not self._segments:
                 return
@@ -205,9 +250,11 @@ class SegmentWriter:
             gone = []
             while len(self._segments) > 2 and self._segments[0].end < horizon:
                 gone.append(self._segments.popleft())
-        for seg in gone:
-            with contextlib.suppress(FileNotFoundError):
-                (self.dir / seg.name).unlink()
+            if not self._archive and self._segments:
+                self._first_kept = self._segments[0].index
+        if not self._archive:
+            for seg in gone:
+                _unlink_size(self.dir / seg.name)
 
     def _finished_segments(self) -> list[Segment]:
         with self._lock:
@@ -233,9 +280,6 @@ class SegmentWriter:
                 self._segments[-1] = Segment(
                     last.index, last.start, max(0.001, end - last.start), last.name, last.size
                 )
-        if self._full is not None:
-            self._full.close()
-            self._full = None
         if self._init is not None:
             self._write_playlist(ended=True)
             segs = self.segments()

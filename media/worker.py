@@ -1,9 +1,14 @@
-"""One thread for the media plane's blocking jobs (clips, replays, pruning).
+"""One lane of the media plane's blocking jobs: a thread and a bounded line of jobs.
 
-``MediaWorker.run(fn, *args)`` runs ``fn`` on the worker thread and awaits its
+``MediaWorker.run(fn, *args)`` runs ``fn`` on the lane's thread and awaits its
 result without blocking the event loop. At most ``max_pending`` jobs wait or
 run at once; one more is refused with ``WorkerBusy`` (the caller counts it),
 so a burst of highlights cannot pile up work without bound.
+
+The recording plane keeps two lanes, so that short jobs never queue behind
+long ones: clips (cuts and thumbnails: a second or less each) and remuxes
+(replays of whole streams, disk pruning, fetches from object storage: up to
+minutes). Uploads have their own thread (``media.objectstore.Uploader``).
 """
 
 from __future__ import annotations

@@ -13,9 +13,12 @@ from livecore.store.coupons import CouponStore
 from livecore.store.dash_history import DashboardHistory
 from livecore.store.flashsale import FlashSaleStore
 from livecore.store.groupbuys import GroupBuyStore
+from livecore.store.luckydraw import DrawStore
 from livecore.store.media import MediaStore
 from livecore.store.officers import ShareOfficerStore
+from livecore.store.pickup import PickupStore
 from livecore.store.polls import PollStore
+from livecore.store.reservations import ReservationStore
 from livecore.store.revocations import Revocations
 from livecore.store.room_meta import RoomStore
 from livecore.store.visitors import VisitorStore
@@ -43,6 +46,9 @@ class Stores:
     media: MediaStore = field(init=False)
     revocations: Revocations = field(init=False)
     visitors: VisitorStore = field(init=False)
+    draws: DrawStore = field(init=False)
+    pickups: PickupStore = field(init=False)
+    reservations: ReservationStore = field(init=False)
 
     def __post_init__(self) -> None:
         redis = self.redis
@@ -60,3 +66,6 @@ class Stores:
         self.media = MediaStore(redis)
         self.revocations = Revocations(redis, self.batcher)
         self.visitors = VisitorStore(redis, self.batcher)
+        self.draws = DrawStore(redis, self.bus, self.batcher)
+        self.pickups = PickupStore(redis)
+        self.reservations = ReservationStore(redis)

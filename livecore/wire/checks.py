@@ -210,6 +210,14 @@ def _coupon_create(d: dict[str, Any]) -> None:
     coupons.parse_spec(d)
 
 
+def _draw_open(d: dict[str, Any]) -> None:
+    text(d, "prize", 60)  # the rest is checked by livecore.luckydraw.parse_spec
+
+
+def _draw_field(d: dict[str, Any]) -> None:
+    text(d, "draw", 64)
+
+
 def _nothing(d: dict[str, Any]) -> None:
     return None
 
@@ -283,4 +291,9 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.FLASH_BUY: _Check(frozenset({"fs", "qty", "key", "coupon"}), _flash_buy),
     ClientType.COUPON_CREATE: _Check(coupons.CREATE_FIELDS, _coupon_create),
     ClientType.COUPON_CLAIM: _Check(frozenset({"cp", "key"}), _coupon_claim),
+    ClientType.DRAW_OPEN: _Check(
+        frozenset({"prize", "winners", "task", "phrase", "minutes", "duration_s"}), _draw_open
+    ),
+    ClientType.DRAW_ENTER: _Check(frozenset({"draw"}), _draw_field),
+    ClientType.DRAW_ROLL: _Check(frozenset({"draw"}), _draw_field),
 }

@@ -74,6 +74,9 @@ class ClientType(StrEnum):
     FLASH_BUY = "flash_buy"
     COUPON_CREATE = "coupon_create"
     COUPON_CLAIM = "coupon_claim"
+    DRAW_OPEN = "draw_open"
+    DRAW_ENTER = "draw_enter"
+    DRAW_ROLL = "draw_roll"
 
 
 class ServerType(StrEnum):
@@ -115,3 +118,5 @@ class EventType(StrEnum):
     FLASH_SOLD_OUT = "flash_sold_out"
     FLASH_ENDED = "flash_ended"
     COUPON_CREATED = "coupon_created"
+    DRAW_OPENED = "draw_opened"
+    DRAW_DRAWN = "draw_drawn"

@@ -16,7 +16,13 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from livecore import tokens, turn
-from livecore.config import Settings, parse_announce, parse_listen, parse_port_range
+from livecore.config import (
+    ObjectStoreSettings,
+    Settings,
+    parse_announce,
+    parse_listen,
+    parse_port_range,
+)
 from livecore.keyring import KeyRing, SigningKey, parse_key
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey, EmbeddedValkeyError, embedded_store, redact
@@ -28,6 +34,7 @@ from signalling.cli.environment import (
     env,
     load_blocked_words,
     load_keys,
+    load_s3_secret,
     load_secret,
 )
 from signalling.cli.parser import build_parser
@@ -46,7 +53,24 @@ def _recording_settings(args: argparse.Namespace) -> dict[str, object]:
         "record_text": args.record_text,
         "end_grace_s": args.end_grace,
         "room_retention_s": args.room_retention,
+        "object_store": _object_store(args),
     }
+
+
+def _object_store(args: argparse.Namespace) -> ObjectStoreSettings | None:
+    """--s3-* (or their env); the secret key from the environment or its file."""
+    if not args.s3_endpoint:
+        return None
+    return ObjectStoreSettings(
+        endpoint=args.s3_endpoint,
+        bucket=args.s3_bucket or "",
+        access_key=args.s3_access_key or "",
+        secret_key=load_s3_secret(args.s3_secret_file),
+        region=args.s3_region,
+        prefix=args.s3_prefix,
+        retry_s=float(args.s3_retry),
+        hls=bool(args.s3_hls),
+    )
 
 
 def settings_from(args: argparse.Namespace) -> Settings:

@@ -82,6 +82,27 @@ def load_secret(data_dir: Path, *, create: bool) -> bytes:
     return value
 
 
+S3_SECRET_ENV = "LIVECORE_S3_SECRET_KEY"
+
+
+def load_s3_secret(path: Path | None) -> str:
+    """The object store's secret key: ``$LIVECORE_S3_SECRET_KEY``, else the file ``path``
+    (``--s3-secret-file``); never a command-line value (every process can read those)."""
+    value = os.environ.get(S3_SECRET_ENV, "")
+    if value:
+        return value
+    if path is None:
+        raise SecretError(f"--s3-endpoint needs a secret key: set {S3_SECRET_ENV} or pass "
+                          "--s3-secret-file FILE")  # fmt: skip
+    try:
+        value = path.read_text().strip()
+    except OSError as exc:
+        raise SecretError(f"--s3-secret-file: cannot read {path}: {exc.strerror}") from None
+    if not value:
+        raise SecretError(f"--s3-secret-file {path} is empty")
+    return value
+
+
 KEYS_DIR = "keys"
 
 

@@ -17,6 +17,12 @@ def add_media_options(serve: argparse.ArgumentParser) -> None:
     """WHIP/WHEP and ICE, then recording (HLS, replay, clips, traces)."""
     _add_media(serve.add_argument_group("media"))
     _add_recording(serve.add_argument_group("recording (HLS, replay, clips)"))
+    _add_object_store(
+        serve.add_argument_group(
+            "object storage for clips, thumbnails and replays (S3-compatible; default: "
+            "the local disk only; see docs/operations.md)"
+        )
+    )
     _add_ice_servers(
         serve.add_argument_group(
             "STUN/TURN for clients (phones behind NAT and firewalls; see docs/operations.md)"
@@ -171,6 +177,36 @@ def _add_recording(rec: argparse._ArgumentGroup) -> None:
         "audience trace replayed X times faster; clips are cut at the window ÷ X "
         f"(default {d.highlight_time_scale:g})",
     )
+
+
+def _add_object_store(s3: argparse._ArgumentGroup) -> None:
+    s3.add_argument("--s3-endpoint", default=env("S3_ENDPOINT"), metavar="URL",
+                    help="http(s)://HOST[:PORT] of the S3 API; set = finished media is uploaded "
+                    "there and served from it once the local copy is gone "
+                    "(env LIVECORE_S3_ENDPOINT; default off)")  # fmt: skip
+    s3.add_argument("--s3-bucket", default=env("S3_BUCKET"), metavar="NAME",
+                    help="the bucket (it must exist; env LIVECORE_S3_BUCKET)")  # fmt: skip
+    s3.add_argument("--s3-region", default=env("S3_REGION") or "us-east-1", metavar="REGION",
+                    help="the bucket's region "
+                    "(env LIVECORE_S3_REGION; default us-east-1)")  # fmt: skip
+    s3.add_argument("--s3-prefix", default=env("S3_PREFIX", "livecore/"), metavar="PREFIX",
+                    help="every object key starts with this, e.g. shop1/ (env LIVECORE_S3_PREFIX; "
+                    "default livecore/)")  # fmt: skip
+    s3.add_argument("--s3-access-key", default=env("S3_ACCESS_KEY"), metavar="ID",
+                    help="the access key id (env LIVECORE_S3_ACCESS_KEY); the secret key is "
+                    "never a flag: env LIVECORE_S3_SECRET_KEY or --s3-secret-file")  # fmt: skip
+    s3.add_argument("--s3-secret-file", type=Path, default=env("S3_SECRET_FILE"),
+                    metavar="FILE",
+                    help="file holding the secret key "
+                    "(env LIVECORE_S3_SECRET_FILE)")  # fmt: skip
+    s3.add_argument("--s3-hls", action="store_true", default=flag("S3_HLS", False),
+                    help="also upload live HLS (segments and the room's playlist) as they are "
+                    "written, so any node serves a room's HLS, even after the recording node "
+                    "is gone (env LIVECORE_S3_HLS=1)")  # fmt: skip
+    s3.add_argument("--s3-retry", type=float, default=env("S3_RETRY") or 30.0,
+                    metavar="SECONDS",
+                    help="uploads that failed are tried again this often "
+                    "(env LIVECORE_S3_RETRY; default 30)")  # fmt: skip
 
 
 def _add_ice_servers(ice: argparse._ArgumentGroup) -> None:

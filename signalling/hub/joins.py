@@ -37,7 +37,7 @@ MAX_CONNECTIONS = 60_000
 def check_hello(secret: bytes | KeyRing, token: str, *, now: float, room: str) -> tokens.Claims:
     """The claims of a hello's token for ``room``; admin tokens do not join. Pure."""
     claims = tokens.verify(secret, token, now=now, room=room)
-    if claims.role in (tokens.Role.ADMIN, tokens.Role.DEVICE, tokens.Role.NODE):
+    if claims.role in (tokens.Role.ADMIN, tokens.Role.DEVICE, tokens.Role.NODE, tokens.Role.PICKUP):
         raise LivecoreError(
             ErrorCode.TOKEN_WRONG_ROLE, f"{claims.role.value} tokens do not join rooms"
         )

@@ -18,6 +18,7 @@ from signalling.hub.handlers import (
     commerce,
     costream,
     coupons,
+    draw,
     flash,
     officers,
     polls,
@@ -66,6 +67,9 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.FLASH_BUY: (AUDIENCE, flash.flash_buy),
     T.COUPON_CREATE: (HOST, coupons.coupon_create),
     T.COUPON_CLAIM: (AUDIENCE, coupons.coupon_claim),
+    T.DRAW_OPEN: (HOST, draw.draw_open),
+    T.DRAW_ENTER: (AUDIENCE, draw.draw_enter),
+    T.DRAW_ROLL: (HOST, draw.draw_roll),
 }
 
 

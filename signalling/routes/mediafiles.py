@@ -4,7 +4,9 @@ No token is needed to read (a neighbour opening a forwarded clip has no
 account); deleting a clip and marking a moment take the room's host token.
 Files are served with ``Range`` support (starlette's ``FileResponse``), their
 content types and CDN-friendly ``Cache-Control``: playlists for 1 s while
-live, segments and clips ``immutable``. Every name in a URL is checked
+live, segments and clips ``immutable``. A finished file (clip, thumbnail,
+replay) no longer on this node's disk is streamed from object storage when
+it is configured (``signalling.routes.objectmedia``). Every name in a URL is checked
 against the media directory's naming rules before it reaches a path
 (``media.mediadir``); anything else is a JSON 404.
 """
@@ -20,10 +22,12 @@ from livecore import tokens
 from livecore.clips import parse_public_id, public_id
 from livecore.errors import ErrorCode, LivecoreError
 from signalling.node.http_boundary import authorize, ctx, limit_writes
+from signalling.routes.objectmedia import from_object_store
 from signalling.routes.pages import page
 from signalling.services.recording import RecordingPlane
 
 IMMUTABLE = "public, max-age=31536000, immutable"
+LIVE_PLAYLIST = "public, max-age=1"
 HOSTS = frozenset({tokens.Role.HOST, tokens.Role.ADMIN})
 CORS = {"Access-Control-Allow-Origin": "*"}
 TYPES = {
@@ -59,18 +63,41 @@ def _file(path: Path | None, what: str, cache: str) -> Response:
     )  # fmt: skip
 
 
+def _local(path: Path, cache: str) -> Response | None:
+    return _file(path, path.name, cache) if path.is_file() else None
+
+
+async def _finished(request: Request, path: Path, cache: str) -> Response | None:
+    """A written file (clip, thumbnail, replay, HLS segment): from this node's disk, else
+    from object storage (``signalling.routes.objectmedia``); None when neither has it."""
+    local = _local(path, cache)
+    if local is not None:
+        return local
+    media_type = TYPES.get(path.suffix, "application/octet-stream")
+    return await from_object_store(request, path, media_type=media_type, cache=cache)
+
+
 # -- HLS and replay ------------------------------------------------------------------
 
 
 async def hls_playlist(request: Request) -> Response:
     """``GET /hls/{room}/index.m3u8``: the room's newest recording as HLS (fMP4)."""
     room = _room(request)
-    directory = plane(request).media.latest_stream(room)
+    media = plane(request).media
+    directory = media.latest_stream(room)
     path = directory / "index.m3u8" if directory is not None else None
     if path is None or not path.is_file():
-        raise _missing(f"HLS of room {room!r}")
+        # Not recorded here: the room's playlist in object storage (--s3-hls), if any.
+        found = None
+        if plane(request).hls_in_store:
+            found = await from_object_store(
+                request, media.room_playlist(room), media_type=TYPES[".m3u8"], cache=LIVE_PLAYLIST
+            )
+        if found is None:
+            raise _missing(f"HLS of room {room!r}")
+        return found
     text = path.read_text()
-    cache = "public, max-age=1" if "#EXT-X-ENDLIST" not in text else "public, max-age=60"
+    cache = LIVE_PLAYLIST if "#EXT-X-ENDLIST" not in text else "public, max-age=60"
     return Response(
         text, media_type=TYPES[".m3u8"], headers={"Cache-Control": cache, **CORS}
     )  # fmt: skip
@@ -80,8 +107,15 @@ async def hls_segment(request: Request) -> Response:
     """``GET /hls/{room}/{stream}/{init.mp4|segNNNNNN.m4s}``: immutable."""
     room = _room(request)
     stream, name = str(request.path_params["stream"]), str(request.path_params["name"])
-    path = plane(request).media.segment_file(room, stream, name)
-    return _file(path, f"{stream}/{name}", IMMUTABLE)
+    rec = plane(request)
+    path = rec.media.segment_path(room, stream, name)
+    found = _local(path, IMMUTABLE) if path is not None else None
+    if found is None and path is not None and rec.hls_in_store:
+        found = await from_object_store(request, path, media_type=TYPES[path.suffix],
+                                        cache=IMMUTABLE)  # fmt: skip
+    if found is None:
+        raise _missing(f"{stream}/{name}")
+    return found
 
 
 async def replay(request: Request) -> Response:
@@ -91,7 +125,10 @@ async def replay(request: Request) -> Response:
     if room == name or not tokens.valid_id(room):
         raise _missing(name)
     # Stable URL: a later stream of the room replaces it, so caches revalidate.
-    return _file(plane(request).media.replay_path(room), name, "public, max-age=60")
+    found = await _finished(request, plane(request).media.replay_path(room), "public, max-age=60")
+    if found is None:
+        raise _missing(name)
+    return found
 
 
 async def clip_file(request: Request) -> Response:
@@ -102,10 +139,10 @@ async def clip_file(request: Request) -> Response:
     if parsed is None or ext not in ("mp4", "jpg"):
         raise LivecoreError(ErrorCode.CLIP_NOT_FOUND, f"no such clip file: {name}")
     room, clip = parsed
-    path = plane(request).media.clip_path(room, clip, ext)
-    if not path.is_file():
+    found = await _finished(request, plane(request).media.clip_path(room, clip, ext), IMMUTABLE)
+    if found is None:
         raise LivecoreError(ErrorCode.CLIP_NOT_FOUND, f"no such clip file: {name}")
-    return _file(path, name, IMMUTABLE)
+    return found
 
 
 # -- clip library ------------------------------------------------------------------

@@ -154,6 +154,23 @@ async def room_figures(node: NodeContext, room: str, split: bool = False) -> dic
         "officers": [[as_str(u), int(c)] for u, c in board],
         "history": await node.stores.history.read(room),
         **(await commerce(node, room)),
+        "toolkit": await toolkit(node, room),
+    }
+
+
+async def toolkit(node: NodeContext, room: str) -> dict[str, int]:
+    """Lucky draws, reservations and pickups: the latest draw's entrants, the room's
+    reservations, pickup codes issued and redeemed."""
+    stores = node.stores
+    latest = next(iter(await stores.draws.ids(room)), None)
+    found = await stores.draws.get(room, latest) if latest is not None else None
+    _, reserved = await stores.reservations.status(room, "")
+    issued, redeemed = await stores.pickups.stats(room)
+    return {
+        "draw_entrants": found.entrants if found is not None else 0,
+        "reservations": reserved,
+        "pickups_issued": issued,
+        "pickups_redeemed": redeemed,
     }
 
 

@@ -74,6 +74,8 @@ class ClipPlane(Protocol):
 
     async def delete_clip_files(self, room: str, clip: str) -> None: ...
 
+    def clip_stored(self, room: str, clip: str) -> None: ...
+
 
 class HighlightsService:
     """Highlights and clips of one room's current stream (see the module doc)."""
@@ -247,6 +249,7 @@ class HighlightsService:
             return
         for old in dropped:
             await plane.delete_clip_files(self.room, old)
+        plane.clip_stored(self.room, clip_id)
         plane.metrics.clips.labels("made").inc()
         public = clip.public()
         payload: dict[str, Any] = {"t": "clip_ready", "clip": public}

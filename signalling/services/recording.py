@@ -11,10 +11,15 @@ WHIP session (the one hook in the media plane). From there:
   the room's replay when there is one: a host who published again within the
   end grace, after a reload or on a new phone, gets one replay of the whole
   live), the room's public state gets ``replay``, the open highlights are
-  decided and cut.
+  decided and cut;
+- with object storage on (``--s3-endpoint``), each finished clip, thumbnail
+  and replay is handed to the ``media.uploader.Uploader`` and leaves the
+  disk once it is in the bucket.
 
-Every blocking job (remux, cut, thumbnail, prune) runs on one ``MediaWorker``
-thread; the disk budget is enforced every ``PRUNE_EVERY_S``.
+Blocking jobs run off the loop on two ``MediaWorker`` lanes, so that a clip
+cut never waits behind a long replay remux: ``worker`` (clip cuts,
+thumbnails) and ``remux`` (replays, pruning). The disk budget, live
+recordings counted, is enforced every ``PRUNE_EVERY_S`` (``media.mediadir.prune``).
 VP8 publishers are not recorded: logged once per stream, counted in
 ``livecore_recordings_skipped_total{reason="vp8"}``.
 """
@@ -37,8 +42,10 @@ from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
 from media import clipper
 from media.mediadir import MediaDir, Pruned, prune
+from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
+from media.uploader import HlsFeed, Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
 from signalling.services.recording_metrics import RecordingMetrics
@@ -49,6 +56,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("livecore.recording")
 PRUNE_EVERY_S = 10.0
+#: Seconds added to what a clip reaches back (see ``RecordingPlane.clip_reach_s``).
+CLIP_REACH_MARGIN_S = 60.0
 ClipReady = Callable[[str, dict[str, Any]], Awaitable[None] | None]
 
 
@@ -69,9 +78,25 @@ class RecordingPlane:
         self.media = MediaDir(media_root(s))
         self.config = RecorderConfig(segment_s=s.record_segment_s, window_s=s.record_window_s)
         self.budget = s.media_budget_bytes
-        self.worker = MediaWorker()
+        self.worker = MediaWorker(name="media-clips")
+        """The clip lane: cuts and thumbnails (short jobs)."""
+        self.remux = MediaWorker(max_pending=8, name="media-remux")
+        """The long lane: replays and disk pruning."""
+        self._building: set[Path] = set()
+        """Recordings whose replay is being built (the budget leaves them alone)."""
         self.clips = ClipStore(ctx.redis)
         self.metrics = RecordingMetrics(ctx.metrics.registry)
+        self.store: ObjectStore | None = None
+        """Object storage for finished media (``--s3-endpoint``), or None: the disk only."""
+        self.uploader: Uploader | None = None
+        self.hls_uploader: Uploader | None = None
+        if s.object_store is not None:
+            self.store = ObjectStore(s.object_store, self.media.root)
+            self.uploader = Uploader(self.store, on_result=self.metrics.count_upload)
+            if s.object_store.hls:  # its own thread: live segments never delay a clip
+                self.hls_uploader = Uploader(self.store, max_pending=64, staged=(),
+                                             on_result=self.metrics.count_upload,
+                                             name="media-upload-hls")  # fmt: skip
         self.live: dict[str, _Live] = {}
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
@@ -87,6 +112,9 @@ class RecordingPlane:
         self._loop = asyncio.get_running_loop()
         self.media.root.mkdir(parents=True, exist_ok=True)
         self._prune_task = self._loop.create_task(self._prune_loop(), name="media-prune")
+        for uploader in (self.uploader, self.hls_uploader):
+            if uploader is not None:
+                uploader.start()  # the clips one's first sweep finds what a last run left
 
     async def stop(self) -> None:
         if self._prune_task is not None:
@@ -105,6 +133,11 @@ class RecordingPlane:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(asyncio.gather(*self._tasks, return_exceptions=True), timeout=10)
         self.worker.close()
+        self.remux.close()
+        for uploader in (self.uploader, self.hls_uploader):
+            if uploader is not None:  # a moment for what was just made; the rest stays
+                await loop.run_in_executor(None, uploader.wait_idle, 10.0)
+                await loop.run_in_executor(None, uploader.close)
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)
@@ -160,6 +193,7 @@ class RecordingPlane:
             name=f"{room}/{directory.name}",
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
+            on_segment=self._hls_feed(room, directory),
         )
         service = HighlightsService(room, recording, self, self.ctx.clock, self.detector_params,
                                     time_scale=self.ctx.settings.highlight_time_scale)  # fmt: skip
@@ -171,6 +205,18 @@ class RecordingPlane:
         if previous is not None:
             previous.task.cancel()
         log.info("room %s: recording into %s", room, directory.name)
+
+    @property
+    def hls_in_store(self) -> bool:
+        """Whether live HLS goes to object storage too (``--s3-hls``), so a node that
+        does not have a room's HLS on its disk looks there."""
+        return self.hls_uploader is not None
+
+    def _hls_feed(self, room: str, directory: Path) -> HlsFeed | None:
+        """With ``--s3-hls``: the recording's segments and playlist to the bucket."""
+        if self.hls_uploader is None:
+            return None
+        return HlsFeed(self.hls_uploader, directory, self.media.room_playlist(room))
 
     def _done_in_thread(
         self, loop: asyncio.AbstractEventLoop, room: str, recording: Recording
@@ -194,28 +240,53 @@ class RecordingPlane:
         await self._build_replay(room, recording)
 
     async def _build_replay(self, room: str, recording: Recording) -> None:
-        full = recording.full_path
-        if not full.exists() or recording.stats.segments == 0:
+        """The replay from the recording's init and segments (no full-length copy was
+        written beside them); then the segments kept only for it go."""
+        if recording.stats.segments == 0:
             return
+        source = recording.dir
         dst = self.media.replay_path(room)
         dst.parent.mkdir(parents=True, exist_ok=True)
+        self._building.add(source)
         try:
+            if self.store is not None and not dst.exists():
+                await self._fetch_earlier_replay(room, dst)
             if dst.exists():  # the host published again in the same live: one replay
-                result = await self.worker.run(clipper.extend_replay, dst, full, dst)
+                result = await self.remux.run(clipper.extend_replay, dst, source, dst)
             else:
-                result = await self.worker.run(clipper.build_replay, full, dst)
+                result = await self.remux.run(clipper.build_replay, source, dst)
         except (WorkerBusy, clipper.NothingToCut, OSError, ValueError) as exc:
             self.metrics.replays.labels("failed").inc()
             log.warning("room %s: replay not built: %s", room, exc)
             return
-        with contextlib.suppress(FileNotFoundError):
-            full.unlink()  # the replay holds it all now
+        finally:
+            self._building.discard(source)
+        with contextlib.suppress(OSError):
+            recording.drop_archived()  # the replay holds them now
+        if self.uploader is not None:
+            self.uploader.submit(dst)
         self.metrics.replays.labels("built").inc()
         log.info("room %s: replay of %.1f s at %s", room, result.duration, dst.name)
         with contextlib.suppress(RedisError, OSError):
             await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4")
 
+    async def _fetch_earlier_replay(self, room: str, dst: Path) -> None:
+        """The replay of the live's earlier stream, back from the bucket, to be extended."""
+        assert self.store is not None
+        try:
+            await self.remux.run(self.store.fetch, dst)
+        except StoreError as exc:
+            log.warning("room %s: the earlier replay could not be fetched (%s); the replay "
+                        "holds this stream only", room, exc)  # fmt: skip
+
     # -- clips (called by HighlightsService) ----------------------------------------
+
+    def clip_stored(self, room: str, clip: str) -> None:
+        """A clip and its thumbnail are complete and listed: to object storage, if on."""
+        if self.uploader is None:
+            return
+        for ext in ("mp4", "jpg"):
+            self.uploader.submit(self.media.clip_path(room, clip, ext))
 
     async def clip_ready(self, room: str, payload: dict[str, Any]) -> None:
         callback = self.on_clip_ready
@@ -232,15 +303,33 @@ class RecordingPlane:
         for ext in ("mp4", "jpg"):
             with contextlib.suppress(FileNotFoundError, ValueError):
                 self.media.clip_path(room, clip, ext).unlink()
+        if self.store is not None:
+            try:
+                for ext in ("mp4", "jpg"):
+                    path = self.media.clip_path(room, clip, ext)
+                    await asyncio.to_thread(self.store.delete, path)
+            except (*StoreError, ValueError) as exc:
+                log.warning("room %s: clip %s left in the bucket: %s", room, clip, exc)
 
     # -- disk budget ----------------------------------------------------------------
 
-    def live_dirs(self) -> set[Path]:
-        return {v.recording.dir for v in self.live.values()}
+    @property
+    def clip_reach_s(self) -> float:
+        """How far back from the live edge a clip cut may reach (stream seconds): a clip
+        is at most ``max_len_s`` long and decided at most about ``max_len_s`` after it
+        began, plus ``CLIP_REACH_MARGIN_S`` for the cut's wait in line."""
+        p = self.detector_params or DetectorParams()
+        return (2 * p.max_len_s + CLIP_REACH_MARGIN_S) / self.ctx.settings.highlight_time_scale
 
     async def enforce_budget(self) -> Pruned:
-        """Prune the media directory down to the budget (on the worker)."""
-        result = await self.worker.run(prune, self.media, self.budget, self.live_dirs())
+        """Prune the media directory down to the budget (on the remux lane): ended
+        recordings, then live ones' archives, replays and clips, live windows."""
+        lives = [v.recording for v in self.live.values()]
+        result = await self.remux.run(
+            functools.partial(prune, self.media, self.budget, lives, keep=set(self._building),
+                              clip_reach_s=self.clip_reach_s,
+                              keep_finished=self.store is not None)
+        )  # fmt: skip
         self.metrics.pruned.inc(result.freed)
         self.metrics.over_budget.set(1 if result.over_budget else 0)
         for room in result.replays:
@@ -251,8 +340,11 @@ class RecordingPlane:
                 await self.clips.delete(room, clip)
         if result.freed:
             log.info("media budget: pruned %d bytes", result.freed)
+        for directory in result.trimmed:
+            log.warning("media budget: live recording %s cut back to the last %.0f s",
+                        directory.name, self.clip_reach_s)  # fmt: skip
         if result.over_budget:
-            log.warning("media budget exceeded by live recordings alone")
+            log.warning("media budget exceeded by what live recordings' clips need")
         return result
 
     async def _prune_loop(self) -> None:

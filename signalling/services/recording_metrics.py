@@ -44,7 +44,16 @@ class RecordingMetrics:
         self.pruned = Counter(
             "livecore_media_pruned_bytes_total", "Bytes pruned for the disk budget", registry=r
         )
+        self.uploads = Counter(
+            "livecore_media_uploads_total",
+            "Finished media put in object storage, by result (failed: kept on disk, tried "
+            "again by the next sweep)", ["result"], registry=r,
+        )  # fmt: skip
         self.over_budget = Gauge(
             "livecore_media_over_budget", "1 when live recordings alone exceed the budget",
             registry=r,
         )  # fmt: skip
+
+    def count_upload(self, result: str) -> None:
+        """One upload tried (called on the uploader's thread; counters are thread-safe)."""
+        self.uploads.labels(result).inc()

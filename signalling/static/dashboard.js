@@ -43,6 +43,11 @@ function render(d, fresh = true) {
   $("#k-sales").textContent = yuan(d.orders.sales_cents);
   $("#k-pending").textContent = yuan(d.orders.pending_cents);
   $("#k-formed").textContent = d.orders.formed;
+  if (d.toolkit) {
+    $("#k-entrants").textContent = d.toolkit.draw_entrants;
+    $("#k-reserved").textContent = d.toolkit.reservations;
+    $("#k-pickups").textContent = d.toolkit.pickups_redeemed;
+  }
   $("#k-votes").textContent = d.votes;
   $("#k-flash").textContent = d.flash ? `${d.flash.sold}/${d.flash.stock}` : "—";
   $("#k-flash").title = d.flash ? `${d.flash.product} · ${yuan(d.flash.sales_cents)}` : "";

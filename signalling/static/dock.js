@@ -5,6 +5,7 @@ import { t } from "/static/i18n.js";
 import { clock, errorText, fill, h, now, tickDeadlines, toast, yuan, $ } from "/static/room.js";
 import { askNickOnce, locate, openAllGroupbuys, openCommunity, openInvite, openTrace } from "/static/sheets.js";
 import { channel, inviter, me, myOrders, saveOrder, ui } from "/static/viewstate.js";
+import { openPickupCode } from "/static/pickupcode.js";
 
 function myGroup(spec) {
   if (spec.scope === "room") return "room";
@@ -105,7 +106,8 @@ export function renderDock() {
         ? h("button", { type: "button", class: "join", onclick: () => join(spec, qty) }, t("gb.update", { qty }))
         : h("button", { type: "button", class: "join invite", onclick: () => openInvite(spec) }, t("gb.invite")));
   } else if (joinedQty && g.status === "formed") {
-    action = h("span", { class: "note-ok" }, t("gb.confirmed", { qty: joinedQty }));
+    action = h("div", { class: "dock-act" }, h("span", { class: "note-ok" }, t("gb.confirmed", { qty: joinedQty })),
+      h("button", { type: "button", class: "chip pickup-open", onclick: () => openPickupCode(spec.gb) }, t("pickup.mine")));
   } else if (canJoin) {
     action = h("div", { class: "dock-act" }, stepper(spec, qty, maxQty),
       h("button", { type: "button", class: "join", onclick: () => join(spec, qty) },

@@ -21,6 +21,7 @@ import {
 import { renderClips, wireClips } from "/static/hostclips.js";
 import { wireQuickSheets } from "/static/hostsheets.js";
 import { renderHostCoupons, renderHostFlash, wireHostFlash } from "/static/hostflash.js";
+import { wireDraws } from "/static/hostdraw.js";
 
 const MUTE_S = 600;
 let stage = null;
@@ -341,6 +342,7 @@ function start() {
   $("#mark").addEventListener("click", mark);
   channel.on("event", costreamEvent);
   wireClips();
+  wireDraws();
   channel.connect();
   loadCommunities();
   loadGuests();

@@ -15,6 +15,7 @@ import {
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
 import { renderCoupons, renderFlash, wireFlash } from "/static/viewerflash.js";
+import { mountLuckyBag } from "/static/luckybag.js";
 import {
   askNickOnce, closeSheet, loadWall, openCommunity, openNick, openTrace, openWall, relocate, renderWallCount,
   rerenderSheet,
@@ -383,6 +384,7 @@ async function start() {
   channel.on("names", relabelComments);
   wireCostream();
   wireFlash();
+  mountLuckyBag({ channel, room, me, box: $("#draw") });
   channel.connect();
   loadWall();
 }

@@ -365,4 +365,22 @@ SPECS: dict[str, Spec] = {
     "GET /api/clips/{clip}": Spec(f"/api/clips/{{scope}}~{NO_CLIP}", (404, "clip_not_found")),
     "GET /c/{clip}": Spec(f"/c/{{scope}}~{NO_CLIP}"),
     "GET /clips/{room}": Spec("/clips/{scope}"),
+    "GET /api/rooms/{room}/draws": Spec("/api/rooms/{scope}/draws"),
+    "GET /api/rooms/{room}/draws/{draw}": Spec("/api/rooms/{scope}/draws/dnone",
+                                               (404, "draw_not_found")),
+    "POST /api/rooms/{room}/pickup/code": Spec("/api/rooms/{scope}/pickup/code",
+                                               (403, "not_a_buyer"), build=static({"gb": "g1"})),
+    "POST /api/rooms/{room}/pickup/redeem": Spec("/api/rooms/{scope}/pickup/redeem",
+                                                 (404, "pickup_not_found"),
+                                                 build=static({"code": "0000000000"})),
+    "GET /p/{room}": Spec("/p/{scope}"),
+    "POST /api/rooms/{room}/reservations": Spec(
+        "/api/rooms/{scope}/reservations",
+        probe=body_of("/api/rooms/{scope}/reservations", "count")),
+    "DELETE /api/rooms/{room}/reservations": Spec(
+        "/api/rooms/{scope}/reservations",
+        probe=body_of("/api/rooms/{scope}/reservations", "count")),
+    "GET /api/rooms/{room}/reservations": Spec("/api/rooms/{scope}/reservations"),
+    "GET /api/rooms/{room}/calendar.ics": Spec("/api/rooms/{scope}/calendar.ics"),
+    "GET /y/{room}": Spec("/y/{scope}"),
 }  # fmt: skip

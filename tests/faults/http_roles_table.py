@@ -15,7 +15,7 @@ from tests.helpers import ROOT, TEST_SECRET
 
 PUBLIC = "—"
 SIGNED = "signed"
-ROLE_NAMES = ("host", "koc", "viewer", "officer", "admin", "device", "node")
+ROLE_NAMES = ("host", "koc", "viewer", "officer", "admin", "device", "node", "pickup")
 #: Every kind of credential a request may carry.
 KINDS = (
     "none", *ROLE_NAMES, "admin*", "expired", "other-scope", "star", "revoked", "future-nbf",
@@ -83,7 +83,7 @@ def forge(role: str, user: str, room: str, *, secret: str = TEST_SECRET, exp: in
 
 def acting_role(row: Row) -> str:
     """The role a bad credential is made of: one the row allows (a non-admin first)."""
-    for name in ("host", "device", "viewer", "koc", "officer", "node", "admin"):
+    for name in ("host", "device", "viewer", "koc", "officer", "node", "pickup", "admin"):
         if Role(name) in row.roles:
             return name
     return "host"

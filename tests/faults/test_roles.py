@@ -60,6 +60,8 @@ FIELDS: dict[str, dict[str, Any]] = {
     "commission_set": {"level1_bp": 100, "level2_bp": 50}, "costream_accept": {"user": "k"},
     "costream_decline": {"user": "k"}, "costream_end": {"user": "k"},
     "batch_pin": {"batch": "b1"}, "batch_unpin": {"batch": "b1"},
+    "draw_open": {"prize": "p", "winners": 1, "duration_s": 60}, "draw_enter": {"draw": "d1"},
+    "draw_roll": {"draw": "d1"},
 }  # fmt: skip
 
 

@@ -64,6 +64,7 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     assert sum(1 for s in segs if abs(s.duration - GOP_S) < 0.1) >= 2
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segs))
     assert (recorded.dir / INIT_NAME).is_file()
+    assert not (recorded.dir / "full.mp4").exists()  # the segments are the whole stream
     text = (recorded.dir / PLAYLIST_NAME).read_text()
     prefix = recorded.dir.name + "/"
     assert text.startswith("#EXTM3U") and f'#EXT-X-MAP:URI="{prefix}init.mp4"' in text
@@ -83,7 +84,7 @@ def replay_and_clip_by_remux(recorded: Recording, tmp_path: Path) -> None:
     """The replay covers the stream; a clip has the asked length (± one GOP), starts on a
     keyframe at 0, and its video packets are the recording's bytes (no re-encode)."""
     replay = tmp_path / "replay.mp4"
-    result = build_replay(recorded.full_path, replay)
+    result = build_replay(recorded.dir, replay)
     total = sum(s.duration for s in recorded.segments())
     assert duration(replay) == pytest.approx(total, abs=GOP_S)
     assert result.first_is_keyframe
@@ -92,7 +93,7 @@ def replay_and_clip_by_remux(recorded: Recording, tmp_path: Path) -> None:
 
     # The host published again in the same live: the replay grows by the new stream.
     first = duration(replay)
-    whole = extend_replay(replay, recorded.full_path, replay)
+    whole = extend_replay(replay, recorded.dir, replay)
     assert duration(replay) == pytest.approx(2 * first, abs=0.2)
     assert whole.duration == pytest.approx(2 * first, abs=0.2)
     assert video_packets(replay)[0].is_keyframe

@@ -35,6 +35,7 @@ from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.replies import as_str
 from livecore.store.room_meta import RoomStore
+from tests.livecore.store.commerce_draws import Draws
 
 ROOM = "prop"
 T0 = 1_900_000_000
@@ -43,7 +44,9 @@ GROUPS = ["north", "south"]
 EXAMPLES = int(os.environ.get("LIVECORE_STATEFUL_EXAMPLES", "12"))
 
 
-class Commerce(RuleBasedStateMachine):
+class Commerce(Draws, RuleBasedStateMachine):
+    room = ROOM
+
     def __init__(self, url: str) -> None:
         super().__init__()
         self.loop = asyncio.new_event_loop()

@@ -51,3 +51,43 @@ def test_a_malformed_variable_is_a_usage_error(
         build_parser().parse_args(["serve"])
     assert exit_info.value.code == 2
     assert "--port: invalid int value: 'eighty'" in capsys.readouterr().err
+
+
+def test_object_storage_from_flags_with_the_secret_from_env_or_a_file(
+    clean_env: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """--s3-* configure object storage; the secret key is read from LIVECORE_S3_SECRET_KEY
+    or --s3-secret-file, never taken as a flag; a bad setting names its flag."""
+    from livecore.config import ObjectStoreSettings
+    from signalling.cli.environment import SecretError
+
+    base = ["serve", "--s3-endpoint", "http://127.0.0.1:9000", "--s3-bucket", "media",
+            "--s3-access-key", "AKID", "--s3-prefix", "shop1/"]  # fmt: skip
+    assert settings_from(build_parser().parse_args(["serve"])).object_store is None
+    with pytest.raises(SecretError, match="LIVECORE_S3_SECRET_KEY"):
+        settings_from(build_parser().parse_args(base))
+    with pytest.raises(SystemExit):  # there is no flag that takes the secret itself
+        build_parser().parse_args([*base, "--s3-secret-key", "s"])
+    secret = tmp_path / "s3.secret"
+    secret.write_text("from-the-file\n")
+    store = settings_from(build_parser().parse_args([*base, "--s3-secret-file", str(secret)]))
+    assert store.object_store == ObjectStoreSettings(
+        endpoint="http://127.0.0.1:9000", bucket="media", access_key="AKID",
+        secret_key="from-the-file", prefix="shop1/",
+    )  # fmt: skip
+    assert "from-the-file" not in repr(store.object_store)
+    clean_env.setenv("LIVECORE_S3_SECRET_KEY", "from-the-env")
+    store = settings_from(build_parser().parse_args(base))
+    assert store.object_store is not None and store.object_store.secret_key == "from-the-env"
+    store.check()
+    hls = settings_from(build_parser().parse_args([*base, "--s3-hls"])).object_store
+    assert hls is not None and hls.hls and not store.object_store.hls
+    for flag, value, named in [("--s3-bucket", "No_Such", "--s3-bucket"),
+                               ("--s3-endpoint", "ftp://x", "--s3-endpoint"),
+                               ("--s3-endpoint", "http://h/path", "--s3-endpoint"),
+                               ("--s3-prefix", "../up/", "--s3-prefix"),
+                               ("--s3-prefix", "no-slash", "--s3-prefix"),
+                               ("--s3-retry", "0", "--s3-retry")]:  # fmt: skip
+        bad = settings_from(build_parser().parse_args([*base, flag, value]))
+        with pytest.raises(ValueError, match=named):
+            bad.check()

@@ -8,6 +8,7 @@ is found within seconds (its rules are unit-tested in tests/livecore).
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -96,3 +97,44 @@ async def test_signals_become_a_clip(
         first = next(p for p in f.demux(f.streams.video[0]) if p.pts is not None)
         assert first.is_keyframe and first.pts == 0
     assert plane.media.clip_path("r1", hexid, "jpg").is_file()
+
+
+async def test_a_clip_is_cut_while_a_long_remux_runs(
+    tmp_path: Path, aredis: redis.asyncio.Redis
+) -> None:
+    """Clip cuts have their own lane: a host's mark is cut and announced while a long
+    job (a replay remux) holds the remux lane."""
+    settings = Settings(media_dir=tmp_path / "media", record_segment_s=1.0)
+    ctx = NodeContext(settings=settings, secret=TEST_SECRET.encode(), clock=SystemClock(),
+                      redis=aredis, metrics=Metrics("t"), started_at=0.0)  # fmt: skip
+    plane = RecordingPlane(ctx)
+    plane.detector_params = FAST
+    plane.start()
+    announced: list[dict[str, Any]] = []
+    plane.on_clip_ready = lambda room, payload: announced.append(payload)
+    clips = [encode_video_clip("video/H264", frames=150, gop=30), encode_opus_clip(5.0)]
+    pc, offer = await publisher_offer(clips)
+    answer, session = await accept_publisher(offer)
+    await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    release = threading.Event()
+    long_job = asyncio.ensure_future(plane.remux.run(release.wait, 60.0))
+    try:
+        plane.stream_started("r1", session)
+        svc = plane.highlights("r1")
+        assert svc is not None
+        deadline = time.monotonic() + 20
+        while svc.now() is None or svc.now() < 3:  # type: ignore[operator]
+            assert time.monotonic() < deadline
+            await asyncio.sleep(0.2)
+        svc.mark()
+        while not announced:
+            assert time.monotonic() < deadline + 20, "the clip waited behind the remux"
+            await asyncio.sleep(0.2)
+        assert not long_job.done() and plane.remux.pending >= 1
+    finally:
+        release.set()
+        await long_job
+        await session.close()
+        await pc.close()
+        await plane.stop()
+    assert announced[0]["clip"]["kind"] == "mark"

@@ -128,7 +128,7 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
         assert init.status_code == 200 and init.headers["content-type"] == "video/mp4"
 
         # Bad names and traversal: a JSON 404, never a file outside the media directory.
-        for path in (f"/hls/r1/{stream}/full.mp4", f"/hls/r1/{stream}/..%2F..%2F..%2Fsecret",
+        for path in (f"/hls/r1/{stream}/index.mp4", f"/hls/r1/{stream}/..%2F..%2F..%2Fsecret",
                      "/hls/r1/..%2F..%2Fsecret/init.mp4", "/hls/nope/index.m3u8",
                      "/replay/..%2Fsecret.mp4", "/replay/r1.mp4", "/media/clips/r1~zz.mp4",
                      "/media/clips/..%2F..%2Fsecret.mp4", "/media/clips/r1~0123456789ab.mp4",
