@@ -82,6 +82,21 @@ class ErrorCode(StrEnum):
     MEDIA_NOT_FOUND = "media_not_found"
     MEDIA_UNAVAILABLE = "media_unavailable"
     NOT_RECORDING = "not_recording"
+    FLASH_NOT_FOUND = "flash_not_found"
+    FLASH_NOT_STARTED = "flash_not_started"
+    FLASH_ENDED = "flash_ended"
+    FLASH_SOLD_OUT = "flash_sold_out"
+    FLASH_LIMIT = "flash_limit"
+    FLASH_BUSY = "flash_busy"
+    NO_PINNED_PRODUCT = "no_pinned_product"
+    COUPON_NOT_FOUND = "coupon_not_found"
+    COUPON_GONE = "coupon_gone"
+    COUPON_LIMIT = "coupon_limit"
+    COUPON_TASK = "coupon_task"
+    COUPON_NOT_HELD = "coupon_not_held"
+    COUPON_MINIMUM = "coupon_minimum"
+    TOO_MANY_COUPONS = "too_many_coupons"
+    ROOM_NOT_LIVE = "room_not_live"
     DRAW_NOT_FOUND = "draw_not_found"
     DRAW_OPEN = "draw_open"
     DRAW_CLOSED = "draw_closed"
@@ -166,6 +181,21 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.MEDIA_NOT_FOUND: 404,
     ErrorCode.MEDIA_UNAVAILABLE: 503,
     ErrorCode.NOT_RECORDING: 409,
+    ErrorCode.FLASH_NOT_FOUND: 404,
+    ErrorCode.FLASH_NOT_STARTED: 409,
+    ErrorCode.FLASH_ENDED: 409,
+    ErrorCode.FLASH_SOLD_OUT: 409,
+    ErrorCode.FLASH_LIMIT: 409,
+    ErrorCode.FLASH_BUSY: 409,
+    ErrorCode.NO_PINNED_PRODUCT: 409,
+    ErrorCode.COUPON_NOT_FOUND: 404,
+    ErrorCode.COUPON_GONE: 409,
+    ErrorCode.COUPON_LIMIT: 409,
+    ErrorCode.COUPON_TASK: 409,
+    ErrorCode.COUPON_NOT_HELD: 409,
+    ErrorCode.COUPON_MINIMUM: 409,
+    ErrorCode.TOO_MANY_COUPONS: 409,
+    ErrorCode.ROOM_NOT_LIVE: 409,
     ErrorCode.DRAW_NOT_FOUND: 404,
     ErrorCode.DRAW_OPEN: 409,
     ErrorCode.DRAW_CLOSED: 409,

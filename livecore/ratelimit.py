@@ -38,6 +38,13 @@ class TokenBucket:
             return True
         return False
 
+    def take(self, now: float, most: int) -> int:
+        """Spend up to ``most`` whole tokens; how many were there (0 when empty)."""
+        self.allow(now, 0.0)  # refill to now, spend nothing
+        granted = min(most, int(self.tokens))
+        self.tokens -= granted
+        return max(0, granted)
+
     def ready(self, now: float, cost: float = 1.0) -> bool:
         """Whether ``cost`` tokens are there, spending none."""
         return min(self.burst, self.tokens + max(0.0, now - self.updated) * self.rate) >= cost
@@ -63,6 +70,10 @@ class KeyedLimiter:
     def allow(self, key: str, cost: float = 1.0) -> bool:
         """Spend ``cost`` tokens of ``key``'s bucket; False when it is empty."""
         return self._bucket(key).allow(self.clock.monotonic(), cost)
+
+    def take(self, key: str, most: int) -> int:
+        """Spend up to ``most`` whole tokens of ``key``'s bucket; how many it had."""
+        return self._bucket(key).take(self.clock.monotonic(), most)
 
     def ready(self, key: str, cost: float = 1.0) -> bool:
         """Whether ``key`` has ``cost`` tokens, spending none."""

@@ -21,6 +21,8 @@ SCENARIOS = {
                "comment fan-out to N viewers of one room or many: delivery latency, CPU, memory"),
     "groupbuy": ("loadtests.groupbuy",
                  "group-buy joins through K nodes: join rate, ack latency, exact counts"),
+    "flashsale": ("loadtests.flashsale",
+                  "buyers racing for a flash sale's stock through K nodes: sold exactly, ack p99"),
     "media": ("loadtests.media",
               "video forwarding: one WHIP publisher, N WHEP viewers, CPU per viewer, latency"),
     "sensors": ("loadtests.sensors",

@@ -80,7 +80,7 @@ class Buyer(LeanConnection):
         self.seq = 0
         self.seen: dict[tuple[str, str], dict[str, Any]] = {}
 
-    def request(self, kind: str, **fields: Any) -> asyncio.Future[dict[str, Any]]:
+    def request(self, kind: str, /, **fields: Any) -> asyncio.Future[dict[str, Any]]:
         self.seq += 1
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
         self.waiting[self.seq] = (time.perf_counter(), future)

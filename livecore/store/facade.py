@@ -9,7 +9,9 @@ from livecore.store.bus import Bus
 from livecore.store.client import StoreClient
 from livecore.store.communities import CommunityStore
 from livecore.store.counters import Counters
+from livecore.store.coupons import CouponStore
 from livecore.store.dash_history import DashboardHistory
+from livecore.store.flashsale import FlashSaleStore
 from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.leases import RoomLeases
 from livecore.store.luckydraw import DrawStore
@@ -39,6 +41,8 @@ class Stores:
     counters: Counters = field(init=False)
     history: DashboardHistory = field(init=False)
     groupbuys: GroupBuyStore = field(init=False)
+    flash: FlashSaleStore = field(init=False)
+    coupons: CouponStore = field(init=False)
     officers: ShareOfficerStore = field(init=False)
     communities: CommunityStore = field(init=False)
     media: MediaStore = field(init=False)
@@ -59,6 +63,8 @@ class Stores:
         self.counters = Counters(redis)
         self.history = DashboardHistory(redis)
         self.groupbuys = GroupBuyStore(redis, self.bus, self.batcher)
+        self.flash = FlashSaleStore(redis, self.bus, self.batcher)
+        self.coupons = CouponStore(redis, self.bus, self.batcher)
         self.officers = ShareOfficerStore(redis)
         self.communities = CommunityStore(redis)
         self.media = MediaStore(redis)

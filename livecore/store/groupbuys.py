@@ -340,6 +340,12 @@ class GroupBuyStore:
         """Group buys of the room that are still open (closed ones leave the set)."""
         return sorted(as_str(g) for g in await self.redis.smembers(keys.room(room, "gbs")))
 
+    async def joined_group(self, room: str, gid: str, user: str) -> str | None:
+        """The group ``user`` joined in this group buy (None: none), whatever their
+        community is now."""
+        raw = await self.redis.hget(self._k(room, gid, ":who"), user)
+        return as_str(raw) if raw is not None else None
+
     async def members(self, room: str, gid: str, grp: str) -> dict[str, int]:
         raw = await self.redis.hgetall(self._k(room, gid, f":m:{grp}"))
         return {as_str(k): int(v) for k, v in raw.items()}

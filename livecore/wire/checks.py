@@ -15,6 +15,7 @@ from typing import Any
 
 import msgpack
 
+from livecore import coupons, flashsale
 from livecore.cards import validate_card
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.fields import (
@@ -182,6 +183,33 @@ def _batch_field(d: dict[str, Any]) -> None:
     text(d, "batch", 64)
 
 
+def _flash_id(d: dict[str, Any]) -> None:
+    text(d, "fs", 64)
+
+
+def _flash_buy(d: dict[str, Any]) -> None:
+    text(d, "fs", 64)
+    integer(d, "qty", 1, flashsale.MAX_LIMIT, default=1)
+    _idempotency(d)
+    optional_text(d, "coupon", 64)
+
+
+def _coupon_claim(d: dict[str, Any]) -> None:
+    text(d, "cp", 64)
+    _idempotency(d)
+
+
+def _idempotency(d: dict[str, Any]) -> None:
+    """``key``: the client's id of this attempt (a retry sends the same one)."""
+    key = optional_text(d, "key", 64)
+    if key is not None and not valid_id(key):
+        raise invalid("key", "1-64 characters of A-Z a-z 0-9 _ . : -")
+
+
+def _coupon_create(d: dict[str, Any]) -> None:
+    coupons.parse_spec(d)
+
+
 def _draw_open(d: dict[str, Any]) -> None:
     text(d, "prize", 60)  # the rest is checked by livecore.luckydraw.parse_spec
 
@@ -263,6 +291,11 @@ _CHECKS: dict[ClientType, _Check] = {
     ClientType.EXPLAIN: _Check(frozenset({"product"}), _explain),
     ClientType.BATCH_PIN: _Check(frozenset({"batch"}), _batch_field),
     ClientType.BATCH_UNPIN: _Check(frozenset({"batch"}), _batch_field),
+    ClientType.FLASH_START: _Check(flashsale.START_FIELDS, flashsale.check_start),
+    ClientType.FLASH_STOP: _Check(frozenset({"fs"}), _flash_id),
+    ClientType.FLASH_BUY: _Check(frozenset({"fs", "qty", "key", "coupon"}), _flash_buy),
+    ClientType.COUPON_CREATE: _Check(coupons.CREATE_FIELDS, _coupon_create),
+    ClientType.COUPON_CLAIM: _Check(frozenset({"cp", "key"}), _coupon_claim),
     ClientType.DRAW_OPEN: _Check(
         frozenset({"prize", "winners", "task", "phrase", "minutes", "duration_s"}), _draw_open
     ),

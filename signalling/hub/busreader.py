@@ -236,6 +236,12 @@ class BusReader:
         elif kind == "media_end" and self.on_media_end is not None:
             user = str(state.get("user", ""))
             self._tasks.spawn(self.on_media_end(room.id, user), name=f"media-end-{room.id}")
+        elif kind == "flash" and isinstance(state.get("v"), int):
+            state.pop("k")
+            room.set_flash(state)
+        elif kind == "coupon" and isinstance(state.get("v"), int):
+            state.pop("k")
+            room.set_coupon(str(state.pop("cp", "")), state)
         elif kind == "group" and isinstance(state.get("v"), int):
             gb, group = str(state.pop("gb", "")), str(state.pop("g", ""))
             state.pop("k")

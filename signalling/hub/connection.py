@@ -113,6 +113,8 @@ class HubConnection(asyncio.Protocol):
         #: Armed while the transport holds bytes the kernel would not take (4008 when it fires).
         self._drain: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        #: The last handler task spawned: the next one starts when it has ended.
+        self._tail: asyncio.Task[None] | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -275,7 +277,12 @@ class HubConnection(asyncio.Protocol):
         self._spawn(self.hub.join(self, message))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        task: asyncio.Task[None] = self.loop.create_task(coro)
+        """Run ``coro`` after the connection's previous message has been handled:
+        one connection's messages are handled in the order they arrived (a
+        ``locate`` then a ``groupbuy_join`` join the located community), while
+        other connections' messages run meanwhile (each has its own chain)."""
+        task: asyncio.Task[None] = self.loop.create_task(_in_turn(self._tail, coro))
+        self._tail = task
         self._tasks.add(task)
         self.inflight += 1
         if self.inflight >= MAX_INFLIGHT and self.transport is not None and not self.paused:
@@ -285,6 +292,8 @@ class HubConnection(asyncio.Protocol):
 
     def _done(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)
+        if self._tail is task:
+            self._tail = None
         self.inflight -= 1
         if self.paused and self.inflight < MAX_INFLIGHT // 2 and self.transport is not None:
             self.transport.resume_reading()
@@ -342,11 +351,14 @@ class HubConnection(asyncio.Protocol):
         """Send one encoded server message."""
         return self.write(wire.ws_frame(payload))
 
-    def fail(self, err: LivecoreError, message: wire.Message | None = None) -> None:
-        """Answer a bad message with an error; close (4029) after too many."""
+    def fail(
+        self, err: LivecoreError, message: wire.Message | None = None, *, counted: bool = True
+    ) -> None:
+        """Answer a bad message with an error; close (4029) after too many. A refusal that
+        is the sale's outcome, not the client's fault (sold out), is not ``counted``."""
         self.hub.metrics.errors.labels(err.code.value).inc()
         self.send(wire.error(err, message.request_id if message else err.request_id))
-        self.errors += 1
+        self.errors += counted
         if self.errors > MAX_ERRORS:
             self.close(wire.CloseCode.TOO_MANY_ERRORS, "too many bad messages")
 
@@ -369,3 +381,14 @@ class HubConnection(asyncio.Protocol):
     def _abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
+
+
+async def _in_turn(previous: asyncio.Task[None] | None, coro: Coroutine[Any, Any, None]) -> None:
+    """Await ``coro`` once ``previous`` has ended (its outcome is its own)."""
+    if previous is not None and not previous.done():
+        try:
+            await asyncio.wait((previous,))
+        except BaseException:  # cancelled while waiting: the handler never runs
+            coro.close()
+            raise
+    await coro

@@ -30,6 +30,9 @@ from signalling.hub.room import LocalRoom, Member
 MAX_SPECS = 10_000
 #: Rooms with orders a node remembers having registered.
 MAX_ORDER_ROOMS = 100_000
+#: Likes a person can tap in a second (bursts of a second's worth): taps past it are
+#: dropped silently and counted nowhere (not the room's total, not the highlights).
+LIKES_PER_SECOND = 20
 
 
 class Peer(Member, Protocol):
@@ -145,6 +148,8 @@ class Services:
     #: Messages per user over all their connections: cheap types, and the rest.
     message_limits: KeyedLimiter = field(init=False)
     costly_limits: KeyedLimiter = field(init=False)
+    #: Likes per user in a room (LIKES_PER_SECOND).
+    like_limits: KeyedLimiter = field(init=False)
     #: Group-buy specs by (room, group buy): the MAX_SPECS most recently used.
     specs: LruDict[tuple[str, str], GroupBuySpec] = field(
         default_factory=lambda: LruDict(MAX_SPECS)
@@ -162,6 +167,7 @@ class Services:
         rate = s.ws_message_rate
         self.message_limits = KeyedLimiter(self.clock, rate=rate, burst=rate * 2)
         self.costly_limits = KeyedLimiter(self.clock, rate=rate / 2, burst=max(1.0, rate))
+        self.like_limits = KeyedLimiter(self.clock, rate=LIKES_PER_SECOND, burst=LIKES_PER_SECOND)
         self.orders = OrderRooms(self.stores)
 
     def now(self) -> int:
@@ -172,7 +178,7 @@ class Services:
 class Context:
     """One joined connection as its handlers see it (built once, at join)."""
 
-    __slots__ = ("claims", "node", "peer", "room_id", "stores", "user")
+    __slots__ = ("claims", "commented", "node", "peer", "room_id", "since", "stores", "user")
 
     def __init__(self, peer: Peer, claims: Claims, node: Services) -> None:
         self.peer = peer
@@ -181,6 +187,10 @@ class Context:
         self.room_id = peer.room_id
         self.node = node
         self.stores = node.stores
+        #: Unix seconds when this connection joined, and whether it has commented
+        #: since: the session's facts a coupon's task asks for.
+        self.since = node.now()
+        self.commented = False
 
     @property
     def role(self) -> Role:

@@ -86,17 +86,27 @@ class Housekeeper:
                 await stores.bus.ephemeral(room.id, msgpack.packb(message))
 
     async def publish_groups(self, room: LocalRoom) -> None:
-        """Tell the other nodes the groups that changed here (coalesced, ≤ 4/s per group)."""
+        """Tell the other nodes the groups, flash sale and coupons that changed here
+        (coalesced, ≤ 4/s each)."""
         while room.local_groups:
             (gid, group), state = room.local_groups.popitem()
             await self.node.stores.bus.ephemeral(room.id, group_message(gid, group, state))
+        while room.local_commerce:
+            what, state = room.local_commerce.popitem()
+            message = {"k": "flash", **state} if what == "flash" else {"k": "coupon", "cp": what,
+                                                                     **state}  # fmt: skip
+            await self.node.stores.bus.ephemeral(room.id, msgpack.packb(message))
 
     async def sweep_deadlines(self) -> None:
-        """Fail what did not form in time: every node sweeps, one wins each group buy."""
+        """Fail what did not form in time and end flash sales whose time is up: every
+        node sweeps, one wins each group buy and each sale."""
         now = self.node.now()
         buys = self.node.stores.groupbuys
         for room_id, gid in await buys.due(now):
             await buys.expire(room_id, gid, now)
+        flash = self.node.stores.flash
+        for room_id, fid in await flash.due(now):
+            await flash.end(room_id, fid, now)
 
     async def room_second(self, room: LocalRoom) -> None:
         """Viewers, leaderboard, head check, poll deadlines, idle unsubscribe."""
@@ -126,7 +136,12 @@ class Housekeeper:
     def prune_limits(self) -> None:
         """Per-user buckets that refilled leave (a user's limit state leaves with them)."""
         node = self.node
-        for limiter in (node.comment_limits, node.message_limits, node.costly_limits):
+        for limiter in (
+            node.comment_limits,
+            node.message_limits,
+            node.costly_limits,
+            node.like_limits,
+        ):
             limiter.prune()
 
     def reap_silent(self) -> None:

@@ -158,7 +158,7 @@ class Hub:
                 conn.room.outdate()  # read your writes: the next visitor reads them
             self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)
         except LivecoreError as err:
-            conn.fail(err, message)
+            conn.fail(err, message, counted=err.code not in routes.OUTCOMES)
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "store error on %s in %s: %s: %s",

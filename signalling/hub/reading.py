@@ -40,6 +40,9 @@ class Reading:
     likes: int = 0
     groupbuys: list[dict[str, Any]] = field(default_factory=list)
     streams: list[str] = field(default_factory=list)
+    #: The room's latest flash sale (spec and state) and its coupons.
+    flash: dict[str, Any] | None = None
+    coupons: list[dict[str, Any]] = field(default_factory=list)
     #: Flushed events after ``offset`` (all flushed events while still reading).
     events: list[dict[str, Any]] = field(default_factory=list)
     #: (community, everyone) → {gb: {group: state}}, read on first need.

@@ -20,6 +20,8 @@ MAX_BATCH_EVENTS = 500
 GROUP_PUSH_INTERVAL_S = 0.1
 #: Groups whose last push time a room remembers (only the last 0.1 s matters).
 MAX_GROUPS_PUSHED = 10_000
+#: Coupons whose state a room keeps (a room holds at most 20; bus messages are bounded too).
+MAX_COUPON_STATES = 64
 
 
 class Member(Protocol):
@@ -72,6 +74,16 @@ class LocalRoom:
         #: Group results made on this node, not yet published to the other nodes.
         self.local_groups: dict[tuple[str, str], dict[str, Any]] = {}
         self.leaderboard: list[list[Any]] = []
+        #: The room's flash sale's newest state (``st.flash``; ``v`` grows across sales)
+        #: and coupons' (``st.coupons``); ``local_commerce`` holds what changed here and
+        #: is not yet published to the other nodes ("flash" or a coupon id → state).
+        self.flash: dict[str, Any] | None = None
+        self.coupons: dict[str, dict[str, Any]] = {}
+        self.local_commerce: dict[str, dict[str, Any]] = {}
+        #: The flash sale once it sells no more, read once, answering taps here
+        #: (:mod:`signalling.hub.handlers.flash`); its loading, shared by the taps.
+        self.flash_final: Any = None
+        self.flash_loading: asyncio.Task[Any] | None = None
         #: The state its visitors share (being read, or read less than SHARE_S ago).
         self.reading: Reading | None = None
         self.reading_task: asyncio.Task[Reading] | None = None
@@ -160,6 +172,40 @@ class LocalRoom:
             out.append((_groups_frame(everything), set(self.hosts)))
         return out
 
+    def set_flash(self, state: dict[str, Any]) -> bool:
+        """Keep the newest state of the room's flash sale (coalesced per tick)."""
+        if self.flash is not None and state["v"] <= self.flash["v"]:
+            return False
+        self.flash = state
+        self.state["flash"] = state
+        return True
+
+    def _flash_event(self, event: dict[str, Any]) -> None:
+        """Follow the sale's durable events into ``st.flash`` as well (an event may come
+        before the buy's own answer: the state it carries must not be lost)."""
+        kind = event["t"]
+        if kind == wire.EventType.FLASH_STARTED:
+            sold, left, status = 0, int(event.get("stock", 0)), "open"
+        elif kind == wire.EventType.FLASH_SOLD_OUT:
+            sold, left, status = int(event.get("sold", 0)), 0, "sold_out"
+        else:
+            sold = int(event.get("sold", 0))
+            left, status = max(0, int(event.get("stock", 0)) - sold), "ended"
+        self.set_flash(
+            {"fs": event.get("fs"), "v": event["v"], "sold": sold, "left": left, "s": status}
+        )
+
+    def set_coupon(self, cid: str, state: dict[str, Any]) -> bool:
+        """Keep the newest state of a coupon (coalesced per tick)."""
+        known = self.coupons.get(cid)
+        if known is not None and state["v"] <= known["v"]:
+            return False
+        if known is None and len(self.coupons) >= MAX_COUPON_STATES:
+            return False
+        self.coupons[cid] = state
+        self.state.setdefault("coupons", {})[cid] = state
+        return True
+
     def set_leaderboard(self, rows: list[list[Any]]) -> None:
         if rows != self.leaderboard:
             self.leaderboard = rows
@@ -174,6 +220,8 @@ class LocalRoom:
                 self.outdate()
             if event.get("t") == wire.EventType.POLL_CLOSED:
                 self.tallies.pop(event.get("poll", ""), None)
+            elif event.get("t") in _FLASH_EVENTS and isinstance(event.get("v"), int):
+                self._flash_event(event)
             elif event.get("t") == wire.EventType.GROUPBUY_CLOSED:
                 for key in [k for k in self.groups if k[0] == event.get("gb")]:
                     del self.groups[key]
@@ -219,6 +267,11 @@ class LocalRoom:
         self.events = []
         self.state = {}
         return frame
+
+
+_FLASH_EVENTS = frozenset(
+    {wire.EventType.FLASH_STARTED, wire.EventType.FLASH_SOLD_OUT, wire.EventType.FLASH_ENDED}
+)
 
 
 def _groups_frame(groups: dict[str, Any]) -> bytes:

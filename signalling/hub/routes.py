@@ -17,8 +17,10 @@ from signalling.hub.handlers import (
     chat,
     commerce,
     costream,
+    coupons,
     draw,
     explain,
+    flash,
     officers,
     polls,
     session,
@@ -62,6 +64,11 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
     T.COSTREAM_ACCEPT: (HOST, costream.accept),
     T.COSTREAM_DECLINE: (HOST, costream.decline),
     T.COSTREAM_END: (ON_AIR, costream.end),
+    T.FLASH_START: (HOST, flash.flash_start),
+    T.FLASH_STOP: (HOST, flash.flash_stop),
+    T.FLASH_BUY: (AUDIENCE, flash.flash_buy),
+    T.COUPON_CREATE: (HOST, coupons.coupon_create),
+    T.COUPON_CLAIM: (AUDIENCE, coupons.coupon_claim),
     T.DRAW_OPEN: (HOST, draw.draw_open),
     T.DRAW_ENTER: (AUDIENCE, draw.draw_enter),
     T.DRAW_ROLL: (HOST, draw.draw_roll),
@@ -73,7 +80,17 @@ ROUTES: dict[wire.ClientType, tuple[frozenset[Role], Handler]] = {
 CHEAP = frozenset({T.LIKE, T.TOKEN, T.OFFICER_ME, T.LOCATE})
 #: What a room's shared reading (:mod:`signalling.hub.reading`) follows by
 #: itself: every other message that succeeds makes the next visitor read afresh.
-FOLLOWED = frozenset({*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY})
+FOLLOWED = frozenset(
+    {*CHEAP, T.COMMENT, T.GROUPBUY_JOIN, T.CHOOSE_COMMUNITY, T.FLASH_BUY, T.COUPON_CLAIM}
+)
+
+#: Refusals that tell a shopper how a race went (sold out, none left), not a client's
+#: fault: a shopper tapping 抢 again and again is not closed for "too many errors".
+OUTCOMES = frozenset(
+    {ErrorCode.FLASH_SOLD_OUT, ErrorCode.FLASH_ENDED, ErrorCode.FLASH_NOT_STARTED,
+     ErrorCode.FLASH_LIMIT, ErrorCode.COUPON_GONE, ErrorCode.COUPON_LIMIT,
+     ErrorCode.COUPON_TASK, ErrorCode.ROOM_NOT_LIVE}
+)  # fmt: skip
 
 
 def check_role(role: Role, roles: frozenset[Role], mtype: wire.ClientType) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -44,6 +44,10 @@ class State:
     community: dict[str, Any] | None
     mine: dict[str, int]
     my_votes: dict[str, int]
+    #: {fs: units} of the room's flash sale and {cp: copies} of its coupons this
+    #: visitor holds (read only in a room with a sale or coupons).
+    my_flash: dict[str, int] = field(default_factory=dict)
+    my_coupons: dict[str, int] = field(default_factory=dict)
 
     @property
     def offset(self) -> int:
@@ -93,6 +97,8 @@ async def _read_room(node: Services, room_id: str, reading: Reading) -> Reading:
         spec = await spec_of(node, room_id, gid)
         if spec is not None:
             reading.groupbuys.append({"gb": gid, **spec.public()})
+    reading.flash = await stores.flash.current(room_id)
+    reading.coupons = await stores.coupons.all(room_id)
     await stores.communities.refresh()
     now = node.now()
     origins = await stores.media.origins(room_id)
@@ -129,11 +135,18 @@ async def read(node: Services, room: LocalRoom, claims: Claims, community: str |
     officer = visitor.officer
     links = officer_links(node.settings.base_url, room.id, officer.code) if officer else {}
     place = node.stores.communities.index.by_id.get(community or "")
-    return State(
+    state = State(
         reading, community, groups, officer.public(links) if officer else None,
         place.public() if place else None,
         {gb: int(str(m["qty"])) for gb, m in visitor.joined.items()}, visitor.votes,
     )  # fmt: skip
+    sale = reading.flash["fs"] if reading.flash else None
+    if sale is not None or reading.coupons:
+        cids = [c["cp"] for c in reading.coupons]
+        units, claimed = await node.stores.coupons.holdings(room.id, claims.user, sale, cids)
+        state.my_flash = {sale: units} if sale is not None and units else {}
+        state.my_coupons = claimed
+    return state
 
 
 def build(
@@ -191,7 +204,27 @@ def build(
         "mine": state.mine,
         "my_votes": state.my_votes,
         "commission": _commission(room_state.get("commission")),
+        "flash": _fresher_flash(reading.flash, room),
+        "coupons": _fresher_coupons(reading.coupons, room),
+        "my_flash": state.my_flash,
+        "my_coupons": state.my_coupons,
     }
+
+
+def _fresher_flash(read: dict[str, Any] | None, room: LocalRoom) -> dict[str, Any] | None:
+    """The reading's flash sale with the progress this node heard of since laid over it."""
+    known = room.flash
+    if read is None or known is None or known["fs"] != read["fs"] or known["v"] <= read["v"]:
+        return read
+    return {**read, **known}
+
+
+def _fresher_coupons(read: list[dict[str, Any]], room: LocalRoom) -> list[dict[str, Any]]:
+    out = []
+    for coupon in read:
+        known = room.coupons.get(coupon["cp"])
+        out.append({**coupon, **known} if known and known["v"] > coupon["v"] else coupon)
+    return out
 
 
 def _commission(stored: Any) -> dict[str, int]:
@@ -208,4 +241,6 @@ def live_state(room: LocalRoom, claims: Claims, community: str | None) -> dict[s
         "tallies": {p: {"v": v, "counts": c} for p, (v, c) in room.tallies.items()},
         "groups": groups,
         "leaderboard": room.leaderboard,
+        **({"flash": room.flash} if room.flash is not None else {}),
+        **({"coupons": dict(room.coupons)} if room.coupons else {}),
     }

@@ -153,6 +153,7 @@ async def room_figures(node: NodeContext, room: str, split: bool = False) -> dic
         },
         "officers": [[as_str(u), int(c)] for u, c in board],
         "history": await node.stores.history.read(room),
+        **(await commerce(node, room)),
         "toolkit": await toolkit(node, room),
     }
 
@@ -171,3 +172,16 @@ async def toolkit(node: NodeContext, room: str) -> dict[str, int]:
         "pickups_issued": issued,
         "pickups_redeemed": redeemed,
     }
+
+
+async def commerce(node: NodeContext, room: str) -> dict[str, Any]:
+    """The room's latest flash sale (sold of stock, its state, what it sold for) and its
+    coupons (claimed of quota)."""
+    sale = await node.stores.flash.current(room)
+    flash = None
+    if sale is not None:
+        flash = {k: sale[k] for k in ("fs", "product", "price_cents", "stock", "sold", "s")}
+        flash["sales_cents"] = sale["price_cents"] * sale["sold"]
+    coupons = [{k: c[k] for k in ("cp", "title", "off_cents", "quota", "claimed")}
+               for c in await node.stores.coupons.all(room)]  # fmt: skip
+    return {"flash": flash, "coupons": coupons}

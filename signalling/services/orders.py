@@ -261,8 +261,10 @@ async def redrive(redis: StoreClient, room: str, limit: int = 1000) -> int:
 
 #: Order fields that are numbers; everything else (user ids like "007") stays a string.
 NUMERIC_FIELDS = frozenset(
-    {"qty", "version", "ts", "members", "unit_cents", "prev_cents", "cents", "recruiter_cents"}
-)
+    {"qty", "version", "ts", "members", "unit_cents", "prev_cents", "cents", "recruiter_cents",
+     "stock", "limit", "sold", "starts_at", "ends_at", "total_cents", "coupon_off_cents",
+     "off_cents", "min_cents"}
+)  # fmt: skip
 
 
 def _value(name: str, raw: str) -> int | str:

@@ -34,6 +34,7 @@
 //   "fatal"   {code, reason} the socket closed for good
 
 import { decode, encode } from "/static/vendor/msgpack.js";
+import { eventCommerce, snapshotCommerce, stateCommerce } from "/static/flashmodel.js";
 
 export const SUBPROTOCOL = "livecore.v1";
 export const RECONNECT_CODES = new Set([1001, 1006, 1011, 1012, 1013, 4008, 4009, 4100]);
@@ -87,6 +88,11 @@ export function emptyModel() {
     leaderboard: [],     // [[officer, cents], …]
     referredBy: null,
     streams: [],         // users publishing video now (snapshot `streams`, stream_started/ended)
+    flash: null,         // the latest flash sale {fs, product, price_cents, stock, limit, starts_at,
+                         //   ends_at, v, sold, left, s} (flashmodel.js)
+    coupons: new Map(),  // cp → {cp, title, off_cents, min_cents, quota, per_user, task, v, claimed, left}
+    flashMine: {},       // fs → units this viewer got (from acks)
+    couponsMine: {},     // cp → copies this viewer claimed (from acks)
   };
 }
 
@@ -317,11 +323,13 @@ export class RoomChannel extends Emitter {
     model.leaderboard = s.leaderboard || [];
     model.referredBy = s.referred_by || null;
     model.streams = (s.streams || []).map((x) => (typeof x === "string" ? x : x && x.user)).filter(Boolean);
+    snapshotCommerce(model, s);
     this.model = model;
     this.epoch = s.epoch;
     this.offset = s.offset;
     const changed = new Set(["meta", "you", "counts", "comments", "question", "polls", "cards",
-      "sensors", "groupbuys", "groups", "community", "officer", "leaderboard", "streams"]);
+      "sensors", "groupbuys", "groups", "community", "officer", "leaderboard", "streams", "flash",
+      "coupons"]);
     for (const c of s.comments || []) this._apply(c, changed, false);
     // Events after the state was read: applied on top, idempotently (offsets ≤ s.offset).
     for (const ev of s.events || []) this._apply(ev, changed, false);
@@ -393,6 +401,7 @@ export class RoomChannel extends Emitter {
       }
     }
     if (Array.isArray(st.leaderboard)) { m.leaderboard = st.leaderboard; changed.add("leaderboard"); }
+    stateCommerce(m, st, changed);
   }
 
   /** Keep a group's state if newer (by version v); true when it changed. */
@@ -508,7 +517,7 @@ export class RoomChannel extends Emitter {
       case "room_ended":
         if (m.meta) { m.meta = { ...m.meta, status: "ended" }; changed.add("meta"); }
         break;
-      default: break;
+      default: eventCommerce(m, ev, changed); break;
     }
     if (live) this.emit("event", ev);
   }

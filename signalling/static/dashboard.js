@@ -49,6 +49,9 @@ function render(d, fresh = true) {
     $("#k-pickups").textContent = d.toolkit.pickups_redeemed;
   }
   $("#k-votes").textContent = d.votes;
+  $("#k-flash").textContent = d.flash ? `${d.flash.sold}/${d.flash.stock}` : "—";
+  $("#k-flash").title = d.flash ? `${d.flash.product} · ${yuan(d.flash.sales_cents)}` : "";
+  $("#k-coupons").textContent = (d.coupons || []).reduce((n, c) => n + c.claimed, 0);
   if (!seeded && Array.isArray(d.history)) {
     seeded = true;
     // [at, viewers, likes, votes, members, items], oldest first; before this answer

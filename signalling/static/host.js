@@ -21,6 +21,7 @@ import {
 import { renderClips, wireClips } from "/static/hostclips.js";
 import { wireExplain } from "/static/hostexplain.js";
 import { wireQuickSheets } from "/static/hostsheets.js";
+import { renderHostCoupons, renderHostFlash, wireHostFlash } from "/static/hostflash.js";
 import { wireDraws } from "/static/hostdraw.js";
 
 const MUTE_S = 600;
@@ -268,6 +269,8 @@ function relabelAll() {
   renderPolls();
   renderGroups();
   renderLeaderboard();
+  renderHostFlash();
+  renderHostCoupons();
 }
 
 function start() {
@@ -294,6 +297,7 @@ function start() {
   });
   $("#dashboard-link").href = withToken(`/d/${encodeURIComponent(room)}`);
   wireQuickSheets(); // the controls a host needs while live: one tap, in a sheet on a phone
+  wireHostFlash();
   const preview = $("#preview");
   preview.addEventListener("playing", () => { $("#stage-note").hidden = true; });
   preview.addEventListener("emptied", () => { $("#stage-note").hidden = false; });

@@ -11,7 +11,8 @@ let latest = null;
 const autoRolled = new Set(); // draws this console drew by itself when entry closed
 
 async function load() {
-  const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/draws`);
+  // no-store: the list is cacheable for 2 s, and the console must see the draw it just opened
+  const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/draws`, { cache: "no-store" });
   if (res.ok) latest = (await res.json()).draws[0] || null;
   render();
 }

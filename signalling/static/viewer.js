@@ -14,6 +14,7 @@ import {
   now, roomErrorText, showBadge, showMeta, syncComments, tickDeadlines, toast,
 } from "/static/room.js";
 import { renderDock } from "/static/dock.js";
+import { renderCoupons, renderFlash, wireFlash } from "/static/viewerflash.js";
 import { mountLuckyBag } from "/static/luckybag.js";
 import { wireExplains } from "/static/explainclips.js";
 import {
@@ -308,6 +309,8 @@ function renderAll() {
   $("#poll").dataset.key = "";
   renderPoll();
   renderDock();
+  renderFlash();
+  renderCoupons();
   rerenderSheet();
 }
 
@@ -381,6 +384,7 @@ async function start() {
   window.livecore.stage = stage;
   channel.on("names", relabelComments);
   wireCostream();
+  wireFlash();
   mountLuckyBag({ channel, room, me, box: $("#draw") });
   wireExplains(channel, room);
   channel.connect();

@@ -62,6 +62,9 @@ FIELDS: dict[str, dict[str, Any]] = {
     "batch_pin": {"batch": "b1"}, "batch_unpin": {"batch": "b1"},
     "draw_open": {"prize": "p", "winners": 1, "duration_s": 60}, "draw_enter": {"draw": "d1"},
     "draw_roll": {"draw": "d1"},
+    "flash_start": {"price_cents": 990, "stock": 5, "duration_s": 60}, "flash_stop": {"fs": "f1"},
+    "flash_buy": {"fs": "f1"}, "coupon_create": {"title": "t", "off_cents": 100, "quota": 5},
+    "coupon_claim": {"cp": "c1"},
 }  # fmt: skip
 
 

@@ -89,3 +89,14 @@ def test_a_refusal_spends_nothing() -> None:
     assert refused is not None and refused.bucket == "address"
     assert limiter.take(caller="c", address="y") is None  # c spent nothing at x
     assert limiter.take(address="z") is None and len(limiter) == 6
+
+
+def test_take_spends_up_to_what_is_there() -> None:
+    """``take`` grants whole tokens up to the bucket's content, then what refilled."""
+    clock = ManualClock()
+    limiter = KeyedLimiter(clock, rate=20, burst=20)
+    assert limiter.take("u", 50) == 20
+    assert limiter.take("u", 50) == 0
+    clock.advance(0.5)
+    assert limiter.take("u", 3) == 3
+    assert limiter.take("u", 50) == 7

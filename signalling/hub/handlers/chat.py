@@ -34,15 +34,20 @@ async def comment(ctx: Context, message: wire.Message) -> None:
     if isinstance(result, int):
         raise LivecoreError(ErrorCode.MUTED, f"you are muted for {result} more seconds")
     node.moments.signal(ctx.room_id, "comment", ctx.user)
+    ctx.commented = True
     ctx.ack(message, result)
 
 
 async def like(ctx: Context, message: wire.Message) -> None:
+    """Count the taps a person can make (LIKES_PER_SECOND); the rest are dropped
+    without an error (a fast tapper is not at fault) and counted nowhere."""
+    taps = ctx.node.like_limits.take(f"{ctx.room_id}:{ctx.user}", message.fields["n"])
     room = ctx.room
-    if room is not None:
-        room.local_likes += message.fields["n"]
-    ctx.node.moments.signal(ctx.room_id, "like", ctx.user, message.fields["n"])
-    ctx.ack(message)
+    if taps and room is not None:
+        room.local_likes += taps
+    if taps:
+        ctx.node.moments.signal(ctx.room_id, "like", ctx.user, taps)
+    ctx.ack(message, n=taps)
 
 
 async def comment_at(ctx: Context, offset: int) -> dict[str, object]:

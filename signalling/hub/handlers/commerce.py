@@ -125,8 +125,17 @@ async def groupbuy_join(ctx: Context, message: wire.Message) -> None:
 
 
 async def groupbuy_leave(ctx: Context, message: wire.Message) -> None:
+    """Leave the group the buyer joined (a ``locate`` since may have moved the
+    connection to another community: the membership is what counts)."""
     gid = message.fields["gb"]
-    spec, group = await _group(ctx, gid)
+    joined = await ctx.stores.groupbuys.joined_group(ctx.room_id, gid, ctx.user)
+    if joined is None:
+        spec, group = await _group(ctx, gid)  # not a member: unchanged, or refused
+    else:
+        found = await spec_of(ctx.node, ctx.room_id, gid)
+        if found is None:
+            raise LivecoreError(ErrorCode.GROUPBUY_NOT_FOUND, f"no group buy {gid!r} in this room")
+        spec, group = found, joined
     code, state = await ctx.stores.groupbuys.leave(
         ctx.room_id, gid, group, ctx.user, ctx.node.now()
     )

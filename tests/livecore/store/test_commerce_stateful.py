@@ -1,7 +1,9 @@
 """Random sequences of commerce actions across two nodes, invariants checked after each step.
 
-Hypothesis drives open / attribute / join / change quantity / leave / expire / settle
-through two stores on their own connections (one calling scripts directly, one
+Hypothesis drives open / attribute / join / change quantity / leave / expire / settle,
+flash sales (start / buy with retries and coupons / stop / end by time) and coupons
+(create / claim, the room going live and ending) through two stores on their own
+connections (one calling scripts directly, one
 through the batcher, as two nodes would), on a real Valkey. After every step the
 invariants listed in docs/architecture.md ("Commerce invariants") are read back
 from Valkey. ``make test`` runs a bounded number of examples; set
@@ -20,15 +22,19 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from livecore import groupbuy
+from livecore import coupons, flashsale, groupbuy
 from livecore.groupbuy import commission, parse_spec
+from livecore.rooms import Room, RoomStatus
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
 from livecore.store.client import open_store
+from livecore.store.coupons import CouponStore
+from livecore.store.flashsale import FlashSaleStore
 from livecore.store.groupbuys import GroupBuyStore
 from livecore.store.officers import ShareOfficerStore
 from livecore.store.replies import as_str
+from livecore.store.room_meta import RoomStore
 from tests.livecore.store.commerce_draws import Draws
 
 ROOM = "prop"
@@ -52,10 +58,23 @@ class Commerce(Draws, RuleBasedStateMachine):
             GroupBuyStore(self.clients[1], Bus(self.clients[1], batcher=batcher), batcher),
         ]
         self.officers = ShareOfficerStore(self.clients[0])
+        self.flash = [
+            FlashSaleStore(self.clients[0], Bus(self.clients[0])),
+            FlashSaleStore(self.clients[1], Bus(self.clients[1], batcher=batcher), batcher),
+        ]
+        self.coupons = [
+            CouponStore(self.clients[0], Bus(self.clients[0])),
+            CouponStore(self.clients[1], Bus(self.clients[1], batcher=batcher), batcher),
+        ]
+        self.rooms = RoomStore(self.clients[0])
+        self.run(self.rooms.create(Room(ROOM, "t", "s", T0, "h", T0)))
+        self.status = RoomStatus.SCHEDULED
         self.now = T0
         self.gids: list[str] = []
         self.specs: dict[str, groupbuy.GroupBuySpec] = {}
         self.codes: dict[str, str] = {}
+        self.sales: dict[str, flashsale.FlashSpec] = {}
+        self.cids: dict[str, coupons.CouponSpec] = {}
 
     def run(self, coro: Any) -> Any:
         return self.loop.run_until_complete(coro)
@@ -126,6 +145,86 @@ class Commerce(Draws, RuleBasedStateMachine):
     def settle(self, data: st.DataObject, user: str, group: str, outcome: str) -> None:
         gid = data.draw(st.sampled_from(self.gids))
         self.run(self.nodes[1].settle(ROOM, gid, group, user, outcome, self.now))
+
+    # -- flash sales and coupons ------------------------------------------------------
+
+    @rule(stock=st.integers(1, 5), limit=st.integers(1, 3),
+          countdown=st.sampled_from([0, 0, 0, 30]), duration=st.integers(10, 300),
+          node=st.integers(0, 1))  # fmt: skip
+    def flash_start(self, stock: int, limit: int, countdown: int, duration: int, node: int) -> None:
+        fields = {"price_cents": 990, "stock": stock, "limit": limit, "countdown_s": countdown,
+                  "duration_s": duration}  # fmt: skip
+        spec = flashsale.parse_spec(fields, "p", 1990, now=self.now)
+        running = [f for f, s in self.sales.items() if self._running(f, s)]
+        started = self.run(self.flash[node].start(ROOM, spec, self.now))
+        if isinstance(started, str):  # one sale at a time
+            assert running == [started], (running, started)
+        else:
+            assert not running, running
+            self.sales[started[0]] = spec
+
+    def _running(self, fid: str, spec: flashsale.FlashSpec) -> bool:
+        raw = self.run(self.clients[0].hmget(keys.room(ROOM, "flash"), ["id", "status"]))
+        return as_str(raw[0] or b"") == fid and raw[1] != b"ended" and spec.ends_at > self.now
+
+    @rule(data=st.data(), taps=st.lists(
+        st.tuples(st.sampled_from(USERS), st.integers(1, 3), st.sampled_from(["", "k1", "k2"]),
+                  st.integers(0, 1), st.booleans()), min_size=1, max_size=6))  # fmt: skip
+    @precondition(lambda self: bool(self.sales))
+    def flash_buy(self, data: st.DataObject, taps: list[tuple[str, int, str, int, bool]]) -> None:
+        """Buyers tap at once on both nodes (some with a coupon, some retrying a key)."""
+        fid = data.draw(st.sampled_from(sorted(self.sales)))
+        cid = data.draw(st.sampled_from(sorted(self.cids))) if self.cids else ""
+
+        async def race() -> list[Any]:
+            return await asyncio.gather(*(
+                self.flash[node].buy(ROOM, fid, user, qty, key, cid if coupon else "", self.now)
+                for user, qty, key, node, coupon in taps
+            ))  # fmt: skip
+
+        spec = self.sales[fid]
+        for result in self.run(race()):
+            if result.code == 1:  # bought only inside the sale's window
+                assert spec.starts_at <= self.now < spec.ends_at, (spec, self.now)
+
+    @rule(data=st.data(), node=st.integers(0, 1), force=st.booleans())
+    @precondition(lambda self: bool(self.sales))
+    def flash_end(self, data: st.DataObject, node: int, force: bool) -> None:
+        fid = data.draw(st.sampled_from(sorted(self.sales)))
+        self.run(self.flash[node].end(ROOM, fid, self.now, force=force))
+
+    @rule()
+    def flash_sweep(self) -> None:
+        async def both() -> None:
+            for room, fid in await self.flash[0].due(self.now):
+                await asyncio.gather(*(f.end(room, fid, self.now) for f in self.flash))
+
+        self.run(both())
+
+    @rule(quota=st.integers(1, 3), per_user=st.integers(1, 2),
+          task=st.sampled_from(["none", "groupbuy"]), least=st.sampled_from([0, 2000]))  # fmt: skip
+    @precondition(lambda self: len(self.cids) < 3)
+    def coupon_create(self, quota: int, per_user: int, task: str, least: int) -> None:
+        spec = coupons.parse_spec({"title": "t", "off_cents": 100, "min_cents": least,
+                                   "quota": quota, "per_user": per_user, "task": task})  # fmt: skip
+        cid = self.run(self.coupons[0].create(ROOM, spec))
+        assert cid is not None
+        self.cids[cid] = spec
+
+    @rule(data=st.data(), user=st.sampled_from(USERS), node=st.integers(0, 1),
+          key=st.sampled_from(["", "c1"]))  # fmt: skip
+    @precondition(lambda self: bool(self.cids))
+    def coupon_claim(self, data: st.DataObject, user: str, node: int, key: str) -> None:
+        cid = data.draw(st.sampled_from(sorted(self.cids)))
+        result = self.run(self.coupons[node].claim(ROOM, cid, user, self.now, False, key))
+        if result.code == 1:  # claims only while the room is live
+            assert self.status is RoomStatus.LIVE
+
+    @rule(status=st.sampled_from([RoomStatus.LIVE, RoomStatus.ENDED]))
+    def room_status(self, status: RoomStatus) -> None:
+        if self.status is not RoomStatus.ENDED:
+            self.run(self.rooms.set_status(ROOM, status.value))
+            self.status = status
 
     # -- invariants ---------------------------------------------------------------------
 
@@ -215,6 +314,49 @@ class Commerce(Draws, RuleBasedStateMachine):
                 members.setdefault((o["gb"], o["group"]), {}).pop(o["user"], None)
         for key, (_, m, _, _) in seen["groups"].items():
             assert members.get(key, {}) == m, (key, members.get(key), m)
+
+    @invariant()
+    def flash_and_coupons(self) -> None:
+        if not self.sales and not self.cids:
+            return
+        seen = self.run(self._read_flash())
+        events, orders = seen["events"], seen["orders"]
+        for fid, spec in self.sales.items():
+            holders = seen["holders"][fid]
+            sold = sum(holders.values())
+            # stock never below 0, each buyer within the limit
+            assert 0 <= sold <= spec.stock, (fid, holders, spec)
+            assert all(0 < n <= spec.limit for n in holders.values()), (fid, holders)
+            ordered = sum(int(o["qty"]) for o in orders if o["type"] == "flash" and o["fs"] == fid)
+            assert ordered == sold, (fid, ordered, sold)
+            sold_out = [e for e in events if e["t"] == "flash_sold_out" and e["fs"] == fid]
+            assert len(sold_out) == (1 if sold == spec.stock else 0), (fid, sold, sold_out)
+            assert len([e for e in events if e["t"] == "flash_ended" and e["fs"] == fid]) <= 1
+            if seen["flash"].get("id") == fid:
+                assert int(seen["flash"]["sold"]) == sold, (seen["flash"], sold)
+        for cid, cspec in self.cids.items():
+            meta, claims, used = seen["coupons"][cid]
+            # the quota and the per-buyer limit hold; a coupon is used at most as claimed
+            assert int(meta["claimed"]) == sum(claims.values()) <= cspec.quota, (cid, meta, claims)
+            assert all(0 < n <= cspec.per_user for n in claims.values()), (cid, claims)
+            assert all(n <= claims.get(u, 0) for u, n in used.items()), (cid, used, claims)
+            handed = [o for o in orders if o["type"] == "coupon" and o["cp"] == cid]
+            assert len(handed) == int(meta["claimed"]), (cid, handed, meta)
+            on_orders = [o for o in orders if o["type"] == "flash" and o["coupon"] == cid]
+            assert len(on_orders) == sum(used.values()), (cid, on_orders, used)
+
+    async def _read_flash(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"holders": {}, "coupons": {}}
+        for fid in self.sales:
+            out["holders"][fid] = await self._hash(keys.room(ROOM, f"flash:{fid}:b"), int)
+        for cid in self.cids:
+            base = keys.room(ROOM, f"cp:{cid}")
+            out["coupons"][cid] = (await self._hash(base), await self._hash(f"{base}:c", int),
+                                   await self._hash(f"{base}:u", int))  # fmt: skip
+        out["flash"] = await self._hash(keys.room(ROOM, "flash"))
+        out["events"] = [msgpack.unpackb(e["d"], raw=False) for e in await self._stream("events")]
+        out["orders"] = [{k: as_str(v) for k, v in o.items()} for o in await self._stream("orders")]
+        return out
 
 
 def test_commerce_invariants_hold_across_two_nodes(redis_url: str) -> None:

@@ -181,6 +181,23 @@ VALID: list[Any] = [
     ),
     pytest.param({"t": "draw_enter", "draw": "d1"}, {"draw": "d1"}, id="draw-enter"),
     pytest.param({"t": "draw_roll", "draw": "d1"}, {"draw": "d1"}, id="draw-roll"),
+    pytest.param(
+        {"t": "flash_start", "price_cents": 990, "stock": 100, "duration_s": 60},
+        {"price_cents": 990, "stock": 100, "duration_s": 60},
+        id="flash-start",
+    ),
+    pytest.param({"t": "flash_stop", "fs": "f1"}, {"fs": "f1"}, id="flash-stop"),
+    pytest.param(
+        {"t": "flash_buy", "fs": "f1", "qty": 1, "key": "tap-1", "coupon": "c1"},
+        {"fs": "f1", "qty": 1, "key": "tap-1", "coupon": "c1"},
+        id="flash-buy",
+    ),
+    pytest.param(
+        {"t": "coupon_create", "title": " 立减5元 ", "off_cents": 500, "quota": 10},
+        {"title": "立减5元", "off_cents": 500, "quota": 10},
+        id="coupon-create",
+    ),
+    pytest.param({"t": "coupon_claim", "cp": "c1"}, {"cp": "c1"}, id="coupon-claim"),
 ]
 
 
@@ -421,6 +438,22 @@ INVALID: list[Any] = [
     pytest.param({"t": "draw_open", "prize": "p", "seed": "00"}, "seed", id="draw-own-seed"),
     pytest.param({"t": "draw_enter", "draw": ""}, "draw", id="draw-enter-blank"),
     pytest.param({"t": "draw_roll"}, "draw", id="draw-roll-none"),
+    pytest.param(
+        {"t": "flash_start", "stock": 1, "duration_s": 60}, "price_cents", id="flash-no-price"
+    ),
+    pytest.param(
+        {"t": "flash_start", "price_cents": 1, "stock": 1, "duration_s": 60, "product": "p"},
+        "product",
+        id="flash-own-product",
+    ),
+    pytest.param({"t": "flash_buy", "fs": "f1", "qty": 0}, "qty", id="flash-buy-zero"),
+    pytest.param({"t": "flash_buy", "fs": "f1", "key": "a b"}, "key", id="flash-buy-bad-key"),
+    pytest.param(
+        {"t": "coupon_create", "title": "t", "off_cents": 1, "quota": 0},
+        "quota",
+        id="coupon-no-quota",
+    ),
+    pytest.param({"t": "coupon_claim", "cp": ""}, "cp", id="coupon-claim-blank"),
 ]
 
 

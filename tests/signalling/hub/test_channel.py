@@ -211,3 +211,18 @@ async def until(client: RoomClient, check: Any, seconds: float = 5.0) -> None:
     while not check(client.state):
         assert asyncio.get_running_loop().time() < deadline, client.state
         await client.next_event(wait=seconds)
+
+
+async def test_likes_are_capped_per_user_per_second(connect: Any) -> None:
+    """One user's 1,000 taps in a burst count as a person's (20 a second), without an
+    error frame; the room's total is exactly what the acks said counted."""
+    tapper = await connect("viewer", "tapper")
+    started = asyncio.get_running_loop().time()
+    acks = [await tapper.request("like", n=50) for _ in range(20)]
+    elapsed = asyncio.get_running_loop().time() - started
+    counted = sum(ack["n"] for ack in acks)
+    assert 20 <= counted <= 20 + 20 * elapsed + 1, (counted, elapsed)
+    await until(tapper, lambda state: state["likes"] == counted)
+    other = await connect("viewer", "other")
+    assert (await other.request("like", n=5))["n"] == 5
+    await until(tapper, lambda state: state["likes"] == counted + 5)

@@ -490,3 +490,36 @@ async def test_officer_flow(connect: Any, hub_node: Node) -> None:
     assert later.snapshot["leaderboard"] == [["buyer", expected]]
     for ws in (friend, stranger, selfish):
         await ws.close()
+
+
+async def test_leave_leaves_the_group_joined_not_the_located_one(connect: Any) -> None:
+    """After ``locate`` into another compound, ``groupbuy_leave`` leaves the group the
+    buyer joined (it used to ack against the new compound's group and leave them in)."""
+    host = await connect("host", "host1")
+    viewer = await connect("viewer", "mover")
+    gb = (await host.request("groupbuy_open", target=3, **OPEN))["gb"]
+    await viewer.request("locate", lat=XIXI[0], lng=XIXI[1])
+    joined = await viewer.request("groupbuy_join", gb=gb, qty=1)
+    assert (joined["group"], joined["n"]) == ("hz-xixi-chengyuan", 1)
+    await viewer.request("locate", lat=CUIYUAN[0], lng=CUIYUAN[1])
+    left = await viewer.request("groupbuy_leave", gb=gb)
+    assert (left["group"], left["n"]) == ("hz-xixi-chengyuan", 0)
+    again = await viewer.request("groupbuy_join", gb=gb, qty=1)
+    assert (again["group"], again["n"]) == ("hz-cuiyuan-1", 1)
+
+
+async def test_one_connections_messages_are_handled_in_order(connect: Any, hub_node: Node) -> None:
+    """``locate`` then ``groupbuy_join`` sent back to back: the join sees the located
+    community (they used to run concurrently and the join found no community)."""
+    host = await connect("host", "host1")
+    gb = (await host.request("groupbuy_open", target=3, **OPEN))["gb"]
+    for attempt in range(5):
+        ws, _ = await raw_join(hub_node, f"quick{attempt}", None)
+        try:
+            await ws.send(msgpack.packb({"t": "locate", "id": 1, "lat": XIXI[0], "lng": XIXI[1]}))
+            await ws.send(msgpack.packb({"t": "groupbuy_join", "id": 2, "gb": gb, "qty": 1}))
+            replies = [await next_reply(ws), await next_reply(ws)]
+        finally:
+            await ws.close()
+        assert [r["id"] for r in replies] == [1, 2], replies
+        assert replies[1]["t"] == "ack" and replies[1]["group"] == "hz-xixi-chengyuan", replies

@@ -1,0 +1,137 @@
+"""Flash sales (秒杀) on the room channel: the host starts and stops, buyers tap 抢."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, replace
+
+from livecore import flashsale, wire
+from livecore.errors import ErrorCode, LivecoreError
+from livecore.store.flashsale import BuyResult, FlashState
+from signalling.hub.context import Context
+from signalling.hub.room import LocalRoom
+
+_BUY_REFUSALS = {
+    -1: (ErrorCode.FLASH_NOT_FOUND, "no such flash sale in this room"),
+    -3: (ErrorCode.FLASH_ENDED, "this flash sale has ended"),
+    -4: (ErrorCode.FLASH_SOLD_OUT, "sold out"),
+    -7: (ErrorCode.COUPON_NOT_HELD, "you hold no unused copy of that coupon"),
+}
+
+
+def buy_refusal(result: BuyResult) -> LivecoreError | None:
+    """The error a buy's refusal code means (None: bought or already bought). Pure."""
+    code, arg = result.code, result.arg
+    if code >= 0:
+        return None
+    if code == -2:
+        return LivecoreError(ErrorCode.FLASH_NOT_STARTED, f"the sale starts at {arg}")
+    if code == -5:
+        return LivecoreError(ErrorCode.FLASH_LIMIT, f"you may buy {max(0, arg)} more")
+    if code == -6:
+        return LivecoreError(ErrorCode.FLASH_SOLD_OUT, f"only {arg} left")
+    if code == -8:
+        return LivecoreError(ErrorCode.COUPON_MINIMUM, f"the coupon needs an order of {arg}")
+    error, why = _BUY_REFUSALS[code]
+    return LivecoreError(error, why)
+
+
+async def flash_start(ctx: Context, message: wire.Message) -> None:
+    """Start a sale on the product pinned in the room (one sale at a time)."""
+    card = (await ctx.stores.bus.state(ctx.room_id)).get("card:product")
+    if not isinstance(card, dict) or not card.get("name"):
+        raise LivecoreError(ErrorCode.NO_PINNED_PRODUCT, "pin a product card first")
+    price = card.get("price_cents")
+    now = ctx.node.now()
+    spec = flashsale.parse_spec(
+        message.fields, str(card["name"]), price if isinstance(price, int) else None, now=now
+    )
+    started = await ctx.stores.flash.start(ctx.room_id, spec, now)
+    if isinstance(started, str):
+        raise LivecoreError(
+            ErrorCode.FLASH_BUSY, f"flash sale {started} is still on: stop it first"
+        )
+    fid, _ = started
+    ctx.node.orders.note(ctx.room_id)
+    ctx.ack(message, fs=fid, starts_at=spec.starts_at, ends_at=spec.ends_at)
+
+
+async def flash_stop(ctx: Context, message: wire.Message) -> None:
+    """End the sale now (its ``flash_ended`` goes to the room)."""
+    ended = await ctx.stores.flash.end(
+        ctx.room_id, message.fields["fs"], ctx.node.now(), force=True
+    )
+    if isinstance(ended, int):
+        raise LivecoreError(ErrorCode.FLASH_NOT_FOUND, "no such running flash sale in this room")
+    _progress(ctx, ended.public())
+    ctx.ack(message, **ended.public())
+
+
+@dataclass(slots=True)
+class FinalSale:
+    """A sale that sells no more, as the store holds it for good: a tap is answered here
+    exactly as the buy script would (a retried key is acked, the rest refused)."""
+
+    state: FlashState
+    holders: dict[str, int]
+    keys: set[str]
+
+    def answer(self, user: str, key: str) -> BuyResult:
+        if key and f"{user}|{key}" in self.keys:
+            return BuyResult(0, self.state, self.holders.get(user, 0))
+        return BuyResult(-3 if self.state.status == flashsale.FlashStatus.ENDED else -4)
+
+
+async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
+    """The room's sale ``fid`` once this node knows it sells no more (read once per node,
+    the taps meanwhile share the read), else None: the tap goes to the store."""
+    seen = room.flash
+    if seen is None or seen.get("fs") != fid or seen.get("s") not in ("sold_out", "ended"):
+        return None
+    final = room.flash_final
+    if isinstance(final, FinalSale) and final.state.id == fid:
+        if seen["s"] == "ended" and final.state.status != "ended":
+            final.state = replace(final.state, status="ended", version=seen["v"])
+        return final
+    task = room.flash_loading
+    if task is None or task.done():
+        task = asyncio.get_running_loop().create_task(ctx.stores.flash.final(ctx.room_id, fid))
+        room.flash_loading = task
+    read = await asyncio.shield(task)
+    if read is None:
+        return None
+    sale = FinalSale(*read)
+    room.flash_final = sale
+    return sale
+
+
+async def flash_buy(ctx: Context, message: wire.Message) -> None:
+    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused. Once
+    the sale sells no more, taps are answered from what the node read of it once."""
+    f = message.fields
+    coupon = f.get("coupon") or ""
+    room = ctx.room
+    final = await _final(ctx, room, f["fs"]) if room is not None else None
+    if final is not None:
+        result = final.answer(ctx.user, f.get("key") or "")
+    else:
+        result = await ctx.stores.flash.buy(
+            ctx.room_id, f["fs"], ctx.user, f.get("qty", 1), f.get("key") or "", coupon,
+            ctx.node.now(),
+        )  # fmt: skip
+    refusal = buy_refusal(result)
+    if refusal is not None:
+        raise refusal
+    assert result.state is not None
+    public = result.state.public()
+    if result.code == 1:
+        _progress(ctx, public)
+        ctx.node.orders.note(ctx.room_id)
+    ctx.ack(message, mine=result.mine, coupon=coupon or None, **public)
+
+
+def _progress(ctx: Context, state: dict[str, object]) -> None:
+    """The sale's new state goes to this node's room (next tick) and the other nodes."""
+    room = ctx.room
+    if room is not None and room.set_flash(dict(state)):
+        room.local_commerce["flash"] = dict(state)
