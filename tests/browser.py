@@ -40,6 +40,20 @@ PHONE = {"width": 390, "height": 844}
 #: loopback: any other host name fails to resolve.
 FLAGS = [*LAB_FLAGS, "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1"]
 #: Screenshots of the pages at phone size (git-ignored).
+#: ``page.evaluate(PLAY_MUTED, element_id)``: play a page's <video> muted, as a person's
+#: tap would. A play() the page's own source change interrupts (AbortError: the clip
+#: page sets its src once it has read the clip) is asked again; True once playing.
+PLAY_MUTED = """async (id) => {
+  const v = document.getElementById(id);
+  v.muted = true;
+  for (let i = 0; i < 40; i++) {
+    try { await v.play(); return true; } catch (e) {
+      if (e.name !== 'AbortError') throw e;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
+  return false;
+}"""
 SHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 
 

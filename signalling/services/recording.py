@@ -209,6 +209,10 @@ class RecordingPlane:
             previous.task.cancel()
         # Every node serves its files from here on (signalling/services/medialookup.py).
         self._spawn(self._held(self.ctx.stores.nodes.recording(room, directory.name, self.me)))
+        # A replay of the live's earlier stream is a part of the live: no replay is
+        # offered until this stream's end extends it (a page showing it at the room's
+        # end would play the first part only).
+        self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
         log.info("room %s: recording into %s", room, directory.name)
 
     @property
@@ -273,6 +277,9 @@ class RecordingPlane:
         self.metrics.replays.labels("built").inc()
         log.info("room %s: replay of %.1f s at %s", room, result.duration, dst.name)
         version = recording.dir.name  # a later stream's replay gets a new URL
+        newer = self.live.get(room)
+        if newer is not None and newer.recording is not recording:
+            return  # the host is on air again: that stream's end offers the whole replay
         with contextlib.suppress(RedisError, OSError):
             await self.ctx.stores.nodes.replay(room, self.me, version)
             await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4?v={version}")

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from clients.python.room import RoomClient
-from tests.browser import launch, phone, wait_js
+from tests.browser import PLAY_MUTED, launch, phone, wait_js
 from tests.helpers import Node, create_room, free_port, token
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.nginx import Nginx
@@ -219,8 +219,7 @@ async def watch_in_chromium(base: str, clip: dict[str, Any]) -> None:
         assert await page.evaluate("window.hlsErrors") == []
         share, share_watch = await phone(browser)
         await share.goto(f"{base}{clip['share']}")
-        await share.evaluate("(() => { const v = document.getElementById('clip');"
-                             " v.muted = true; return v.play(); })()")  # fmt: skip
+        assert await share.evaluate(PLAY_MUTED, "clip")
         await wait_js(share, "document.getElementById('clip').currentTime > 0.5", 20)
         assert watch.errors() == [] and share_watch.errors() == []
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 from aiortc import RTCSessionDescription
 
-from tests.browser import wait_js
+from tests.browser import PLAY_MUTED, wait_js
 from tests.helpers import Node, create_room, free_port
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -125,8 +125,7 @@ async def test_clip_and_replay_served_from_the_bucket(
                 browser, page = await browser_page(p)
                 try:
                     await page.goto(f"{node.url}{clip['share']}")
-                    await page.evaluate("(() => { const v = document.getElementById('clip');"
-                                        " v.muted = true; return v.play(); })()")  # fmt: skip
+                    assert await page.evaluate(PLAY_MUTED, "clip")
                     await wait_js(page, "document.getElementById('clip').currentTime > 0.5", 20)
                 finally:
                     await browser.close()

@@ -30,6 +30,15 @@ def test_both_languages_have_the_same_keys() -> None:
     assert table("zh") ^ table("en") == set()
 
 
+def test_no_key_is_written_twice() -> None:
+    """A key given twice in one language silently takes the later sentence (two
+    branches each adding the same key: the earlier text is dead)."""
+    for lang in ("zh", "en"):
+        start = I18N.index(f"  {lang}: {{")
+        keys = re.findall(r'^\s+"([^"]+)":', I18N[start : I18N.index("\n  },", start)], re.M)
+        assert sorted(k for k in set(keys) if keys.count(k) > 1) == [], lang
+
+
 #: The package page (/t/{batch}) arrives as one inlined document (one round trip
 #: on a phone network), so it carries its own small table in trace.js.
 OWN_TABLE = {"trace.html": "trace.js"}

@@ -394,7 +394,8 @@ async def test_host_console_forms_clear_and_moderation(node: Node, browser: Brow
             page, "(document.querySelector('#toast')?.textContent || '').includes('高光')"
         )
         toast = await text_of(page, "#toast")
-        assert toast == "开播后才能标记高光"  # the host is not live in this test: nothing to clip
+        # the host is not live in this test: nothing to clip
+        assert toast == "开播后才能标记高光和讲解商品"
         await no_horizontal_scroll(page)
         assert clean(watch) == []
 

@@ -138,6 +138,8 @@ async def test_a_clip_is_cut_while_a_long_remux_runs(
     plane = RecordingPlane(ctx)
     plane.detector_params = FAST
     plane.start()
+    host = Engagement(ctx)  # the host's mark reaches the recording node as from any node
+    host.start()
     announced: list[dict[str, Any]] = []
     plane.on_clip_ready = lambda room, payload: announced.append(payload)
     clips = [encode_video_clip("video/H264", frames=150, gop=30), encode_opus_clip(5.0)]
@@ -150,11 +152,12 @@ async def test_a_clip_is_cut_while_a_long_remux_runs(
         plane.stream_started("r1", session)
         svc = plane.highlights("r1")
         assert svc is not None
+        await until(lambda: svc.lease is not None)
         deadline = time.monotonic() + 20
         while svc.now() is None or svc.now() < 3:  # type: ignore[operator]
             assert time.monotonic() < deadline
             await asyncio.sleep(0.2)
-        svc.mark()
+        assert await host.mark("r1") is not None
         while not announced:
             assert time.monotonic() < deadline + 20, "the clip waited behind the remux"
             await asyncio.sleep(0.2)
@@ -162,6 +165,7 @@ async def test_a_clip_is_cut_while_a_long_remux_runs(
     finally:
         release.set()
         await long_job
+        await host.stop()
         await session.close()
         await pc.close()
         await plane.stop()

@@ -72,7 +72,8 @@ async def test_taps_on_another_node_reach_the_recording(two_nodes: tuple[Node, N
                 break
             except ClientError as err:
                 assert err.code == "not_recording" and time.monotonic() < deadline
-                await asyncio.sleep(0.3)
+                await asyncio.sleep(0.3)  # paces the asking: the answer is what changes
+        # paces the explanation: the segment is 3 s of the stream
         await asyncio.sleep(3)
         ended = (await console.request("explain"))["at"]
         explained = await clip_of(console, "explain")
