@@ -32,6 +32,7 @@ from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
 from livecore.store.bus import EMIT_LUA, Bus, Emitted, emitted
 from livecore.store.client import StoreClient
+from livecore.store.index import ScoredIndex
 from livecore.store.replies import as_str
 
 #: Draws a room may hold in all (open and past).
@@ -130,6 +131,10 @@ class Draw:
         return out
 
 
+#: Draws whose entry time the sweep looks for, as ``room|id`` by ``closes_at``.
+DRAW_DUE = "drawdue"
+
+
 class DrawStore:
     """Open, enter, draw and read a room's lucky draws."""
 
@@ -137,6 +142,7 @@ class DrawStore:
         self.redis = redis
         self.bus = bus
         self.batcher = batcher
+        self.due_index = ScoredIndex(redis, DRAW_DUE)
         self._open = redis.register_script(_OPEN)
         self._enter = redis.register_script(_ENTER)
         self._close = redis.register_script(_CLOSE)
@@ -161,6 +167,8 @@ class DrawStore:
             "closes_at": spec.closes_at, "commitment": commit, "seed": seed.hex(),
             "opened_at": now,
         }  # fmt: skip
+        # the entry's end is indexed first: a crash after it leaves an entry the sweep drops
+        await self.due_index.add(f"{room}|{did}", spec.closes_at)
         reply = await self._open(
             keys=[*self.bus.emit_keys(room), keys.room(room, "draw"), keys.room(room, "draws"),
                   self._k(room, did)],
@@ -169,6 +177,7 @@ class DrawStore:
         )  # fmt: skip
         code = int(reply[0])
         if code < 0:
+            await self.due_index.remove(f"{room}|{did}")
             return code, as_str(reply[1]), None
         return 1, did, emitted(reply)
 
@@ -191,11 +200,13 @@ class DrawStore:
         same winners); (-1, None, None) no such draw."""
         reply = await self._close(keys=[self._k(room, did)], args=[now])
         if int(reply[0]) == -1:
+            await self.due_index.remove(f"{room}|{did}")
             return -1, None, None
         found = await self.get(room, did)
         if found is None:  # pragma: no cover - a draw is never deleted while its room lives
             return -1, None, None
         if found.status is DrawStatus.DRAWN:
+            await self.due_index.remove(f"{room}|{did}")
             return 0, found, None
         entrants = await self.entrants(room, did)
         assert found.seed is not None
@@ -209,10 +220,21 @@ class DrawStore:
                   keys.room(room, "draw")],
             args=[*self.bus.emit_args(room, payload), did, *won],
         )  # fmt: skip
+        await self.due_index.remove(f"{room}|{did}")
         final = await self.get(room, did)
         if int(done[0]) <= 0 or final is None:
             return 0, final, None
         return 1, final, emitted(done)
+
+    async def due(self, now: int, limit: int = 100) -> list[tuple[str, str]]:
+        """(room, draw) pairs whose entry time is over and that are not drawn yet, across
+        all rooms: every node's sweep draws them (once: :meth:`draw`), so a draw is
+        drawn on time with no host console open."""
+        out = []
+        for member in await self.due_index.upto(now, limit):
+            room, _, did = member.partition("|")
+            out.append((room, did))
+        return out
 
     async def get(self, room: str, did: str) -> Draw | None:
         """A draw with its counts; the seed is filled in for drawing, and shown by

@@ -98,8 +98,8 @@ class Housekeeper:
             await self.node.stores.bus.ephemeral(room.id, msgpack.packb(message))
 
     async def sweep_deadlines(self) -> None:
-        """Fail what did not form in time and end flash sales whose time is up: every
-        node sweeps, one wins each group buy and each sale."""
+        """Fail what did not form in time, end flash sales whose time is up and draw the
+        lucky draws whose entry closed: every node sweeps, one wins each."""
         now = self.node.now()
         buys = self.node.stores.groupbuys
         for room_id, gid in await buys.due(now):
@@ -107,6 +107,9 @@ class Housekeeper:
         flash = self.node.stores.flash
         for room_id, fid in await flash.due(now):
             await flash.end(room_id, fid, now)
+        draws = self.node.stores.draws
+        for room_id, did in await draws.due(now):
+            await draws.draw(room_id, did, now)
 
     async def room_second(self, room: LocalRoom) -> None:
         """Viewers, leaderboard, head check, poll deadlines, idle unsubscribe."""

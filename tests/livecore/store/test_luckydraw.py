@@ -169,3 +169,24 @@ async def test_the_seed_stays_secret_until_drawn(nodes: tuple[DrawStore, DrawSto
     assert found.seed is not None and found.seed not in repr(opened)
     assert as_str(await a.redis.get(keys.room(ROOM, "draw"))) == did
     assert MAX_ENTRANTS >= 5000
+
+
+async def test_a_draw_is_due_for_the_sweep_once_its_entry_closes(
+    nodes: tuple[DrawStore, DrawStore],
+) -> None:
+    """The sweep's index: due from ``closes_at`` on, gone once drawn (by the sweep or
+    the host), and a refused open leaves nothing in it."""
+    a, b = nodes
+    did = await open_draw(a, duration_s=600)
+    spec = parse_spec({"prize": "x", "winners": 1, "duration_s": 60}, now=NOW)
+    assert (await b.open(ROOM, spec, NOW))[0] == -1  # another draw is undrawn
+    assert await a.due(NOW + 599) == []
+    assert await a.due(NOW + 600) == [(ROOM, did)]
+    await a.enter(ROOM, did, "u1", NOW + 10)
+    code, drawn, _ = await b.draw(ROOM, did, NOW + 600)  # what a node's sweep does
+    assert code == 1 and drawn is not None and drawn.winners == ("u1",)
+    assert await a.due(NOW + 10_000) == []
+    # An entry whose draw went with its room is dropped by the first sweep to see it.
+    await a.due_index.add(f"{ROOM}|dgone", NOW)
+    assert (await a.draw(ROOM, "dgone", NOW))[0] == -1
+    assert await a.due(NOW) == []

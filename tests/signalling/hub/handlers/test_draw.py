@@ -118,3 +118,18 @@ def test_each_entry_code_has_its_documented_error() -> None:
     }  # fmt: skip
     watching = got[store.WATCHING]
     assert watching is not None and "40 s" in watching.message
+
+
+async def test_a_draw_is_drawn_on_time_with_no_console_open(
+    connect: Callable[..., Any],
+) -> None:
+    """The host opens a 10 s draw and leaves: the nodes' deadline sweep draws it, and
+    the entrant hears the winners (the host's page is not what draws)."""
+    host = await connect("host", "host1")
+    viewer = await connect("viewer", "v1")
+    opened = await host.request("draw_open", prize="土鸡蛋", winners=1, duration_s=10)
+    await host.close()
+    await viewer.request("draw_enter", draw=opened["draw"])
+    while (drawn := await viewer.next_event(wait=30))["t"] != "draw_drawn":  # 10 s + a sweep
+        pass
+    assert drawn["draw"] == opened["draw"] and drawn["won"] == ["v1"]
