@@ -131,22 +131,28 @@ def banner(
     return "\n".join(lines)
 
 
-def shared_socket(host: str, port: int) -> socket.socket:
-    """A TCP socket bound to ``host:port`` with ``SO_REUSEPORT``: each worker of
-    ``serve --workers`` binds its own, and the kernel spreads new connections over
-    the listening ones (not listening yet: the caller or uvicorn calls ``listen``)."""
+def bound_socket(host: str, port: int, *, shared: bool = False) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not listening yet: the caller or uvicorn
+    calls ``listen``); ``shared`` adds ``SO_REUSEPORT``."""
     family, kind, proto, _, address = socket.getaddrinfo(
         host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
     )[0]
     sock = socket.socket(family, kind, proto)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if shared:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(address)
     except OSError:
         sock.close()
         raise
     return sock
+
+
+def shared_socket(host: str, port: int) -> socket.socket:
+    """``host:port`` with ``SO_REUSEPORT``: each worker of ``serve --workers`` binds its
+    own, and the kernel spreads new connections over the listening ones."""
+    return bound_socket(host, port, shared=True)
 
 
 def peer_socket(settings: Settings) -> tuple[socket.socket, Settings]:
@@ -159,15 +165,9 @@ def peer_socket(settings: Settings) -> tuple[socket.socket, Settings]:
         port = url.port or (443 if url.scheme == "https" else 80)
     else:
         host, port = "127.0.0.1", 0
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    sock = socket.socket(family, kind, proto)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(address)
+        sock = bound_socket(host, port)
     except OSError as exc:
-        sock.close()
         raise SystemExit(f"cannot listen on the node address {host}:{port}: {exc}") from None
     if settings.node_url:
         return sock, settings
