@@ -43,7 +43,8 @@ def rooms_per_shard(cluster: LocalCluster) -> dict[int, str]:
     return out
 
 
-async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments: int
+async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments: int,
+                 gate: asyncio.Event | None = None,
                  ) -> tuple[dict[str, Any], list[asyncio.Task[None]]]:  # fmt: skip
     state: dict[str, Any] = {}
     tasks = []
@@ -54,7 +55,7 @@ async def _flows(nodes: list[NodeProc], rooms: list[str], viewers: int, comments
         state[room] = {"poll": poll, "gb": gb, "tally": tally, "cids": cids, "users": users}
     for room, s in state.items():
         tasks += [asyncio.create_task(viewer(nodes[i % 2], u, comments, s["poll"], s["gb"],
-                                             s["tally"], s["cids"], room))
+                                             s["tally"], s["cids"], room, gate))
                   for i, u in enumerate(s["users"])]  # fmt: skip
     return state, tasks
 
@@ -102,9 +103,13 @@ async def run(root: Path, *, viewers: int = 6, comments: int = 30) -> dict[str, 
         victim_port, hit = next(iter(shards.items()))
         rooms = list(shards.values())
 
-        state, tasks = await _flows(nodes, rooms, viewers, comments)
+        # Every viewer waits after its first comment until all are under way, so the
+        # primary dies with every viewer mid-traffic however slowly they connected.
+        gate = asyncio.Event()
+        state, tasks = await _flows(nodes, rooms, viewers, comments, gate)
         await _mid_way(state)
-        await asyncio.sleep(0.2)  # pace: a few comments in, most still to come
+        gate.set()
+        await asyncio.sleep(0.1)  # pace: comments flowing again, most still to come
         in_flight = sum(not task.done() for task in tasks)  # viewers mid-way
         cluster.node_on(victim_port).process.kill()  # type: ignore[union-attr]
         await asyncio.sleep(0.3)

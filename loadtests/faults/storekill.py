@@ -54,8 +54,11 @@ async def until_acked(client: RoomClient, tally: Tally, kind: str, **fields: Any
 
 
 async def viewer(node: NodeProc, user: str, comments: int, poll: str, gb: str,
-                 tally: Tally, cids: list[str], room: str = "r1") -> None:  # fmt: skip
-    """Vote, join, then comment ``comments`` times, each retried until acknowledged."""
+                 tally: Tally, cids: list[str], room: str = "r1",
+                 gate: asyncio.Event | None = None) -> None:  # fmt: skip
+    """Vote, join, then comment ``comments`` times, each retried until acknowledged;
+    with a ``gate``, wait after the first comment until it opens (every viewer then
+    has most of its comments still to send when the fault comes)."""
     client = RoomClient(node.url, room, mint("viewer", user, room, community=COMMUNITY))
     await client.connect()
     try:
@@ -65,7 +68,9 @@ async def viewer(node: NodeProc, user: str, comments: int, poll: str, gb: str,
             cid = f"{user}-{k}"
             await until_acked(client, tally, "comment", text=f"c {cid}", cid=cid)
             cids.append(cid)
-            await asyncio.sleep(0.05)
+            if gate is not None and k == 0:
+                await gate.wait()
+            await asyncio.sleep(0.05)  # pace: a person's comments
     finally:
         await client.close()
 
