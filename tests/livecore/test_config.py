@@ -55,6 +55,6 @@ def test_the_node_url_is_never_the_public_one() -> None:
     wildcard), never at --public-url; a node URL must be http(s)."""
     behind = Settings(host="0.0.0.0", port=9000, public_url="https://live.example")
     assert behind.peer_url == "http://127.0.0.1:9000"
-    assert Settings(node_url="http://10.0.0.5:8080/").peer_url == "http://10.0.0.5:8080"
+    assert Settings(node_url="http://198.51.100.5:8080/").peer_url == "http://198.51.100.5:8080"
     with pytest.raises(ValueError, match="--node-url"):
-        Settings(node_url="10.0.0.5:8080").check()
+        Settings(node_url="198.51.100.5:8080").check()

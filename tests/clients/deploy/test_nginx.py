@@ -239,7 +239,7 @@ def test_the_shipped_configuration_is_complete() -> None:
     """Every placeholder the operator fills in is in the file, and nothing else is left."""
     from tests.nginx import CONFIG, render
 
-    text = render(Path("/srv/nginx"), "127.0.0.1:80", ["10.0.0.1:8080", "10.0.0.2:8080"])
+    text = render(Path("/srv/nginx"), "127.0.0.1:80", ["198.51.100.1:8080", "198.51.100.2:8080"])
     assert "__" not in text.replace("__init__", "")
-    assert "server 10.0.0.2:8080;" in text
+    assert "server 198.51.100.2:8080;" in text
     assert 'proxy_set_header X-Livecore-Node-Token "";' in CONFIG.read_text()

@@ -11,8 +11,8 @@ from livecore.store.room_meta import RoomStore
 async def test_a_node_is_found_while_it_renews(aredis: StoreClient) -> None:
     """register → url; the entry expires on its own (a dead node) and unregister drops it."""
     nodes = NodeStore(aredis)
-    await nodes.register("n1", "http://10.0.0.5:8080")
-    assert await nodes.url("n1") == "http://10.0.0.5:8080"
+    await nodes.register("n1", "http://198.51.100.5:8080")
+    assert await nodes.url("n1") == "http://198.51.100.5:8080"
     assert 0 < await aredis.ttl("lc:node:n1") <= NODE_TTL_S
     await nodes.unregister("n1")
     assert await nodes.url("n1") is None and await nodes.url("never") is None

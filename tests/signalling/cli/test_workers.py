@@ -51,15 +51,15 @@ def test_each_worker_gets_what_cannot_be_shared() -> None:
 
 def test_each_worker_has_its_own_node_address() -> None:
     """--node-url's port + i per worker; none given: each worker picks a loopback port."""
-    base = Settings(node_url="http://10.0.0.5:8081/")
+    base = Settings(node_url="http://198.51.100.5:8081/")
     assert [worker_settings(base, i, 3).node_url for i in range(3)] == [
-        "http://10.0.0.5:8081", "http://10.0.0.5:8082", "http://10.0.0.5:8083"
+        "http://198.51.100.5:8081", "http://198.51.100.5:8082", "http://198.51.100.5:8083"
     ]  # fmt: skip
     six = Settings(node_url="http://[2001:db8::5]:9000")
     assert worker_settings(six, 2, 3).node_url == "http://[2001:db8::5]:9002"
     assert worker_settings(Settings(), 1, 2).node_url is None
     with pytest.raises(ValueError, match="with --workers give a port"):
-        worker_settings(Settings(node_url="http://10.0.0.5"), 0, 2)
+        worker_settings(Settings(node_url="http://198.51.100.5"), 0, 2)
 
 
 def test_too_few_udp_ports_is_refused() -> None:
