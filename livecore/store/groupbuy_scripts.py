@@ -292,8 +292,18 @@ if redis.call('HGET', KEYS[1], 's') ~= 'formed' or redis.call('HEXISTS', KEYS[2]
   return {-1}
 end
 local raw = redis.call('HGET', KEYS[3], user)
-if not raw then return {0, 'none'} end
+if not raw then
+  -- No commission on this order: a refund is still recorded (state r, no
+  -- officer), so the order stays refunded for receipts and pickup alike.
+  if outcome ~= 'refunded' then return {0, 'none'} end
+  redis.call('HSET', KEYS[3], user, entry('', '', 0, 0, 'r'))
+  return {1, 'none'}
+end
 local o, r, c1, c2, st = parse_entry(raw)
+if st == 'r' and o == '' then
+  if outcome == 'refunded' then return {0, 'none'} end
+  return {-2, 'none'}
+end
 local to = (outcome == 'received') and 'c' or 'r'
 if st == to then return {0, st} end
 if st == 'r' then return {-2, st} end

@@ -10,7 +10,8 @@ the time of the first.
 Keys (tagged with the room): ``pickup:codes`` (code → ``gid|group|user|qty``),
 ``pickup:done`` (code → ``ts|by``), ``pickup:stats`` (``issued``,
 ``redeemed``), and the group buy's ``gb:<id>:who``, ``gb:<id>:g:<group>``,
-``gb:<id>:m:<group>``.
+``gb:<id>:m:<group>`` and ``gb:<id>:led:<group>`` (the order's settlement:
+a refunded order gets no code and its code does not redeem).
 """
 
 from __future__ import annotations
@@ -22,14 +23,17 @@ from livecore.store.client import StoreClient
 from livecore.store.groupbuys import ORDERS_MAXLEN
 from livecore.store.replies import as_str
 
-# KEYS: who group members codes done stats | ARGV: user grp gid code
+# KEYS: who group members codes done stats ledger | ARGV: user grp gid code
 # Returns {1, qty, redeemed ts|by or ''}; {-1} not a member of that group;
-# {-2} the group has not formed; {-3} the code belongs to another order.
+# {-2} the group has not formed; {-3} the code belongs to another order;
+# {-4} the order was refunded.
 _ISSUE = """
 if redis.call('HGET', KEYS[1], ARGV[1]) ~= ARGV[2] then return {-1} end
 if redis.call('HGET', KEYS[2], 's') ~= 'formed' then return {-2} end
 local qty = redis.call('HGET', KEYS[3], ARGV[1])
 if not qty then return {-1} end
+local settled = redis.call('HGET', KEYS[7], ARGV[1])
+if settled and string.sub(settled, -1) == 'r' then return {-4} end
 local entry = ARGV[3] .. '|' .. ARGV[2] .. '|' .. ARGV[1] .. '|' .. qty
 local prev = redis.call('HGET', KEYS[4], ARGV[4])
 if prev and prev ~= entry then return {-3} end
@@ -40,16 +44,19 @@ end
 return {1, tonumber(qty), redis.call('HGET', KEYS[5], ARGV[4]) or ''}
 """
 
-# KEYS: codes done stats orders | ARGV: code now by maxlen
-# Returns {1, entry} redeemed now; {-1} unknown code; {-2, entry, ts|by} redeemed before.
+# KEYS: codes done stats orders ledger-of-the-code's-group | ARGV: code now by maxlen
+# Returns {1, entry} redeemed now; {-1} unknown code; {-2, entry, ts|by} redeemed
+# before; {-3, entry} the order was refunded (nothing changes).
 _REDEEM = """
 local entry = redis.call('HGET', KEYS[1], ARGV[1])
 if not entry then return {-1} end
 local prev = redis.call('HGET', KEYS[2], ARGV[1])
 if prev then return {-2, entry, prev} end
+local gid, grp, user, qty = string.match(entry, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
+local settled = redis.call('HGET', KEYS[5], user)
+if settled and string.sub(settled, -1) == 'r' then return {-3, entry} end
 redis.call('HSET', KEYS[2], ARGV[1], ARGV[2] .. '|' .. ARGV[3])
 redis.call('HINCRBY', KEYS[3], 'redeemed', 1)
-local gid, grp, user, qty = string.match(entry, '^([^|]*)|([^|]*)|([^|]*)|([^|]*)$')
 redis.call('XADD', KEYS[4], 'MAXLEN', '~', tonumber(ARGV[4]), '*', 'type', 'pickup', 'gb', gid,
            'group', grp, 'user', user, 'qty', qty, 'code', ARGV[1], 'by', ARGV[3], 'ts', ARGV[2])
 return {1, entry}
@@ -72,8 +79,8 @@ class Order:
 
 
 #: Refusal codes of :meth:`PickupStore.issue` and :meth:`PickupStore.redeem`.
-NOT_MEMBER, NOT_FORMED, COLLISION = -1, -2, -3
-UNKNOWN, REDEEMED = -1, -2
+NOT_MEMBER, NOT_FORMED, COLLISION, REFUNDED = -1, -2, -3, -4
+UNKNOWN, REDEEMED, ORDER_REFUNDED = -1, -2, -3
 
 
 class PickupStore:
@@ -92,12 +99,14 @@ class PickupStore:
     async def issue(
         self, room: str, gid: str, grp: str, user: str, code: str
     ) -> tuple[int, int, str]:
-        """(1, qty, redeemed ``ts|by`` or "") or (NOT_MEMBER | NOT_FORMED | COLLISION, 0, "")."""
+        """(1, qty, redeemed ``ts|by`` or "") or (NOT_MEMBER | NOT_FORMED | COLLISION |
+        REFUNDED, 0, "")."""
         base = f"gb:{gid}"
         reply = await self._issue(
             keys=[keys.room(room, f"{base}:who"), keys.room(room, f"{base}:g:{grp}"),
                   keys.room(room, f"{base}:m:{grp}"), keys.room(room, "pickup:codes"),
-                  keys.room(room, "pickup:done"), keys.room(room, "pickup:stats")],
+                  keys.room(room, "pickup:done"), keys.room(room, "pickup:stats"),
+                  keys.room(room, f"{base}:led:{grp}")],
             args=[user, grp, gid, code],
         )  # fmt: skip
         if int(reply[0]) < 0:
@@ -107,10 +116,19 @@ class PickupStore:
     async def redeem(
         self, room: str, code: str, now: int, by: str
     ) -> tuple[int, Order | None, str]:
-        """(1, order, "") redeemed now; (REDEEMED, order, ``ts|by``) before; (UNKNOWN, None, "")."""
+        """(1, order, "") redeemed now; (REDEEMED, order, ``ts|by``) before;
+        (ORDER_REFUNDED, order, "") refused, nothing changed; (UNKNOWN, None, "")."""
+        codes = keys.room(room, "pickup:codes")
+        raw = await self.redis.hget(codes, code)
+        if raw is None:
+            return UNKNOWN, None, ""
+        # A code's entry never changes once issued, so its group's ledger key read
+        # here is the one the script checks, declared (cluster-safe).
+        known = Order.parse(raw)
         reply = await self._redeem(
-            keys=[keys.room(room, "pickup:codes"), keys.room(room, "pickup:done"),
-                  keys.room(room, "pickup:stats"), keys.room(room, "orders")],
+            keys=[codes, keys.room(room, "pickup:done"),
+                  keys.room(room, "pickup:stats"), keys.room(room, "orders"),
+                  keys.room(room, f"gb:{known.gid}:led:{known.group}")],
             args=[code, now, by, ORDERS_MAXLEN],
         )  # fmt: skip
         code_ = int(reply[0])

@@ -6,7 +6,8 @@ pickup point of the group's compound. ``POST /api/rooms/{room}/pickup/redeem``
 {code} — a ``pickup`` token of the room (or its host, or an admin): redeems
 the code once, tells the shop (a ``pickup`` entry in the orders stream and
 webhook) and confirms the order's share-officer commission as the shop's
-``received`` receipt would (an order refunded stays refunded).
+``received`` receipt would. A refunded order gets no code, and its code, if
+issued before the refund, is refused at the counter (409 ``order_refunded``).
 """
 
 from __future__ import annotations
@@ -80,6 +81,8 @@ async def my_code(request: Request) -> Response:
         raise LivecoreError(ErrorCode.NOT_A_BUYER, f"you are in no group of {gid!r}")
     if result == store.NOT_FORMED:
         raise LivecoreError(ErrorCode.ORDER_NOT_FOUND, "your group has not formed yet")
+    if result == store.REFUNDED:
+        raise LivecoreError(ErrorCode.ORDER_REFUNDED, "this order was refunded: no pickup")
     if result == store.COLLISION:  # pragma: no cover - one in 10^10 per pair of orders
         raise LivecoreError(ErrorCode.INTERNAL, "pickup code collision; ask the shop")
     point = None if group == Scope.ROOM.value else await _pickup_point(request, group)
@@ -100,6 +103,8 @@ async def redeem(request: Request) -> Response:
     result, order, before = await node.stores.pickups.redeem(room, code, now, claims.user)
     if order is None:
         raise LivecoreError(ErrorCode.PICKUP_NOT_FOUND, "no such pickup code in this room")
+    if result == store.ORDER_REFUNDED:
+        raise LivecoreError(ErrorCode.ORDER_REFUNDED, "this order was refunded: hand nothing out")
     await node.stores.groupbuys.note_order_room(room)
     # Idempotent: a retry after a crash between the two steps confirms it then.
     _, state = await node.stores.groupbuys.settle(

@@ -73,6 +73,7 @@ class Commerce(Draws, RuleBasedStateMachine):
         self.gids: list[str] = []
         self.specs: dict[str, groupbuy.GroupBuySpec] = {}
         self.codes: dict[str, str] = {}
+        self.refunded: set[tuple[str, str, str]] = set()
         self.sales: dict[str, flashsale.FlashSpec] = {}
         self.cids: dict[str, coupons.CouponSpec] = {}
 
@@ -144,7 +145,13 @@ class Commerce(Draws, RuleBasedStateMachine):
     @precondition(lambda self: bool(self.gids))
     def settle(self, data: st.DataObject, user: str, group: str, outcome: str) -> None:
         gid = data.draw(st.sampled_from(self.gids))
-        self.run(self.nodes[1].settle(ROOM, gid, group, user, outcome, self.now))
+        code, _ = self.run(self.nodes[1].settle(ROOM, gid, group, user, outcome, self.now))
+        order = (gid, group, user)
+        if order in self.refunded:  # a refund is final, with or without a commission
+            assert code == (0 if outcome == "refunded" else -2), (order, outcome, code)
+        elif outcome == "refunded" and code >= 0:
+            assert code == 1, (order, code)
+            self.refunded.add(order)
 
     # -- flash sales and coupons ------------------------------------------------------
 

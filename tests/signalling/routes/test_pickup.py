@@ -14,6 +14,8 @@ from livecore.store.replies import as_str
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
 from tests.signalling.hub.test_groupbuys import raw_join
+from tests.signalling.routes.test_receipts import SECRET
+from tests.signalling.routes.test_receipts import post as receipt
 
 OPEN = {"product": "Honey peach 5 kg", "price_cents": 1000, "duration_s": 3600, "target": 2,
         "scope": "room"}  # fmt: skip
@@ -81,6 +83,59 @@ async def test_a_code_redeems_once_and_confirms_the_commission(
         assert len(pickups) == 1 and pickups[0]["user"] == "m1" and pickups[0]["by"] == "counter1"
         later = call(node, "code", token("viewer", "m1"), {"gb": gb}).json()
         assert later["redeemed"]["by"] == "counter1"
+    finally:
+        for client in clients:
+            await client.close()
+        await store.aclose()
+        node.stop()
+
+
+async def test_a_refunded_order_gets_no_goods(tmp_path: Path, redis_url: str) -> None:
+    """The shop refunds two formed orders (one with a commission, one without): the
+    code issued before the refund is refused at the counter and nothing changes
+    (no redemption, no pickup order event); neither buyer can ask for a code after."""
+    args = [*FAST, "--orders-webhook", "https://127.0.0.1:9/none",
+            "--orders-webhook-secret", SECRET]  # fmt: skip
+    node = Node(tmp_path / "node", redis_url=redis_url, extra_args=args).start()
+    clients: list[RoomClient] = []
+    store = await open_store(redis_url)
+    try:
+        create_room(node.url)
+        for role, user in (("host", "host1"), ("viewer", "off"), ("viewer", "m1"),
+                           ("viewer", "m2")):  # fmt: skip
+            client = RoomClient(node.url, "r1", token(role, user))
+            await client.connect()
+            clients.append(client)
+        host, off, m1, m2 = clients
+        own = await host.request("groupbuy_open", **{**OPEN, "target": 9})
+        await off.request("groupbuy_join", gb=own["gb"], qty=1)
+        ref = (await off.request("officer_apply"))["code"]
+        referred, _ = await raw_join(node, "m1", ref)
+        await referred.close()
+        gb = (await host.request("groupbuy_open", **OPEN))["gb"]
+        await m1.request("groupbuy_join", gb=gb, qty=2)
+        await m2.request("groupbuy_join", gb=gb, qty=1)
+        plain = call(node, "code", token("viewer", "m2"), {"gb": gb}).json()["code"]
+        for user in ("m1", "m2"):
+            order = {"gb": gb, "group": "room", "user": user, "outcome": "refunded"}
+            refund = receipt(node, order)
+            assert refund.status_code == 200 and refund.json()["changed"] is True, refund.text
+            assert receipt(node, order).json()["changed"] is False
+            late = receipt(node, {**order, "outcome": "received"})
+            assert (late.status_code, late.json()["code"]) == (409, "order_refunded")
+        before = await store.hgetall(keys.room("r1", "pickup:stats"))
+        counter = token("pickup", "counter1")
+        refused = call(node, "redeem", counter, {"code": plain})
+        assert (refused.status_code, refused.json()["code"]) == (409, "order_refunded")
+        assert await store.hgetall(keys.room("r1", "pickup:stats")) == before
+        assert await store.hlen(keys.room("r1", "pickup:done")) == 0
+        orders = await store.xrange(keys.room("r1", "orders"))
+        assert not [f for _, f in orders if f[b"type"] == b"pickup"]
+        for user in ("m1", "m2"):
+            asked = call(node, "code", token("viewer", user), {"gb": gb})
+            assert (asked.status_code, asked.json()["code"]) == (409, "order_refunded")
+        me = await off.request("officer_me")
+        assert (me["pending_cents"], me["confirmed_cents"]) == (0, 0)
     finally:
         for client in clients:
             await client.close()
