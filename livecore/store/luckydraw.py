@@ -54,10 +54,16 @@ return emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 """
 )
 
-# KEYS: meta entrants seen buys | ARGV: user now max_entrants
+# KEYS: meta entrants seen buys stream offset epoch mute
+# ARGV: user now max_entrants channel comment maxlen candidate
 # Returns {1, n} entered, {0, n} entered already, {-1} unknown, {-2} closed,
-# {-3} no group buy joined, {-4, seconds left} watched too briefly, {-5} full.
-_ENTER = """
+# {-3} no group buy joined, {-4, seconds left} watched too briefly, {-5} full,
+# {-6, seconds left} muted (a comment task's phrase cannot be posted).
+# With a comment (the comment task), the phrase is emitted in the same step as
+# the entry: a refused entry posts nothing, a posted phrase is always an entry.
+_ENTER = (
+    EMIT_LUA
+    + """
 local m = redis.call('HMGET', KEYS[1], 'status', 'closes_at', 'task', 'minutes')
 if not m[1] then return {-1} end
 local now = tonumber(ARGV[2])
@@ -74,9 +80,14 @@ if m[3] == 'watch' then
 end
 local n = redis.call('SCARD', KEYS[2])
 if n >= tonumber(ARGV[3]) then return {-5} end
+if ARGV[5] ~= '' then
+  if redis.call('EXISTS', KEYS[8]) == 1 then return {-6, redis.call('TTL', KEYS[8])} end
+  emit(KEYS[5], KEYS[6], KEYS[7], ARGV[4], ARGV[5], ARGV[6], ARGV[7])
+end
 redis.call('SADD', KEYS[2], ARGV[1])
 return {1, n + 1}
 """
+)
 
 # KEYS: meta | ARGV: now
 # Returns {1} closed now, {0, status} already closed or drawn, {-1} unknown.
@@ -105,7 +116,7 @@ return emit(KEYS[1], KEYS[2], KEYS[3], ARGV[1], ARGV[2], ARGV[3], ARGV[4])
 )
 
 #: Refusal codes of :meth:`DrawStore.enter`.
-UNKNOWN, CLOSED, NO_GROUPBUY, WATCHING, FULL = range(-1, -6, -1)
+UNKNOWN, CLOSED, NO_GROUPBUY, WATCHING, FULL, MUTED = range(-1, -7, -1)
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,14 +192,19 @@ class DrawStore:
             return code, as_str(reply[1]), None
         return 1, did, emitted(reply)
 
-    async def enter(self, room: str, did: str, user: str, now: int) -> tuple[int, int]:
+    async def enter(
+        self, room: str, did: str, user: str, now: int, comment: bytes = b""
+    ) -> tuple[int, int]:
         """(code, n): 1 entered (n entrants now), 0 entered before; negative codes
-        are refusals (UNKNOWN, CLOSED, NO_GROUPBUY, WATCHING (n = seconds left), FULL)."""
+        are refusals (UNKNOWN, CLOSED, NO_GROUPBUY, WATCHING (n = seconds left), FULL,
+        MUTED (n = seconds left)). ``comment``: the comment task's event, emitted in
+        the same step as a new entry and never with a refused one."""
         reply = await run(
             self._enter,
             [self._k(room, did), self._k(room, did, ":in"), self._k(room, did, ":seen"),
-             keys.room(room, "buys")],
-            [user, now, luckydraw.MAX_ENTRANTS],
+             keys.room(room, "buys"), *self.bus.emit_keys(room),
+             keys.room(room, f"muted:{user}")],
+            [user, now, luckydraw.MAX_ENTRANTS, *self.bus.emit_args(room, comment)],
             self.batcher,
         )  # fmt: skip
         return int(reply[0]), int(reply[1]) if len(reply) > 1 else 0

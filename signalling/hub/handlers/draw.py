@@ -24,6 +24,8 @@ def enter_refusal(code: int, n: int) -> LivecoreError | None:
         return LivecoreError(
             ErrorCode.DRAW_TASK, f"keep watching: {n} s to go", retry_after_s=float(n)
         )
+    if code == store.MUTED:
+        return LivecoreError(ErrorCode.MUTED, f"you are muted for {max(1, n)} more seconds")
     if code == store.FULL:
         return LivecoreError(
             ErrorCode.DRAW_FULL, f"this draw has its {luckydraw.MAX_ENTRANTS} entrants"
@@ -45,7 +47,7 @@ async def draw_open(ctx: Context, message: wire.Message) -> None:
 
 async def draw_enter(ctx: Context, message: wire.Message) -> None:
     """Enter once. A comment task posts the draw's phrase as the entrant's comment
-    first (refused when muted: then nothing is entered)."""
+    in the same atomic step (muted: neither; a refused entry posts nothing)."""
     did = message.fields["draw"]
     draws = ctx.stores.draws
     now = ctx.node.now()
@@ -54,19 +56,12 @@ async def draw_enter(ctx: Context, message: wire.Message) -> None:
         raise LivecoreError(ErrorCode.DRAW_NOT_FOUND, f"no draw {did!r} in this room")
     if found.status is not DrawStatus.OPEN or found.spec.closes_at <= now:
         raise LivecoreError(ErrorCode.DRAW_CLOSED, "entry to this draw has closed")
-    first = found.spec.task is Task.COMMENT and not await draws.is_entrant(
-        ctx.room_id, did, ctx.user
-    )
-    if first:
-        event = comment_event(
-            ctx, found.spec.phrase, f"draw-{did}", int(ctx.node.clock.time() * 1000)
+    comment = b""
+    if found.spec.task is Task.COMMENT:
+        comment = msgpack.packb(
+            comment_event(ctx, found.spec.phrase, f"draw-{did}", int(ctx.node.clock.time() * 1000))
         )
-        muted = await ctx.stores.bus.comment(
-            ctx.room_id, ctx.user, msgpack.packb(event), f"draw-{did}"
-        )
-        if isinstance(muted, int):
-            raise LivecoreError(ErrorCode.MUTED, f"you are muted for {muted} more seconds")
-    code, n = await draws.enter(ctx.room_id, did, ctx.user, now)
+    code, n = await draws.enter(ctx.room_id, did, ctx.user, now, comment)
     refusal = enter_refusal(code, n)
     if refusal is not None:
         raise refusal

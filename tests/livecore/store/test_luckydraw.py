@@ -158,6 +158,31 @@ async def test_entry_tasks_are_checked_atomically(nodes: tuple[DrawStore, DrawSt
     assert (await a.enter(ROOM, watch, "u3", NOW + 610))[0] == store.CLOSED
 
 
+async def test_a_comment_task_posts_its_phrase_only_with_an_entry(
+    nodes: tuple[DrawStore, DrawStore],
+) -> None:
+    """The phrase is emitted in the entry's step: once for an entrant (a repeat posts
+    nothing), never for a refused entry (muted, full, closed)."""
+    a, b = nodes
+    did = await open_draw(a, task="comment", phrase="我要福袋")
+
+    def said(user: str) -> bytes:
+        return msgpack.packb({"t": "comment", "user": user, "text": "我要福袋"})
+
+    assert await b.enter(ROOM, did, "u1", NOW + 1, said("u1")) == (1, 1)
+    assert await b.enter(ROOM, did, "u1", NOW + 2, said("u1")) == (0, 1)
+    await a.redis.set(keys.room(ROOM, "muted:u2"), 1, ex=30)
+    code, left = await b.enter(ROOM, did, "u2", NOW + 3, said("u2"))
+    assert code == store.MUTED and 0 < left <= 30
+    entrants = keys.room(ROOM, f"draw:{did}:in")
+    await a.redis.sadd(entrants, *(f"x{i}" for i in range(MAX_ENTRANTS - 1)))
+    assert (await b.enter(ROOM, did, "u3", NOW + 4, said("u3")))[0] == store.FULL
+    assert (await b.enter(ROOM, did, "u4", NOW + 700, said("u4")))[0] == store.CLOSED
+    assert [c["user"] for c in await events(a.redis, "comment")] == ["u1"]
+    assert not await a.redis.sismember(entrants, "u2")
+    assert await a.redis.scard(entrants) == MAX_ENTRANTS
+
+
 async def test_the_seed_stays_secret_until_drawn(nodes: tuple[DrawStore, DrawStore]) -> None:
     """The public view of an open draw has the commitment, never the seed."""
     a, _ = nodes
