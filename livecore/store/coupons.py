@@ -2,8 +2,9 @@
 
 A claim checks, in one atomic step, that the room is live (its ``meta``
 status), the coupon exists, its task is done (joining a group buy is read
-from the room's ``buys``; watching and commenting are the session's facts,
-checked by the handler), quota and per-buyer limit are not reached; then it
+from the room's ``buys``; watching and commenting are the buyer's facts,
+checked by the handler from their connection and from ``coupon:tasks``, which
+keeps them across reconnects), quota and per-buyer limit are not reached; then it
 counts the claim, records the buyer's count and appends a ``coupon`` record
 to the room's ``orders`` stream (the shop learns of the claim; the order that
 uses it names it, :mod:`livecore.store.flashsale`). A retried claim with the
@@ -11,7 +12,8 @@ same idempotency ``key`` answers what the first did and changes nothing.
 
 Keys (tagged with the room): ``cps`` (the room's coupon ids), ``cp:<id>``
 (spec, claimed, v), ``cp:<id>:c`` (user → claimed), ``cp:<id>:u`` (user →
-used), ``cp:<id>:k`` (user|key of claims that succeeded).
+used), ``cp:<id>:k`` (user|key of claims that succeeded), ``coupon:tasks``
+(``w:<user>`` → earliest arrival of a session, ``c:<user>`` → commented).
 """
 
 from __future__ import annotations
@@ -108,6 +110,23 @@ class ClaimResult:
     arg: int = 0
 
 
+#: Buyers whose coupon-task facts a room keeps (beyond it, a buyer's watch time
+#: counts from their current connection only).
+MAX_TASK_FACTS = 100_000
+
+# KEYS: 1 task facts | ARGV: user since commented(0|1) cap
+# Keeps the earliest ``since`` of the user's sessions (``w:<user>``) and whether
+# they ever commented (``c:<user>``); new users only while under the cap.
+_REMEMBER = """
+local w, c = 'w:' .. ARGV[1], 'c:' .. ARGV[1]
+local cur = redis.call('HGET', KEYS[1], w)
+if not cur and redis.call('HLEN', KEYS[1]) >= 2 * tonumber(ARGV[4]) then return 0 end
+if not cur or tonumber(cur) > tonumber(ARGV[2]) then redis.call('HSET', KEYS[1], w, ARGV[2]) end
+if ARGV[3] == '1' then redis.call('HSET', KEYS[1], c, '1') end
+return 1
+"""
+
+
 class CouponStore:
     """Create, claim and read a room's coupons."""
 
@@ -117,6 +136,7 @@ class CouponStore:
         self.batcher = batcher
         self._create = redis.register_script(CREATE)
         self._claim = redis.register_script(CLAIM)
+        self._remember = redis.register_script(_REMEMBER)
 
     async def create(self, room: str, spec: CouponSpec) -> str | None:
         """A new coupon's id (None: the room holds MAX_COUPONS already); emits
@@ -178,6 +198,18 @@ class CouponStore:
                 "watch_min": int(m["watch_min"]), **state.public(),
             })  # fmt: skip
         return out
+
+    async def remember(self, room: str, user: str, since: int, commented: bool) -> None:
+        """Keep a session's coupon-task facts past its connection: when the user
+        arrived (the earliest of their sessions) and whether they commented, so a
+        phone that reconnects (a network switch) does not start its tasks again."""
+        args = [user, since, "1" if commented else "0", MAX_TASK_FACTS]
+        await run(self._remember, [keys.room(room, "coupon:tasks")], args, self.batcher)
+
+    async def task_facts(self, room: str, user: str) -> tuple[int | None, bool]:
+        """(earliest arrival kept, ever commented) of ``user`` in the room."""
+        w, c = await self.redis.hmget(keys.room(room, "coupon:tasks"), [f"w:{user}", f"c:{user}"])
+        return (int(w) if w is not None else None), c is not None
 
     async def task_of(self, room: str, cid: str) -> tuple[str, int] | None:
         """(task, watch minutes) of coupon ``cid``, or None: no such coupon."""

@@ -94,6 +94,7 @@ class Hub:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.joiner.facts.cancel_all()
         await self.reader.aclose()
         await self.traffic.aclose()
 

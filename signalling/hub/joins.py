@@ -8,6 +8,7 @@ nor repeats an event (see :meth:`Joiner.catch_up`).
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from typing import Any
 
@@ -21,10 +22,12 @@ from signalling.hub import snapshot
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
 from signalling.hub.context import Context, Services
+from signalling.hub.handlers.coupons import keeps_task_facts, remember_session
 from signalling.hub.handlers.officers import attribute
 from signalling.hub.reading import Reading
 from signalling.hub.room import LocalRoom
 from signalling.node.admission import Admission
+from signalling.node.background import BackgroundTasks
 from signalling.node.forwarded import is_trusted
 from signalling.node.metrics import Metrics
 
@@ -32,6 +35,11 @@ from signalling.node.metrics import Metrics
 MAX_RECOVER = 2000
 #: Websockets one node holds at most.
 MAX_CONNECTIONS = 60_000
+#: Leaving connections' coupon-task facts being written at once (past it, one
+#: leaving buyer's are not kept: their next connection starts the task again).
+MAX_FACT_WRITES = 1000
+
+log = logging.getLogger(__name__)
 
 
 def check_hello(secret: bytes | KeyRing, token: str, *, now: float, room: str) -> tokens.Claims:
@@ -67,6 +75,8 @@ class Joiner:
         self._by_user: dict[str, int] = {}
         #: Hellos served at once, adapted to how late the broadcast tick runs.
         self.admission = Admission()
+        #: Writes of leaving connections' coupon-task facts (bounded).
+        self.facts = BackgroundTasks(log)
 
     def admit(self, conn: HubConnection, address: str) -> str | None:
         """None when this node takes one more websocket from ``address`` (then
@@ -89,7 +99,8 @@ class Joiner:
 
     def sizes(self) -> dict[str, int]:
         return {"ws_by_address": len(self._by_address), "ws_by_user": len(self._by_user),
-                "joins_waiting": self.admission.waiting}  # fmt: skip
+                "joins_waiting": self.admission.waiting,
+                "task_fact_writes": len(self.facts)}  # fmt: skip
 
     def _release(self, conn: HubConnection) -> None:
         for counts, key in ((self._by_address, conn.address), (self._by_user, conn.counted_user)):
@@ -179,6 +190,14 @@ class Joiner:
             return
         conn.room = None
         room.remove(conn)
+        # a phone that reconnects (a network switch) keeps its watch time and comment
+        ctx, reading = conn.context, room.reading
+        if (
+            ctx is not None
+            and (bool(room.coupons) or (reading is not None and keeps_task_facts(reading.coupons)))
+            and len(self.facts) < MAX_FACT_WRITES
+        ):
+            self.facts.spawn(remember_session(ctx), name=f"task-facts-{room.id}")
         self.connections -= 1
         self.metrics.ws_connections.dec()
         if room.size == 0:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from livecore import coupons, wire
 from livecore.coupons import Task
 from livecore.errors import ErrorCode, LivecoreError
@@ -27,8 +29,9 @@ def claim_refusal(result: ClaimResult) -> LivecoreError | None:
 
 
 def session_task_done(ctx: Context, task: str, watch_min: int, now: int) -> bool:
-    """Whether this session did a watch or comment task (group buys are checked by the
-    store). Pure on the context."""
+    """Whether this buyer did a watch or comment task (group buys are checked by the
+    store): ``ctx.since`` / ``ctx.commented`` are the connection's, or an earlier
+    connection's once read back. Pure on the context."""
     if task == Task.WATCH:
         return now - ctx.since >= watch_min * 60
     if task == Task.COMMENT:
@@ -47,6 +50,17 @@ async def coupon_create(ctx: Context, message: wire.Message) -> None:
     ctx.ack(message, cp=cid, **spec.public())
 
 
+def keeps_task_facts(coupons: list[dict[str, Any]]) -> bool:
+    """Whether a room's coupons ask for a watch or comment task (then a leaving
+    connection's facts are kept for the buyer's next one). Pure."""
+    return any(c.get("task") in (Task.WATCH, Task.COMMENT) for c in coupons)
+
+
+async def remember_session(ctx: Context) -> None:
+    """Keep a closing connection's task facts (arrival, commented) in the store."""
+    await ctx.stores.coupons.remember(ctx.room_id, ctx.user, ctx.since, ctx.commented)
+
+
 async def coupon_claim(ctx: Context, message: wire.Message) -> None:
     cid = message.fields["cp"]
     stores, now = ctx.stores, ctx.node.now()
@@ -54,6 +68,14 @@ async def coupon_claim(ctx: Context, message: wire.Message) -> None:
     if task is None:
         raise LivecoreError(ErrorCode.COUPON_NOT_FOUND, "no such coupon in this room")
     done = session_task_done(ctx, task[0], task[1], now)
+    if not done:  # an earlier connection of this buyer may have done it (a reconnect)
+        since, commented = await stores.coupons.task_facts(ctx.room_id, ctx.user)
+        if since is not None and since < ctx.since:
+            ctx.since = since
+        ctx.commented = ctx.commented or commented
+        done = session_task_done(ctx, task[0], task[1], now)
+        if not done:
+            await stores.coupons.remember(ctx.room_id, ctx.user, ctx.since, ctx.commented)
     result = await stores.coupons.claim(
         ctx.room_id, cid, ctx.user, now, done, message.fields.get("key") or ""
     )

@@ -6,11 +6,14 @@ from typing import Any
 
 import pytest
 
+from livecore.store import keys
+from livecore.store.client import open_store
 from tests.helpers import Node
 from tests.media.sources import EncodedClip, encode_video_clip
 from tests.signalling.hub.handlers.test_flash import PEACH, orders
 from tests.signalling.hub.test_groupbuys import OPEN, XIXI, refused
 from tests.signalling.routes.test_whip import publish, until_live
+from tests.waiting import eventually
 
 
 @pytest.fixture(scope="module")
@@ -73,11 +76,23 @@ async def test_coupons_are_claimed_only_while_live(
         assert chips[plain]["left"] == 0 and chips[talk]["claimed"] == 1
         assert late.snapshot["my_coupons"] == {}
         assert (await connect("viewer", "c")).snapshot["my_coupons"] == {talk: 1, group: 1}
+        # a phone that reconnects (a network switch) keeps the comment it made
+        d = await connect("viewer", "d")
+        await d.request("comment", text="在吗")
+        await d.close()
+        store = await open_store(redis_url)
+        try:
+            facts = keys.room("r1", "coupon:tasks")
+            await eventually(lambda: store.hexists(facts, "c:d"), within=5, what="d's facts kept")
+        finally:
+            await store.aclose()
+        again = await connect("viewer", "d")
+        assert (await again.request("coupon_claim", cp=talk))["mine"] == 1
     finally:
         await pc.close()
     claims = await orders(redis_url, "coupon")
     assert sorted((o["cp"], o["user"]) for o in claims) == sorted(
-        [(plain, "a"), (plain, "b"), (talk, "c"), (group, "c")]
+        [(plain, "a"), (plain, "b"), (talk, "c"), (group, "c"), (talk, "d")]
     )
     order = (await orders(redis_url, "flash"))[-1]
     assert (order["coupon"], order["coupon_off_cents"], order["total_cents"]) == (
