@@ -42,11 +42,15 @@ class Clip:
 
 def encode_clip(
     width: int, height: int, fps: int, bitrate: int, seconds: float, gop_s: float,
-    source_file: str | None = None,
+    source_file: str | None = None, codec: str = "h264",
 ) -> Clip:  # fmt: skip
     """ffmpeg's moving test pattern (or the first ``seconds`` of ``source_file``, scaled),
-    H.264 constrained baseline, Annex-B, encoded once."""
+    H.264 constrained baseline, Annex-B (or ``codec="vp8"``: VP8, as a phone without
+    H.264 sends), encoded once."""
     gop = max(1, round(gop_s * fps))
+    if codec == "vp8":
+        return _encode(_vp8_encoder(width, height, fps, bitrate, gop), width, height, fps,
+                       seconds, gop, source_file)  # fmt: skip
     ctx: Any = av.CodecContext.create("libx264", "w")
     ctx.width, ctx.height = width, height
     ctx.pix_fmt = "yuv420p"
@@ -62,6 +66,25 @@ def encode_clip(
         "x264-params": f"keyint={gop}:min-keyint={gop}:scenecut=0:repeat-headers=1:"
         f"vbv-maxrate={kbps}:vbv-bufsize={kbps}",
     }
+    return _encode(ctx, width, height, fps, seconds, gop, source_file)
+
+
+def _vp8_encoder(width: int, height: int, fps: int, bitrate: int, gop: int) -> Any:
+    ctx: Any = av.CodecContext.create("libvpx", "w")
+    ctx.width, ctx.height = width, height
+    ctx.pix_fmt = "yuv420p"
+    ctx.time_base = fractions.Fraction(1, fps)
+    ctx.framerate = fractions.Fraction(fps, 1)
+    ctx.gop_size = gop
+    ctx.bit_rate = bitrate
+    ctx.options = {"deadline": "realtime", "cpu-used": "8", "lag-in-frames": "0"}
+    return ctx
+
+
+def _encode(
+    ctx: Any, width: int, height: int, fps: int, seconds: float, gop: int,
+    source_file: str | None,
+) -> Clip:  # fmt: skip
     count = max(gop, round(seconds * fps))
     source = (av.open(source_file) if source_file else
               av.open(f"testsrc2=size={width}x{height}:rate={fps}", format="lavfi"))  # fmt: skip

@@ -9,6 +9,9 @@
    ``Recording.put``, per second of media, as % of one core (``put_wall_us``
    is the wall time of a put: it includes waiting for the GIL while the
    worker muxes, which is the worker's CPU, already counted).
+   With ``--codec vp8`` the publisher sends VP8 (a phone without H.264) and
+   the recording goes through one VP8 → H.264 transcode (``media.transcode``):
+   its thread's CPU per second of media is ``transcode_cpu_pct``.
 2. **Cut speed.** ``--cut-seconds`` + 10 s of the same clip are recorded
    unpaced, then a ``--cut-seconds`` clip is cut (remux) and the replay built;
    reported as media seconds per wall second. No video is decoded or encoded
@@ -46,6 +49,7 @@ from media.peers import codec_preferences, create_peer_connection
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
 from media.sessions import accept_publisher
+from media.transcode import Vp8ToH264
 
 VIDEO_TB = fractions.Fraction(1, 90000)
 AUDIO_TB = fractions.Fraction(1, 48000)
@@ -101,27 +105,31 @@ class TimedRecording(Recording):
     put_wall_s = 0.0
     puts = 0
 
-    def put(self, kind: str, packet: Any) -> None:
+    def put(self, kind: str, packet: Any, arrived: float | None = None) -> None:
         t, w = time.thread_time(), time.perf_counter()
-        super().put(kind, packet)
+        super().put(kind, packet, arrived)
         self.put_s += time.thread_time() - t
         self.put_wall_s += time.perf_counter() - w
         self.puts += 1
 
 
 async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seconds: float,
-                       directory: Path) -> dict[str, Any]:  # fmt: skip
+                       directory: Path, codec: str = "h264") -> dict[str, Any]:  # fmt: skip
     pc = create_peer_connection()
+    mime = {"h264": "video/H264", "vp8": "video/VP8"}[codec]
     for track in (Paced("video", video, 3000, 1 / 30),
                   Paced("audio", [(a, True) for a in audio], 960, 0.02)):  # fmt: skip
         tr = pc.addTransceiver(track, direction="sendonly")
-        tr.setCodecPreferences(codec_preferences(track.kind, "video/H264" if track.kind ==
+        tr.setCodecPreferences(codec_preferences(track.kind, mime if track.kind ==
                                                  "video" else "audio/opus"))  # fmt: skip
     await pc.setLocalDescription(await pc.createOffer())
     answer, session = await accept_publisher(str(pc.localDescription.sdp))
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     rec = TimedRecording(directory, audio=True, config=RecorderConfig())
-    task = asyncio.ensure_future(feed(rec, session.relays))
+    transcoders: list[Vp8ToH264] = []
+    task = asyncio.ensure_future(
+        feed(rec, session.relays, lambda t, running: transcoders.append(t) if running else None)
+    )
     for _ in range(400):  # the first keyframe, within 20 s
         if rec.started_at is not None:
             break
@@ -142,6 +150,9 @@ async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seco
         "frames": rec.stats.frames_muxed,
         "dropped": rec.stats.dropped,
         "segments": rec.stats.segments,
+        # VP8 only: the one decode + encode of the recording (off the forward path)
+        "transcode_cpu_pct": round(100 * sum(t.stats.cpu_s for t in transcoders) / media_s, 2),
+        "transcode_dropped": sum(t.stats.dropped for t in transcoders),
     }
 
 
@@ -188,6 +199,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--cut-seconds", type=float, default=60.0, help="clip length to cut")
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--bitrate", type=int, default=1_500_000)
+    parser.add_argument(
+        "--codec",
+        choices=("h264", "vp8"),
+        default="h264",
+        help="the publisher's video (vp8: recorded through one transcode)",
+    )
     opts = parser.parse_args(argv)
     return run_verdict("recording", lambda: measure(opts))
 
@@ -195,15 +212,21 @@ def main(argv: list[str] | None = None) -> int:
 def measure(opts: argparse.Namespace) -> Outcome:
     width, height = (int(x) for x in opts.size.split("x"))
     log(f"encoding a {opts.size} clip once ...")
-    video = encode_clip(width, height, 30, opts.bitrate, 10.0, 2.0).frames
+    video = encode_clip(width, height, 30, opts.bitrate, 10.0, 2.0, codec=opts.codec).frames
+    h264 = (
+        video
+        if opts.codec == "h264"
+        else encode_clip(width, height, 30, opts.bitrate, 10.0, 2.0).frames
+    )
     audio = encode_opus(10.0)
     metrics.codec_ops.reset()
     with tempfile.TemporaryDirectory() as tmp:
         log(f"recording {opts.seconds:.0f} s at real-time pace ...")
-        cpu = asyncio.run(recorder_cpu(video, audio, opts.seconds, Path(tmp) / "paced"))
+        cpu = asyncio.run(recorder_cpu(video, audio, opts.seconds, Path(tmp) / "paced", opts.codec))
         log(f"cutting a {opts.cut_seconds:.0f} s clip ...")
-        cut = cut_speed(video, audio, opts.cut_seconds, Path(tmp) / "cut")
-    result = {"size": opts.size, "bitrate": opts.bitrate, "recorder": cpu, **cut,
+        cut = cut_speed(h264, audio, opts.cut_seconds, Path(tmp) / "cut")
+    result = {"size": opts.size, "bitrate": opts.bitrate, "codec": opts.codec, "recorder": cpu,
+              **cut,
               "encode_ops": metrics.codec_ops.value}  # fmt: skip
     ops = result["encode_ops"]
     return result, [f"{ops} decode/encode operations on the recording path"] if ops else []

@@ -18,7 +18,8 @@ Time: output timestamps start at 0 at the first video keyframe. Video keeps
 its RTP clock (90 kHz); audio (48 kHz) is placed by its arrival time relative
 to that keyframe, then by its own pts, so the two stay within a frame.
 H.264 only: Annex-B in, the MP4 muxer writes ``avcC`` from the SPS/PPS of the
-first keyframe. VP8 is not recorded (see docs/architecture.md).
+first keyframe. A VP8 stream is recorded through ``media.transcode.Vp8ToH264``
+(see :mod:`media.recordtap`).
 """
 
 from __future__ import annotations
@@ -127,8 +128,10 @@ class Recording:
         self._thread_started = True
         self._thread.start()
 
-    def put(self, kind: str, packet: EncodedPacket) -> None:
-        """Queue one encoded frame (O(1)); drops to the next video keyframe when full."""
+    def put(self, kind: str, packet: EncodedPacket, arrived: float | None = None) -> None:
+        """Queue one encoded frame (O(1)); drops to the next video keyframe when full.
+        ``arrived``: its ``time.monotonic()`` arrival, when it is put later than that
+        (a transcoded frame)."""
         stats = self.stats
         stats.frames_in += 1
         key = kind == "video" and bool(packet.is_keyframe)
@@ -139,7 +142,7 @@ class Recording:
             stats.dropped += 1
             self._skipping = True
             return
-        self._queue.put((kind, packet, time.monotonic()))
+        self._queue.put((kind, packet, time.monotonic() if arrived is None else arrived))
         if self.started_at is None:
             self.started_at = self._clock()
         self._skipping = False

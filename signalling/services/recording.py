@@ -47,6 +47,7 @@ from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
+from media.transcode import Vp8ToH264
 from media.uploader import HlsFeed, Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
@@ -177,11 +178,11 @@ class RecordingPlane:
         if not self.ctx.settings.record:
             return
         video = session.relays.get("video")
-        if video is None or video.codec.lower() != "video/h264":
-            reason = "no_video" if video is None else "vp8"
+        if video is None or video.codec.lower() not in ("video/h264", "video/vp8"):
+            reason = "no_video" if video is None else "codec"
             self.metrics.skipped.labels(reason).inc()
             log.warning(
-                "room %s: stream not recorded (%s): HLS, replay and clips need H.264 video",
+                "room %s: stream not recorded (%s): HLS, replay and clips need video",
                 room, reason,
             )  # fmt: skip
             return
@@ -200,7 +201,9 @@ class RecordingPlane:
                                     self.detector_params, node=self.ctx.settings.node_id,
                                     time_scale=self.ctx.settings.highlight_time_scale,
                                     pinned=self.pinned_product)  # fmt: skip
-        task = loop.create_task(feed(recording, session.relays), name=f"record-{room}")
+        task = loop.create_task(
+            feed(recording, session.relays, self._count_transcoder), name=f"record-{room}"
+        )
         previous = self.live.get(room)
         self.live[room] = _Live(recording, task, service, directory.name)
         self.metrics.live.set(len(self.live))
@@ -214,6 +217,20 @@ class RecordingPlane:
         # end would play the first part only).
         self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
         log.info("room %s: recording into %s", room, directory.name)
+
+    def _count_transcoder(self, transcoder: Vp8ToH264, running: bool) -> None:
+        """A VP8 stream's transcoder started (gauge up) or ended (its CPU and drops counted)."""
+        if running:
+            self.metrics.transcoding.inc()
+            return
+        self.metrics.transcoding.dec()
+        self.metrics.transcode_cpu.inc(transcoder.stats.cpu_s)
+        self.metrics.transcode_dropped.inc(transcoder.stats.dropped)
+        log.info(
+            "VP8 recording transcoded: %d frames in, %d out, %d dropped, %.1f CPU s",
+            transcoder.stats.frames_in, transcoder.stats.frames_out, transcoder.stats.dropped,
+            transcoder.stats.cpu_s,
+        )  # fmt: skip
 
     @property
     def hls_in_store(self) -> bool:

@@ -54,6 +54,21 @@ class RecordingMetrics:
             registry=r,
         )  # fmt: skip
 
+        self.transcoding = Gauge(
+            "livecore_recordings_transcoding",
+            "Recordings of VP8 streams transcoded to H.264 (one decode + encode each)",
+            registry=r,
+        )
+        self.transcode_cpu = Counter(
+            "livecore_transcode_cpu_seconds_total",
+            "CPU seconds of the VP8-to-H.264 transcoders' threads", registry=r,
+        )  # fmt: skip
+        self.transcode_dropped = Counter(
+            "livecore_transcode_dropped_frames_total",
+            "VP8 frames a transcoder dropped (queue full: dropped to the next key frame)",
+            registry=r,
+        )
+
     def count_upload(self, result: str) -> None:
         """One upload tried (called on the uploader's thread; counters are thread-safe)."""
         self.uploads.labels(result).inc()

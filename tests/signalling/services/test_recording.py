@@ -7,6 +7,7 @@ Also: content types, Cache-Control, range requests, path traversal and bad ids.
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
@@ -230,3 +231,66 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
         assert again.status_code == 404 and again.json()["code"] == "clip_not_found"
         assert (await http.get(clip["video"])).status_code == 404
         assert (await http.get("/api/rooms/r1/clips")).json() == {"clips": []}
+
+
+def metric(base: str, name: str) -> float:
+    text = httpx.get(f"{base}/metrics").text
+    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+async def test_a_vp8_host_is_recorded_through_one_transcode(rec_node: Node, tmp_path: Path) -> None:
+    """A VP8 publisher (a phone whose browser has no H.264 encoder) gets HLS, a clip and
+    a replay, all H.264 at the source's size; the operator's metrics show the transcode
+    while it runs and its CPU after."""
+    clips = [encode_video_clip("video/VP8", frames=150, gop=60), encode_opus_clip(5.0)]
+    pc, offer = await make_offer(clips)
+    base = rec_node.url
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            sdp = {"Content-Type": "application/sdp", **host()}
+            answer = await http.post("/whip/r1", content=offer, headers=sdp)
+            assert answer.status_code == 201, answer.text
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
+
+            async def playlist() -> str | None:
+                r = await http.get("/hls/r1/index.m3u8")
+                return r.text if r.status_code == 200 and r.text.count("#EXTINF") >= 2 else None
+
+            text = await until(playlist, 30)
+            assert await asyncio.to_thread(metric, base, "livecore_recordings_transcoding") == 1
+            uris = [line for line in text.splitlines() if line and not line.startswith("#")]
+            stream = uris[0].split("/")[0]
+            init = (await http.get(f"/hls/r1/{stream}/init.mp4")).content
+            first = (await http.get(f"/hls/r1/{uris[0]}")).content
+            local = tmp_path / "first.mp4"
+            local.write_bytes(init + first)
+            with av.open(str(local)) as f:
+                video = f.streams.video[0]
+                assert video.codec_context.name == "h264"
+                pictures = list(f.decode(video))
+                assert pictures and {(p.width, p.height) for p in pictures} == {(320, 240)}
+                assert len(f.streams.audio) == 1
+            async with RoomClient(base, "r1", token("host", "host1")) as console:
+                await console.request("mark")
+                while (event := await console.next_event(wait=30))["t"] != "clip_ready":
+                    pass
+            clip = (await http.get(event["clip"]["video"])).content
+            local.write_bytes(clip)
+            with av.open(str(local)) as f:
+                assert f.streams.video[0].codec_context.name == "h264"
+            await pc.close()
+
+            async def replay() -> str | None:
+                room: dict[str, Any] = (await http.get("/api/rooms/r1")).json()
+                return room.get("replay") if room["status"] == "ended" else None
+
+            url = await until(replay, 30)
+            local.write_bytes((await http.get(url)).content)
+            with av.open(str(local)) as f:
+                assert f.streams.video[0].codec_context.name == "h264"
+                assert float(f.duration or 0) / 1e6 >= 2.0
+            assert await asyncio.to_thread(metric, base, "livecore_recordings_transcoding") == 0
+            assert await asyncio.to_thread(metric, base, "livecore_transcode_cpu_seconds_total") > 0
+    finally:
+        await pc.close()
