@@ -136,9 +136,7 @@ class Vp8ToH264:
 
     def _run(self) -> None:
         decoder: Any = av.CodecContext.create("vp8", "r")
-        encoder: Any = None
-        size: tuple[int, int] = (0, 0)
-        last_idr: int | None = None
+        out = H264Out(self._sink, self._loop, self.config, self.stats)
         cpu0 = time.thread_time()
         while True:
             item = self._queue.get()
@@ -154,25 +152,54 @@ class Vp8ToH264:
                 self._loop.call_soon_threadsafe(self._request_keyframe)
                 continue
             for frame in frames:
-                if encoder is None:
-                    size = output_size(frame.width, frame.height, self.config.max_height)
-                    encoder = self._encoder(*size)
-                pts = int(packet.pts)
-                picture = frame.reformat(width=size[0], height=size[1], format="yuv420p")
-                picture.pts, picture.time_base = pts, VIDEO_TB
-                due = last_idr is None or (pts - last_idr) * VIDEO_TB >= self.config.keyframe_s
-                picture.pict_type = (
-                    av.video.frame.PictureType.I if due else av.video.frame.PictureType.NONE
-                )
-                if due:
-                    last_idr = pts
-                self._emit(encoder.encode(picture), arrived)
+                out.encode(frame, int(packet.pts), arrived)
             self.stats.cpu_s = time.thread_time() - cpu0
-        if encoder is not None:
-            self._emit(encoder.encode(None), time.monotonic())
+        out.flush()
         self.stats.cpu_s = time.thread_time() - cpu0
 
-    def _encoder(self, width: int, height: int) -> Any:
+
+class H264Out:
+    """The encoding half of a transcoder (used on its thread): pictures of any size in,
+    H.264 constrained baseline frames of one size out to ``sink`` on the loop, an IDR
+    with SPS/PPS every ``keyframe_s`` of stream time (and on the first picture)."""
+
+    def __init__(
+        self, sink: Sink, loop: Any, config: TranscodeConfig, stats: TranscodeStats
+    ) -> None:
+        self._sink, self._loop, self.config, self.stats = sink, loop, config, stats
+        self._encoder: Any = None
+        self.size: tuple[int, int] = (0, 0)
+        self._last_idr: int | None = None
+
+    def encode(self, frame: Any, pts: int, arrived: float) -> None:
+        """Encode ``frame`` (scaled to the first picture's size) with stream time ``pts``."""
+        if self._encoder is None:
+            self.size = output_size(frame.width, frame.height, self.config.max_height)
+            self._encoder = self._open(*self.size)
+        picture = frame.reformat(width=self.size[0], height=self.size[1], format="yuv420p")
+        self.encode_picture(picture, pts, arrived)
+
+    def encode_picture(self, picture: Any, pts: int, arrived: float) -> None:
+        """Encode a yuv420p ``picture`` already of :attr:`size`."""
+        picture.pts, picture.time_base = pts, VIDEO_TB
+        last = self._last_idr
+        due = last is None or (pts - last) * VIDEO_TB >= self.config.keyframe_s
+        picture.pict_type = av.video.frame.PictureType.I if due else av.video.frame.PictureType.NONE
+        if due:
+            self._last_idr = pts
+        self._emit(self._encoder.encode(picture), arrived)
+
+    def open(self, width: int, height: int) -> None:
+        """Fix the output size before the first picture (else the first picture's)."""
+        if self._encoder is None:
+            self.size = output_size(width, height, self.config.max_height)
+            self._encoder = self._open(*self.size)
+
+    def flush(self) -> None:
+        if self._encoder is not None:
+            self._emit(self._encoder.encode(None), time.monotonic())
+
+    def _open(self, width: int, height: int) -> Any:
         ctx: Any = av.CodecContext.create("libx264", "w")
         ctx.width, ctx.height = width, height
         ctx.pix_fmt = "yuv420p"
@@ -188,7 +215,7 @@ class Vp8ToH264:
             "forced-idr": "1",
             "x264-params": "keyint=infinite:scenecut=0:repeat-headers=1:bframes=0:threads=1",
         }
-        log.info("transcoding VP8 to H.264 %dx%d for the recording", width, height)
+        log.info("encoding H.264 %dx%d for the recording", width, height)
         return ctx
 
     def _emit(self, packets: list[Any], arrived: float) -> None:
