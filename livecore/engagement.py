@@ -41,6 +41,9 @@ class ControlKind(StrEnum):
     """The host taps 讲解 on ``product``: an explanation segment begins."""
     EXPLAIN_END = "explain_end"
     """The host ended the explanation (or unpinned, or the stream stopped)."""
+    COSTREAM = "costream"
+    """A KOC went on air on another node (``product`` = the KOC's user id): the node
+    recording the room draws that stream into the recording (not a detector input)."""
 
 
 def bucket(unix_s: float, scale: float) -> int:

@@ -45,6 +45,7 @@ from loadtests.stats import log
 from loadtests.verdict import Outcome
 from loadtests.verdict import run as run_verdict
 from media import clipper, metrics
+from media.composite import PipComposer
 from media.peers import codec_preferences, create_peer_connection
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
@@ -126,7 +127,7 @@ async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seco
     answer, session = await accept_publisher(str(pc.localDescription.sdp))
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
     rec = TimedRecording(directory, audio=True, config=RecorderConfig())
-    transcoders: list[Vp8ToH264] = []
+    transcoders: list[Vp8ToH264 | PipComposer] = []
     task = asyncio.ensure_future(
         feed(rec, session.relays, lambda t, running: transcoders.append(t) if running else None)
     )

@@ -6,8 +6,19 @@ work per viewer packet. Its task does two things per frame: ``Recording.put``
 (an O(1) enqueue) and, for video, ask the publisher for a keyframe when none
 came for ``segment_s`` seconds (browsers send keyframes only when asked, and
 segments start on keyframes). Requests go through the relay's own limiter
-(at most one a second). VP8 video goes through a ``media.transcode.Vp8ToH264``
-on its way in (it makes its own IDRs: no periodic requests then).
+(at most one a second).
+
+Where the video comes from, frame by frame:
+
+- H.264 from the host: stream copy (the frames as they came);
+- VP8 from the host: through a ``media.transcode.Vp8ToH264`` (it makes its
+  own IDRs: no periodic requests then);
+- while a KOC co-streams (``RecordingFeed.set_guest``): a
+  ``media.composite.PipComposer`` draws the KOC into the host's picture. It
+  starts on a host key frame and ends on one (the KOC gone, the host's next
+  key frame closes it and, once its last frames are in, stream copy or the
+  transcoder resumes from that key frame), so the recording switches between
+  whole GOPs; the recorder starts a new init segment where the SPS changes.
 """
 
 from __future__ import annotations
@@ -15,13 +26,24 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamError
 
+from media.composite import HOST, PipComposer
 from media.recorder import Recording
 from media.relay import Relay, RelayTrack
 from media.transcode import TranscodeConfig, Vp8ToH264
+
+if TYPE_CHECKING:
+    from media.passthrough import EncodedPacket
+
+log = logging.getLogger("livecore.recordtap")
+
+#: Told when a transcoder or composer starts (True) and when it has ended (False).
+OnCodec = Callable[[Vp8ToH264 | PipComposer, bool], None]
 
 
 def needs_transcode(relays: Mapping[str, Relay]) -> bool:
@@ -30,79 +52,172 @@ def needs_transcode(relays: Mapping[str, Relay]) -> bool:
     return video is not None and video.codec.lower() == "video/vp8"
 
 
-async def _pump(
-    recording: Recording,
-    kind: str,
-    relay: Relay,
-    track: RelayTrack,
-    transcoder: Vp8ToH264 | None = None,
-) -> None:
-    loop = asyncio.get_running_loop()
-    segment_s = recording.config.segment_s
-    last_key = loop.time()
-    put = recording.put
-    try:
-        while True:
-            packet = await track.recv()
-            if transcoder is not None:  # VP8: its own IDRs, no key frames asked for
-                transcoder.put(packet)
-                continue
-            put(kind, packet)
-            if kind == "video":
+class RecordingFeed:
+    """Feeds one recording from the host's relays, and a KOC's video while it co-streams."""
+
+    def __init__(
+        self, recording: Recording, relays: Mapping[str, Relay], on_codec: OnCodec | None = None
+    ) -> None:
+        self.recording = recording
+        self.sources = {k: r for k, r in relays.items() if k in ("audio", "video") and not r.closed}
+        self._on_codec = on_codec
+        self.transcoder: Vp8ToH264 | None = None
+        self.composer: PipComposer | None = None
+        #: The KOC's video relay while one co-streams (set_guest), and its reader.
+        self._guest: Relay | None = None
+        self._guest_task: asyncio.Task[None] | None = None
+        self._want_composite = False
+
+    # -- co-streams ----------------------------------------------------------------
+
+    def set_guest(self, relay: Relay | None) -> None:
+        """A KOC's video to draw in (None: the co-stream ended). The switch happens at
+        the host's next key frame (asked for now)."""
+        if relay is self._guest:
+            return
+        if self._guest_task is not None:
+            self._guest_task.cancel()
+            self._guest_task = None
+        self._guest = relay
+        self._want_composite = relay is not None and not relay.closed
+        video = self.sources.get("video")
+        if video is not None:
+            video.request_keyframe("recorder")
+
+    async def _read_guest(self, relay: Relay, composer: PipComposer) -> None:
+        try:
+            track = relay.subscribe()
+        except MediaStreamError:
+            self.set_guest(None)
+            return
+        try:
+            while True:
+                composer.put_guest(await track.recv())
+        except MediaStreamError:
+            if self._guest is relay:
+                self.set_guest(None)  # the KOC left: back to the host alone
+        finally:
+            track.stop()
+
+    # -- the host's video, frame by frame ---------------------------------------------
+
+    async def _video(self, packet: EncodedPacket) -> None:
+        key = bool(packet.is_keyframe)
+        if self.composer is not None and key and not self._want_composite:
+            await self._end_composite()
+        if self.composer is None and key and self._want_composite and self._guest is not None:
+            self._start_composite(self._guest)
+        if self.composer is not None:
+            self.composer.put_host(packet)
+        elif self.transcoder is not None:
+            self.transcoder.put(packet)
+        else:
+            self.recording.put("video", packet)
+
+    def _start_composite(self, guest: Relay) -> None:
+        video = self.sources["video"]
+
+        def ask(role: str) -> None:
+            (video if role == HOST else guest).request_keyframe("recorder")
+
+        self.composer = PipComposer(
+            self._put_video, loop=asyncio.get_running_loop(), host_codec=video.codec,
+            guest_codec=guest.codec, request_keyframe=ask,
+            config=TranscodeConfig(keyframe_s=self.recording.config.segment_s),
+            name=f"composite-{self.recording.name}",
+        )  # fmt: skip
+        self._tell(self.composer, True)
+        self._guest_task = asyncio.get_running_loop().create_task(
+            self._read_guest(guest, self.composer), name=f"record-guest-{self.recording.name}"
+        )
+        log.info("recording %s: the co-stream is drawn in", self.recording.name)
+
+    async def _end_composite(self) -> None:
+        composer, self.composer = self.composer, None
+        if composer is None:
+            return
+        if self._guest_task is not None:
+            self._guest_task.cancel()
+            self._guest_task = None
+        await self._drain(composer)
+        log.info("recording %s: the host alone again", self.recording.name)
+
+    async def _drain(self, codec: Vp8ToH264 | PipComposer) -> None:
+        """Close ``codec`` and wait until its last frames are in the recording."""
+        codec.close()
+        with contextlib.suppress(Exception):
+            await asyncio.to_thread(codec.join, 10.0)
+            await asyncio.sleep(0)  # its call_soon_threadsafe puts run first
+        self._tell(codec, False)
+
+    def _put_video(self, packet: EncodedPacket, arrived: float) -> None:
+        self.recording.put("video", packet, arrived)
+
+    def _tell(self, codec: Vp8ToH264 | PipComposer, running: bool) -> None:
+        if self._on_codec is not None:
+            self._on_codec(codec, running)
+
+    # -- the run ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Record until every source ends, then finish the recording. Starts the
+        recording's worker thread; cancelling this task also finishes the recording
+        (what was queued is still written)."""
+        recording = self.recording
+        recording.start()
+        if needs_transcode(self.sources):
+            video = self.sources["video"]
+            self.transcoder = Vp8ToH264(
+                self._put_video,
+                loop=asyncio.get_running_loop(),
+                request_keyframe=functools.partial(video.request_keyframe, "recorder"),
+                config=TranscodeConfig(keyframe_s=recording.config.segment_s),
+                name=f"transcode-{recording.name}",
+            )
+            self._tell(self.transcoder, True)
+        try:
+            tracks = {kind: relay.subscribe() for kind, relay in self.sources.items()}
+            await asyncio.gather(*(self._pump(kind, track) for kind, track in tracks.items()))
+        except MediaStreamError:
+            pass
+        finally:
+            if self._guest_task is not None:
+                self._guest_task.cancel()
+            for codec in (self.composer, self.transcoder):
+                if codec is not None:
+                    await self._drain(codec)
+            self.composer = self.transcoder = None
+            with contextlib.suppress(Exception):
+                recording.finish()
+
+    async def _pump(self, kind: str, track: RelayTrack) -> None:
+        loop = asyncio.get_running_loop()
+        relay = self.sources[kind]
+        segment_s = self.recording.config.segment_s
+        last_key = loop.time()
+        try:
+            while True:
+                packet = await track.recv()
+                if kind != "video":
+                    self.recording.put(kind, packet)
+                    continue
+                await self._video(packet)
+                if self.transcoder is not None and self.composer is None:
+                    continue  # the transcoder makes its own IDRs
                 now = loop.time()
                 if packet.is_keyframe:
                     last_key = now
                 elif now - last_key >= segment_s:
                     last_key = now
                     relay.request_keyframe("recorder")
-    except MediaStreamError:
-        pass
-    finally:
-        track.stop()
+        except MediaStreamError:
+            pass
+        finally:
+            track.stop()
 
 
 async def feed(
-    recording: Recording,
-    relays: Mapping[str, Relay],
-    on_transcoder: Callable[[Vp8ToH264, bool], None] | None = None,
+    recording: Recording, relays: Mapping[str, Relay], on_codec: OnCodec | None = None
 ) -> None:
-    """Record ``relays`` (kind → relay) until they all end, then finish the recording.
-
-    Starts the recording's worker thread, and for VP8 video a transcoder
-    (``on_transcoder(transcoder, running)`` is told when it starts and ends). Cancelling
-    this task also finishes the recording (what was queued is still written).
-    """
-    sources = {k: r for k, r in relays.items() if k in ("audio", "video") and not r.closed}
-    recording.start()
-    transcoder = None
-    if needs_transcode(sources):
-        video = sources["video"]
-        transcoder = Vp8ToH264(
-            functools.partial(recording.put, "video"),
-            loop=asyncio.get_running_loop(),
-            request_keyframe=functools.partial(video.request_keyframe, "recorder"),
-            config=TranscodeConfig(keyframe_s=recording.config.segment_s),
-            name=f"transcode-{recording.name}",
-        )
-        if on_transcoder is not None:
-            on_transcoder(transcoder, True)
-    try:
-        tracks = {kind: relay.subscribe() for kind, relay in sources.items()}
-        await asyncio.gather(
-            *(_pump(recording, kind, sources[kind], track,
-                    transcoder if kind == "video" else None)
-              for kind, track in tracks.items())
-        )  # fmt: skip
-    except MediaStreamError:
-        pass
-    finally:
-        if transcoder is not None:
-            transcoder.close()
-            # the last frames reach the loop before the recording is finished
-            with contextlib.suppress(Exception):
-                await asyncio.to_thread(transcoder.join, 10.0)
-                await asyncio.sleep(0)
-            if on_transcoder is not None:
-                on_transcoder(transcoder, False)
-        with contextlib.suppress(Exception):
-            recording.finish()
+    """Record ``relays`` (kind → relay) until they all end (see :class:`RecordingFeed`)."""
+    await RecordingFeed(recording, relays, on_codec).run()

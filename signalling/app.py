@@ -243,7 +243,8 @@ def create_app(
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
         # Every node counts its audience for the node recording the room.
-        engagement = app.state.engagement = Engagement(app.state.ctx)
+        engagement = app.state.engagement = media.engagement = Engagement(app.state.ctx)
+        recording.pull_video = media.costream_video  # a KOC on another node, recorded here
         hub.node.moments = engagement
         engagement.start()
         hub.node.batches = trace_service.for_node(app.state.ctx)

@@ -97,6 +97,10 @@ class Engagement:
         kind = ControlKind.EXPLAIN if product is not None else ControlKind.EXPLAIN_END
         return await self._control(room, kind, product)
 
+    async def costream(self, room: str, user: str) -> None:
+        """A KOC went on air on this node: the node recording the room (if any) hears it."""
+        await self._control(room, ControlKind.COSTREAM, user)
+
     async def _control(self, room: str, kind: ControlKind, product: str | None) -> float | None:
         lease = await self.store.lease(room)
         if lease is None:

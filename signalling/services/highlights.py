@@ -88,6 +88,9 @@ class ClipPlane(Protocol):
 
     def clip_stored(self, room: str, clip: str) -> None: ...
 
+    def costream_from(self, room: str, user: str) -> None:
+        """A KOC went on air on another node: draw that stream into the recording."""
+
 
 class HighlightsService:
     """Highlights and clips of one room's current stream (see the module doc)."""
@@ -236,8 +239,13 @@ class HighlightsService:
         """Feed the detector every bucket before ``horizon`` and the controls, in order."""
         first = max(self._next, horizon - MAX_CATCHUP)
         self._after, controls = await self.store.controls(self.room, self._after or "0-0")
+        for c in controls:
+            if c.kind is ControlKind.COSTREAM and c.product:
+                self.plane.costream_from(self.room, c.product)
         queued = self._controls
-        queued.extend((self._detector_time(c.at), c) for c in controls)
+        queued.extend(
+            (self._detector_time(c.at), c) for c in controls if c.kind is not ControlKind.COSTREAM
+        )
         queued.sort(key=lambda tc: tc[0])
         del queued[:-MAX_CONTROLS]
         rows = await self.store.counts(self.room, first, horizon, KINDS)

@@ -44,6 +44,8 @@ from signalling.node.keyedlocks import KeyedLocks
 from signalling.services.offergate import OfferGate
 
 if TYPE_CHECKING:
+    from media.relay import Relay
+    from signalling.services.engagement import Engagement
     from signalling.services.lifecycle import RoomLifecycle
     from signalling.services.recording import RecordingPlane
 
@@ -100,6 +102,8 @@ class MediaPlane:
         self._pulled_from: dict[tuple[str, str], Origin] = {}
         #: When a local copy last had a local viewer (monotonic), by copy.
         self._pull_used: dict[tuple[str, str], float] = {}
+        #: Pulled copies a recording here draws in (kept until their origin goes).
+        self._kept: set[tuple[str, str]] = set()
         #: One pull per (room, publisher) at a time; an entry only while one runs.
         self._pulling = KeyedLocks()
         self._task: asyncio.Task[None] | None = None
@@ -119,6 +123,7 @@ class MediaPlane:
         self.recording: RecordingPlane | None = None
         #: Told when the host's stream starts and ends (the room ends after a grace).
         self.lifecycle: RoomLifecycle | None = None
+        self.engagement: Engagement | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -242,9 +247,31 @@ class MediaPlane:
                     await self.lifecycle.hold(room)
                 if self.recording is not None:
                     self.recording.stream_started(room, session)
+            elif role is tokens.Role.KOC:
+                await self._costream_recorded(room, user, session)
             await self._event(room, {"t": "stream_started", "user": user, "role": role.value})
         finally:
             self._connecting.pop(session.id, None)
+
+    async def _costream_recorded(self, room: str, user: str, session: PublisherSession) -> None:
+        """A KOC on air: drawn into the room's recording here, or, when another node
+        records the room, that node is told (the control stream) and pulls it."""
+        video = session.relays.get("video")
+        if self.recording is not None and self.recording.records(room):
+            self.recording.costream(room, video)
+        elif self.engagement is not None and video is not None:
+            with contextlib.suppress(RedisError, OSError):
+                await self.engagement.costream(room, user)
+
+    async def costream_video(self, room: str, user: str) -> Relay | None:
+        """A KOC's video relay on this node for the recording: theirs when they publish
+        here, else a copy pulled from their node, kept while they are on air."""
+        local = self.publishers.get((room, user))
+        if local is not None:
+            return local.relays.get("video")
+        session = await self._pull(room, user)
+        self._kept.add((room, user))
+        return session.relays.get("video")
 
     def _publisher_closed(self, session: PublisherSession) -> None:
         entry = self.entries.pop(session.id, None)
@@ -479,13 +506,16 @@ class MediaPlane:
         current = await self.store.origin(room, user)
         alive = current is not None and mine is not None and current.node == mine.node
         now = self.ctx.clock.monotonic()
-        if any(e.kind == "whep" and e.source is session for e in self.entries.values()):
-            self._pull_used[key] = now
+        if key in self._kept or any(
+            e.kind == "whep" and e.source is session for e in self.entries.values()
+        ):
+            self._pull_used[key] = now  # a viewer here, or the recording draws it in
         idle = now - self._pull_used.get(key, now) >= PULL_IDLE_S
         if session.closed or not alive or self._stale(current) or idle:  # type: ignore[arg-type]
             self.pulled.pop(key, None)
             self._pulled_from.pop(key, None)
             self._pull_used.pop(key, None)
+            self._kept.discard(key)
             await session.close()
 
     async def _sweep_origins(self, room: str) -> None:

@@ -38,15 +38,18 @@ from typing import TYPE_CHECKING, Any
 from redis.exceptions import RedisError
 
 from livecore.config import media_root
+from livecore.errors import LivecoreError
 from livecore.highlights import DetectorParams
 from livecore.store.clips import ClipStore
 from livecore.store.engagement import EngagementStore
 from livecore.store.explains import ExplainStore
 from media import clipper
+from media.composite import PipComposer
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
-from media.recordtap import feed
+from media.recordtap import RecordingFeed
+from media.relay import Relay
 from media.transcode import Vp8ToH264
 from media.uploader import HlsFeed, Uploader
 from media.worker import MediaWorker, WorkerBusy
@@ -70,6 +73,7 @@ class _Live:
     task: asyncio.Task[None]
     service: HighlightsService
     stream: str
+    feed: RecordingFeed
 
 
 class RecordingPlane:
@@ -104,6 +108,9 @@ class RecordingPlane:
                                              on_result=self.metrics.count_upload,
                                              name="media-upload-hls")  # fmt: skip
         self.live: dict[str, _Live] = {}
+        #: A KOC's video relay on this node, pulled from their node if need be
+        #: (the media plane's, set by the app).
+        self.pull_video: Callable[[str, str], Awaitable[Relay | None]] | None = None
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
         self.on_clip_ready: ClipReady | None = None
@@ -201,11 +208,10 @@ class RecordingPlane:
                                     self.detector_params, node=self.ctx.settings.node_id,
                                     time_scale=self.ctx.settings.highlight_time_scale,
                                     pinned=self.pinned_product)  # fmt: skip
-        task = loop.create_task(
-            feed(recording, session.relays, self._count_transcoder), name=f"record-{room}"
-        )
+        feeder = RecordingFeed(recording, session.relays, self._count_codec)
+        task = loop.create_task(feeder.run(), name=f"record-{room}")
         previous = self.live.get(room)
-        self.live[room] = _Live(recording, task, service, directory.name)
+        self.live[room] = _Live(recording, task, service, directory.name, feeder)
         self.metrics.live.set(len(self.live))
         service.start()
         if previous is not None:
@@ -218,18 +224,49 @@ class RecordingPlane:
         self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
         log.info("room %s: recording into %s", room, directory.name)
 
-    def _count_transcoder(self, transcoder: Vp8ToH264, running: bool) -> None:
-        """A VP8 stream's transcoder started (gauge up) or ended (its CPU and drops counted)."""
-        if running:
-            self.metrics.transcoding.inc()
+    def records(self, room: str) -> bool:
+        """Whether this node records ``room``'s stream now."""
+        return room in self.live
+
+    def costream_from(self, room: str, user: str) -> None:
+        """A KOC on another node went on air: pull their stream here (one copy per node,
+        kept while recorded) and draw it in (signalling/services/mediaplane.py)."""
+        if room not in self.live or self.pull_video is None:
             return
-        self.metrics.transcoding.dec()
-        self.metrics.transcode_cpu.inc(transcoder.stats.cpu_s)
-        self.metrics.transcode_dropped.inc(transcoder.stats.dropped)
+        pull = self.pull_video
+
+        async def draw() -> None:
+            try:
+                video = await pull(room, user)
+            except LivecoreError as exc:
+                log.warning("room %s: co-stream of %s not recorded: %s", room, user, exc.message)
+                return
+            if video is not None:
+                self.costream(room, video)
+
+        self._spawn(draw())
+
+    def costream(self, room: str, video: Relay | None) -> None:
+        """A KOC's video joins the room's recording (picture-in-picture), or leaves it
+        (None). Nothing happens where the room is not recorded."""
+        live = self.live.get(room)
+        if live is not None:
+            live.feed.set_guest(video)
+
+    def _count_codec(self, codec: Vp8ToH264 | PipComposer, running: bool) -> None:
+        """A transcoder (VP8 host) or composer (co-stream) started (gauge up) or ended
+        (its CPU and drops counted)."""
+        kind = "composite" if isinstance(codec, PipComposer) else "vp8"
+        if running:
+            self.metrics.transcoding.labels(kind).inc()
+            return
+        self.metrics.transcoding.labels(kind).dec()
+        self.metrics.transcode_cpu.labels(kind).inc(codec.stats.cpu_s)
+        self.metrics.transcode_dropped.labels(kind).inc(codec.stats.dropped)
         log.info(
-            "VP8 recording transcoded: %d frames in, %d out, %d dropped, %.1f CPU s",
-            transcoder.stats.frames_in, transcoder.stats.frames_out, transcoder.stats.dropped,
-            transcoder.stats.cpu_s,
+            "recording %s (%s): %d frames in, %d out, %d dropped, %.1f CPU s",
+            kind, "ended", codec.stats.frames_in, codec.stats.frames_out, codec.stats.dropped,
+            codec.stats.cpu_s,
         )  # fmt: skip
 
     @property

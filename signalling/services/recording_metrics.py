@@ -56,18 +56,19 @@ class RecordingMetrics:
 
         self.transcoding = Gauge(
             "livecore_recordings_transcoding",
-            "Recordings of VP8 streams transcoded to H.264 (one decode + encode each)",
-            registry=r,
-        )
+            "Recordings being encoded here, by kind (vp8: a VP8 host's video to H.264; "
+            "composite: a KOC's co-stream drawn into the host's picture)", ["kind"], registry=r,
+        )  # fmt: skip
         self.transcode_cpu = Counter(
             "livecore_transcode_cpu_seconds_total",
-            "CPU seconds of the VP8-to-H.264 transcoders' threads", registry=r,
+            "CPU seconds of the recordings' transcoder and composer threads, by kind",
+            ["kind"], registry=r,
         )  # fmt: skip
         self.transcode_dropped = Counter(
             "livecore_transcode_dropped_frames_total",
-            "VP8 frames a transcoder dropped (queue full: dropped to the next key frame)",
-            registry=r,
-        )
+            "Frames a transcoder or composer dropped (queue full: to the next key frame)",
+            ["kind"], registry=r,
+        )  # fmt: skip
 
     def count_upload(self, result: str) -> None:
         """One upload tried (called on the uploader's thread; counters are thread-safe)."""

@@ -233,9 +233,13 @@ async def scenario(base: str, pc: Any, offer: str, tmp_path: Path) -> None:
         assert (await http.get("/api/rooms/r1/clips")).json() == {"clips": []}
 
 
+VP8_GAUGE = 'livecore_recordings_transcoding{kind="vp8"}'
+VP8_CPU = 'livecore_transcode_cpu_seconds_total{kind="vp8"}'
+
+
 def metric(base: str, name: str) -> float:
     text = httpx.get(f"{base}/metrics").text
-    found = re.search(rf"^{name} (\S+)$", text, re.M)
+    found = re.search(rf"^{re.escape(name)} (\S+)$", text, re.M)
     return float(found.group(1)) if found else 0.0
 
 
@@ -258,7 +262,7 @@ async def test_a_vp8_host_is_recorded_through_one_transcode(rec_node: Node, tmp_
                 return r.text if r.status_code == 200 and r.text.count("#EXTINF") >= 2 else None
 
             text = await until(playlist, 30)
-            assert await asyncio.to_thread(metric, base, "livecore_recordings_transcoding") == 1
+            assert await asyncio.to_thread(metric, base, VP8_GAUGE) == 1
             uris = [line for line in text.splitlines() if line and not line.startswith("#")]
             stream = uris[0].split("/")[0]
             init = (await http.get(f"/hls/r1/{stream}/init.mp4")).content
@@ -290,7 +294,7 @@ async def test_a_vp8_host_is_recorded_through_one_transcode(rec_node: Node, tmp_
             with av.open(str(local)) as f:
                 assert f.streams.video[0].codec_context.name == "h264"
                 assert float(f.duration or 0) / 1e6 >= 2.0
-            assert await asyncio.to_thread(metric, base, "livecore_recordings_transcoding") == 0
-            assert await asyncio.to_thread(metric, base, "livecore_transcode_cpu_seconds_total") > 0
+            assert await asyncio.to_thread(metric, base, VP8_GAUGE) == 0
+            assert await asyncio.to_thread(metric, base, VP8_CPU) > 0
     finally:
         await pc.close()
