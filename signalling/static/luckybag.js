@@ -86,7 +86,8 @@ export function mountLuckyBag({ channel, room, me, box }) {
 
   async function load() {
     try {
-      const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/draws`);
+      // A (re)joined page asks past its own cache: a draw may have been drawn in the gap.
+      const res = await fetch(`/api/rooms/${encodeURIComponent(room)}/draws`, { cache: "no-cache" });
       if (!res.ok) return;
       const latest = (await res.json()).draws[0];
       if (latest && (!draw || latest.draw !== draw.draw || latest.status !== draw.status)) opened(latest);
