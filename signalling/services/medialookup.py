@@ -271,6 +271,12 @@ class PeerNode:
                         wanted.room, holder.node, exc)  # fmt: skip
             raise LivecoreError(ErrorCode.MEDIA_UNAVAILABLE,
                                 "the node holding this file did not answer") from None  # fmt: skip
+        if wanted.kind == "playlist" and upstream.status_code in (400, 503):
+            # The holder judged an LL-HLS directive (too far, not in time): its answer.
+            body = await upstream.aread()
+            await upstream.aclose()
+            passed = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED}
+            return Response(body, status_code=upstream.status_code, headers=passed)
         if upstream.status_code not in (200, 206):
             await upstream.aclose()
             lookup.metrics.forwards.labels(wanted.kind, "missing").inc()
