@@ -81,6 +81,8 @@ class ErrorCode(StrEnum):
     CLIP_NOT_FOUND = "clip_not_found"
     MEDIA_NOT_FOUND = "media_not_found"
     MEDIA_UNAVAILABLE = "media_unavailable"
+    HLS_BAD_DIRECTIVE = "hls_bad_directive"
+    HLS_TOO_FAR = "hls_too_far"
     NOT_RECORDING = "not_recording"
     FLASH_NOT_FOUND = "flash_not_found"
     FLASH_NOT_STARTED = "flash_not_started"
@@ -180,6 +182,8 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.CLIP_NOT_FOUND: 404,
     ErrorCode.MEDIA_NOT_FOUND: 404,
     ErrorCode.MEDIA_UNAVAILABLE: 503,
+    ErrorCode.HLS_BAD_DIRECTIVE: 400,
+    ErrorCode.HLS_TOO_FAR: 400,
     ErrorCode.NOT_RECORDING: 409,
     ErrorCode.FLASH_NOT_FOUND: 404,
     ErrorCode.FLASH_NOT_STARTED: 409,

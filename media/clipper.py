@@ -10,7 +10,8 @@ the clip's first keyframe, decoded once and written as a JPEG still.
   starts on the keyframe at or before ``start``: segments are GOPs), their
   packets up to ``end``, timestamps shifted to start at 0.
 - ``build_replay``: the stream's files (``init.mp4`` + every segment on disk,
-  read as one fragmented MP4 by ``ChainedFiles``) into one faststart MP4.
+  read as one fragmented MP4 by ``ChainedFiles``; after a new init segment, the
+  next group appended) into one faststart MP4.
 - ``extend_replay``: a replay so far followed by the next stream of the same
   live (a host who republished: a reloaded page, a new phone), one after the
   other with no gap, into one faststart MP4.
@@ -29,7 +30,8 @@ from typing import Any
 
 import av
 
-from media.segments import INIT_NAME, Segment, stream_files
+from media.recfiles import stream_groups
+from media.segments import Segment
 
 THUMB_WIDTH = 360
 
@@ -49,11 +51,16 @@ class NothingToCut(ValueError):
 
 
 def pick_segments(segments: Sequence[Segment], start: float, end: float) -> list[Segment]:
-    """Segments overlapping ``[start, end)``, from the one holding ``start``."""
+    """Segments overlapping ``[start, end)``, from the one holding ``start`` (or the
+    keyframe segment before it, when that one starts on a part without a keyframe),
+    all described by the first one's init segment."""
     chosen = [s for s in segments if s.end > start and s.start < end and s.duration > 0]
     if not chosen:
         raise NothingToCut(f"no recorded segment covers {start:.1f}-{end:.1f} s")
-    return chosen
+    earlier = [s for s in segments if s.index < chosen[0].index and s.init == chosen[0].init]
+    while not chosen[0].independent and earlier:
+        chosen.insert(0, earlier.pop())
+    return [s for s in chosen if s.init == chosen[0].init]
 
 
 def _tmp(path: Path) -> Path:
@@ -120,7 +127,7 @@ def cut_clip(
     """
     chosen = pick_segments(segments, start, end)
     buf = io.BytesIO()
-    buf.write((directory / INIT_NAME).read_bytes())
+    buf.write((directory / chosen[0].init).read_bytes())
     for seg in chosen:
         try:
             buf.write((directory / seg.name).read_bytes())
@@ -185,18 +192,23 @@ class ChainedFiles(io.RawIOBase):
         super().close()
 
 
-def _recorded(directory: Path) -> ChainedFiles:
-    files = stream_files(directory)
-    if len(files) < 2:
+def _recorded(directory: Path) -> list[list[Path]]:
+    """The recording's files, one fragmented MP4 per init segment (``stream_groups``)."""
+    groups = [g for g in stream_groups(directory) if len(g) >= 2]
+    if not groups:
         raise NothingToCut(f"no recorded segment in {directory.name}")
-    return ChainedFiles(files)
+    return groups
 
 
 def build_replay(directory: Path, dst: Path) -> CutResult:
-    """The recording in ``directory`` (init + every segment on disk) as one faststart
+    """The recording in ``directory`` (every init and segment on disk) as one faststart
     MP4 at ``dst``. Raises ``NothingToCut`` when nothing was recorded."""
-    with _recorded(directory) as chain:
-        return _remux(chain, dst, None)
+    first, *more = _recorded(directory)
+    with ChainedFiles(first) as chain:
+        result = _remux(chain, dst, None)
+    if not more:
+        return result
+    return _append(dst, more, dst)
 
 
 def extend_replay(replay: Path, directory: Path, dst: Path) -> CutResult:
@@ -206,13 +218,14 @@ def extend_replay(replay: Path, directory: Path, dst: Path) -> CutResult:
     Packets are copied; each part's timestamps are shifted to follow the end of the
     part before. Audio of the second part is dropped when the first had none (one
     MP4 has one set of tracks)."""
+    return _append(replay, _recorded(directory), dst)
+
+
+def _append(replay: Path, groups: list[list[Path]], dst: Path) -> CutResult:
+    """``replay`` then each group of recorded files (an init and its segments)."""
     tmp = _tmp(dst)
-    with (
-        _recorded(directory) as chain,
-        av.open(str(replay)) as first,
-        av.open(chain, format="mp4") as second,
-    ):
-        if not first.streams.video or not second.streams.video:
+    with av.open(str(replay)) as first:
+        if not first.streams.video:
             raise NothingToCut("a part of the replay has no video")
         v0 = first.streams.video[0]
         a0 = first.streams.audio[0] if first.streams.audio else None
@@ -221,8 +234,12 @@ def extend_replay(replay: Path, directory: Path, dst: Path) -> CutResult:
             oa = out.add_stream_from_template(a0) if a0 is not None else None
             state = _Concat(out, ov, oa)
             state.copy(first)
-            state.offset = state.end
-            state.copy(second)
+            for group in groups:
+                with ChainedFiles(group) as chain, av.open(chain, format="mp4") as more:
+                    if not more.streams.video:
+                        raise NothingToCut("a part of the replay has no video")
+                    state.offset = state.end
+                    state.copy(more)
     os.replace(tmp, dst)
     return CutResult(float(state.end), 0.0, state.count, True)
 

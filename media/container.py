@@ -7,13 +7,16 @@
   §5.1) that MP4's ``dOps`` box is built from.
 - ``BoxSplitter``: cuts a byte stream into top-level ISO BMFF boxes
   (ISO/IEC 14496-12 §4.2); ``fragment_start(moof, track_id)`` reads a track's
-  ``tfdt`` base media decode time (§8.8.12) from a movie fragment.
+  ``tfdt`` base media decode time (§8.8.12) from a movie fragment;
+  ``fragment_info(moof, track_id)`` adds its duration, sample count and whether
+  it starts on a sync sample (the writer's parts).
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 from media.bitstream import NAL_PPS, NAL_SPS, h264_nal_units
 
@@ -166,4 +169,78 @@ def fragment_start(moof: bytes, track_id: int) -> int | None:
             elif sub == b"tfdt" and tid == track_id:
                 version = body[8]
                 return int(struct.unpack_from(">Q" if version else ">I", body, 12)[0])
+    return None
+
+
+@dataclass(frozen=True, slots=True)
+class FragmentInfo:
+    """One track's samples in a movie fragment: where they start, how long they last."""
+
+    start: int
+    """``tfdt`` base media decode time (the track's timescale)."""
+    duration: int
+    """The sum of the samples' durations (``trun``, else ``tfhd``'s default)."""
+    samples: int
+    sync_first: bool
+    """Whether the first sample is a sync sample (a keyframe; ISO/IEC 14496-12 §8.8.3.1)."""
+
+
+def _is_sync(flags: int) -> bool:
+    # sample_is_non_sync_sample is bit 16; sample_depends_on (bits 24-25) 2: depends on none.
+    return not (flags >> 16) & 1
+
+
+def _trun(body: bytes, default_duration: int, default_flags: int | None) -> tuple[int, int, bool]:
+    flags = int.from_bytes(body[9:12], "big")
+    count = struct.unpack_from(">I", body, 12)[0]
+    pos = 16 + (4 if flags & 0x01 else 0)
+    first_flags = default_flags
+    if flags & 0x04:
+        first_flags = struct.unpack_from(">I", body, pos)[0]
+        pos += 4
+    total = 0
+    for i in range(count):
+        duration = default_duration
+        if flags & 0x100:
+            duration = struct.unpack_from(">I", body, pos)[0]
+            pos += 4
+        if flags & 0x200:
+            pos += 4
+        if flags & 0x400:
+            if i == 0 and not flags & 0x04:
+                first_flags = struct.unpack_from(">I", body, pos)[0]
+            pos += 4
+        if flags & 0x800:
+            pos += 4
+        total += duration
+    return total, count, first_flags is None or _is_sync(first_flags)
+
+
+def fragment_info(moof: bytes, track_id: int) -> FragmentInfo | None:
+    """``track_id``'s start, duration, sample count and first-sample sync flag in a
+    ``moof`` (§8.8.7 ``tfhd``, §8.8.8 ``trun``, §8.8.12 ``tfdt``), or None."""
+    for kind, traf in child_boxes(moof):
+        if kind != b"traf":
+            continue
+        tid, start, default_duration, default_flags = None, None, 0, None
+        runs: list[tuple[int, int, bool]] = []
+        for sub, body in child_boxes(traf):
+            if sub == b"tfhd":
+                flags = int.from_bytes(body[9:12], "big")
+                tid = struct.unpack_from(">I", body, 12)[0]
+                pos = 16 + (8 if flags & 0x01 else 0) + (4 if flags & 0x02 else 0)
+                if flags & 0x08:
+                    default_duration = struct.unpack_from(">I", body, pos)[0]
+                    pos += 4
+                pos += 4 if flags & 0x10 else 0
+                if flags & 0x20:
+                    default_flags = struct.unpack_from(">I", body, pos)[0]
+            elif sub == b"tfdt":
+                version = body[8]
+                start = int(struct.unpack_from(">Q" if version else ">I", body, 12)[0])
+            elif sub == b"trun":
+                runs.append(_trun(body, default_duration, default_flags))
+        if tid == track_id and start is not None and runs:
+            return FragmentInfo(start, sum(r[0] for r in runs), sum(r[1] for r in runs),
+                                runs[0][2])  # fmt: skip
     return None

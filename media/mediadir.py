@@ -2,7 +2,7 @@
 
 Layout under the media root (``--media-dir``, default ``<data-dir>/media``)::
 
-    rec/<room>/<stream>/init.mp4, segNNNNNN.m4s, index.m3u8
+    rec/<room>/<stream>/init.mp4, segNNNNNN.m4s, segNNNNNN.P.m4s, index.m3u8, master.m3u8
     replay/<room>.mp4
     clips/<room>/<clip>.mp4, <clip>.jpg
 
@@ -34,10 +34,12 @@ from pathlib import Path
 from typing import Protocol
 
 from livecore.tokens import valid_id
+from media.hlsmaster import FILE_RE
 
 STREAM_RE = re.compile(r"^\d{10}-[0-9a-f]{6}$")
 CLIP_RE = re.compile(r"^[0-9a-f]{12}$")
-SEGMENT_RE = re.compile(r"^(init\.mp4|seg\d{6}\.m4s)$")
+#: A recording's init, segment and part files (every layer): ``media.hlsmaster``.
+SEGMENT_RE = FILE_RE
 #: A recording with a file written this recently (seconds) is live somewhere.
 ACTIVE_S = 60.0
 

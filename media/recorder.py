@@ -7,19 +7,24 @@ the queue is full the recording drops frames until the next video keyframe
 (``stats.dropped``), so the picture resumes cleanly and the loop never waits.
 
 The worker muxes by stream copy (PyAV, no decoder or encoder is ever
-created) into one fragmented MP4 (``frag_keyframe``: a fragment starts at
-every video keyframe), which a ``media.segments.SegmentWriter`` cuts as it is
-written into ``init.mp4`` and one ``segNNNNNN.m4s`` per GOP (the HLS segments,
-the clipper's input and, all of them together, what the replay is remuxed from
-when the stream ends) and the ``index.m3u8`` playlist over the rolling window
-``window_s``.
+created) into fragmented MP4: a fragment starts at every video keyframe and
+after ``part_s`` at most (``frag_keyframe`` + ``frag_duration``), and a
+``media.segments.SegmentWriter`` cuts what is written into the low-latency HLS
+parts, the segments (the clipper's input and, all of them together, what the
+replay is remuxed from when the stream ends), the init segment and the
+playlists. One ``Recording`` records one layer (``layer``: "" the top one,
+whose files the replay and clips read); a simulcast publisher's layers are
+one ``Recording`` each into the same directory.
 
 Time: output timestamps start at 0 at the first video keyframe. Video keeps
 its RTP clock (90 kHz); audio (48 kHz) is placed by its arrival time relative
 to that keyframe, then by its own pts, so the two stay within a frame.
-H.264 only: Annex-B in, the MP4 muxer writes ``avcC`` from the SPS/PPS of the
-first keyframe. A VP8 stream is recorded through ``media.transcode.Vp8ToH264``
-(see :mod:`media.recordtap`).
+H.264 only: Annex-B in, the MP4 muxer writes ``avcC`` from the SPS/PPS of a
+keyframe; a keyframe with other parameter sets (a browser changing its
+resolution under congestion, a co-stream's composite starting or ending)
+closes the muxer and opens a new one, so a new init segment describes the
+frames after it. A VP8 stream is recorded through
+``media.transcode.Vp8ToH264`` (see :mod:`media.recordtap`).
 """
 
 from __future__ import annotations
@@ -37,7 +42,8 @@ from typing import TYPE_CHECKING, Any
 import av
 
 from media.container import h264_dimensions, h264_parameter_sets, opus_head
-from media.segments import Segment, SegmentWriter
+from media.hlsmaster import avc_codec
+from media.segments import Continuation, Segment, SegmentWriter, VideoFormat
 
 if TYPE_CHECKING:
     from media.passthrough import EncodedPacket
@@ -54,8 +60,10 @@ class RecorderConfig:
     """Bounds of one recording (flags of ``livecore serve``, docs/operations.md)."""
 
     segment_s: float = 2.0
-    """A keyframe is asked of the publisher when none came for this long: the longest
-    segment (GOP) of a browser publisher, whose encoder sends keyframes only when asked."""
+    """A keyframe is asked of the publisher when none came for this long, and a segment
+    ends at the first keyframe after it (browsers send keyframes only when asked)."""
+    part_s: float = 0.5
+    """LL-HLS part target: the longest fragment (``EXT-X-PART-INF:PART-TARGET``)."""
     window_s: float = 600.0
     """Segments kept for clips and HLS (a rolling window)."""
     queue_frames: int = 1024
@@ -90,8 +98,11 @@ class Recording:
         config: RecorderConfig | None = None,
         on_segment: Callable[[Segment], None] | None = None,
         on_done: Callable[[Recording], None] | None = None,
+        on_change: Callable[[], None] | None = None,
         name: str = "",
         clock: Callable[[], float] = time.time,
+        layer: str = "",
+        continuation: Continuation | None = None,
     ) -> None:
         self.dir = directory
         self.config = config or RecorderConfig()
@@ -109,9 +120,13 @@ class Recording:
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._max = self.config.queue_frames
         self._skipping = True  # until the first video keyframe
+        cfg = self.config
         self._files = SegmentWriter(
-            directory, window_s=self.config.window_s, counters=self.stats, on_segment=on_segment
-        )
+            directory, window_s=cfg.window_s, counters=self.stats, on_segment=on_segment,
+            on_change=on_change, segment_s=cfg.segment_s, part_s=cfg.part_s, layer=layer,
+            continuation=continuation,
+        )  # fmt: skip
+        self._sets: tuple[bytes, bytes] | None = None
         self._thread = threading.Thread(target=self._run, name=f"rec-{self.name}", daemon=True)
         self._out: Any = None
         self._vs: Any = None
@@ -142,9 +157,9 @@ class Recording:
             stats.dropped += 1
             self._skipping = True
             return
-        self._queue.put((kind, packet, time.monotonic() if arrived is None else arrived))
-        if self.started_at is None:
+        if self.started_at is None:  # before the worker can see the frame
             self.started_at = self._clock()
+        self._queue.put((kind, packet, time.monotonic() if arrived is None else arrived))
         self._skipping = False
 
     def finish(self) -> None:
@@ -162,6 +177,10 @@ class Recording:
     def recorded_until(self) -> float:
         """Stream seconds covered by finished segments."""
         return self._files.recorded_until
+
+    @property
+    def files(self) -> SegmentWriter:
+        return self._files
 
     def drop_archived(self) -> int:
         """Delete the segments kept only for the replay; bytes freed (any thread)."""
@@ -198,18 +217,23 @@ class Recording:
                 except Exception:  # the callback's failure must not kill the thread silently
                     log.exception("recording %s: on_done failed", self.name)
 
-    def _open(self, packet: bytes) -> bool:
+    def _open(self, packet: bytes, first_s: float) -> bool:
+        """A muxer for the frames from this keyframe on (its parameter sets)."""
         sets = h264_parameter_sets(packet)
         if sets is None:
             return False
         sps, pps = sets
         width, height = h264_dimensions(sps)
+        if self._out is None and self.started_at is not None and self._sets is None:
+            self._files.epoch = self.started_at
+        self._sets = sets
+        sink = self._files.begin(first_s=first_s, video=VideoFormat(width, height, avc_codec(sps)))
+        frag_us = max(100_000, int((self.config.part_s - 0.05) * 1e6))
         out = av.open(
-            self._files.begin(),
-            mode="w",
-            format="mp4",
-            options={"movflags": "frag_keyframe+empty_moov+default_base_moof"},
-        )
+            sink, mode="w", format="mp4",
+            options={"movflags": "frag_keyframe+empty_moov+default_base_moof",
+                     "frag_duration": str(frag_us)},
+        )  # fmt: skip
         vs: Any = out.add_stream("h264")
         vs.width, vs.height = width, height
         vs.time_base = VIDEO_TB
@@ -230,12 +254,14 @@ class Recording:
         if pts is None:
             return
         if self._out is None:
-            if kind != "video" or not packet.is_keyframe or not self._open(bytes(packet)):
+            if kind != "video" or not packet.is_keyframe or not self._open(bytes(packet), 0.0):
                 return
             self._v0 = (pts, arrival)
         assert self._v0 is not None
         if kind == "video":
             out_pts = pts - self._v0[0]
+            if packet.is_keyframe and out_pts > self._last_pts.get("video", -1):
+                self._new_parameters(bytes(packet), out_pts)
             stream = self._vs
         else:
             if self._as is None:
@@ -256,12 +282,22 @@ class Recording:
         self._out.mux(copy)
         self.stats.frames_muxed += 1
 
-    def _close(self) -> None:
+    def _new_parameters(self, packet: bytes, out_pts: int) -> None:
+        """A keyframe whose SPS/PPS differ from the muxer's: a new muxer (init segment)."""
+        sets = h264_parameter_sets(packet)
+        if sets is None or sets == self._sets:
+            return
+        self._flush()
+        self._open(packet, out_pts / 90000)
+
+    def _flush(self) -> None:
         out, self._out = self._out, None
-        last_video = self._last_pts.get("video")
         if out is not None:
             try:
                 out.close()  # flushes the last fragment
             except (av.FFmpegError, OSError) as exc:
                 log.warning("recording %s: closing the muxer failed: %s", self.name, exc)
-        self._files.close(last_video)
+
+    def _close(self) -> None:
+        self._flush()
+        self._files.close()

@@ -1,59 +1,113 @@
-"""Cutting one fragmented MP4 byte stream into the files of a recording.
+"""Cutting one layer's fragmented MP4 byte stream into the files of a recording.
 
-A ``SegmentWriter`` is handed the muxer's output (``sink()`` is the
+A ``SegmentWriter`` is handed the muxer's output (``begin()`` returns the
 file-like object PyAV writes into), splits it into top-level boxes and
-writes, in its directory:
+writes, in its directory (names: ``media.hlsmaster.LayerNames``):
 
-- ``init.mp4`` (``ftyp`` + ``moov``) and ``segNNNNNN.m4s`` (``moof`` + ``mdat``,
-  one per fragment, i.e. per GOP);
-- ``index.m3u8``: the HLS playlist over the rolling window (``window_s``) of
-  finished segments, replaced atomically after each segment, with
-  ``#EXT-X-ENDLIST`` after ``close()``.
+- ``init.mp4`` (``ftyp`` + ``moov``); a new SPS/PPS or picture size starts a
+  new muxer and with it ``init-1.mp4``, ... (``inits.txt`` says from which
+  segment on each applies; the playlist's ``EXT-X-MAP`` changes there, after
+  an ``EXT-X-DISCONTINUITY``);
+- one part file per muxer fragment, ``segNNNNNN.P.m4s`` (``moof`` + ``mdat``,
+  at most ``part_s``: the muxer's ``frag_duration``; a keyframe always starts
+  one), the LL-HLS ``EXT-X-PART``s; kept for the last few segments only;
+- ``segNNNNNN.m4s``, the parts of a segment end to end. A segment closes
+  before a keyframe part once it holds ``segment_s`` (half a part's
+  tolerance), or before any part that would take it past the fixed target
+  duration (a publisher whose GOP is longer: that segment then starts on a
+  non-keyframe part, and the playlist drops ``EXT-X-INDEPENDENT-SEGMENTS``);
+- ``index.m3u8`` (low-latency, rewritten after every part) and
+  ``plain.m3u8`` (segments only, for object storage), over the rolling
+  window ``window_s``, ``#EXT-X-ENDLIST`` after ``close()``;
+- ``layer.json`` and ``master.m3u8`` (``media.hlsmaster``).
+
+Segment numbers are media sequence numbers. A ``Continuation`` (the room's
+previous stream's playlist) makes a re-published stream continue them: its
+segments stay listed before an ``EXT-X-DISCONTINUITY`` until they leave the
+window.
 
 A segment that leaves the window leaves the playlist; its file stays on disk
-("archived") when ``archive`` is on, because the replay is built from init +
-every segment when the stream ends (``stream_files``): the fragments
-concatenate into one valid file, so no second full-length copy is written
-beside them. Under disk pressure the budget (``media.mediadir.prune``) calls
-``drop_archived()`` (the replay then starts later) and ``trim(keep_s)`` (the
-window shrinks to what clips need), both safe from any thread.
+("archived") when ``archive`` is on, because the replay is built from the init
+and segment files when the stream ends (``stream_groups``). Under disk
+pressure ``drop_archived()`` and ``trim(keep_s)`` free space, from any thread.
 
-A segment's duration is known when the next one begins: ``on_segment(seg)``
-is called then (and for the last one at ``close()``). Every method runs on
-the recording's worker thread except ``segments()`` and ``recorded_until``,
-which take a lock and are safe from any thread.
+``on_segment(seg)`` is called when a segment is complete, ``on_change()``
+after every playlist write (a part, a segment, the end): both on the
+recording's worker thread, like every method except ``segments()``,
+``recorded_until``, ``drop_archived`` and ``trim`` (locked, any thread).
 """
 
 from __future__ import annotations
 
-import os
 import threading
+import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Protocol
 
-from media.container import BoxSplitter, fragment_start
+from media.container import fragment_info
+from media.hlsmaster import (
+    MASTER_NAME,
+    LayerInfo,
+    LayerNames,
+    info_json,
+    master_playlist,
+    read_infos,
+)
+from media.hlsplaylist import (
+    PARTS_FOR,
+    Entry,
+    MediaPlaylist,
+    Part,
+    drop_leading,
+    render,
+    target_duration,
+)
+from media.recfiles import INIT_NAME, Sink, unlink_size, write_atomic
 
-INIT_NAME = "init.mp4"
-PLAYLIST_NAME = "index.m3u8"
-SEGMENT_GLOB = "seg[0-9][0-9][0-9][0-9][0-9][0-9].m4s"
+VIDEO_HZ = 90000
 
 
 @dataclass(frozen=True, slots=True)
 class Segment:
-    """One fragment on disk: ``[start, start + duration)`` seconds of the stream."""
+    """One segment on disk: ``[start, start + duration)`` seconds of the stream."""
 
     index: int
+    """Its media sequence number (and file number)."""
     start: float
     duration: float
     name: str
     size: int
+    init: str = INIT_NAME
+    independent: bool = True
 
     @property
     def end(self) -> float:
         return self.start + self.duration
+
+
+@dataclass(frozen=True, slots=True)
+class VideoFormat:
+    width: int
+    height: int
+    codecs: str
+
+
+@dataclass(frozen=True, slots=True)
+class Continuation:
+    """Where a room's previous stream left its playlist (a host re-publishing)."""
+
+    next_msn: int = 0
+    discontinuity_seq: int = 0
+    entries: tuple[Entry, ...] = ()
+
+    @classmethod
+    def after(cls, previous: MediaPlaylist) -> Continuation:
+        done = tuple(e for e in previous.entries if e.complete)
+        last = max((e.msn for e in previous.entries), default=previous.media_sequence - 1)
+        return cls(last + 1, previous.discontinuity_seq, done)
 
 
 class SegmentCounters(Protocol):
@@ -63,82 +117,26 @@ class SegmentCounters(Protocol):
     bytes_written: int
 
 
-def segment_name(index: int) -> str:
-    return f"seg{index:06d}.m4s"
+@dataclass(slots=True)
+class _Open:
+    """The segment being written: its parts so far."""
 
+    msn: int
+    start: float
+    pdt: float
+    init: str
+    discontinuity: bool
+    independent: bool
+    parts: list[Part] = field(default_factory=list)
+    chunks: list[bytes] = field(default_factory=list)
 
-def segment_files(directory: Path) -> list[Path]:
-    """The segment files of a recording on disk, oldest first (names sort by index)."""
-    return sorted(directory.glob(SEGMENT_GLOB))
-
-
-def stream_files(directory: Path) -> list[Path]:
-    """``init.mp4`` then every segment on disk: together, one fragmented MP4 of the
-    stream (what the replay is remuxed from); empty without an init segment."""
-    init = directory / INIT_NAME
-    return [init, *segment_files(directory)] if init.is_file() else []
-
-
-def _unlink_size(path: Path) -> int:
-    """Delete ``path``; the bytes freed (0 when it was already gone)."""
-    try:
-        size = path.stat().st_size
-        path.unlink()
-    except FileNotFoundError:
-        return 0
-    return size
-
-
-def playlist(segments: list[Segment], *, ended: bool, prefix: str = "") -> str:
-    """An HLS media playlist (RFC 8216, version 7: fMP4 with ``EXT-X-MAP``)."""
-    target = max((s.duration for s in segments), default=2.0)
-    lines = [
-        "#EXTM3U",
-        "#EXT-X-VERSION:7",
-        f"#EXT-X-TARGETDURATION:{max(1, round(target + 0.499))}",
-        f"#EXT-X-MEDIA-SEQUENCE:{segments[0].index if segments else 0}",
-        "#EXT-X-INDEPENDENT-SEGMENTS",
-        f'#EXT-X-MAP:URI="{prefix}{INIT_NAME}"',
-    ]
-    for s in segments:
-        lines += [f"#EXTINF:{s.duration:.3f},", f"{prefix}{s.name}"]
-    if ended:
-        lines.append("#EXT-X-ENDLIST")
-    return "\n".join(lines) + "\n"
-
-
-def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
-
-
-class _Sink:
-    """File-like object PyAV writes the fragmented MP4 into; hands on whole boxes."""
-
-    def __init__(self, on_box: Callable[[bytes, bytes], None]) -> None:
-        self._split = BoxSplitter()
-        self._on_box = on_box
-        self._pos = 0
-
-    def write(self, data: bytes) -> int:
-        self._pos += len(data)
-        for kind, box in self._split.feed(bytes(data)):
-            self._on_box(kind, box)
-        return len(data)
-
-    def tell(self) -> int:
-        return self._pos
-
-    def seekable(self) -> bool:
-        return False
-
-    def flush(self) -> None:
-        pass
+    @property
+    def duration(self) -> float:
+        return sum(p.duration for p in self.parts)
 
 
 class SegmentWriter:
-    """The files of one recording in ``directory`` (see the module doc)."""
+    """The files of one layer of a recording in ``directory`` (see the module doc)."""
 
     def __init__(
         self,
@@ -147,25 +145,51 @@ class SegmentWriter:
         window_s: float,
         counters: SegmentCounters,
         on_segment: Callable[[Segment], None] | None = None,
+        on_change: Callable[[], None] | None = None,
         archive: bool = True,
+        segment_s: float = 2.0,
+        part_s: float = 0.5,
+        layer: str = "",
+        continuation: Continuation | None = None,
     ) -> None:
         self.dir = directory
+        self.names = LayerNames(layer)
+        self.segment_s, self.part_s = segment_s, part_s
+        self.target = target_duration(segment_s, part_s)
+        self.epoch = time.time()
+        """Wall-clock time (unix seconds) of stream time 0: ``EXT-X-PROGRAM-DATE-TIME``
+        (the recorder sets the first keyframe's arrival)."""
         self._window_s = window_s
         self._archive = archive
         self._counters = counters
         self._on_segment = on_segment
+        self._on_change = on_change
         self._lock = threading.Lock()
         self._segments: deque[Segment] = deque()
-        self._init: bytes | None = None
+        cont = continuation or Continuation()
+        self._list = MediaPlaylist(self.target, part_s, cont.entries, cont.discontinuity_seq)
+        self._index = cont.next_msn
+        self._first_kept = cont.next_msn
+        """Number of the oldest own segment not dropped by ``drop_archived`` or ``trim``."""
+        self._break = bool(cont.entries)  # the next segment follows a discontinuity
+        self._open: _Open | None = None
         self._moof: bytes | None = None
-        self._index = 0
-        self._first_kept = 0
-        """Index of the oldest segment not dropped by ``drop_archived`` or ``trim``."""
+        self._init: bytes | None = None
+        self._inits = -1
+        self._offset: float | None = None
+        self._first_s = 0.0
+        self._format: VideoFormat | None = None
+        self._bytes = 0
+        self._frames = 0
+        self._span = (-1.0, 0.0)
+        """Stream seconds of the first part's start and the last part's end."""
+        self._peak = 0.0
+        """Highest segment bit rate so far (bits/s)."""
 
     # -- any thread ----------------------------------------------------------------
 
     def segments(self) -> list[Segment]:
-        """The segments on disk now, oldest first (a snapshot, safe from any thread)."""
+        """This stream's segments on disk now, oldest first (a snapshot)."""
         with self._lock:
             return list(self._segments)
 
@@ -180,7 +204,7 @@ class SegmentWriter:
         with self._lock:
             first = self._segments[0].index if self._segments else self._index
             gone, self._first_kept = range(self._first_kept, first), max(first, self._first_kept)
-        return sum(_unlink_size(self.dir / segment_name(i)) for i in gone)
+        return sum(unlink_size(self.dir / self.names.segment(i)) for i in gone)
 
     def trim(self, keep_s: float) -> int:
         """Shrink the window to the last ``keep_s`` seconds (two segments at least):
@@ -193,95 +217,175 @@ class SegmentWriter:
                 while len(self._segments) > 2 and self._segments[0].end < horizon:
                     gone.append(self._segments.popleft())
             if self._segments:
-                self._first_kept = max(self._first_kept, self._segments[0].index)
-        return freed + sum(_unlink_size(self.dir / seg.name) for seg in gone)
+                first = self._segments[0].index
+                self._first_kept = max(self._first_kept, first)
+                old = sum(1 for e in self._list.entries if e.msn < first)
+                self._list = drop_leading(self._list, old)
+        return freed + sum(unlink_size(self.dir / seg.name) for seg in gone)
 
     # -- worker thread -------------------------------------------------------------
 
-    def begin(self) -> _Sink:
-        """The file-like object the muxer is to write into."""
-        return _Sink(self._box)
+    def begin(self, *, first_s: float = 0.0, video: VideoFormat | None = None) -> Sink:
+        """The file-like object a (new) muxer is to write into; ``first_s``: the stream
+        time of its first video frame. A muxer after the first means a new init
+        segment: the open segment ends here and the next follows a discontinuity."""
+        if self._open is not None:
+            self._close_open()
+        self._inits += 1
+        self._offset, self._first_s, self._format = None, first_s, video
+        self._break = self._break or self._inits > 0
+        return Sink(self._box)
 
     def _box(self, kind: bytes, box: bytes) -> None:
-        """A top-level box of the fragmented output: init, or half of a fragment."""
         if kind == b"ftyp":
             self._init = box
         elif kind == b"moov":
-            self._init = (self._init or b"") + box
-            write_atomic(self.dir / INIT_NAME, self._init)
+            name = self.names.init(self._inits)
+            write_atomic(self.dir / name, (self._init or b"") + box)
+            if self._inits:
+                with open(self.dir / self.names.inits, "a") as f:
+                    f.write(f"{name} {self._index}\n")
         elif kind == b"moof":
             self._moof = box
         elif kind == b"mdat" and self._moof is not None:
             moof, self._moof = self._moof, None
-            self._fragment(moof, moof + box)
+            self._part(moof, moof + box)
         # mfra (written on close) is an optional index: left out.
 
-    def _fragment(self, moof: bytes, data: bytes) -> None:
-        start = (fragment_start(moof, 1) or 0) / 90000
-        name = segment_name(self._index)
+    def _part(self, moof: bytes, data: bytes) -> None:
+        info = fragment_info(moof, 1)
+        if info is None or info.samples == 0:
+            return
+        if self._offset is None:  # a muxer's timestamps start at 0
+            self._offset = self._first_s - info.start / VIDEO_HZ
+        start = info.start / VIDEO_HZ + self._offset
+        duration = info.duration / VIDEO_HZ
+        key = info.sync_first
+        seg = self._open
+        if seg is not None and seg.parts:
+            held = seg.duration
+            if (key and held >= self.segment_s - self.part_s / 2) or held + duration > self.target:
+                self._close_open()
+        if self._open is None:
+            self._open = _Open(self._index, start, self.epoch + start, self.names.init(self._inits),
+                               self._break, key)  # fmt: skip
+            self._break = False
+        seg = self._open
+        name = self.names.part(seg.msn, len(seg.parts))
         write_atomic(self.dir / name, data)
-        done = None
+        seg.parts.append(Part(duration, name, key))
+        seg.chunks.append(data)
+        self._bytes += len(data)
+        self._frames += info.samples
+        self._span = (start if self._span[0] < 0 else self._span[0], start + duration)
+        if len(seg.parts) == 1 and self._counters.segments == 0:
+            self._write_info()
+        self._write_playlists(plain=False)
+
+    def _close_open(self) -> None:
+        """The open segment is complete: its file, its entry, ``on_segment``."""
+        seg, self._open = self._open, None
+        if seg is None or not seg.parts:
+            return
+        name = self.names.segment(seg.msn)
+        data = b"".join(seg.chunks)
+        write_atomic(self.dir / name, data)
+        duration = seg.duration
+        done = Segment(seg.msn, seg.start, duration, name, len(data), seg.init, seg.independent)
+        entry = Entry(seg.msn, name, seg.init, seg.pdt, duration, True, seg.discontinuity,
+                      seg.independent, tuple(seg.parts))  # fmt: skip
         with self._lock:
-            if self._segments and self._segments[-1].duration <= 0:
-                prev = self._segments[-1]
-                done = Segment(prev.index, prev.start, start - prev.start, prev.name, prev.size)
-                self._segments[-1] = done
-            self._segments.append(Segment(self._index, start, 0.0, name, len(data)))
-        self._index += 1
+            self._segments.append(done)
+            self._list = replace(self._list, entries=(*self._list.entries, entry))
+        self._index = seg.msn + 1
         self._counters.segments += 1
         self._counters.bytes_written += len(data)
-        # A segment's duration is known when the next one begins: publish it now.
-        if done is not None:
-            self._published(done)
-
-    def _published(self, seg: Segment) -> None:
+        if duration >= self.segment_s / 2:  # a stream's short last segment is no peak
+            self._peak = max(self._peak, len(data) * 8 / duration)
         self._prune()
-        self._write_playlist(ended=False)
+        for old in range(seg.msn - PARTS_FOR - 2, seg.msn - PARTS_FOR):
+            for i in range(64):
+                if not unlink_size(self.dir / self.names.part(old, i)):
+                    break
+        self._write_info()
+        self._write_playlists(plain=True)
         if self._on_segment is not None:
-            self._on_segment(seg)
+            self._on_segment(done)
 
     def _prune(self) -> None:
         """Segments that left the rolling window leave the playlist (and the disk,
-        unless archived for the replay)."""
+        unless archived for the replay); carried ones leave by the playlist's length."""
         with self._lock:
-            if not self._segments:
-                return
-            horizon = self._segments[-1].start - self._window_s
             gone = []
-            while len(self._segments) > 2 and self._segments[0].end < horizon:
-                gone.append(self._segments.popleft())
-            if not self._archive and self._segments:
-                self._first_kept = self._segments[0].index
+            if self._segments:
+                horizon = self._segments[-1].start - self._window_s
+                while len(self._segments) > 2 and self._segments[0].end < horizon:
+                    gone.append(self._segments.popleft())
+                if not self._archive and self._segments:
+                    self._first_kept = self._segments[0].index
+            entries = self._list.entries
+            total, count = sum(e.duration for e in entries), 0
+            while len(entries) - count > 2 and total - entries[count].duration >= self._window_s:
+                total -= entries[count].duration
+                count += 1
+            if gone:  # every carried entry is older than this stream's segments
+                count = max(count, sum(1 for e in entries if e.msn <= gone[-1].index))
+            self._list = drop_leading(self._list, count)
         if not self._archive:
             for seg in gone:
-                _unlink_size(self.dir / seg.name)
+                unlink_size(self.dir / seg.name)
 
-    def _finished_segments(self) -> list[Segment]:
+    def _playlist(self, *, ended: bool) -> MediaPlaylist:
         with self._lock:
-            return [s for s in self._segments if s.duration > 0]
-
-    def _write_playlist(self, *, ended: bool) -> None:
+            pl = self._list
+        entries = list(pl.entries)
+        seg = self._open
+        if seg is not None and seg.parts:
+            entries.append(Entry(seg.msn, "", seg.init, seg.pdt, seg.duration, False,
+                                 seg.discontinuity, seg.independent, tuple(seg.parts)))  # fmt: skip
+            hint = self.names.part(seg.msn, len(seg.parts))
+        else:
+            hint = self.names.part(self._index, 0)
         # URIs carry the stream's directory: the playlist is served as
-        # /hls/<room>/index.m3u8 for the room's newest stream, segments under it.
-        text = playlist(self._finished_segments(), ended=ended, prefix=f"{self.dir.name}/")
-        write_atomic(self.dir / PLAYLIST_NAME, text.encode())
+        # /hls/<room>/index.m3u8 for the room's newest stream, its files under it.
+        return replace(pl, entries=tuple(_prefixed(e, self.dir.name) for e in entries),
+                       hint=f"{self.dir.name}/{hint}", ended=ended)  # fmt: skip
 
-    def close(self, last_video_pts: int | None) -> None:
-        """After the muxer flushed its last fragment: end the last segment and the files.
+    def _write_playlists(self, *, plain: bool, ended: bool = False) -> None:
+        pl = self._playlist(ended=ended)
+        write_atomic(self.dir / self.names.playlist, render(pl).encode())
+        if plain:
+            write_atomic(self.dir / self.names.plain_playlist,
+                         render(pl, low_latency=False).encode())  # fmt: skip
+        if self._on_change is not None:
+            self._on_change()
 
-        ``last_video_pts`` (90 kHz, the last video frame muxed) gives the open
-        segment its duration; the playlist is written with ``#EXT-X-ENDLIST``
-        and ``on_segment`` called for the last segment.
-        """
-        with self._lock:
-            if self._segments and self._segments[-1].duration <= 0 and last_video_pts is not None:
-                last = self._segments[-1]
-                end = (last_video_pts + 3000) / 90000  # one frame past the last one (30 fps)
-                self._segments[-1] = Segment(
-                    last.index, last.start, max(0.001, end - last.start), last.name, last.size
-                )
-        if self._init is not None:
-            self._write_playlist(ended=True)
-            segs = self.segments()
-            if segs and self._on_segment is not None:
-                self._on_segment(segs[-1])
+    def _write_info(self) -> None:
+        fmt = self._format
+        if fmt is None:
+            return
+        segs = self.segments()
+        seconds = sum(s.duration for s in segs) or (self._open.duration if self._open else 0)
+        average = (sum(s.size for s in segs) or self._bytes) * 8 / max(seconds, 0.001)
+        first, end = self._span
+        rate = min(120.0, self._frames / max(end - first, 0.001))
+        info = LayerInfo(self.names.layer, fmt.width, fmt.height, fmt.codecs, round(rate, 3),
+                         round(max(self._peak, average)), round(average))  # fmt: skip
+        write_atomic(self.dir / self.names.info, info_json(info))
+        write_atomic(self.dir / MASTER_NAME, master_playlist(read_infos(self.dir)).encode())
+
+    def close(self) -> None:
+        """After the muxer flushed its last fragment: the open segment is complete, the
+        playlist gets ``#EXT-X-ENDLIST``."""
+        self._close_open()
+        if self._inits >= 0:
+            self._write_playlists(plain=True, ended=True)
+
+
+def _prefixed(entry: Entry, prefix: str) -> Entry:
+    """An entry of this stream with its URIs under ``prefix/`` (carried ones have one)."""
+    if "/" in entry.map_uri:
+        return entry
+    parts = tuple(replace(p, uri=f"{prefix}/{p.uri}") for p in entry.parts)
+    uri = f"{prefix}/{entry.uri}" if entry.uri else ""
+    return replace(entry, uri=uri, map_uri=f"{prefix}/{entry.map_uri}", parts=parts)

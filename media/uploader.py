@@ -21,8 +21,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from media.hlsmaster import LayerNames
 from media.objectstore import ObjectStore, StoreError
-from media.segments import INIT_NAME, PLAYLIST_NAME, Segment
+from media.segments import Segment
 
 log = logging.getLogger("livecore.objectstore")
 
@@ -227,17 +228,21 @@ class HlsFeed:
     it), then the stream's playlist under the room's key (``room_playlist``),
     in that order on one uploader thread, so the bucket's playlist never names a
     segment the bucket has not got yet (unless that segment failed: HLS upload
-    is best effort and not swept; the recording node still serves it).
+    is best effort and not swept; the recording node still serves it). The
+    bucket gets the playlist without low-latency parts (``plain.m3u8``): parts
+    live a few seconds, too short for an upload.
     """
 
     def __init__(self, uploader: Uploader, directory: Path, room_playlist: Path) -> None:
         self.uploader = uploader
         self.dir = directory
         self.playlist_key = uploader.store.key(room_playlist)
-        self._init_sent = False
+        self._inits_sent: set[str] = set()
 
     def __call__(self, segment: Segment) -> None:
-        if not self._init_sent:
-            self._init_sent = self.uploader.submit(self.dir / INIT_NAME, keep=True)
+        if segment.init not in self._inits_sent:
+            if self.uploader.submit(self.dir / segment.init, keep=True):
+                self._inits_sent.add(segment.init)
         self.uploader.submit(self.dir / segment.name, keep=True)
-        self.uploader.submit(self.dir / PLAYLIST_NAME, key=self.playlist_key, keep=True)
+        plain = self.dir / LayerNames().plain_playlist
+        self.uploader.submit(plain, key=self.playlist_key, keep=True)

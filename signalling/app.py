@@ -121,7 +121,7 @@ def media_routes() -> list[Route | Mount]:
     """Recorded media (HLS, replay, clips), the clip library, marks, the share page."""
     m = mediafiles
     return [
-        Route("/hls/{room}/index.m3u8", m.hls_playlist, methods=["GET"]),
+        Route("/hls/{room}/{playlist}", m.hls_playlist, methods=["GET"]),
         Route("/hls/{room}/{stream}/{name}", m.hls_segment, methods=["GET"]),
         Route("/replay/{name}", m.replay, methods=["GET"]),
         Route("/media/clips/{name}", m.clip_file, methods=["GET"]),

@@ -19,9 +19,11 @@ from starlette.responses import JSONResponse, Response
 from livecore import tokens
 from livecore.clips import parse_public_id, public_id
 from livecore.errors import ErrorCode, LivecoreError
+from media.hlsmaster import MASTER_NAME, PLAYLIST_RE
 from media.mediadir import SEGMENT_RE, STREAM_RE
 from signalling.node.http_boundary import authorize, ctx, limit_writes
 from signalling.routes.pages import page
+from signalling.services.hlswait import Directives
 from signalling.services.medialookup import MediaLookup, Wanted
 from signalling.services.recording import RecordingPlane
 
@@ -53,9 +55,18 @@ def _missing(what: str) -> LivecoreError:
 
 
 async def hls_playlist(request: Request) -> Response:
-    """``GET /hls/{room}/index.m3u8``: the room's newest recording as HLS (fMP4)."""
+    """``GET /hls/{room}/{index.m3u8|L_index.m3u8|master.m3u8}[?_HLS_msn=..]``: the room's
+    newest recording as LL-HLS (fMP4): the top layer's media playlist, another
+    layer's, or the multivariant playlist over every recorded layer."""
     room = _room(request)
-    return await lookup(request).respond(request, Wanted("playlist", room))
+    name = str(request.path_params["playlist"])
+    if name != MASTER_NAME and not PLAYLIST_RE.match(name):
+        raise _missing(name)
+    directives = Directives.from_query(request.query_params)
+    if name == MASTER_NAME and directives.any:
+        raise LivecoreError(ErrorCode.HLS_BAD_DIRECTIVE, "a multivariant playlist takes none")
+    wanted = Wanted("playlist", room, name=name, directives=directives)
+    return await lookup(request).respond(request, wanted)
 
 
 async def hls_segment(request: Request) -> Response:

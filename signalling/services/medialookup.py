@@ -22,9 +22,13 @@ A node-to-node request (a hop, :mod:`signalling.services.peerhop`) carries
 the local sources only, never forwarded again (no loops); a wrong token is
 refused with its ``token_*`` code.
 
-Cache headers a CDN honours: segments, clip files and a versioned replay
-(``?v=`` of the current one) ``immutable``; a live playlist
-``max-age`` of half a segment (at least 1 s), an ended one 60 s.
+Cache headers a CDN honours: segments, parts, clip files and a versioned
+replay (``?v=`` of the current one) ``immutable``; a live playlist
+``max-age`` of half a segment (at least 1 s), an ended one 60 s; a blocking
+reload's answer (``_HLS_msn``: its URL names what it waited for) six target
+durations. LL-HLS directives (``signalling.services.hlswait``) are answered
+by the node whose disk has the playlist: a hop passes the query on, so
+another node holds the request exactly as the recording node does.
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Protocol
 
@@ -46,8 +50,11 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.clips import ClipStore
 from livecore.store.nodes import Held
+from media.hlsmaster import PART_RE
+from media.hlsplaylist import target_duration
 from signalling.node.context import NodeContext
 from signalling.services import peerhop
+from signalling.services.hlswait import Directives, answer_playlist, wait_for_file
 from signalling.services.peerhop import Hops
 from signalling.services.recording import RecordingPlane
 
@@ -82,6 +89,8 @@ class Wanted:
     ext: str = ""
     #: The replay's version asked for (``?v=``), "" without.
     version: str = ""
+    #: A playlist's LL-HLS delivery directives (``_HLS_msn``, ``_HLS_part``, ``_HLS_skip``).
+    directives: Directives = field(default_factory=Directives)
 
 
 #: Reads a media file's object from the bucket (``signalling.routes.objectmedia.
@@ -144,9 +153,11 @@ class LocalDisk:
                 and latest.tag != directory.name
             ):
                 return None  # a newer recording of the room is on another node
-            return self._playlist(directory / "index.m3u8", wanted, hop)
+            return await self._playlist(directory / (wanted.name or "index.m3u8"), wanted, hop)
         if wanted.kind == "segment":
             path = media.segment_file(wanted.room, wanted.stream, wanted.name)
+            if path is None and PART_RE.match(wanted.name):
+                path = await self._hinted_part(wanted)
             cache = IMMUTABLE
         elif wanted.kind == "clip":
             path = media.clip_path(wanted.room, wanted.clip, wanted.ext)
@@ -165,16 +176,28 @@ class LocalDisk:
             headers={"Cache-Control": cache, **CORS},
         )  # fmt: skip
 
-    def _playlist(self, path: Path, wanted: Wanted, hop: bool) -> Response | None:
-        try:
-            text = path.read_text()
-        except FileNotFoundError:
+    async def _playlist(self, path: Path, wanted: Wanted, hop: bool) -> Response | None:
+        lookup = self.lookup
+        text = await answer_playlist(path, wanted.directives, lookup.waits, wanted.room)
+        if text is None:
             return None
         live = "#EXT-X-ENDLIST" not in text
-        max_age = playlist_max_age(self.lookup.ctx.settings.record_segment_s) if live else 60
-        self.lookup.count_read(wanted, hop)
+        max_age = playlist_max_age(lookup.ctx.settings.record_segment_s) if live else 60
+        if live and wanted.directives.blocking:
+            max_age = 6 * lookup.target
+        lookup.count_read(wanted, hop)
         cache = {"Cache-Control": f"public, max-age={max_age}", **CORS}
         return Response(text, media_type=TYPES[".m3u8"], headers=cache)
+
+    async def _hinted_part(self, wanted: Wanted) -> Path | None:
+        """A part the playlist's ``EXT-X-PRELOAD-HINT`` names, held until it is written
+        (bounded) when this node writes the room's live recording."""
+        lookup = self.lookup
+        path = lookup.media.segment_path(wanted.room, wanted.stream, wanted.name)
+        if path is None or wanted.room not in lookup.waits.local or not path.parent.is_dir():
+            return None
+        found = await wait_for_file(path, lookup.waits, wanted.room, 3 * lookup.target)
+        return path if found else None
 
 
 class ObjectStorage:
@@ -194,8 +217,8 @@ class ObjectStorage:
         if plane.store is None:
             return None
         path: Path | None
-        if wanted.kind == "playlist":
-            if not plane.hls_in_store:
+        if wanted.kind == "playlist":  # the bucket has the top layer's, without parts
+            if not plane.hls_in_store or wanted.name not in ("", "index.m3u8"):
                 return None
             age = playlist_max_age(self.lookup.ctx.settings.record_segment_s)
             path, cache = media.room_playlist(wanted.room), f"public, max-age={age}"
@@ -248,6 +271,12 @@ class PeerNode:
                         wanted.room, holder.node, exc)  # fmt: skip
             raise LivecoreError(ErrorCode.MEDIA_UNAVAILABLE,
                                 "the node holding this file did not answer") from None  # fmt: skip
+        if wanted.kind == "playlist" and upstream.status_code in (400, 503):
+            # The holder judged an LL-HLS directive (too far, not in time): its answer.
+            body = await upstream.aread()
+            await upstream.aclose()
+            passed = {k: v for k, v in upstream.headers.items() if k.lower() in PASSED}
+            return Response(body, status_code=upstream.status_code, headers=passed)
         if upstream.status_code not in (200, 206):
             await upstream.aclose()
             lookup.metrics.forwards.labels(wanted.kind, "missing").inc()
@@ -277,6 +306,8 @@ class MediaLookup:
     ) -> None:
         self.ctx = ctx
         self.media = plane.media
+        self.waits = plane.waits
+        self.target = target_duration(ctx.settings.record_segment_s, plane.config.part_s)
         self.me = ctx.settings.node_id
         self.clips = ClipStore(ctx.redis)
         self.metrics = LookupMetrics(ctx)

@@ -45,15 +45,19 @@ from livecore.store.engagement import EngagementStore
 from livecore.store.explains import ExplainStore
 from media import clipper
 from media.composite import PipComposer
+from media.hlsplaylist import parse
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
+from media.recfiles import PLAYLIST_NAME
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import RecordingFeed
 from media.relay import Relay
+from media.segments import Continuation
 from media.transcode import Vp8ToH264
 from media.uploader import HlsFeed, Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
+from signalling.services.hlswait import PlaylistWaits
 from signalling.services.recording_metrics import RecordingMetrics
 
 if TYPE_CHECKING:
@@ -111,6 +115,8 @@ class RecordingPlane:
         #: A KOC's video relay on this node, pulled from their node if need be
         #: (the media plane's, set by the app).
         self.pull_video: Callable[[str, str], Awaitable[Relay | None]] | None = None
+        self.waits = PlaylistWaits()
+        """Wakes HLS requests held for a part or segment (``signalling.services.hlswait``)."""
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
         self.on_clip_ready: ClipReady | None = None
@@ -193,6 +199,7 @@ class RecordingPlane:
                 room, reason,
             )  # fmt: skip
             return
+        continuation = self._continuation(room)
         directory = self.media.new_stream_dir(room, self.ctx.clock.time())
         loop = asyncio.get_running_loop()
         recording = Recording(
@@ -203,7 +210,10 @@ class RecordingPlane:
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
             on_segment=self._hls_feed(room, directory),
+            on_change=self.waits.notifier(loop, room),
+            continuation=continuation,
         )
+        self.waits.local.add(room)
         service = HighlightsService(room, recording, self, self.ctx.clock, self.engagement,
                                     self.detector_params, node=self.ctx.settings.node_id,
                                     time_scale=self.ctx.settings.highlight_time_scale,
@@ -269,6 +279,18 @@ class RecordingPlane:
             codec.stats.cpu_s,
         )  # fmt: skip
 
+    def _continuation(self, room: str) -> Continuation | None:
+        """Where the room's previous stream left its playlist, when this node's disk has
+        it: the new stream continues its media sequence after a discontinuity."""
+        previous = self.media.latest_stream(room)
+        if previous is None:
+            return None
+        try:
+            return Continuation.after(parse((previous / PLAYLIST_NAME).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
+            return None
+
     @property
     def hls_in_store(self) -> bool:
         """Whether live HLS goes to object storage too (``--s3-hls``), so a node that
@@ -294,6 +316,8 @@ class RecordingPlane:
         if live is not None and live.recording is recording:
             del self.live[room]
             service = live.service
+            self.waits.local.discard(room)
+            self.waits.wake(room)
         self.metrics.live.set(len(self.live))
         self.metrics.dropped.inc(recording.stats.dropped)
         self.metrics.recorder_cpu.inc(recording.stats.cpu_s)

@@ -310,15 +310,29 @@ export function setMuted(session, muted) {
   return muted;
 }
 
+/** The quality note of an HLS level by its picture height: "hd", "sd" or "smooth". */
+export function qualityOf(height) {
+  if (height >= 720) return "hd";
+  if (height >= 360) return "sd";
+  return "smooth";
+}
+
 /**
  * Play the room's HLS (for crowds beyond WebRTC capacity, or when WHEP fails)
- * in `video` with hls.js (or natively on Safari). Returns {stop()}.
+ * in `video` with hls.js (or natively on Safari): the multivariant playlist
+ * (one rendition per recorded layer, hls.js picks by bandwidth) in low-latency
+ * mode. `onQuality(quality)` is told the level playing ("hd" | "sd" | "smooth").
+ * Returns {hls?, stop()}.
  */
-export async function watchHls(video, room) {
-  const url = `/hls/${encodeURIComponent(room)}/index.m3u8`;
+export async function watchHls(video, room, { onQuality = () => {} } = {}) {
+  const url = `/hls/${encodeURIComponent(room)}/master.m3u8`;
   const { default: Hls } = await import("/static/vendor/hls.js");
   if (Hls.isSupported()) {
     const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 2 });
+    hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
+      const level = hls.levels[data.level];
+      if (level && level.height) onQuality(qualityOf(level.height));
+    });
     hls.loadSource(url);
     hls.attachMedia(video);
     video.play().catch(() => {});

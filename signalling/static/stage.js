@@ -271,7 +271,9 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
     fallback = { stop() {} };
     fallbackReason = reason;
     try {
-      fallback = await watchHls(main, room);
+      fallback = await watchHls(main, room, {
+        onQuality: (quality) => channel.emit("stage", { quality }),
+      });
       channel.emit("stage", { hls: true, reason });
     } catch (err) {
       fallback = null;
@@ -281,7 +283,10 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
   }
 
   function stopHls() {
-    if (fallback) { fallback.stop(); fallback = null; fallbackReason = null; }
+    if (fallback) {
+      fallback.stop(); fallback = null; fallbackReason = null;
+      channel.emit("stage", { quality: null });
+    }
     const entry = players.get(host());
     if (entry && entry.el === main && entry.session && main.srcObject !== entry.session.stream) {
       main.srcObject = entry.session.stream;

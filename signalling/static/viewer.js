@@ -72,6 +72,15 @@ function renderState() {
   renderSound();
 }
 
+/** The HLS level playing, as a small note (高清/标清/流畅); hidden off HLS. */
+function showQuality(quality) {
+  const chip = $("#quality");
+  chip.hidden = !quality;
+  if (!quality) return;
+  chip.dataset.i18n = `quality.${quality}`;
+  chip.textContent = t(chip.dataset.i18n);
+}
+
 function renderSound() {
   const v = $("#player");
   $("#sound").hidden = !(v.muted && !v.paused && v.readyState >= 2 && roomState() !== "ended");
@@ -271,6 +280,7 @@ function wireCostream() {
     if (s.hls && s.reason === "recovery") toast(t("stage.hls.recovery"));
     else if (s.hls && !ui.hls) { ui.hls = true; toast(t("stage.hls"), "ok"); }
     if ("away" in s) { ui.hostAway = s.away; renderState(); }
+    if ("quality" in s) showQuality(s.quality);
   });
   ask.addEventListener("click", () => {
     channel.request("costream_request", {})

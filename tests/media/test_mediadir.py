@@ -94,16 +94,16 @@ def test_live_recordings_count_against_the_budget(tmp_path: Path) -> None:
     media = MediaDir(tmp_path / "m")
     building = media.new_stream_dir("b", 1_700_000_000)
     fill(building / "seg000000.m4s", 5000, 1000)
-    live = live_recording(media, "a", 20)  # 0..12 archived, 13..19 in the window
+    live = live_recording(media, "a", 20)  # 0..11 archived, 12..18 in the window, 19 open
     seg = len(fragment(0, b"x" * 1000))
     fill(media.clip_path("a", "0123456789ab", "mp4"), 1000, 2500)
     total = tree_size(media.root)
 
     result = prune(media, total - 1, [live], keep=[building], clip_reach_s=4, now=NOW)
     assert result.recordings == [] and building.exists()
-    assert result.freed == 13 * seg and result.clips == [] and result.trimmed == []
-    assert [s.index for s in live.segments()] == list(range(13, 20))
-    assert (live.dir / "seg000013.m4s").exists() and not (live.dir / "seg000012.m4s").exists()
+    assert result.freed == 12 * seg and result.clips == [] and result.trimmed == []
+    assert [s.index for s in live.segments()] == list(range(12, 19))
+    assert (live.dir / "seg000012.m4s").exists() and not (live.dir / "seg000011.m4s").exists()
 
     result = prune(media, tree_size(media.root) - 1, [live], keep=[building], clip_reach_s=4,
                    now=NOW)  # fmt: skip
@@ -111,7 +111,7 @@ def test_live_recordings_count_against_the_budget(tmp_path: Path) -> None:
 
     result = prune(media, 0, [live], keep=[building], clip_reach_s=4, now=NOW)
     assert result.trimmed == [live.dir] and result.over_budget
-    assert [s.index for s in live.segments()] == [16, 17, 18, 19]
+    assert [s.index for s in live.segments()] == [15, 16, 17, 18]
     assert building.exists()
 
 

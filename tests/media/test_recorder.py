@@ -12,9 +12,9 @@ from aiortc import RTCSessionDescription
 
 from media import metrics
 from media.clipper import NothingToCut, build_replay, cut_clip, extend_replay, thumbnail
+from media.recfiles import INIT_NAME, PLAYLIST_NAME
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
-from media.segments import INIT_NAME, PLAYLIST_NAME
 from media.sessions import accept_publisher
 from tests.media.conftest import GOP
 from tests.media.sources import EncodedClip, publisher_offer
@@ -39,7 +39,7 @@ async def recorded(tmp_path: Path, h264_clip: EncodedClip, opus_clip: EncodedCli
     pc, offer = await publisher_offer([h264_clip, opus_clip])
     answer, session = await accept_publisher(offer)
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-    rec = Recording(tmp_path / "rec", audio=True, config=RecorderConfig(segment_s=3.0))
+    rec = Recording(tmp_path / "rec", audio=True, config=RecorderConfig(segment_s=2.0))
     task = asyncio.ensure_future(feed(rec, session.relays))
     try:
         await eventually(lambda: rec.recorded_until >= 6.5, within=30)
@@ -58,9 +58,9 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     segs = recorded.segments()
     assert len(segs) >= 3
     assert recorded.stats.dropped == 0 and recorded.stats.errors == 0
-    # One segment per GOP (2 s); a keyframe asked for at the start (the recorder
-    # subscribing) may cut one short.
-    assert all(0 < s.duration <= GOP_S + 0.1 for s in segs)
+    # One segment per GOP (2 s, the segment target); never past the fixed target
+    # duration (3 s: room for a keyframe after the target).
+    assert all(0 < s.duration <= 3.0 for s in segs)
     assert sum(1 for s in segs if abs(s.duration - GOP_S) < 0.1) >= 2
     assert all(a.end == pytest.approx(b.start) for a, b in itertools.pairwise(segs))
     assert (recorded.dir / INIT_NAME).is_file()
@@ -70,9 +70,13 @@ async def test_segments_playlist_replay_and_clip(recorded: Recording) -> None:
     assert text.startswith("#EXTM3U") and f'#EXT-X-MAP:URI="{prefix}init.mp4"' in text
     assert text.rstrip().endswith("#EXT-X-ENDLIST")
     assert all(s.name in text for s in segs)
-    # Each segment, after the init segment, starts with a keyframe.
+    # Each independent segment, after the init segment, starts with a keyframe; one
+    # that does not was cut at a part so as not to pass the target duration.
     init = (recorded.dir / INIT_NAME).read_bytes()
-    for seg in segs:
+    for before, seg in itertools.pairwise(segs):
+        if not seg.independent:
+            assert before.duration > 3.0 - 0.5
+            continue
         one = recorded.dir.parent / "one.mp4"
         one.write_bytes(init + (recorded.dir / seg.name).read_bytes())
         assert video_packets(one)[0].is_keyframe

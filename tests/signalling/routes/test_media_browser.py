@@ -186,7 +186,7 @@ async def test_viewer_falls_back_to_hls_when_whep_is_refused(
     tmp_path: Path, redis_url: str, browser: Browser
 ) -> None:
     """A node at its media capacity answers WHEP with node_full: the viewer page switches
-    to the room's HLS (/hls/{room}/index.m3u8, played with hls.js) instead of a black stage."""
+    to the room's HLS (/hls/{room}/master.m3u8, played with hls.js) instead of a black stage."""
     chromium_path()
     node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
     node.start()
@@ -203,7 +203,7 @@ async def test_viewer_falls_back_to_hls_when_whep_is_refused(
         await wait_js(viewer, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
         await wait_js(viewer, "window.toasts.some((t) => t.includes('流畅模式'))")
         await wait_js(viewer, "!!document.querySelector('#player').src")
-        assert any(url.endswith("/hls/r1/index.m3u8") for url in asked)
+        assert any(url.endswith("/hls/r1/master.m3u8") for url in asked)
         # Only the refused WHEP and the HLS playlist (served by the recorder when it runs).
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []

@@ -1,0 +1,86 @@
+"""The viewer page plays low-latency HLS: the multivariant playlist in hls.js with
+``lowLatencyMode`` (parts loaded), a quality note in words, and how far behind the
+live edge it plays, measured from the segments' EXT-X-PROGRAM-DATE-TIME."""
+
+from __future__ import annotations
+
+import json
+import re
+import statistics
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser
+
+from tests.browser import chromium_path, launch, phone, wait_js
+from tests.helpers import Node, create_room, token
+from tests.signalling.routes.pagekit import clean, go_live
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(150)]
+#: Samples of the viewer's distance to live, one every half second.
+SAMPLES = 20
+
+BEHIND = """() => {
+  const h = window.livecore.stage.hls.hls;
+  return { pdt: h.playingDate ? Date.now() - h.playingDate.getTime() : null,
+           latency: h.latency, parts: h.levels[h.currentLevel]?.details?.partList?.length || 0 };
+}"""
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with launch() as b:
+        yield b
+
+
+async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> None:
+    """A node at its WebRTC capacity sends the viewer to HLS: hls.js loads master.m3u8,
+    then the media playlist with parts and blocking reloads; the page shows 流畅/标清/高清,
+    never an error word; the viewer plays within a few seconds of the live edge."""
+    chromium_path()
+    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
+    node.start()
+    try:
+        create_room(node.url)
+        host, host_watch = await phone(browser)
+        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+        await go_live(host)
+        viewer, viewer_watch = await phone(browser)
+        asked: list[str] = []
+        viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
+        await viewer.goto(f"{node.url}/r/r1")
+        await wait_js(viewer, "!!(window.livecore.stage && window.livecore.stage.hls)", 20)
+        await wait_js(viewer, "document.querySelector('#player').currentTime > 1", 40)
+        await wait_js(viewer, "!document.querySelector('#quality').hidden", 10)
+        note = await viewer.inner_text("#quality")
+        assert note in ("高清", "标清", "流畅")
+        assert any(url.endswith("/hls/r1/master.m3u8") for url in asked)
+        assert any("_HLS_msn=" in url for url in asked), "blocking playlist reloads"
+        assert any(re.search(r"/seg\d{6}\.\d+\.m4s$", url) for url in asked), "parts loaded"
+        assert await viewer.evaluate("window.livecore.stage.hls.hls.config.lowLatencyMode")
+        await viewer.click("#lang")
+        await wait_js(viewer, "['HD', 'SD', 'Smooth'].includes("
+                              "document.querySelector('#quality').textContent)")  # fmt: skip
+
+        behind: list[float] = []
+        latency: list[float] = []
+        for _ in range(SAMPLES):
+            sample = await viewer.evaluate(BEHIND)
+            assert sample["parts"] > 0
+            if sample["pdt"] is not None:
+                behind.append(sample["pdt"] / 1000)
+                latency.append(sample["latency"])
+            await viewer.wait_for_timeout(500)
+        figures = {"hls_behind_live_s_p50": round(statistics.median(behind), 2),
+                   "hls_behind_live_s_max": round(max(behind), 2),
+                   "hlsjs_latency_s_p50": round(statistics.median(latency), 2)}  # fmt: skip
+        print("LLHLS", json.dumps(figures))
+        assert figures["hls_behind_live_s_p50"] < 4.0
+        assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
+        assert clean(host_watch) == []
+    finally:
+        node.stop()
