@@ -11,7 +11,10 @@
    worker muxes, which is the worker's CPU, already counted).
    With ``--codec vp8`` the publisher sends VP8 (a phone without H.264) and
    the recording goes through one VP8 → H.264 transcode (``media.transcode``):
-   its thread's CPU per second of media is ``transcode_cpu_pct``.
+   its thread's CPU per second of media is ``transcode_cpu_pct``. With
+   ``--costream WxH`` a second publisher (a KOC, H.264 at that size) is drawn
+   into the recording all along (``media.composite``): ``transcode_cpu_pct``
+   is then the composer's (two decodes and one encode).
 2. **Cut speed.** ``--cut-seconds`` + 10 s of the same clip are recorded
    unpaced, then a ``--cut-seconds`` clip is cut (remux) and the replay built;
    reported as media seconds per wall second. No video is decoded or encoded
@@ -48,7 +51,7 @@ from media import clipper, metrics
 from media.composite import PipComposer
 from media.peers import codec_preferences, create_peer_connection
 from media.recorder import RecorderConfig, Recording
-from media.recordtap import feed
+from media.recordtap import RecordingFeed
 from media.sessions import accept_publisher
 from media.transcode import Vp8ToH264
 
@@ -114,32 +117,54 @@ class TimedRecording(Recording):
         self.puts += 1
 
 
-async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seconds: float,
-                       directory: Path, codec: str = "h264") -> dict[str, Any]:  # fmt: skip
+async def paced_publisher(
+    video: list[tuple[bytes, bool]], audio: list[bytes] | None, mime: str
+) -> tuple[Any, Any]:
+    """A loopback aiortc publisher at real-time pace and its pass-through session."""
     pc = create_peer_connection()
-    mime = {"h264": "video/H264", "vp8": "video/VP8"}[codec]
-    for track in (Paced("video", video, 3000, 1 / 30),
-                  Paced("audio", [(a, True) for a in audio], 960, 0.02)):  # fmt: skip
+    tracks = [Paced("video", video, 3000, 1 / 30)]
+    if audio is not None:
+        tracks.append(Paced("audio", [(a, True) for a in audio], 960, 0.02))
+    for track in tracks:
         tr = pc.addTransceiver(track, direction="sendonly")
         tr.setCodecPreferences(codec_preferences(track.kind, mime if track.kind ==
                                                  "video" else "audio/opus"))  # fmt: skip
     await pc.setLocalDescription(await pc.createOffer())
     answer, session = await accept_publisher(str(pc.localDescription.sdp))
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
+    return pc, session
+
+
+Frames = list[tuple[bytes, bool]]
+
+
+async def recorder_cpu(
+    video: Frames, audio: list[bytes], seconds: float, directory: Path,
+    codec: str = "h264", guest: Frames | None = None,
+) -> dict[str, Any]:  # fmt: skip
+    mime = {"h264": "video/H264", "vp8": "video/VP8"}[codec]
+    pc, session = await paced_publisher(video, audio, mime)
     rec = TimedRecording(directory, audio=True, config=RecorderConfig())
     transcoders: list[Vp8ToH264 | PipComposer] = []
-    task = asyncio.ensure_future(
-        feed(rec, session.relays, lambda t, running: transcoders.append(t) if running else None)
+    feeder = RecordingFeed(
+        rec, session.relays, lambda t, running: transcoders.append(t) if running else None
     )
+    task = asyncio.ensure_future(feeder.run())
     for _ in range(400):  # the first keyframe, within 20 s
         if rec.started_at is not None:
             break
         await asyncio.sleep(0.05)
+    guest_pc = None
+    if guest is not None:  # a KOC co-streams: drawn in from the host's next key frame
+        guest_pc, guest_session = await paced_publisher(guest, None, "video/H264")
+        feeder.set_guest(guest_session.relays["video"])
     t0 = time.monotonic()
     await asyncio.sleep(seconds)
     media_s = time.monotonic() - t0
     await session.close()
     await pc.close()
+    if guest_pc is not None:
+        await guest_pc.close()
     await task
     await asyncio.get_running_loop().run_in_executor(None, rec.join, 30)
     return {
@@ -151,7 +176,8 @@ async def recorder_cpu(video: list[tuple[bytes, bool]], audio: list[bytes], seco
         "frames": rec.stats.frames_muxed,
         "dropped": rec.stats.dropped,
         "segments": rec.stats.segments,
-        # VP8 only: the one decode + encode of the recording (off the forward path)
+        # VP8 or a co-stream only: the decodes + encode of the recording (off the
+        # forward path)
         "transcode_cpu_pct": round(100 * sum(t.stats.cpu_s for t in transcoders) / media_s, 2),
         "transcode_dropped": sum(t.stats.dropped for t in transcoders),
     }
@@ -206,6 +232,12 @@ def main(argv: list[str] | None = None) -> int:
         default="h264",
         help="the publisher's video (vp8: recorded through one transcode)",
     )
+    parser.add_argument(
+        "--costream",
+        default="",
+        help="a KOC's size (e.g. 640x360) co-streaming H.264 all along: the recording is "
+        "the picture-in-picture composite",
+    )
     opts = parser.parse_args(argv)
     return run_verdict("recording", lambda: measure(opts))
 
@@ -226,7 +258,8 @@ def measure(opts: argparse.Namespace) -> Outcome:
         cpu = asyncio.run(recorder_cpu(video, audio, opts.seconds, Path(tmp) / "paced", opts.codec))
         log(f"cutting a {opts.cut_seconds:.0f} s clip ...")
         cut = cut_speed(h264, audio, opts.cut_seconds, Path(tmp) / "cut")
-    result = {"size": opts.size, "bitrate": opts.bitrate, "codec": opts.codec, "recorder": cpu,
+    result = {"size": opts.size, "bitrate": opts.bitrate, "codec": opts.codec,
+              "costream": opts.costream or None, "recorder": cpu,
               **cut,
               "encode_ops": metrics.codec_ops.value}  # fmt: skip
     ops = result["encode_ops"]

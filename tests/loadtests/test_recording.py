@@ -24,13 +24,14 @@ def test_recording_short_run() -> None:
 
 
 def test_recording_a_vp8_publisher_short_run() -> None:
-    """The same with a VP8 publisher: recorded through one transcode, its CPU reported."""
+    """The same with a VP8 publisher and a KOC co-streaming: recorded through one
+    composite (the VP8 host decoded, the KOC drawn in), its CPU reported."""
     proc = subprocess.run(
         [sys.executable, "-m", "loadtests", "recording", "--seconds", "2", "--cut-seconds", "4",
-         "--size", "320x240", "--bitrate", "300000", "--codec", "vp8"],
+         "--size", "320x240", "--bitrate", "300000", "--codec", "vp8", "--costream", "160x96"],
         cwd=ROOT, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-2000:]
     result = json.loads(proc.stdout.strip().splitlines()[-1])
-    assert result["ok"] is True and result["codec"] == "vp8"
+    assert result["ok"] is True and result["codec"] == "vp8" and result["costream"] == "160x96"
     assert result["recorder"]["frames"] > 0 and result["recorder"]["transcode_cpu_pct"] > 0

@@ -74,7 +74,7 @@ async def inset_colour(http: httpx.AsyncClient, uris: tuple[str, str]) -> float:
     return mean(last.planes[2], x // 2 + 2, y // 2 + 2, w // 2 - 4, h // 2 - 4)
 
 
-async def test_a_costream_is_drawn_into_the_recording(node: Node, tmp_path: Path) -> None:
+async def test_a_costream_is_drawn_into_the_recording(node: Node) -> None:
     """Host alone → the KOC on air: a new init segment whose pictures carry the KOC (red)
     in the corner → the KOC ended: another init, the host alone again; the metrics
     count the composite while it runs and its CPU after."""
