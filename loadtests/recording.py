@@ -36,6 +36,7 @@ import asyncio
 import fractions
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -167,6 +168,10 @@ async def recorder_cpu(
         await guest_pc.close()
     await task
     await asyncio.get_running_loop().run_in_executor(None, rec.join, 30)
+
+    def pct(codecs: Iterable[Vp8ToH264 | PipComposer]) -> float:
+        return round(100 * sum(c.stats.cpu_s for c in codecs) / media_s, 2)
+
     return {
         "media_s": round(media_s, 1),
         "worker_cpu_pct": round(100 * rec.stats.cpu_s / media_s, 2),
@@ -176,9 +181,10 @@ async def recorder_cpu(
         "frames": rec.stats.frames_muxed,
         "dropped": rec.stats.dropped,
         "segments": rec.stats.segments,
-        # VP8 or a co-stream only: the decodes + encode of the recording (off the
-        # forward path)
-        "transcode_cpu_pct": round(100 * sum(t.stats.cpu_s for t in transcoders) / media_s, 2),
+        # VP8 only: the decode + encode of the recording (off the forward path)
+        "transcode_cpu_pct": pct(t for t in transcoders if isinstance(t, Vp8ToH264)),
+        # a co-stream only: two decodes + one encode (from the host's first key frame on)
+        "composite_cpu_pct": pct(t for t in transcoders if isinstance(t, PipComposer)),
         "transcode_dropped": sum(t.stats.dropped for t in transcoders),
     }
 
@@ -255,7 +261,13 @@ def measure(opts: argparse.Namespace) -> Outcome:
     metrics.codec_ops.reset()
     with tempfile.TemporaryDirectory() as tmp:
         log(f"recording {opts.seconds:.0f} s at real-time pace ...")
-        cpu = asyncio.run(recorder_cpu(video, audio, opts.seconds, Path(tmp) / "paced", opts.codec))
+        guest = None
+        if opts.costream:
+            gw, gh = (int(x) for x in opts.costream.split("x"))
+            guest = encode_clip(gw, gh, 30, opts.bitrate // 3, 10.0, 2.0).frames
+        cpu = asyncio.run(
+            recorder_cpu(video, audio, opts.seconds, Path(tmp) / "paced", opts.codec, guest)
+        )
         log(f"cutting a {opts.cut_seconds:.0f} s clip ...")
         cut = cut_speed(h264, audio, opts.cut_seconds, Path(tmp) / "cut")
     result = {"size": opts.size, "bitrate": opts.bitrate, "codec": opts.codec,
