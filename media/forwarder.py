@@ -381,7 +381,10 @@ class LeanForwarder:
             await asyncio.sleep(SR_INTERVAL_S)
             for viewer in list(self._members):
                 viewer.report()
-            self.reported()
+            try:
+                self.reported()
+            except Exception:  # a bug there must not stop every viewer's sender reports
+                logger.exception("lean forwarder of %s: after reports", self.relay.name)
 
     def reported(self) -> None:
         """Called after each round of sender reports (every ``SR_INTERVAL_S``)."""

@@ -87,9 +87,9 @@ class LayeredForwarder(LeanForwarder):
         self.limits = limits or SelectorLimits()
         self.state: dict[LeanViewer, ViewerLayer] = {}
         self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
-        self._bytes = dict.fromkeys(self.layers, 0)
+        self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
         self._idle = dict.fromkeys(self.layers, 0)
-        self.rates: dict[str, float] = dict.fromkeys(self.layers, 0.0)
+        self.rates: dict[str, float] = {rid: _gop_rate(r) for rid, r in self.layers.items()}
         """Measured bits per second of each layer (0: not sent lately)."""
         self.gop_served = 0
 
@@ -148,7 +148,6 @@ class LayeredForwarder(LeanForwarder):
     # -- frames ----------------------------------------------------------------
 
     def _on_layer_frame(self, rid: str, slot: Any) -> None:
-        self._bytes[rid] += slot.packet.size
         if slot.keyframe:
             for viewer, state in self.state.items():
                 if state.pending == rid and viewer.rtp is not None:
@@ -196,14 +195,7 @@ class LayeredForwarder(LeanForwarder):
                     state.selector.loss(report.fraction_lost / 256, now)
 
     def reported(self) -> None:
-        for rid, sent in self._bytes.items():
-            self._idle[rid] = 0 if sent else self._idle[rid] + 1
-            rate = sent * 8 / SR_INTERVAL_S
-            smoothed = self.rates[rid] * (1 - RATE_SMOOTHING) + rate * RATE_SMOOTHING
-            self.rates[rid] = (
-                0.0 if self._idle[rid] >= 2 else (smoothed if self.rates[rid] else rate)
-            )
-            self._bytes[rid] = 0
+        self._measure()
         ranked = self.ranked()
         rates = [self.rates[r] for r in ranked]
         now = self.relay.clock.time()
@@ -213,16 +205,31 @@ class LayeredForwarder(LeanForwarder):
             current = ranked.index(state.layer) if state.layer in ranked else None
             chosen = state.selector.choose(now, current, rates)
             target = ranked[chosen] if chosen is not None else state.layer
-            if target == state.layer:
-                state.pending = None
-            else:
-                state.pending = target
-                self.layers[target].request_keyframe("switch")
+            state.pending = None if target == state.layer else target
         watched = {s.layer for s in self.state.values()} | {s.pending for s in self.state.values()}
         for index, (rid, relay) in enumerate(self.layers.items()):
             relay.paused = index > 0 and rid not in watched
+        for wanted in {s.pending for s in self.state.values() if s.pending is not None}:
+            self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
+
+    def _measure(self) -> None:
+        """Each layer's bitrate over the last ``SR_INTERVAL_S``, smoothed; 0 once it stops."""
+        for rid, relay in self.layers.items():
+            sent = relay.stats.bytes_in - self._bytes_in[rid]
+            self._bytes_in[rid] = relay.stats.bytes_in
+            self._idle[rid] = 0 if sent else self._idle[rid] + 1
+            rate, old = sent * 8 / SR_INTERVAL_S, self.rates[rid]
+            smoothed = old * (1 - RATE_SMOOTHING) + rate * RATE_SMOOTHING if old else rate
+            self.rates[rid] = 0.0 if self._idle[rid] >= 2 else smoothed
 
     def close(self) -> None:
         for rid, relay in self.layers.items():
             relay.remove_listener(self._listeners[rid])
         super().close()
+
+
+def _gop_rate(relay: Relay) -> float:
+    """A first figure for a layer's bitrate: its cached GOP's bytes over the time it spans."""
+    gop = relay.gop_slots()
+    span = gop[-1].arrived - gop[0].arrived if len(gop) > 1 else 0.0
+    return sum(slot.size for slot in gop[:-1]) * 8 / span if span >= 0.3 else 0.0

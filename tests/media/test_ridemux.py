@@ -14,7 +14,7 @@ from tests.media.sources import EncodedClip, encode_video_clip
 from tests.waiting import eventually
 
 SIZES = {"h": (640, 360), "m": (320, 180), "l": (160, 90)}
-RATES = {"h": 1_200_000, "m": 400_000, "l": 120_000}
+RATES = {"h": 2_500_000, "m": 500_000, "l": 120_000}
 
 
 @pytest.fixture(scope="session")
