@@ -51,7 +51,7 @@ from aiortc.rtp import (
 from media.aiortc_seams import sender as sender_seams
 from media.forwarder import SR_INTERVAL_S, LeanForwarder, LeanViewer
 from media.layerselect import LayerSelector, SelectorLimits
-from media.metrics import lean_forwarded
+from media.metrics import lean_forwarded, simulcast
 from media.relay import Relay
 
 GOP_SERVE_MAX = 45
@@ -135,8 +135,11 @@ class LayeredForwarder(LeanForwarder):
                 members.remove(viewer.rtp)
 
     def _move(self, viewer: LeanViewer, state: ViewerLayer, layer: str) -> None:
-        if state.layer is not None and viewer.rtp in self._on_layer[state.layer]:
-            self._on_layer[state.layer].remove(viewer.rtp)
+        old = state.layer
+        if old is not None and viewer.rtp in self._on_layer[old]:
+            self._on_layer[old].remove(viewer.rtp)
+            up = self.rates[layer] > self.rates[old]
+            simulcast.inc("switch_up" if up else "switch_down")
         self._on_layer[layer].append(viewer.rtp)
         state.layer, state.pending = layer, None
         state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (self.relay.clock.time(), layer)]
@@ -169,6 +172,7 @@ class LayeredForwarder(LeanForwarder):
         if gop and len(gop) <= GOP_SERVE_MAX and now - state.served_at >= 1.0 and viewer.rtp:
             state.served_at = now
             self.gop_served += 1
+            simulcast.inc("gop_served")
             for slot in gop:
                 self._send(slot, [viewer.rtp], relay)
             return

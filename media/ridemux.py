@@ -25,6 +25,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
+from media import metrics
 from media.aiortc_seams import receiver as receiver_seams
 from media.simulcast import URI_REPAIRED_RID, URI_RID, Simulcast
 
@@ -84,6 +85,8 @@ class RidDemux:
         old = table.get(rid)
         if old is not None:
             self._layer_of.pop(old, None)
+        elif table is self._media_ssrc:
+            metrics.simulcast.inc("layers_seen")
         table[rid] = ssrc
         self._layer_of[ssrc] = rid
         media, rtx = self._media_ssrc.get(rid), self._rtx_ssrc.get(rid)
