@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 
 from media import metrics
+from media.forwarder import LeanForwarder
 from media.sessions import PublisherSession, accept_publisher
 from tests.media.simulsource import Layer, SimulcastPublisher
-from tests.media.sources import EncodedClip, encode_video_clip
+from tests.media.sources import EncodedClip, encode_video_clip, publisher_offer
 from tests.waiting import eventually
 
 SIZES = {"h": (640, 360), "m": (320, 180), "l": (160, 90)}
@@ -73,3 +74,17 @@ async def test_a_layer_keyframe_request_reaches_that_layer_only(
     await eventually(lambda: publisher.layers[1].plis > before["m"], within=3.0)
     after = {x.rid: x.plis for x in publisher.layers}
     assert after["h"] == before["h"] and after["l"] == before["l"]
+
+
+async def test_a_single_stream_publisher_is_served_as_before(h264_clip: EncodedClip) -> None:
+    """No rids in the offer: no simulcast lines, no layers, the single-layer lean forwarder."""
+    pc, offer = await publisher_offer([h264_clip])
+    answer, session = await accept_publisher(offer)
+    try:
+        assert "a=simulcast" not in answer and "a=rid" not in answer
+        assert "rtp-stream-id" not in answer
+        assert session.layers == {} and session.demux is None
+        assert type(session.forwarder("video")) is LeanForwarder
+    finally:
+        await session.close()
+        await pc.close()
