@@ -9,7 +9,11 @@ the publisher is not sending) and returns the layer to be on.
 - A layer fits when its rate is within ``headroom`` of the estimate, minus
   ``audio_reserve_bps`` (audio is never starved by video).
 - Down fast: heavy loss in a report (``down_loss``) or a falling estimate below
-  the current layer's rate steps down at once, to the best layer that fits.
+  the current layer's rate steps down at once, to the best layer that fits
+  (after loss, what got through: the layer's rate less the share lost);
+  so does a budget under ``under_share`` of the current layer's rate for
+  ``under_s`` (a link that never carried it: a phone's first estimate comes
+  only after seconds of media, near what it received).
 - Up slowly, with a probe: a receive-side estimate grows only with what is
   received (libwebrtc caps it near 1.5x the incoming rate), so a viewer on a
   low layer can never show room for the next. After ``up_hold_s`` of clean
@@ -43,6 +47,8 @@ class SelectorLimits:
     falling: float = 0.85
     """An estimate below this share of the best of the last ``window_s`` is falling."""
     window_s: float = 2.0
+    under_share: float = 0.7
+    under_s: float = 2.0
 
 
 class LayerSelector:
@@ -57,6 +63,7 @@ class LayerSelector:
         self._probe_until = 0.0
         self._next_probe = now + self.limits.up_hold_s
         self._backoff = self.limits.backoff_s
+        self._under_since: float | None = None
         self.switches_down = 0
         self.switches_up = 0
 
@@ -97,7 +104,18 @@ class LayerSelector:
             return best if current is None else min(best, max(active))
         limits = self.limits
         congested = loss >= limits.down_loss or (self._is_falling and rates[current] > budget)
+        if self.estimate_bps is not None and budget < limits.under_share * rates[current]:
+            if self._under_since is None:
+                self._under_since = now
+            congested = congested or now - self._under_since >= limits.under_s
+        else:
+            self._under_since = None
         if congested:
+            self._under_since = None
+            if loss >= limits.down_loss:  # what got through: the layer's rate less the loss
+                carried = rates[current] * (1 - loss) * limits.headroom
+                fitting = [i for i in active if rates[i] <= carried]
+                best = min(best, fitting[-1] if fitting else active[0])
             below = [i for i in active if i < current]
             if not below:
                 return current

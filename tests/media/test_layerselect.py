@@ -73,3 +73,26 @@ def test_audio_is_reserved_from_the_budget() -> None:
     s.estimate(int(500_000 / 0.9), 0.0)
     assert s.budget() < 500_000
     assert s.choose(0.0, None, RATES) == LOW
+
+
+def test_an_estimate_that_stays_far_under_the_layer_steps_down_after_a_while() -> None:
+    """A steady REMB of 400 kbit/s on the 1.5 Mbit/s layer (never falling): down after
+    ``under_s``, to the best layer that fits; a short dip is not enough."""
+    s = LayerSelector(0.0, SelectorLimits(under_s=2.0))
+    s.estimate(400_000, 0.0)
+    assert s.choose(0.5, HIGH, RATES) == HIGH
+    s.estimate(5_000_000, 1.0)
+    assert s.choose(1.0, HIGH, RATES) == HIGH  # the dip ended
+    s.estimate(400_000, 4.0)
+    assert s.choose(4.0, HIGH, RATES) == HIGH
+    assert s.choose(5.9, HIGH, RATES) == HIGH  # not falling: 5 M left the window
+    assert s.choose(6.0, HIGH, RATES) == LOW  # under for 2 s: to the best that fits
+
+
+def test_heavy_loss_goes_straight_to_what_got_through() -> None:
+    """70 % lost on the 1.5 Mbit/s layer (450 kbit/s got through): straight to the
+    150 kbit/s layer, not one step at a time."""
+    s = LayerSelector(0.0)
+    s.estimate(5_000_000, 0.5)
+    s.loss(0.7, 1.0)
+    assert s.choose(1.0, HIGH, RATES) == LOW
