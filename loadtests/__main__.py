@@ -35,6 +35,9 @@ SCENARIOS = {
     "netlab": ("loadtests.netlab.bench",
                "field networks in a namespace lab (root): NAT, TURN over TCP, outages, "
                "1,000 viewers from one address"),
+    "adaptive": ("loadtests.netlab.adaptive",
+                 "simulcast in the namespace lab (root): viewers capped at 0.4/1.2/6 Mbit/s, "
+                 "their layers, fps and freezes, beside one layer"),
     "faults": ("loadtests.faults", "Valkey/node SIGKILL, floods, churn: nothing acked lost"),
     "synth": ("loadtests.synth",
               "write a synthetic live-commerce trace (seeded) with labelled highlight moments"),

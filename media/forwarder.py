@@ -190,9 +190,10 @@ class LeanViewer:
         self.sender = sender
         sender_seams.route_keyframe_requests(sender, self.request_keyframe)
         sender_seams.route_retransmissions(sender, self._nack)
+        self.forwarder.bound(self)
 
     def request_keyframe(self) -> None:
-        self.relay.request_keyframe("viewer")
+        self.forwarder.keyframe_wanted(self, "viewer")
 
     def start(self) -> bool:
         """Start sending once ICE and DTLS are up; False (and a log) if they are not."""
@@ -241,7 +242,7 @@ class LeanViewer:
         self.reroutes += 1
         logger.info("lean viewer of %s: RTP moved to %s", self.relay.name, addr)
         if self.kind == "video":
-            self.relay.request_keyframe("reroute")
+            self.forwarder.keyframe_wanted(self, "reroute")
 
     def _nack(self, seq: int) -> None:
         self.nacks += 1
@@ -294,6 +295,13 @@ class LeanForwarder:
     def viewers(self) -> int:
         return len(self._members)
 
+    def bound(self, viewer: LeanViewer) -> None:
+        """``viewer`` has its sender (a hook for forwarders that read its feedback)."""
+
+    def keyframe_wanted(self, viewer: LeanViewer, reason: str) -> None:
+        """``viewer`` lost a picture (PLI/FIR) or its path: ask the publisher (rate-limited)."""
+        self.relay.request_keyframe(reason)
+
     def subscribe(self) -> LeanViewer:
         """A new viewer (sending once ``LeanViewer.start`` succeeds)."""
         if self._closed or self.relay.closed:
@@ -330,8 +338,10 @@ class LeanForwarder:
             self._send(slot, self._sending)
             lean_forwarded.inc(self.relay.kind)
 
-    def _send(self, slot: Any, viewers: list[Any]) -> None:
-        payloads, timestamp = self.relay.packed(slot)
+    def _send(self, slot: Any, viewers: list[Any], relay: Relay | None = None) -> None:
+        """Send ``slot`` (a frame of ``relay``, by default this forwarder's) to ``viewers``."""
+        relay = relay or self.relay
+        payloads, timestamp = relay.packed(slot)
         first = slot.history_index
         if first < 0 or first + len(payloads) <= self._next_index - HISTORY_PACKETS:
             first = self._next_index
@@ -347,8 +357,8 @@ class LeanForwarder:
         )  # fmt: skip
         if refused:
             self.refusals += refused
-            self.relay.stats.viewer_skips += refused
-            self.relay.request_keyframe("refused")
+            relay.stats.viewer_skips += refused
+            relay.request_keyframe("refused")
 
     def resend(self, viewer: LeanViewer, seq: int) -> bool:
         """Resend the packet ``viewer`` got as ``seq`` if the history still has it."""
@@ -371,6 +381,13 @@ class LeanForwarder:
             await asyncio.sleep(SR_INTERVAL_S)
             for viewer in list(self._members):
                 viewer.report()
+            try:
+                self.reported()
+            except Exception:  # a bug there must not stop every viewer's sender reports
+                logger.exception("lean forwarder of %s: after reports", self.relay.name)
+
+    def reported(self) -> None:
+        """Called after each round of sender reports (every ``SR_INTERVAL_S``)."""
 
     def close(self) -> None:
         if self._closed:

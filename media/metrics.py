@@ -52,3 +52,8 @@ codec_ops = OpCounter()
 lean_forwarded = OpCounter()
 """Frames the lean forwarder sent (``"video"``, ``"audio"``, once per frame for all its
 viewers) and packets it retransmitted on NACK (``"resent"``)."""
+
+simulcast = OpCounter()
+"""Simulcast events: ``"layers_seen"`` (a publisher's rid whose first packet arrived),
+``"switch_down"``/``"switch_up"`` (a viewer moved layer on a keyframe), ``"gop_served"``
+(a viewer's PLI answered from its layer's cached GOP)."""

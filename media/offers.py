@@ -17,6 +17,7 @@ import functools
 from aiortc import sdp as aiortc_sdp
 
 from media.peers import PUBLISHER_CODECS, NegotiationError, choose_publisher_codec, negotiable
+from media.simulcast import offered_layers
 
 MEDIA_KINDS = ("audio", "video")
 SENDING = ("sendonly", "sendrecv")
@@ -62,6 +63,7 @@ def check_publisher_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
         if m.direction not in SENDING:
             raise NegotiationError(f"a publisher must send {m.kind}, offer is {m.direction}")
         choose_publisher_codec(m.kind, m.rtp.codecs)
+    offered_layers(offer_sdp)  # a simulcast that cannot be received is refused here too
     return media
 
 

@@ -78,8 +78,12 @@ class Relay:
         limits: RelayLimits | None = None,
         clock: Clock | None = None,
         name: str = "",
+        origin: Callable[[], float] | None = None,
     ) -> None:
         self.kind = kind
+        self._origin = origin
+        """Simulcast: seconds on a clock the publisher's layers share, read at this relay's
+        first frame; its pts start there, so every layer's timestamps line up."""
         self.codec = codec
         self.name = name
         self.limits = limits or RelayLimits()
@@ -96,6 +100,8 @@ class Relay:
         self._listeners: list[Callable[[Slot], None]] = []
         self.clock: Clock = clock or SystemClock()
         self._closed = False
+        self.paused = False
+        """Dynacast: a simulcast layer nobody watches asks the publisher for no keyframe."""
         self._task: asyncio.Task[None] | None = None
         self._pts_offset = 0
         self._last_pts: int | None = None
@@ -154,8 +160,11 @@ class Relay:
         return self._window.gop_slots()
 
     def _rebase_pts(self, packet: EncodedPacket, source_pts: int) -> None:
-        pts = source_pts + self._pts_offset
         last = self._last_pts
+        if last is None and self._origin is not None:
+            self._pts_offset = round(fractions.Fraction(self._origin()) / packet.time_base)
+            self._pts_offset -= source_pts
+        pts = source_pts + self._pts_offset
         if last is not None:
             if pts <= last:
                 step = self._last_step or self._default_step(packet)
@@ -177,6 +186,8 @@ class Relay:
         """Ask the publisher for a keyframe (rate-limited); True if sent now."""
         self.stats.keyframe_requests += 1
         self.stats.request_reasons[reason] = self.stats.request_reasons.get(reason, 0) + 1
+        if self.paused:
+            return False
         sent = self._keyframes.request()
         self.stats.keyframe_requests_sent = self._keyframes.sent
         return sent

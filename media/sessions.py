@@ -32,8 +32,9 @@ from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
-from livecore.clock import Clock
+from livecore.clock import Clock, SystemClock
 from media.forwarder import LeanForwarder, LeanViewer, answered_params
+from media.layerforward import LayeredForwarder
 from media.offers import parse_offer
 from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
 from media.passthrough import request_keyframe as request_publisher_keyframe
@@ -48,7 +49,9 @@ from media.peers import (
     negotiable,
 )
 from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
+from media.ridemux import RidDemux
 from media.sdpfrag import FragmentError, SdpFrag
+from media.simulcast import answer_simulcast, offered_layers
 
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
@@ -157,15 +160,31 @@ class PublisherSession(_Session):
     def __init__(self, pc: MediaPeerConnection) -> None:
         super().__init__(pc)
         self.relays: dict[str, Relay] = {}
+        """Per kind; for a simulcast publisher's video, the first layer of its offer."""
+        self.layers: dict[str, Relay] = {}
+        """A simulcast publisher's video relays by rid, in the offer's order (else empty).
+        Each is a full ``Relay`` (GOP cache, listeners, ``subscribe()``): a recorder
+        takes each layer's frames from it as from ``relays``."""
+        self.demux: RidDemux | None = None
+        self._layer_clock: float | None = None
         self.forwarders: dict[str, LeanForwarder] = {}
         self.viewers: set[ViewerSession] = set()
 
     def forwarder(self, kind: str) -> LeanForwarder:
         """The lean forwarder of ``kind``'s relay (made on first use)."""
         forwarder = self.forwarders.get(kind)
-        if forwarder is None:
+        if forwarder is None and kind == "video" and len(self.layers) > 1:
+            forwarder = self.forwarders[kind] = LayeredForwarder(self.layers)
+        elif forwarder is None:
             forwarder = self.forwarders[kind] = LeanForwarder(self.relays[kind])
         return forwarder
+
+    def _layer_origin(self, clock: Clock | None) -> float:
+        """Seconds since the publisher's first video frame (of any layer)."""
+        now = (clock or SystemClock()).time()
+        if self._layer_clock is None:
+            self._layer_clock = now
+        return now - self._layer_clock
 
     def relay_receiver(
         self,
@@ -175,12 +194,15 @@ class PublisherSession(_Session):
         limits: RelayLimits | None,
         clock: Clock | None,
         name: str,
+        rid: str | None = None,
     ) -> Relay:
         """Forward what ``receiver`` gets, encoded as it is, through a new started ``Relay``.
 
         Makes the receiver pass-through (harmless if it already is), so call it
         before the connection is established; keyframe requests go to the
-        publisher as PLIs. The relay is kept under its kind in ``relays``.
+        publisher as PLIs. The relay is kept under its kind in ``relays``; a
+        simulcast layer's (``rid``) under its rid in ``layers`` (the first also
+        in ``relays``), its pts on the clock the layers share.
         """
         enable_passthrough(receiver)
         track = receiver.track
@@ -191,15 +213,19 @@ class PublisherSession(_Session):
             limits=limits,
             clock=clock,
             name=name,
+            origin=functools.partial(self._layer_origin, clock) if rid is not None else None,
         )
         relay.start(track)
-        self.relays[track.kind] = relay
+        if rid is not None:
+            self.layers[rid] = relay
+        if rid is None or len(self.layers) == 1:
+            self.relays[track.kind] = relay
         return relay
 
     async def _release(self) -> None:
         for forwarder in self.forwarders.values():
             await forwarder.aclose()
-        for relay in self.relays.values():
+        for relay in {*self.relays.values(), *self.layers.values()}:
             relay.close()
         viewers = list(self.viewers)
         await asyncio.gather(*(v.close() for v in viewers), return_exceptions=True)
@@ -244,6 +270,7 @@ async def accept_publisher(
     ``on_close(session)`` is called once the returned session has closed.
     """
     media = parse_offer(offer_sdp)
+    simulcast = offered_layers(offer_sdp)
     pc = create_peer_connection(config)
     session = PublisherSession(pc)
     try:
@@ -262,6 +289,14 @@ async def accept_publisher(
             if kind not in families or receiver.track is None:
                 continue
             name = f"{session.id[:8]}-{kind}"
+            if kind == "video" and simulcast is not None:
+                session.demux = RidDemux(transceiver, simulcast)
+                for rid, layer in session.demux.layers.items():
+                    session.relay_receiver(
+                        layer, families[kind], limits=limits, clock=clock, name=f"{name}-{rid}",
+                        rid=rid,
+                    )  # fmt: skip
+                continue
             session.relay_receiver(receiver, families[kind], limits=limits, clock=clock, name=name)
         await pc.setLocalDescription(await pc.createAnswer())
     except _AIORTC_REFUSALS as exc:
@@ -273,7 +308,10 @@ async def accept_publisher(
     session.remote_ice = _ice_credentials(media)
     if on_close is not None:
         session.when_closed(functools.partial(on_close, session))
-    return str(pc.localDescription.sdp), session
+    answer = str(pc.localDescription.sdp)
+    if simulcast is not None:
+        answer = answer_simulcast(answer, simulcast.rids)
+    return answer, session
 
 
 async def accept_viewer(

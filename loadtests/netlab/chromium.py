@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from playwright.async_api import Browser, Page, async_playwright
@@ -52,13 +52,16 @@ def origin_flags(origin: str, *also: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def browser_in(lab: Lab, phone: Host, origin: str) -> AsyncIterator[Browser]:
+async def browser_in(
+    lab: Lab, phone: Host, origin: str, extra: Sequence[str] = ()
+) -> AsyncIterator[Browser]:
     """A headless Chromium whose every packet leaves from ``phone``, the node at
-    ``origin`` and the lab's TURN server reachable; closed on exit."""
+    ``origin`` and the lab's TURN server reachable; closed on exit. ``extra``
+    flags come last (a later flag of the same name wins)."""
     async with async_playwright() as pw:
         browser = await pw.chromium.launch(
             executable_path=str(lab.chromium(phone, CHROMIUM)),
-            args=[*FLAGS, *origin_flags(origin, plan.TURN_PUBLIC)],
+            args=[*FLAGS, *origin_flags(origin, plan.TURN_PUBLIC), *extra],
             headless=True,
         )
         try:

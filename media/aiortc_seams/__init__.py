@@ -52,7 +52,8 @@ def verify() -> None:
                 f"media.aiortc_seams needs {name} {pinned}x (its private receiver, sender and "
                 f"ICE seams are pinned), found {found}; re-verify the seams and update"
             )
-    checks = {**receiver.checks(), **sender.checks(), **srtp.checks(), **ice.checks()}
+    checks = {**receiver.checks(), **receiver.simulcast_checks(), **sender.checks()}
+    checks.update({**srtp.checks(), **ice.checks()})
     missing = [name for name, ok in checks.items() if not ok]
     if missing:
         raise ImportError(f"aiortc/aioice lack seams media.aiortc_seams relies on: {missing}")

@@ -11,13 +11,17 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aiortc import rtcrtpreceiver
+from aiortc import rtcpeerconnection, rtcrtpreceiver
 from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpReceiveParameters
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
+from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
 
 from media.aiortc_seams.introspect import Checks, code_names
@@ -135,3 +139,121 @@ class LazyBitrateEstimator:
 def build_bitrate_estimators_lazily() -> None:
     """Make every ``RTCRtpReceiver`` build its bitrate estimator on first use (idempotent)."""
     vars(rtcrtpreceiver)["RemoteBitrateEstimator"] = LazyBitrateEstimator
+
+
+# -- simulcast: one receive chain per rid behind one m-section (media.ridemux) ------
+
+_RX_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
+_RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
+_RX_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
+_TRANSCEIVER_EXTENSIONS = "_headerExtensions"
+
+
+def simulcast_checks() -> Checks:
+    """The seams ``media.ridemux`` uses, checked against the installed aiortc."""
+    rx_handle = RTCRtpReceiver._handle_rtp_packet  # noqa: SLF001 - rid demux seam
+    return {
+        "RTCRtpReceiver keeps its estimator, RTX map and RTCP SSRC": (
+            {_RX_ESTIMATOR, _RX_RTX_SSRC, _RX_RTCP_SSRC} <= code_names(RTCRtpReceiver.__init__)
+        ),
+        "RTCRtpReceiver._handle_rtp_packet unwraps RTX by its RTX map": (
+            _RX_RTX_SSRC in code_names(rx_handle) and "unwrap_rtx" in code_names(rx_handle)
+        ),
+        "RTCRtpReceiver.receive registers with the transport": (
+            "_register_rtp_receiver" in code_names(RTCRtpReceiver.receive)
+        ),
+        "RTCDtlsTransport unregisters receivers": callable(
+            getattr(RTCDtlsTransport, "_unregister_rtp_receiver", None)
+        ),
+        "the answer lists a transceiver's _headerExtensions": (
+            _TRANSCEIVER_EXTENSIONS
+            in code_names(rtcpeerconnection.create_media_description_for_transceiver)
+        ),
+    }
+
+
+def add_header_extensions(
+    transceiver: RTCRtpTransceiver, extensions: list[RTCRtpHeaderExtensionParameters]
+) -> None:
+    """Negotiate ``extensions`` (with the offer's ids) on ``transceiver`` besides aiortc's own.
+
+    Call after ``setRemoteDescription`` and before ``createAnswer``: the answer
+    lists them, and the transport's header-extension map parses them.
+    """
+    current: list[RTCRtpHeaderExtensionParameters] = getattr(transceiver, _TRANSCEIVER_EXTENSIONS)
+    known = {x.uri for x in current}
+    current += [x for x in extensions if x.uri not in known]
+
+
+def layer_receiver(main: RTCRtpReceiver) -> RTCRtpReceiver:
+    """A receiver with its own track, jitter buffer and RTCP statistics, on ``main``'s
+    transport, for one simulcast layer. Packets reach it only from ``deliver``."""
+    layer = RTCRtpReceiver(main.track.kind, main.transport)
+    layer._track = RemoteStreamTrack(kind=main.track.kind)  # noqa: SLF001 - rid demux seam
+    return layer
+
+
+async def start_layer_receiver(
+    layer: RTCRtpReceiver, main: RTCRtpReceiver, parameters: RTCRtpReceiveParameters
+) -> None:
+    """Start ``layer`` like ``main`` (same codecs, RTCP SSRC), without a route of its own:
+    the transport keeps routing the m-section's packets to ``main``."""
+    if receiver_started(layer):
+        return
+    layer._set_rtcp_ssrc(getattr(main, _RX_RTCP_SSRC))  # noqa: SLF001 - rid demux seam
+    await layer.receive(parameters)
+    main.transport._unregister_rtp_receiver(layer)  # noqa: SLF001 - rid demux seam
+
+
+def share_bitrate_estimator(receivers: list[RTCRtpReceiver]) -> None:
+    """One REMB estimator for all layers: the publisher is told the whole path's
+    estimate, not one per layer (a low layer's REMB would cap every layer)."""
+    shared = LazyBitrateEstimator()
+    for receiver in receivers:
+        setattr(receiver, _RX_ESTIMATOR, shared)
+
+
+def map_rtx(layer: RTCRtpReceiver, rtx_ssrc: int, media_ssrc: int) -> None:
+    """RTX packets on ``rtx_ssrc`` repair ``media_ssrc`` (learned from repaired-rid)."""
+    rtx: dict[int, int] = getattr(layer, _RX_RTX_SSRC)
+    rtx[rtx_ssrc] = media_ssrc
+
+
+def intercept_rtp(
+    main: RTCRtpReceiver, handler: Callable[[RtpPacket, int], Awaitable[None]]
+) -> None:
+    """Hand every RTP packet the transport routes to ``main`` to ``handler`` instead.
+
+    Shadows the method on this instance only (the transport calls
+    ``receiver._handle_rtp_packet(packet, arrival_time_ms=...)``).
+    """
+
+    async def handle(packet: RtpPacket, arrival_time_ms: int) -> None:
+        await handler(packet, arrival_time_ms)
+
+    main._handle_rtp_packet = handle  # type: ignore[method-assign]  # noqa: SLF001 - rid demux seam
+
+
+async def deliver(layer: RTCRtpReceiver, packet: RtpPacket, arrival_time_ms: int) -> None:
+    """Give ``packet`` to a layer receiver as the transport would."""
+    await layer._handle_rtp_packet(packet, arrival_time_ms)  # noqa: SLF001 - rid demux seam
+
+
+def on_receive(
+    main: RTCRtpReceiver,
+    started: Callable[[RTCRtpReceiveParameters], Awaitable[None]],
+    stopped: Callable[[], Awaitable[None]],
+) -> None:
+    """Call ``started(parameters)`` when ``main`` starts receiving, ``stopped()`` when it stops."""
+    receive, stop = main.receive, main.stop
+
+    async def receive_and_start(parameters: RTCRtpReceiveParameters) -> None:
+        await receive(parameters)
+        await started(parameters)
+
+    async def stop_all() -> None:
+        await stopped()
+        await stop()
+
+    main.receive = receive_and_start  # type: ignore[method-assign]
+    main.stop = stop_all  # type: ignore[method-assign]

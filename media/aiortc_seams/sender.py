@@ -16,6 +16,7 @@ from collections.abc import Callable
 from aiortc import rtcrtpsender
 from aiortc.codecs.base import Encoder
 from aiortc.rtcrtpsender import RTCRtpSender
+from aiortc.rtp import AnyRtcpPacket
 
 from media.aiortc_seams.introspect import Checks, code_names
 
@@ -125,3 +126,15 @@ def route_retransmissions(sender: RTCRtpSender, callback: Callable[[int], None])
         callback(sequence_number)
 
     sender._retransmit = retransmit  # type: ignore[method-assign]  # noqa: SLF001 - NACK seam
+
+
+def observe_rtcp(sender: RTCRtpSender, callback: Callable[[AnyRtcpPacket], None]) -> None:
+    """Call ``callback(packet)`` for every RTCP packet routed to ``sender`` (receiver
+    reports, REMB naming its SSRC, NACK, PLI), before aiortc handles it as usual."""
+    handle = sender._handle_rtcp_packet  # noqa: SLF001 - feedback seam
+
+    async def observed(packet: AnyRtcpPacket) -> None:
+        callback(packet)
+        await handle(packet)
+
+    sender._handle_rtcp_packet = observed  # type: ignore[method-assign]  # noqa: SLF001 - feedback seam

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from media.metrics import codec_ops, lean_forwarded
+from media.metrics import codec_ops, lean_forwarded, simulcast
 
 
 class Metrics:
@@ -96,6 +98,18 @@ class Metrics:
         self.lean_frames.set_function(
             lambda: sum(n for k, n in lean_forwarded.by_reason().items() if k != "resent")
         )
+        self.simulcast = Gauge(
+            "livecore_media_simulcast_events",
+            "Simulcast since start: layers_seen (a publisher's rid arrived), switch_down, "
+            "switch_up (a viewer changed layer on a keyframe), gop_served (a viewer's PLI "
+            "answered from its layer's GOP); read from media.metrics.simulcast",
+            ["event"],
+            registry=r,
+        )
+        for event in ("layers_seen", "switch_down", "switch_up", "gop_served"):
+            self.simulcast.labels(event=event).set_function(
+                functools.partial(lambda e: simulcast.by_reason().get(e, 0), event)
+            )
         self.media_sessions = Gauge(
             "livecore_media_sessions", "WHIP/WHEP sessions and cascade pulls on this node",
             ["kind"], registry=r,

@@ -147,12 +147,24 @@ async function peerConnection(room, token, signal) {
   return new RTCPeerConnection({ iceServers: await iceServers(room, token, signal), bundlePolicy: "max-bundle" });
 }
 
+// Simulcast (RFC 8853): three encodings of the camera, each viewer is sent the
+// one its own link carries. Top first: the server records the first layer. The
+// browser leaves out what the camera's size or its bandwidth estimate cannot feed.
+export const LAYERS = [
+  { rid: "h", maxBitrate: 1500000 },
+  { rid: "m", maxBitrate: 500000, scaleResolutionDownBy: 2 },
+  { rid: "l", maxBitrate: 150000, scaleResolutionDownBy: 4 },
+];
+
 // `signal` (an AbortSignal) cancels the requests: a recovering page bounds each
 // attempt, since a request sent into a dead network can hang for many seconds.
-export async function publish(room, token, stream, { signal } = {}) {
+// `simulcast: false` publishes one encoding (as before simulcast).
+export async function publish(room, token, stream, { signal, simulcast = true } = {}) {
   const pc = await peerConnection(room, token, signal);
   for (const track of stream.getTracks()) {
-    const t = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    const init = { direction: "sendonly", streams: [stream] };
+    if (track.kind === "video" && simulcast) init.sendEncodings = LAYERS.map((l) => ({ ...l }));
+    const t = pc.addTransceiver(track, init);
     if (track.kind === "video") preferH264(t);
   }
   try {

@@ -40,7 +40,12 @@ class EncodedClip:
 
 
 def encode_video_clip(
-    codec: str, *, frames: int = 150, gop: int = 150, size: tuple[int, int] = (320, 240)
+    codec: str,
+    *,
+    frames: int = 150,
+    gop: int = 150,
+    size: tuple[int, int] = (320, 240),
+    bit_rate: int = 500_000,
 ) -> EncodedClip:
     """``frames`` frames of ffmpeg's moving test pattern, one keyframe every ``gop``."""
     name = {"video/H264": "libx264", "video/VP8": "libvpx"}[codec]
@@ -50,7 +55,7 @@ def encode_video_clip(
     ctx.time_base = fractions.Fraction(1, 30)
     ctx.framerate = fractions.Fraction(30, 1)
     ctx.gop_size = gop
-    ctx.bit_rate = 500_000
+    ctx.bit_rate = bit_rate
     if name == "libx264":
         ctx.profile = "Baseline"
         ctx.options = {

@@ -66,3 +66,17 @@ async def test_no_codec_a_publisher_sends() -> None:
         kept.append(line)
     with pytest.raises(NegotiationError, match="none of the codecs"):
         check_viewer_offer("\r\n".join(kept))
+
+
+async def test_a_simulcast_offer_is_checked_before_any_state(h264_clip: EncodedClip) -> None:
+    """WHIP's check accepts a three-rid offer and refuses one it could not receive."""
+    from tests.media.simulsource import simulcast_offer
+
+    pc, sending = await publisher_offer([h264_clip])
+    await pc.close()
+    assert [m.kind for m in check_publisher_offer(simulcast_offer(sending, ["h", "m", "l"]))] == [
+        "video"
+    ]
+    too_many = simulcast_offer(sending, ["a", "b", "c", "d", "e"])
+    with pytest.raises(NegotiationError, match="1 to 4 layers"):
+        check_publisher_offer(too_many)

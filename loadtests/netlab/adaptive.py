@@ -1,0 +1,251 @@
+"""``python -m loadtests adaptive``: simulcast in the namespace lab, each viewer on its link.
+
+One host page (Chromium's fake camera, the pages' ``media.js``) publishes three
+H.264 layers from an uncapped phone; three viewer pages play it from phones
+whose links are capped by ``tc tbf`` at 0.4, 1.2 and 6 Mbit/s (both ways).
+Over ``--window`` seconds each viewer's ``getStats`` is sampled every 0.25 s:
+
+- ``fps_min``: the lowest frames decoded in any whole second of the window;
+- ``freeze_pct``: Chromium's ``totalFreezesDuration`` grown over the window,
+  as a share of it;
+- ``layers``: the frame heights decoded, with the share of samples on each.
+
+Then the 6 Mbit/s viewer's cap goes to 0.4 Mbit/s and back: ``switch_down_s``
+(until its frames are the smallest height), ``switch_up_s`` (until they are
+the largest again), ``longest_freeze_s`` across both. The same host then
+publishes one encoding (``simulcast: false``, as before issue 23) and the
+same viewers are measured again, side by side. ``hls_behind_live_s`` is null
+here (the LL-HLS part of the issue is measured elsewhere).
+
+Needs root, ``ip netns``, ``tc`` and Chromium (see docs/netlab.md). The last
+line of stdout is one JSON object (``loadtests.verdict``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import secrets
+import tempfile
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import Browser, Page
+
+from livecore import tokens
+from loadtests.netlab import Lab, PhoneSpec, plan, unavailable
+from loadtests.netlab.boxes import shape
+from loadtests.netlab.chromium import CHROMIUM, browser_in
+from loadtests.netlab.node import LabNode, start_node
+from loadtests.stats import HelpFormatter, log
+from loadtests.verdict import finish
+
+CAPS_KBIT = {"v04": 400, "v12": 1200, "v60": 6000}
+#: Chromium's fake camera runs at 20 fps unless told; the targets are at 25+.
+FAKE_CAMERA_30FPS = ("--use-fake-device-for-media-stream=fps=30",)
+ROOM, HOST = "r1", "host1"
+
+PUBLISH = """async ([room, token, simulcast]) => {
+  const m = await import('/static/media.js');
+  const stream = await m.camera();
+  window.pub = await m.publish(room, token, stream, { simulcast });
+  return true;
+}"""
+
+WATCH = """async ([room, token, publisher]) => {
+  const m = await import('/static/media.js');
+  if (window.play) { await window.play.stop(); window.video.remove(); }
+  const play = await m.watch(room, token, publisher);
+  const video = document.createElement('video');
+  video.muted = true; video.playsInline = true; video.autoplay = true;
+  document.body.appendChild(video);
+  video.srcObject = play.stream;
+  video.play().catch(() => {});
+  window.play = play; window.video = video;
+  return true;
+}"""
+
+SAMPLE = """async () => {
+  const out = { frames: 0, height: 0, freezes: 0, at: performance.now() };
+  if (!window.play) return out;
+  (await window.play.pc.getStats()).forEach((r) => {
+    if (r.type === 'inbound-rtp' && r.kind === 'video') {
+      out.frames += r.framesDecoded || 0; out.height = r.frameHeight || 0;
+      out.freezes += r.totalFreezesDuration || 0;
+    }
+  });
+  return out;
+}"""
+
+
+@dataclass
+class Samples:
+    """One viewer's getStats samples: (seconds, frames decoded, frame height, freeze s)."""
+
+    rows: list[tuple[float, int, int, float]] = field(default_factory=list)
+
+    def add(self, s: dict[str, Any]) -> None:
+        self.rows.append((s["at"] / 1000, int(s["frames"]), int(s["height"]), float(s["freezes"])))
+
+    def figures(self) -> dict[str, Any]:
+        rows = self.rows
+        if len(rows) < 2:
+            return {"fps_min": None, "freeze_pct": None, "layers": {}}
+        start, end = rows[0][0], rows[-1][0]
+        per_second = []
+        t = start
+        while t + 1.0 <= end:
+            inside = [r for r in rows if t <= r[0] <= t + 1.0]
+            if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
+                per_second.append((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))
+            t += 1.0
+        heights: dict[str, int] = {}
+        for row in rows:
+            heights[f"{row[2]}p"] = heights.get(f"{row[2]}p", 0) + 1
+        span = end - start
+        return {
+            "fps_min": round(min(per_second), 1) if per_second else None,
+            "fps_mean": round((rows[-1][1] - rows[0][1]) / span, 1),
+            "freeze_pct": round(100 * (rows[-1][3] - rows[0][3]) / span, 2),
+            "layers": {h: round(n / len(rows), 2) for h, n in sorted(heights.items())},
+        }
+
+
+class Run:
+    """The lab, its node, a browser per phone."""
+
+    def __init__(self, lab: Lab, node: LabNode, secret: bytes, browsers: dict[str, Browser]):
+        self.lab, self.node, self.secret, self.browsers = lab, node, secret, browsers
+        self.pages: dict[str, Page] = {}
+
+    def token(self, role: str, user: str) -> str:
+        return tokens.mint(self.secret, role=tokens.Role(role), room=ROOM, user=user, ttl_s=3600)
+
+    async def page(self, phone: str) -> Page:
+        if phone not in self.pages:
+            context = await self.browsers[phone].new_context()
+            self.pages[phone] = await context.new_page()
+            await self.pages[phone].goto(f"{self.node.url}/healthz")
+        return self.pages[phone]
+
+    async def publish(self, simulcast: bool) -> None:
+        host = await self.page("host")
+        await host.evaluate("async () => { if (window.pub) await window.pub.stop(); }")
+        await host.evaluate(PUBLISH, [ROOM, self.token("host", HOST), simulcast])
+        for phone in CAPS_KBIT:
+            viewer = await self.page(phone)
+            await viewer.evaluate(WATCH, [ROOM, self.token("viewer", phone), HOST])
+
+    async def sample(self, seconds: float, phones: list[str]) -> dict[str, Samples]:
+        out = {phone: Samples() for phone in phones}
+        loop = asyncio.get_running_loop()
+        end = loop.time() + seconds
+        while loop.time() < end:
+            for phone in phones:
+                out[phone].add(await (await self.page(phone)).evaluate(SAMPLE))
+            await asyncio.sleep(0.25)
+        return out
+
+    async def cap(self, phone: str, rate_kbit: int) -> None:
+        await shape(self.lab.routers[phone].ns, "lan", rate_kbit)
+        host = self.lab.phones[phone]
+        await shape(host.ns, host.device, rate_kbit)
+
+    async def until_height(self, phone: str, wanted: Any, within: float) -> tuple[float, float]:
+        """Seconds until ``wanted(height)`` holds for ``phone`` (or ``within``), and the
+        longest stretch without a new decoded frame meanwhile."""
+        page = await self.page(phone)
+        loop = asyncio.get_running_loop()
+        start = last_new = loop.time()
+        longest, frames = 0.0, -1
+        while loop.time() - start < within:
+            s = await page.evaluate(SAMPLE)
+            now = loop.time()
+            if s["frames"] != frames:
+                frames, last_new = s["frames"], now
+            longest = max(longest, now - last_new)
+            if s["height"] and wanted(s["height"]):
+                return now - start, longest
+            await asyncio.sleep(0.1)
+        return within, longest
+
+
+async def measure(run: Run, window_s: float, simulcast: bool) -> dict[str, Any]:
+    await run.publish(simulcast)
+    ramp = await run.until_height("v60", lambda h: h >= 700, 90.0)  # the encoder's BWE ramp
+    log(f"adaptive: simulcast={simulcast}: 720p at the 6 Mbit/s viewer after {ramp[0]:.1f} s")
+    await asyncio.sleep(3.0)
+    samples = await run.sample(window_s, list(CAPS_KBIT))
+    out: dict[str, Any] = {"ramp_s": round(ramp[0], 1)}
+    for phone, rate in CAPS_KBIT.items():
+        out[f"{rate / 1000:g}Mbit"] = samples[phone].figures()
+    if simulcast:
+        await run.cap("v60", 400)
+        down = await run.until_height("v60", lambda h: h <= 200, 20.0)
+        await run.cap("v60", 6000)
+        up = await run.until_height("v60", lambda h: h >= 700, 30.0)
+        out["cap_change"] = {"switch_down_s": round(down[0], 1), "switch_up_s": round(up[0], 1),
+                             "longest_freeze_s": round(max(down[1], up[1]), 2)}  # fmt: skip
+    return out
+
+
+@contextlib.asynccontextmanager
+async def lab_run(workdir: Path) -> AsyncIterator[Run]:
+    secret = secrets.token_hex(32)
+    phones = [PhoneSpec("host"), *(PhoneSpec(p, rate_kbit=r) for p, r in CAPS_KBIT.items())]
+    async with Lab.open(workdir / "lab", phones) as lab:
+        args = ["--announce-address", f"{plan.NODE_PRIVATE}={plan.NODE_PUBLIC}"]
+        node = await start_node(lab, workdir / "node", secret=secret, args=args)
+        try:
+            answer = await lab.http(
+                lab.phones["host"], "POST", f"{node.url}/api/rooms",
+                json={"id": ROOM, "title": "Adaptive", "store": "Netlab Store"},
+                headers={"Authorization": "Bearer " + tokens.mint(
+                    secret.encode(), role=tokens.Role("host"), room=ROOM, user=HOST, ttl_s=3600)},
+            )  # fmt: skip
+            if answer.status_code != 201:
+                raise RuntimeError(f"room: {answer.status_code} {answer.text[:200]}")
+            async with contextlib.AsyncExitStack() as stack:
+                browsers = {
+                    p.name: await stack.enter_async_context(
+                        browser_in(lab, lab.phones[p.name], node.url, FAKE_CAMERA_30FPS)
+                    )
+                    for p in phones
+                }
+                yield Run(lab, node, secret.encode(), browsers)
+        finally:
+            await node.stop()
+
+
+async def body(window_s: float, workdir: Path) -> dict[str, Any]:
+    async with lab_run(workdir) as run:
+        simulcast = await measure(run, window_s, True)
+        single = await measure(run, window_s, False)
+    return {"simulcast": simulcast, "single_layer": single, "hls_behind_live_s": None,
+            "load_avg": [round(x, 1) for x in os.getloadavg()]}  # fmt: skip
+
+
+def main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m loadtests adaptive", description=__doc__, formatter_class=HelpFormatter
+    )
+    parser.add_argument("--window", type=float, default=60.0, help="seconds measured per run")
+    parser.add_argument("--short", action="store_true", help="a 15 s window")
+    parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
+    args = parser.parse_args(argv)
+    why = unavailable()
+    if why is None and not os.access(CHROMIUM, os.X_OK):
+        why = f"Chromium is needed at {CHROMIUM}"
+    if why is not None:
+        return finish("adaptive", None, [why])
+    window = 15.0 if args.short else args.window
+    with tempfile.TemporaryDirectory(prefix="livecore-adaptive-") as tmp:
+        try:
+            result = asyncio.run(body(window, Path(tmp)))
+        except Exception as exc:
+            return finish("adaptive", None, [f"crashed: {type(exc).__name__}: {str(exc)[:300]}"])
+    return finish("adaptive", result)

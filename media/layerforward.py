@@ -1,0 +1,239 @@
+"""The lean forward path for a simulcast publisher: each viewer on the layer its link carries.
+
+A ``LayeredForwarder`` listens to every layer's relay (``PublisherSession.layers``)
+and keeps, per layer, the list of viewers on it; a frame of a layer goes to
+that list in one ``media.rtpsend.send_frame`` call, exactly as the
+single-layer ``LeanForwarder`` does (whose history, NACK and sender-report
+machinery it inherits: the history is shared, so a NACK after a switch finds
+the packet of whichever layer carried that sequence number).
+
+Per viewer:
+
+- feedback: its sender's RTCP (``media.aiortc_seams.sender.observe_rtcp``):
+  REMB naming its SSRC and the loss fraction of its receiver reports feed its
+  ``LayerSelector``, asked every ``SR_INTERVAL_S`` with the layers' measured
+  bitrates (low to high);
+- switching: a new target is *pending* until a keyframe of that layer arrives
+  (one is asked for that layer only: a PLI to its SSRC, rate-limited per
+  layer); the viewer keeps its old layer until then, and moves before that
+  keyframe is sent. Its sequence numbers go on (the viewer numbers its own
+  packets) and its timestamps go on (the layers' pts share one clock,
+  ``Relay(origin=...)``);
+- PLI/FIR: served from its layer's cached GOP when that GOP is short
+  (``GOP_SERVE_MAX`` frames) and none was served to it in the last second;
+  only otherwise is the publisher asked;
+- a layer the publisher stops sending (its bitrate falls to 0) is left for the
+  best one still sent.
+
+Dynacast: a layer that no viewer is on or waiting for is ``paused``: its relay
+asks the publisher for no keyframe (the first layer never is: the recorder
+reads it). A WHIP publisher cannot be told more than that (see
+docs/architecture.md).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    AnyRtcpPacket,
+    RtcpPsfbPacket,
+    RtcpReceiverInfo,
+    RtcpRrPacket,
+    RtcpSrPacket,
+    unpack_remb_fci,
+)
+
+from media.aiortc_seams import sender as sender_seams
+from media.forwarder import SR_INTERVAL_S, LeanForwarder, LeanViewer
+from media.layerselect import LayerSelector, SelectorLimits
+from media.metrics import lean_forwarded, simulcast
+from media.relay import Relay
+
+GOP_SERVE_MAX = 45
+"""A cached GOP up to this many frames (1.5 s at 30 fps) answers a viewer's PLI."""
+RATE_SMOOTHING = 0.3
+"""Weight of the newest ``SR_INTERVAL_S`` window in a layer's measured bitrate."""
+MAX_SWITCH_LOG = 64
+
+
+@dataclass(slots=True)
+class ViewerLayer:
+    """Where one viewer is: its layer, the one it waits for, its selector, its switches."""
+
+    selector: LayerSelector
+    layer: str | None = None
+    pending: str | None = None
+    served_at: float = -1e9
+    switches: list[tuple[float, str]] = field(default_factory=list)
+    """(time, layer) of each move, the newest ``MAX_SWITCH_LOG``."""
+
+
+class LayeredForwarder(LeanForwarder):
+    """Sends each viewer the frames of its simulcast layer (see the module doc)."""
+
+    def __init__(self, layers: Mapping[str, Relay], limits: SelectorLimits | None = None) -> None:
+        self.layers = dict(layers)
+        primary = next(iter(self.layers.values()))
+        super().__init__(primary)
+        primary.remove_listener(self._on_frame)
+        self._listeners = {rid: functools.partial(self._on_layer_frame, rid) for rid in self.layers}
+        for rid, relay in self.layers.items():
+            relay.add_listener(self._listeners[rid])
+        self.limits = limits or SelectorLimits()
+        self.state: dict[LeanViewer, ViewerLayer] = {}
+        self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
+        self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
+        self._idle = dict.fromkeys(self.layers, 0)
+        self.rates: dict[str, float] = {rid: _gop_rate(r) for rid, r in self.layers.items()}
+        """Measured bits per second of each layer (0: not sent lately)."""
+        self.gop_served = 0
+
+    def ranked(self) -> list[str]:
+        """The layers being sent, lowest bitrate first."""
+        return sorted((r for r in self.layers if self.rates[r] > 0), key=self.rates.__getitem__)
+
+    # -- viewers ---------------------------------------------------------------
+
+    def subscribe(self) -> LeanViewer:
+        viewer = super().subscribe()
+        self.state[viewer] = ViewerLayer(LayerSelector(self.relay.clock.time(), self.limits))
+        return viewer
+
+    def bound(self, viewer: LeanViewer) -> None:
+        if viewer.sender is not None:
+            sender_seams.observe_rtcp(viewer.sender, functools.partial(self._feedback, viewer))
+
+    def start(self, viewer: LeanViewer) -> None:
+        state = self.state.get(viewer)
+        if state is None or viewer.rtp is None:
+            return
+        ranked = self.ranked()
+        rates = [self.rates[r] for r in ranked]
+        chosen = state.selector.choose(self.relay.clock.time(), None, rates)
+        layer = ranked[chosen] if chosen is not None else next(iter(self.layers))
+        self._move(viewer, state, layer)
+        relay = self.layers[layer]
+        viewer.first_frame_keyframe = True
+        gop = relay.gop_slots()
+        for slot in gop:
+            self._send(slot, [viewer.rtp], relay)
+        if gop:
+            viewer.report()
+        else:
+            relay.request_keyframe("join")
+
+    def remove(self, viewer: LeanViewer) -> None:
+        super().remove(viewer)
+        self.state.pop(viewer, None)
+        for members in self._on_layer.values():
+            if viewer.rtp is not None and viewer.rtp in members:
+                members.remove(viewer.rtp)
+
+    def _move(self, viewer: LeanViewer, state: ViewerLayer, layer: str) -> None:
+        old = state.layer
+        if old is not None and viewer.rtp in self._on_layer[old]:
+            self._on_layer[old].remove(viewer.rtp)
+            up = self.rates[layer] > self.rates[old]
+            simulcast.inc("switch_up" if up else "switch_down")
+        self._on_layer[layer].append(viewer.rtp)
+        state.layer, state.pending = layer, None
+        state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (self.relay.clock.time(), layer)]
+
+    def layer_of(self, viewer: LeanViewer) -> str | None:
+        state = self.state.get(viewer)
+        return state.layer if state is not None else None
+
+    # -- frames ----------------------------------------------------------------
+
+    def _on_layer_frame(self, rid: str, slot: Any) -> None:
+        if slot.keyframe:
+            for viewer, state in self.state.items():
+                if state.pending == rid and viewer.rtp is not None:
+                    self._move(viewer, state, rid)
+        viewers = self._on_layer[rid]
+        if viewers:
+            self.frames += 1
+            self._send(slot, viewers, self.layers[rid])
+            lean_forwarded.inc(self.relay.kind)
+
+    def keyframe_wanted(self, viewer: LeanViewer, reason: str) -> None:
+        state = self.state.get(viewer)
+        if state is None or state.layer is None:
+            self.relay.request_keyframe(reason)
+            return
+        relay = self.layers[state.layer]
+        now = self.relay.clock.time()
+        gop = relay.gop_slots() if reason == "viewer" else []
+        if gop and len(gop) <= GOP_SERVE_MAX and now - state.served_at >= 1.0 and viewer.rtp:
+            state.served_at = now
+            self.gop_served += 1
+            simulcast.inc("gop_served")
+            for slot in gop:
+                self._send(slot, [viewer.rtp], relay)
+            return
+        relay.request_keyframe(reason)
+
+    # -- feedback and choice ---------------------------------------------------
+
+    def _feedback(self, viewer: LeanViewer, packet: AnyRtcpPacket) -> None:
+        state, rtp = self.state.get(viewer), viewer.rtp
+        if state is None or rtp is None:
+            return
+        now = self.relay.clock.time()
+        if isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+            try:
+                bitrate, ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                return
+            if rtp.ssrc in ssrcs:
+                state.selector.estimate(bitrate, now)
+        elif isinstance(packet, RtcpRrPacket | RtcpSrPacket):
+            report: RtcpReceiverInfo
+            for report in packet.reports:
+                if report.ssrc == rtp.ssrc:
+                    state.selector.loss(report.fraction_lost / 256, now)
+
+    def reported(self) -> None:
+        self._measure()
+        ranked = self.ranked()
+        rates = [self.rates[r] for r in ranked]
+        now = self.relay.clock.time()
+        for state in self.state.values():
+            if state.layer is None:
+                continue
+            current = ranked.index(state.layer) if state.layer in ranked else None
+            chosen = state.selector.choose(now, current, rates)
+            target = ranked[chosen] if chosen is not None else state.layer
+            state.pending = None if target == state.layer else target
+        watched = {s.layer for s in self.state.values()} | {s.pending for s in self.state.values()}
+        for index, (rid, relay) in enumerate(self.layers.items()):
+            relay.paused = index > 0 and rid not in watched
+        for wanted in {s.pending for s in self.state.values() if s.pending is not None}:
+            self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
+
+    def _measure(self) -> None:
+        """Each layer's bitrate over the last ``SR_INTERVAL_S``, smoothed; 0 once it stops."""
+        for rid, relay in self.layers.items():
+            sent = relay.stats.bytes_in - self._bytes_in[rid]
+            self._bytes_in[rid] = relay.stats.bytes_in
+            self._idle[rid] = 0 if sent else self._idle[rid] + 1
+            rate, old = sent * 8 / SR_INTERVAL_S, self.rates[rid]
+            smoothed = old * (1 - RATE_SMOOTHING) + rate * RATE_SMOOTHING if old else rate
+            self.rates[rid] = 0.0 if self._idle[rid] >= 2 else smoothed
+
+    def close(self) -> None:
+        for rid, relay in self.layers.items():
+            relay.remove_listener(self._listeners[rid])
+        super().close()
+
+
+def _gop_rate(relay: Relay) -> float:
+    """A first figure for a layer's bitrate: its cached GOP's bytes over the time it spans."""
+    gop = relay.gop_slots()
+    span = gop[-1].arrived - gop[0].arrived if len(gop) > 1 else 0.0
+    return sum(slot.size for slot in gop[:-1]) * 8 / span if span >= 0.3 else 0.0

@@ -1,0 +1,153 @@
+"""Per-viewer simulcast layers end to end over loopback: an aiortc publisher sends three rids,
+aiortc viewers decode what the lean forwarder picked for each from its own REMB."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import pytest
+from aiortc.rtcrtpreceiver import RTCRtpReceiver
+from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+
+from media import metrics
+from media.layerforward import LayeredForwarder
+from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
+from tests.media.simulsource import Layer, SimulcastPublisher
+from tests.media.sources import EncodedClip, Viewer
+from tests.media.test_ridemux import SIZES, layer_clips  # noqa: F401 - the session fixture
+from tests.media.test_sessions import decode_failures
+from tests.waiting import eventually
+
+
+@dataclass
+class Watcher:
+    """An aiortc viewer whose REMB the test writes, and the RTP (seq, ts, size) it got."""
+
+    viewer: Viewer
+    session: ViewerSession
+    rtp: list[tuple[int, int]] = field(default_factory=list)
+    ssrc: int | None = None
+
+    @property
+    def receiver(self) -> RTCRtpReceiver:
+        return next(t.receiver for t in self.viewer.pc.getTransceivers() if t.kind == "video")
+
+    def tap(self) -> None:
+        """Record every video RTP packet; silence the receiver's own REMB estimator."""
+        receiver = self.receiver
+        receiver._RTCRtpReceiver__remote_bitrate_estimator = None  # type: ignore[attr-defined]
+        handle = receiver._handle_rtp_packet
+
+        async def recorded(packet: RtpPacket, arrival_time_ms: int) -> None:
+            self.ssrc = packet.ssrc
+            self.rtp.append((packet.sequence_number, packet.timestamp))
+            await handle(packet, arrival_time_ms)
+
+        receiver._handle_rtp_packet = recorded  # type: ignore[method-assign]
+
+    async def remb(self, bps: int) -> None:
+        assert self.ssrc is not None
+        fci = pack_remb_fci(bps, [self.ssrc])
+        await self.receiver._send_rtcp(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=fci)
+        )
+
+    async def pli(self) -> None:
+        assert self.ssrc is not None
+        await self.receiver._send_rtcp(
+            RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=self.ssrc)
+        )
+
+    @property
+    def sizes(self) -> set[tuple[int, int]]:
+        return self.viewer.received["video"].sizes
+
+
+@dataclass
+class Room:
+    publisher: SimulcastPublisher
+    session: PublisherSession
+    watchers: list[Watcher] = field(default_factory=list)
+
+    @property
+    def forwarder(self) -> LayeredForwarder:
+        forwarder = self.session.forwarders["video"]
+        assert isinstance(forwarder, LayeredForwarder)
+        return forwarder
+
+    async def watch(self) -> Watcher:
+        viewer = Viewer(("video",))
+        answer, session = await accept_viewer(self.session, await viewer.offer())
+        watcher = Watcher(viewer, session)
+        watcher.tap()
+        await viewer.accept(answer)
+        self.watchers.append(watcher)
+        await eventually(lambda: watcher.viewer.received["video"].frames > 0, within=10.0)
+        return watcher
+
+    def layer(self, watcher: Watcher) -> str | None:
+        return self.forwarder.layer_of(watcher.session.lean[0])
+
+
+@pytest.fixture
+async def room(layer_clips: dict[str, EncodedClip]) -> AsyncIterator[Room]:  # noqa: F811
+    publisher = SimulcastPublisher([Layer(rid, clip) for rid, clip in layer_clips.items()])
+    answer, session = await accept_publisher(await publisher.offer())
+    await publisher.accept(answer)
+    room = Room(publisher, session)
+    await eventually(lambda: all(r.head >= 30 for r in session.layers.values()), within=10.0)
+    try:
+        yield room
+    finally:
+        await session.close()
+        await publisher.close()
+        for watcher in room.watchers:
+            await watcher.viewer.close()
+
+
+def assert_continuous(rtp: list[tuple[int, int]]) -> None:
+    """Sequence numbers step by one; timestamps never go back nor jump more than 0.2 s."""
+    for (seq, ts), (next_seq, next_ts) in itertools.pairwise(rtp):
+        assert (next_seq - seq) & 0xFFFF == 1, (seq, next_seq)
+        step = (next_ts - ts) & 0xFFFFFFFF
+        assert step < 0.2 * 90_000, (ts, next_ts)
+
+
+async def test_viewers_get_the_layer_their_estimate_carries(
+    room: Room, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Without an estimate a viewer starts on the best layer under 1 Mbit/s; a viewer whose
+    REMB falls moves down on that layer's keyframe, numbered on; the top layer unwatched
+    (but the first) is paused."""
+    steady, falling = await room.watch(), await room.watch()
+    assert room.layer(steady) == room.layer(falling) == "m"
+    await eventually(lambda: SIZES["m"] in falling.sizes, within=5.0)
+    await eventually(lambda: room.session.layers["l"].paused, within=2.0, what="l paused")
+    requests = room.publisher.layers[2].plis
+    await falling.remb(2_000_000)
+    await falling.remb(150_000)
+
+    await eventually(lambda: room.layer(falling) == "l", within=3.0, what="switch down")
+    await eventually(lambda: SIZES["l"] in falling.sizes, within=3.0)
+    assert room.publisher.layers[2].plis > requests  # asked of the l layer
+    assert room.layer(steady) == "m" and steady.sizes == {SIZES["m"]}
+    frames = falling.viewer.received["video"].frames
+    await eventually(lambda: falling.viewer.received["video"].frames > frames + 15, within=3.0)
+    assert_continuous(falling.rtp)
+    assert_continuous(steady.rtp)
+    assert decode_failures(caplog) == []  # the switch landed on a keyframe
+    assert not room.session.layers["l"].paused
+    assert not room.session.layers["h"].paused  # the first layer never is: the recorder reads it
+    assert metrics.codec_ops.value == 0
+
+
+async def test_a_viewer_pli_is_served_from_the_layer_gop(room: Room) -> None:
+    """A PLI is answered from the layer's cached GOP; the publisher is not asked."""
+    watcher = await room.watch()
+    await eventually(lambda: room.session.layers["m"].has_keyframe, within=5.0)
+    plis = [x.plis for x in room.publisher.layers]
+    await watcher.pli()
+    await eventually(lambda: room.forwarder.gop_served == 1, within=3.0)
+    assert [x.plis for x in room.publisher.layers] == plis

@@ -1,0 +1,68 @@
+"""Simulcast from a real browser: the host page publishes Chromium's fake camera as three
+H.264 layers (rids h, m, l) over WHIP; the node answers with ``a=simulcast:recv`` and
+receives every layer; a viewer page plays one of them."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import pytest_asyncio
+from playwright.async_api import Browser, Response
+
+from tests.browser import chromium_path, launch, phone, wait_js
+from tests.helpers import Node, create_room, token
+from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
+from tests.waiting import eventually
+
+pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    async with launch() as b:
+        yield b
+
+
+@pytest.fixture
+def node(tmp_path: Path, redis_url: str) -> Iterator[Node]:
+    chromium_path()
+    node = Node(tmp_path / "node", redis_url=redis_url).start()
+    create_room(node.url)  # host user: host1
+    yield node
+    node.stop()
+
+
+def simulcast_event(node: Node, event: str) -> float:
+    text = httpx.get(f"{node.url}/metrics").text
+    match = re.search(rf'^livecore_media_simulcast_events{{event="{event}"}} (\S+)$', text, re.M)
+    assert match is not None, event
+    return float(match.group(1))
+
+
+async def test_host_page_publishes_three_layers(node: Node, browser: Browser) -> None:
+    """The WHIP answer receives h;m;l, the node learns the three rids, a viewer decodes."""
+    host, host_watch = await phone(browser)
+    answers: list[str] = []
+
+    async def keep_answer(response: Response) -> None:
+        if "/whip/" in response.url and response.request.method == "POST":
+            answers.append(await response.text())
+
+    host.on("response", keep_answer)
+    await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+    await go_live(host)
+    await eventually(lambda: answers, within=10.0)
+    assert "a=simulcast:recv h;m;l" in answers[0]
+    assert all(f"a=rid:{rid} recv" in answers[0] for rid in "hml")
+    await eventually(
+        lambda: simulcast_event(node, "layers_seen") >= 3, within=60.0, what="three rids"
+    )
+    viewer, viewer_watch = await phone(browser)
+    await viewer.goto(f"{node.url}/r/r1")
+    await wait_js(viewer, LIVE)
+    await frames_decoded(viewer, "host1", 10)
+    assert clean(host_watch) == [] and clean(viewer_watch) == []
