@@ -95,10 +95,12 @@ def avc_codec(sps: bytes) -> str:
 
 
 def master_playlist(infos: list[LayerInfo]) -> str:
-    """One ``EXT-X-STREAM-INF`` per layer, highest bandwidth first; URIs relative to
-    the room's HLS path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
+    """One ``EXT-X-STREAM-INF`` per layer, the largest picture first (then the highest
+    bandwidth: a browser's encoder gives the top layer its bit rate last, so early
+    measurements would put it below a smaller one); URIs relative to the room's HLS
+    path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
     lines = ["#EXTM3U", "#EXT-X-VERSION:9", "#EXT-X-INDEPENDENT-SEGMENTS"]
-    for info in sorted(infos, key=lambda i: -i.bandwidth):
+    for info in sorted(infos, key=lambda i: (-i.width * i.height, -i.bandwidth)):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, info.bandwidth)},"
             f"AVERAGE-BANDWIDTH={max(1, info.average_bandwidth)},"

@@ -9,6 +9,7 @@ and clips are remuxed from.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -66,7 +67,9 @@ def unlink_size(path: Path) -> int:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    """Write ``path`` whole or not at all. The temporary name is the writing thread's
+    own: a simulcast host's layers each rewrite the shared ``master.m3u8``."""
+    tmp = path.with_name(f"{path.name}.{threading.get_native_id()}.tmp")
     tmp.write_bytes(data)
     os.replace(tmp, path)
 

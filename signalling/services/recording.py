@@ -31,7 +31,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -45,6 +45,7 @@ from livecore.store.engagement import EngagementStore
 from livecore.store.explains import ExplainStore
 from media import clipper
 from media.composite import PipComposer
+from media.hlsmaster import LAYER_RE
 from media.hlsplaylist import parse
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
@@ -78,6 +79,12 @@ class _Live:
     service: HighlightsService
     stream: str
     feed: RecordingFeed
+    #: A simulcast host's other layers, each its own recording into the same directory.
+    layers: list[tuple[Recording, asyncio.Task[None]]] = field(default_factory=list)
+
+    @property
+    def tasks(self) -> list[asyncio.Task[None]]:
+        return [self.task, *(task for _, task in self.layers)]
 
 
 class RecordingPlane:
@@ -141,12 +148,14 @@ class RecordingPlane:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._prune_task
         lives = list(self.live.values())
-        for live in lives:
-            live.task.cancel()
-        await asyncio.gather(*(v.task for v in lives), return_exceptions=True)
+        tasks = [task for live in lives for task in live.tasks]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         loop = asyncio.get_running_loop()
         for live in lives:  # the worker threads write what is queued, then hand over
-            await loop.run_in_executor(None, live.recording.join, 10.0)
+            for rec in (live.recording, *(r for r, _ in live.layers)):
+                await loop.run_in_executor(None, rec.join, 10.0)
         await asyncio.sleep(0.05)  # their on_done callbacks schedule _ended on this loop
         # Give the replays of streams that just ended a moment to finish.
         with contextlib.suppress(TimeoutError):
@@ -221,11 +230,13 @@ class RecordingPlane:
         feeder = RecordingFeed(recording, session.relays, self._count_codec)
         task = loop.create_task(feeder.run(), name=f"record-{room}")
         previous = self.live.get(room)
-        self.live[room] = _Live(recording, task, service, directory.name, feeder)
+        live = self.live[room] = _Live(recording, task, service, directory.name, feeder)
+        live.layers = self._other_layers(room, directory, session)
         self.metrics.live.set(len(self.live))
         service.start()
         if previous is not None:
-            previous.task.cancel()
+            for old in previous.tasks:
+                old.cancel()
         # Every node serves its files from here on (signalling/services/medialookup.py).
         self._spawn(self._held(self.ctx.stores.nodes.recording(room, directory.name, self.me)))
         # A replay of the live's earlier stream is a part of the live: no replay is
@@ -233,6 +244,33 @@ class RecordingPlane:
         # end would play the first part only).
         self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
         log.info("room %s: recording into %s", room, directory.name)
+
+    def _other_layers(
+        self, room: str, directory: Path, session: PublisherSession
+    ) -> list[tuple[Recording, asyncio.Task[None]]]:
+        """A simulcast host's layers after the first (the top one, recorded above, whose
+        files the replay and clips read): each one more recording into the directory,
+        one more rendition of the multivariant playlist. Layers whose rid is not a
+        layer name (``[a-z0-9]{1,8}``, case folded) are not recorded."""
+        loop = asyncio.get_running_loop()
+        audio = session.relays.get("audio")
+        out: list[tuple[Recording, asyncio.Task[None]]] = []
+        for rid, relay in list(session.layers.items())[1:]:
+            layer = rid.lower()
+            if not LAYER_RE.match(layer) or relay.codec.lower() != "video/h264":
+                log.info("room %s: layer %r not recorded (name or codec)", room, rid)
+                continue
+            rec = Recording(
+                directory, audio=audio is not None, config=self.config,
+                name=f"{room}/{directory.name}/{layer}", clock=self.ctx.clock.time,
+                on_change=self.waits.notifier(loop, room), layer=layer,
+            )  # fmt: skip
+            sources = {"video": relay, **({"audio": audio} if audio is not None else {})}
+            task = loop.create_task(
+                RecordingFeed(rec, sources).run(), name=f"record-{room}-{layer}"
+            )
+            out.append((rec, task))
+        return out
 
     def records(self, room: str) -> bool:
         """Whether this node records ``room``'s stream now."""

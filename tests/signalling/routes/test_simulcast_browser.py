@@ -44,7 +44,8 @@ def simulcast_event(node: Node, event: str) -> float:
 
 
 async def test_host_page_publishes_three_layers(node: Node, browser: Browser) -> None:
-    """The WHIP answer receives h;m;l, the node learns the three rids, a viewer decodes."""
+    """The WHIP answer receives h;m;l, the node learns the three rids and records each as
+    a rendition of the multivariant playlist, a viewer decodes."""
     host, host_watch = await phone(browser)
     answers: list[str] = []
 
@@ -61,6 +62,25 @@ async def test_host_page_publishes_three_layers(node: Node, browser: Browser) ->
     await eventually(
         lambda: simulcast_event(node, "layers_seen") >= 3, within=60.0, what="three rids"
     )
+
+    # every layer is recorded: one rendition each in the multivariant playlist (ABR HLS
+    # without transcoding), the top one first, each media playlist with segments
+    async def renditions() -> list[str] | None:
+        async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
+            master = await http.get("/hls/r1/master.m3u8")
+            lines = master.text.splitlines() if master.status_code == 200 else []
+            uris = [lines[i + 1] for i, line in enumerate(lines)
+                    if line.startswith("#EXT-X-STREAM-INF") and i + 1 < len(lines)]  # fmt: skip
+            if len(uris) < 3:
+                return None
+            for uri in uris:
+                media = await http.get(f"/hls/r1/{uri}")
+                if media.status_code != 200 or "#EXTINF" not in media.text:
+                    return None
+            return uris
+
+    uris = await eventually(renditions, within=60.0, what="three recorded renditions")
+    assert uris[0] == "index.m3u8" and sorted(uris[1:]) == ["l_index.m3u8", "m_index.m3u8"]
     viewer, viewer_watch = await phone(browser)
     await viewer.goto(f"{node.url}/r/r1")
     await wait_js(viewer, LIVE)
