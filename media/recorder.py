@@ -53,6 +53,9 @@ log = logging.getLogger("livecore.recorder")
 VIDEO_TB = fractions.Fraction(1, 90000)
 AUDIO_TB = fractions.Fraction(1, 48000)
 _END = object()
+#: The longest gap between two frames of a track that is taken as time passing (a
+#: host's phone in a tunnel); a longer one is a broken clock, and the frame is dropped.
+MAX_GAP_S = 600
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,8 +274,18 @@ class Recording:
                 self._a0 = (pts, max(0, lead))
             out_pts = pts - self._a0[0] + self._a0[1]
             stream = self._as
-        if out_pts <= self._last_pts.get(kind, -1):
+        last = self._last_pts.get(kind, -1)
+        if out_pts <= last:
             return  # never back in time (the muxer would refuse)
+        tb = VIDEO_TB if kind == "video" else AUDIO_TB
+        if last >= 0 and (out_pts - last) * tb > MAX_GAP_S:
+            # A timestamp from nowhere (a wrapped or corrupt clock): the MP4 muxer
+            # aborts the process past 2^31 ticks between two frames. Dropped, counted.
+            self.stats.dropped += 1
+            if self.stats.dropped % 100 == 1:
+                log.warning("recording %s: %s frame %.1f s after the last one: dropped",
+                            self.name, kind, float((out_pts - last) * tb))  # fmt: skip
+            return
         self._last_pts[kind] = out_pts
         copy = av.Packet(bytes(packet))
         copy.pts = copy.dts = out_pts

@@ -134,3 +134,22 @@ def test_full_queue_drops_to_the_next_keyframe(tmp_path: Path, h264_clip: Encode
     assert rec.stats.dropped == 60
     rec.finish()
     assert rec.ended.is_set()
+
+
+def test_a_timestamp_from_nowhere_is_dropped_not_fatal(
+    tmp_path: Path, h264_clip: EncodedClip
+) -> None:
+    """A frame whose clock jumped by 2^32 ticks (a wrapped RTP timestamp) is dropped and
+    counted; the MP4 muxer, which aborts the whole process past 2^31 ticks between two
+    frames, never sees it, and the frames after it are recorded."""
+    rec = Recording(tmp_path / "r", audio=False, config=RecorderConfig(queue_frames=1000))
+    rec.start()
+    for i, (data, key) in enumerate(h264_clip.frames[:60]):
+        p = av.Packet(data)
+        pts = i * 3000 + (2**32 - 900_000 if i == 40 else 0)  # 10 s back, wrapped
+        p.pts, p.time_base, p.is_keyframe = pts, h264_clip.time_base, key
+        rec.put("video", p)
+    rec.finish()
+    rec.join(30)
+    assert rec.stats.errors == 0 and rec.stats.dropped == 1
+    assert rec.stats.frames_muxed == 59
