@@ -59,6 +59,11 @@ __all__ = ["Relay", "RelayLimits", "RelayStats", "RelayTrack", "SharedPacker", "
 logger = logging.getLogger(__name__)
 
 
+#: The longest gap between two frames of a track taken as time passing (see
+#: ``Relay._rebase_pts``); ICE consent expires a silent publisher after 30 s.
+MAX_GAP_S = 60
+
+
 class Relay:
     """Fan-out of one encoded source to many ``RelayTrack``s (see the module doc).
 
@@ -166,7 +171,11 @@ class Relay:
             self._pts_offset -= source_pts
         pts = source_pts + self._pts_offset
         if last is not None:
-            if pts <= last:
+            # Back in time, or a jump no live source makes (a new SSRC for a simulcast
+            # layer, or aiortc's TimestampMapper taking a late frame for a wrap: +2^32):
+            # numbered on from the last frame. A publisher silent for longer than
+            # MAX_GAP_S has lost its session to consent expiry long before.
+            if pts <= last or (pts - last) * packet.time_base > MAX_GAP_S:
                 step = self._last_step or self._default_step(packet)
                 self._pts_offset += last + step - pts
                 pts = last + step

@@ -147,6 +147,22 @@ async def test_pts_strictly_increase_when_the_source_goes_back() -> None:
     assert relay.stats.pts_rebases == 1
 
 
+async def test_a_jump_no_live_source_makes_is_numbered_on() -> None:
+    """A late frame taken for an RTP timestamp wrap (+2^32 - a little) or a simulcast
+    layer's new SSRC (a random base) is numbered on from the last frame, and the frames
+    after it follow on from there: nothing downstream sees hours between two frames."""
+    relay, _, _ = make_relay()
+    track = relay.subscribe()
+    got = []
+    wrap = 2**32 - 3000
+    for pts, key in [(0, True), (3000, False), (6000 + wrap, False), (9000 + wrap, False),
+                     (12000 + wrap, True)]:  # fmt: skip
+        relay.publish(packet(pts, key))
+        got += [p.pts for p in await take(track, 1)]
+    assert got == [0, 3000, 6000, 9000, 12000]
+    assert relay.stats.pts_rebases == 1
+
+
 async def test_gop_longer_than_the_cap_is_not_cached() -> None:
     """A GOP past max_gop_frames is dropped from memory; joiners wait and ask."""
     relay, requests, _ = make_relay(max_gop_frames=20, max_lag_frames=4)
