@@ -67,6 +67,9 @@ class RecordingFeed:
         self._guest: Relay | None = None
         self._guest_task: asyncio.Task[None] | None = None
         self._want_composite = False
+        #: The KOC relay the running composer draws (a KOC who re-publishes, after a
+        #: network switch, is a new relay: the composer is started again for it).
+        self._drawn: Relay | None = None
 
     # -- co-streams ----------------------------------------------------------------
 
@@ -103,7 +106,8 @@ class RecordingFeed:
 
     async def _video(self, packet: EncodedPacket) -> None:
         key = bool(packet.is_keyframe)
-        if self.composer is not None and key and not self._want_composite:
+        stale = not self._want_composite or self._drawn is not self._guest
+        if self.composer is not None and key and stale:  # the KOC left, or came back anew
             await self._end_composite()
         if self.composer is None and key and self._want_composite and self._guest is not None:
             self._start_composite(self._guest)
@@ -127,6 +131,7 @@ class RecordingFeed:
             name=f"composite-{self.recording.name}",
         )  # fmt: skip
         self._tell(self.composer, True)
+        self._drawn = guest
         self._guest_task = asyncio.get_running_loop().create_task(
             self._read_guest(guest, self.composer), name=f"record-guest-{self.recording.name}"
         )
@@ -136,9 +141,10 @@ class RecordingFeed:
         composer, self.composer = self.composer, None
         if composer is None:
             return
-        if self._guest_task is not None:
+        if self._guest_task is not None and self._drawn is self._guest:
             self._guest_task.cancel()
             self._guest_task = None
+        self._drawn = None
         await self._drain(composer)
         log.info("recording %s: the host alone again", self.recording.name)
 
