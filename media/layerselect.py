@@ -9,9 +9,10 @@ the publisher is not sending) and returns the layer to be on.
 - A layer fits when its rate is within ``headroom`` of the estimate, minus
   ``audio_reserve_bps`` (audio is never starved by video).
 - Down fast: heavy loss in a report (``down_loss``) or a falling estimate below
-  the current layer's rate steps down at once, to the best layer that fits
+  the current layer's rate (plus audio) steps down at once, to the best layer
+  that fits
   (after loss, what got through: the layer's rate less the share lost);
-  so does a budget under ``under_share`` of the current layer's rate for
+  so does an estimate under ``under_share`` of the current layer's rate for
   ``under_s`` (a link that never carried it: a phone's first estimate comes
   only after seconds of media, near what it received).
 - Up slowly, with a probe: a receive-side estimate grows only with what is
@@ -19,7 +20,8 @@ the publisher is not sending) and returns the layer to be on.
   low layer can never show room for the next. After ``up_hold_s`` of clean
   feedback the next layer up is tried; loss or a falling estimate within
   ``probe_s`` sends it back and doubles the wait before the next probe (up to
-  ``max_backoff_s``); a probe that holds resets it.
+  ``max_backoff_s``); a probe that holds resets it, and if feedback is still
+  clean the next layer up is tried at once.
 
 Times are seconds of an injected clock, so the rules are tested without one.
 """
@@ -103,8 +105,13 @@ class LayerSelector:
         if current is None or current not in active:
             return best if current is None else min(best, max(active))
         limits = self.limits
-        congested = loss >= limits.down_loss or (self._is_falling and rates[current] > budget)
-        if self.estimate_bps is not None and budget < limits.under_share * rates[current]:
+        # Down on the estimate itself, not on the headroom kept for going up: a receive-side
+        # estimate sits near what it receives, so "fits with headroom" fails on the top
+        # layer in steady state.
+        carried = (self.estimate_bps or 0) - limits.audio_reserve_bps
+        falling = self._is_falling and carried < rates[current]
+        congested = loss >= limits.down_loss or falling
+        if self.estimate_bps is not None and carried < limits.under_share * rates[current]:
             if self._under_since is None:
                 self._under_since = now
             congested = congested or now - self._under_since >= limits.under_s
@@ -133,7 +140,7 @@ class LayerSelector:
         clean = now - self._clean_since >= limits.up_hold_s
         if above and clean and now >= self._next_probe and not self._probe_until:
             self._probe_until = now + limits.probe_s
-            self._next_probe = now + limits.probe_s + limits.up_hold_s
+            self._next_probe = now + limits.probe_s  # and still clean: the next layer up
             self.switches_up += 1
             return above[0]
         return current
