@@ -7,7 +7,10 @@ twice a second with each layer's measured bitrate (low to high; 0 for a layer
 the publisher is not sending) and returns the layer to be on.
 
 - A layer fits when its rate is within ``headroom`` of the estimate, minus
-  ``audio_reserve_bps`` (audio is never starved by video).
+  ``audio_reserve_bps`` (audio is never starved by video). Before any
+  estimate, ``start_bps`` is assumed and the top layer is not a first
+  choice (a publisher's rates are low while its own estimate ramps up, and a
+  weak viewer would start on the top layer).
 - Down fast: heavy loss in a report (``down_loss``) or a falling estimate below
   the current layer's rate (plus audio) steps down at once, to the best layer
   that fits
@@ -102,6 +105,8 @@ class LayerSelector:
         budget = self.budget()
         fitting = [i for i in active if rates[i] <= budget]
         best = fitting[-1] if fitting else active[0]
+        if current is None and self.estimate_bps is None and len(active) > 1:
+            return min(best, active[-2])  # a first layer before any feedback: never the top
         if current is None or current not in active:
             return best if current is None else min(best, max(active))
         limits = self.limits

@@ -96,3 +96,11 @@ def test_heavy_loss_goes_straight_to_what_got_through() -> None:
     s.estimate(5_000_000, 0.5)
     s.loss(0.7, 1.0)
     assert s.choose(1.0, HIGH, RATES) == LOW
+
+
+def test_no_first_choice_of_the_top_layer_before_feedback() -> None:
+    """All layers under the start budget (a publisher still ramping up): the middle one."""
+    s = LayerSelector(0.0)
+    assert s.choose(0.0, None, [50_000.0, 150_000.0, 400_000.0]) == MID
+    s.estimate(5_000_000, 0.5)
+    assert s.choose(0.5, None, [50_000.0, 150_000.0, 400_000.0]) == HIGH
