@@ -125,8 +125,8 @@ class LayerSelector:
         if congested:
             self._under_since = None
             if loss >= limits.down_loss:  # what got through: the layer's rate less the loss
-                carried = rates[current] * (1 - loss) * limits.headroom
-                fitting = [i for i in active if rates[i] <= carried]
+                through = rates[current] * (1 - loss) * limits.headroom
+                fitting = [i for i in active if rates[i] <= through]
                 best = min(best, fitting[-1] if fitting else active[0])
             below = [i for i in active if i < current]
             if not below:
