@@ -222,7 +222,7 @@ class LayeredForwarder(LeanForwarder):
             state.pending = None if target == state.layer else target
         watched = {s.layer for s in self.state.values()} | {s.pending for s in self.state.values()}
         for index, (rid, relay) in enumerate(self.layers.items()):
-            relay.paused = index > 0 and rid not in watched
+            relay.paused = index > 0 and rid not in watched and not relay.recorded
         for wanted in {s.pending for s in self.state.values() if s.pending is not None}:
             self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
 
