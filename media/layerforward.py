@@ -69,6 +69,8 @@ class ViewerLayer:
     layer: str | None = None
     pending: str | None = None
     served_at: float = -1e9
+    pinned: bool = False
+    """On the first layer for good (a cascade pull: the other node's viewers choose there)."""
     switches: list[tuple[float, str]] = field(default_factory=list)
     """(time, layer) of each move, the newest ``MAX_SWITCH_LOG``."""
 
@@ -104,6 +106,12 @@ class LayeredForwarder(LeanForwarder):
         self.state[viewer] = ViewerLayer(LayerSelector(self.relay.clock.time(), self.limits))
         return viewer
 
+    def pin(self, viewer: LeanViewer) -> None:
+        """Keep ``viewer`` on the first layer (before it starts)."""
+        state = self.state.get(viewer)
+        if state is not None:
+            state.pinned = True
+
     def bound(self, viewer: LeanViewer) -> None:
         if viewer.sender is not None:
             sender_seams.observe_rtcp(viewer.sender, functools.partial(self._feedback, viewer))
@@ -116,6 +124,8 @@ class LayeredForwarder(LeanForwarder):
         rates = [self.rates[r] for r in ranked]
         chosen = state.selector.choose(self.relay.clock.time(), None, rates)
         layer = ranked[chosen] if chosen is not None else next(iter(self.layers))
+        if state.pinned:
+            layer = next(iter(self.layers))
         self._move(viewer, state, layer)
         relay = self.layers[layer]
         viewer.first_frame_keyframe = True
@@ -204,7 +214,7 @@ class LayeredForwarder(LeanForwarder):
         rates = [self.rates[r] for r in ranked]
         now = self.relay.clock.time()
         for state in self.state.values():
-            if state.layer is None:
+            if state.layer is None or state.pinned:
                 continue
             current = ranked.index(state.layer) if state.layer in ranked else None
             chosen = state.selector.choose(now, current, rates)
@@ -212,7 +222,7 @@ class LayeredForwarder(LeanForwarder):
             state.pending = None if target == state.layer else target
         watched = {s.layer for s in self.state.values()} | {s.pending for s in self.state.values()}
         for index, (rid, relay) in enumerate(self.layers.items()):
-            relay.paused = index > 0 and rid not in watched
+            relay.paused = index > 0 and rid not in watched and not relay.recorded
         for wanted in {s.pending for s in self.state.values() if s.pending is not None}:
             self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
 

@@ -7,11 +7,15 @@ twice a second with each layer's measured bitrate (low to high; 0 for a layer
 the publisher is not sending) and returns the layer to be on.
 
 - A layer fits when its rate is within ``headroom`` of the estimate, minus
-  ``audio_reserve_bps`` (audio is never starved by video).
+  ``audio_reserve_bps`` (audio is never starved by video). Before any
+  estimate, ``start_bps`` is assumed and the top layer is not a first
+  choice (a publisher's rates are low while its own estimate ramps up, and a
+  weak viewer would start on the top layer).
 - Down fast: heavy loss in a report (``down_loss``) or a falling estimate below
-  the current layer's rate steps down at once, to the best layer that fits
+  the current layer's rate (plus audio) steps down at once, to the best layer
+  that fits
   (after loss, what got through: the layer's rate less the share lost);
-  so does a budget under ``under_share`` of the current layer's rate for
+  so does an estimate under ``under_share`` of the current layer's rate for
   ``under_s`` (a link that never carried it: a phone's first estimate comes
   only after seconds of media, near what it received).
 - Up slowly, with a probe: a receive-side estimate grows only with what is
@@ -19,7 +23,8 @@ the publisher is not sending) and returns the layer to be on.
   low layer can never show room for the next. After ``up_hold_s`` of clean
   feedback the next layer up is tried; loss or a falling estimate within
   ``probe_s`` sends it back and doubles the wait before the next probe (up to
-  ``max_backoff_s``); a probe that holds resets it.
+  ``max_backoff_s``); a probe that holds resets it, and if feedback is still
+  clean the next layer up is tried at once.
 
 Times are seconds of an injected clock, so the rules are tested without one.
 """
@@ -100,11 +105,18 @@ class LayerSelector:
         budget = self.budget()
         fitting = [i for i in active if rates[i] <= budget]
         best = fitting[-1] if fitting else active[0]
+        if current is None and self.estimate_bps is None and len(active) > 1:
+            return min(best, active[-2])  # a first layer before any feedback: never the top
         if current is None or current not in active:
             return best if current is None else min(best, max(active))
         limits = self.limits
-        congested = loss >= limits.down_loss or (self._is_falling and rates[current] > budget)
-        if self.estimate_bps is not None and budget < limits.under_share * rates[current]:
+        # Down on the estimate itself, not on the headroom kept for going up: a receive-side
+        # estimate sits near what it receives, so "fits with headroom" fails on the top
+        # layer in steady state.
+        carried = (self.estimate_bps or 0) - limits.audio_reserve_bps
+        falling = self._is_falling and carried < rates[current]
+        congested = loss >= limits.down_loss or falling
+        if self.estimate_bps is not None and carried < limits.under_share * rates[current]:
             if self._under_since is None:
                 self._under_since = now
             congested = congested or now - self._under_since >= limits.under_s
@@ -113,8 +125,8 @@ class LayerSelector:
         if congested:
             self._under_since = None
             if loss >= limits.down_loss:  # what got through: the layer's rate less the loss
-                carried = rates[current] * (1 - loss) * limits.headroom
-                fitting = [i for i in active if rates[i] <= carried]
+                through = rates[current] * (1 - loss) * limits.headroom
+                fitting = [i for i in active if rates[i] <= through]
                 best = min(best, fitting[-1] if fitting else active[0])
             below = [i for i in active if i < current]
             if not below:
@@ -133,7 +145,7 @@ class LayerSelector:
         clean = now - self._clean_since >= limits.up_hold_s
         if above and clean and now >= self._next_probe and not self._probe_until:
             self._probe_until = now + limits.probe_s
-            self._next_probe = now + limits.probe_s + limits.up_hold_s
+            self._next_probe = now + limits.probe_s  # and still clean: the next layer up
             self.switches_up += 1
             return above[0]
         return current

@@ -107,6 +107,8 @@ class Relay:
         self._closed = False
         self.paused = False
         """Dynacast: a simulcast layer nobody watches asks the publisher for no keyframe."""
+        self.recorded = False
+        """Set by whoever records this layer: it is never paused (its segments need keyframes)."""
         self._task: asyncio.Task[None] | None = None
         self._pts_offset = 0
         self._last_pts: int | None = None

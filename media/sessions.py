@@ -321,6 +321,7 @@ async def accept_viewer(
     config: PeerConfig | None = None,
     on_close: Callable[[ViewerSession], None] | None = None,
     forwarder: str = "lean",
+    first_layer: bool = False,
 ) -> tuple[str, ViewerSession]:
     """Answer a WHEP offer with ``publisher``'s media, forwarded without transcoding.
 
@@ -331,7 +332,9 @@ async def accept_viewer(
     support the publisher's codec. ``on_close(session)`` is called once the
     returned session has closed (also when its publisher closes).
     ``forwarder`` is ``"lean"`` (``media.forwarder``) or ``"aiortc"`` (one
-    aiortc sender loop per viewer and track).
+    aiortc sender loop per viewer and track). ``first_layer``: of a simulcast
+    publisher, always its first layer (a cascade pull), not the one this
+    viewer's feedback would choose.
     """
     if forwarder not in FORWARDERS:
         raise ValueError(f"forwarder must be one of {FORWARDERS}, not {forwarder!r}")
@@ -353,7 +356,10 @@ async def accept_viewer(
             if not negotiable(m.kind, relay.codec, m.rtp.codecs):
                 raise NegotiationError(f"the viewer cannot receive {relay.codec}")
             if forwarder == "lean":
-                lean = publisher.forwarder(m.kind).subscribe()
+                fanout = publisher.forwarder(m.kind)
+                lean = fanout.subscribe()
+                if first_layer and isinstance(fanout, LayeredForwarder):
+                    fanout.pin(lean)
                 session.tracks[m.kind] = lean
                 transceiver = pc.addTransceiver(lean.track, direction="sendonly")
                 transceiver.setCodecPreferences(codec_preferences(m.kind, relay.codec))

@@ -327,6 +327,7 @@ class MediaPlane:
                     answer, session = await accept_viewer(
                         source, offer, config=self.config, on_close=self._viewer_closed,
                         forwarder=self.ctx.settings.forwarder,
+                        first_layer=claims.role is tokens.Role.NODE,  # a pull: all it can get
                     )  # fmt: skip
             except PublisherGone:
                 # The offer was fine: the stream ended while it waited or was answered.

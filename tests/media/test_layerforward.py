@@ -77,9 +77,10 @@ class Room:
         assert isinstance(forwarder, LayeredForwarder)
         return forwarder
 
-    async def watch(self) -> Watcher:
+    async def watch(self, *, first_layer: bool = False) -> Watcher:
         viewer = Viewer(("video",))
-        answer, session = await accept_viewer(self.session, await viewer.offer())
+        offer = await viewer.offer()
+        answer, session = await accept_viewer(self.session, offer, first_layer=first_layer)
         watcher = Watcher(viewer, session)
         watcher.tap()
         await viewer.accept(answer)
@@ -151,3 +152,15 @@ async def test_a_viewer_pli_is_served_from_the_layer_gop(room: Room) -> None:
     await watcher.pli()
     await eventually(lambda: room.forwarder.gop_served == 1, within=3.0)
     assert [x.plis for x in room.publisher.layers] == plis
+
+
+async def test_a_cascade_pull_stays_on_the_first_layer(room: Room) -> None:
+    """A pull for another node (``first_layer``) gets the first layer whatever its REMB says:
+    the other node's viewers are the ones to choose."""
+    pull = await room.watch(first_layer=True)
+    assert room.layer(pull) == "h"
+    await pull.remb(2_000_000)
+    await pull.remb(150_000)
+    frames = pull.viewer.received["video"].frames
+    await eventually(lambda: pull.viewer.received["video"].frames > frames + 30, within=5.0)
+    assert room.layer(pull) == "h" and pull.sizes == {SIZES["h"]}

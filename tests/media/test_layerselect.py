@@ -33,15 +33,15 @@ def test_heavy_loss_steps_down_one_layer_even_with_a_good_estimate() -> None:
 
 def test_up_only_after_clean_time_one_layer_at_a_time() -> None:
     """A steady estimate that cannot show room for the next layer: a probe after
-    ``up_hold_s`` of clean feedback, one layer, then the hold again."""
+    ``up_hold_s`` of clean feedback, one layer; once it held, the next."""
     limits = SelectorLimits(up_hold_s=3.0, probe_s=2.0)
     s = LayerSelector(0.0, limits)
     s.estimate(250_000, 0.5)
     assert s.choose(1.0, LOW, RATES) == LOW  # not clean for long enough yet
     assert s.choose(3.0, LOW, RATES) == MID  # the probe
     s.estimate(600_000, 4.0)
-    assert s.choose(4.0, MID, RATES) == MID  # still inside the probe and the next hold
-    assert s.choose(8.1, MID, RATES) == HIGH
+    assert s.choose(4.9, MID, RATES) == MID  # still inside the probe
+    assert s.choose(5.0, MID, RATES) == HIGH  # it held, feedback still clean
 
 
 def test_a_failed_probe_doubles_the_wait_and_a_held_one_resets_it() -> None:
@@ -55,7 +55,7 @@ def test_a_failed_probe_doubles_the_wait_and_a_held_one_resets_it() -> None:
     assert s.choose(10.0, LOW, RATES) == LOW
     assert s.choose(11.6, LOW, RATES) == MID  # 3.5 + 8
     assert s._backoff == 8.0
-    assert s.choose(13.7, MID, RATES) == MID  # held past probe_s: backoff reset to 4 s
+    assert s.choose(13.7, MID, RATES) == HIGH  # held past probe_s: the next one at once
     assert s._backoff == 4.0
 
 
@@ -96,3 +96,11 @@ def test_heavy_loss_goes_straight_to_what_got_through() -> None:
     s.estimate(5_000_000, 0.5)
     s.loss(0.7, 1.0)
     assert s.choose(1.0, HIGH, RATES) == LOW
+
+
+def test_no_first_choice_of_the_top_layer_before_feedback() -> None:
+    """All layers under the start budget (a publisher still ramping up): the middle one."""
+    s = LayerSelector(0.0)
+    assert s.choose(0.0, None, [50_000.0, 150_000.0, 400_000.0]) == MID
+    s.estimate(5_000_000, 0.5)
+    assert s.choose(0.5, None, [50_000.0, 150_000.0, 400_000.0]) == HIGH
