@@ -265,6 +265,7 @@ class RecordingPlane:
                 name=f"{room}/{directory.name}/{layer}", clock=self.ctx.clock.time,
                 on_change=self.waits.notifier(loop, room), layer=layer,
             )  # fmt: skip
+            relay.recorded = True  # dynacast never pauses it: the recorder watches it
             sources = {"video": relay, **({"audio": audio} if audio is not None else {})}
             task = loop.create_task(
                 RecordingFeed(rec, sources).run(), name=f"record-{room}-{layer}"
