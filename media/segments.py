@@ -376,10 +376,12 @@ class SegmentWriter:
 
     def close(self) -> None:
         """After the muxer flushed its last fragment: the open segment is complete, the
-        playlist gets ``#EXT-X-ENDLIST``."""
+        playlist gets ``#EXT-X-ENDLIST``, the part files go."""
         self._close_open()
         if self._inits >= 0:
             self._write_playlists(plain=True, ended=True)
+        for part in self.dir.glob(f"{self.names.prefix}seg{'[0-9]' * 6}.*.m4s"):
+            unlink_size(part)  # an ended playlist lists no parts
 
 
 def _prefixed(entry: Entry, prefix: str) -> Entry:

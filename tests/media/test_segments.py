@@ -58,9 +58,8 @@ def test_writer_cuts_boxes_into_files_and_publishes_a_segment_when_the_next_begi
     assert last.duration == pytest.approx(2.0)
     assert b"".join(p.read_bytes() for p in stream_files(tmp_path)) == INIT + first + second
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [INIT_NAME, PLAYLIST_NAME, "plain.m3u8", segment_name(0), segment_name(1),
-         "seg000000.0.m4s", "seg000001.0.m4s"]
-    )  # fmt: skip
+        [INIT_NAME, PLAYLIST_NAME, "plain.m3u8", segment_name(0), segment_name(1)]
+    )  # the parts went with the end
     text = (tmp_path / PLAYLIST_NAME).read_text()
     assert text.endswith("#EXT-X-ENDLIST\n") and f"{tmp_path.name}/seg000001.m4s" in text
 

@@ -10,12 +10,14 @@ import statistics
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser
 
 from tests.browser import chromium_path, launch, phone, wait_js
 from tests.helpers import Node, create_room, token
+from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import clean, go_live
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(150)]
@@ -80,6 +82,9 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
                    "hlsjs_latency_s_p50": round(statistics.median(latency), 2)}  # fmt: skip
         print("LLHLS", json.dumps(figures))
         assert figures["hls_behind_live_s_p50"] < 4.0
+        # What a real browser publisher's timing gave the playlist: the strict rules hold.
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
+            strict_check((await http.get("/hls/r1/index.m3u8")).text)
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []
     finally:
