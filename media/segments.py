@@ -106,7 +106,9 @@ class Continuation:
     @classmethod
     def after(cls, previous: MediaPlaylist) -> Continuation:
         done = tuple(e for e in previous.entries if e.complete)
-        last = max((e.msn for e in previous.entries), default=previous.media_sequence - 1)
+        # Numbers follow the last complete segment: an open one (a stream cut off) is
+        # not listed again, and a playlist's numbers are consecutive by position.
+        last = done[-1].msn if done else previous.media_sequence - 1
         return cls(last + 1, previous.discontinuity_seq, done)
 
 

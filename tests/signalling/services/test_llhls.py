@@ -159,7 +159,12 @@ async def test_low_latency_hls_from_the_origin_and_another_node(
         finally:
             await a.delete(resource, headers={"Authorization": HOST["Authorization"]})
             await pc.close()
-        before = parse((await a.get("/hls/r1/index.m3u8")).text)
+
+        async def ended() -> MediaPlaylist | None:
+            pl = parse((await a.get("/hls/r1/index.m3u8")).text)
+            return pl if pl.ended else None
+
+        before: MediaPlaylist = await eventually(ended, within=20, step=0.2)
         old_stream = before.entries[-1].map_uri.split("/")[0]
 
         pc, resource = await publish(a, tracks(clips))
