@@ -309,6 +309,7 @@ async def test_live_hls_from_the_bucket_through_another_node(
             origin.stop(signal.SIGKILL)
             last = await far.get("/hls/r1/index.m3u8")
             assert last.status_code == 200
+            assert (await far.get("/hls/r1/master.m3u8")).status_code == 200
             tail = [line for line in last.text.splitlines() if line and not line.startswith("#")]
             assert (await far.get(f"/hls/r1/{tail[-1]}")).status_code == 200
     finally:

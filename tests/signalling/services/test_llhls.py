@@ -132,7 +132,7 @@ async def test_low_latency_hls_from_the_origin_and_another_node(
             got = strict_check(held.text, previous=first)
             assert any(e.msn > msn or (e.msn == msn and len(e.parts) > part)
                        for e in got.entries), "the answer lists the part asked for"  # fmt: skip
-            assert waited < 3 * 0.5 + 1.0
+            assert waited < 9.0  # answered as the part came, not at the bound (3 x 3 s)
             # The hinted part, fetched through the other node before or as it is written.
             hinted = await b.get(f"/hls/r1/{got.hint}")
             assert (
