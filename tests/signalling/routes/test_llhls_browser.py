@@ -15,7 +15,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser
 
-from tests.browser import chromium_path, launch, phone, wait_js
+from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import clean, go_live
@@ -60,6 +60,7 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
         await wait_js(viewer, "!document.querySelector('#quality').hidden", 10)
         note = await viewer.inner_text("#quality")
         assert note in ("高清", "标清", "流畅")
+        await shot(viewer, "viewer-llhls-quality")
         assert any(url.endswith("/hls/r1/master.m3u8") for url in asked)
         assert any("_HLS_msn=" in url for url in asked), "blocking playlist reloads"
         assert any(re.search(r"/seg\d{6}\.\d+\.m4s$", url) for url in asked), "parts loaded"
