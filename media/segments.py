@@ -18,7 +18,9 @@ writes, in its directory (names: ``media.hlsmaster.LayerNames``):
   non-keyframe part, and the playlist drops ``EXT-X-INDEPENDENT-SEGMENTS``);
 - ``index.m3u8`` (low-latency, rewritten after every part) and
   ``plain.m3u8`` (segments only, for object storage), over the rolling
-  window ``window_s``, ``#EXT-X-ENDLIST`` after ``close()``;
+  window ``window_s``; after ``close()`` both without parts (the stream
+  paused: the host may publish again), ``#EXT-X-ENDLIST`` once ``finalize``
+  is called (the room ended);
 - ``layer.json`` and ``master.m3u8`` (``media.hlsmaster``).
 
 Segment numbers are media sequence numbers. A ``Continuation`` (the room's
@@ -187,6 +189,7 @@ class SegmentWriter:
         """Stream seconds of the first part's start and the last part's end."""
         self._peak = 0.0
         """Highest segment bit rate so far (bits/s)."""
+        self._closed = False
 
     # -- any thread ----------------------------------------------------------------
 
@@ -378,12 +381,20 @@ class SegmentWriter:
 
     def close(self) -> None:
         """After the muxer flushed its last fragment: the open segment is complete, the
-        playlist gets ``#EXT-X-ENDLIST``, the part files go."""
+        part files go, and the playlist is written without parts, preload hint or
+        blocking reload, but without ``#EXT-X-ENDLIST`` either: the host may publish
+        again within the room's end grace, and a player that saw the end list would
+        stop (``finalize`` adds it when the room ends)."""
         self._close_open()
+        self._closed = True
         if self._inits >= 0:
-            self._write_playlists(plain=True, ended=True)
+            text = render(self._playlist(ended=False), low_latency=False).encode()
+            write_atomic(self.dir / self.names.playlist, text)
+            write_atomic(self.dir / self.names.plain_playlist, text)
+            if self._on_change is not None:
+                self._on_change()
         for part in self.dir.glob(f"{self.names.prefix}seg{'[0-9]' * 6}.*.m4s"):
-            unlink_size(part)  # an ended playlist lists no parts
+            unlink_size(part)  # the playlist lists no parts now
 
 
 def _prefixed(entry: Entry, prefix: str) -> Entry:

@@ -39,14 +39,17 @@ from redis.exceptions import RedisError
 
 from livecore.config import media_root
 from livecore.highlights import DetectorParams
+from livecore.killswitch import Kill
+from livecore.rooms import RoomStatus
 from livecore.store.clips import ClipStore
 from livecore.store.engagement import EngagementStore
 from livecore.store.explains import ExplainStore
 from media import clipper
+from media.hlsmaster import LayerNames
 from media.hlsplaylist import parse
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
-from media.recfiles import PLAYLIST_NAME
+from media.recfiles import PLAYLIST_NAME, finalize
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
 from media.segments import Continuation
@@ -270,7 +273,34 @@ class RecordingPlane:
         self.metrics.recorded.inc(max(0.0, recording.recorded_until))
         if service is not None:
             await service.close()
+        if room not in self.live:  # no newer stream of the room on this node
+            await self._finalize_if_ended(room, recording.dir)
         await self._build_replay(room, recording)
+
+    async def _finalize_if_ended(self, room: str, directory: Path) -> None:
+        """The room's playlist gets ``#EXT-X-ENDLIST`` once the room has ended (until
+        then the host may publish again and players keep reloading it)."""
+        with contextlib.suppress(RedisError, OSError):
+            meta = await self.ctx.rooms.get(room)
+            if meta is not None and meta.status is not RoomStatus.ENDED:
+                return
+            if await asyncio.to_thread(finalize, directory) and self.hls_uploader is not None:
+                plain = directory / LayerNames().plain_playlist
+                self.hls_uploader.submit(plain, key=self.store_key(room), keep=True)
+
+    def store_key(self, room: str) -> str:
+        assert self.store is not None
+        return self.store.key(self.media.room_playlist(room))
+
+    def room_killed(self, kill: Kill) -> None:
+        """A room's end (the nodes' control channel): its newest playlist on this disk
+        ends, unless a recording here still runs (its end does it)."""
+        room = kill.room
+        if not kill.ended or room is None or room in self.live:
+            return
+        directory = self.media.latest_stream(room)
+        if directory is not None:
+            self._spawn(self._finalize_if_ended(room, directory))
 
     async def _build_replay(self, room: str, recording: Recording) -> None:
         """The replay from the recording's init and segments (no full-length copy was

@@ -83,7 +83,7 @@ async def publish_and_mark(
 
     async def playlist() -> bool:
         r = await http.get("/hls/r1/index.m3u8")
-        live = "#EXT-X-ENDLIST" not in r.text  # not an earlier stream's playlist
+        live = "#EXT-X-PRELOAD-HINT" in r.text  # not an earlier stream's playlist
         return r.status_code == 200 and live and len(this_stream(r.text)) >= 2
 
     await until(playlist, 30)
@@ -246,7 +246,7 @@ async def test_a_republished_live_extends_the_replay_fetched_back_from_the_bucke
 
                 durations.append(await until(longer, 40))
                 ended = (await http.get("/hls/r1/index.m3u8")).text  # this stream's playlist
-                assert "#EXT-X-ENDLIST" in ended
+                assert "#EXT-X-PRELOAD-HINT" not in ended  # written to its end
                 streams.append(sum(e.duration for e in this_stream(ended)))
     finally:
         node.stop()
