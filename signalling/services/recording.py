@@ -4,7 +4,9 @@
 WHIP session (the one hook in the media plane). From there:
 
 - a ``Recording`` (worker thread) fed by ``media.recordtap.feed`` from the
-  session's relays, in its own task; segments + HLS playlist on disk;
+  session's relays, in its own task; LL-HLS parts, segments and playlists on
+  disk, continuing the room's previous stream's playlist and ended when the
+  room ends (``signalling.services.hlsstreams``);
 - a ``HighlightsService`` for the room (``highlights(room)``), which reads
   every node's engagement from Valkey and cuts clips as highlights are decided;
 - when the stream ends: the replay is remuxed on the media worker (appended to
@@ -39,24 +41,18 @@ from redis.exceptions import RedisError
 
 from livecore.config import media_root
 from livecore.highlights import DetectorParams
-from livecore.killswitch import Kill
-from livecore.rooms import RoomStatus
 from livecore.store.clips import ClipStore
 from livecore.store.engagement import EngagementStore
 from livecore.store.explains import ExplainStore
 from media import clipper
-from media.hlsmaster import LayerNames
-from media.hlsplaylist import parse
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
-from media.recfiles import PLAYLIST_NAME, finalize
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import feed
-from media.segments import Continuation
-from media.uploader import HlsFeed, Uploader
+from media.uploader import Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
-from signalling.services.hlswait import PlaylistWaits
+from signalling.services.hlsstreams import HlsStreams
 from signalling.services.recording_metrics import RecordingMetrics
 
 if TYPE_CHECKING:
@@ -110,7 +106,9 @@ class RecordingPlane:
                                              on_result=self.metrics.count_upload,
                                              name="media-upload-hls")  # fmt: skip
         self.live: dict[str, _Live] = {}
-        self.waits = PlaylistWaits()
+        self.hls = HlsStreams(self.media, ctx.rooms, self.hls_uploader, self.live.__contains__,
+                              self._spawn)  # fmt: skip
+        self.waits = self.hls.waits
         """Wakes HLS requests held for a part or segment (``signalling.services.hlswait``)."""
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
@@ -194,7 +192,7 @@ class RecordingPlane:
                 room, reason,
             )  # fmt: skip
             return
-        continuation = self._continuation(room)
+        continuation = self.hls.continuation(room)
         directory = self.media.new_stream_dir(room, self.ctx.clock.time())
         loop = asyncio.get_running_loop()
         recording = Recording(
@@ -204,7 +202,7 @@ class RecordingPlane:
             name=f"{room}/{directory.name}",
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
-            on_segment=self._hls_feed(room, directory),
+            on_segment=self.hls.feed(room, directory),
             on_change=self.waits.notifier(loop, room),
             continuation=continuation,
         )
@@ -228,29 +226,11 @@ class RecordingPlane:
         self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
         log.info("room %s: recording into %s", room, directory.name)
 
-    def _continuation(self, room: str) -> Continuation | None:
-        """Where the room's previous stream left its playlist, when this node's disk has
-        it: the new stream continues its media sequence after a discontinuity."""
-        previous = self.media.latest_stream(room)
-        if previous is None:
-            return None
-        try:
-            return Continuation.after(parse((previous / PLAYLIST_NAME).read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
-            return None
-
     @property
     def hls_in_store(self) -> bool:
         """Whether live HLS goes to object storage too (``--s3-hls``), so a node that
         does not have a room's HLS on its disk looks there."""
         return self.hls_uploader is not None
-
-    def _hls_feed(self, room: str, directory: Path) -> HlsFeed | None:
-        """With ``--s3-hls``: the recording's segments and playlist to the bucket."""
-        if self.hls_uploader is None:
-            return None
-        return HlsFeed(self.hls_uploader, directory, self.media.room_playlist(room))
 
     def _done_in_thread(
         self, loop: asyncio.AbstractEventLoop, room: str, recording: Recording
@@ -274,33 +254,8 @@ class RecordingPlane:
         if service is not None:
             await service.close()
         if room not in self.live:  # no newer stream of the room on this node
-            await self._finalize_if_ended(room, recording.dir)
+            await self.hls.finalize_if_ended(room, recording.dir)
         await self._build_replay(room, recording)
-
-    async def _finalize_if_ended(self, room: str, directory: Path) -> None:
-        """The room's playlist gets ``#EXT-X-ENDLIST`` once the room has ended (until
-        then the host may publish again and players keep reloading it)."""
-        with contextlib.suppress(RedisError, OSError):
-            meta = await self.ctx.rooms.get(room)
-            if meta is not None and meta.status is not RoomStatus.ENDED:
-                return
-            if await asyncio.to_thread(finalize, directory) and self.hls_uploader is not None:
-                plain = directory / LayerNames().plain_playlist
-                self.hls_uploader.submit(plain, key=self.store_key(room), keep=True)
-
-    def store_key(self, room: str) -> str:
-        assert self.store is not None
-        return self.store.key(self.media.room_playlist(room))
-
-    def room_killed(self, kill: Kill) -> None:
-        """A room's end (the nodes' control channel): its newest playlist on this disk
-        ends, unless a recording here still runs (its end does it)."""
-        room = kill.room
-        if not kill.ended or room is None or room in self.live:
-            return
-        directory = self.media.latest_stream(room)
-        if directory is not None:
-            self._spawn(self._finalize_if_ended(room, directory))
 
     async def _build_replay(self, room: str, recording: Recording) -> None:
         """The replay from the recording's init and segments (no full-length copy was
