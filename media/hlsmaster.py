@@ -97,7 +97,9 @@ def avc_codec(sps: bytes) -> str:
 def master_playlist(infos: list[LayerInfo]) -> str:
     """One ``EXT-X-STREAM-INF`` per layer, highest bandwidth first; URIs relative to
     the room's HLS path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:9", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    # No EXT-X-INDEPENDENT-SEGMENTS here: a publisher with long GOPs gets segments cut
+    # on non-keyframe parts, and each media playlist says so itself.
+    lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
     for info in sorted(infos, key=lambda i: -i.bandwidth):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, info.bandwidth)},"
