@@ -99,7 +99,9 @@ def master_playlist(infos: list[LayerInfo]) -> str:
     bandwidth: a browser's encoder gives the top layer its bit rate last, so early
     measurements would put it below a smaller one); URIs relative to the room's HLS
     path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
-    lines = ["#EXTM3U", "#EXT-X-VERSION:9", "#EXT-X-INDEPENDENT-SEGMENTS"]
+    # No EXT-X-INDEPENDENT-SEGMENTS here: a publisher with long GOPs gets segments cut
+    # on non-keyframe parts, and each media playlist says so itself.
+    lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
     for info in sorted(infos, key=lambda i: (-i.width * i.height, -i.bandwidth)):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, info.bandwidth)},"

@@ -268,7 +268,7 @@ class Wait(Enum):
 
 def check_request(pl: MediaPlaylist, msn: int, part: int | None) -> Wait:
     """Whether ``pl`` answers a blocking request for segment ``msn`` (part ``part``)."""
-    if pl.ended:
+    if pl.ended or not pl.hint:  # ended, or paused (no writer): nothing to wait for
         return Wait.READY
     last = pl.entries[-1] if pl.entries else None
     last_complete = max((e.msn for e in pl.entries if e.complete), default=pl.media_sequence - 1)

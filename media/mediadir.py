@@ -113,12 +113,12 @@ class MediaDir:
             return None
         return self._inside(self.rec_root / room / stream / name)
 
-    def room_playlist(self, room: str) -> Path:
-        """``rec/<room>/index.m3u8``: never a local file; the key of the room's newest
-        playlist in object storage (its URIs are relative to ``/hls/<room>/``)."""
-        if not valid_id(room):
-            raise ValueError("bad room id")
-        return self._inside(self.rec_root / room / "index.m3u8")
+    def room_playlist(self, room: str, name: str = "index.m3u8") -> Path:
+        """``rec/<room>/index.m3u8`` (or ``master.m3u8``): never a local file; the key of
+        the room's newest playlist in object storage (URIs relative to ``/hls/<room>/``)."""
+        if not valid_id(room) or name not in ("index.m3u8", "master.m3u8"):
+            raise ValueError("bad room id or playlist")
+        return self._inside(self.rec_root / room / name)
 
     def replay_path(self, room: str) -> Path:
         if not valid_id(room):

@@ -3,7 +3,8 @@
 ``stream_groups`` lists a layer's init segments with the segments each one
 describes (``inits.txt``, written by ``media.segments.SegmentWriter`` when a
 new init segment starts): each group is one fragmented MP4, what the replay
-and clips are remuxed from.
+and clips are remuxed from. ``finalize`` ends a finished recording's playlists
+when its room ends.
 """
 
 from __future__ import annotations
@@ -11,10 +12,12 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from media.container import BoxSplitter
 from media.hlsmaster import LayerNames
+from media.hlsplaylist import parse, render
 
 TOP = LayerNames()
 INIT_NAME = TOP.init(0)
@@ -96,3 +99,20 @@ class Sink:
 
     def flush(self) -> None:
         pass
+
+
+def finalize(directory: Path, names: LayerNames | None = None) -> bool:
+    """The room ended: a finished recording's playlists get ``#EXT-X-ENDLIST``
+    (idempotent); False when there is no playlist or it already had it."""
+    names = names or LayerNames()
+    path = directory / names.playlist
+    try:
+        pl = parse(path.read_text())
+    except (OSError, ValueError, KeyError):
+        return False
+    if pl.ended:
+        return False
+    text = render(replace(pl, ended=True, hint="", first_msn=-1), low_latency=False).encode()
+    write_atomic(path, text)
+    write_atomic(directory / names.plain_playlist, text)
+    return True

@@ -18,7 +18,9 @@ writes, in its directory (names: ``media.hlsmaster.LayerNames``):
   non-keyframe part, and the playlist drops ``EXT-X-INDEPENDENT-SEGMENTS``);
 - ``index.m3u8`` (low-latency, rewritten after every part) and
   ``plain.m3u8`` (segments only, for object storage), over the rolling
-  window ``window_s``, ``#EXT-X-ENDLIST`` after ``close()``;
+  window ``window_s``; after ``close()`` both without parts (the stream
+  paused: the host may publish again), ``#EXT-X-ENDLIST`` once ``finalize``
+  is called (the room ended);
 - ``layer.json`` and ``master.m3u8`` (``media.hlsmaster``).
 
 Segment numbers are media sequence numbers. A ``Continuation`` (the room's
@@ -106,7 +108,9 @@ class Continuation:
     @classmethod
     def after(cls, previous: MediaPlaylist) -> Continuation:
         done = tuple(e for e in previous.entries if e.complete)
-        last = max((e.msn for e in previous.entries), default=previous.media_sequence - 1)
+        # Numbers follow the last complete segment: an open one (a stream cut off) is
+        # not listed again, and a playlist's numbers are consecutive by position.
+        last = done[-1].msn if done else previous.media_sequence - 1
         return cls(last + 1, previous.discontinuity_seq, done)
 
 
@@ -185,6 +189,7 @@ class SegmentWriter:
         """Stream seconds of the first part's start and the last part's end."""
         self._peak = 0.0
         """Highest segment bit rate so far (bits/s)."""
+        self._closed = False
 
     # -- any thread ----------------------------------------------------------------
 
@@ -376,10 +381,20 @@ class SegmentWriter:
 
     def close(self) -> None:
         """After the muxer flushed its last fragment: the open segment is complete, the
-        playlist gets ``#EXT-X-ENDLIST``."""
+        part files go, and the playlist is written without parts, preload hint or
+        blocking reload, but without ``#EXT-X-ENDLIST`` either: the host may publish
+        again within the room's end grace, and a player that saw the end list would
+        stop (``finalize`` adds it when the room ends)."""
         self._close_open()
+        self._closed = True
         if self._inits >= 0:
-            self._write_playlists(plain=True, ended=True)
+            text = render(self._playlist(ended=False), low_latency=False).encode()
+            write_atomic(self.dir / self.names.playlist, text)
+            write_atomic(self.dir / self.names.plain_playlist, text)
+            if self._on_change is not None:
+                self._on_change()
+        for part in self.dir.glob(f"{self.names.prefix}seg{'[0-9]' * 6}.*.m4s"):
+            unlink_size(part)  # the playlist lists no parts now
 
 
 def _prefixed(entry: Entry, prefix: str) -> Entry:

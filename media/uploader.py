@@ -21,7 +21,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from media.hlsmaster import LayerNames
+from media.hlsmaster import MASTER_NAME, LayerNames
 from media.objectstore import ObjectStore, StoreError
 from media.segments import Segment
 
@@ -230,13 +230,15 @@ class HlsFeed:
     segment the bucket has not got yet (unless that segment failed: HLS upload
     is best effort and not swept; the recording node still serves it). The
     bucket gets the playlist without low-latency parts (``plain.m3u8``): parts
-    live a few seconds, too short for an upload.
+    live a few seconds, too short for an upload; then the multivariant playlist
+    under the room's ``master.m3u8`` key.
     """
 
     def __init__(self, uploader: Uploader, directory: Path, room_playlist: Path) -> None:
         self.uploader = uploader
         self.dir = directory
         self.playlist_key = uploader.store.key(room_playlist)
+        self.master_key = uploader.store.key(room_playlist.with_name(MASTER_NAME))
         self._inits_sent: set[str] = set()
 
     def __call__(self, segment: Segment) -> None:
@@ -246,3 +248,4 @@ class HlsFeed:
         self.uploader.submit(self.dir / segment.name, keep=True)
         plain = self.dir / LayerNames().plain_playlist
         self.uploader.submit(plain, key=self.playlist_key, keep=True)
+        self.uploader.submit(self.dir / MASTER_NAME, key=self.master_key, keep=True)

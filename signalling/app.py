@@ -241,6 +241,7 @@ def create_app(
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
         hub.reader.on_kill.append(media.kill)  # revocations and room ends from every node
         recording = app.state.recording = media.recording = RecordingPlane(app.state.ctx)
+        hub.reader.on_kill.append(recording.hls.room_killed)  # a room's end ends its HLS
         recording.on_clip_ready = functools.partial(announce_clip, app.state.ctx)
         # Every node counts its audience for the node recording the room.
         engagement = app.state.engagement = media.engagement = Engagement(app.state.ctx)

@@ -75,7 +75,8 @@ def _number(query: QueryParams, name: str) -> int | None:
 
 
 class PlaylistWaits:
-    """Wakes requests held on a room's playlist (one event per room with waiters)."""
+    """Wakes requests held on a room's playlist (one event per room recorded on this
+    node with waiters)."""
 
     def __init__(self) -> None:
         self._events: dict[str, asyncio.Event] = {}
@@ -97,12 +98,15 @@ class PlaylistWaits:
             event.set()
 
     async def changed(self, room: str, within: float) -> None:
-        """Until the room's playlist changes (or ``within`` seconds pass, or ``POLL_S``
-        when another node writes it)."""
+        """Until the room's playlist changes (or ``within`` seconds pass), or ``POLL_S``
+        when another node writes it (no event kept for it: only rooms recorded here
+        have one, and each write or the recording's end removes it)."""
+        if room not in self.local:
+            await asyncio.sleep(max(0.0, min(within, POLL_S)))
+            return
         event = self._events.setdefault(room, asyncio.Event())
-        bound = within if room in self.local else min(within, POLL_S)
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(event.wait(), max(0.0, bound))
+            await asyncio.wait_for(event.wait(), max(0.0, within))
 
 
 def _read(path: Path) -> str | None:

@@ -7,6 +7,9 @@ its sources in order and the first that has the file answers:
 1. :class:`LocalDisk` — this node's media directory;
 2. :class:`ObjectStorage` — the bucket, when configured (``--s3-endpoint``;
    live HLS only with ``--s3-hls``), through ``signalling.routes.objectmedia``;
+   for a playlist it comes last: the recording node's has the LL-HLS parts
+   and answers blocking reloads, the bucket's is the fallback when that node
+   is gone;
 3. :class:`PeerNode` — the node that wrote it, found in Valkey
    (:mod:`livecore.store.nodes`), reached at its node-to-node URL
    (``--node-url``) and **streamed through** with a bounded buffer (one
@@ -217,11 +220,12 @@ class ObjectStorage:
         if plane.store is None:
             return None
         path: Path | None
-        if wanted.kind == "playlist":  # the bucket has the top layer's, without parts
-            if not plane.hls_in_store or wanted.name not in ("", "index.m3u8"):
+        if wanted.kind == "playlist":  # the top layer's (without parts) and the master
+            name = wanted.name or "index.m3u8"
+            if not plane.hls_in_store or name not in ("index.m3u8", "master.m3u8"):
                 return None
             age = playlist_max_age(self.lookup.ctx.settings.record_segment_s)
-            path, cache = media.room_playlist(wanted.room), f"public, max-age={age}"
+            path, cache = media.room_playlist(wanted.room, name), f"public, max-age={age}"
         elif wanted.kind == "segment":
             if not plane.hls_in_store:
                 return None
@@ -311,19 +315,32 @@ class MediaLookup:
         self.me = ctx.settings.node_id
         self.clips = ClipStore(ctx.redis)
         self.metrics = LookupMetrics(ctx)
-        self.sources: list[Source] = [
-            LocalDisk(self), ObjectStorage(self, plane, objects), PeerNode(self, hops),
-        ]  # fmt: skip
+        disk, bucket, peer = (
+            LocalDisk(self),
+            ObjectStorage(self, plane, objects),
+            PeerNode(self, hops),
+        )
+        self.sources: list[Source] = [disk, bucket, peer]
+        # A live playlist from the recording node first (low-latency parts, blocking
+        # reloads), the bucket's plain one when that node is gone or does not answer.
+        self.playlist_sources: list[Source] = [disk, peer, bucket]
 
     async def respond(self, request: Request, wanted: Wanted) -> Response:
         """The file's response from the first source that has it; ``media_not_found``
         (``clip_not_found`` for clip files) when none has it."""
         hop = self.verify_hop(request, wanted.room)
+        sources = self.playlist_sources if wanted.kind == "playlist" else self.sources
         try:
-            for source in self.sources:
+            for source in sources:
                 if hop and not source.local:
                     continue
-                answer = await source.answer(request, wanted)
+                try:
+                    answer = await source.answer(request, wanted)
+                except LivecoreError as exc:
+                    last = source is sources[-1]
+                    if last or exc.code is not ErrorCode.MEDIA_UNAVAILABLE or source.local:
+                        raise
+                    continue  # the node holding it did not answer: the bucket may have it
                 if answer is not None:
                     return answer
         except (RedisError, OSError) as exc:

@@ -4,7 +4,9 @@
 WHIP session (the one hook in the media plane). From there:
 
 - a ``Recording`` (worker thread) fed by ``media.recordtap.feed`` from the
-  session's relays, in its own task; segments + HLS playlist on disk;
+  session's relays, in its own task; LL-HLS parts, segments and playlists on
+  disk, continuing the room's previous stream's playlist and ended when the
+  room ends (``signalling.services.hlsstreams``);
 - a ``HighlightsService`` for the room (``highlights(room)``), which reads
   every node's engagement from Valkey and cuts clips as highlights are decided;
 - when the stream ends: the replay is remuxed on the media worker (appended to
@@ -46,19 +48,16 @@ from livecore.store.explains import ExplainStore
 from media import clipper
 from media.composite import PipComposer
 from media.hlsmaster import LAYER_RE
-from media.hlsplaylist import parse
 from media.mediadir import MediaDir, Pruned, prune
 from media.objectstore import ObjectStore, StoreError
-from media.recfiles import PLAYLIST_NAME
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import RecordingFeed
 from media.relay import Relay
-from media.segments import Continuation
 from media.transcode import Vp8ToH264
-from media.uploader import HlsFeed, Uploader
+from media.uploader import Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
-from signalling.services.hlswait import PlaylistWaits
+from signalling.services.hlsstreams import HlsStreams
 from signalling.services.recording_metrics import RecordingMetrics
 
 if TYPE_CHECKING:
@@ -122,7 +121,9 @@ class RecordingPlane:
         #: A KOC's video relay on this node, pulled from their node if need be
         #: (the media plane's, set by the app).
         self.pull_video: Callable[[str, str], Awaitable[Relay | None]] | None = None
-        self.waits = PlaylistWaits()
+        self.hls = HlsStreams(self.media, ctx.rooms, self.hls_uploader, self.live.__contains__,
+                              self._spawn)  # fmt: skip
+        self.waits = self.hls.waits
         """Wakes HLS requests held for a part or segment (``signalling.services.hlswait``)."""
         self.detector_params: DetectorParams | None = None
         """Highlight detector parameters for new streams (None: the defaults)."""
@@ -208,7 +209,7 @@ class RecordingPlane:
                 room, reason,
             )  # fmt: skip
             return
-        continuation = self._continuation(room)
+        continuation = self.hls.continuation(room)
         directory = self.media.new_stream_dir(room, self.ctx.clock.time())
         loop = asyncio.get_running_loop()
         recording = Recording(
@@ -218,7 +219,7 @@ class RecordingPlane:
             name=f"{room}/{directory.name}",
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
-            on_segment=self._hls_feed(room, directory),
+            on_segment=self.hls.feed(room, directory),
             on_change=self.waits.notifier(loop, room),
             continuation=continuation,
         )
@@ -318,29 +319,11 @@ class RecordingPlane:
             codec.stats.cpu_s,
         )  # fmt: skip
 
-    def _continuation(self, room: str) -> Continuation | None:
-        """Where the room's previous stream left its playlist, when this node's disk has
-        it: the new stream continues its media sequence after a discontinuity."""
-        previous = self.media.latest_stream(room)
-        if previous is None:
-            return None
-        try:
-            return Continuation.after(parse((previous / PLAYLIST_NAME).read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
-            return None
-
     @property
     def hls_in_store(self) -> bool:
         """Whether live HLS goes to object storage too (``--s3-hls``), so a node that
         does not have a room's HLS on its disk looks there."""
         return self.hls_uploader is not None
-
-    def _hls_feed(self, room: str, directory: Path) -> HlsFeed | None:
-        """With ``--s3-hls``: the recording's segments and playlist to the bucket."""
-        if self.hls_uploader is None:
-            return None
-        return HlsFeed(self.hls_uploader, directory, self.media.room_playlist(room))
 
     def _done_in_thread(
         self, loop: asyncio.AbstractEventLoop, room: str, recording: Recording
@@ -363,6 +346,8 @@ class RecordingPlane:
         self.metrics.recorded.inc(max(0.0, recording.recorded_until))
         if service is not None:
             await service.close()
+        if room not in self.live:  # no newer stream of the room on this node
+            await self.hls.finalize_if_ended(room, recording.dir)
         await self._build_replay(room, recording)
 
     async def _build_replay(self, room: str, recording: Recording) -> None:

@@ -351,7 +351,7 @@ SPECS: dict[str, Spec] = {
     "GET /o/{room}": Spec("/o/{scope}"),
     "GET /d/{room}": Spec("/d/{scope}"),
     "GET /board": Spec("/board"),
-    "GET /hls/{room}/index.m3u8": Spec("/hls/{scope}/index.m3u8", MEDIA_404),
+    "GET /hls/{room}/{playlist}": Spec("/hls/{scope}/master.m3u8", MEDIA_404),
     "GET /hls/{room}/{stream}/{name}": Spec(f"/hls/{{scope}}/{NO_STREAM}/init.mp4", MEDIA_404),
     "GET /replay/{name}": Spec("/replay/{scope}.mp4", MEDIA_404),
     "GET /media/clips/{name}": Spec(f"/media/clips/{{scope}}~{NO_CLIP}.mp4",

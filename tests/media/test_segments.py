@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from media.hlsplaylist import parse
-from media.recfiles import INIT_NAME, PLAYLIST_NAME, segment_name, stream_files, stream_groups
+from media.recfiles import (
+    INIT_NAME,
+    PLAYLIST_NAME,
+    finalize,
+    segment_name,
+    stream_files,
+    stream_groups,
+)
 from media.recorder import RecorderStats
 from media.segments import Continuation, Segment, SegmentWriter, VideoFormat
 from tests.media.hlscheck import strict_check
@@ -58,11 +65,15 @@ def test_writer_cuts_boxes_into_files_and_publishes_a_segment_when_the_next_begi
     assert last.duration == pytest.approx(2.0)
     assert b"".join(p.read_bytes() for p in stream_files(tmp_path)) == INIT + first + second
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
-        [INIT_NAME, PLAYLIST_NAME, "plain.m3u8", segment_name(0), segment_name(1),
-         "seg000000.0.m4s", "seg000001.0.m4s"]
-    )  # fmt: skip
+        [INIT_NAME, PLAYLIST_NAME, "plain.m3u8", segment_name(0), segment_name(1)]
+    )  # the parts went with the end
     text = (tmp_path / PLAYLIST_NAME).read_text()
-    assert text.endswith("#EXT-X-ENDLIST\n") and f"{tmp_path.name}/seg000001.m4s" in text
+    assert f"{tmp_path.name}/seg000001.m4s" in text
+    # Paused, not ended (the host may come back): no parts, no hint, no end list.
+    assert "#EXT-X-ENDLIST" not in text and "#EXT-X-PART" not in text and "HINT" not in text
+    assert finalize(tmp_path) and not finalize(tmp_path)  # the room ended (once)
+    ended = (tmp_path / PLAYLIST_NAME).read_text()
+    assert ended == text.replace("seg000001.m4s\n", "seg000001.m4s\n#EXT-X-ENDLIST\n")
 
 
 def test_segments_leaving_the_window_leave_the_playlist_and_stay_for_the_replay(

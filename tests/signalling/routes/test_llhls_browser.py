@@ -10,12 +10,14 @@ import statistics
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import httpx
 import pytest
 import pytest_asyncio
 from playwright.async_api import Browser
 
-from tests.browser import chromium_path, launch, phone, wait_js
+from tests.browser import chromium_path, launch, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
+from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import clean, go_live
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(150)]
@@ -58,6 +60,7 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
         await wait_js(viewer, "!document.querySelector('#quality').hidden", 10)
         note = await viewer.inner_text("#quality")
         assert note in ("高清", "标清", "流畅")
+        await shot(viewer, "viewer-llhls-quality")
         assert any(url.endswith("/hls/r1/master.m3u8") for url in asked)
         assert any("_HLS_msn=" in url for url in asked), "blocking playlist reloads"
         assert any(re.search(r"/seg\d{6}\.\d+\.m4s$", url) for url in asked), "parts loaded"
@@ -80,6 +83,9 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
                    "hlsjs_latency_s_p50": round(statistics.median(latency), 2)}  # fmt: skip
         print("LLHLS", json.dumps(figures))
         assert figures["hls_behind_live_s_p50"] < 4.0
+        # What a real browser publisher's timing gave the playlist: the strict rules hold.
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
+            strict_check((await http.get("/hls/r1/index.m3u8")).text)
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []
     finally:

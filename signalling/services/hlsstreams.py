@@ -1,0 +1,95 @@
+"""A room's HLS across its streams: where a new stream's playlist continues, and when
+it ends (for :class:`signalling.services.recording.RecordingPlane`).
+
+- ``continuation(room)``: a host who publishes again gets a new recording
+  directory; its playlist continues the room's previous one (read from this
+  node's disk): the same media sequence, after an ``EXT-X-DISCONTINUITY``.
+- ``finalize_if_ended(room, directory)``: a stream that stops leaves its
+  playlist paused (players keep reloading it); once the room has ended it
+  gets ``#EXT-X-ENDLIST`` (and, with ``--s3-hls``, the bucket's copy too).
+- ``room_killed(kill)``: the room-end notice every node receives: the room's
+  newest playlist on this disk ends, unless a recording here still runs (its
+  end does it).
+- ``waits``: the requests held for a part or segment (``hlswait``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from redis.exceptions import RedisError
+
+from livecore.killswitch import Kill
+from livecore.rooms import RoomStatus
+from livecore.store.room_meta import RoomStore
+from media.hlsmaster import LayerNames
+from media.hlsplaylist import parse
+from media.mediadir import MediaDir
+from media.recfiles import PLAYLIST_NAME, finalize
+from media.segments import Continuation
+from media.uploader import HlsFeed, Uploader
+from signalling.services.hlswait import PlaylistWaits
+
+log = logging.getLogger("livecore.recording")
+
+
+class HlsStreams:
+    def __init__(
+        self,
+        media: MediaDir,
+        rooms: RoomStore,
+        uploader: Uploader | None,
+        recording_here: Callable[[str], bool],
+        spawn: Callable[[Awaitable[Any]], None],
+    ) -> None:
+        self.media = media
+        self.rooms = rooms
+        self.uploader = uploader
+        """Live HLS to the bucket (``--s3-hls``), or None."""
+        self.waits = PlaylistWaits()
+        self._recording_here = recording_here
+        self._spawn = spawn
+
+    def continuation(self, room: str) -> Continuation | None:
+        """Where the room's previous stream left its playlist, when this node's disk has
+        it: the new stream continues its media sequence after a discontinuity."""
+        previous = self.media.latest_stream(room)
+        if previous is None:
+            return None
+        try:
+            return Continuation.after(parse((previous / PLAYLIST_NAME).read_text()))
+        except (OSError, ValueError, KeyError) as exc:
+            log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
+            return None
+
+    def feed(self, room: str, directory: Path) -> HlsFeed | None:
+        """With ``--s3-hls``: the recording's segments and playlists to the bucket."""
+        if self.uploader is None:
+            return None
+        return HlsFeed(self.uploader, directory, self.media.room_playlist(room))
+
+    async def finalize_if_ended(self, room: str, directory: Path) -> None:
+        """The room's playlist gets ``#EXT-X-ENDLIST`` once the room has ended (until
+        then the host may publish again and players keep reloading it)."""
+        with contextlib.suppress(RedisError, OSError):
+            meta = await self.rooms.get(room)
+            if meta is not None and meta.status is not RoomStatus.ENDED:
+                return
+            if await asyncio.to_thread(finalize, directory) and self.uploader is not None:
+                plain = directory / LayerNames().plain_playlist
+                key = self.uploader.store.key(self.media.room_playlist(room))
+                self.uploader.submit(plain, key=key, keep=True)
+
+    def room_killed(self, kill: Kill) -> None:
+        """A room's end (the nodes' control channel): see the module doc."""
+        room = kill.room
+        if not kill.ended or room is None or self._recording_here(room):
+            return
+        directory = self.media.latest_stream(room)
+        if directory is not None:
+            self._spawn(self.finalize_if_ended(room, directory))
