@@ -128,6 +128,7 @@ class Hub:
             "message_limits": len(node.message_limits),
             "costly_limits": len(node.costly_limits),
             "specs": len(node.specs),
+            "spec_reads": len(node.spec_reads),
             "order_rooms": len(node.orders),
         }
 
