@@ -8,11 +8,13 @@ tap (a retry with the same idempotency key), 30% tap again for another unit
 and 10% a third time (past a limit of 2). Prints one JSON object (last line of
 stdout): ``"ok": true`` with ``store, buyers, stock, taps, sold, oversold,
 limit_exceeded, ack_latency_ms {p50, p99}, refusals {code: n}, load_cpu_pct,
-others_cpu_pct``; or ``{"ok": false, "reason": ...}`` (exit 1, see
-``loadtests.verdict``) when a buyer failed to connect, a tap met a refusal
-other than sold out or the limit, the sale was not sold exactly (``sold`` ≠
-``stock``, or the acks, the orders stream and the sale's count disagree), a
-buyer holds more than the limit, or the load generator was saturated.
+node_us_per_tap, store_us_per_tap, others_cpu_pct`` (CPU per tap of the nodes and
+of the store over the race, which other processes disturb less than the tail);
+or ``{"ok": false, "reason": ...}`` (exit 1, see ``loadtests.verdict``) when a
+buyer failed to connect, a tap met a refusal other than sold out or the limit,
+the sale was not sold exactly (``sold`` ≠ ``stock``, or the acks, the orders
+stream and the sale's count disagree), a buyer holds more than the limit, or
+the load generator was saturated.
 
 ``sold`` is the sale's own count in Valkey; ``oversold`` the units beyond the
 stock by the largest of that count, the orders the shop was sent and the
@@ -177,6 +179,8 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         },
         "refusals": dict(refusals),
         "load_cpu_pct": round(load, 1),
+        "node_us_per_tap": round(1e4 * nodes * elapsed / max(1, len(latencies)), 1),
+        "store_us_per_tap": round(1e4 * valkey * elapsed / max(1, len(latencies)), 1),
         "others_cpu_pct": round(others, 1),
         "_agree": sold == ordered == acked == sum(holders.values()),
     }

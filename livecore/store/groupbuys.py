@@ -83,7 +83,9 @@ class _Joins:
 
     def add(self, grp: str, user: str, qty: int, inviter: str) -> asyncio.Future[Any]:
         at = self.groups.setdefault(grp, len(self.groups) + 1)
-        self.args += (at, user, qty, inviter)
+        # As bytes already (the same bytes on the wire): redis-py's encoder would
+        # look at the type of each of them in Python.
+        self.args += (b"%d" % at, user.encode(), b"%d" % qty, inviter.encode())
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         self.futures.append(future)
         return future

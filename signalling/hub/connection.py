@@ -20,6 +20,7 @@ import contextlib
 import logging
 import re
 import socket
+from collections import deque
 from collections.abc import Coroutine
 from typing import Any, Protocol, cast
 
@@ -35,6 +36,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from livecore.ratelimit import TokenBucket
 from livecore.tokens import Claims, valid_id
 from signalling.hub.context import Context
+from signalling.hub.frames import MESSAGE, ClientFrames
 from signalling.hub.room import LocalRoom
 from signalling.node.forwarded import client_address
 from signalling.node.metrics import Metrics
@@ -46,7 +48,7 @@ _ws_log.setLevel(logging.WARNING)
 _PATH = re.compile(r"^/ws/([^/?]+)(?:\?.*)?$")
 #: Bad messages a connection may send before it is closed (4029).
 MAX_ERRORS = 20
-#: Handler tasks a connection may have running; past it, reading pauses.
+#: Messages a connection may have handled or waiting; past it, reading pauses.
 MAX_INFLIGHT = 8
 CLOSE_TIMEOUT_S = 3.0
 
@@ -112,9 +114,12 @@ class HubConnection(asyncio.Protocol):
         self._expiry: asyncio.TimerHandle | None = None
         #: Armed while the transport holds bytes the kernel would not take (4008 when it fires).
         self._drain: asyncio.TimerHandle | None = None
-        self._tasks: set[asyncio.Task[None]] = set()
-        #: The last handler task spawned: the next one starts when it has ended.
-        self._tail: asyncio.Task[None] | None = None
+        #: The message being handled, and those received meanwhile (each starts
+        #: when the one before it has ended: a connection's messages in order).
+        self._running: asyncio.Task[None] | None = None
+        self._waiting: deque[Coroutine[Any, Any, None]] = deque()
+        #: Splits frames after the handshake (None: every byte goes to ``proto``).
+        self._frames: ClientFrames | None = None
 
     # -- asyncio.Protocol ------------------------------------------------------
 
@@ -126,6 +131,27 @@ class HubConnection(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         self.last_heard = self.loop.time()
+        frames = self._frames
+        if frames is None:
+            self._to_proto(data)
+            if self.proto.state is State.OPEN and data.endswith(b"\r\n\r\n"):
+                # The handshake ended this chunk (a client waits for the answer before
+                # its first frame, RFC 6455 §4.1): the parser waits at a frame boundary.
+                self._frames = ClientFrames(wire.MAX_CLIENT_FRAME)
+            return
+        for kind, chunk in frames.split(data):
+            if kind != MESSAGE:  # whole frames the protocol judges (pings, closes...), or the rest
+                self._to_proto(chunk)
+            elif self.proto.state is State.OPEN:  # (after a close, messages are dropped)
+                self._message(chunk)
+        if frames.done or self.proto.state is not State.OPEN:
+            # Closing, or a frame the protocol refused: it reads every later byte.
+            self._frames = None
+            if rest := frames.take_rest():
+                self._to_proto(rest)
+
+    def _to_proto(self, data: bytes) -> None:
+        """Bytes for websockets' parser: the handshake, or whole frames it judges."""
         self.proto.receive_data(data)
         for event in self.proto.events_received():
             if isinstance(event, Request):
@@ -147,8 +173,10 @@ class HubConnection(asyncio.Protocol):
         if self._expiry is not None:
             self._expiry.cancel()
         self.resume_writing()
-        for task in self._tasks:
-            task.cancel()
+        while self._waiting:  # never started: nothing of theirs ran
+            self._waiting.popleft().close()
+        if self._running is not None:
+            self._running.cancel()
         self.hub.leave(self)
         self.transport = None
 
@@ -277,29 +305,35 @@ class HubConnection(asyncio.Protocol):
         self._spawn(self.hub.join(self, message))
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
-        """Run ``coro`` after the connection's previous message has been handled:
-        one connection's messages are handled in the order they arrived (a
-        ``locate`` then a ``groupbuy_join`` join the located community), while
-        other connections' messages run meanwhile (each has its own chain)."""
-        task: asyncio.Task[None] = self.loop.create_task(_in_turn(self._tail, coro))
-        self._tail = task
-        self._tasks.add(task)
+        """Run ``coro`` once the connection's previous message has been handled: one
+        connection's messages are handled in the order they arrived (a ``locate`` then
+        a ``groupbuy_join`` join the located community), while other connections'
+        messages run meanwhile. A message of an idle connection starts at once, in its
+        own task; the next waits here (no task) until that one ends."""
         self.inflight += 1
+        if self._running is None:
+            self._start(coro)
+        else:
+            self._waiting.append(coro)
         if self.inflight >= MAX_INFLIGHT and self.transport is not None and not self.paused:
             self.transport.pause_reading()
             self.paused = True
+
+    def _start(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = self.loop.create_task(coro)
+        self._running = task
         task.add_done_callback(self._done)
 
     def _done(self, task: asyncio.Task[None]) -> None:
-        self._tasks.discard(task)
-        if self._tail is task:
-            self._tail = None
+        self._running = None
         self.inflight -= 1
         if self.paused and self.inflight < MAX_INFLIGHT // 2 and self.transport is not None:
             self.transport.resume_reading()
             self.paused = False
         if not task.cancelled() and task.exception() is not None:
             log.error("handler failed", exc_info=task.exception())
+        if self._waiting:
+            self._start(self._waiting.popleft())
 
     def arm_expiry(self, seconds: float) -> None:
         """Close (4003) when the session's token expires, ``seconds`` from now."""
@@ -356,7 +390,7 @@ class HubConnection(asyncio.Protocol):
     ) -> None:
         """Answer a bad message with an error; close (4029) after too many. A refusal that
         is the sale's outcome, not the client's fault (sold out), is not ``counted``."""
-        self.hub.metrics.errors.labels(err.code.value).inc()
+        self.hub.metrics.refused(err.code.value)
         self.send(wire.error(err, message.request_id if message else err.request_id))
         self.errors += counted
         if self.errors > MAX_ERRORS:
@@ -381,14 +415,3 @@ class HubConnection(asyncio.Protocol):
     def _abort(self) -> None:
         if self.transport is not None:
             self.transport.abort()
-
-
-async def _in_turn(previous: asyncio.Task[None] | None, coro: Coroutine[Any, Any, None]) -> None:
-    """Await ``coro`` once ``previous`` has ended (its outcome is its own)."""
-    if previous is not None and not previous.done():
-        try:
-            await asyncio.wait((previous,))
-        except BaseException:  # cancelled while waiting: the handler never runs
-            coro.close()
-            raise
-    await coro

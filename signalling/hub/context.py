@@ -154,6 +154,11 @@ class Services:
     specs: LruDict[tuple[str, str], GroupBuySpec] = field(
         default_factory=lambda: LruDict(MAX_SPECS)
     )
+    #: Reads of specs under way, shared by the joins that miss the cache together
+    #: (an entry lives while its read does).
+    spec_reads: dict[tuple[str, str], asyncio.Future[dict[str, str] | None]] = field(
+        default_factory=dict
+    )
     orders: OrderRooms = field(init=False)
     #: Engagement for highlights; the app plugs the recording plane in.
     moments: Moments = field(default_factory=NoMoments)

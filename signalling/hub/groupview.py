@@ -6,6 +6,8 @@ builders are pure.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from typing import Any
 
 import msgpack
@@ -20,16 +22,36 @@ ROOM_GROUP = "room"
 
 
 async def spec_of(node: Services, room_id: str, gid: str) -> GroupBuySpec | None:
-    """A group buy's spec, cached per node (specs never change)."""
-    cached = node.specs.get((room_id, gid))
+    """A group buy's spec, cached per node (specs never change). The joins that
+    arrive together when a group buy opens share one read of it."""
+    key = (room_id, gid)
+    cached = node.specs.get(key)
     if cached is not None:
         return cached
-    raw = await node.stores.groupbuys.spec(room_id, gid)
+    reading = node.spec_reads.get(key)
+    if reading is None:
+        reading = asyncio.ensure_future(node.stores.groupbuys.spec(room_id, gid))
+        node.spec_reads[key] = reading
+        reading.add_done_callback(functools.partial(_read_done, node.spec_reads, key))
+    raw = await asyncio.shield(reading)  # a waiter cancelled leaves the read to the others
     if raw is None:
         return None
-    spec = parse_stored_spec(raw)
-    node.specs[(room_id, gid)] = spec
+    spec = node.specs.get(key)
+    if spec is None:
+        spec = node.specs[key] = parse_stored_spec(raw)
     return spec
+
+
+def _read_done(
+    reads: dict[tuple[str, str], asyncio.Future[dict[str, str] | None]],
+    key: tuple[str, str],
+    done: asyncio.Future[dict[str, str] | None],
+) -> None:
+    """A shared read ended: the next miss reads again (its error, if any, was each
+    waiter's; marked retrieved when every waiter was cancelled)."""
+    reads.pop(key, None)
+    if not done.cancelled():
+        done.exception()
 
 
 def parse_stored_spec(raw: dict[str, str]) -> GroupBuySpec:

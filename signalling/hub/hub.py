@@ -129,6 +129,7 @@ class Hub:
             "message_limits": len(node.message_limits),
             "costly_limits": len(node.costly_limits),
             "specs": len(node.specs),
+            "spec_reads": len(node.spec_reads),
             "order_rooms": len(node.orders),
         }
 
@@ -138,7 +139,7 @@ class Hub:
 
     async def handle(self, conn: HubConnection, message: wire.Message) -> None:
         """Run a joined connection's message; refusals become ``error`` answers."""
-        self.metrics.ws_messages_in.labels(message.type.value).inc()
+        self.metrics.message_in(message.type.value)
         ctx = conn.context
         assert ctx is not None, "messages are handled only after the hello"
         if ctx.claims.expires_at <= self.node.clock.time():  # the timer may lag a little

@@ -120,3 +120,21 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
+        #: Labelled children of the hot counters, looked up once each (the labels are
+        #: the wire's message types and error codes: a closed vocabulary).
+        self._messages_in: dict[str, Counter] = {}
+        self._errors: dict[str, Counter] = {}
+
+    def message_in(self, kind: str) -> None:
+        """Count one client message of type ``kind`` (``ws_messages_in``)."""
+        child = self._messages_in.get(kind)
+        if child is None:
+            child = self._messages_in[kind] = self.ws_messages_in.labels(kind)
+        child.inc()
+
+    def refused(self, code: str) -> None:
+        """Count one refusal sent with error ``code`` (``errors``)."""
+        child = self._errors.get(code)
+        if child is None:
+            child = self._errors[code] = self.errors.labels(code)
+        child.inc()

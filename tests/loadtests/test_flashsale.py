@@ -11,7 +11,8 @@ import pytest
 from tests.helpers import ROOT
 
 KEYS = {"ok", "store", "buyers", "stock", "taps", "sold", "oversold", "limit_exceeded",
-        "ack_latency_ms", "refusals", "load_cpu_pct", "others_cpu_pct"}  # fmt: skip
+        "ack_latency_ms", "refusals", "load_cpu_pct", "node_us_per_tap", "store_us_per_tap",
+        "others_cpu_pct"}  # fmt: skip
 
 
 @pytest.mark.parametrize(

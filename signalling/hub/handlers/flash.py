@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 from dataclasses import dataclass, replace
+from typing import Any
 
 from livecore import flashsale, wire
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.flashsale import BuyResult, FlashState
 from signalling.hub.context import Context
 from signalling.hub.room import LocalRoom
+
+log = logging.getLogger("livecore.hub")
 
 _BUY_REFUSALS = {
     -1: (ErrorCode.FLASH_NOT_FOUND, "no such flash sale in this room"),
@@ -86,13 +91,20 @@ async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
     """The room's sale ``fid`` once this node knows it sells no more (read once per node,
     the taps meanwhile share the read), else None: the tap goes to the store."""
     seen = room.flash
-    if seen is None or seen.get("fs") != fid or seen.get("s") not in ("sold_out", "ended"):
-        return None
     final = room.flash_final
     if isinstance(final, FinalSale) and final.state.id == fid:
-        if seen["s"] == "ended" and final.state.status != "ended":
-            final.state = replace(final.state, status="ended", version=seen["v"])
+        if seen is not None and seen.get("fs") == fid and seen.get("s") == "ended":
+            if final.state.status != "ended":
+                final.state = replace(final.state, status="ended", version=seen["v"])
         return final
+    if seen is None or seen.get("fs") != fid or seen.get("s") not in ("sold_out", "ended"):
+        return None
+    return await _read_final(ctx, room, fid)
+
+
+async def _read_final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
+    """Read the sale ``fid`` as it stays for good (one read per node, shared by the taps
+    meanwhile); None if it still sells."""
     task = room.flash_loading
     if task is None or task.done():
         task = asyncio.get_running_loop().create_task(ctx.stores.flash.final(ctx.room_id, fid))
@@ -100,9 +112,36 @@ async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
     read = await asyncio.shield(task)
     if read is None:
         return None
-    sale = FinalSale(*read)
-    room.flash_final = sale
+    sale = room.flash_final
+    if not isinstance(sale, FinalSale) or sale.state.id != fid:
+        sale = room.flash_final = FinalSale(*read)
     return sale
+
+
+def _learn_final(ctx: Context, room: LocalRoom, fid: str) -> None:
+    """The store refused a tap as sold out: the sale sells no more (its last unit flipped
+    it in the same step), so this node reads it once now and answers the next taps
+    itself, without waiting for the ``flash_sold_out`` event to come round the bus."""
+    if isinstance(room.flash_final, FinalSale) and room.flash_final.state.id == fid:
+        return
+    task = room.flash_loading
+    if task is None or task.done():
+        task = asyncio.get_running_loop().create_task(ctx.stores.flash.final(ctx.room_id, fid))
+        room.flash_loading = task
+        task.add_done_callback(functools.partial(_keep_final, room, fid))
+
+
+def _keep_final(room: LocalRoom, fid: str, task: asyncio.Task[Any]) -> None:
+    """Keep what the read found (an error is only logged: taps go to the store meanwhile)."""
+    if task.cancelled():
+        return
+    if task.exception() is not None:
+        log.warning("reading a sold-out flash sale failed: %r", task.exception())
+        return
+    read = task.result()
+    final = room.flash_final
+    if read is not None and not (isinstance(final, FinalSale) and final.state.id == fid):
+        room.flash_final = FinalSale(*read)
 
 
 async def flash_buy(ctx: Context, message: wire.Message) -> None:
@@ -121,6 +160,8 @@ async def flash_buy(ctx: Context, message: wire.Message) -> None:
         )  # fmt: skip
     refusal = buy_refusal(result)
     if refusal is not None:
+        if final is None and result.code == -4 and room is not None:
+            _learn_final(ctx, room, f["fs"])
         raise refusal
     assert result.state is not None
     public = result.state.public()
