@@ -146,14 +146,13 @@ class Backlog:
         This is the node's hot loop (one iteration per viewer per pass).
         """
         order, pos, head = self.order, self.pos, self.head
+        joined, last_targeted = self._joined, self._last_targeted
         i, end = self.index, len(order)
         written = 0
         slow: list[Writable] = []
         while i < end:
             stop = end if deadline is None else min(end, i + CLOCK_EVERY)
-            while i < stop:
-                conn = order[i]
-                i += 1
+            for conn in order[i:stop]:
                 start = pos.get(conn)
                 if start is None or start >= head:
                     continue
@@ -164,10 +163,13 @@ class Backlog:
                 if transport.get_write_buffer_size() > limit:
                     slow.append(conn)
                     continue
-                data = self.data_for(conn, start)
+                data = joined.get(start) if start > last_targeted else None
+                if data is None:
+                    data = self.data_for(conn, start)
                 if data:
                     transport.write(data)
                     written += 1
+            i = stop
             if deadline is not None and time.perf_counter() >= deadline:
                 break
         self.index = i
