@@ -47,7 +47,7 @@ from typing import Any
 import msgpack
 import psutil
 
-from loadtests.fanoutsend import room_names, send
+from loadtests.fanoutsend import Sent, room_names, send
 from loadtests.local import (
     LOAD_CPU,
     Cluster,
@@ -217,7 +217,7 @@ def run(
     duplicates = sum(r["duplicates"] for r in results if r)
     closed = sum(r["closed"] for r in results if r)
     problems = [
-        f"{refused} comments were refused" if refused else None,
+        f"{refused} comments were refused ({_codes(sent)})" if refused else None,
         f"{closed} viewers were disconnected during the run" if closed else None,
         f"{lost} deliveries lost" if lost else None,
         f"{duplicates} deliveries doubled" if duplicates else None,
@@ -245,6 +245,12 @@ def run(
         "server_ns_per_delivery": round(1e9 * (cpu1 - cpu0) / max(1, delivered), 1),
         "others_cpu_pct": round(others, 1),
     }, [p for p in problems if p]
+
+
+def _codes(sent: dict[str, Sent]) -> str:
+    """The refusals' error codes with their counts, most frequent first."""
+    codes: Counter[str] = sum((s.codes for s in sent.values()), Counter())
+    return ", ".join(f"{code} {n}" for code, n in codes.most_common())
 
 
 def main(argv: list[str]) -> int:

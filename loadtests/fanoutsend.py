@@ -11,7 +11,8 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -40,6 +41,8 @@ class Sender(LeanConnection):
         self.acked = 0
         self.errors = 0
         self.top = 0
+        #: Refusals by error code (rate_limited: the node read a burst past the bucket).
+        self.codes: Counter[str] = Counter()
 
     def on_message(self, message: dict[str, Any]) -> None:
         kind = message.get("t")
@@ -48,6 +51,7 @@ class Sender(LeanConnection):
             self.top = max(self.top, int(message["o"]))
         elif kind == "error":
             self.errors += 1
+            self.codes[str(message.get("code"))] += 1
         else:
             super().on_message(message)
 
@@ -59,6 +63,7 @@ class Sent:
     acked: int = 0
     errors: int = 0
     top: int = 0
+    codes: Counter[str] = field(default_factory=Counter)
 
 
 async def _open(cluster: Cluster, rooms: list[str], per_room: int) -> list[list[Sender]]:
@@ -105,6 +110,6 @@ async def send(cluster: Cluster, rooms: list[str], rate: float, duration: float)
             sender.transport.close()
     return {
         room: Sent(sum(s.acked for s in group), sum(s.errors for s in group),
-                   max(s.top for s in group))
+                   max(s.top for s in group), sum((s.codes for s in group), Counter()))
         for room, group in zip(rooms, senders, strict=True)
     }  # fmt: skip

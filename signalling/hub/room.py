@@ -12,6 +12,7 @@ from livecore import wire
 from livecore.lru import LruDict
 from livecore.sequencer import Sequencer
 from livecore.tokens import Claims
+from signalling.hub.backlog import Backlog
 from signalling.hub.reading import Reading
 
 #: Events past which a batch is flushed before its tick (bounds frame size).
@@ -87,6 +88,8 @@ class LocalRoom:
         #: The state its visitors share (being read, or read less than SHARE_S ago).
         self.reading: Reading | None = None
         self.reading_task: asyncio.Task[Reading] | None = None
+        #: Batches taken and not yet written to every connection (the writer's).
+        self.backlog = Backlog()
 
     @property
     def epoch(self) -> str:
@@ -99,6 +102,7 @@ class LocalRoom:
     def activate(self, conn: Member) -> None:
         """The connection receives batches from now on."""
         self.conns.add(conn)
+        self.backlog.add(conn)
         if conn.community:
             self.by_community.setdefault(conn.community, set()).add(conn)
         if conn.claims is not None and conn.claims.role.value == "host":
@@ -107,6 +111,7 @@ class LocalRoom:
     def remove(self, conn: Member) -> None:
         self.joining.discard(conn)
         self.conns.discard(conn)
+        self.backlog.discard(conn)
         self.hosts.discard(conn)
         self._leave_community(conn)
 

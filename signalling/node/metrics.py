@@ -116,7 +116,7 @@ class Metrics:
         )  # fmt: skip
         self.flush_seconds = Histogram(
             "livecore_flush_seconds",
-            "Time to write one tick's batches",
+            "Time of one pass of writes over a room's connections",
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
