@@ -48,6 +48,7 @@ def test_frames_split_anywhere_come_out_whole_and_in_order() -> None:
         masked(Opcode.CLOSE, b"\x03\xe8"),
         masked(Opcode.PONG, b""),
     ],
+    ids=["text", "fragment", "continuation", "close", "pong"],  # masks are random
 )
 def test_other_frames_go_whole_to_the_protocol(frame: bytes) -> None:
     """Text, fragments and control frames are the protocol's, byte for byte."""
