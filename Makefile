@@ -88,7 +88,7 @@ types: $(STAMP)
 # then miss their 30 s start), so two it is until a quiet run says otherwise.
 WORKERS ?= 2
 unit: $(STAMP) $(VENDOR) system
-	$(BIN)/python -m compileall -q -j 0 livecore signalling media clients loadtests tests >/dev/null
+	$(BIN)/python -m compileall -q -j 0 livecore signalling media clients loadtests tests
 	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m alone tests/netlab
 	$(BIN)/python -m pytest -q -m alone --ignore=tests/netlab
