@@ -76,12 +76,20 @@ lint: $(STAMP)
 types: $(STAMP)
 	$(BIN)/mypy
 
-# Two workers, a test module each at a time (module fixtures start real nodes);
+# Two workers (WORKERS), a test module each at a time (module fixtures start
+# real nodes), the longest modules first (tests/schedule.py; xdist keeps that
+# order, so no long module starts while the other worker runs out of work);
 # then the tests that hold a wall-clock budget, away from the rest: the network
 # lab's modules two at a time (labs never collide, and they mostly wait on
-# outages they made), then the others alone on the machine.
+# outages they made), then the others alone on the machine. Every process the
+# tests start (a node, a worker, a load generator) imports the project: its
+# bytecode is compiled once here, not by each of them (the tests keep
+# PYTHONDONTWRITEBYTECODE). A third worker was slower on a busy machine (nodes
+# then miss their 30 s start), so two it is until a quiet run says otherwise.
+WORKERS ?= 2
 unit: $(STAMP) $(VENDOR) system
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m "not alone"
+	$(BIN)/python -m compileall -q -j 0 livecore signalling media clients loadtests tests
+	$(BIN)/python -m pytest -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
 	$(BIN)/python -m pytest -q -n 2 --dist loadfile -m alone tests/netlab
 	$(BIN)/python -m pytest -q -m alone --ignore=tests/netlab
 

@@ -20,6 +20,7 @@ from livecore.store.client import StoreClient, cluster_seeds, is_cluster_url, op
 from livecore.valkey.cluster import LocalCluster
 from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import TEST_SECRET, Node, free_port
+from tests.schedule import longest_first
 
 
 @pytest.fixture(autouse=True)
@@ -63,6 +64,10 @@ BOTH_STORES = (
     "tests/signalling/services/test_lifecycle.py",
 )
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    longest_first(items)
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
