@@ -166,7 +166,15 @@ IN_PROCESS_BENCHMARKS = {
     # the fault suite reads the room's history back to check nothing acked was lost
     "loadtests.faults.storekill": frozenset({"livecore.store.bus"}),
     "loadtests.recording": frozenset(
-        {"media.recordtap", "media.metrics", "media.clipper", "media.sessions", "media.recorder"}
+        {
+            "media.recordtap",
+            "media.metrics",
+            "media.clipper",
+            "media.sessions",
+            "media.recorder",
+            "media.transcode",
+            "media.composite",
+        }
     ),
 }
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from signalling.hub.backlog import CLOCK_EVERY, MAX_ENTRIES, Backlog
+from tests.waiting import eventually
 
 LIMIT = 512 * 1024
 
@@ -60,13 +61,14 @@ async def conns() -> AsyncIterator[list[Conn]]:
 async def received(conn: Conn, size: int) -> bytes:
     """What ``conn``'s peer got, once ``size`` bytes are there (the transport may
     still hold the tail for the loop to send)."""
-    out = b""
-    for _ in range(200):
-        out += conn.received()
-        if len(out) >= size:
-            return out
-        await asyncio.sleep(0.01)
-    return out
+    got = bytearray()
+
+    def enough() -> bool:
+        got.extend(conn.received())
+        return len(got) >= size
+
+    await eventually(enough, within=2.0, step=0.01, what=f"{size} bytes")
+    return bytes(got)
 
 
 def test_an_empty_tick_is_no_entry() -> None:

@@ -41,11 +41,10 @@ class Conn:
     async def frames(self, count: int) -> list[bytes]:
         """The next ``count`` websocket frames' payloads (server frames: unmasked)."""
         data = b""
+        loop = asyncio.get_running_loop()
         for _ in range(300):
-            try:
-                data += self.peer.recv(1 << 20)
-            except BlockingIOError:
-                await asyncio.sleep(0.01)
+            # waits for the next bytes (a frame may come in several reads)
+            data += await asyncio.wait_for(loop.sock_recv(self.peer, 1 << 20), 5.0)
             out, rest = [], data
             while len(rest) >= 2:
                 size, head = rest[1] & 0x7F, 2
