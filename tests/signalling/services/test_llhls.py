@@ -26,7 +26,11 @@ from tests.media.sources import EncodedClip, EncodedTrack, encode_opus_clip, enc
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
-HOST = {"Authorization": f"Bearer {token('host', 'host1')}", "Content-Type": "application/sdp"}
+
+
+def host_auth() -> dict[str, str]:
+    """The host's credential, minted when used (a module may run minutes after import)."""
+    return {"Authorization": f"Bearer {token('host', 'host1')}"}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +78,8 @@ async def publish(http: httpx.AsyncClient, tracks: list[tuple[EncodedTrack, str]
         transceiver.setCodecPreferences(codec_preferences(track.kind, codec))
         transceiver.sender._send_keyframe = track.request_keyframe  # type: ignore[method-assign]
     await pc.setLocalDescription(await pc.createOffer())
-    answer = await http.post("/whip/r1", content=pc.localDescription.sdp, headers=HOST)
+    sdp = {**host_auth(), "Content-Type": "application/sdp"}
+    answer = await http.post("/whip/r1", content=pc.localDescription.sdp, headers=sdp)
     assert answer.status_code == 201, answer.text
     await pc.setRemoteDescription(RTCSessionDescription(sdp=answer.text, type="answer"))
     return pc, answer.headers["location"]
@@ -158,7 +163,7 @@ async def test_low_latency_hls_from_the_origin_and_another_node(
             assert int(info["BANDWIDTH"]) >= int(info["AVERAGE-BANDWIDTH"]) > 50_000
             assert master.splitlines()[-1] == "index.m3u8"
         finally:
-            await a.delete(resource, headers={"Authorization": HOST["Authorization"]})
+            await a.delete(resource, headers=host_auth())
             await pc.close()
 
         async def paused() -> MediaPlaylist | None:
@@ -252,7 +257,7 @@ async def test_hls_js_plays_on_across_a_republish(
                 assert await page.evaluate(LL_PLAY, f"{origin.url}/hls/r1/master.m3u8")
                 await wait_js(page, "window.hlsVideo.currentTime > 1 || window.hlsErrors.length",
                               30)  # fmt: skip
-                await a.delete(resource, headers={"Authorization": HOST["Authorization"]})
+                await a.delete(resource, headers=host_auth())
                 await pc.close()
                 old = (await a.get("/hls/r1/index.m3u8")).text
                 stream = parse(old).entries[-1].map_uri.split("/")[0]
