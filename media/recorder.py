@@ -56,6 +56,8 @@ _END = object()
 #: The longest gap between two frames of a track that is taken as time passing (a
 #: host's phone in a tunnel); a longer one is a broken clock, and the frame is dropped.
 MAX_GAP_S = 600
+#: Where in the part target the muxer cuts a part (see ``_open``).
+PART_CUT = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,7 +233,11 @@ class Recording:
             self._files.epoch = self.started_at
         self._sets = sets
         sink = self._files.begin(first_s=first_s, video=VideoFormat(width, height, avc_codec(sps)))
-        frag_us = max(100_000, int((self.config.part_s - 0.05) * 1e6))
+        # The muxer cuts a part at the first frame at or past frag_duration, and the
+        # part's last frame lasts until the next one: cutting at 70 % of the part
+        # target leaves room for a 150 ms gap between two frames (a phone's encoder
+        # catching up, a browser under load) before a part outgrows PART-TARGET.
+        frag_us = max(100_000, int(self.config.part_s * PART_CUT * 1e6))
         out = av.open(
             sink, mode="w", format="mp4",
             options={"movflags": "frag_keyframe+empty_moov+default_base_moof",

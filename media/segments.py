@@ -133,6 +133,13 @@ class _Open:
     independent: bool
     parts: list[Part] = field(default_factory=list)
     chunks: list[bytes] = field(default_factory=list)
+    overlong: bool = False
+    """A part outgrew PART-TARGET (frames stalled inside it): the segment's parts are
+    not listed, the segment is, whole, once complete."""
+
+    @property
+    def listed_parts(self) -> tuple[Part, ...]:
+        return () if self.overlong else tuple(self.parts)
 
     @property
     def duration(self) -> float:
@@ -279,6 +286,8 @@ class SegmentWriter:
         name = self.names.part(seg.msn, len(seg.parts))
         write_atomic(self.dir / name, data)
         seg.parts.append(Part(duration, name, key))
+        if duration > self.part_s + 0.0005:  # RFC 8216bis §4.4.4.9: never past the target
+            seg.overlong = True
         seg.chunks.append(data)
         self._bytes += len(data)
         self._frames += info.samples
@@ -298,7 +307,7 @@ class SegmentWriter:
         duration = seg.duration
         done = Segment(seg.msn, seg.start, duration, name, len(data), seg.init, seg.independent)
         entry = Entry(seg.msn, name, seg.init, seg.pdt, duration, True, seg.discontinuity,
-                      seg.independent, tuple(seg.parts))  # fmt: skip
+                      seg.independent, seg.listed_parts)  # fmt: skip
         with self._lock:
             self._segments.append(done)
             self._list = replace(self._list, entries=(*self._list.entries, entry))
@@ -345,7 +354,9 @@ class SegmentWriter:
             pl = self._list
         entries = list(pl.entries)
         seg = self._open
-        if seg is not None and seg.parts:
+        if seg is not None and seg.overlong:  # listed once complete, without parts
+            hint = self.names.part(seg.msn + 1, 0)
+        elif seg is not None and seg.parts:
             entries.append(Entry(seg.msn, "", seg.init, seg.pdt, seg.duration, False,
                                  seg.discontinuity, seg.independent, tuple(seg.parts)))  # fmt: skip
             hint = self.names.part(seg.msn, len(seg.parts))

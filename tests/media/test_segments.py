@@ -223,3 +223,25 @@ def test_a_new_init_segment_follows_a_discontinuity(tmp_path: Path) -> None:
         [INIT_NAME, segment_name(0), segment_name(1)],
         ["init-1.mp4", segment_name(2), segment_name(3)],
     ]
+
+
+def test_a_part_past_the_target_is_never_listed(tmp_path: Path) -> None:
+    """Frames stalled inside a part (0.65 s against a 0.5 s target): its segment is not
+    offered part by part while open, and listed whole, without parts, once complete;
+    every playlist on the way passes the strict check."""
+    writer = SegmentWriter(tmp_path, window_s=600, counters=RecorderStats(), segment_s=2.0)
+    sink = writer.begin()
+    sink.write(INIT)
+    sink.write(fragment(0, b"p" * 100, HALF, True))
+    stalled = round(0.65 * 90000)
+    sink.write(fragment(HALF, b"p" * 100, stalled, False))
+    text = (tmp_path / PLAYLIST_NAME).read_text()
+    strict_check(text)
+    assert "#EXT-X-PART:" not in text and 'URI="' in text  # only the hint (and the map)
+    at = HALF + stalled
+    for n in range(3):
+        sink.write(fragment(at + n * HALF, b"p" * 100, HALF, n == 2))
+    pl = strict_check((tmp_path / PLAYLIST_NAME).read_text())
+    first = pl.entries[0]
+    assert first.complete and first.parts == () and abs(first.duration - 2.15) < 0.01
+    assert not pl.entries[-1].complete and len(pl.entries[-1].parts) == 1
