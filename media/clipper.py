@@ -51,16 +51,23 @@ class NothingToCut(ValueError):
 
 
 def pick_segments(segments: Sequence[Segment], start: float, end: float) -> list[Segment]:
-    """Segments overlapping ``[start, end)``, from the one holding ``start`` (or the
-    keyframe segment before it, when that one starts on a part without a keyframe),
-    all described by the first one's init segment."""
-    chosen = [s for s in segments if s.end > start and s.start < end and s.duration > 0]
-    if not chosen:
+    """Segments overlapping ``[start, end)`` that one init segment describes: of the
+    init groups in that range (a new SPS: a resolution change, a simulcast host's
+    recording moving to a better layer, a co-stream starting) the one that covers most
+    of it, from its first segment there (or the keyframe segment before it, when that
+    one starts on a part without a keyframe)."""
+    overlapping = [s for s in segments if s.end > start and s.start < end and s.duration > 0]
+    if not overlapping:
         raise NothingToCut(f"no recorded segment covers {start:.1f}-{end:.1f} s")
-    earlier = [s for s in segments if s.index < chosen[0].index and s.init == chosen[0].init]
+    covered: dict[str, float] = {}
+    for s in overlapping:
+        covered[s.init] = covered.get(s.init, 0.0) + min(s.end, end) - max(s.start, start)
+    init = max(covered, key=lambda name: covered[name])  # the first of equals
+    chosen = [s for s in overlapping if s.init == init]
+    earlier = [s for s in segments if s.index < chosen[0].index and s.init == init]
     while not chosen[0].independent and earlier:
         chosen.insert(0, earlier.pop())
-    return [s for s in chosen if s.init == chosen[0].init]
+    return chosen
 
 
 def _tmp(path: Path) -> Path:

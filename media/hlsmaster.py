@@ -97,12 +97,13 @@ def avc_codec(sps: bytes) -> str:
 def master_playlist(infos: list[LayerInfo]) -> str:
     """One ``EXT-X-STREAM-INF`` per layer, the largest picture first (then the highest
     bandwidth: a browser's encoder gives the top layer its bit rate last, so early
-    measurements would put it below a smaller one); URIs relative to the room's HLS
+    measurements would put it below a smaller one; of equal pictures the top layer's,
+    which records a simulcast host's best layer that sends); URIs relative to the room's HLS
     path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
     # No EXT-X-INDEPENDENT-SEGMENTS here: a publisher with long GOPs gets segments cut
     # on non-keyframe parts, and each media playlist says so itself.
     lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
-    for info in sorted(infos, key=lambda i: (-i.width * i.height, -i.bandwidth)):
+    for info in sorted(infos, key=lambda i: (-i.width * i.height, i.layer != "", -i.bandwidth)):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, info.bandwidth)},"
             f"AVERAGE-BANDWIDTH={max(1, info.average_bandwidth)},"

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 from aiortc.mediastreams import MediaStreamError
@@ -56,10 +56,20 @@ class RecordingFeed:
     """Feeds one recording from the host's relays, and a KOC's video while it co-streams."""
 
     def __init__(
-        self, recording: Recording, relays: Mapping[str, Relay], on_codec: OnCodec | None = None
+        self,
+        recording: Recording,
+        relays: Mapping[str, Relay],
+        on_codec: OnCodec | None = None,
+        layers: Sequence[Relay] = (),
     ) -> None:
         self.recording = recording
         self.sources = {k: r for k, r in relays.items() if k in ("audio", "video") and not r.closed}
+        #: A simulcast host's layers, best first: the recording takes the best one that
+        #: sends (a browser sends its top layer only once its uplink estimate allows,
+        #: seconds or never), switching on key frames (see ``_pick``).
+        self.layers = [r for r in layers if not r.closed] if len(layers) > 1 else []
+        self._current: Relay | None = None
+        self._heard: dict[Relay, float] = {}
         self._on_codec = on_codec
         self.transcoder: Vp8ToH264 | None = None
         self.composer: PipComposer | None = None
@@ -182,8 +192,13 @@ class RecordingFeed:
             )
             self._tell(self.transcoder, True)
         try:
-            tracks = {kind: relay.subscribe() for kind, relay in self.sources.items()}
-            await asyncio.gather(*(self._pump(kind, track) for kind, track in tracks.items()))
+            pumps = []
+            for kind, relay in self.sources.items():
+                if kind == "video" and self.layers:
+                    pumps += [self._pump(kind, layer.subscribe(), layer) for layer in self.layers]
+                else:
+                    pumps.append(self._pump(kind, relay.subscribe(), relay))
+            await asyncio.gather(*pumps)
         except MediaStreamError:
             pass
         finally:
@@ -196,16 +211,39 @@ class RecordingFeed:
             with contextlib.suppress(Exception):
                 recording.finish()
 
-    async def _pump(self, kind: str, track: RelayTrack) -> None:
+    def _pick(self, layer: Relay, key: bool, now: float) -> bool:
+        """Whether a frame of simulcast ``layer`` is recorded: the layer recorded now, or
+        a key frame of a better layer (switch up) or of any layer once the recorded one
+        went quiet for ``LAYER_QUIET_S`` (switch down). A better layer that sends but
+        has given no key frame yet is asked for one (its relay limits the asking)."""
+        self._heard[layer] = now
+        current = self._current
+        if layer is current:
+            return True
+        rank, ranked = self.layers.index(layer), len(self.layers)
+        if current is not None:
+            ranked = self.layers.index(current)
+        quiet = current is None or now - self._heard.get(current, 0.0) > LAYER_QUIET_S
+        if key and (rank < ranked or quiet):
+            self._current = layer
+            log.info("recording %s: from layer %d", self.recording.name, rank)
+            return True
+        if rank < ranked:
+            layer.request_keyframe("recorder")
+        return False
+
+    async def _pump(self, kind: str, track: RelayTrack, relay: Relay) -> None:
         loop = asyncio.get_running_loop()
-        relay = self.sources[kind]
         segment_s = self.recording.config.segment_s
         last_key = loop.time()
+        layered = kind == "video" and bool(self.layers)
         try:
             while True:
                 packet = await track.recv()
                 if kind != "video":
                     self.recording.put(kind, packet)
+                    continue
+                if layered and not self._pick(relay, bool(packet.is_keyframe), loop.time()):
                     continue
                 await self._video(packet)
                 if self.transcoder is not None and self.composer is None:
@@ -227,3 +265,8 @@ async def feed(
 ) -> None:
     """Record ``relays`` (kind → relay) until they all end (see :class:`RecordingFeed`)."""
     await RecordingFeed(recording, relays, on_codec).run()
+
+
+#: Seconds without a frame after which the recorded simulcast layer is given up for
+#: the next one that sends a key frame.
+LAYER_QUIET_S = 1.0

@@ -228,7 +228,8 @@ class RecordingPlane:
                                     self.detector_params, node=self.ctx.settings.node_id,
                                     time_scale=self.ctx.settings.highlight_time_scale,
                                     pinned=self.pinned_product)  # fmt: skip
-        feeder = RecordingFeed(recording, session.relays, self._count_codec)
+        layers = list(session.layers.values())  # best first; empty: one stream
+        feeder = RecordingFeed(recording, session.relays, self._count_codec, layers)
         task = loop.create_task(feeder.run(), name=f"record-{room}")
         previous = self.live.get(room)
         live = self.live[room] = _Live(recording, task, service, directory.name, feeder)
