@@ -59,6 +59,9 @@ GOP_SERVE_MAX = 45
 RATE_SMOOTHING = 0.3
 """Weight of the newest ``SR_INTERVAL_S`` window in a layer's measured bitrate."""
 MAX_SWITCH_LOG = 64
+#: Seconds without a frame after which a layer's viewers move to the next layer that
+#: gives a key frame (Chromium sends 30 frames a second on every layer it sends).
+QUIET_S = 0.5
 
 
 @dataclass(slots=True)
@@ -91,6 +94,8 @@ class LayeredForwarder(LeanForwarder):
         self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
         self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
         self._idle = dict.fromkeys(self.layers, 0)
+        #: When each layer's last frame came (clock seconds).
+        self._heard = dict.fromkeys(self.layers, self.relay.clock.time())
         self.rates: dict[str, float] = {rid: _gop_rate(r) for rid, r in self.layers.items()}
         """Measured bits per second of each layer (0: not sent lately)."""
         self.gop_served = 0
@@ -161,10 +166,23 @@ class LayeredForwarder(LeanForwarder):
     # -- frames ----------------------------------------------------------------
 
     def _on_layer_frame(self, rid: str, slot: Any) -> None:
+        now = self.relay.clock.time()
+        self._heard[rid] = now
+        # A layer that went quiet (a publisher back from an outage restarts from its
+        # lowest layers, its top one only once its estimate allows): its viewers move
+        # to the first layer that gives a key frame, asked for as soon as one sends.
+        quiet = [r for r in self.layers if self._on_layer[r] and now - self._heard[r] > QUIET_S]
         if slot.keyframe:
             for viewer, state in self.state.items():
-                if state.pending == rid and viewer.rtp is not None:
+                if viewer.rtp is None:
+                    continue
+                stalled = state.layer in quiet and not state.pinned
+                if state.pending == rid or (stalled and state.layer != rid):
                     self._move(viewer, state, rid)
+        elif quiet and rid not in quiet:
+            relay = self.layers[rid]
+            relay.paused = False  # its viewers-to-be want it (dynacast follows them)
+            relay.request_keyframe("quiet")
         viewers = self._on_layer[rid]
         if viewers:
             self.frames += 1
