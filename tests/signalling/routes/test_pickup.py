@@ -26,6 +26,25 @@ def call(node: Node, path: str, tok: str, body: object) -> httpx.Response:
                       headers={"Authorization": f"Bearer {tok}"})  # fmt: skip
 
 
+async def shop(node: Node, clients: list[RoomClient]) -> str:
+    """Room r1 with its host, an officer ``off`` who referred ``m1``, and ``m2``
+    (connected into ``clients`` in that order): a group buy of two, ``m1`` buying
+    through the officer's link. Returns the group buy's id."""
+    create_room(node.url)
+    for role, user in (("host", "host1"), ("viewer", "off"), ("viewer", "m1"),
+                       ("viewer", "m2")):  # fmt: skip
+        client = RoomClient(node.url, "r1", token(role, user))
+        await client.connect()
+        clients.append(client)
+    host, off = clients[0], clients[1]
+    own = await host.request("groupbuy_open", **{**OPEN, "target": 9})
+    await off.request("groupbuy_join", gb=own["gb"], qty=1)
+    ref = (await off.request("officer_apply"))["code"]
+    referred, _ = await raw_join(node, "m1", ref)
+    await referred.close()
+    return str((await host.request("groupbuy_open", **OPEN))["gb"])
+
+
 async def test_a_code_redeems_once_and_confirms_the_commission(
     tmp_path: Path, redis_url: str
 ) -> None:
@@ -35,19 +54,8 @@ async def test_a_code_redeems_once_and_confirms_the_commission(
     clients: list[RoomClient] = []
     store = await open_store(redis_url)
     try:
-        create_room(node.url)
-        for role, user in (("host", "host1"), ("viewer", "off"), ("viewer", "m1"),
-                           ("viewer", "m2")):  # fmt: skip
-            client = RoomClient(node.url, "r1", token(role, user))
-            await client.connect()
-            clients.append(client)
-        host, off, m1, m2 = clients
-        own = await host.request("groupbuy_open", **{**OPEN, "target": 9})
-        await off.request("groupbuy_join", gb=own["gb"], qty=1)
-        ref = (await off.request("officer_apply"))["code"]
-        referred, _ = await raw_join(node, "m1", ref)
-        await referred.close()
-        gb = (await host.request("groupbuy_open", **OPEN))["gb"]
+        gb = await shop(node, clients)
+        _, off, m1, m2 = clients
         await m1.request("groupbuy_join", gb=gb, qty=2)
         early = call(node, "code", token("viewer", "m1"), {"gb": gb})
         assert (early.status_code, early.json()["code"]) == (404, "order_not_found")
@@ -100,19 +108,8 @@ async def test_a_refunded_order_gets_no_goods(tmp_path: Path, redis_url: str) ->
     clients: list[RoomClient] = []
     store = await open_store(redis_url)
     try:
-        create_room(node.url)
-        for role, user in (("host", "host1"), ("viewer", "off"), ("viewer", "m1"),
-                           ("viewer", "m2")):  # fmt: skip
-            client = RoomClient(node.url, "r1", token(role, user))
-            await client.connect()
-            clients.append(client)
-        host, off, m1, m2 = clients
-        own = await host.request("groupbuy_open", **{**OPEN, "target": 9})
-        await off.request("groupbuy_join", gb=own["gb"], qty=1)
-        ref = (await off.request("officer_apply"))["code"]
-        referred, _ = await raw_join(node, "m1", ref)
-        await referred.close()
-        gb = (await host.request("groupbuy_open", **OPEN))["gb"]
+        gb = await shop(node, clients)
+        _, off, m1, m2 = clients
         await m1.request("groupbuy_join", gb=gb, qty=2)
         await m2.request("groupbuy_join", gb=gb, qty=1)
         plain = call(node, "code", token("viewer", "m2"), {"gb": gb}).json()["code"]
