@@ -94,6 +94,9 @@ class LayeredForwarder(LeanForwarder):
         self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
         self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
         self._idle = dict.fromkeys(self.layers, 0)
+        #: Each layer's place in the offer (0: the top one; a higher number is a
+        #: smaller picture): a viewer whose layer goes quiet only moves down.
+        self._order = {rid: i for i, rid in enumerate(self.layers)}
         #: When each layer's last frame came (clock seconds).
         self._heard = dict.fromkeys(self.layers, self.relay.clock.time())
         self.rates: dict[str, float] = {rid: _gop_rate(r) for rid, r in self.layers.items()}
@@ -170,16 +173,18 @@ class LayeredForwarder(LeanForwarder):
         self._heard[rid] = now
         # A layer that went quiet (a publisher back from an outage restarts from its
         # lowest layers, its top one only once its estimate allows): its viewers move
-        # to the first layer that gives a key frame, asked for as soon as one sends.
+        # down to the first smaller layer that gives a key frame, asked for as soon as
+        # one sends; never up (a weak viewer's link decides that, by its selector).
         quiet = [r for r in self.layers if self._on_layer[r] and now - self._heard[r] > QUIET_S]
         if slot.keyframe:
             for viewer, state in self.state.items():
                 if viewer.rtp is None:
                     continue
                 stalled = state.layer in quiet and not state.pinned
-                if state.pending == rid or (stalled and state.layer != rid):
+                lower = state.layer is not None and self._order[rid] > self._order[state.layer]
+                if state.pending == rid or (stalled and lower):
                     self._move(viewer, state, rid)
-        elif quiet and rid not in quiet:
+        elif quiet and rid not in quiet and self._order[rid] > min(self._order[q] for q in quiet):
             relay = self.layers[rid]
             relay.paused = False  # its viewers-to-be want it (dynacast follows them)
             relay.request_keyframe("quiet")
