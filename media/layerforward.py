@@ -20,8 +20,8 @@ Per viewer:
   packets) and its timestamps go on (the layers' pts share one clock,
   ``Relay(origin=...)``);
 - PLI/FIR: served from its layer's cached GOP when that GOP is short
-  (``GOP_SERVE_MAX`` frames) and none was served to it in the last second;
-  only otherwise is the publisher asked;
+  (``GOP_SERVE_MAX`` frames), the layer is not quiet (a stale GOP) and none
+  was served to it in the last second; only otherwise is the publisher asked;
 - a layer the publisher stops sending (its bitrate falls to 0) is left for the
   best one still sent.
 
@@ -162,6 +162,10 @@ class LayeredForwarder(LeanForwarder):
         state.layer, state.pending = layer, None
         state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (self.relay.clock.time(), layer)]
 
+    def quiet(self, rid: str) -> bool:
+        """Whether layer ``rid`` sent no frame in the last ``QUIET_S``."""
+        return self.relay.clock.time() - self._heard[rid] > QUIET_S
+
     def layer_of(self, viewer: LeanViewer) -> str | None:
         state = self.state.get(viewer)
         return state.layer if state is not None else None
@@ -201,7 +205,11 @@ class LayeredForwarder(LeanForwarder):
             return
         relay = self.layers[state.layer]
         now = self.relay.clock.time()
-        gop = relay.gop_slots() if reason == "viewer" else []
+        # A quiet layer (the publisher's outage) holds only a stale GOP: replayed, it
+        # gives the viewer old pictures and then a jump, which Chromium took up to 3 s
+        # to get over; the publisher is asked for a fresh key frame instead.
+        fresh = not self.quiet(state.layer)
+        gop = relay.gop_slots() if reason == "viewer" and fresh else []
         if gop and len(gop) <= GOP_SERVE_MAX and now - state.served_at >= 1.0 and viewer.rtp:
             state.served_at = now
             self.gop_served += 1

@@ -40,6 +40,8 @@ class Layer:
     ssrc: int = field(default_factory=lambda: random.getrandbits(32))
     plis: int = 0
     sent: int = 0
+    silent: bool = False
+    """Send nothing (a publisher's outage) while set."""
     _offset: int = 0
     _keyframe_wanted: bool = False
     _seq: int = field(default_factory=lambda: random.randrange(1 << 16))
@@ -129,6 +131,8 @@ class SimulcastPublisher:
             await asyncio.sleep(max(0.0, start + n / 30 - loop.time()))
 
     async def _send_frame(self, dtls: Any, layer: Layer, n: int) -> None:
+        if layer.silent:
+            return
         frames = layer.clip.frames
         if layer._keyframe_wanted:
             layer._keyframe_wanted = False

@@ -154,6 +154,31 @@ async def test_a_viewer_pli_is_served_from_the_layer_gop(room: Room) -> None:
     assert [x.plis for x in room.publisher.layers] == plis
 
 
+async def test_a_pli_after_the_publisher_went_quiet_asks_the_publisher(room: Room) -> None:
+    """After an outage of the publisher the layer's cached GOP is stale: a PLI then asks
+    the publisher (sent with the layer's first packet back, to its SSRC) and replays
+    nothing; the fresh key frame reaches the viewer."""
+    watcher = await room.watch()
+    layer = room.publisher.layers[1]
+    assert room.layer(watcher) == layer.rid == "m"
+    for each in room.publisher.layers:
+        each.silent = True
+    await eventually(lambda: room.forwarder.quiet("m"), within=3.0, what="m quiet")
+    plis, requests = layer.plis, room.session.layers["m"].stats.keyframe_requests
+    await watcher.pli()
+    await eventually(
+        lambda: room.session.layers["m"].stats.keyframe_requests > requests,
+        within=3.0,
+        what="a key frame asked of the layer",
+    )
+    frames = watcher.viewer.received["video"].frames
+    for each in room.publisher.layers:
+        each.silent = False
+    await eventually(lambda: layer.plis > plis, within=3.0, what="the PLI reaches the publisher")
+    await eventually(lambda: watcher.viewer.received["video"].frames > frames, within=3.0)
+    assert room.forwarder.gop_served == 0
+
+
 async def test_a_cascade_pull_stays_on_the_first_layer(room: Room) -> None:
     """A pull for another node (``first_layer``) gets the first layer whatever its REMB says:
     the other node's viewers are the ones to choose."""
