@@ -225,7 +225,11 @@ export function mountStage({ channel, room, token, main, guests, goLive, note, h
       const stalled = state === "connected" && seen.video > 0 && t0 - videoAt > STALL_MS
         && t0 - audioAt < STALL_MS; // audio still comes: our video path, not the host, is stuck
       const neverUp = state !== "connected" && t0 - born > CONNECT_MS && !entry.lostAt;
-      if (LOST_STATES.has(state) || stalled || neverUp) lost(user, entry);
+      // The node checks consent every second: silence on the path says our network
+      // changed, seconds before the browser's ICE does (and before the node gives the
+      // session up, so its ICE can still restart in place). A host away is not this.
+      const silent = state === "connected" && await silentFor(session.pc) > SILENT_MS;
+      if (LOST_STATES.has(state) || stalled || neverUp || silent) lost(user, entry);
       else if (entry.lostAt && state !== "connected" && t0 - born > CONNECT_MS) lost(user, entry);
     };
     const probe = setInterval(check, PROBE_MS);
