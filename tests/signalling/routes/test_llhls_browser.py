@@ -20,7 +20,13 @@ from tests.helpers import Node, create_room, token
 from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import clean, go_live
 
-pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(150)]
+#: ``alone``: its figure (p50 behind the live < 4 s) is a wall-clock budget that a
+#: machine busy with other modules' browsers and nodes missed (5.8 s).
+pytestmark = [
+    pytest.mark.asyncio(loop_scope="module"),
+    pytest.mark.timeout(150),
+    pytest.mark.alone,
+]
 #: Samples of the viewer's distance to live, one every half second.
 SAMPLES = 20
 
