@@ -52,10 +52,46 @@ def is_worker(proc: psutil.Process) -> bool:
         return False
 
 
+#: ``free_port`` hands out ports from 10000-19999: below the kernel's ephemeral range
+#: (32768 and up on Linux), where every outgoing connection takes its port (a port the
+#: OS picked free could be some client's before the node bound it), and below the
+#: local Valkey Cluster's (20000 and up). A process takes one slice of ``PORT_SLICE``
+#: (a pytest-xdist worker the slice of its number), so concurrent workers do not race.
+PORT_BASE, PORT_SLICE, PORT_SLICES = 10_000, 1_000, 10
+_next_port: list[int] = []
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    """A port on 127.0.0.1 free now for TCP and UDP, from this process's slice (above)."""
+    return free_ports(1)
+
+
+def free_ports(count: int) -> int:
+    """The first of ``count`` consecutive ports free now, from this process's slice; the
+    next ones handed out come after them (a server binding ``first + i`` keeps them)."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+    index = int(worker[2:]) if worker[:2] == "gw" and worker[2:].isdigit() else os.getpid()
+    start = PORT_BASE + index % PORT_SLICES * PORT_SLICE
+    if not _next_port:
+        _next_port.append(start + secrets.randbelow(PORT_SLICE))
+    for _ in range(PORT_SLICE):
+        first = _next_port[0]
+        if first + count > start + PORT_SLICE:
+            first = start
+        _next_port[0] = start + (first - start + count) % PORT_SLICE
+        if all(_bindable(port) for port in range(first, first + count)):
+            return first
+    raise RuntimeError(f"no {count} free ports between {start} and {start + PORT_SLICE - 1}")
+
+
+def _bindable(port: int) -> bool:
+    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+        with socket.socket(socket.AF_INET, kind) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                return False
+    return True
 
 
 @dataclass

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,7 +15,7 @@ import psutil
 
 from livecore import tokens
 from livecore.valkey.embedded import EmbeddedValkey
-from loadtests.local import is_worker
+from loadtests.local import free_port, free_ports, is_worker
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 SECRET = "faults-secret-" + "f" * 40
@@ -34,31 +33,6 @@ LIBRARY_RECOVERED = "shard subscription reconciliation failed"
 FLAGS = {"ws_ping_interval_s": "ws-ping-interval", "ws_idle_timeout_s": "ws-idle-timeout",
          "ws_drain_timeout_s": "ws-drain-timeout",
          "ws_socket_send_buffer": "ws-socket-send-buffer"}  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def free_ports(count: int, attempts: int = 50) -> int:
-    """The first of ``count`` consecutive free ports on 127.0.0.1."""
-    for _ in range(attempts):
-        first = free_port()
-        socks: list[socket.socket] = []
-        try:
-            for port in range(first, first + count):
-                sock = socket.socket()
-                socks.append(sock)
-                sock.bind(("127.0.0.1", port))
-            return first
-        except OSError:
-            continue
-        finally:
-            for sock in socks:
-                sock.close()
-    raise RuntimeError(f"no {count} consecutive free ports")
 
 
 #: What the supervisor of ``serve --workers`` logs when a worker died.
