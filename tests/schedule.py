@@ -16,38 +16,45 @@ from typing import Protocol, TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 
-#: Longest first (seconds summed over a module's tests, one run of the suite).
+#: Longest first (seconds summed over a module's tests, one fresh-clone run of the suite
+#: with two workers, 2026-12-07).
 LONGEST = (
-    "tests/signalling/routes/test_recovery_browser.py",  # 167 s
-    "tests/signalling/routes/test_whip.py",  # 143 s
-    "tests/signalling/routes/test_objectmedia.py",  # 125 s
-    "tests/signalling/routes/test_pages_browser.py",  # 103 s
-    "tests/signalling/routes/test_walk_browser.py",  # 91 s
-    "tests/faults/test_fuzz.py",  # 91 s
-    "tests/signalling/services/test_orders.py",  # 84 s
-    "tests/interop/test_gstreamer.py",  # 72 s
-    "tests/signalling/hub/test_groupbuys.py",  # 69 s
-    "tests/clients/deploy/test_nginx.py",  # 66 s
-    "tests/signalling/hub/test_bad_input.py",  # 64 s
-    "tests/signalling/hub/test_channel.py",  # 57 s
-    "tests/signalling/hub/handlers/test_flash.py",  # 56 s
-    "tests/signalling/routes/test_whip_patch.py",  # 53 s
-    "tests/signalling/routes/test_dashboard.py",  # 51 s
-    "tests/signalling/hub/test_delivery.py",  # 50 s
-    "tests/loadtests/test_fanout.py",  # 45 s
-    "tests/signalling/routes/test_guests.py",  # 45 s
-    "tests/signalling/routes/test_reserve_pickup_browser.py",  # 44 s
-    "tests/signalling/routes/test_page_security_browser.py",  # 41 s
-    "tests/signalling/routes/test_media_browser.py",  # 41 s
-    "tests/signalling/services/test_lifecycle.py",  # 40 s
-    "tests/signalling/hub/handlers/test_draw.py",  # 39 s
-    "tests/signalling/hub/test_churn.py",  # 37 s
-    "tests/signalling/cli/test_workers.py",  # 37 s
-    "tests/loadtests/test_media.py",  # 37 s
-    "tests/signalling/hub/test_conformance.py",  # 36 s
-    "tests/loadtests/test_groupbuy.py",  # 36 s
-    "tests/faults/test_cluster_faults.py",  # 35 s
-    "tests/signalling/routes/test_shopper_walk_browser.py",  # 34 s
+    "tests/signalling/routes/test_whip.py",  # 125 s
+    "tests/signalling/routes/test_objectmedia.py",  # 102 s
+    "tests/signalling/routes/test_pages_browser.py",  # 93 s
+    "tests/signalling/routes/test_walk_browser.py",  # 87 s
+    "tests/signalling/routes/test_recovery_browser.py",  # 76 s
+    "tests/interop/test_gstreamer.py",  # 58 s
+    "tests/signalling/hub/test_groupbuys.py",  # 56 s
+    "tests/signalling/hub/test_bad_input.py",  # 45 s
+    "tests/signalling/routes/test_whip_patch.py",  # 41 s
+    "tests/signalling/hub/test_delivery.py",  # 39 s
+    "tests/signalling/hub/test_channel.py",  # 39 s
+    "tests/signalling/services/test_recording.py",  # 37 s
+    "tests/clients/deploy/test_nginx.py",  # 34 s
+    "tests/signalling/services/test_llhls.py",  # 33 s
+    "tests/signalling/services/test_orders.py",  # 33 s
+    "tests/signalling/routes/test_shopper_walk_browser.py",  # 31 s
+    "tests/signalling/routes/test_reserve_pickup_browser.py",  # 29 s
+    "tests/signalling/routes/test_page_security_browser.py",  # 29 s
+    "tests/signalling/services/test_highlights.py",  # 27 s
+    "tests/loadtests/test_fanout.py",  # 27 s
+    "tests/signalling/routes/test_media_browser.py",  # 27 s
+    "tests/loadtests/test_media.py",  # 26 s
+    "tests/signalling/hub/handlers/test_flash.py",  # 24 s
+    "tests/faults/test_http_roles.py",  # 23 s
+    "tests/signalling/hub/handlers/test_draw.py",  # 23 s
+    "tests/faults/test_slow_consumers.py",  # 22 s
+    "tests/signalling/routes/test_guests.py",  # 22 s
+    "tests/loadtests/test_highlights.py",  # 21 s
+    "tests/faults/test_cluster_faults.py",  # 20 s
+    "tests/signalling/routes/test_simulcast_browser.py",  # 19 s
+    "tests/signalling/routes/test_iceservers.py",  # 19 s
+    "tests/faults/test_roles.py",  # 18 s
+    "tests/signalling/hub/test_churn.py",  # 18 s
+    "tests/signalling/routes/test_whip_patch_browser.py",  # 17 s
+    "tests/faults/test_fuzz.py",  # 16 s
+    "tests/loadtests/test_groupbuy.py",  # 16 s
 )
 _RANK = {path: rank for rank, path in enumerate(LONGEST)}
 
