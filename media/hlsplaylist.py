@@ -27,6 +27,10 @@ The rules applied, from RFC 8216 and draft-pantos-hls-rfc8216bis (LL-HLS):
   answered 400 at once.
 - Delta updates (bis §6.2.5.1): ``render(..., skip=True)`` replaces the
   segments older than ``CAN-SKIP-UNTIL`` before the end by ``EXT-X-SKIP``.
+- Rendition reports (bis §4.4.5.4): ``rendition_report`` says where another
+  rendition is, for a player about to switch to it (the routes add one per
+  other rendition when they serve a live playlist: they change faster than any
+  one file is written).
 """
 
 from __future__ import annotations
@@ -167,6 +171,18 @@ def render(pl: MediaPlaylist, *, skip: bool = False, low_latency: bool = True) -
     if pl.ended:
         lines.append("#EXT-X-ENDLIST")
     return "\n".join(lines) + "\n"
+
+
+def rendition_report(uri: str, pl: MediaPlaylist) -> str | None:
+    """The ``EXT-X-RENDITION-REPORT`` another rendition's playlist carries for ``pl``
+    (served at ``uri``, relative), bis §4.4.5.4: ``LAST-MSN`` its last segment (the open
+    one included), ``LAST-PART`` the index of that segment's last part when it has parts
+    listed. None while it has no segment yet."""
+    if not pl.entries:
+        return None
+    last = pl.entries[-1]
+    line = f'#EXT-X-RENDITION-REPORT:URI="{uri}",LAST-MSN={last.msn}'
+    return f"{line},LAST-PART={len(last.parts) - 1}" if last.parts else line
 
 
 def drop_leading(pl: MediaPlaylist, count: int) -> MediaPlaylist:

@@ -10,6 +10,8 @@ anything else is ``hls_bad_directive`` (400).
 until it has the asked segment or part (``media.hlsplaylist.check_request``):
 at most three target durations (bis §6.2.5.2), then ``media_unavailable``
 (503); a request too far ahead is ``hls_too_far`` (400) at once.
+``with_rendition_reports`` adds where the other renditions are (their last
+segment and part) to a live playlist as it is served.
 ``wait_for_file`` holds a request for a part named by ``EXT-X-PRELOAD-HINT``
 that is not written yet, the same way (then 404 as for any missing file).
 
@@ -31,7 +33,8 @@ from pathlib import Path
 from starlette.datastructures import QueryParams
 
 from livecore.errors import ErrorCode, LivecoreError
-from media.hlsplaylist import Wait, check_request, parse, render
+from media.hlsmaster import PLAYLIST_RE
+from media.hlsplaylist import Wait, check_request, parse, render, rendition_report
 
 POLL_S = 0.1
 MAX_MSN = 10**9
@@ -146,6 +149,26 @@ async def answer_playlist(
             raise LivecoreError(ErrorCode.HLS_TOO_FAR,
                                 "_HLS_msn/_HLS_part: too far ahead of the playlist")  # fmt: skip
     return render(pl, skip=True) if directives.skip else text
+
+
+def with_rendition_reports(path: Path, text: str) -> str:
+    """A live low-latency media playlist with an ``EXT-X-RENDITION-REPORT`` for every
+    other rendition recorded beside it (bis §4.4.5.4; Apple's rules want one per
+    rendition of the multivariant playlist); any other text as it is."""
+    if "#EXT-X-PART-INF:" not in text or "#EXT-X-ENDLIST" in text:
+        return text
+    reports = []
+    for sibling in sorted(path.parent.glob("*index.m3u8")):
+        if sibling.name == path.name or not PLAYLIST_RE.match(sibling.name):
+            continue
+        other = _read(sibling)
+        try:
+            report = rendition_report(sibling.name, parse(other)) if other else None
+        except (ValueError, KeyError):
+            continue  # half written by another node's writer: left out this time
+        if report is not None:
+            reports.append(report + "\n")
+    return text + "".join(reports)
 
 
 async def wait_for_file(path: Path, waits: PlaylistWaits, room: str, hold_s: float) -> bool:

@@ -57,7 +57,12 @@ from media.hlsmaster import PART_RE
 from media.hlsplaylist import target_duration
 from signalling.node.context import NodeContext
 from signalling.services import peerhop
-from signalling.services.hlswait import Directives, answer_playlist, wait_for_file
+from signalling.services.hlswait import (
+    Directives,
+    answer_playlist,
+    wait_for_file,
+    with_rendition_reports,
+)
 from signalling.services.peerhop import Hops
 from signalling.services.recording import RecordingPlane
 
@@ -185,6 +190,8 @@ class LocalDisk:
         if text is None:
             return None
         live = "#EXT-X-ENDLIST" not in text
+        if live:
+            text = with_rendition_reports(path, text)
         max_age = playlist_max_age(lookup.ctx.settings.record_segment_s) if live else 60
         if live and wanted.directives.blocking:
             max_age = 6 * lookup.target

@@ -41,6 +41,12 @@ def strict_check(text: str, previous: MediaPlaylist | None = None) -> MediaPlayl
         assert any(x.startswith("#EXT-X-PRELOAD-HINT:TYPE=PART,URI=") for x in lines)
         first_disc = pl.entries[0].discontinuity if pl.entries else False
         assert not first_disc, "a discontinuity on the first segment moves into the sequence"
+    for line in lines:  # bis §4.4.5.4: where another rendition is, for a switch
+        if line.startswith("#EXT-X-RENDITION-REPORT:"):
+            assert not pl.ended, "rendition reports belong to live playlists"
+            report = attributes(line.partition(":")[2])
+            assert report["URI"].endswith(".m3u8") and report["LAST-MSN"].isdigit(), line
+            assert report.get("LAST-PART", "0").isdigit(), line
     if previous is not None:
         assert pl.target == previous.target, "EXT-X-TARGETDURATION never changes"
         assert pl.media_sequence >= previous.media_sequence

@@ -11,6 +11,7 @@ from media.hlsplaylist import (
     drop_leading,
     parse,
     render,
+    rendition_report,
     target_duration,
 )
 from tests.media.hlscheck import strict_check
@@ -97,3 +98,22 @@ def test_a_delta_update_skips_what_is_older_than_can_skip_until() -> None:
     assert delta.entries[0].msn == 21
     assert text.index("#EXT-X-SKIP") < text.index("#EXT-X-MAP")
     assert render(live(0, 5), skip=True) == render(live(0, 5))  # nothing old enough
+
+
+def test_a_rendition_report_names_the_last_segment_and_part() -> None:
+    """bis §4.4.5.4: LAST-MSN the last segment (the open one too), LAST-PART its last
+    part's index; a segment listed whole (no parts) gives no LAST-PART; none when empty."""
+    assert rendition_report("m_index.m3u8", live(10, 20, open_parts=2)) == (
+        '#EXT-X-RENDITION-REPORT:URI="m_index.m3u8",LAST-MSN=21,LAST-PART=1'
+    )
+    assert rendition_report("l_index.m3u8", live(10, 20, open_parts=0)) == (
+        '#EXT-X-RENDITION-REPORT:URI="l_index.m3u8",LAST-MSN=20,LAST-PART=3'
+    )
+    whole = MediaPlaylist(3, 0.5, (entry(7, parts=0),))
+    assert rendition_report("x.m3u8", whole) == '#EXT-X-RENDITION-REPORT:URI="x.m3u8",LAST-MSN=7'
+    assert rendition_report("x.m3u8", MediaPlaylist(3, 0.5)) is None
+    # A playlist with reports still parses as itself (the tag is not a segment's).
+    report = rendition_report("m_index.m3u8", live(3, 5))
+    assert report is not None
+    text = render(live(10, 20)) + report + "\n"
+    assert render(strict_check(text)) == render(live(10, 20))

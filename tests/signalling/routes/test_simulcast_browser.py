@@ -13,8 +13,10 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Response
 
+from media.hlsplaylist import attributes
 from tests.browser import chromium_path, launch, phone, wait_js
 from tests.helpers import Node, create_room, token
+from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 from tests.waiting import eventually
 
@@ -81,6 +83,14 @@ async def test_host_page_publishes_three_layers(node: Node, browser: Browser) ->
 
     uris = await eventually(renditions, within=60.0, what="three recorded renditions")
     assert uris[0] == "index.m3u8" and sorted(uris[1:]) == ["l_index.m3u8", "m_index.m3u8"]
+    # each live media playlist reports where the other two renditions are (LL-HLS)
+    async with httpx.AsyncClient(base_url=node.url, timeout=5) as http:
+        for uri in uris:
+            text = (await http.get(f"/hls/r1/{uri}")).text
+            strict_check(text)
+            reported = {attributes(x.partition(":")[2])["URI"] for x in text.splitlines()
+                        if x.startswith("#EXT-X-RENDITION-REPORT:")}  # fmt: skip
+            assert reported == set(uris) - {uri}, (uri, text[-400:])
     viewer, viewer_watch = await phone(browser)
     await viewer.goto(f"{node.url}/r/r1")
     await wait_js(viewer, LIVE)

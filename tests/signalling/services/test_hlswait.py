@@ -14,7 +14,13 @@ from media.hlsplaylist import parse
 from media.recfiles import PLAYLIST_NAME
 from media.recorder import RecorderStats
 from media.segments import SegmentWriter
-from signalling.services.hlswait import Directives, PlaylistWaits, answer_playlist, wait_for_file
+from signalling.services.hlswait import (
+    Directives,
+    PlaylistWaits,
+    answer_playlist,
+    wait_for_file,
+    with_rendition_reports,
+)
 from tests.media.hlscheck import strict_check
 from tests.media.test_segments import HALF, INIT, fragment
 
@@ -88,3 +94,35 @@ async def test_a_blocking_reload_is_bounded_and_too_far_is_refused(tmp_path: Pat
     await asyncio.sleep(0)
     await asyncio.to_thread(sink.write, fragment(HALF // 2, b"p", HALF // 2, key=False))
     assert await asyncio.wait_for(waiting, 2) and hinted.is_file()
+
+
+async def test_a_live_playlist_reports_the_other_renditions(tmp_path: Path) -> None:
+    """Served live, each rendition's playlist says where every other one recorded beside
+    it is (its last segment and part); an unreadable sibling is left out; an ended or
+    multivariant playlist is served as it is."""
+    waits = PlaylistWaits()
+    top, low = writer(tmp_path, waits), SegmentWriter(
+        tmp_path, window_s=60, counters=RecorderStats(), segment_s=0.5, part_s=0.25,
+        layer="l",
+    )  # fmt: skip
+    for w in (top, low):
+        sink = w.begin()
+        sink.write(INIT)
+        sink.write(fragment(0, b"k", HALF // 2, key=True))
+    (tmp_path / "m_index.m3u8").write_text("#EXTM3U\n#EXT-X-PART")  # half written
+    text = (tmp_path / PLAYLIST_NAME).read_text()
+    served = with_rendition_reports(tmp_path / PLAYLIST_NAME, text)
+    low_pl = parse((tmp_path / "l_index.m3u8").read_text())
+    last = low_pl.entries[-1]
+    assert served == text + (
+        f'#EXT-X-RENDITION-REPORT:URI="l_index.m3u8",LAST-MSN={last.msn},'
+        f"LAST-PART={len(last.parts) - 1}\n"
+    )
+    strict_check(served)
+    other = with_rendition_reports(
+        tmp_path / "l_index.m3u8", (tmp_path / "l_index.m3u8").read_text()
+    )
+    assert '#EXT-X-RENDITION-REPORT:URI="index.m3u8",LAST-MSN=' in other
+    assert "m_index" not in other
+    ended = text.replace("#EXT-X-PRELOAD-HINT", "#EXT-X-ENDLIST\n#X")
+    assert with_rendition_reports(tmp_path / PLAYLIST_NAME, ended) == ended
