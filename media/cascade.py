@@ -7,6 +7,11 @@ received tracks go — still encoded, through the pass-through seam — into
 local relays exactly like a WHIP publisher's. Local viewers then attach to
 the returned :class:`~media.sessions.PublisherSession` as usual, so the
 origin sends the stream once per node, not once per viewer.
+
+Of a simulcast publisher every layer comes, one video section each (the pull
+offers ``MAX_LAYERS``; the origin answers one per layer, top first, the rest
+inactive): the copy's layers are named ``p0``, ``p1``, … in that order, and the
+node's own viewers each get the layer their link carries, as at the origin.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from media.peers import (
 )
 from media.relay import RelayLimits
 from media.sessions import PublisherSession
+from media.simulcast import MAX_LAYERS
 
 #: Sends an offer to the origin and returns its answer (the WHEP POST).
 Exchange = Callable[[str], Awaitable[str]]
@@ -39,12 +45,14 @@ async def pull(
     limits: RelayLimits | None = None,
     clock: Clock | None = None,
     name: str = "pull",
+    videos: int = MAX_LAYERS,
 ) -> PublisherSession:
-    """Receive a publisher's stream from its origin; raises NegotiationError on refusal."""
+    """Receive a publisher's stream from its origin (offering ``videos`` video sections);
+    raises NegotiationError on refusal."""
     pc = create_peer_connection(config)
     session = PublisherSession(pc)
     try:
-        for kind in ("audio", "video"):
+        for kind in ("audio", *["video"] * videos):
             transceiver = pc.addTransceiver(kind, direction="recvonly")
             prefs = []
             for offered in PUBLISHER_CODECS[kind]:
@@ -53,15 +61,18 @@ async def pull(
             enable_passthrough(transceiver.receiver)
         await pc.setLocalDescription(await pc.createOffer())
         answer = await exchange(str(pc.localDescription.sdp))
-        families = _answered_families(answer)
+        families, sending = _answered(answer)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=answer, type="answer"))
-        for transceiver in pc.getTransceivers():
+        answered = [t for t in pc.getTransceivers()
+                    if t.mid in sending and families.get(t.kind) and t.receiver.track]  # fmt: skip
+        layered = sum(1 for t in answered if t.kind == "video") > 1
+        for transceiver in answered:
             receiver, kind = transceiver.receiver, transceiver.kind
-            family = families.get(kind)
-            if family is None or receiver.track is None:
-                continue
-            label = f"{name}-{kind}"
-            session.relay_receiver(receiver, family, limits=limits, clock=clock, name=label)
+            index = len(session.layers) if layered and kind == "video" else None
+            rid = f"p{index}" if index is not None else None
+            label = f"{name}-{kind}" + (f"-{rid}" if rid else "")
+            session.relay_receiver(receiver, families[kind], limits=limits, clock=clock,
+                                   name=label, rid=rid)  # fmt: skip
         if not session.relays:
             raise NegotiationError("the origin sends nothing")
     except BaseException:
@@ -70,16 +81,19 @@ async def pull(
     return session
 
 
-def _answered_families(answer_sdp: str) -> dict[str, str]:
-    """The codec family the origin sends per kind (the first codec of each section)."""
+def _answered(answer_sdp: str) -> tuple[dict[str, str], set[str]]:
+    """The codec family the origin sends per kind (the first codec of its first
+    section of that kind), and the mids of the sections it sends in."""
     try:
         answer = aiortc_sdp.SessionDescription.parse(answer_sdp)
     except (ValueError, IndexError, KeyError) as exc:
         raise NegotiationError(f"unreadable answer from the origin: {exc}") from exc
-    out = {}
+    families: dict[str, str] = {}
+    sending: set[str] = set()
     for m in answer.media:
         if m.kind in ("audio", "video") and m.direction in ("sendonly", "sendrecv"):
             codecs = [c for c in m.rtp.codecs if not c.mimeType.lower().endswith("/rtx")]
-            if codecs:
-                out[m.kind] = codec_family(codecs[0].mimeType)
-    return out
+            if codecs and m.rtp.muxId:
+                families.setdefault(m.kind, codec_family(codecs[0].mimeType))
+                sending.add(m.rtp.muxId)
+    return families, sending

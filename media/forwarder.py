@@ -118,10 +118,21 @@ def extension_block(mid: str, mid_id: int | None, abs_id: int | None) -> tuple[b
 
 
 def answered_params(answer: str | aiortc_sdp.SessionDescription) -> dict[str, RtpParams]:
-    """``RtpParams`` per kind of every sending section of our answer (its text, or parsed)."""
+    """``RtpParams`` per kind of our answer's first sending section of that kind."""
+    out: dict[str, RtpParams] = {}
+    for kind, params in section_params(answer).values():
+        out.setdefault(kind, params)
+    return out
+
+
+def section_params(
+    answer: str | aiortc_sdp.SessionDescription,
+) -> dict[str, tuple[str, RtpParams]]:
+    """(kind, ``RtpParams``) by mid of every sending section of our answer (its text,
+    or parsed): a node's pull has one video section per simulcast layer."""
     if isinstance(answer, str):
         answer = aiortc_sdp.SessionDescription.parse(answer)
-    out: dict[str, RtpParams] = {}
+    out: dict[str, tuple[str, RtpParams]] = {}
     for m in answer.media:
         if m.kind not in ("audio", "video") or m.direction not in ("sendonly", "sendrecv"):
             continue
@@ -134,7 +145,7 @@ def answered_params(answer: str | aiortc_sdp.SessionDescription) -> dict[str, Rt
         ids = {x.uri: x.id for x in m.rtp.headerExtensions}
         ext, at = extension_block(m.rtp.muxId, ids.get(URI_MID), ids.get(URI_ABS_SEND_TIME))
         rtx_pt = int(rtx[0].payloadType) if rtx and rtx[0].payloadType is not None else -1
-        out[m.kind] = RtpParams(pt, rtx_pt, m.rtp.muxId, ext, at)
+        out[m.rtp.muxId] = (m.kind, RtpParams(pt, rtx_pt, m.rtp.muxId, ext, at))
     return out
 
 

@@ -72,8 +72,8 @@ class ViewerLayer:
     layer: str | None = None
     pending: str | None = None
     served_at: float = -1e9
-    pinned: bool = False
-    """On the first layer for good (a cascade pull: the other node's viewers choose there)."""
+    pinned: str | None = None
+    """On this layer for good (a cascade pull: the other node's viewers choose there)."""
     switches: list[tuple[float, str]] = field(default_factory=list)
     """(time, layer) of each move, the newest ``MAX_SWITCH_LOG``."""
 
@@ -114,11 +114,11 @@ class LayeredForwarder(LeanForwarder):
         self.state[viewer] = ViewerLayer(LayerSelector(self.relay.clock.time(), self.limits))
         return viewer
 
-    def pin(self, viewer: LeanViewer) -> None:
-        """Keep ``viewer`` on the first layer (before it starts)."""
+    def pin(self, viewer: LeanViewer, rid: str | None = None) -> None:
+        """Keep ``viewer`` on layer ``rid`` (the first if None), before it starts."""
         state = self.state.get(viewer)
         if state is not None:
-            state.pinned = True
+            state.pinned = rid if rid in self.layers else next(iter(self.layers))
 
     def bound(self, viewer: LeanViewer) -> None:
         if viewer.sender is not None:
@@ -133,7 +133,7 @@ class LayeredForwarder(LeanForwarder):
         chosen = state.selector.choose(self.relay.clock.time(), None, rates)
         layer = ranked[chosen] if chosen is not None else next(iter(self.layers))
         if state.pinned:
-            layer = next(iter(self.layers))
+            layer = state.pinned
         self._move(viewer, state, layer)
         relay = self.layers[layer]
         viewer.first_frame_keyframe = True

@@ -17,25 +17,26 @@ import functools
 from aiortc import sdp as aiortc_sdp
 
 from media.peers import PUBLISHER_CODECS, NegotiationError, choose_publisher_codec, negotiable
-from media.simulcast import offered_layers
+from media.simulcast import MAX_LAYERS, offered_layers
 
 MEDIA_KINDS = ("audio", "video")
 SENDING = ("sendonly", "sendrecv")
 RECEIVING = ("recvonly", "sendrecv")
 
 
-def parse_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
-    """The offer's audio and video sections (at most one of each), each with ICE
-    credentials, RTCP mux and a DTLS fingerprint (what aiortc and RFC 8829 need).
+def parse_offer(offer_sdp: str, videos: int = 1) -> list[aiortc_sdp.MediaDescription]:
+    """The offer's audio and video sections (at most one audio and ``videos`` video:
+    more only in a node's pull, one per simulcast layer), each with ICE credentials,
+    RTCP mux and a DTLS fingerprint (what aiortc and RFC 8829 need).
 
     The endpoint checks an offer and the session answers it: the same text is
     parsed once (the last few offers are remembered; callers only read them).
     """
-    return list(_parsed_offer(offer_sdp))
+    return list(_parsed_offer(offer_sdp, videos))
 
 
 @functools.lru_cache(maxsize=32)
-def _parsed_offer(offer_sdp: str) -> tuple[aiortc_sdp.MediaDescription, ...]:
+def _parsed_offer(offer_sdp: str, videos: int) -> tuple[aiortc_sdp.MediaDescription, ...]:
     try:
         offer = aiortc_sdp.SessionDescription.parse(offer_sdp)
     except Exception as exc:  # the parser's failure modes are not all documented
@@ -44,8 +45,9 @@ def _parsed_offer(offer_sdp: str) -> tuple[aiortc_sdp.MediaDescription, ...]:
     if not media:
         raise NegotiationError("the offer has no audio or video section")
     kinds = [m.kind for m in media]
-    if len(set(kinds)) != len(kinds):
-        raise NegotiationError("at most one audio and one video section per offer")
+    if kinds.count("audio") > 1 or kinds.count("video") > videos:
+        most = "one video section" if videos == 1 else f"{videos} video sections"
+        raise NegotiationError(f"at most one audio section and {most} per offer")
     for m in media:
         if m.ice is None or not m.ice.usernameFragment or not m.ice.password:
             raise NegotiationError(f"the {m.kind} section has no ICE ufrag and pwd")
@@ -67,9 +69,10 @@ def check_publisher_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
     return media
 
 
-def check_viewer_offer(offer_sdp: str) -> list[aiortc_sdp.MediaDescription]:
-    """A WHEP offer: some section receives, in a codec a publisher may send here."""
-    media = parse_offer(offer_sdp)
+def check_viewer_offer(offer_sdp: str, pull: bool = False) -> list[aiortc_sdp.MediaDescription]:
+    """A WHEP offer: some section receives, in a codec a publisher may send here; a
+    node's ``pull`` may have a video section per simulcast layer."""
+    media = parse_offer(offer_sdp, MAX_LAYERS if pull else 1)
     receiving = [m for m in media if m.direction in RECEIVING]
     if not receiving:
         raise NegotiationError("the offer receives nothing (no recvonly or sendrecv section)")

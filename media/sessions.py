@@ -27,13 +27,13 @@ import secrets
 import uuid
 from collections.abc import Callable
 
-from aiortc import RTCSessionDescription
+from aiortc import RTCRtpTransceiver, RTCSessionDescription
 from aiortc import sdp as aiortc_sdp
 from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from livecore.clock import Clock, SystemClock
-from media.forwarder import LeanForwarder, LeanViewer, answered_params
+from media.forwarder import LeanForwarder, LeanViewer, section_params
 from media.layerforward import LayeredForwarder
 from media.offers import parse_offer
 from media.passthrough import codec_family, enable_passthrough, install_sender_hooks
@@ -51,7 +51,7 @@ from media.peers import (
 from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
 from media.ridemux import RidDemux
 from media.sdpfrag import FragmentError, SdpFrag
-from media.simulcast import answer_simulcast, offered_layers
+from media.simulcast import MAX_LAYERS, answer_simulcast, offered_layers
 
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
@@ -321,7 +321,7 @@ async def accept_viewer(
     config: PeerConfig | None = None,
     on_close: Callable[[ViewerSession], None] | None = None,
     forwarder: str = "lean",
-    first_layer: bool = False,
+    pull: bool = False,
 ) -> tuple[str, ViewerSession]:
     """Answer a WHEP offer with ``publisher``'s media, forwarded without transcoding.
 
@@ -332,21 +332,32 @@ async def accept_viewer(
     support the publisher's codec. ``on_close(session)`` is called once the
     returned session has closed (also when its publisher closes).
     ``forwarder`` is ``"lean"`` (``media.forwarder``) or ``"aiortc"`` (one
-    aiortc sender loop per viewer and track). ``first_layer``: of a simulcast
-    publisher, always its first layer (a cascade pull), not the one this
-    viewer's feedback would choose.
+    aiortc sender loop per viewer and track). ``pull``: another node's copy (a
+    cascade): its video sections get a simulcast publisher's layers in order,
+    one each, pinned (that node's viewers choose among them there), not what
+    its feedback would choose; a further section of a kind (or of video beyond
+    the layers) is answered inactive, for any viewer.
     """
     if forwarder not in FORWARDERS:
         raise ValueError(f"forwarder must be one of {FORWARDERS}, not {forwarder!r}")
     if publisher.closed:
         raise PublisherGone("the publisher has gone")
-    media = parse_offer(offer_sdp)
+    media = parse_offer(offer_sdp, MAX_LAYERS if pull else 1)
     pc = create_peer_connection(config)
     session = ViewerSession(pc, publisher)
     publisher.viewers.add(session)  # a publisher closing meanwhile closes it too
     try:
+        layers = list(publisher.layers) if pull and forwarder == "lean" else []
+        senders: list[tuple[LeanViewer, RTCRtpTransceiver]] = []
         for m in media:
             relay = publisher.relays.get(m.kind)
+            key, rid = m.kind, None
+            if m.kind == "video" and layers:
+                taken = sum(1 for k in session.tracks if k.startswith("video"))
+                rid = layers[taken] if taken < len(layers) else None
+                key = "video" if taken == 0 else f"video:{rid}"
+            if key in session.tracks or (layers and m.kind == "video" and rid is None):
+                relay = None  # one section per kind (per layer for a pull)
             if relay is None or relay.closed or m.direction not in ("recvonly", "sendrecv"):
                 # Answer the section ourselves (inactive): a transceiver aiortc would
                 # create for it while applying the offer can leave a bundled
@@ -358,12 +369,13 @@ async def accept_viewer(
             if forwarder == "lean":
                 fanout = publisher.forwarder(m.kind)
                 lean = fanout.subscribe()
-                if first_layer and isinstance(fanout, LayeredForwarder):
-                    fanout.pin(lean)
-                session.tracks[m.kind] = lean
+                if pull and isinstance(fanout, LayeredForwarder):
+                    fanout.pin(lean, rid)
+                session.tracks[key] = lean
                 transceiver = pc.addTransceiver(lean.track, direction="sendonly")
                 transceiver.setCodecPreferences(codec_preferences(m.kind, relay.codec))
                 lean.bind(transceiver.sender)
+                senders.append((lean, transceiver))
                 continue
             track = relay.subscribe()
             session.tracks[m.kind] = track
@@ -381,9 +393,10 @@ async def accept_viewer(
         answer = str(pc.localDescription.sdp)
         answered = aiortc_sdp.SessionDescription.parse(answer)
         _check_answer_codecs(answered, session)
-        params = answered_params(answered)
-        for viewer in session.lean:
-            viewer.params = params.get(viewer.kind)
+        params = section_params(answered)
+        for viewer, transceiver in senders:
+            section = params.get(transceiver.mid or "")
+            viewer.params = section[1] if section is not None else None
         if session.closed:
             raise PublisherGone("the publisher has gone")
     except _AIORTC_REFUSALS as exc:

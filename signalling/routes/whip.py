@@ -35,6 +35,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from urllib.parse import urlsplit
 
@@ -186,7 +187,8 @@ async def whep_post(request: Request) -> Response:
     asked = request.query_params.get("publisher")
     if asked is not None and asked != "" and not tokens.valid_id(asked):
         raise LivecoreError(ErrorCode.INVALID_FIELD, "publisher: not a valid user id")
-    offer = await _offer(request, check_viewer_offer)
+    pull = claims.role is tokens.Role.NODE  # another node's copy: a section per layer
+    offer = await _offer(request, functools.partial(check_viewer_offer, pull=pull))
     meta = await ctx(request).rooms.get(room)
     if meta is None:
         raise LivecoreError(ErrorCode.ROOM_NOT_FOUND, f"room {room!r} does not exist")

@@ -61,6 +61,11 @@ PULL_TOKEN_TTL_S = 60
 PULL_IDLE_S = 20.0
 
 
+class _OfferRefused(NegotiationError):
+    """The origin refused a pull's offer as SDP (a node from before a pull took every
+    simulcast layer, one video section each, refuses more than one)."""
+
+
 def pull_token(secret: bytes | KeyRing, node_id: str, room: str, *, now: float) -> str:
     """The credential a node pulls ``room``'s stream with: role ``node``, that room
     only, a minute long. It opens a WHEP session there and can do nothing else."""
@@ -327,7 +332,7 @@ class MediaPlane:
                     answer, session = await accept_viewer(
                         source, offer, config=self.config, on_close=self._viewer_closed,
                         forwarder=self.ctx.settings.forwarder,
-                        first_layer=claims.role is tokens.Role.NODE,  # a pull: all it can get
+                        pull=claims.role is tokens.Role.NODE,  # a pull: every layer, pinned
                     )  # fmt: skip
             except PublisherGone:
                 # The offer was fine: the stream ended while it waited or was answered.
@@ -368,13 +373,19 @@ class MediaPlane:
                             "Content-Type": "application/sdp", "Authorization": f"Bearer {token}",
                         },
                     )  # fmt: skip
+                if answer.status_code == 400 and '"bad_sdp"' in answer.text:
+                    raise _OfferRefused(answer.text)
                 if answer.status_code != 201:
                     raise NegotiationError(f"origin answered {answer.status_code}")
                 return answer.text
 
             try:
-                session = await pull(exchange, config=self.config, clock=self.ctx.clock,
-                                     name=f"pull-{publisher}")  # fmt: skip
+                try:
+                    session = await pull(exchange, config=self.config, clock=self.ctx.clock,
+                                         name=f"pull-{publisher}")  # fmt: skip
+                except _OfferRefused:  # an origin of an older version: one layer only
+                    session = await pull(exchange, config=self.config, clock=self.ctx.clock,
+                                         name=f"pull-{publisher}", videos=1)  # fmt: skip
             except PortsExhausted:
                 raise _ports_full() from None
             except (NegotiationError, httpx.HTTPError) as exc:

@@ -12,6 +12,7 @@ from aiortc.rtcrtpreceiver import RTCRtpReceiver
 from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket, pack_remb_fci
 
 from media import metrics
+from media.cascade import pull
 from media.layerforward import LayeredForwarder
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from tests.media.simulsource import Layer, SimulcastPublisher
@@ -77,10 +78,10 @@ class Room:
         assert isinstance(forwarder, LayeredForwarder)
         return forwarder
 
-    async def watch(self, *, first_layer: bool = False) -> Watcher:
+    async def watch(self, *, pull: bool = False, of: PublisherSession | None = None) -> Watcher:
         viewer = Viewer(("video",))
         offer = await viewer.offer()
-        answer, session = await accept_viewer(self.session, offer, first_layer=first_layer)
+        answer, session = await accept_viewer(of or self.session, offer, pull=pull)
         watcher = Watcher(viewer, session)
         watcher.tap()
         await viewer.accept(answer)
@@ -89,7 +90,9 @@ class Room:
         return watcher
 
     def layer(self, watcher: Watcher) -> str | None:
-        return self.forwarder.layer_of(watcher.session.lean[0])
+        forwarder = watcher.session.publisher.forwarders["video"]
+        assert isinstance(forwarder, LayeredForwarder)
+        return forwarder.layer_of(watcher.session.lean[0])
 
 
 @pytest.fixture
@@ -180,12 +183,39 @@ async def test_a_pli_after_the_publisher_went_quiet_asks_the_publisher(room: Roo
 
 
 async def test_a_cascade_pull_stays_on_the_first_layer(room: Room) -> None:
-    """A pull for another node (``first_layer``) gets the first layer whatever its REMB says:
-    the other node's viewers are the ones to choose."""
-    pull = await room.watch(first_layer=True)
+    """A pull for another node from a viewer that offers one video section gets the
+    first layer whatever its REMB says: the other node's viewers choose there."""
+    pull = await room.watch(pull=True)
     assert room.layer(pull) == "h"
     await pull.remb(2_000_000)
     await pull.remb(150_000)
     frames = pull.viewer.received["video"].frames
     await eventually(lambda: pull.viewer.received["video"].frames > frames + 30, within=5.0)
     assert room.layer(pull) == "h" and pull.sizes == {SIZES["h"]}
+
+
+async def test_a_cascade_copies_every_layer_and_its_viewers_choose_there(room: Room) -> None:
+    """Another node's pull (``media.cascade.pull``) gets every layer, one video section
+    each, pinned at the origin; the copy has them as its own layers (``p0`` the top) and
+    a viewer of the copy whose estimate falls moves down there, to the smallest."""
+    pulls: list[ViewerSession] = []
+
+    async def exchange(offer: str) -> str:
+        answer, session = await accept_viewer(room.session, offer, pull=True)
+        pulls.append(session)
+        return answer
+
+    copy = await pull(exchange, name="copy")
+    try:
+        assert list(copy.layers) == ["p0", "p1", "p2"] and copy.relays["video"] is copy.layers["p0"]
+        origin = room.forwarder
+        await eventually(lambda: all(r.head >= 30 for r in copy.layers.values()), within=10.0)
+        assert [origin.layer_of(lean) for lean in pulls[0].lean] == ["h", "m", "l"]
+        watcher = await room.watch(of=copy)
+        await watcher.remb(2_000_000)
+        await watcher.remb(150_000)
+        await eventually(lambda: room.layer(watcher) == "p2", within=5.0, what="down at the copy")
+        await eventually(lambda: SIZES["l"] in watcher.sizes, within=5.0)
+        assert [origin.layer_of(lean) for lean in pulls[0].lean] == ["h", "m", "l"]
+    finally:
+        await copy.close()
