@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Protocol
 
 from livecore.tokens import valid_id
-from media.hlsmaster import FILE_RE
+from media.hlsmaster import FILE_RE, MASTER_NAME, PLAYLIST_RE
 
 STREAM_RE = re.compile(r"^\d{10}-[0-9a-f]{6}$")
 CLIP_RE = re.compile(r"^[0-9a-f]{12}$")
@@ -114,9 +114,10 @@ class MediaDir:
         return self._inside(self.rec_root / room / stream / name)
 
     def room_playlist(self, room: str, name: str = "index.m3u8") -> Path:
-        """``rec/<room>/index.m3u8`` (or ``master.m3u8``): never a local file; the key of
-        the room's newest playlist in object storage (URIs relative to ``/hls/<room>/``)."""
-        if not valid_id(room) or name not in ("index.m3u8", "master.m3u8"):
+        """``rec/<room>/index.m3u8`` (a lower rendition's ``<layer>_index.m3u8``, or
+        ``master.m3u8``): never a local file; the key of the room's newest playlist in
+        object storage (URIs relative to ``/hls/<room>/``)."""
+        if not valid_id(room) or not (name == MASTER_NAME or PLAYLIST_RE.match(name)):
             raise ValueError("bad room id or playlist")
         return self._inside(self.rec_root / room / name)
 

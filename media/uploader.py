@@ -230,15 +230,22 @@ class HlsFeed:
     segment the bucket has not got yet (unless that segment failed: HLS upload
     is best effort and not swept; the recording node still serves it). The
     bucket gets the playlist without low-latency parts (``plain.m3u8``): parts
-    live a few seconds, too short for an upload; then the multivariant playlist
-    under the room's ``master.m3u8`` key.
+    live a few seconds, too short for an upload; then, for the top layer, the
+    multivariant playlist under the room's ``master.m3u8`` key. Each lower layer
+    (``layer``) has its own feed: its files, its playlist under the room's
+    ``<layer>_index.m3u8`` key.
     """
 
-    def __init__(self, uploader: Uploader, directory: Path, room_playlist: Path) -> None:
+    def __init__(
+        self, uploader: Uploader, directory: Path, room_playlist: Path, layer: str = ""
+    ) -> None:
         self.uploader = uploader
         self.dir = directory
+        self.names = LayerNames(layer)
         self.playlist_key = uploader.store.key(room_playlist)
-        self.master_key = uploader.store.key(room_playlist.with_name(MASTER_NAME))
+        self.master_key = (
+            None if layer else uploader.store.key(room_playlist.with_name(MASTER_NAME))
+        )
         self._inits_sent: set[str] = set()
 
     def __call__(self, segment: Segment) -> None:
@@ -246,6 +253,7 @@ class HlsFeed:
             if self.uploader.submit(self.dir / segment.init, keep=True):
                 self._inits_sent.add(segment.init)
         self.uploader.submit(self.dir / segment.name, keep=True)
-        plain = self.dir / LayerNames().plain_playlist
+        plain = self.dir / self.names.plain_playlist
         self.uploader.submit(plain, key=self.playlist_key, keep=True)
-        self.uploader.submit(self.dir / MASTER_NAME, key=self.master_key, keep=True)
+        if self.master_key is not None:
+            self.uploader.submit(self.dir / MASTER_NAME, key=self.master_key, keep=True)

@@ -6,7 +6,8 @@ it ends (for :class:`signalling.services.recording.RecordingPlane`).
   node's disk): the same media sequence, after an ``EXT-X-DISCONTINUITY``.
 - ``finalize_if_ended(room, directory)``: a stream that stops leaves its
   playlist paused (players keep reloading it); once the room has ended it
-  gets ``#EXT-X-ENDLIST`` (and, with ``--s3-hls``, the bucket's copy too).
+  gets ``#EXT-X-ENDLIST``, every rendition's (and, with ``--s3-hls``, the
+  bucket's copies too).
 - ``room_killed(kill)``: the room-end notice every node receives: the room's
   newest playlist on this disk ends, unless a recording here still runs (its
   end does it).
@@ -27,7 +28,7 @@ from redis.exceptions import RedisError
 from livecore.killswitch import Kill
 from livecore.rooms import RoomStatus
 from livecore.store.room_meta import RoomStore
-from media.hlsmaster import LayerNames
+from media.hlsmaster import PLAYLIST_RE, LayerNames
 from media.hlsplaylist import parse
 from media.mediadir import MediaDir
 from media.recfiles import PLAYLIST_NAME, finalize
@@ -67,11 +68,13 @@ class HlsStreams:
             log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
             return None
 
-    def feed(self, room: str, directory: Path) -> HlsFeed | None:
-        """With ``--s3-hls``: the recording's segments and playlists to the bucket."""
+    def feed(self, room: str, directory: Path, layer: str = "") -> HlsFeed | None:
+        """With ``--s3-hls``: a layer's recording (segments and playlist; the top one's
+        also the multivariant playlist) to the bucket."""
         if self.uploader is None:
             return None
-        return HlsFeed(self.uploader, directory, self.media.room_playlist(room))
+        key = self.media.room_playlist(room, LayerNames(layer).playlist)
+        return HlsFeed(self.uploader, directory, key, layer)
 
     async def finalize_if_ended(self, room: str, directory: Path) -> None:
         """The room's playlist gets ``#EXT-X-ENDLIST`` once the room has ended (until
@@ -80,10 +83,12 @@ class HlsStreams:
             meta = await self.rooms.get(room)
             if meta is not None and meta.status is not RoomStatus.ENDED:
                 return
-            if await asyncio.to_thread(finalize, directory) and self.uploader is not None:
-                plain = directory / LayerNames().plain_playlist
-                key = self.uploader.store.key(self.media.room_playlist(room))
-                self.uploader.submit(plain, key=key, keep=True)
+            for names in _renditions(directory):
+                ended = await asyncio.to_thread(finalize, directory, names)
+                if ended and self.uploader is not None:
+                    plain = directory / names.plain_playlist
+                    key = self.uploader.store.key(self.media.room_playlist(room, names.playlist))
+                    self.uploader.submit(plain, key=key, keep=True)
 
     def room_killed(self, kill: Kill) -> None:
         """A room's end (the nodes' control channel): see the module doc."""
@@ -93,3 +98,9 @@ class HlsStreams:
         directory = self.media.latest_stream(room)
         if directory is not None:
             self._spawn(self.finalize_if_ended(room, directory))
+
+
+def _renditions(directory: Path) -> list[LayerNames]:
+    """Every layer with a playlist in a recording directory (the top one first)."""
+    found = [PLAYLIST_RE.match(p.name) for p in directory.glob("*index.m3u8")]
+    return sorted((LayerNames(m.group(1) or "") for m in found if m), key=lambda n: n.layer)

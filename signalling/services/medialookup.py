@@ -53,7 +53,7 @@ from starlette.responses import FileResponse, Response, StreamingResponse
 from livecore.errors import ErrorCode, LivecoreError
 from livecore.store.clips import ClipStore
 from livecore.store.nodes import Held
-from media.hlsmaster import PART_RE
+from media.hlsmaster import MASTER_NAME, PART_RE, PLAYLIST_RE
 from media.hlsplaylist import target_duration
 from signalling.node.context import NodeContext
 from signalling.services import peerhop
@@ -227,9 +227,9 @@ class ObjectStorage:
         if plane.store is None:
             return None
         path: Path | None
-        if wanted.kind == "playlist":  # the top layer's (without parts) and the master
+        if wanted.kind == "playlist":  # each layer's (without parts) and the master
             name = wanted.name or "index.m3u8"
-            if not plane.hls_in_store or name not in ("index.m3u8", "master.m3u8"):
+            if not plane.hls_in_store or not (name == MASTER_NAME or PLAYLIST_RE.match(name)):
                 return None
             age = playlist_max_age(self.lookup.ctx.settings.record_segment_s)
             path, cache = media.room_playlist(wanted.room, name), f"public, max-age={age}"

@@ -266,6 +266,7 @@ class RecordingPlane:
                 directory, audio=audio is not None, config=self.config,
                 name=f"{room}/{directory.name}/{layer}", clock=self.ctx.clock.time,
                 on_change=self.waits.notifier(loop, room), layer=layer,
+                on_segment=self.hls.feed(room, directory, layer),
             )  # fmt: skip
             relay.recorded = True  # dynacast never pauses it: the recorder watches it
             sources = {"video": relay, **({"audio": audio} if audio is not None else {})}

@@ -25,8 +25,10 @@ from aiortc import RTCSessionDescription
 from media.hlsplaylist import Entry, parse
 from tests.browser import PLAY_MUTED, wait_js
 from tests.helpers import Node, create_room, free_port
+from tests.media.simulsource import Layer, SimulcastPublisher
 from tests.media.sources import EncodedClip, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
+from tests.media.test_ridemux import layer_clips  # noqa: F401 - the clips fixture
 from tests.s3server import BUCKET, PREFIX, S3Server
 from tests.signalling.services.test_recording import HLS_PLAY, browser_page, host, until
 
@@ -316,3 +318,54 @@ async def test_live_hls_from_the_bucket_through_another_node(
         await pc.close()
         other.stop()
         origin.stop()
+
+
+async def test_every_rendition_of_a_simulcast_host_goes_to_the_bucket(
+    tmp_path: Path,
+    redis_url: str,
+    s3: S3Server,
+    layer_clips: dict[str, EncodedClip],  # noqa: F811
+) -> None:
+    """With --s3-hls each layer's rendition is uploaded beside the top one (its files and
+    its playlist under the room's ``<layer>_index.m3u8`` key), so the bucket's
+    multivariant playlist names nothing the bucket lacks; when the room ends every
+    rendition's playlist there gets ``#EXT-X-ENDLIST``."""
+    args = [*s3.node_args(tmp_path / "s3.secret"), "--s3-hls", "--record-segment", "1",
+            "--end-grace", "1"]  # fmt: skip
+    node = Node(tmp_path / "a", redis_url=redis_url, extra_args=args).start()
+    create_room(node.url)
+    publisher = SimulcastPublisher([Layer(rid, clip) for rid, clip in layer_clips.items()])
+    try:
+        async with httpx.AsyncClient(base_url=node.url, timeout=10) as http:
+            sdp = {"Content-Type": "application/sdp", **host()}
+            answer = await http.post("/whip/r1", content=await publisher.offer(), headers=sdp)
+            assert answer.status_code == 201, answer.text
+            await publisher.accept(answer.text)
+            names = ["index.m3u8", "m_index.m3u8", "l_index.m3u8"]
+
+            async def uploaded() -> list[str] | None:
+                texts = [(in_bucket(s3, f"rec/r1/{name}") or b"").decode() for name in names]
+                return texts if all(t.count("#EXTINF") >= 2 for t in texts) else None
+
+            texts = await until(uploaded, 40)
+            master = (in_bucket(s3, "rec/r1/master.m3u8") or b"").decode()
+            listed = [x for x in master.splitlines() if x and not x.startswith("#")]
+            assert sorted(listed) == sorted(names), master
+            for text in texts:  # every segment a rendition's playlist names is there too
+                first = next(x for x in text.splitlines() if x and not x.startswith("#"))
+                assert in_bucket(s3, f"rec/r1/{first}") is not None, first
+            gone = await http.delete(answer.headers["location"], headers=host())
+            assert gone.status_code == 200
+
+            async def ended() -> bool:
+                texts = [(in_bucket(s3, f"rec/r1/{name}") or b"").decode() for name in names]
+                return all(t.rstrip().endswith("#EXT-X-ENDLIST") for t in texts)
+
+            await until(ended, 30)
+            for name in names:  # and on the node's disk: no rendition left "live"
+                assert (
+                    (await http.get(f"/hls/r1/{name}")).text.rstrip().endswith("#EXT-X-ENDLIST")
+                ), name
+    finally:
+        await publisher.close()
+        node.stop()
