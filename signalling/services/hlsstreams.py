@@ -31,7 +31,7 @@ from livecore.store.room_meta import RoomStore
 from media.hlsmaster import PLAYLIST_RE, LayerNames
 from media.hlsplaylist import parse
 from media.mediadir import MediaDir
-from media.recfiles import PLAYLIST_NAME, finalize
+from media.recfiles import finalize
 from media.segments import Continuation
 from media.uploader import HlsFeed, Uploader
 from signalling.services.hlswait import PlaylistWaits
@@ -56,14 +56,14 @@ class HlsStreams:
         self._recording_here = recording_here
         self._spawn = spawn
 
-    def continuation(self, room: str) -> Continuation | None:
-        """Where the room's previous stream left its playlist, when this node's disk has
-        it: the new stream continues its media sequence after a discontinuity."""
+    def continuation(self, room: str, layer: str = "") -> Continuation | None:
+        """Where the room's previous stream left a layer's playlist, when this node's disk
+        has it: the new stream continues its media sequence after a discontinuity."""
         previous = self.media.latest_stream(room)
         if previous is None:
             return None
         try:
-            return Continuation.after(parse((previous / PLAYLIST_NAME).read_text()))
+            return Continuation.after(parse((previous / LayerNames(layer).playlist).read_text()))
         except (OSError, ValueError, KeyError) as exc:
             log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
             return None

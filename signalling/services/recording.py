@@ -53,6 +53,7 @@ from media.objectstore import ObjectStore, StoreError
 from media.recorder import RecorderConfig, Recording
 from media.recordtap import RecordingFeed
 from media.relay import Relay
+from media.segments import Continuation
 from media.transcode import Vp8ToH264
 from media.uploader import Uploader
 from media.worker import MediaWorker, WorkerBusy
@@ -210,6 +211,8 @@ class RecordingPlane:
             )  # fmt: skip
             return
         continuation = self.hls.continuation(room)
+        carried = {rid.lower(): self.hls.continuation(room, rid.lower())
+                   for rid in list(session.layers)[1:] if LAYER_RE.match(rid.lower())}  # fmt: skip
         directory = self.media.new_stream_dir(room, self.ctx.clock.time())
         loop = asyncio.get_running_loop()
         recording = Recording(
@@ -233,7 +236,7 @@ class RecordingPlane:
         task = loop.create_task(feeder.run(), name=f"record-{room}")
         previous = self.live.get(room)
         live = self.live[room] = _Live(recording, task, service, directory.name, feeder)
-        live.layers = self._other_layers(room, directory, session)
+        live.layers = self._other_layers(room, directory, session, carried)
         self.metrics.live.set(len(self.live))
         service.start()
         if previous is not None:
@@ -248,11 +251,13 @@ class RecordingPlane:
         log.info("room %s: recording into %s", room, directory.name)
 
     def _other_layers(
-        self, room: str, directory: Path, session: PublisherSession
-    ) -> list[tuple[Recording, asyncio.Task[None]]]:
+        self, room: str, directory: Path, session: PublisherSession,
+        carried: dict[str, Continuation | None],
+    ) -> list[tuple[Recording, asyncio.Task[None]]]:  # fmt: skip
         """A simulcast host's layers after the first (the top one, recorded above, whose
         files the replay and clips read): each one more recording into the directory,
-        one more rendition of the multivariant playlist. Layers whose rid is not a
+        one more rendition of the multivariant playlist, continuing that layer's
+        playlist of the room's previous stream (``carried``). Layers whose rid is not a
         layer name (``[a-z0-9]{1,8}``, case folded) are not recorded."""
         loop = asyncio.get_running_loop()
         audio = session.relays.get("audio")
@@ -267,6 +272,7 @@ class RecordingPlane:
                 name=f"{room}/{directory.name}/{layer}", clock=self.ctx.clock.time,
                 on_change=self.waits.notifier(loop, room), layer=layer,
                 on_segment=self.hls.feed(room, directory, layer),
+                continuation=carried.get(layer),
             )  # fmt: skip
             relay.recorded = True  # dynacast never pauses it: the recorder watches it
             sources = {"video": relay, **({"audio": audio} if audio is not None else {})}

@@ -22,7 +22,9 @@ from media.peers import MediaPeerConnection, codec_preferences, create_peer_conn
 from tests.browser import wait_js
 from tests.helpers import Node, create_room, free_port, token
 from tests.media.hlscheck import strict_check
+from tests.media.simulsource import Layer, SimulcastPublisher
 from tests.media.sources import EncodedClip, EncodedTrack, encode_opus_clip, encode_video_clip
+from tests.media.test_ridemux import layer_clips  # noqa: F401 - the clips fixture
 from tests.waiting import eventually
 
 pytestmark = pytest.mark.timeout(180)
@@ -271,3 +273,38 @@ async def test_hls_js_plays_on_across_a_republish(
             finally:
                 await browser.close()
                 await pc.close()
+
+
+async def test_every_rendition_continues_across_a_republish(
+    nodes: tuple[Node, Node],
+    layer_clips: dict[str, EncodedClip],  # noqa: F811
+) -> None:
+    """A simulcast host publishes again: each lower rendition's playlist, like the top
+    one's, goes on numbering after the previous stream's segments, after a
+    discontinuity (a restart at 0 stalls a player on that rendition)."""
+    origin, _ = nodes
+
+    async def simulcast(http: httpx.AsyncClient) -> tuple[SimulcastPublisher, str]:
+        publisher = SimulcastPublisher([Layer(rid, c) for rid, c in layer_clips.items()])
+        sdp = {**host_auth(), "Content-Type": "application/sdp"}
+        answer = await http.post("/whip/r1", content=await publisher.offer(), headers=sdp)
+        assert answer.status_code == 201, answer.text
+        await publisher.accept(answer.text)
+        return publisher, answer.headers["location"]
+
+    async with httpx.AsyncClient(base_url=origin.url, timeout=15) as a:
+        publisher, resource = await simulcast(a)
+        try:
+            before = await playlist(a, "/hls/r1/m_index.m3u8", segments=2)
+            await a.delete(resource, headers=host_auth())
+            await publisher.close()
+            stream = before.entries[-1].map_uri.split("/")[0]
+            publisher, resource = await simulcast(a)
+            after = await playlist(a, "/hls/r1/m_index.m3u8", segments=1, after=stream)
+            strict_check((await a.get("/hls/r1/m_index.m3u8")).text)
+            old = [e.msn for e in after.entries if e.uri.startswith(stream)]
+            new = [e for e in after.entries if not e.uri.startswith(stream) and e.complete]
+            assert len(old) >= 2, after  # the previous stream's segments still listed
+            assert new[0].msn == old[-1] + 1 and new[0].discontinuity, (old, new[0])
+        finally:
+            await publisher.close()
