@@ -84,6 +84,9 @@ class Segment:
     size: int
     init: str = INIT_NAME
     independent: bool = True
+    discontinuity: int = 0
+    """Its discontinuity sequence number (RFC 8216 §6.2.2): where a player's timeline
+    breaks; a stream on another node continues after the one after it."""
 
     @property
     def end(self) -> float:
@@ -104,6 +107,14 @@ class Continuation:
     next_msn: int = 0
     discontinuity_seq: int = 0
     entries: tuple[Entry, ...] = ()
+
+    @classmethod
+    def elsewhere(cls, next_msn: int, discontinuity: int) -> Continuation:
+        """After a stream recorded on another node, known only by its last segment's
+        number and discontinuity number: the numbers go on, none of its segments are
+        listed, and the new stream's first segment is a timeline break of its own
+        (its discontinuity sequence one past that segment's, RFC 8216 §6.2.2)."""
+        return cls(next_msn, discontinuity + 1)
 
     @classmethod
     def after(cls, previous: MediaPlaylist) -> Continuation:
@@ -305,12 +316,14 @@ class SegmentWriter:
         data = b"".join(seg.chunks)
         write_atomic(self.dir / name, data)
         duration = seg.duration
-        done = Segment(seg.msn, seg.start, duration, name, len(data), seg.init, seg.independent)
         entry = Entry(seg.msn, name, seg.init, seg.pdt, duration, True, seg.discontinuity,
                       seg.independent, seg.listed_parts)  # fmt: skip
         with self._lock:
-            self._segments.append(done)
             self._list = replace(self._list, entries=(*self._list.entries, entry))
+            breaks = sum(1 for e in self._list.entries if e.discontinuity)
+            done = Segment(seg.msn, seg.start, duration, name, len(data), seg.init,
+                           seg.independent, self._list.discontinuity_seq + breaks)  # fmt: skip
+            self._segments.append(done)
         self._index = seg.msn + 1
         self._counters.segments += 1
         self._counters.bytes_written += len(data)

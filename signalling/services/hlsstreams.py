@@ -1,9 +1,12 @@
 """A room's HLS across its streams: where a new stream's playlist continues, and when
 it ends (for :class:`signalling.services.recording.RecordingPlane`).
 
-- ``continuation(room)``: a host who publishes again gets a new recording
-  directory; its playlist continues the room's previous one (read from this
-  node's disk): the same media sequence, after an ``EXT-X-DISCONTINUITY``.
+- ``continuation(room, layer, cursors)``: a host who publishes again gets a new
+  recording directory; each layer's playlist continues the room's previous one
+  (read from this node's disk): the same media sequence, after an
+  ``EXT-X-DISCONTINUITY``; when the previous stream was recorded on another node
+  (its numbers kept in ``lc:{room}:hls`` by ``on_segment``), after its numbers,
+  with the discontinuity sequence one past its last segment's.
 - ``finalize_if_ended(room, directory)``: a stream that stops leaves its
   playlist paused (players keep reloading it); once the room has ended it
   gets ``#EXT-X-ENDLIST``, every rendition's (and, with ``--s3-hls``, the
@@ -27,16 +30,23 @@ from redis.exceptions import RedisError
 
 from livecore.killswitch import Kill
 from livecore.rooms import RoomStatus
+from livecore.store import keys
 from livecore.store.room_meta import RoomStore
 from media.hlsmaster import PLAYLIST_RE, LayerNames
 from media.hlsplaylist import parse
 from media.mediadir import MediaDir
 from media.recfiles import finalize
-from media.segments import Continuation
+from media.segments import Continuation, Segment
 from media.uploader import HlsFeed, Uploader
 from signalling.services.hlswait import PlaylistWaits
 
 log = logging.getLogger("livecore.recording")
+
+#: The top layer's field in a room's ``lc:{room}:hls`` hash (not a layer name).
+TOP = "-"
+#: Per layer (``TOP`` for the top one): the next segment number and the last
+#: segment's discontinuity sequence number.
+Cursors = dict[str, tuple[int, int]]
 
 
 class HlsStreams:
@@ -56,17 +66,65 @@ class HlsStreams:
         self._recording_here = recording_here
         self._spawn = spawn
 
-    def continuation(self, room: str, layer: str = "") -> Continuation | None:
-        """Where the room's previous stream left a layer's playlist, when this node's disk
-        has it: the new stream continues its media sequence after a discontinuity."""
+    def continuation(
+        self, room: str, layer: str = "", cursors: Cursors | None = None
+    ) -> Continuation | None:
+        """Where the room's previous stream left a layer's playlist: the new stream
+        continues its media sequence after a discontinuity. From this node's disk (its
+        segments listed again), or, when the newest stream was recorded on another node
+        (``cursors``, read before: ``cursors()``), after its last segment's numbers."""
+        elsewhere = (cursors or {}).get(layer or TOP)
         previous = self.media.latest_stream(room)
-        if previous is None:
-            return None
+        here: Continuation | None = None
+        if previous is not None:
+            try:
+                text = (previous / LayerNames(layer).playlist).read_text()
+                here = Continuation.after(parse(text))
+            except (OSError, ValueError, KeyError) as exc:
+                log.info("room %s: no playlist to continue here (%s)", room, exc)
+        if elsewhere is not None and (here is None or elsewhere[0] > here.next_msn):
+            return Continuation.elsewhere(*elsewhere)
+        return here
+
+    async def cursors(self, room: str) -> Cursors:
+        """Each layer's last segment of the room's newest stream, wherever it was recorded
+        (``{}`` when none is known or Valkey does not answer)."""
         try:
-            return Continuation.after(parse((previous / LayerNames(layer).playlist).read_text()))
-        except (OSError, ValueError, KeyError) as exc:
-            log.info("room %s: the new stream's playlist starts afresh (%s)", room, exc)
-            return None
+            raw = await self.rooms.redis.hgetall(keys.room(room, "hls"))
+        except RedisError:
+            return {}
+        out: Cursors = {}
+        for field, value in raw.items():
+            name = field.decode() if isinstance(field, bytes) else str(field)
+            text = value.decode() if isinstance(value, bytes) else str(value)
+            numbers = text.split(":")
+            if len(numbers) == 2 and all(n.isdigit() for n in numbers):
+                out[name] = (int(numbers[0]), int(numbers[1]))
+        return out
+
+    def on_segment(self, room: str, directory: Path, layer: str = "") -> Callable[[Segment], None]:
+        """A layer's recording's ``on_segment`` (its thread): the segment to the bucket
+        (``--s3-hls``), and its numbers to Valkey, so that a host publishing again at
+        another node continues this layer's numbering there."""
+        feed = self.feed(room, directory, layer)
+        loop = asyncio.get_running_loop()
+
+        def done(segment: Segment) -> None:
+            if feed is not None:
+                feed(segment)
+            cursor = f"{segment.index + 1}:{segment.discontinuity}"
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(self._remember, room, layer or TOP, cursor)
+
+        return done
+
+    def _remember(self, room: str, layer: str, cursor: str) -> None:
+        async def write() -> None:
+            with contextlib.suppress(RedisError):
+                key = keys.room(room, "hls")
+                await self.rooms.redis.hset(key, layer, cursor)
+
+        self._spawn(write())
 
     def feed(self, room: str, directory: Path, layer: str = "") -> HlsFeed | None:
         """With ``--s3-hls``: a layer's recording (segments and playlist; the top one's

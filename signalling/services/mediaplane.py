@@ -251,7 +251,8 @@ class MediaPlane:
                 if self.lifecycle is not None:
                     await self.lifecycle.hold(room)
                 if self.recording is not None:
-                    self.recording.stream_started(room, session)
+                    cursors = await self.recording.hls.cursors(room)
+                    self.recording.stream_started(room, session, cursors)
             elif role is tokens.Role.KOC:
                 await self._costream_recorded(room, user, session)
             await self._event(room, {"t": "stream_started", "user": user, "role": role.value})

@@ -58,7 +58,7 @@ from media.transcode import Vp8ToH264
 from media.uploader import Uploader
 from media.worker import MediaWorker, WorkerBusy
 from signalling.services.highlights import HighlightsService
-from signalling.services.hlsstreams import HlsStreams
+from signalling.services.hlsstreams import Cursors, HlsStreams
 from signalling.services.recording_metrics import RecordingMetrics
 
 if TYPE_CHECKING:
@@ -197,8 +197,12 @@ class RecordingPlane:
         live = self.live.get(room)
         return live.recording if live is not None else None
 
-    def stream_started(self, room: str, session: PublisherSession) -> None:
-        """Record the host's new WHIP session (replaces a previous one of the room)."""
+    def stream_started(
+        self, room: str, session: PublisherSession, cursors: Cursors | None = None
+    ) -> None:
+        """Record the host's new WHIP session (replaces a previous one of the room);
+        ``cursors``: where the room's newest stream left its playlists, if on another node
+        (``HlsStreams.cursors``)."""
         if not self.ctx.settings.record:
             return
         video = session.relays.get("video")
@@ -210,8 +214,8 @@ class RecordingPlane:
                 room, reason,
             )  # fmt: skip
             return
-        continuation = self.hls.continuation(room)
-        carried = {rid.lower(): self.hls.continuation(room, rid.lower())
+        continuation = self.hls.continuation(room, "", cursors)
+        carried = {rid.lower(): self.hls.continuation(room, rid.lower(), cursors)
                    for rid in list(session.layers)[1:] if LAYER_RE.match(rid.lower())}  # fmt: skip
         directory = self.media.new_stream_dir(room, self.ctx.clock.time())
         loop = asyncio.get_running_loop()
@@ -222,7 +226,7 @@ class RecordingPlane:
             name=f"{room}/{directory.name}",
             clock=self.ctx.clock.time,
             on_done=functools.partial(self._done_in_thread, loop, room),
-            on_segment=self.hls.feed(room, directory),
+            on_segment=self.hls.on_segment(room, directory),
             on_change=self.waits.notifier(loop, room),
             continuation=continuation,
         )
@@ -271,7 +275,7 @@ class RecordingPlane:
                 directory, audio=audio is not None, config=self.config,
                 name=f"{room}/{directory.name}/{layer}", clock=self.ctx.clock.time,
                 on_change=self.waits.notifier(loop, room), layer=layer,
-                on_segment=self.hls.feed(room, directory, layer),
+                on_segment=self.hls.on_segment(room, directory, layer),
                 continuation=carried.get(layer),
             )  # fmt: skip
             relay.recorded = True  # dynacast never pauses it: the recorder watches it

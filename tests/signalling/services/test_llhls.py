@@ -308,3 +308,48 @@ async def test_every_rendition_continues_across_a_republish(
             assert new[0].msn == old[-1] + 1 and new[0].discontinuity, (old, new[0])
         finally:
             await publisher.close()
+
+
+async def test_a_republish_at_another_node_continues_the_numbering(
+    nodes: tuple[Node, Node], clips: list[EncodedClip]
+) -> None:
+    """The host publishes again through another node (its first one died, or the
+    balancer sent it elsewhere): that node's playlist goes on after the numbers the
+    first node used, with the discontinuity sequence one past its last segment's, so a
+    player reloading the room's playlist sees a break, not a sequence that restarts."""
+    a_node, b_node = nodes
+    async with (
+        httpx.AsyncClient(base_url=a_node.url, timeout=15) as a,
+        httpx.AsyncClient(base_url=b_node.url, timeout=15) as b,
+    ):
+        pc, resource = await publish(a, tracks(clips))
+        try:
+            await playlist(a, "/hls/r1/index.m3u8", segments=2)
+            await a.delete(resource, headers=host_auth())
+            await pc.close()
+
+            async def finished() -> MediaPlaylist | None:  # A closed its last segment
+                pl = parse((await a.get("/hls/r1/index.m3u8")).text)
+                return pl if not pl.hint else None
+
+            first = await eventually(finished, within=15)
+            last = max(e.msn for e in first.entries if e.complete)
+            pc, resource = await publish(b, tracks(clips))
+            text = ""
+
+            async def continued() -> MediaPlaylist | None:
+                nonlocal text
+                r = await b.get("/hls/r1/index.m3u8")
+                if r.status_code != 200:
+                    return None
+                text = r.text
+                pl = parse(text)
+                mine = [e for e in pl.entries if e.complete and e.msn > last]
+                return pl if mine and "#EXT-X-PRELOAD-HINT" in text else None
+
+            second = await eventually(continued, within=30)
+            strict_check(text)
+            assert second.media_sequence == last + 1, (last, text)
+            assert second.discontinuity_seq >= first.discontinuity_seq + 1, text
+        finally:
+            await pc.close()
