@@ -172,11 +172,16 @@ def with_rendition_reports(path: Path, text: str) -> str:
 
 
 async def wait_for_file(path: Path, waits: PlaylistWaits, room: str, hold_s: float) -> bool:
-    """Whether ``path`` exists, waiting up to ``hold_s`` for it (a hinted part)."""
+    """Whether ``path`` exists, waiting up to ``hold_s`` for it (a hinted part); False at
+    once when its playlist stops hinting (the stream stopped: no part will come)."""
     deadline = time.monotonic() + hold_s
+    playlist = path.parent / f"{path.name.partition('seg')[0]}index.m3u8"
     while not _exists(path):
         left = deadline - time.monotonic()
         if left <= 0:
             return False
         await waits.changed(room, left)
+        text = _read(playlist)
+        if text is not None and "#EXT-X-PRELOAD-HINT" not in text and not _exists(path):
+            return False
     return True

@@ -94,6 +94,15 @@ async def test_a_blocking_reload_is_bounded_and_too_far_is_refused(tmp_path: Pat
     await asyncio.sleep(0)
     await asyncio.to_thread(sink.write, fragment(HALF // 2, b"p", HALF // 2, key=False))
     assert await asyncio.wait_for(waiting, 2) and hinted.is_file()
+    # The stream stops: a request held for the part the playlist hinted is let go at
+    # once (the playlist hints nothing now), not after its whole hold.
+    never = tmp_path / parse(path.read_text()).hint.split("/")[-1]
+    waiting = asyncio.ensure_future(wait_for_file(never, waits, ROOM, 3))
+    await asyncio.sleep(0)
+    started = time.monotonic()
+    await asyncio.to_thread(w.close)
+    assert not await asyncio.wait_for(waiting, 2)
+    assert time.monotonic() - started < 1.0 and not never.is_file()
 
 
 async def test_a_live_playlist_reports_the_other_renditions(tmp_path: Path) -> None:
