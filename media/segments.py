@@ -85,8 +85,8 @@ class Segment:
     init: str = INIT_NAME
     independent: bool = True
     discontinuity: int = 0
-    """Its discontinuity sequence number (RFC 8216 §6.2.2): where a player's timeline
-    breaks; a stream on another node continues after the one after it."""
+    """Its discontinuity sequence number (RFC 8216 §6.2.2): a stream continued on
+    another node starts its own at one past the last segment's."""
 
     @property
     def end(self) -> float:
