@@ -127,7 +127,7 @@ async def metrics(request: Request) -> Response:
         for kind in ("whip", "whep"):
             count = sum(1 for e in media.entries.values() if e.kind == kind)
             node.metrics.media_sessions.labels(kind).set(count)
-        node.metrics.media_sessions.labels("pull").set(len(media.pulled))
+        node.metrics.media_sessions.labels("pull").set(len(media.copies.pulled))
     for name, size in state_sizes(request).items():
         node.metrics.state_entries.labels(name).set(size)
     return Response(generate_latest(node.metrics.registry), media_type=CONTENT_TYPE_LATEST)

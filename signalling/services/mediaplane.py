@@ -22,17 +22,13 @@ from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgpack
 from redis.exceptions import RedisError
 
 from livecore import tokens
 from livecore.errors import ErrorCode, LivecoreError
-from livecore.keyring import KeyRing
 from livecore.killswitch import Kill
 from livecore.rooms import RoomStatus
-from livecore.store.media import Origin
-from media.cascade import pull
 from media.icerestart import IceRestartRefused, restart_ice
 from media.peers import NegotiationError, PeerConfig, PublisherGone
 from media.sdpfrag import FragmentError, SdpFrag
@@ -40,7 +36,7 @@ from media.sessions import PublisherSession, ViewerSession, accept_publisher, ac
 from media.udpports import PortsExhausted
 from signalling.node.background import BackgroundTasks
 from signalling.node.context import NodeContext
-from signalling.node.keyedlocks import KeyedLocks
+from signalling.services.mediacopies import Copies, ports_full
 from signalling.services.offergate import OfferGate
 
 if TYPE_CHECKING:
@@ -54,29 +50,6 @@ BEAT_S = 2.0
 #: How often a session waiting for its connection is looked at (its deadline is
 #: ``--media-connect-timeout``, 10 s by default).
 CONNECT_POLL_S = 0.05
-#: Lifetime of a node-to-node pull credential (used once, right away).
-PULL_TOKEN_TTL_S = 60
-#: A local copy of another node's stream closes this long after its last local viewer
-#: left (a viewer who reloads the page finds it still open).
-PULL_IDLE_S = 20.0
-
-
-class _OfferRefused(NegotiationError):
-    """The origin refused a pull's offer as SDP (a node from before a pull took every
-    simulcast layer, one video section each, refuses more than one)."""
-
-
-def pull_token(secret: bytes | KeyRing, node_id: str, room: str, *, now: float) -> str:
-    """The credential a node pulls ``room``'s stream with: role ``node``, that room
-    only, a minute long. It opens a WHEP session there and can do nothing else."""
-    user = "node-" + "".join(c if tokens.valid_id(c) else "-" for c in node_id)
-    return tokens.mint(
-        secret, role=tokens.Role.NODE, room=room, user=user[:64], ttl_s=PULL_TOKEN_TTL_S, now=now
-    )
-
-
-def _ports_full() -> LivecoreError:
-    return LivecoreError(ErrorCode.NODE_FULL, "this node has no free media UDP port")
 
 
 @dataclass
@@ -103,14 +76,8 @@ class MediaPlane:
         self.store = ctx.stores.media
         self.entries: dict[str, Entry] = {}
         self.publishers: dict[tuple[str, str], PublisherSession] = {}
-        self.pulled: dict[tuple[str, str], PublisherSession] = {}
-        self._pulled_from: dict[tuple[str, str], Origin] = {}
-        #: When a local copy last had a local viewer (monotonic), by copy.
-        self._pull_used: dict[tuple[str, str], float] = {}
-        #: Pulled copies a recording here draws in (kept until their origin goes).
-        self._kept: set[tuple[str, str]] = set()
-        #: One pull per (room, publisher) at a time; an entry only while one runs.
-        self._pulling = KeyedLocks()
+        #: Local copies of other nodes' publishers (cascade pulls).
+        self.copies = Copies(ctx, config)
         self._task: asyncio.Task[None] | None = None
         #: Heartbeats done (readiness: a stuck beat stops counting).
         self.beats = 0
@@ -141,7 +108,7 @@ class MediaPlane:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        sessions = [e.session for e in self.entries.values()] + list(self.pulled.values())
+        sessions = [e.session for e in self.entries.values()] + list(self.copies.pulled.values())
         await asyncio.gather(*(s.close() for s in sessions), return_exceptions=True)
         with contextlib.suppress(RedisError, OSError):
             await self.ctx.stores.nodes.unregister(self.ctx.settings.node_id)
@@ -149,8 +116,7 @@ class MediaPlane:
     def sizes(self) -> dict[str, int]:
         """Entries of the plane's structures (for /metrics and tests)."""
         return {"media_entries": len(self.entries), "media_publishers": len(self.publishers),
-                "media_pulled": len(self.pulled), "media_pulling": len(self._pulling),
-                "media_pull_used": len(self._pull_used),
+                **self.copies.sizes(),
                 "media_live": len(self._live), "media_connecting": len(self._connecting),
                 "media_tasks": len(self._tasks),
                 "media_offers_waiting": self.offers.waiting}  # fmt: skip
@@ -158,7 +124,7 @@ class MediaPlane:
     @property
     def load(self) -> int:
         """Sessions held, and places reserved by requests still negotiating."""
-        return len(self.entries) + len(self.pulled) + self._reserved
+        return len(self.entries) + len(self.copies.pulled) + self._reserved
 
     @contextlib.contextmanager
     def _reserve(self) -> Iterator[None]:
@@ -192,7 +158,7 @@ class MediaPlane:
                 # A refused offer changes nothing: a live session of this user stays live.
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:
-                raise _ports_full() from None
+                raise ports_full() from None
             key = (room, claims.user)
             previous = self.publishers.get(key)
             self.entries[session.id] = Entry(room, "whip", claims.user, session, claims)
@@ -275,8 +241,8 @@ class MediaPlane:
         local = self.publishers.get((room, user))
         if local is not None:
             return local.relays.get("video")
-        session = await self._pull(room, user)
-        self._kept.add((room, user))
+        session = await self.copies.get(room, user)
+        self.copies.keep(room, user)
         return session.relays.get("video")
 
     def _publisher_closed(self, session: PublisherSession) -> None:
@@ -325,9 +291,11 @@ class MediaPlane:
     ) -> tuple[str, str]:
         """Answer a viewer's offer with ``publisher``'s stream; returns (answer, session id)."""
         with self._reserve():
-            source = self.publishers.get((room, publisher)) or self.pulled.get((room, publisher))
+            source = self.publishers.get((room, publisher)) or self.copies.pulled.get(
+                (room, publisher)
+            )
             if source is None or source.closed:
-                source = await self._pull(room, publisher)
+                source = await self.copies.get(room, publisher)
             try:
                 async with self.offers.turn():
                     answer, session = await accept_viewer(
@@ -343,7 +311,7 @@ class MediaPlane:
             except NegotiationError as exc:
                 raise LivecoreError(ErrorCode.BAD_SDP, str(exc)) from None
             except PortsExhausted:
-                raise _ports_full() from None
+                raise ports_full() from None
             self.entries[session.id] = Entry(room, "whep", claims.user, session, claims, source)
         self._connecting[session.id] = self._tasks.spawn(
             self._watch_connect(session), name=f"whep-{session.id[:8]}"
@@ -352,54 +320,6 @@ class MediaPlane:
 
     def _viewer_closed(self, session: ViewerSession) -> None:
         self.entries.pop(session.id, None)
-
-    async def _pull(self, room: str, publisher: str) -> PublisherSession:
-        """A local copy of a publisher held by another node (one per node)."""
-        key = (room, publisher)
-        async with self._pulling.hold(key):
-            existing = self.pulled.get(key)
-            if existing is not None and not existing.closed:
-                return existing
-            origin = await self.store.origin(room, publisher)
-            if origin is None or self._stale(origin) or origin.node == self.ctx.settings.node_id:
-                raise LivecoreError(ErrorCode.STREAM_NOT_FOUND, f"{publisher!r} is not live here")
-            token = pull_token(self.ctx.ring, self.ctx.settings.node_id, room,
-                               now=self.ctx.clock.time())  # fmt: skip
-            url = f"{origin.url}/whep/{room}?publisher={publisher}"
-
-            async def exchange(offer: str) -> str:
-                async with httpx.AsyncClient(timeout=10) as client:
-                    answer = await client.post(
-                        url, content=offer, headers={
-                            "Content-Type": "application/sdp", "Authorization": f"Bearer {token}",
-                        },
-                    )  # fmt: skip
-                if answer.status_code == 400 and '"bad_sdp"' in answer.text:
-                    raise _OfferRefused(answer.text)
-                if answer.status_code != 201:
-                    raise NegotiationError(f"origin answered {answer.status_code}")
-                return answer.text
-
-            try:
-                try:
-                    session = await pull(exchange, config=self.config, clock=self.ctx.clock,
-                                         name=f"pull-{publisher}")  # fmt: skip
-                except _OfferRefused:  # an origin of an older version: one layer only
-                    session = await pull(exchange, config=self.config, clock=self.ctx.clock,
-                                         name=f"pull-{publisher}", videos=1)  # fmt: skip
-            except PortsExhausted:
-                raise _ports_full() from None
-            except (NegotiationError, httpx.HTTPError) as exc:
-                raise LivecoreError(
-                    ErrorCode.STREAM_NOT_FOUND, f"cannot reach the origin: {exc}"
-                ) from None
-            self.pulled[key] = session
-            self._pulled_from[key] = origin
-            self._pull_used[key] = self.ctx.clock.monotonic()
-            return session
-
-    def _stale(self, origin: Origin) -> bool:
-        return origin.is_stale(int(self.ctx.clock.time()))
 
     async def end(self, session_id: str, kind: str, claims: tokens.Claims, room: str) -> None:
         """DELETE of a WHIP/WHEP resource: its owner (or the room's host) ends it."""
@@ -463,12 +383,7 @@ class MediaPlane:
         doomed: list[PublisherSession | ViewerSession] = [
             e.session for e in self.entries.values() if kill.hits_media(e.room, e.claims)
         ]
-        for (room, user), copy in list(self.pulled.items()):
-            if (kill.ended and kill.room == room) or kill.user == user:
-                self.pulled.pop((room, user), None)
-                self._pulled_from.pop((room, user), None)
-                self._pull_used.pop((room, user), None)
-                doomed.append(copy)
+        doomed += self.copies.drop(kill)
         for session in doomed:
             self._tasks.spawn(session.close(), name=f"kill-{session.id[:8]}")
 
@@ -493,8 +408,10 @@ class MediaPlane:
                         host = entry is not None and entry.claims.role is tokens.Role.HOST
                         if host and self.lifecycle is not None:
                             await self.lifecycle.hold(room)
-                for (room, user), session in list(self.pulled.items()):
-                    await self._check_origin(room, user, session)
+                for (room, user), session in list(self.copies.pulled.items()):
+                    watched = any(e.kind == "whep" and e.source is session
+                                  for e in self.entries.values())  # fmt: skip
+                    await self.copies.check(room, user, session, watched)
                 for room in list(self.rooms):
                     await self._sweep_origins(room)
             except (RedisError, OSError) as exc:
@@ -511,30 +428,10 @@ class MediaPlane:
             self.beats += 1
             self.last_beat = time.monotonic()
 
-    async def _check_origin(self, room: str, user: str, session: PublisherSession) -> None:
-        """Close a local copy whose origin went away (or moved to another node), or
-        that had no local viewer for ``PULL_IDLE_S``."""
-        key = (room, user)
-        mine = self._pulled_from.get(key)
-        current = await self.store.origin(room, user)
-        alive = current is not None and mine is not None and current.node == mine.node
-        now = self.ctx.clock.monotonic()
-        if key in self._kept or any(
-            e.kind == "whep" and e.source is session for e in self.entries.values()
-        ):
-            self._pull_used[key] = now  # a viewer here, or the recording draws it in
-        idle = now - self._pull_used.get(key, now) >= PULL_IDLE_S
-        if session.closed or not alive or self._stale(current) or idle:  # type: ignore[arg-type]
-            self.pulled.pop(key, None)
-            self._pulled_from.pop(key, None)
-            self._pull_used.pop(key, None)
-            self._kept.discard(key)
-            await session.close()
-
     async def _sweep_origins(self, room: str) -> None:
         """An origin that stopped refreshing died with its node: tell the room, once."""
         for user, origin in (await self.store.origins(room)).items():
-            if self._stale(origin) and await self.store.withdraw(room, user, origin):
+            if self.copies.stale(origin) and await self.store.withdraw(room, user, origin):
                 await self._event(room, {"t": "stream_ended", "user": user,
                                          "reason": "origin_lost"})  # fmt: skip
                 if await self.store.end(room, user):

@@ -15,7 +15,7 @@ import pytest
 
 from clients.python.room import RoomClient
 from media.peers import is_loopback
-from signalling.services.mediaplane import PULL_IDLE_S
+from signalling.services.mediacopies import PULL_IDLE_S
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, Viewer, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -478,7 +478,7 @@ def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
     import time
 
     from livecore import tokens
-    from signalling.services.mediaplane import PULL_TOKEN_TTL_S, pull_token
+    from signalling.services.mediacopies import PULL_TOKEN_TTL_S, pull_token
     from tests.helpers import TEST_SECRET
 
     value = pull_token(TEST_SECRET.encode(), "node a/1", "r1", now=time.time())
