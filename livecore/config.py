@@ -183,6 +183,9 @@ class Settings:
     media_max_sessions: int = 500
     #: Seconds a WHIP/WHEP session has to complete ICE and DTLS before it is rolled back.
     media_connect_timeout_s: float = 10.0
+    #: Seconds a local copy of another node's stream stays open after its last local
+    #: viewer left (a viewer who reloads the page finds it still open).
+    pull_idle_s: float = 20.0
     #: KOCs on air with the host at once.
     costream_max: int = 2
     #: Recording (HLS, replay, clips): on/off, media root (None: <data_dir>/media),
@@ -241,6 +244,7 @@ class Settings:
             ("--room-idle", self.room_idle_s, 0.5, 3600),
             ("--media-max-sessions", self.media_max_sessions, 1, 100_000),
             ("--media-connect-timeout", self.media_connect_timeout_s, 0.1, 120),
+            ("--pull-idle", self.pull_idle_s, 1, 3600),
             ("--costream-max", self.costream_max, 0, 8),
             ("--record-segment", self.record_segment_s, 1, 10),
             ("--record-window", self.record_window_s, 30, 24 * 3600),

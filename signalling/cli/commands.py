@@ -110,6 +110,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         metrics_listen=parse_listen(args.metrics_listen) if args.metrics_listen else None,
         media_max_sessions=args.media_max_sessions,
         media_connect_timeout_s=args.media_connect_timeout,
+        pull_idle_s=args.pull_idle,
         costream_max=args.costream_max,
         udp_ports=parse_port_range(args.udp_ports) if args.udp_ports else None,
         forwarder=args.forwarder,

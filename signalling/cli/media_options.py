@@ -59,6 +59,14 @@ def _add_media(media: argparse._ArgumentGroup) -> None:
         f"rolled back (env LIVECORE_MEDIA_CONNECT_TIMEOUT; default {d.media_connect_timeout_s:g})",
     )
     media.add_argument(
+        "--pull-idle",
+        type=float,
+        default=env("PULL_IDLE") or d.pull_idle_s,
+        metavar="SECONDS",
+        help="a copy of another node's stream closes this long after its last viewer here "
+        f"left (env LIVECORE_PULL_IDLE; default {d.pull_idle_s:g})",
+    )
+    media.add_argument(
         "--media-max-sessions",
         type=int,
         default=env("MEDIA_MAX_SESSIONS") or d.media_max_sessions,

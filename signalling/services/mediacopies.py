@@ -4,8 +4,8 @@ One copy per (room, publisher) per node, pulled with a server-to-server token
 (role ``node``, that room only, a minute long) over WHEP from the publisher's
 origin; of a simulcast publisher every layer comes (an origin of an older
 version, which takes one video section only, gives the first). A copy closes
-when its origin goes away or moves, or ``PULL_IDLE_S`` after its last local
-viewer left, unless a recording here draws it in (``keep``: a KOC's stream on
+when its origin goes away or moves, or ``--pull-idle`` seconds after its last
+local viewer left, unless a recording here draws it in (``keep``: a KOC's stream on
 another node, until their origin goes).
 """
 
@@ -27,9 +27,6 @@ from signalling.node.keyedlocks import KeyedLocks
 
 #: Lifetime of a node-to-node pull credential (used once, right away).
 PULL_TOKEN_TTL_S = 60
-#: A local copy of another node's stream closes this long after its last local viewer
-#: left (a viewer who reloads the page finds it still open).
-PULL_IDLE_S = 20.0
 
 Key = tuple[str, str]
 """(room, publisher)"""
@@ -130,7 +127,7 @@ class Copies:
 
     async def check(self, room: str, user: str, session: PublisherSession, watched: bool) -> None:
         """Close a copy whose origin went away (or moved to another node), or that had no
-        local viewer (``watched``) for ``PULL_IDLE_S``."""
+        local viewer (``watched``) for ``--pull-idle`` seconds."""
         key = (room, user)
         mine = self._from.get(key)
         current = await self.store.origin(room, user)
@@ -138,7 +135,7 @@ class Copies:
         now = self.ctx.clock.monotonic()
         if key in self._kept or watched:
             self._used[key] = now  # a viewer here, or the recording draws it in
-        idle = now - self._used.get(key, now) >= PULL_IDLE_S
+        idle = now - self._used.get(key, now) >= self.ctx.settings.pull_idle_s
         if session.closed or current is None or not alive or self.stale(current) or idle:
             self._forget(key)
             await session.close()

@@ -15,7 +15,6 @@ import pytest
 
 from clients.python.room import RoomClient
 from media.peers import is_loopback
-from signalling.services.mediacopies import PULL_IDLE_S
 from tests.helpers import Node, create_room, token
 from tests.media.sources import EncodedClip, Viewer, encode_opus_clip, encode_video_clip
 from tests.media.sources import publisher_offer as make_offer
@@ -62,6 +61,10 @@ async def whep(node: Node, offer: str, query: str = "", user: str = "v1") -> htt
             f"{node.url}/whep/r1{query}", content=offer,
             headers={"Content-Type": "application/sdp", **auth("viewer", user)},
         )  # fmt: skip
+
+
+#: The cascade test's ``--pull-idle`` (20 s by default).
+PULL_IDLE_S = 4.0
 
 
 def candidates(sdp: str) -> list[str]:
@@ -299,7 +302,7 @@ async def test_cascade_across_nodes(tmp_path: Path, redis_url: str, h264: Encode
     """A viewer at node B plays a publisher at node A through one pull; A's loss is
     announced, and the room ends after the grace although A (where the grace would have
     run) is dead."""
-    grace = ["--end-grace", "2"]
+    grace = ["--end-grace", "2", "--pull-idle", str(PULL_IDLE_S)]
     a = Node(tmp_path / "a", redis_url=redis_url, extra_args=grace).start()
     b = Node(tmp_path / "b", redis_url=redis_url, extra_args=grace).start()
     try:
