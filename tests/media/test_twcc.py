@@ -4,6 +4,7 @@ large deltas, bounds) through a decoder written here, and the answer's negotiati
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 
@@ -22,7 +23,9 @@ from media.twcc import (
     encode_feedback,
     status_chunks,
 )
+from tests.media.simulsource import Layer, SimulcastPublisher
 from tests.media.sources import EncodedClip, publisher_offer
+from tests.waiting import eventually
 
 S, L, N = SMALL_DELTA, LARGE_DELTA, NOT_RECEIVED
 
@@ -260,3 +263,39 @@ async def test_half_an_offer_negotiates_nothing(h264_clip: EncodedClip, missing:
         assert session.feedback is None and "transport-cc" not in answer
     finally:
         await session.close()
+
+
+async def test_an_aiortc_simulcast_publisher_hears_every_packet_reported(
+    h264_clip: EncodedClip,
+) -> None:
+    """Real peers over loopback: a two-layer publisher numbering its packets across both
+    layers gets feedback that reports every one of them received, in order of arrival."""
+    layers = [Layer("h", h264_clip), Layer("l", h264_clip)]
+    publisher = SimulcastPublisher(layers, transport_cc=True)
+    answer, session = await accept_publisher(await publisher.offer())
+    await publisher.accept(answer)
+    try:
+        assert publisher.answered_transport_cc and session.feedback is not None
+
+        def reported() -> dict[int, int | None]:
+            out: dict[int, int | None] = {}
+            for packet in publisher.feedback:
+                media, _, _, statuses = decode(packet)
+                assert media in {x.ssrc for x in layers}
+                for seq, at in statuses:
+                    out[seq] = at if out.get(seq) is None else out[seq]
+            return out
+
+        await eventually(lambda: len(reported()) >= 200, within=15.0, what="200 reported")
+        statuses = reported()
+        assert sorted(statuses) == list(range(len(statuses)))  # from 0, no gap
+        arrivals = [statuses[s] for s in sorted(statuses)]
+        times = [at for at in arrivals if at is not None]
+        assert len(times) == len(arrivals)  # loopback: nothing lost
+        assert all(b >= a for a, b in itertools.pairwise(times))  # sent and received in order
+        counts = [decode(p)[2] for p in publisher.feedback]
+        assert counts == list(range(len(counts)))  # the feedback packet count runs on
+    finally:
+        await session.close()
+        await publisher.close()
+    assert session.feedback.closed
