@@ -233,13 +233,15 @@ class PublisherSession(_Session):
         if any did, start sending the feedback. Call before ``createAnswer``."""
         sections = {m.kind: m for m in media}
         transceivers = [t for t in self.pc.getTransceivers() if t.kind in sections]
-        asked = [negotiate_transport_cc(t, sections[t.kind]) for t in transceivers]
-        if not any(asked):
+        ids = [negotiate_transport_cc(t, sections[t.kind]) for t in transceivers]
+        ext_id = next((i for i in ids if i is not None), None)
+        if ext_id is None:
             return
         receivers = [t.receiver for t in transceivers]
         metrics.transport_cc.inc("negotiated")
         self.feedback = TransportFeedback(
             receivers[0].transport,
+            ext_id,
             lambda: next(filter(None, map(receiver_seams.rtcp_ssrc, receivers)), None),
         )
 

@@ -235,7 +235,8 @@ class FeedbackRecorder:
 class TransportFeedback:
     """Sends transport-cc feedback on one publisher connection (its DTLS transport).
 
-    Starts watching the transport's RTP at once and sends what arrived every
+    Starts watching the transport's RTP at once (its header extension ``ext_id``
+    parsed from the first packet on) and sends what arrived every
     ``interval`` seconds (nothing when nothing arrived); ``close()`` stops both.
     ``sender_ssrc()`` names our side of the connection (0 until it is known).
     """
@@ -243,11 +244,13 @@ class TransportFeedback:
     def __init__(
         self,
         dtls: RTCDtlsTransport,
+        ext_id: int,
         sender_ssrc: Callable[[], int | None],
         *,
         interval: float = 0.05,
     ) -> None:
         self.recorder = FeedbackRecorder()
+        dtls_seams.parse_header_extension(dtls, URI_TRANSPORT_CC, ext_id)
         self.sent = 0
         self._dtls = dtls
         self._sender_ssrc = sender_ssrc
@@ -294,16 +297,16 @@ def offers_transport_cc(section: aiortc_sdp.MediaDescription) -> int | None:
     return ext if wanted else None
 
 
-def negotiate(transceiver: RTCRtpTransceiver, section: aiortc_sdp.MediaDescription) -> bool:
+def negotiate(transceiver: RTCRtpTransceiver, section: aiortc_sdp.MediaDescription) -> int | None:
     """Answer ``section``'s transport-cc offer on ``transceiver``: the extension (the
     offer's id) and ``a=rtcp-fb:<pt> transport-cc`` on each codec that offered it.
 
-    Call after ``setRemoteDescription`` and before ``createAnswer``. False (and
-    nothing changed) when the section does not offer both.
+    Call after ``setRemoteDescription`` and before ``createAnswer``. Returns the
+    extension id, or None (and nothing changed) when the section does not offer both.
     """
     ext = offers_transport_cc(section)
     if ext is None:
-        return False
+        return None
     receiver_seams.add_header_extensions(
         transceiver, [RTCRtpHeaderExtensionParameters(id=ext, uri=URI_TRANSPORT_CC)]
     )
@@ -311,7 +314,7 @@ def negotiate(transceiver: RTCRtpTransceiver, section: aiortc_sdp.MediaDescripti
     for codec in receiver_seams.negotiated_codecs(transceiver):
         if codec.payloadType in offered and FEEDBACK not in _types(codec.rtcpFeedback):
             codec.rtcpFeedback = [*codec.rtcpFeedback, RTCRtcpFeedback(type=FEEDBACK)]
-    return True
+    return ext
 
 
 def _types(feedback: Sequence[RTCRtcpFeedback]) -> set[str]:

@@ -23,6 +23,7 @@ from aiortc.rtcdtlstransport import (
     SRTPProtectionProfile,
     generate_certificate,
 )
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import RtpPacket, is_rtcp
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -66,6 +67,10 @@ def checks() -> Checks:
         "RTCDtlsTransport._handle_rtp_data hands each parsed packet to _rtp_router.route_rtp": (
             {"_rtp_router", "route_rtp"} <= code_names(dtls_rtp)
             and "_rtp_router" in code_names(RTCDtlsTransport.__init__)
+        ),
+        "RTCDtlsTransport parses RTP with its _rtp_header_extensions_map": (
+            "_rtp_header_extensions_map" in code_names(dtls_rtp)
+            and "_rtp_header_extensions_map" in code_names(RTCDtlsTransport.__init__)
         ),
         "RTCDtlsTransport._send_rtp protects RTCP with protect_rtcp": (
             {"is_rtcp", "protect_rtcp"} <= code_names(dtls_send)
@@ -212,6 +217,19 @@ def observe_rtp(
             del router.route_rtp
 
     return undo
+
+
+def parse_header_extension(dtls: RTCDtlsTransport, uri: str, ext_id: int) -> None:
+    """Make ``dtls`` parse the header extension ``uri`` (as ``ext_id``) from now on.
+
+    aiortc configures its map only when a receiver starts, after DTLS is up:
+    packets that arrive in between (a browser's first bandwidth probes) would be
+    parsed without it. The receivers configure the same id again later.
+    """
+    extension = RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri)
+    dtls._rtp_header_extensions_map.configure(  # noqa: SLF001 - transport-cc seam
+        RTCRtpParameters(headerExtensions=[extension])
+    )
 
 
 async def send_rtcp(dtls: RTCDtlsTransport, data: bytes) -> bool:
