@@ -54,8 +54,8 @@ from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
 from media.ridemux import RidDemux
 from media.sdpfrag import FragmentError, SdpFrag
 from media.simulcast import answer_simulcast, offered_layers
-from media.twcc import TransportFeedback
-from media.twcc import negotiate as negotiate_transport_cc
+from media.transportcc import TransportFeedback
+from media.transportcc import negotiate as negotiate_transport_cc
 
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
@@ -229,7 +229,7 @@ class PublisherSession(_Session):
         return relay
 
     def send_transport_feedback(self, media: list[aiortc_sdp.MediaDescription]) -> None:
-        """Negotiate transport-cc on each section whose offer has it (``media.twcc``) and,
+        """Negotiate transport-cc on each section whose offer has it (``media.transportcc``) and,
         if any did, start sending the feedback. Call before ``createAnswer``."""
         sections = {m.kind: m for m in media}
         transceivers = [t for t in self.pc.getTransceivers() if t.kind in sections]

@@ -20,7 +20,7 @@ import pytest
 import pytest_asyncio
 from playwright.async_api import Browser, Page, Response, Route
 
-from media.twcc import URI_TRANSPORT_CC
+from media.transportcc import URI_TRANSPORT_CC
 from tests.browser import chromium_path, launch, phone
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import clean, go_live
