@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable, Sequence
 
@@ -26,6 +27,8 @@ from media import metrics
 from media.aiortc_seams import receiver as receiver_seams
 from media.aiortc_seams import srtp as dtls_seams
 from media.twcc import FeedbackRecorder
+
+logger = logging.getLogger(__name__)
 
 URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 FEEDBACK = "transport-cc"
@@ -66,9 +69,14 @@ class TransportFeedback:
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            for data in self.recorder.feedback(self._sender_ssrc() or 0):
+            try:
+                packets = self.recorder.feedback(self._sender_ssrc() or 0)
+            except Exception:  # a fault here must not end the feedback: log, go on
+                logger.exception("transport-cc feedback could not be built")
+                continue
+            for data in packets:
                 if not await dtls_seams.send_rtcp(self._dtls, data):
-                    break
+                    break  # not connected (yet, or any more): what was built is dropped
                 self.sent += 1
                 metrics.transport_cc.inc("feedback")
 
