@@ -291,7 +291,8 @@ async def accept_publisher(
     """Answer a WHIP offer: receive its audio/video without decoding and relay it.
 
     Video is accepted as H.264 (packetization-mode=1) if offered, else VP8;
-    audio as Opus. Raises ``NegotiationError`` when the offer cannot be served.
+    audio as Opus; transport-cc feedback is sent when the offer asks for it
+    (``media.transportcc``). Raises ``NegotiationError`` when the offer cannot be served.
     ``on_close(session)`` is called once the returned session has closed.
     """
     media = parse_offer(offer_sdp)

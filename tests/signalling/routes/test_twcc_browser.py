@@ -33,8 +33,9 @@ ESTIMATE = 2_000_000
 """Bits per second of the host's estimate that carry all three layers (1.5 + 0.5 + 0.15)."""
 RAMP_BOUND_S = 8.0
 """Seconds from going live until Chromium gives the top layer ``TOP_RATE`` and estimates
-``ESTIMATE``. Measured on loopback, 2 cores at load 9-13: with transport-cc 0.5-1.5 s,
-REMB only 24-30 s (docs/benchmarks.md)."""
+``ESTIMATE``. Measured on loopback on a shared 2-core machine: with transport-cc
+0.25-1.8 s in 30 of 31 runs (the slow one before the early parsing fix), REMB only
+23.8-24.6 s (docs/benchmarks.md)."""
 
 #: The host's layers (bytes sent, target bit/s, fps) and its connection's estimate, now.
 HOST_STATS = """async () => {
