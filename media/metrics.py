@@ -57,3 +57,7 @@ simulcast = OpCounter()
 """Simulcast events: ``"layers_seen"`` (a publisher's rid whose first packet arrived),
 ``"switch_down"``/``"switch_up"`` (a viewer moved layer on a keyframe), ``"gop_served"``
 (a viewer's PLI answered from its layer's cached GOP)."""
+
+transport_cc = OpCounter()
+"""Transport-wide congestion control to publishers: ``"feedback"`` (RTCP packets sent),
+``"negotiated"`` (publisher connections that asked for it)."""

@@ -168,6 +168,12 @@ class _PassthroughInbox:
 #: 90 kHz). A hole that already spans longer (an outage) is not waited for.
 MAX_HOLE_S = 0.5
 VIDEO_CLOCK_RATE = 90_000
+#: A video packet up to this many sequence numbers behind the jitter buffer's origin
+#: is dropped as late; further behind, the stream restarted (a new SSRC of a simulcast
+#: layer) and the buffer starts again from it. Chromium, once its transport-cc estimate
+#: is high, pads its lowest layer with old packets resent on RTX (~140/s, up to ~100
+#: behind on loopback; aiortc's buffer resets on one more than 100 behind).
+MAX_LATE = 1000
 _TS_HALF = 1 << 31
 
 
@@ -220,6 +226,8 @@ class MarkerJitterBuffer(JitterBuffer):
         self._lost = False
         #: Holes given up (for tests and metrics).
         self.holes_skipped = 0
+        #: Packets dropped for coming behind the frames already handed on (``MAX_LATE``).
+        self.late = 0
 
     def add(self, packet: Any) -> tuple[bool, JitterFrame | None]:
         ts = packet.timestamp
@@ -228,6 +236,12 @@ class MarkerJitterBuffer(JitterBuffer):
         if self._origin is not None:
             delta = (packet.sequence_number - self._origin) & 0xFFFF
             misorder = (self._origin - packet.sequence_number) & 0xFFFF
+            if 0 < misorder < delta and misorder < MAX_LATE:
+                # Behind what was handed on or given up: a retransmission too late, or
+                # a browser's payload padding (old packets resent on RTX). The stock
+                # buffer would reset on one more than 100 behind: drop it instead.
+                self.late += 1
+                return False, None
             # The stock buffer drops what it holds (a reset, or a jump past its size).
             if (misorder < delta and misorder >= MAX_MISORDER) or (
                 misorder >= delta and delta >= self.capacity

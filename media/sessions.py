@@ -33,6 +33,8 @@ from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
 
 from livecore.clock import Clock, SystemClock
+from media import metrics
+from media.aiortc_seams import receiver as receiver_seams
 from media.forwarder import LeanForwarder, LeanViewer, section_params
 from media.layerforward import LayeredForwarder
 from media.offers import parse_offer
@@ -52,6 +54,8 @@ from media.relay import Relay, RelayLimits, RelayTrack, SharedPacker
 from media.ridemux import RidDemux
 from media.sdpfrag import FragmentError, SdpFrag
 from media.simulcast import MAX_LAYERS, answer_simulcast, offered_layers
+from media.transportcc import TransportFeedback
+from media.transportcc import negotiate as negotiate_transport_cc
 
 FORWARDERS = ("lean", "aiortc")
 """How viewers are served: the lean path (``media.forwarder``) or aiortc's own senders."""
@@ -169,6 +173,8 @@ class PublisherSession(_Session):
         self._layer_clock: float | None = None
         self.forwarders: dict[str, LeanForwarder] = {}
         self.viewers: set[ViewerSession] = set()
+        self.feedback: TransportFeedback | None = None
+        """Transport-wide congestion control feedback, when the offer asked for it."""
 
     def forwarder(self, kind: str) -> LeanForwarder:
         """The lean forwarder of ``kind``'s relay (made on first use)."""
@@ -222,7 +228,26 @@ class PublisherSession(_Session):
             self.relays[track.kind] = relay
         return relay
 
+    def send_transport_feedback(self, media: list[aiortc_sdp.MediaDescription]) -> None:
+        """Negotiate transport-cc on each section whose offer has it (``media.transportcc``) and,
+        if any did, start sending the feedback. Call before ``createAnswer``."""
+        sections = {m.kind: m for m in media}
+        transceivers = [t for t in self.pc.getTransceivers() if t.kind in sections]
+        ids = [negotiate_transport_cc(t, sections[t.kind]) for t in transceivers]
+        ext_id = next((i for i in ids if i is not None), None)
+        if ext_id is None:
+            return
+        receivers = [t.receiver for t in transceivers]
+        metrics.transport_cc.inc("negotiated")
+        self.feedback = TransportFeedback(
+            receivers[0].transport,
+            ext_id,
+            lambda: next(filter(None, map(receiver_seams.rtcp_ssrc, receivers)), None),
+        )
+
     async def _release(self) -> None:
+        if self.feedback is not None:
+            await self.feedback.close()
         for forwarder in self.forwarders.values():
             await forwarder.aclose()
         for relay in {*self.relays.values(), *self.layers.values()}:
@@ -266,7 +291,8 @@ async def accept_publisher(
     """Answer a WHIP offer: receive its audio/video without decoding and relay it.
 
     Video is accepted as H.264 (packetization-mode=1) if offered, else VP8;
-    audio as Opus. Raises ``NegotiationError`` when the offer cannot be served.
+    audio as Opus; transport-cc feedback is sent when the offer asks for it
+    (``media.transportcc``). Raises ``NegotiationError`` when the offer cannot be served.
     ``on_close(session)`` is called once the returned session has closed.
     """
     media = parse_offer(offer_sdp)
@@ -298,6 +324,7 @@ async def accept_publisher(
                     )  # fmt: skip
                 continue
             session.relay_receiver(receiver, families[kind], limits=limits, clock=clock, name=name)
+        session.send_transport_feedback(media)
         await pc.setLocalDescription(await pc.createAnswer())
     except _AIORTC_REFUSALS as exc:
         await session.close()

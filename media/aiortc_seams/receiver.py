@@ -19,7 +19,11 @@ from aiortc.jitterbuffer import JitterBuffer
 from aiortc.mediastreams import MediaStreamTrack
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import RTCDtlsTransport
-from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpReceiveParameters
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
+    RTCRtpReceiveParameters,
+)
 from aiortc.rtcrtpreceiver import RemoteStreamTrack, RTCRtpReceiver, decoder_worker
 from aiortc.rtcrtptransceiver import RTCRtpTransceiver
 from aiortc.rtp import RtpPacket
@@ -147,6 +151,7 @@ _RX_ESTIMATOR = "_RTCRtpReceiver__remote_bitrate_estimator"
 _RX_RTX_SSRC = "_RTCRtpReceiver__rtx_ssrc"
 _RX_RTCP_SSRC = "_RTCRtpReceiver__rtcp_ssrc"
 _TRANSCEIVER_EXTENSIONS = "_headerExtensions"
+_TRANSCEIVER_CODECS = "_codecs"
 
 
 def simulcast_checks() -> Checks:
@@ -169,6 +174,10 @@ def simulcast_checks() -> Checks:
             _TRANSCEIVER_EXTENSIONS
             in code_names(rtcpeerconnection.create_media_description_for_transceiver)
         ),
+        "the answer lists a transceiver's _codecs (with their rtcpFeedback)": (
+            _TRANSCEIVER_CODECS
+            in code_names(rtcpeerconnection.create_media_description_for_transceiver)
+        ),
     }
 
 
@@ -183,6 +192,19 @@ def add_header_extensions(
     current: list[RTCRtpHeaderExtensionParameters] = getattr(transceiver, _TRANSCEIVER_EXTENSIONS)
     known = {x.uri for x in current}
     current += [x for x in extensions if x.uri not in known]
+
+
+def negotiated_codecs(transceiver: RTCRtpTransceiver) -> list[RTCRtpCodecParameters]:
+    """The codecs ``transceiver`` negotiated (its own copies: the answer lists them, each
+    with its ``rtcpFeedback``); set after ``setRemoteDescription``."""
+    codecs: list[RTCRtpCodecParameters] = getattr(transceiver, _TRANSCEIVER_CODECS)
+    return codecs
+
+
+def rtcp_ssrc(receiver: RTCRtpReceiver) -> int | None:
+    """The SSRC ``receiver`` sends its RTCP as (None until it starts)."""
+    ssrc: int | None = getattr(receiver, _RX_RTCP_SSRC)
+    return ssrc
 
 
 def layer_receiver(main: RTCRtpReceiver) -> RTCRtpReceiver:

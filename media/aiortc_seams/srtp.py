@@ -1,5 +1,5 @@
 """The DTLS transport's seams: its SRTP sessions, libsrtp for C code that protects,
-and the cipher suites its handshake offers.
+the cipher suites its handshake offers, and its RTP path for transport-wide feedback.
 
 The lean forwarder protects a viewer's RTP with the DTLS transport's own
 outbound SRTP session, from C (``media/_rtpfast.c`` calls libsrtp's
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import time
 import weakref
+from collections.abc import Callable
 
 import pylibsrtp
 from aiortc import rtcpeerconnection
@@ -22,7 +23,8 @@ from aiortc.rtcdtlstransport import (
     SRTPProtectionProfile,
     generate_certificate,
 )
-from aiortc.rtp import is_rtcp
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import RtpPacket, is_rtcp
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from OpenSSL import SSL
@@ -36,6 +38,7 @@ def checks() -> Checks:
     # Reading private methods to check them is the point of this function.
     dtls_next = RTCDtlsTransport._recv_next  # noqa: SLF001 - lean receive seam
     dtls_send = RTCDtlsTransport._send_rtp  # noqa: SLF001 - lean send seam
+    dtls_rtp = RTCDtlsTransport._handle_rtp_data  # noqa: SLF001 - transport-cc seam
     srtp_session = pylibsrtp.Session.__init__
     make_context = RTCCertificate._create_ssl_context  # noqa: SLF001 - cipher seam
     make_context = getattr(make_context, "__wrapped__", make_context)  # aiortc's own
@@ -60,6 +63,17 @@ def checks() -> Checks:
         ),
         "aiortc.rtp.is_rtcp tells SRTCP from SRTP by the second byte": (
             is_rtcp(bytes([0x80, 200])) and not is_rtcp(bytes([0x80, 0x80 | 96]))
+        ),
+        "RTCDtlsTransport._handle_rtp_data hands each parsed packet to _rtp_router.route_rtp": (
+            {"_rtp_router", "route_rtp"} <= code_names(dtls_rtp)
+            and "_rtp_router" in code_names(RTCDtlsTransport.__init__)
+        ),
+        "RTCDtlsTransport parses RTP with its _rtp_header_extensions_map": (
+            "_rtp_header_extensions_map" in code_names(dtls_rtp)
+            and "_rtp_header_extensions_map" in code_names(RTCDtlsTransport.__init__)
+        ),
+        "RTCDtlsTransport._send_rtp protects RTCP with protect_rtcp": (
+            {"is_rtcp", "protect_rtcp"} <= code_names(dtls_send)
         ),
     }
 
@@ -176,3 +190,52 @@ def share_certificates(max_age_s: float = CERTIFICATE_MAX_AGE_S) -> None:
             return current[0][0]  # type: ignore[return-value]
 
     names["RTCCertificate"] = SharedCertificate
+
+
+# -- transport-wide congestion control feedback (media.twcc) ------------------------
+
+
+def observe_rtp(
+    dtls: RTCDtlsTransport, observer: Callable[[RtpPacket], None]
+) -> Callable[[], None]:
+    """Call ``observer(packet)`` for every RTP packet ``dtls`` parses, before it is routed
+    to a receiver (every m-section, layer, RTX and padding packet of the connection).
+
+    Shadows ``route_rtp`` on this transport's router only; returns the undo.
+    """
+    router = dtls._rtp_router  # noqa: SLF001 - transport-cc seam
+    route = router.route_rtp
+
+    def observe_and_route(packet: RtpPacket) -> object:
+        observer(packet)
+        return route(packet)
+
+    router.route_rtp = observe_and_route  # type: ignore[method-assign,assignment]
+
+    def undo() -> None:
+        if vars(router).get("route_rtp") is observe_and_route:
+            del router.route_rtp
+
+    return undo
+
+
+def parse_header_extension(dtls: RTCDtlsTransport, uri: str, ext_id: int) -> None:
+    """Make ``dtls`` parse the header extension ``uri`` (as ``ext_id``) from now on.
+
+    aiortc configures its map only when a receiver starts, after DTLS is up:
+    packets that arrive in between (a browser's first bandwidth probes) would be
+    parsed without it. The receivers configure the same id again later.
+    """
+    extension = RTCRtpHeaderExtensionParameters(id=ext_id, uri=uri)
+    dtls._rtp_header_extensions_map.configure(  # noqa: SLF001 - transport-cc seam
+        RTCRtpParameters(headerExtensions=[extension])
+    )
+
+
+async def send_rtcp(dtls: RTCDtlsTransport, data: bytes) -> bool:
+    """Send one serialised RTCP packet on ``dtls`` (SRTCP); False if it is not connected."""
+    try:
+        await dtls._send_rtp(data)  # noqa: SLF001 - transport-cc seam
+    except ConnectionError:
+        return False
+    return True

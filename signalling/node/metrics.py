@@ -6,7 +6,7 @@ import functools
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, Info
 
-from media.metrics import codec_ops, lean_forwarded, simulcast
+from media.metrics import codec_ops, lean_forwarded, simulcast, transport_cc
 
 
 class Metrics:
@@ -109,6 +109,18 @@ class Metrics:
         for event in ("layers_seen", "switch_down", "switch_up", "gop_served"):
             self.simulcast.labels(event=event).set_function(
                 functools.partial(lambda e: simulcast.by_reason().get(e, 0), event)
+            )
+        self.transport_cc = Gauge(
+            "livecore_media_transport_cc_events",
+            "Transport-wide congestion control to publishers since start: negotiated (a "
+            "WHIP connection asked for it), feedback (RTCP packets sent); read from "
+            "media.metrics.transport_cc",
+            ["event"],
+            registry=r,
+        )
+        for event in ("negotiated", "feedback"):
+            self.transport_cc.labels(event=event).set_function(
+                functools.partial(lambda e: transport_cc.by_reason().get(e, 0), event)
             )
         self.media_sessions = Gauge(
             "livecore_media_sessions", "WHIP/WHEP sessions and cascade pulls on this node",

@@ -28,7 +28,8 @@ from media.peers import MediaPeerConnection, PeerConfig, codec_preferences, crea
 from media.simulcast import URI_REPAIRED_RID, URI_RID
 from tests.media.sources import EncodedClip, EncodedTrack
 
-RID_EXT, REPAIRED_EXT = 10, 11
+RID_EXT, REPAIRED_EXT, TRANSPORT_CC_EXT = 10, 11, 12
+URI_TRANSPORT_CC = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
 
 
 @dataclass(eq=False)
@@ -58,8 +59,9 @@ class Layer:
         return self.ssrc
 
 
-def simulcast_offer(offer_sdp: str, rids: list[str]) -> str:
-    """An aiortc offer rewritten as a simulcast offer of ``rids`` in its video section."""
+def simulcast_offer(offer_sdp: str, rids: list[str], *, transport_cc: bool = False) -> str:
+    """An aiortc offer rewritten as a simulcast offer of ``rids`` in its video section
+    (with ``transport_cc``, also offering transport-wide feedback there, as browsers do)."""
     out: list[str] = []
     video = False
     for line in offer_sdp.splitlines():
@@ -72,6 +74,10 @@ def simulcast_offer(offer_sdp: str, rids: list[str]) -> str:
             out += [f"a=extmap:{RID_EXT} {URI_RID}", f"a=extmap:{REPAIRED_EXT} {URI_REPAIRED_RID}"]
             out += [f"a=rid:{rid} send" for rid in rids]
             out.append(f"a=simulcast:send {';'.join(rids)}")
+            if transport_cc:
+                out.append(f"a=extmap:{TRANSPORT_CC_EXT} {URI_TRANSPORT_CC}")
+        if video and transport_cc and line.startswith("a=rtpmap:") and "rtx" not in line:
+            out.append(f"a=rtcp-fb:{line[9:].split()[0]} transport-cc")
     return "\r\n".join(out) + "\r\n"
 
 
@@ -83,8 +89,15 @@ class SimulcastPublisher:
         layers: list[Layer],
         audio: EncodedClip | None = None,
         config: PeerConfig | None = None,
+        *,
+        transport_cc: bool = False,
     ) -> None:
         self.layers = layers
+        self.transport_cc = transport_cc
+        #: Transport-wide sequence numbers sent (when the answer negotiated them) and the
+        #: transport-cc feedback packets received, as they came (RTPFB FMT 15).
+        self.transport_seq = 0
+        self.feedback: list[bytes] = []
         self.pc: MediaPeerConnection = create_peer_connection(config)
         self._connected = asyncio.Event()
         self.pc.on("connectionstatechange", self._state)
@@ -101,7 +114,10 @@ class SimulcastPublisher:
 
     async def offer(self) -> str:
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        return simulcast_offer(str(self.pc.localDescription.sdp), [x.rid for x in self.layers])
+        rids = [x.rid for x in self.layers]
+        return simulcast_offer(
+            str(self.pc.localDescription.sdp), rids, transport_cc=self.transport_cc
+        )
 
     async def accept(self, answer_sdp: str) -> None:
         """Apply the answer and start sending every layer once connected."""
@@ -112,6 +128,7 @@ class SimulcastPublisher:
         self._mid = media.rtp.muxId
         extensions = list(media.rtp.headerExtensions)
         self.answered_rid = any(x.uri == URI_RID for x in extensions)
+        self.answered_transport_cc = any(x.uri == URI_TRANSPORT_CC for x in extensions)
         self._map = HeaderExtensionsMap()
         self._map.configure(RTCRtpParameters(headerExtensions=extensions))
         self._task = asyncio.ensure_future(self._run())
@@ -121,6 +138,14 @@ class SimulcastPublisher:
         await self._connected.wait()
         for layer in self.layers:
             dtls._rtp_router.register_sender(layer, layer.ssrc)
+        handle_rtcp = dtls._handle_rtcp_data
+
+        async def keep_feedback(data: bytes) -> None:
+            if len(data) >= 4 and data[1] == 205 and data[0] & 0x1F == 15:
+                self.feedback.append(bytes(data))
+            await handle_rtcp(data)
+
+        dtls._handle_rtcp_data = keep_feedback
         loop = asyncio.get_running_loop()
         start = loop.time()
         n = 0
@@ -153,6 +178,9 @@ class SimulcastPublisher:
             rtp.extensions.mid = self._mid
             rtp.extensions.rtp_stream_id = layer.rid
             rtp.extensions.abs_send_time = abs_send_time(now)
+            if self.answered_transport_cc:
+                rtp.extensions.transport_sequence_number = self.transport_seq & 0xFFFF
+                self.transport_seq += 1
             layer._seq = (layer._seq + 1) & 0xFFFF
             try:
                 await dtls._send_rtp(rtp.serialize(self._map))

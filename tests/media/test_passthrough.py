@@ -325,3 +325,21 @@ def test_a_lost_packet_is_waited_for_then_given_up() -> None:
     assert out and out[0].after_loss and not out[-1].after_loss
     late = buffer.add(_rtp(16, 15_000, False, b"b"))[1]  # the retransmission, too late
     assert late is None
+
+
+def test_old_packets_resent_as_padding_are_dropped_without_a_reset() -> None:
+    """A browser with a high estimate pads with old packets resent on RTX (payload
+    padding: ~140/s on its lowest layer, up to ~100 packets old on loopback); one more
+    than 100 behind must not reset the buffer (a hole, frames skipped to the next
+    keyframe, a PLI), only be dropped. Far behind (a new SSRC's numbers) still resets."""
+    from media.passthrough import MAX_LATE, MarkerJitterBuffer
+
+    buffer = MarkerJitterBuffer(capacity=512)
+    assert len(_frames(buffer, 1000, 90_000, 100)) == 100  # up to seq 1299
+    for old in (1300 - 150, 1300 - 400, 1300 - MAX_LATE + 1):  # the origin is 1300
+        assert buffer.add(_rtp(old & 0xFFFF, 0, False, b"old")) == (False, None)
+    out = _frames(buffer, 1300, 90_000 + 100 * 3000, 5)
+    assert len(out) == 5 and not any(f.after_loss for f in out)
+    assert buffer.late == 3
+    restart = buffer.add(_rtp(1315 - MAX_LATE - 10, 0, False, b"restart"))  # far behind
+    assert buffer.late == 3 and restart == (True, None)  # started again (and a PLI)

@@ -6,6 +6,8 @@ import types
 
 from aiortc import rtcpeerconnection
 from aiortc.rtcdtlstransport import SRTP_AEAD_AES_128_GCM, SRTP_AES128_CM_SHA1_80, RTCCertificate
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap, RtpPacket
 from OpenSSL import SSL
 
 from media.aiortc_seams import srtp
@@ -85,3 +87,36 @@ def _renewing_class(shared: type[RTCCertificate]) -> type[RTCCertificate]:
     renewing: type[RTCCertificate] = vars(scratch)["RTCCertificate"]
     assert renewing is not shared
     return renewing
+
+
+async def test_observe_rtp_sees_every_routed_packet_until_undone() -> None:
+    """The transport-cc seams: each packet the transport routes is shown to the observer
+    first (routed as before), and no longer once the observer is removed; the
+    transport parses the sequence number extension before any receiver starts."""
+    pc = create_peer_connection()
+    try:
+        dtls = pc.addTransceiver("video", direction="recvonly").receiver.transport
+        seen: list[int] = []
+        undo = srtp.observe_rtp(dtls, lambda packet: seen.append(packet.sequence_number))
+        router = dtls._rtp_router
+        assert router.route_rtp(RtpPacket(payload_type=96, sequence_number=7)) is None
+        undo()
+        undo()  # twice is harmless
+        router.route_rtp(RtpPacket(payload_type=96, sequence_number=8))
+        assert seen == [7]
+        assert not await srtp.send_rtcp(dtls, bytes(8))  # not connected: nothing sent
+        uri = "http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01"
+        numbered = RtpPacket(payload_type=96, sequence_number=9)
+        numbered.extensions.transport_sequence_number = 4321
+        writer = HeaderExtensionsMap()
+        writer.configure(
+            RTCRtpParameters(headerExtensions=[RTCRtpHeaderExtensionParameters(3, uri)])
+        )
+        data = numbered.serialize(writer)
+        parsed = RtpPacket.parse(data, dtls._rtp_header_extensions_map)
+        assert parsed.extensions.transport_sequence_number is None  # no receiver started yet
+        srtp.parse_header_extension(dtls, uri, 3)
+        parsed = RtpPacket.parse(data, dtls._rtp_header_extensions_map)
+        assert parsed.extensions.transport_sequence_number == 4321
+    finally:
+        await pc.close()

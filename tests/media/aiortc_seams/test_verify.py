@@ -41,4 +41,4 @@ def test_every_seam_module_checks_its_own_seams() -> None:
     modules = (receiver, sender, srtp, ice)
     names = [name for module in modules for name in module.checks()]
     assert all(all(module.checks().values()) for module in modules)
-    assert len(names) == len(set(names)) == 33
+    assert len(names) == len(set(names)) == 36
