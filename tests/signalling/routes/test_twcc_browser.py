@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
@@ -189,18 +191,28 @@ async def test_top_layer_ramps_within_seconds(node: Node, browser: Browser) -> N
     assert errors == []
 
 
-RUNS = int(os.environ.get("LIVECORE_RAMP_RUNS", "0"))
+async def ramp_figures(runs: int) -> None:
+    """``python -m tests.signalling.routes.test_twcc_browser N``: N publishes of 45 s
+    each way (the offer stripped of transport-cc for REMB only, as before the node
+    negotiated it), one node and one Chromium of their own; one JSON line per run."""
+    with tempfile.TemporaryDirectory() as tmp:
+        node = Node(Path(tmp) / "node").start()
+        create_room(node.url)
+        try:
+            async with launch() as browser:
+                for transport_cc in (True, False):
+                    for run in range(runs):
+                        result, _, _ = await publish_and_ramp(
+                            browser, node, transport_cc=transport_cc, within=45.0,
+                            until_ramped=False,
+                        )  # fmt: skip
+                        mode = "transport-cc" if transport_cc else "remb-only"
+                        figures = {"mode": mode, "run": run, **result.figures(),
+                                   "load": os.getloadavg()[0]}  # fmt: skip
+                        print(json.dumps(figures), flush=True)
+        finally:
+            node.stop()
 
 
-@pytest.mark.skipif(not RUNS, reason="figures for docs/benchmarks.md: set LIVECORE_RAMP_RUNS=N")
-@pytest.mark.parametrize("transport_cc", [True, False], ids=["transport-cc", "remb-only"])
-async def test_ramp_figures(node: Node, browser: Browser, transport_cc: bool) -> None:
-    """N publishes of 45 s each (the offer stripped of transport-cc for REMB only, as
-    before the node negotiated it); prints one JSON line of figures per run."""
-    for run in range(RUNS):
-        result, _, _ = await publish_and_ramp(
-            browser, node, transport_cc=transport_cc, within=45.0, until_ramped=False
-        )
-        mode = "transport-cc" if transport_cc else "remb-only"
-        figures = {"mode": mode, "run": run, **result.figures(), "load": os.getloadavg()[0]}
-        print(json.dumps(figures))
+if __name__ == "__main__":
+    asyncio.run(ramp_figures(int(sys.argv[1]) if len(sys.argv) > 1 else 3))
