@@ -155,7 +155,10 @@ class Hub:
             conn.fail(LivecoreError(ErrorCode.RATE_LIMITED, f"too many {kind}; slow down"), message)
             return
         try:
-            await routes.dispatch(ctx, message)
+            refusal = await routes.dispatch(ctx, message)
+            if refusal is not None:
+                conn.fail(refusal, message, counted=refusal.code not in routes.OUTCOMES)
+                return
             if message.type not in routes.FOLLOWED and conn.room is not None:
                 conn.room.outdate()  # read your writes: the next visitor reads them
             self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)

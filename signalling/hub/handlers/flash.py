@@ -144,8 +144,9 @@ def _keep_final(room: LocalRoom, fid: str, task: asyncio.Task[Any]) -> None:
         room.flash_final = FinalSale(*read)
 
 
-async def flash_buy(ctx: Context, message: wire.Message) -> None:
-    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused. Once
+async def flash_buy(ctx: Context, message: wire.Message) -> LivecoreError | None:
+    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused (the
+    refusal returned, not raised: the opening rush refuses thousands of taps). Once
     the sale sells no more, taps are answered from what the node read of it once."""
     f = message.fields
     coupon = f.get("coupon") or ""
@@ -162,13 +163,14 @@ async def flash_buy(ctx: Context, message: wire.Message) -> None:
     if refusal is not None:
         if final is None and result.code == -4 and room is not None:
             _learn_final(ctx, room, f["fs"])
-        raise refusal
+        return refusal
     assert result.state is not None
     public = result.state.public()
     if result.code == 1:
         _progress(ctx, public)
         ctx.node.orders.note(ctx.room_id)
     ctx.ack(message, mine=result.mine, coupon=coupon or None, **public)
+    return None
 
 
 def _progress(ctx: Context, state: dict[str, object]) -> None:
