@@ -79,4 +79,5 @@ def _error_tail(code: str, message: str) -> bytes:
 
 def error(err: LivecoreError, request_id: int | None = None) -> bytes:
     """``{"t": "error", "id": request_id, "code": ..., "message": ...}``."""
-    return _ERROR_HEAD + _packer.pack(request_id) + _error_tail(err.code.value, err.message)
+    rid: bytes = _packer.pack(request_id)
+    return _ERROR_HEAD + rid + _error_tail(err.code.value, err.message)
