@@ -202,6 +202,9 @@ class Hub:
             self._accepted(conn, ctx, message)
         except LivecoreError as err:
             conn.fail(err, message, counted=err.code not in routes.OUTCOMES)
+            # A handler's frame that holds the error it raised, and the error's traceback
+            # that holds the frame, are a cycle only the cyclic collector would free.
+            err.__traceback__ = None
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "store error on %s in %s: %s: %s",
