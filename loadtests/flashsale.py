@@ -84,6 +84,8 @@ async def _race(
 ) -> tuple[list[float], Counter[str], dict[str, int]]:
     """Every buyer's taps; (ack latencies, refusals by code, units granted per buyer)."""
     latencies: list[float] = []
+    #: (seconds after the start the tap was sent, its latency): the tail by phase
+    phases: list[tuple[float, float]] = []
     refusals: Counter[str] = Counter()
     granted: dict[str, int] = {}
     plans = []
@@ -96,11 +98,13 @@ async def _race(
     async def taps(buyer: Buyer, at: float, plan: list[str], user: str) -> None:
         await asyncio.sleep(max(0.0, starts_at + at - time.time()))
         for key in plan:
+            sent = time.time() - starts_at
             answer = await buyer.request("flash_buy", fs=fs, qty=1, key=key)
             while answer.get("code") == "flash_not_started":  # this machine's clock, to the ms
                 await asyncio.sleep(0.01)
                 answer = await buyer.request("flash_buy", fs=fs, qty=1, key=key)
             latencies.append(answer["latency_ms"])
+            phases.append((sent, answer["latency_ms"]))
             if answer["t"] == "ack":
                 granted[user] = answer["mine"]
             else:
@@ -108,7 +112,21 @@ async def _race(
 
     await asyncio.gather(*(taps(b, at, plan, user) for b, (at, plan, user) in
                            zip(buyers, plans, strict=True)))  # fmt: skip
+    _log_phases(phases)
     return latencies, refusals, granted
+
+
+def _log_phases(phases: list[tuple[float, float]], step: float = 0.2) -> None:
+    """Log the ack p50 / p99 / max of the taps sent in each ``step`` s of the race."""
+    buckets: dict[int, list[float]] = {}
+    for sent, latency in phases:
+        buckets.setdefault(max(0, int(sent / step)), []).append(latency)
+    parts = [
+        f"{i * step:.1f}s n={len(b)} {percentile(b, 0.5) or 0:.0f}/{percentile(b, 0.99) or 0:.0f}"
+        f"/{max(b):.0f}"
+        for i, b in sorted(buckets.items())
+    ]
+    log("  ack p50/p99/max ms by when the tap was sent: " + ", ".join(parts))
 
 
 async def _stored(cluster: Cluster, fs: str) -> tuple[int, int, dict[str, int]]:

@@ -82,6 +82,9 @@ class ScriptBatcher:
     async def _send(self, batch: list[Call]) -> None:
         """On a cluster, one pipeline per shard, side by side: a shard that fails (a
         dead primary, until its replica takes over) fails only its own calls."""
+        if not self.cluster:  # (isinstance against the cluster class is slow: a Protocol)
+            await self._send_one(batch)
+            return
         try:
             groups = shard_groups(self.redis, batch, key=lambda call: call[1])
         except Exception:  # never leave a caller's future unresolved

@@ -1,5 +1,9 @@
 """Flash sales on Redis/Valkey: every start, buy and end is one Lua call.
 
+The taps without a coupon that a node receives for one sale in one loop turn
+share one call (``BUYS``, applied in order, atomic as each tap was): the
+opening rush of a sale is a few calls per turn, not one per buyer.
+
 A buy checks the sale (started, not ended, stock left), the buyer's limit and,
 when the buyer hands in a coupon, that they claimed one not yet used; then it
 moves the sold count and the version, records the buyer's quantity, appends
@@ -19,8 +23,10 @@ the newest state of a room's flash sale is the one with the highest ``v``.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import msgpack
@@ -28,9 +34,10 @@ import msgpack
 from livecore.flashsale import FlashSpec, FlashStatus
 from livecore.store import keys
 from livecore.store.batch import ScriptBatcher, run
-from livecore.store.bus import EMIT_LUA, Bus, channel
+from livecore.store.bus import Bus, channel
 from livecore.store.client import StoreClient
 from livecore.store.coupons import coupon_keys
+from livecore.store.flashsale_scripts import BUY, BUYS, END, START
 from livecore.store.index import ScoredIndex
 from livecore.store.replies import as_str
 
@@ -38,114 +45,8 @@ from livecore.store.replies import as_str
 FLASH_DUE = "flashdue"
 #: A sale's buyer keys outlive its end by this long (the shop has the orders).
 KEEP_S = 24 * 3600
-
-_COMMON = EMIT_LUA
-
-# KEYS: 1 flash 2 stream 3 offset 4 epoch 5 orders
-# ARGV: 1 channel 2 maxlen 3 candidate 4 now 5 id 6 payload (without v) 7 keep, 8… fields
-# Returns {1, v} started; {-1, id} another sale is still on.
-START = (
-    _COMMON
-    + """
-local now = tonumber(ARGV[4])
-local cur = redis.call('HMGET', KEYS[1], 'id', 'status', 'ends', 'v')
-if cur[1] and cur[2] ~= 'ended' and tonumber(cur[3]) > now then return {-1, cur[1]} end
-local v = tonumber(cur[4] or '0') + 1
-redis.call('DEL', KEYS[1])
-redis.call('HSET', KEYS[1], 'id', ARGV[5], 'v', v, 'sold', 0, 'status', 'open', unpack(ARGV, 8))
-local event = cmsgpack.unpack(ARGV[6])
-event.v = v
-emit(KEYS[2], KEYS[3], KEYS[4], ARGV[1], cmsgpack.pack(event), ARGV[2], ARGV[3])
-local m = redis.call('HMGET', KEYS[1], 'product', 'price', 'stock', 'limit', 'starts', 'ends')
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'type', 'flash_started', 'fs', ARGV[5],
-           'product', m[1], 'unit_cents', m[2], 'stock', m[3], 'limit', m[4], 'starts_at', m[5],
-           'ends_at', m[6], 'ts', now)
-return {1, v}
-"""
-)
-
-# KEYS: 1 flash 2 buyers 3 idem 4 orders 5 stream 6 offset 7 epoch 8 coupon 9 claims 10 used
-# ARGV: 1 channel 2 maxlen 3 candidate 4 id 5 user 6 qty 7 key 8 now 9 coupon 10 keep
-# Returns {code, v, sold, stock, status, mine}: 1 bought, 0 the same key bought already;
-# refusals {-1} no such sale, {-2, starts} not started, {-3} ended, {-4} sold out,
-# {-5, room left under the limit}, {-6, left} fewer left than asked, {-7} coupon not held,
-# {-8, min cents} the order is under the coupon's threshold.
-BUY = (
-    _COMMON
-    + """
-local fid, user, qty, key, now = ARGV[4], ARGV[5], tonumber(ARGV[6]), ARGV[7], tonumber(ARGV[8])
-local coupon = ARGV[9]
-local m = redis.call('HMGET', KEYS[1], 'id', 'v', 'sold', 'stock', 'status', 'starts', 'ends',
-                     'limit', 'price', 'product')
-if m[1] ~= fid then return {-1} end
-local v, sold, stock, status = tonumber(m[2]), tonumber(m[3]), tonumber(m[4]), m[5]
-local ikey = user .. '|' .. key
-if key ~= '' then
-  local done = redis.call('HGET', KEYS[3], ikey)
-  if done then
-    local mine = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-    return {0, v, sold, stock, status, mine}
-  end
-end
-if status == 'ended' or now >= tonumber(m[7]) then return {-3} end
-if sold >= stock then return {-4} end
-if now < tonumber(m[6]) then return {-2, tonumber(m[6])} end
-local had = tonumber(redis.call('HGET', KEYS[2], user) or '0')
-local limit = tonumber(m[8])
-if had + qty > limit then return {-5, limit - had} end
-if qty > stock - sold then return {-6, stock - sold} end
-local price = tonumber(m[9])
-local off = 0
-if coupon ~= '' then
-  local c = redis.call('HMGET', KEYS[8], 'off', 'min')
-  local held = tonumber(redis.call('HGET', KEYS[9], user) or '0')
-  local used = tonumber(redis.call('HGET', KEYS[10], user) or '0')
-  if not c[1] or held <= used then return {-7} end
-  if price * qty < tonumber(c[2]) then return {-8, tonumber(c[2])} end
-  off = math.min(tonumber(c[1]), price * qty)
-  redis.call('HINCRBY', KEYS[10], user, 1)
-end
-sold = sold + qty
-v = v + 1
-if sold >= stock then status = 'sold_out' end
-redis.call('HSET', KEYS[1], 'sold', sold, 'v', v, 'status', status)
-local mine = redis.call('HINCRBY', KEYS[2], user, qty)
-redis.call('EXPIREAT', KEYS[2], tonumber(m[7]) + tonumber(ARGV[10]))
-if key ~= '' then
-  redis.call('HSET', KEYS[3], ikey, qty)
-  redis.call('EXPIREAT', KEYS[3], tonumber(m[7]) + tonumber(ARGV[10]))
-end
-redis.call('XADD', KEYS[4], 'MAXLEN', '~', 100000, '*', 'type', 'flash', 'fs', fid,
-           'product', m[10], 'user', user, 'qty', qty, 'unit_cents', price, 'coupon', coupon,
-           'coupon_off_cents', off, 'total_cents', price * qty - off, 'key', key, 'ts', now)
-if status == 'sold_out' then
-  local payload = cmsgpack.pack({t = 'flash_sold_out', fs = fid, sold = sold, v = v})
-  emit(KEYS[5], KEYS[6], KEYS[7], ARGV[1], payload, ARGV[2], ARGV[3])
-end
-return {1, v, sold, stock, status, mine}
-"""
-)
-
-# KEYS: 1 flash 2 stream 3 offset 4 epoch 5 orders
-# ARGV: 1 channel 2 maxlen 3 candidate 4 id 5 now 6 force ('1': the host stops it)
-# Returns {1, v, sold, stock} ended now; {0} not this sale or ended already; {-2} not due.
-END = (
-    _COMMON
-    + """
-local fid, now = ARGV[4], tonumber(ARGV[5])
-local m = redis.call('HMGET', KEYS[1], 'id', 'v', 'sold', 'stock', 'status', 'ends')
-if m[1] ~= fid or m[5] == 'ended' then return {0} end
-if ARGV[6] ~= '1' and now < tonumber(m[6]) then return {-2} end
-local v = tonumber(m[2]) + 1
-redis.call('HSET', KEYS[1], 'status', 'ended', 'v', v)
-local sold, stock = tonumber(m[3]), tonumber(m[4])
-local payload = cmsgpack.pack({t = 'flash_ended', fs = fid, sold = sold, stock = stock, v = v})
-emit(KEYS[2], KEYS[3], KEYS[4], ARGV[1], payload, ARGV[2], ARGV[3])
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', 100000, '*', 'type', 'flash_ended', 'fs', fid,
-           'sold', sold, 'stock', stock, 'ts', now)
-return {1, v, sold, stock}
-"""
-)
+#: Taps one ``BUYS`` call carries at most (a turn with more sends several calls).
+MAX_TAPS_PER_CALL = 64
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +74,21 @@ class BuyResult:
     arg: int = 0
 
 
+@dataclass(slots=True)
+class _Taps:
+    """Taps of one sale (without a coupon) queued during one loop turn."""
+
+    args: list[bytes] = field(default_factory=list)
+    futures: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    def add(self, user: str, qty: int, key: str) -> asyncio.Future[Any]:
+        # As bytes already (the bytes on the wire): redis-py's encoder would look at each.
+        self.args += (user.encode(), b"%d" % qty, key.encode())
+        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self.futures.append(future)
+        return future
+
+
 class FlashSaleStore:
     """Start, buy, end and read a room's flash sale."""
 
@@ -183,7 +99,15 @@ class FlashSaleStore:
         self.due_index = ScoredIndex(redis, FLASH_DUE)
         self._start = redis.register_script(START)
         self._buy = redis.register_script(BUY)
+        self._buys = redis.register_script(BUYS)
         self._end = redis.register_script(END)
+        #: Taps of this loop turn by (room, sale, now), and full ones to send.
+        self._taps: dict[tuple[str, str, int], _Taps] = {}
+        self._full: list[tuple[tuple[str, str, int], _Taps]] = []
+        self._scheduled = False
+        self._sending: set[asyncio.Future[Any]] = set()
+        if batcher is not None:
+            batcher.add_source(self._drain)
 
     @staticmethod
     def key(room: str, part: str = "") -> str:
@@ -215,21 +139,71 @@ class FlashSaleStore:
     async def buy(
         self, room: str, fid: str, user: str, qty: int, key: str, coupon: str, now: int
     ) -> BuyResult:
-        """One buyer's tap of 抢 (see :data:`BUY`); rides the turn's pipeline."""
-        ck = coupon_keys(room, coupon or "-")
-        reply = await run(
-            self._buy,
-            [self.key(room), self.key(room, f":{fid}:b"), self.key(room, f":{fid}:k"),
-             keys.room(room, "orders"), *self.bus.emit_keys(room), *ck],
-            [*self._emit(room), fid, user, qty, key, now, coupon, KEEP_S],
-            self.batcher,
-        )  # fmt: skip
-        code = int(reply[0])
-        if code < 0:
-            return BuyResult(code, arg=int(reply[1]) if len(reply) > 1 else 0)
-        v, sold, stock, status, mine = reply[1:6]
-        state = FlashState(fid, int(v), int(sold), int(stock), as_str(status))
-        return BuyResult(code, state, int(mine))
+        """One buyer's tap of 抢 (see :data:`BUY`). Without a coupon it joins the turn's
+        other taps of the sale in one ``BUYS`` call; with one it is its own call. Both
+        ride the turn's pipeline."""
+        if coupon:
+            reply = await run(
+                self._buy,
+                [self.key(room), self.key(room, f":{fid}:b"), self.key(room, f":{fid}:k"),
+                 keys.room(room, "orders"), *self.bus.emit_keys(room),
+                 *coupon_keys(room, coupon)],
+                [*self._emit(room), fid, user, qty, key, now, coupon, KEEP_S],
+                self.batcher,
+            )  # fmt: skip
+        else:
+            tag = (room, fid, now)
+            taps = self._taps.get(tag)
+            if taps is None:
+                taps = self._taps[tag] = _Taps()
+                self._wake()
+            future = taps.add(user, qty, key)
+            if len(taps.futures) >= MAX_TAPS_PER_CALL:
+                self._full.append((tag, self._taps.pop(tag)))
+            reply = await future
+        return _result(fid, reply)
+
+    def _wake(self) -> None:
+        if self.batcher is not None:
+            self.batcher.wake()  # it drains this store before it sends the turn's pipeline
+        elif not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._drain)
+
+    def _drain(self) -> None:
+        """Queue one ``BUYS`` call per sale for the taps of this turn."""
+        self._scheduled = False
+        if not self._taps and not self._full:
+            return
+        batches = [*self._full, *self._taps.items()]
+        self._full, self._taps = [], {}
+        for (room, fid, now), taps in batches:
+            call_keys = [self.key(room), self.key(room, f":{fid}:b"),
+                         self.key(room, f":{fid}:k"), keys.room(room, "orders"),
+                         *self.bus.emit_keys(room)]  # fmt: skip
+            args = [*self._emit(room), fid, now, KEEP_S, *taps.args]
+            if self.batcher is not None:
+                sent: asyncio.Future[Any] = self.batcher.call(self._buys, call_keys, args)
+            else:
+                sent = asyncio.ensure_future(self._buys(keys=call_keys, args=args))
+            self._sending.add(sent)
+            sent.add_done_callback(functools.partial(self._answer, taps))
+
+    def _answer(self, taps: _Taps, done: asyncio.Future[Any]) -> None:
+        """Hand each tap its own reply (or the call's error)."""
+        self._sending.discard(done)
+        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+        replies = done.result() if error is None else None
+        if not isinstance(replies, list) or len(replies) != len(taps.futures):
+            error = error or RuntimeError(f"BUYS answered {replies!r} to {len(taps.futures)}")
+            replies = [None] * len(taps.futures)
+        for future, reply in zip(taps.futures, replies, strict=True):
+            if future.done():
+                continue
+            if error is not None:
+                future.set_exception(error)
+            else:
+                future.set_result(reply)
 
     async def end(self, room: str, fid: str, now: int, *, force: bool = False) -> FlashState | int:
         """End the sale (``force``: the host stops it before its time): its final
@@ -285,3 +259,13 @@ class FlashSaleStore:
     async def bought(self, room: str, fid: str, user: str) -> int:
         """How many of sale ``fid`` ``user`` bought."""
         return int(await self.redis.hget(self.key(room, f":{fid}:b"), user) or 0)
+
+
+def _result(fid: str, reply: list[Any]) -> BuyResult:
+    """A buy's reply (see :data:`BUY`) as a :class:`BuyResult`."""
+    code = int(reply[0])
+    if code < 0:
+        return BuyResult(code, arg=int(reply[1]) if len(reply) > 1 else 0)
+    v, sold, stock, status, mine = reply[1:6]
+    state = FlashState(fid, int(v), int(sold), int(stock), as_str(status))
+    return BuyResult(code, state, int(mine))

@@ -372,8 +372,10 @@ class GroupBuyStore:
                 for (gid, grp), q in zip(found, qtys, strict=True) if q is not None}  # fmt: skip
 
 
+@functools.lru_cache(maxsize=4)
 def iso_week(now: int) -> str:
-    """``2026-W49``: the ISO week of a Unix time (UTC), naming a weekly leaderboard."""
+    """``2026-W49``: the ISO week of a Unix time (UTC), naming a weekly leaderboard
+    (the last few seconds asked are remembered: every turn's joins ask it)."""
     year, week, _ = datetime.datetime.fromtimestamp(now, datetime.UTC).isocalendar()
     return f"{year}-W{week:02d}"
 

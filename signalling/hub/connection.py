@@ -67,6 +67,12 @@ class Channel(Protocol):
 
     async def handle(self, conn: HubConnection, message: wire.Message) -> None: ...
 
+    def handle_now(
+        self, conn: HubConnection, message: wire.Message
+    ) -> Coroutine[Any, Any, None] | None:
+        """Handle an idle connection's message at once if it can; else the rest to run."""
+        ...
+
     def leave(self, conn: HubConnection) -> None: ...
 
 
@@ -284,6 +290,11 @@ class HubConnection(asyncio.Protocol):
             return
         if message.type is wire.ClientType.HELLO:
             self.fail(LivecoreError(ErrorCode.BAD_MESSAGE, "hello was already sent"), message)
+            return
+        if self._running is None:  # idle: nothing of this connection is before it
+            rest = self.hub.handle_now(self, message)
+            if rest is not None:
+                self._spawn(rest)
             return
         self._spawn(self.hub.handle(self, message))
 

@@ -20,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Coroutine
+from typing import Any
 
 from redis.exceptions import RedisError
 
@@ -30,7 +32,7 @@ from livecore.tokens import Role
 from signalling.hub import routes
 from signalling.hub.busreader import BusReader
 from signalling.hub.connection import HubConnection
-from signalling.hub.context import Services
+from signalling.hub.context import Context, Services
 from signalling.hub.housekeeping import Housekeeper
 from signalling.hub.joins import Joiner
 from signalling.hub.kills import close_hit
@@ -139,12 +141,40 @@ class Hub:
 
     async def handle(self, conn: HubConnection, message: wire.Message) -> None:
         """Run a joined connection's message; refusals become ``error`` answers."""
+        ctx = self._admitted(conn, message)
+        if ctx is not None:
+            await self._run(conn, ctx, message)
+
+    def handle_now(
+        self, conn: HubConnection, message: wire.Message
+    ) -> Coroutine[Any, Any, None] | None:
+        """The message of an idle connection: checked, and answered here when its type
+        has a quick handler that needs nothing it must wait for (a tap of a sale this
+        node knows sold out); None when it is done, else the rest to run in a task."""
+        ctx = self._admitted(conn, message)
+        if ctx is None:
+            return None
+        quick = routes.QUICK.get(message.type)
+        # (a sender of the wrong role goes the task's way, whose dispatch refuses it)
+        if quick is not None and ctx.claims.role in routes.ROUTES[message.type][0]:
+            answer = quick(ctx, message)
+            if answer is True:
+                self._accepted(conn, ctx, message)
+                return None
+            if isinstance(answer, LivecoreError):
+                conn.fail(answer, message, counted=answer.code not in routes.OUTCOMES)
+                return None
+        return self._run(conn, ctx, message)
+
+    def _admitted(self, conn: HubConnection, message: wire.Message) -> Context | None:
+        """The connection's context if the message may run (counted, token current, within
+        the user's budget); else None, the connection closed or the message refused."""
         self.metrics.message_in(message.type.value)
         ctx = conn.context
         assert ctx is not None, "messages are handled only after the hello"
         if ctx.claims.expires_at <= self.node.clock.time():  # the timer may lag a little
             conn.close(wire.CloseCode.TOKEN_EXPIRED, "token expired; reconnect with a new one")
-            return
+            return None
         # The room's host is held to its connection's own budget only (as it is exempt
         # from the comment limit): running a live means bursts of pins and answers.
         cheap = message.type in routes.CHEAP
@@ -153,14 +183,28 @@ class Hub:
             self.metrics.refusals.labels("ws_user_cheap" if cheap else "ws_user_costly").inc()
             kind = "messages" if cheap else f"{message.type.value} messages"
             conn.fail(LivecoreError(ErrorCode.RATE_LIMITED, f"too many {kind}; slow down"), message)
-            return
+            return None
+        return ctx
+
+    def _accepted(self, conn: HubConnection, ctx: Context, message: wire.Message) -> None:
+        """What follows a message its handler accepted."""
+        if message.type not in routes.FOLLOWED and conn.room is not None:
+            conn.room.outdate()  # read your writes: the next visitor reads them
+        self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)
+
+    async def _run(self, conn: HubConnection, ctx: Context, message: wire.Message) -> None:
+        """Dispatch an admitted message; refusals become ``error`` answers."""
         try:
-            await routes.dispatch(ctx, message)
-            if message.type not in routes.FOLLOWED and conn.room is not None:
-                conn.room.outdate()  # read your writes: the next visitor reads them
-            self.traffic.message(ctx.room_id, ctx.claims, ctx.community, message)
+            refusal = await routes.dispatch(ctx, message)
+            if refusal is not None:
+                conn.fail(refusal, message, counted=refusal.code not in routes.OUTCOMES)
+                return
+            self._accepted(conn, ctx, message)
         except LivecoreError as err:
             conn.fail(err, message, counted=err.code not in routes.OUTCOMES)
+            # A handler's frame that holds the error it raised, and the error's traceback
+            # that holds the frame, are a cycle only the cyclic collector would free.
+            err.__traceback__ = None
         except (RedisError, OSError, TimeoutError) as exc:
             log.warning(
                 "store error on %s in %s: %s: %s",

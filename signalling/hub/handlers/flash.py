@@ -87,16 +87,26 @@ class FinalSale:
         return BuyResult(-3 if self.state.status == flashsale.FlashStatus.ENDED else -4)
 
 
-async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
-    """The room's sale ``fid`` once this node knows it sells no more (read once per node,
-    the taps meanwhile share the read), else None: the tap goes to the store."""
-    seen = room.flash
+def _known_final(room: LocalRoom, fid: str) -> FinalSale | None:
+    """The room's sale ``fid`` if this node holds it as it stays for good (sold out or
+    ended, as the room has seen it last), else None."""
     final = room.flash_final
     if isinstance(final, FinalSale) and final.state.id == fid:
+        seen = room.flash
         if seen is not None and seen.get("fs") == fid and seen.get("s") == "ended":
             if final.state.status != "ended":
                 final.state = replace(final.state, status="ended", version=seen["v"])
         return final
+    return None
+
+
+async def _final(ctx: Context, room: LocalRoom, fid: str) -> FinalSale | None:
+    """The room's sale ``fid`` once this node knows it sells no more (read once per node,
+    the taps meanwhile share the read), else None: the tap goes to the store."""
+    final = _known_final(room, fid)
+    if final is not None:
+        return final
+    seen = room.flash
     if seen is None or seen.get("fs") != fid or seen.get("s") not in ("sold_out", "ended"):
         return None
     return await _read_final(ctx, room, fid)
@@ -144,8 +154,28 @@ def _keep_final(room: LocalRoom, fid: str, task: asyncio.Task[Any]) -> None:
         room.flash_final = FinalSale(*read)
 
 
-async def flash_buy(ctx: Context, message: wire.Message) -> None:
-    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused. Once
+def flash_buy_now(ctx: Context, message: wire.Message) -> LivecoreError | bool:
+    """A tap answered at once from the sale this node holds as it stays for good (the
+    opening rush's refusals and retries, no task each): True (acked) or the refusal;
+    False when the node does not hold it yet (:func:`flash_buy` runs)."""
+    f = message.fields
+    room = ctx.room
+    final = _known_final(room, f["fs"]) if room is not None else None
+    if final is None:
+        return False
+    result = final.answer(ctx.user, f.get("key") or "")
+    refusal = buy_refusal(result)
+    if refusal is not None:
+        return refusal
+    assert result.state is not None
+    coupon = f.get("coupon") or ""
+    ctx.ack(message, mine=result.mine, coupon=coupon or None, **result.state.public())
+    return True
+
+
+async def flash_buy(ctx: Context, message: wire.Message) -> LivecoreError | None:
+    """One tap of 抢: bought (ack with the sale's state and ``mine``) or refused (the
+    refusal returned, not raised: the opening rush refuses thousands of taps). Once
     the sale sells no more, taps are answered from what the node read of it once."""
     f = message.fields
     coupon = f.get("coupon") or ""
@@ -162,13 +192,14 @@ async def flash_buy(ctx: Context, message: wire.Message) -> None:
     if refusal is not None:
         if final is None and result.code == -4 and room is not None:
             _learn_final(ctx, room, f["fs"])
-        raise refusal
+        return refusal
     assert result.state is not None
     public = result.state.public()
     if result.code == 1:
         _progress(ctx, public)
         ctx.node.orders.note(ctx.room_id)
     ctx.ack(message, mine=result.mine, coupon=coupon or None, **public)
+    return None
 
 
 def _progress(ctx: Context, state: dict[str, object]) -> None:

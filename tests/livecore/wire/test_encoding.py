@@ -9,6 +9,7 @@ import msgpack
 import pytest
 
 from livecore import wire
+from livecore.errors import ErrorCode, LivecoreError
 
 # -- server frames ---------------------------------------------------------------------------
 
@@ -83,3 +84,16 @@ def test_encode_batch_without_events() -> None:
 def test_encode_event_puts_offset_first() -> None:
     """An event as clients see it starts with its offset o."""
     assert list(wire.encode_event(3, {"t": "comment", "text": "x"})) == ["o", "t", "text"]
+
+
+@pytest.mark.parametrize("request_id", [None, 0, 127, 128, 65_536, 2**53 - 1])
+@pytest.mark.parametrize("text", ["sold out", "m" * 31, "m" * 32, "只剩" * 200])
+def test_error_is_the_map_it_names(request_id: int | None, text: str) -> None:
+    """An error answer (head and tail packed once, the id between) is the same bytes as
+    the map {t, id, code, message} packed whole, whatever the id's and message's sizes."""
+    err = LivecoreError(ErrorCode.FLASH_SOLD_OUT, text)
+    whole = msgpack.packb(
+        {"t": "error", "id": request_id, "code": "flash_sold_out", "message": text},
+        use_bin_type=True,
+    )
+    assert wire.error(err, request_id) == wire.error(err, request_id) == whole

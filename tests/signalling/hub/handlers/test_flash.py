@@ -76,6 +76,7 @@ async def test_flash_sale_sells_its_stock_once(
     retried = await a.request("flash_buy", fs=fs, qty=2, key="k1")  # answered by the node now
     assert (retried["mine"], retried["left"], retried["s"]) == (2, 0, "sold_out")
     assert (await refused(a, "flash_buy", fs=fs, qty=1, key="k9")).code == "flash_sold_out"
+    assert (await refused(host, "flash_buy", fs=fs)).code == "token_wrong_role"  # still
     seen = await drain(c, 1.0)
     flash_events = [e["t"] for e in seen if e["t"].startswith("flash_")]
     assert flash_events == ["flash_started", "flash_sold_out"]

@@ -1,0 +1,57 @@
+"""Flash-sale taps on a real Valkey: a turn's taps of one sale in one call, in order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgpack
+from redis.asyncio.cluster import RedisCluster
+
+from livecore import flashsale
+from livecore.store.batch import ScriptBatcher
+from livecore.store.bus import Bus
+from livecore.store.client import StoreClient, open_store
+from livecore.store.flashsale import FlashSaleStore
+
+ROOM = "r1"
+T0 = 1_900_000_000
+
+
+async def _evalsha_calls(client: StoreClient) -> int:
+    stats = await client.info("commandstats")
+    return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
+
+
+async def test_a_turns_taps_are_one_call_decided_in_order(redis_url: str) -> None:
+    """Taps made in one loop turn share one script call and are decided in the order they
+    were made, as one call each would be: the stock goes to the first buyers, a retried
+    key is answered as its first tap, the limit holds inside the call, sold out once."""
+    client = await open_store(redis_url)
+    try:
+        batcher = ScriptBatcher(client)
+        store = FlashSaleStore(client, Bus(client, batcher=batcher), batcher)
+        fields = {"price_cents": 990, "stock": 10, "limit": 1, "duration_s": 60}
+        started = await store.start(ROOM, flashsale.parse_spec(fields, "p", 1990, now=T0), T0)
+        assert not isinstance(started, str)
+        fid = started[0]
+        assert (await store.buy(ROOM, fid, "first", 1, "k", "", T0)).code == 1  # script loaded
+        before = await _evalsha_calls(client)
+        taps = [("u0", "k1"), ("u0", "k1"), ("u0", "k2")]
+        taps += [(f"u{i}", "k1") for i in range(1, 20)]
+        results = await asyncio.gather(
+            *(store.buy(ROOM, fid, user, 1, key, "", T0) for user, key in taps)
+        )
+        codes = [r.code for r in results]
+        # u0 buys, its retry is answered as bought (code 0), its second key passes the limit
+        assert codes[:3] == [1, 0, -5] and results[1].mine == 1
+        assert codes[3:] == [1] * 8 + [-4] * 11  # u1..u8 take the last 8 units, in order
+        assert [r.state.sold for r in results[3:11] if r.state] == list(range(3, 11))
+        assert results[10].state is not None and results[10].state.status == "sold_out"
+        if not isinstance(client, RedisCluster):  # (commandstats are per server)
+            assert await _evalsha_calls(client) == before + 1
+        events = [msgpack.unpackb(p) for _, p in await store.bus.history(ROOM, 0)]
+        assert [e["t"] for e in events].count("flash_sold_out") == 1
+        assert await store.bought(ROOM, fid, "u0") == 1
+        assert await store.bought(ROOM, fid, "u9") == 0
+    finally:
+        await client.aclose()
