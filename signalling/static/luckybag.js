@@ -39,6 +39,7 @@ export function mountLuckyBag({ channel, room, me, box }) {
         h("a", { href: `/api/rooms/${encodeURIComponent(room)}/draws/${encodeURIComponent(draw.draw)}`, target: "_blank", rel: "noopener" }, t("draw.verify")));
       return;
     }
+    box.dataset.entered = entered ? "yes" : "no"; // acknowledged by the node, not just tapped
     const left = draw.closes_at - nowS();
     const closed = draw.status !== "open" || left <= 0;
     let label = entered ? t("draw.entered") : closed ? t("draw.closed") : t("draw.enter");

@@ -123,7 +123,7 @@ async def test_a_lucky_bag_from_the_console_to_the_winners_page(
             await wait_js(viewer, "!!document.querySelector('#draw-enter:not([disabled])')")
             assert "评论「我要福袋」参与" in await viewer.inner_text("#draw")
             await viewer.click("#draw-enter")
-            await wait_js(viewer, "document.querySelector('#draw-enter')?.disabled === true")
+            await wait_js(viewer, "document.querySelector('#draw')?.dataset.entered === 'yes'")
             await wait_js(viewer, "document.body.innerText.includes('我要福袋')")
             await wait_js(
                 host, "(document.querySelector('#draws')?.innerText || '').includes('1人参与')"

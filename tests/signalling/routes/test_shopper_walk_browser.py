@@ -108,7 +108,7 @@ async def test_a_neighbour_walks_from_the_reservation_to_the_officers_commission
             opened = await host.request("draw_open", prize="土鸡蛋一盒", winners=1, duration_s=60)
             await wait_js(phone_page, "!!document.querySelector('#draw-enter:not([disabled])')")
             await phone_page.click("#draw-enter")
-            await wait_js(phone_page, "document.querySelector('#draw-enter')?.disabled === true")
+            await wait_js(phone_page, "document.querySelector('#draw')?.dataset.entered === 'yes'")
             await host.request("draw_roll", draw=opened["draw"])
             await wait_js(phone_page, "document.querySelector('#draw')?.dataset.result === 'won'")
             assert "恭喜你中奖了" in await text_of(phone_page, "#draw")
