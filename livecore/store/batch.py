@@ -32,6 +32,23 @@ RETRY_S = 0.05
 Call = tuple[AsyncScript, Sequence[Any], Sequence[Any], asyncio.Future[Any]]
 
 
+def settle(futures: Sequence[asyncio.Future[Any]], done: asyncio.Future[Any], script: str) -> None:
+    """Hand each caller of a merged call its own reply from ``done`` (a list with one
+    reply per caller, in order), or the call's error to every caller still waiting."""
+    error = done.exception() if not done.cancelled() else asyncio.CancelledError()
+    replies = done.result() if error is None else None
+    if not isinstance(replies, list) or len(replies) != len(futures):
+        error = error or RuntimeError(f"{script} answered {replies!r} to {len(futures)}")
+        replies = [None] * len(futures)
+    for future, reply in zip(futures, replies, strict=True):
+        if future.done():
+            continue
+        if error is not None:
+            future.set_exception(error)
+        else:
+            future.set_result(reply)
+
+
 class ScriptBatcher:
     def __init__(self, redis: StoreClient, max_batch: int = 256) -> None:
         self.redis = redis

@@ -33,7 +33,7 @@ import msgpack
 
 from livecore.flashsale import FlashSpec, FlashStatus
 from livecore.store import keys
-from livecore.store.batch import ScriptBatcher, run
+from livecore.store.batch import ScriptBatcher, run, settle
 from livecore.store.bus import Bus, channel
 from livecore.store.client import StoreClient
 from livecore.store.coupons import coupon_keys
@@ -192,18 +192,7 @@ class FlashSaleStore:
     def _answer(self, taps: _Taps, done: asyncio.Future[Any]) -> None:
         """Hand each tap its own reply (or the call's error)."""
         self._sending.discard(done)
-        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        replies = done.result() if error is None else None
-        if not isinstance(replies, list) or len(replies) != len(taps.futures):
-            error = error or RuntimeError(f"BUYS answered {replies!r} to {len(taps.futures)}")
-            replies = [None] * len(taps.futures)
-        for future, reply in zip(taps.futures, replies, strict=True):
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(reply)
+        settle(taps.futures, done, "BUYS")
 
     async def end(self, room: str, fid: str, now: int, *, force: bool = False) -> FlashState | int:
         """End the sale (``force``: the host stops it before its time): its final

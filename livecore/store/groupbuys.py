@@ -46,7 +46,7 @@ from livecore.groupbuy import (
 from livecore.lru import LruDict
 from livecore.store import groupbuy_scripts as scripts
 from livecore.store import index, keys
-from livecore.store.batch import ScriptBatcher, run
+from livecore.store.batch import ScriptBatcher, run, settle
 from livecore.store.bus import Bus, channel
 from livecore.store.client import StoreClient
 from livecore.store.index import ScoredIndex, SetIndex
@@ -210,18 +210,7 @@ class GroupBuyStore:
     def _answer(self, batch: _Joins, done: asyncio.Future[Any]) -> None:
         """Hand each caller its own reply (or the call's error)."""
         self._sending.discard(done)
-        error = done.exception() if not done.cancelled() else asyncio.CancelledError()
-        replies = done.result() if error is None else None
-        if not isinstance(replies, list) or len(replies) != len(batch.futures):
-            error = error or RuntimeError(f"JOIN answered {replies!r} to {len(batch.futures)}")
-            replies = [None] * len(batch.futures)
-        for future, reply in zip(batch.futures, replies, strict=True):
-            if future.done():
-                continue
-            if error is not None:
-                future.set_exception(error)
-            else:
-                future.set_result(reply)
+        settle(batch.futures, done, "JOIN")
 
     def _keys_of(self, room: str, gid: str, now: int) -> list[bytes]:
         """KEYS 1-13 of ``JOIN`` (built once per group buy and week)."""
