@@ -3,6 +3,7 @@ nicknames, the per-device limit and the per-room switch."""
 
 from __future__ import annotations
 
+import math
 import time
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def test_guest_mints_key_on_the_device(tmp_path: Path, redis_url: str) -> None:
                 extra_args=["--address-rate", "0.1", "--address-burst", "40"]).start()  # fmt: skip
     try:
         create_room(node.url)
+        first = time.monotonic()  # the address's bucket (0.1/s, burst 40) from here
         devices = [guest(node) for _ in range(25)]
         assert [a.status_code for a in devices] == [200] * 25
         mine = devices[0].json()
@@ -103,10 +105,13 @@ def test_guest_mints_key_on_the_device(tmp_path: Path, redis_url: str) -> None:
             flood.append(guest(node))
             if flood[-1].status_code != 200:
                 break
-        refilled = int((time.monotonic() - started) * 0.1) + 1
+        spent_s = time.monotonic() - first
+        refilled = int(spent_s * 0.1) + 1
         assert max(0, left - 1) <= len(flood) - 1 <= left + refilled
         assert flood[-1].status_code == 429
-        assert int(flood[-1].headers["retry-after"]) >= 5
+        # A whole token takes 10 s; what refilled while the requests were made (a loaded
+        # machine makes them slowly) is already part of the next one.
+        assert 10 - math.ceil(spent_s) <= int(flood[-1].headers["retry-after"]) <= 10
     finally:
         node.stop()
 
@@ -131,11 +136,17 @@ def test_new_guest_ids_are_limited_per_address(node: Node) -> None:
     address gets at most a burst of 60 new ids (then 429 guest_new), while a device
     that kept its id still renews; a refused mint changes nothing."""
     create_room(node.url)
+    first = time.monotonic()  # the address's bucket of new ids (0.2/s, burst 60) from here
     known = guest(node).json()
-    fresh = [guest(node) for _ in range(59)]
-    assert [a.status_code for a in fresh] == [200] * 59
-    assert len({a.json()["user"] for a in fresh} | {known["user"]}) == 60
-    refused = guest(node)
+    fresh = []
+    for _ in range(80):
+        fresh.append(guest(node))
+        if fresh[-1].status_code != 200:
+            break
+    refused = fresh.pop()
+    # 60, and what refilled while they were made (a loaded machine makes them slowly)
+    assert 59 <= len(fresh) <= 59 + int((time.monotonic() - first) * 0.2) + 1
+    assert len({a.json()["user"] for a in fresh} | {known["user"]}) == len(fresh) + 1
     assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
     assert int(refused.headers["retry-after"]) >= 1
     again = guest(node, guest=known["user"], key=known["key"])
