@@ -11,6 +11,7 @@ layer, so it needs no exception, and nothing imports it.
 from __future__ import annotations
 
 import ast
+import functools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -96,7 +97,11 @@ def _imports(name: str, path: Path) -> Iterator[str]:
                 yield target
 
 
-GRAPH = {name: set(_imports(name, path)) for name, path in MODULES.items()}
+@functools.cache
+def graph() -> dict[str, set[str]]:
+    """Each project module's project imports (parsed once, when a test first asks: not
+    at collection, which every test process does)."""
+    return {name: set(_imports(name, path)) for name, path in MODULES.items()}
 
 
 def _cycles() -> list[frozenset[str]]:
@@ -111,7 +116,7 @@ def _cycles() -> list[frozenset[str]]:
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
-        for w in GRAPH[v]:
+        for w in graph()[v]:
             if w not in index:
                 visit(w)
                 low[v] = min(low[v], low[w])
@@ -128,7 +133,7 @@ def _cycles() -> list[frozenset[str]]:
             if len(component) > 1:
                 found.append(frozenset(component))
 
-    for v in sorted(GRAPH):
+    for v in sorted(graph()):
         if v not in index:
             visit(v)
     return found
@@ -137,7 +142,7 @@ def _cycles() -> list[frozenset[str]]:
 def test_graph_sees_the_project() -> None:
     """The parser finds the packages and their imports (a guard against a vacuous pass)."""
     assert {"livecore.wire", "signalling.hub.hub", "media.relay"} <= set(MODULES)
-    assert "signalling.hub.routes" in GRAPH["signalling.hub.hub"]
+    assert "signalling.hub.routes" in graph()["signalling.hub.hub"]
 
 
 def test_no_import_cycle() -> None:
@@ -149,7 +154,7 @@ def test_no_import_cycle() -> None:
 def test_no_import_up_the_layers() -> None:
     """livecore imports no media/signalling, media no signalling; none imports loadtests."""
     upward = []
-    for name, targets in GRAPH.items():
+    for name, targets in graph().items():
         top = name.split(".")[0]
         if top not in LAYER:
             continue
@@ -182,7 +187,7 @@ IN_PROCESS_BENCHMARKS = {
 def test_clients_and_loadtests_use_only_their_allowlist() -> None:
     """clients/ and loadtests/ talk over the network; only the listed server modules."""
     extra = []
-    for name, targets in GRAPH.items():
+    for name, targets in graph().items():
         top = name.split(".")[0]
         if top not in CLIENT_ALLOWED:
             continue
@@ -195,7 +200,7 @@ def test_clients_and_loadtests_use_only_their_allowlist() -> None:
 
 def test_nothing_imports_the_hub() -> None:
     """Handlers get a Context: only the app composes the Hub."""
-    importers = sorted(n for n, targets in GRAPH.items() if "signalling.hub.hub" in targets)
+    importers = sorted(n for n, targets in graph().items() if "signalling.hub.hub" in targets)
     assert importers == ["signalling.app"]
 
 
@@ -203,7 +208,7 @@ def test_nothing_imports_the_command_line() -> None:
     """The CLI composes the server: it sits above everything, nothing imports it."""
     importers = sorted(
         n
-        for n, targets in GRAPH.items()
+        for n, targets in graph().items()
         if not n.startswith(COMPOSITION_ROOT)
         and any(t == COMPOSITION_ROOT or t.startswith(f"{COMPOSITION_ROOT}.") for t in targets)
     )
@@ -235,7 +240,7 @@ def test_signalling_folders_import_only_down() -> None:
     assert {_folder(n) for n in names} == set(SIGNALLING_FOLDERS)
     upward = []
     for name in names:
-        for target in GRAPH[name]:
+        for target in graph()[name]:
             if not target.startswith("signalling.") or _folder(target) == _folder(name):
                 continue
             if SIGNALLING_FOLDERS[_folder(target)] >= SIGNALLING_FOLDERS[_folder(name)]:
