@@ -4,6 +4,7 @@ Tests that take ``redis_url`` run on the session's single Valkey. Modules
 marked ``both_stores`` run each test twice: on that Valkey and on a real local
 Valkey Cluster of 3 primaries (started once, the first time a test needs it).
 ``LIVECORE_TEST_STORE=cluster`` runs every test on the cluster instead.
+A module's browser tests share one headless Chromium (``browser``).
 """
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from __future__ import annotations
 import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
+import pytest_asyncio
 import redis
 import redis.asyncio
 
@@ -22,10 +25,24 @@ from livecore.valkey.embedded import EmbeddedValkey
 from tests.helpers import TEST_SECRET, Node, free_port
 from tests.schedule import longest_first
 
+if TYPE_CHECKING:
+    from playwright.async_api import Browser
+
 
 @pytest.fixture(autouse=True)
 def _test_secret(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIVECORE_SECRET", TEST_SECRET)
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def browser() -> AsyncIterator[Browser]:
+    """One headless Chromium for a module's tests (their loop is the module's: such
+    modules mark themselves ``asyncio(loop_scope="module")``); without Chromium the
+    test is skipped, or fails under CI=true."""
+    from tests.browser import launch  # Playwright only where a browser is wanted
+
+    async with launch() as b:
+        yield b
 
 
 @pytest.fixture(scope="session")

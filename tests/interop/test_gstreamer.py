@@ -21,19 +21,18 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiortc import RTCSessionDescription
 from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
 from loadtests.coturn import Coturn, coturn_available, start_coturn
-from tests.browser import chromium_path, launch, phone
+from tests.browser import chromium_path, phone
 from tests.helpers import Node, create_room, free_port, missing, token
 from tests.interop.gstreamer import Event, GstPeer, require_gstreamer
 from tests.media.sources import (
@@ -63,12 +62,6 @@ def media_node(tmp_path: Path, redis_url: str, gst: Event) -> Iterator[Node]:
     create_room(node.url)  # host user: host1
     yield node
     node.stop()
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 def metric(node: Node, name: str) -> float:

@@ -3,25 +3,18 @@ the viewer's coupon chip and 抢 button, in Chinese and in English."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
-from tests.browser import chromium_path, launch, phone, shot, wait_js
+from tests.browser import chromium_path, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import clean, go_live, no_horizontal_scroll, text_of
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

@@ -17,13 +17,12 @@ import ipaddress
 import re
 import ssl
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import pytest_asyncio
 from aioice import stun
 from aioice import turn as aioice_turn
 from cryptography import x509
@@ -34,7 +33,7 @@ from playwright.async_api import Browser, Page, Response
 
 from livecore import turn
 from loadtests.coturn import Coturn, coturn_available, start_coturn
-from tests.browser import chromium_path, launch, phone, wait_js
+from tests.browser import phone, wait_js
 from tests.helpers import Node, create_room, missing, token
 from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 from tests.waiting import eventually
@@ -206,13 +205,6 @@ async def test_node_credentials_work_wrong_and_expired_ones_fail(
 
 
 # -- browsers ------------------------------------------------------------------
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    chromium_path()
-    async with launch() as b:
-        yield b
 
 
 #: Before the page's scripts: every RTCPeerConnection may use relay candidates only,

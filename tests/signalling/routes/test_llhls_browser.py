@@ -7,15 +7,13 @@ from __future__ import annotations
 import json
 import re
 import statistics
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
-from tests.browser import chromium_path, launch, phone, shot, wait_js
+from tests.browser import chromium_path, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import clean, go_live
@@ -35,12 +33,6 @@ BEHIND = """() => {
   return { pdt: h.playingDate ? Date.now() - h.playingDate.getTime() : null,
            latency: h.latency, parts: h.levels[h.currentLevel]?.details?.partList?.length || 0 };
 }"""
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(

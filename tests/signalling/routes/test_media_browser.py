@@ -13,16 +13,15 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
-from tests.browser import chromium_path, launch, phone, shot, wait_js
+from tests.browser import chromium_path, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import (
     LIVE,
@@ -35,12 +34,6 @@ from tests.signalling.routes.pagekit import (
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

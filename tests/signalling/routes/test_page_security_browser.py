@@ -10,15 +10,14 @@ tab still acts with it (sessionStorage), without it in any address.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Page
 
 from clients.python.room import RoomClient
-from tests.browser import Watch, chromium_path, launch, phone, wait_js
+from tests.browser import Watch, chromium_path, phone, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import XIXI
 from tests.signalling.routes.trace.trace_helpers import life
@@ -40,12 +39,6 @@ ADDRESSES = """() => [location.href,
       || el.getAttribute('data-url') || el.value || ''),
   ...[...document.querySelectorAll('a')].map((a) => a.href)]"""
 BATCH = "tea-2026-001"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

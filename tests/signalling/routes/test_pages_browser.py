@@ -8,16 +8,15 @@ A missing Chromium fails these tests under CI=true (see tests/browser.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
-from tests.browser import chromium_path, launch, phone, shot, wait_js
+from tests.browser import chromium_path, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import (
     IN_XIXI,
@@ -40,12 +39,6 @@ pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)
 #: The officer page asks for the clip library, which the Highlights work serves;
 #: until that lands the endpoint answers 404 (the page says "no clips yet").
 NO_CLIPS_YET = "/clips"
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

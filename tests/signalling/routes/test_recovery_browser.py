@@ -13,24 +13,17 @@ fragments of an ICE restart) are checked in the page too.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Page
 
-from tests.browser import Watch, chromium_path, launch, phone, wait_js
+from tests.browser import Watch, chromium_path, phone, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

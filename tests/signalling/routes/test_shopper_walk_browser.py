@@ -9,15 +9,13 @@ requests (the console's sheets for them have tests of their own)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser
 
 from clients.python.room import RoomClient
-from tests.browser import launch, phone, shot, wait_js
+from tests.browser import phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.hub.conftest import FAST
 from tests.signalling.routes.pagekit import (
@@ -31,12 +29,6 @@ from tests.signalling.routes.pagekit import (
 from tests.signalling.routes.test_walk_browser import join_with_ref, split_text
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(300)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 async def test_a_neighbour_walks_from_the_reservation_to_the_officers_commission(

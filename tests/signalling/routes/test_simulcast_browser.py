@@ -5,28 +5,21 @@ receives every layer; a viewer page plays one of them."""
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Response
 
 from media.hlsplaylist import attributes
-from tests.browser import chromium_path, launch, phone, wait_js
+from tests.browser import chromium_path, phone, wait_js
 from tests.helpers import Node, create_room, token
 from tests.media.hlscheck import strict_check
 from tests.signalling.routes.pagekit import LIVE, clean, frames_decoded, go_live
 from tests.waiting import eventually
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module"), pytest.mark.timeout(120)]
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

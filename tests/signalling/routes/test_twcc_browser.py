@@ -13,13 +13,12 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from playwright.async_api import Browser, Page, Response, Route
 
 from media.transportcc import URI_TRANSPORT_CC
@@ -152,12 +151,6 @@ async def publish_and_ramp(
     errors = clean(watch)
     await host.context.close()
     return result, answers, errors
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 @pytest.fixture

@@ -12,19 +12,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import msgpack
 import pytest
-import pytest_asyncio
 import websockets
 from playwright.async_api import Browser, Page
 
 from clients.python.room import RoomClient
-from tests.browser import chromium_path, launch, phone, shot, wait_js
+from tests.browser import chromium_path, phone, shot, wait_js
 from tests.helpers import Node, create_room, token
 from tests.signalling.routes.pagekit import (
     IN_XIXI,
@@ -51,12 +50,6 @@ SHEET_BOX = """(sel) => {
 #: How long each part of the live runs before the reload and before 下播 (a pace:
 #: the replay must hold both parts).
 PART_S = 7.0
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 def start_node(tmp_path: Path, redis_url: str, *extra: str) -> Node:

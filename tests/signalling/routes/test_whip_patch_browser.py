@@ -13,17 +13,16 @@ an aiortc viewer keeps decoding through it.
 from __future__ import annotations
 
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import httpx
 import pytest
-import pytest_asyncio
 from aiortc import RTCSessionDescription
 from playwright.async_api import Browser
 
-from tests.browser import chromium_path, launch, wait_js
+from tests.browser import chromium_path, wait_js
 from tests.helpers import Node, create_room, token
 from tests.media.sources import Viewer, encode_video_clip, publisher_offer
 from tests.waiting import eventually
@@ -140,12 +139,6 @@ DECODED = """(async () => {
   });
   return frames >= 10 ? frames : 0;
 })()"""
-
-
-@pytest_asyncio.fixture(scope="module", loop_scope="module")
-async def browser() -> AsyncIterator[Browser]:
-    async with launch() as b:
-        yield b
 
 
 class ShopPage(BaseHTTPRequestHandler):
