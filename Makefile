@@ -81,7 +81,8 @@ types: $(STAMP)
 # order, so no long module starts while the other worker runs out of work);
 # then the tests that hold a wall-clock budget, away from the rest: the network
 # lab's modules two at a time (labs never collide, and they mostly wait on
-# outages they made), then the others alone on the machine. Every process the
+# outages they made; with them the adaptive benchmark's short form, whose
+# verdict is validity only), then the others alone on the machine. Every process the
 # tests start (a node, a worker, a load generator) imports the project: its
 # bytecode is compiled once here, not by each of them. pytest keeps its
 # assertion-rewritten test modules only where bytecode may be written, so it
@@ -92,12 +93,13 @@ types: $(STAMP)
 # 1.3 cores with four (0.8 with two); the parallel phase took 9 min against
 # 13.5. Tests that hold a wall-clock budget are marked `alone` for this reason.
 WORKERS ?= 4
+LABS = tests/netlab tests/loadtests/test_adaptive.py
 PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 unit: $(STAMP) $(VENDOR) system
 	$(BIN)/python -m compileall -q -j 0 livecore signalling media clients loadtests tests
 	$(PYTEST) -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
-	$(PYTEST) -q -n 2 --dist loadfile -m alone tests/netlab
-	$(PYTEST) -q -m alone --ignore=tests/netlab
+	$(PYTEST) -q -n 2 --dist loadfile -m alone $(LABS)
+	$(PYTEST) -q -m alone $(LABS:%=--ignore=%)
 
 test: lint types unit
 

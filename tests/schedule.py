@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Longest first (seconds summed over a module's tests, one fresh-clone run of the suite
 #: with two workers, 2026-12-07).
 LONGEST = (
+    "tests/loadtests/test_adaptive.py",  # the network lab's phase: one run of ~90 s
     "tests/signalling/routes/test_whip.py",  # 125 s
     "tests/signalling/routes/test_objectmedia.py",  # 102 s
     "tests/signalling/routes/test_pages_browser.py",  # 93 s
