@@ -205,8 +205,9 @@ async def test_keyframe_requests_are_dropped_and_viewers_still_start(
     viewer: Viewer | None = None
     try:
         await until_live(node)
-        # Mid-GOP: the first keyframe went out when the encoder started.
-        await publisher.stats_reach("sent_video", 45)
+        # Early in the GOP (the first keyframe went out when the encoder started): a
+        # viewer that had to wait for the next keyframe would wait 4.5 s.
+        await publisher.stats_reach("sent_video", 15)
         asked = time.monotonic()
         viewer = await aiortc_viewer(node, "v1")
         video = viewer.received["video"]
@@ -223,7 +224,7 @@ async def test_keyframe_requests_are_dropped_and_viewers_still_start(
         await publisher.close()
         if viewer is not None:
             await viewer.close()
-    assert first_s < 1.5, f"first frame {first_s:.2f} s after the viewer's POST"
+    assert first_s < 3.0, f"first frame {first_s:.2f} s after the viewer's POST"
     print(
         f"\n[keyframe every 5 s] first frame {first_s * 1000:.0f} ms after a mid-GOP viewer's "
         f"POST; {dropped['keyframe_requests_dropped']} request(s) dropped by {dropped['t']:.1f} s, "

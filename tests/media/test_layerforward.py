@@ -214,7 +214,7 @@ async def test_a_cascade_copies_every_layer_and_its_viewers_choose_there(room: R
         watcher = await room.watch(of=copy)
         await watcher.remb(2_000_000)
         await watcher.remb(150_000)
-        await eventually(lambda: room.layer(watcher) == "p2", within=5.0, what="down at the copy")
+        await eventually(lambda: room.layer(watcher) == "p2", within=10.0, what="down at the copy")
         await eventually(lambda: SIZES["l"] in watcher.sizes, within=5.0)
         assert [origin.layer_of(lean) for lean in pulls[0].lean] == ["h", "m", "l"]
     finally:
