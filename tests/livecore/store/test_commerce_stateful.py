@@ -292,6 +292,10 @@ class Commerce(Draws, RuleBasedStateMachine):
                     assert int(g["p"]) == unit, (gid, group, g)
                     for user, raw in led.items():
                         officer, recruiter, c1, c2, state = raw.split("|")
+                        if not officer:  # the refund of an order no officer brought: kept
+                            assert (recruiter, c1, c2, state) == ("", "0", "0", "r"), raw
+                            assert user in m and user not in att, (user, raw)
+                            continue
                         assert officer == att[user] and recruiter != user
                         if state != "r":
                             amount = unit * m[user]
@@ -301,7 +305,8 @@ class Commerce(Draws, RuleBasedStateMachine):
                             owed[officer] += int(c1)
                             if recruiter:
                                 owed[recruiter] += int(c2)
-                    assert set(led) == set(att) & set(m)
+                    brought = {user for user, raw in led.items() if not raw.startswith("|")}
+                    assert brought == set(att) & set(m)
                 else:
                     assert not led
             # every member in exactly one group, as the buy's own index says
