@@ -36,21 +36,29 @@ async def _close_code(ws: Any) -> int:
 
 
 async def message_flood(node: NodeProc) -> dict[str, Any]:
-    """1,000 messages in a second from one client: rate_limited, then 4029."""
+    """1,000 messages in a second from one client: rate_limited, then 4029. The client
+    reads its replies while it sends (a client that stops reading stalls the node's
+    closing handshake, which then drops the connection: 1006, not the probe's point)."""
     ws = await _joined(node, "flooder")
     errors = 0
+
+    async def read() -> None:
+        nonlocal errors
+        try:
+            while True:
+                reply = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
+                errors += reply.get("code") == "rate_limited"
+        except (websockets.ConnectionClosed, TimeoutError):
+            pass
+
+    reader = asyncio.create_task(read())
     for i in range(1000):
         try:
             await ws.send(msgpack.packb({"t": "like", "id": i, "n": 1}))
         except websockets.ConnectionClosed:
             break
         await asyncio.sleep(0.001)
-    try:
-        while True:
-            reply = msgpack.unpackb(await asyncio.wait_for(ws.recv(), 5))
-            errors += reply.get("code") == "rate_limited"
-    except (websockets.ConnectionClosed, TimeoutError):
-        pass
+    await reader
     return {"rate_limited": errors, "close": ws.close_code}
 
 
