@@ -219,3 +219,32 @@ async def test_a_cascade_copies_every_layer_and_its_viewers_choose_there(room: R
         assert [origin.layer_of(lean) for lean in pulls[0].lean] == ["h", "m", "l"]
     finally:
         await copy.close()
+
+
+async def test_layers_rank_by_picture_not_by_their_rate_now(room: Room) -> None:
+    """The top layer's rate below the others' (its publisher's estimate still ramping):
+    it is still the top layer, so a viewer sent "down" never lands on the largest picture."""
+    await room.watch()
+    forwarder = room.forwarder
+    forwarder.rates.update({"h": 90_000.0, "m": 300_000.0, "l": 140_000.0})
+    assert forwarder.ranked() == ["l", "m", "h"]
+
+
+async def test_a_probe_pads_the_viewer_and_a_flat_estimate_keeps_it_where_it_is(
+    room: Room,
+) -> None:
+    """A viewer on the low layer whose estimate stays flat is padded (copies of its own
+    packets, as RTX) while its link is probed for the next layer; the estimate did not
+    grow, so it stays on its layer and the layers' measured rates are not inflated."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    forwarder = room.forwarder
+    selector = forwarder.state[watcher.session.lean[0]].selector
+    rates = dict(forwarder.rates)
+    await eventually(lambda: forwarder.padded > 0, within=6.0, what="padding")
+    assert room.layer(watcher) == "l"
+    await eventually(lambda: selector.probes_failed > 0, within=4.0, what="the probe judged")
+    assert room.layer(watcher) == "l" and selector.switches_up == 0
+    assert forwarder.rates["l"] < 2 * rates["l"]
