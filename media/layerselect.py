@@ -60,8 +60,12 @@ class SelectorLimits:
     up_hold_s: float = 2.0
     probe_s: float = 1.5
     """How long a viewer is padded towards the next layer before judging the probe."""
-    probe_gain: float = 1.04
-    """Growth of the estimate over a probe that shows the link carries more."""
+    probe_gain: float = 1.08
+    """Growth of the estimate over a probe that shows the link carries more (libwebrtc's
+    receive-side estimate climbs ~8 % a second when nothing queues; a full link's moves
+    a few percent either way)."""
+    probe_drop: float = 0.97
+    """An estimate under this share of the probe's first one ends the probe at once."""
     pad_over: float = 1.1
     """Padding brings what the viewer receives to the next layer's rate times this."""
     trial_s: float = 1.0
@@ -93,6 +97,8 @@ class LayerSelector:
     def __init__(self, now: float, limits: SelectorLimits | None = None) -> None:
         self.limits = limits or SelectorLimits()
         self.estimate_bps: int | None = None
+        self._heard_at = -1e9
+        """When the last estimate came."""
         self._recent: list[tuple[float, int]] = []
         self._loss = 0.0
         self._clean_since = now
@@ -117,6 +123,7 @@ class LayerSelector:
     def estimate(self, bps: int, now: float) -> None:
         """A REMB from the viewer."""
         self.estimate_bps = bps
+        self._heard_at = now
         window = now - self.limits.window_s
         self._recent = [*[x for x in self._recent if x[0] >= window][-16:], (now, bps)]
 
@@ -213,8 +220,7 @@ class LayerSelector:
         self._clean_since = now
         if self._probe is not None or self._trial:  # the probe failed: wait longer
             self._failed(now, "probe failed, " + self.why)
-        else:
-            self._backoff = limits.backoff_s
+        else:  # the link shrank (or a failed probe's late reports): the wait as it is
             self._next_probe = now + self._backoff
         below = [i for i in active if i < current]
         if not below:
@@ -259,14 +265,20 @@ class LayerSelector:
             return fitting[-1]
         probe = self._probe
         if probe is not None:
+            estimate = self.estimate_bps or 0
             if probe.target not in above or not clean:
                 self._failed(now, f"probe failed: loss {loss:.2f}")
                 return current
-            if now - probe.started < limits.probe_s:
-                self.padding_bps = self._padding(current, probe.target, rates)
-                self.why = f"probing {probe.target}"
+            if self._heard_at > probe.started and estimate < probe.estimate * limits.probe_drop:
+                self._failed(now, f"probe failed: estimate fell {probe.estimate} -> {estimate}")
                 return current
-            estimate = self.estimate_bps or 0
+            # No estimate since it began (a browser sends REMB when its estimate moves):
+            # nothing to judge yet, so it goes on, up to twice as long.
+            silent = self._heard_at <= probe.started and now - probe.started < 2 * limits.probe_s
+            if now - probe.started < limits.probe_s or silent:
+                self.padding_bps = self._padding(current, probe, rates, now)
+                self.why = f"probing {probe.target}" + (", no estimate yet" if silent else "")
+                return current
             if estimate < probe.estimate * limits.probe_gain:
                 self._failed(now, f"probe failed: estimate {probe.estimate} -> {estimate}")
                 return current
@@ -281,9 +293,12 @@ class LayerSelector:
             self.why = f"hold: next probe in {wait:.1f} s"
             return current
         self._probe = _Probe(above[0], now, self.estimate_bps or 0)
-        self.padding_bps = self._padding(current, above[0], rates)
+        self.padding_bps = self._padding(current, self._probe, rates, now)
         self.why = f"probe {above[0]} (backoff {self._backoff:g} s)"
         return current
 
-    def _padding(self, current: int, target: int, rates: Sequence[float]) -> float:
-        return max(0.0, rates[target] * self.limits.pad_over - rates[current])
+    def _padding(self, current: int, probe: _Probe, rates: Sequence[float], now: float) -> float:
+        """Half the way to the probe's goal at first, all of it after ``probe_s``: a link
+        that cannot carry the goal queues less before its feedback ends the probe."""
+        gap = max(0.0, rates[probe.target] * self.limits.pad_over - rates[current])
+        return gap * (0.5 + 0.5 * min(1.0, (now - probe.started) / self.limits.probe_s))

@@ -41,10 +41,11 @@ def test_a_probe_pads_before_it_moves_and_moves_when_the_estimate_grew() -> None
     s.estimate(250_000, 0.5)
     assert s.choose(1.0, LOW, RATES) == LOW and s.padding_bps == 0  # not clean long enough
     assert s.choose(2.0, LOW, RATES) == LOW  # the probe starts: padding, same layer
-    assert s.padding_bps == RATES[MID] * limits.pad_over - RATES[LOW]
-    s.estimate(270_000, 3.0)
-    assert s.choose(3.0, LOW, RATES) == LOW and s.padding_bps > 0  # still probing
-    assert s.choose(3.5, LOW, RATES) == MID and s.padding_bps == 0  # 250k -> 270k: up
+    gap = RATES[MID] * limits.pad_over - RATES[LOW]
+    assert s.padding_bps == gap / 2  # half the way at first, all of it by probe_s
+    s.estimate(280_000, 3.0)
+    assert s.choose(3.0, LOW, RATES) == LOW and gap / 2 < s.padding_bps < gap  # probing
+    assert s.choose(3.5, LOW, RATES) == MID and s.padding_bps == 0  # 250k -> 280k: up
     s.landed(3.8)
     assert s.choose(4.5, MID, RATES) == MID and s.padding_bps == 0  # the trial
     assert s.choose(5.0, MID, RATES) == MID and s.padding_bps > 0  # held: the next probe
@@ -94,7 +95,7 @@ def test_a_failed_move_up_doubles_the_wait_and_a_held_one_resets_it() -> None:
     assert s._backoff == 4.0 and s.probes_failed == 1
     assert s.choose(5.9, LOW, RATES) == LOW and s.padding_bps == 0  # 4.0 + 2
     assert s.choose(6.0, LOW, RATES) == LOW and s.padding_bps > 0
-    s.estimate(300_000, 7.0)
+    s.estimate(320_000, 7.0)
     assert s.choose(7.5, LOW, RATES) == MID
     s.landed(7.6)
     assert s.choose(8.6, MID, RATES) == MID  # held
@@ -180,3 +181,25 @@ def test_a_resumed_top_layer_measuring_low_does_not_look_cheap() -> None:
     s = LayerSelector(0.0)
     s.estimate(400_000, 0.5)
     assert s.choose(1.0, LOW, [150_000.0, 500_000.0, 80_000.0]) == LOW
+
+
+def test_a_falling_estimate_ends_a_probe_before_its_time() -> None:
+    """The estimator saw queueing (its estimate fell a few percent): the padding stops at
+    the next round, not at the end of the probe."""
+    s = LayerSelector(0.0, SelectorLimits(up_hold_s=2.0, probe_s=1.5))
+    s.estimate(250_000, 0.0)
+    assert s.choose(2.0, LOW, RATES) == LOW and s.padding_bps > 0
+    s.estimate(235_000, 2.3)
+    assert s.choose(2.5, LOW, RATES) == LOW and s.padding_bps == 0
+    assert s.probes_failed == 1
+
+
+def test_a_probe_without_any_estimate_goes_on_up_to_twice_as_long() -> None:
+    """No REMB since the probe began (a browser sends one when its estimate moves): the
+    probe is not judged on nothing; an estimate that grew then moves the viewer up."""
+    s = LayerSelector(0.0, SelectorLimits(up_hold_s=2.0, probe_s=1.5))
+    s.estimate(250_000, 0.0)
+    assert s.choose(2.0, LOW, RATES) == LOW and s.padding_bps > 0
+    assert s.choose(3.5, LOW, RATES) == LOW and s.padding_bps > 0  # silent: on
+    s.estimate(290_000, 3.8)
+    assert s.choose(4.0, LOW, RATES) == MID
