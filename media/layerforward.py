@@ -72,6 +72,8 @@ MAX_SWITCH_LOG = 64
 #: Seconds without a frame after which a layer's viewers move to the next layer that
 #: gives a key frame (Chromium sends 30 frames a second on every layer it sends).
 QUIET_S = 0.5
+RESEND_SHARE = 0.5
+"""Resends to a viewer per report round stay under this share of its estimate."""
 PAD_MAX_GAP_S = 0.1
 """Padding owed for at most this long between two frames of a padded viewer's layer."""
 PAD_MAX_PACKETS = 16
@@ -90,6 +92,10 @@ class ViewerLayer:
     """On this layer for good (a cascade pull: the other node's viewers choose there)."""
     switches: list[tuple[float, str]] = field(default_factory=list)
     """(time, layer) of each move, the newest ``MAX_SWITCH_LOG``."""
+    floor: int = 0
+    """History index of its last move's keyframe: a packet before it is not resent."""
+    resent_bytes: int = 0
+    """Bytes resent to it since the last report round."""
 
 
 class LayeredForwarder(LeanForwarder):
@@ -185,6 +191,7 @@ class LayeredForwarder(LeanForwarder):
             simulcast.inc("switch_up" if up else "switch_down")
         self._on_layer[layer].append(viewer.rtp)
         state.layer, state.pending = layer, None
+        state.floor = self._next_index  # the landing keyframe is stored from here
         now = self.relay.clock.time()
         state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (now, layer)]
         state.selector.landed(now)
@@ -275,6 +282,30 @@ class LayeredForwarder(LeanForwarder):
             return
         relay.request_keyframe(reason)
 
+    def resend(self, viewer: LeanViewer, seq: int) -> bool:
+        """A NACKed packet, unless it is from before the viewer's last move (the keyframe
+        it moved on makes it useless) or the viewer's resends this round already reach
+        ``RESEND_SHARE`` of its estimate (libwebrtc's limit on retransmission: a cap
+        that fell made a viewer NACK a whole queue of the old layer, and resending all
+        of it kept the new link full for seconds)."""
+        state, rtp = self.state.get(viewer), viewer.rtp
+        if state is None or rtp is None:
+            return False
+        index = rtp.lookup(seq)
+        if 0 <= index < state.floor:
+            return False
+        estimate = state.selector.estimate_bps
+        if (
+            estimate is not None
+            and state.resent_bytes * 8 > RESEND_SHARE * estimate * SR_INTERVAL_S
+        ):
+            return False
+        if not super().resend(viewer, seq):
+            return False
+        entry = self._history[index % HISTORY_PACKETS]
+        state.resent_bytes += len(entry[0]) if entry is not None else 0
+        return True
+
     # -- feedback and choice ---------------------------------------------------
 
     def _feedback(self, viewer: LeanViewer, packet: AnyRtcpPacket) -> None:
@@ -303,6 +334,7 @@ class LayeredForwarder(LeanForwarder):
         trace = logger.isEnabledFor(logging.DEBUG)
         padding: dict[LeanViewer, float] = {}
         for viewer, state in self.state.items():
+            state.resent_bytes = 0
             if state.layer is None or state.pinned:
                 continue
             # The selector judges the layer it chose last: a move waits for that layer's

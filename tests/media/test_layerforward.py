@@ -9,7 +9,15 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
 
 from media import metrics
 from media.cascade import pull
@@ -59,6 +67,12 @@ class Watcher:
         assert self.ssrc is not None
         await self.receiver._send_rtcp(
             RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=self.ssrc)
+        )
+
+    async def nack(self, seqs: list[int]) -> None:
+        assert self.ssrc is not None
+        await self.receiver._send_rtcp(
+            RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=self.ssrc, lost=seqs)
         )
 
     @property
@@ -248,3 +262,25 @@ async def test_a_probe_pads_the_viewer_and_a_flat_estimate_keeps_it_where_it_is(
     await eventually(lambda: selector.probes_failed > 0, within=4.0, what="the probe judged")
     assert room.layer(watcher) == "l" and selector.switches_up == 0
     assert forwarder.rates["l"] < 2 * rates["l"]
+
+
+async def test_no_resend_of_the_layer_a_viewer_left(room: Room) -> None:
+    """After a move down, a NACK for a packet of the layer left behind is not answered
+    (the keyframe it moved on makes it useless, and a shrunken link has no room for a
+    queue of them); one for a packet after the move is."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await eventually(lambda: len(watcher.rtp) > 10, within=3.0)
+    before = watcher.rtp[-1][0]
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    count = len(watcher.rtp)
+    await eventually(lambda: len(watcher.rtp) > count + 5, within=3.0)
+    after = watcher.rtp[-1][0]
+    forwarder, lean = room.forwarder, watcher.session.lean[0]
+    resent = forwarder.resent
+    await watcher.nack([before])
+    await eventually(lambda: lean.nacks >= 1, within=3.0, what="the NACK arrives")
+    assert forwarder.resent == resent
+    await watcher.nack([after])
+    await eventually(lambda: forwarder.resent == resent + 1, within=3.0, what="resent")
