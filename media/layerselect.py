@@ -64,6 +64,11 @@ class SelectorLimits:
     """Growth of the estimate over a probe that shows the link carries more (libwebrtc's
     receive-side estimate climbs up to ~8 % a second when nothing queues; a full link's
     moved 4-5 % in the lab)."""
+    probe_near: float = 0.8
+    """An estimate already this share of the goal (the next layer's rate plus audio) ..."""
+    probe_near_gain: float = 1.01
+    """... needs only this growth: libwebrtc's estimate creeps near the link's capacity it
+    last found, and a probe without loss nor fall there is the link carrying the goal."""
     probe_drop: float = 0.97
     """An estimate under this share of the probe's first one ends the probe at once."""
     pad_over: float = 1.1
@@ -279,7 +284,9 @@ class LayerSelector:
                 self.padding_bps = self._padding(current, probe, rates, now)
                 self.why = f"probing {probe.target}" + (", no estimate yet" if silent else "")
                 return current
-            if estimate < probe.estimate * limits.probe_gain:
+            goal = rates[probe.target] + limits.audio_reserve_bps
+            near = probe.estimate >= limits.probe_near * goal
+            if estimate < probe.estimate * (limits.probe_near_gain if near else limits.probe_gain):
                 self._failed(now, f"probe failed: estimate {probe.estimate} -> {estimate}")
                 return current
             self._probe, self._trial, self._trial_until = None, True, None

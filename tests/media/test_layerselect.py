@@ -203,3 +203,20 @@ def test_a_probe_without_any_estimate_goes_on_up_to_twice_as_long() -> None:
     assert s.choose(3.5, LOW, RATES) == LOW and s.padding_bps > 0  # silent: on
     s.estimate(290_000, 3.8)
     assert s.choose(4.0, LOW, RATES) == MID
+
+
+def test_an_estimate_near_the_goal_needs_only_to_creep_up() -> None:
+    """Near the capacity it last found, libwebrtc's estimate grows ~1-2 % a probe: from
+    690 kbit/s (85 % of the top layer plus audio) a probe without loss nor fall that
+    saw 2 % moves the viewer up; the same 2 % far from the goal does not."""
+    rates = [150_000.0, 370_000.0, 750_000.0]
+    near = LayerSelector(0.0, SelectorLimits(up_hold_s=2.0, probe_s=1.5))
+    near.estimate(690_000, 0.0)
+    assert near.choose(2.0, MID, rates) == MID and near.padding_bps > 0
+    near.estimate(704_000, 3.0)
+    assert near.choose(3.5, MID, rates) == HIGH
+    far = LayerSelector(0.0, SelectorLimits(up_hold_s=2.0, probe_s=1.5))
+    far.estimate(250_000, 0.0)
+    assert far.choose(2.0, LOW, rates) == LOW and far.padding_bps > 0
+    far.estimate(255_000, 3.0)
+    assert far.choose(3.5, LOW, rates) == LOW and far.probes_failed == 1
