@@ -60,6 +60,8 @@ class SelectorLimits:
     up_hold_s: float = 2.0
     probe_s: float = 1.5
     """How long a viewer is padded towards the next layer before judging the probe."""
+    min_probe_s: float = 1.0
+    """An estimate grown enough ends the probe (moving up) after this long already."""
     probe_gain: float = 1.06
     """Growth of the estimate over a probe that shows the link carries more (libwebrtc's
     receive-side estimate climbs up to ~8 % a second when nothing queues; a full link's
@@ -73,7 +75,7 @@ class SelectorLimits:
     """An estimate under this share of the probe's first one ends the probe at once."""
     pad_over: float = 1.1
     """Padding brings what the viewer receives to the next layer's rate times this."""
-    trial_s: float = 1.0
+    trial_s: float = 0.5
     """After a probe's move up has landed, a drop in this time is a failed probe."""
     backoff_s: float = 2.0
     max_backoff_s: float = 8.0
@@ -277,16 +279,26 @@ class LayerSelector:
             if self._heard_at > probe.started and estimate < probe.estimate * limits.probe_drop:
                 self._failed(now, f"probe failed: estimate fell {probe.estimate} -> {estimate}")
                 return current
-            # No estimate since it began (a browser sends REMB when its estimate moves):
-            # nothing to judge yet, so it goes on, up to twice as long.
-            silent = self._heard_at <= probe.started and now - probe.started < 2 * limits.probe_s
-            if now - probe.started < limits.probe_s or silent:
+            goal = rates[probe.target] + limits.audio_reserve_bps
+            near = probe.estimate >= limits.probe_near * goal
+            grown = estimate >= probe.estimate * (
+                limits.probe_near_gain if near else limits.probe_gain
+            )
+            # Judged after ``min_probe_s`` once grown enough, else after ``probe_s``; with no
+            # estimate since it began (a browser sends REMB when its estimate moves), or one
+            # still climbing but not yet by enough, it goes on up to twice as long.
+            spent = now - probe.started
+            silent = self._heard_at <= probe.started
+            climbing = self._heard_at > probe.started and estimate > probe.estimate
+            if (
+                spent < limits.min_probe_s
+                or (spent < limits.probe_s and not grown)
+                or ((silent or (climbing and not grown)) and spent < 2 * limits.probe_s)
+            ):
                 self.padding_bps = self._padding(current, probe, rates, now)
                 self.why = f"probing {probe.target}" + (", no estimate yet" if silent else "")
                 return current
-            goal = rates[probe.target] + limits.audio_reserve_bps
-            near = probe.estimate >= limits.probe_near * goal
-            if estimate < probe.estimate * (limits.probe_near_gain if near else limits.probe_gain):
+            if not grown:
                 self._failed(now, f"probe failed: estimate {probe.estimate} -> {estimate}")
                 return current
             self._probe, self._trial, self._trial_until = None, True, None

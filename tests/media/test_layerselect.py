@@ -34,18 +34,18 @@ def test_heavy_loss_steps_down_one_layer_even_with_a_good_estimate() -> None:
 def test_a_probe_pads_before_it_moves_and_moves_when_the_estimate_grew() -> None:
     """A steady estimate that cannot show room for the next layer: after ``up_hold_s`` of
     clean feedback the viewer is padded up to the next layer's rate (its picture
-    unchanged); an estimate that grew over the probe moves it up; once the move has
-    landed and held for ``trial_s``, the next layer is probed at once."""
-    limits = SelectorLimits(up_hold_s=2.0, probe_s=1.5, trial_s=1.0)
+    unchanged); an estimate grown enough moves it up (after ``min_probe_s`` already);
+    once the move has landed and held for ``trial_s``, the next layer is probed at once."""
+    limits = SelectorLimits(up_hold_s=2.0, probe_s=1.5, min_probe_s=1.0, trial_s=1.0)
     s = LayerSelector(0.0, limits)
     s.estimate(250_000, 0.5)
     assert s.choose(1.0, LOW, RATES) == LOW and s.padding_bps == 0  # not clean long enough
     assert s.choose(2.0, LOW, RATES) == LOW  # the probe starts: padding, same layer
     gap = RATES[MID] * limits.pad_over - RATES[LOW]
     assert s.padding_bps == gap / 2  # half the way at first, all of it by probe_s
-    s.estimate(280_000, 3.0)
-    assert s.choose(3.0, LOW, RATES) == LOW and gap / 2 < s.padding_bps < gap  # probing
-    assert s.choose(3.5, LOW, RATES) == MID and s.padding_bps == 0  # 250k -> 280k: up
+    s.estimate(280_000, 2.4)
+    assert s.choose(2.5, LOW, RATES) == LOW and gap / 2 < s.padding_bps < gap  # probing
+    assert s.choose(3.0, LOW, RATES) == MID and s.padding_bps == 0  # 250k -> 280k: up
     s.landed(3.8)
     assert s.choose(4.5, MID, RATES) == MID and s.padding_bps == 0  # the trial
     assert s.choose(5.0, MID, RATES) == MID and s.padding_bps > 0  # held: the next probe
@@ -58,7 +58,7 @@ def test_a_probe_whose_estimate_stays_flat_fails_without_a_move() -> None:
     s = LayerSelector(0.0, limits)
     s.estimate(250_000, 0.0)
     assert s.choose(2.0, LOW, RATES) == LOW and s.padding_bps > 0
-    s.estimate(252_000, 3.0)
+    s.estimate(249_000, 3.0)
     assert s.choose(3.5, LOW, RATES) == LOW and s.padding_bps == 0  # flat: failed
     assert s.probes_failed == 1 and s.switches_up == 0
     assert s.choose(5.4, LOW, RATES) == LOW and s.padding_bps == 0  # waits 2 s
@@ -219,4 +219,5 @@ def test_an_estimate_near_the_goal_needs_only_to_creep_up() -> None:
     far.estimate(250_000, 0.0)
     assert far.choose(2.0, LOW, rates) == LOW and far.padding_bps > 0
     far.estimate(255_000, 3.0)
-    assert far.choose(3.5, LOW, rates) == LOW and far.probes_failed == 1
+    assert far.choose(3.5, LOW, rates) == LOW and far.padding_bps > 0  # climbing: on
+    assert far.choose(5.0, LOW, rates) == LOW and far.probes_failed == 1  # not enough
