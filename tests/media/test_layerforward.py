@@ -284,3 +284,19 @@ async def test_no_resend_of_the_layer_a_viewer_left(room: Room) -> None:
     assert forwarder.resent == resent
     await watcher.nack([after])
     await eventually(lambda: forwarder.resent == resent + 1, within=3.0, what="resent")
+
+
+async def test_resends_to_a_viewer_stay_under_half_its_estimate(room: Room) -> None:
+    """A NACK for 60 packets from a viewer estimated at 150 kbit/s: resent only up to
+    half of what its estimate carries in a report round (~4.7 kB), not all of them."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    count = len(watcher.rtp)
+    await eventually(lambda: len(watcher.rtp) > count + 70, within=10.0)
+    last = watcher.rtp[-1][0]
+    resent = room.forwarder.resent
+    await watcher.nack([(last - back) & 0xFFFF for back in range(60, 0, -1)])
+    await eventually(lambda: room.forwarder.resent > resent, within=3.0, what="resent")
+    assert room.forwarder.resent - resent < 60
