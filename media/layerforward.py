@@ -15,10 +15,17 @@ Per viewer:
   bitrates (low to high);
 - switching: a new target is *pending* until a keyframe of that layer arrives
   (one is asked for that layer only: a PLI to its SSRC, rate-limited per
-  layer); the viewer keeps its old layer until then, and moves before that
-  keyframe is sent. Its sequence numbers go on (the viewer numbers its own
-  packets) and its timestamps go on (the layers' pts share one clock,
-  ``Relay(origin=...)``);
+  layer, asked again each round until it lands); the selector judges the
+  viewer as on its target meanwhile; the viewer keeps its old layer until
+  then, and moves before that keyframe is sent. Its sequence numbers go on
+  (the viewer numbers its own packets) and its timestamps go on (the layers'
+  pts share one clock, ``Relay(origin=...)``);
+- probing: while its selector probes the next layer up, the viewer is padded
+  (``padding_bps``), paced by its layer's frames, with RTX copies of its own
+  newest packets;
+- NACK: a packet from before its last move is not resent (the keyframe it
+  moved on replaced it), and its resends per round stay under
+  ``RESEND_SHARE`` of its estimate;
 - PLI/FIR: served from its layer's cached GOP when that GOP is short
   (``GOP_SERVE_MAX`` frames), the layer is not quiet (a stale GOP) and none
   was served to it in the last second; only otherwise is the publisher asked;
