@@ -5,7 +5,9 @@ H.264 layers from an uncapped phone; three viewer pages play it from phones
 whose links are capped by ``tc tbf`` at 0.4, 1.2 and 6 Mbit/s (both ways).
 Over ``--window`` seconds each viewer's ``getStats`` is sampled every 0.25 s:
 
-- ``fps_min``: the lowest frames decoded in any whole second of the window;
+- ``fps_min``: the lowest frames decoded in any whole second of the window
+  (``fps_min_at_s``: that second's start, seconds into the window, to find it
+  in a ``--trace``);
 - ``freeze_pct``: Chromium's ``totalFreezesDuration`` grown over the window,
   as a share of it;
 - ``layers``: the frame heights decoded, with the share of samples on each.
@@ -115,19 +117,22 @@ class Samples:
         if len(rows) < 2:
             return {"fps_min": None, "freeze_pct": None, "layers": {}}
         start, end = rows[0][0], rows[-1][0]
-        per_second = []
+        per_second: list[tuple[float, float]] = []  # (fps, start of the second)
         t = start
         while t + 1.0 <= end:
             inside = [r for r in rows if t <= r[0] <= t + 1.0]
             if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
-                per_second.append((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))
+                fps = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+                per_second.append((fps, t - start))
             t += 1.0
+        worst = min(per_second) if per_second else None
         heights: dict[str, int] = {}
         for row in rows:
             heights[f"{row[2]}p"] = heights.get(f"{row[2]}p", 0) + 1
         span = end - start
         return {
-            "fps_min": round(min(per_second), 1) if per_second else None,
+            "fps_min": round(worst[0], 1) if worst else None,
+            "fps_min_at_s": round(worst[1], 1) if worst else None,
             "fps_mean": round((rows[-1][1] - rows[0][1]) / span, 1),
             "freeze_pct": round(100 * (rows[-1][3] - rows[0][3]) / span, 2),
             "layers": {h: round(n / len(rows), 2) for h, n in sorted(heights.items())},
