@@ -66,6 +66,9 @@ class SelectorLimits:
     """Growth of the estimate over a probe that shows the link carries more (libwebrtc's
     receive-side estimate climbs up to ~8 % a second when nothing queues; a full link's
     moved 4-5 % in the lab)."""
+    probe_gain_per_s: float = 0.04
+    """A probe that goes on needs this growth for each second of it (a full link's
+    estimate crept 6-7 % over 2.5 s in the lab; a free link's grows ~8 % a second)."""
     probe_near: float = 0.8
     """An estimate already this share of the goal (the next layer's rate plus audio) ..."""
     probe_near_gain: float = 1.01
@@ -281,13 +284,12 @@ class LayerSelector:
                 return current
             goal = rates[probe.target] + limits.audio_reserve_bps
             near = probe.estimate >= limits.probe_near * goal
-            grown = estimate >= probe.estimate * (
-                limits.probe_near_gain if near else limits.probe_gain
-            )
+            spent = now - probe.started
+            far_gain = max(limits.probe_gain, 1 + limits.probe_gain_per_s * spent)
+            grown = estimate >= probe.estimate * (limits.probe_near_gain if near else far_gain)
             # Judged after ``min_probe_s`` once grown enough, else after ``probe_s``; with no
             # estimate since it began (a browser sends REMB when its estimate moves), or one
             # still climbing but not yet by enough, it goes on up to twice as long.
-            spent = now - probe.started
             silent = self._heard_at <= probe.started
             climbing = self._heard_at > probe.started and estimate > probe.estimate
             if (

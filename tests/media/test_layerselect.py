@@ -221,3 +221,16 @@ def test_an_estimate_near_the_goal_needs_only_to_creep_up() -> None:
     far.estimate(255_000, 3.0)
     assert far.choose(3.5, LOW, rates) == LOW and far.padding_bps > 0  # climbing: on
     assert far.choose(5.0, LOW, rates) == LOW and far.probes_failed == 1  # not enough
+
+
+def test_a_probe_that_goes_on_needs_growth_for_each_second() -> None:
+    """An estimate creeping 7 % over 2.5 s of a probe (a full link) is not a link that
+    carries more: one still climbing after ``probe_s`` needs 4 % a second."""
+    s = LayerSelector(0.0, SelectorLimits(up_hold_s=2.0, probe_s=1.5, min_probe_s=1.0))
+    s.estimate(205_000, 0.0)
+    assert s.choose(2.0, LOW, RATES) == LOW and s.padding_bps > 0
+    s.estimate(208_000, 3.0)
+    assert s.choose(3.5, LOW, RATES) == LOW and s.padding_bps > 0  # climbing: on
+    s.estimate(219_500, 4.4)
+    assert s.choose(4.5, LOW, RATES) == LOW and s.padding_bps > 0  # +7 %, 10 % needed
+    assert s.choose(5.0, LOW, RATES) == LOW and s.probes_failed == 1
