@@ -79,6 +79,8 @@ MAX_SWITCH_LOG = 64
 #: Seconds without a frame after which a layer's viewers move to the next layer that
 #: gives a key frame (Chromium sends 30 frames a second on every layer it sends).
 QUIET_S = 0.5
+SETTLE_S = 3.0
+"""A layer sent for less than this is not one a viewer moves up to (see ``_settled``)."""
 RESEND_SHARE = 0.5
 """Resends to a viewer per report round stay under this share of its estimate."""
 PAD_MAX_GAP_S = 0.1
@@ -121,6 +123,8 @@ class LayeredForwarder(LeanForwarder):
         self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
         self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
         self._idle = dict.fromkeys(self.layers, 0)
+        #: When each layer's measured rate last went from 0 to sent (clock seconds).
+        self._sent_since = dict.fromkeys(self.layers, self.relay.clock.time())
         #: Each layer's place in the offer (0: the top one; a higher number is a
         #: smaller picture): a viewer whose layer goes quiet only moves down.
         self._order = {rid: i for i, rid in enumerate(self.layers)}
@@ -348,7 +352,7 @@ class LayeredForwarder(LeanForwarder):
             # keyframe, and is kept (asked for again below) until it lands or is changed.
             aim = state.pending or state.layer
             current = ranked.index(aim) if aim in ranked else None
-            chosen = state.selector.choose(now, current, rates)
+            chosen = state.selector.choose(now, current, self._settled(ranked, rates, current, now))
             target = ranked[chosen] if chosen is not None else aim
             state.pending = None if target == state.layer else target
             if state.selector.padding_bps > 0 and state.pending is None:
@@ -365,6 +369,19 @@ class LayeredForwarder(LeanForwarder):
             sent = self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
             if trace:
                 logger.debug("layers t=%.2f keyframe of %s asked: %s", now, wanted, sent)
+
+    def _settled(
+        self, ranked: list[str], rates: list[float], current: int | None, now: float
+    ) -> list[float]:
+        """``rates`` with no layer above ``current`` from the first one sent for less than
+        ``SETTLE_S`` up: a layer the publisher has just started (or resumed) runs at a
+        fraction of its rate and frame rate for its first seconds, and a viewer moved
+        onto it then got 5 fps and a layer about to double its rate."""
+        if current is None:
+            return rates
+        young = [i for i in range(current + 1, len(ranked))
+                 if now - self._sent_since[ranked[i]] < SETTLE_S]  # fmt: skip
+        return rates if not young else [*rates[: young[0]], *[0.0] * (len(rates) - young[0])]
 
     def _trace(self, viewer: LeanViewer, state: ViewerLayer, ranked: list[str]) -> None:
         """One debug line: what the viewer's selector saw and chose, and why."""
@@ -383,6 +400,8 @@ class LayeredForwarder(LeanForwarder):
             self._bytes_in[rid] = relay.stats.bytes_in
             self._idle[rid] = 0 if sent else self._idle[rid] + 1
             rate, old = sent * 8 / SR_INTERVAL_S, self.rates[rid]
+            if not old and sent:
+                self._sent_since[rid] = self.relay.clock.time()
             smoothed = old * (1 - RATE_SMOOTHING) + rate * RATE_SMOOTHING if old else rate
             self.rates[rid] = 0.0 if self._idle[rid] >= 2 else smoothed
 

@@ -21,7 +21,7 @@ from aiortc.rtp import (
 
 from media import metrics
 from media.cascade import pull
-from media.layerforward import LayeredForwarder
+from media.layerforward import SETTLE_S, LayeredForwarder
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from tests.media.simulsource import Layer, SimulcastPublisher
 from tests.media.sources import EncodedClip, Viewer
@@ -300,3 +300,18 @@ async def test_resends_to_a_viewer_stay_under_half_its_estimate(room: Room) -> N
     await watcher.nack([(last - back) & 0xFFFF for back in range(60, 0, -1)])
     await eventually(lambda: room.forwarder.resent > resent, within=3.0, what="resent")
     assert room.forwarder.resent - resent < 60
+
+
+async def test_a_layer_just_resumed_is_not_one_to_move_up_to(room: Room) -> None:
+    """A layer sent again for less than ``SETTLE_S`` (and every one above it) does not
+    count above a viewer's layer; below it, and once settled, it does."""
+    await room.watch()
+    forwarder = room.forwarder
+    now = forwarder.relay.clock.time()
+    ranked, rates = ["l", "m", "h"], [1.0, 2.0, 3.0]
+    forwarder._sent_since.update(dict.fromkeys(ranked, now - SETTLE_S))
+    assert forwarder._settled(ranked, rates, 0, now) == rates
+    forwarder._sent_since["m"] = now
+    assert forwarder._settled(ranked, rates, 0, now) == [1.0, 0.0, 0.0]
+    assert forwarder._settled(ranked, rates, 1, now) == rates  # on it already
+    assert forwarder._settled(ranked, rates, 0, now + SETTLE_S) == rates
