@@ -127,6 +127,9 @@ class Settings:
     #: in Valkey; None: the bind address (``http://HOST:PORT``), never ``--public-url``.
     node_url: str | None = None
     log_level: str = "info"
+    #: Loggers logged at DEBUG whatever ``log_level`` (e.g. ``media.layerforward``:
+    #: each viewer's layer choice, twice a second).
+    log_debug: tuple[str, ...] = ()
     #: Create the demo room at start (``make run``).
     demo: bool = False
     #: Room channel: broadcast tick, per-connection send buffer limit.

@@ -192,6 +192,11 @@ class LeanViewer:
         self.stopped = False
 
     @property
+    def address(self) -> str:
+        """Where its RTP goes (``host:port``; ``-`` before it starts), for logs."""
+        return f"{self._route[1][0]}:{self._route[1][1]}" if self._route else "-"
+
+    @property
     def skips(self) -> int:
         """Times its socket refused and it went back to waiting for a keyframe."""
         return int(self.rtp.refused) if self.rtp is not None else 0

@@ -15,10 +15,17 @@ Per viewer:
   bitrates (low to high);
 - switching: a new target is *pending* until a keyframe of that layer arrives
   (one is asked for that layer only: a PLI to its SSRC, rate-limited per
-  layer); the viewer keeps its old layer until then, and moves before that
-  keyframe is sent. Its sequence numbers go on (the viewer numbers its own
-  packets) and its timestamps go on (the layers' pts share one clock,
-  ``Relay(origin=...)``);
+  layer, asked again each round until it lands); the selector judges the
+  viewer as on its target meanwhile; the viewer keeps its old layer until
+  then, and moves before that keyframe is sent. Its sequence numbers go on
+  (the viewer numbers its own packets) and its timestamps go on (the layers'
+  pts share one clock, ``Relay(origin=...)``);
+- probing: while its selector probes the next layer up, the viewer is padded
+  (``padding_bps``), paced by its layer's frames, with RTX copies of its own
+  newest packets;
+- NACK: a packet from before its last move is not resent (the keyframe it
+  moved on replaced it), and its resends per round stay under
+  ``RESEND_SHARE`` of its estimate;
 - PLI/FIR: served from its layer's cached GOP when that GOP is short
   (``GOP_SERVE_MAX`` frames), the layer is not quiet (a stale GOP) and none
   was served to it in the last second; only otherwise is the publisher asked;
@@ -34,6 +41,7 @@ docs/architecture.md).
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,11 +56,20 @@ from aiortc.rtp import (
     unpack_remb_fci,
 )
 
+from media import rtpsend
 from media.aiortc_seams import sender as sender_seams
-from media.forwarder import SR_INTERVAL_S, LeanForwarder, LeanViewer
+from media.forwarder import (
+    HISTORY_PACKETS,
+    SR_INTERVAL_S,
+    LeanForwarder,
+    LeanViewer,
+    abs_send_time,
+)
 from media.layerselect import LayerSelector, SelectorLimits
 from media.metrics import lean_forwarded, simulcast
 from media.relay import Relay
+
+logger = logging.getLogger(__name__)
 
 GOP_SERVE_MAX = 45
 """A cached GOP up to this many frames (1.5 s at 30 fps) answers a viewer's PLI."""
@@ -62,6 +79,14 @@ MAX_SWITCH_LOG = 64
 #: Seconds without a frame after which a layer's viewers move to the next layer that
 #: gives a key frame (Chromium sends 30 frames a second on every layer it sends).
 QUIET_S = 0.5
+SETTLE_S = 3.0
+"""A layer sent for less than this is not one a viewer moves up to (see ``_settled``)."""
+RESEND_SHARE = 0.5
+"""Resends to a viewer per report round stay under this share of its estimate."""
+PAD_MAX_GAP_S = 0.1
+"""Padding owed for at most this long between two frames of a padded viewer's layer."""
+PAD_MAX_PACKETS = 16
+"""Padding goes back at most this many of the viewer's packets per frame."""
 
 
 @dataclass(slots=True)
@@ -76,6 +101,10 @@ class ViewerLayer:
     """On this layer for good (a cascade pull: the other node's viewers choose there)."""
     switches: list[tuple[float, str]] = field(default_factory=list)
     """(time, layer) of each move, the newest ``MAX_SWITCH_LOG``."""
+    floor: int = 0
+    """History index of its last move's keyframe: a packet before it is not resent."""
+    resent_bytes: int = 0
+    """Bytes resent to it since the last report round."""
 
 
 class LayeredForwarder(LeanForwarder):
@@ -94,6 +123,8 @@ class LayeredForwarder(LeanForwarder):
         self._on_layer: dict[str, list[Any]] = {rid: [] for rid in self.layers}
         self._bytes_in = {rid: relay.stats.bytes_in for rid, relay in self.layers.items()}
         self._idle = dict.fromkeys(self.layers, 0)
+        #: When each layer's measured rate last went from 0 to sent (clock seconds).
+        self._sent_since = dict.fromkeys(self.layers, self.relay.clock.time())
         #: Each layer's place in the offer (0: the top one; a higher number is a
         #: smaller picture): a viewer whose layer goes quiet only moves down.
         self._order = {rid: i for i, rid in enumerate(self.layers)}
@@ -102,10 +133,20 @@ class LayeredForwarder(LeanForwarder):
         self.rates: dict[str, float] = {rid: _gop_rate(r) for rid, r in self.layers.items()}
         """Measured bits per second of each layer (0: not sent lately)."""
         self.gop_served = 0
+        self._padding: dict[LeanViewer, tuple[float, float]] = {}
+        """Viewers being padded for a probe: (bits per second, when last padded)."""
+        self.padded = 0
+        """Padding packets sent (duplicates of viewers' own recent packets)."""
 
     def ranked(self) -> list[str]:
-        """The layers being sent, lowest bitrate first."""
-        return sorted((r for r in self.layers if self.rates[r] > 0), key=self.rates.__getitem__)
+        """The layers being sent, smallest picture first (the offer's order, reversed).
+
+        Not by measured bitrate: the top layer's rate starts low while the publisher's
+        estimate ramps and falls when its encoder adapts to its CPU, and a viewer moved
+        "down" to it would then be on the largest picture once its rate comes back.
+        """
+        sent = [r for r in self.layers if self.rates[r] > 0]
+        return sorted(sent, key=self._order.__getitem__, reverse=True)
 
     # -- viewers ---------------------------------------------------------------
 
@@ -148,6 +189,7 @@ class LayeredForwarder(LeanForwarder):
     def remove(self, viewer: LeanViewer) -> None:
         super().remove(viewer)
         self.state.pop(viewer, None)
+        self._padding.pop(viewer, None)
         for members in self._on_layer.values():
             if viewer.rtp is not None and viewer.rtp in members:
                 members.remove(viewer.rtp)
@@ -160,7 +202,11 @@ class LayeredForwarder(LeanForwarder):
             simulcast.inc("switch_up" if up else "switch_down")
         self._on_layer[layer].append(viewer.rtp)
         state.layer, state.pending = layer, None
-        state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (self.relay.clock.time(), layer)]
+        state.floor = self._next_index  # the landing keyframe is stored from here
+        now = self.relay.clock.time()
+        state.switches = [*state.switches[-MAX_SWITCH_LOG + 1 :], (now, layer)]
+        state.selector.landed(now)
+        logger.debug("layers %s t=%.2f moved %s -> %s", viewer.address, now, old, layer)
 
     def quiet(self, rid: str) -> bool:
         """Whether layer ``rid`` sent no frame in the last ``QUIET_S``."""
@@ -197,6 +243,34 @@ class LayeredForwarder(LeanForwarder):
             self.frames += 1
             self._send(slot, viewers, self.layers[rid])
             lean_forwarded.inc(self.relay.kind)
+            if self._padding:
+                self._pad(rid, now)
+
+    def _pad(self, rid: str, now: float) -> None:
+        """Padding for the probing viewers on ``rid``, paced by its frames: RTX copies of
+        each one's newest packets (libwebrtc pads with RTX payloads the same way); the
+        browser counts them in its estimate and drops them as duplicates."""
+        for viewer, (bps, last) in list(self._padding.items()):
+            state, rtp = self.state.get(viewer), viewer.rtp
+            if state is None or rtp is None or state.layer != rid:
+                continue
+            self._padding[viewer] = (bps, now)
+            owed = bps * min(now - last, PAD_MAX_GAP_S) / 8
+            stamp = abs_send_time(now)
+            for back in range(1, PAD_MAX_PACKETS + 1):
+                if owed <= 0:
+                    break
+                seq = (rtp.seq - back) & 0xFFFF
+                index = rtp.lookup(seq)
+                entry = self._history[index % HISTORY_PACKETS] if index >= 0 else None
+                if entry is None or index < self._next_index - HISTORY_PACKETS:
+                    break
+                payload, timestamp, marker = entry
+                if not rtpsend.resend(rtp, seq, payload, timestamp, marker, stamp):
+                    break
+                owed -= len(payload)
+                self.padded += 1
+                simulcast.inc("padding")
 
     def keyframe_wanted(self, viewer: LeanViewer, reason: str) -> None:
         state = self.state.get(viewer)
@@ -218,6 +292,30 @@ class LayeredForwarder(LeanForwarder):
                 self._send(slot, [viewer.rtp], relay)
             return
         relay.request_keyframe(reason)
+
+    def resend(self, viewer: LeanViewer, seq: int) -> bool:
+        """A NACKed packet, unless it is from before the viewer's last move (the keyframe
+        it moved on makes it useless) or the viewer's resends this round already reach
+        ``RESEND_SHARE`` of its estimate (libwebrtc's limit on retransmission: a cap
+        that fell made a viewer NACK a whole queue of the old layer, and resending all
+        of it kept the new link full for seconds)."""
+        state, rtp = self.state.get(viewer), viewer.rtp
+        if state is None or rtp is None:
+            return False
+        index = rtp.lookup(seq)
+        if 0 <= index < state.floor:
+            return False
+        estimate = state.selector.estimate_bps
+        if (
+            estimate is not None
+            and state.resent_bytes * 8 > RESEND_SHARE * estimate * SR_INTERVAL_S
+        ):
+            return False
+        if not super().resend(viewer, seq):
+            return False
+        entry = self._history[index % HISTORY_PACKETS]
+        state.resent_bytes += len(entry[0]) if entry is not None else 0
+        return True
 
     # -- feedback and choice ---------------------------------------------------
 
@@ -244,18 +342,56 @@ class LayeredForwarder(LeanForwarder):
         ranked = self.ranked()
         rates = [self.rates[r] for r in ranked]
         now = self.relay.clock.time()
-        for state in self.state.values():
+        trace = logger.isEnabledFor(logging.DEBUG)
+        padding: dict[LeanViewer, float] = {}
+        for viewer, state in self.state.items():
+            state.resent_bytes = 0
             if state.layer is None or state.pinned:
                 continue
-            current = ranked.index(state.layer) if state.layer in ranked else None
-            chosen = state.selector.choose(now, current, rates)
-            target = ranked[chosen] if chosen is not None else state.layer
+            # The selector judges the layer it chose last: a move waits for that layer's
+            # keyframe, and is kept (asked for again below) until it lands or is changed.
+            aim = state.pending or state.layer
+            current = ranked.index(aim) if aim in ranked else None
+            chosen = state.selector.choose(now, current, self._settled(ranked, rates, current, now))
+            target = ranked[chosen] if chosen is not None else aim
             state.pending = None if target == state.layer else target
+            if state.selector.padding_bps > 0 and state.pending is None:
+                padding[viewer] = state.selector.padding_bps
+            if trace:
+                self._trace(viewer, state, ranked)
+        self._padding = {
+            v: (bps, self._padding.get(v, (0.0, now))[1]) for v, bps in padding.items()
+        }
         watched = {s.layer for s in self.state.values()} | {s.pending for s in self.state.values()}
         for index, (rid, relay) in enumerate(self.layers.items()):
             relay.paused = index > 0 and rid not in watched and not relay.recorded
         for wanted in {s.pending for s in self.state.values() if s.pending is not None}:
-            self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
+            sent = self.layers[wanted].request_keyframe("switch")  # rate-limited per layer
+            if trace:
+                logger.debug("layers t=%.2f keyframe of %s asked: %s", now, wanted, sent)
+
+    def _settled(
+        self, ranked: list[str], rates: list[float], current: int | None, now: float
+    ) -> list[float]:
+        """``rates`` with no layer above ``current`` from the first one sent for less than
+        ``SETTLE_S`` up: a layer the publisher has just started (or resumed) runs at a
+        fraction of its rate and frame rate for its first seconds, and a viewer moved
+        onto it then got 5 fps and a layer about to double its rate."""
+        if current is None:
+            return rates
+        young = [i for i in range(current + 1, len(ranked))
+                 if now - self._sent_since[ranked[i]] < SETTLE_S]  # fmt: skip
+        return rates if not young else [*rates[: young[0]], *[0.0] * (len(rates) - young[0])]
+
+    def _trace(self, viewer: LeanViewer, state: ViewerLayer, ranked: list[str]) -> None:
+        """One debug line: what the viewer's selector saw and chose, and why."""
+        selector = state.selector
+        logger.debug(
+            "layers %s t=%.2f est=%s loss=%.3f budget=%d rates=%s on=%s target=%s pad=%d why=%s",
+            viewer.address, self.relay.clock.time(), selector.estimate_bps, selector.last_loss,
+            selector.budget(), ",".join(f"{r}:{self.rates[r] / 1000:.0f}" for r in ranked),
+            state.layer, state.pending or "-", selector.padding_bps, selector.why,
+        )  # fmt: skip
 
     def _measure(self) -> None:
         """Each layer's bitrate over the last ``SR_INTERVAL_S``, smoothed; 0 once it stops."""
@@ -264,6 +400,8 @@ class LayeredForwarder(LeanForwarder):
             self._bytes_in[rid] = relay.stats.bytes_in
             self._idle[rid] = 0 if sent else self._idle[rid] + 1
             rate, old = sent * 8 / SR_INTERVAL_S, self.rates[rid]
+            if not old and sent:
+                self._sent_since[rid] = self.relay.clock.time()
             smoothed = old * (1 - RATE_SMOOTHING) + rate * RATE_SMOOTHING if old else rate
             self.rates[rid] = 0.0 if self._idle[rid] >= 2 else smoothed
 

@@ -56,7 +56,8 @@ viewers) and packets it retransmitted on NACK (``"resent"``)."""
 simulcast = OpCounter()
 """Simulcast events: ``"layers_seen"`` (a publisher's rid whose first packet arrived),
 ``"switch_down"``/``"switch_up"`` (a viewer moved layer on a keyframe), ``"gop_served"``
-(a viewer's PLI answered from its layer's cached GOP)."""
+(a viewer's PLI answered from its layer's cached GOP), ``"padding"`` (a packet
+sent to a viewer to probe its link for the next layer up)."""
 
 transport_cc = OpCounter()
 """Transport-wide congestion control to publishers: ``"feedback"`` (RTCP packets sent),

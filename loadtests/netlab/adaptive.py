@@ -5,7 +5,9 @@ H.264 layers from an uncapped phone; three viewer pages play it from phones
 whose links are capped by ``tc tbf`` at 0.4, 1.2 and 6 Mbit/s (both ways).
 Over ``--window`` seconds each viewer's ``getStats`` is sampled every 0.25 s:
 
-- ``fps_min``: the lowest frames decoded in any whole second of the window;
+- ``fps_min``: the lowest frames decoded in any whole second of the window
+  (``fps_min_at_s``: that second's start, seconds into the window, to find it
+  in a ``--trace``);
 - ``freeze_pct``: Chromium's ``totalFreezesDuration`` grown over the window,
   as a share of it;
 - ``layers``: the frame heights decoded, with the share of samples on each.
@@ -19,6 +21,11 @@ publishes one encoding (``simulcast: false``, as before issue 23) and the
 same viewers are measured again, side by side. ``hls_behind_live_s`` is null
 here (the LL-HLS part of the issue is measured elsewhere).
 
+``--trace FILE`` writes what each viewer's layer selector saw and chose, twice
+a second, and why (the node's ``media.layerforward`` debug lines, ``--log-debug``),
+merged by time with the lab's own steps (publish, windows, cap changes) and the
+phones' addresses as the node sees them.
+
 Needs root, ``ip netns``, ``tc`` and Chromium (see docs/netlab.md). The last
 line of stdout is one JSON object (``loadtests.verdict``).
 """
@@ -31,6 +38,7 @@ import contextlib
 import os
 import secrets
 import tempfile
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -109,19 +117,22 @@ class Samples:
         if len(rows) < 2:
             return {"fps_min": None, "freeze_pct": None, "layers": {}}
         start, end = rows[0][0], rows[-1][0]
-        per_second = []
+        per_second: list[tuple[float, float]] = []  # (fps, start of the second)
         t = start
         while t + 1.0 <= end:
             inside = [r for r in rows if t <= r[0] <= t + 1.0]
             if len(inside) >= 2 and inside[-1][0] > inside[0][0]:
-                per_second.append((inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0]))
+                fps = (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
+                per_second.append((fps, t - start))
             t += 1.0
+        worst = min(per_second) if per_second else None
         heights: dict[str, int] = {}
         for row in rows:
             heights[f"{row[2]}p"] = heights.get(f"{row[2]}p", 0) + 1
         span = end - start
         return {
-            "fps_min": round(min(per_second), 1) if per_second else None,
+            "fps_min": round(worst[0], 1) if worst else None,
+            "fps_min_at_s": round(worst[1], 1) if worst else None,
             "fps_mean": round((rows[-1][1] - rows[0][1]) / span, 1),
             "freeze_pct": round(100 * (rows[-1][3] - rows[0][3]) / span, 2),
             "layers": {h: round(n / len(rows), 2) for h, n in sorted(heights.items())},
@@ -134,6 +145,13 @@ class Run:
     def __init__(self, lab: Lab, node: LabNode, secret: bytes, browsers: dict[str, Browser]):
         self.lab, self.node, self.secret, self.browsers = lab, node, secret, browsers
         self.pages: dict[str, Page] = {}
+        self.events: list[str] = []
+        """The lab's steps, as trace lines (the node's log time format)."""
+
+    def event(self, text: str) -> None:
+        now = time.time()
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(now))
+        self.events.append(f"{stamp},{int(now % 1 * 1000):03d} LAB {text}")
 
     def token(self, role: str, user: str) -> str:
         return tokens.mint(self.secret, role=tokens.Role(role), room=ROOM, user=user, ttl_s=3600)
@@ -164,6 +182,7 @@ class Run:
         return out
 
     async def cap(self, phone: str, rate_kbit: int) -> None:
+        self.event(f"cap {phone} ({self.lab.phones[phone].public}) {rate_kbit} kbit/s")
         await shape(self.lab.routers[phone].ns, "lan", rate_kbit)
         host = self.lab.phones[phone]
         await shape(host.ns, host.device, rate_kbit)
@@ -193,32 +212,38 @@ class Run:
 
 
 async def measure(run: Run, window_s: float, simulcast: bool) -> dict[str, Any]:
+    run.event(f"publish simulcast={simulcast}")
     await run.publish(simulcast)
     ramp = await run.until_layer("v60", True, 90.0)  # the encoder's own bandwidth ramp
     heights = await run.host_heights()
     log(f"adaptive: simulcast={simulcast}: the top layer ({heights}) at the 6 Mbit/s viewer "
         f"after {ramp[0]:.1f} s")  # fmt: skip
     await asyncio.sleep(3.0)
+    run.event(f"window of {window_s:g} s begins")
     samples = await run.sample(window_s, list(CAPS_KBIT))
+    run.event("window ends")
     out: dict[str, Any] = {"ramp_s": round(ramp[0], 1), "host_heights": heights}
     for phone, rate in CAPS_KBIT.items():
         out[f"{rate / 1000:g}Mbit"] = samples[phone].figures()
     if simulcast:
         await run.cap("v60", 400)
         down = await run.until_layer("v60", False, 20.0)
+        run.event(f"v60 down after {down[0]:.1f} s")
         await run.cap("v60", 6000)
         up = await run.until_layer("v60", True, 30.0)
+        run.event(f"v60 up after {up[0]:.1f} s")
         out["cap_change"] = {"switch_down_s": round(down[0], 1), "switch_up_s": round(up[0], 1),
                              "longest_freeze_s": round(max(down[1], up[1]), 2)}  # fmt: skip
     return out
 
 
 @contextlib.asynccontextmanager
-async def lab_run(workdir: Path) -> AsyncIterator[Run]:
+async def lab_run(workdir: Path, trace: bool = False) -> AsyncIterator[Run]:
     secret = secrets.token_hex(32)
     phones = [PhoneSpec("host"), *(PhoneSpec(p, rate_kbit=r) for p, r in CAPS_KBIT.items())]
     async with Lab.open(workdir / "lab", phones) as lab:
         args = ["--announce-address", f"{plan.NODE_PRIVATE}={plan.NODE_PUBLIC}"]
+        args += ["--log-debug", "media.layerforward"] if trace else []
         node = await start_node(lab, workdir / "node", secret=secret, args=args)
         try:
             answer = await lab.http(
@@ -241,10 +266,16 @@ async def lab_run(workdir: Path) -> AsyncIterator[Run]:
             await node.stop()
 
 
-async def body(window_s: float, workdir: Path) -> dict[str, Any]:
-    async with lab_run(workdir) as run:
+async def body(window_s: float, workdir: Path, trace: Path | None = None) -> dict[str, Any]:
+    async with lab_run(workdir, trace is not None) as run:
+        for phone, host in run.lab.phones.items():
+            run.event(f"phone {phone} is {host.public}")
         simulcast = await measure(run, window_s, True)
         single = await measure(run, window_s, False)
+        if trace is not None:
+            lines = [ln for ln in run.node.stderr().splitlines() if "media.layerforward" in ln]
+            text = "\n".join(sorted([*lines, *run.events])) + "\n"
+            await asyncio.to_thread(trace.write_text, text)
     return {"simulcast": simulcast, "single_layer": single, "hls_behind_live_s": None,
             "load_avg": [round(x, 1) for x in os.getloadavg()]}  # fmt: skip
 
@@ -256,6 +287,10 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--window", type=float, default=60.0, help="seconds measured per run")
     parser.add_argument("--short", action="store_true", help="a 15 s window")
     parser.add_argument("--json", action="store_true", help="print the JSON result (always last)")
+    parser.add_argument(
+        "--trace", type=Path, metavar="FILE",
+        help="write each viewer's layer choices (estimate, loss, rates, why) and the lab's steps",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     why = unavailable()
     if why is None and not os.access(CHROMIUM, os.X_OK):
@@ -265,7 +300,7 @@ def main(argv: list[str]) -> int:
     window = 15.0 if args.short else args.window
     with tempfile.TemporaryDirectory(prefix="livecore-adaptive-") as tmp:
         try:
-            result = asyncio.run(body(window, Path(tmp)))
+            result = asyncio.run(body(window, Path(tmp), args.trace))
         except Exception as exc:
             return finish("adaptive", None, [f"crashed: {type(exc).__name__}: {str(exc)[:300]}"])
     return finish("adaptive", result)

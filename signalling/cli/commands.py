@@ -86,6 +86,7 @@ def settings_from(args: argparse.Namespace) -> Settings:
         public_url=args.public_url,
         node_url=args.node_url,
         log_level=args.log_level,
+        log_debug=_log_debug(args.log_debug),
         demo=args.demo,
         tick_ms=args.tick_ms,
         ws_send_buffer=args.ws_send_buffer,
@@ -138,7 +139,7 @@ def _serve(args: argparse.Namespace) -> int:
     # Lazy, so that `livecore token` does not load the web and media stacks.
     from signalling import server
 
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_debug)
     with embedded_store(settings) as (resolved, store):
         if count == 1:
             return server.run(resolved, secret, store, ring)
@@ -236,6 +237,12 @@ def _webhook_secret(args: argparse.Namespace) -> str | None:
 def _trusted_proxies(flags: list[str] | None) -> tuple[str, ...]:
     """--trusted-proxy values (or the env list): peers whose X-Forwarded-For counts."""
     values = flags or (env("TRUSTED_PROXIES") or "").split(",")
+    return tuple(v.strip() for v in values if v.strip())
+
+
+def _log_debug(flags: list[str] | None) -> tuple[str, ...]:
+    """--log-debug values (or the env list): loggers logged at debug."""
+    values = flags or (env("LOG_DEBUG") or "").split(",")
     return tuple(v.strip() for v in values if v.strip())
 
 

@@ -11,6 +11,7 @@ import os
 import secrets
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from livecore.keyring import KeyFileError, KeyRing, ring_of
@@ -120,10 +121,13 @@ def load_keys(data_dir: Path, secret: bytes) -> KeyRing:
         raise SecretError(f"{folder}: {exc}") from None
 
 
-def configure_logging(level: str) -> None:
-    """Log lines to stderr at ``level`` (the node, and each worker of ``--workers``)."""
+def configure_logging(level: str, debug: Sequence[str] = ()) -> None:
+    """Log lines to stderr at ``level`` (the node, and each worker of ``--workers``),
+    and the loggers named in ``debug`` at debug."""
     logging.basicConfig(
         level=level.upper(),
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    for name in debug:
+        logging.getLogger(name).setLevel(logging.DEBUG)

@@ -115,6 +115,15 @@ def _add_node(serve: argparse.ArgumentParser) -> None:
         help=f"log verbosity (env LIVECORE_LOG_LEVEL; default {d.log_level})",
     )
     serve.add_argument(
+        "--log-debug",
+        action="append",
+        default=None,
+        metavar="LOGGER",
+        help="also log this logger (and those under it) at debug, repeatable, e.g. "
+        "media.layerforward: each viewer's layer choice and why (env LIVECORE_LOG_DEBUG, "
+        "comma-separated; default none)",
+    )
+    serve.add_argument(
         "--demo",
         action="store_true",
         default=flag("DEMO", d.demo),

@@ -132,7 +132,7 @@ def _worker_main(
     from signalling.cli.environment import configure_logging
 
     die_with_parent(supervisor_pid)()
-    configure_logging(settings.log_level)
+    configure_logging(settings.log_level, settings.log_debug)
     server.run(settings, secret, store, ring, on_ready=lambda: ready.put(index))
 
 

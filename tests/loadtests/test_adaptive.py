@@ -17,7 +17,8 @@ RUN = "import sys; from loadtests.netlab.adaptive import main; sys.exit(main(sys
 
 
 def test_figures_from_samples() -> None:
-    """30 fps then a stalled second: fps_min 0; a 0.5 s freeze in 3 s; two heights."""
+    """30 fps then a stalled second: fps_min 0 (from 1 s in); a 0.5 s freeze in 3 s; two
+    heights."""
     samples = Samples()
     for i in range(9):  # 0..2 s, every 0.25 s
         t = i * 0.25
@@ -25,7 +26,7 @@ def test_figures_from_samples() -> None:
         samples.add({"at": t * 1000, "frames": frames, "height": 360 if t < 1 else 180,
                      "freezes": 0.5 if t >= 1.5 else 0.0})  # fmt: skip
     figures = samples.figures()
-    assert figures["fps_min"] == 0.0
+    assert figures["fps_min"] == 0.0 and figures["fps_min_at_s"] == 1.0
     assert figures["freeze_pct"] == 25.0
     assert set(figures["layers"]) == {"180p", "360p"}
 

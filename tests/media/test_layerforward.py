@@ -9,11 +9,19 @@ from dataclasses import dataclass, field
 
 import pytest
 from aiortc.rtcrtpreceiver import RTCRtpReceiver
-from aiortc.rtp import RTCP_PSFB_APP, RTCP_PSFB_PLI, RtcpPsfbPacket, RtpPacket, pack_remb_fci
+from aiortc.rtp import (
+    RTCP_PSFB_APP,
+    RTCP_PSFB_PLI,
+    RTCP_RTPFB_NACK,
+    RtcpPsfbPacket,
+    RtcpRtpfbPacket,
+    RtpPacket,
+    pack_remb_fci,
+)
 
 from media import metrics
 from media.cascade import pull
-from media.layerforward import LayeredForwarder
+from media.layerforward import SETTLE_S, LayeredForwarder
 from media.sessions import PublisherSession, ViewerSession, accept_publisher, accept_viewer
 from tests.media.simulsource import Layer, SimulcastPublisher
 from tests.media.sources import EncodedClip, Viewer
@@ -59,6 +67,12 @@ class Watcher:
         assert self.ssrc is not None
         await self.receiver._send_rtcp(
             RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=self.ssrc)
+        )
+
+    async def nack(self, seqs: list[int]) -> None:
+        assert self.ssrc is not None
+        await self.receiver._send_rtcp(
+            RtcpRtpfbPacket(fmt=RTCP_RTPFB_NACK, ssrc=1, media_ssrc=self.ssrc, lost=seqs)
         )
 
     @property
@@ -219,3 +233,85 @@ async def test_a_cascade_copies_every_layer_and_its_viewers_choose_there(room: R
         assert [origin.layer_of(lean) for lean in pulls[0].lean] == ["h", "m", "l"]
     finally:
         await copy.close()
+
+
+async def test_layers_rank_by_picture_not_by_their_rate_now(room: Room) -> None:
+    """The top layer's rate below the others' (its publisher's estimate still ramping):
+    it is still the top layer, so a viewer sent "down" never lands on the largest picture."""
+    await room.watch()
+    forwarder = room.forwarder
+    forwarder.rates.update({"h": 90_000.0, "m": 300_000.0, "l": 140_000.0})
+    assert forwarder.ranked() == ["l", "m", "h"]
+
+
+async def test_a_probe_pads_the_viewer_and_a_flat_estimate_keeps_it_where_it_is(
+    room: Room,
+) -> None:
+    """A viewer on the low layer whose estimate stays flat is padded (copies of its own
+    packets, as RTX) while its link is probed for the next layer; the estimate did not
+    grow, so it stays on its layer and the layers' measured rates are not inflated."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    forwarder = room.forwarder
+    selector = forwarder.state[watcher.session.lean[0]].selector
+    rates = dict(forwarder.rates)
+    await eventually(lambda: forwarder.padded > 0, within=6.0, what="padding")
+    assert room.layer(watcher) == "l"
+    await eventually(lambda: selector.probes_failed > 0, within=4.0, what="the probe judged")
+    assert room.layer(watcher) == "l" and selector.switches_up == 0
+    assert forwarder.rates["l"] < 2 * rates["l"]
+
+
+async def test_no_resend_of_the_layer_a_viewer_left(room: Room) -> None:
+    """After a move down, a NACK for a packet of the layer left behind is not answered
+    (the keyframe it moved on makes it useless, and a shrunken link has no room for a
+    queue of them); one for a packet after the move is."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await eventually(lambda: len(watcher.rtp) > 10, within=3.0)
+    before = watcher.rtp[-1][0]
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    count = len(watcher.rtp)
+    await eventually(lambda: len(watcher.rtp) > count + 5, within=3.0)
+    after = watcher.rtp[-1][0]
+    forwarder, lean = room.forwarder, watcher.session.lean[0]
+    resent = forwarder.resent
+    await watcher.nack([before])
+    await eventually(lambda: lean.nacks >= 1, within=3.0, what="the NACK arrives")
+    assert forwarder.resent == resent
+    await watcher.nack([after])
+    await eventually(lambda: forwarder.resent == resent + 1, within=3.0, what="resent")
+
+
+async def test_resends_to_a_viewer_stay_under_half_its_estimate(room: Room) -> None:
+    """A NACK for 60 packets from a viewer estimated at 150 kbit/s: resent only up to
+    half of what its estimate carries in a report round (~4.7 kB), not all of them."""
+    watcher = await room.watch()
+    await watcher.remb(2_000_000)
+    await watcher.remb(150_000)
+    await eventually(lambda: room.layer(watcher) == "l", within=3.0, what="down to l")
+    count = len(watcher.rtp)
+    await eventually(lambda: len(watcher.rtp) > count + 70, within=10.0)
+    last = watcher.rtp[-1][0]
+    resent = room.forwarder.resent
+    await watcher.nack([(last - back) & 0xFFFF for back in range(60, 0, -1)])
+    await eventually(lambda: room.forwarder.resent > resent, within=3.0, what="resent")
+    assert room.forwarder.resent - resent < 60
+
+
+async def test_a_layer_just_resumed_is_not_one_to_move_up_to(room: Room) -> None:
+    """A layer sent again for less than ``SETTLE_S`` (and every one above it) does not
+    count above a viewer's layer; below it, and once settled, it does."""
+    await room.watch()
+    forwarder = room.forwarder
+    now = forwarder.relay.clock.time()
+    ranked, rates = ["l", "m", "h"], [1.0, 2.0, 3.0]
+    forwarder._sent_since.update(dict.fromkeys(ranked, now - SETTLE_S))
+    assert forwarder._settled(ranked, rates, 0, now) == rates
+    forwarder._sent_since["m"] = now
+    assert forwarder._settled(ranked, rates, 0, now) == [1.0, 0.0, 0.0]
+    assert forwarder._settled(ranked, rates, 1, now) == rates  # on it already
+    assert forwarder._settled(ranked, rates, 0, now + SETTLE_S) == rates

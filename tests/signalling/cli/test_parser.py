@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import pytest
 
 from livecore.config import Settings
 from signalling.cli.commands import settings_from
+from signalling.cli.environment import configure_logging
 from signalling.cli.parser import build_parser
 
 
@@ -91,3 +93,19 @@ def test_object_storage_from_flags_with_the_secret_from_env_or_a_file(
         bad = settings_from(build_parser().parse_args([*base, flag, value]))
         with pytest.raises(ValueError, match=named):
             bad.check()
+
+
+def test_loggers_at_debug_from_flags_or_the_environment(clean_env: pytest.MonkeyPatch) -> None:
+    """--log-debug names loggers logged at debug (repeatable); LIVECORE_LOG_DEBUG is a
+    comma-separated list; configure_logging sets them, leaving the rest at the level."""
+    clean_env.setenv("LIVECORE_LOG_DEBUG", "media.layerforward, media.relay")
+    assert settings_from(build_parser().parse_args(["serve"])).log_debug == (
+        "media.layerforward", "media.relay",
+    )  # fmt: skip
+    flags = ["serve", "--log-debug", "media.layerforward"]
+    settings = settings_from(build_parser().parse_args(flags))
+    assert settings.log_debug == ("media.layerforward",)
+    configure_logging("warning", settings.log_debug)
+    assert logging.getLogger("media.layerforward").isEnabledFor(logging.DEBUG)
+    assert not logging.getLogger("media.forwarder").isEnabledFor(logging.DEBUG)
+    logging.getLogger("media.layerforward").setLevel(logging.NOTSET)
