@@ -80,9 +80,10 @@ types: $(STAMP)
 # real nodes), the longest modules first (tests/schedule.py; xdist keeps that
 # order, so no long module starts while the other worker runs out of work);
 # then the tests that hold a wall-clock budget, away from the rest: the network
-# lab's modules two at a time (labs never collide, and they mostly wait on
-# outages they made; with them the adaptive benchmark's short form, whose
-# verdict is validity only), then the others alone on the machine. Every process the
+# lab's tests three at a time, test by test (labs never collide, they mostly
+# wait on outages they made: 0.6 of a core with two at a time; with them the
+# adaptive benchmark's short form, whose verdict is validity only), then the
+# others alone on the machine. Every process the
 # tests start (a node, a worker, a load generator) imports the project: its
 # bytecode is compiled once here, not by each of them. pytest keeps its
 # assertion-rewritten test modules only where bytecode may be written, so it
@@ -98,7 +99,7 @@ PYTEST = env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest
 unit: $(STAMP) $(VENDOR) system
 	$(BIN)/python -m compileall -q -j 0 livecore signalling media clients loadtests tests
 	$(PYTEST) -q -n $(WORKERS) --dist loadfile --no-loadscope-reorder -m "not alone"
-	$(PYTEST) -q -n 2 --dist loadfile -m alone $(LABS)
+	$(PYTEST) -q -n 3 --dist load -m alone $(LABS)
 	$(PYTEST) -q -m alone $(LABS:%=--ignore=%)
 
 test: lint types unit
