@@ -212,6 +212,8 @@ def create_app(
             started_at=clock.monotonic(),
             key_ring=key_ring,
         )
+        # Every script on every server now: a sale's first taps pay no SCRIPT LOAD.
+        await app.state.ctx.stores.preload()
         moved = await migrate_layout(redis)
         if moved:
             log.info("moved %d index entries to the bucketed layout", moved)

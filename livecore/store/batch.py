@@ -10,19 +10,41 @@ A store that merges many requests of one turn into one script call (group-buy
 joins) registers a *source*: at the end of a turn the batcher was woken in,
 each source queues its merged calls with :meth:`ScriptBatcher.call` before
 the pipeline is sent, so they ride the same round trip.
+
+On a cluster a batch of one shard goes straight to that shard's connection in the
+batcher's own task (redis-py's cluster pipeline runs each shard's part in a task of its
+own and gathers them: two more loop turns per round trip, which a flash sale's opening
+rush pays at 20-100 ms a turn); what the shard redirects goes through redis-py's
+cluster pipeline, which follows the redirection. Scripts are loaded on every server
+when the node starts (:meth:`ScriptBatcher.preload`), and a script a server lost is
+loaded again once however many batches find it missing.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+import contextlib
+import logging
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from redis.asyncio.cluster import RedisCluster
+from redis.asyncio.cluster import ClusterNode, PipelineCommand, RedisCluster
 from redis.commands.core import AsyncScript
-from redis.exceptions import ConnectionError, NoScriptError, TimeoutError
+from redis.exceptions import (
+    AskError,
+    ClusterDownError,
+    ConnectionError,
+    NoScriptError,
+    RedisClusterException,
+    RedisError,
+    ResponseError,
+    TimeoutError,
+    TryAgainError,
+)
 
-from livecore.store.client import StoreClient, shard_groups
+from livecore.store.client import BoundedCluster, StoreClient, shard_groups, transport_errors
+
+log = logging.getLogger("livecore.store")
 
 #: Errors of a lost connection (the cluster's calls are sent once more), and the pause.
 LOST = (ConnectionError, TimeoutError)
@@ -58,6 +80,32 @@ class ScriptBatcher:
         self.cluster = isinstance(redis, RedisCluster)
         self._running: set[asyncio.Task[None]] = set()
         self._sources: list[Callable[[], None]] = []
+        #: Scripts being loaded again (by sha): the batches that find one missing share it.
+        self._loading: dict[str, asyncio.Future[Any]] = {}
+
+    async def preload(self, scripts: Iterable[AsyncScript]) -> None:
+        """Load ``scripts`` on the server (on every primary of a cluster) now, so that no
+        first call of a script pays a refused ``EVALSHA`` and a ``SCRIPT LOAD`` (a sale's
+        first taps would: both round trips in the opening rush). A server that restarts
+        or a replica that takes over later is filled on demand, as before."""
+        texts = {script.sha: script.script for script in scripts}
+        if not texts:
+            return
+        try:
+            if isinstance(self.redis, RedisCluster):
+                for node in self.redis.get_primaries():
+                    async with self._gate(), transport_errors():
+                        await node.execute_pipeline(
+                            [PipelineCommand(i, "SCRIPT LOAD", text)
+                             for i, text in enumerate(texts.values())]
+                        )  # fmt: skip
+                return
+            pipe = self.redis.pipeline(transaction=False)
+            for text in texts.values():
+                pipe.script_load(text)
+            await pipe.execute()
+        except (RedisError, OSError) as exc:  # a shard down at start: loaded on demand
+            log.warning("preloading %d scripts failed: %r", len(texts), exc)
 
     def add_source(self, drain: Callable[[], None]) -> None:
         """Call ``drain`` at the end of every turn the batcher is woken in (by
@@ -163,19 +211,91 @@ class ScriptBatcher:
         missing = [i for i, r in enumerate(replies) if isinstance(r, NoScriptError)]
         if missing:
             for script in {id(batch[i][0]): batch[i][0] for i in missing}.values():
-                script.sha = await self.redis.script_load(script.script)
+                await self._load(script)
             again = await self._evalsha([batch[i] for i in missing])
             for i, reply in zip(missing, again, strict=True):
                 replies[i] = reply
         return replies
 
+    async def _load(self, script: AsyncScript) -> None:
+        """``SCRIPT LOAD`` once for every batch that found ``script`` missing meanwhile."""
+        loading = self._loading.get(script.sha)
+        if loading is None:
+            loading = asyncio.ensure_future(self.redis.script_load(script.script))
+            self._loading[script.sha] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
+        await asyncio.shield(loading)
+
     async def _evalsha(self, calls: list[Call]) -> list[Any]:
+        if self.cluster:
+            node = self._shard_of(calls)
+            if node is not None:
+                return await self._evalsha_on(node, calls)
+        return await self._pipeline(calls)
+
+    def _shard_of(self, calls: list[Call]) -> ClusterNode | None:
+        """The primary that serves every call of ``calls`` as the client's slot map says
+        now, or None (calls of several shards, a call without keys, no map). A stale map
+        costs a redirection, which :meth:`_evalsha_on` hands to the cluster pipeline."""
+        client = self.redis
+        assert isinstance(client, RedisCluster)
+        node: ClusterNode | None = None
+        try:
+            for _, keys, _, _ in calls:
+                if not keys:
+                    return None
+                this = client.get_node_from_key(keys[0])
+                if this is None or (node is not None and this.name != node.name):
+                    return None
+                node = this
+        except (RedisError, RedisClusterException):
+            return None
+        return node
+
+    def _gate(self) -> contextlib.AbstractAsyncContextManager[None]:
+        """A permit of the cluster client's gate (as its pipelines hold one)."""
+        client = self.redis
+        if isinstance(client, BoundedCluster):
+            return client.gate.hold()
+        return contextlib.nullcontext()
+
+    async def _evalsha_on(self, node: ClusterNode, calls: list[Call]) -> list[Any]:
+        """The calls on ``node``'s connection, in this task. A call the node redirects
+        (MOVED, ASK, TRYAGAIN, CLUSTERDOWN) or that a lost connection failed goes again
+        through the cluster pipeline, which follows the redirection, relearns the slot
+        map and retries, as it would have the first time."""
+        commands = [PipelineCommand(i, "EVALSHA", script.sha, len(keys), *keys, *args)
+                    for i, (script, keys, args, _) in enumerate(calls)]  # fmt: skip
+        try:
+            async with self._gate(), transport_errors():
+                await node.execute_pipeline(commands)
+        except (RedisError, OSError):  # not sent (or not read): the pipeline decides
+            return await self._pipeline(calls)
+        replies = [command.result for command in commands]
+        again = [i for i, reply in enumerate(replies) if _rerouted(reply)]
+        if again:
+            for i, reply in zip(again, await self._pipeline([calls[i] for i in again]),
+                                strict=True):  # fmt: skip
+                replies[i] = reply
+        return replies
+
+    async def _pipeline(self, calls: list[Call]) -> list[Any]:
         pipe = self.redis.pipeline(transaction=False)
         for script, keys, args, _ in calls:
             # execute_command, not pipe.evalsha: redis-py's cluster pipeline
             # blocks the method but routes the command by its keys' slot.
             pipe.execute_command("EVALSHA", script.sha, len(keys), *keys, *args)
         return list(await pipe.execute(raise_on_error=False))
+
+
+def _rerouted(reply: Any) -> bool:
+    """Whether a reply of a shard asks for the cluster pipeline's handling: a
+    redirection or a cluster state (``AskError`` covers MOVED), a lost connection, or
+    no reply at all; a script's own error reply is its caller's answer."""
+    rerouted = (AskError, TryAgainError, ClusterDownError, ConnectionError, TimeoutError)
+    if isinstance(reply, rerouted):
+        return True
+    return not isinstance(reply, ResponseError) and isinstance(reply, BaseException)
 
 
 async def run(

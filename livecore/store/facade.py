@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
+
+from redis.commands.core import AsyncScript
 
 from livecore.store.batch import ScriptBatcher
 from livecore.store.bus import Bus
@@ -75,3 +78,24 @@ class Stores:
         self.draws = DrawStore(redis, self.bus, self.batcher)
         self.pickups = PickupStore(redis)
         self.reservations = ReservationStore(redis)
+
+    def scripts(self) -> list[AsyncScript]:
+        """Every Lua script the stores registered (their attributes, and their parts')."""
+        found: dict[str, AsyncScript] = {}
+
+        def walk(obj: Any, depth: int) -> None:
+            for value in getattr(obj, "__dict__", {}).values():
+                if isinstance(value, AsyncScript):
+                    found.setdefault(value.sha, value)
+                elif depth and type(value).__module__.startswith("livecore.store."):
+                    walk(value, depth - 1)
+
+        for store in vars(self).values():
+            if store is not self.redis:
+                walk(store, 1)
+        return list(found.values())
+
+    async def preload(self) -> None:
+        """Load every script on the store before the node serves (see
+        :meth:`ScriptBatcher.preload`)."""
+        await self.batcher.preload(self.scripts())

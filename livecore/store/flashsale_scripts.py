@@ -182,3 +182,15 @@ end
 return out
 """
 )
+
+# KEYS: 1 flash 2 buyers 3 idem
+# ARGV: 1 id
+# A sale that sells no more, read in one atomic step: {{v, sold, stock, status}, buyers
+# (HGETALL: user, qty, …), idem keys (user|key, …)}; {} while the sale ``id`` still sells
+# or is not the room's. A script, not a MULTI pipeline: redis-py's cluster client queues
+# each command of a transaction on a thread of its own while the node's loop waits.
+FINAL = """
+local s = redis.call('HMGET', KEYS[1], 'id', 'v', 'sold', 'stock', 'status')
+if s[1] ~= ARGV[1] or (s[5] ~= 'sold_out' and s[5] ~= 'ended') then return {} end
+return {{s[2], s[3], s[4], s[5]}, redis.call('HGETALL', KEYS[2]), redis.call('HKEYS', KEYS[3])}
+"""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 
 import msgpack
 from redis.asyncio.cluster import RedisCluster
@@ -53,5 +54,37 @@ async def test_a_turns_taps_are_one_call_decided_in_order(redis_url: str) -> Non
         assert [e["t"] for e in events].count("flash_sold_out") == 1
         assert await store.bought(ROOM, fid, "u0") == 1
         assert await store.bought(ROOM, fid, "u9") == 0
+    finally:
+        await client.aclose()
+
+
+async def test_a_final_sale_is_read_in_one_call_without_a_thread(redis_url: str) -> None:
+    """A sold-out sale reads back whole (state, holders, every bought key) in one script
+    call: not a cluster MULTI pipeline, whose commands redis-py's cluster client queues
+    each on a thread of its own while the node's loop waits; a sale that still sells
+    reads as None."""
+    client = await open_store(redis_url)
+    threads: list[int] = []
+    try:
+        batcher = ScriptBatcher(client)
+        store = FlashSaleStore(client, Bus(client, batcher=batcher), batcher)
+        fields = {"price_cents": 990, "stock": 2, "limit": 2, "duration_s": 60}
+        started = await store.start(ROOM, flashsale.parse_spec(fields, "p", 1990, now=T0), T0)
+        assert not isinstance(started, str)
+        fid = started[0]
+        assert (await store.buy(ROOM, fid, "a", 1, "k1", "", T0)).code == 1
+        assert await store.final(ROOM, fid) is None  # one unit left: it still sells
+        assert (await store.buy(ROOM, fid, "b", 1, "k1", "", T0)).code == 1
+        threading.setprofile(lambda *_: threads.append(threading.get_ident()))
+        try:
+            read = await store.final(ROOM, fid)
+        finally:
+            threading.setprofile(None)  # type: ignore[arg-type]
+        assert read is not None
+        state, holders, keys = read
+        assert (state.sold, state.stock, state.status) == (2, 2, "sold_out")
+        assert holders == {"a": 1, "b": 1} and keys == {"a|k1", "b|k1"}
+        assert threads == []
+        assert await store.final(ROOM, "fnosuch") is None
     finally:
         await client.aclose()
