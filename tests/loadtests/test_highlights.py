@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from livecore.audience.trace import Label, write_trace
 from loadtests import highlightshapes as shapes
 from loadtests.highlights import write_communities
@@ -24,6 +26,9 @@ KEYS = {"ok", "labelled", "detected", "precision", "recall", "clip_ready_delay_s
         "targets"}  # fmt: skip
 
 
+# alone: the trace replays 6× faster than it happened, on the wall clock; a busy machine
+# stretched the pipeline past the run's end and the product segment's clip was not cut.
+@pytest.mark.alone
 def test_short_benchmark_produces_clips(tmp_path: Path) -> None:
     """A 75 s trace at 6×, 320x240, the audience over 3 nodes and the host's console on
     another node than its camera: JSON last line with every key, clips cut, no encodes."""
