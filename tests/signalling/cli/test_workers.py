@@ -126,8 +126,9 @@ def test_two_workers_share_the_port_restart_and_stop(tmp_path: Path) -> None:
 def test_a_killed_supervisor_takes_its_workers_down(tmp_path: Path) -> None:
     """SIGKILL of the supervisor: the workers get the parent-death signal and exit."""
     node = Node(tmp_path / "data", extra_args=["--workers", "2"]).start(60)
+    # The node answers once one worker serves; the second may still be starting.
+    assert _wait(lambda: len(_workers(node)) == 2), _workers(node)
     workers = _workers(node)
-    assert len(workers) == 2
     node.stop(signal.SIGKILL)
     assert all(wait_gone(p.pid, timeout=20) for p in workers)
 
