@@ -44,6 +44,9 @@ class Remb:
         )
 
 
+# alone: which layer a viewer starts on and when it moves follow the layers' measured rates
+# and its estimate in real time; a busy CI run gave the far viewer a few 90p frames
+@pytest.mark.alone
 async def test_viewers_at_another_node_get_the_layer_their_link_carries(
     tmp_path: Path,
     redis_url: str,
