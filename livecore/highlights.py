@@ -377,9 +377,10 @@ class Detector:
         if h.product is not None and self._per_product.get(h.product, 0) >= p.max_per_product:
             return None
         if h.kind is HighlightKind.BURST:
-            h = self._trimmed(h, counted)
-            if h.duration < p.min_trimmed_s:
-                return None
+            trimmed = self._trimmed(h, counted)
+            if trimmed.start != h.start and trimmed.duration < p.min_trimmed_s:
+                return None  # only a trimmed burst can be too short: min_len_s holds otherwise
+            h = trimmed
         self._chosen.append(h)
         if h.product is not None:
             self._per_product[h.product] = self._per_product.get(h.product, 0) + 1

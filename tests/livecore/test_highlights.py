@@ -301,3 +301,19 @@ def test_a_steady_ramp_does_not_become_one_long_burst() -> None:
     found = [h for h in run(det, 240) if h.kind is HighlightKind.BURST]
     assert len(found) == 2
     assert found[0].start < 100 < found[0].end and found[1].start < 160 < found[1].end
+
+
+def test_a_short_burst_kept_at_min_len_is_not_dropped_as_trimmed() -> None:
+    """With a clip length under ``min_trimmed_s``, a burst that overlaps no earlier clip
+    keeps its ``min_len_s`` window (the seconds of a failed CI run: 40, 32, 8 comments)."""
+    params = DetectorParams(baseline_s=5, warmup_s=1, quiet_s=1, reaction_delay_s=1,
+                            lead_s=1, tail_s=1, min_len_s=3)  # fmt: skip
+    assert params.min_len_s < params.min_trimmed_s
+    det = Detector(params)
+    for t, comments in enumerate((0, 1, 2, 2)):
+        det.add(Signal.COMMENT, t + 0.5, comments)
+    for t, (comments, likes) in enumerate(((40, 100), (32, 80), (8, 20)), start=4):
+        det.add(Signal.COMMENT, t + 0.5, comments)
+        det.add(Signal.LIKE, t + 0.5, likes)
+    got = run(det, 12)
+    assert [(h.kind, h.start, h.end) for h in got] == [(HighlightKind.BURST, 2.0, 6.0)]
