@@ -24,6 +24,7 @@ import secrets
 import shutil
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import tempfile
@@ -135,6 +136,9 @@ class EmbeddedValkey:
         self.fsync = fsync
         self.start_timeout_s = start_timeout_s
         self.dir = self.data_dir / "valkey"
+        self._socket_tmp: Path | None = None
+        """A short directory of our own for the socket when the data dir's path is too long
+        for one (removed on stop)."""
         self.socket_path = self._socket_path()
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
@@ -143,7 +147,8 @@ class EmbeddedValkey:
         path = self.dir / "valkey.sock"
         if len(str(path)) <= _MAX_UNIX_PATH:
             return path
-        return Path(tempfile.mkdtemp(prefix="livecore-vk-")) / "valkey.sock"
+        self._socket_tmp = Path(tempfile.mkdtemp(prefix="livecore-vk-"))
+        return self._socket_tmp / "valkey.sock"
 
     @property
     def password(self) -> str:
@@ -178,6 +183,17 @@ class EmbeddedValkey:
         self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         os.chmod(self.dir, 0o700)  # also when it was made earlier with the umask's mode
 
+    def _make_socket_dir(self) -> None:
+        """Again after a stop removed it (a restart keeps the URL): ours alone, or refused."""
+        tmp = self._socket_tmp
+        if tmp is None:
+            return
+        with contextlib.suppress(FileExistsError):
+            tmp.mkdir(mode=0o700)
+        st = tmp.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            raise EmbeddedValkeyError(f"{tmp} is not a private directory of this user")
+
     def _write_config(self) -> Path:
         path = self.dir / "valkey.conf"
         with contextlib.suppress(FileNotFoundError):
@@ -197,6 +213,7 @@ class EmbeddedValkey:
         binary = find_binary()
         self._make_dir()
         self._take_lock()
+        self._make_socket_dir()
         with contextlib.suppress(FileNotFoundError):
             self.socket_path.unlink()
         args = [
@@ -316,6 +333,11 @@ class EmbeddedValkey:
         if self._lock is not None:
             self._lock.close()
             self._lock = None
+        if self._socket_tmp is not None:
+            with contextlib.suppress(FileNotFoundError):
+                self.socket_path.unlink()
+            with contextlib.suppress(OSError):
+                self._socket_tmp.rmdir()
 
     def __enter__(self) -> EmbeddedValkey:
         self.start()

@@ -42,11 +42,17 @@ def test_one_owner_per_data_dir(tmp_path: Path) -> None:
 
 
 def test_long_data_dir_uses_short_socket(tmp_path: Path) -> None:
-    """Data dirs too deep for a unix socket path still work."""
+    """Data dirs too deep for a unix socket path still work, also after a restart on the
+    same URL; the socket's short directory leaves with the server."""
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     with EmbeddedValkey(deep) as server:
         assert len(str(server.socket_path)) <= 100
         assert redis.Redis.from_url(server.url).ping()
+        server.stop()
+        assert not server.socket_path.parent.exists()
+        server.start()
+        assert redis.Redis.from_url(server.url).ping()
+    assert not server.socket_path.parent.exists()
 
 
 def test_missing_binary_says_how_to_fix(monkeypatch: pytest.MonkeyPatch) -> None:
