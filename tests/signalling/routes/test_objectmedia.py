@@ -33,11 +33,14 @@ from tests.s3server import BUCKET, PREFIX, S3Server
 from tests.signalling.services.test_recording import HLS_PLAY, browser_page, host, until
 
 pytestmark = pytest.mark.timeout(240)
+#: Storage is what these tests are about, not a clip's timing: 1 s segments (the clips'
+#: keyframes are 1 s apart) and a mark decided 5/4 s after it, not 5 s.
+FAST_CLIPS = ("--record-segment", "1", "--highlight-time-scale", "4")
 
 
 @pytest.fixture(scope="module")
 def clips() -> list[EncodedClip]:
-    return [encode_video_clip("video/H264", frames=150, gop=60), encode_opus_clip(5.0)]
+    return [encode_video_clip("video/H264", frames=150, gop=30), encode_opus_clip(5.0)]
 
 
 @pytest.fixture
@@ -50,8 +53,7 @@ def s3(tmp_path: Path) -> Iterator[S3Server]:
 def start_node(tmp_path: Path, redis_url: str, server: S3Server) -> Node:
     args = server.node_args(tmp_path / "s3.secret")
     node = Node(tmp_path / "node", redis_url=redis_url,
-                extra_args=[*args, "--record-segment", "3", "--end-grace", "1",
-                            "--s3-retry", "1"])  # fmt: skip
+                extra_args=[*args, *FAST_CLIPS, "--end-grace", "1", "--s3-retry", "1"])  # fmt: skip
     node.start()
     create_room(node.url)
     return node
@@ -218,7 +220,7 @@ async def test_a_republished_live_extends_the_replay_fetched_back_from_the_bucke
     """The host publishes again within the end grace: the first stream's replay, already
     uploaded and gone from the disk, is fetched back and extended by the second."""
     node = Node(tmp_path / "node", redis_url=redis_url,
-                extra_args=[*s3.node_args(tmp_path / "s3.secret"), "--record-segment", "3",
+                extra_args=[*s3.node_args(tmp_path / "s3.secret"), *FAST_CLIPS,
                             "--end-grace", "60", "--s3-retry", "2"])  # fmt: skip
     node.start()
     create_room(node.url)
@@ -268,7 +270,7 @@ async def test_live_hls_from_the_bucket_through_another_node(
     killed."""
     from playwright.async_api import async_playwright
 
-    args = [*s3.node_args(tmp_path / "s3.secret"), "--s3-hls", "--record-segment", "2"]
+    args = [*s3.node_args(tmp_path / "s3.secret"), "--s3-hls", "--record-segment", "1"]
     origin = Node(tmp_path / "a", redis_url=redis_url, extra_args=args).start()
     other = Node(tmp_path / "b", redis_url=redis_url, extra_args=args).start()
     create_room(origin.url)
