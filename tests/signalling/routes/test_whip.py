@@ -444,9 +444,15 @@ async def test_an_ended_room_refuses_whip_and_stays_ended(
         assert (await http.get("/api/rooms/r1")).json()["status"] == "ended"
 
 
-async def test_offer_without_ice_is_not_live(media_node: Node, h264: EncodedClip) -> None:
+async def test_offer_without_ice_is_not_live(
+    tmp_path: Path, redis_url: str, h264: EncodedClip
+) -> None:
     """An answered offer whose peer never completes ICE emits no stream_started, does
-    not set the room live, and its session is rolled back."""
+    not set the room live, and its session is rolled back (after the node's connect
+    timeout: 3 s here, not the default 10)."""
+    media_node = Node(tmp_path / "node", redis_url=redis_url,
+                      extra_args=["--media-connect-timeout", "3"]).start()  # fmt: skip
+    create_room(media_node.url)
     room = RoomClient(media_node.url, "r1", token("viewer", "watcher"))
     await room.connect()
     pc, offer = await make_offer([h264])
@@ -473,6 +479,7 @@ async def test_offer_without_ice_is_not_live(media_node: Node, h264: EncodedClip
         assert "stream_started" not in with_events
     finally:
         await room.close()
+        media_node.stop()
 
 
 def test_pull_credential_is_scoped_to_one_room(node: Node) -> None:
