@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ from livecore.errors import ErrorCode, LivecoreError
 from media.hlsmaster import PLAYLIST_RE
 from media.hlsplaylist import Wait, check_request, parse, render, rendition_report
 
+log = logging.getLogger("livecore.hls")
 POLL_S = 0.1
 MAX_MSN = 10**9
 #: Upper bound of a hold, whatever the playlist's target duration says.
@@ -146,6 +148,11 @@ async def answer_playlist(
             text = _read(path) or text
             pl = parse(text)
         if state is Wait.TOO_FAR:
+            last = pl.entries[-1] if pl.entries else None
+            log.info("room %s: %s asked msn %s part %s; the playlist ends at msn %s with %s "
+                     "parts (%s)", room, path.name, directives.msn, directives.part,
+                     last.msn if last else None, len(last.parts) if last else 0,
+                     "complete" if last is not None and last.complete else "open")  # fmt: skip
             raise LivecoreError(ErrorCode.HLS_TOO_FAR,
                                 "_HLS_msn/_HLS_part: too far ahead of the playlist")  # fmt: skip
     return render(pl, skip=True) if directives.skip else text
