@@ -47,6 +47,9 @@ PARTS_FOR = 3
 """Complete segments (before the open one) whose parts are still listed."""
 ADVANCE_PART_LIMIT = 3
 """How many parts past the open segment's last a blocking request may ask (bis §6.2.5.2)."""
+TUNE_IN_TARGETS = 1.5
+"""Target durations a player may ask ahead on top of that (hls.js's CDN tune-in goal is at
+most 1.5 target durations of media the playlist seems late by)."""
 SKIP_FACTOR = 6
 HOLD_BACK_PARTS = 3
 
@@ -283,7 +286,13 @@ class Wait(Enum):
 
 
 def check_request(pl: MediaPlaylist, msn: int, part: int | None) -> Wait:
-    """Whether ``pl`` answers a blocking request for segment ``msn`` (part ``part``)."""
+    """Whether ``pl`` answers a blocking request for segment ``msn`` (part ``part``).
+
+    More than two segments past the last complete one is too far (bis §6.2.5.2). A part
+    is held while it lies within ``ADVANCE_PART_LIMIT`` parts of the next one to come,
+    plus the 1.5 target durations a player's CDN tune-in may add: hls.js asks that much
+    further ahead when a playlist reached it late (a cache's copy, a loaded link), and a
+    400 for it costs the viewer a full reload."""
     if pl.ended or not pl.hint:  # ended, or paused (no writer): nothing to wait for
         return Wait.READY
     last = pl.entries[-1] if pl.entries else None
@@ -294,10 +303,14 @@ def check_request(pl: MediaPlaylist, msn: int, part: int | None) -> Wait:
         return Wait.READY if msn <= last_complete else Wait.HOLD
     if msn <= last_complete:
         return Wait.READY
-    open_parts = len(last.parts) if last is not None and not last.complete else 0
-    if last is not None and not last.complete and msn == last.msn:
-        if part < open_parts:
-            return Wait.READY
-        return Wait.TOO_FAR if part >= open_parts + ADVANCE_PART_LIMIT else Wait.HOLD
-    # The segment after the open one (or after the last complete one): its parts only.
-    return Wait.TOO_FAR if part >= ADVANCE_PART_LIMIT else Wait.HOLD
+    # The next part to come: the open segment's next, or the first of the next segment.
+    if last is not None and not last.complete:
+        coming_msn, coming_part = last.msn, len(last.parts)
+    else:
+        coming_msn, coming_part = last_complete + 1, 0
+    if msn == coming_msn and part < coming_part:
+        return Wait.READY
+    per_segment = math.ceil(pl.target / pl.part_target) if pl.part_target > 0 else 1
+    ahead = (msn - coming_msn) * per_segment + part - coming_part
+    tune_in = math.ceil(TUNE_IN_TARGETS * pl.target / pl.part_target) if pl.part_target > 0 else 0
+    return Wait.TOO_FAR if ahead >= ADVANCE_PART_LIMIT + tune_in else Wait.HOLD

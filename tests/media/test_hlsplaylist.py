@@ -70,7 +70,8 @@ def test_a_discontinuity_that_slides_out_counts_in_the_sequence() -> None:
 
 def test_blocking_requests_ready_hold_or_too_far() -> None:
     """bis §6.2.5.2: a segment or part that exists answers now; the next ones hold; more
-    than two segments ahead, or parts beyond the advance limit, are refused."""
+    than two segments ahead, or parts beyond the advance limit plus a player's CDN
+    tune-in (1.5 target durations: 9 parts of 0.5 s here), are refused."""
     pl = live(10, 20, open_parts=2)  # segments 10..20 complete, 21 open with parts 0, 1
     assert check_request(pl, 20, None) is Wait.READY
     assert check_request(pl, 21, None) is Wait.HOLD
@@ -78,13 +79,24 @@ def test_blocking_requests_ready_hold_or_too_far() -> None:
     assert check_request(pl, 23, None) is Wait.TOO_FAR
     assert check_request(pl, 21, 1) is Wait.READY
     assert check_request(pl, 21, 2) is Wait.HOLD
-    assert check_request(pl, 21, 4) is Wait.HOLD
-    assert check_request(pl, 21, 5) is Wait.TOO_FAR
+    assert check_request(pl, 21, 13) is Wait.HOLD  # 3 + 9 parts past part 1
+    assert check_request(pl, 21, 14) is Wait.TOO_FAR
     assert check_request(pl, 22, 0) is Wait.HOLD
-    assert check_request(pl, 22, 3) is Wait.TOO_FAR
+    assert check_request(pl, 22, 7) is Wait.HOLD  # 4 parts to 21's end (6 a segment), 8 more
+    assert check_request(pl, 22, 8) is Wait.TOO_FAR
     assert check_request(pl, 5, 0) is Wait.READY  # already slid out: the newest answers
     done = MediaPlaylist(3, 0.5, pl.entries[:-1], ended=True)
     assert check_request(done, 99, 0) is Wait.READY
+
+
+def test_hls_js_cdn_tune_in_after_a_late_playlist_is_held() -> None:
+    """A CI run through nginx: hls.js had segment 6 complete and nothing of 7, got the
+    playlist late (a loaded machine), and asked 3 parts into 7 (its CDN tune-in goal);
+    that was a 400 and a full reload; now it is held until the part is written."""
+    pl = live(0, 6, open_parts=0)
+    assert check_request(pl, 7, 3) is Wait.HOLD
+    assert check_request(pl, 8, 5) is Wait.HOLD  # a segment (6 parts) and 5: within 3 + 9
+    assert check_request(pl, 8, 6) is Wait.TOO_FAR
 
 
 def test_a_delta_update_skips_what_is_older_than_can_skip_until() -> None:
