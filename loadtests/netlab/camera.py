@@ -1,0 +1,105 @@
+"""A camera clip for Chromium's fake capture device: detail and motion a real phone sees.
+
+Chromium's built-in fake camera draws a mostly flat test pattern, which OpenH264
+encodes at ~0.75 Mbit/s in 720p whatever its 1.5 Mbit/s budget, so a 1.2 Mbit/s
+link carries the top simulcast layer and the ladder's rates are not a real
+camera's. :func:`write_clip` makes a short looping MJPEG clip instead (Chromium:
+``--use-file-for-fake-video-capture=FILE.mjpeg``, read at 30 fps): a textured
+background scrolling by a whole turn per loop (so the loop has no seam), fresh
+grain in every frame (what a phone's sensor adds in room light; no encoder can
+predict it, so every layer fills its budget), and the frame's number drawn as
+eight black/white blocks in the top left corner.
+
+MJPEG keeps it small: a 2 s loop of 1280x720 is ~6.5 MB (raw Y4M would be
+~83 MB). Built with PyAV alone (swscale upscales random pixels into texture;
+bytes are blended as big integers, halved first so no byte carries into the next).
+"""
+
+from __future__ import annotations
+
+import random
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+#: Chromium reads an MJPEG file at this rate (``MjpegFileParser``).
+FPS = 30
+#: Byte tables: v -> 3v/4 (background) and v -> v/4 (grain); their sum stays under 256.
+_THREE_QUARTERS = bytes(v * 3 // 4 for v in range(256))
+_QUARTER = bytes(v // 4 for v in range(256))
+_HALF = bytes(v // 2 for v in range(256))
+#: Chroma kept near grey (96..159): colour without a saturated rainbow.
+_MUTED = bytes(96 + v // 4 for v in range(256))
+
+
+def _upscaled(rng: random.Random, w: int, h: int, width: int, height: int) -> bytes:
+    """Random ``w`` x ``h`` grey pixels scaled (bicubic) to ``width`` x ``height``: blobs
+    whose size is ``width / w`` pixels, as packed rows."""
+    small = av.VideoFrame(w, h, "gray")
+    plane = small.planes[0]
+    data = rng.randbytes(w * h)
+    pad = bytes(plane.line_size - w)
+    plane.update(b"".join(data[r * w : (r + 1) * w] + pad for r in range(h)) if pad else data)
+    big = small.reformat(width=width, height=height, interpolation="BICUBIC").planes[0]
+    raw, step = bytes(big), big.line_size
+    if step == width:
+        return raw
+    return b"".join(raw[r * step : r * step + width] for r in range(height))
+
+
+def _mix(a: bytes, table_a: bytes, b: bytes, table_b: bytes) -> bytes:
+    """Per byte ``table_a[a] + table_b[b]`` (tables whose sums stay below 256)."""
+    total = int.from_bytes(a.translate(table_a), "big")
+    total += int.from_bytes(b.translate(table_b), "big")
+    return total.to_bytes(len(a), "big")
+
+
+def _luma(rows: list[bytes], grain: bytes, frame: int, frames: int, width: int) -> bytes:
+    """Frame ``frame``'s luma: the background scrolled by ``frame / frames`` of a turn,
+    the grain on it, the frame number in blocks."""
+    offset = frame * width // frames
+    background = b"".join(row[offset : offset + width] for row in rows)
+    y = bytearray(_mix(background, _THREE_QUARTERS, grain, _QUARTER))
+    for bit in range(8):
+        block = (b"\xff" if frame >> bit & 1 else b"\x00") * 40
+        for r in range(16, 56):
+            start = r * width + 16 + bit * 48
+            y[start : start + 40] = block
+    return bytes(y)
+
+
+def write_clip(path: Path, *, seconds: float = 2.0, width: int = 1280, height: int = 720) -> int:
+    """Write a looping MJPEG clip of ``seconds`` at :data:`FPS` to ``path``; its size in
+    bytes. Deterministic (a fixed seed): every run publishes the same pictures."""
+    rng = random.Random(23)
+    frames = max(1, round(seconds * FPS))
+    coarse = _upscaled(rng, width // 8, height // 8, width, height)
+    fine = _upscaled(rng, width // 2, height // 2, width, height)
+    texture = _mix(coarse, _HALF, fine, _HALF)
+    rows = [texture[r * width : (r + 1) * width] * 2 for r in range(height)]  # one turn, twice
+    cw, ch = width // 2, height // 2
+    cb = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
+    cr = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
+    encoder = av.CodecContext.create("mjpeg", "w")
+    encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
+    encoder.time_base = Fraction(1, FPS)
+    encoder.options = {"qscale": "5"}
+    size = 0
+    with path.open("wb") as out:
+        for i in range(frames):
+            grain = _upscaled(rng, width // 2, height // 2, width, height)
+            frame = av.VideoFrame(width, height, "yuvj420p")
+            for plane, data, w in zip(frame.planes, (_luma(rows, grain, i, frames, width), cb, cr),
+                                      (width, cw, cw), strict=True):  # fmt: skip
+                pad = bytes(plane.line_size - w)
+                plane.update(b"".join(data[r * w : (r + 1) * w] + pad
+                                      for r in range(len(data) // w)) if pad else data)  # fmt: skip
+            frame.pts = i
+            packets = encoder.encode(frame)
+            packets += encoder.encode(None) if i == frames - 1 else []  # flush at the end
+            for packet in packets:
+                chunk = bytes(packet)
+                out.write(chunk)
+                size += len(chunk)
+    return size
