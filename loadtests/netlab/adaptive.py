@@ -66,6 +66,7 @@ from loadtests.netlab.chromium import CHROMIUM, browser_in, wait_js
 from loadtests.netlab.hlsviewer import (
     HLS_LEVELS,
     HLS_SAMPLE,
+    HLS_STATE,
     WEBRTC_DELAY,
     HlsSamples,
     WebrtcDelay,
@@ -239,7 +240,8 @@ class Run:
             await wait_js(page, "window.livecore.stage.hls.hls.media.currentTime > 1", 60)
             await wait_js(page, "window.livecore.stage.hls.hls.playingDate", 20)
         except TimeoutError as exc:
-            self.hls_problem = f"the HLS viewer never played: {exc}"
+            state = await page.evaluate(HLS_STATE)
+            self.hls_problem = f"the HLS viewer never played: {exc}; the page: {state}"
             return False
         self.event("HLS viewer plays")
         return True

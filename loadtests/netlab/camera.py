@@ -5,12 +5,16 @@ encodes at ~0.75 Mbit/s in 720p whatever its 1.5 Mbit/s budget, so a 1.2 Mbit/s
 link carries the top simulcast layer and the ladder's rates are not a real
 camera's. :func:`write_clip` makes a short looping MJPEG clip instead (Chromium:
 ``--use-file-for-fake-video-capture=FILE.mjpeg``, read at 30 fps): a textured
-background scrolling by a whole turn per loop (so the loop has no seam), fresh
-grain in every frame (what a phone's sensor adds in room light; no encoder can
-predict it, so every layer fills its budget), and the frame's number drawn as
-eight black/white blocks in the top left corner.
+background (blobs of 16 and 32 pixels, muted colour) panning 8 pixels a frame,
+a whole turn per loop (so the loop has no seam), and the frame's number drawn as
+eight black/white blocks in the top left corner. x264 (veryfast, QP 32) needs
+~2.7 Mbit/s for it at 720p, ~1.2 at 360p and ~0.5 at 180p: a handheld phone
+camera's kind of picture, which fills each simulcast layer's budget (1.5 Mbit/s,
+500 and 150 kbit/s) without the encoder's quality falling so far that Chromium
+scales the resolution down. (Fresh grain in every frame was tried: it doubled
+the 720p rate, and the host's layers fell to a few frames a second in the lab.)
 
-MJPEG keeps it small: a 2 s loop of 1280x720 is ~6.5 MB (raw Y4M would be
+MJPEG keeps it small: a 2 s loop of 1280x720 is ~2.7 MB (raw Y4M would be
 ~83 MB). Built with PyAV alone (swscale upscales random pixels into texture;
 bytes are blended as big integers, halved first so no byte carries into the next).
 """
@@ -25,9 +29,12 @@ import av
 
 #: Chromium reads an MJPEG file at this rate (``MjpegFileParser``).
 FPS = 30
-#: Byte tables: v -> 3v/4 (background) and v -> v/4 (grain); their sum stays under 256.
-_THREE_QUARTERS = bytes(v * 3 // 4 for v in range(256))
-_QUARTER = bytes(v // 4 for v in range(256))
+#: The background's blobs, in pixels: the fine and the coarse half of its texture.
+DETAIL, COARSE = 16, 32
+#: Pixels the background moves per frame: a multiple of JPEG's 8x8 blocks, so each
+#: frame's compression artefacts move with the picture instead of adding noise.
+SHIFT = 8
+#: Byte table v -> v/2: two halves add up without a carry.
 _HALF = bytes(v // 2 for v in range(256))
 #: Chroma kept near grey (96..159): colour without a saturated rainbow.
 _MUTED = bytes(96 + v // 4 for v in range(256))
@@ -55,12 +62,11 @@ def _mix(a: bytes, table_a: bytes, b: bytes, table_b: bytes) -> bytes:
     return total.to_bytes(len(a), "big")
 
 
-def _luma(rows: list[bytes], grain: bytes, frame: int, frames: int, width: int) -> bytes:
-    """Frame ``frame``'s luma: the background scrolled by ``frame / frames`` of a turn,
-    the grain on it, the frame number in blocks."""
-    offset = frame * width // frames
-    background = b"".join(row[offset : offset + width] for row in rows)
-    y = bytearray(_mix(background, _THREE_QUARTERS, grain, _QUARTER))
+def _luma(rows: list[bytes], frame: int, width: int) -> bytes:
+    """Frame ``frame``'s luma: the background scrolled by ``frame`` x :data:`SHIFT`
+    pixels, the frame number in blocks."""
+    offset = frame * SHIFT
+    y = bytearray(b"".join(row[offset : offset + width] for row in rows))
     for bit in range(8):
         block = (b"\xff" if frame >> bit & 1 else b"\x00") * 40
         for r in range(16, 56):
@@ -74,10 +80,12 @@ def write_clip(path: Path, *, seconds: float = 2.0, width: int = 1280, height: i
     bytes. Deterministic (a fixed seed): every run publishes the same pictures."""
     rng = random.Random(23)
     frames = max(1, round(seconds * FPS))
-    coarse = _upscaled(rng, width // 8, height // 8, width, height)
-    fine = _upscaled(rng, width // 2, height // 2, width, height)
+    turn = SHIFT * frames  # the background's period: one turn per loop
+    coarse = _upscaled(rng, turn // COARSE, height // COARSE, turn, height)
+    fine = _upscaled(rng, turn // DETAIL, height // DETAIL, turn, height)
     texture = _mix(coarse, _HALF, fine, _HALF)
-    rows = [texture[r * width : (r + 1) * width] * 2 for r in range(height)]  # one turn, twice
+    copies = -(-(width + turn) // turn)
+    rows = [texture[r * turn : (r + 1) * turn] * copies for r in range(height)]
     cw, ch = width // 2, height // 2
     cb = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
     cr = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
@@ -88,9 +96,8 @@ def write_clip(path: Path, *, seconds: float = 2.0, width: int = 1280, height: i
     size = 0
     with path.open("wb") as out:
         for i in range(frames):
-            grain = _upscaled(rng, width // 2, height // 2, width, height)
             frame = av.VideoFrame(width, height, "yuvj420p")
-            for plane, data, w in zip(frame.planes, (_luma(rows, grain, i, frames, width), cb, cr),
+            for plane, data, w in zip(frame.planes, (_luma(rows, i, width), cb, cr),
                                       (width, cw, cw), strict=True):  # fmt: skip
                 pad = bytes(plane.line_size - w)
                 plane.update(b"".join(data[r * w : (r + 1) * w] + pad

@@ -39,6 +39,21 @@ HLS_SAMPLE = """() => {
   return out;
 }"""
 
+#: Where the HLS page stands (for a run whose HLS viewer never played).
+HLS_STATE = """() => {
+  const lc = window.livecore || {};
+  const stage = lc.stage;
+  const hls = stage && stage.hls && stage.hls.hls;
+  const video = document.querySelector('#player');
+  return JSON.stringify({
+    channel: lc.channel ? lc.channel.status : null, stage: !!stage,
+    fallback: !!(stage && stage.hls),
+    hlsjs: !!hls, levels: hls ? hls.levels.length : null, webrtc: !!(video && video.srcObject),
+    ready: video ? video.readyState : null, time: video ? video.currentTime : null,
+    error: video && video.error ? video.error.code : null,
+  });
+}"""
+
 #: The renditions of the master playlist as hls.js read them: [{height, bitrate}].
 HLS_LEVELS = """() => {
   const hls = window.livecore.stage.hls.hls;
