@@ -80,6 +80,8 @@ CAPS_KBIT = {"v04": 400, "v12": 1200, "v60": 6000}
 #: Chromium's fake camera runs at 20 fps unless told; the targets are at 25+.
 FAKE_CAMERA_30FPS = ("--use-fake-device-for-media-stream=fps=30",)
 ROOM, HOST = "r1", "host1"
+#: The pages' vendor bundle of hls.js, which the HLS viewer page loads.
+HLS_JS = Path(__file__).resolve().parents[2] / "signalling" / "static" / "vendor" / "hls.js"
 #: The phone whose viewer page plays LL-HLS (the node's WebRTC places all taken).
 HLS_PHONE, HLS_KBIT, HLS_CAPPED_KBIT = "hls", 6000, 400
 
@@ -426,6 +428,8 @@ def main(argv: list[str]) -> int:
     why = unavailable()
     if why is None and not os.access(CHROMIUM, os.X_OK):
         why = f"Chromium is needed at {CHROMIUM}"
+    if why is None and not HLS_JS.is_file():
+        why = f"the viewer page's hls.js is needed at {HLS_JS} (make vendor)"
     if why is not None:
         return finish("adaptive", None, [why])
     window = 15.0 if args.short else args.window
