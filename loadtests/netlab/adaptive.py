@@ -116,13 +116,15 @@ HOST_HEIGHTS = """async () => {
   return out.sort((a, b) => b - a);
 }"""
 
-#: What each of the host's layers has sent: {rid: [height, bytes]} (rid "" for one layer).
+#: What each of the host's layers has sent: {rid: [height, bytes, frames encoded, why
+#: Chromium limits its quality]} (rid "" for one layer).
 HOST_SENT = """async () => {
   const out = {};
   if (!window.pub) return out;
   (await window.pub.pc.getStats()).forEach((r) => {
     if (r.type === 'outbound-rtp' && r.kind === 'video') {
-      out[r.rid || ''] = [r.frameHeight || 0, r.bytesSent || 0];
+      out[r.rid || ''] = [r.frameHeight || 0, r.bytesSent || 0, r.framesEncoded || 0,
+                          r.qualityLimitationReason || ''];
     }
   });
   return out;
@@ -345,25 +347,31 @@ async def measure(run: Run, window_s: float, simulcast: bool) -> dict[str, Any]:
 
 
 def layer_rates(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
-    """kbit/s each host layer sent between two ``host_sent`` readings, by rid, with its
-    height at the end: {"h": {"height": 720, "kbit": 1480.2}, ...}."""
+    """kbit/s and frames/s each host layer sent between two ``host_sent`` readings, by
+    rid, with its height and Chromium's ``qualityLimitationReason`` at the end:
+    {"h": {"height": 720, "kbit": 1480.2, "fps": 29.8, "limited_by": "none"}, ...}."""
     span = after["at"] - before["at"]
     out: dict[str, Any] = {}
-    for rid, (height, sent) in sorted(after["sent"].items()):
-        start = before["sent"].get(rid, [0, 0])[1]
-        kbit = 8 * (sent - start) / span / 1000 if span > 0 else 0.0
-        out[rid or "single"] = {"height": height, "kbit": round(kbit, 1)}
+    for rid, (height, sent, frames, why) in sorted(after["sent"].items()):
+        start = before["sent"].get(rid, [0, 0, 0, ""])
+        kbit = 8 * (sent - start[1]) / span / 1000 if span > 0 else 0.0
+        fps = (frames - start[2]) / span if span > 0 else 0.0
+        out[rid or "single"] = {"height": height, "kbit": round(kbit, 1), "fps": round(fps, 1),
+                                "limited_by": why}  # fmt: skip
     return out
 
 
 @contextlib.asynccontextmanager
-async def lab_run(workdir: Path, trace: bool = False) -> AsyncIterator[Run]:
+async def lab_run(workdir: Path, trace: bool = False, clip: bool = True) -> AsyncIterator[Run]:
     secret = secrets.token_hex(32)
     phones = [PhoneSpec("host"), *(PhoneSpec(p, rate_kbit=r) for p, r in CAPS_KBIT.items()),
               PhoneSpec(HLS_PHONE, rate_kbit=HLS_KBIT)]  # fmt: skip
-    clip = workdir / "camera.mjpeg"
-    size = await asyncio.to_thread(write_clip, clip)
-    log(f"adaptive: the host's camera clip: {size / 1e6:.1f} MB")
+    camera = FAKE_CAMERA_30FPS
+    if clip:
+        path = workdir / "camera.mjpeg"
+        size = await asyncio.to_thread(write_clip, path)
+        log(f"adaptive: the host's camera clip: {size / 1e6:.1f} MB")
+        camera = (*FAKE_CAMERA_30FPS, f"--use-file-for-fake-video-capture={path}")
     async with Lab.open(workdir / "lab", phones) as lab:
         # The host and the WebRTC viewers take every media place: the viewer page on
         # the HLS phone is refused node_full and plays LL-HLS, as a person's would.
@@ -381,7 +389,6 @@ async def lab_run(workdir: Path, trace: bool = False) -> AsyncIterator[Run]:
             if answer.status_code != 201:
                 raise RuntimeError(f"room: {answer.status_code} {answer.text[:200]}")
             async with contextlib.AsyncExitStack() as stack:
-                camera = (*FAKE_CAMERA_30FPS, f"--use-file-for-fake-video-capture={clip}")
                 browsers = {
                     p.name: await stack.enter_async_context(browser_in(
                         lab, lab.phones[p.name], node.url,
@@ -395,10 +402,10 @@ async def lab_run(workdir: Path, trace: bool = False) -> AsyncIterator[Run]:
 
 
 async def body(
-    window_s: float, workdir: Path, trace: Path | None = None
+    window_s: float, workdir: Path, trace: Path | None = None, clip: bool = True
 ) -> tuple[dict[str, Any], list[str | None]]:
     """The figures, and the problems that make the run invalid."""
-    async with lab_run(workdir, trace is not None) as run:
+    async with lab_run(workdir, trace is not None, clip) as run:
         run.short = window_s < 30
         for phone, host in run.lab.phones.items():
             run.event(f"phone {phone} is {host.public}")
@@ -424,6 +431,11 @@ def main(argv: list[str]) -> int:
         "--trace", type=Path, metavar="FILE",
         help="write each viewer's layer choices (estimate, loss, rates, why) and the lab's steps",
     )  # fmt: skip
+    parser.add_argument(
+        "--camera", choices=("clip", "pattern"), default="clip",
+        help="the host's camera: the generated clip (a real camera's rates), or Chromium's "
+        "own test pattern (as before: its 720p layer ~0.75 Mbit/s)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
     why = unavailable()
     if why is None and not os.access(CHROMIUM, os.X_OK):
@@ -435,7 +447,8 @@ def main(argv: list[str]) -> int:
     window = 15.0 if args.short else args.window
     with tempfile.TemporaryDirectory(prefix="livecore-adaptive-") as tmp:
         try:
-            result, problems = asyncio.run(body(window, Path(tmp), args.trace))
+            clip = args.camera == "clip"
+            result, problems = asyncio.run(body(window, Path(tmp), args.trace, clip))
         except Exception as exc:
             return finish("adaptive", None, [f"crashed: {type(exc).__name__}: {str(exc)[:300]}"])
     return finish("adaptive", result, problems)
