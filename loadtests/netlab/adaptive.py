@@ -366,7 +366,7 @@ async def lab_run(workdir: Path, trace: bool = False, clip: bool = True) -> Asyn
     secret = secrets.token_hex(32)
     phones = [PhoneSpec("host"), *(PhoneSpec(p, rate_kbit=r) for p, r in CAPS_KBIT.items()),
               PhoneSpec(HLS_PHONE, rate_kbit=HLS_KBIT)]  # fmt: skip
-    camera = FAKE_CAMERA_30FPS
+    camera: tuple[str, ...] = FAKE_CAMERA_30FPS
     if clip:
         path = workdir / "camera.mjpeg"
         size = await asyncio.to_thread(write_clip, path)
