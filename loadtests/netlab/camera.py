@@ -5,14 +5,16 @@ encodes at ~0.75 Mbit/s in 720p whatever its 1.5 Mbit/s budget, so a 1.2 Mbit/s
 link carries the top simulcast layer and the ladder's rates are not a real
 camera's. :func:`write_clip` makes a short looping MJPEG clip instead (Chromium:
 ``--use-file-for-fake-video-capture=FILE.mjpeg``, read at 30 fps): a textured
-background (blobs of 16 and 32 pixels, muted colour) panning 8 pixels a frame,
+background (blobs of 8 and 16 pixels, muted colour) panning 8 pixels a frame,
 a whole turn per loop (so the loop has no seam), and the frame's number drawn as
-eight black/white blocks in the top left corner. x264 (veryfast, QP 32) needs
-~2.7 Mbit/s for it at 720p, ~1.2 at 360p and ~0.5 at 180p: a handheld phone
-camera's kind of picture, which fills each simulcast layer's budget (1.5 Mbit/s,
-500 and 150 kbit/s) without the encoder's quality falling so far that Chromium
-scales the resolution down. (Fresh grain in every frame was tried: it doubled
-the 720p rate, and the host's layers fell to a few frames a second in the lab.)
+eight black/white blocks in the top left corner. x264 (veryfast) needs ~2.5 Mbit/s
+for it at 720p at QP 26 (~1.1 at QP 32), ~0.46 at 360p and ~0.22 at 180p: a
+handheld phone camera's kind of picture, which fills each simulcast layer's
+budget (1.5 Mbit/s, 500 and 150 kbit/s) at a middling quality. Harder pictures
+were tried: with fresh grain in every frame, or colour standing still under a
+panning luma (no motion vector fits both), OpenH264 met its budget by skipping
+frames (~10 fps on every layer in the lab) and Chromium scaled one encoding down
+to 180p.
 
 MJPEG keeps it small: a 2 s loop of 1280x720 is ~2.7 MB (raw Y4M would be
 ~83 MB). Built with PyAV alone (swscale upscales random pixels into texture;
@@ -30,10 +32,12 @@ import av
 #: Chromium reads an MJPEG file at this rate (``MjpegFileParser``).
 FPS = 30
 #: The background's blobs, in pixels: the fine and the coarse half of its texture.
-DETAIL, COARSE = 16, 32
+DETAIL, COARSE = 8, 16
 #: Pixels the background moves per frame: a multiple of JPEG's 8x8 blocks, so each
 #: frame's compression artefacts move with the picture instead of adding noise.
 SHIFT = 8
+#: The background's luma contrast: a byte table around mid grey.
+CONTRAST = bytes(range(256))
 #: Byte table v -> v/2: two halves add up without a carry.
 _HALF = bytes(v // 2 for v in range(256))
 #: Chroma kept near grey (96..159): colour without a saturated rainbow.
@@ -43,6 +47,7 @@ _MUTED = bytes(96 + v // 4 for v in range(256))
 def _upscaled(rng: random.Random, w: int, h: int, width: int, height: int) -> bytes:
     """Random ``w`` x ``h`` grey pixels scaled (bicubic) to ``width`` x ``height``: blobs
     whose size is ``width / w`` pixels, as packed rows."""
+    w, h = max(2, w), max(2, h)  # a short clip's narrow turn still has texture
     small = av.VideoFrame(w, h, "gray")
     plane = small.planes[0]
     data = rng.randbytes(w * h)
@@ -83,12 +88,17 @@ def write_clip(path: Path, *, seconds: float = 2.0, width: int = 1280, height: i
     turn = SHIFT * frames  # the background's period: one turn per loop
     coarse = _upscaled(rng, turn // COARSE, height // COARSE, turn, height)
     fine = _upscaled(rng, turn // DETAIL, height // DETAIL, turn, height)
-    texture = _mix(coarse, _HALF, fine, _HALF)
+    texture = _mix(coarse, _HALF, fine, _HALF).translate(CONTRAST)
     copies = -(-(width + turn) // turn)
     rows = [texture[r * turn : (r + 1) * turn] * copies for r in range(height)]
-    cw, ch = width // 2, height // 2
-    cb = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
-    cr = _upscaled(rng, 64, 36, cw, ch).translate(_MUTED)
+    # Colour pans with the picture (half the pixels, half the shift): a chroma that
+    # stood still under a moving luma would match no motion vector (x264 at QP 32:
+    # 2.7 Mbit/s for the 720p picture with still colour).
+    cw, ch, cturn = width // 2, height // 2, turn // 2
+    chroma = [_upscaled(rng, cturn // COARSE, ch // COARSE * 2, cturn, ch).translate(_MUTED)
+              for _ in range(2)]  # fmt: skip
+    ccopies = -(-(cw + cturn) // cturn)
+    crows = [[c[r * cturn : (r + 1) * cturn] * ccopies for r in range(ch)] for c in chroma]
     encoder = av.CodecContext.create("mjpeg", "w")
     encoder.width, encoder.height, encoder.pix_fmt = width, height, "yuvj420p"
     encoder.time_base = Fraction(1, FPS)
@@ -97,6 +107,8 @@ def write_clip(path: Path, *, seconds: float = 2.0, width: int = 1280, height: i
     with path.open("wb") as out:
         for i in range(frames):
             frame = av.VideoFrame(width, height, "yuvj420p")
+            cb, cr = (b"".join(row[i * SHIFT // 2 : i * SHIFT // 2 + cw] for row in c)
+                      for c in crows)  # fmt: skip
             for plane, data, w in zip(frame.planes, (_luma(rows, i, width), cb, cr),
                                       (width, cw, cw), strict=True):  # fmt: skip
                 pad = bytes(plane.line_size - w)
