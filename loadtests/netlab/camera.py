@@ -5,16 +5,17 @@ encodes at ~0.75 Mbit/s in 720p whatever its 1.5 Mbit/s budget, so a 1.2 Mbit/s
 link carries the top simulcast layer and the ladder's rates are not a real
 camera's. :func:`write_clip` makes a short looping MJPEG clip instead (Chromium:
 ``--use-file-for-fake-video-capture=FILE.mjpeg``, read at 30 fps): a textured
-background (blobs of 8 and 16 pixels, muted colour) panning 8 pixels a frame,
+background (blobs of 16 and 32 pixels, muted colour) panning 8 pixels a frame,
 a whole turn per loop (so the loop has no seam), and the frame's number drawn as
-eight black/white blocks in the top left corner. x264 (veryfast) needs ~2.5 Mbit/s
-for it at 720p at QP 26 (~1.1 at QP 32), ~0.46 at 360p and ~0.22 at 180p: a
-handheld phone camera's kind of picture, which fills each simulcast layer's
-budget (1.5 Mbit/s, 500 and 150 kbit/s) at a middling quality. Harder pictures
-were tried: with fresh grain in every frame, or colour standing still under a
-panning luma (no motion vector fits both), OpenH264 met its budget by skipping
-frames (~10 fps on every layer in the lab) and Chromium scaled one encoding down
-to 180p.
+eight black/white blocks in the top left corner. x264 (veryfast, QP 26) needs
+~1.4 Mbit/s for it at 720p, ~0.27 at 360p and ~0.15 at 180p: about twice what
+Chromium's pattern needs, so the top layer uses its 1.5 Mbit/s budget. Harder
+pictures were tried and are worse: OpenH264 (Chromium's H.264 encoder here)
+meets a budget it cannot hold by skipping frames, not by coarser quantisation.
+With fresh grain in every frame, with colour standing still under a panning
+luma (no motion vector fits both), and with 8/16-pixel blobs (x264: 2.5 Mbit/s
+at QP 26), every layer fell to 5-10 fps in the lab, and Chromium scaled the
+one-layer encoding down to 180p.
 
 MJPEG keeps it small: a 2 s loop of 1280x720 is ~2.7 MB (raw Y4M would be
 ~83 MB). Built with PyAV alone (swscale upscales random pixels into texture;
@@ -32,7 +33,7 @@ import av
 #: Chromium reads an MJPEG file at this rate (``MjpegFileParser``).
 FPS = 30
 #: The background's blobs, in pixels: the fine and the coarse half of its texture.
-DETAIL, COARSE = 8, 16
+DETAIL, COARSE = 16, 32
 #: Pixels the background moves per frame: a multiple of JPEG's 8x8 blocks, so each
 #: frame's compression artefacts move with the picture instead of adding noise.
 SHIFT = 8
