@@ -30,7 +30,8 @@ window (now against ``hls.playingDate``), ``webrtc_behind_node_s`` (the 6 Mbit/s
 WebRTC viewer's playout delay, from its stats) and ``hls_behind_webrtc_s``;
 then, while the 6 Mbit/s WebRTC viewer's cap changes, the HLS phone's cap goes
 to 0.4 Mbit/s and back: ``hls_levels`` (the renditions hls.js played before,
-during and after, with shares), ``hls_switch_down_s``, ``hls_switch_up_s``.
+during and after, with shares), ``hls_switch_down_s``, ``hls_switch_up_s``, and
+``hls_errors`` (hls.js's error events on the page, by detail, from its first frame).
 A run whose HLS viewer never played is invalid.
 
 ``--trace FILE`` writes what each viewer's layer selector saw and chose, twice
@@ -64,6 +65,7 @@ from loadtests.netlab.boxes import shape
 from loadtests.netlab.camera import write_clip
 from loadtests.netlab.chromium import CHROMIUM, browser_in, wait_js
 from loadtests.netlab.hlsviewer import (
+    HLS_ERRORS_WATCH,
     HLS_LEVELS,
     HLS_SAMPLE,
     HLS_STATE,
@@ -248,6 +250,7 @@ class Run:
             self.hls_problem = f"the HLS viewer never played: {exc}; the page: {state}"
             return False
         self.event("HLS viewer plays")
+        await page.evaluate(HLS_ERRORS_WATCH)
         return True
 
     async def close_hls(self) -> None:
@@ -340,6 +343,8 @@ async def measure(run: Run, window_s: float, simulcast: bool) -> dict[str, Any]:
             capped, after = await abr
             renditions = await (await run.page(HLS_PHONE)).evaluate(HLS_LEVELS)
             run.hls = hls_figures(window, capped, after, webrtc, renditions)
+            hls_page = await run.page(HLS_PHONE)
+            run.hls["hls_errors"] = await hls_page.evaluate("() => window.netlabHlsErrors")
             if not window.played:
                 run.hls_problem = "the HLS viewer did not play over the window"
         await run.close_hls()

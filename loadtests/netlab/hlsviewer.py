@@ -54,6 +54,17 @@ HLS_STATE = """() => {
   });
 }"""
 
+#: Count hls.js's errors on the page from now on: {"details (fatal)": n} in
+#: ``window.netlabHlsErrors`` (a lab's listener on the page's own player).
+HLS_ERRORS_WATCH = """() => {
+  const hls = window.livecore.stage.hls.hls;
+  window.netlabHlsErrors = {};
+  hls.on('hlsError', (_, d) => {
+    const key = `${d.details}${d.fatal ? ' (fatal)' : ''}`;
+    window.netlabHlsErrors[key] = (window.netlabHlsErrors[key] || 0) + 1;
+  });
+}"""
+
 #: The renditions of the master playlist as hls.js read them: [{height, bitrate}].
 HLS_LEVELS = """() => {
   const hls = window.livecore.stage.hls.hls;
