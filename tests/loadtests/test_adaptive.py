@@ -76,5 +76,6 @@ def test_adaptive_short_run() -> None:
     for phase in ("before", "capped", "after"):
         assert set(last["hls_levels"][phase]) <= heights, last["hls_levels"]
     assert last["hls_levels"]["before"], last["hls_levels"]
+    assert isinstance(last["hls_errors"], dict), last["hls_errors"]
     for key in ("hls_switch_down_s", "hls_switch_up_s"):
         assert last[key] is None or last[key] >= 0, (key, last[key])
