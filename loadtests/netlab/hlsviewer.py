@@ -193,6 +193,24 @@ def hls_figures(
             "capped": capped.stalled_pct(),
             "after": after.stalled_pct(),
         },
-        "hls_switch_down_s": capped.first(lambda h: h < at_cap) if at_cap else None,
-        "hls_switch_up_s": after.first(lambda h: h >= top) if top else None,
+        **switches(capped, after, at_cap, top),
+    }
+
+
+def switches(capped: HlsSamples, after: HlsSamples, at_cap: int, top: int) -> dict[str, Any]:
+    """``hls_switch_down_s``: seconds from the cap to the first rendition below the one
+    playing when it came (hls.js may move only after the cap is lifted: counted across
+    both); ``hls_switch_up_s``: seconds from the lift to the top rendition again, after
+    that move down. None where the move did not happen."""
+    rows = [r for r in capped.rows + after.rows if r[2]]
+    if not rows or not capped.rows or not at_cap:
+        return {"hls_switch_down_s": None, "hls_switch_up_s": None}
+    down = next((r for r in rows if r[2] < at_cap), None)
+    lifted = after.rows[0][0] if after.rows else None
+    up = None
+    if down is not None and lifted is not None:
+        up = next((r for r in rows if r[0] > down[0] and r[0] >= lifted and r[2] >= top), None)
+    return {
+        "hls_switch_down_s": round(down[0] - capped.rows[0][0], 1) if down else None,
+        "hls_switch_up_s": round(up[0] - lifted, 1) if up and lifted is not None else None,
     }

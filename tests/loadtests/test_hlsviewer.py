@@ -36,6 +36,16 @@ def test_figures_before_during_after_a_cap() -> None:
     assert figures["hls_stalled_pct"]["capped"] == 50.0
 
 
+def test_a_move_down_after_the_cap_is_lifted() -> None:
+    """hls.js still on 720p when the cap is lifted, down to 360p 1 s later, back 3 s later:
+    down counted from the cap (11 s), up from the lift after that move (3 s)."""
+    window = samples([(0, 2.0, 720, 0.0), (1, 2.0, 720, 1.0)])
+    capped = samples([(10, 2.0, 720, 2.0), (20, 12.0, 720, 2.0)])
+    after = samples([(20, 12.0, 720, 2.0), (21, 3.0, 360, 3.0), (23, 3.0, 720, 5.0)])
+    figures = hls_figures(window, capped, after, WebrtcDelay(), RENDITIONS)
+    assert figures["hls_switch_down_s"] == 11.0 and figures["hls_switch_up_s"] == 3.0
+
+
 def test_never_played() -> None:
     """No date and a still video: not played, no figures to make up."""
     window = samples([(0, None, 0, 0.0), (1, None, 0, 0.0)])
