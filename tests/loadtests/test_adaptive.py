@@ -34,9 +34,10 @@ def test_figures_from_samples() -> None:
 @pytest.mark.alone
 @pytest.mark.timeout(400)
 def test_adaptive_short_run() -> None:
-    """The short form: three capped viewers of a three-layer host page, then one layer,
-    then a cap change: the run is valid and every figure is there and sane (each viewer
-    decoded, on known layers; the weakest viewer never mostly on the top layer). The
+    """The short form: three capped viewers of a three-layer host page and a viewer page
+    on LL-HLS, a cap change for each kind, then one layer: the run is valid and every
+    figure is there and sane (each viewer decoded, on known layers; the weakest viewer
+    never mostly on the top layer; the HLS page played, with its distance to live). The
     issue's targets (freezes, fps, switch times) are the full run's, judged on a quiet
     machine (docs/benchmarks.md): a short run on a loaded one cannot hold them, since
     the browser's bit rate ramps up over tens of seconds."""
@@ -60,3 +61,21 @@ def test_adaptive_short_run() -> None:
     assert int(max(weak, key=weak.__getitem__)[:-1]) < 720, weak
     change = simulcast["cap_change"]
     assert change["switch_down_s"] >= 0 and change["switch_up_s"] >= 0, change
+    for run in (simulcast, single):  # what the host's layers sent: rid -> rate, fps, height
+        assert run["host_layers_kbit"], run
+        for layer in run["host_layers_kbit"].values():
+            assert layer["kbit"] >= 0 and layer["fps"] >= 0 and layer["height"] >= 0, layer
+    # The HLS viewer page played LL-HLS (a run where it never played is invalid): how far
+    # behind, the renditions before / during / after its cap, the seconds to move.
+    behind = last["hls_behind_live_s"]
+    assert 0 < behind["p50"] <= behind["max"] and behind["samples"] > 0, behind
+    assert isinstance(last["hls_behind_webrtc_s"]["p50"], float)
+    assert last["webrtc_behind_node_s"]["p50"] >= 0
+    heights = {f"{r['height']}p" for r in last["hls_renditions"]}
+    assert len(heights) >= 1, last["hls_renditions"]
+    for phase in ("before", "capped", "after"):
+        assert set(last["hls_levels"][phase]) <= heights, last["hls_levels"]
+    assert last["hls_levels"]["before"], last["hls_levels"]
+    assert isinstance(last["hls_errors"], dict), last["hls_errors"]
+    for key in ("hls_switch_down_s", "hls_switch_up_s"):
+        assert last[key] is None or last[key] >= 0, (key, last[key])
