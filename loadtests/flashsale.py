@@ -26,12 +26,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sys
 import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import msgpack
 import psutil
 
@@ -41,7 +43,9 @@ from livecore.store.client import open_store
 from loadtests.fanout import PER_WORKER
 from loadtests.groupbuy import CONNECT_CONCURRENCY, Buyer
 from loadtests.local import LOAD_CPU, Cluster, add_cluster_option, local_cluster, pin
+from loadtests.serverstats import gc_between, gc_pauses
 from loadtests.stats import (
+    GcTimer,
     HelpFormatter,
     MachineCpu,
     cpu_seconds,
@@ -57,6 +61,8 @@ ROOM = "flashsale"
 #: Refusals a racing buyer expects; any other is a failed run.
 EXPECTED = frozenset({"flash_sold_out", "flash_limit"})
 COUNTDOWN_S = 2
+#: The nodes' collections are read this long (s) before the sale starts, the race's window.
+GC_READ_S = 0.25
 
 
 async def _connect(cluster: Cluster, buyers: int) -> tuple[Buyer, list[Buyer]]:
@@ -88,6 +94,8 @@ async def _race(
     phases: list[tuple[float, float]] = []
     refusals: Counter[str] = Counter()
     granted: dict[str, int] = {}
+    #: how late (ms) the generator sent each buyer's first tap against its plan
+    late: list[float] = []
     plans = []
     for i in range(len(buyers)):
         plan = ["k1"] + (["k1"] if rng.random() < 0.3 else [])
@@ -97,6 +105,7 @@ async def _race(
 
     async def taps(buyer: Buyer, at: float, plan: list[str], user: str) -> None:
         await asyncio.sleep(max(0.0, starts_at + at - time.time()))
+        late.append(1000 * (time.time() - starts_at - at))
         for key in plan:
             sent = time.time() - starts_at
             answer = await buyer.request("flash_buy", fs=fs, qty=1, key=key)
@@ -113,6 +122,8 @@ async def _race(
     await asyncio.gather(*(taps(b, at, plan, user) for b, (at, plan, user) in
                            zip(buyers, plans, strict=True)))  # fmt: skip
     _log_phases(phases)
+    log(f"  the generator sent first taps late by p50 {percentile(late, 0.5) or 0:.1f} ms, "
+        f"p99 {percentile(late, 0.99) or 0:.1f} ms, max {max(late, default=0):.1f} ms")  # fmt: skip
     return latencies, refusals, granted
 
 
@@ -159,16 +170,27 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     if started["t"] != "ack":
         raise RuntimeError(f"flash_start refused: {started}")
-    await asyncio.sleep(max(0.0, started["starts_at"] - time.time()))  # CPU from the start on
     watched = [[psutil.Process()], cluster.processes(), cluster.store_processes()]
-    cpu0 = [cpu_seconds(procs) for procs in watched]
-    machine = MachineCpu()
-    t0 = time.monotonic()
-    rng = random.Random(7)
-    latencies, refusals, granted = await _race(
-        buyers, started["fs"], started["starts_at"], args.spread, rng
-    )
-    elapsed = time.monotonic() - t0
+    # The generator's 5,000 connections out of its own collections: a pause here
+    # would hold answers in its sockets and count as the server's latency.
+    gc.collect()
+    gc.freeze()
+    async with httpx.AsyncClient() as client:
+        await asyncio.sleep(max(0.0, started["starts_at"] - time.time() - GC_READ_S))
+        gc0 = await gc_pauses(client, cluster.urls)  # the nodes' collections from here on
+        await asyncio.sleep(max(0.0, started["starts_at"] - time.time()))  # CPU from the start on
+        cpu0 = [cpu_seconds(procs) for procs in watched]
+        machine = MachineCpu()
+        t0 = time.monotonic()
+        rng = random.Random(7)
+        with GcTimer() as own_gc:
+            latencies, refusals, granted = await _race(
+                buyers, started["fs"], started["starts_at"], args.spread, rng
+            )
+        elapsed = time.monotonic() - t0
+        gc.unfreeze()
+        steal = machine.steal_pct()
+        nodes_gc = gc_between(gc0, await gc_pauses(client, cluster.urls))
     load, nodes, valkey = (
         100 * (cpu_seconds(p) - c) / elapsed for p, c in zip(watched, cpu0, strict=True)
     )
@@ -176,6 +198,9 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     log(f"  CPU while racing ({elapsed:.1f} s): load generator {load:.0f}%, "
         f"nodes {nodes:.0f}%, store ({cluster.store}) {valkey:.0f}%")  # fmt: skip
     report_others(others)
+    own = f"{own_gc.collections} ({1000 * own_gc.paused_s:.1f} ms)"
+    log(f"  in the race: the nodes' collections {nodes_gc or 'none'}, the generator's "
+        f"{own}, CPU steal {steal:.1f}%")  # fmt: skip
     sold, ordered, holders = await _stored(cluster, started["fs"])
     acked = sum(granted.values())
     for conn in [host, *buyers]:
@@ -200,6 +225,9 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         "node_us_per_tap": round(1e4 * nodes * elapsed / max(1, len(latencies)), 1),
         "store_us_per_tap": round(1e4 * valkey * elapsed / max(1, len(latencies)), 1),
         "others_cpu_pct": round(others, 1),
+        "steal_cpu_pct": round(steal, 1),
+        "nodes_gc_in_race": nodes_gc,
+        "load_gc_ms_in_race": round(1000 * own_gc.paused_s, 1),
         "_agree": sold == ordered == acked == sum(holders.values()),
     }
 
