@@ -9,7 +9,11 @@ and 10% a third time (past a limit of 2). Prints one JSON object (last line of
 stdout): ``"ok": true`` with ``store, buyers, stock, taps, sold, oversold,
 limit_exceeded, ack_latency_ms {p50, p99}, refusals {code: n}, load_cpu_pct,
 node_us_per_tap, store_us_per_tap, others_cpu_pct`` (CPU per tap of the nodes and
-of the store over the race, which other processes disturb less than the tail);
+of the store over the race, which other processes disturb less than the tail),
+``steal_cpu_pct`` (the hypervisor's), ``nodes_gc_in_race`` (the nodes' garbage
+collections from 0.25 s before the start to the last answer, ``{generation: {n,
+ms}}`` from their ``livecore_gc_pause_seconds``) and ``load_gc_ms_in_race`` (the
+generator's own collections: a pause there holds answers and counts as latency);
 or ``{"ok": false, "reason": ...}`` (exit 1, see ``loadtests.verdict``) when a
 buyer failed to connect, a tap met a refusal other than sold out or the limit,
 the sale was not sold exactly (``sold`` ≠ ``stock``, or the acks, the orders
