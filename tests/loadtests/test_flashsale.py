@@ -34,4 +34,6 @@ def test_flashsale_short_run(shards: list[str], store: str) -> None:
     # the nodes' collections in the race, read from their livecore_gc_pause_seconds
     assert set(result["nodes_gc_in_race"]) <= {"0", "1", "2"}
     assert all(g["n"] >= 1 and g["ms"] >= 0 for g in result["nodes_gc_in_race"].values())
-    assert result["load_gc_ms_in_race"] >= 0 and result["steal_cpu_pct"] >= 0
+    assert result["steal_cpu_pct"] >= 0
+    # the generator's own collections stay out of the race (a pause there holds answers)
+    assert result["load_gc_ms_in_race"] == 0
