@@ -9,7 +9,11 @@ and 10% a third time (past a limit of 2). Prints one JSON object (last line of
 stdout): ``"ok": true`` with ``store, buyers, stock, taps, sold, oversold,
 limit_exceeded, ack_latency_ms {p50, p99}, refusals {code: n}, load_cpu_pct,
 node_us_per_tap, store_us_per_tap, others_cpu_pct`` (CPU per tap of the nodes and
-of the store over the race, which other processes disturb less than the tail);
+of the store over the race, which other processes disturb less than the tail),
+``steal_cpu_pct`` (the hypervisor's), ``nodes_gc_in_race`` (the nodes' garbage
+collections from 0.25 s before the start to the last answer, ``{generation: {n,
+ms}}`` from their ``livecore_gc_pause_seconds``) and ``load_gc_ms_in_race`` (the
+generator's own collections: a pause there holds answers and counts as latency);
 or ``{"ok": false, "reason": ...}`` (exit 1, see ``loadtests.verdict``) when a
 buyer failed to connect, a tap met a refusal other than sold out or the limit,
 the sale was not sold exactly (``sold`` ≠ ``stock``, or the acks, the orders
@@ -26,12 +30,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import random
 import sys
 import time
 from collections import Counter
 from typing import Any
 
+import httpx
 import msgpack
 import psutil
 
@@ -41,7 +47,9 @@ from livecore.store.client import open_store
 from loadtests.fanout import PER_WORKER
 from loadtests.groupbuy import CONNECT_CONCURRENCY, Buyer
 from loadtests.local import LOAD_CPU, Cluster, add_cluster_option, local_cluster, pin
+from loadtests.serverstats import gc_between, gc_pauses
 from loadtests.stats import (
+    GcTimer,
     HelpFormatter,
     MachineCpu,
     cpu_seconds,
@@ -57,6 +65,11 @@ ROOM = "flashsale"
 #: Refusals a racing buyer expects; any other is a failed run.
 EXPECTED = frozenset({"flash_sold_out", "flash_limit"})
 COUNTDOWN_S = 2
+#: The nodes' collections are read this long (s) before the sale starts, the race's window.
+GC_READ_S = 0.25
+#: The generator's young-generation threshold in the race (the default 700 made ~100
+#: collections, 60-80 ms of paused answers in a quiet ~1 s race).
+GENERATOR_YOUNG = 200_000
 
 
 async def _connect(cluster: Cluster, buyers: int) -> tuple[Buyer, list[Buyer]]:
@@ -88,6 +101,8 @@ async def _race(
     phases: list[tuple[float, float]] = []
     refusals: Counter[str] = Counter()
     granted: dict[str, int] = {}
+    #: how late (ms) the generator sent each buyer's first tap against its plan
+    late: list[float] = []
     plans = []
     for i in range(len(buyers)):
         plan = ["k1"] + (["k1"] if rng.random() < 0.3 else [])
@@ -97,6 +112,7 @@ async def _race(
 
     async def taps(buyer: Buyer, at: float, plan: list[str], user: str) -> None:
         await asyncio.sleep(max(0.0, starts_at + at - time.time()))
+        late.append(1000 * (time.time() - starts_at - at))
         for key in plan:
             sent = time.time() - starts_at
             answer = await buyer.request("flash_buy", fs=fs, qty=1, key=key)
@@ -113,6 +129,8 @@ async def _race(
     await asyncio.gather(*(taps(b, at, plan, user) for b, (at, plan, user) in
                            zip(buyers, plans, strict=True)))  # fmt: skip
     _log_phases(phases)
+    log(f"  the generator sent first taps late by p50 {percentile(late, 0.5) or 0:.1f} ms, "
+        f"p99 {percentile(late, 0.99) or 0:.1f} ms, max {max(late, default=0):.1f} ms")  # fmt: skip
     return latencies, refusals, granted
 
 
@@ -159,16 +177,30 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     )  # fmt: skip
     if started["t"] != "ack":
         raise RuntimeError(f"flash_start refused: {started}")
-    await asyncio.sleep(max(0.0, started["starts_at"] - time.time()))  # CPU from the start on
     watched = [[psutil.Process()], cluster.processes(), cluster.store_processes()]
-    cpu0 = [cpu_seconds(procs) for procs in watched]
-    machine = MachineCpu()
-    t0 = time.monotonic()
-    rng = random.Random(7)
-    latencies, refusals, granted = await _race(
-        buyers, started["fs"], started["starts_at"], args.spread, rng
-    )
-    elapsed = time.monotonic() - t0
+    # The generator's 5,000 connections out of its own collections: a pause here
+    # would hold answers in its sockets and count as the server's latency.
+    gc.collect()
+    gc.freeze()
+    thresholds = gc.get_threshold()
+    gc.set_threshold(GENERATOR_YOUNG, *thresholds[1:])  # the race allocates less than this
+    async with httpx.AsyncClient() as client:
+        await asyncio.sleep(max(0.0, started["starts_at"] - time.time() - GC_READ_S))
+        gc0 = await gc_pauses(client, cluster.urls)  # the nodes' collections from here on
+        await asyncio.sleep(max(0.0, started["starts_at"] - time.time()))  # CPU from the start on
+        cpu0 = [cpu_seconds(procs) for procs in watched]
+        machine = MachineCpu()
+        t0 = time.monotonic()
+        rng = random.Random(7)
+        with GcTimer() as own_gc:
+            latencies, refusals, granted = await _race(
+                buyers, started["fs"], started["starts_at"], args.spread, rng
+            )
+        elapsed = time.monotonic() - t0
+        gc.set_threshold(*thresholds)
+        gc.unfreeze()
+        steal = machine.steal_pct()
+        nodes_gc = gc_between(gc0, await gc_pauses(client, cluster.urls))
     load, nodes, valkey = (
         100 * (cpu_seconds(p) - c) / elapsed for p, c in zip(watched, cpu0, strict=True)
     )
@@ -176,6 +208,9 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
     log(f"  CPU while racing ({elapsed:.1f} s): load generator {load:.0f}%, "
         f"nodes {nodes:.0f}%, store ({cluster.store}) {valkey:.0f}%")  # fmt: skip
     report_others(others)
+    own = f"{own_gc.collections} ({1000 * own_gc.paused_s:.1f} ms)"
+    log(f"  in the race: the nodes' collections {nodes_gc or 'none'}, the generator's "
+        f"{own}, CPU steal {steal:.1f}%")  # fmt: skip
     sold, ordered, holders = await _stored(cluster, started["fs"])
     acked = sum(granted.values())
     for conn in [host, *buyers]:
@@ -200,6 +235,9 @@ async def _run(cluster: Cluster, args: argparse.Namespace) -> dict[str, Any]:
         "node_us_per_tap": round(1e4 * nodes * elapsed / max(1, len(latencies)), 1),
         "store_us_per_tap": round(1e4 * valkey * elapsed / max(1, len(latencies)), 1),
         "others_cpu_pct": round(others, 1),
+        "steal_cpu_pct": round(steal, 1),
+        "nodes_gc_in_race": nodes_gc,
+        "load_gc_ms_in_race": round(1000 * own_gc.paused_s, 1),
         "_agree": sold == ordered == acked == sum(holders.values()),
     }
 

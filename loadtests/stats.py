@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import gc
 import math
 import sys
+import time
+from typing import Any
 
 import psutil
 
@@ -56,6 +59,39 @@ class MachineCpu:
             busy += span - idle
         cores = len(cores1)
         return max(0.0, 100 * cores * busy / total - ours_pct) if total > 0 else 0.0
+
+    def steal_pct(self) -> float:
+        """Percent of one core the hypervisor took from this machine (``steal``) since
+        construction: CPU a process here waited for without any process here using it."""
+        cores1 = psutil.cpu_times(percpu=True)
+        total = stolen = 0.0
+        for a, b in zip(self._cores0, cores1, strict=True):
+            total += sum(b) - sum(a)
+            stolen += getattr(b, "steal", 0.0) - getattr(a, "steal", 0.0)
+        return 100 * len(cores1) * stolen / total if total > 0 else 0.0
+
+
+class GcTimer:
+    """This process's garbage-collector pauses while in a ``with`` block."""
+
+    def __init__(self) -> None:
+        self.collections = 0
+        self.paused_s = 0.0
+        self._started = 0.0
+
+    def _callback(self, phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.perf_counter()
+        else:
+            self.collections += 1
+            self.paused_s += time.perf_counter() - self._started
+
+    def __enter__(self) -> GcTimer:
+        gc.callbacks.append(self._callback)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self._callback)
 
 
 def report_others(others_pct: float) -> None:

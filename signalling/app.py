@@ -32,6 +32,7 @@ from media.udpports import PortRange
 from signalling.hub.hub import Hub
 from signalling.node import http_boundary
 from signalling.node.context import NodeContext
+from signalling.node.gcwatch import GcWatch, IdleCollector
 from signalling.node.headers import SecurityHeaders
 from signalling.node.metrics import Metrics
 from signalling.routes import (
@@ -235,9 +236,12 @@ def create_app(
         app.state.media = media
         hellos_observe = hub.ticker.on_late
 
+        idle_gc = IdleCollector()
+
         def on_late(late_s: float) -> None:  # the tick's lateness gates hellos and offers
             hellos_observe(late_s)
             media.offers.observe(late_s)
+            idle_gc.tick(late_s)  # and collects the young generation while the loop is idle
 
         hub.ticker.on_late = on_late
         hub.reader.on_media_end = media.end_user  # co-streams ended on other nodes
@@ -269,6 +273,8 @@ def create_app(
                 on_dead_letter=lambda room: metrics.orders_dead_lettered.inc(),
             )  # fmt: skip
             forwarder.start()
+        gc_watch = GcWatch(metrics.gc_pause_seconds)
+        gc_watch.start()
         try:
             yield {"hub": hub}  # the websocket seam reads it from uvicorn's app state
         finally:
@@ -283,6 +289,7 @@ def create_app(
             for mux in muxes.values():
                 mux.close()
             await hub.stop()
+            gc_watch.stop()
             await redis.aclose()
 
     app = Starlette(

@@ -132,6 +132,13 @@ class Metrics:
             buckets=(0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
             registry=r,
         )
+        self.gc_pause_seconds = Histogram(
+            "livecore_gc_pause_seconds",
+            "Event-loop pauses of the cyclic garbage collector, by generation",
+            ["generation"],
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0),
+            registry=r,
+        )
         #: Labelled children of the hot counters, looked up once each (the labels are
         #: the wire's message types and error codes: a closed vocabulary).
         self._messages_in: dict[str, Counter] = {}

@@ -12,7 +12,7 @@ from tests.helpers import ROOT
 
 KEYS = {"ok", "store", "buyers", "stock", "taps", "sold", "oversold", "limit_exceeded",
         "ack_latency_ms", "refusals", "load_cpu_pct", "node_us_per_tap", "store_us_per_tap",
-        "others_cpu_pct"}  # fmt: skip
+        "others_cpu_pct", "steal_cpu_pct", "nodes_gc_in_race", "load_gc_ms_in_race"}  # fmt: skip
 
 
 @pytest.mark.parametrize(
@@ -31,3 +31,9 @@ def test_flashsale_short_run(shards: list[str], store: str) -> None:
     assert KEYS == set(result) and result["ok"] is True and result["store"] == store
     assert (result["sold"], result["oversold"], result["limit_exceeded"]) == (40, 0, 0)
     assert result["taps"] >= 300 and set(result["refusals"]) <= {"flash_sold_out", "flash_limit"}
+    # the nodes' collections in the race, read from their livecore_gc_pause_seconds
+    assert set(result["nodes_gc_in_race"]) <= {"0", "1", "2"}
+    assert all(g["n"] >= 1 and g["ms"] >= 0 for g in result["nodes_gc_in_race"].values())
+    assert result["steal_cpu_pct"] >= 0
+    # the generator's own collections stay out of the race (a pause there holds answers)
+    assert result["load_gc_ms_in_race"] == 0
