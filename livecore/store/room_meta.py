@@ -33,6 +33,18 @@ redis.call('HINCRBY', KEYS[1], 'rev', 1)
 return redis.call('HGETALL', KEYS[1])
 """
 
+# KEYS: meta media; ARGV: url stream. The replay of ``stream`` is offered only while
+# that stream is the room's newest recording (``latest``, "stream|node", written as a
+# recording starts): a replay finished after a newer stream began is a part of the live.
+_SET_REPLAY = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return false end
+local latest = redis.call('HGET', KEYS[2], 'latest')
+if latest and string.match(latest, '^([^|]*)') ~= ARGV[2] then return false end
+redis.call('HSET', KEYS[1], 'replay', ARGV[1])
+redis.call('HINCRBY', KEYS[1], 'rev', 1)
+return redis.call('HGETALL', KEYS[1])
+"""
+
 # KEYS: meta requests stream offset epoch
 # ARGV: channel maxlen candidate now payload
 _END = (
@@ -62,6 +74,7 @@ class RoomStore:
         self._create = redis.register_script(_CREATE)
         self._end = redis.register_script(_END)
         self._set = redis.register_script(_SET)
+        self._set_replay = redis.register_script(_SET_REPLAY)
         self.listing = RoomList(redis)
 
     async def create(self, room: Room) -> bool:
@@ -103,9 +116,19 @@ class RoomStore:
         room's status stays ``ended``."""
         await self._set_field(room_id, "status", status)
 
-    async def set_replay(self, room_id: str, url: str) -> None:
-        """Record where the room's replay is (``""``: none any more)."""
-        await self._set_field(room_id, "replay", url)
+    async def set_replay(self, room_id: str, url: str, stream: str | None = None) -> bool:
+        """Record where the room's replay is (``""``: none any more). With ``stream`` (the
+        recording the replay ends with) only while that stream is the room's newest
+        recording; whether it was recorded."""
+        if stream is None:
+            await self._set_field(room_id, "replay", url)
+            return True
+        meta, media = keys.room(room_id, "meta"), keys.room(room_id, "media")
+        changed = from_reply(await self._set_replay(keys=[meta, media], args=[url, stream]))
+        if changed is None:
+            return False
+        await self.listing.put(room_id, *changed)
+        return True
 
     async def _set_field(self, room_id: str, field: str, value: str) -> None:
         """Change a listed field of an existing room, then copy it to the list."""

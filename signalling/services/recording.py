@@ -247,11 +247,11 @@ class RecordingPlane:
             for old in previous.tasks:
                 old.cancel()
         # Every node serves its files from here on (signalling/services/medialookup.py).
-        self._spawn(self._held(self.ctx.stores.nodes.recording(room, directory.name, self.me)))
         # A replay of the live's earlier stream is a part of the live: no replay is
         # offered until this stream's end extends it (a page showing it at the room's
-        # end would play the first part only).
-        self._spawn(self._held(self.ctx.rooms.set_replay(room, "")))
+        # end would play the first part only). In this order: an earlier stream's
+        # replay finished meanwhile is offered only while its stream is the newest.
+        self._spawn(self._held(self._newest_stream(room, directory.name)))
         log.info("room %s: recording into %s", room, directory.name)
 
     def _other_layers(
@@ -396,7 +396,13 @@ class RecordingPlane:
             return  # the host is on air again: that stream's end offers the whole replay
         with contextlib.suppress(RedisError, OSError):
             await self.ctx.stores.nodes.replay(room, self.me, version)
-            await self.ctx.rooms.set_replay(room, f"/replay/{room}.mp4?v={version}")
+            url = f"/replay/{room}.mp4?v={version}"
+            if not await self.ctx.rooms.set_replay(room, url, stream=version):
+                log.info("room %s: a newer stream began: its end offers the replay", room)
+
+    async def _newest_stream(self, room: str, stream: str) -> None:
+        await self.ctx.stores.nodes.recording(room, stream, self.me)
+        await self.ctx.rooms.set_replay(room, "")
 
     async def _fetch_earlier_replay(self, room: str, dst: Path) -> None:
         """The replay of the live's earlier stream, back from the bucket, to be extended."""

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 import redis.asyncio
 
 from livecore.rooms import Room, RoomStatus
 from livecore.store.bus import Bus
 from livecore.store.media import MediaStore
+from livecore.store.nodes import NodeStore
 from livecore.store.room_meta import RoomStore
 
 
@@ -33,6 +35,30 @@ async def test_an_ended_room_stays_ended(aredis: redis.asyncio.Redis) -> None:
     assert ended is not None and ended.status is RoomStatus.ENDED
     assert ended.replay == "/replay/r1.mp4"
     assert [r.status for r in await store.recent_rooms()] == [RoomStatus.ENDED]
+
+
+@pytest.mark.both_stores
+async def test_an_earlier_streams_replay_is_not_offered_once_a_newer_stream_began(
+    aredis: redis.asyncio.Redis,
+) -> None:
+    """A CI run's walk: the host came back on air and 下播'd; the first stream's replay,
+    finished after the second began, was offered, and a neighbour played the first part
+    only. A replay is recorded only while its stream is the room's newest recording."""
+    store, nodes = RoomStore(aredis), NodeStore(aredis)
+    await store.create(Room("r1", "T", "S", 1000, "h", 1000))
+    await nodes.recording("r1", "1000-aaaaaa", "n1")
+    assert await store.set_replay("r1", "/replay/r1.mp4?v=1000-aaaaaa", stream="1000-aaaaaa")
+    await nodes.recording("r1", "1010-bbbbbb", "n2")  # the host on air again
+    await store.set_replay("r1", "")
+    late = "/replay/r1.mp4?v=1000-aaaaaa"
+    assert not await store.set_replay("r1", late, stream="1000-aaaaaa")
+    room = await store.get("r1")
+    assert room is not None and room.replay == ""
+    assert [r.replay for r in await store.recent_rooms()] == [""]
+    whole = "/replay/r1.mp4?v=1010-bbbbbb"
+    assert await store.set_replay("r1", whole, stream="1010-bbbbbb")
+    room = await store.get("r1")
+    assert room is not None and room.replay == whole
 
 
 async def test_repeated_costream_request_is_not_new(aredis: redis.asyncio.Redis) -> None:
