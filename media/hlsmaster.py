@@ -99,16 +99,22 @@ def master_playlist(infos: list[LayerInfo]) -> str:
     bandwidth: a browser's encoder gives the top layer its bit rate last, so early
     measurements would put it below a smaller one; of equal pictures the top layer's,
     which records a simulcast host's best layer that sends); URIs relative to the room's HLS
-    path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else)."""
+    path (``index.m3u8`` for the top layer, ``L_index.m3u8`` else); ``FRAME-RATE`` the
+    highest of the layers' (RFC 8216 §4.3.4.2: a maximum)."""
     # No EXT-X-INDEPENDENT-SEGMENTS here: a publisher with long GOPs gets segments cut
     # on non-keyframe parts, and each media playlist says so itself.
     lines = ["#EXTM3U", "#EXT-X-VERSION:9"]
+    # One FRAME-RATE for every layer: the highest measured. The layers are one camera's
+    # (a layer that dropped frames early is not a slower source), and hls.js never
+    # switches up to a rendition of a lower FRAME-RATE: with 720p measured at 15.67 and
+    # 180p at 19.54 a viewer that fell to 180p on a weak link stayed there.
+    rate = max((info.frame_rate for info in infos), default=0.0)
     for info in sorted(infos, key=lambda i: (-i.width * i.height, i.layer != "", -i.bandwidth)):
         lines.append(
             f"#EXT-X-STREAM-INF:BANDWIDTH={max(1, info.bandwidth)},"
             f"AVERAGE-BANDWIDTH={max(1, info.average_bandwidth)},"
             f'CODECS="{info.codecs}",RESOLUTION={info.width}x{info.height},'
-            f"FRAME-RATE={info.frame_rate:.3f}"
+            f"FRAME-RATE={rate:.3f}"
         )
         lines.append(LayerNames(info.layer).playlist)
     return "\n".join(lines) + "\n"
