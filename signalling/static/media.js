@@ -329,7 +329,7 @@ export function qualityOf(height) {
   return "smooth";
 }
 
-/** After a stall, auto ABR stays capped below the rendition that stalled until
+/** After a stall, auto ABR stays capped to the lowest rendition until
  *  playback has gone this long without another; a cap that stalls again soon after
  *  its lift doubles the wait (up to CAP_QUIET_MAX_MS). */
 const CAP_QUIET_MS = 8000;
@@ -338,10 +338,11 @@ const CAP_QUIET_MAX_MS = 64000;
 /**
  * hls.js's bandwidth estimate trails a link that gets worse under LL-HLS (small
  * parts behind blocking requests give it little to measure), so it keeps fetching
- * a rendition the link cannot carry and stalls. On a stall, step down as players
- * do: cap auto ABR one rendition below the one being fetched, and switch at the
- * next part; lift the cap after a quiet period so ABR may climb back. Auto ABR
- * stays on (a level is never pinned).
+ * a rendition the link cannot carry and stalls. On a stall above the lowest
+ * rendition, do what dash.js's InsufficientBufferRule does: cap auto ABR to the
+ * lowest rendition and switch at the next part (one stall, not one per step);
+ * lift the cap after a quiet period so ABR climbs back by its own estimate.
+ * Auto ABR stays on (a level is never pinned).
  */
 function stepDownOnStall(Hls, hls) {
   let timer = 0;
@@ -352,10 +353,9 @@ function stepDownOnStall(Hls, hls) {
     if (data.details !== Hls.ErrorDetails.BUFFER_STALLED_ERROR || !hls.autoLevelEnabled) return;
     const soonAfterLift = liftedAt && performance.now() - liftedAt < quiet;
     quiet = soonAfterLift ? Math.min(2 * quiet, CAP_QUIET_MAX_MS) : CAP_QUIET_MS;
-    const below = Math.min(hls.loadLevel, hls.currentLevel) - 1;
-    if (below >= 0) {
-      hls.autoLevelCapping = below;
-      hls.nextLoadLevel = below;
+    if (Math.min(hls.loadLevel, hls.currentLevel) > 0) {
+      hls.autoLevelCapping = 0;
+      hls.nextLoadLevel = 0;
     }
     clearTimeout(timer);
     timer = setTimeout(lift, quiet);
