@@ -329,18 +329,56 @@ export function qualityOf(height) {
   return "smooth";
 }
 
+/** After a stall, auto ABR stays capped to the lowest rendition until
+ *  playback has gone this long without another; a cap that stalls again soon after
+ *  its lift doubles the wait (up to CAP_QUIET_MAX_MS). */
+const CAP_QUIET_MS = 8000;
+const CAP_QUIET_MAX_MS = 64000;
+
+/**
+ * hls.js's bandwidth estimate trails a link that gets worse under LL-HLS (small
+ * parts behind blocking requests give it little to measure), so it keeps fetching
+ * a rendition the link cannot carry and stalls. On a stall above the lowest
+ * rendition, do what dash.js's InsufficientBufferRule does: cap auto ABR to the
+ * lowest rendition and switch at the next part (one stall, not one per step);
+ * lift the cap after a quiet period so ABR climbs back by its own estimate.
+ * Auto ABR stays on (a level is never pinned).
+ */
+function stepDownOnStall(Hls, hls) {
+  let timer = 0;
+  let quiet = CAP_QUIET_MS;
+  let liftedAt = 0;
+  const lift = () => { hls.autoLevelCapping = -1; liftedAt = performance.now(); };
+  hls.on(Hls.Events.ERROR, (_, data) => {
+    if (data.details !== Hls.ErrorDetails.BUFFER_STALLED_ERROR || !hls.autoLevelEnabled) return;
+    const soonAfterLift = liftedAt && performance.now() - liftedAt < quiet;
+    quiet = soonAfterLift ? Math.min(2 * quiet, CAP_QUIET_MAX_MS) : CAP_QUIET_MS;
+    if (Math.min(hls.loadLevel, hls.currentLevel) > 0) {
+      hls.autoLevelCapping = 0;
+      hls.nextLoadLevel = 0;
+    }
+    clearTimeout(timer);
+    timer = setTimeout(lift, quiet);
+  });
+  hls.on(Hls.Events.DESTROYING, () => clearTimeout(timer));
+}
+
 /**
  * Play the room's HLS (for crowds beyond WebRTC capacity, or when WHEP fails)
  * in `video` with hls.js (or natively on Safari): the multivariant playlist
- * (one rendition per recorded layer, hls.js picks by bandwidth) in low-latency
- * mode. `onQuality(quality)` is told the level playing ("hd" | "sd" | "smooth").
- * Returns {hls?, stop()}.
+ * (one rendition per recorded layer, hls.js picks by bandwidth, each rendition
+ * rated by what its parts really weigh, and a stall steps down: stepDownOnStall)
+ * in low-latency mode. `onQuality(quality)` is told the level playing
+ * ("hd" | "sd" | "smooth"). Returns {hls?, stop()}.
  */
 export async function watchHls(video, room, { onQuality = () => {} } = {}) {
   const url = `/hls/${encodeURIComponent(room)}/master.m3u8`;
   const { default: Hls } = await import("/static/vendor/hls.js");
   if (Hls.isSupported()) {
-    const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 2 });
+    // abrMaxWithRealBitrate: the master's BANDWIDTH is what the recorder measured
+    // early, while the publisher's encoder was still ramping up.
+    const hls = new Hls({ lowLatencyMode: true, manifestLoadingMaxRetry: 2, abrMaxWithRealBitrate: true });
+    stepDownOnStall(Hls, hls);
     hls.on(Hls.Events.LEVEL_SWITCHED, (_, data) => {
       const level = hls.levels[data.level];
       if (level && level.height) onQuality(qualityOf(level.height));
