@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
-from playwright.async_api import Page
+from playwright.async_api import Browser, Page
 
 from clients.python.room import RoomClient
-from tests.browser import Watch, wait_js
+from tests.browser import Watch, chromium_path, phone, wait_js
+from tests.helpers import Node, create_room, token
 
 XIXI = "hz-xixi-chengyuan"
 #: Inside 西溪澄园 (its centre).
@@ -85,6 +88,25 @@ async def go_live(host: Page) -> None:
     await host.click("#golive")
     await wait_js(host, "!!window.livecore.stage.publishing", 20)
     await wait_js(host, "document.querySelector('#room-status').dataset.status === 'live'")
+
+
+@contextlib.asynccontextmanager
+async def live_at_capacity(
+    tmp_path: Path, redis_url: str, browser: Browser
+) -> AsyncIterator[tuple[Node, Page, Watch]]:
+    """A node whose WebRTC capacity is its host alone (``--media-max-sessions 1``: every
+    viewer page is sent to HLS), room r1, and the host page live on it."""
+    chromium_path()
+    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
+    node.start()
+    try:
+        create_room(node.url)
+        host, host_watch = await phone(browser)
+        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
+        await go_live(host)
+        yield node, host, host_watch
+    finally:
+        node.stop()
 
 
 def visible_cjk(page_text: str) -> list[str]:

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from playwright.async_api import Browser, CDPSession, Page
 
-from tests.browser import chromium_path, phone, shot, wait_js
-from tests.helpers import Node, create_room, token
-from tests.signalling.routes.pagekit import clean, go_live
+from tests.browser import phone, shot, wait_js
+from tests.signalling.routes.pagekit import clean, live_at_capacity
 
 #: ``alone``: its bounds (seconds to move down and back up) are wall-clock budgets.
 pytestmark = [
@@ -107,14 +106,7 @@ async def test_hls_moves_down_when_the_link_gets_worse_and_climbs_back(
     """A viewer on LL-HLS above the lowest rendition, throttled to 0.4 Mbit/s: hls.js plays
     the lowest within DOWN_WITHIN_S and the note says 流畅; unthrottled, it plays a higher
     rendition again within UP_WITHIN_S; auto ABR stays on throughout."""
-    chromium_path()
-    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
-    node.start()
-    try:
-        create_room(node.url)
-        host, host_watch = await phone(browser)
-        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
-        await go_live(host)
+    async with live_at_capacity(tmp_path, redis_url, browser) as (node, _host, host_watch):
         await ladder_ready(node.url)
         viewer, viewer_watch = await phone(browser)
         await viewer.goto(f"{node.url}/r/r1")
@@ -139,5 +131,3 @@ async def test_hls_moves_down_when_the_link_gets_worse_and_climbs_back(
         )
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []
-    finally:
-        node.stop()

@@ -13,10 +13,9 @@ import httpx
 import pytest
 from playwright.async_api import Browser
 
-from tests.browser import chromium_path, phone, shot, wait_js
-from tests.helpers import Node, create_room, token
+from tests.browser import phone, shot, wait_js
 from tests.media.hlscheck import strict_check
-from tests.signalling.routes.pagekit import clean, go_live
+from tests.signalling.routes.pagekit import clean, live_at_capacity
 
 #: ``alone``: its figure (p50 behind the live < 4 s) is a wall-clock budget that a
 #: machine busy with other modules' browsers and nodes missed (5.8 s).
@@ -41,14 +40,7 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
     """A node at its WebRTC capacity sends the viewer to HLS: hls.js loads master.m3u8,
     then the media playlist with parts and blocking reloads; the page shows 流畅/标清/高清,
     never an error word; the viewer plays within a few seconds of the live edge."""
-    chromium_path()
-    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
-    node.start()
-    try:
-        create_room(node.url)
-        host, host_watch = await phone(browser)
-        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
-        await go_live(host)
+    async with live_at_capacity(tmp_path, redis_url, browser) as (node, _host, host_watch):
         viewer, viewer_watch = await phone(browser)
         asked: list[str] = []
         viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
@@ -88,5 +80,3 @@ async def test_viewer_plays_the_multivariant_playlist_in_low_latency_mode(
             strict_check((await http.get("/hls/r1/index.m3u8")).text)
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []
-    finally:
-        node.stop()

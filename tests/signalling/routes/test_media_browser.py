@@ -28,6 +28,7 @@ from tests.signalling.routes.pagekit import (
     clean,
     frames_decoded,
     go_live,
+    live_at_capacity,
     text_of,
     wait_event,
 )
@@ -180,14 +181,7 @@ async def test_viewer_falls_back_to_hls_when_whep_is_refused(
 ) -> None:
     """A node at its media capacity answers WHEP with node_full: the viewer page switches
     to the room's HLS (/hls/{room}/master.m3u8, played with hls.js) instead of a black stage."""
-    chromium_path()
-    node = Node(tmp_path / "full", redis_url=redis_url, extra_args=["--media-max-sessions", "1"])
-    node.start()
-    try:
-        create_room(node.url)
-        host, host_watch = await phone(browser)
-        await host.goto(f"{node.url}/host/r1#token={token('host', 'host1')}")
-        await go_live(host)
+    async with live_at_capacity(tmp_path, redis_url, browser) as (node, _host, host_watch):
         viewer, viewer_watch = await phone(browser)
         asked: list[str] = []
         viewer.on("request", lambda r: asked.append(r.url) if "/hls/" in r.url else None)
@@ -200,5 +194,3 @@ async def test_viewer_falls_back_to_hls_when_whep_is_refused(
         # Only the refused WHEP and the HLS playlist (served by the recorder when it runs).
         assert clean(viewer_watch, "/whep/r1", "/hls/r1") == []
         assert clean(host_watch) == []
-    finally:
-        node.stop()
