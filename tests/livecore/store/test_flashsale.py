@@ -18,6 +18,16 @@ ROOM = "r1"
 T0 = 1_900_000_000
 
 
+async def started_sale(client: StoreClient, stock: int, limit: int) -> tuple[FlashSaleStore, str]:
+    """A batched store and a sale started on it at T0: the store and the sale's id."""
+    batcher = ScriptBatcher(client)
+    store = FlashSaleStore(client, Bus(client, batcher=batcher), batcher)
+    fields = {"price_cents": 990, "stock": stock, "limit": limit, "duration_s": 60}
+    started = await store.start(ROOM, flashsale.parse_spec(fields, "p", 1990, now=T0), T0)
+    assert not isinstance(started, str)
+    return store, started[0]
+
+
 async def _evalsha_calls(client: StoreClient) -> int:
     stats = await client.info("commandstats")
     return int(stats.get("cmdstat_evalsha", {}).get("calls", 0))
@@ -29,12 +39,7 @@ async def test_a_turns_taps_are_one_call_decided_in_order(redis_url: str) -> Non
     key is answered as its first tap, the limit holds inside the call, sold out once."""
     client = await open_store(redis_url)
     try:
-        batcher = ScriptBatcher(client)
-        store = FlashSaleStore(client, Bus(client, batcher=batcher), batcher)
-        fields = {"price_cents": 990, "stock": 10, "limit": 1, "duration_s": 60}
-        started = await store.start(ROOM, flashsale.parse_spec(fields, "p", 1990, now=T0), T0)
-        assert not isinstance(started, str)
-        fid = started[0]
+        store, fid = await started_sale(client, stock=10, limit=1)
         assert (await store.buy(ROOM, fid, "first", 1, "k", "", T0)).code == 1  # script loaded
         before = await _evalsha_calls(client)
         taps = [("u0", "k1"), ("u0", "k1"), ("u0", "k2")]
@@ -66,12 +71,7 @@ async def test_a_final_sale_is_read_in_one_call_without_a_thread(redis_url: str)
     client = await open_store(redis_url)
     threads: list[int] = []
     try:
-        batcher = ScriptBatcher(client)
-        store = FlashSaleStore(client, Bus(client, batcher=batcher), batcher)
-        fields = {"price_cents": 990, "stock": 2, "limit": 2, "duration_s": 60}
-        started = await store.start(ROOM, flashsale.parse_spec(fields, "p", 1990, now=T0), T0)
-        assert not isinstance(started, str)
-        fid = started[0]
+        store, fid = await started_sale(client, stock=2, limit=2)
         assert (await store.buy(ROOM, fid, "a", 1, "k1", "", T0)).code == 1
         assert await store.final(ROOM, fid) is None  # one unit left: it still sells
         assert (await store.buy(ROOM, fid, "b", 1, "k1", "", T0)).code == 1
